@@ -1,0 +1,78 @@
+#include "api/auth.h"
+
+#include "common/strings.h"
+
+
+#include "common/status.h"
+
+namespace whisperer::api {
+namespace {
+
+absl::Status Unauthenticated(std::string_view message) {
+  return MakeError(absl::StatusCode::kUnauthenticated, "unauthenticated", message);
+}
+
+// The key in an Authorization header of `scheme` ("Basic" -> the user name, "Bearer" -> the
+// token), or "" when the header uses another scheme.
+absl::StatusOr<std::string> KeyFromHeader(std::string_view header, std::string_view scheme) {
+  header = StripWhitespace(header);
+  if (header.size() <= scheme.size() || !StartsWithIgnoreCase(header, scheme) ||
+      header[scheme.size()] != ' ') {
+    return std::string();
+  }
+  std::string_view value = StripWhitespace(header.substr(scheme.size() + 1));
+  if (scheme == "Bearer") return std::string(value);
+  std::string decoded;
+  if (!Base64Decode(value, &decoded)) {
+    return Unauthenticated("the Basic credentials are not valid base64");
+  }
+  return decoded.substr(0, decoded.find(':'));
+}
+
+}  // namespace
+
+absl::Status KeyRing::Add(std::string key, Principal principal) {
+  if (key.empty()) return InvalidInput("invalid_value", "a key may not be empty");
+  auto [it, inserted] = keys_.emplace(std::move(key), std::move(principal));
+  if (!inserted) {
+    return MakeError(absl::StatusCode::kAlreadyExists, "duplicate_key",
+                     "the same key is configured twice");
+  }
+  return absl::OkStatus();
+}
+
+const Principal* KeyRing::Find(std::string_view key) const {
+  auto it = keys_.find(std::string(key));
+  return it == keys_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<Principal> AuthenticateCollect(const KeyRing& keys, std::string_view authorization,
+                                              std::string_view body_write_key) {
+  absl::StatusOr<std::string> key = KeyFromHeader(authorization, "Basic");
+  if (!key.ok()) return key.status();
+  if (key->empty()) *key = std::string(body_write_key);
+  if (key->empty()) {
+    return Unauthenticated(
+        "no write key: send it as the user name of HTTP Basic auth or as writeKey in the body");
+  }
+  const Principal* p = keys.Find(*key);
+  if (p == nullptr) return Unauthenticated("the write key is not valid");
+  return *p;
+}
+
+absl::StatusOr<Principal> AuthenticateAdmin(const KeyRing& keys, std::string_view authorization) {
+  absl::StatusOr<std::string> key = KeyFromHeader(authorization, "Bearer");
+  if (!key.ok()) return key.status();
+  if (key->empty()) {
+    return Unauthenticated("this endpoint needs an admin key: Authorization: Bearer <admin key>");
+  }
+  const Principal* p = keys.Find(*key);
+  if (p == nullptr) return Unauthenticated("the admin key is not valid");
+  if (p->role != Role::kAdmin) {
+    return MakeError(absl::StatusCode::kPermissionDenied, "forbidden",
+                     "a write key may only send events; this endpoint needs an admin key");
+  }
+  return *p;
+}
+
+}  // namespace whisperer::api

@@ -1,0 +1,46 @@
+// Authentication of API requests, as Segment does it for collection and with bearer admin keys
+// for everything else.
+//
+//   collection (/v1/track, /v1/batch, ...): HTTP Basic with the write key as user name, or
+//     `writeKey` in the body. An admin key is accepted too (it may do everything a write key
+//     may). Missing or unknown key: 401.
+//   everything else that needs a key (reads, later decisions and configuration):
+//     `Authorization: Bearer <admin key>`. Missing or unknown key: 401; a write key: 403.
+//
+// Thread-safety: a KeyRing is built once at start-up and then only read, from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "absl/status/statusor.h"
+
+namespace whisperer::api {
+
+enum class Role : uint8_t { kWrite, kAdmin };
+
+struct Principal {
+  uint32_t workspace_id = 0;
+  std::string workspace;
+  Role role = Role::kWrite;
+};
+
+class KeyRing {
+ public:
+  // Fails with AlreadyExists when `key` already belongs to a principal.
+  absl::Status Add(std::string key, Principal principal);
+  const Principal* Find(std::string_view key) const;
+  size_t size() const { return keys_.size(); }
+
+ private:
+  std::unordered_map<std::string, Principal> keys_;
+};
+
+// `authorization` is the header value (may be empty); `body_write_key` the body's writeKey.
+absl::StatusOr<Principal> AuthenticateCollect(const KeyRing& keys, std::string_view authorization,
+                                              std::string_view body_write_key);
+absl::StatusOr<Principal> AuthenticateAdmin(const KeyRing& keys, std::string_view authorization);
+
+}  // namespace whisperer::api

@@ -1,0 +1,58 @@
+#include "api/auth.h"
+
+#include <gtest/gtest.h>
+
+#include "common/strings.h"
+
+
+#include "common/status.h"
+
+namespace whisperer::api {
+namespace {
+
+KeyRing Keys() {
+  KeyRing keys;
+  EXPECT_TRUE(keys.Add("wk", {1, "default", Role::kWrite}).ok());
+  EXPECT_TRUE(keys.Add("ak", {1, "default", Role::kAdmin}).ok());
+  return keys;
+}
+
+std::string Basic(std::string_view userpass) { return "Basic " + Base64Encode(userpass); }
+
+TEST(AuthTest, CollectWithBasicOrBodyKey) {
+  KeyRing keys = Keys();
+  EXPECT_EQ(AuthenticateCollect(keys, Basic("wk:"), "")->workspace, "default");
+  EXPECT_EQ(AuthenticateCollect(keys, Basic("wk"), "")->role, Role::kWrite);
+  EXPECT_EQ(AuthenticateCollect(keys, "", "wk")->workspace_id, 1u);
+  EXPECT_EQ(AuthenticateCollect(keys, Basic("ak:"), "")->role, Role::kAdmin);
+}
+
+TEST(AuthTest, CollectFailures) {
+  KeyRing keys = Keys();
+  EXPECT_EQ(AuthenticateCollect(keys, "", "").status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(AuthenticateCollect(keys, Basic("nope:"), "wk").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(AuthenticateCollect(keys, "Basic %%%", "").status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST(AuthTest, AdminNeedsBearerAdminKey) {
+  KeyRing keys = Keys();
+  EXPECT_TRUE(AuthenticateAdmin(keys, "Bearer ak").ok());
+  EXPECT_TRUE(AuthenticateAdmin(keys, "bearer  ak ").ok());
+  EXPECT_EQ(AuthenticateAdmin(keys, "Bearer wk").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(ErrorCodeOf(AuthenticateAdmin(keys, "Bearer wk").status()), "forbidden");
+  EXPECT_EQ(AuthenticateAdmin(keys, "Bearer x").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(AuthenticateAdmin(keys, Basic("ak:")).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST(AuthTest, DuplicateKeyRefused) {
+  KeyRing keys = Keys();
+  EXPECT_EQ(keys.Add("wk", {2, "other", Role::kWrite}).code(), absl::StatusCode::kAlreadyExists);
+}
+
+}  // namespace
+}  // namespace whisperer::api

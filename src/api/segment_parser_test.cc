@@ -1,0 +1,224 @@
+#include "api/segment_parser.h"
+
+#include <gtest/gtest.h>
+
+#include "common/status.h"
+#include "simdjson.h"
+
+namespace whisperer::api {
+namespace {
+
+constexpr int64_t kNow = 1717243200000;  // 2024-06-01T12:00:00.000Z
+
+RequestInfo Info() { return RequestInfo{kNow, "203.0.113.7", "curl/8"}; }
+
+// Returns field `key` of the stored JSON as raw JSON text.
+std::string FieldOf(const Event& e, std::string_view key) {
+  simdjson::dom::parser p;
+  simdjson::dom::element doc = p.parse(e.json);
+  simdjson::dom::element v;
+  if (doc[key].get(v)) return "<absent>";
+  return simdjson::minify(v);
+}
+
+TEST(SegmentParserTest, TrackIsNormalized) {
+  SegmentParser parser;
+  auto r = parser.ParseSingle(EventType::kTrack, R"({
+      "userId": "u1", "event": "Order Completed", "properties": {"revenue": 9.5},
+      "messageId": "m-1", "timestamp": "2024-06-01T11:59:00.000Z", "custom": [1,2],
+      "writeKey": "wk", "receivedAt": "1999-01-01T00:00:00Z", "type": "identify"})",
+                              Info());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->events.size(), 1u);
+  const Event& e = r->events[0];
+  EXPECT_EQ(r->write_key, "wk");
+  EXPECT_EQ(e.type, EventType::kTrack);
+  EXPECT_EQ(e.message_id, "m-1");
+  EXPECT_EQ(e.user_id, "u1");
+  EXPECT_EQ(e.timestamp_ms, kNow - 60'000);  // no sentAt: client time kept
+  EXPECT_EQ(e.json,
+            R"({"type":"track","messageId":"m-1","userId":"u1","event":"Order Completed",)"
+            R"("properties":{"revenue":9.5},"custom":[1,2],)"
+            R"("context":{"ip":"203.0.113.7","userAgent":"curl/8"},)"
+            R"("originalTimestamp":"2024-06-01T11:59:00.000Z",)"
+            R"("receivedAt":"2024-06-01T12:00:00.000Z","timestamp":"2024-06-01T11:59:00.000Z"})");
+}
+
+TEST(SegmentParserTest, ClockSkewIsCorrected) {
+  SegmentParser parser;
+  // The device clock is 1 hour fast: it says it sent at 13:00:05 an event made at 13:00:00.
+  auto r = parser.ParseSingle(EventType::kTrack,
+                              R"({"anonymousId":"a","event":"x",
+                                  "timestamp":"2024-06-01T13:00:00Z",
+                                  "sentAt":"2024-06-01T13:00:05Z"})",
+                              Info());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->events[0].timestamp_ms, kNow - 5000);
+  EXPECT_EQ(FieldOf(r->events[0], "timestamp"), R"("2024-06-01T11:59:55.000Z")");
+  EXPECT_EQ(FieldOf(r->events[0], "originalTimestamp"), R"("2024-06-01T13:00:00.000Z")");
+  EXPECT_EQ(FieldOf(r->events[0], "sentAt"), R"("2024-06-01T13:00:05.000Z")");
+}
+
+TEST(SegmentParserTest, MissingTimestampIsReceivedAtAndMessageIdAssigned) {
+  SegmentParser parser;
+  auto r = parser.ParseSingle(EventType::kIdentify, R"({"userId":"u","traits":{"a":1}})", Info());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->events[0].timestamp_ms, kNow);
+  EXPECT_EQ(r->events[0].message_id.size(), 36u);
+  EXPECT_EQ(FieldOf(r->events[0], "originalTimestamp"), "<absent>");
+}
+
+TEST(SegmentParserTest, ContextIpAndUserAgentKeptWhenSent) {
+  SegmentParser parser;
+  auto r = parser.ParseSingle(EventType::kPage,
+                              R"({"userId":"u","context":{"ip":"1.2.3.4","locale":"fr"}})", Info());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(FieldOf(r->events[0], "context"), R"({"ip":"1.2.3.4","locale":"fr","userAgent":"curl/8"})");
+}
+
+TEST(SegmentParserTest, IntegerIdsBecomeStrings) {
+  SegmentParser parser;
+  auto r = parser.ParseSingle(EventType::kGroup, R"({"userId":42,"groupId":7})", Info());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->events[0].user_id, "42");
+  EXPECT_EQ(FieldOf(r->events[0], "groupId"), R"("7")");
+}
+
+struct BadCase {
+  EventType type;
+  const char* body;
+  const char* code;
+  const char* field;
+};
+
+TEST(SegmentParserTest, RejectsBadEventsNamingTheField) {
+  const BadCase cases[] = {
+      {EventType::kTrack, R"({"event":"x"})", "missing_field", "userId"},
+      {EventType::kTrack, R"({"userId":"","anonymousId":null,"event":"x"})", "missing_field",
+       "userId"},
+      {EventType::kTrack, R"({"userId":"u"})", "missing_field", "event"},
+      {EventType::kTrack, R"({"userId":"u","event":""})", "missing_field", "event"},
+      {EventType::kTrack, R"({"userId":"u","event":5})", "wrong_type", "event"},
+      {EventType::kTrack, R"({"userId":true,"event":"x"})", "wrong_type", "userId"},
+      {EventType::kTrack, R"({"userId":"u","event":"x","properties":[1]})", "wrong_type",
+       "properties"},
+      {EventType::kTrack, R"({"userId":"u","event":"x","context":"c"})", "wrong_type", "context"},
+      {EventType::kTrack, R"({"userId":"u","event":"x","timestamp":"yesterday"})",
+       "invalid_timestamp", "timestamp"},
+      {EventType::kTrack, R"({"userId":"u","event":"x","sentAt":12})", "wrong_type", "sentAt"},
+      {EventType::kTrack, R"({"userId":"u","event":"x","messageId":{}})", "wrong_type",
+       "messageId"},
+      {EventType::kIdentify, R"({"userId":"u","traits":"t"})", "wrong_type", "traits"},
+      {EventType::kGroup, R"({"userId":"u"})", "missing_field", "groupId"},
+      {EventType::kAlias, R"({"anonymousId":"a","previousId":"p"})", "missing_field", "userId"},
+      {EventType::kAlias, R"({"userId":"u"})", "missing_field", "previousId"},
+      {EventType::kPage, R"({"userId":"u","name":3})", "wrong_type", "name"},
+      {EventType::kTrack, R"([1])", "wrong_type", ""},
+      {EventType::kTrack, R"({"userId":"u",)", "malformed_json", ""},
+      {EventType::kTrack, "", "malformed_json", ""},
+      {EventType::kTrack, "{\"userId\":\"\xff\",\"event\":\"x\"}", "invalid_utf8", ""},
+  };
+  for (const BadCase& c : cases) {
+    SegmentParser parser;
+    auto r = parser.ParseSingle(c.type, c.body, Info());
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.body;
+    EXPECT_EQ(ErrorCodeOf(r.status()), c.code) << c.body << " " << r.status();
+    EXPECT_EQ(ErrorFieldOf(r.status()), c.field) << c.body;
+    EXPECT_FALSE(r.status().message().empty());
+  }
+}
+
+TEST(SegmentParserTest, SingleEventSizeLimit) {
+  SegmentParser parser(Limits{.max_event_bytes = 100});
+  std::string body = R"({"userId":"u","event":")" + std::string(100, 'x') + "\"}";
+  auto r = parser.ParseSingle(EventType::kTrack, body, Info());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(ErrorCodeOf(r.status()), "event_too_large");
+  EXPECT_NE(r.status().message().find("100"), std::string_view::npos);
+}
+
+TEST(SegmentParserTest, BatchKeepsValidAndListsRejected) {
+  SegmentParser parser;
+  auto r = parser.ParseBatch(R"({
+      "writeKey": "wk", "sentAt": "2024-06-01T12:00:10Z",
+      "context": {"library": {"name": "analytics-node"}, "locale": "en"},
+      "batch": [
+        {"type":"track","userId":"u","event":"a","timestamp":"2024-06-01T12:00:00Z",
+         "context":{"locale":"de"}},
+        {"type":"track","userId":"u"},
+        {"type":"bogus","userId":"u"},
+        {"type":"identify","anonymousId":"x"},
+        "not an object"
+      ]})",
+                             Info());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->write_key, "wk");
+  ASSERT_EQ(r->events.size(), 2u);
+  // Batch-level sentAt corrects the skew; batch context fills keys the event lacks.
+  EXPECT_EQ(r->events[0].timestamp_ms, kNow - 10'000);
+  EXPECT_EQ(FieldOf(r->events[0], "context"),
+            R"({"locale":"de","library":{"name":"analytics-node"},"ip":"203.0.113.7","userAgent":"curl/8"})");
+  EXPECT_EQ(r->events[1].type, EventType::kIdentify);
+  ASSERT_EQ(r->rejected.size(), 3u);
+  EXPECT_EQ(r->rejected[0].index, 1u);
+  EXPECT_EQ(ErrorFieldOf(r->rejected[0].error), "batch[1].event");
+  EXPECT_EQ(r->rejected[1].index, 2u);
+  EXPECT_EQ(ErrorCodeOf(r->rejected[1].error), "invalid_value");
+  EXPECT_EQ(ErrorFieldOf(r->rejected[1].error), "batch[2].type");
+  EXPECT_EQ(r->rejected[2].index, 4u);
+  EXPECT_EQ(ErrorFieldOf(r->rejected[2].error), "batch[4]");
+}
+
+TEST(SegmentParserTest, BatchItemOverEventLimitRejectedAlone) {
+  SegmentParser parser(Limits{.max_event_bytes = 300});
+  std::string big = R"({"type":"track","userId":"u","event":")" + std::string(400, 'x') + "\"}";
+  auto r = parser.ParseBatch(R"({"batch":[)" + big + R"(,{"type":"track","userId":"u","event":"e"}]})",
+                             Info());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->events.size(), 1u);
+  ASSERT_EQ(r->rejected.size(), 1u);
+  EXPECT_EQ(ErrorCodeOf(r->rejected[0].error), "event_too_large");
+  EXPECT_EQ(ErrorFieldOf(r->rejected[0].error), "batch[0]");
+}
+
+TEST(SegmentParserTest, BatchEnvelopeErrors) {
+  SegmentParser parser(Limits{.max_event_bytes = 32 * 1024, .max_request_bytes = 1000,
+                              .max_batch_events = 2});
+  auto missing = parser.ParseBatch(R"({"events":[]})", Info());
+  EXPECT_EQ(ErrorFieldOf(missing.status()), "batch");
+  auto wrong = parser.ParseBatch(R"({"batch":{}})", Info());
+  EXPECT_EQ(ErrorCodeOf(wrong.status()), "wrong_type");
+  auto too_many = parser.ParseBatch(
+      R"({"batch":[{"type":"track","userId":"u","event":"e"},{"type":"track","userId":"u","event":"e"},{"type":"track","userId":"u","event":"e"}]})",
+      Info());
+  EXPECT_EQ(too_many.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(ErrorCodeOf(too_many.status()), "batch_too_large");
+  auto too_big = parser.ParseBatch(std::string(1001, ' '), Info());
+  EXPECT_EQ(ErrorCodeOf(too_big.status()), "request_too_large");
+  auto bad_sent = parser.ParseBatch(R"({"batch":[],"sentAt":"x"})", Info());
+  EXPECT_EQ(ErrorFieldOf(bad_sent.status()), "sentAt");
+}
+
+TEST(SegmentParserTest, StoredJsonParsesAndNeedsNoNewlines) {
+  SegmentParser parser;
+  auto r = parser.ParseSingle(EventType::kTrack,
+                              "{\n  \"userId\": \"u\",\n  \"event\": \"line\\nbreak\",\n"
+                              "  \"properties\": {\"nested\": {\"deep\": [1, 2.5, null]}}\n}",
+                              Info());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->events[0].json.find('\n'), std::string::npos);
+  simdjson::dom::parser p;
+  EXPECT_EQ(p.parse(r->events[0].json).error(), simdjson::SUCCESS);
+}
+
+TEST(SegmentParserTest, ParseLineNeedsType) {
+  SegmentParser parser;
+  EXPECT_TRUE(parser.ParseLine(R"({"type":"screen","userId":"u","name":"Home"})", Info()).ok());
+  auto r = parser.ParseLine(R"({"userId":"u"})", Info());
+  EXPECT_EQ(ErrorFieldOf(r.status()), "type");
+}
+
+}  // namespace
+}  // namespace whisperer::api

@@ -1,0 +1,97 @@
+// whisperer: the command line. Parses flags, builds the Config (defaults < file < environment <
+// flags), and runs one command from server/server.h. Exit codes: 0 success, 1 runtime failure,
+// 2 bad usage or configuration.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "common/status.h"
+#include "config/config.h"
+#include "server/server.h"
+
+namespace {
+
+using whisperer::config::Config;
+
+int Fail(const absl::Status& status, int code) {
+  std::cerr << "whisperer: " << status.message() << " [" << whisperer::ErrorCodeOf(status)
+            << "]\n";
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Whisperer: real-time customer intelligence and decision engine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "whisperer 0.1.0");
+
+  std::string config_file;
+  std::string data_dir;
+  std::string host;
+  int port = -1;
+
+  auto add_common = [&](CLI::App* cmd) {
+    cmd->add_option("--config", config_file, "YAML config file (env WHISPERER_CONFIG)");
+    cmd->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)");
+  };
+
+  CLI::App* serve = app.add_subcommand("serve", "Start the HTTP server");
+  add_common(serve);
+  serve->add_option("--port", port, "port to listen on, 0 for any free port (default 8080)")
+      ->check(CLI::Range(0, 65535));
+  serve->add_option("--host", host, "address to listen on (default 0.0.0.0)");
+
+  whisperer::server::ImportCommand import_cmd;
+  CLI::App* import = app.add_subcommand("import", "Load Segment-format events from NDJSON(.gz)");
+  add_common(import);
+  import->add_option("file", import_cmd.file, "file of one event per line, .gz or plain")
+      ->required();
+  import->add_option("--workspace", import_cmd.workspace, "workspace to load into")
+      ->capture_default_str();
+
+  whisperer::server::ExportCommand export_cmd;
+  CLI::App* exp = app.add_subcommand("export", "Write the event log as NDJSON");
+  exp->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)");
+  exp->add_option("--out", export_cmd.out_file, "file to write (default: standard output)");
+  exp->add_option("--workspace", export_cmd.workspace, "workspace to export")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+
+  // Defaults < file < environment < flags.
+  if (config_file.empty()) {
+    if (const char* env = std::getenv("WHISPERER_CONFIG")) config_file = env;
+  }
+  Config config;
+  if (!config_file.empty()) {
+    absl::StatusOr<Config> loaded = whisperer::config::LoadConfigFile(config_file);
+    if (!loaded.ok()) return Fail(loaded.status(), 2);
+    config = *std::move(loaded);
+  }
+  if (auto s = whisperer::config::ApplyEnvironment(&std::getenv, &config); !s.ok()) {
+    return Fail(s, 2);
+  }
+  if (!data_dir.empty()) config.storage.path = data_dir;
+  if (port >= 0) config.server.port = static_cast<uint16_t>(port);
+  if (!host.empty()) config.server.host = host;
+  if (auto s = whisperer::config::Validate(config); !s.ok()) return Fail(s, 2);
+
+  absl::Status result;
+  if (*serve) {
+    result = whisperer::server::Serve(config, std::cout);
+  } else if (*import) {
+    result = whisperer::server::Import(config, import_cmd, std::cout, std::cerr,
+                                       isatty(STDERR_FILENO));
+  } else if (*exp) {
+    export_cmd.data_dir = config.storage.path;
+    result = whisperer::server::Export(export_cmd, std::cout, std::cerr);
+  }
+  if (!result.ok()) {
+    int code = result.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    return Fail(result, code);
+  }
+  return 0;
+}

@@ -1,0 +1,171 @@
+#include "common/json_writer.h"
+
+#include <cassert>
+#include <charconv>
+#include <cmath>
+
+namespace whisperer {
+namespace {
+
+// For each byte, the character after the backslash that escapes it, 'u' for \u00XX, or 0 when
+// the byte is written as is.
+constexpr auto kEscape = [] {
+  std::array<char, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = 'u';
+  table['"'] = '"';
+  table['\\'] = '\\';
+  table['\b'] = 'b';
+  table['\f'] = 'f';
+  table['\n'] = 'n';
+  table['\r'] = 'r';
+  table['\t'] = 't';
+  return table;
+}();
+
+}  // namespace
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  size_t run_start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char esc = kEscape[static_cast<unsigned char>(s[i])];
+    if (esc == 0) continue;
+    out->append(s.data() + run_start, i - run_start);
+    out->push_back('\\');
+    out->push_back(esc);
+    if (esc == 'u') {
+      static constexpr char kHex[] = "0123456789abcdef";
+      unsigned char c = static_cast<unsigned char>(s[i]);
+      out->append("00");
+      out->push_back(kHex[c >> 4]);
+      out->push_back(kHex[c & 0xf]);
+    }
+    run_start = i + 1;
+  }
+  out->append(s.data() + run_start, s.size() - run_start);
+  out->push_back('"');
+}
+
+void JsonWriter::BeforeValue() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (!has_member_.empty()) {
+    if (has_member_.back()) out_->push_back(',');
+    has_member_.back() = true;
+  }
+}
+
+void JsonWriter::StartObject() {
+  BeforeValue();
+  out_->push_back('{');
+  has_member_.push_back(false);
+}
+
+void JsonWriter::EndObject() {
+  assert(!has_member_.empty() && !after_key_);
+  has_member_.pop_back();
+  out_->push_back('}');
+}
+
+void JsonWriter::StartArray() {
+  BeforeValue();
+  out_->push_back('[');
+  has_member_.push_back(false);
+}
+
+void JsonWriter::EndArray() {
+  assert(!has_member_.empty());
+  has_member_.pop_back();
+  out_->push_back(']');
+}
+
+void JsonWriter::Key(std::string_view key) {
+  assert(!has_member_.empty() && !after_key_);
+  if (has_member_.back()) out_->push_back(',');
+  has_member_.back() = true;
+  AppendJsonString(out_, key);
+  out_->push_back(':');
+  after_key_ = true;
+}
+
+void JsonWriter::String(std::string_view value) {
+  BeforeValue();
+  AppendJsonString(out_, value);
+}
+
+void JsonWriter::Int(int64_t value) {
+  BeforeValue();
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out_->append(buf, end);
+}
+
+void JsonWriter::Uint(uint64_t value) {
+  BeforeValue();
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out_->append(buf, end);
+}
+
+void JsonWriter::Double(double value) {
+  BeforeValue();
+  if (!std::isfinite(value)) {  // JSON has no NaN or infinity.
+    out_->append("null");
+    return;
+  }
+  // Shortest representation that reads back as the same double.
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out_->append(buf, end);
+}
+
+void JsonWriter::Bool(bool value) {
+  BeforeValue();
+  out_->append(value ? "true" : "false");
+}
+
+void JsonWriter::Null() {
+  BeforeValue();
+  out_->append("null");
+}
+
+void JsonWriter::Element(simdjson::dom::element value) {
+  using simdjson::dom::element_type;
+  switch (value.type()) {
+    case element_type::OBJECT:
+      StartObject();
+      for (auto field : simdjson::dom::object(value)) {
+        Key(field.key);
+        Element(field.value);
+      }
+      EndObject();
+      break;
+    case element_type::ARRAY:
+      StartArray();
+      for (auto item : simdjson::dom::array(value)) Element(item);
+      EndArray();
+      break;
+    case element_type::STRING:
+      String(std::string_view(value));
+      break;
+    case element_type::INT64:
+      Int(int64_t(value));
+      break;
+    case element_type::UINT64:
+      Uint(uint64_t(value));
+      break;
+    case element_type::DOUBLE:
+      Double(double(value));
+      break;
+    case element_type::BOOL:
+      Bool(bool(value));
+      break;
+    case element_type::NULL_VALUE:
+      Null();
+      break;
+  }
+}
+
+}  // namespace whisperer

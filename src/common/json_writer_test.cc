@@ -1,0 +1,61 @@
+#include "common/json_writer.h"
+
+#include <gtest/gtest.h>
+
+namespace whisperer {
+namespace {
+
+TEST(JsonWriterTest, EscapesStrings) {
+  std::string out;
+  AppendJsonString(&out, std::string_view("a\"b\\c\n\t\x01\x1f\xc3\xa9", 11));
+  EXPECT_EQ(out, R"("a\"b\\c\n\t\u0001\u001f)" "\xc3\xa9\"");
+}
+
+TEST(JsonWriterTest, NestedContainersAndCommas) {
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("a");
+  w.Int(-3);
+  w.Key("b");
+  w.StartArray();
+  w.Uint(18446744073709551615ull);
+  w.Double(0.1);
+  w.Bool(false);
+  w.Null();
+  w.StartObject();
+  w.EndObject();
+  w.EndArray();
+  w.Key("c");
+  w.String("x");
+  w.EndObject();
+  EXPECT_EQ(out, R"({"a":-3,"b":[18446744073709551615,0.1,false,null,{}],"c":"x"})");
+}
+
+TEST(JsonWriterTest, NonFiniteDoubleIsNull) {
+  std::string out;
+  JsonWriter w(&out);
+  w.StartArray();
+  w.Double(std::numeric_limits<double>::infinity());
+  w.EndArray();
+  EXPECT_EQ(out, "[null]");
+}
+
+TEST(JsonWriterTest, RoundTripsParsedElementCompactly) {
+  simdjson::dom::parser parser;
+  std::string in = R"( { "k" : [1, -2, 3.5e10, "s\"\u00e9", true, null, {"n":{}}], "big": 1e300 } )";
+  simdjson::dom::element doc = parser.parse(in);
+  std::string out;
+  JsonWriter w(&out);
+  w.Element(doc);
+  EXPECT_EQ(out, "{\"k\":[1,-2,3.5e+10,\"s\\\"\xc3\xa9\",true,null,{\"n\":{}}],\"big\":1e+300}");
+  // What we write parses back to the same value.
+  simdjson::dom::parser parser2;
+  std::string again;
+  JsonWriter w2(&again);
+  w2.Element(parser2.parse(out));
+  EXPECT_EQ(again, out);
+}
+
+}  // namespace
+}  // namespace whisperer

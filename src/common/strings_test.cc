@@ -1,0 +1,40 @@
+#include "common/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace whisperer {
+namespace {
+
+TEST(StringsTest, StrCatMixesTypes) {
+  std::string_view sv = "view";
+  EXPECT_EQ(StrCat("a", sv, std::string("s"), 42, -7, size_t{3}, 'c', 0.5), "aviews42-73c0.5");
+  std::string out = "x";
+  StrAppend(&out, "y", 1);
+  EXPECT_EQ(out, "xy1");
+}
+
+TEST(StringsTest, CaseAndWhitespace) {
+  EXPECT_EQ(StripWhitespace("  a b \t\n"), "a b");
+  EXPECT_TRUE(EqualsIgnoreCase("GZip", "gzip"));
+  EXPECT_FALSE(EqualsIgnoreCase("gzip", "gzi"));
+  EXPECT_TRUE(StartsWithIgnoreCase("basic abc", "Basic"));
+  EXPECT_EQ(ToLower("AbC"), "abc");
+}
+
+TEST(StringsTest, Base64) {
+  for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar", "wk_abc:"}) {
+    std::string decoded;
+    ASSERT_TRUE(Base64Decode(Base64Encode(s), &decoded)) << s;
+    EXPECT_EQ(decoded, s);
+  }
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  std::string out;
+  EXPECT_TRUE(Base64Decode("Zm8", &out));
+  EXPECT_EQ(out, "fo");
+  EXPECT_FALSE(Base64Decode("Zm9v!", &out));
+  EXPECT_FALSE(Base64Decode("Z", &out));
+}
+
+}  // namespace
+}  // namespace whisperer

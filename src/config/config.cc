@@ -1,0 +1,273 @@
+#include "config/config.h"
+
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/strings.h"
+
+#include "common/duration.h"
+#include "common/status.h"
+#include "yaml-cpp/yaml.h"
+
+namespace whisperer::config {
+namespace {
+
+absl::Status ConfigError(std::string_view file, const YAML::Node& node, std::string_view path,
+                         std::string_view reason) {
+  return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                   StrCat(file, ":", node.Mark().line + 1, ": ", path, ": ", reason), path);
+}
+
+std::string Join(std::initializer_list<std::string_view> items) {
+  std::string out;
+  for (auto item : items) StrAppend(&out, out.empty() ? "" : ", ", item);
+  return out;
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string_view file) : file_(file) {}
+
+  // Checks that `node` is a map whose keys are all in `known`.
+  absl::Status Map(const YAML::Node& node, std::string_view path,
+                   std::initializer_list<std::string_view> known) {
+    if (!node.IsMap()) return ConfigError(file_, node, path, "must be a mapping");
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = it->first.as<std::string>();
+      bool ok = false;
+      for (auto k : known) ok = ok || k == key;
+      if (!ok) {
+        return ConfigError(file_, it->first, StrCat(path, path.empty() ? "" : ".", key),
+                           StrCat("unknown key; expected one of ", Join(known)));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status String(const YAML::Node& node, std::string_view path, std::string* out) {
+    if (!node) return absl::OkStatus();
+    if (!node.IsScalar()) return ConfigError(file_, node, path, "must be a string");
+    *out = node.Scalar();
+    return absl::OkStatus();
+  }
+
+  absl::Status Bool(const YAML::Node& node, std::string_view path, bool* out) {
+    if (!node) return absl::OkStatus();
+    bool v;
+    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, v)) {
+      return ConfigError(file_, node, path, "must be true or false");
+    }
+    *out = v;
+    return absl::OkStatus();
+  }
+
+  template <typename T>
+  absl::Status Uint(const YAML::Node& node, std::string_view path, T* out, uint64_t min,
+                    uint64_t max) {
+    if (!node) return absl::OkStatus();
+    const std::string& s = node.IsScalar() ? node.Scalar() : std::string();
+    uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v < min || v > max) {
+      return ConfigError(file_, node, path,
+                         StrCat("must be a whole number from ", min, " to ", max));
+    }
+    *out = static_cast<T>(v);
+    return absl::OkStatus();
+  }
+
+  absl::Status Duration(const YAML::Node& node, std::string_view path, int64_t* out) {
+    if (!node) return absl::OkStatus();
+    absl::StatusOr<int64_t> ms = ParseDurationMillis(node.IsScalar() ? node.Scalar() : "");
+    if (!ms.ok()) return ConfigError(file_, node, path, ToStd(ms.status().message()));
+    *out = *ms;
+    return absl::OkStatus();
+  }
+
+  absl::Status StringList(const YAML::Node& node, std::string_view path,
+                          std::vector<std::string>* out) {
+    if (!node) return absl::OkStatus();
+    if (!node.IsSequence()) return ConfigError(file_, node, path, "must be a list of strings");
+    for (size_t i = 0; i < node.size(); ++i) {
+      if (!node[i].IsScalar() || node[i].Scalar().empty()) {
+        return ConfigError(file_, node[i], StrCat(path, "[", i, "]"),
+                           "must be a non-empty string");
+      }
+      out->push_back(node[i].Scalar());
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string file_;
+};
+
+#define WHISPERER_RETURN_IF_ERROR(expr)        \
+  do {                                         \
+    if (absl::Status _s = (expr); !_s.ok()) {  \
+      return _s;                               \
+    }                                          \
+  } while (0)
+
+}  // namespace
+
+absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                     StrCat(filename, ":", e.mark.line + 1, ": ", e.msg));
+  }
+  Config c;
+  if (root.IsNull()) return c;  // an empty file means all defaults
+  Reader r(filename);
+  WHISPERER_RETURN_IF_ERROR(r.Map(root, "", {"server", "storage", "ingest", "log", "workspaces"}));
+
+  if (YAML::Node n = root["server"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(n, "server",
+                                    {"host", "port", "threads", "read_timeout",
+                                     "shutdown_timeout", "trust_forwarded_for"}));
+    WHISPERER_RETURN_IF_ERROR(r.String(n["host"], "server.host", &c.server.host));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["port"], "server.port", &c.server.port, 0, 65535));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["threads"], "server.threads", &c.server.threads, 0, 1024));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Duration(n["read_timeout"], "server.read_timeout", &c.server.read_timeout_ms));
+    WHISPERER_RETURN_IF_ERROR(r.Duration(n["shutdown_timeout"], "server.shutdown_timeout",
+                                         &c.server.shutdown_timeout_ms));
+    WHISPERER_RETURN_IF_ERROR(r.Bool(n["trust_forwarded_for"], "server.trust_forwarded_for",
+                                     &c.server.trust_forwarded_for));
+  }
+  if (YAML::Node n = root["storage"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(n, "storage", {"path", "sync"}));
+    WHISPERER_RETURN_IF_ERROR(r.String(n["path"], "storage.path", &c.storage.path));
+    WHISPERER_RETURN_IF_ERROR(r.Bool(n["sync"], "storage.sync", &c.storage.sync));
+  }
+  if (YAML::Node n = root["ingest"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(n, "ingest",
+                                    {"dedupe_window", "max_event_bytes", "max_request_bytes",
+                                     "max_batch_events", "shards", "max_queued_events"}));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Duration(n["dedupe_window"], "ingest.dedupe_window", &c.ingest.dedupe_window_ms));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["max_event_bytes"], "ingest.max_event_bytes",
+                                     &c.ingest.max_event_bytes, 256, 16 << 20));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["max_request_bytes"], "ingest.max_request_bytes",
+                                     &c.ingest.max_request_bytes, 1024, 256 << 20));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["max_batch_events"], "ingest.max_batch_events",
+                                     &c.ingest.max_batch_events, 1, 1'000'000));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["shards"], "ingest.shards", &c.ingest.shards, 0, 256));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["max_queued_events"], "ingest.max_queued_events",
+                                     &c.ingest.max_queued_events, 1, 100'000'000));
+  }
+  if (YAML::Node n = root["log"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(n, "log", {"level", "format"}));
+    WHISPERER_RETURN_IF_ERROR(r.String(n["level"], "log.level", &c.log.level));
+    WHISPERER_RETURN_IF_ERROR(r.String(n["format"], "log.format", &c.log.format));
+    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+    if (!kLevels.count(c.log.level)) {
+      return ConfigError(filename, n["level"], "log.level",
+                         "must be one of trace, debug, info, warn, error, off");
+    }
+    if (c.log.format != "json" && c.log.format != "text") {
+      return ConfigError(filename, n["format"], "log.format", "must be json or text");
+    }
+  }
+  if (YAML::Node n = root["workspaces"]) {
+    if (!n.IsSequence()) return ConfigError(filename, n, "workspaces", "must be a list");
+    std::set<std::string> names;
+    for (size_t i = 0; i < n.size(); ++i) {
+      std::string path = StrCat("workspaces[", i, "]");
+      WHISPERER_RETURN_IF_ERROR(r.Map(n[i], path, {"name", "write_keys", "admin_keys"}));
+      WorkspaceConfig ws;
+      WHISPERER_RETURN_IF_ERROR(r.String(n[i]["name"], path + ".name", &ws.name));
+      if (ws.name.empty() || ws.name.size() > 64 ||
+          ws.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+        return ConfigError(filename, n[i], path + ".name",
+                           "must be 1-64 characters of a-z, 0-9, _ and -");
+      }
+      if (!names.insert(ws.name).second) {
+        return ConfigError(filename, n[i], path + ".name", "names a workspace twice");
+      }
+      WHISPERER_RETURN_IF_ERROR(r.StringList(n[i]["write_keys"], path + ".write_keys", &ws.write_keys));
+      WHISPERER_RETURN_IF_ERROR(r.StringList(n[i]["admin_keys"], path + ".admin_keys", &ws.admin_keys));
+      c.workspaces.push_back(std::move(ws));
+    }
+  }
+  return c;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return MakeError(absl::StatusCode::kNotFound, "config_not_found",
+                     StrCat("cannot read config file ", path));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str(), path);
+}
+
+absl::Status ApplyEnvironment(const Getenv& getenv, Config* c) {
+  auto env_error = [](std::string_view name, std::string_view reason) {
+    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                     StrCat("environment variable ", name, ": ", reason), name);
+  };
+  if (const char* v = getenv("WHISPERER_HOST")) c->server.host = v;
+  if (const char* v = getenv("WHISPERER_PORT")) {
+    std::string_view s(v);
+    unsigned port = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), port);
+    if (ec != std::errc() || ptr != s.data() + s.size() || port > 65535) {
+      return env_error("WHISPERER_PORT", "must be a port number from 0 to 65535");
+    }
+    c->server.port = static_cast<uint16_t>(port);
+  }
+  if (const char* v = getenv("WHISPERER_DATA")) c->storage.path = v;
+  if (const char* v = getenv("WHISPERER_LOG_LEVEL")) c->log.level = v;
+  if (const char* v = getenv("WHISPERER_LOG_FORMAT")) c->log.format = v;
+  if (const char* v = getenv("WHISPERER_STORAGE_SYNC")) {
+    std::string_view s(v);
+    if (s == "true" || s == "1") c->storage.sync = true;
+    else if (s == "false" || s == "0") c->storage.sync = false;
+    else return env_error("WHISPERER_STORAGE_SYNC", "must be true or false");
+  }
+  const char* write_key = getenv("WHISPERER_WRITE_KEY");
+  const char* admin_key = getenv("WHISPERER_ADMIN_KEY");
+  if ((write_key && *write_key) || (admin_key && *admin_key)) {
+    WorkspaceConfig* def = nullptr;
+    for (auto& ws : c->workspaces) {
+      if (ws.name == "default") def = &ws;
+    }
+    if (def == nullptr) {
+      c->workspaces.insert(c->workspaces.begin(), WorkspaceConfig{"default", {}, {}});
+      def = &c->workspaces.front();
+    }
+    if (write_key && *write_key) def->write_keys = {write_key};
+    if (admin_key && *admin_key) def->admin_keys = {admin_key};
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const Config& c) {
+  auto error = [](std::string_view field, std::string_view reason) {
+    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                     StrCat(field, ": ", reason), field);
+  };
+  if (c.storage.path.empty()) return error("storage.path", "may not be empty");
+  if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {
+    return error("ingest.max_event_bytes", "may not be larger than ingest.max_request_bytes");
+  }
+  if (c.log.level != "trace" && c.log.level != "debug" && c.log.level != "info" &&
+      c.log.level != "warn" && c.log.level != "error" && c.log.level != "off") {
+    return error("log.level", "must be one of trace, debug, info, warn, error, off");
+  }
+  if (c.log.format != "json" && c.log.format != "text") {
+    return error("log.format", "must be json or text");
+  }
+  if (c.server.read_timeout_ms <= 0) return error("server.read_timeout", "must be positive");
+  return absl::OkStatus();
+}
+
+}  // namespace whisperer::config

@@ -1,0 +1,75 @@
+// Config: everything `whisperer serve` can be told, from (lowest to highest precedence) built-in
+// defaults, the YAML file (`--config`), environment variables, and flags.
+//
+// Every key, its default and its trade-off is documented in whisperer.example.yaml, which a
+// unit test loads so the example cannot drift from the code. A bad file is refused at load with
+// `file:line: reason`; unknown keys are errors (a typo must not silently fall back to a default).
+//
+// Environment variables: WHISPERER_CONFIG (file), WHISPERER_HOST, WHISPERER_PORT,
+// WHISPERER_DATA, WHISPERER_LOG_LEVEL, WHISPERER_LOG_FORMAT, WHISPERER_STORAGE_SYNC, and
+// WHISPERER_WRITE_KEY / WHISPERER_ADMIN_KEY (keys of the `default` workspace).
+//
+// Thread-safety: plain values; loaded once at start-up.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace whisperer::config {
+
+struct WorkspaceConfig {
+  std::string name;
+  // Keys given here are used as they are; a workspace with none gets one of each kind,
+  // generated once and kept in the data directory.
+  std::vector<std::string> write_keys;
+  std::vector<std::string> admin_keys;
+};
+
+struct Config {
+  struct Server {
+    std::string host = "0.0.0.0";
+    uint16_t port = 8080;
+    size_t threads = 0;  // 0: one per core
+    int64_t read_timeout_ms = 30'000;
+    int64_t shutdown_timeout_ms = 10'000;
+    bool trust_forwarded_for = false;
+  } server;
+  struct Storage {
+    std::string path = "./data";
+    bool sync = false;
+  } storage;
+  struct Ingest {
+    int64_t dedupe_window_ms = 7LL * 24 * 3600 * 1000;
+    size_t max_event_bytes = 32 * 1024;
+    size_t max_request_bytes = 500 * 1024;
+    size_t max_batch_events = 2500;
+    size_t shards = 0;  // 0: one per core
+    size_t max_queued_events = 200'000;
+  } ingest;
+  struct Log {
+    std::string level = "info";
+    std::string format = "json";
+  } log;
+  // Empty: one workspace named `default`.
+  std::vector<WorkspaceConfig> workspaces;
+};
+
+// Parses YAML text; `filename` is used in error messages only.
+absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename);
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+
+using Getenv = std::function<const char*(const char*)>;
+// Applies the WHISPERER_* variables above to `config`.
+absl::Status ApplyEnvironment(const Getenv& getenv, Config* config);
+
+// Checks cross-field rules (non-empty names, limits that fit together). Called after every
+// source has been applied.
+absl::Status Validate(const Config& config);
+
+}  // namespace whisperer::config

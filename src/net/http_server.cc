@@ -1,0 +1,365 @@
+#include "net/http_server.h"
+
+#include <condition_variable>
+#include <list>
+#include <optional>
+#include <mutex>
+
+#include "common/strings.h"
+#include "common/strings.h"
+#include "api/http_status.h"
+#include "boost/asio/dispatch.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/strand.hpp"
+#include "boost/beast/core.hpp"
+#include "common/status.h"
+#include "net/gzip.h"
+#include "obs/log.h"
+
+namespace whisperer::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+std::string_view SV(beast::string_view s) { return {s.data(), s.size()}; }
+}  // namespace
+
+Response JsonResponse(unsigned status, std::string body) {
+  Response res{static_cast<http::status>(status), 11};
+  res.set(http::field::server, "whisperer");
+  res.set(http::field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+Response ErrorResponse(const absl::Status& status) {
+  Response res = JsonResponse(api::HttpStatusFor(status.code()), api::ErrorBody(status));
+  if (status.code() == absl::StatusCode::kUnavailable ||
+      status.code() == absl::StatusCode::kResourceExhausted) {
+    res.set(http::field::retry_after, "1");
+  }
+  return res;
+}
+
+void Router::Add(http::verb method, std::string path, Handler handler) {
+  Entry& entry = routes_[path];
+  entry.path = path;
+  entry.methods.emplace_back(method, std::move(handler));
+}
+
+Router::Match Router::Find(http::verb method, std::string_view path) const {
+  Match m;
+  auto it = routes_.find(std::string(path));
+  if (it == routes_.end()) return m;
+  m.path_known = true;
+  m.route = &it->second.path;
+  for (const auto& [verb, handler] : it->second.methods) {
+    if (verb == method) m.handler = &handler;
+  }
+  return m;
+}
+
+class Session;
+
+struct HttpServer::Shared {
+  ServerOptions options;
+  Router router;
+  obs::Registry* metrics;
+  std::atomic<bool> draining{false};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::list<std::weak_ptr<Session>> sessions;  // GUARDED_BY(mu)
+  size_t live_sessions = 0;                    // GUARDED_BY(mu)
+
+  struct RouteMetrics {
+    obs::Histogram* latency;
+    std::mutex mu;
+    std::unordered_map<unsigned, obs::Counter*> by_code;  // GUARDED_BY(mu)
+  };
+  std::mutex metrics_mu;
+  std::unordered_map<std::string, std::unique_ptr<RouteMetrics>> route_metrics;  // GUARDED_BY
+
+  RouteMetrics& MetricsFor(const std::string& route) {
+    std::lock_guard lock(metrics_mu);
+    auto& slot = route_metrics[route];
+    if (!slot) {
+      slot = std::make_unique<RouteMetrics>();
+      slot->latency = &metrics->GetHistogram(
+          "whisperer_http_request_duration_seconds",
+          "Time from a request fully read to its response handed to the socket.",
+          {{"route", route}}, obs::LatencyBuckets());
+    }
+    return *slot;
+  }
+
+  void Record(RouteMetrics& rm, const std::string& route, unsigned code, double seconds) {
+    rm.latency->Observe(seconds);
+    obs::Counter* counter;
+    {
+      std::lock_guard lock(rm.mu);
+      auto& c = rm.by_code[code];
+      if (!c) {
+        c = &metrics->GetCounter("whisperer_http_requests_total", "HTTP requests answered.",
+                                 {{"route", route}, {"code", std::to_string(code)}});
+      }
+      counter = c;
+    }
+    counter->Inc();
+  }
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)) {
+    beast::error_code ec;
+    auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ip_ = endpoint.address().to_string();
+  }
+
+  ~Session() {
+    std::lock_guard lock(shared_->mu);
+    if (registered_) shared_->sessions.erase(self_it_);
+    --shared_->live_sessions;
+    shared_->cv.notify_all();
+  }
+
+  void Start() {
+    {
+      std::lock_guard lock(shared_->mu);
+      ++shared_->live_sessions;
+      self_it_ = shared_->sessions.insert(shared_->sessions.end(), weak_from_this());
+      registered_ = true;
+    }
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+  // Called during shutdown: closes the connection if it is waiting for a request.
+  void CloseIfIdle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  void Read() {
+    if (shared_->draining) return Close();
+    parser_.emplace();
+    parser_->body_limit(shared_->options.body_limit);
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(shared_->options.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      return Close();
+    }
+    busy_ = true;
+    start_ = std::chrono::steady_clock::now();
+    close_after_ = true;  // after a read error the stream position is unknown
+    if (ec == http::error::body_limit) {
+      return Send(ErrorResponse(MakeError(
+                      absl::StatusCode::kOutOfRange, "request_too_large",
+                      StrCat("the request body is over the limit of ",
+                                   shared_->options.body_limit, " bytes"))),
+                  "other");
+    }
+    if (ec == http::error::header_limit) {
+      return Send(ErrorResponse(InvalidInput("headers_too_large",
+                                             "the request headers are over 16384 bytes")),
+                  "other");
+    }
+    if (ec) {
+      return Send(ErrorResponse(InvalidInput("malformed_http",
+                                             StrCat("malformed HTTP request: ", ec.message()))),
+                  "other");
+    }
+    request_ = parser_->release();
+    close_after_ = !request_.keep_alive();
+    Dispatch();
+  }
+
+  void Dispatch() {
+    std::string_view target = SV(request_.target());
+    Router::Match match = shared_->router.Find(request_.method(), target.substr(0, target.find('?')));
+    static const std::string kOther = "other";
+    const std::string& route = match.route ? *match.route : kOther;
+    if (!match.path_known) {
+      return Send(ErrorResponse(MakeError(absl::StatusCode::kNotFound, "not_found",
+                                          StrCat("no endpoint at ", target.substr(0, 200)))),
+                  route);
+    }
+    if (match.handler == nullptr) {
+      return Send(ErrorResponse(MakeError(absl::StatusCode::kUnimplemented, "method_not_allowed",
+                                          StrCat(SV(request_.method_string()),
+                                                       " is not allowed on ", route))),
+                  route);
+    }
+    std::string_view encoding = SV(request_[http::field::content_encoding]);
+    if (!encoding.empty() && !EqualsIgnoreCase(encoding, "identity")) {
+      if (!EqualsIgnoreCase(encoding, "gzip")) {
+        return Send(ErrorResponse(InvalidInput(
+                        "unsupported_encoding",
+                        StrCat("Content-Encoding ", encoding.substr(0, 64),
+                                     " is not supported; use gzip or none"))),
+                    route);
+      }
+      absl::StatusOr<std::string> body = Gunzip(request_.body(), shared_->options.body_limit);
+      if (!body.ok()) return Send(ErrorResponse(body.status()), route);
+      request_.body() = *std::move(body);
+      request_.erase(http::field::content_encoding);
+    }
+    std::string_view ip = remote_ip_;
+    if (shared_->options.trust_forwarded_for) {
+      std::string_view xff = SV(request_["X-Forwarded-For"]);
+      if (!xff.empty()) {
+        std::string_view first = xff;
+        first = StripWhitespace(first.substr(0, first.find(',')));
+        if (!first.empty()) {
+          forwarded_ip_ = std::string(first);
+          ip = forwarded_ip_;
+        }
+      }
+    }
+    RequestContext ctx{request_, ip};
+    const std::string* route_ptr = &route;
+    (*match.handler)(ctx, [self = shared_from_this(), route_ptr](Response res) {
+      asio::post(self->stream_.get_executor(),
+                 [self, route_ptr, res = std::move(res)]() mutable {
+                   self->Send(std::move(res), *route_ptr);
+                 });
+    });
+  }
+
+  void Send(Response res, const std::string& route) {
+    auto& rm = shared_->MetricsFor(route);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    shared_->Record(rm, route, res.result_int(), seconds);
+    if (shared_->draining) close_after_ = true;
+    res.version(11);
+    res.keep_alive(!close_after_);
+    res.prepare_payload();
+    response_ = std::move(res);
+    stream_.expires_after(shared_->options.read_timeout);
+    http::async_write(stream_, response_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->busy_ = false;
+                        if (ec || self->close_after_) return self->Close();
+                        self->request_ = {};
+                        self->Read();
+                      });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Request request_;
+  Response response_;
+  std::shared_ptr<HttpServer::Shared> shared_;
+  std::string remote_ip_;
+  std::string forwarded_ip_;
+  std::chrono::steady_clock::time_point start_;
+  std::list<std::weak_ptr<Session>>::iterator self_it_;  // in shared_->sessions
+  bool registered_ = false;
+  bool busy_ = false;         // a request is being handled or answered
+  bool close_after_ = false;  // close once the response is written
+};
+
+HttpServer::HttpServer(ServerOptions options, Router router, obs::Registry* metrics)
+    : options_(options),
+      shared_(std::make_shared<Shared>()),
+      ioc_(static_cast<int>(options.threads)),
+      acceptor_(ioc_) {
+  if (options_.threads == 0) options_.threads = std::max(1u, std::thread::hardware_concurrency());
+  shared_->options = options_;
+  shared_->router = std::move(router);
+  shared_->metrics = metrics;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+absl::Status HttpServer::Start() {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(options_.host, ec);
+  if (ec) {
+    return InvalidInput("invalid_value",
+                        StrCat("server.host '", options_.host, "' is not an IP address"),
+                        "server.host");
+  }
+  tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return MakeError(absl::StatusCode::kFailedPrecondition, "listen_failed",
+                     StrCat("cannot listen on ", options_.host, ":", options_.port, ": ",
+                                  ec.message()));
+  }
+  port_ = acceptor_.local_endpoint().port();
+  Accept();
+  for (size_t i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void HttpServer::Accept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      obs::LogEvent(spdlog::level::warn, "accept failed", {{"error", ec.message()}});
+    } else {
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(socket), shared_)->Start();
+    }
+    Accept();
+  });
+}
+
+void HttpServer::Stop() {
+  if (!started_) return;
+  started_ = false;
+  shared_->draining = true;
+  asio::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  std::vector<std::shared_ptr<Session>> open;
+  {
+    std::lock_guard lock(shared_->mu);
+    for (auto& weak : shared_->sessions) {
+      if (auto s = weak.lock()) open.push_back(std::move(s));
+    }
+  }
+  // Outside the lock: dropping the last reference runs ~Session, which takes it.
+  for (auto& s : open) s->CloseIfIdle();
+  open.clear();
+  {
+    std::unique_lock lock(shared_->mu);
+    shared_->cv.wait_for(lock, options_.shutdown_timeout,
+                         [&] { return shared_->live_sessions == 0; });
+  }
+  ioc_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+}  // namespace whisperer::net

@@ -1,0 +1,112 @@
+// HttpServer: HTTP/1.1 with keep-alive on Boost.Beast/Asio.
+//
+// One io_context runs on `threads` threads (default: one per core); every connection has its
+// own strand, so its handlers never run concurrently. Each request is read with a body limit
+// and a read timeout (which also bounds idle keep-alive connections), gzip bodies are inflated
+// with the same limit, and the route's handler is called with a Responder it must call exactly
+// once, from any thread (a shard thread, typically). The next request on a connection is read
+// after the response is written.
+//
+// Errors the server answers itself, with the JSON error body of api/http_status.h: 404 unknown
+// path, 405 wrong method, 413 over the body limit, 400 malformed HTTP or gzip.
+//
+// Metrics: whisperer_http_requests_total{route,code} and
+// whisperer_http_request_duration_seconds{route} (from the request fully read to the response
+// handed to the socket); unknown paths are counted as route="other".
+//
+// Graceful stop: Stop() closes the listening socket, closes idle connections, lets requests in
+// flight finish (their responses say `Connection: close`), waits up to `shutdown_timeout` and
+// joins the threads. Thread-safety: Start/Stop from one owning thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/beast/http.hpp"
+#include "obs/metrics.h"
+
+namespace whisperer::net {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+struct RequestContext {
+  Request& request;          // body already inflated when it was gzip
+  std::string_view remote_ip;
+};
+
+using Responder = std::function<void(Response)>;
+using Handler = std::function<void(RequestContext&, Responder)>;
+
+// Builds a response with a JSON body and the right headers.
+Response JsonResponse(unsigned status, std::string body);
+// Builds the JSON error response for `status` (its HTTP code from api/http_status.h).
+Response ErrorResponse(const absl::Status& status);
+
+class Router {
+ public:
+  // Exact-match paths. A path registered for one method answers 405 to the others.
+  void Add(http::verb method, std::string path, Handler handler);
+
+  struct Match {
+    const Handler* handler = nullptr;  // null: not found or method not allowed
+    bool path_known = false;
+    const std::string* route = nullptr;
+  };
+  Match Find(http::verb method, std::string_view path) const;
+
+ private:
+  struct Entry {
+    std::string path;
+    std::vector<std::pair<http::verb, Handler>> methods;
+  };
+  std::unordered_map<std::string, Entry> routes_;
+};
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8080;  // 0: any free port (see HttpServer::port())
+  size_t threads = 0;    // 0: one per core
+  std::chrono::milliseconds read_timeout{30'000};
+  std::chrono::milliseconds shutdown_timeout{10'000};
+  size_t body_limit = 500 * 1024;  // after gzip inflation too
+  // Take the client address from the first X-Forwarded-For entry (behind a trusted proxy).
+  bool trust_forwarded_for = false;
+};
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, Router router, obs::Registry* metrics);
+  ~HttpServer();
+
+  // Binds and starts serving. Fails when the address is in use or invalid.
+  absl::Status Start();
+  uint16_t port() const { return port_; }
+  void Stop();
+
+  // Implementation details shared with the connection class in http_server.cc.
+  struct Shared;
+
+ private:
+  void Accept();
+
+  ServerOptions options_;
+  std::shared_ptr<Shared> shared_;
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace whisperer::net

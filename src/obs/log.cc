@@ -1,0 +1,70 @@
+#include "obs/log.h"
+
+#include <atomic>
+
+#include "common/strings.h"
+#include "common/timestamp.h"
+#include "common/clock.h"
+#include "common/json_writer.h"
+#include "common/status.h"
+#include "spdlog/sinks/stdout_sinks.h"
+
+namespace whisperer::obs {
+namespace {
+
+std::atomic<bool> g_json{true};
+
+}  // namespace
+
+absl::Status InitLogging(std::string_view level, std::string_view format) {
+  spdlog::level::level_enum lvl = spdlog::level::from_str(std::string(level));
+  if (lvl == spdlog::level::off && level != "off") {
+    return InvalidInput("invalid_value",
+                        StrCat("log level '", level,
+                                     "' is not one of trace, debug, info, warn, error, off"),
+                        "log.level");
+  }
+  if (format != "json" && format != "text") {
+    return InvalidInput("invalid_value",
+                        StrCat("log format '", format, "' is not json or text"),
+                        "log.format");
+  }
+  auto logger = spdlog::stderr_logger_mt("whisperer");
+  spdlog::set_default_logger(logger);
+  g_json = format == "json";
+  // The JSON line is built by LogEvent; spdlog only adds the newline.
+  spdlog::set_pattern(g_json ? "%v" : "%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(lvl);
+  spdlog::flush_on(spdlog::level::info);
+  return absl::OkStatus();
+}
+
+void LogEvent(spdlog::level::level_enum level, std::string_view message,
+              std::initializer_list<Field> fields) {
+  if (!spdlog::should_log(level)) return;
+  std::string line;
+  if (g_json) {
+    JsonWriter w(&line);
+    w.StartObject();
+    w.Key("time");
+    std::string time;
+    AppendIso8601(&time, SystemClock::Get().NowMillis());
+    w.String(time);
+    w.Key("level");
+    auto name = spdlog::level::to_string_view(level);
+    w.String(std::string_view(name.data(), name.size()));
+    w.Key("msg");
+    w.String(message);
+    for (const auto& [k, v] : fields) {
+      w.Key(k);
+      w.String(v);
+    }
+    w.EndObject();
+  } else {
+    line = std::string(message);
+    for (const auto& [k, v] : fields) StrAppend(&line, " ", k, "=", v);
+  }
+  spdlog::log(level, "{}", line);
+}
+
+}  // namespace whisperer::obs

@@ -1,0 +1,24 @@
+// Structured logs: one JSON object per line on stderr (`log.format: json`, the default) or a
+// human-readable line (`text`). Fields: time (UTC, ms), level, msg, and for JSON any key/value
+// pairs passed to LogEvent.
+// Thread-safety: InitLogging once at start-up, before other threads log; the rest from any thread.
+#pragma once
+
+#include <initializer_list>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "spdlog/spdlog.h"
+
+namespace whisperer::obs {
+
+// `level`: trace, debug, info, warn, error. `format`: json or text.
+absl::Status InitLogging(std::string_view level, std::string_view format);
+
+using Field = std::pair<std::string_view, std::string_view>;
+// Logs `message` with extra string fields, e.g. LogEvent(info, "listening", {{"url", url}}).
+void LogEvent(spdlog::level::level_enum level, std::string_view message,
+              std::initializer_list<Field> fields = {});
+
+}  // namespace whisperer::obs

@@ -1,0 +1,208 @@
+#include "server/collect_service.h"
+
+#include <charconv>
+
+#include "common/strings.h"
+#include "api/http_status.h"
+#include "common/json_writer.h"
+#include "common/status.h"
+
+namespace whisperer::server {
+namespace {
+
+namespace http = net::http;
+
+std::string_view Header(const net::Request& req, http::field field) {
+  auto v = req[field];
+  return {v.data(), v.size()};
+}
+
+// The value of query parameter `name` in `target`, or "" (no percent-decoding: the parameters
+// read here are numbers and opaque cursors).
+std::string_view QueryParam(std::string_view target, std::string_view name) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return {};
+}
+
+absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view name,
+                                        uint64_t fallback, uint64_t max) {
+  if (value.empty()) return fallback;
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (ec != std::errc() || ptr != value.data() + value.size() || v > max) {
+    return InvalidInput("invalid_value",
+                        StrCat(name, " must be a whole number up to ", max), name);
+  }
+  return v;
+}
+
+}  // namespace
+
+CollectService::CollectService(const api::KeyRing* keys, shard::ShardSet* shards,
+                               const storage::Store* store, api::Limits limits,
+                               const Clock* clock, obs::Registry* metrics)
+    : keys_(keys), shards_(shards), store_(store), limits_(limits), clock_(clock),
+      metrics_(metrics) {}
+
+void CollectService::Register(net::Router* router) {
+  for (api::EventType type : {api::EventType::kIdentify, api::EventType::kTrack,
+                              api::EventType::kPage, api::EventType::kScreen,
+                              api::EventType::kGroup, api::EventType::kAlias}) {
+    router->Add(http::verb::post, StrCat("/v1/", api::EventTypeName(type)),
+                [this, type](net::RequestContext& ctx, net::Responder respond) {
+                  HandleSingle(type, ctx, std::move(respond));
+                });
+  }
+  for (const char* path : {"/v1/batch", "/v1/import"}) {
+    router->Add(http::verb::post, path, [this](net::RequestContext& ctx, net::Responder respond) {
+      HandleBatch(ctx, std::move(respond));
+    });
+  }
+  router->Add(http::verb::get, "/v1/events",
+              [this](net::RequestContext& ctx, net::Responder respond) {
+                HandleListEvents(ctx, std::move(respond));
+              });
+}
+
+void CollectService::CountRejected(const absl::Status& status, uint64_t n) {
+  metrics_->GetCounter("whisperer_events_rejected_total",
+                       "Events rejected, by reason (the error code).",
+                       {{"reason", ErrorCodeOf(status)}})
+      .Inc(n);
+}
+
+void CollectService::HandleSingle(api::EventType type, net::RequestContext& ctx,
+                                  net::Responder respond) {
+  Collect(ctx, std::move(respond), false,
+          [type](api::SegmentParser& p, std::string_view body, const api::RequestInfo& info) {
+            return p.ParseSingle(type, body, info);
+          });
+}
+
+void CollectService::HandleBatch(net::RequestContext& ctx, net::Responder respond) {
+  Collect(ctx, std::move(respond), true,
+          [](api::SegmentParser& p, std::string_view body, const api::RequestInfo& info) {
+            return p.ParseBatch(body, info);
+          });
+}
+
+void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, bool batch,
+                             const Parse& parse) {
+  std::string_view authorization = Header(ctx.request, http::field::authorization);
+  // With credentials in the header, refuse a bad key before reading the body.
+  if (!authorization.empty()) {
+    absl::StatusOr<api::Principal> early = api::AuthenticateCollect(*keys_, authorization, "");
+    if (!early.ok()) return respond(net::ErrorResponse(early.status()));
+  }
+  thread_local api::SegmentParser parser;
+  if (parser.limits().max_event_bytes != limits_.max_event_bytes ||
+      parser.limits().max_request_bytes != limits_.max_request_bytes ||
+      parser.limits().max_batch_events != limits_.max_batch_events) {
+    parser = api::SegmentParser(limits_);
+  }
+  api::RequestInfo info{clock_->NowMillis(), ctx.remote_ip,
+                        Header(ctx.request, http::field::user_agent)};
+  absl::StatusOr<api::ParsedRequest> parsed = parse(parser, ctx.request.body(), info);
+  if (!parsed.ok()) {
+    CountRejected(parsed.status());
+    return respond(net::ErrorResponse(parsed.status()));
+  }
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateCollect(*keys_, authorization, parsed->write_key);
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+
+  for (const api::Rejection& r : parsed->rejected) CountRejected(r.error);
+  // The rejection list, written now so the completion only adds counts.
+  std::string rejected;
+  if (batch) {
+    JsonWriter w(&rejected);
+    w.StartArray();
+    for (const api::Rejection& r : parsed->rejected) {
+      w.StartObject();
+      w.Key("index");
+      w.Uint(r.index);
+      w.Key("code");
+      w.String(ErrorCodeOf(r.error));
+      w.Key("message");
+      w.String(ToStd(r.error.message()));
+      std::string field = ErrorFieldOf(r.error);
+      if (!field.empty()) {
+        w.Key("field");
+        w.String(field);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (batch && parsed->events.empty() && !parsed->rejected.empty()) {
+    absl::Status none = InvalidInput(
+        "no_valid_events",
+        StrCat("all ", parsed->rejected.size(), " events of the batch were rejected"), "batch");
+    std::string body = api::ErrorBody(none);
+    body.insert(body.size() - 1, StrCat(",\"rejected\":", rejected));
+    return respond(net::JsonResponse(400, std::move(body)));
+  }
+
+  auto shared_respond = std::make_shared<net::Responder>(std::move(respond));
+  absl::Status queued = shards_->Submit(
+      principal->workspace_id, std::move(parsed->events),
+      [shared_respond, batch, rejected = std::move(rejected)](shard::IngestResult result) {
+        if (!result.status.ok()) return (*shared_respond)(net::ErrorResponse(result.status));
+        if (!batch) return (*shared_respond)(net::JsonResponse(200, R"({"success":true})"));
+        (*shared_respond)(net::JsonResponse(
+            200, StrCat(R"({"success":true,"accepted":)", result.stored + result.duplicates,
+                              R"(,"duplicates":)", result.duplicates,
+                              R"(,"rejected":)", rejected, "}")));
+      });
+  if (!queued.ok()) (*shared_respond)(net::ErrorResponse(queued));
+}
+
+void CollectService::HandleListEvents(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  std::string_view target(ctx.request.target().data(), ctx.request.target().size());
+  absl::StatusOr<uint64_t> after =
+      ParseUintParam(QueryParam(target, "cursor"), "cursor", 0, UINT64_MAX);
+  absl::StatusOr<uint64_t> limit = ParseUintParam(QueryParam(target, "limit"), "limit", 100, 1000);
+  if (!after.ok()) return respond(net::ErrorResponse(after.status()));
+  if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
+  if (*limit == 0) {
+    return respond(net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
+  }
+  std::string body = R"({"events":[)";
+  uint64_t count = 0, last = *after;
+  bool more = false;
+  absl::Status s = store_->ScanEvents(principal->workspace_id, *after,
+                                      [&](uint64_t seq, std::string_view json) {
+                                        if (count == *limit) {
+                                          more = true;
+                                          return false;
+                                        }
+                                        if (count++) body += ',';
+                                        body += json;
+                                        last = seq;
+                                        return true;
+                                      });
+  if (!s.ok()) return respond(net::ErrorResponse(s));
+  body += "],\"nextCursor\":";
+  if (more) {
+    AppendJsonString(&body, std::to_string(last));
+  } else {
+    body += "null";
+  }
+  body += '}';
+  respond(net::JsonResponse(200, std::move(body)));
+}
+
+}  // namespace whisperer::server

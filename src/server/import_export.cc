@@ -1,0 +1,193 @@
+#include "server/import_export.h"
+
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "common/strings.h"
+
+#include "common/status.h"
+
+namespace whisperer::server {
+namespace {
+
+std::string Format(double percent, uint64_t events, double rate, int eta_seconds) {
+  char buf[128];
+  std::snprintf(buf, sizeof(buf), "%5.1f%%  %llu events  %.0f events/s  ETA %d:%02d", percent,
+                static_cast<unsigned long long>(events), rate, eta_seconds / 60, eta_seconds % 60);
+  return buf;
+}
+
+class ProgressBar {
+ public:
+  ProgressBar(const ImportOptions& options, uint64_t total_bytes)
+      : out_(options.progress), terminal_(options.progress_is_terminal), total_(total_bytes),
+        start_(std::chrono::steady_clock::now()), last_(start_) {}
+
+  void Update(uint64_t bytes_read, uint64_t events, bool final) {
+    if (out_ == nullptr) return;
+    auto now = std::chrono::steady_clock::now();
+    auto interval = terminal_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000);
+    if (!final && now - last_ < interval) return;
+    last_ = now;
+    double elapsed = std::chrono::duration<double>(now - start_).count();
+    double fraction = total_ ? std::min(1.0, double(bytes_read) / double(total_)) : 1.0;
+    double rate = elapsed > 0 ? events / elapsed : 0;
+    double eta = fraction > 0 && fraction < 1 ? elapsed / fraction - elapsed : 0;
+    std::string bar;
+    if (terminal_) {
+      int filled = static_cast<int>(fraction * 30);
+      bar = StrCat("\r[", std::string(filled, '#'), std::string(30 - filled, '.'), "] ");
+    } else {
+      bar = "import: ";
+    }
+    *out_ << bar
+          << Format(fraction * 100, events, rate, static_cast<int>(eta))
+          << (terminal_ && !final ? "" : "\n") << std::flush;
+  }
+
+ private:
+  std::ostream* out_;
+  bool terminal_;
+  uint64_t total_;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+}  // namespace
+
+absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limits limits,
+                                         shard::ShardSet* shards, uint32_t workspace_id,
+                                         const Clock* clock) {
+  struct stat st{};
+  if (::stat(options.file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return MakeError(absl::StatusCode::kNotFound, "file_not_found",
+                     StrCat("cannot read ", options.file));
+  }
+  // gzread reads plain files as they are, so one path serves .ndjson and .ndjson.gz.
+  gzFile file = gzopen(options.file.c_str(), "rb");
+  if (file == nullptr) {
+    return MakeError(absl::StatusCode::kNotFound, "file_not_found",
+                     StrCat("cannot open ", options.file));
+  }
+  gzbuffer(file, 1 << 20);
+  ProgressBar progress(options, static_cast<uint64_t>(st.st_size));
+  api::SegmentParser parser(limits);
+  // Lines may be longer than the event limit only to be rejected; cap what is held in memory.
+  const size_t max_line = std::max<size_t>(limits.max_event_bytes * 4, 1 << 20);
+
+  ImportSummary summary;
+  std::vector<api::Event> batch;
+  absl::Status failure;
+  auto flush = [&]() {
+    if (batch.empty() || !failure.ok()) return;
+    shard::IngestResult r = shards->SubmitAndWait(workspace_id, std::move(batch));
+    batch.clear();
+    if (!r.status.ok()) {
+      failure = r.status;
+      return;
+    }
+    summary.stored += r.stored;
+    summary.duplicates += r.duplicates;
+  };
+  auto reject = [&](uint64_t line_no, absl::Status status) {
+    ++summary.rejected;
+    if (summary.first_rejections.size() < 20) {
+      summary.first_rejections.emplace_back(line_no, std::move(status));
+    }
+  };
+
+  std::string buffer, line;
+  std::vector<char> chunk(1 << 20);
+  uint64_t line_no = 0;
+  bool line_too_long = false;
+  auto handle_line = [&]() {
+    ++line_no;
+    if (line_too_long) {
+      ++summary.lines;
+      reject(line_no, MakeError(absl::StatusCode::kOutOfRange, "event_too_large",
+                                StrCat("the line is over ", max_line, " bytes")));
+    } else {
+      std::string_view text(line);
+      while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
+      if (!text.empty()) {
+        ++summary.lines;
+        api::RequestInfo info{clock->NowMillis(), "", ""};
+        absl::StatusOr<api::Event> event = parser.ParseLine(text, info);
+        if (event.ok()) {
+          batch.push_back(*std::move(event));
+        } else {
+          reject(line_no, event.status());
+        }
+      }
+    }
+    line.clear();
+    line_too_long = false;
+    if (batch.size() >= options.lines_per_batch) flush();
+  };
+  for (;;) {
+    int n = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()));
+    if (n < 0) {
+      int errnum = 0;
+      failure = InvalidInput("invalid_gzip", StrCat(options.file, ": ", gzerror(file, &errnum)));
+      break;
+    }
+    if (n == 0) break;
+    std::string_view data(chunk.data(), n);
+    while (!data.empty()) {
+      size_t nl = data.find('\n');
+      std::string_view piece = data.substr(0, nl);
+      if (!line_too_long) {
+        if (line.size() + piece.size() > max_line) {
+          line_too_long = true;
+          line.clear();
+        } else {
+          line.append(piece);
+        }
+      }
+      if (nl == std::string_view::npos) break;
+      handle_line();
+      data.remove_prefix(nl + 1);
+    }
+    progress.Update(static_cast<uint64_t>(gzoffset(file)), summary.stored + batch.size(), false);
+    if (!failure.ok()) break;
+  }
+  if (failure.ok() && (!line.empty() || line_too_long)) handle_line();
+  flush();
+  gzclose(file);
+  if (!failure.ok()) return failure;
+  progress.Update(static_cast<uint64_t>(st.st_size), summary.stored, true);
+  return summary;
+}
+
+void PrintImportSummary(const ImportSummary& s, std::ostream& out) {
+  out << "imported " << s.stored << " events from " << s.lines << " lines";
+  if (s.duplicates) out << "; " << s.duplicates << " duplicates skipped (messageId seen before)";
+  out << "; " << s.rejected << " rejected\n";
+  for (const auto& [line, status] : s.first_rejections) {
+    out << "  line " << line << ": " << ErrorCodeOf(status);
+    std::string field = ErrorFieldOf(status);
+    if (!field.empty()) out << " (" << field << ")";
+    out << ": " << status.message() << "\n";
+  }
+  if (s.rejected > s.first_rejections.size()) {
+    out << "  ... and " << s.rejected - s.first_rejections.size() << " more\n";
+  }
+}
+
+absl::StatusOr<uint64_t> ExportEvents(const storage::Store& store, uint32_t workspace_id,
+                                      std::ostream& out) {
+  uint64_t count = 0;
+  absl::Status s = store.ScanEvents(workspace_id, 0, [&](uint64_t, std::string_view json) {
+    out.write(json.data(), static_cast<std::streamsize>(json.size()));
+    out.put('\n');
+    ++count;
+    return static_cast<bool>(out);
+  });
+  if (!s.ok()) return s;
+  if (!out) return absl::UnavailableError("writing the export failed (disk full or closed pipe?)");
+  return count;
+}
+
+}  // namespace whisperer::server

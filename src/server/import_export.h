@@ -1,0 +1,54 @@
+// Bulk loading and unloading of the event log.
+//
+// ImportFile reads Segment-format events, one JSON object per line (gzip-compressed or not;
+// detected from the content), validates each line as /v1/batch validates an item, and stores
+// the valid ones through the shards, so dedupe and sequencing are the same as for live traffic.
+// Progress (percent of the file read, events, rate, ETA) goes to `progress` every 0.2 s on a
+// terminal or every 5 s otherwise.
+//
+// ExportEvents writes one workspace's events as NDJSON, in arrival order. It reads through a
+// Store follower when a server is running on the directory.
+// Thread-safety: one call at a time per ShardSet/Store as documented there.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "api/segment_parser.h"
+#include "common/clock.h"
+#include "shard/shard_set.h"
+#include "storage/store.h"
+
+namespace whisperer::server {
+
+struct ImportOptions {
+  std::string file;
+  size_t lines_per_batch = 2000;
+  std::ostream* progress = nullptr;  // null: no progress output
+  bool progress_is_terminal = false;
+};
+
+struct ImportSummary {
+  uint64_t lines = 0;  // non-blank lines read
+  uint64_t stored = 0;
+  uint64_t duplicates = 0;
+  uint64_t rejected = 0;
+  // The first rejected lines (1-based line number and reason), at most 20.
+  std::vector<std::pair<uint64_t, absl::Status>> first_rejections;
+};
+
+absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limits limits,
+                                         shard::ShardSet* shards, uint32_t workspace_id,
+                                         const Clock* clock);
+
+// Writes the summary a person reads after an import.
+void PrintImportSummary(const ImportSummary& summary, std::ostream& out);
+
+// Writes every event of `workspace_id` as one line of JSON; returns how many.
+absl::StatusOr<uint64_t> ExportEvents(const storage::Store& store, uint32_t workspace_id,
+                                      std::ostream& out);
+
+}  // namespace whisperer::server

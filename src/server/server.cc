@@ -1,0 +1,191 @@
+#include "server/server.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <ostream>
+
+#include "common/strings.h"
+#include "common/status.h"
+#include "net/http_server.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
+#include "server/collect_service.h"
+#include "server/import_export.h"
+#include "server/workspaces.h"
+#include "shard/shard_set.h"
+#include "storage/store.h"
+
+namespace whisperer {
+extern const std::string_view kOpenApiDocument;  // docs/openapi.json, see src/CMakeLists.txt
+}
+
+namespace whisperer::server {
+namespace {
+
+namespace http = net::http;
+
+storage::Store::Options StoreOptions(const config::Config& c) {
+  storage::Store::Options o;
+  o.path = c.storage.path;
+  o.sync = c.storage.sync;
+  o.dedupe_window_ms = c.ingest.dedupe_window_ms;
+  return o;
+}
+
+api::Limits LimitsOf(const config::Config& c) {
+  return api::Limits{c.ingest.max_event_bytes, c.ingest.max_request_bytes,
+                     c.ingest.max_batch_events};
+}
+
+shard::ShardSet::Options ShardOptions(const config::Config& c) {
+  return {c.ingest.shards, c.ingest.max_queued_events};
+}
+
+}  // namespace
+
+absl::Status Serve(const config::Config& config, std::ostream& out) {
+  // Block the stop signals before any thread starts so that every thread inherits the mask and
+  // only sigwait() below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (auto s = obs::InitLogging(config.log.level, config.log.format); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(StoreOptions(config));
+  if (!store.ok()) return store.status();
+  absl::StatusOr<std::vector<Workspace>> workspaces = ResolveWorkspaces(store->get(), config);
+  if (!workspaces.ok()) return workspaces.status();
+  absl::StatusOr<api::KeyRing> keys = BuildKeyRing(*workspaces);
+  if (!keys.ok()) return keys.status();
+
+  obs::Registry metrics;
+  storage::Store* store_ptr = store->get();
+  metrics.AddGauge("whisperer_store_size_bytes",
+                   "Bytes on disk of the data directory's tables and write-ahead log.",
+                   [store_ptr] { return static_cast<double>(store_ptr->SizeBytes()); });
+
+  shard::ShardSet shards(store_ptr, &SystemClock::Get(), &metrics, ShardOptions(config));
+  if (auto s = shards.Start(); !s.ok()) return s;
+
+  std::atomic<bool> ready{false};
+  net::Router router;
+  CollectService collect(&*keys, &shards, store_ptr, LimitsOf(config), &SystemClock::Get(),
+                         &metrics);
+  collect.Register(&router);
+  router.Add(http::verb::get, "/healthz", [](net::RequestContext&, net::Responder respond) {
+    respond(net::JsonResponse(200, R"({"status":"ok"})"));
+  });
+  router.Add(http::verb::get, "/readyz", [&ready](net::RequestContext&, net::Responder respond) {
+    if (ready) return respond(net::JsonResponse(200, R"({"status":"ready"})"));
+    respond(net::ErrorResponse(
+        MakeError(absl::StatusCode::kUnavailable, "not_ready", "the server is starting or stopping")));
+  });
+  router.Add(http::verb::get, "/metrics", [&metrics](net::RequestContext&, net::Responder respond) {
+    net::Response res = net::JsonResponse(200, metrics.Render());
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    respond(std::move(res));
+  });
+  router.Add(http::verb::get, "/openapi.json", [](net::RequestContext&, net::Responder respond) {
+    respond(net::JsonResponse(200, std::string(kOpenApiDocument)));
+  });
+
+  net::ServerOptions server_options;
+  server_options.host = config.server.host;
+  server_options.port = config.server.port;
+  server_options.threads = config.server.threads;
+  server_options.read_timeout = std::chrono::milliseconds(config.server.read_timeout_ms);
+  server_options.shutdown_timeout = std::chrono::milliseconds(config.server.shutdown_timeout_ms);
+  server_options.body_limit = config.ingest.max_request_bytes;
+  server_options.trust_forwarded_for = config.server.trust_forwarded_for;
+  net::HttpServer server(server_options, std::move(router), &metrics);
+  if (auto s = server.Start(); !s.ok()) return s;
+  ready = true;
+
+  std::string host = config.server.host == "0.0.0.0" ? "127.0.0.1" : config.server.host;
+  std::string url = StrCat("http://", host, ":", server.port());
+  out << "whisperer listening on " << url << " (data: " << config.storage.path << ")\n";
+  for (const Workspace& ws : *workspaces) {
+    out << "workspace " << ws.name << "\n";
+    for (const auto& k : ws.write_keys) out << "  write key: " << k << "\n";
+    for (const auto& k : ws.admin_keys) out << "  admin key: " << k << "\n";
+  }
+  out << "try: curl -u " << workspaces->front().write_keys.front() << ": " << url
+      << "/v1/track -H 'Content-Type: application/json' -d "
+         "'{\"userId\":\"u1\",\"event\":\"Signed Up\"}'\n"
+      << std::flush;
+  obs::LogEvent(spdlog::level::info, "listening",
+                {{"url", url}, {"data", config.storage.path}});
+
+  int received = 0;
+  sigwait(&signals, &received);
+  obs::LogEvent(spdlog::level::info, "stopping", {{"signal", strsignal(received)}});
+  ready = false;
+  server.Stop();   // no new requests; requests in flight are answered
+  shards.Stop();   // everything queued is written
+  absl::Status flushed = (*store)->Flush();
+  if (!flushed.ok()) return flushed;
+  obs::LogEvent(spdlog::level::info, "stopped");
+  return absl::OkStatus();
+}
+
+absl::Status Import(const config::Config& config, const ImportCommand& command, std::ostream& out,
+                    std::ostream& progress, bool progress_is_terminal) {
+  absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(StoreOptions(config));
+  if (!store.ok()) {
+    if (ErrorCodeOf(store.status()) == "data_dir_in_use") {
+      return MakeError(absl::StatusCode::kFailedPrecondition, "data_dir_in_use",
+                       StrCat(store.status().message(),
+                                    ". A server is using this data directory: stop it, or send "
+                                    "the events to it with POST /v1/import"));
+    }
+    return store.status();
+  }
+  absl::StatusOr<std::vector<Workspace>> workspaces = ResolveWorkspaces(store->get(), config);
+  if (!workspaces.ok()) return workspaces.status();
+  absl::StatusOr<uint32_t> ws = FindWorkspaceId(**store, command.workspace);
+  if (!ws.ok()) return ws.status();
+  obs::Registry metrics;
+  shard::ShardSet shards(store->get(), &SystemClock::Get(), &metrics, ShardOptions(config));
+  if (auto s = shards.Start(); !s.ok()) return s;
+  ImportOptions options;
+  options.file = command.file;
+  options.progress = &progress;
+  options.progress_is_terminal = progress_is_terminal;
+  absl::StatusOr<ImportSummary> summary =
+      ImportFile(options, LimitsOf(config), &shards, *ws, &SystemClock::Get());
+  shards.Stop();
+  if (!summary.ok()) return summary.status();
+  PrintImportSummary(*summary, out);
+  return (*store)->Flush();
+}
+
+absl::Status Export(const ExportCommand& command, std::ostream& out, std::ostream& log) {
+  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+      storage::Store::OpenFollower(command.data_dir);
+  if (!store.ok()) return store.status();
+  if (auto s = (*store)->CatchUp(); !s.ok()) return s;
+  absl::StatusOr<uint32_t> ws = FindWorkspaceId(**store, command.workspace);
+  if (!ws.ok()) return ws.status();
+  std::ofstream file;
+  std::ostream* sink = &out;
+  if (!command.out_file.empty()) {
+    file.open(command.out_file, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      return MakeError(absl::StatusCode::kFailedPrecondition, "cannot_write",
+                       StrCat("cannot write ", command.out_file));
+    }
+    sink = &file;
+  }
+  absl::StatusOr<uint64_t> count = ExportEvents(**store, *ws, *sink);
+  if (!count.ok()) return count.status();
+  sink->flush();
+  if (!*sink) return absl::UnavailableError("writing the export failed");
+  log << "exported " << *count << " events of workspace " << command.workspace << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace whisperer::server

@@ -1,0 +1,32 @@
+// The commands of the `whisperer` binary, wired from the modules: serve, import, export.
+// Each returns when its work is done (serve: after SIGINT/SIGTERM and a graceful stop).
+// Thread-safety: call from the main thread, one command per process.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "absl/status/status.h"
+#include "config/config.h"
+
+namespace whisperer::server {
+
+// Starts the HTTP server and blocks until SIGINT or SIGTERM, then stops accepting, finishes
+// requests in flight, flushes the store and returns OK. Prints the URL and keys to `out`.
+absl::Status Serve(const config::Config& config, std::ostream& out);
+
+struct ImportCommand {
+  std::string file;
+  std::string workspace = "default";
+};
+absl::Status Import(const config::Config& config, const ImportCommand& command, std::ostream& out,
+                    std::ostream& progress, bool progress_is_terminal);
+
+struct ExportCommand {
+  std::string data_dir;
+  std::string workspace = "default";
+  std::string out_file;  // empty: write to `out`
+};
+absl::Status Export(const ExportCommand& command, std::ostream& out, std::ostream& log);
+
+}  // namespace whisperer::server

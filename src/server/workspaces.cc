@@ -1,0 +1,109 @@
+#include "server/workspaces.h"
+
+#include <charconv>
+
+#include "common/strings.h"
+#include "common/ids.h"
+#include "common/status.h"
+
+namespace whisperer::server {
+namespace {
+
+constexpr std::string_view kNextIdKey = "next_workspace_id";
+
+std::optional<uint32_t> ParseId(const std::string& s) {
+  uint32_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+absl::StatusOr<uint32_t> IdFor(storage::Store* store, const std::string& name) {
+  absl::StatusOr<uint32_t> existing = FindWorkspaceId(*store, name);
+  if (existing.ok() || existing.status().code() != absl::StatusCode::kNotFound) return existing;
+  absl::StatusOr<std::optional<std::string>> next = store->GetMeta(kNextIdKey);
+  if (!next.ok()) return next.status();
+  uint32_t id = 1;
+  if (next->has_value()) {
+    std::optional<uint32_t> parsed = ParseId(**next);
+    if (!parsed) return absl::DataLossError("meta next_workspace_id is corrupt");
+    id = *parsed;
+  }
+  if (auto s = store->PutMeta(kNextIdKey, std::to_string(id + 1)); !s.ok()) return s;
+  if (auto s = store->PutMeta(StrCat("workspace/", name), std::to_string(id)); !s.ok()) {
+    return s;
+  }
+  return id;
+}
+
+// The stored generated key of `kind`, generating and storing it the first time.
+absl::StatusOr<std::string> GeneratedKey(storage::Store* store, const std::string& workspace,
+                                         std::string_view kind, std::string_view prefix) {
+  std::string meta_key = StrCat("keys/", workspace, "/", kind);
+  absl::StatusOr<std::optional<std::string>> stored = store->GetMeta(meta_key);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value()) return **stored;
+  std::string key = NewSecretKey(prefix);
+  if (auto s = store->PutMeta(meta_key, key); !s.ok()) return s;
+  return key;
+}
+
+}  // namespace
+
+absl::StatusOr<uint32_t> FindWorkspaceId(const storage::Store& store, const std::string& name) {
+  absl::StatusOr<std::optional<std::string>> stored = store.GetMeta(StrCat("workspace/", name));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) {
+    return MakeError(absl::StatusCode::kNotFound, "unknown_workspace",
+                     StrCat("there is no workspace named '", name, "' in this data directory"));
+  }
+  std::optional<uint32_t> id = ParseId(**stored);
+  if (!id) return absl::DataLossError(StrCat("meta workspace/", name, " is corrupt"));
+  return *id;
+}
+
+absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
+                                                         const config::Config& config) {
+  std::vector<config::WorkspaceConfig> configured = config.workspaces;
+  if (configured.empty()) configured.push_back({"default", {}, {}});
+  std::vector<Workspace> out;
+  for (const config::WorkspaceConfig& wc : configured) {
+    Workspace ws;
+    ws.name = wc.name;
+    absl::StatusOr<uint32_t> id = IdFor(store, wc.name);
+    if (!id.ok()) return id.status();
+    ws.id = *id;
+    ws.write_keys = wc.write_keys;
+    ws.admin_keys = wc.admin_keys;
+    if (ws.write_keys.empty()) {
+      absl::StatusOr<std::string> key = GeneratedKey(store, ws.name, "write", "wk_");
+      if (!key.ok()) return key.status();
+      ws.write_keys.push_back(*key);
+    }
+    if (ws.admin_keys.empty()) {
+      absl::StatusOr<std::string> key = GeneratedKey(store, ws.name, "admin", "ak_");
+      if (!key.ok()) return key.status();
+      ws.admin_keys.push_back(*key);
+    }
+    out.push_back(std::move(ws));
+  }
+  return out;
+}
+
+absl::StatusOr<api::KeyRing> BuildKeyRing(const std::vector<Workspace>& workspaces) {
+  api::KeyRing ring;
+  for (const Workspace& ws : workspaces) {
+    for (const auto& [keys, role] : {std::pair{&ws.write_keys, api::Role::kWrite},
+                                     std::pair{&ws.admin_keys, api::Role::kAdmin}}) {
+      for (const std::string& key : *keys) {
+        if (auto s = ring.Add(key, {ws.id, ws.name, role}); !s.ok()) {
+          return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                           StrCat("workspace '", ws.name, "': ", s.message()), "workspaces");
+        }
+      }
+    }
+  }
+  return ring;
+}
+
+}  // namespace whisperer::server

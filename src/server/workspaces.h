@@ -1,0 +1,40 @@
+// Workspaces: gives every configured workspace a permanent numeric id (the prefix of its keys in
+// the store) and its API keys.
+//
+// Ids are assigned once, in the order workspaces are first seen, and kept in the store's meta
+// column family (`workspace/<name>`), so renaming nothing and adding workspaces never moves
+// data. A workspace configured without keys gets one write key and one admin key, generated on
+// first start and kept (`keys/<name>/write`, `keys/<name>/admin`) so they stay the same across
+// restarts; configured keys (file or WHISPERER_WRITE_KEY / WHISPERER_ADMIN_KEY) are used as
+// given and not stored.
+// Thread-safety: called once at start-up.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "api/auth.h"
+#include "config/config.h"
+#include "storage/store.h"
+
+namespace whisperer::server {
+
+struct Workspace {
+  std::string name;
+  uint32_t id = 0;
+  std::vector<std::string> write_keys;
+  std::vector<std::string> admin_keys;
+};
+
+// The configured workspaces (or `default` when none is configured) with ids and keys.
+absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
+                                                         const config::Config& config);
+
+// The id of an existing workspace; NotFound when it never received an id.
+absl::StatusOr<uint32_t> FindWorkspaceId(const storage::Store& store, const std::string& name);
+
+absl::StatusOr<api::KeyRing> BuildKeyRing(const std::vector<Workspace>& workspaces);
+
+}  // namespace whisperer::server

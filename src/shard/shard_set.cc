@@ -1,0 +1,233 @@
+#include "shard/shard_set.h"
+
+#include <future>
+
+#include "common/strings.h"
+#include "common/status.h"
+#include "identity/routing.h"
+#include "storage/keys.h"
+
+namespace whisperer::shard {
+
+// One Submit() call, shared by its per-shard parts.
+struct ShardSet::Request {
+  std::atomic<size_t> remaining;
+  std::atomic<size_t> stored{0};
+  std::atomic<size_t> duplicates{0};
+  std::mutex mu;
+  absl::Status status;  // GUARDED_BY(mu)
+  IngestCallback done;
+
+  void Finish(size_t stored_here, size_t duplicates_here, const absl::Status& s) {
+    stored += stored_here;
+    duplicates += duplicates_here;
+    if (!s.ok()) {
+      std::lock_guard lock(mu);
+      if (status.ok()) status = s;
+    }
+    if (remaining.fetch_sub(1) == 1) {
+      IngestResult result;
+      result.stored = stored.load();
+      result.duplicates = duplicates.load();
+      {
+        std::lock_guard lock(mu);
+        result.status = status;
+      }
+      done(std::move(result));
+    }
+  }
+};
+
+struct ShardSet::Part {
+  std::shared_ptr<Request> request;
+  uint32_t workspace_id;
+  std::vector<api::Event> events;
+};
+
+class ShardSet::Shard {
+ public:
+  Shard(ShardSet* set, size_t index) : set_(set), index_(index) {}
+
+  void Start() { thread_ = std::thread([this] { Run(); }); }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  absl::Status Enqueue(Part part) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) {
+        return MakeError(absl::StatusCode::kUnavailable, "shutting_down",
+                         "the server is shutting down");
+      }
+      if (queued_events_ + part.events.size() > set_->options_.max_queued_events) {
+        return MakeError(absl::StatusCode::kUnavailable, "overloaded",
+                         StrCat("shard ", index_, " has ", queued_events_,
+                                      " events waiting to be written; retry later"));
+      }
+      queued_events_ += part.events.size();
+      queue_.push_back(std::move(part));
+    }
+    cv_.notify_one();
+    return absl::OkStatus();
+  }
+
+ private:
+  void Run() {
+    std::vector<Part> group;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and everything queued before is committed
+        group.swap(queue_);
+        queued_events_ = 0;
+      }
+      Commit(group);
+      group.clear();
+    }
+  }
+
+  void Commit(std::vector<Part>& group) {
+    std::vector<state::MessageRef> refs;
+    for (const Part& part : group) {
+      for (const api::Event& e : part.events) refs.push_back({part.workspace_id, e.message_id});
+    }
+    std::vector<bool> duplicate;
+    absl::Status status = set_->dedupe_.FindDuplicates(refs, &duplicate);
+    size_t fresh = 0;
+    for (bool d : duplicate) fresh += !d;
+
+    rocksdb::WriteBatch batch;
+    uint64_t sequence = set_->next_sequence_.fetch_add(fresh);
+    size_t i = 0;
+    for (const Part& part : group) {
+      for (const api::Event& e : part.events) {
+        if (!status.ok()) break;
+        if (duplicate[i]) {
+          ++i;
+          continue;
+        }
+        rocksdb::Status put = batch.Put(set_->store_->events(),
+                                        storage::EventKey(part.workspace_id, sequence), e.json);
+        if (!put.ok()) status = absl::InternalError(put.ToString());
+        if (status.ok()) status = set_->dedupe_.Record(refs[i], sequence, e.received_at_ms, &batch);
+        ++sequence;
+        ++i;
+      }
+    }
+    if (status.ok() && fresh > 0) status = set_->store_->Write(&batch);
+
+    set_->commit_events_->Observe(static_cast<double>(refs.size()));
+    i = 0;
+    for (Part& part : group) {
+      size_t stored = 0, dups = 0;
+      for (size_t k = 0; k < part.events.size(); ++k, ++i) {
+        if (status.ok()) (duplicate[i] ? dups : stored)++;
+      }
+      if (status.ok()) {
+        set_->ingested_->Inc(stored);
+        set_->deduplicated_->Inc(dups);
+      }
+      part.request->Finish(stored, dups, status);
+    }
+  }
+
+  ShardSet* set_;
+  size_t index_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Part> queue_;    // GUARDED_BY(mu_)
+  size_t queued_events_ = 0;   // GUARDED_BY(mu_)
+  bool stopping_ = false;      // GUARDED_BY(mu_)
+};
+
+ShardSet::ShardSet(storage::Store* store, const Clock* clock, obs::Registry* metrics,
+                   Options options)
+    : store_(store), clock_(clock), options_(options), dedupe_(store, clock) {
+  if (options_.num_shards == 0) {
+    options_.num_shards = std::max(1u, std::thread::hardware_concurrency());
+  }
+  ingested_ = &metrics->GetCounter("whisperer_events_ingested_total",
+                                   "Events stored durably (acknowledged to clients).");
+  deduplicated_ = &metrics->GetCounter(
+      "whisperer_events_deduplicated_total",
+      "Events not stored again because their messageId was stored within the dedupe window.");
+  commit_events_ = &metrics->GetHistogram(
+      "whisperer_shard_commit_events", "Events per group commit of a shard.", {},
+      {1, 10, 100, 1000, 10000, 100000});
+  for (size_t i = 0; i < options_.num_shards; ++i) {
+    shards_.push_back(std::make_unique<Shard>(this, i));
+  }
+}
+
+ShardSet::~ShardSet() { Stop(); }
+
+absl::Status ShardSet::Start() {
+  absl::StatusOr<uint64_t> max_seq = store_->MaxEventSequence();
+  if (!max_seq.ok()) return max_seq.status();
+  next_sequence_ = *max_seq + 1;
+  for (auto& shard : shards_) shard->Start();
+  running_ = true;
+  return absl::OkStatus();
+}
+
+void ShardSet::Stop() {
+  if (!running_.exchange(false)) return;
+  for (auto it = shards_.rbegin(); it != shards_.rend(); ++it) (*it)->Stop();
+}
+
+absl::Status ShardSet::Submit(uint32_t workspace_id, std::vector<api::Event> events,
+                              IngestCallback done) {
+  if (!running_) {
+    return MakeError(absl::StatusCode::kUnavailable, "shutting_down", "the server is not running");
+  }
+  if (events.empty()) {
+    done(IngestResult{});
+    return absl::OkStatus();
+  }
+  std::vector<std::vector<api::Event>> by_shard(shards_.size());
+  if (shards_.size() == 1) {
+    by_shard[0] = std::move(events);
+  } else {
+    for (api::Event& e : events) {
+      by_shard[identity::ShardFor(e, shards_.size())].push_back(std::move(e));
+    }
+  }
+  size_t parts = 0;
+  for (const auto& v : by_shard) parts += !v.empty();
+  auto request = std::make_shared<Request>();
+  request->remaining = parts;
+  request->done = std::move(done);
+  // Parts queued before a refusal still complete; the refusal is reported through `done` too
+  // so the caller hears exactly once.
+  bool queued_any = false;
+  for (size_t s = 0; s < by_shard.size(); ++s) {
+    if (by_shard[s].empty()) continue;
+    absl::Status status = shards_[s]->Enqueue(Part{request, workspace_id, std::move(by_shard[s])});
+    if (!status.ok()) {
+      if (!queued_any) return status;  // nothing queued: the caller answers, `done` is dropped
+      request->Finish(0, 0, status);
+    }
+    queued_any = true;
+  }
+  return absl::OkStatus();
+}
+
+IngestResult ShardSet::SubmitAndWait(uint32_t workspace_id, std::vector<api::Event> events) {
+  std::promise<IngestResult> promise;
+  std::future<IngestResult> future = promise.get_future();
+  absl::Status status = Submit(workspace_id, std::move(events),
+                               [&promise](IngestResult r) { promise.set_value(std::move(r)); });
+  if (!status.ok()) return IngestResult{0, 0, status};
+  return future.get();
+}
+
+}  // namespace whisperer::shard

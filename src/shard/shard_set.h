@@ -1,0 +1,94 @@
+// ShardSet: the single-writer owners of profiles. Each shard is one thread that owns the
+// profiles routed to it (identity/routing.h) and is the only writer of their state, so the
+// pipeline needs no locks on that state.
+//
+// For each request, Submit() splits the events by shard and queues one part per shard. A shard
+// thread takes everything queued since its last commit (group commit) and, in order:
+//   1. drops retries: DedupeIndex on (workspace, messageId);
+//   2. assigns sequence numbers (global, increasing) to the new events;
+//   3. writes events and dedupe entries in one WriteBatch; Store::Write returns once it is in
+//      the write-ahead log (and fsynced with storage.sync);
+//   4. completes each request whose last part this was: `done` runs on the shard thread.
+// Later issues add the per-profile steps (profile, sessions, journeys, features, scores) between
+// 2 and 3 in the same WriteBatch.
+//
+// A failed write fails every request in the group with Unavailable; parts of such a request that
+// other shards committed stay stored, and the client's retry is deduplicated, so a retry
+// completes the request exactly once.
+//
+// Thread-safety: Submit may be called from any thread. Start/Stop from the owning thread only;
+// Stop drains what was queued before it, then joins the shard threads (reverse of Start).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "api/event.h"
+#include "common/clock.h"
+#include "obs/metrics.h"
+#include "state/dedupe.h"
+#include "storage/store.h"
+
+namespace whisperer::shard {
+
+struct IngestResult {
+  size_t stored = 0;      // new events now durable
+  size_t duplicates = 0;  // retries of events stored earlier, not stored again
+  absl::Status status;    // not OK when a write failed; nothing of it was acknowledged
+};
+
+using IngestCallback = std::function<void(IngestResult)>;
+
+class ShardSet {
+ public:
+  struct Options {
+    // Number of shard threads. 0 = one per core.
+    size_t num_shards = 0;
+    // Events a shard may hold queued before Submit answers Unavailable (503, retry later).
+    size_t max_queued_events = 200'000;
+  };
+
+  ShardSet(storage::Store* store, const Clock* clock, obs::Registry* metrics, Options options);
+  ~ShardSet();
+
+  // Recovers the sequence counter from the store and starts the shard threads.
+  absl::Status Start();
+  // Completes everything already queued, then stops. Idempotent.
+  void Stop();
+
+  // Queues `events` of `workspace_id`. `done` runs exactly once, on a shard thread, when every
+  // event is durable or the write failed; with no events it runs at once on the caller's thread.
+  // Returns Unavailable, without calling `done`, when stopped or over max_queued_events.
+  absl::Status Submit(uint32_t workspace_id, std::vector<api::Event> events, IngestCallback done);
+
+  // Submit and wait for the result (import, tests).
+  IngestResult SubmitAndWait(uint32_t workspace_id, std::vector<api::Event> events);
+
+  size_t size() const { return shards_.size(); }
+  uint64_t last_sequence() const { return next_sequence_.load() - 1; }
+
+ private:
+  struct Request;
+  struct Part;
+  class Shard;
+
+  storage::Store* store_;
+  const Clock* clock_;
+  Options options_;
+  state::DedupeIndex dedupe_;
+  std::atomic<uint64_t> next_sequence_{1};
+  std::atomic<bool> running_{false};
+  std::vector<std::unique_ptr<Shard>> shards_;
+  obs::Counter* ingested_ = nullptr;
+  obs::Counter* deduplicated_ = nullptr;
+  obs::Histogram* commit_events_ = nullptr;
+};
+
+}  // namespace whisperer::shard

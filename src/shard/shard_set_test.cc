@@ -1,0 +1,129 @@
+#include "shard/shard_set.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "storage/keys.h"
+
+namespace whisperer::shard {
+namespace {
+
+class ShardSetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("shard_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Open();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    storage::Store::Options o;
+    o.path = dir_.string();
+    o.clock = &clock_;
+    store_ = *storage::Store::Open(o);
+  }
+  static api::Event Event(std::string user, std::string message_id) {
+    api::Event e;
+    e.user_id = std::move(user);
+    e.message_id = message_id;
+    e.json = "{\"messageId\":\"" + message_id + "\"}";
+    return e;
+  }
+  std::vector<std::string> Stored(uint32_t ws) {
+    std::vector<std::string> out;
+    std::unique_ptr<rocksdb::Iterator> it(store_->db()->NewIterator({}, store_->events()));
+    std::string prefix = storage::WorkspacePrefix(ws);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      out.push_back(it->value().ToString());
+    }
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  ManualClock clock_{1'000'000};
+  obs::Registry metrics_;
+  std::unique_ptr<storage::Store> store_;
+};
+
+TEST_F(ShardSetTest, StoresAndDeduplicates) {
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 2});
+  ASSERT_TRUE(shards.Start().ok());
+  std::vector<api::Event> events;
+  for (int i = 0; i < 100; ++i) events.push_back(Event("u" + std::to_string(i % 7), "m" + std::to_string(i)));
+  IngestResult r = shards.SubmitAndWait(1, events);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.stored, 100u);
+  EXPECT_EQ(r.duplicates, 0u);
+  // The retry of the whole request stores nothing again.
+  r = shards.SubmitAndWait(1, events);
+  EXPECT_EQ(r.stored, 0u);
+  EXPECT_EQ(r.duplicates, 100u);
+  // The same messageId in another workspace is another event.
+  r = shards.SubmitAndWait(2, {Event("u", "m0")});
+  EXPECT_EQ(r.stored, 1u);
+  EXPECT_EQ(Stored(1).size(), 100u);
+  EXPECT_EQ(Stored(2).size(), 1u);
+  EXPECT_EQ(shards.last_sequence(), 101u);
+}
+
+TEST_F(ShardSetTest, SequenceSurvivesRestart) {
+  {
+    ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 2});
+    ASSERT_TRUE(shards.Start().ok());
+    EXPECT_EQ(shards.SubmitAndWait(1, {Event("a", "1"), Event("b", "2")}).stored, 2u);
+  }
+  store_.reset();
+  Open();
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 3});
+  ASSERT_TRUE(shards.Start().ok());
+  EXPECT_EQ(shards.last_sequence(), 2u);
+  // Dedupe state is durable too.
+  EXPECT_EQ(shards.SubmitAndWait(1, {Event("a", "1"), Event("c", "3")}).stored, 1u);
+  EXPECT_EQ(shards.last_sequence(), 3u);
+}
+
+TEST_F(ShardSetTest, ConcurrentRetriesStoreOnce) {
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 2});
+  ASSERT_TRUE(shards.Start().ok());
+  std::vector<std::thread> threads;
+  std::atomic<size_t> stored{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        stored += shards.SubmitAndWait(1, {Event("u" + std::to_string(i), "m" + std::to_string(i))}).stored;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(stored.load(), 200u);
+  EXPECT_EQ(Stored(1).size(), 200u);
+}
+
+TEST_F(ShardSetTest, EmptySubmitCompletesAndStoppedRefuses) {
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});
+  ASSERT_TRUE(shards.Start().ok());
+  EXPECT_TRUE(shards.SubmitAndWait(1, {}).status.ok());
+  shards.Stop();
+  IngestResult r = shards.SubmitAndWait(1, {Event("u", "m")});
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(ShardSetTest, FullQueueIsUnavailable) {
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1, .max_queued_events = 2});
+  ASSERT_TRUE(shards.Start().ok());
+  bool called = false;
+  absl::Status s = shards.Submit(1, {Event("u", "1"), Event("u", "2"), Event("u", "3")},
+                                 [&](IngestResult) { called = true; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(called);
+}
+
+}  // namespace
+}  // namespace whisperer::shard

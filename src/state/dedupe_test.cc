@@ -1,0 +1,58 @@
+#include "state/dedupe.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace whisperer::state {
+namespace {
+
+class DedupeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("dedupe_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    storage::Store::Options o;
+    o.path = dir_.string();
+    o.clock = &clock_;
+    o.dedupe_window_ms = 10'000;
+    store_ = *storage::Store::Open(o);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Store(uint32_t ws, std::string_view id, int64_t at) {
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(DedupeIndex(store_.get(), &clock_).Record({ws, id}, 1, at, &batch).ok());
+    ASSERT_TRUE(store_->Write(&batch).ok());
+  }
+  std::filesystem::path dir_;
+  ManualClock clock_{100'000};
+  std::unique_ptr<storage::Store> store_;
+};
+
+TEST_F(DedupeTest, StoredWithinWindowIsDuplicate) {
+  Store(1, "m1", 100'000);
+  DedupeIndex index(store_.get(), &clock_);
+  std::vector<MessageRef> refs = {{1, "m1"}, {1, "m2"}, {2, "m1"}};
+  std::vector<bool> dup;
+  ASSERT_TRUE(index.FindDuplicates(refs, &dup).ok());
+  EXPECT_EQ(dup, (std::vector<bool>{true, false, false}));  // workspaces are separate
+  clock_.Advance(10'001);                                    // past the window
+  ASSERT_TRUE(index.FindDuplicates(refs, &dup).ok());
+  EXPECT_EQ(dup, (std::vector<bool>{false, false, false}));
+}
+
+TEST_F(DedupeTest, RepeatsWithinOneGroup) {
+  DedupeIndex index(store_.get(), &clock_);
+  std::vector<MessageRef> refs = {{1, "a"}, {1, "b"}, {1, "a"}, {1, "a"}};
+  std::vector<bool> dup;
+  ASSERT_TRUE(index.FindDuplicates(refs, &dup).ok());
+  EXPECT_EQ(dup, (std::vector<bool>{false, false, true, true}));
+}
+
+}  // namespace
+}  // namespace whisperer::state

@@ -1,0 +1,66 @@
+#include "storage/keys.h"
+
+namespace whisperer::storage {
+
+void PutBigEndian32(std::string* out, uint32_t v) {
+  char buf[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                 static_cast<char>(v >> 8), static_cast<char>(v)};
+  out->append(buf, 4);
+}
+
+void PutBigEndian64(std::string* out, uint64_t v) {
+  PutBigEndian32(out, static_cast<uint32_t>(v >> 32));
+  PutBigEndian32(out, static_cast<uint32_t>(v));
+}
+
+uint32_t GetBigEndian32(const char* p) {
+  auto b = reinterpret_cast<const unsigned char*>(p);
+  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+}
+
+uint64_t GetBigEndian64(const char* p) {
+  return (uint64_t{GetBigEndian32(p)} << 32) | GetBigEndian32(p + 4);
+}
+
+std::string EventKey(uint32_t workspace_id, uint64_t sequence) {
+  std::string key;
+  key.reserve(12);
+  PutBigEndian32(&key, workspace_id);
+  PutBigEndian64(&key, sequence);
+  return key;
+}
+
+std::string WorkspacePrefix(uint32_t workspace_id) {
+  std::string key;
+  PutBigEndian32(&key, workspace_id);
+  return key;
+}
+
+std::optional<EventKeyParts> DecodeEventKey(std::string_view key) {
+  if (key.size() != 12) return std::nullopt;
+  return EventKeyParts{GetBigEndian32(key.data()), GetBigEndian64(key.data() + 4)};
+}
+
+std::string DedupeKey(uint32_t workspace_id, std::string_view message_id) {
+  std::string key;
+  key.reserve(4 + message_id.size());
+  PutBigEndian32(&key, workspace_id);
+  key.append(message_id);
+  return key;
+}
+
+std::string EncodeDedupeEntry(const DedupeEntry& entry) {
+  std::string value;
+  value.reserve(16);
+  PutBigEndian64(&value, entry.sequence);
+  PutBigEndian64(&value, static_cast<uint64_t>(entry.received_at_ms));
+  return value;
+}
+
+std::optional<DedupeEntry> DecodeDedupeEntry(std::string_view value) {
+  if (value.size() != 16) return std::nullopt;
+  return DedupeEntry{GetBigEndian64(value.data()),
+                     static_cast<int64_t>(GetBigEndian64(value.data() + 8))};
+}
+
+}  // namespace whisperer::storage

@@ -1,0 +1,234 @@
+#include "storage/store.h"
+
+#include <filesystem>
+
+#include "common/strings.h"
+#include "common/status.h"
+#include "rocksdb/compaction_filter.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "storage/keys.h"
+
+namespace whisperer::storage {
+namespace {
+
+constexpr const char* kColumnFamilies[] = {"default", "events", "dedupe", "meta"};
+
+// Drops dedupe entries older than the window, so the dedupe column family stays bounded by
+// the traffic of one window. Stateless apart from the clock, hence safe on RocksDB's
+// compaction threads.
+class DedupeExpiryFilter final : public rocksdb::CompactionFilter {
+ public:
+  DedupeExpiryFilter(const Clock* clock, int64_t window_ms) : clock_(clock), window_ms_(window_ms) {}
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*,
+              bool*) const override {
+    std::optional<DedupeEntry> entry = DecodeDedupeEntry(value.ToStringView());
+    return !entry || clock_->NowMillis() - entry->received_at_ms > window_ms_;
+  }
+  const char* Name() const override { return "whisperer.DedupeExpiryFilter"; }
+
+ private:
+  const Clock* clock_;
+  int64_t window_ms_;
+};
+
+rocksdb::Options DbOptions() {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.create_missing_column_families = true;
+  o.max_background_jobs = 4;
+  o.bytes_per_sync = 1 << 20;
+  o.wal_bytes_per_sync = 0;
+  // Shards write concurrently; pipelining lets one group's WAL write overlap the next group's
+  // memtable insert.
+  o.enable_pipelined_write = true;
+  o.max_total_wal_size = 512ull << 20;
+  o.keep_log_file_num = 5;
+  o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  return o;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> Families(rocksdb::CompactionFilter* dedupe_filter) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> out;
+  for (const char* name : kColumnFamilies) {
+    rocksdb::ColumnFamilyOptions cf;
+    rocksdb::BlockBasedTableOptions table;
+    std::string_view n(name);
+    if (n == "events") {
+      // Keys arrive in order, so flushes mostly move files down without rewriting them.
+      cf.write_buffer_size = 64 << 20;
+      cf.max_write_buffer_number = 4;
+      cf.compression = rocksdb::kLZ4Compression;
+      cf.bottommost_compression = rocksdb::kZSTD;
+      table.block_size = 32 << 10;
+    } else if (n == "dedupe") {
+      // Almost every lookup is for a new messageId: bloom filters in memtables and tables answer
+      // those without reading a block.
+      cf.write_buffer_size = 32 << 20;
+      cf.memtable_prefix_bloom_size_ratio = 0.1;
+      cf.memtable_whole_key_filtering = true;
+      cf.compaction_filter = dedupe_filter;
+      table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+      table.whole_key_filtering = true;
+    }
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    out.emplace_back(name, cf);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status Store::FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string message = StrCat(what, ": ", s.ToString());
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return MakeError(absl::StatusCode::kFailedPrecondition, "data_dir_in_use",
+                     StrCat(message, " (is another whisperer process using it?)"));
+  }
+  if (s.IsNoSpace() || s.IsBusy() || s.IsTryAgain() || s.IsIOError()) {
+    return MakeError(absl::StatusCode::kUnavailable, "storage_unavailable", message);
+  }
+  return MakeError(absl::StatusCode::kInternal, "storage_error", message);
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
+  std::unique_ptr<Store> store(new Store());
+  store->options_ = options;
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) {
+    return MakeError(absl::StatusCode::kFailedPrecondition, "data_dir_unusable",
+                     StrCat("cannot create data directory ", options.path, ": ", ec.message()));
+  }
+  store->dedupe_filter_ =
+      std::make_unique<DedupeExpiryFilter>(options.clock, options.dedupe_window_ms);
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(DbOptions(), options.path,
+                                        Families(store->dedupe_filter_.get()), &store->handles_, &db);
+  if (!s.ok()) return FromRocks(s, StrCat("opening ", options.path));
+  store->db_.reset(db);
+  return store;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::OpenFollower(const std::string& path) {
+  if (!std::filesystem::exists(std::filesystem::path(path) / "CURRENT")) {
+    return MakeError(absl::StatusCode::kNotFound, "no_data",
+                     StrCat("no whisperer data directory at ", path));
+  }
+  std::unique_ptr<Store> store(new Store());
+  store->options_.path = path;
+  std::string scratch = (std::filesystem::temp_directory_path() / "whisperer-follower-XXXXXX");
+  if (mkdtemp(scratch.data()) == nullptr) {
+    return absl::InternalError(StrCat("cannot create a scratch directory in ",
+                                            std::filesystem::temp_directory_path().string()));
+  }
+  store->follower_dir_ = scratch;
+  rocksdb::Options o = DbOptions();
+  o.create_if_missing = false;
+  o.create_missing_column_families = false;
+  o.max_open_files = -1;  // required for a secondary to keep seeing files the primary compacts
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::OpenAsSecondary(o, path, scratch, Families(nullptr),
+                                                   &store->handles_, &db);
+  if (!s.ok()) return FromRocks(s, StrCat("opening ", path, " read-only"));
+  store->db_.reset(db);
+  return store;
+}
+
+Store::~Store() {
+  if (db_) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    db_->Close().PermitUncheckedError();
+    db_.reset();
+  }
+  if (!follower_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(follower_dir_, ec);
+  }
+}
+
+absl::Status Store::Write(rocksdb::WriteBatch* batch) {
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  return FromRocks(db_->Write(wo, batch), "writing");
+}
+
+absl::StatusOr<std::optional<std::string>> Store::GetMeta(std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta(), key, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocks(s, StrCat("reading ", key));
+  return value;
+}
+
+absl::Status Store::PutMeta(std::string_view key, std::string_view value) {
+  rocksdb::WriteBatch batch;
+  if (auto s = batch.Put(meta(), key, value); !s.ok()) return FromRocks(s, "meta");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;  // rare and must outlive power loss: keys printed to a user are final
+  return FromRocks(db_->Write(wo, &batch), StrCat("writing ", key));
+}
+
+absl::Status Store::ScanEvents(uint32_t workspace_id, uint64_t after,
+                              const std::function<bool(uint64_t, std::string_view)>& fn) const {
+  rocksdb::ReadOptions ro;
+  std::string upper = workspace_id == UINT32_MAX ? std::string(13, '\xff')
+                                                 : WorkspacePrefix(workspace_id + 1);
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, events()));
+  for (it->Seek(EventKey(workspace_id, after + 1)); it->Valid(); it->Next()) {
+    std::optional<EventKeyParts> parts = DecodeEventKey(it->key().ToStringView());
+    if (!parts) continue;
+    if (!fn(parts->sequence, it->value().ToStringView())) break;
+  }
+  return FromRocks(it->status(), "scanning events");
+}
+
+absl::StatusOr<uint64_t> Store::MaxEventSequence() const {
+  // Each workspace's events are one range; the last key of each range has its highest sequence.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), events()));
+  uint64_t max_seq = 0;
+  for (it->SeekToFirst(); it->Valid();) {
+    uint32_t ws = GetBigEndian32(it->key().data());
+    if (ws == UINT32_MAX) {
+      it->SeekToLast();
+    } else {
+      it->SeekForPrev(WorkspacePrefix(ws + 1));
+    }
+    if (!it->Valid()) break;
+    if (auto parts = DecodeEventKey(it->key().ToStringView())) {
+      max_seq = std::max(max_seq, parts->sequence);
+    }
+    if (ws == UINT32_MAX) break;
+    it->Seek(WorkspacePrefix(ws + 1));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scanning events");
+  return max_seq;
+}
+
+uint64_t Store::SizeBytes() const {
+  uint64_t total = 0;
+  for (auto* h : handles_) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &v)) total += v;
+  }
+  // The live write-ahead log is not a RocksDB property: add the sizes of its files.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.path, ec)) {
+    if (entry.path().extension() == ".log") total += entry.file_size(ec);
+  }
+  return total;
+}
+
+absl::Status Store::CatchUp() { return FromRocks(db_->TryCatchUpWithPrimary(), "catching up"); }
+
+absl::Status Store::Flush() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  if (auto s = db_->Flush(fo, handles_); !s.ok()) return FromRocks(s, "flushing");
+  return FromRocks(db_->SyncWAL(), "syncing the write-ahead log");
+}
+
+}  // namespace whisperer::storage

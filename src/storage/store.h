@@ -1,0 +1,100 @@
+// Store: the embedded RocksDB database of one data directory.
+//
+// Column families (see storage/keys.h for the key layouts):
+//   events  the append-only event log, a workspace's events contiguous and in arrival order;
+//   dedupe  messageId -> (sequence, receivedAt), expired by a compaction filter after the
+//           dedupe window;
+//   meta    small named values: workspace ids (`workspace/<name>`) and generated keys
+//           (`keys/<workspace>/<write|admin>`).
+// Later column families (profiles, identities, journeys, decisions, models, config) are added
+// to kColumnFamilies.
+//
+// Durability: Write() returns OK only once the batch is in the write-ahead log, so an
+// acknowledged write survives kill -9 of the process. With `sync` the WAL is also fsynced per
+// write group, which survives power loss. RocksDB merges concurrent Write() calls from several
+// threads into one group commit.
+//
+// Thread-safety: all methods may be called from any thread once Open() returned. A read-write
+// Store holds the directory's lock; a follower (OpenFollower) only reads, and may run while a
+// server holds the lock.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+
+namespace whisperer::storage {
+
+class Store {
+ public:
+  struct Options {
+    // Created when missing.
+    std::string path = "./data";
+    // fsync the write-ahead log on every group commit: survives power loss, costs latency.
+    bool sync = false;
+    // Dedupe entries older than this are dropped by compaction (and ignored before that).
+    int64_t dedupe_window_ms = 7LL * 24 * 3600 * 1000;
+    const Clock* clock = &SystemClock::Get();
+  };
+
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const Options& options);
+  // Opens `path` read-only as a RocksDB secondary instance, which sees what a running server
+  // has written up to the call (and after CatchUp()).
+  static absl::StatusOr<std::unique_ptr<Store>> OpenFollower(const std::string& path);
+
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* events() const { return handles_[1]; }
+  rocksdb::ColumnFamilyHandle* dedupe() const { return handles_[2]; }
+  rocksdb::ColumnFamilyHandle* meta() const { return handles_[3]; }
+  bool sync() const { return options_.sync; }
+  int64_t dedupe_window_ms() const { return options_.dedupe_window_ms; }
+  const std::string& path() const { return options_.path; }
+
+  // Applies `batch` atomically; OK means it is in the write-ahead log.
+  absl::Status Write(rocksdb::WriteBatch* batch);
+
+  absl::StatusOr<std::optional<std::string>> GetMeta(std::string_view key) const;
+  absl::Status PutMeta(std::string_view key, std::string_view value);
+
+  // Calls `fn(sequence, json)` for the events of `workspace_id` with a sequence above `after`,
+  // in sequence order, until `fn` returns false or the events end.
+  absl::Status ScanEvents(uint32_t workspace_id, uint64_t after,
+                          const std::function<bool(uint64_t, std::string_view)>& fn) const;
+
+  // The highest event sequence stored in any workspace, 0 when there are none.
+  absl::StatusOr<uint64_t> MaxEventSequence() const;
+
+  // Bytes on disk: table files plus live write-ahead log.
+  uint64_t SizeBytes() const;
+
+  // For followers: read what the primary wrote since the last call.
+  absl::Status CatchUp();
+
+  // Flushes memtables and syncs the WAL; the Store stays usable. Called on graceful shutdown.
+  absl::Status Flush();
+
+ private:
+  Store() = default;
+  static absl::Status FromRocks(const rocksdb::Status& s, std::string_view what);
+
+  Options options_;
+  std::string follower_dir_;  // the secondary instance's own scratch directory
+  std::unique_ptr<rocksdb::CompactionFilter> dedupe_filter_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, events, dedupe, meta
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace whisperer::storage

@@ -1,0 +1,127 @@
+#include "storage/store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "common/status.h"
+#include "storage/keys.h"
+
+namespace whisperer::storage {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("store_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  Store::Options Opts() {
+    Store::Options o;
+    o.path = dir_.string();
+    o.clock = &clock_;
+    o.dedupe_window_ms = 1000;
+    return o;
+  }
+  std::filesystem::path dir_;
+  ManualClock clock_{1'000'000};
+};
+
+TEST_F(StoreTest, MetaPersistsAcrossReopen) {
+  {
+    auto store = Store::Open(Opts());
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_FALSE((*store)->GetMeta("x")->has_value());
+    ASSERT_TRUE((*store)->PutMeta("x", "1").ok());
+  }
+  auto store = Store::Open(Opts());
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(**(*store)->GetMeta("x"), "1");
+}
+
+TEST_F(StoreTest, SecondOpenIsRefusedClearly) {
+  auto first = Store::Open(Opts());
+  ASSERT_TRUE(first.ok());
+  auto second = Store::Open(Opts());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(ErrorCodeOf(second.status()), "data_dir_in_use");
+}
+
+TEST_F(StoreTest, MaxEventSequenceAcrossWorkspaces) {
+  auto store = *Store::Open(Opts());
+  EXPECT_EQ(*store->MaxEventSequence(), 0u);
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put(store->events(), EventKey(1, 5), "a").ok());
+  ASSERT_TRUE(batch.Put(store->events(), EventKey(1, 9), "b").ok());
+  ASSERT_TRUE(batch.Put(store->events(), EventKey(2, 7), "c").ok());
+  ASSERT_TRUE(batch.Put(store->events(), EventKey(3, 2), "d").ok());
+  ASSERT_TRUE(store->Write(&batch).ok());
+  EXPECT_EQ(*store->MaxEventSequence(), 9u);
+  EXPECT_GT(store->SizeBytes(), 0u);
+}
+
+TEST_F(StoreTest, ScanEventsIsOneWorkspaceInOrder) {
+  auto store = *Store::Open(Opts());
+  rocksdb::WriteBatch batch;
+  for (uint64_t seq : {3, 1, 2}) {
+    ASSERT_TRUE(batch.Put(store->events(), EventKey(5, seq), "e" + std::to_string(seq)).ok());
+  }
+  ASSERT_TRUE(batch.Put(store->events(), EventKey(6, 4), "other").ok());
+  ASSERT_TRUE(store->Write(&batch).ok());
+  std::vector<std::string> seen;
+  auto collect = [&](uint64_t, std::string_view json) {
+    seen.emplace_back(json);
+    return true;
+  };
+  ASSERT_TRUE(store->ScanEvents(5, 0, collect).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"e1", "e2", "e3"}));
+  seen.clear();
+  ASSERT_TRUE(store->ScanEvents(5, 1, [&](uint64_t seq, std::string_view json) {
+    seen.emplace_back(json);
+    return seq < 2;
+  }).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"e2"}));
+}
+
+TEST_F(StoreTest, FollowerSeesWritesOfRunningPrimary) {
+  auto primary = *Store::Open(Opts());
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put(primary->events(), EventKey(1, 1), "first").ok());
+  ASSERT_TRUE(primary->Write(&batch).ok());
+  auto follower = Store::OpenFollower(dir_.string());
+  ASSERT_TRUE(follower.ok()) << follower.status();
+  std::string v;
+  ASSERT_TRUE((*follower)->db()->Get({}, (*follower)->events(), EventKey(1, 1), &v).ok());
+  EXPECT_EQ(v, "first");
+  rocksdb::WriteBatch more;
+  ASSERT_TRUE(more.Put(primary->events(), EventKey(1, 2), "second").ok());
+  ASSERT_TRUE(primary->Write(&more).ok());
+  ASSERT_TRUE((*follower)->CatchUp().ok());
+  ASSERT_TRUE((*follower)->db()->Get({}, (*follower)->events(), EventKey(1, 2), &v).ok());
+  EXPECT_EQ(v, "second");
+}
+
+TEST_F(StoreTest, FollowerOfMissingDirectoryIsNotFound) {
+  auto follower = Store::OpenFollower(dir_.string());
+  EXPECT_EQ(follower.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, CompactionDropsExpiredDedupeEntries) {
+  auto store = *Store::Open(Opts());
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put(store->dedupe(), DedupeKey(1, "old"), EncodeDedupeEntry({1, 1'000'000})).ok());
+  ASSERT_TRUE(batch.Put(store->dedupe(), DedupeKey(1, "new"), EncodeDedupeEntry({2, 1'001'500})).ok());
+  ASSERT_TRUE(store->Write(&batch).ok());
+  clock_.Set(1'002'000);  // "old" is 2000 ms old, past the 1000 ms window; "new" 500 ms.
+  ASSERT_TRUE(store->Flush().ok());
+  ASSERT_TRUE(store->db()->CompactRange({}, store->dedupe(), nullptr, nullptr).ok());
+  std::string v;
+  EXPECT_TRUE(store->db()->Get({}, store->dedupe(), DedupeKey(1, "old"), &v).IsNotFound());
+  EXPECT_TRUE(store->db()->Get({}, store->dedupe(), DedupeKey(1, "new"), &v).ok());
+}
+
+}  // namespace
+}  // namespace whisperer::storage
