@@ -46,9 +46,16 @@ const Principal* KeyRing::Find(std::string_view key) const {
   return it == keys_.end() ? nullptr : &it->second;
 }
 
+bool HasHeaderKey(std::string_view authorization) {
+  authorization = StripWhitespace(authorization);
+  return StartsWithIgnoreCase(authorization, "Basic ") || StartsWithIgnoreCase(authorization, "Bearer ");
+}
+
 absl::StatusOr<Principal> AuthenticateCollect(const KeyRing& keys, std::string_view authorization,
                                               std::string_view body_write_key) {
   absl::StatusOr<std::string> key = KeyFromHeader(authorization, "Basic");
+  if (!key.ok()) return key.status();
+  if (key->empty()) key = KeyFromHeader(authorization, "Bearer");
   if (!key.ok()) return key.status();
   if (key->empty()) *key = std::string(body_write_key);
   if (key->empty()) {

@@ -2,8 +2,9 @@
 // for everything else.
 //
 //   collection (/v1/track, /v1/batch, ...): HTTP Basic with the write key as user name, or
-//     `writeKey` in the body. An admin key is accepted too (it may do everything a write key
-//     may). Missing or unknown key: 401.
+//     `Authorization: Bearer <key>`, or `writeKey` in the body (used when the header carries no
+//     key). An admin key is accepted too (it may do everything a write key may). Missing or
+//     unknown key: 401.
 //   everything else that needs a key (reads, later decisions and configuration):
 //     `Authorization: Bearer <admin key>`. Missing or unknown key: 401; a write key: 403.
 //
@@ -39,6 +40,10 @@ class KeyRing {
 };
 
 // `authorization` is the header value (may be empty); `body_write_key` the body's writeKey.
+// Whether `authorization` carries a key (Basic or Bearer), so that it can be checked before
+// the body is read.
+bool HasHeaderKey(std::string_view authorization);
+
 absl::StatusOr<Principal> AuthenticateCollect(const KeyRing& keys, std::string_view authorization,
                                               std::string_view body_write_key);
 absl::StatusOr<Principal> AuthenticateAdmin(const KeyRing& keys, std::string_view authorization);

@@ -25,6 +25,11 @@ TEST(AuthTest, CollectWithBasicOrBodyKey) {
   EXPECT_EQ(AuthenticateCollect(keys, Basic("wk"), "")->role, Role::kWrite);
   EXPECT_EQ(AuthenticateCollect(keys, "", "wk")->workspace_id, 1u);
   EXPECT_EQ(AuthenticateCollect(keys, Basic("ak:"), "")->role, Role::kAdmin);
+  EXPECT_EQ(AuthenticateCollect(keys, "Bearer wk", "")->role, Role::kWrite);
+  // A header of another scheme does not hide the body's key.
+  EXPECT_TRUE(AuthenticateCollect(keys, "Digest xyz", "wk").ok());
+  EXPECT_TRUE(HasHeaderKey(" basic abc"));
+  EXPECT_FALSE(HasHeaderKey("Digest abc"));
 }
 
 TEST(AuthTest, CollectFailures) {

@@ -123,6 +123,12 @@ bool IsWrittenSeparately(std::string_view key) {
          key == "integrations";
 }
 
+// Fields of the spec other than those written separately; null in one of them means absent.
+bool IsSpecField(std::string_view key) {
+  return key == "event" || key == "name" || key == "category" || key == "properties" ||
+         key == "traits" || key == "groupId" || key == "previousId";
+}
+
 absl::Status CollectFields(object event, std::optional<EventType> path_type, Fields* f) {
   f->type = path_type;
   for (auto [key, value] : event) {
@@ -204,8 +210,8 @@ absl::Status CollectFields(object event, std::optional<EventType> path_type, Fie
   return absl::OkStatus();
 }
 
-// Writes `own` then the keys of `defaults` that `own` lacks, then `extra` entries whose key is
-// in neither. Returns false (writing nothing) when all three are empty.
+// Writes `key` with the members of `own`, then the members of `defaults` that `own` lacks, then
+// the non-empty `extra` entries whose key is in neither. Writes nothing when all are empty.
 void WriteMerged(JsonWriter& w, std::string_view key, const std::optional<object>& own,
                  const std::optional<object>& defaults,
                  std::initializer_list<std::pair<std::string_view, std::string_view>> extra) {
@@ -283,6 +289,7 @@ absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type
   }
   for (auto [key, value] : obj) {
     if (IsWrittenSeparately(key)) continue;
+    if (value.is_null() && IsSpecField(key)) continue;  // null means absent
     w.Key(key);
     if ((key == "groupId" || key == "previousId") && !value.is_string() && !value.is_null()) {
       std::string id;

@@ -222,3 +222,20 @@ TEST(SegmentParserTest, ParseLineNeedsType) {
 
 }  // namespace
 }  // namespace whisperer::api
+
+namespace whisperer::api {
+namespace {
+
+TEST(SegmentParserNullTest, NullSpecFieldsAreNotStored) {
+  SegmentParser parser;
+  auto r = parser.ParseSingle(EventType::kPage,
+                              R"({"userId":"u","name":null,"properties":null,"custom":null})",
+                              RequestInfo{0, "", ""});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->events[0].json.find("\"name\""), std::string::npos);
+  EXPECT_EQ(r->events[0].json.find("\"properties\""), std::string::npos);
+  EXPECT_NE(r->events[0].json.find("\"custom\":null"), std::string::npos);  // not ours to drop
+}
+
+}  // namespace
+}  // namespace whisperer::api

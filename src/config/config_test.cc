@@ -1,1 +1,139 @@
+#include "config/config.h"
+
 #include <gtest/gtest.h>
+
+#include <map>
+
+#include "common/status.h"
+
+namespace whisperer::config {
+namespace {
+
+TEST(ConfigTest, EmptyIsDefaults) {
+  auto c = ParseConfig("", "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->server.port, 8080);
+  EXPECT_EQ(c->storage.path, "./data");
+  EXPECT_EQ(c->ingest.max_event_bytes, 32u * 1024);
+  EXPECT_EQ(c->ingest.max_request_bytes, 500u * 1024);
+  EXPECT_EQ(c->ingest.max_batch_events, 2500u);
+  EXPECT_EQ(c->ingest.dedupe_window_ms, 7LL * 86'400'000);
+  EXPECT_TRUE(c->workspaces.empty());
+}
+
+TEST(ConfigTest, ExampleFileLoadsAndMatchesDefaults) {
+  // The commented example must stay loadable and say the truth about the defaults.
+  auto c = LoadConfigFile(WHISPERER_SOURCE_DIR "/whisperer.example.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  Config d;
+  EXPECT_EQ(c->server.host, d.server.host);
+  EXPECT_EQ(c->server.port, d.server.port);
+  EXPECT_EQ(c->server.threads, d.server.threads);
+  EXPECT_EQ(c->server.read_timeout_ms, d.server.read_timeout_ms);
+  EXPECT_EQ(c->server.shutdown_timeout_ms, d.server.shutdown_timeout_ms);
+  EXPECT_EQ(c->server.trust_forwarded_for, d.server.trust_forwarded_for);
+  EXPECT_EQ(c->storage.path, d.storage.path);
+  EXPECT_EQ(c->storage.sync, d.storage.sync);
+  EXPECT_EQ(c->ingest.dedupe_window_ms, d.ingest.dedupe_window_ms);
+  EXPECT_EQ(c->ingest.max_event_bytes, d.ingest.max_event_bytes);
+  EXPECT_EQ(c->ingest.max_request_bytes, d.ingest.max_request_bytes);
+  EXPECT_EQ(c->ingest.max_batch_events, d.ingest.max_batch_events);
+  EXPECT_EQ(c->ingest.shards, d.ingest.shards);
+  EXPECT_EQ(c->ingest.max_queued_events, d.ingest.max_queued_events);
+  EXPECT_EQ(c->log.level, d.log.level);
+  EXPECT_EQ(c->log.format, d.log.format);
+  ASSERT_EQ(c->workspaces.size(), 1u);
+  EXPECT_EQ(c->workspaces[0].name, "default");
+  EXPECT_TRUE(Validate(*c).ok());
+}
+
+TEST(ConfigTest, ReadsValues) {
+  auto c = ParseConfig(R"(
+server: {host: 127.0.0.1, port: 9000, read_timeout: 500ms}
+storage: {path: /tmp/x, sync: true}
+ingest: {dedupe_window: 1h, shards: 3}
+log: {level: debug, format: text}
+workspaces:
+  - name: shop
+    write_keys: [w1, w2]
+    admin_keys: [a1]
+)",
+                       "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->server.host, "127.0.0.1");
+  EXPECT_EQ(c->server.port, 9000);
+  EXPECT_EQ(c->server.read_timeout_ms, 500);
+  EXPECT_TRUE(c->storage.sync);
+  EXPECT_EQ(c->ingest.dedupe_window_ms, 3'600'000);
+  EXPECT_EQ(c->ingest.shards, 3u);
+  EXPECT_EQ(c->log.format, "text");
+  ASSERT_EQ(c->workspaces.size(), 1u);
+  EXPECT_EQ(c->workspaces[0].write_keys, (std::vector<std::string>{"w1", "w2"}));
+}
+
+TEST(ConfigTest, ErrorsNameFileLineAndKey) {
+  struct Case {
+    const char* yaml;
+    const char* expect;  // substring of the message
+    const char* field;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"server:\n  prot: 1\n", "x.yaml:2: server.prot: unknown key", "server.prot"},
+           {"server:\n  port: 70000\n", "x.yaml:2: server.port", "server.port"},
+           {"server:\n  port: eighty\n", "whole number", "server.port"},
+           {"storage:\n  sync: maybe\n", "true or false", "storage.sync"},
+           {"ingest:\n  dedupe_window: 7w\n", "x.yaml:2: ingest.dedupe_window", "ingest.dedupe_window"},
+           {"log:\n  level: loud\n", "log.level", "log.level"},
+           {"workspaces:\n  - name: Bad Name\n", "workspaces[0].name", "workspaces[0].name"},
+           {"workspaces:\n  - name: a\n  - name: a\n", "twice", "workspaces[1].name"},
+           {"bogus: 1\n", "x.yaml:1: bogus: unknown key", "bogus"},
+           {"server: [1, 2\n", "x.yaml:", ""},
+       }) {
+    auto r = ParseConfig(c.yaml, "x.yaml");
+    ASSERT_FALSE(r.ok()) << c.yaml;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.expect), absl::string_view::npos)
+        << c.yaml << " -> " << r.status().message();
+    EXPECT_EQ(ErrorFieldOf(r.status()), c.field) << c.yaml;
+  }
+}
+
+TEST(ConfigTest, MissingFileIsNotFound) {
+  EXPECT_EQ(LoadConfigFile("/nonexistent/whisperer.yaml").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(ConfigTest, EnvironmentOverrides) {
+  std::map<std::string, std::string> env = {{"WHISPERER_PORT", "9999"},
+                                            {"WHISPERER_DATA", "/var/w"},
+                                            {"WHISPERER_WRITE_KEY", "wk_env"},
+                                            {"WHISPERER_STORAGE_SYNC", "true"}};
+  auto getenv = [&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  Config c;
+  ASSERT_TRUE(ApplyEnvironment(getenv, &c).ok());
+  EXPECT_EQ(c.server.port, 9999);
+  EXPECT_EQ(c.storage.path, "/var/w");
+  EXPECT_TRUE(c.storage.sync);
+  ASSERT_EQ(c.workspaces.size(), 1u);
+  EXPECT_EQ(c.workspaces[0].name, "default");
+  EXPECT_EQ(c.workspaces[0].write_keys, (std::vector<std::string>{"wk_env"}));
+  EXPECT_TRUE(c.workspaces[0].admin_keys.empty());  // generated later
+
+  env["WHISPERER_PORT"] = "http";
+  EXPECT_EQ(ErrorFieldOf(ApplyEnvironment(getenv, &c)), "WHISPERER_PORT");
+}
+
+TEST(ConfigTest, ValidateCrossFieldRules) {
+  Config c;
+  c.ingest.max_event_bytes = 600 * 1024;
+  EXPECT_EQ(ErrorFieldOf(Validate(c)), "ingest.max_event_bytes");
+  Config d;
+  d.log.level = "loud";
+  EXPECT_EQ(ErrorFieldOf(Validate(d)), "log.level");
+}
+
+}  // namespace
+}  // namespace whisperer::config

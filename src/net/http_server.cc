@@ -315,6 +315,7 @@ absl::Status HttpServer::Start() {
                                   ec.message()));
   }
   port_ = acceptor_.local_endpoint().port();
+  work_.emplace(ioc_.get_executor());
   Accept();
   for (size_t i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
   started_ = true;
@@ -357,6 +358,7 @@ void HttpServer::Stop() {
     shared_->cv.wait_for(lock, options_.shutdown_timeout,
                          [&] { return shared_->live_sessions == 0; });
   }
+  work_.reset();
   ioc_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();

@@ -7,8 +7,11 @@
 // once, from any thread (a shard thread, typically). The next request on a connection is read
 // after the response is written.
 //
-// Errors the server answers itself, with the JSON error body of api/http_status.h: 404 unknown
-// path, 405 wrong method, 413 over the body limit, 400 malformed HTTP or gzip.
+// Errors the server answers itself, with the JSON error body of api/http_status.h: 404
+// unknown path (not_found), 405 wrong method (method_not_allowed), 413 over the body limit,
+// also after gzip inflation (request_too_large), 400 malformed HTTP (malformed_http), headers
+// over 16 KiB (headers_too_large), corrupt gzip (invalid_gzip) or another Content-Encoding
+// (unsupported_encoding).
 //
 // Metrics: whisperer_http_requests_total{route,code} and
 // whisperer_http_request_duration_seconds{route} (from the request fully read to the response
@@ -23,12 +26,14 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/beast/http.hpp"
@@ -103,6 +108,9 @@ class HttpServer {
   ServerOptions options_;
   std::shared_ptr<Shared> shared_;
   boost::asio::io_context ioc_;
+  // Keeps the threads running while a request waits on a shard with no socket operation
+  // pending, until Stop() has seen every connection close.
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;

@@ -1,1 +1,189 @@
+#include "net/http_server.h"
+
 #include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "boost/asio/connect.hpp"
+#include "boost/asio/read.hpp"
+#include "boost/asio/write.hpp"
+#include "boost/beast/core.hpp"
+#include "common/status.h"
+#include "net/gzip.h"
+
+namespace whisperer::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions options = {}) {
+    Router router;
+    router.Add(http::verb::post, "/echo", [](RequestContext& ctx, Responder respond) {
+      respond(JsonResponse(200, ctx.request.body()));
+    });
+    router.Add(http::verb::get, "/ip", [](RequestContext& ctx, Responder respond) {
+      respond(JsonResponse(200, std::string(ctx.remote_ip)));
+    });
+    // Answers from another thread after a delay, as shards do.
+    router.Add(http::verb::post, "/slow", [this](RequestContext&, Responder respond) {
+      slow_started_.set_value();
+      std::thread([respond = std::move(respond)] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        respond(JsonResponse(200, "{\"slow\":true}"));
+      }).detach();
+    });
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.threads = 2;
+    server_ = std::make_unique<HttpServer>(options, std::move(router), &metrics_);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+  }
+
+  // One client connection.
+  struct Client {
+    asio::io_context ioc;
+    beast::tcp_stream stream{ioc};
+    beast::flat_buffer buffer;
+    explicit Client(uint16_t port) { stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)); }
+    Response Send(http::verb verb, std::string target, std::string body = "",
+                  std::vector<std::pair<std::string, std::string>> headers = {}) {
+      Request req{verb, target, 11};
+      req.set(http::field::host, "localhost");
+      for (auto& [k, v] : headers) req.set(k, v);
+      req.body() = std::move(body);
+      req.prepare_payload();
+      http::write(stream, req);
+      Response res;
+      http::read(stream, buffer, res);
+      return res;
+    }
+  };
+
+  obs::Registry metrics_;
+  std::unique_ptr<HttpServer> server_;
+  std::promise<void> slow_started_;
+};
+
+TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  StartServer();
+  Client c(server_->port());
+  for (int i = 0; i < 3; ++i) {
+    Response res = c.Send(http::verb::post, "/echo", "{\"i\":" + std::to_string(i) + "}");
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.body(), "{\"i\":" + std::to_string(i) + "}");
+    EXPECT_TRUE(res.keep_alive());
+    EXPECT_EQ(res[http::field::content_type], "application/json");
+  }
+  EXPECT_EQ(c.Send(http::verb::get, "/ip").body(), "127.0.0.1");
+  EXPECT_NE(metrics_.Render().find("whisperer_http_requests_total{route=\"/echo\",code=\"200\"} 3"),
+            std::string::npos);
+}
+
+TEST_F(HttpServerTest, NotFoundAndMethodNotAllowed) {
+  StartServer();
+  Client c(server_->port());
+  Response res = c.Send(http::verb::get, "/nope?x=1");
+  EXPECT_EQ(res.result_int(), 404u);
+  EXPECT_EQ(res.body(), R"({"error":{"code":"not_found","message":"no endpoint at /nope?x=1"}})");
+  res = c.Send(http::verb::get, "/echo");
+  EXPECT_EQ(res.result_int(), 405u);
+  EXPECT_NE(res.body().find("method_not_allowed"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, BodyOverLimitIs413) {
+  ServerOptions o;
+  o.body_limit = 1000;
+  StartServer(o);
+  Client c(server_->port());
+  Response res = c.Send(http::verb::post, "/echo", std::string(1001, 'x'));
+  EXPECT_EQ(res.result_int(), 413u);
+  EXPECT_NE(res.body().find("request_too_large"), std::string::npos);
+  EXPECT_FALSE(res.keep_alive());
+}
+
+TEST_F(HttpServerTest, GzipBodiesAreInflatedWithinTheLimit) {
+  ServerOptions o;
+  o.body_limit = 1000;
+  StartServer(o);
+  Client c(server_->port());
+  Response res = c.Send(http::verb::post, "/echo", Gzip("{\"zipped\":1}"),
+                        {{"Content-Encoding", "gzip"}});
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "{\"zipped\":1}");
+  res = c.Send(http::verb::post, "/echo", Gzip(std::string(5000, ' ')), {{"Content-Encoding", "gzip"}});
+  EXPECT_EQ(res.result_int(), 413u);
+  Client c2(server_->port());
+  res = c2.Send(http::verb::post, "/echo", "garbage", {{"Content-Encoding", "gzip"}});
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_NE(res.body().find("invalid_gzip"), std::string::npos);
+  res = c2.Send(http::verb::post, "/echo", "x", {{"Content-Encoding", "br"}});
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_NE(res.body().find("unsupported_encoding"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, MalformedHttpIs400) {
+  StartServer();
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  asio::write(s, asio::buffer(std::string("BLAH\x01 / HTTP/9\r\n\r\n")));
+  std::string reply;
+  beast::error_code ec;
+  char buf[4096];
+  for (;;) {
+    size_t n = s.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    reply.append(buf, n);
+  }
+  EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+  EXPECT_NE(reply.find("malformed_http"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, StopFinishesRequestsInFlight) {
+  StartServer();
+  Client c(server_->port());
+  auto reply = std::async(std::launch::async, [&] { return c.Send(http::verb::post, "/slow"); });
+  slow_started_.get_future().wait();
+  Client idle(server_->port());  // an idle keep-alive connection must not hold up the stop
+  auto t0 = std::chrono::steady_clock::now();
+  server_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  Response res = reply.get();
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "{\"slow\":true}");
+  EXPECT_FALSE(res.keep_alive());  // told to go away
+  // Nothing listens any more.
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  beast::error_code ec;
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()), ec);
+  EXPECT_TRUE(ec);
+}
+
+TEST_F(HttpServerTest, ErrorResponseCarriesRetryAfterWhenOverloaded) {
+  Response res = ErrorResponse(MakeError(absl::StatusCode::kUnavailable, "overloaded", "later"));
+  EXPECT_EQ(res.result_int(), 503u);
+  EXPECT_EQ(res[http::field::retry_after], "1");
+  EXPECT_EQ(res.body(), R"({"error":{"code":"overloaded","message":"later"}})");
+}
+
+TEST_F(HttpServerTest, AddressInUseIsAClearError) {
+  StartServer();
+  ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = server_->port();
+  HttpServer second(o, Router(), &metrics_);
+  absl::Status s = second.Start();
+  EXPECT_EQ(ErrorCodeOf(s), "listen_failed");
+}
+
+}  // namespace
+}  // namespace whisperer::net

@@ -6,7 +6,7 @@
 // callback at scrape time.
 //
 // Metric names and labels are documented where they are registered (server/server.cc,
-// shard/shard_set.cc, net/http_server.cc) and in docs/operations.md.
+// shard/shard_set.cc, net/http_server.cc) and listed in README.md ("Operations").
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once

@@ -100,7 +100,7 @@ void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, b
                              const Parse& parse) {
   std::string_view authorization = Header(ctx.request, http::field::authorization);
   // With credentials in the header, refuse a bad key before reading the body.
-  if (!authorization.empty()) {
+  if (api::HasHeaderKey(authorization)) {
     absl::StatusOr<api::Principal> early = api::AuthenticateCollect(*keys_, authorization, "");
     if (!early.ok()) return respond(net::ErrorResponse(early.status()));
   }

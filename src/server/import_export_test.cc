@@ -1,1 +1,112 @@
+#include "server/import_export.h"
+
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "net/gzip.h"
+#include "testing/temp_dir.h"
+
+namespace whisperer::server {
+namespace {
+
+class ImportExportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    storage::Store::Options o;
+    o.path = (dir_.path() / "data").string();
+    store_ = *storage::Store::Open(o);
+    shards_ = std::make_unique<shard::ShardSet>(store_.get(), &SystemClock::Get(), &metrics_,
+                                                shard::ShardSet::Options{.num_shards = 2});
+    ASSERT_TRUE(shards_->Start().ok());
+  }
+  std::string Write(const std::string& name, const std::string& content) {
+    std::string path = (dir_.path() / name).string();
+    std::ofstream(path, std::ios::binary) << content;
+    return path;
+  }
+  absl::StatusOr<ImportSummary> Import(const std::string& path, std::ostream* progress = nullptr) {
+    ImportOptions options;
+    options.file = path;
+    options.lines_per_batch = 2;
+    options.progress = progress;
+    return ImportFile(options, api::Limits{}, shards_.get(), 1, &SystemClock::Get());
+  }
+
+  testing::TempDir dir_;
+  obs::Registry metrics_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<shard::ShardSet> shards_;
+};
+
+constexpr char kLines[] =
+    R"({"type":"track","userId":"u1","event":"A","messageId":"i1","timestamp":"2020-01-01T00:00:00Z"})"
+    "\n"
+    R"({"type":"identify","userId":"u1","traits":{"plan":"pro"},"messageId":"i2"})"
+    "\r\n"
+    "\n"
+    R"({"type":"track","userId":"u1"})"
+    "\n"
+    "not json\n"
+    R"({"type":"page","anonymousId":"a","messageId":"i3"})";  // no final newline
+
+TEST_F(ImportExportTest, ImportsPlainAndGzipAndReportsRejectedLines) {
+  std::ostringstream progress;
+  auto summary = Import(Write("events.ndjson", kLines), &progress);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->lines, 5u);
+  EXPECT_EQ(summary->stored, 3u);
+  EXPECT_EQ(summary->rejected, 2u);
+  ASSERT_EQ(summary->first_rejections.size(), 2u);
+  EXPECT_EQ(summary->first_rejections[0].first, 4u);  // 1-based, blank lines counted
+  EXPECT_EQ(summary->first_rejections[1].first, 5u);
+  EXPECT_NE(progress.str().find("100.0%"), std::string::npos);
+
+  std::ostringstream text;
+  PrintImportSummary(*summary, text);
+  EXPECT_NE(text.str().find("imported 3 events from 5 lines; 2 rejected"), std::string::npos);
+  EXPECT_NE(text.str().find("line 4: missing_field (event)"), std::string::npos);
+  EXPECT_NE(text.str().find("line 5: malformed_json"), std::string::npos);
+
+  // The same events gzip-compressed are all duplicates.
+  summary = Import(Write("events.ndjson.gz", net::Gzip(kLines)));
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->stored, 0u);
+  EXPECT_EQ(summary->duplicates, 3u);
+
+  std::ostringstream out;
+  auto count = ExportEvents(*store_, 1, out);
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 3u);
+  std::string exported = out.str();
+  EXPECT_EQ(std::count(exported.begin(), exported.end(), '\n'), 3);
+  // Historical timestamps are kept (no sentAt: no skew correction).
+  EXPECT_NE(exported.find(R"("timestamp":"2020-01-01T00:00:00.000Z")"), std::string::npos);
+  EXPECT_LT(exported.find("\"i1\""), exported.find("\"i2\""));
+}
+
+TEST_F(ImportExportTest, MissingFileIsNotFound) {
+  EXPECT_EQ(Import((dir_.path() / "nope.ndjson").string()).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ImportExportTest, OverlongLineIsRejectedWithoutHoldingIt) {
+  std::string big = R"({"type":"track","userId":"u","event":")" + std::string(3 << 20, 'x') + "\"}\n";
+  auto summary = Import(Write("big.ndjson", big + R"({"type":"track","userId":"u","event":"ok"})"));
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(summary->stored, 1u);
+  EXPECT_EQ(summary->rejected, 1u);
+  EXPECT_EQ(summary->first_rejections[0].second.code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(ImportExportTest, CorruptGzipFails) {
+  std::string z = net::Gzip(kLines);
+  z[z.size() / 2] ^= 0x5a;
+  z.resize(z.size() - 4);
+  auto summary = Import(Write("bad.ndjson.gz", z));
+  EXPECT_FALSE(summary.ok());
+}
+
+}  // namespace
+}  // namespace whisperer::server

@@ -105,27 +105,35 @@ class ShardSet::Shard {
     for (bool d : duplicate) fresh += !d;
 
     rocksdb::WriteBatch batch;
-    uint64_t sequence = set_->next_sequence_.fetch_add(fresh);
-    size_t i = 0;
-    for (const Part& part : group) {
-      for (const api::Event& e : part.events) {
-        if (!status.ok()) break;
-        if (duplicate[i]) {
+    if (status.ok() && fresh > 0) {
+      // Sequences are handed out and written under one lock, so commit order is sequence
+      // order: a reader that sees sequence N sees every event below N (no holes appear behind
+      // a cursor). A failed write leaves a gap in the numbering, never a reordering.
+      std::lock_guard lock(set_->commit_mu_);
+      uint64_t sequence = set_->next_sequence_.fetch_add(fresh);
+      size_t i = 0;
+      for (const Part& part : group) {
+        for (const api::Event& e : part.events) {
+          if (!status.ok()) break;
+          if (duplicate[i]) {
+            ++i;
+            continue;
+          }
+          rocksdb::Status put = batch.Put(set_->store_->events(),
+                                          storage::EventKey(part.workspace_id, sequence), e.json);
+          if (!put.ok()) status = absl::InternalError(put.ToString());
+          if (status.ok()) {
+            status = set_->dedupe_.Record(refs[i], sequence, e.received_at_ms, &batch);
+          }
+          ++sequence;
           ++i;
-          continue;
         }
-        rocksdb::Status put = batch.Put(set_->store_->events(),
-                                        storage::EventKey(part.workspace_id, sequence), e.json);
-        if (!put.ok()) status = absl::InternalError(put.ToString());
-        if (status.ok()) status = set_->dedupe_.Record(refs[i], sequence, e.received_at_ms, &batch);
-        ++sequence;
-        ++i;
       }
+      if (status.ok()) status = set_->store_->Write(&batch);
     }
-    if (status.ok() && fresh > 0) status = set_->store_->Write(&batch);
 
     set_->commit_events_->Observe(static_cast<double>(refs.size()));
-    i = 0;
+    size_t i = 0;
     for (Part& part : group) {
       size_t stored = 0, dups = 0;
       for (size_t k = 0; k < part.events.size(); ++k, ++i) {

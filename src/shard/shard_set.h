@@ -5,8 +5,9 @@
 // For each request, Submit() splits the events by shard and queues one part per shard. A shard
 // thread takes everything queued since its last commit (group commit) and, in order:
 //   1. drops retries: DedupeIndex on (workspace, messageId);
-//   2. assigns sequence numbers (global, increasing) to the new events;
-//   3. writes events and dedupe entries in one WriteBatch; Store::Write returns once it is in
+//   2. assigns sequence numbers (global, increasing) to the new events and
+//   3. writes events and dedupe entries in one WriteBatch, both under one lock shared by all
+//      shards so that commit order is sequence order; Store::Write returns once the batch is in
 //      the write-ahead log (and fsynced with storage.sync);
 //   4. completes each request whose last part this was: `done` runs on the shard thread.
 // Later issues add the per-profile steps (profile, sessions, journeys, features, scores) between
@@ -63,8 +64,9 @@ class ShardSet {
   // Completes everything already queued, then stops. Idempotent.
   void Stop();
 
-  // Queues `events` of `workspace_id`. `done` runs exactly once, on a shard thread, when every
-  // event is durable or the write failed; with no events it runs at once on the caller's thread.
+  // Queues `events` of `workspace_id`. `done` runs exactly once when every event is durable or
+  // the write failed: on a shard thread, or on the caller's thread when there are no events or
+  // a shard refused its part after others had been queued.
   // Returns Unavailable, without calling `done`, when stopped or over max_queued_events.
   absl::Status Submit(uint32_t workspace_id, std::vector<api::Event> events, IngestCallback done);
 
@@ -84,6 +86,8 @@ class ShardSet {
   Options options_;
   state::DedupeIndex dedupe_;
   std::atomic<uint64_t> next_sequence_{1};
+  // Held from sequence allocation to the end of Store::Write (see Shard::Commit).
+  std::mutex commit_mu_;
   std::atomic<bool> running_{false};
   std::vector<std::unique_ptr<Shard>> shards_;
   obs::Counter* ingested_ = nullptr;

@@ -9,7 +9,9 @@
 // Thread-safety: FindDuplicates and Record are safe from any thread, but the check-then-write
 // of one messageId must not race with another check-then-write of the same messageId. Shards
 // guarantee this: an event and its retries carry the same identifiers and so go to the same
-// shard, whose single thread checks and writes in order.
+// shard, whose single thread checks and writes in order. Not covered: two *different* events
+// of different profiles that claim the same messageId at the same moment may both be stored
+// (a client bug; Segment's own dedupe has the same window).
 #pragma once
 
 #include <cstdint>

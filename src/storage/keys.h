@@ -22,7 +22,8 @@ uint32_t GetBigEndian32(const char* p);
 uint64_t GetBigEndian64(const char* p);
 
 std::string EventKey(uint32_t workspace_id, uint64_t sequence);
-// The first key of `workspace_id`'s events (sequence 0) and the first key after them.
+// The 4-byte prefix every key of `workspace_id` starts with; WorkspacePrefix(id + 1) is the
+// first key after them.
 std::string WorkspacePrefix(uint32_t workspace_id);
 
 struct EventKeyParts {

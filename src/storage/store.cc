@@ -82,7 +82,8 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(rocksdb::CompactionFilter*
 absl::Status Store::FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
   std::string message = StrCat(what, ": ", s.ToString());
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+  // RocksDB reports a held directory lock as "IO error: While lock file: <dir>/LOCK: ...".
+  if (s.IsIOError() && s.ToString().find("/LOCK") != std::string::npos) {
     return MakeError(absl::StatusCode::kFailedPrecondition, "data_dir_in_use",
                      StrCat(message, " (is another whisperer process using it?)"));
   }

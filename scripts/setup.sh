@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what building and testing Whisperer needs, and nothing when it is all there already
+# (a few dpkg queries, well under a second). Called by every make target; safe to run by hand.
+#
+#   scripts/setup.sh          build + test dependencies (Debian packages, e2e npm packages)
+#   scripts/setup.sh bench    also the benchmark tools (rocksdb-tools for db_bench, wrk)
+#
+# Uses sudo only when not root. Debian 12 (bookworm) package names.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Why each package is here is in README.md ("Dependencies").
+BUILD_PACKAGES=(
+  g++ cmake ninja-build pkg-config make
+  libboost-dev libsimdjson-dev librocksdb-dev libyaml-cpp-dev libcli11-dev libspdlog-dev
+  libfmt-dev libabsl-dev zlib1g-dev libzstd-dev libgtest-dev libgmock-dev
+)
+TEST_PACKAGES=(clang-format prometheus nodejs)
+BENCH_PACKAGES=(rocksdb-tools wrk)
+
+wanted=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
+if [[ "${1:-}" == "bench" ]]; then wanted+=("${BENCH_PACKAGES[@]}"); fi
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+# npm ships inside some nodejs builds; Debian's own nodejs needs the separate npm package.
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+
+if ((${#missing[@]})); then
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  # prometheus is only needed for promtool; keep its service from starting where that is possible.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+# The end-to-end tests' npm packages (official Segment and RudderStack clients, Redocly CLI),
+# installed from the lock file whenever it changed.
+if [[ -f tests/e2e/package-lock.json ]]; then
+  stamp=tests/e2e/node_modules/.whisperer-setup-stamp
+  if [[ ! -f $stamp || tests/e2e/package-lock.json -nt $stamp ]]; then
+    echo "setup: npm ci in tests/e2e"
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$stamp"
+  fi
+fi

@@ -1,0 +1,536 @@
+// Malformed and hostile requests: each gets its documented status and JSON error, the server
+// keeps serving, and nothing of a refused request is stored.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import zlib from 'node:zlib';
+import { startServer, exportEvents, withTimeout } from './lib/server.mjs';
+
+let server;
+
+before(async () => {
+  server = await startServer();
+});
+
+after(async () => {
+  if (server) assert.equal(await server.stop(), 0);
+});
+
+const auth = () => ({ Authorization: server.basic() });
+const track = (extra = {}) => ({ userId: 'u1', event: 'Bad Input', ...extra });
+const post = (path, body, headers = auth()) => server.request(path, { body, headers });
+const gzipPost = (path, body, headers = auth()) =>
+  server.request(path, { body, headers: { ...headers, 'Content-Encoding': 'gzip' } });
+
+/**
+ * Writes `bytes` on a fresh TCP connection and reads until the server closes it (or `ms` pass).
+ * Returns { status, headers, json, raw }.
+ */
+function rawHttp(bytes, ms = 5000) {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const socket = net.connect(server.port, '127.0.0.1');
+      const chunks = [];
+      socket.on('data', (c) => chunks.push(c));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const [head, ...rest] = raw.split('\r\n\r\n');
+        const [statusLine, ...headerLines] = head.split('\r\n');
+        const headers = {};
+        for (const l of headerLines) {
+          const i = l.indexOf(':');
+          headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+        }
+        let json;
+        try {
+          json = JSON.parse(rest.join('\r\n\r\n'));
+        } catch {}
+        resolve({ status: Number(statusLine.split(' ')[1]), headers, json, raw });
+      });
+      socket.end(bytes);
+    }),
+    ms,
+    () => {
+      throw new Error(`no complete answer to ${JSON.stringify(String(bytes).slice(0, 60))}`);
+    },
+  );
+}
+
+/**
+ * A request whose Content-Length is over the limit, sent with `Expect: 100-continue`: the body
+ * is only sent if the server asks for it, so the client never writes into a closed connection
+ * (which would make the outcome racy).
+ */
+function oversizedRequest(path, size) {
+  return new Promise((resolve, reject) => {
+    const body = Buffer.alloc(size, 0x20);
+    const req = http.request({
+      host: '127.0.0.1',
+      port: server.port,
+      path,
+      method: 'POST',
+      agent: false,
+      headers: {
+        ...auth(),
+        'Content-Type': 'application/json',
+        'Content-Length': size,
+        Expect: '100-continue',
+      },
+    });
+    req.on('continue', () => req.end(body));
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => {
+        req.destroy();
+        let json;
+        try {
+          json = JSON.parse(text);
+        } catch {}
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.flushHeaders();
+  });
+}
+
+const minimalBatch = (n) =>
+  Array.from({ length: n }, (_, i) => ({
+    type: 'track',
+    userId: 'u',
+    event: 'e',
+    messageId: `big-${i}`,
+  }));
+
+// name, request, expected status, error code, field (null: the error must have no field).
+const cases = [
+  [
+    'malformed JSON',
+    () => post('/v1/track', '{"userId":"u1","event":'),
+    400,
+    'malformed_json',
+    null,
+  ],
+  ['empty body', () => post('/v1/track', ''), 400, 'malformed_json', null],
+  [
+    'invalid UTF-8 bytes in a string',
+    () =>
+      post(
+        '/v1/track',
+        Buffer.concat([
+          Buffer.from('{"userId":"u'),
+          Buffer.from([0xff, 0xfe, 0xc3]),
+          Buffer.from('","event":"x"}'),
+        ]),
+      ),
+    400,
+    'invalid_utf8',
+    null,
+  ],
+  ['a JSON array instead of an event', () => post('/v1/track', [track()]), 400, 'wrong_type', null],
+  [
+    'neither userId nor anonymousId',
+    () => post('/v1/track', { event: 'x', properties: {} }),
+    400,
+    'missing_field',
+    'userId',
+  ],
+  ['userId: true', () => post('/v1/track', track({ userId: true })), 400, 'wrong_type', 'userId'],
+  [
+    'anonymousId: {}',
+    () => post('/v1/track', { anonymousId: {}, event: 'x' }),
+    400,
+    'wrong_type',
+    'anonymousId',
+  ],
+  [
+    'properties: [1]',
+    () => post('/v1/track', track({ properties: [1] })),
+    400,
+    'wrong_type',
+    'properties',
+  ],
+  [
+    'traits: "x" on identify',
+    () => post('/v1/identify', { userId: 'u1', traits: 'x' }),
+    400,
+    'wrong_type',
+    'traits',
+  ],
+  [
+    'context: 5',
+    () => post('/v1/page', { userId: 'u1', context: 5 }),
+    400,
+    'wrong_type',
+    'context',
+  ],
+  [
+    'timestamp that is not ISO-8601',
+    () => post('/v1/track', track({ timestamp: 'yesterday at noon' })),
+    400,
+    'invalid_timestamp',
+    'timestamp',
+  ],
+  [
+    'timestamp as a number',
+    () => post('/v1/track', track({ timestamp: 1714564800000 })),
+    400,
+    'wrong_type',
+    'timestamp',
+  ],
+  [
+    'impossible date',
+    () => post('/v1/track', track({ originalTimestamp: '2024-13-45T25:61:00Z' })),
+    400,
+    'invalid_timestamp',
+    'originalTimestamp',
+  ],
+  [
+    'batch sentAt that is not a timestamp',
+    () => post('/v1/batch', { batch: [{ type: 'track', ...track() }], sentAt: 'soon' }),
+    400,
+    'invalid_timestamp',
+    'sentAt',
+  ],
+  ['track without event', () => post('/v1/track', { userId: 'u1' }), 400, 'missing_field', 'event'],
+  [
+    'track with event ""',
+    () => post('/v1/track', track({ event: '' })),
+    400,
+    'missing_field',
+    'event',
+  ],
+  [
+    'group without groupId',
+    () => post('/v1/group', { userId: 'u1' }),
+    400,
+    'missing_field',
+    'groupId',
+  ],
+  [
+    'alias without previousId',
+    () => post('/v1/alias', { userId: 'u1' }),
+    400,
+    'missing_field',
+    'previousId',
+  ],
+  [
+    'alias with only anonymousId',
+    () => post('/v1/alias', { anonymousId: 'a1', previousId: 'p1' }),
+    400,
+    'missing_field',
+    'userId',
+  ],
+  [
+    'messageId over 256 bytes',
+    () => post('/v1/track', track({ messageId: 'm'.repeat(300) })),
+    400,
+    'invalid_value',
+    'messageId',
+  ],
+  [
+    'single event over 32 KiB',
+    () => post('/v1/track', track({ properties: { pad: 'x'.repeat(33 * 1024) } })),
+    413,
+    'event_too_large',
+    null,
+  ],
+  [
+    'request over 500 KiB (Content-Length)',
+    async () => {
+      const res = await oversizedRequest('/v1/batch', 600 * 1024);
+      assert.equal(res.headers.connection, 'close', 'the connection is closed after a 413');
+      return res;
+    },
+    413,
+    'request_too_large',
+    null,
+  ],
+  [
+    'batch of 2501 events',
+    () => post('/v1/batch', { batch: minimalBatch(2501) }),
+    413,
+    'batch_too_large',
+    'batch',
+  ],
+  [
+    'batch that is not an array',
+    () => post('/v1/batch', { batch: 'x' }),
+    400,
+    'wrong_type',
+    'batch',
+  ],
+  ['batch missing', () => post('/v1/batch', { events: [] }), 400, 'missing_field', 'batch'],
+  [
+    'batch whose events are all invalid',
+    async () => {
+      const res = await post('/v1/batch', {
+        batch: [{ type: 'track', userId: 'u1' }, { type: 'bogus', userId: 'u1' }, 7],
+      });
+      assert.deepEqual(
+        res.json.rejected?.map((r) => [r.index, r.code, r.field]),
+        [
+          [0, 'missing_field', 'batch[0].event'],
+          [1, 'invalid_value', 'batch[1].type'],
+          [2, 'wrong_type', 'batch[2]'],
+        ],
+      );
+      for (const r of res.json.rejected) assert.equal(typeof r.message, 'string');
+      return res;
+    },
+    400,
+    'no_valid_events',
+    'batch',
+  ],
+  [
+    'corrupt gzip',
+    () => gzipPost('/v1/batch', Buffer.from('this is not gzip data at all')),
+    400,
+    'invalid_gzip',
+    null,
+  ],
+  [
+    'truncated gzip',
+    () => {
+      const gz = zlib.gzipSync(JSON.stringify({ batch: [{ type: 'track', ...track() }] }));
+      return gzipPost('/v1/batch', gz.subarray(0, gz.length - 8));
+    },
+    400,
+    'invalid_gzip',
+    null,
+  ],
+  [
+    'gzip bomb inflating past 500 KiB',
+    () => {
+      const bomb = zlib.gzipSync(Buffer.alloc(20 * 1024 * 1024, 0x20), { level: 9 });
+      assert.ok(bomb.length < 64 * 1024, `the bomb is small on the wire (${bomb.length} bytes)`);
+      return gzipPost('/v1/batch', bomb);
+    },
+    413,
+    'request_too_large',
+    null,
+  ],
+  [
+    'Content-Encoding br',
+    () =>
+      server.request('/v1/track', {
+        body: track(),
+        headers: { ...auth(), 'Content-Encoding': 'br' },
+      }),
+    400,
+    'unsupported_encoding',
+    null,
+  ],
+  ['unknown path', () => post('/v2/track', track()), 404, 'not_found', null],
+  [
+    'GET on /v1/track',
+    () => server.request('/v1/track', { headers: auth() }),
+    405,
+    'method_not_allowed',
+    null,
+  ],
+  [
+    'DELETE on /v1/events',
+    () =>
+      server.request('/v1/events', {
+        method: 'DELETE',
+        headers: { Authorization: server.bearer() },
+      }),
+    405,
+    'method_not_allowed',
+    null,
+  ],
+  ['missing key', () => post('/v1/track', track(), {}), 401, 'unauthenticated', null],
+  [
+    'wrong key (Basic)',
+    () => post('/v1/track', track(), { Authorization: server.basic('wk_not_a_real_key') }),
+    401,
+    'unauthenticated',
+    null,
+  ],
+  [
+    'wrong writeKey in the body',
+    () => post('/v1/batch', { writeKey: 'wk_nope', batch: [{ type: 'track', ...track() }] }, {}),
+    401,
+    'unauthenticated',
+    null,
+  ],
+  [
+    'unknown key in a Bearer header on a collection endpoint wins over a valid writeKey in the body',
+    () =>
+      post(
+        '/v1/track',
+        { ...track(), writeKey: server.writeKey },
+        { Authorization: 'Bearer wk_not_a_key' },
+      ),
+    401,
+    'unauthenticated',
+    null,
+  ],
+  [
+    'Basic credentials that are not base64',
+    () => post('/v1/track', track(), { Authorization: 'Basic !!!not-base64!!!' }),
+    401,
+    'unauthenticated',
+    null,
+  ],
+  [
+    'write key on GET /v1/events',
+    () =>
+      server.request('/v1/events', { headers: { Authorization: server.bearer(server.writeKey) } }),
+    403,
+    'forbidden',
+    null,
+  ],
+  ['no key on GET /v1/events', () => server.request('/v1/events'), 401, 'unauthenticated', null],
+  [
+    'GET /v1/events?limit=0',
+    () => server.request('/v1/events?limit=0', { headers: { Authorization: server.bearer() } }),
+    400,
+    'invalid_value',
+    'limit',
+  ],
+  [
+    'GET /v1/events?limit=1001',
+    () => server.request('/v1/events?limit=1001', { headers: { Authorization: server.bearer() } }),
+    400,
+    'invalid_value',
+    'limit',
+  ],
+  [
+    'GET /v1/events?cursor=abc',
+    () => server.request('/v1/events?cursor=abc', { headers: { Authorization: server.bearer() } }),
+    400,
+    'invalid_value',
+    'cursor',
+  ],
+  ['raw HTTP: garbage request line', () => rawHttp('GARBAGE\r\n\r\n'), 400, 'malformed_http', null],
+  [
+    'raw HTTP: HTTP/9.9',
+    () => rawHttp('GET /healthz HTTP/9.9\r\n\r\n'),
+    400,
+    'malformed_http',
+    null,
+  ],
+  [
+    'raw HTTP: Content-Length: abc',
+    () => rawHttp('POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}'),
+    400,
+    'malformed_http',
+    null,
+  ],
+  [
+    'raw HTTP: header line without a colon',
+    () => rawHttp('GET /healthz HTTP/1.1\r\nHost: x\r\nNot A Header\r\n\r\n'),
+    400,
+    'malformed_http',
+    null,
+  ],
+  [
+    'raw HTTP: headers over 16 KiB',
+    () => rawHttp(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(20 * 1024)}\r\n\r\n`),
+    400,
+    'headers_too_large',
+    null,
+  ],
+  [
+    'raw HTTP: body shorter than Content-Length, then EOF',
+    () =>
+      rawHttp(
+        'POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+          'Content-Length: 100\r\n\r\n{"userId":"u1"',
+      ),
+    400,
+    'malformed_http',
+    null,
+  ],
+];
+
+for (const [name, send, status, code, field] of cases) {
+  test(`${name} -> ${status}${code ? ` ${code}` : ''}`, async () => {
+    const res = await send();
+    assert.equal(res.status, status, `status of ${name}: ${res.text ?? res.raw}`);
+    assert.ok(res.json, `a JSON body: ${res.text ?? res.raw}`);
+    assert.equal(res.json.error?.code, code, JSON.stringify(res.json));
+    assert.equal(typeof res.json.error.message, 'string');
+    assert.ok(res.json.error.message.length > 0);
+    if (field === null) {
+      assert.equal(res.json.error.field, undefined, `no field: ${JSON.stringify(res.json)}`);
+    } else {
+      assert.equal(res.json.error.field, field, JSON.stringify(res.json));
+    }
+    assert.match(String(res.headers['content-type']), /^application\/json/);
+    // The server is still up and serving.
+    const health = await server.request('/healthz');
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.json, { status: 'ok' });
+  });
+}
+
+test('a batch with some invalid items stores the valid ones and lists the others', async () => {
+  const batch = [
+    { type: 'track', userId: 'mixed', event: 'Good 1', messageId: 'mixed-0' },
+    { type: 'track', event: 'No user', messageId: 'mixed-1' },
+    { type: 'identify', anonymousId: 'anon-mixed', traits: { a: 1 }, messageId: 'mixed-2' },
+    { type: 'page', userId: 'mixed', properties: [1], messageId: 'mixed-3' },
+    { type: 'alias', userId: 'mixed', previousId: 'anon-mixed', messageId: 'mixed-4' },
+    {
+      type: 'track',
+      userId: 'mixed',
+      event: 'Late',
+      timestamp: 'not a time',
+      messageId: 'mixed-5',
+    },
+    { type: 'group', userId: 'mixed', groupId: 42, messageId: 'mixed-6' },
+  ];
+  // The key in the body instead of a header, as some Segment clients send it.
+  const res = await post('/v1/batch', { writeKey: server.writeKey, batch }, {});
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.success, true);
+  assert.equal(res.json.accepted, 4);
+  assert.equal(res.json.duplicates, 0);
+  assert.deepEqual(
+    res.json.rejected.map(({ index, code, field }) => ({ index, code, field })),
+    [
+      { index: 1, code: 'missing_field', field: 'batch[1].userId' },
+      { index: 3, code: 'wrong_type', field: 'batch[3].properties' },
+      { index: 5, code: 'invalid_timestamp', field: 'batch[5].timestamp' },
+    ],
+  );
+
+  // An empty batch is fine; /v1/import is the same handler as /v1/batch.
+  const empty = await post('/v1/batch', { batch: [] });
+  assert.equal(empty.status, 200, empty.text);
+  assert.deepEqual(empty.json, { success: true, accepted: 0, duplicates: 0, rejected: [] });
+  const imported = await post('/v1/import', {
+    batch: [
+      { type: 'track', userId: 'mixed', event: 'Imported', messageId: 'mixed-7' },
+      { type: 'track', userId: 'mixed', messageId: 'mixed-8' },
+    ],
+  });
+  assert.equal(imported.status, 200, imported.text);
+  assert.equal(imported.json.accepted, 1);
+  assert.deepEqual(
+    imported.json.rejected.map((r) => r.field),
+    ['batch[1].event'],
+  );
+
+  // Exactly the valid items are stored, and nothing of any refused request above.
+  const events = await exportEvents(server.dataDir);
+  assert.deepEqual(events.map((e) => e.messageId).sort(), [
+    'mixed-0',
+    'mixed-2',
+    'mixed-4',
+    'mixed-6',
+    'mixed-7',
+  ]);
+  const group = events.find((e) => e.messageId === 'mixed-6');
+  assert.equal(group.groupId, '42', 'an integer groupId is stored as a string');
+  const identify = events.find((e) => e.messageId === 'mixed-2');
+  assert.deepEqual(identify.traits, { a: 1 });
+  assert.equal(identify.anonymousId, 'anon-mixed');
+});

@@ -1,0 +1,624 @@
+// Operating the server: health and readiness, Prometheus metrics, the OpenAPI document,
+// graceful shutdown, import/export, keys from the environment, the data directory lock.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import zlib from 'node:zlib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  E2E_DIR,
+  REPO_ROOT,
+  startServer,
+  exportEvents,
+  countByMessageId,
+  makeTempDir,
+  runCli,
+  withTimeout,
+} from './lib/server.mjs';
+
+const OPENAPI_FILE = path.join(REPO_ROOT, 'docs', 'openapi.json');
+const PROMTOOL = '/usr/bin/promtool';
+
+/** Runs `cmd args` with `input` on stdin; resolves to { code, stdout, stderr }. */
+function run(cmd, args, { input, env, cwd, timeoutMs = 60_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      env: env ?? process.env,
+      cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** Sample value of `name{labels}` in Prometheus text, or undefined. */
+function sample(text, name, labels = '') {
+  const prefix = `${name}${labels ? `{${labels}}` : ''} `;
+  const line = text.split('\n').find((l) => l.startsWith(prefix));
+  return line === undefined ? undefined : Number(line.slice(prefix.length));
+}
+
+test('/healthz and /readyz answer 200', async (t) => {
+  const server = await startServer({ t });
+  const health = await server.request('/healthz');
+  assert.equal(health.status, 200);
+  assert.deepEqual(health.json, { status: 'ok' });
+  const ready = await server.request('/readyz');
+  assert.equal(ready.status, 200);
+  assert.deepEqual(ready.json, { status: 'ready' });
+  assert.equal(await server.stop(), 0);
+});
+
+test('/metrics exposes ingest, rejection, latency and store metrics that promtool accepts', async (t) => {
+  const server = await startServer({ t });
+  const auth = { Authorization: server.basic() };
+  const batch = Array.from({ length: 10 }, (_, i) => ({
+    type: 'track',
+    userId: `m-${i % 3}`,
+    event: 'Metered',
+    messageId: `metrics-${i}`,
+  }));
+  const invalid = [
+    { type: 'track', event: 'No user' }, // missing_field
+    { type: 'track', userId: 'm', event: 'x', properties: 'x' }, // wrong_type
+  ];
+  let res = await server.request('/v1/batch', {
+    body: { batch: [...batch, ...invalid] },
+    headers: auth,
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.accepted, 10);
+  res = await server.request('/v1/track', {
+    body: { userId: 'm', event: 'x', timestamp: 'nope' },
+    headers: auth,
+  });
+  assert.equal(res.status, 400);
+  res = await server.request('/v1/batch', { body: { batch }, headers: auth }); // all duplicates
+  assert.equal(res.json.duplicates, 10);
+
+  const metrics = await server.request('/metrics');
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+  const text = metrics.text;
+  assert.match(text, /^# TYPE whisperer_events_ingested_total counter$/m);
+  assert.equal(sample(text, 'whisperer_events_ingested_total'), 10);
+  assert.equal(sample(text, 'whisperer_events_deduplicated_total'), 10);
+  assert.match(text, /^# TYPE whisperer_events_rejected_total counter$/m);
+  assert.equal(sample(text, 'whisperer_events_rejected_total', 'reason="missing_field"'), 1);
+  assert.equal(sample(text, 'whisperer_events_rejected_total', 'reason="wrong_type"'), 1);
+  assert.equal(sample(text, 'whisperer_events_rejected_total', 'reason="invalid_timestamp"'), 1);
+  assert.match(text, /^# TYPE whisperer_http_request_duration_seconds histogram$/m);
+  const inf = sample(
+    text,
+    'whisperer_http_request_duration_seconds_bucket',
+    'route="/v1/batch",le="+Inf"',
+  );
+  assert.equal(inf, 2, 'two /v1/batch requests observed');
+  assert.equal(
+    sample(text, 'whisperer_http_request_duration_seconds_count', 'route="/v1/batch"'),
+    2,
+  );
+  assert.ok(sample(text, 'whisperer_http_request_duration_seconds_sum', 'route="/v1/batch"') > 0);
+  assert.equal(sample(text, 'whisperer_http_requests_total', 'route="/v1/batch",code="200"'), 2);
+  assert.equal(sample(text, 'whisperer_http_requests_total', 'route="/v1/track",code="400"'), 1);
+  assert.match(text, /^# TYPE whisperer_store_size_bytes gauge$/m);
+  assert.ok(sample(text, 'whisperer_store_size_bytes') > 0, 'store size is positive after writes');
+
+  assert.ok(
+    fs.existsSync(PROMTOOL),
+    `${PROMTOOL} is missing: install Debian's "prometheus" package (apt-get install -y prometheus)`,
+  );
+  const check = await run(PROMTOOL, ['check', 'metrics'], { input: text });
+  assert.equal(check.code, 0, `promtool check metrics failed:\n${check.stdout}${check.stderr}`);
+  assert.equal(await server.stop(), 0);
+});
+
+test('/openapi.json serves docs/openapi.json', async (t) => {
+  const server = await startServer({ t });
+  const res = await server.request('/openapi.json');
+  assert.equal(res.status, 200);
+  assert.match(res.headers['content-type'], /^application\/json/);
+  const onDisk = JSON.parse(await fsp.readFile(OPENAPI_FILE, 'utf8'));
+  if (!isDeepStrictEqual(res.json, onDisk)) {
+    const describe = (d) =>
+      `${JSON.stringify(d).length} bytes of JSON, info.version ${d?.info?.version}, ` +
+      `${Object.keys(d?.paths ?? {}).length} paths`;
+    assert.fail(
+      `GET /openapi.json (${describe(res.json)}) differs from docs/openapi.json ` +
+        `(${describe(onDisk)}): the binary embeds another version of the document (rebuild it?)`,
+    );
+  }
+  assert.equal(await server.stop(), 0);
+});
+
+test('docs/openapi.json passes `redocly lint`', async () => {
+  const redocly = path.join(E2E_DIR, 'node_modules', '.bin', 'redocly');
+  assert.ok(fs.existsSync(redocly), `${redocly} is missing: run npm install in tests/e2e`);
+  const result = await run(redocly, ['lint', '--format=stylish', OPENAPI_FILE], {
+    cwd: E2E_DIR,
+    env: {
+      ...process.env,
+      REDOCLY_TELEMETRY: 'off',
+      REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true',
+      NO_COLOR: '1',
+    },
+  });
+  assert.equal(result.code, 0, `redocly lint failed:\n${result.stdout}\n${result.stderr}`);
+});
+
+test('docs/openapi.json documents every endpoint the server serves, and no other', async (t) => {
+  const doc = JSON.parse(await fsp.readFile(OPENAPI_FILE, 'utf8'));
+  const served = [
+    ['post', '/v1/identify'],
+    ['post', '/v1/track'],
+    ['post', '/v1/page'],
+    ['post', '/v1/screen'],
+    ['post', '/v1/group'],
+    ['post', '/v1/alias'],
+    ['post', '/v1/batch'],
+    ['post', '/v1/import'],
+    ['get', '/v1/events'],
+    ['get', '/healthz'],
+    ['get', '/readyz'],
+    ['get', '/metrics'],
+  ];
+  const missing = served.filter(([method, p]) => !doc.paths?.[p]?.[method]);
+  assert.deepEqual(
+    missing,
+    [],
+    `docs/openapi.json does not document ${missing.map((m) => m.join(' ')).join(', ')}` +
+      (Object.keys(doc.paths ?? {}).length === 0 ? ' (it is still a placeholder)' : ''),
+  );
+  // Every documented operation exists on the server (answers something other than 404/405).
+  const server = await startServer({ t });
+  for (const [p, ops] of Object.entries(doc.paths)) {
+    for (const method of Object.keys(ops)) {
+      if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue;
+      const res = await server.request(p, { method: method.toUpperCase() });
+      assert.ok(
+        ![404, 405].includes(res.status),
+        `${method.toUpperCase()} ${p} is documented but answers ${res.status}`,
+      );
+    }
+  }
+  assert.equal(await server.stop(), 0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Graceful shutdown
+
+test('SIGTERM while a large response is being read: it is completed, then exit 0', async (t) => {
+  // 24 events of ~1 MiB make a ~24 MiB answer to GET /v1/events, more than the socket buffers
+  // hold, so the server is still writing it when SIGTERM arrives.
+  const server = await startServer({
+    t,
+    config: 'ingest:\n  max_event_bytes: 2097152\n  max_request_bytes: 8388608\n',
+  });
+  const pad = 'x'.repeat(1024 * 1024);
+  for (let b = 0; b < 6; b++) {
+    const batch = Array.from({ length: 4 }, (_, i) => ({
+      type: 'track',
+      userId: `big-${i}`,
+      event: 'Big',
+      messageId: `big-${b}-${i}`,
+      properties: { pad },
+    }));
+    const res = await server.request('/v1/batch', {
+      body: { batch },
+      headers: { Authorization: server.basic() },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.accepted, 4);
+  }
+
+  const socket = net.connect(server.port, '127.0.0.1');
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const chunks = [];
+  let received = 0;
+  const closed = new Promise((resolve, reject) => {
+    socket.on('close', resolve);
+    socket.on('error', reject);
+  });
+  socket.on('data', (c) => {
+    chunks.push(c);
+    received += c.length;
+  });
+  socket.write(
+    `GET /v1/events?limit=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${server.adminKey}\r\n\r\n`,
+  );
+  // Read a little, then stop reading so the server's write blocks on a full socket.
+  await withTimeout(
+    new Promise((resolve) => {
+      const poll = setInterval(() => {
+        if (received > 0) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 5);
+    }),
+    10_000,
+    () => {
+      throw new Error('no response started');
+    },
+  );
+  socket.pause();
+  await sleep(300);
+
+  server.child.kill('SIGTERM');
+  await sleep(500);
+  assert.ok(server.running, 'the server waits for the response in flight');
+  // New connections are refused while draining.
+  await assert.rejects(
+    new Promise((resolve, reject) => {
+      const probe = net.connect(server.port, '127.0.0.1');
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve();
+      });
+      probe.once('error', reject);
+    }),
+    /ECONNREFUSED/,
+  );
+
+  const readBeforeResume = received;
+  socket.resume();
+  await withTimeout(closed, 20_000, () => {
+    throw new Error(`the response did not complete (${received} bytes read)`);
+  });
+  const raw = Buffer.concat(chunks).toString('utf8');
+  t.diagnostic(`${readBeforeResume} of ${received} response bytes were read before SIGTERM`);
+  assert.ok(readBeforeResume < received / 2, 'most of the response was written after SIGTERM');
+  const split = raw.indexOf('\r\n\r\n');
+  const head = raw.slice(0, split);
+  assert.match(head, /^HTTP\/1\.1 200 /);
+  // (Its headers were written before SIGTERM; that the connection closed after it is `closed`.)
+  const body = JSON.parse(raw.slice(split + 4));
+  assert.equal(body.events.length, 24);
+  assert.ok(body.events.every((e) => e.properties.pad.length === pad.length));
+  const { code } = await withTimeout(server.exited, 20_000, () => {
+    throw new Error('no exit after the response');
+  });
+  assert.equal(code, 0);
+  assert.equal((await exportEvents(server.dataDir)).length, 24);
+});
+
+test(
+  'SIGTERM with ingest requests in flight: each is answered and stored, or neither',
+  { timeout: 90_000 },
+  async (t) => {
+    const K = 6;
+    const N = 2500;
+    const makeBody = (attempt, k) =>
+      JSON.stringify({
+        batch: Array.from({ length: N }, (_, i) => ({
+          type: 'track',
+          userId: `sd-${i % 40}`,
+          event: 'Shutdown',
+          messageId: `sd-${attempt}-${k}-${i}`,
+          properties: { i, pad: 'p'.repeat(64) },
+        })),
+      });
+    // When SIGTERM is sent relative to the last byte of the requests; retried with other delays
+    // until at least one request was being processed at that moment.
+    const delays = [25, 40, 15, 60, 30, 50];
+    for (let attempt = 0; attempt < delays.length; attempt++) {
+      const server = await startServer({
+        t,
+        config: 'server:\n  shutdown_timeout: 3s\nstorage:\n  sync: true\n',
+      });
+      const bodies = Array.from({ length: K }, (_, k) => makeBody(attempt, k));
+      const writes = [];
+      const outcomes = bodies.map(
+        (body, k) =>
+          new Promise((resolve) => {
+            const req = http.request(
+              {
+                host: '127.0.0.1',
+                port: server.port,
+                path: '/v1/batch',
+                method: 'POST',
+                agent: false,
+                headers: {
+                  Authorization: server.basic(),
+                  'Content-Type': 'application/json',
+                  'Content-Length': Buffer.byteLength(body),
+                },
+              },
+              (res) => {
+                let text = '';
+                res.on('data', (c) => (text += c));
+                res.on('end', () => resolve({ k, status: res.statusCode, text, at: Date.now() }));
+                res.on('error', (err) =>
+                  resolve({ k, error: err.code ?? err.message, at: Date.now() }),
+                );
+              },
+            );
+            req.on('error', (err) =>
+              resolve({ k, error: err.code ?? err.message, at: Date.now() }),
+            );
+            writes.push(new Promise((r) => req.on('finish', r)));
+            req.end(body);
+          }),
+      );
+      await Promise.all(writes);
+      await sleep(delays[attempt]);
+      const sigtermAt = Date.now();
+      server.child.kill('SIGTERM');
+      const results = await Promise.all(outcomes);
+      const { code } = await server.exited;
+      const exitMs = Date.now() - sigtermAt;
+      const counts = countByMessageId(await exportEvents(server.dataDir));
+      const storedOf = (k) => {
+        let n = 0;
+        for (let i = 0; i < N; i++) n += counts.get(`sd-${attempt}-${k}-${i}`) ?? 0;
+        return n;
+      };
+      const inFlight = results.filter((r) => !(r.at < sigtermAt && r.status) && storedOf(r.k) > 0);
+      const summary = results
+        .map(
+          (r) =>
+            `#${r.k}: ${r.status ?? r.error}${r.at < sigtermAt ? ' (before SIGTERM)' : ''}, ${storedOf(r.k)} stored`,
+        )
+        .join('; ');
+      t.diagnostic(
+        `attempt ${attempt} (SIGTERM ${delays[attempt]} ms after the last byte): ${summary}; exit ${code} after ${exitMs} ms`,
+      );
+      if (inFlight.length === 0) continue; // SIGTERM came too early or too late: try again
+
+      assert.equal(code, 0, 'exit code 0 after SIGTERM');
+      for (const r of results) {
+        const stored = storedOf(r.k);
+        if (r.status === 200) {
+          assert.equal(JSON.parse(r.text).accepted, N);
+          assert.equal(stored, N, `request #${r.k} was answered 200, so all its events are stored`);
+        } else if (r.status !== undefined) {
+          // An answered refusal is fine (the client retries; dedupe makes that safe).
+          assert.equal(r.status, 503, `request #${r.k}: ${r.text}`);
+        } else {
+          // Closing a connection whose request the server has not started is fine; doing the work
+          // and dropping the answer is not: the client cannot tell that its events were stored.
+          assert.equal(
+            stored,
+            0,
+            `request #${r.k} got no answer (${r.status ?? r.error}) although ${stored} of its events were ` +
+              `stored: an in-flight request was dropped during graceful shutdown. ${summary}; ` +
+              `exit after ${exitMs} ms`,
+          );
+        }
+      }
+      assert.ok(
+        exitMs < 3000,
+        `shutdown took ${exitMs} ms: it waited for the whole shutdown_timeout`,
+      );
+      return;
+    }
+    assert.fail('no attempt had a request in flight at SIGTERM');
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// import / export
+
+test('import of an NDJSON.gz file: summary, rejections, and an exact export', async (t) => {
+  const dir = await makeTempDir(t);
+  const dataDir = path.join(dir, 'data');
+
+  // Some events arrive live first.
+  let server = await startServer({ t, dataDir });
+  const live = Array.from({ length: 3 }, (_, i) => ({
+    type: 'track',
+    userId: 'imp-user',
+    event: 'Live',
+    messageId: `rt-live-${i}`,
+  }));
+  const res = await server.request('/v1/batch', {
+    body: { batch: live },
+    headers: { Authorization: server.basic() },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(await server.stop(), 0);
+
+  const lines = [
+    /* 1 */ JSON.stringify({
+      type: 'identify',
+      userId: 'imp-user',
+      traits: { plan: 'pro' },
+      messageId: 'rt-imp-0',
+      timestamp: '2024-05-01T12:00:00.000Z',
+    }),
+    /* 2 */ JSON.stringify({
+      type: 'track',
+      userId: 'imp-user',
+      event: 'Imported',
+      properties: { n: 1 },
+      messageId: 'rt-imp-1',
+      timestamp: '2024-05-01T12:00:01.000Z',
+    }),
+    /* 3 */ '{"type":"track","userId":"imp-user","event":', // malformed JSON
+    /* 4 */ JSON.stringify({ type: 'track', event: 'No user', messageId: 'rt-bad-4' }),
+    /* 5 */ '',
+    /* 6 */ JSON.stringify({
+      type: 'page',
+      anonymousId: 'anon-imp',
+      name: 'Home',
+      messageId: 'rt-imp-2',
+    }),
+    /* 7 */ JSON.stringify({
+      type: 'track',
+      userId: 'imp-user',
+      event: 'x',
+      timestamp: 'not-a-time',
+      messageId: 'rt-bad-7',
+    }),
+    /* 8 */ JSON.stringify({
+      type: 'track',
+      userId: 'imp-user',
+      event: 'Live',
+      messageId: 'rt-live-1',
+    }), // stored live already
+    /* 9 */ JSON.stringify({
+      type: 'group',
+      userId: 'imp-user',
+      groupId: 'g1',
+      messageId: 'rt-imp-3',
+    }) + '\r', // CRLF
+    /* 10 */ JSON.stringify({ userId: 'imp-user', event: 'No type', messageId: 'rt-bad-10' }),
+    /* 11 */ JSON.stringify({
+      type: 'track',
+      userId: 'imp-user',
+      event: 'Imported',
+      properties: { n: 1 },
+      messageId: 'rt-imp-1',
+    }), // repeated in the file
+    /* 12 */ JSON.stringify({
+      type: 'alias',
+      userId: 'imp-user',
+      previousId: 'anon-imp',
+      messageId: 'rt-imp-4',
+    }),
+  ];
+  const file = path.join(dir, 'events.ndjson.gz');
+  await fsp.writeFile(file, zlib.gzipSync(lines.join('\n') + '\n'));
+
+  const imported = await runCli(['import', file, '--data', dataDir]);
+  assert.equal(imported.code, 0, imported.stderr);
+  const out = imported.stdout.split('\n');
+  assert.equal(
+    out[0],
+    'imported 5 events from 11 lines; 2 duplicates skipped (messageId seen before); 4 rejected',
+  );
+  assert.match(out[1], /^ {2}line 3: malformed_json: /);
+  assert.match(out[2], /^ {2}line 4: missing_field \(userId\): /);
+  assert.match(out[3], /^ {2}line 7: invalid_timestamp \(timestamp\): /);
+  assert.match(out[4], /^ {2}line 10: missing_field \(type\): /);
+  assert.equal(out.slice(5).join(''), '');
+
+  const events = await exportEvents(dataDir);
+  const ids = events.map((e) => e.messageId);
+  assert.deepEqual([...ids].sort(), [
+    'rt-imp-0',
+    'rt-imp-1',
+    'rt-imp-2',
+    'rt-imp-3',
+    'rt-imp-4',
+    'rt-live-0',
+    'rt-live-1',
+    'rt-live-2',
+  ]);
+  const identify = events.find((e) => e.messageId === 'rt-imp-0');
+  assert.deepEqual(identify.traits, { plan: 'pro' });
+  assert.equal(identify.timestamp, '2024-05-01T12:00:00.000Z', 'an imported timestamp is kept');
+  assert.equal(events.find((e) => e.messageId === 'rt-imp-3').groupId, 'g1');
+
+  // The export is itself an importable file: re-importing it stores nothing new.
+  const exportFile = path.join(dir, 'export.ndjson');
+  const exported = await runCli(['export', '--data', dataDir, '--out', exportFile]);
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.match(exported.stderr, /exported 8 events of workspace default/);
+  const again = await runCli(['import', exportFile, '--data', dataDir]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(
+    again.stdout.split('\n')[0],
+    'imported 0 events from 8 lines; 8 duplicates skipped (messageId seen before); 0 rejected',
+  );
+
+  // A server on the directory serves the same events.
+  server = await startServer({ t, dataDir });
+  const listed = await server.request('/v1/events?limit=100', {
+    headers: { Authorization: server.bearer() },
+  });
+  assert.equal(listed.status, 200);
+  assert.deepEqual(listed.json.events, events);
+  assert.equal(await server.stop(), 0);
+});
+
+test('import while a server runs on the data directory fails with data_dir_in_use', async (t) => {
+  const dir = await makeTempDir(t);
+  const server = await startServer({ t });
+  const file = path.join(dir, 'one.ndjson');
+  await fsp.writeFile(
+    file,
+    JSON.stringify({ type: 'track', userId: 'u', event: 'x', messageId: 'locked-1' }) + '\n',
+  );
+  const result = await runCli(['import', file, '--data', server.dataDir]);
+  assert.notEqual(result.code, 0, 'import must fail');
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /data_dir_in_use/);
+  assert.match(result.stderr, /server is using this data directory/);
+  assert.equal(result.stdout, '');
+  // Nothing was imported, and the server is unharmed.
+  assert.equal((await server.request('/healthz')).status, 200);
+  assert.deepEqual(await exportEvents(server.dataDir), []);
+  assert.equal(await server.stop(), 0);
+  // Once the server is stopped the same import works.
+  const ok = await runCli(['import', file, '--data', server.dataDir]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^imported 1 events from 1 lines; 0 rejected$/m);
+});
+
+test('WHISPERER_WRITE_KEY / WHISPERER_ADMIN_KEY set the keys of the default workspace', async (t) => {
+  const writeKey = 'wk_e2e_from_environment_0001';
+  const adminKey = 'ak_e2e_from_environment_0001';
+  const dataDir = path.join(await makeTempDir(t), 'data');
+  let server = await startServer({
+    t,
+    dataDir,
+    env: { WHISPERER_WRITE_KEY: writeKey, WHISPERER_ADMIN_KEY: adminKey },
+  });
+  assert.equal(server.writeKey, writeKey);
+  assert.equal(server.adminKey, adminKey);
+  assert.match(server.stdout, new RegExp(`^ {2}write key: ${writeKey}$`, 'm'));
+  let res = await server.request('/v1/track', {
+    body: { userId: 'env', event: 'Env Key', messageId: 'env-1' },
+    headers: { Authorization: server.basic(writeKey) },
+  });
+  assert.equal(res.status, 200, res.text);
+  res = await server.request('/v1/events', { headers: { Authorization: `Bearer ${adminKey}` } });
+  assert.equal(res.status, 200);
+  assert.deepEqual(
+    res.json.events.map((e) => e.messageId),
+    ['env-1'],
+  );
+  res = await server.request('/v1/track', {
+    body: { userId: 'env', event: 'x' },
+    headers: { Authorization: server.basic('wk_some_other_key') },
+  });
+  assert.equal(res.status, 401);
+  assert.equal(await server.stop(), 0);
+
+  // Without the variables the server falls back to generated keys: the env key stops working.
+  server = await startServer({ t, dataDir });
+  assert.notEqual(server.writeKey, writeKey);
+  assert.match(server.writeKey, /^wk_/);
+  res = await server.request('/v1/track', {
+    body: { userId: 'env', event: 'x' },
+    headers: { Authorization: server.basic(writeKey) },
+  });
+  assert.equal(res.status, 401);
+  res = await server.request('/v1/events', { headers: { Authorization: server.bearer() } });
+  assert.deepEqual(
+    res.json.events.map((e) => e.messageId),
+    ['env-1'],
+    'the data is kept',
+  );
+  assert.equal(await server.stop(), 0);
+});
