@@ -2,7 +2,6 @@
 
 #include "common/strings.h"
 
-
 #include "common/status.h"
 
 namespace whisperer::api {
@@ -48,7 +47,8 @@ const Principal* KeyRing::Find(std::string_view key) const {
 
 bool HasHeaderKey(std::string_view authorization) {
   authorization = StripWhitespace(authorization);
-  return StartsWithIgnoreCase(authorization, "Basic ") || StartsWithIgnoreCase(authorization, "Bearer ");
+  return StartsWithIgnoreCase(authorization, "Basic ") ||
+         StartsWithIgnoreCase(authorization, "Bearer ");
 }
 
 absl::StatusOr<Principal> AuthenticateCollect(const KeyRing& keys, std::string_view authorization,

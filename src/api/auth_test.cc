@@ -4,7 +4,6 @@
 
 #include "common/strings.h"
 
-
 #include "common/status.h"
 
 namespace whisperer::api {

@@ -21,8 +21,9 @@ TEST(HttpStatusTest, Table) {
 }
 
 TEST(HttpStatusTest, ErrorBody) {
-  EXPECT_EQ(ErrorBody(InvalidInput("missing_field", "userId \"x\" needed", "userId")),
-            R"({"error":{"code":"missing_field","message":"userId \"x\" needed","field":"userId"}})");
+  EXPECT_EQ(
+      ErrorBody(InvalidInput("missing_field", "userId \"x\" needed", "userId")),
+      R"({"error":{"code":"missing_field","message":"userId \"x\" needed","field":"userId"}})");
   EXPECT_EQ(ErrorBody(absl::UnavailableError("busy")),
             R"({"error":{"code":"unavailable","message":"busy"}})");
 }

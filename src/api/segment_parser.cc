@@ -2,11 +2,11 @@
 
 #include <optional>
 
-#include "common/strings.h"
-#include "common/timestamp.h"
 #include "common/ids.h"
 #include "common/json_writer.h"
 #include "common/status.h"
+#include "common/strings.h"
+#include "common/timestamp.h"
 
 namespace whisperer::api {
 namespace {
@@ -39,8 +39,8 @@ std::string_view TypeWord(element_type t) {
 
 absl::Status WrongType(std::string_view field, std::string_view expected, element value) {
   return InvalidInput("wrong_type",
-                      StrCat(field.empty() ? "the event" : field, " must be ", expected,
-                                   ", not ", TypeWord(value.type())),
+                      StrCat(field.empty() ? "the event" : field, " must be ", expected, ", not ",
+                             TypeWord(value.type())),
                       field);
 }
 
@@ -94,8 +94,8 @@ absl::Status ReadTimestamp(element value, std::string_view field, std::optional<
   if (!*out) {
     return InvalidInput("invalid_timestamp",
                         StrCat(field, " '", text.substr(0, 64),
-                                     "' is not an ISO-8601 timestamp such as "
-                                     "2024-05-01T12:00:00.000Z"),
+                               "' is not an ISO-8601 timestamp such as "
+                               "2024-05-01T12:00:00.000Z"),
                         field);
   }
   return absl::OkStatus();
@@ -119,8 +119,7 @@ absl::Status RequireNonEmptyString(element value, std::string_view field, bool* 
 bool IsWrittenSeparately(std::string_view key) {
   return key == "type" || key == "messageId" || key == "userId" || key == "anonymousId" ||
          key == "timestamp" || key == "originalTimestamp" || key == "sentAt" ||
-         key == "receivedAt" || key == "writeKey" || key == "context" ||
-         key == "integrations";
+         key == "receivedAt" || key == "writeKey" || key == "context" || key == "integrations";
 }
 
 // Fields of the spec other than those written separately; null in one of them means absent.
@@ -140,8 +139,8 @@ absl::Status CollectFields(object event, std::optional<EventType> path_type, Fie
       if (!f->type) {
         return InvalidInput("invalid_value",
                             StrCat("type '", std::string_view(value).substr(0, 32),
-                                         "' is not one of identify, track, page, screen, group, "
-                                         "alias"),
+                                   "' is not one of identify, track, page, screen, group, "
+                                   "alias"),
                             "type");
       }
     } else if (key == "userId") {
@@ -315,9 +314,9 @@ absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type
   w.EndObject();
 
   if (out.size() > limits.max_event_bytes) {
-    return MakeError(absl::StatusCode::kOutOfRange, "event_too_large",
-                     StrCat("event is ", out.size(), " bytes; the limit is ",
-                                  limits.max_event_bytes));
+    return MakeError(
+        absl::StatusCode::kOutOfRange, "event_too_large",
+        StrCat("event is ", out.size(), " bytes; the limit is ", limits.max_event_bytes));
   }
   return event;
 }
@@ -351,9 +350,9 @@ absl::StatusOr<simdjson::dom::element> SegmentParser::ParseJson(std::string_view
 absl::StatusOr<ParsedRequest> SegmentParser::ParseSingle(EventType type, std::string_view body,
                                                          const RequestInfo& info) {
   if (body.size() > limits_.max_event_bytes) {
-    return MakeError(absl::StatusCode::kOutOfRange, "event_too_large",
-                     StrCat("the event is ", body.size(), " bytes; the limit is ",
-                                  limits_.max_event_bytes));
+    return MakeError(
+        absl::StatusCode::kOutOfRange, "event_too_large",
+        StrCat("the event is ", body.size(), " bytes; the limit is ", limits_.max_event_bytes));
   }
   absl::StatusOr<element> root = ParseJson(body);
   if (!root.ok()) return root.status();
@@ -368,9 +367,9 @@ absl::StatusOr<ParsedRequest> SegmentParser::ParseSingle(EventType type, std::st
 absl::StatusOr<ParsedRequest> SegmentParser::ParseBatch(std::string_view body,
                                                         const RequestInfo& info) {
   if (body.size() > limits_.max_request_bytes) {
-    return MakeError(absl::StatusCode::kOutOfRange, "request_too_large",
-                     StrCat("the request is ", body.size(), " bytes; the limit is ",
-                                  limits_.max_request_bytes));
+    return MakeError(
+        absl::StatusCode::kOutOfRange, "request_too_large",
+        StrCat("the request is ", body.size(), " bytes; the limit is ", limits_.max_request_bytes));
   }
   absl::StatusOr<element> root = ParseJson(body);
   if (!root.ok()) return root.status();
@@ -395,10 +394,10 @@ absl::StatusOr<ParsedRequest> SegmentParser::ParseBatch(std::string_view body,
   }
   if (!batch) return InvalidInput("missing_field", "batch is required", "batch");
   if (batch->size() > limits_.max_batch_events) {
-    return MakeError(absl::StatusCode::kOutOfRange, "batch_too_large",
-                     StrCat("the batch has ", batch->size(), " events; the limit is ",
-                                  limits_.max_batch_events),
-                     "batch");
+    return MakeError(
+        absl::StatusCode::kOutOfRange, "batch_too_large",
+        StrCat("the batch has ", batch->size(), " events; the limit is ", limits_.max_batch_events),
+        "batch");
   }
 
   ParsedRequest out;

@@ -73,7 +73,8 @@ TEST(SegmentParserTest, ContextIpAndUserAgentKeptWhenSent) {
   auto r = parser.ParseSingle(EventType::kPage,
                               R"({"userId":"u","context":{"ip":"1.2.3.4","locale":"fr"}})", Info());
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(FieldOf(r->events[0], "context"), R"({"ip":"1.2.3.4","locale":"fr","userAgent":"curl/8"})");
+  EXPECT_EQ(FieldOf(r->events[0], "context"),
+            R"({"ip":"1.2.3.4","locale":"fr","userAgent":"curl/8"})");
 }
 
 TEST(SegmentParserTest, IntegerIdsBecomeStrings) {
@@ -158,8 +159,9 @@ TEST(SegmentParserTest, BatchKeepsValidAndListsRejected) {
   ASSERT_EQ(r->events.size(), 2u);
   // Batch-level sentAt corrects the skew; batch context fills keys the event lacks.
   EXPECT_EQ(r->events[0].timestamp_ms, kNow - 10'000);
-  EXPECT_EQ(FieldOf(r->events[0], "context"),
-            R"({"locale":"de","library":{"name":"analytics-node"},"ip":"203.0.113.7","userAgent":"curl/8"})");
+  EXPECT_EQ(
+      FieldOf(r->events[0], "context"),
+      R"({"locale":"de","library":{"name":"analytics-node"},"ip":"203.0.113.7","userAgent":"curl/8"})");
   EXPECT_EQ(r->events[1].type, EventType::kIdentify);
   ASSERT_EQ(r->rejected.size(), 3u);
   EXPECT_EQ(r->rejected[0].index, 1u);
@@ -174,8 +176,8 @@ TEST(SegmentParserTest, BatchKeepsValidAndListsRejected) {
 TEST(SegmentParserTest, BatchItemOverEventLimitRejectedAlone) {
   SegmentParser parser(Limits{.max_event_bytes = 300});
   std::string big = R"({"type":"track","userId":"u","event":")" + std::string(400, 'x') + "\"}";
-  auto r = parser.ParseBatch(R"({"batch":[)" + big + R"(,{"type":"track","userId":"u","event":"e"}]})",
-                             Info());
+  auto r = parser.ParseBatch(
+      R"({"batch":[)" + big + R"(,{"type":"track","userId":"u","event":"e"}]})", Info());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->events.size(), 1u);
   ASSERT_EQ(r->rejected.size(), 1u);
@@ -184,8 +186,8 @@ TEST(SegmentParserTest, BatchItemOverEventLimitRejectedAlone) {
 }
 
 TEST(SegmentParserTest, BatchEnvelopeErrors) {
-  SegmentParser parser(Limits{.max_event_bytes = 32 * 1024, .max_request_bytes = 1000,
-                              .max_batch_events = 2});
+  SegmentParser parser(
+      Limits{.max_event_bytes = 32 * 1024, .max_request_bytes = 1000, .max_batch_events = 2});
   auto missing = parser.ParseBatch(R"({"events":[]})", Info());
   EXPECT_EQ(ErrorFieldOf(missing.status()), "batch");
   auto wrong = parser.ParseBatch(R"({"batch":{}})", Info());

@@ -16,8 +16,7 @@ namespace {
 using whisperer::config::Config;
 
 int Fail(const absl::Status& status, int code) {
-  std::cerr << "whisperer: " << status.message() << " [" << whisperer::ErrorCodeOf(status)
-            << "]\n";
+  std::cerr << "whisperer: " << status.message() << " [" << whisperer::ErrorCodeOf(status) << "]\n";
   return code;
 }
 
@@ -83,8 +82,8 @@ int main(int argc, char** argv) {
   if (*serve) {
     result = whisperer::server::Serve(config, std::cout);
   } else if (*import) {
-    result = whisperer::server::Import(config, import_cmd, std::cout, std::cerr,
-                                       isatty(STDERR_FILENO));
+    result =
+        whisperer::server::Import(config, import_cmd, std::cout, std::cerr, isatty(STDERR_FILENO));
   } else if (*exp) {
     export_cmd.data_dir = config.storage.path;
     result = whisperer::server::Export(export_cmd, std::cout, std::cerr);

@@ -8,7 +8,8 @@ namespace {
 TEST(JsonWriterTest, EscapesStrings) {
   std::string out;
   AppendJsonString(&out, std::string_view("a\"b\\c\n\t\x01\x1f\xc3\xa9", 11));
-  EXPECT_EQ(out, R"("a\"b\\c\n\t\u0001\u001f)" "\xc3\xa9\"");
+  EXPECT_EQ(out, R"("a\"b\\c\n\t\u0001\u001f)"
+                 "\xc3\xa9\"");
 }
 
 TEST(JsonWriterTest, NestedContainersAndCommas) {
@@ -43,7 +44,8 @@ TEST(JsonWriterTest, NonFiniteDoubleIsNull) {
 
 TEST(JsonWriterTest, RoundTripsParsedElementCompactly) {
   simdjson::dom::parser parser;
-  std::string in = R"( { "k" : [1, -2, 3.5e10, "s\"\u00e9", true, null, {"n":{}}], "big": 1e300 } )";
+  std::string in =
+      R"( { "k" : [1, -2, 3.5e10, "s\"\u00e9", true, null, {"n":{}}], "big": 1e300 } )";
   simdjson::dom::element doc = parser.parse(in);
   std::string out;
   JsonWriter w(&out);

@@ -1,7 +1,7 @@
 #include "common/status.h"
 
-#include "common/strings.h"
 #include <optional>
+#include "common/strings.h"
 
 #include "absl/strings/cord.h"
 
@@ -18,8 +18,8 @@ std::string PayloadOf(const absl::Status& status, std::string_view url) {
 
 }  // namespace
 
-absl::Status MakeError(absl::StatusCode code, std::string_view error_code,
-                       std::string_view message, std::string_view field) {
+absl::Status MakeError(absl::StatusCode code, std::string_view error_code, std::string_view message,
+                       std::string_view field) {
   absl::Status status(code, ToAbsl(message));
   if (!error_code.empty()) status.SetPayload(ToAbsl(kCodeUrl), absl::Cord(ToAbsl(error_code)));
   if (!field.empty()) status.SetPayload(ToAbsl(kFieldUrl), absl::Cord(ToAbsl(field)));

@@ -24,8 +24,8 @@ namespace whisperer {
 
 // Returns an error with the canonical `code`, machine-readable `error_code`, human message and,
 // when not empty, the JSON path `field`.
-absl::Status MakeError(absl::StatusCode code, std::string_view error_code,
-                       std::string_view message, std::string_view field = {});
+absl::Status MakeError(absl::StatusCode code, std::string_view error_code, std::string_view message,
+                       std::string_view field = {});
 
 inline absl::Status InvalidInput(std::string_view error_code, std::string_view message,
                                  std::string_view field = {}) {

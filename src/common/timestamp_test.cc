@@ -21,11 +21,10 @@ TEST(TimestampTest, ParsesCommonForms) {
 }
 
 TEST(TimestampTest, RejectsInvalid) {
-  for (const char* bad :
-       {"", "2024", "2024-13-01", "2023-02-29", "2024-02-30T00:00:00Z", "2024-01-01T24:00:00Z",
-        "2024-01-01T00:60:00Z", "2024-01-01T00:00:00.Z", "2024-01-01T00:00:00X",
-        "2024-01-01T00:00:00+2", "2024-01-01T00:00:00Z ", "yesterday", "1700000000",
-        "2024-01-01T00:00:00+24:00"}) {
+  for (const char* bad : {"", "2024", "2024-13-01", "2023-02-29", "2024-02-30T00:00:00Z",
+                          "2024-01-01T24:00:00Z", "2024-01-01T00:60:00Z", "2024-01-01T00:00:00.Z",
+                          "2024-01-01T00:00:00X", "2024-01-01T00:00:00+2", "2024-01-01T00:00:00Z ",
+                          "yesterday", "1700000000", "2024-01-01T00:00:00+24:00"}) {
     EXPECT_EQ(ParseIso8601(bad), std::nullopt) << bad;
   }
 }
@@ -37,7 +36,8 @@ TEST(TimestampTest, FormatsCanonically) {
 }
 
 TEST(TimestampTest, RoundTrips) {
-  for (int64_t ms = -86'400'000LL * 800; ms < 86'400'000LL * 40000; ms += 86'400'000LL * 7 + 12345) {
+  for (int64_t ms = -86'400'000LL * 800; ms < 86'400'000LL * 40000;
+       ms += 86'400'000LL * 7 + 12345) {
     ASSERT_EQ(ParseIso8601(FormatIso8601(ms)), ms) << FormatIso8601(ms);
   }
 }

@@ -92,8 +92,7 @@ class Reader {
     if (!node.IsSequence()) return ConfigError(file_, node, path, "must be a list of strings");
     for (size_t i = 0; i < node.size(); ++i) {
       if (!node[i].IsScalar() || node[i].Scalar().empty()) {
-        return ConfigError(file_, node[i], StrCat(path, "[", i, "]"),
-                           "must be a non-empty string");
+        return ConfigError(file_, node[i], StrCat(path, "[", i, "]"), "must be a non-empty string");
       }
       out->push_back(node[i].Scalar());
     }
@@ -104,11 +103,11 @@ class Reader {
   std::string file_;
 };
 
-#define WHISPERER_RETURN_IF_ERROR(expr)        \
-  do {                                         \
-    if (absl::Status _s = (expr); !_s.ok()) {  \
-      return _s;                               \
-    }                                          \
+#define WHISPERER_RETURN_IF_ERROR(expr)       \
+  do {                                        \
+    if (absl::Status _s = (expr); !_s.ok()) { \
+      return _s;                              \
+    }                                         \
   } while (0)
 
 }  // namespace
@@ -127,9 +126,9 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
   WHISPERER_RETURN_IF_ERROR(r.Map(root, "", {"server", "storage", "ingest", "log", "workspaces"}));
 
   if (YAML::Node n = root["server"]) {
-    WHISPERER_RETURN_IF_ERROR(r.Map(n, "server",
-                                    {"host", "port", "threads", "read_timeout",
-                                     "shutdown_timeout", "trust_forwarded_for"}));
+    WHISPERER_RETURN_IF_ERROR(r.Map(
+        n, "server",
+        {"host", "port", "threads", "read_timeout", "shutdown_timeout", "trust_forwarded_for"}));
     WHISPERER_RETURN_IF_ERROR(r.String(n["host"], "server.host", &c.server.host));
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["port"], "server.port", &c.server.port, 0, 65535));
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["threads"], "server.threads", &c.server.threads, 0, 1024));
@@ -183,15 +182,18 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       WorkspaceConfig ws;
       WHISPERER_RETURN_IF_ERROR(r.String(n[i]["name"], path + ".name", &ws.name));
       if (ws.name.empty() || ws.name.size() > 64 ||
-          ws.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+          ws.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+              std::string::npos) {
         return ConfigError(filename, n[i], path + ".name",
                            "must be 1-64 characters of a-z, 0-9, _ and -");
       }
       if (!names.insert(ws.name).second) {
         return ConfigError(filename, n[i], path + ".name", "names a workspace twice");
       }
-      WHISPERER_RETURN_IF_ERROR(r.StringList(n[i]["write_keys"], path + ".write_keys", &ws.write_keys));
-      WHISPERER_RETURN_IF_ERROR(r.StringList(n[i]["admin_keys"], path + ".admin_keys", &ws.admin_keys));
+      WHISPERER_RETURN_IF_ERROR(
+          r.StringList(n[i]["write_keys"], path + ".write_keys", &ws.write_keys));
+      WHISPERER_RETURN_IF_ERROR(
+          r.StringList(n[i]["admin_keys"], path + ".admin_keys", &ws.admin_keys));
       c.workspaces.push_back(std::move(ws));
     }
   }
@@ -229,9 +231,12 @@ absl::Status ApplyEnvironment(const Getenv& getenv, Config* c) {
   if (const char* v = getenv("WHISPERER_LOG_FORMAT")) c->log.format = v;
   if (const char* v = getenv("WHISPERER_STORAGE_SYNC")) {
     std::string_view s(v);
-    if (s == "true" || s == "1") c->storage.sync = true;
-    else if (s == "false" || s == "0") c->storage.sync = false;
-    else return env_error("WHISPERER_STORAGE_SYNC", "must be true or false");
+    if (s == "true" || s == "1")
+      c->storage.sync = true;
+    else if (s == "false" || s == "0")
+      c->storage.sync = false;
+    else
+      return env_error("WHISPERER_STORAGE_SYNC", "must be true or false");
   }
   const char* write_key = getenv("WHISPERER_WRITE_KEY");
   const char* admin_key = getenv("WHISPERER_ADMIN_KEY");

@@ -2,8 +2,8 @@
 
 #include <zlib.h>
 
-#include "common/strings.h"
 #include "common/status.h"
+#include "common/strings.h"
 
 namespace whisperer::net {
 

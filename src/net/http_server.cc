@@ -2,17 +2,16 @@
 
 #include <condition_variable>
 #include <list>
-#include <optional>
 #include <mutex>
+#include <optional>
 
-#include "common/strings.h"
-#include "common/strings.h"
 #include "api/http_status.h"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
 #include "boost/beast/core.hpp"
 #include "common/status.h"
+#include "common/strings.h"
 #include "net/gzip.h"
 #include "obs/log.h"
 
@@ -155,8 +154,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(shared_->options.body_limit);
     parser_->header_limit(16 * 1024);
     stream_.expires_after(shared_->options.read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -169,10 +169,9 @@ class Session : public std::enable_shared_from_this<Session> {
     start_ = std::chrono::steady_clock::now();
     close_after_ = true;  // after a read error the stream position is unknown
     if (ec == http::error::body_limit) {
-      return Send(ErrorResponse(MakeError(
-                      absl::StatusCode::kOutOfRange, "request_too_large",
-                      StrCat("the request body is over the limit of ",
-                                   shared_->options.body_limit, " bytes"))),
+      return Send(ErrorResponse(MakeError(absl::StatusCode::kOutOfRange, "request_too_large",
+                                          StrCat("the request body is over the limit of ",
+                                                 shared_->options.body_limit, " bytes"))),
                   "other");
     }
     if (ec == http::error::header_limit) {
@@ -192,7 +191,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Dispatch() {
     std::string_view target = SV(request_.target());
-    Router::Match match = shared_->router.Find(request_.method(), target.substr(0, target.find('?')));
+    Router::Match match =
+        shared_->router.Find(request_.method(), target.substr(0, target.find('?')));
     static const std::string kOther = "other";
     const std::string& route = match.route ? *match.route : kOther;
     if (!match.path_known) {
@@ -201,18 +201,17 @@ class Session : public std::enable_shared_from_this<Session> {
                   route);
     }
     if (match.handler == nullptr) {
-      return Send(ErrorResponse(MakeError(absl::StatusCode::kUnimplemented, "method_not_allowed",
-                                          StrCat(SV(request_.method_string()),
-                                                       " is not allowed on ", route))),
+      return Send(ErrorResponse(MakeError(
+                      absl::StatusCode::kUnimplemented, "method_not_allowed",
+                      StrCat(SV(request_.method_string()), " is not allowed on ", route))),
                   route);
     }
     std::string_view encoding = SV(request_[http::field::content_encoding]);
     if (!encoding.empty() && !EqualsIgnoreCase(encoding, "identity")) {
       if (!EqualsIgnoreCase(encoding, "gzip")) {
-        return Send(ErrorResponse(InvalidInput(
-                        "unsupported_encoding",
-                        StrCat("Content-Encoding ", encoding.substr(0, 64),
-                                     " is not supported; use gzip or none"))),
+        return Send(ErrorResponse(InvalidInput("unsupported_encoding",
+                                               StrCat("Content-Encoding ", encoding.substr(0, 64),
+                                                      " is not supported; use gzip or none"))),
                     route);
       }
       absl::StatusOr<std::string> body = Gunzip(request_.body(), shared_->options.body_limit);
@@ -235,10 +234,9 @@ class Session : public std::enable_shared_from_this<Session> {
     RequestContext ctx{request_, ip};
     const std::string* route_ptr = &route;
     (*match.handler)(ctx, [self = shared_from_this(), route_ptr](Response res) {
-      asio::post(self->stream_.get_executor(),
-                 [self, route_ptr, res = std::move(res)]() mutable {
-                   self->Send(std::move(res), *route_ptr);
-                 });
+      asio::post(self->stream_.get_executor(), [self, route_ptr, res = std::move(res)]() mutable {
+        self->Send(std::move(res), *route_ptr);
+      });
     });
   }
 
@@ -310,9 +308,9 @@ absl::Status HttpServer::Start() {
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return MakeError(absl::StatusCode::kFailedPrecondition, "listen_failed",
-                     StrCat("cannot listen on ", options_.host, ":", options_.port, ": ",
-                                  ec.message()));
+    return MakeError(
+        absl::StatusCode::kFailedPrecondition, "listen_failed",
+        StrCat("cannot listen on ", options_.host, ":", options_.port, ": ", ec.message()));
   }
   port_ = acceptor_.local_endpoint().port();
   work_.emplace(ioc_.get_executor());

@@ -46,7 +46,7 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
 struct RequestContext {
-  Request& request;          // body already inflated when it was gzip
+  Request& request;  // body already inflated when it was gzip
   std::string_view remote_ip;
 };
 

@@ -52,7 +52,9 @@ class HttpServerTest : public ::testing::Test {
     asio::io_context ioc;
     beast::tcp_stream stream{ioc};
     beast::flat_buffer buffer;
-    explicit Client(uint16_t port) { stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)); }
+    explicit Client(uint16_t port) {
+      stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    }
     Response Send(http::verb verb, std::string target, std::string body = "",
                   std::vector<std::pair<std::string, std::string>> headers = {}) {
       Request req{verb, target, 11};
@@ -114,11 +116,12 @@ TEST_F(HttpServerTest, GzipBodiesAreInflatedWithinTheLimit) {
   o.body_limit = 1000;
   StartServer(o);
   Client c(server_->port());
-  Response res = c.Send(http::verb::post, "/echo", Gzip("{\"zipped\":1}"),
-                        {{"Content-Encoding", "gzip"}});
+  Response res =
+      c.Send(http::verb::post, "/echo", Gzip("{\"zipped\":1}"), {{"Content-Encoding", "gzip"}});
   EXPECT_EQ(res.result_int(), 200u);
   EXPECT_EQ(res.body(), "{\"zipped\":1}");
-  res = c.Send(http::verb::post, "/echo", Gzip(std::string(5000, ' ')), {{"Content-Encoding", "gzip"}});
+  res = c.Send(http::verb::post, "/echo", Gzip(std::string(5000, ' ')),
+               {{"Content-Encoding", "gzip"}});
   EXPECT_EQ(res.result_int(), 413u);
   Client c2(server_->port());
   res = c2.Send(http::verb::post, "/echo", "garbage", {{"Content-Encoding", "gzip"}});

@@ -2,11 +2,11 @@
 
 #include <atomic>
 
-#include "common/strings.h"
-#include "common/timestamp.h"
 #include "common/clock.h"
 #include "common/json_writer.h"
 #include "common/status.h"
+#include "common/strings.h"
+#include "common/timestamp.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
 namespace whisperer::obs {
@@ -19,21 +19,21 @@ std::atomic<bool> g_json{true};
 absl::Status InitLogging(std::string_view level, std::string_view format) {
   spdlog::level::level_enum lvl = spdlog::level::from_str(std::string(level));
   if (lvl == spdlog::level::off && level != "off") {
-    return InvalidInput("invalid_value",
-                        StrCat("log level '", level,
-                                     "' is not one of trace, debug, info, warn, error, off"),
-                        "log.level");
+    return InvalidInput(
+        "invalid_value",
+        StrCat("log level '", level, "' is not one of trace, debug, info, warn, error, off"),
+        "log.level");
   }
   if (format != "json" && format != "text") {
-    return InvalidInput("invalid_value",
-                        StrCat("log format '", format, "' is not json or text"),
+    return InvalidInput("invalid_value", StrCat("log format '", format, "' is not json or text"),
                         "log.format");
   }
   auto logger = spdlog::stderr_logger_mt("whisperer");
   spdlog::set_default_logger(logger);
   g_json = format == "json";
   // The JSON line is built by LogEvent; spdlog only adds the newline.
-  spdlog::set_pattern(g_json ? "%v" : "%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_pattern(g_json ? "%v" : "%Y-%m-%dT%H:%M:%S.%eZ %l %v",
+                      spdlog::pattern_time_type::utc);
   spdlog::set_level(lvl);
   spdlog::flush_on(spdlog::level::info);
   return absl::OkStatus();

@@ -11,10 +11,14 @@ namespace {
 std::string EscapeLabelValue(std::string_view v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -118,7 +122,7 @@ std::string Registry::Render() const {
   for (const auto& [name, family] : families_) {
     static constexpr std::string_view kTypes[] = {"counter", "histogram", "gauge"};
     StrAppend(&out, "# HELP ", name, " ", family.help, "\n# TYPE ", name, " ",
-                    kTypes[static_cast<int>(family.kind)], "\n");
+              kTypes[static_cast<int>(family.kind)], "\n");
     switch (family.kind) {
       case Kind::kCounter:
         for (const auto& [labels, c] : family.counters) {
@@ -128,8 +132,8 @@ std::string Registry::Render() const {
       case Kind::kHistogram:
         for (const auto& [labels, h] : family.histograms) {
           for (size_t i = 0; i < h->bounds().size(); ++i) {
-            StrAppend(&out, name, "_bucket", WithLe(labels, FormatDouble(h->bounds()[i])),
-                            " ", h->CumulativeCount(i), "\n");
+            StrAppend(&out, name, "_bucket", WithLe(labels, FormatDouble(h->bounds()[i])), " ",
+                      h->CumulativeCount(i), "\n");
           }
           uint64_t count = h->count();
           StrAppend(&out, name, "_bucket", WithLe(labels, "+Inf"), " ", count, "\n");

@@ -2,10 +2,10 @@
 
 #include <charconv>
 
-#include "common/strings.h"
 #include "api/http_status.h"
 #include "common/json_writer.h"
 #include "common/status.h"
+#include "common/strings.h"
 
 namespace whisperer::server {
 namespace {
@@ -40,8 +40,7 @@ absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view
   uint64_t v = 0;
   auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
   if (ec != std::errc() || ptr != value.data() + value.size() || v > max) {
-    return InvalidInput("invalid_value",
-                        StrCat(name, " must be a whole number up to ", max), name);
+    return InvalidInput("invalid_value", StrCat(name, " must be a whole number up to ", max), name);
   }
   return v;
 }
@@ -49,15 +48,19 @@ absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view
 }  // namespace
 
 CollectService::CollectService(const api::KeyRing* keys, shard::ShardSet* shards,
-                               const storage::Store* store, api::Limits limits,
-                               const Clock* clock, obs::Registry* metrics)
-    : keys_(keys), shards_(shards), store_(store), limits_(limits), clock_(clock),
+                               const storage::Store* store, api::Limits limits, const Clock* clock,
+                               obs::Registry* metrics)
+    : keys_(keys),
+      shards_(shards),
+      store_(store),
+      limits_(limits),
+      clock_(clock),
       metrics_(metrics) {}
 
 void CollectService::Register(net::Router* router) {
-  for (api::EventType type : {api::EventType::kIdentify, api::EventType::kTrack,
-                              api::EventType::kPage, api::EventType::kScreen,
-                              api::EventType::kGroup, api::EventType::kAlias}) {
+  for (api::EventType type :
+       {api::EventType::kIdentify, api::EventType::kTrack, api::EventType::kPage,
+        api::EventType::kScreen, api::EventType::kGroup, api::EventType::kAlias}) {
     router->Add(http::verb::post, StrCat("/v1/", api::EventTypeName(type)),
                 [this, type](net::RequestContext& ctx, net::Responder respond) {
                   HandleSingle(type, ctx, std::move(respond));
@@ -75,9 +78,10 @@ void CollectService::Register(net::Router* router) {
 }
 
 void CollectService::CountRejected(const absl::Status& status, uint64_t n) {
-  metrics_->GetCounter("whisperer_events_rejected_total",
-                       "Events rejected, by reason (the error code).",
-                       {{"reason", ErrorCodeOf(status)}})
+  metrics_
+      ->GetCounter("whisperer_events_rejected_total",
+                   "Events rejected, by reason (the error code).",
+                   {{"reason", ErrorCodeOf(status)}})
       .Inc(n);
 }
 
@@ -161,8 +165,7 @@ void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, b
         if (!batch) return (*shared_respond)(net::JsonResponse(200, R"({"success":true})"));
         (*shared_respond)(net::JsonResponse(
             200, StrCat(R"({"success":true,"accepted":)", result.stored + result.duplicates,
-                              R"(,"duplicates":)", result.duplicates,
-                              R"(,"rejected":)", rejected, "}")));
+                        R"(,"duplicates":)", result.duplicates, R"(,"rejected":)", rejected, "}")));
       });
   if (!queued.ok()) (*shared_respond)(net::ErrorResponse(queued));
 }
@@ -178,22 +181,23 @@ void CollectService::HandleListEvents(net::RequestContext& ctx, net::Responder r
   if (!after.ok()) return respond(net::ErrorResponse(after.status()));
   if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
   if (*limit == 0) {
-    return respond(net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
+    return respond(
+        net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
   }
   std::string body = R"({"events":[)";
   uint64_t count = 0, last = *after;
   bool more = false;
-  absl::Status s = store_->ScanEvents(principal->workspace_id, *after,
-                                      [&](uint64_t seq, std::string_view json) {
-                                        if (count == *limit) {
-                                          more = true;
-                                          return false;
-                                        }
-                                        if (count++) body += ',';
-                                        body += json;
-                                        last = seq;
-                                        return true;
-                                      });
+  absl::Status s =
+      store_->ScanEvents(principal->workspace_id, *after, [&](uint64_t seq, std::string_view json) {
+        if (count == *limit) {
+          more = true;
+          return false;
+        }
+        if (count++) body += ',';
+        body += json;
+        last = seq;
+        return true;
+      });
   if (!s.ok()) return respond(net::ErrorResponse(s));
   body += "],\"nextCursor\":";
   if (more) {

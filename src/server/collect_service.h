@@ -38,9 +38,8 @@ class CollectService {
   void HandleListEvents(net::RequestContext& ctx, net::Responder respond);
 
  private:
-  using Parse = std::function<absl::StatusOr<api::ParsedRequest>(api::SegmentParser&,
-                                                                 std::string_view,
-                                                                 const api::RequestInfo&)>;
+  using Parse = std::function<absl::StatusOr<api::ParsedRequest>(
+      api::SegmentParser&, std::string_view, const api::RequestInfo&)>;
   void Collect(net::RequestContext& ctx, net::Responder respond, bool batch, const Parse& parse);
   void CountRejected(const absl::Status& status, uint64_t n = 1);
 

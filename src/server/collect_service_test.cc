@@ -74,7 +74,8 @@ class CollectServiceTest : public ::testing::Test {
 };
 
 TEST_F(CollectServiceTest, SingleEventStoredAndReadBack) {
-  net::Response res = Call(http::verb::post, "/v1/track", R"({"userId":"u1","event":"Bought","messageId":"m1"})");
+  net::Response res =
+      Call(http::verb::post, "/v1/track", R"({"userId":"u1","event":"Bought","messageId":"m1"})");
   EXPECT_EQ(res.result_int(), 200u);
   EXPECT_EQ(res.body(), R"({"success":true})");
   res = Call(http::verb::get, "/v1/events", "", "Bearer ak");
@@ -90,10 +91,17 @@ TEST_F(CollectServiceTest, SingleEventStoredAndReadBack) {
 }
 
 TEST_F(CollectServiceTest, WriteKeyInBodyAndAuthFailures) {
-  EXPECT_EQ(Call(http::verb::post, "/v1/identify", R"({"userId":"u","writeKey":"wk"})", "").result_int(), 200u);
+  EXPECT_EQ(
+      Call(http::verb::post, "/v1/identify", R"({"userId":"u","writeKey":"wk"})", "").result_int(),
+      200u);
   EXPECT_EQ(Call(http::verb::post, "/v1/identify", R"({"userId":"u"})", "").result_int(), 401u);
-  EXPECT_EQ(Call(http::verb::post, "/v1/identify", R"({"userId":"u","writeKey":"nope"})", "").result_int(), 401u);
-  EXPECT_EQ(Call(http::verb::post, "/v1/identify", R"({"userId":"u"})", "Basic " + Base64Encode("bad:")).result_int(), 401u);
+  EXPECT_EQ(Call(http::verb::post, "/v1/identify", R"({"userId":"u","writeKey":"nope"})", "")
+                .result_int(),
+            401u);
+  EXPECT_EQ(
+      Call(http::verb::post, "/v1/identify", R"({"userId":"u"})", "Basic " + Base64Encode("bad:"))
+          .result_int(),
+      401u);
   EXPECT_EQ(Call(http::verb::get, "/v1/events", "", "Bearer wk").result_int(), 403u);
   EXPECT_EQ(Call(http::verb::get, "/v1/events", "", "").result_int(), 401u);
 }
@@ -105,8 +113,9 @@ TEST_F(CollectServiceTest, BatchReportsRejectionsAndDuplicates) {
       {"type":"page","anonymousId":"x","messageId":"b2"}]})";
   net::Response res = Call(http::verb::post, "/v1/batch", body);
   EXPECT_EQ(res.result_int(), 200u);
-  EXPECT_EQ(res.body(),
-            R"({"success":true,"accepted":2,"duplicates":0,"rejected":[{"index":1,"code":"missing_field","message":"track needs an event name","field":"batch[1].event"}]})");
+  EXPECT_EQ(
+      res.body(),
+      R"({"success":true,"accepted":2,"duplicates":0,"rejected":[{"index":1,"code":"missing_field","message":"track needs an event name","field":"batch[1].event"}]})");
   res = Call(http::verb::post, "/v1/import", body);
   EXPECT_EQ(res.result_int(), 200u);
   EXPECT_NE(res.body().find(R"("accepted":2,"duplicates":2)"), std::string::npos) << res.body();
@@ -126,10 +135,12 @@ TEST_F(CollectServiceTest, BatchWithNothingValidIs400WithTheList) {
 }
 
 TEST_F(CollectServiceTest, BadInputIsAClearError) {
-  net::Response res = Call(http::verb::post, "/v1/track", R"({"userId":"u","event":"e","timestamp":"soon"})");
+  net::Response res =
+      Call(http::verb::post, "/v1/track", R"({"userId":"u","event":"e","timestamp":"soon"})");
   EXPECT_EQ(res.result_int(), 400u);
-  EXPECT_EQ(res.body(),
-            R"({"error":{"code":"invalid_timestamp","message":"timestamp 'soon' is not an ISO-8601 timestamp such as 2024-05-01T12:00:00.000Z","field":"timestamp"}})");
+  EXPECT_EQ(
+      res.body(),
+      R"({"error":{"code":"invalid_timestamp","message":"timestamp 'soon' is not an ISO-8601 timestamp such as 2024-05-01T12:00:00.000Z","field":"timestamp"}})");
   res = Call(http::verb::post, "/v1/track", std::string(33 * 1024, ' '));
   EXPECT_EQ(res.result_int(), 413u);
 }
@@ -144,7 +155,8 @@ TEST_F(CollectServiceTest, ListEventsPaginates) {
   std::vector<std::string> names;
   std::string cursor;
   for (int page = 0; page < 10; ++page) {
-    net::Response res = Call(http::verb::get, "/v1/events?limit=2&cursor=" + cursor, "", "Bearer ak");
+    net::Response res =
+        Call(http::verb::get, "/v1/events?limit=2&cursor=" + cursor, "", "Bearer ak");
     ASSERT_EQ(res.result_int(), 200u) << res.body();
     simdjson::dom::parser p;
     simdjson::dom::element doc;

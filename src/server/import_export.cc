@@ -23,8 +23,11 @@ std::string Format(double percent, uint64_t events, double rate, int eta_seconds
 class ProgressBar {
  public:
   ProgressBar(const ImportOptions& options, uint64_t total_bytes)
-      : out_(options.progress), terminal_(options.progress_is_terminal), total_(total_bytes),
-        start_(std::chrono::steady_clock::now()), last_(start_) {}
+      : out_(options.progress),
+        terminal_(options.progress_is_terminal),
+        total_(total_bytes),
+        start_(std::chrono::steady_clock::now()),
+        last_(start_) {}
 
   void Update(uint64_t bytes_read, uint64_t events, bool final) {
     if (out_ == nullptr) return;
@@ -43,8 +46,7 @@ class ProgressBar {
     } else {
       bar = "import: ";
     }
-    *out_ << bar
-          << Format(fraction * 100, events, rate, static_cast<int>(eta))
+    *out_ << bar << Format(fraction * 100, events, rate, static_cast<int>(eta))
           << (terminal_ && !final ? "" : "\n") << std::flush;
   }
 
@@ -60,7 +62,7 @@ class ProgressBar {
 absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limits limits,
                                          shard::ShardSet* shards, uint32_t workspace_id,
                                          const Clock* clock) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(options.file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return MakeError(absl::StatusCode::kNotFound, "file_not_found",
                      StrCat("cannot read ", options.file));

@@ -92,7 +92,8 @@ TEST_F(ImportExportTest, MissingFileIsNotFound) {
 }
 
 TEST_F(ImportExportTest, OverlongLineIsRejectedWithoutHoldingIt) {
-  std::string big = R"({"type":"track","userId":"u","event":")" + std::string(3 << 20, 'x') + "\"}\n";
+  std::string big =
+      R"({"type":"track","userId":"u","event":")" + std::string(3 << 20, 'x') + "\"}\n";
   auto summary = Import(Write("big.ndjson", big + R"({"type":"track","userId":"u","event":"ok"})"));
   ASSERT_TRUE(summary.ok());
   EXPECT_EQ(summary->stored, 1u);

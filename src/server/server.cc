@@ -6,8 +6,8 @@
 #include <fstream>
 #include <ostream>
 
-#include "common/strings.h"
 #include "common/status.h"
+#include "common/strings.h"
 #include "net/http_server.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -55,7 +55,8 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (auto s = obs::InitLogging(config.log.level, config.log.format); !s.ok()) return s;
-  absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(StoreOptions(config));
+  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+      storage::Store::Open(StoreOptions(config));
   if (!store.ok()) return store.status();
   absl::StatusOr<std::vector<Workspace>> workspaces = ResolveWorkspaces(store->get(), config);
   if (!workspaces.ok()) return workspaces.status();
@@ -81,8 +82,8 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   });
   router.Add(http::verb::get, "/readyz", [&ready](net::RequestContext&, net::Responder respond) {
     if (ready) return respond(net::JsonResponse(200, R"({"status":"ready"})"));
-    respond(net::ErrorResponse(
-        MakeError(absl::StatusCode::kUnavailable, "not_ready", "the server is starting or stopping")));
+    respond(net::ErrorResponse(MakeError(absl::StatusCode::kUnavailable, "not_ready",
+                                         "the server is starting or stopping")));
   });
   router.Add(http::verb::get, "/metrics", [&metrics](net::RequestContext&, net::Responder respond) {
     net::Response res = net::JsonResponse(200, metrics.Render());
@@ -117,15 +118,14 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
       << "/v1/track -H 'Content-Type: application/json' -d "
          "'{\"userId\":\"u1\",\"event\":\"Signed Up\"}'\n"
       << std::flush;
-  obs::LogEvent(spdlog::level::info, "listening",
-                {{"url", url}, {"data", config.storage.path}});
+  obs::LogEvent(spdlog::level::info, "listening", {{"url", url}, {"data", config.storage.path}});
 
   int received = 0;
   sigwait(&signals, &received);
   obs::LogEvent(spdlog::level::info, "stopping", {{"signal", strsignal(received)}});
   ready = false;
-  server.Stop();   // no new requests; requests in flight are answered
-  shards.Stop();   // everything queued is written
+  server.Stop();  // no new requests; requests in flight are answered
+  shards.Stop();  // everything queued is written
   absl::Status flushed = (*store)->Flush();
   if (!flushed.ok()) return flushed;
   obs::LogEvent(spdlog::level::info, "stopped");
@@ -134,13 +134,14 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
 
 absl::Status Import(const config::Config& config, const ImportCommand& command, std::ostream& out,
                     std::ostream& progress, bool progress_is_terminal) {
-  absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(StoreOptions(config));
+  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+      storage::Store::Open(StoreOptions(config));
   if (!store.ok()) {
     if (ErrorCodeOf(store.status()) == "data_dir_in_use") {
       return MakeError(absl::StatusCode::kFailedPrecondition, "data_dir_in_use",
                        StrCat(store.status().message(),
-                                    ". A server is using this data directory: stop it, or send "
-                                    "the events to it with POST /v1/import"));
+                              ". A server is using this data directory: stop it, or send "
+                              "the events to it with POST /v1/import"));
     }
     return store.status();
   }

@@ -2,9 +2,9 @@
 
 #include <charconv>
 
-#include "common/strings.h"
 #include "common/ids.h"
 #include "common/status.h"
+#include "common/strings.h"
 
 namespace whisperer::server {
 namespace {

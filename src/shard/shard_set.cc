@@ -2,8 +2,8 @@
 
 #include <future>
 
-#include "common/strings.h"
 #include "common/status.h"
+#include "common/strings.h"
 #include "identity/routing.h"
 #include "storage/keys.h"
 
@@ -48,7 +48,9 @@ class ShardSet::Shard {
  public:
   Shard(ShardSet* set, size_t index) : set_(set), index_(index) {}
 
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
 
   void Stop() {
     {
@@ -69,7 +71,7 @@ class ShardSet::Shard {
       if (queued_events_ + part.events.size() > set_->options_.max_queued_events) {
         return MakeError(absl::StatusCode::kUnavailable, "overloaded",
                          StrCat("shard ", index_, " has ", queued_events_,
-                                      " events waiting to be written; retry later"));
+                                " events waiting to be written; retry later"));
       }
       queued_events_ += part.events.size();
       queue_.push_back(std::move(part));
@@ -152,9 +154,9 @@ class ShardSet::Shard {
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Part> queue_;    // GUARDED_BY(mu_)
-  size_t queued_events_ = 0;   // GUARDED_BY(mu_)
-  bool stopping_ = false;      // GUARDED_BY(mu_)
+  std::vector<Part> queue_;   // GUARDED_BY(mu_)
+  size_t queued_events_ = 0;  // GUARDED_BY(mu_)
+  bool stopping_ = false;     // GUARDED_BY(mu_)
 };
 
 ShardSet::ShardSet(storage::Store* store, const Clock* clock, obs::Registry* metrics,
@@ -168,9 +170,9 @@ ShardSet::ShardSet(storage::Store* store, const Clock* clock, obs::Registry* met
   deduplicated_ = &metrics->GetCounter(
       "whisperer_events_deduplicated_total",
       "Events not stored again because their messageId was stored within the dedupe window.");
-  commit_events_ = &metrics->GetHistogram(
-      "whisperer_shard_commit_events", "Events per group commit of a shard.", {},
-      {1, 10, 100, 1000, 10000, 100000});
+  commit_events_ =
+      &metrics->GetHistogram("whisperer_shard_commit_events", "Events per group commit of a shard.",
+                             {}, {1, 10, 100, 1000, 10000, 100000});
   for (size_t i = 0; i < options_.num_shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(this, i));
   }

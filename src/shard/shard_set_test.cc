@@ -56,7 +56,8 @@ TEST_F(ShardSetTest, StoresAndDeduplicates) {
   ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 2});
   ASSERT_TRUE(shards.Start().ok());
   std::vector<api::Event> events;
-  for (int i = 0; i < 100; ++i) events.push_back(Event("u" + std::to_string(i % 7), "m" + std::to_string(i)));
+  for (int i = 0; i < 100; ++i)
+    events.push_back(Event("u" + std::to_string(i % 7), "m" + std::to_string(i)));
   IngestResult r = shards.SubmitAndWait(1, events);
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.stored, 100u);
@@ -97,7 +98,8 @@ TEST_F(ShardSetTest, ConcurrentRetriesStoreOnce) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 200; ++i) {
-        stored += shards.SubmitAndWait(1, {Event("u" + std::to_string(i), "m" + std::to_string(i))}).stored;
+        stored += shards.SubmitAndWait(1, {Event("u" + std::to_string(i), "m" + std::to_string(i))})
+                      .stored;
       }
     });
   }

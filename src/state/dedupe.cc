@@ -44,8 +44,9 @@ absl::Status DedupeIndex::FindDuplicates(std::span<const MessageRef> refs,
 
 absl::Status DedupeIndex::Record(const MessageRef& ref, uint64_t sequence, int64_t received_at_ms,
                                  rocksdb::WriteBatch* batch) const {
-  rocksdb::Status s = batch->Put(store_->dedupe(), storage::DedupeKey(ref.workspace_id, ref.message_id),
-                                 storage::EncodeDedupeEntry({sequence, received_at_ms}));
+  rocksdb::Status s =
+      batch->Put(store_->dedupe(), storage::DedupeKey(ref.workspace_id, ref.message_id),
+                 storage::EncodeDedupeEntry({sequence, received_at_ms}));
   if (!s.ok()) return absl::InternalError(s.ToString());
   return absl::OkStatus();
 }

@@ -41,7 +41,7 @@ TEST_F(DedupeTest, StoredWithinWindowIsDuplicate) {
   std::vector<bool> dup;
   ASSERT_TRUE(index.FindDuplicates(refs, &dup).ok());
   EXPECT_EQ(dup, (std::vector<bool>{true, false, false}));  // workspaces are separate
-  clock_.Advance(10'001);                                    // past the window
+  clock_.Advance(10'001);                                   // past the window
   ASSERT_TRUE(index.FindDuplicates(refs, &dup).ok());
   EXPECT_EQ(dup, (std::vector<bool>{false, false, false}));
 }

@@ -2,8 +2,8 @@
 
 #include <filesystem>
 
-#include "common/strings.h"
 #include "common/status.h"
+#include "common/strings.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
@@ -19,7 +19,8 @@ constexpr const char* kColumnFamilies[] = {"default", "events", "dedupe", "meta"
 // compaction threads.
 class DedupeExpiryFilter final : public rocksdb::CompactionFilter {
  public:
-  DedupeExpiryFilter(const Clock* clock, int64_t window_ms) : clock_(clock), window_ms_(window_ms) {}
+  DedupeExpiryFilter(const Clock* clock, int64_t window_ms)
+      : clock_(clock), window_ms_(window_ms) {}
   bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*,
               bool*) const override {
     std::optional<DedupeEntry> entry = DecodeDedupeEntry(value.ToStringView());
@@ -105,8 +106,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   store->dedupe_filter_ =
       std::make_unique<DedupeExpiryFilter>(options.clock, options.dedupe_window_ms);
   rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(DbOptions(), options.path,
-                                        Families(store->dedupe_filter_.get()), &store->handles_, &db);
+  rocksdb::Status s = rocksdb::DB::Open(
+      DbOptions(), options.path, Families(store->dedupe_filter_.get()), &store->handles_, &db);
   if (!s.ok()) return FromRocks(s, StrCat("opening ", options.path));
   store->db_.reset(db);
   return store;
@@ -122,7 +123,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::OpenFollower(const std::string& pa
   std::string scratch = (std::filesystem::temp_directory_path() / "whisperer-follower-XXXXXX");
   if (mkdtemp(scratch.data()) == nullptr) {
     return absl::InternalError(StrCat("cannot create a scratch directory in ",
-                                            std::filesystem::temp_directory_path().string()));
+                                      std::filesystem::temp_directory_path().string()));
   }
   store->follower_dir_ = scratch;
   rocksdb::Options o = DbOptions();
@@ -130,8 +131,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::OpenFollower(const std::string& pa
   o.create_missing_column_families = false;
   o.max_open_files = -1;  // required for a secondary to keep seeing files the primary compacts
   rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::OpenAsSecondary(o, path, scratch, Families(nullptr),
-                                                   &store->handles_, &db);
+  rocksdb::Status s =
+      rocksdb::DB::OpenAsSecondary(o, path, scratch, Families(nullptr), &store->handles_, &db);
   if (!s.ok()) return FromRocks(s, StrCat("opening ", path, " read-only"));
   store->db_.reset(db);
   return store;
@@ -172,10 +173,10 @@ absl::Status Store::PutMeta(std::string_view key, std::string_view value) {
 }
 
 absl::Status Store::ScanEvents(uint32_t workspace_id, uint64_t after,
-                              const std::function<bool(uint64_t, std::string_view)>& fn) const {
+                               const std::function<bool(uint64_t, std::string_view)>& fn) const {
   rocksdb::ReadOptions ro;
-  std::string upper = workspace_id == UINT32_MAX ? std::string(13, '\xff')
-                                                 : WorkspacePrefix(workspace_id + 1);
+  std::string upper =
+      workspace_id == UINT32_MAX ? std::string(13, '\xff') : WorkspacePrefix(workspace_id + 1);
   rocksdb::Slice upper_slice(upper);
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, events()));

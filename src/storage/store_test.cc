@@ -79,10 +79,13 @@ TEST_F(StoreTest, ScanEventsIsOneWorkspaceInOrder) {
   ASSERT_TRUE(store->ScanEvents(5, 0, collect).ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"e1", "e2", "e3"}));
   seen.clear();
-  ASSERT_TRUE(store->ScanEvents(5, 1, [&](uint64_t seq, std::string_view json) {
-    seen.emplace_back(json);
-    return seq < 2;
-  }).ok());
+  ASSERT_TRUE(store
+                  ->ScanEvents(5, 1,
+                               [&](uint64_t seq, std::string_view json) {
+                                 seen.emplace_back(json);
+                                 return seq < 2;
+                               })
+                  .ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"e2"}));
 }
 
@@ -112,8 +115,10 @@ TEST_F(StoreTest, FollowerOfMissingDirectoryIsNotFound) {
 TEST_F(StoreTest, CompactionDropsExpiredDedupeEntries) {
   auto store = *Store::Open(Opts());
   rocksdb::WriteBatch batch;
-  ASSERT_TRUE(batch.Put(store->dedupe(), DedupeKey(1, "old"), EncodeDedupeEntry({1, 1'000'000})).ok());
-  ASSERT_TRUE(batch.Put(store->dedupe(), DedupeKey(1, "new"), EncodeDedupeEntry({2, 1'001'500})).ok());
+  ASSERT_TRUE(
+      batch.Put(store->dedupe(), DedupeKey(1, "old"), EncodeDedupeEntry({1, 1'000'000})).ok());
+  ASSERT_TRUE(
+      batch.Put(store->dedupe(), DedupeKey(1, "new"), EncodeDedupeEntry({2, 1'001'500})).ok());
   ASSERT_TRUE(store->Write(&batch).ok());
   clock_.Set(1'002'000);  // "old" is 2000 ms old, past the 1000 ms window; "new" 500 ms.
   ASSERT_TRUE(store->Flush().ok());

@@ -1,0 +1,211 @@
+// ingest_load: drives POST /v1/batch with realistic Segment events and reports throughput.
+//
+// Each sender thread owns one keep-alive connection and one batch body built once from a
+// template of analytics.js-style events (~400 bytes each, batches just under the request
+// limit). Before every send it writes a fresh 16-hex-digit counter into each messageId in
+// place, so every event is new to the server's dedupe while the client spends almost no CPU
+// (this machine has 2 cores, shared with the server under test).
+//
+// Usage: ingest_load --port P --write-key K [--host 127.0.0.1] [--events N] [--senders S]
+//                    [--batch-bytes B]
+// Prints one JSON object: events, seconds, events_per_second, mb_per_second, avg_event_bytes,
+// batches, non_200 (any non-200 answer is also reported on stderr and makes the exit code 1).
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "boost/asio/connect.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  std::string port;
+  std::string write_key;
+  uint64_t events = 2'000'000;
+  int senders = 4;
+  size_t batch_bytes = 490 * 1024;
+};
+
+// One event of a rotating set of realistic shapes. `id_pos` receives the offset of the 16
+// placeholder digits of its messageId within the returned string.
+std::string MakeEvent(uint64_t i, size_t* id_pos) {
+  char buf[1024];
+  int user = static_cast<int>(i * 7919 % 50'000);
+  int sku = static_cast<int>(i * 104729 % 20'000);
+  int n = 0;
+  switch (i % 4) {
+    case 0:
+    case 1:
+      n = std::snprintf(
+          buf, sizeof(buf),
+          R"({"type":"track","event":"Product Viewed","messageId":"bench-0000000000000000",)"
+          R"("anonymousId":"anon-%06d","userId":"user-%06d","properties":{"product_id":"sku-%05d",)"
+          R"("category":"Shoes","name":"Trail Runner %d","price":89.99,"currency":"USD",)"
+          R"("position":%d},"context":{"library":{"name":"analytics.js","version":"5.2.0"},)"
+          R"("page":{"path":"/p/sku-%05d","referrer":"https://www.google.com/"},)"
+          R"("locale":"en-US"},"timestamp":"2024-06-01T12:00:00.123Z"})",
+          user, user, sku, sku % 97, static_cast<int>(i % 24), sku);
+      break;
+    case 2:
+      n = std::snprintf(
+          buf, sizeof(buf),
+          R"({"type":"page","name":"Product","messageId":"bench-0000000000000000",)"
+          R"("anonymousId":"anon-%06d","properties":{"path":"/p/sku-%05d","title":"Trail Runner",)"
+          R"("url":"https://shop.example.com/p/sku-%05d","referrer":"https://www.google.com/"},)"
+          R"("context":{"library":{"name":"analytics.js","version":"5.2.0"},"locale":"en-US",)"
+          R"("campaign":{"source":"google","medium":"cpc"}},"timestamp":"2024-06-01T12:00:00.456Z"})",
+          user, sku, sku);
+      break;
+    default:
+      n = std::snprintf(
+          buf, sizeof(buf),
+          R"({"type":"identify","messageId":"bench-0000000000000000","userId":"user-%06d",)"
+          R"("anonymousId":"anon-%06d","traits":{"email":"user%06d@example.com","plan":"pro",)"
+          R"("firstName":"Ada","lastName":"Lovelace","createdAt":"2023-11-05T09:30:00.000Z",)"
+          R"("company":{"name":"Example Inc","employees":250}},"context":{"library":)"
+          R"({"name":"analytics-node","version":"3.1.0"}},"timestamp":"2024-06-01T12:00:01.000Z"})",
+          user, user, user);
+      break;
+  }
+  std::string event(buf, n);
+  *id_pos = event.find("bench-") + 6;
+  return event;
+}
+
+struct Batch {
+  std::string body;
+  std::vector<size_t> id_offsets;  // where each event's 16 counter digits are
+  size_t event_bytes = 0;          // sum of the events' sizes, without the envelope
+};
+
+Batch MakeBatch(size_t max_bytes) {
+  Batch b;
+  b.body = R"({"sentAt":"2024-06-01T12:00:02.000Z","batch":[)";
+  for (uint64_t i = 0;; ++i) {
+    size_t pos;
+    std::string e = MakeEvent(i, &pos);
+    if (b.body.size() + e.size() + 3 > max_bytes) break;
+    if (i) b.body += ',';
+    b.id_offsets.push_back(b.body.size() + pos);
+    b.event_bytes += e.size();
+    b.body += e;
+  }
+  b.body += "]}";
+  return b;
+}
+
+void WriteCounter(char* at, uint64_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i, v >>= 4) at[i] = kHex[v & 15];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--host") o.host = v;
+    else if (k == "--port") o.port = v;
+    else if (k == "--write-key") o.write_key = v;
+    else if (k == "--events") o.events = std::stoull(v);
+    else if (k == "--senders") o.senders = std::stoi(v);
+    else if (k == "--batch-bytes") o.batch_bytes = std::stoul(v);
+    else {
+      std::cerr << "unknown option " << k << "\n";
+      return 2;
+    }
+  }
+  if (o.port.empty() || o.write_key.empty()) {
+    std::cerr << "usage: ingest_load --port P --write-key K [--events N] [--senders S]\n";
+    return 2;
+  }
+  const Batch templ = MakeBatch(o.batch_bytes);
+  const size_t per_batch = templ.id_offsets.size();
+  const uint64_t total_batches = (o.events + per_batch - 1) / per_batch;
+  std::string auth;
+  {
+    // Basic base64("<key>:")
+    static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string in = o.write_key + ":";
+    std::string out;
+    for (size_t i = 0; i < in.size(); i += 3) {
+      uint32_t v = uint8_t(in[i]) << 16;
+      if (i + 1 < in.size()) v |= uint8_t(in[i + 1]) << 8;
+      if (i + 2 < in.size()) v |= uint8_t(in[i + 2]);
+      out += kB64[(v >> 18) & 63];
+      out += kB64[(v >> 12) & 63];
+      out += i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
+      out += i + 2 < in.size() ? kB64[v & 63] : '=';
+    }
+    auth = "Basic " + out;
+  }
+
+  std::atomic<uint64_t> next_batch{0};
+  std::atomic<uint64_t> non_200{0};
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int s = 0; s < o.senders; ++s) {
+    threads.emplace_back([&] {
+      try {
+        asio::io_context ioc;
+        tcp::resolver resolver(ioc);
+        beast::tcp_stream stream(ioc);
+        stream.connect(resolver.resolve(o.host, o.port));
+        beast::flat_buffer buffer;
+        http::request<http::string_body> req{http::verb::post, "/v1/batch", 11};
+        req.set(http::field::host, o.host);
+        req.set(http::field::content_type, "application/json");
+        req.set(http::field::authorization, auth);
+        req.keep_alive(true);
+        req.body() = templ.body;
+        for (;;) {
+          uint64_t b = next_batch.fetch_add(1);
+          if (b >= total_batches) break;
+          for (size_t e = 0; e < per_batch; ++e) {
+            WriteCounter(req.body().data() + templ.id_offsets[e], b * per_batch + e);
+          }
+          req.prepare_payload();
+          http::write(stream, req);
+          http::response<http::string_body> res;
+          http::read(stream, buffer, res);
+          if (res.result_int() != 200) {
+            if (non_200.fetch_add(1) < 5) {
+              std::cerr << "HTTP " << res.result_int() << ": " << res.body().substr(0, 300) << "\n";
+            }
+          }
+        }
+      } catch (const std::exception& e) {
+        std::cerr << "sender failed: " << e.what() << "\n";
+        non_200.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  uint64_t events = total_batches * per_batch;
+  double avg = double(templ.event_bytes) / per_batch;
+  std::printf(
+      "{\"events\":%llu,\"seconds\":%.3f,\"events_per_second\":%.0f,\"mb_per_second\":%.1f,"
+      "\"avg_event_bytes\":%.0f,\"events_per_batch\":%zu,\"batch_bytes\":%zu,\"batches\":%llu,"
+      "\"senders\":%d,\"non_200\":%llu}\n",
+      static_cast<unsigned long long>(events), seconds, events / seconds,
+      events * avg / seconds / 1e6, avg, per_batch, templ.body.size(),
+      static_cast<unsigned long long>(total_batches), o.senders,
+      static_cast<unsigned long long>(non_200.load()));
+  return non_200.load() == 0 ? 0 : 1;
+}
