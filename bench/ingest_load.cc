@@ -3,8 +3,9 @@
 // Each sender thread owns one keep-alive connection and one batch body built once from a
 // template of analytics.js-style events (~400 bytes each, batches just under the request
 // limit). Before every send it writes a fresh 16-hex-digit counter into each messageId in
-// place, so every event is new to the server's dedupe while the client spends almost no CPU
-// (this machine has 2 cores, shared with the server under test).
+// place (a random-looking UUID, as the SDKs send), so every event is new to the server's
+// dedupe while the client spends almost no CPU (this machine has 2 cores, shared with the
+// server under test).
 //
 // Usage: ingest_load --port P --write-key K [--host 127.0.0.1] [--events N] [--senders S]
 //                    [--batch-bytes B]
@@ -40,8 +41,8 @@ struct Options {
   size_t batch_bytes = 490 * 1024;
 };
 
-// One event of a rotating set of realistic shapes. `id_pos` receives the offset of the 16
-// placeholder digits of its messageId within the returned string.
+// One event of a rotating set of realistic shapes. `id_pos` receives the offset of its
+// placeholder messageId within the returned string.
 std::string MakeEvent(uint64_t i, size_t* id_pos) {
   char buf[1024];
   int user = static_cast<int>(i * 7919 % 50'000);
@@ -52,7 +53,7 @@ std::string MakeEvent(uint64_t i, size_t* id_pos) {
     case 1:
       n = std::snprintf(
           buf, sizeof(buf),
-          R"({"type":"track","event":"Product Viewed","messageId":"bench-0000000000000000",)"
+          R"({"type":"track","event":"Product Viewed","messageId":"00000000-0000-4000-8000-000000000000",)"
           R"("anonymousId":"anon-%06d","userId":"user-%06d","properties":{"product_id":"sku-%05d",)"
           R"("category":"Shoes","name":"Trail Runner %d","price":89.99,"currency":"USD",)"
           R"("position":%d},"context":{"library":{"name":"analytics.js","version":"5.2.0"},)"
@@ -63,7 +64,7 @@ std::string MakeEvent(uint64_t i, size_t* id_pos) {
     case 2:
       n = std::snprintf(
           buf, sizeof(buf),
-          R"({"type":"page","name":"Product","messageId":"bench-0000000000000000",)"
+          R"({"type":"page","name":"Product","messageId":"00000000-0000-4000-8000-000000000000",)"
           R"("anonymousId":"anon-%06d","properties":{"path":"/p/sku-%05d","title":"Trail Runner",)"
           R"("url":"https://shop.example.com/p/sku-%05d","referrer":"https://www.google.com/"},)"
           R"("context":{"library":{"name":"analytics.js","version":"5.2.0"},"locale":"en-US",)"
@@ -73,7 +74,7 @@ std::string MakeEvent(uint64_t i, size_t* id_pos) {
     default:
       n = std::snprintf(
           buf, sizeof(buf),
-          R"({"type":"identify","messageId":"bench-0000000000000000","userId":"user-%06d",)"
+          R"({"type":"identify","messageId":"00000000-0000-4000-8000-000000000000","userId":"user-%06d",)"
           R"("anonymousId":"anon-%06d","traits":{"email":"user%06d@example.com","plan":"pro",)"
           R"("firstName":"Ada","lastName":"Lovelace","createdAt":"2023-11-05T09:30:00.000Z",)"
           R"("company":{"name":"Example Inc","employees":250}},"context":{"library":)"
@@ -82,13 +83,13 @@ std::string MakeEvent(uint64_t i, size_t* id_pos) {
       break;
   }
   std::string event(buf, n);
-  *id_pos = event.find("bench-") + 6;
+  *id_pos = event.find("00000000-0000-4000-8000-000000000000");
   return event;
 }
 
 struct Batch {
   std::string body;
-  std::vector<size_t> id_offsets;  // where each event's 16 counter digits are
+  std::vector<size_t> id_offsets;  // where each event's 36-character messageId is
   size_t event_bytes = 0;          // sum of the events' sizes, without the envelope
 };
 
@@ -108,9 +109,26 @@ Batch MakeBatch(size_t max_bytes) {
   return b;
 }
 
-void WriteCounter(char* at, uint64_t v) {
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Writes a random-looking version-4 UUID derived from `n` (unique per n), the form the
+// official SDKs use for messageId, so the server's dedupe index sees random keys as in real
+// traffic rather than sorted ones.
+void WriteMessageId(char* at, uint64_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 15; i >= 0; --i, v >>= 4) at[i] = kHex[v & 15];
+  uint64_t hi = SplitMix64(n), lo = SplitMix64(n ^ 0x5851f42d4c957f2dULL);
+  int digit = 0;
+  for (int pos = 0; pos < 36; ++pos) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23 || pos == 14 || pos == 19) continue;
+    uint64_t word = digit < 16 ? hi : lo;
+    at[pos] = kHex[(word >> (4 * (digit % 16))) & 15];
+    ++digit;
+  }
 }
 
 }  // namespace
@@ -119,12 +137,18 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--host") o.host = v;
-    else if (k == "--port") o.port = v;
-    else if (k == "--write-key") o.write_key = v;
-    else if (k == "--events") o.events = std::stoull(v);
-    else if (k == "--senders") o.senders = std::stoi(v);
-    else if (k == "--batch-bytes") o.batch_bytes = std::stoul(v);
+    if (k == "--host")
+      o.host = v;
+    else if (k == "--port")
+      o.port = v;
+    else if (k == "--write-key")
+      o.write_key = v;
+    else if (k == "--events")
+      o.events = std::stoull(v);
+    else if (k == "--senders")
+      o.senders = std::stoi(v);
+    else if (k == "--batch-bytes")
+      o.batch_bytes = std::stoul(v);
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
@@ -140,7 +164,8 @@ int main(int argc, char** argv) {
   std::string auth;
   {
     // Basic base64("<key>:")
-    static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static constexpr char kB64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string in = o.write_key + ":";
     std::string out;
     for (size_t i = 0; i < in.size(); i += 3) {
@@ -177,7 +202,7 @@ int main(int argc, char** argv) {
           uint64_t b = next_batch.fetch_add(1);
           if (b >= total_batches) break;
           for (size_t e = 0; e < per_batch; ++e) {
-            WriteCounter(req.body().data() + templ.id_offsets[e], b * per_batch + e);
+            WriteMessageId(req.body().data() + templ.id_offsets[e], b * per_batch + e);
           }
           req.prepare_payload();
           http::write(stream, req);

@@ -303,9 +303,9 @@ absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type
   WriteMerged(w, "integrations", f.integrations, defaults.integrations, {});
   auto write_time = [&](std::string_view key, int64_t ms) {
     w.Key(key);
-    std::string text;
-    AppendIso8601(&text, ms);
-    w.String(text);
+    char text[kIso8601Bytes];
+    FormatIso8601(ms, text);
+    w.String(std::string_view(text, kIso8601Bytes));
   };
   if (f.original_ms) write_time("originalTimestamp", *f.original_ms);
   if (sent) write_time("sentAt", *sent);

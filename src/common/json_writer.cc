@@ -3,6 +3,7 @@
 #include <cassert>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 namespace whisperer {
 namespace {
@@ -22,12 +23,31 @@ constexpr auto kEscape = [] {
   return table;
 }();
 
+// True when one of the 8 bytes of `w` is a control character, a quote or a backslash (the
+// bytes that need escaping); "has zero byte" tricks from Hacker's Delight.
+inline bool NeedsEscape8(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
+  uint64_t has_quote = (quote - kOnes) & ~quote & kHigh;
+  uint64_t has_backslash = (backslash - kOnes) & ~backslash & kHigh;
+  uint64_t has_control = (w - kOnes * 0x20) & ~w & kHigh;
+  return (has_quote | has_backslash | has_control) != 0;
+}
+
 }  // namespace
 
 void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
   size_t run_start = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
+  size_t i = 0;
+  // Most strings need no escaping: skip 8 clean bytes at a time.
+  while (i + 8 <= s.size()) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (NeedsEscape8(w)) break;
+    i += 8;
+  }
+  for (; i < s.size(); ++i) {
     char esc = kEscape[static_cast<unsigned char>(s[i])];
     if (esc == 0) continue;
     out->append(s.data() + run_start, i - run_start);

@@ -61,3 +61,33 @@ TEST(JsonWriterTest, RoundTripsParsedElementCompactly) {
 
 }  // namespace
 }  // namespace whisperer
+
+namespace whisperer {
+namespace {
+
+TEST(JsonWriterTest, EscapesAtEveryPositionOfLongStrings) {
+  // The 8-byte fast path must find a special byte wherever it sits.
+  for (char special : {'"', '\\', '\n', '\x01', '\x1f'}) {
+    for (size_t pos = 0; pos < 20; ++pos) {
+      std::string s(20, 'a');
+      s[pos] = special;
+      std::string out;
+      AppendJsonString(&out, s);
+      simdjson::dom::parser p;
+      std::string_view back;
+      ASSERT_EQ(p.parse(out).get_string().get(back), simdjson::SUCCESS) << out;
+      EXPECT_EQ(back, s);
+    }
+  }
+  std::string clean(64, 'z');
+  std::string out;
+  AppendJsonString(&out, clean);
+  EXPECT_EQ(out, "\"" + clean + "\"");
+  std::string utf8 = "h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 and more text";
+  out.clear();
+  AppendJsonString(&out, utf8);
+  EXPECT_EQ(out, "\"" + utf8 + "\"");
+}
+
+}  // namespace
+}  // namespace whisperer

@@ -115,7 +115,7 @@ std::optional<int64_t> ParseIso8601(std::string_view s) {
   return secs * 1000 + millis;
 }
 
-void AppendIso8601(std::string* out, int64_t millis) {
+void FormatIso8601(int64_t millis, char buf[kIso8601Bytes]) {
   int64_t secs = millis >= 0 ? millis / 1000 : (millis - 999) / 1000;
   int ms = static_cast<int>(millis - secs * 1000);
   int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
@@ -124,7 +124,6 @@ void AppendIso8601(std::string* out, int64_t millis) {
   unsigned m, d;
   CivilFromDays(days, &y, &m, &d);
   if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999;  // outside what ISO-8601's basic form writes
-  char buf[24];
   auto put = [&](int at, int64_t v, int width) {
     for (int i = width - 1; i >= 0; --i) {
       buf[at + i] = static_cast<char>('0' + v % 10);
@@ -145,7 +144,12 @@ void AppendIso8601(std::string* out, int64_t millis) {
   buf[19] = '.';
   put(20, ms, 3);
   buf[23] = 'Z';
-  out->append(buf, 24);
+}
+
+void AppendIso8601(std::string* out, int64_t millis) {
+  char buf[kIso8601Bytes];
+  FormatIso8601(millis, buf);
+  out->append(buf, kIso8601Bytes);
 }
 
 std::string FormatIso8601(int64_t millis) {

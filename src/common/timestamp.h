@@ -18,6 +18,10 @@ namespace whisperer {
 // impossible dates such as February 30th).
 std::optional<int64_t> ParseIso8601(std::string_view text);
 
+// Writes `millis` in the canonical form above: exactly kIso8601Bytes characters, no NUL.
+inline constexpr size_t kIso8601Bytes = 24;
+void FormatIso8601(int64_t millis, char out[kIso8601Bytes]);
+
 // Appends `millis` in the canonical form above.
 void AppendIso8601(std::string* out, int64_t millis);
 std::string FormatIso8601(int64_t millis);

@@ -1,5 +1,7 @@
 #include "identity/routing.h"
 
+#include "common/hash.h"
+
 namespace whisperer::identity {
 
 std::string_view RoutingKey(const api::Event& event) {
@@ -7,19 +9,7 @@ std::string_view RoutingKey(const api::Event& event) {
                                : std::string_view(event.user_id);
 }
 
-uint64_t StableHash(std::string_view key) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
+uint64_t StableHash(std::string_view key) { return Hash64(key); }
 
 size_t ShardFor(const api::Event& event, size_t num_shards) {
   return StableHash(RoutingKey(event)) % num_shards;

@@ -17,7 +17,7 @@ namespace whisperer::identity {
 
 std::string_view RoutingKey(const api::Event& event);
 
-// 64-bit FNV-1a followed by a murmur3 finalizer so short, similar ids spread evenly.
+// common/hash.h's Hash64 (FNV-1a + murmur3 finalizer), so short, similar ids spread evenly.
 uint64_t StableHash(std::string_view key);
 
 // The shard in [0, num_shards) that owns `event`'s profile. Precondition: num_shards > 0.

@@ -1,5 +1,7 @@
 #include "net/http_server.h"
 
+#include <pthread.h>
+
 #include <condition_variable>
 #include <list>
 #include <mutex>
@@ -315,7 +317,12 @@ absl::Status HttpServer::Start() {
   port_ = acceptor_.local_endpoint().port();
   work_.emplace(ioc_.get_executor());
   Accept();
-  for (size_t i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (size_t i = 0; i < options_.threads; ++i) {
+    threads_.emplace_back([this, i] {
+      pthread_setname_np(pthread_self(), StrCat("http-", i).c_str());
+      ioc_.run();
+    });
+  }
   started_ = true;
   return absl::OkStatus();
 }

@@ -1,5 +1,7 @@
 #include "shard/shard_set.h"
 
+#include <pthread.h>
+
 #include <future>
 
 #include "common/status.h"
@@ -49,7 +51,11 @@ class ShardSet::Shard {
   Shard(ShardSet* set, size_t index) : set_(set), index_(index) {}
 
   void Start() {
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), StrCat("shard-", index_).c_str());
+      storage::Store::DisablePerfCountersOnThisThread();
+      Run();
+    });
   }
 
   void Stop() {
@@ -102,7 +108,8 @@ class ShardSet::Shard {
       for (const api::Event& e : part.events) refs.push_back({part.workspace_id, e.message_id});
     }
     std::vector<bool> duplicate;
-    absl::Status status = set_->dedupe_.FindDuplicates(refs, &duplicate);
+    state::DedupeIndex::Keys keys;
+    absl::Status status = set_->dedupe_.FindDuplicates(refs, &duplicate, &keys);
     size_t fresh = 0;
     for (bool d : duplicate) fresh += !d;
 
@@ -113,6 +120,8 @@ class ShardSet::Shard {
       // a cursor). A failed write leaves a gap in the numbering, never a reordering.
       std::lock_guard lock(set_->commit_mu_);
       uint64_t sequence = set_->next_sequence_.fetch_add(fresh);
+      std::vector<state::DedupeIndex::NewEntry> entries;
+      entries.reserve(fresh);
       size_t i = 0;
       for (const Part& part : group) {
         for (const api::Event& e : part.events) {
@@ -124,13 +133,12 @@ class ShardSet::Shard {
           rocksdb::Status put = batch.Put(set_->store_->events(),
                                           storage::EventKey(part.workspace_id, sequence), e.json);
           if (!put.ok()) status = absl::InternalError(put.ToString());
-          if (status.ok()) {
-            status = set_->dedupe_.Record(refs[i], sequence, e.received_at_ms, &batch);
-          }
+          entries.push_back({&refs[i], keys[i], sequence, e.received_at_ms});
           ++sequence;
           ++i;
         }
       }
+      if (status.ok()) status = set_->dedupe_.Record(entries, &batch);
       if (status.ok()) status = set_->store_->Write(&batch);
     }
 

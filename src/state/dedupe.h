@@ -16,12 +16,14 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "common/clock.h"
 #include "rocksdb/write_batch.h"
+#include "storage/keys.h"
 #include "storage/store.h"
 
 namespace whisperer::state {
@@ -35,12 +37,34 @@ class DedupeIndex {
  public:
   DedupeIndex(storage::Store* store, const Clock* clock) : store_(store), clock_(clock) {}
 
-  // Sets (*duplicate)[i] when refs[i] was stored within the window or equals an earlier ref.
-  absl::Status FindDuplicates(std::span<const MessageRef> refs, std::vector<bool>* duplicate) const;
+  // The dedupe keys of a group, kDedupeKeyBytes each, in one buffer.
+  class Keys {
+   public:
+    std::string_view operator[](size_t i) const {
+      return std::string_view(bytes_).substr(i * storage::kDedupeKeyBytes,
+                                             storage::kDedupeKeyBytes);
+    }
 
-  // Adds the entry for a newly stored event to `batch`.
-  absl::Status Record(const MessageRef& ref, uint64_t sequence, int64_t received_at_ms,
-                      rocksdb::WriteBatch* batch) const;
+   private:
+    friend class DedupeIndex;
+    std::string bytes_;
+  };
+
+  // Sets (*duplicate)[i] when refs[i] was stored within the window or equals an earlier ref,
+  // and fills `keys` with their dedupe keys (for Record).
+  absl::Status FindDuplicates(std::span<const MessageRef> refs, std::vector<bool>* duplicate,
+                              Keys* keys) const;
+
+  struct NewEntry {
+    const MessageRef* ref;
+    std::string_view key;  // from FindDuplicates' Keys
+    uint64_t sequence;
+    int64_t received_at_ms;
+  };
+  // Adds the entries of newly stored events to `batch`, in key order: the memtable then inserts
+  // each key next to the previous one's search path instead of searching from the top, which
+  // matters because keys are random hashes.
+  absl::Status Record(std::vector<NewEntry>& entries, rocksdb::WriteBatch* batch) const;
 
  private:
   storage::Store* store_;

@@ -1,5 +1,7 @@
 #include "storage/keys.h"
 
+#include "common/hash.h"
+
 namespace whisperer::storage {
 
 void PutBigEndian32(std::string* out, uint32_t v) {
@@ -41,26 +43,32 @@ std::optional<EventKeyParts> DecodeEventKey(std::string_view key) {
   return EventKeyParts{GetBigEndian32(key.data()), GetBigEndian64(key.data() + 4)};
 }
 
+void AppendDedupeKey(std::string* out, uint32_t workspace_id, std::string_view message_id) {
+  PutBigEndian32(out, workspace_id);
+  PutBigEndian64(out, Hash64(message_id));
+  PutBigEndian64(out, Hash64(message_id, 0x9e3779b97f4a7c15ULL));
+}
+
 std::string DedupeKey(uint32_t workspace_id, std::string_view message_id) {
   std::string key;
-  key.reserve(4 + message_id.size());
-  PutBigEndian32(&key, workspace_id);
-  key.append(message_id);
+  key.reserve(kDedupeKeyBytes);
+  AppendDedupeKey(&key, workspace_id, message_id);
   return key;
 }
 
 std::string EncodeDedupeEntry(const DedupeEntry& entry) {
   std::string value;
-  value.reserve(16);
+  value.reserve(16 + entry.message_id.size());
   PutBigEndian64(&value, entry.sequence);
   PutBigEndian64(&value, static_cast<uint64_t>(entry.received_at_ms));
+  value.append(entry.message_id);
   return value;
 }
 
 std::optional<DedupeEntry> DecodeDedupeEntry(std::string_view value) {
-  if (value.size() != 16) return std::nullopt;
+  if (value.size() < 16) return std::nullopt;
   return DedupeEntry{GetBigEndian64(value.data()),
-                     static_cast<int64_t>(GetBigEndian64(value.data() + 8))};
+                     static_cast<int64_t>(GetBigEndian64(value.data() + 8)), value.substr(16)};
 }
 
 }  // namespace whisperer::storage

@@ -2,7 +2,12 @@
 // order and a workspace's rows are one contiguous range.
 //
 //   events   [workspace u32][sequence u64]        -> normalized event JSON
-//   dedupe   [workspace u32][messageId bytes]     -> [sequence u64][receivedAt ms i64]
+//   dedupe   [workspace u32][hash128(messageId)]  -> [sequence u64][receivedAt ms i64][messageId]
+//
+// Dedupe keys are fixed-width hashes rather than the messageId itself: ids such as
+// "ajs-next-..." share long prefixes, and the dedupe column family is a hash memtable keyed by
+// a fixed prefix, which needs evenly spread bytes. The messageId is kept in the value and
+// compared on every hit, so a hash collision can never make a new event look like a retry.
 //   meta     utf-8 name (see storage/store.h)     -> value
 //
 // Sequences are assigned once, increasing, across all workspaces: a workspace's events read in
@@ -32,11 +37,18 @@ struct EventKeyParts {
 };
 std::optional<EventKeyParts> DecodeEventKey(std::string_view key);
 
+// 20 bytes: workspace, then two independently seeded 64-bit hashes of the messageId.
 std::string DedupeKey(uint32_t workspace_id, std::string_view message_id);
+// Appends the same 20 bytes to `out` (hot path: many keys in one buffer, no allocation each).
+void AppendDedupeKey(std::string* out, uint32_t workspace_id, std::string_view message_id);
+inline constexpr size_t kDedupeKeyBytes = 20;
+// The fixed prefix the dedupe memtable hashes on (workspace + first hash).
+inline constexpr size_t kDedupePrefixBytes = 12;
 
 struct DedupeEntry {
   uint64_t sequence;
   int64_t received_at_ms;
+  std::string_view message_id;  // points into the decoded value
 };
 std::string EncodeDedupeEntry(const DedupeEntry& entry);
 std::optional<DedupeEntry> DecodeDedupeEntry(std::string_view value);

@@ -22,11 +22,20 @@ TEST(KeysTest, EventKeyRoundTrips) {
 }
 
 TEST(KeysTest, DedupeKeyAndEntry) {
-  EXPECT_EQ(DedupeKey(1, "m-1"), std::string("\0\0\0\1m-1", 7));
-  auto entry = DecodeDedupeEntry(EncodeDedupeEntry({99, -5}));
+  std::string key = DedupeKey(1, "m-1");
+  EXPECT_EQ(key.size(), kDedupeKeyBytes);
+  EXPECT_EQ(key.substr(0, 4), std::string("\0\0\0\1", 4));
+  EXPECT_EQ(key, DedupeKey(1, "m-1"));  // stable
+  EXPECT_NE(key, DedupeKey(2, "m-1"));
+  EXPECT_NE(key, DedupeKey(1, "m-2"));
+  // Ids sharing a long prefix still differ within the memtable's hashed prefix.
+  EXPECT_NE(DedupeKey(1, "ajs-next-aaaaaaaa").substr(0, kDedupePrefixBytes),
+            DedupeKey(1, "ajs-next-aaaaaaab").substr(0, kDedupePrefixBytes));
+  auto entry = DecodeDedupeEntry(EncodeDedupeEntry({99, -5, "m-1"}));
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->sequence, 99u);
   EXPECT_EQ(entry->received_at_ms, -5);
+  EXPECT_EQ(entry->message_id, "m-1");
   EXPECT_FALSE(DecodeDedupeEntry("bad"));
 }
 

@@ -63,6 +63,11 @@ class Store {
   int64_t dedupe_window_ms() const { return options_.dedupe_window_ms; }
   const std::string& path() const { return options_.path; }
 
+  // RocksDB counts per-operation statistics in thread-local storage by default, which costs a
+  // few percent of a writer's time through the shared library; threads that write or read on
+  // the hot path turn it off.
+  static void DisablePerfCountersOnThisThread();
+
   // Applies `batch` atomically; OK means it is in the write-ahead log.
   absl::Status Write(rocksdb::WriteBatch* batch);
 

@@ -116,9 +116,11 @@ TEST_F(StoreTest, CompactionDropsExpiredDedupeEntries) {
   auto store = *Store::Open(Opts());
   rocksdb::WriteBatch batch;
   ASSERT_TRUE(
-      batch.Put(store->dedupe(), DedupeKey(1, "old"), EncodeDedupeEntry({1, 1'000'000})).ok());
+      batch.Put(store->dedupe(), DedupeKey(1, "old"), EncodeDedupeEntry({1, 1'000'000, "old"}))
+          .ok());
   ASSERT_TRUE(
-      batch.Put(store->dedupe(), DedupeKey(1, "new"), EncodeDedupeEntry({2, 1'001'500})).ok());
+      batch.Put(store->dedupe(), DedupeKey(1, "new"), EncodeDedupeEntry({2, 1'001'500, "new"}))
+          .ok());
   ASSERT_TRUE(store->Write(&batch).ok());
   clock_.Set(1'002'000);  // "old" is 2000 ms old, past the 1000 ms window; "new" 500 ms.
   ASSERT_TRUE(store->Flush().ok());
