@@ -35,7 +35,7 @@ struct Config {
   struct Server {
     std::string host = "0.0.0.0";
     uint16_t port = 8080;
-    size_t threads = 0;  // 0: one per core
+    size_t threads = 0;  // 0: half the cores (common/cores.h)
     int64_t read_timeout_ms = 30'000;
     int64_t shutdown_timeout_ms = 10'000;
     bool trust_forwarded_for = false;
@@ -49,7 +49,7 @@ struct Config {
     size_t max_event_bytes = 32 * 1024;
     size_t max_request_bytes = 500 * 1024;
     size_t max_batch_events = 2500;
-    size_t shards = 0;  // 0: one per core
+    size_t shards = 0;  // 0: half the cores (common/cores.h)
     size_t max_queued_events = 200'000;
   } ingest;
   struct Log {

@@ -12,6 +12,7 @@
 #include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
 #include "boost/beast/core.hpp"
+#include "common/cores.h"
 #include "common/status.h"
 #include "common/strings.h"
 #include "net/gzip.h"
@@ -288,7 +289,7 @@ HttpServer::HttpServer(ServerOptions options, Router router, obs::Registry* metr
       shared_(std::make_shared<Shared>()),
       ioc_(static_cast<int>(options.threads)),
       acceptor_(ioc_) {
-  if (options_.threads == 0) options_.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (options_.threads == 0) options_.threads = HalfTheCores();
   shared_->options = options_;
   shared_->router = std::move(router);
   shared_->metrics = metrics;

@@ -1,11 +1,11 @@
 // HttpServer: HTTP/1.1 with keep-alive on Boost.Beast/Asio.
 //
-// One io_context runs on `threads` threads (default: one per core); every connection has its
-// own strand, so its handlers never run concurrently. Each request is read with a body limit
-// and a read timeout (which also bounds idle keep-alive connections), gzip bodies are inflated
-// with the same limit, and the route's handler is called with a Responder it must call exactly
-// once, from any thread (a shard thread, typically). The next request on a connection is read
-// after the response is written.
+// One io_context runs on `threads` threads (default: half the cores, see common/cores.h); every
+// connection has its own strand, so its handlers never run concurrently. Each request is read with
+// a body limit and a read timeout (which also bounds idle keep-alive connections), gzip bodies are
+// inflated with the same limit, and the route's handler is called with a Responder it must call
+// exactly once, from any thread (a shard thread, typically). The next request on a connection is
+// read after the response is written.
 //
 // Errors the server answers itself, with the JSON error body of api/http_status.h: 404
 // unknown path (not_found), 405 wrong method (method_not_allowed), 413 over the body limit,
@@ -81,7 +81,7 @@ class Router {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   uint16_t port = 8080;  // 0: any free port (see HttpServer::port())
-  size_t threads = 0;    // 0: one per core
+  size_t threads = 0;    // 0: half the cores
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds shutdown_timeout{10'000};
   size_t body_limit = 500 * 1024;  // after gzip inflation too

@@ -4,6 +4,7 @@
 
 #include <future>
 
+#include "common/cores.h"
 #include "common/status.h"
 #include "common/strings.h"
 #include "identity/routing.h"
@@ -171,7 +172,7 @@ ShardSet::ShardSet(storage::Store* store, const Clock* clock, obs::Registry* met
                    Options options)
     : store_(store), clock_(clock), options_(options), dedupe_(store, clock) {
   if (options_.num_shards == 0) {
-    options_.num_shards = std::max(1u, std::thread::hardware_concurrency());
+    options_.num_shards = HalfTheCores();
   }
   ingested_ = &metrics->GetCounter("whisperer_events_ingested_total",
                                    "Events stored durably (acknowledged to clients).");

@@ -50,7 +50,7 @@ using IngestCallback = std::function<void(IngestResult)>;
 class ShardSet {
  public:
   struct Options {
-    // Number of shard threads. 0 = one per core.
+    // Number of shard threads. 0 = half the cores (common/cores.h).
     size_t num_shards = 0;
     // Events a shard may hold queued before Submit answers Unavailable (503, retry later).
     size_t max_queued_events = 200'000;
