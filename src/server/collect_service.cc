@@ -199,13 +199,11 @@ void CollectService::HandleListEvents(net::RequestContext& ctx, net::Responder r
         return true;
       });
   if (!s.ok()) return respond(net::ErrorResponse(s));
+  // The cursor always points after what this page returned (or stays put when it returned
+  // nothing), so a consumer can keep polling from it to follow new events.
   body += "],\"nextCursor\":";
-  if (more) {
-    AppendJsonString(&body, std::to_string(last));
-  } else {
-    body += "null";
-  }
-  body += '}';
+  AppendJsonString(&body, std::to_string(last));
+  body += more ? ",\"hasMore\":true}" : ",\"hasMore\":false}";
   respond(net::JsonResponse(200, std::move(body)));
 }
 

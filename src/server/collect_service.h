@@ -7,7 +7,8 @@
 //                                                     "duplicates":D,"rejected":[...]}, or 400
 //                                                     with the same list when none was valid
 //   GET  /v1/events?cursor=C&limit=N                  admin: the workspace's events in order,
-//                                                     {"events":[...],"nextCursor":"..."}
+//                                                     {"events":[...],"nextCursor":"C2",
+//                                                     "hasMore":bool}; poll with C2 to follow
 //
 // Metrics: whisperer_events_rejected_total{reason} counts rejected events by error code (a
 // request refused whole, such as malformed JSON, counts once).

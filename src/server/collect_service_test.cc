@@ -27,11 +27,6 @@ size_t Count(simdjson::dom::element doc, std::string_view pointer) {
   return a.size();
 }
 
-bool IsNull(simdjson::dom::element doc, std::string_view pointer) {
-  simdjson::dom::element e;
-  return !doc.at_pointer(pointer).get(e) && e.is_null();
-}
-
 class CollectServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -87,7 +82,10 @@ TEST_F(CollectServiceTest, SingleEventStoredAndReadBack) {
   EXPECT_EQ(Str(doc, "/events/0/event"), "Bought");
   EXPECT_EQ(Str(doc, "/events/0/context/ip"), "192.0.2.1");
   EXPECT_EQ(Str(doc, "/events/0/context/userAgent"), "test-agent");
-  EXPECT_TRUE(IsNull(doc, "/nextCursor"));
+  EXPECT_EQ(Str(doc, "/nextCursor"), "1");
+  simdjson::dom::element more;
+  ASSERT_FALSE(doc.at_pointer("/hasMore").get(more));
+  EXPECT_FALSE(bool(more));
 }
 
 TEST_F(CollectServiceTest, WriteKeyInBodyAndAuthFailures) {
@@ -164,10 +162,21 @@ TEST_F(CollectServiceTest, ListEventsPaginates) {
     for (size_t i = 0; i < Count(doc, "/events"); ++i) {
       names.push_back(Str(doc, "/events/" + std::to_string(i) + "/event"));
     }
-    if (IsNull(doc, "/nextCursor")) break;
     cursor = Str(doc, "/nextCursor");
+    bool has_more = true;
+    ASSERT_FALSE(doc.at_pointer("/hasMore").get(has_more));
+    if (!has_more) break;
   }
   EXPECT_EQ(names, (std::vector<std::string>{"e0", "e1", "e2", "e3", "e4"}));
+  // Polling from the last cursor returns nothing until a new event arrives, then just it.
+  net::Response empty = Call(http::verb::get, "/v1/events?cursor=" + cursor, "", "Bearer ak");
+  EXPECT_NE(empty.body().find(R"("events":[],"nextCursor":")" + cursor + "\""), std::string::npos)
+      << empty.body();
+  ASSERT_EQ(Call(http::verb::post, "/v1/track", R"({"userId":"u","event":"late"})").result_int(),
+            200u);
+  net::Response late = Call(http::verb::get, "/v1/events?cursor=" + cursor, "", "Bearer ak");
+  EXPECT_NE(late.body().find(R"("event":"late")"), std::string::npos);
+  EXPECT_EQ(late.body().find(R"("event":"e4")"), std::string::npos);
   net::Response bad = Call(http::verb::get, "/v1/events?limit=5000", "", "Bearer ak");
   EXPECT_EQ(bad.result_int(), 400u);
   EXPECT_NE(bad.body().find(R"("field":"limit")"), std::string::npos);

@@ -282,7 +282,8 @@ test('the export of a running server is readable NDJSON of every stored event', 
   });
   assert.equal(listed.status, 200);
   assert.deepEqual(listed.json.events, events);
-  assert.equal(listed.json.nextCursor, null);
+  assert.equal(listed.json.hasMore, false);
+  assert.equal(typeof listed.json.nextCursor, 'string');
   // Paging with a cursor walks the same events in the same order.
   const paged = [];
   let cursor = '';
@@ -293,9 +294,9 @@ test('the export of a running server is readable NDJSON of every stored event', 
     assert.equal(page.status, 200, page.text);
     assert.ok(page.json.events.length <= 10);
     paged.push(...page.json.events);
-    if (page.json.nextCursor === null) break;
     assert.equal(typeof page.json.nextCursor, 'string');
     cursor = page.json.nextCursor;
+    if (!page.json.hasMore) break;
   }
   assert.deepEqual(paged, events);
 });
