@@ -45,8 +45,11 @@ fi
 if [[ -f tests/e2e/package-lock.json ]]; then
   stamp=tests/e2e/node_modules/.whisperer-setup-stamp
   if [[ ! -f $stamp || tests/e2e/package-lock.json -nt $stamp ]]; then
-    echo "setup: npm ci in tests/e2e"
-    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+    echo "setup: npm install in tests/e2e (versions from package-lock.json)"
+    # Not `npm ci`: npm 11 writes other platforms' optional packages (msgpackr-extract-*)
+    # without versions into the lock file and then refuses its own lock in `npm ci`.
+    # `npm install --no-save` installs what the lock records and never rewrites it.
+    (cd tests/e2e && npm install --no-save --no-audit --no-fund --loglevel=error)
     touch "$stamp"
   fi
 fi
