@@ -31,7 +31,8 @@ TEST(KeysTest, DedupeKeyAndEntry) {
   // Ids sharing a long prefix still differ within the memtable's hashed prefix.
   EXPECT_NE(DedupeKey(1, "ajs-next-aaaaaaaa").substr(0, kDedupePrefixBytes),
             DedupeKey(1, "ajs-next-aaaaaaab").substr(0, kDedupePrefixBytes));
-  auto entry = DecodeDedupeEntry(EncodeDedupeEntry({99, -5, "m-1"}));
+  std::string encoded = EncodeDedupeEntry({99, -5, "m-1"});
+  auto entry = DecodeDedupeEntry(encoded);  // views into `encoded`
   ASSERT_TRUE(entry);
   EXPECT_EQ(entry->sequence, 99u);
   EXPECT_EQ(entry->received_at_ms, -5);
