@@ -71,10 +71,10 @@ echo "  fillseq: $fillseq_ops ops/s"
 rm -rf "$work/db_bench"
 ratio=$(awk -v a="$ingest_eps" -v b="$fillseq_ops" 'BEGIN {printf "%.2f", a / b}')
 
-echo "bench: /v1/track latency with wrk, 13 connections paced to ~5,000 requests/s"
+echo "bench: /v1/track latency with wrk, 14 connections paced to ~5,000 requests/s"
 start_server "$work/latency"
 auth="Basic $(printf '%s:' "$WHISPERER_WRITE_KEY" | base64)"
-wrk_out=$(wrk -t2 -c13 -d"${WRK_SECONDS}s" --latency -s bench/track.lua \
+wrk_out=$(wrk -t2 -c14 -d"${WRK_SECONDS}s" --latency -s bench/track.lua \
   "http://127.0.0.1:$port" -- "$auth" 2)
 stop_server
 wrk_rate=$(grep 'Requests/sec' <<<"$wrk_out" | awk '{printf "%.0f", $2}')
@@ -126,7 +126,7 @@ For reference, RudderStack publishes 1,700 events/s for its gateway on a 2-vCPU 
 
 ## Single-event latency
 
-\`wrk -t2 -c13 --latency -s bench/track.lua\` for ${WRK_SECONDS} s: \`POST /v1/track\`, one event per
+\`wrk -t2 -c14 --latency -s bench/track.lua\` for ${WRK_SECONDS} s: \`POST /v1/track\`, one event per
 request, each connection pausing 2 ms between requests to hold about 5,000 requests/s (Debian
 has wrk, not wrk2, so the rate is paced per connection rather than fixed; wrk measures from
 the request's send, so queueing behind a slow answer on the same connection is not counted).

@@ -284,12 +284,18 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_after_ = false;  // close once the response is written
 };
 
+namespace {
+ServerOptions Resolved(ServerOptions options) {
+  if (options.threads == 0) options.threads = HalfTheCores();
+  return options;
+}
+}  // namespace
+
 HttpServer::HttpServer(ServerOptions options, Router router, obs::Registry* metrics)
-    : options_(options),
+    : options_(Resolved(options)),
       shared_(std::make_shared<Shared>()),
-      ioc_(static_cast<int>(options.threads)),
+      ioc_(static_cast<int>(options_.threads)),  // concurrency hint: the threads that run it
       acceptor_(ioc_) {
-  if (options_.threads == 0) options_.threads = HalfTheCores();
   shared_->options = options_;
   shared_->router = std::move(router);
   shared_->metrics = metrics;
