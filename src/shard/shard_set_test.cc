@@ -6,23 +6,14 @@
 #include <thread>
 
 #include "storage/keys.h"
+#include "testing/temp_dir.h"
 
 namespace whisperer::shard {
 namespace {
 
 class ShardSetTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("shard_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    Open();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void SetUp() override { Open(); }
   void Open() {
     storage::Store::Options o;
     o.path = dir_.string();
@@ -46,7 +37,8 @@ class ShardSetTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir tmp_;  // declared first: removed after the store closes
+  std::filesystem::path dir_ = tmp_.path();
   ManualClock clock_{1'000'000};
   obs::Registry metrics_;
   std::unique_ptr<storage::Store> store_;

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "storage/keys.h"
+#include "testing/temp_dir.h"
 
 namespace whisperer::state {
 namespace {
@@ -12,19 +13,11 @@ namespace {
 class DedupeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("dedupe_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
     storage::Store::Options o;
     o.path = dir_.string();
     o.clock = &clock_;
     o.dedupe_window_ms = 10'000;
     store_ = *storage::Store::Open(o);
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
   }
   void Store(uint32_t ws, std::string_view id, int64_t at) {
     rocksdb::WriteBatch batch;
@@ -34,7 +27,8 @@ class DedupeTest : public ::testing::Test {
     ASSERT_TRUE(DedupeIndex(store_.get(), &clock_).Record(entries, &batch).ok());
     ASSERT_TRUE(store_->Write(&batch).ok());
   }
-  std::filesystem::path dir_;
+  testing::TempDir tmp_;  // declared first: removed after the store closes
+  std::filesystem::path dir_ = tmp_.path();
   ManualClock clock_{100'000};
   std::unique_ptr<storage::Store> store_;
 };

@@ -6,19 +6,13 @@
 
 #include "common/status.h"
 #include "storage/keys.h"
+#include "testing/temp_dir.h"
 
 namespace whisperer::storage {
 namespace {
 
 class StoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("store_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   Store::Options Opts() {
     Store::Options o;
     o.path = dir_.string();
@@ -26,7 +20,8 @@ class StoreTest : public ::testing::Test {
     o.dedupe_window_ms = 1000;
     return o;
   }
-  std::filesystem::path dir_;
+  testing::TempDir tmp_;  // declared first: removed after the store closes
+  std::filesystem::path dir_ = tmp_.path();
   ManualClock clock_{1'000'000};
 };
 

@@ -10,6 +10,7 @@ import {
   countByMessageId,
   duplicatedIds,
   makeTempDir,
+  request,
 } from './lib/server.mjs';
 
 const BATCHES = 200;
@@ -35,31 +36,11 @@ function makeBatch(b) {
 }
 
 function post(server, agent, body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: server.port,
-        path: '/v1/batch',
-        method: 'POST',
-        agent,
-        headers: {
-          Authorization: server.basic(),
-          'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (text += c));
-        res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode, text }));
-      },
-    );
-    req.setTimeout(20_000, () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end(body);
+  return request(server.port, '/v1/batch', {
+    body,
+    agent,
+    headers: { Authorization: server.basic() },
+    timeoutMs: 20_000,
   });
 }
 
