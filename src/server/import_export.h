@@ -6,9 +6,9 @@
 // Progress (percent of the file read, events, rate, ETA) goes to `progress` every 0.2 s on a
 // terminal or every 5 s otherwise.
 //
-// ExportEvents writes one workspace's events as NDJSON, in arrival order. It reads through a
-// Store follower when a server is running on the directory.
-// Thread-safety: one call at a time per ShardSet/Store as documented there.
+// ExportEvents writes one workspace's events as NDJSON, in sequence (commit) order. It reads
+// through a Store follower when a server is running on the directory. Thread-safety: one call at a
+// time per ShardSet/Store as documented there.
 #pragma once
 
 #include <cstdint>

@@ -3,15 +3,16 @@
 //
 //   events   [workspace u32][sequence u64]        -> normalized event JSON
 //   dedupe   [workspace u32][hash128(messageId)]  -> [sequence u64][receivedAt ms i64][messageId]
-//
-// Dedupe keys are fixed-width hashes rather than the messageId itself: ids such as
-// "ajs-next-..." share long prefixes, and the dedupe column family is a hash memtable keyed by
-// a fixed prefix, which needs evenly spread bytes. The messageId is kept in the value and
-// compared on every hit, so a hash collision can never make a new event look like a retry.
 //   meta     utf-8 name (see storage/store.h)     -> value
 //
-// Sequences are assigned once, increasing, across all workspaces: a workspace's events read in
-// key order are in arrival order. Thread-safety: pure functions.
+// Dedupe keys are fixed-width (20 bytes) rather than the messageId itself, which may be up to
+// 256 bytes: short keys make every comparison and every index entry cheaper, and the hot path
+// packs a group's keys into one buffer. The messageId is kept in the value and compared on
+// every hit, so a hash collision can never make a new event look like a retry.
+//
+// Sequences are assigned once, increasing, across all workspaces, and written in commit order
+// (shard/shard_set.h): a workspace's events read in key order are in the order they were
+// acknowledged. Thread-safety: pure functions.
 #pragma once
 
 #include <cstdint>
@@ -42,8 +43,6 @@ std::string DedupeKey(uint32_t workspace_id, std::string_view message_id);
 // Appends the same 20 bytes to `out` (hot path: many keys in one buffer, no allocation each).
 void AppendDedupeKey(std::string* out, uint32_t workspace_id, std::string_view message_id);
 inline constexpr size_t kDedupeKeyBytes = 20;
-// The fixed prefix the dedupe memtable hashes on (workspace + first hash).
-inline constexpr size_t kDedupePrefixBytes = 12;
 
 struct DedupeEntry {
   uint64_t sequence;

@@ -28,9 +28,11 @@ TEST(KeysTest, DedupeKeyAndEntry) {
   EXPECT_EQ(key, DedupeKey(1, "m-1"));  // stable
   EXPECT_NE(key, DedupeKey(2, "m-1"));
   EXPECT_NE(key, DedupeKey(1, "m-2"));
-  // Ids sharing a long prefix still differ within the memtable's hashed prefix.
-  EXPECT_NE(DedupeKey(1, "ajs-next-aaaaaaaa").substr(0, kDedupePrefixBytes),
-            DedupeKey(1, "ajs-next-aaaaaaab").substr(0, kDedupePrefixBytes));
+  // Ids sharing a long prefix still differ in each of the two hashes.
+  EXPECT_NE(DedupeKey(1, "ajs-next-aaaaaaaa").substr(4, 8),
+            DedupeKey(1, "ajs-next-aaaaaaab").substr(4, 8));
+  EXPECT_NE(DedupeKey(1, "ajs-next-aaaaaaaa").substr(12, 8),
+            DedupeKey(1, "ajs-next-aaaaaaab").substr(12, 8));
   std::string encoded = EncodeDedupeEntry({99, -5, "m-1"});
   auto entry = DecodeDedupeEntry(encoded);  // views into `encoded`
   ASSERT_TRUE(entry);

@@ -1,9 +1,9 @@
 // Store: the embedded RocksDB database of one data directory.
 //
 // Column families (see storage/keys.h for the key layouts):
-//   events  the append-only event log, a workspace's events contiguous and in arrival order;
-//   dedupe  messageId -> (sequence, receivedAt), expired by a compaction filter after the
-//           dedupe window;
+//   events  the append-only event log, a workspace's events contiguous and in commit order;
+//   dedupe  hash of (workspace, messageId) -> (sequence, receivedAt, messageId), expired by a
+//           compaction filter after the dedupe window;
 //   meta    small named values: workspace ids (`workspace/<name>`) and generated keys
 //           (`keys/<workspace>/<write|admin>`).
 // Later column families (profiles, identities, journeys, decisions, models, config) are added
@@ -11,8 +11,8 @@
 //
 // Durability: Write() returns OK only once the batch is in the write-ahead log, so an
 // acknowledged write survives kill -9 of the process. With `sync` the WAL is also fsynced per
-// write group, which survives power loss. RocksDB merges concurrent Write() calls from several
-// threads into one group commit.
+// write, which survives power loss. Group commit happens one level up: each shard writes all
+// it has queued as one batch (shard/shard_set.h).
 //
 // Thread-safety: all methods may be called from any thread once Open() returned. A read-write
 // Store holds the directory's lock; a follower (OpenFollower) only reads, and may run while a
