@@ -139,10 +139,12 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
   }
 
-  // Called during shutdown: closes the connection if it is waiting for a request.
+  // Called during shutdown: closes the connection if it is waiting for a request. A request
+  // whose first bytes have arrived is read to its end and answered (with Connection: close).
   void CloseIfIdle() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->busy_) {
+      bool reading_a_request = self->parser_ && self->parser_->got_some();
+      if (!self->busy_ && !reading_a_request) {
         beast::error_code ec;
         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
         self->stream_.close();

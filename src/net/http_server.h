@@ -18,8 +18,9 @@
 // handed to the socket); unknown paths are counted as route="other".
 //
 // Graceful stop: Stop() closes the listening socket, closes idle connections, lets requests in
-// flight finish (their responses say `Connection: close`), waits up to `shutdown_timeout` and
-// joins the threads. Thread-safety: Start/Stop from one owning thread.
+// flight finish, including ones still being received (their responses say `Connection:
+// close`), waits up to `shutdown_timeout` and joins the threads. Thread-safety: Start/Stop from one
+// owning thread.
 #pragma once
 
 #include <atomic>

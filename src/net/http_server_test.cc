@@ -171,6 +171,34 @@ TEST_F(HttpServerTest, StopFinishesRequestsInFlight) {
   EXPECT_TRUE(ec);
 }
 
+TEST_F(HttpServerTest, StopFinishesARequestStillBeingReceived) {
+  StartServer();
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  std::string body = "{\"late\":true}";
+  std::string head =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  asio::write(s, asio::buffer(head + body.substr(0, 4)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the server has the first bytes
+  std::thread stopper([&] { server_->Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  asio::write(s, asio::buffer(body.substr(4)));
+  std::string reply;
+  beast::error_code ec;
+  char buf[4096];
+  for (;;) {
+    size_t n = s.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    reply.append(buf, n);
+  }
+  stopper.join();
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Connection: close"), std::string::npos);
+  EXPECT_NE(reply.find(body), std::string::npos);
+}
+
 TEST_F(HttpServerTest, ErrorResponseCarriesRetryAfterWhenOverloaded) {
   Response res = ErrorResponse(MakeError(absl::StatusCode::kUnavailable, "overloaded", "later"));
   EXPECT_EQ(res.result_int(), 503u);
