@@ -11,7 +11,7 @@ DATA ?= ./data
 all: build
 
 setup:
-	@scripts/setup.sh
+	@scripts/setup.sh build
 
 build: setup
 	@cmake --preset release >/dev/null
@@ -22,6 +22,7 @@ run: build
 	build/whisperer serve --port $(PORT) --data $(DATA)
 
 test: build
+	@scripts/setup.sh test
 	@scripts/test.sh
 
 debug: setup

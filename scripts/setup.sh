@@ -2,7 +2,9 @@
 # Installs what building and testing Whisperer needs, and nothing when it is all there already
 # (a few dpkg queries, well under a second). Called by every make target; safe to run by hand.
 #
-#   scripts/setup.sh          build + test dependencies (Debian packages, e2e npm packages)
+#   scripts/setup.sh build    what building and running the server needs (make build, make run)
+#   scripts/setup.sh [test]   also the test tools: clang-format, promtool, Node.js and the
+#                             end-to-end npm packages (make test; the default)
 #   scripts/setup.sh bench    also the benchmark tools (rocksdb-tools for db_bench, wrk)
 #
 # Uses sudo only when not root. Debian 12 (bookworm) package names.
@@ -18,8 +20,10 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(clang-format prometheus nodejs)
 BENCH_PACKAGES=(rocksdb-tools wrk)
 
-wanted=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
-if [[ "${1:-}" == "bench" ]]; then wanted+=("${BENCH_PACKAGES[@]}"); fi
+mode=${1:-test}
+wanted=("${BUILD_PACKAGES[@]}")
+if [[ $mode != build ]]; then wanted+=("${TEST_PACKAGES[@]}"); fi
+if [[ $mode == bench ]]; then wanted+=("${BENCH_PACKAGES[@]}"); fi
 
 missing=()
 for pkg in "${wanted[@]}"; do
@@ -28,7 +32,7 @@ for pkg in "${wanted[@]}"; do
   fi
 done
 # npm ships inside some nodejs builds; Debian's own nodejs needs the separate npm package.
-if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+if [[ $mode != build ]] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 
 if ((${#missing[@]})); then
   sudo=""
@@ -42,7 +46,7 @@ fi
 
 # The end-to-end tests' npm packages (official Segment and RudderStack clients, Redocly CLI),
 # installed from the lock file whenever it changed.
-if [[ -f tests/e2e/package-lock.json ]]; then
+if [[ $mode != build && -f tests/e2e/package-lock.json ]]; then
   stamp=tests/e2e/node_modules/.whisperer-setup-stamp
   if [[ ! -f $stamp || tests/e2e/package-lock.json -nt $stamp ]]; then
     echo "setup: npm install in tests/e2e (versions from package-lock.json)"

@@ -19,6 +19,18 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
+// Everything the server sends on `s` until it closes the connection.
+std::string ReadUntilClosed(tcp::socket& s) {
+  std::string reply;
+  beast::error_code ec;
+  char buf[4096];
+  for (;;) {
+    size_t n = s.read_some(asio::buffer(buf), ec);
+    if (ec) return reply;
+    reply.append(buf, n);
+  }
+}
+
 class HttpServerTest : public ::testing::Test {
  protected:
   void StartServer(ServerOptions options = {}) {
@@ -138,14 +150,7 @@ TEST_F(HttpServerTest, MalformedHttpIs400) {
   tcp::socket s(ioc);
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
   asio::write(s, asio::buffer(std::string("BLAH\x01 / HTTP/9\r\n\r\n")));
-  std::string reply;
-  beast::error_code ec;
-  char buf[4096];
-  for (;;) {
-    size_t n = s.read_some(asio::buffer(buf), ec);
-    if (ec) break;
-    reply.append(buf, n);
-  }
+  std::string reply = ReadUntilClosed(s);
   EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
   EXPECT_NE(reply.find("malformed_http"), std::string::npos);
 }
@@ -185,14 +190,7 @@ TEST_F(HttpServerTest, StopFinishesARequestStillBeingReceived) {
   std::thread stopper([&] { server_->Stop(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   asio::write(s, asio::buffer(body.substr(4)));
-  std::string reply;
-  beast::error_code ec;
-  char buf[4096];
-  for (;;) {
-    size_t n = s.read_some(asio::buffer(buf), ec);
-    if (ec) break;
-    reply.append(buf, n);
-  }
+  std::string reply = ReadUntilClosed(s);
   stopper.join();
   EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
   EXPECT_NE(reply.find("Connection: close"), std::string::npos);
