@@ -24,6 +24,7 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "common/strings.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -161,24 +162,7 @@ int main(int argc, char** argv) {
   const Batch templ = MakeBatch(o.batch_bytes);
   const size_t per_batch = templ.id_offsets.size();
   const uint64_t total_batches = (o.events + per_batch - 1) / per_batch;
-  std::string auth;
-  {
-    // Basic base64("<key>:")
-    static constexpr char kB64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string in = o.write_key + ":";
-    std::string out;
-    for (size_t i = 0; i < in.size(); i += 3) {
-      uint32_t v = uint8_t(in[i]) << 16;
-      if (i + 1 < in.size()) v |= uint8_t(in[i + 1]) << 8;
-      if (i + 2 < in.size()) v |= uint8_t(in[i + 2]);
-      out += kB64[(v >> 18) & 63];
-      out += kB64[(v >> 12) & 63];
-      out += i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
-      out += i + 2 < in.size() ? kB64[v & 63] : '=';
-    }
-    auth = "Basic " + out;
-  }
+  const std::string auth = "Basic " + whisperer::Base64Encode(o.write_key + ":");
 
   std::atomic<uint64_t> next_batch{0};
   std::atomic<uint64_t> non_200{0};

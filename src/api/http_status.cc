@@ -37,8 +37,7 @@ int HttpStatusFor(absl::StatusCode code) {
   }
 }
 
-void WriteError(JsonWriter& w, const absl::Status& status) {
-  w.StartObject();
+void WriteErrorMembers(JsonWriter& w, const absl::Status& status) {
   w.Key("code");
   w.String(ErrorCodeOf(status));
   w.Key("message");
@@ -48,6 +47,11 @@ void WriteError(JsonWriter& w, const absl::Status& status) {
     w.Key("field");
     w.String(field);
   }
+}
+
+void WriteError(JsonWriter& w, const absl::Status& status) {
+  w.StartObject();
+  WriteErrorMembers(w, status);
   w.EndObject();
 }
 

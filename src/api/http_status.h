@@ -23,7 +23,10 @@ std::string ErrorBody(const absl::Status& status);
 namespace whisperer {
 class JsonWriter;
 namespace api {
-// Writes the `{"code","message","field"}` object of `status` (batch rejection lists use it too).
+// Writes the `code`, `message` and `field` members of `status` into an open object (a batch
+// rejection adds its `index` before them).
+void WriteErrorMembers(JsonWriter& writer, const absl::Status& status);
+// Writes the `{"code","message","field"}` object of `status`.
 void WriteError(JsonWriter& writer, const absl::Status& status);
 }  // namespace api
 }  // namespace whisperer

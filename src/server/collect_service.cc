@@ -135,15 +135,7 @@ void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, b
       w.StartObject();
       w.Key("index");
       w.Uint(r.index);
-      w.Key("code");
-      w.String(ErrorCodeOf(r.error));
-      w.Key("message");
-      w.String(ToStd(r.error.message()));
-      std::string field = ErrorFieldOf(r.error);
-      if (!field.empty()) {
-        w.Key("field");
-        w.String(field);
-      }
+      api::WriteErrorMembers(w, r.error);
       w.EndObject();
     }
     w.EndArray();
