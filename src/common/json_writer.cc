@@ -151,6 +151,11 @@ void JsonWriter::Null() {
   out_->append("null");
 }
 
+void JsonWriter::RawValue(std::string_view json) {
+  BeforeValue();
+  out_->append(json);
+}
+
 void JsonWriter::Element(simdjson::dom::element value) {
   using simdjson::dom::element_type;
   switch (value.type()) {

@@ -39,6 +39,8 @@ class JsonWriter {
   void Null();
   // Appends a parsed value, re-serialized compactly.
   void Element(simdjson::dom::element value);
+  // Appends `json`, which must be one complete, valid JSON value (one this writer produced).
+  void RawValue(std::string_view json);
 
  private:
   void BeforeValue();

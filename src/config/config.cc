@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -110,6 +111,98 @@ class Reader {
     }                                         \
   } while (0)
 
+bool ValidIdName(std::string_view name) {
+  return !name.empty() && name.size() <= 64 &&
+         name.find_first_not_of(
+             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
+             std::string_view::npos;
+}
+
+// `identity`, `sessions` and `consent` of one workspace.
+absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML::Node& node,
+                                    const std::string& path, WorkspaceConfig* ws) {
+  if (YAML::Node id = node["identity"]) {
+    std::string p = path + ".identity";
+    WHISPERER_RETURN_IF_ERROR(
+        r.Map(id, p, {"blocked_values", "limits", "priority", "external_ids"}));
+    WHISPERER_RETURN_IF_ERROR(
+        r.StringList(id["external_ids"], p + ".external_ids", &ws->identity.external_ids));
+    static const std::set<std::string, std::less<>> kBuiltIn = {"userId", "anonymousId", "email",
+                                                                "phone"};
+    for (size_t i = 0; i < ws->identity.external_ids.size(); ++i) {
+      const std::string& name = ws->identity.external_ids[i];
+      if (!ValidIdName(name) || kBuiltIn.count(name)) {
+        return ConfigError(file, id["external_ids"][i], StrCat(p, ".external_ids[", i, "]"),
+                           "must be 1-64 letters, digits or _, and not a built-in identifier");
+      }
+    }
+    auto known = [&](std::string_view type) {
+      return kBuiltIn.count(type) > 0 ||
+             std::find(ws->identity.external_ids.begin(), ws->identity.external_ids.end(), type) !=
+                 ws->identity.external_ids.end();
+    };
+    const std::string kTypes = "userId, anonymousId, email, phone or a name in external_ids";
+    if (YAML::Node b = id["blocked_values"]) {
+      if (!b.IsSequence()) return ConfigError(file, b, p + ".blocked_values", "must be a list");
+      std::vector<std::string> values;
+      for (size_t i = 0; i < b.size(); ++i) {
+        if (!b[i].IsScalar()) {
+          return ConfigError(file, b[i], StrCat(p, ".blocked_values[", i, "]"), "must be a string");
+        }
+        values.push_back(b[i].Scalar());
+      }
+      ws->identity.blocked_values = std::move(values);
+    }
+    if (YAML::Node pr = id["priority"]) {
+      std::vector<std::string> priority;
+      WHISPERER_RETURN_IF_ERROR(r.StringList(pr, p + ".priority", &priority));
+      for (size_t i = 0; i < priority.size(); ++i) {
+        if (!known(priority[i])) {
+          return ConfigError(file, pr[i], StrCat(p, ".priority[", i, "]"),
+                             StrCat("unknown identifier type; expected ", kTypes));
+        }
+      }
+      ws->identity.priority = std::move(priority);
+    }
+    if (YAML::Node l = id["limits"]) {
+      if (!l.IsMap()) return ConfigError(file, l, p + ".limits", "must be a mapping");
+      std::map<std::string, size_t> limits;
+      for (auto it = l.begin(); it != l.end(); ++it) {
+        std::string type = it->first.as<std::string>();
+        std::string lp = StrCat(p, ".limits.", type);
+        if (!known(type)) {
+          return ConfigError(file, it->first, lp,
+                             StrCat("unknown identifier type; expected ", kTypes));
+        }
+        size_t limit = 0;
+        WHISPERER_RETURN_IF_ERROR(r.Uint(it->second, lp, &limit, 1, 1000));
+        limits[type] = limit;
+      }
+      ws->identity.limits = std::move(limits);
+    }
+  }
+  if (YAML::Node s = node["sessions"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(s, path + ".sessions", {"timeout"}));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Duration(s["timeout"], path + ".sessions.timeout", &ws->session_timeout_ms));
+    if (ws->session_timeout_ms < 1000) {
+      return ConfigError(file, s["timeout"], path + ".sessions.timeout", "must be at least 1s");
+    }
+  }
+  if (YAML::Node c = node["consent"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(c, path + ".consent", {"purposes"}));
+    WHISPERER_RETURN_IF_ERROR(
+        r.StringList(c["purposes"], path + ".consent.purposes", &ws->consent_purposes));
+    for (size_t i = 0; i < ws->consent_purposes.size(); ++i) {
+      if (!ValidIdName(ws->consent_purposes[i])) {
+        return ConfigError(file, c["purposes"][i], StrCat(path, ".consent.purposes[", i, "]"),
+                           "must be 1-64 letters, digits or _");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename) {
@@ -145,9 +238,10 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
     WHISPERER_RETURN_IF_ERROR(r.Bool(n["sync"], "storage.sync", &c.storage.sync));
   }
   if (YAML::Node n = root["ingest"]) {
-    WHISPERER_RETURN_IF_ERROR(r.Map(n, "ingest",
-                                    {"dedupe_window", "max_event_bytes", "max_request_bytes",
-                                     "max_batch_events", "shards", "max_queued_events"}));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Map(n, "ingest",
+              {"dedupe_window", "max_event_bytes", "max_request_bytes", "max_batch_events",
+               "shards", "max_queued_events", "profiles"}));
     WHISPERER_RETURN_IF_ERROR(
         r.Duration(n["dedupe_window"], "ingest.dedupe_window", &c.ingest.dedupe_window_ms));
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["max_event_bytes"], "ingest.max_event_bytes",
@@ -159,6 +253,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["shards"], "ingest.shards", &c.ingest.shards, 0, 256));
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["max_queued_events"], "ingest.max_queued_events",
                                      &c.ingest.max_queued_events, 1, 100'000'000));
+    WHISPERER_RETURN_IF_ERROR(r.Bool(n["profiles"], "ingest.profiles", &c.ingest.profiles));
   }
   if (YAML::Node n = root["log"]) {
     WHISPERER_RETURN_IF_ERROR(r.Map(n, "log", {"level", "format"}));
@@ -178,7 +273,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
     std::set<std::string> names;
     for (size_t i = 0; i < n.size(); ++i) {
       std::string path = StrCat("workspaces[", i, "]");
-      WHISPERER_RETURN_IF_ERROR(r.Map(n[i], path, {"name", "write_keys", "admin_keys"}));
+      WHISPERER_RETURN_IF_ERROR(r.Map(
+          n[i], path, {"name", "write_keys", "admin_keys", "identity", "sessions", "consent"}));
       WorkspaceConfig ws;
       WHISPERER_RETURN_IF_ERROR(r.String(n[i]["name"], path + ".name", &ws.name));
       if (ws.name.empty() || ws.name.size() > 64 ||
@@ -194,6 +290,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
           r.StringList(n[i]["write_keys"], path + ".write_keys", &ws.write_keys));
       WHISPERER_RETURN_IF_ERROR(
           r.StringList(n[i]["admin_keys"], path + ".admin_keys", &ws.admin_keys));
+      WHISPERER_RETURN_IF_ERROR(ParseWorkspaceProfiles(r, filename, n[i], path, &ws));
       c.workspaces.push_back(std::move(ws));
     }
   }
@@ -246,7 +343,9 @@ absl::Status ApplyEnvironment(const Getenv& getenv, Config* c) {
       if (ws.name == "default") def = &ws;
     }
     if (def == nullptr) {
-      c->workspaces.insert(c->workspaces.begin(), WorkspaceConfig{"default", {}, {}});
+      WorkspaceConfig ws;
+      ws.name = "default";
+      c->workspaces.insert(c->workspaces.begin(), std::move(ws));
       def = &c->workspaces.front();
     }
     if (write_key && *write_key) def->write_keys = {write_key};

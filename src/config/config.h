@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,8 +28,18 @@ struct WorkspaceConfig {
   std::string name;
   // Keys given here are used as they are; a workspace with none gets one of each kind,
   // generated once and kept in the data directory.
-  std::vector<std::string> write_keys;
-  std::vector<std::string> admin_keys;
+  std::vector<std::string> write_keys = {};
+  std::vector<std::string> admin_keys = {};
+  // Identity resolution rules (identity/resolver.h). Unset ones keep the built-in defaults.
+  struct Identity {
+    std::optional<std::vector<std::string>> blocked_values;
+    std::optional<std::map<std::string, size_t>> limits;
+    std::optional<std::vector<std::string>> priority;
+    std::vector<std::string> external_ids;
+  } identity = {};
+  int64_t session_timeout_ms = 30 * 60 * 1000;
+  // Consent purposes beyond the standard ones (state/profile.h).
+  std::vector<std::string> consent_purposes = {};
 };
 
 struct Config {
@@ -51,6 +62,8 @@ struct Config {
     size_t max_batch_events = 2500;
     size_t shards = 0;  // 0: half the cores (common/cores.h)
     size_t max_queued_events = 200'000;
+    // Resolve identities and update profiles as events arrive; false only stores events.
+    bool profiles = true;
   } ingest;
   struct Log {
     std::string level = "info";

@@ -42,9 +42,41 @@ TEST(ConfigTest, ExampleFileLoadsAndMatchesDefaults) {
   EXPECT_EQ(c->ingest.max_queued_events, d.ingest.max_queued_events);
   EXPECT_EQ(c->log.level, d.log.level);
   EXPECT_EQ(c->log.format, d.log.format);
+  EXPECT_EQ(c->ingest.profiles, d.ingest.profiles);
   ASSERT_EQ(c->workspaces.size(), 1u);
   EXPECT_EQ(c->workspaces[0].name, "default");
+  WorkspaceConfig dw;
+  EXPECT_EQ(c->workspaces[0].session_timeout_ms, dw.session_timeout_ms);
+  EXPECT_EQ(c->workspaces[0].consent_purposes, dw.consent_purposes);
+  EXPECT_EQ(c->workspaces[0].identity.external_ids, dw.identity.external_ids);
+  // The identity values are compared with the resolver's defaults in server/workspaces_test.cc.
+  EXPECT_TRUE(c->workspaces[0].identity.blocked_values.has_value());
   EXPECT_TRUE(Validate(*c).ok());
+}
+
+TEST(ConfigTest, ReadsWorkspaceIdentitySessionsAndConsent) {
+  auto c = ParseConfig(R"(
+ingest: {profiles: false}
+workspaces:
+  - name: shop
+    identity:
+      blocked_values: [guest]
+      limits: {userId: 1, email: 2, crm_id: 1}
+      priority: [crm_id, userId, anonymousId]
+      external_ids: [crm_id]
+    sessions: {timeout: 10m}
+    consent: {purposes: [profiling]}
+)",
+                       "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->ingest.profiles);
+  const WorkspaceConfig& ws = c->workspaces[0];
+  EXPECT_EQ(*ws.identity.blocked_values, std::vector<std::string>{"guest"});
+  EXPECT_EQ(ws.identity.limits->at("email"), 2u);
+  EXPECT_EQ(ws.identity.limits->at("crm_id"), 1u);
+  EXPECT_EQ(ws.identity.priority->front(), "crm_id");
+  EXPECT_EQ(ws.session_timeout_ms, 600'000);
+  EXPECT_EQ(ws.consent_purposes, std::vector<std::string>{"profiling"});
 }
 
 TEST(ConfigTest, ReadsValues) {
@@ -88,6 +120,19 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
            {"workspaces:\n  - name: Bad Name\n", "workspaces[0].name", "workspaces[0].name"},
            {"workspaces:\n  - name: a\n  - name: a\n", "twice", "workspaces[1].name"},
            {"bogus: 1\n", "x.yaml:1: bogus: unknown key", "bogus"},
+           {"workspaces:\n  - name: a\n    identity:\n      limits: {fax: 1}\n",
+            "x.yaml:4: workspaces[0].identity.limits.fax: unknown identifier type",
+            "workspaces[0].identity.limits.fax"},
+           {"workspaces:\n  - name: a\n    identity:\n      limits: {userId: 0}\n",
+            "whole number from 1", "workspaces[0].identity.limits.userId"},
+           {"workspaces:\n  - name: a\n    identity:\n      priority: [userId, crm]\n",
+            "unknown identifier type", "workspaces[0].identity.priority[1]"},
+           {"workspaces:\n  - name: a\n    identity:\n      external_ids: [email]\n", "built-in",
+            "workspaces[0].identity.external_ids[0]"},
+           {"workspaces:\n  - name: a\n    sessions: {timeout: 10ms}\n", "at least 1s",
+            "workspaces[0].sessions.timeout"},
+           {"workspaces:\n  - name: a\n    consent: {purposes: [\"bad purpose\"]}\n", "letters",
+            "workspaces[0].consent.purposes[0]"},
            {"server: [1, 2\n", "x.yaml:", ""},
        }) {
     auto r = ParseConfig(c.yaml, "x.yaml");

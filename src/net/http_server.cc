@@ -45,19 +45,76 @@ Response ErrorResponse(const absl::Status& status) {
   return res;
 }
 
+namespace {
+
+std::vector<std::string> Segments(std::string_view path) {
+  std::vector<std::string> out;
+  size_t start = 1;  // paths start with '/'
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    out.emplace_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return out;
+}
+
+bool IsParam(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+}  // namespace
+
 void Router::Add(http::verb method, std::string path, Handler handler) {
-  Entry& entry = routes_[path];
+  if (path.find('{') == std::string::npos) {
+    Entry& entry = routes_[path];
+    entry.path = path;
+    entry.methods.emplace_back(method, std::move(handler));
+    return;
+  }
+  for (Entry& e : patterns_) {
+    if (e.path == path) {
+      e.methods.emplace_back(method, std::move(handler));
+      return;
+    }
+  }
+  Entry& entry = patterns_.emplace_back();
   entry.path = path;
+  entry.segments = Segments(path);
   entry.methods.emplace_back(method, std::move(handler));
 }
 
 Router::Match Router::Find(http::verb method, std::string_view path) const {
   Match m;
+  const Entry* found = nullptr;
   auto it = routes_.find(std::string(path));
-  if (it == routes_.end()) return m;
+  if (it != routes_.end()) {
+    found = &it->second;
+  } else if (!patterns_.empty() && !path.empty() && path.front() == '/') {
+    std::vector<std::string> segments = Segments(path);
+    for (const Entry& e : patterns_) {
+      if (e.segments.size() != segments.size()) continue;
+      bool ok = true;
+      std::vector<std::string> params;
+      for (size_t i = 0; ok && i < segments.size(); ++i) {
+        if (IsParam(e.segments[i])) {
+          ok = !segments[i].empty();
+          params.push_back(segments[i]);
+        } else {
+          ok = e.segments[i] == segments[i];
+        }
+      }
+      if (ok) {
+        found = &e;
+        m.params = std::move(params);
+        break;
+      }
+    }
+  }
+  if (found == nullptr) return m;
   m.path_known = true;
-  m.route = &it->second.path;
-  for (const auto& [verb, handler] : it->second.methods) {
+  m.route = &found->path;
+  for (const auto& [verb, handler] : found->methods) {
     if (verb == method) m.handler = &handler;
   }
   return m;
@@ -236,7 +293,7 @@ class Session : public std::enable_shared_from_this<Session> {
         }
       }
     }
-    RequestContext ctx{request_, ip};
+    RequestContext ctx{request_, ip, std::move(match.params)};
     const std::string* route_ptr = &route;
     (*match.handler)(ctx, [self = shared_from_this(), route_ptr](Response res) {
       asio::post(self->stream_.get_executor(), [self, route_ptr, res = std::move(res)]() mutable {

@@ -49,10 +49,18 @@ using Response = http::response<http::string_body>;
 struct RequestContext {
   Request& request;  // body already inflated when it was gzip
   std::string_view remote_ip;
+  // Values of the `{name}` segments of a pattern route, in order (see Router::Add).
+  std::vector<std::string> path_params = {};
 };
 
 using Responder = std::function<void(Response)>;
 using Handler = std::function<void(RequestContext&, Responder)>;
+
+// The value of header `field` ("" when absent).
+inline std::string_view Header(const Request& req, http::field field) {
+  auto v = req[field];
+  return {v.data(), v.size()};
+}
 
 // Builds a response with a JSON body and the right headers.
 Response JsonResponse(unsigned status, std::string body);
@@ -61,13 +69,17 @@ Response ErrorResponse(const absl::Status& status);
 
 class Router {
  public:
-  // Exact-match paths. A path registered for one method answers 405 to the others.
+  // A path is exact ("/v1/track") or a pattern whose `{name}` segments match one non-empty
+  // segment each ("/v1/profiles/{id}/events"). Exact paths win over patterns; patterns are
+  // tried in the order added. A path registered for one method answers 405 to the others.
+  // The route label in metrics is the path as registered, so ids never become labels.
   void Add(http::verb method, std::string path, Handler handler);
 
   struct Match {
     const Handler* handler = nullptr;  // null: not found or method not allowed
     bool path_known = false;
     const std::string* route = nullptr;
+    std::vector<std::string> params;
   };
   Match Find(http::verb method, std::string_view path) const;
 
@@ -75,8 +87,10 @@ class Router {
   struct Entry {
     std::string path;
     std::vector<std::pair<http::verb, Handler>> methods;
+    std::vector<std::string> segments;  // patterns only
   };
   std::unordered_map<std::string, Entry> routes_;
+  std::vector<Entry> patterns_;
 };
 
 struct ServerOptions {

@@ -216,3 +216,42 @@ TEST_F(HttpServerTest, AddressInUseIsAClearError) {
 
 }  // namespace
 }  // namespace whisperer::net
+
+namespace whisperer::net {
+namespace {
+
+TEST(Router, PatternsCaptureSegmentsAndExactPathsWin) {
+  Router router;
+  int hit = 0;
+  auto handler = [&hit](int n) { return [&hit, n](RequestContext&, Responder) { hit = n; }; };
+  router.Add(http::verb::get, "/v1/profiles/lookup", handler(1));
+  router.Add(http::verb::get, "/v1/profiles/{id}", handler(2));
+  router.Add(http::verb::delete_, "/v1/profiles/{id}", handler(3));
+  router.Add(http::verb::get, "/v1/profiles/{id}/events", handler(4));
+
+  Router::Match m = router.Find(http::verb::get, "/v1/profiles/lookup");
+  ASSERT_NE(m.handler, nullptr);
+  EXPECT_EQ(*m.route, "/v1/profiles/lookup");
+  EXPECT_TRUE(m.params.empty());
+
+  m = router.Find(http::verb::get, "/v1/profiles/prf_1f/events");
+  ASSERT_NE(m.handler, nullptr);
+  EXPECT_EQ(*m.route, "/v1/profiles/{id}/events");
+  EXPECT_EQ(m.params, std::vector<std::string>{"prf_1f"});
+
+  m = router.Find(http::verb::delete_, "/v1/profiles/prf_2");
+  ASSERT_NE(m.handler, nullptr);
+  EXPECT_EQ(m.params, std::vector<std::string>{"prf_2"});
+
+  m = router.Find(http::verb::post, "/v1/profiles/prf_2");
+  EXPECT_TRUE(m.path_known);
+  EXPECT_EQ(m.handler, nullptr);  // 405
+
+  EXPECT_FALSE(router.Find(http::verb::get, "/v1/profiles/").path_known);  // empty segment
+  EXPECT_FALSE(router.Find(http::verb::get, "/v1/profiles/a/b").path_known);
+  EXPECT_FALSE(router.Find(http::verb::get, "/v1/profiles/a/events/x").path_known);
+  EXPECT_FALSE(router.Find(http::verb::get, "").path_known);
+}
+
+}  // namespace
+}  // namespace whisperer::net

@@ -1,51 +1,14 @@
 #include "server/collect_service.h"
 
-#include <charconv>
-
 #include "api/http_status.h"
+#include "api/query.h"
 #include "common/json_writer.h"
 #include "common/status.h"
 #include "common/strings.h"
 
 namespace whisperer::server {
-namespace {
 
 namespace http = net::http;
-
-std::string_view Header(const net::Request& req, http::field field) {
-  auto v = req[field];
-  return {v.data(), v.size()};
-}
-
-// The value of query parameter `name` in `target`, or "" (no percent-decoding: the parameters
-// read here are numbers and opaque cursors).
-std::string_view QueryParam(std::string_view target, std::string_view name) {
-  size_t q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string_view query = target.substr(q + 1);
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : pair.substr(eq + 1);
-    if (amp == std::string_view::npos) break;
-    query = query.substr(amp + 1);
-  }
-  return {};
-}
-
-absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view name,
-                                        uint64_t fallback, uint64_t max) {
-  if (value.empty()) return fallback;
-  uint64_t v = 0;
-  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (ec != std::errc() || ptr != value.data() + value.size() || v > max) {
-    return InvalidInput("invalid_value", StrCat(name, " must be a whole number up to ", max), name);
-  }
-  return v;
-}
-
-}  // namespace
 
 CollectService::CollectService(const api::KeyRing* keys, shard::ShardSet* shards,
                                const storage::Store* store, api::Limits limits, const Clock* clock,
@@ -102,7 +65,7 @@ void CollectService::HandleBatch(net::RequestContext& ctx, net::Responder respon
 
 void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, bool batch,
                              const Parse& parse) {
-  std::string_view authorization = Header(ctx.request, http::field::authorization);
+  std::string_view authorization = net::Header(ctx.request, http::field::authorization);
   // With credentials in the header, refuse a bad key before reading the body.
   if (api::HasHeaderKey(authorization)) {
     absl::StatusOr<api::Principal> early = api::AuthenticateCollect(*keys_, authorization, "");
@@ -115,7 +78,7 @@ void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, b
     parser = api::SegmentParser(limits_);
   }
   api::RequestInfo info{clock_->NowMillis(), ctx.remote_ip,
-                        Header(ctx.request, http::field::user_agent)};
+                        net::Header(ctx.request, http::field::user_agent)};
   absl::StatusOr<api::ParsedRequest> parsed = parse(parser, ctx.request.body(), info);
   if (!parsed.ok()) {
     CountRejected(parsed.status());
@@ -164,12 +127,13 @@ void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, b
 
 void CollectService::HandleListEvents(net::RequestContext& ctx, net::Responder respond) {
   absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, Header(ctx.request, http::field::authorization));
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
   std::string_view target(ctx.request.target().data(), ctx.request.target().size());
   absl::StatusOr<uint64_t> after =
-      ParseUintParam(QueryParam(target, "cursor"), "cursor", 0, UINT64_MAX);
-  absl::StatusOr<uint64_t> limit = ParseUintParam(QueryParam(target, "limit"), "limit", 100, 1000);
+      api::ParseUintParam(api::QueryParam(target, "cursor").value_or(""), "cursor", 0, UINT64_MAX);
+  absl::StatusOr<uint64_t> limit =
+      api::ParseUintParam(api::QueryParam(target, "limit").value_or(""), "limit", 100, 1000);
   if (!after.ok()) return respond(net::ErrorResponse(after.status()));
   if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
   if (*limit == 0) {

@@ -62,10 +62,28 @@ absl::StatusOr<uint32_t> FindWorkspaceId(const storage::Store& store, const std:
   return *id;
 }
 
+state::WorkspaceProfileSettings ProfileSettingsOf(const config::WorkspaceConfig& config) {
+  state::WorkspaceProfileSettings out;
+  identity::IdentityRules& rules = out.rules;
+  if (config.identity.blocked_values) rules.blocked_values = *config.identity.blocked_values;
+  if (config.identity.limits) {
+    rules.limits.clear();
+    for (const auto& [type, limit] : *config.identity.limits) rules.limits[type] = limit;
+  }
+  if (config.identity.priority) rules.priority = *config.identity.priority;
+  rules.external_ids = config.identity.external_ids;
+  out.fold.session_timeout_ms = config.session_timeout_ms;
+  out.extra_purposes = config.consent_purposes;
+  return out;
+}
+
 absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
                                                          const config::Config& config) {
   std::vector<config::WorkspaceConfig> configured = config.workspaces;
-  if (configured.empty()) configured.push_back({"default", {}, {}});
+  if (configured.empty()) {
+    configured.emplace_back();
+    configured.back().name = "default";
+  }
   std::vector<Workspace> out;
   for (const config::WorkspaceConfig& wc : configured) {
     Workspace ws;
@@ -75,6 +93,7 @@ absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
     ws.id = *id;
     ws.write_keys = wc.write_keys;
     ws.admin_keys = wc.admin_keys;
+    ws.profiles = ProfileSettingsOf(wc);
     if (ws.write_keys.empty()) {
       absl::StatusOr<std::string> key = GeneratedKey(store, ws.name, "write", "wk_");
       if (!key.ok()) return key.status();

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "api/auth.h"
 #include "config/config.h"
+#include "state/profiles.h"
 #include "storage/store.h"
 
 namespace whisperer::server {
@@ -26,7 +27,11 @@ struct Workspace {
   uint32_t id = 0;
   std::vector<std::string> write_keys;
   std::vector<std::string> admin_keys;
+  state::WorkspaceProfileSettings profiles = {};
 };
+
+// The profile settings a workspace's config describes (unset values keep the defaults).
+state::WorkspaceProfileSettings ProfileSettingsOf(const config::WorkspaceConfig& config);
 
 // The configured workspaces (or `default` when none is configured) with ids and keys.
 absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,

@@ -65,5 +65,34 @@ TEST(WorkspacesTest, KeyRingRefusesAKeyUsedTwice) {
   EXPECT_EQ(ring->Find("a1")->role, api::Role::kAdmin);
 }
 
+TEST(WorkspacesTest, ExampleConfigStatesTheProfileDefaults) {
+  absl::StatusOr<config::Config> c =
+      config::LoadConfigFile(std::string(WHISPERER_SOURCE_DIR) + "/whisperer.example.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->workspaces.size(), 1u);
+  state::WorkspaceProfileSettings example = ProfileSettingsOf(c->workspaces[0]);
+  state::WorkspaceProfileSettings defaults;
+  EXPECT_EQ(example.rules.blocked_values, defaults.rules.blocked_values);
+  EXPECT_EQ(example.rules.limits, defaults.rules.limits);
+  EXPECT_EQ(example.rules.priority, defaults.rules.priority);
+  EXPECT_EQ(example.rules.external_ids, defaults.rules.external_ids);
+  EXPECT_EQ(example.fold.session_timeout_ms, defaults.fold.session_timeout_ms);
+  EXPECT_EQ(example.extra_purposes, defaults.extra_purposes);
+}
+
+TEST(WorkspacesTest, ProfileSettingsFollowTheConfig) {
+  config::WorkspaceConfig wc;
+  wc.name = "shop";
+  wc.identity.limits = std::map<std::string, size_t>{{"email", 2}};
+  wc.identity.external_ids = {"crm_id"};
+  wc.session_timeout_ms = 60'000;
+  state::WorkspaceProfileSettings s = ProfileSettingsOf(wc);
+  EXPECT_EQ(s.rules.limits.size(), 1u);  // the configured map replaces the default one
+  EXPECT_EQ(s.rules.limits.at("email"), 2u);
+  EXPECT_EQ(s.rules.external_ids, std::vector<std::string>{"crm_id"});
+  EXPECT_EQ(s.fold.session_timeout_ms, 60'000);
+  EXPECT_EQ(s.rules.priority, state::WorkspaceProfileSettings().rules.priority);
+}
+
 }  // namespace
 }  // namespace whisperer::server

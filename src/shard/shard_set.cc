@@ -8,6 +8,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "identity/routing.h"
+#include "obs/log.h"
 #include "storage/keys.h"
 
 namespace whisperer::shard {
@@ -134,13 +135,32 @@ class ShardSet::Shard {
           rocksdb::Status put = batch.Put(set_->store_->events(),
                                           storage::EventKey(part.workspace_id, sequence), e.json);
           if (!put.ok()) status = absl::InternalError(put.ToString());
+          if (status.ok() && set_->profiles_ != nullptr) {
+            absl::Status applied =
+                set_->profiles_->Apply(part.workspace_id, sequence, e.json, &batch);
+            // A storage error fails the group; an event the engine cannot read stays stored,
+            // counted and logged, without a profile.
+            if (!applied.ok()) {
+              if (applied.code() == absl::StatusCode::kUnavailable ||
+                  applied.code() == absl::StatusCode::kInternal) {
+                status = applied;
+              } else {
+                set_->profile_errors_->Inc();
+                obs::LogEvent(
+                    spdlog::level::warn, "profile_update_failed",
+                    {{"sequence", std::to_string(sequence)}, {"error", ToStd(applied.message())}});
+              }
+            }
+          }
           entries.push_back({&refs[i], keys[i], sequence, e.received_at_ms});
           ++sequence;
           ++i;
         }
       }
       if (status.ok()) status = set_->dedupe_.Record(entries, &batch);
+      if (status.ok() && set_->profiles_ != nullptr) status = set_->profiles_->Finish(&batch);
       if (status.ok()) status = set_->store_->Write(&batch);
+      if (!status.ok() && set_->profiles_ != nullptr) set_->profiles_->Abandon();
     }
 
     set_->commit_events_->Observe(static_cast<double>(refs.size()));
@@ -179,6 +199,9 @@ ShardSet::ShardSet(storage::Store* store, const Clock* clock, obs::Registry* met
   deduplicated_ = &metrics->GetCounter(
       "whisperer_events_deduplicated_total",
       "Events not stored again because their messageId was stored within the dedupe window.");
+  profile_errors_ = &metrics->GetCounter(
+      "whisperer_profile_update_errors_total",
+      "Stored events that could not be folded into a profile (logged as profile_update_failed).");
   commit_events_ =
       &metrics->GetHistogram("whisperer_shard_commit_events", "Events per group commit of a shard.",
                              {}, {1, 10, 100, 1000, 10000, 100000});
@@ -189,7 +212,19 @@ ShardSet::ShardSet(storage::Store* store, const Clock* clock, obs::Registry* met
 
 ShardSet::~ShardSet() { Stop(); }
 
+absl::Status ShardSet::WriteExclusive(const std::function<absl::Status(rocksdb::WriteBatch*)>& fn) {
+  std::lock_guard lock(commit_mu_);
+  rocksdb::WriteBatch batch;
+  absl::Status status = fn(&batch);
+  if (status.ok() && batch.Count() > 0) status = store_->Write(&batch);
+  if (!status.ok() && profiles_ != nullptr) profiles_->Abandon();
+  return status;
+}
+
 absl::Status ShardSet::Start() {
+  if (profiles_ != nullptr) {
+    if (absl::Status s = profiles_->Start(); !s.ok()) return s;
+  }
   absl::StatusOr<uint64_t> max_seq = store_->MaxEventSequence();
   if (!max_seq.ok()) return max_seq.status();
   next_sequence_ = *max_seq + 1;

@@ -6,12 +6,14 @@
 // thread takes everything queued since its last commit (group commit) and, in order:
 //   1. drops retries: DedupeIndex on (workspace, messageId);
 //   2. assigns sequence numbers (global, increasing) to the new events and
-//   3. writes events and dedupe entries in one WriteBatch, both under one lock shared by all
-//      shards so that commit order is sequence order; Store::Write returns once the batch is in
-//      the write-ahead log (and fsynced with storage.sync);
-//   4. completes each request whose last part this was: `done` runs on the shard thread.
-// Later issues add the per-profile steps (profile, sessions, journeys, features, scores) between
-// 2 and 3 in the same WriteBatch.
+//   3. resolves each new event to its customer and folds it into the profile
+//      (state/profiles.h), when a ProfileEngine is attached;
+//   4. writes events, dedupe entries and the profile changes in one WriteBatch; steps 2-4 run
+//      under one lock shared by all shards so that commit order is sequence order and profiles
+//      see events in that order; Store::Write returns once the batch is in the write-ahead log
+//      (and fsynced with storage.sync);
+//   5. completes each request whose last part this was: `done` runs on the shard thread.
+// Later issues add journeys, features and scores to step 3, in the same WriteBatch.
 //
 // A failed write fails every request in the group with Unavailable; parts of such a request that
 // other shards committed stay stored, and the client's retry is deduplicated, so a retry
@@ -35,6 +37,7 @@
 #include "common/clock.h"
 #include "obs/metrics.h"
 #include "state/dedupe.h"
+#include "state/profiles.h"
 #include "storage/store.h"
 
 namespace whisperer::shard {
@@ -59,6 +62,9 @@ class ShardSet {
   ShardSet(storage::Store* store, const Clock* clock, obs::Registry* metrics, Options options);
   ~ShardSet();
 
+  // Attaches the profile engine (before Start). Without one, events are only stored.
+  void SetProfileEngine(state::ProfileEngine* profiles) { profiles_ = profiles; }
+
   // Recovers the sequence counter from the store and starts the shard threads.
   absl::Status Start();
   // Completes everything already queued, then stops. Idempotent.
@@ -73,6 +79,12 @@ class ShardSet {
   // Submit and wait for the result (import, tests).
   IngestResult SubmitAndWait(uint32_t workspace_id, std::vector<api::Event> events);
 
+  // Runs `fn` under the commit lock, so that it sees and changes state no event is changing at
+  // the same time, then writes what it put into the batch. Used by API calls that change
+  // profiles (consent, unmerge, erasure). When the write fails the profile engine's caches
+  // are dropped.
+  absl::Status WriteExclusive(const std::function<absl::Status(rocksdb::WriteBatch*)>& fn);
+
   size_t size() const { return shards_.size(); }
   uint64_t last_sequence() const { return next_sequence_.load() - 1; }
 
@@ -82,6 +94,7 @@ class ShardSet {
   class Shard;
 
   storage::Store* store_;
+  state::ProfileEngine* profiles_ = nullptr;
   const Clock* clock_;
   Options options_;
   state::DedupeIndex dedupe_;
@@ -93,6 +106,7 @@ class ShardSet {
   obs::Counter* ingested_ = nullptr;
   obs::Counter* deduplicated_ = nullptr;
   obs::Histogram* commit_events_ = nullptr;
+  obs::Counter* profile_errors_ = nullptr;
 };
 
 }  // namespace whisperer::shard

@@ -56,6 +56,40 @@ std::string DedupeKey(uint32_t workspace_id, std::string_view message_id) {
   return key;
 }
 
+std::string IdentityKey(uint32_t workspace_id, std::string_view type, std::string_view value) {
+  std::string key;
+  key.reserve(5 + type.size() + value.size());
+  PutBigEndian32(&key, workspace_id);
+  key.push_back(static_cast<char>(static_cast<uint8_t>(type.size())));
+  key.append(type);
+  key.append(value);
+  return key;
+}
+
+std::string ProfileKey(uint32_t workspace_id, uint64_t profile) {
+  return EventKey(workspace_id, profile);  // the same [u32][u64] layout
+}
+
+std::string TimelineKey(uint32_t workspace_id, uint64_t profile, uint64_t sequence) {
+  std::string key;
+  key.reserve(kTimelineKeyBytes);
+  PutBigEndian32(&key, workspace_id);
+  PutBigEndian64(&key, profile);
+  PutBigEndian64(&key, sequence);
+  return key;
+}
+
+std::string MergedIntoValue(uint64_t survivor) {
+  std::string value = "M";
+  PutBigEndian64(&value, survivor);
+  return value;
+}
+
+std::optional<uint64_t> DecodeMergedInto(std::string_view value) {
+  if (value.size() != 9 || value[0] != 'M') return std::nullopt;
+  return GetBigEndian64(value.data() + 1);
+}
+
 std::string EncodeDedupeEntry(const DedupeEntry& entry) {
   std::string value;
   value.reserve(16 + entry.message_id.size());

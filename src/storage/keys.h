@@ -4,6 +4,10 @@
 //   events   [workspace u32][sequence u64]        -> normalized event JSON
 //   dedupe   [workspace u32][hash128(messageId)]  -> [sequence u64][receivedAt ms i64][messageId]
 //   meta     utf-8 name (see storage/store.h)     -> value
+//   identities [workspace u32][type length u8][type][value] -> [profile u64]
+//   profiles   [workspace u32][profile u64]       -> profile JSON ('{...}'), or 'M'[profile u64]
+//                                                    when merged into that profile
+//   timeline   [workspace u32][profile u64][sequence u64] -> empty
 //
 // Dedupe keys are fixed-width (20 bytes) rather than the messageId itself, which may be up to
 // 256 bytes: short keys make every comparison and every index entry cheaper, and the hot path
@@ -49,6 +53,15 @@ struct DedupeEntry {
   int64_t received_at_ms;
   std::string_view message_id;  // points into the decoded value
 };
+std::string IdentityKey(uint32_t workspace_id, std::string_view type, std::string_view value);
+std::string ProfileKey(uint32_t workspace_id, uint64_t profile);
+std::string TimelineKey(uint32_t workspace_id, uint64_t profile, uint64_t sequence);
+inline constexpr size_t kTimelineKeyBytes = 20;
+// The value of a profile row that was merged into `survivor`.
+std::string MergedIntoValue(uint64_t survivor);
+// The survivor named by a profile row, or nullopt when the row is a profile.
+std::optional<uint64_t> DecodeMergedInto(std::string_view value);
+
 std::string EncodeDedupeEntry(const DedupeEntry& entry);
 std::optional<DedupeEntry> DecodeDedupeEntry(std::string_view value);
 

@@ -13,7 +13,8 @@
 namespace whisperer::storage {
 namespace {
 
-constexpr const char* kColumnFamilies[] = {"default", "events", "dedupe", "meta"};
+constexpr const char* kColumnFamilies[] = {"default",    "events",   "dedupe",  "meta",
+                                           "identities", "profiles", "timeline"};
 
 // Drops dedupe entries older than the window, so the dedupe column family stays bounded by
 // the traffic of one window. Stateless apart from the clock, hence safe on RocksDB's
@@ -75,6 +76,13 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(rocksdb::CompactionFilter*
       cf.compaction_filter = dedupe_filter;
       table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
       table.whole_key_filtering = true;
+    } else if (n == "identities" || n == "profiles") {
+      // Point lookups, most of them for identifiers seen for the first time.
+      table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+      table.whole_key_filtering = true;
+      cf.compression = rocksdb::kLZ4Compression;
+    } else if (n == "timeline") {
+      cf.compression = rocksdb::kLZ4Compression;  // empty values: keys only
     }
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     out.emplace_back(name, cf);
@@ -178,6 +186,20 @@ absl::Status Store::PutMeta(std::string_view key, std::string_view value) {
   rocksdb::WriteOptions wo;
   wo.sync = true;  // rare and must outlive power loss: keys printed to a user are final
   return FromRocks(db_->Write(wo, &batch), StrCat("writing ", key));
+}
+
+absl::StatusOr<std::optional<std::string>> Store::Get(rocksdb::ColumnFamilyHandle* cf,
+                                                      std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf, key, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocks(s, "reading");
+  return value;
+}
+
+absl::StatusOr<std::optional<std::string>> Store::GetEvent(uint32_t workspace_id,
+                                                           uint64_t sequence) const {
+  return Get(events(), EventKey(workspace_id, sequence));
 }
 
 absl::Status Store::ScanEvents(uint32_t workspace_id, uint64_t after,

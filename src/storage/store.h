@@ -4,10 +4,12 @@
 //   events  the append-only event log, a workspace's events contiguous and in commit order;
 //   dedupe  hash of (workspace, messageId) -> (sequence, receivedAt, messageId), expired by a
 //           compaction filter after the dedupe window;
-//   meta    small named values: workspace ids (`workspace/<name>`) and generated keys
-//           (`keys/<workspace>/<write|admin>`).
-// Later column families (profiles, identities, journeys, decisions, models, config) are added
-// to kColumnFamilies.
+//   meta    small named values: workspace ids (`workspace/<name>`), generated keys
+//           (`keys/<workspace>/<write|admin>`) and the profile id counter;
+//   identities  the identity graph: identifier -> profile id;
+//   profiles    profile id -> the profile (state/profile.h), or where a merged profile went;
+//   timeline    (profile, sequence) -> nothing: a profile's events as a range.
+// Later column families (journeys, decisions, models, config) are added to kColumnFamilies.
 //
 // Durability: Write() returns OK only once the batch is in the write-ahead log, so an
 // acknowledged write survives kill -9 of the process. With `sync` the WAL is also fsynced per
@@ -59,6 +61,11 @@ class Store {
   rocksdb::ColumnFamilyHandle* events() const { return handles_[1]; }
   rocksdb::ColumnFamilyHandle* dedupe() const { return handles_[2]; }
   rocksdb::ColumnFamilyHandle* meta() const { return handles_[3]; }
+  rocksdb::ColumnFamilyHandle* identities() const { return handles_[4]; }
+  rocksdb::ColumnFamilyHandle* profiles() const { return handles_[5]; }
+  rocksdb::ColumnFamilyHandle* timeline() const { return handles_[6]; }
+  // Every column family, for scans that must cover them all (erasure checks).
+  const std::vector<rocksdb::ColumnFamilyHandle*>& column_families() const { return handles_; }
   bool sync() const { return options_.sync; }
   int64_t dedupe_window_ms() const { return options_.dedupe_window_ms; }
   const std::string& path() const { return options_.path; }
@@ -73,6 +80,12 @@ class Store {
 
   absl::StatusOr<std::optional<std::string>> GetMeta(std::string_view key) const;
   absl::Status PutMeta(std::string_view key, std::string_view value);
+
+  // A point read in `cf`; nullopt when the key is absent.
+  absl::StatusOr<std::optional<std::string>> Get(rocksdb::ColumnFamilyHandle* cf,
+                                                 std::string_view key) const;
+  absl::StatusOr<std::optional<std::string>> GetEvent(uint32_t workspace_id,
+                                                      uint64_t sequence) const;
 
   // Calls `fn(sequence, json)` for the events of `workspace_id` with a sequence above `after`,
   // in sequence order, until `fn` returns false or the events end.
@@ -98,7 +111,7 @@ class Store {
   Options options_;
   std::string follower_dir_;  // the secondary instance's own scratch directory
   std::unique_ptr<rocksdb::CompactionFilter> dedupe_filter_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, events, dedupe, meta
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // in kColumnFamilies order
   std::unique_ptr<rocksdb::DB> db_;
 };
 

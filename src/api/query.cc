@@ -1,0 +1,67 @@
+#include "api/query.h"
+
+#include <charconv>
+
+#include "common/status.h"
+#include "common/strings.h"
+
+namespace whisperer::api {
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::optional<std::string_view> QueryParam(std::string_view target, std::string_view name) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::string> PercentDecode(std::string_view value, std::string_view name) {
+  std::string out;
+  out.reserve(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] != '%') {
+      out.push_back(value[i]);
+      continue;
+    }
+    int hi = i + 2 < value.size() ? HexDigit(value[i + 1]) : -1;
+    int lo = i + 2 < value.size() ? HexDigit(value[i + 2]) : -1;
+    if (hi < 0 || lo < 0) {
+      return InvalidInput("invalid_value", StrCat(name, " has a malformed %-escape"), name);
+    }
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view name,
+                                        uint64_t fallback, uint64_t max) {
+  if (value.empty()) return fallback;
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (ec != std::errc() || ptr != value.data() + value.size() || v > max) {
+    return InvalidInput("invalid_value", StrCat(name, " must be a whole number up to ", max), name);
+  }
+  return v;
+}
+
+}  // namespace whisperer::api

@@ -1,0 +1,27 @@
+// Query strings of API requests: finding a parameter, percent-decoding it, and reading numbers
+// with an error that names the parameter.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace whisperer::api {
+
+// The raw value of parameter `name` in `target` ("/path?a=1&b=2"); nullopt when absent, "" for
+// "?name" or "?name=".
+std::optional<std::string_view> QueryParam(std::string_view target, std::string_view name);
+
+// RFC 3986 percent-decoding ("%40" -> "@"). A '+' stays a '+' (phone numbers); a malformed
+// escape is an InvalidArgument naming `name`.
+absl::StatusOr<std::string> PercentDecode(std::string_view value, std::string_view name);
+
+// `value` as a whole number up to `max`; `fallback` when empty. The error names `name`.
+absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view name,
+                                        uint64_t fallback, uint64_t max);
+
+}  // namespace whisperer::api

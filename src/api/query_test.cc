@@ -1,0 +1,38 @@
+#include "api/query.h"
+
+#include <gtest/gtest.h>
+
+#include "common/status.h"
+
+namespace whisperer::api {
+namespace {
+
+TEST(QueryParam, FindsPresentEmptyAndAbsent) {
+  std::string_view t = "/v1/x?limit=10&cursor=&flag&email=a%40b.io";
+  EXPECT_EQ(QueryParam(t, "limit"), "10");
+  EXPECT_EQ(QueryParam(t, "cursor"), "");
+  EXPECT_EQ(QueryParam(t, "flag"), "");
+  EXPECT_EQ(QueryParam(t, "email"), "a%40b.io");
+  EXPECT_FALSE(QueryParam(t, "lim").has_value());
+  EXPECT_FALSE(QueryParam("/v1/x", "limit").has_value());
+}
+
+TEST(PercentDecode, DecodesAndRejectsMalformedEscapes) {
+  EXPECT_EQ(*PercentDecode("a%40b.io", "email"), "a@b.io");
+  EXPECT_EQ(*PercentDecode("+1%20555", "phone"), "+1 555");
+  absl::StatusOr<std::string> bad = PercentDecode("abc%4", "email");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(ErrorFieldOf(bad.status()), "email");
+  EXPECT_FALSE(PercentDecode("%zz", "email").ok());
+}
+
+TEST(ParseUintParam, RangeAndFallback) {
+  EXPECT_EQ(*ParseUintParam("", "limit", 100, 1000), 100u);
+  EXPECT_EQ(*ParseUintParam("7", "limit", 100, 1000), 7u);
+  EXPECT_FALSE(ParseUintParam("1001", "limit", 100, 1000).ok());
+  EXPECT_FALSE(ParseUintParam("-1", "limit", 100, 1000).ok());
+  EXPECT_FALSE(ParseUintParam("1x", "limit", 100, 1000).ok());
+}
+
+}  // namespace
+}  // namespace whisperer::api

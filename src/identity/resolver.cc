@@ -1,0 +1,183 @@
+#include "identity/resolver.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+namespace whisperer::identity {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Contains(const std::vector<uint64_t>* list, uint64_t id) {
+  return list != nullptr && std::find(list->begin(), list->end(), id) != list->end();
+}
+
+// The identifiers held by the profile being built up, by type, to check limits against.
+class Held {
+ public:
+  void Add(const Identifier& id) { values_[id.type].insert(id.value); }
+  void AddAll(const std::vector<Identifier>* ids) {
+    if (ids != nullptr) {
+      for (const Identifier& id : *ids) Add(id);
+    }
+  }
+  // Whether holding `extra` too keeps every type within its limit.
+  bool Fits(const std::vector<Identifier>& extra, const IdentityRules& rules) const {
+    std::map<std::string_view, std::set<std::string_view>> added;
+    for (const Identifier& id : extra) {
+      auto limit = rules.limits.find(id.type);
+      if (limit == rules.limits.end()) continue;
+      auto held = values_.find(id.type);
+      bool already = held != values_.end() && held->second.count(id.value) > 0;
+      if (!already) added[id.type].insert(id.value);
+      size_t count = (held == values_.end() ? 0 : held->second.size()) + added[id.type].size();
+      if (count > limit->second) return false;
+    }
+    return true;
+  }
+
+ private:
+  std::map<std::string, std::set<std::string>, std::less<>> values_;
+};
+
+}  // namespace
+
+bool IdentityRules::KnownType(std::string_view type) const {
+  if (type == kUserId || type == kAnonymousId || type == kEmail || type == kPhone) return true;
+  return std::find(external_ids.begin(), external_ids.end(), type) != external_ids.end();
+}
+
+size_t IdentityRules::Rank(std::string_view type) const {
+  auto it = std::find(priority.begin(), priority.end(), type);
+  if (it != priority.end()) return static_cast<size_t>(it - priority.begin());
+  auto ext = std::find(external_ids.begin(), external_ids.end(), type);
+  size_t base = priority.size();
+  if (ext != external_ids.end()) return base + static_cast<size_t>(ext - external_ids.begin());
+  return base + external_ids.size();
+}
+
+bool IdentityRules::Blocked(std::string_view normalized_value) const {
+  for (const std::string& b : blocked_values) {
+    if (EqualsIgnoreCase(b, normalized_value)) return true;
+  }
+  return false;
+}
+
+std::string NormalizeIdentifier(std::string_view type, std::string_view value) {
+  value = Trim(value);
+  std::string out;
+  if (type == kEmail) {
+    out.reserve(value.size());
+    for (char c : value)
+      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  } else if (type == kPhone) {
+    for (char c : value) {
+      if (std::isdigit(static_cast<unsigned char>(c)) || (c == '+' && out.empty()))
+        out.push_back(c);
+    }
+    if (out == "+") out.clear();
+  } else {
+    out.assign(value);
+  }
+  return out;
+}
+
+std::vector<Identifier> PrepareIdentifiers(std::vector<Identifier> ids,
+                                           const IdentityRules& rules) {
+  std::vector<Identifier> out;
+  out.reserve(ids.size());
+  for (Identifier& id : ids) {
+    id.value = NormalizeIdentifier(id.type, id.value);
+    if (rules.Blocked(id.value)) continue;
+    if (std::find(out.begin(), out.end(), id) != out.end()) continue;
+    out.push_back(std::move(id));
+  }
+  std::stable_sort(out.begin(), out.end(), [&](const Identifier& a, const Identifier& b) {
+    return rules.Rank(a.type) < rules.Rank(b.type);
+  });
+  return out;
+}
+
+std::string_view MergeRefusalName(MergeRefusal reason) {
+  switch (reason) {
+    case MergeRefusal::kNone:
+      return "none";
+    case MergeRefusal::kLimit:
+      return "identifier_limit";
+    case MergeRefusal::kConsent:
+      return "cross_device_consent";
+    case MergeRefusal::kSeparated:
+      return "unmerged";
+  }
+  return "unknown";
+}
+
+ResolvePlan Resolve(const std::vector<Identifier>& ids, const std::vector<uint64_t>& owners,
+                    const std::function<ProfileFacts(uint64_t)>& facts,
+                    const IdentityRules& rules) {
+  ResolvePlan plan;
+  Held held;
+  ProfileFacts target_facts;
+  std::vector<uint64_t> seen;  // profiles already merged, adopted or refused
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const Identifier& id = ids[i];
+    uint64_t owner = owners[i];
+    if (owner == 0) {
+      if (held.Fits({id}, rules)) {
+        held.Add(id);
+        plan.link.push_back(id);
+      } else {
+        plan.unlinked.push_back(id);
+      }
+      continue;
+    }
+    if (owner == plan.target || Contains(&seen, owner)) continue;
+    seen.push_back(owner);
+    ProfileFacts other = facts(owner);
+    bool fits = other.identifiers == nullptr || held.Fits(*other.identifiers, rules);
+    if (plan.target == 0) {
+      // Nothing existing yet: the identifiers gathered so far join this profile, when they may.
+      if (fits) {
+        plan.target = owner;
+        target_facts = other;
+        held.AddAll(other.identifiers);
+        continue;
+      }
+      plan.refused.push_back({owner, MergeRefusal::kLimit});
+      continue;
+    }
+    MergeRefusal refusal = MergeRefusal::kNone;
+    if (Contains(target_facts.separated, owner) || Contains(other.separated, plan.target)) {
+      refusal = MergeRefusal::kSeparated;
+    } else if (target_facts.cross_device_denied || other.cross_device_denied) {
+      refusal = MergeRefusal::kConsent;
+    } else if (!fits) {
+      refusal = MergeRefusal::kLimit;
+    }
+    if (refusal != MergeRefusal::kNone) {
+      plan.refused.push_back({owner, refusal});
+      continue;
+    }
+    held.AddAll(other.identifiers);
+    plan.merge.push_back(owner);
+  }
+  return plan;
+}
+
+}  // namespace whisperer::identity

@@ -1,0 +1,231 @@
+#include "server/profile_service.h"
+
+#include "api/query.h"
+#include "common/json_writer.h"
+#include "common/status.h"
+#include "common/strings.h"
+#include "common/timestamp.h"
+
+namespace whisperer::server {
+
+namespace http = net::http;
+
+namespace {
+
+constexpr std::string_view kLookupTypes[] = {"userId", "anonymousId", "email", "phone"};
+
+std::string_view Target(const net::RequestContext& ctx) {
+  return {ctx.request.target().data(), ctx.request.target().size()};
+}
+
+absl::StatusOr<uint64_t> ProfileIdParam(const net::RequestContext& ctx) {
+  std::string_view raw = ctx.path_params.empty() ? "" : ctx.path_params.front();
+  std::optional<uint64_t> id = state::ParseProfileId(raw);
+  if (!id) {
+    return MakeError(absl::StatusCode::kNotFound, "profile_not_found",
+                     StrCat("no profile ", raw.substr(0, 64), " (profile ids look like prf_1a2b)"),
+                     "id");
+  }
+  return *id;
+}
+
+}  // namespace
+
+ProfileService::ProfileService(const api::KeyRing* keys, shard::ShardSet* shards,
+                               state::ProfileEngine* engine, const storage::Store* store,
+                               const Clock* clock)
+    : keys_(keys), shards_(shards), engine_(engine), store_(store), clock_(clock) {}
+
+void ProfileService::Register(net::Router* router) {
+  router->Add(http::verb::get, "/v1/profiles/lookup",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleLookup(ctx, r); });
+  router->Add(http::verb::get, "/v1/profiles/{id}",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleGet(ctx, r); });
+  router->Add(http::verb::get, "/v1/profiles/{id}/events",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleEvents(ctx, r); });
+  router->Add(http::verb::put, "/v1/profiles/{id}/consent",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleConsent(ctx, r); });
+}
+
+void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  std::string_view target = Target(ctx);
+  std::string type;
+  std::optional<std::string_view> raw;
+  for (std::string_view t : kLookupTypes) {
+    if (std::optional<std::string_view> v = api::QueryParam(target, t)) {
+      if (raw) {
+        return respond(net::ErrorResponse(InvalidInput(
+            "invalid_value", "give exactly one of userId, anonymousId, email, phone", t)));
+      }
+      type = std::string(t);
+      raw = v;
+    }
+  }
+  if (!raw) {
+    std::optional<std::string_view> t = api::QueryParam(target, "type");
+    raw = api::QueryParam(target, "value");
+    if (!t || !raw) {
+      return respond(net::ErrorResponse(InvalidInput(
+          "missing_field", "give one of userId, anonymousId, email, phone, or type and value",
+          "userId")));
+    }
+    absl::StatusOr<std::string> decoded = api::PercentDecode(*t, "type");
+    if (!decoded.ok()) return respond(net::ErrorResponse(decoded.status()));
+    type = *decoded;
+  }
+  absl::StatusOr<std::string> value = api::PercentDecode(*raw, type);
+  if (!value.ok()) return respond(net::ErrorResponse(value.status()));
+  absl::StatusOr<std::optional<uint64_t>> id =
+      state::ProfileEngine::Lookup(*store_, principal->workspace_id, type, *value);
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  if (!id->has_value()) {
+    return respond(net::ErrorResponse(
+        MakeError(absl::StatusCode::kNotFound, "profile_not_found",
+                  StrCat("no profile has ", type, " ", value->substr(0, 200)), type)));
+  }
+  // Follow a merge so the answer is always the surviving profile.
+  absl::StatusOr<state::Profile> profile =
+      state::ProfileEngine::ReadProfile(*store_, principal->workspace_id, **id);
+  if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
+  std::string body = R"({"profileId":)";
+  AppendJsonString(&body, state::ProfileIdString(profile->id));
+  body += "}";
+  respond(net::JsonResponse(200, std::move(body)));
+}
+
+void ProfileService::HandleGet(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<uint64_t> id = ProfileIdParam(ctx);
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  absl::StatusOr<state::Profile> profile =
+      state::ProfileEngine::ReadProfile(*store_, principal->workspace_id, *id);
+  if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
+  std::string body;
+  JsonWriter w(&body);
+  state::WriteProfile(*profile, clock_->NowMillis(), w);
+  respond(net::JsonResponse(200, std::move(body)));
+}
+
+void ProfileService::HandleEvents(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<uint64_t> id = ProfileIdParam(ctx);
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  std::string_view target = Target(ctx);
+  absl::StatusOr<uint64_t> before =
+      api::ParseUintParam(api::QueryParam(target, "cursor").value_or(""), "cursor", 0, UINT64_MAX);
+  if (!before.ok()) return respond(net::ErrorResponse(before.status()));
+  absl::StatusOr<uint64_t> limit =
+      api::ParseUintParam(api::QueryParam(target, "limit").value_or(""), "limit", 100, 1000);
+  if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
+  if (*limit == 0) {
+    return respond(
+        net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
+  }
+  absl::StatusOr<state::Profile> profile =
+      state::ProfileEngine::ReadProfile(*store_, principal->workspace_id, *id);
+  if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
+  absl::StatusOr<state::ProfileEngine::TimelinePage> page =
+      state::ProfileEngine::Timeline(*store_, principal->workspace_id, *profile, *before, *limit);
+  if (!page.ok()) return respond(net::ErrorResponse(page.status()));
+  std::string body = R"({"profileId":)";
+  AppendJsonString(&body, state::ProfileIdString(profile->id));
+  body += R"(,"events":[)";
+  for (size_t i = 0; i < page->events.size(); ++i) {
+    if (i) body += ',';
+    body += page->events[i].second;
+  }
+  body += R"(],"nextCursor":)";
+  if (page->next_before) {
+    AppendJsonString(&body, std::to_string(*page->next_before));
+  } else {
+    body += "null";
+  }
+  body += page->next_before ? R"(,"hasMore":true})" : R"(,"hasMore":false})";
+  respond(net::JsonResponse(200, std::move(body)));
+}
+
+void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<uint64_t> id = ProfileIdParam(ctx);
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  if (engine_ == nullptr) {
+    return respond(
+        net::ErrorResponse(MakeError(absl::StatusCode::kUnavailable, "profiles_disabled",
+                                     "profiles are off on this server (ingest.profiles: false)")));
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element body;
+  const std::string& text = ctx.request.body();
+  if (parser.parse(text.data(), text.size()).get(body) != simdjson::SUCCESS || !body.is_object()) {
+    return respond(
+        net::ErrorResponse(InvalidInput("malformed_json", "the body must be a JSON object")));
+  }
+  int64_t at = clock_->NowMillis();
+  std::string source = "api";
+  simdjson::dom::element v;
+  if (body["source"].get(v) == simdjson::SUCCESS) {
+    std::string_view s;
+    if (v.get(s) != simdjson::SUCCESS || s.empty() || s.size() > 200) {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_type", "source must be a string of 1 to 200 bytes", "source")));
+    }
+    source = StrCat("api:", s);
+  }
+  if (body["timestamp"].get(v) == simdjson::SUCCESS) {
+    std::string_view s;
+    std::optional<int64_t> ts;
+    if (v.get(s) == simdjson::SUCCESS) ts = ParseIso8601(s);
+    if (!ts) {
+      return respond(net::ErrorResponse(InvalidInput(
+          "invalid_timestamp", "timestamp must be an ISO-8601 date-time", "timestamp")));
+    }
+    at = *ts;
+  }
+  simdjson::dom::object purposes;
+  if (body["purposes"].get(purposes) != simdjson::SUCCESS || purposes.size() == 0) {
+    return respond(net::ErrorResponse(InvalidInput(
+        "missing_field", "purposes must be an object of purpose: granted|denied", "purposes")));
+  }
+  std::vector<std::pair<std::string, state::ConsentState>> changes;
+  for (auto [purpose, value] : purposes) {
+    bool granted = false;
+    std::string_view s;
+    bool valid = value.get(granted) == simdjson::SUCCESS;
+    if (!valid && value.get(s) == simdjson::SUCCESS && (s == "granted" || s == "denied")) {
+      granted = s == "granted";
+      valid = true;
+    }
+    if (!valid) {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value", "must be \"granted\", \"denied\", true or false",
+                       StrCat("purposes.", purpose))));
+    }
+    changes.emplace_back(std::string(purpose), state::ConsentState{granted, at, source});
+  }
+  uint32_t ws = principal->workspace_id;
+  absl::Status written = shards_->WriteExclusive(
+      [&](rocksdb::WriteBatch* batch) { return engine_->SetConsent(ws, *id, changes, batch); });
+  if (!written.ok()) return respond(net::ErrorResponse(written));
+  absl::StatusOr<state::Profile> profile = state::ProfileEngine::ReadProfile(*store_, ws, *id);
+  if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("profileId");
+  w.String(state::ProfileIdString(profile->id));
+  w.Key("consent");
+  state::WriteConsent(*profile, w);
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+}  // namespace whisperer::server

@@ -1,0 +1,50 @@
+// ProfileService: the read and privacy endpoints of unified profiles (admin key only; a write
+// key gets 403). Profiles are read from the store, so reads never wait for ingestion; changes
+// go through ShardSet::WriteExclusive so they are ordered with the events being folded.
+//
+//   GET /v1/profiles/lookup?userId=|anonymousId=|email=|phone=|type=&value=
+//                                      {"profileId":"prf_..."}; 404 profile_not_found
+//   GET /v1/profiles/{id}              the unified profile (state/profile.h); the id of a
+//                                      profile merged into another answers with the survivor
+//   GET /v1/profiles/{id}/events?limit=N&cursor=C
+//                                      the timeline across merged identities, newest first:
+//                                      {"events":[...],"nextCursor":"C2"|null,"hasMore":bool}
+//   PUT /v1/profiles/{id}/consent      {"purposes":{"marketing_email":"granted"|"denied"|bool},
+//                                      "source":"...", "timestamp":"ISO-8601"} -> the profile's
+//                                      consent
+//
+// Thread-safety: handlers run on any server thread; the service holds no mutable state.
+#pragma once
+
+#include "api/auth.h"
+#include "common/clock.h"
+#include "net/http_server.h"
+#include "shard/shard_set.h"
+#include "state/profiles.h"
+#include "storage/store.h"
+
+namespace whisperer::server {
+
+class ProfileService {
+ public:
+  // `engine` may be null when profiles are off (ingest.profiles: false): reads still work,
+  // changes answer 503 profiles_disabled.
+  ProfileService(const api::KeyRing* keys, shard::ShardSet* shards, state::ProfileEngine* engine,
+                 const storage::Store* store, const Clock* clock);
+
+  void Register(net::Router* router);
+
+  void HandleLookup(net::RequestContext& ctx, net::Responder respond);
+  void HandleGet(net::RequestContext& ctx, net::Responder respond);
+  void HandleEvents(net::RequestContext& ctx, net::Responder respond);
+  void HandleConsent(net::RequestContext& ctx, net::Responder respond);
+
+ private:
+  const api::KeyRing* keys_;
+  shard::ShardSet* shards_;
+  state::ProfileEngine* engine_;
+  const storage::Store* store_;
+  const Clock* clock_;
+};
+
+}  // namespace whisperer::server

@@ -1,0 +1,821 @@
+#include "state/profile.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/status.h"
+#include "common/strings.h"
+#include "common/timestamp.h"
+
+namespace whisperer::state {
+namespace {
+
+using identity::Identifier;
+
+constexpr std::string_view kOther = "(other)";
+
+std::string_view StringOr(simdjson::dom::element e, std::string_view key) {
+  std::string_view out;
+  if (e.is_object() && e[key].get(out) == simdjson::SUCCESS) return out;
+  return {};
+}
+
+// A JSON string or number as identifier text (Segment accepts numeric ids).
+std::string IdText(simdjson::dom::element v) {
+  std::string_view s;
+  if (v.get(s) == simdjson::SUCCESS) return std::string(s);
+  int64_t i;
+  if (v.get(i) == simdjson::SUCCESS) return std::to_string(i);
+  return {};
+}
+
+std::optional<double> Number(simdjson::dom::element obj, std::string_view key) {
+  simdjson::dom::element v;
+  if (!obj.is_object() || obj[key].get(v) != simdjson::SUCCESS) return std::nullopt;
+  double d;
+  if (v.get(d) == simdjson::SUCCESS) return d;
+  int64_t i;
+  if (v.get(i) == simdjson::SUCCESS) return static_cast<double>(i);
+  uint64_t u;
+  if (v.get(u) == simdjson::SUCCESS) return static_cast<double>(u);
+  std::string_view s;  // "19.99" as a string is common in e-commerce feeds
+  if (v.get(s) == simdjson::SUCCESS) {
+    double parsed;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), parsed);
+    if (ec == std::errc() && p == s.data() + s.size()) return parsed;
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> ConsentValue(simdjson::dom::element v) {
+  bool b;
+  if (v.get(b) == simdjson::SUCCESS) return b;
+  std::string_view s;
+  if (v.get(s) == simdjson::SUCCESS) {
+    if (s == "granted" || s == "true" || s == "yes" || s == "opt_in") return true;
+    if (s == "denied" || s == "false" || s == "no" || s == "opt_out") return false;
+  }
+  return std::nullopt;
+}
+
+void ReadConsentObject(simdjson::dom::object obj, EventFacts* f) {
+  for (auto [key, value] : obj) {
+    if (key == "categoryPreferences") continue;
+    if (std::optional<bool> g = ConsentValue(value)) f->consent.emplace_back(std::string(key), *g);
+  }
+}
+
+template <typename Map>
+Seen& CappedEntry(Map& map, std::string_view key) {
+  auto it = map.find(key);
+  if (it != map.end()) return it->second;
+  if (map.size() >= kMaxListEntries) return map[std::string(kOther)];
+  return map[std::string(key)];
+}
+
+void Count(std::map<std::string, uint64_t, std::less<>>& counts, std::string_view name,
+           uint64_t n) {
+  auto it = counts.find(name);
+  if (it != counts.end()) {
+    it->second += n;
+  } else if (counts.size() >= kMaxEventNames) {
+    counts[std::string(kOther)] += n;
+  } else {
+    counts.emplace(std::string(name), n);
+  }
+}
+
+void SetTrait(Profile& p, std::string_view key, std::string json, int64_t at_ms) {
+  auto it = p.traits.find(key);
+  if (it == p.traits.end()) {
+    if (p.traits.size() >= kMaxTraits) return;
+    p.traits.emplace(std::string(key), TraitValue{std::move(json), at_ms});
+  } else if (at_ms >= it->second.set_at_ms) {
+    it->second = TraitValue{std::move(json), at_ms};
+  }
+}
+
+void SetConsent(Profile& p, const std::string& purpose, ConsentState state) {
+  auto it = p.consent.find(purpose);
+  if (it == p.consent.end()) {
+    p.consent.emplace(purpose, std::move(state));
+  } else if (state.at_ms >= it->second.at_ms) {
+    it->second = std::move(state);
+  }
+}
+
+void AddIdentifier(Profile& p, const Identifier& id) {
+  if (std::find(p.identifiers.begin(), p.identifiers.end(), id) == p.identifiers.end()) {
+    p.identifiers.push_back(id);
+  }
+}
+
+void AddUnique(std::vector<uint64_t>& list, uint64_t v) {
+  if (std::find(list.begin(), list.end(), v) == list.end()) list.push_back(v);
+}
+
+void WriteTime(JsonWriter& w, std::string_view key, int64_t ms) {
+  w.Key(key);
+  if (ms == 0) {
+    w.Null();
+    return;
+  }
+  char buf[kIso8601Bytes];
+  FormatIso8601(ms, buf);
+  w.String(std::string_view(buf, kIso8601Bytes));
+}
+
+void WriteSeenFields(JsonWriter& w, const Seen& s) {
+  WriteTime(w, "firstSeen", s.first_ms);
+  WriteTime(w, "lastSeen", s.last_ms);
+  w.Key("events");
+  w.Uint(s.events);
+}
+
+void WriteSeenMap(JsonWriter& w, std::string_view key, std::string_view name_key,
+                  const std::map<std::string, Seen, std::less<>>& map) {
+  w.Key(key);
+  w.StartArray();
+  for (const auto& [name, seen] : map) {
+    w.StartObject();
+    w.Key(name_key);
+    w.String(name);
+    WriteSeenFields(w, seen);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+void WriteIdentifiers(JsonWriter& w, const std::vector<Identifier>& ids) {
+  w.StartArray();
+  for (const Identifier& id : ids) {
+    w.StartObject();
+    w.Key("type");
+    w.String(id.type);
+    w.Key("value");
+    w.String(id.value);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+void WriteIdList(JsonWriter& w, std::string_view key, const std::vector<uint64_t>& ids) {
+  w.Key(key);
+  w.StartArray();
+  for (uint64_t id : ids) w.String(ProfileIdString(id));
+  w.EndArray();
+}
+
+// Parsing the stored form back. Errors mean a corrupt row: they name the field.
+class Reader {
+ public:
+  absl::Status status;
+
+  std::string_view Str(simdjson::dom::element obj, std::string_view key) {
+    std::string_view s;
+    simdjson::dom::element v;
+    if (obj[key].get(v) != simdjson::SUCCESS || v.is_null()) return {};
+    if (v.get(s) != simdjson::SUCCESS) Fail(key);
+    return s;
+  }
+  uint64_t Uint(simdjson::dom::element obj, std::string_view key) {
+    uint64_t u = 0;
+    simdjson::dom::element v;
+    if (obj[key].get(v) != simdjson::SUCCESS) return 0;
+    if (v.get(u) != simdjson::SUCCESS) Fail(key);
+    return u;
+  }
+  double Double(simdjson::dom::element obj, std::string_view key) {
+    std::optional<double> d = Number(obj, key);
+    return d.value_or(0);
+  }
+  int64_t Time(simdjson::dom::element obj, std::string_view key) {
+    std::string_view s = Str(obj, key);
+    if (s.empty()) return 0;
+    std::optional<int64_t> ms = ParseIso8601(s);
+    if (!ms) Fail(key);
+    return ms.value_or(0);
+  }
+  Seen SeenOf(simdjson::dom::element obj) {
+    return Seen{Time(obj, "firstSeen"), Time(obj, "lastSeen"), Uint(obj, "events")};
+  }
+  // A missing or mistyped container reads as an empty one (and fails the parse), so callers
+  // can iterate without checking.
+  simdjson::dom::array Array(simdjson::dom::element obj, std::string_view key) {
+    simdjson::dom::array a;
+    if (obj[key].get(a) == simdjson::SUCCESS) return a;
+    Fail(key);
+    return Empty("[]").get_array().value_unsafe();
+  }
+  simdjson::dom::object Object(simdjson::dom::element obj, std::string_view key) {
+    simdjson::dom::object o;
+    if (obj[key].get(o) == simdjson::SUCCESS) return o;
+    Fail(key);
+    return Empty("{}").get_object().value_unsafe();
+  }
+  std::vector<Identifier> Identifiers(simdjson::dom::array a) {
+    std::vector<Identifier> out;
+    for (simdjson::dom::element e : a) {
+      out.push_back({std::string(Str(e, "type")), std::string(Str(e, "value"))});
+    }
+    return out;
+  }
+  std::vector<uint64_t> Ids(simdjson::dom::element obj, std::string_view key) {
+    std::vector<uint64_t> out;
+    for (simdjson::dom::element e : Array(obj, key)) {
+      std::string_view s;
+      std::optional<uint64_t> id;
+      if (e.get(s) == simdjson::SUCCESS) id = ParseProfileId(s);
+      if (!id) {
+        Fail(key);
+        continue;
+      }
+      out.push_back(*id);
+    }
+    return out;
+  }
+  void SeenMap(simdjson::dom::element obj, std::string_view key, std::string_view name_key,
+               std::map<std::string, Seen, std::less<>>* out) {
+    for (simdjson::dom::element e : Array(obj, key)) {
+      (*out)[std::string(Str(e, name_key))] = SeenOf(e);
+    }
+  }
+
+ private:
+  static simdjson::dom::element Empty(std::string_view which) {
+    // Parsed once; the parsers live for the process and are never reused, so the elements stay
+    // valid and may be read from any thread.
+    static simdjson::dom::parser* array_parser = new simdjson::dom::parser();
+    static simdjson::dom::parser* object_parser = new simdjson::dom::parser();
+    static const simdjson::dom::element empty_array = array_parser->parse("[]", 2).value_unsafe();
+    static const simdjson::dom::element empty_object = object_parser->parse("{}", 2).value_unsafe();
+    return which == "[]" ? empty_array : empty_object;
+  }
+  void Fail(std::string_view key) {
+    if (status.ok()) {
+      status = MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",
+                         StrCat("stored profile has a bad `", key, "`"), key);
+    }
+  }
+};
+
+}  // namespace
+
+void Seen::Touch(int64_t ts) {
+  if (events == 0 || ts < first_ms) first_ms = ts;
+  if (events == 0 || ts > last_ms) last_ms = ts;
+  ++events;
+}
+
+void Seen::Absorb(const Seen& other) {
+  if (other.events == 0) return;
+  if (events == 0 || other.first_ms < first_ms) first_ms = other.first_ms;
+  if (events == 0 || other.last_ms > last_ms) last_ms = other.last_ms;
+  events += other.events;
+}
+
+bool Profile::Denied(std::string_view purpose) const {
+  auto it = consent.find(purpose);
+  return it != consent.end() && !it->second.granted;
+}
+
+identity::ProfileFacts Profile::Facts() const {
+  return identity::ProfileFacts{&identifiers, Denied(kCrossDevice), &separated};
+}
+
+std::string UrlHost(std::string_view url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return {};
+  std::string_view rest = url.substr(scheme + 3);
+  size_t end = rest.find_first_of("/?#");
+  std::string_view host = rest.substr(0, end);
+  if (size_t at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
+  if (size_t colon = host.rfind(':');
+      colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  std::string out;
+  for (char c : host) out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  return out;
+}
+
+absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
+                                        const identity::IdentityRules& rules) {
+  EventFacts f;
+  std::optional<api::EventType> type = api::ParseEventType(StringOr(event, "type"));
+  if (!type) return InvalidInput("invalid_event", "stored event has no known type", "type");
+  f.type = *type;
+  f.message_id = StringOr(event, "messageId");
+  std::optional<int64_t> ts = ParseIso8601(StringOr(event, "timestamp"));
+  if (!ts) return InvalidInput("invalid_event", "stored event has no timestamp", "timestamp");
+  f.timestamp_ms = *ts;
+  f.received_at_ms = ParseIso8601(StringOr(event, "receivedAt")).value_or(*ts);
+
+  if (std::string_view v = StringOr(event, "userId"); !v.empty()) {
+    f.identifiers.push_back({std::string(identity::kUserId), std::string(v)});
+  }
+  if (std::string_view v = StringOr(event, "anonymousId"); !v.empty()) {
+    f.identifiers.push_back({std::string(identity::kAnonymousId), std::string(v)});
+  }
+  if (f.type == api::EventType::kTrack) f.name = StringOr(event, "event");
+  if (f.type == api::EventType::kAlias) {
+    simdjson::dom::element prev;
+    if (event["previousId"].get(prev) == simdjson::SUCCESS) {
+      // The engine decides whether it is a userId or an anonymousId.
+      f.previous_id = IdText(prev);
+    }
+  }
+
+  simdjson::dom::element context;
+  bool has_context = event["context"].get(context) == simdjson::SUCCESS && context.is_object();
+
+  // identify carries traits at the top level; every other type may carry them in context.
+  simdjson::dom::object traits;
+  bool has_traits = false;
+  if (f.type == api::EventType::kIdentify) {
+    has_traits = event["traits"].get(traits) == simdjson::SUCCESS;
+  }
+  if (!has_traits && has_context) has_traits = context["traits"].get(traits) == simdjson::SUCCESS;
+  if (has_traits) {
+    for (auto [key, value] : traits) {
+      std::string json;
+      JsonWriter w(&json);
+      w.Element(value);
+      f.traits.emplace_back(key, std::move(json));
+      if (key == identity::kEmail || key == identity::kPhone) {
+        std::string text = IdText(value);
+        if (!text.empty()) f.identifiers.push_back({std::string(key), std::move(text)});
+      }
+    }
+  }
+  for (const std::string& ext : rules.external_ids) {
+    if (has_traits) {
+      simdjson::dom::element v;
+      if (traits[ext].get(v) == simdjson::SUCCESS) {
+        std::string text = IdText(v);
+        if (!text.empty()) f.identifiers.push_back({ext, std::move(text)});
+      }
+    }
+  }
+  if (has_context) {
+    simdjson::dom::array external;
+    if (!rules.external_ids.empty() && context["externalIds"].get(external) == simdjson::SUCCESS) {
+      for (simdjson::dom::element e : external) {
+        std::string_view ext_type = StringOr(e, "type");
+        if (!rules.KnownType(ext_type) || ext_type == identity::kUserId ||
+            ext_type == identity::kAnonymousId) {
+          continue;
+        }
+        simdjson::dom::element id;
+        if (e["id"].get(id) == simdjson::SUCCESS) {
+          std::string text = IdText(id);
+          if (!text.empty()) f.identifiers.push_back({std::string(ext_type), std::move(text)});
+        }
+      }
+    }
+    f.user_agent = StringOr(context, "userAgent");
+    simdjson::dom::element library;
+    if (context["library"].get(library) == simdjson::SUCCESS) {
+      f.library = StringOr(library, "name");
+    }
+    simdjson::dom::element campaign;
+    if (context["campaign"].get(campaign) == simdjson::SUCCESS) {
+      f.utm_source = StringOr(campaign, "source");
+      f.utm_medium = StringOr(campaign, "medium");
+      f.utm_campaign = StringOr(campaign, "name");
+    }
+    simdjson::dom::element page;
+    if (context["page"].get(page) == simdjson::SUCCESS) {
+      f.referrer_host = UrlHost(StringOr(page, "referrer"));
+    }
+    simdjson::dom::object consent;
+    if (context["consent"].get(consent) == simdjson::SUCCESS) {
+      ReadConsentObject(consent, &f);
+      simdjson::dom::object prefs;
+      if (consent["categoryPreferences"].get(prefs) == simdjson::SUCCESS) {
+        ReadConsentObject(prefs, &f);
+      }
+    }
+  }
+  f.channel = StringOr(event, "channel");
+  simdjson::dom::element props;
+  bool has_props = event["properties"].get(props) == simdjson::SUCCESS;
+  if (f.referrer_host.empty() && has_props) f.referrer_host = UrlHost(StringOr(props, "referrer"));
+  if (f.type == api::EventType::kTrack && f.name == "Order Completed") {
+    if (has_props) f.revenue = Number(props, "revenue");
+    if (!f.revenue && has_props) f.revenue = Number(props, "total");
+    if (!f.revenue) f.revenue = 0.0;  // an order without an amount still counts as an order
+  }
+  return f;
+}
+
+void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint64_t sequence,
+               const FoldOptions& options) {
+  if (sequence > p.last_sequence) p.last_sequence = sequence;
+  std::string source = StrCat("event:", f.message_id);
+  // Identity and consent are facts about the person whoever the sender is; the statistics
+  // below leave bots out.
+  for (const auto& [purpose, granted] : f.consent) {
+    SetConsent(p, purpose, ConsentState{granted, f.timestamp_ms, source});
+  }
+  if (device != nullptr && device->bot) {
+    ++p.bot_events;
+    return;
+  }
+  for (const auto& [key, json] : f.traits) SetTrait(p, key, json, f.timestamp_ms);
+
+  const int64_t ts = f.timestamp_ms;
+  p.seen.Touch(ts);
+  std::string_view name;
+  switch (f.type) {
+    case api::EventType::kTrack:
+      name = f.name;
+      break;
+    default:
+      name = api::EventTypeName(f.type);
+  }
+  Count(p.event_counts, name, 1);
+  if (f.revenue) {
+    p.revenue += *f.revenue;
+    ++p.orders;
+    if (p.first_order_ms == 0 || ts < p.first_order_ms) p.first_order_ms = ts;
+    if (ts > p.last_order_ms) p.last_order_ms = ts;
+  }
+
+  Sessions& s = p.sessions;
+  bool view = f.type == api::EventType::kPage || f.type == api::EventType::kScreen;
+  if (s.count == 0 || ts - s.current_last_ms > options.session_timeout_ms) {
+    ++s.count;
+    s.current_start_ms = ts;
+    s.current_last_ms = ts;
+    s.current_events = 0;
+    s.current_views = 0;
+  } else if (ts > s.current_last_ms) {
+    s.total_ms += ts - s.current_last_ms;
+    s.current_last_ms = ts;
+  }
+  ++s.current_events;
+  if (view) {
+    ++s.current_views;
+    ++s.views;
+  }
+
+  if (device != nullptr && !(device->type == "unknown" && device->browser.empty())) {
+    auto it = std::find_if(p.devices.begin(), p.devices.end(), [&](const DeviceSeen& d) {
+      return d.type == device->type && d.os == device->os && d.browser == device->browser;
+    });
+    if (it == p.devices.end() && p.devices.size() < kMaxListEntries) {
+      DeviceSeen d;
+      static_cast<DeviceFacts&>(d) = *device;
+      p.devices.push_back(std::move(d));
+      it = p.devices.end() - 1;
+    }
+    if (it != p.devices.end()) {
+      it->os_version = device->os_version;  // the latest version seen
+      it->browser_version = device->browser_version;
+      it->Touch(ts);
+    }
+  }
+  if (!f.library.empty()) CappedEntry(p.platforms, f.library).Touch(ts);
+  if (!f.channel.empty()) CappedEntry(p.channels, f.channel).Touch(ts);
+  if (!f.referrer_host.empty()) CappedEntry(p.referrers, f.referrer_host).Touch(ts);
+  if (!f.utm_source.empty() || !f.utm_medium.empty() || !f.utm_campaign.empty()) {
+    auto it = std::find_if(p.sources.begin(), p.sources.end(), [&](const SourceSeen& s) {
+      return s.source == f.utm_source && s.medium == f.utm_medium && s.campaign == f.utm_campaign;
+    });
+    if (it == p.sources.end() && p.sources.size() < kMaxListEntries) {
+      SourceSeen src;
+      src.source = f.utm_source;
+      src.medium = f.utm_medium;
+      src.campaign = f.utm_campaign;
+      p.sources.push_back(std::move(src));
+      it = p.sources.end() - 1;
+    }
+    if (it != p.sources.end()) it->Touch(ts);
+  }
+}
+
+void MergeProfiles(Profile& s, Profile&& l, MergeRecord record) {
+  for (const Identifier& id : l.identifiers) AddIdentifier(s, id);
+  for (auto& [key, value] : l.traits) SetTrait(s, key, std::move(value.json), value.set_at_ms);
+  s.seen.Absorb(l.seen);
+  for (const auto& [name, n] : l.event_counts) Count(s.event_counts, name, n);
+  s.revenue += l.revenue;
+  s.orders += l.orders;
+  if (l.first_order_ms != 0 && (s.first_order_ms == 0 || l.first_order_ms < s.first_order_ms)) {
+    s.first_order_ms = l.first_order_ms;
+  }
+  s.last_order_ms = std::max(s.last_order_ms, l.last_order_ms);
+  // Sessions on two devices are two sessions, even when they overlap in time.
+  Sessions& a = s.sessions;
+  const Sessions& b = l.sessions;
+  if (b.count > 0 && (a.count == 0 || b.current_last_ms > a.current_last_ms)) {
+    a.current_start_ms = b.current_start_ms;
+    a.current_last_ms = b.current_last_ms;
+    a.current_events = b.current_events;
+    a.current_views = b.current_views;
+  }
+  a.count += b.count;
+  a.total_ms += b.total_ms;
+  a.views += b.views;
+  for (DeviceSeen& d : l.devices) {
+    auto it = std::find_if(s.devices.begin(), s.devices.end(), [&](const DeviceSeen& e) {
+      return e.type == d.type && e.os == d.os && e.browser == d.browser;
+    });
+    if (it != s.devices.end()) {
+      it->Absorb(d);
+    } else if (s.devices.size() < kMaxListEntries) {
+      s.devices.push_back(std::move(d));
+    }
+  }
+  for (const auto& [k, v] : l.platforms) CappedEntry(s.platforms, k).Absorb(v);
+  for (const auto& [k, v] : l.channels) CappedEntry(s.channels, k).Absorb(v);
+  for (const auto& [k, v] : l.referrers) CappedEntry(s.referrers, k).Absorb(v);
+  for (SourceSeen& src : l.sources) {
+    auto it = std::find_if(s.sources.begin(), s.sources.end(), [&](const SourceSeen& e) {
+      return e.source == src.source && e.medium == src.medium && e.campaign == src.campaign;
+    });
+    if (it != s.sources.end()) {
+      it->Absorb(src);
+    } else if (s.sources.size() < kMaxListEntries) {
+      s.sources.push_back(std::move(src));
+    }
+  }
+  for (auto& [purpose, state] : l.consent) SetConsent(s, purpose, std::move(state));
+  for (MergeRecord& m : l.merges) s.merges.push_back(std::move(m));
+  s.merges.push_back(std::move(record));
+  std::sort(s.merges.begin(), s.merges.end(),
+            [](const MergeRecord& x, const MergeRecord& y) { return x.at_ms < y.at_ms; });
+  AddUnique(s.absorbed, l.id);
+  for (uint64_t id : l.absorbed) AddUnique(s.absorbed, id);
+  for (uint64_t id : l.separated) AddUnique(s.separated, id);
+  s.bot_events += l.bot_events;
+  s.last_sequence = std::max(s.last_sequence, l.last_sequence);
+}
+
+std::string ProfileIdString(uint64_t id) {
+  char buf[17];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), id, 16);
+  return StrCat("prf_", std::string_view(buf, static_cast<size_t>(end - buf)));
+}
+
+std::optional<uint64_t> ParseProfileId(std::string_view s) {
+  if (s.substr(0, 4) != "prf_" || s.size() < 5 || s.size() > 20) return std::nullopt;
+  uint64_t id = 0;
+  auto [p, ec] = std::from_chars(s.data() + 4, s.data() + s.size(), id, 16);
+  if (ec != std::errc() || p != s.data() + s.size() || id == 0) return std::nullopt;
+  // One spelling per id: no leading zeros, lower case.
+  if (ProfileIdString(id) != s) return std::nullopt;
+  return id;
+}
+
+void WriteConsent(const Profile& p, JsonWriter& w) {
+  w.StartObject();
+  for (const auto& [purpose, c] : p.consent) {
+    w.Key(purpose);
+    w.StartObject();
+    w.Key("state");
+    w.String(c.granted ? "granted" : "denied");
+    WriteTime(w, "at", c.at_ms);
+    w.Key("source");
+    w.String(c.source);
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
+void WriteProfile(const Profile& p, int64_t now_ms, JsonWriter& w) {
+  w.StartObject();
+  w.Key("profileId");
+  w.String(ProfileIdString(p.id));
+  w.Key("identifiers");
+  WriteIdentifiers(w, p.identifiers);
+  w.Key("traits");
+  w.StartObject();
+  for (const auto& [key, t] : p.traits) {
+    w.Key(key);
+    w.StartObject();
+    w.Key("value");
+    w.RawValue(t.json);
+    WriteTime(w, "setAt", t.set_at_ms);
+    w.EndObject();
+  }
+  w.EndObject();
+  WriteSeenFields(w, p.seen);
+  w.Key("eventCounts");
+  w.StartObject();
+  for (const auto& [name, n] : p.event_counts) {
+    w.Key(name);
+    w.Uint(n);
+  }
+  w.EndObject();
+  w.Key("botEvents");
+  w.Uint(p.bot_events);
+
+  w.Key("orders");
+  w.StartObject();
+  w.Key("count");
+  w.Uint(p.orders);
+  w.Key("revenue");
+  w.Double(p.revenue);
+  WriteTime(w, "first", p.first_order_ms);
+  WriteTime(w, "last", p.last_order_ms);
+  w.EndObject();
+  // Recency / frequency / monetary, derived at read time.
+  w.Key("rfm");
+  w.StartObject();
+  w.Key("recencyDays");
+  if (p.last_order_ms == 0) {
+    w.Null();
+  } else {
+    w.Double(static_cast<double>(std::max<int64_t>(0, now_ms - p.last_order_ms)) / 86'400'000.0);
+  }
+  w.Key("frequency");
+  w.Uint(p.orders);
+  w.Key("monetary");
+  w.Double(p.revenue);
+  w.Key("averageOrderValue");
+  w.Double(p.orders == 0 ? 0.0 : p.revenue / static_cast<double>(p.orders));
+  w.EndObject();
+
+  const Sessions& s = p.sessions;
+  w.Key("sessions");
+  w.StartObject();
+  w.Key("count");
+  w.Uint(s.count);
+  w.Key("totalMs");
+  w.Int(s.total_ms);
+  w.Key("views");
+  w.Uint(s.views);
+  w.Key("averageLengthMs");
+  w.Double(s.count == 0 ? 0.0 : static_cast<double>(s.total_ms) / static_cast<double>(s.count));
+  w.Key("viewsPerSession");
+  w.Double(s.count == 0 ? 0.0 : static_cast<double>(s.views) / static_cast<double>(s.count));
+  w.Key("current");
+  if (s.count == 0) {
+    w.Null();
+  } else {
+    w.StartObject();
+    WriteTime(w, "start", s.current_start_ms);
+    WriteTime(w, "last", s.current_last_ms);
+    w.Key("events");
+    w.Uint(s.current_events);
+    w.Key("views");
+    w.Uint(s.current_views);
+    w.EndObject();
+  }
+  w.EndObject();
+
+  w.Key("devices");
+  w.StartArray();
+  for (const DeviceSeen& d : p.devices) {
+    w.StartObject();
+    w.Key("type");
+    w.String(d.type);
+    w.Key("os");
+    w.String(d.os);
+    w.Key("osVersion");
+    w.String(d.os_version);
+    w.Key("browser");
+    w.String(d.browser);
+    w.Key("browserVersion");
+    w.String(d.browser_version);
+    WriteSeenFields(w, d);
+    w.EndObject();
+  }
+  w.EndArray();
+  WriteSeenMap(w, "platforms", "library", p.platforms);
+  WriteSeenMap(w, "channels", "channel", p.channels);
+  w.Key("sources");
+  w.StartArray();
+  for (const SourceSeen& src : p.sources) {
+    w.StartObject();
+    w.Key("source");
+    w.String(src.source);
+    w.Key("medium");
+    w.String(src.medium);
+    w.Key("campaign");
+    w.String(src.campaign);
+    WriteSeenFields(w, src);
+    w.EndObject();
+  }
+  w.EndArray();
+  WriteSeenMap(w, "referrers", "host", p.referrers);
+
+  w.Key("consent");
+  WriteConsent(p, w);
+
+  w.Key("merges");
+  w.StartArray();
+  for (const MergeRecord& m : p.merges) {
+    w.StartObject();
+    WriteTime(w, "at", m.at_ms);
+    w.Key("absorbed");
+    w.String(ProfileIdString(m.absorbed));
+    w.Key("messageId");
+    w.String(m.message_id);
+    w.Key("eventType");
+    w.String(m.event_type);
+    w.Key("identifiers");
+    WriteIdentifiers(w, m.identifiers);
+    w.EndObject();
+  }
+  w.EndArray();
+  WriteIdList(w, "absorbedProfiles", p.absorbed);
+  WriteIdList(w, "separatedFrom", p.separated);
+  w.Key("lastSequence");
+  w.Uint(p.last_sequence);
+  w.EndObject();
+}
+
+absl::StatusOr<Profile> ParseProfile(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(json.data(), json.size()).get(root) != simdjson::SUCCESS || !root.is_object()) {
+    return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile", "stored profile is not JSON");
+  }
+  Reader r;
+  Profile p;
+  std::optional<uint64_t> id = ParseProfileId(r.Str(root, "profileId"));
+  if (!id) return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile", "bad profileId");
+  p.id = *id;
+  p.identifiers = r.Identifiers(r.Array(root, "identifiers"));
+  for (auto [key, t] : r.Object(root, "traits")) {
+    std::string value;
+    simdjson::dom::element v;
+    if (t["value"].get(v) != simdjson::SUCCESS)
+      return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile", "bad trait", "traits");
+    JsonWriter w(&value);
+    w.Element(v);
+    p.traits.emplace(std::string(key), TraitValue{std::move(value), r.Time(t, "setAt")});
+  }
+  p.seen = r.SeenOf(root);
+  for (auto [name, n] : r.Object(root, "eventCounts")) {
+    uint64_t count = 0;
+    if (n.get(count) != simdjson::SUCCESS)
+      return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile", "bad count", "eventCounts");
+    p.event_counts.emplace(std::string(name), count);
+  }
+  p.bot_events = r.Uint(root, "botEvents");
+  simdjson::dom::element orders, s;
+  if (root["orders"].get(orders) != simdjson::SUCCESS ||
+      root["sessions"].get(s) != simdjson::SUCCESS) {
+    return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile", "no orders or sessions");
+  }
+  p.orders = r.Uint(orders, "count");
+  p.revenue = r.Double(orders, "revenue");
+  p.first_order_ms = r.Time(orders, "first");
+  p.last_order_ms = r.Time(orders, "last");
+  p.sessions.count = r.Uint(s, "count");
+  p.sessions.total_ms = static_cast<int64_t>(r.Uint(s, "totalMs"));
+  p.sessions.views = r.Uint(s, "views");
+  simdjson::dom::element current;
+  if (s["current"].get(current) == simdjson::SUCCESS && current.is_object()) {
+    p.sessions.current_start_ms = r.Time(current, "start");
+    p.sessions.current_last_ms = r.Time(current, "last");
+    p.sessions.current_events = r.Uint(current, "events");
+    p.sessions.current_views = r.Uint(current, "views");
+  }
+  for (simdjson::dom::element d : r.Array(root, "devices")) {
+    DeviceSeen dev;
+    dev.type = r.Str(d, "type");
+    dev.os = r.Str(d, "os");
+    dev.os_version = r.Str(d, "osVersion");
+    dev.browser = r.Str(d, "browser");
+    dev.browser_version = r.Str(d, "browserVersion");
+    static_cast<Seen&>(dev) = r.SeenOf(d);
+    p.devices.push_back(std::move(dev));
+  }
+  r.SeenMap(root, "platforms", "library", &p.platforms);
+  r.SeenMap(root, "channels", "channel", &p.channels);
+  for (simdjson::dom::element e : r.Array(root, "sources")) {
+    SourceSeen src;
+    src.source = r.Str(e, "source");
+    src.medium = r.Str(e, "medium");
+    src.campaign = r.Str(e, "campaign");
+    static_cast<Seen&>(src) = r.SeenOf(e);
+    p.sources.push_back(std::move(src));
+  }
+  r.SeenMap(root, "referrers", "host", &p.referrers);
+  for (auto [purpose, c] : r.Object(root, "consent")) {
+    p.consent.emplace(std::string(purpose),
+                      ConsentState{r.Str(c, "state") == "granted", r.Time(c, "at"),
+                                   std::string(r.Str(c, "source"))});
+  }
+  for (simdjson::dom::element m : r.Array(root, "merges")) {
+    MergeRecord rec;
+    rec.at_ms = r.Time(m, "at");
+    rec.absorbed = ParseProfileId(r.Str(m, "absorbed")).value_or(0);
+    rec.message_id = r.Str(m, "messageId");
+    rec.event_type = r.Str(m, "eventType");
+    rec.identifiers = r.Identifiers(r.Array(m, "identifiers"));
+    p.merges.push_back(std::move(rec));
+  }
+  p.absorbed = r.Ids(root, "absorbedProfiles");
+  p.separated = r.Ids(root, "separatedFrom");
+  p.last_sequence = r.Uint(root, "lastSequence");
+  if (!r.status.ok()) return r.status;
+  return p;
+}
+
+}  // namespace whisperer::state

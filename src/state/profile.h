@@ -1,0 +1,190 @@
+// Profile: the unified picture of one customer, folded from that customer's events in sequence
+// order. ExtractFacts() reads what matters from one stored event; FoldEvent() applies it;
+// MergeProfiles() combines two profiles when identity resolution finds they are one customer.
+//
+// What the profile keeps (the read API shows all of it, docs/api.md):
+//   - identifiers, and traits with the time each was set (latest timestamp wins, also across
+//     merges);
+//   - first/last seen, event count and counts by event name (track events by name; page,
+//     screen, identify, group and alias by type);
+//   - revenue and order count from `Order Completed` (properties.revenue, else .total), first
+//     and last order time; recency/frequency/monetary figures are derived when read;
+//   - sessions: a gap longer than the session timeout (default 30 minutes) starts a new one;
+//     count, total length, page and screen views per session, and the current session. An event
+//     older than the current session's last event is counted in the current session;
+//   - devices (from the user agent, see DeviceFacts), platforms (context.library.name),
+//     channels (`channel`), sources (UTM: context.campaign source/medium/name) and referrer
+//     hosts (context.page.referrer), each with first/last seen and a count;
+//   - consent per purpose (granted or denied, when, and from which source), set by the consent
+//     API or by context.consent of events;
+//   - merge history (which profile was absorbed, when, by which event, through which
+//     identifiers), absorbed profile ids (whose timelines are part of this one), and profiles
+//     this one was separated from by an unmerge.
+// Events whose user agent is a bot are counted in `botEvents` and kept out of every other
+// statistic.
+//
+// Lists that grow with the data (event names, devices, sources, referrers, platforms,
+// channels, traits) are capped (kMaxListEntries, kMaxTraits); beyond a cap new entries are
+// counted under "(other)" or dropped, so one profile stays small however much it sends.
+//
+// Thread-safety: plain values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "api/event.h"
+#include "common/json_writer.h"
+#include "identity/resolver.h"
+#include "simdjson.h"
+
+namespace whisperer::state {
+
+inline constexpr size_t kMaxListEntries = 50;
+inline constexpr size_t kMaxEventNames = 200;
+inline constexpr size_t kMaxTraits = 200;
+
+// The consent purposes every workspace knows; workspaces may add their own.
+inline constexpr std::string_view kCrossDevice = "cross_device";
+inline constexpr std::string_view kStandardPurposes[] = {"personalization", "cross_device",
+                                                         "analytics",       "marketing_email",
+                                                         "marketing_sms",   "marketing_push"};
+
+struct TraitValue {
+  std::string json;  // the value as compact JSON
+  int64_t set_at_ms = 0;
+};
+
+struct Seen {
+  int64_t first_ms = 0;
+  int64_t last_ms = 0;
+  uint64_t events = 0;
+  void Touch(int64_t ts);
+  void Absorb(const Seen& other);
+};
+
+struct DeviceFacts {
+  std::string type;  // mobile, tablet, desktop, bot or unknown
+  std::string os;
+  std::string os_version;
+  std::string browser;
+  std::string browser_version;
+  bool bot = false;
+};
+
+struct DeviceSeen : DeviceFacts, Seen {};
+
+struct SourceSeen : Seen {
+  std::string source;
+  std::string medium;
+  std::string campaign;
+};
+
+struct ConsentState {
+  bool granted = false;
+  int64_t at_ms = 0;
+  std::string source;  // "api", or "event:<messageId>"
+};
+
+struct MergeRecord {
+  int64_t at_ms = 0;                              // when the merging event was received
+  uint64_t absorbed = 0;                          // the profile merged into this one
+  std::string message_id;                         // the event that proved them one customer
+  std::string event_type;                         // its type
+  std::vector<identity::Identifier> identifiers;  // the identifiers the event carried
+};
+
+struct Sessions {
+  uint64_t count = 0;
+  int64_t total_ms = 0;  // summed session lengths, including the current one
+  uint64_t views = 0;    // page and screen events in all sessions
+  int64_t current_start_ms = 0;
+  int64_t current_last_ms = 0;
+  uint64_t current_events = 0;
+  uint64_t current_views = 0;
+};
+
+struct Profile {
+  uint64_t id = 0;
+  std::vector<identity::Identifier> identifiers;
+  std::map<std::string, TraitValue, std::less<>> traits;
+  Seen seen;  // first/last seen and the event count
+  std::map<std::string, uint64_t, std::less<>> event_counts;
+  double revenue = 0;
+  uint64_t orders = 0;
+  int64_t first_order_ms = 0;
+  int64_t last_order_ms = 0;
+  Sessions sessions;
+  std::vector<DeviceSeen> devices;
+  std::map<std::string, Seen, std::less<>> platforms;
+  std::map<std::string, Seen, std::less<>> channels;
+  std::vector<SourceSeen> sources;
+  std::map<std::string, Seen, std::less<>> referrers;
+  std::map<std::string, ConsentState, std::less<>> consent;
+  std::vector<MergeRecord> merges;
+  std::vector<uint64_t> absorbed;   // profiles merged into this one (their timelines are ours)
+  std::vector<uint64_t> separated;  // never to be merged with again (unmerge)
+  uint64_t bot_events = 0;
+  uint64_t last_sequence = 0;  // the last event folded in
+
+  bool Denied(std::string_view purpose) const;
+  identity::ProfileFacts Facts() const;
+};
+
+// What one stored event says about its customer. Views point into the parsed document, which
+// must outlive the facts.
+struct EventFacts {
+  api::EventType type = api::EventType::kTrack;
+  std::string_view message_id;
+  std::string_view name;  // track: the event name
+  int64_t timestamp_ms = 0;
+  int64_t received_at_ms = 0;
+  std::vector<identity::Identifier> identifiers;  // as sent; see identity::PrepareIdentifiers
+  std::string previous_id;                        // alias
+  std::vector<std::pair<std::string_view, std::string>> traits;  // name -> compact JSON
+  std::optional<double> revenue;                                 // Order Completed
+  std::string_view user_agent;
+  std::string_view library;
+  std::string_view channel;
+  std::string_view utm_source, utm_medium, utm_campaign;
+  std::string referrer_host;
+  std::vector<std::pair<std::string, bool>> consent;
+};
+
+// Reads the facts from a stored (normalized) event. `rules` names the external id types.
+absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
+                                        const identity::IdentityRules& rules);
+
+// The host of an absolute URL ("https://www.google.com/search?q" -> "www.google.com"), or "".
+std::string UrlHost(std::string_view url);
+
+struct FoldOptions {
+  int64_t session_timeout_ms = 30 * 60 * 1000;
+};
+
+// Applies one event (already resolved to `profile`). `device` is null when the event has no
+// user agent.
+void FoldEvent(Profile& profile, const EventFacts& facts, const DeviceFacts* device,
+               uint64_t sequence, const FoldOptions& options);
+
+// Folds `loser` into `survivor`: identifiers and lists united, counts summed, traits and consent
+// by latest time, merge histories concatenated and `record` appended.
+void MergeProfiles(Profile& survivor, Profile&& loser, MergeRecord record);
+
+// "prf_<hex>" and back.
+std::string ProfileIdString(uint64_t id);
+std::optional<uint64_t> ParseProfileId(std::string_view s);
+
+// The profile as JSON: the stored form and the body of GET /v1/profiles/{id}. `now_ms` is used
+// for the derived recency figures.
+void WriteProfile(const Profile& profile, int64_t now_ms, JsonWriter& w);
+absl::StatusOr<Profile> ParseProfile(std::string_view json);
+// Just the `consent` object of that form.
+void WriteConsent(const Profile& profile, JsonWriter& w);
+
+}  // namespace whisperer::state

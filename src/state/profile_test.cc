@@ -1,0 +1,254 @@
+#include "state/profile.h"
+
+#include <gtest/gtest.h>
+
+#include "common/timestamp.h"
+
+namespace whisperer::state {
+namespace {
+
+constexpr int64_t kT0 = 1'700'000'000'000;  // 2023-11-14T22:13:20Z
+constexpr int64_t kMinute = 60'000;
+
+class FoldTest : public ::testing::Test {
+ protected:
+  // Folds one stored-form event built from `json_fields` (inserted into an object that already
+  // has type, messageId, timestamp and receivedAt).
+  void Fold(std::string_view type, int64_t ts, std::string_view json_fields,
+            const DeviceFacts* device = nullptr) {
+    std::string json = "{\"type\":\"" + std::string(type) + "\",\"messageId\":\"m" +
+                       std::to_string(++seq_) + "\",\"timestamp\":\"" + FormatIso8601(ts) +
+                       "\",\"receivedAt\":\"" + FormatIso8601(ts) + "\"";
+    if (!json_fields.empty()) json += "," + std::string(json_fields);
+    json += "}";
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser_.parse(json).get(doc), simdjson::SUCCESS) << json;
+    absl::StatusOr<EventFacts> facts = ExtractFacts(doc, rules_);
+    ASSERT_TRUE(facts.ok()) << facts.status();
+    last_facts_ = *facts;
+    FoldEvent(profile_, *facts, device, seq_, options_);
+  }
+
+  simdjson::dom::parser parser_;
+  identity::IdentityRules rules_;
+  FoldOptions options_;
+  Profile profile_;
+  EventFacts last_facts_;
+  uint64_t seq_ = 0;
+};
+
+TEST_F(FoldTest, ExtractsIdentifiersFromIdsTraitsAndExternalIds) {
+  rules_.external_ids = {"crm_id"};
+  Fold(
+      "identify", kT0,
+      R"("userId":"u1","anonymousId":"a1","traits":{"email":"Ada@X.io","phone":"+1 555","crm_id":7},)"
+      R"("context":{"externalIds":[{"id":"c-2","type":"crm_id"},{"id":"z","type":"other"}]})");
+  std::vector<identity::Identifier> want = {{"userId", "u1"},      {"anonymousId", "a1"},
+                                            {"email", "Ada@X.io"}, {"phone", "+1 555"},
+                                            {"crm_id", "7"},       {"crm_id", "c-2"}};
+  EXPECT_EQ(last_facts_.identifiers, want);
+}
+
+TEST_F(FoldTest, TraitsKeepTheLatestValueByTimestamp) {
+  Fold("identify", kT0 + 10, R"("userId":"u1","traits":{"plan":"pro","age":40})");
+  Fold("identify", kT0, R"("userId":"u1","traits":{"plan":"free"})");  // older: ignored
+  Fold("track", kT0 + 20, R"("userId":"u1","event":"X","context":{"traits":{"age":41}})");
+  EXPECT_EQ(profile_.traits.at("plan").json, "\"pro\"");
+  EXPECT_EQ(profile_.traits.at("age").json, "41");
+  EXPECT_EQ(profile_.traits.at("age").set_at_ms, kT0 + 20);
+}
+
+TEST_F(FoldTest, CountsRevenueAndFirstLastSeen) {
+  Fold("page", kT0, R"("anonymousId":"a")");
+  Fold("track", kT0 + kMinute,
+       R"("anonymousId":"a","event":"Order Completed","properties":{"revenue":19.5})");
+  Fold("track", kT0 + 2 * kMinute,
+       R"("anonymousId":"a","event":"Order Completed","properties":{"total":"10.5"})");
+  Fold("track", kT0 + 3 * kMinute, R"("anonymousId":"a","event":"Order Completed")");
+  EXPECT_EQ(profile_.seen.events, 4u);
+  EXPECT_EQ(profile_.seen.first_ms, kT0);
+  EXPECT_EQ(profile_.seen.last_ms, kT0 + 3 * kMinute);
+  EXPECT_EQ(profile_.event_counts.at("page"), 1u);
+  EXPECT_EQ(profile_.event_counts.at("Order Completed"), 3u);
+  EXPECT_EQ(profile_.orders, 3u);
+  EXPECT_DOUBLE_EQ(profile_.revenue, 30.0);
+  EXPECT_EQ(profile_.first_order_ms, kT0 + kMinute);
+  EXPECT_EQ(profile_.last_order_ms, kT0 + 3 * kMinute);
+}
+
+TEST_F(FoldTest, SessionsSplitOnTheTimeout) {
+  options_.session_timeout_ms = 30 * kMinute;
+  Fold("page", kT0, R"("anonymousId":"a")");
+  Fold("page", kT0 + 10 * kMinute, R"("anonymousId":"a")");
+  Fold("track", kT0 + 40 * kMinute, R"("anonymousId":"a","event":"X")");  // gap 30 min: same
+  Fold("page", kT0 + 71 * kMinute, R"("anonymousId":"a")");               // gap 31 min: new
+  Fold("screen", kT0 + 72 * kMinute, R"("anonymousId":"a","name":"Home")");
+  const Sessions& s = profile_.sessions;
+  EXPECT_EQ(s.count, 2u);
+  EXPECT_EQ(s.total_ms, 40 * kMinute + 1 * kMinute);
+  EXPECT_EQ(s.views, 4u);
+  EXPECT_EQ(s.current_start_ms, kT0 + 71 * kMinute);
+  EXPECT_EQ(s.current_events, 2u);
+  EXPECT_EQ(s.current_views, 2u);
+}
+
+TEST_F(FoldTest, BotsAreKeptOutOfStatisticsButConsentCounts) {
+  DeviceFacts bot{"bot", "Other", "", "Googlebot", "2", true};
+  Fold("page", kT0, R"("anonymousId":"a","context":{"consent":{"analytics":false}})", &bot);
+  EXPECT_EQ(profile_.bot_events, 1u);
+  EXPECT_EQ(profile_.seen.events, 0u);
+  EXPECT_EQ(profile_.sessions.count, 0u);
+  EXPECT_TRUE(profile_.devices.empty());
+  EXPECT_TRUE(profile_.Denied("analytics"));
+}
+
+TEST_F(FoldTest, DevicesSourcesReferrersAndConsent) {
+  DeviceFacts phone{"mobile", "iOS", "17", "Mobile Safari", "17", false};
+  Fold("page", kT0,
+       R"("anonymousId":"a","channel":"browser","context":{"library":{"name":"analytics.js"},)"
+       R"("campaign":{"source":"tiktok","medium":"paid_social","name":"spring"},)"
+       R"("page":{"referrer":"https://WWW.Google.com:443/search?q=x"},)"
+       R"("consent":{"categoryPreferences":{"marketing_email":true,"cross_device":"denied"}}})",
+       &phone);
+  Fold("page", kT0 + 1, R"("anonymousId":"a","context":{"library":{"name":"analytics.js"}})",
+       &phone);
+  ASSERT_EQ(profile_.devices.size(), 1u);
+  EXPECT_EQ(profile_.devices[0].type, "mobile");
+  EXPECT_EQ(profile_.devices[0].events, 2u);
+  EXPECT_EQ(profile_.platforms.at("analytics.js").events, 2u);
+  EXPECT_EQ(profile_.channels.at("browser").events, 1u);
+  ASSERT_EQ(profile_.sources.size(), 1u);
+  EXPECT_EQ(profile_.sources[0].source, "tiktok");
+  EXPECT_EQ(profile_.referrers.at("www.google.com").events, 1u);
+  EXPECT_FALSE(profile_.Denied("marketing_email"));
+  EXPECT_TRUE(profile_.Denied("cross_device"));
+  EXPECT_TRUE(profile_.Facts().cross_device_denied);
+}
+
+TEST_F(FoldTest, EventNamesAreCapped) {
+  for (size_t i = 0; i < kMaxEventNames + 5; ++i) {
+    Fold("track", kT0 + static_cast<int64_t>(i),
+         R"("anonymousId":"a","event":"E)" + std::to_string(i) + "\"");
+  }
+  EXPECT_EQ(profile_.event_counts.size(), kMaxEventNames + 1);
+  EXPECT_EQ(profile_.event_counts.at("(other)"), 5u);
+}
+
+TEST(MergeProfiles, SumsStatsUnitesListsAndKeepsLatestTraits) {
+  Profile a, b;
+  a.id = 1;
+  b.id = 2;
+  a.identifiers = {{"anonymousId", "a1"}};
+  b.identifiers = {{"userId", "u1"}, {"anonymousId", "a2"}};
+  a.traits["plan"] = {"\"free\"", kT0};
+  b.traits["plan"] = {"\"pro\"", kT0 + 5};
+  a.traits["city"] = {"\"Oslo\"", kT0 + 9};
+  b.traits["city"] = {"\"Rome\"", kT0 + 1};
+  a.seen = {kT0, kT0 + 100, 3};
+  b.seen = {kT0 - 50, kT0 + 10, 2};
+  a.event_counts = {{"page", 3}};
+  b.event_counts = {{"page", 1}, {"Order Completed", 1}};
+  b.revenue = 20;
+  b.orders = 1;
+  b.last_order_ms = kT0 + 10;
+  a.sessions = {1, 100, 3, kT0, kT0 + 100, 3, 3};
+  b.sessions = {1, 60, 1, kT0 - 50, kT0 + 10, 2, 1};
+  b.absorbed = {7};
+  MergeRecord rec;
+  rec.absorbed = 2;
+  rec.message_id = "m9";
+  MergeProfiles(a, std::move(b), rec);
+  EXPECT_EQ(a.identifiers.size(), 3u);
+  EXPECT_EQ(a.traits.at("plan").json, "\"pro\"");
+  EXPECT_EQ(a.traits.at("city").json, "\"Oslo\"");
+  EXPECT_EQ(a.seen.events, 5u);
+  EXPECT_EQ(a.seen.first_ms, kT0 - 50);
+  EXPECT_EQ(a.seen.last_ms, kT0 + 100);
+  EXPECT_EQ(a.event_counts.at("page"), 4u);
+  EXPECT_EQ(a.orders, 1u);
+  EXPECT_EQ(a.sessions.count, 2u);
+  EXPECT_EQ(a.sessions.total_ms, 160);
+  EXPECT_EQ(a.sessions.current_last_ms, kT0 + 100);
+  EXPECT_EQ(a.absorbed, (std::vector<uint64_t>{2, 7}));
+  ASSERT_EQ(a.merges.size(), 1u);
+  EXPECT_EQ(a.merges[0].message_id, "m9");
+}
+
+TEST(ProfileJson, RoundTripsThroughTheStoredForm) {
+  Profile p;
+  p.id = 0x1f;
+  p.identifiers = {{"userId", "u\"1"}, {"email", "a@b.c"}};
+  p.traits["nested"] = {R"({"a":[1,2,{"b":null}]})", kT0};
+  p.seen = {kT0, kT0 + 5, 2};
+  p.event_counts = {{"page", 2}};
+  p.revenue = 12.25;
+  p.orders = 1;
+  p.first_order_ms = p.last_order_ms = kT0 + 5;
+  p.sessions = {1, 5, 2, kT0, kT0 + 5, 2, 2};
+  DeviceSeen d;
+  d.type = "desktop";
+  d.os = "Mac OS X";
+  d.browser = "Safari";
+  d.first_ms = kT0;
+  d.last_ms = kT0 + 5;
+  d.events = 2;
+  p.devices.push_back(d);
+  p.platforms["analytics.js"] = {kT0, kT0 + 5, 2};
+  SourceSeen src;
+  src.source = "google";
+  src.first_ms = src.last_ms = kT0;
+  src.events = 1;
+  p.sources.push_back(src);
+  p.referrers["x.io"] = {kT0, kT0, 1};
+  p.consent["analytics"] = {false, kT0, "api"};
+  MergeRecord m;
+  m.at_ms = kT0;
+  m.absorbed = 3;
+  m.message_id = "m";
+  m.event_type = "identify";
+  m.identifiers = {{"userId", "u\"1"}};
+  p.merges.push_back(m);
+  p.absorbed = {3, 4};
+  p.separated = {9};
+  p.bot_events = 4;
+  p.last_sequence = 99;
+
+  std::string json;
+  JsonWriter w(&json);
+  WriteProfile(p, kT0 + 86'400'000, w);
+  absl::StatusOr<Profile> back = ParseProfile(json);
+  ASSERT_TRUE(back.ok()) << back.status() << json;
+  std::string again;
+  JsonWriter w2(&again);
+  WriteProfile(*back, kT0 + 86'400'000, w2);
+  EXPECT_EQ(json, again);
+  EXPECT_NE(json.find(R"("profileId":"prf_1f")"), std::string::npos);
+  EXPECT_NE(json.find(R"("recencyDays":0.99)"), std::string::npos) << json;
+}
+
+TEST(ProfileJson, CorruptRowsAreErrorsNotCrashes) {
+  EXPECT_FALSE(ParseProfile("").ok());
+  EXPECT_FALSE(ParseProfile("{}").ok());
+  EXPECT_FALSE(ParseProfile(R"({"profileId":"prf_1","identifiers":7})").ok());
+}
+
+TEST(ProfileId, OneSpellingPerId) {
+  EXPECT_EQ(ProfileIdString(255), "prf_ff");
+  EXPECT_EQ(ParseProfileId("prf_ff"), 255u);
+  EXPECT_FALSE(ParseProfileId("prf_0ff"));
+  EXPECT_FALSE(ParseProfileId("prf_FF"));
+  EXPECT_FALSE(ParseProfileId("prf_0"));
+  EXPECT_FALSE(ParseProfileId("ff"));
+  EXPECT_FALSE(ParseProfileId("prf_"));
+  EXPECT_FALSE(ParseProfileId("prf_fffffffffffffffff"));
+}
+
+TEST(UrlHost, Hosts) {
+  EXPECT_EQ(UrlHost("https://www.Google.com/search?q=1"), "www.google.com");
+  EXPECT_EQ(UrlHost("http://user@host.io:8080"), "host.io");
+  EXPECT_EQ(UrlHost("not a url"), "");
+  EXPECT_EQ(UrlHost(""), "");
+}
+
+}  // namespace
+}  // namespace whisperer::state

@@ -1,0 +1,358 @@
+#include "state/profiles.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/status.h"
+#include "common/strings.h"
+#include "storage/keys.h"
+
+namespace whisperer::state {
+namespace {
+
+constexpr std::string_view kProfileCounterKey = "profiles/next_id";
+// Merges are re-pointed when they happen, so a chain of pointers is at most as long as the
+// merges made since; this bound only protects readers from a corrupt store.
+constexpr int kMaxRedirects = 64;
+
+absl::Status RocksError(const rocksdb::Status& s) {
+  return MakeError(absl::StatusCode::kInternal, "storage_error", s.ToString());
+}
+
+}  // namespace
+
+ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Registry* metrics)
+    : store_(store), clock_(clock) {
+  created_ = &metrics->GetCounter("whisperer_profiles_created_total",
+                                  "Profiles created for identifiers seen for the first time.");
+  merges_ = &metrics->GetCounter("whisperer_profile_merges_total",
+                                 "Profiles merged into another because an event linked them.");
+  unresolved_ = &metrics->GetCounter(
+      "whisperer_events_unresolved_total",
+      "Events stored without a profile: every identifier they carry is blocked.");
+  const char* refused_help = "Merges an event asked for and an identity rule refused, by reason.";
+  refused_limit_ = &metrics->GetCounter("whisperer_profile_merges_refused_total", refused_help,
+                                        {{"reason", "identifier_limit"}});
+  refused_consent_ = &metrics->GetCounter("whisperer_profile_merges_refused_total", refused_help,
+                                          {{"reason", "cross_device_consent"}});
+  refused_separated_ = &metrics->GetCounter("whisperer_profile_merges_refused_total", refused_help,
+                                            {{"reason", "unmerged"}});
+}
+
+void ProfileEngine::Configure(uint32_t workspace_id, WorkspaceProfileSettings settings) {
+  settings_[workspace_id] = std::move(settings);
+}
+
+const WorkspaceProfileSettings& ProfileEngine::Settings(uint32_t workspace_id) const {
+  auto it = settings_.find(workspace_id);
+  return it == settings_.end() ? defaults_ : it->second;
+}
+
+absl::Status ProfileEngine::Start() {
+  absl::StatusOr<std::optional<std::string>> v = store_->GetMeta(kProfileCounterKey);
+  if (!v.ok()) return v.status();
+  next_profile_id_ = 1;
+  if (v->has_value()) {
+    const std::string& s = **v;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), next_profile_id_);
+    if (ec != std::errc() || p != s.data() + s.size() || next_profile_id_ == 0) {
+      return MakeError(absl::StatusCode::kDataLoss, "corrupt_meta",
+                       StrCat("bad ", kProfileCounterKey, ": ", s));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Profile*> ProfileEngine::Load(uint32_t workspace_id, uint64_t profile_id) {
+  Key key{workspace_id, profile_id};
+  auto it = profiles_.find(key);
+  if (it != profiles_.end()) return it->second.get();
+  absl::StatusOr<Profile> p = ReadProfile(*store_, workspace_id, profile_id);
+  if (!p.ok()) return p.status();
+  if (p->id != profile_id) {
+    return MakeError(
+        absl::StatusCode::kDataLoss, "corrupt_identity",
+        StrCat("identity graph points at merged profile ", ProfileIdString(profile_id)));
+  }
+  auto& slot = profiles_[key];
+  slot = std::make_unique<Profile>(std::move(*p));
+  return slot.get();
+}
+
+Profile* ProfileEngine::Create(uint32_t workspace_id) {
+  uint64_t id = next_profile_id_++;
+  counter_dirty_ = true;
+  auto& slot = profiles_[Key{workspace_id, id}];
+  slot = std::make_unique<Profile>();
+  slot->id = id;
+  created_->Inc();
+  return slot.get();
+}
+
+absl::StatusOr<uint64_t> ProfileEngine::Owner(uint32_t workspace_id,
+                                              const identity::Identifier& id) {
+  std::string key = storage::IdentityKey(workspace_id, id.type, id.value);
+  auto it = identities_.find(key);
+  if (it != identities_.end()) return it->second;
+  absl::StatusOr<std::optional<std::string>> v = store_->Get(store_->identities(), key);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return 0;
+  if ((*v)->size() != 8) {
+    return MakeError(absl::StatusCode::kDataLoss, "corrupt_identity", "bad identity row");
+  }
+  uint64_t owner = storage::GetBigEndian64((*v)->data());
+  identities_.emplace(std::move(key), owner);
+  return owner;
+}
+
+absl::Status ProfileEngine::Link(uint32_t workspace_id, const identity::Identifier& id,
+                                 uint64_t profile_id, rocksdb::WriteBatch* batch) {
+  std::string key = storage::IdentityKey(workspace_id, id.type, id.value);
+  std::string value;
+  storage::PutBigEndian64(&value, profile_id);
+  rocksdb::Status s = batch->Put(store_->identities(), key, value);
+  if (!s.ok()) return RocksError(s);
+  identities_[std::move(key)] = profile_id;
+  return absl::OkStatus();
+}
+
+absl::Status ProfileEngine::Apply(uint32_t workspace_id, uint64_t sequence,
+                                  std::string_view event_json, rocksdb::WriteBatch* batch) {
+  const WorkspaceProfileSettings& settings = Settings(workspace_id);
+  simdjson::dom::element doc;
+  if (parser_.parse(event_json.data(), event_json.size()).get(doc) != simdjson::SUCCESS) {
+    unresolved_->Inc();
+    return InvalidInput("invalid_event", "stored event is not JSON");
+  }
+  absl::StatusOr<EventFacts> facts = ExtractFacts(doc, settings.rules);
+  if (!facts.ok()) {
+    unresolved_->Inc();
+    return facts.status();
+  }
+  std::vector<identity::Identifier> raw = std::move(facts->identifiers);
+  if (!facts->previous_id.empty()) {
+    // alias: previousId is a former userId when the graph knows it as one, else an anonymousId
+    // (what analytics.js sends by default).
+    identity::Identifier prev{std::string(identity::kUserId),
+                              identity::NormalizeIdentifier(identity::kUserId, facts->previous_id)};
+    absl::StatusOr<uint64_t> owner = Owner(workspace_id, prev);
+    if (!owner.ok()) return owner.status();
+    if (*owner == 0) prev.type = identity::kAnonymousId;
+    raw.push_back(std::move(prev));
+  }
+  std::vector<identity::Identifier> ids =
+      identity::PrepareIdentifiers(std::move(raw), settings.rules);
+  if (ids.empty()) {
+    unresolved_->Inc();
+    return absl::OkStatus();
+  }
+  std::vector<uint64_t> owners(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    absl::StatusOr<uint64_t> owner = Owner(workspace_id, ids[i]);
+    if (!owner.ok()) return owner.status();
+    owners[i] = *owner;
+  }
+  absl::Status load_error;
+  auto facts_of = [&](uint64_t id) -> identity::ProfileFacts {
+    absl::StatusOr<Profile*> p = Load(workspace_id, id);
+    if (!p.ok()) {
+      if (load_error.ok()) load_error = p.status();
+      return {};
+    }
+    return (*p)->Facts();
+  };
+  identity::ResolvePlan plan = identity::Resolve(ids, owners, facts_of, settings.rules);
+  if (!load_error.ok()) return load_error;
+
+  Profile* target = nullptr;
+  if (plan.target == 0) {
+    target = Create(workspace_id);
+  } else {
+    absl::StatusOr<Profile*> t = Load(workspace_id, plan.target);
+    if (!t.ok()) return t.status();
+    target = *t;
+  }
+  for (uint64_t loser_id : plan.merge) {
+    absl::StatusOr<Profile*> loser = Load(workspace_id, loser_id);
+    if (!loser.ok()) return loser.status();
+    for (const identity::Identifier& id : (*loser)->identifiers) {
+      if (absl::Status s = Link(workspace_id, id, target->id, batch); !s.ok()) return s;
+    }
+    MergeRecord record;
+    record.at_ms = facts->received_at_ms;
+    record.absorbed = loser_id;
+    record.message_id = std::string(facts->message_id);
+    record.event_type = std::string(api::EventTypeName(facts->type));
+    record.identifiers = ids;
+    MergeProfiles(*target, std::move(**loser), std::move(record));
+    rocksdb::Status s = batch->Put(store_->profiles(), storage::ProfileKey(workspace_id, loser_id),
+                                   storage::MergedIntoValue(target->id));
+    if (!s.ok()) return RocksError(s);
+    profiles_.erase(Key{workspace_id, loser_id});
+    merges_->Inc();
+  }
+  for (const identity::ResolvePlan::Refused& r : plan.refused) {
+    switch (r.reason) {
+      case identity::MergeRefusal::kLimit:
+        refused_limit_->Inc();
+        break;
+      case identity::MergeRefusal::kConsent:
+        refused_consent_->Inc();
+        break;
+      case identity::MergeRefusal::kSeparated:
+        refused_separated_->Inc();
+        break;
+      case identity::MergeRefusal::kNone:
+        break;
+    }
+  }
+  for (const identity::Identifier& id : plan.link) {
+    if (absl::Status s = Link(workspace_id, id, target->id, batch); !s.ok()) return s;
+    target->identifiers.push_back(id);
+  }
+  DeviceFacts device;
+  bool has_device = detect_ && !facts->user_agent.empty();
+  if (has_device) device = detect_(facts->user_agent);
+  FoldEvent(*target, *facts, has_device ? &device : nullptr, sequence, settings.fold);
+  rocksdb::Status s =
+      batch->Put(store_->timeline(), storage::TimelineKey(workspace_id, target->id, sequence), "");
+  if (!s.ok()) return RocksError(s);
+  dirty_.push_back(Key{workspace_id, target->id});
+  return absl::OkStatus();
+}
+
+absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
+  std::sort(dirty_.begin(), dirty_.end(), [](const Key& a, const Key& b) {
+    return a.workspace != b.workspace ? a.workspace < b.workspace : a.profile < b.profile;
+  });
+  dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
+  int64_t now = clock_->NowMillis();
+  std::string json;
+  for (const Key& key : dirty_) {
+    auto it = profiles_.find(key);
+    if (it == profiles_.end()) continue;  // merged away later in the same group
+    json.clear();
+    JsonWriter w(&json);
+    WriteProfile(*it->second, now, w);
+    rocksdb::Status s =
+        batch->Put(store_->profiles(), storage::ProfileKey(key.workspace, key.profile), json);
+    if (!s.ok()) return RocksError(s);
+  }
+  dirty_.clear();
+  if (counter_dirty_) {
+    rocksdb::Status s =
+        batch->Put(store_->meta(), kProfileCounterKey, std::to_string(next_profile_id_));
+    if (!s.ok()) return RocksError(s);
+    counter_dirty_ = false;
+  }
+  return absl::OkStatus();
+}
+
+void ProfileEngine::Abandon() {
+  profiles_.clear();
+  identities_.clear();
+  dirty_.clear();
+  // Ids handed out in the lost batch are not reused: skipping them is harmless, reusing one
+  // that a concurrent reader might have seen is not.
+  counter_dirty_ = true;
+}
+
+absl::Status ProfileEngine::SetConsent(
+    uint32_t workspace_id, uint64_t profile_id,
+    const std::vector<std::pair<std::string, ConsentState>>& changes, rocksdb::WriteBatch* batch) {
+  const WorkspaceProfileSettings& settings = Settings(workspace_id);
+  for (const auto& [purpose, state] : changes) {
+    bool known = std::find(std::begin(kStandardPurposes), std::end(kStandardPurposes), purpose) !=
+                     std::end(kStandardPurposes) ||
+                 std::find(settings.extra_purposes.begin(), settings.extra_purposes.end(),
+                           purpose) != settings.extra_purposes.end();
+    if (!known) {
+      return InvalidInput("unknown_purpose", StrCat("unknown consent purpose `", purpose, "`"),
+                          StrCat("purposes.", purpose));
+    }
+  }
+  absl::StatusOr<Profile> current = ReadProfile(*store_, workspace_id, profile_id);
+  if (!current.ok()) return current.status();
+  absl::StatusOr<Profile*> p = Load(workspace_id, current->id);
+  if (!p.ok()) return p.status();
+  for (const auto& [purpose, state] : changes) (*p)->consent[purpose] = state;
+  dirty_.push_back(Key{workspace_id, current->id});
+  return Finish(batch);
+}
+
+absl::StatusOr<Profile> ProfileEngine::ReadProfile(const storage::Store& store,
+                                                   uint32_t workspace_id, uint64_t profile_id) {
+  uint64_t id = profile_id;
+  for (int hop = 0; hop <= kMaxRedirects; ++hop) {
+    absl::StatusOr<std::optional<std::string>> v =
+        store.Get(store.profiles(), storage::ProfileKey(workspace_id, id));
+    if (!v.ok()) return v.status();
+    if (!v->has_value()) {
+      return MakeError(absl::StatusCode::kNotFound, "profile_not_found",
+                       StrCat("no profile ", ProfileIdString(profile_id)));
+    }
+    if (std::optional<uint64_t> next = storage::DecodeMergedInto(**v)) {
+      id = *next;
+      continue;
+    }
+    return ParseProfile(**v);
+  }
+  return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",
+                   StrCat("merge chain of ", ProfileIdString(profile_id), " does not end"));
+}
+
+absl::StatusOr<std::optional<uint64_t>> ProfileEngine::Lookup(const storage::Store& store,
+                                                              uint32_t workspace_id,
+                                                              std::string_view type,
+                                                              std::string_view value) {
+  std::string normalized = identity::NormalizeIdentifier(type, value);
+  absl::StatusOr<std::optional<std::string>> v =
+      store.Get(store.identities(), storage::IdentityKey(workspace_id, type, normalized));
+  if (!v.ok()) return v.status();
+  if (!v->has_value() || (*v)->size() != 8) return std::nullopt;
+  return storage::GetBigEndian64((*v)->data());
+}
+
+absl::StatusOr<ProfileEngine::TimelinePage> ProfileEngine::Timeline(const storage::Store& store,
+                                                                    uint32_t workspace_id,
+                                                                    const Profile& profile,
+                                                                    uint64_t before, size_t limit) {
+  if (before == 0) before = UINT64_MAX;
+  std::vector<uint64_t> ids = profile.absorbed;
+  ids.push_back(profile.id);
+  // The newest `limit + 1` sequences of each contributing profile, then the newest overall.
+  std::vector<uint64_t> sequences;
+  for (uint64_t id : ids) {
+    std::string lower = storage::TimelineKey(workspace_id, id, 0);
+    rocksdb::Slice lower_slice(lower);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lower_slice;
+    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.timeline()));
+    size_t taken = 0;
+    for (it->SeekForPrev(storage::TimelineKey(workspace_id, id, before - 1));
+         it->Valid() && taken <= limit; it->Prev(), ++taken) {
+      rocksdb::Slice k = it->key();
+      if (k.size() != storage::kTimelineKeyBytes || storage::GetBigEndian64(k.data() + 4) != id) {
+        break;
+      }
+      sequences.push_back(storage::GetBigEndian64(k.data() + 12));
+    }
+    if (!it->status().ok()) return RocksError(it->status());
+  }
+  std::sort(sequences.begin(), sequences.end(), std::greater<>());
+  sequences.erase(std::unique(sequences.begin(), sequences.end()), sequences.end());
+  TimelinePage page;
+  for (uint64_t seq : sequences) {
+    if (page.events.size() == limit) {
+      page.next_before = page.events.back().first;
+      break;
+    }
+    absl::StatusOr<std::optional<std::string>> e = store.GetEvent(workspace_id, seq);
+    if (!e.ok()) return e.status();
+    if (!e->has_value()) continue;  // erased
+    page.events.emplace_back(seq, std::move(**e));
+  }
+  return page;
+}
+
+}  // namespace whisperer::state

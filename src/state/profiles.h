@@ -1,0 +1,146 @@
+// ProfileEngine: resolves every stored event to its customer and folds it into that customer's
+// profile, in the same WriteBatch as the event (shard/shard_set.h calls it under the commit
+// lock, in sequence order).
+//
+// Per event: ExtractFacts (state/profile.h) -> identifiers looked up in the identity graph ->
+// identity::Resolve decides the target profile, merges and new links -> merges are carried out
+// (the absorbed profile's identifiers are re-pointed, its row becomes a pointer to the
+// survivor, its timeline stays readable through the survivor's `absorbed` list) -> FoldEvent ->
+// a timeline entry (profile, sequence). Finish() then writes every profile touched by the
+// group. Because the engine is only driven under that one lock, and the group is written
+// atomically with its events, concurrent ingestion from any number of connections can neither
+// lose nor double-count an event, and what a reader sees in the store is always a state that
+// some prefix of the event log produced.
+//
+// Caches: profiles and identity-graph entries read or written are kept in memory (no eviction
+// yet: memory grows with the customers seen since start; see BENCHMARKS.md for bytes per
+// profile). If a group's write fails, Abandon() drops the caches so the next group starts from
+// what the store holds.
+//
+// Reads (ReadProfile, Lookup, Timeline) go to the store directly and may run on any thread
+// concurrently with ingestion.
+//
+// Thread-safety: Apply/Finish/Abandon/mutations from one thread at a time (the commit lock);
+// the static readers from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "identity/resolver.h"
+#include "obs/metrics.h"
+#include "rocksdb/write_batch.h"
+#include "simdjson.h"
+#include "state/profile.h"
+#include "storage/store.h"
+
+namespace whisperer::state {
+
+struct WorkspaceProfileSettings {
+  identity::IdentityRules rules;
+  FoldOptions fold;
+  // Consent purposes beyond kStandardPurposes that the consent API accepts.
+  std::vector<std::string> extra_purposes;
+};
+
+using DetectDevice = std::function<DeviceFacts(std::string_view user_agent)>;
+
+class ProfileEngine {
+ public:
+  ProfileEngine(storage::Store* store, const Clock* clock, obs::Registry* metrics);
+
+  // Settings of a workspace; workspaces not configured get the defaults.
+  void Configure(uint32_t workspace_id, WorkspaceProfileSettings settings);
+  const WorkspaceProfileSettings& Settings(uint32_t workspace_id) const;
+  // Device detection for user agents (state/device.h); without it devices are not recorded.
+  void SetDeviceDetector(DetectDevice detect) { detect_ = std::move(detect); }
+
+  // Loads the profile id counter. Call once before the first Apply.
+  absl::Status Start();
+
+  // Resolves and folds the event stored at `sequence`. An event the engine cannot read (never
+  // the case for events the parser produced) is counted and left out of profiles; the error is
+  // returned for the caller to log, and the event itself is still stored.
+  absl::Status Apply(uint32_t workspace_id, uint64_t sequence, std::string_view event_json,
+                     rocksdb::WriteBatch* batch);
+  // Writes the profiles touched since the last Finish into `batch`.
+  absl::Status Finish(rocksdb::WriteBatch* batch);
+  // The batch was not written: forget everything cached.
+  void Abandon();
+
+  // Sets consent purposes of a profile (PUT /v1/profiles/{id}/consent). NotFound when there is
+  // no such profile; InvalidArgument for an unknown purpose.
+  absl::Status SetConsent(uint32_t workspace_id, uint64_t profile_id,
+                          const std::vector<std::pair<std::string, ConsentState>>& changes,
+                          rocksdb::WriteBatch* batch);
+
+  // --- Readers, safe on any thread ---
+
+  // The profile `profile_id`, following merges to the surviving profile. NotFound when absent.
+  static absl::StatusOr<Profile> ReadProfile(const storage::Store& store, uint32_t workspace_id,
+                                             uint64_t profile_id);
+  // The profile an identifier belongs to; nullopt when none. `type` is an identifier type,
+  // `value` as sent (normalized here).
+  static absl::StatusOr<std::optional<uint64_t>> Lookup(const storage::Store& store,
+                                                        uint32_t workspace_id,
+                                                        std::string_view type,
+                                                        std::string_view value);
+  struct TimelinePage {
+    std::vector<std::pair<uint64_t, std::string>> events;  // (sequence, event JSON), newest first
+    std::optional<uint64_t> next_before;                   // cursor for the next page
+  };
+  // The events of `profile` (and of the profiles merged into it) with sequence below `before`
+  // (0: from the newest), newest first, at most `limit`.
+  static absl::StatusOr<TimelinePage> Timeline(const storage::Store& store, uint32_t workspace_id,
+                                               const Profile& profile, uint64_t before,
+                                               size_t limit);
+
+  size_t cached_profiles() const { return profiles_.size(); }
+
+ private:
+  struct Key {
+    uint32_t workspace;
+    uint64_t profile;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()(k.profile * 0x9e3779b97f4a7c15ULL ^ k.workspace);
+    }
+  };
+
+  absl::StatusOr<Profile*> Load(uint32_t workspace_id, uint64_t profile_id);
+  absl::StatusOr<uint64_t> Owner(uint32_t workspace_id, const identity::Identifier& id);
+  absl::Status Link(uint32_t workspace_id, const identity::Identifier& id, uint64_t profile_id,
+                    rocksdb::WriteBatch* batch);
+  Profile* Create(uint32_t workspace_id);
+
+  storage::Store* store_;
+  const Clock* clock_;
+  DetectDevice detect_;
+  std::unordered_map<uint32_t, WorkspaceProfileSettings> settings_;
+  WorkspaceProfileSettings defaults_;
+  simdjson::dom::parser parser_;
+  uint64_t next_profile_id_ = 1;
+  bool counter_dirty_ = false;
+  std::unordered_map<Key, std::unique_ptr<Profile>, KeyHash> profiles_;
+  std::unordered_map<std::string, uint64_t> identities_;  // storage::IdentityKey -> profile
+  std::vector<Key> dirty_;
+  obs::Counter* merges_ = nullptr;
+  obs::Counter* created_ = nullptr;
+  obs::Counter* unresolved_ = nullptr;
+  obs::Counter* refused_limit_ = nullptr;
+  obs::Counter* refused_consent_ = nullptr;
+  obs::Counter* refused_separated_ = nullptr;
+};
+
+}  // namespace whisperer::state

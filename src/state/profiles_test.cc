@@ -1,0 +1,197 @@
+#include "state/profiles.h"
+
+#include <gtest/gtest.h>
+
+#include "common/timestamp.h"
+#include "storage/keys.h"
+#include "testing/temp_dir.h"
+
+namespace whisperer::state {
+namespace {
+
+constexpr int64_t kT0 = 1'700'000'000'000;
+
+class ProfileEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  void Open() {
+    engine_.reset();
+    store_.reset();
+    storage::Store::Options o;
+    o.path = tmp_.str();
+    o.clock = &clock_;
+    store_ = *storage::Store::Open(o);
+    engine_ = std::make_unique<ProfileEngine>(store_.get(), &clock_, &metrics_);
+    ASSERT_TRUE(engine_->Start().ok());
+  }
+
+  // Stores one event the way a shard does: event row, profile changes, one batch.
+  void Ingest(std::string fields, uint32_t ws = 1, bool write = true) {
+    ++seq_;
+    std::string json = R"({"messageId":"m)" + std::to_string(seq_) + R"(","timestamp":")" +
+                       FormatIso8601(kT0 + static_cast<int64_t>(seq_) * 1000) +
+                       R"(","receivedAt":")" + FormatIso8601(kT0) + "\"," + fields + "}";
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(batch.Put(store_->events(), storage::EventKey(ws, seq_), json).ok());
+    absl::Status s = engine_->Apply(ws, seq_, json, &batch);
+    ASSERT_TRUE(s.ok()) << s << json;
+    ASSERT_TRUE(engine_->Finish(&batch).ok());
+    if (write) {
+      ASSERT_TRUE(store_->Write(&batch).ok());
+    } else {
+      engine_->Abandon();
+    }
+  }
+
+  uint64_t Find(std::string_view type, std::string_view value, uint32_t ws = 1) {
+    absl::StatusOr<std::optional<uint64_t>> id = ProfileEngine::Lookup(*store_, ws, type, value);
+    EXPECT_TRUE(id.ok());
+    return id.ok() && id->has_value() ? **id : 0;
+  }
+
+  Profile Read(uint64_t id, uint32_t ws = 1) {
+    absl::StatusOr<Profile> p = ProfileEngine::ReadProfile(*store_, ws, id);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? *p : Profile{};
+  }
+
+  std::vector<uint64_t> TimelineSeqs(const Profile& p, size_t limit = 100) {
+    std::vector<uint64_t> out;
+    uint64_t before = 0;
+    for (;;) {
+      auto page = ProfileEngine::Timeline(*store_, 1, p, before, limit);
+      EXPECT_TRUE(page.ok());
+      if (!page.ok()) break;
+      for (const auto& [seq, json] : page->events) out.push_back(seq);
+      if (!page->next_before) break;
+      before = *page->next_before;
+    }
+    return out;
+  }
+
+  testing::TempDir tmp_;
+  ManualClock clock_{kT0};
+  obs::Registry metrics_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<ProfileEngine> engine_;
+  uint64_t seq_ = 0;
+};
+
+TEST_F(ProfileEngineTest, TwoDevicesThenIdentifyOnBothIsOneCustomer) {
+  Ingest(R"("type":"page","anonymousId":"phone")");
+  Ingest(R"("type":"page","anonymousId":"phone")");
+  Ingest(R"("type":"page","anonymousId":"laptop")");
+  Ingest(R"("type":"track","event":"Product Viewed","anonymousId":"laptop")");
+  uint64_t phone = Find("anonymousId", "phone");
+  uint64_t laptop = Find("anonymousId", "laptop");
+  ASSERT_NE(phone, 0u);
+  ASSERT_NE(laptop, 0u);
+  EXPECT_NE(phone, laptop);
+
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"phone","traits":{"email":"A@x.io"})");
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"laptop")");
+  uint64_t u1 = Find("userId", "u1");
+  EXPECT_EQ(Find("anonymousId", "phone"), u1);
+  EXPECT_EQ(Find("anonymousId", "laptop"), u1);
+  EXPECT_EQ(Find("email", " a@X.io "), u1);  // lookups normalize too
+
+  Profile p = Read(u1);
+  EXPECT_EQ(p.seen.events, 6u);
+  EXPECT_EQ(p.event_counts.at("page"), 3u);
+  EXPECT_EQ(p.event_counts.at("identify"), 2u);
+  EXPECT_EQ(p.identifiers.size(), 4u);
+  ASSERT_EQ(p.merges.size(), 1u);
+  EXPECT_EQ(p.merges[0].message_id, "m6");
+  // The merged-away profile's id still answers, with the survivor.
+  uint64_t absorbed = p.merges[0].absorbed;
+  EXPECT_EQ(Read(absorbed).id, u1);
+  // The whole timeline, newest first, also across pages of 2.
+  std::vector<uint64_t> want = {6, 5, 4, 3, 2, 1};
+  EXPECT_EQ(TimelineSeqs(p), want);
+  EXPECT_EQ(TimelineSeqs(p, 2), want);
+}
+
+TEST_F(ProfileEngineTest, AliasMergesPreviousAnonymousId) {
+  Ingest(R"("type":"track","event":"A","anonymousId":"anon-9")");
+  Ingest(R"("type":"track","event":"B","userId":"u9")");
+  Ingest(R"("type":"alias","userId":"u9","previousId":"anon-9")");
+  uint64_t u9 = Find("userId", "u9");
+  EXPECT_EQ(Find("anonymousId", "anon-9"), u9);
+  EXPECT_EQ(Read(u9).seen.events, 3u);
+}
+
+TEST_F(ProfileEngineTest, TwoUserIdsAreNotMergedByDefault) {
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"shared-tablet")");
+  Ingest(R"("type":"identify","userId":"u2","anonymousId":"shared-tablet")");
+  uint64_t u1 = Find("userId", "u1");
+  uint64_t u2 = Find("userId", "u2");
+  EXPECT_NE(u1, u2);
+  EXPECT_EQ(Find("anonymousId", "shared-tablet"), u1);
+  EXPECT_EQ(Read(u2).seen.events, 1u);
+  EXPECT_EQ(Read(u1).seen.events, 1u);
+}
+
+TEST_F(ProfileEngineTest, DeniedCrossDeviceConsentStopsMerges) {
+  Ingest(R"("type":"page","anonymousId":"d1","context":{"consent":{"cross_device":false}})");
+  Ingest(R"("type":"identify","userId":"u1")");
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"d1")");
+  EXPECT_NE(Find("userId", "u1"), Find("anonymousId", "d1"));
+}
+
+TEST_F(ProfileEngineTest, ConsentApiChangesOnlyKnownPurposes) {
+  Ingest(R"("type":"identify","userId":"u1")");
+  uint64_t id = Find("userId", "u1");
+  rocksdb::WriteBatch batch;
+  EXPECT_EQ(engine_->SetConsent(1, id, {{"telepathy", {true, kT0, "api"}}}, &batch).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->SetConsent(1, 999, {{"analytics", {true, kT0, "api"}}}, &batch).code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(engine_->SetConsent(1, id, {{"marketing_sms", {false, kT0, "api"}}}, &batch).ok());
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  EXPECT_TRUE(Read(id).Denied("marketing_sms"));
+
+  WorkspaceProfileSettings settings;
+  settings.extra_purposes = {"telepathy"};
+  engine_->Configure(1, settings);
+  rocksdb::WriteBatch batch2;
+  EXPECT_TRUE(engine_->SetConsent(1, id, {{"telepathy", {true, kT0, "api"}}}, &batch2).ok());
+}
+
+TEST_F(ProfileEngineTest, BlockedIdentifiersOnlyLeaveTheEventUnresolved) {
+  Ingest(R"("type":"track","event":"X","userId":"undefined")");
+  EXPECT_EQ(Find("userId", "undefined"), 0u);
+  EXPECT_NE(metrics_.Render().find("whisperer_events_unresolved_total 1"), std::string::npos);
+}
+
+TEST_F(ProfileEngineTest, WorkspacesAreSeparateGraphs) {
+  Ingest(R"("type":"identify","userId":"u1")", 1);
+  Ingest(R"("type":"identify","userId":"u1")", 2);
+  uint64_t a = Find("userId", "u1", 1);
+  uint64_t b = Find("userId", "u1", 2);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(ProfileEngine::ReadProfile(*store_, 2, a).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ProfileEngineTest, AbandonedBatchLeavesNoTraceAndStateComesBackFromTheStore) {
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"a1")");
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"a2")", 1, /*write=*/false);
+  EXPECT_EQ(Find("anonymousId", "a2"), 0u);
+  Ingest(R"("type":"page","userId":"u1")");
+  Profile p = Read(Find("userId", "u1"));
+  EXPECT_EQ(p.seen.events, 2u);  // the abandoned event never counted
+  EXPECT_EQ(p.identifiers.size(), 2u);
+}
+
+TEST_F(ProfileEngineTest, RestartContinuesWhereItStopped) {
+  Ingest(R"("type":"identify","userId":"u1")");
+  uint64_t first = Find("userId", "u1");
+  Open();
+  Ingest(R"("type":"identify","userId":"u2")");
+  Ingest(R"("type":"page","userId":"u1")");
+  EXPECT_GT(Find("userId", "u2"), first);  // ids are never reused
+  EXPECT_EQ(Read(first).seen.events, 2u);
+}
+
+}  // namespace
+}  // namespace whisperer::state

@@ -1,0 +1,381 @@
+// Unified profiles through the real binary: the official Segment client browses anonymously on
+// two devices and then identifies on both; the profile API shows one customer with both
+// devices and the whole timeline. Also: concurrent merges from many connections, consent,
+// workspace isolation and the errors of the profile endpoints.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
+import { startServer } from './lib/server.mjs';
+
+const IPHONE_UA =
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 ' +
+  '(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1';
+const MAC_UA =
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) ' +
+  'Chrome/119.0.0.0 Safari/537.36';
+
+let server;
+
+before(async () => {
+  server = await startServer();
+});
+
+after(async () => {
+  if (server) assert.equal(await server.stop(), 0, 'whisperer exits 0 on SIGTERM');
+});
+
+async function admin(path, opts = {}) {
+  return server.request(path, { ...opts, headers: { authorization: server.bearer(), ...opts.headers } });
+}
+
+async function lookup(type, value) {
+  const res = await admin(`/v1/profiles/lookup?${type}=${encodeURIComponent(value)}`);
+  return res;
+}
+
+async function profileOf(type, value) {
+  const res = await lookup(type, value);
+  assert.equal(res.status, 200, `lookup ${type}=${value}: ${res.text}`);
+  const profile = await admin(`/v1/profiles/${res.json.profileId}`);
+  assert.equal(profile.status, 200, profile.text);
+  return profile.json;
+}
+
+/** Every event of a profile's timeline, following the cursor with pages of `limit`. */
+async function timeline(profileId, limit) {
+  const events = [];
+  let cursor = '';
+  for (;;) {
+    const res = await admin(`/v1/profiles/${profileId}/events?limit=${limit}&cursor=${cursor}`);
+    assert.equal(res.status, 200, res.text);
+    assert.ok(res.json.events.length <= limit);
+    events.push(...res.json.events);
+    if (!res.json.hasMore) {
+      assert.equal(res.json.nextCursor, null);
+      return events;
+    }
+    cursor = res.json.nextCursor;
+  }
+}
+
+function segmentClient() {
+  return new SegmentAnalytics({
+    writeKey: server.writeKey,
+    host: server.url,
+    path: '/v1/batch',
+    flushAt: 4,
+    flushInterval: 100,
+    maxRetries: 2,
+    httpRequestTimeout: 10_000,
+  });
+}
+
+async function send(analytics, calls) {
+  const delivered = calls.map(
+    ([method, msg]) =>
+      new Promise((resolve) => analytics[method](msg, (err) => resolve({ method, err }))),
+  );
+  await analytics.closeAndFlush({ timeout: 0 });
+  for (const r of await Promise.all(delivered)) assert.equal(r.err, undefined, `${r.method}`);
+}
+
+test(
+  'Segment client: anonymous browsing on two devices, then identify on both, is one customer',
+  { timeout: 60_000 },
+  async () => {
+    const run = randomUUID().slice(0, 8);
+    const user = `user-${run}`;
+    const phone = `anon-phone-${run}`;
+    const laptop = `anon-laptop-${run}`;
+    const t0 = Date.now() - 3_600_000;
+    const at = (minutes) => new Date(t0 + minutes * 60_000);
+    const onPhone = { userAgent: IPHONE_UA, campaign: { source: 'tiktok', medium: 'paid_social' } };
+    const onLaptop = { userAgent: MAC_UA, page: { referrer: 'https://www.google.com/search?q=x' } };
+
+    // Anonymous on both devices, an hour ago.
+    await send(segmentClient(), [
+      ['page', { anonymousId: phone, name: 'Home', timestamp: at(0), context: onPhone }],
+      ['track', { anonymousId: phone, event: 'Product Viewed', timestamp: at(1), context: onPhone }],
+      ['page', { anonymousId: laptop, name: 'Specs', timestamp: at(10), context: onLaptop }],
+      ['page', { anonymousId: laptop, name: 'Reviews', timestamp: at(11), context: onLaptop }],
+    ]);
+    const phoneBefore = (await lookup('anonymousId', phone)).json.profileId;
+    const laptopBefore = (await lookup('anonymousId', laptop)).json.profileId;
+    assert.ok(phoneBefore && laptopBefore);
+    assert.notEqual(phoneBefore, laptopBefore, 'two anonymous devices are two profiles at first');
+
+    await send(segmentClient(), [
+      [
+        'identify',
+        {
+          userId: user,
+          anonymousId: phone,
+          traits: { email: `${user}@Example.com`, plan: 'free' },
+          timestamp: at(20),
+          context: onPhone,
+        },
+      ],
+      [
+        'identify',
+        { userId: user, anonymousId: laptop, traits: { plan: 'pro' }, timestamp: at(30), context: onLaptop },
+      ],
+      [
+        'track',
+        {
+          userId: user,
+          event: 'Order Completed',
+          properties: { revenue: 42.5 },
+          timestamp: at(31),
+          context: onLaptop,
+        },
+      ],
+    ]);
+
+    const profile = await profileOf('userId', user);
+    for (const [type, value] of [
+      ['anonymousId', phone],
+      ['anonymousId', laptop],
+      ['email', `${user}@example.com`],
+    ]) {
+      assert.equal((await lookup(type, value)).json.profileId, profile.profileId, `${type} ${value}`);
+    }
+    const ids = profile.identifiers.map((i) => `${i.type}:${i.value}`).sort();
+    assert.deepEqual(ids, [
+      `anonymousId:${laptop}`,
+      `anonymousId:${phone}`,
+      `email:${user}@example.com`,
+      `userId:${user}`,
+    ]);
+    assert.equal(profile.events, 7);
+    assert.equal(profile.eventCounts.page, 3);
+    assert.equal(profile.eventCounts.identify, 2);
+    assert.equal(profile.traits.plan.value, 'pro', 'the later trait wins');
+    assert.equal(profile.orders.count, 1);
+    assert.equal(profile.orders.revenue, 42.5);
+    assert.equal(profile.rfm.frequency, 1);
+    assert.equal(profile.sessions.count, 2, 'two devices, two sessions (gap over 30 minutes too)');
+    // Skew correction moves client times by the (sub-second) sentAt-to-receivedAt difference.
+    assert.ok(Math.abs(Date.parse(profile.firstSeen) - at(0).getTime()) < 5000, profile.firstSeen);
+    assert.ok(Math.abs(Date.parse(profile.lastSeen) - at(31).getTime()) < 5000, profile.lastSeen);
+    assert.deepEqual(profile.sources.map((s) => s.source), ['tiktok']);
+    assert.deepEqual(profile.referrers.map((r) => r.host), ['www.google.com']);
+    assert.equal(profile.platforms[0].library, '@segment/analytics-node');
+    assert.equal(profile.merges.length, 1, 'the second identify merged the laptop profile');
+    assert.ok([phoneBefore, laptopBefore].includes(profile.merges[0].absorbed));
+    // The absorbed profile's id answers with the survivor.
+    const absorbed = await admin(`/v1/profiles/${profile.merges[0].absorbed}`);
+    assert.equal(absorbed.json.profileId, profile.profileId);
+
+    // The whole timeline across both devices, newest first, in one page and in pages of 2.
+    for (const limit of [100, 2]) {
+      const events = await timeline(profile.profileId, limit);
+      assert.equal(events.length, 7, `limit ${limit}`);
+      const times = events.map((e) => Date.parse(e.timestamp));
+      assert.deepEqual(times, [...times].sort((a, b) => b - a), 'newest first');
+      assert.deepEqual(
+        new Set(events.map((e) => e.anonymousId).filter(Boolean)),
+        new Set([phone, laptop]),
+      );
+    }
+  },
+);
+
+/** POST /v1/batch over a keep-alive agent. */
+async function batch(agent, events) {
+  const res = await server.request('/v1/batch', {
+    body: { batch: events },
+    headers: { authorization: server.basic() },
+    agent,
+  });
+  assert.equal(res.status, 200, res.text);
+}
+
+test(
+  'concurrent merges from many connections: no event lost, none counted twice',
+  { timeout: 120_000 },
+  async () => {
+    const run = randomUUID().slice(0, 8);
+    const USERS = 20;
+    const DEVICES = 3;
+    const EVENTS_PER_DEVICE = 10;
+    const CONNECTIONS = 8;
+    // Every device browses, and every device identifies as its user, in a random order over
+    // many connections; some batches are sent twice (a client retry).
+    const batches = [];
+    for (let u = 0; u < USERS; ++u) {
+      for (let d = 0; d < DEVICES; ++d) {
+        const anonymousId = `c-${run}-u${u}-d${d}`;
+        const events = [];
+        for (let i = 0; i < EVENTS_PER_DEVICE; ++i) {
+          events.push({ type: 'track', event: 'Viewed', anonymousId, messageId: `${anonymousId}-${i}` });
+        }
+        events.push({
+          type: 'identify',
+          userId: `c-${run}-u${u}`,
+          anonymousId,
+          messageId: `${anonymousId}-identify`,
+        });
+        for (let i = 0; i < events.length; i += 4) batches.push(events.slice(i, i + 4));
+      }
+    }
+    for (let i = batches.length - 1; i > 0; --i) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [batches[i], batches[j]] = [batches[j], batches[i]];
+    }
+    const retries = batches.filter((_, i) => i % 7 === 0);
+    const work = [...batches, ...retries];
+    const agents = Array.from({ length: CONNECTIONS }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+    let next = 0;
+    await Promise.all(
+      agents.map(async (agent) => {
+        while (next < work.length) await batch(agent, work[next++]);
+      }),
+    );
+    for (const a of agents) a.destroy();
+
+    const seen = new Set();
+    for (let u = 0; u < USERS; ++u) {
+      const profile = await profileOf('userId', `c-${run}-u${u}`);
+      assert.ok(!seen.has(profile.profileId), 'one profile per user');
+      seen.add(profile.profileId);
+      assert.equal(profile.events, DEVICES * (EVENTS_PER_DEVICE + 1), `user ${u} event count`);
+      assert.equal(profile.eventCounts.Viewed, DEVICES * EVENTS_PER_DEVICE);
+      assert.equal(profile.identifiers.length, DEVICES + 1);
+      for (let d = 0; d < DEVICES; ++d) {
+        const id = (await lookup('anonymousId', `c-${run}-u${u}-d${d}`)).json.profileId;
+        assert.equal(id, profile.profileId, `device ${d} of user ${u}`);
+      }
+      const events = await timeline(profile.profileId, 7);
+      assert.equal(events.length, DEVICES * (EVENTS_PER_DEVICE + 1));
+      assert.equal(new Set(events.map((e) => e.messageId)).size, events.length, 'no duplicates');
+    }
+  },
+);
+
+test('consent: set through the API and from events; denied cross_device stops merges', async () => {
+  const run = randomUUID().slice(0, 8);
+  const anon = `consent-anon-${run}`;
+  const user = `consent-user-${run}`;
+  const post = (body) =>
+    server.request('/v1/batch', { body: { batch: body }, headers: { authorization: server.basic() } });
+  let res = await post([
+    { type: 'page', anonymousId: anon, context: { consent: { categoryPreferences: { cross_device: false } } } },
+    { type: 'identify', userId: user, traits: { plan: 'x' } },
+  ]);
+  assert.equal(res.status, 200);
+  res = await post([{ type: 'identify', userId: user, anonymousId: anon }]);
+  assert.equal(res.status, 200);
+  const anonProfile = (await lookup('anonymousId', anon)).json.profileId;
+  const userProfile = (await lookup('userId', user)).json.profileId;
+  assert.notEqual(anonProfile, userProfile, 'denied cross_device keeps the device apart');
+
+  res = await admin(`/v1/profiles/${userProfile}/consent`, {
+    method: 'PUT',
+    body: { purposes: { marketing_email: 'denied', analytics: true }, source: 'preference-center' },
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.consent.marketing_email.state, 'denied');
+  assert.equal(res.json.consent.analytics.state, 'granted');
+  assert.equal(res.json.consent.analytics.source, 'api:preference-center');
+  const profile = (await admin(`/v1/profiles/${userProfile}`)).json;
+  assert.equal(profile.consent.marketing_email.state, 'denied');
+
+  const bad = [
+    [{ purposes: { telepathy: 'granted' } }, 400, 'purposes.telepathy'],
+    [{ purposes: { analytics: 'maybe' } }, 400, 'purposes.analytics'],
+    [{ purposes: {} }, 400, 'purposes'],
+    [{ purposes: { analytics: true }, timestamp: 'yesterday' }, 400, 'timestamp'],
+    ['{not json', 400, undefined],
+  ];
+  for (const [body, status, field] of bad) {
+    res = await admin(`/v1/profiles/${userProfile}/consent`, { method: 'PUT', body });
+    assert.equal(res.status, status, JSON.stringify(body));
+    assert.equal(res.json.error.field, field, JSON.stringify(body));
+  }
+  res = await admin(`/v1/profiles/prf_fffffff/consent`, { method: 'PUT', body: { purposes: { analytics: true } } });
+  assert.equal(res.status, 404);
+  assert.equal(res.json.error.code, 'profile_not_found');
+  // Nothing of the refused requests was applied.
+  assert.deepEqual(
+    Object.keys((await admin(`/v1/profiles/${userProfile}`)).json.consent).sort(),
+    ['analytics', 'marketing_email'],
+  );
+});
+
+test('profile endpoints: admin key only, clear errors', async () => {
+  const sent = await server.request('/v1/track', {
+    body: { userId: 'errs-user', event: 'X' },
+    headers: { authorization: server.basic() },
+  });
+  assert.equal(sent.status, 200);
+  const id = (await lookup('userId', 'errs-user')).json.profileId;
+  for (const path of [
+    '/v1/profiles/lookup?userId=errs-user',
+    `/v1/profiles/${id}`,
+    `/v1/profiles/${id}/events`,
+  ]) {
+    const withWriteKey = await server.request(path, { headers: { authorization: `Bearer ${server.writeKey}` } });
+    assert.equal(withWriteKey.status, 403, path);
+    const anonymous = await server.request(path);
+    assert.equal(anonymous.status, 401, path);
+  }
+  const cases = [
+    ['/v1/profiles/lookup', 400, 'missing_field'],
+    ['/v1/profiles/lookup?userId=a&email=b', 400, 'invalid_value'],
+    ['/v1/profiles/lookup?email=%zz', 400, 'invalid_value'],
+    ['/v1/profiles/lookup?userId=nobody-at-all', 404, 'profile_not_found'],
+    ['/v1/profiles/not-an-id', 404, 'profile_not_found'],
+    ['/v1/profiles/prf_ffffff', 404, 'profile_not_found'],
+    [`/v1/profiles/${id}/events?limit=0`, 400, 'invalid_value'],
+    [`/v1/profiles/${id}/events?cursor=abc`, 400, 'invalid_value'],
+  ];
+  for (const [path, status, code] of cases) {
+    const res = await admin(path);
+    assert.equal(res.status, status, `${path}: ${res.text}`);
+    assert.equal(res.json.error.code, code, path);
+  }
+  const method = await admin(`/v1/profiles/${id}`, { method: 'POST', body: {} });
+  assert.equal(method.status, 405);
+});
+
+test('workspaces: keys of one workspace neither read nor write the other', async (t) => {
+  const two = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: shop
+    write_keys: [wk_shop]
+    admin_keys: [ak_shop]
+  - name: blog
+    write_keys: [wk_blog]
+    admin_keys: [ak_blog]
+`,
+  });
+  const basic = (k) => `Basic ${Buffer.from(`${k}:`).toString('base64')}`;
+  let res = await two.request('/v1/identify', {
+    body: { userId: 'same-id', traits: { plan: 'shop' } },
+    headers: { authorization: basic('wk_shop') },
+  });
+  assert.equal(res.status, 200);
+  const shopId = (
+    await two.request('/v1/profiles/lookup?userId=same-id', { headers: { authorization: 'Bearer ak_shop' } })
+  ).json.profileId;
+  assert.ok(shopId);
+  res = await two.request('/v1/profiles/lookup?userId=same-id', { headers: { authorization: 'Bearer ak_blog' } });
+  assert.equal(res.status, 404, 'the blog workspace does not see the shop customer');
+  res = await two.request(`/v1/profiles/${shopId}`, { headers: { authorization: 'Bearer ak_blog' } });
+  assert.equal(res.status, 404, 'nor by profile id');
+  res = await two.request('/v1/events', { headers: { authorization: 'Bearer ak_blog' } });
+  assert.equal(res.json.events.length, 0, 'nor its events');
+  res = await two.request('/v1/identify', {
+    body: { userId: 'same-id', traits: { plan: 'blog' } },
+    headers: { authorization: basic('wk_blog') },
+  });
+  assert.equal(res.status, 200);
+  const shop = await two.request(`/v1/profiles/${shopId}`, { headers: { authorization: 'Bearer ak_shop' } });
+  assert.equal(shop.json.traits.plan.value, 'shop', 'a write to blog does not touch shop');
+  assert.equal(shop.json.events, 1);
+  assert.equal(await two.stop(), 0);
+});
