@@ -14,7 +14,7 @@ namespace {
 
 constexpr std::string_view kLookupTypes[] = {"userId", "anonymousId", "email", "phone"};
 
-std::string_view Target(const net::RequestContext& ctx) {
+std::string_view TargetOf(const net::RequestContext& ctx) {
   return {ctx.request.target().data(), ctx.request.target().size()};
 }
 
@@ -45,13 +45,37 @@ void ProfileService::Register(net::Router* router) {
               [this](net::RequestContext& ctx, net::Responder r) { HandleEvents(ctx, r); });
   router->Add(http::verb::put, "/v1/profiles/{id}/consent",
               [this](net::RequestContext& ctx, net::Responder r) { HandleConsent(ctx, r); });
+  router->Add(http::verb::get, "/v1/profiles/{id}/export",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleExport(ctx, r); });
+  router->Add(http::verb::delete_, "/v1/profiles/{id}",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleErase(ctx, r); });
+  router->Add(http::verb::post, "/v1/profiles/{id}/unmerge",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleUnmerge(ctx, r); });
+}
+
+absl::StatusOr<ProfileService::Target> ProfileService::Authorize(
+    const net::RequestContext& ctx) const {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return principal.status();
+  absl::StatusOr<uint64_t> id = ProfileIdParam(ctx);
+  if (!id.ok()) return id.status();
+  return Target{principal->workspace_id, *id};
+}
+
+absl::Status ProfileService::Change(const std::function<absl::Status(rocksdb::WriteBatch*)>& fn) {
+  if (engine_ == nullptr) {
+    return MakeError(absl::StatusCode::kUnavailable, "profiles_disabled",
+                     "profiles are off on this server (ingest.profiles: false)");
+  }
+  return shards_->WriteExclusive(fn);
 }
 
 void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respond) {
   absl::StatusOr<api::Principal> principal =
       api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  std::string_view target = Target(ctx);
+  std::string_view target = TargetOf(ctx);
   std::string type;
   std::optional<std::string_view> raw;
   for (std::string_view t : kLookupTypes) {
@@ -97,13 +121,10 @@ void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respo
 }
 
 void ProfileService::HandleGet(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<uint64_t> id = ProfileIdParam(ctx);
-  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  absl::StatusOr<Target> target = Authorize(ctx);
+  if (!target.ok()) return respond(net::ErrorResponse(target.status()));
   absl::StatusOr<state::Profile> profile =
-      state::ProfileEngine::ReadProfile(*store_, principal->workspace_id, *id);
+      state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
   if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
   std::string body;
   JsonWriter w(&body);
@@ -112,27 +133,24 @@ void ProfileService::HandleGet(net::RequestContext& ctx, net::Responder respond)
 }
 
 void ProfileService::HandleEvents(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<uint64_t> id = ProfileIdParam(ctx);
-  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
-  std::string_view target = Target(ctx);
+  absl::StatusOr<Target> target = Authorize(ctx);
+  if (!target.ok()) return respond(net::ErrorResponse(target.status()));
+  std::string_view url = TargetOf(ctx);
   absl::StatusOr<uint64_t> before =
-      api::ParseUintParam(api::QueryParam(target, "cursor").value_or(""), "cursor", 0, UINT64_MAX);
+      api::ParseUintParam(api::QueryParam(url, "cursor").value_or(""), "cursor", 0, UINT64_MAX);
   if (!before.ok()) return respond(net::ErrorResponse(before.status()));
   absl::StatusOr<uint64_t> limit =
-      api::ParseUintParam(api::QueryParam(target, "limit").value_or(""), "limit", 100, 1000);
+      api::ParseUintParam(api::QueryParam(url, "limit").value_or(""), "limit", 100, 1000);
   if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
   if (*limit == 0) {
     return respond(
         net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
   }
   absl::StatusOr<state::Profile> profile =
-      state::ProfileEngine::ReadProfile(*store_, principal->workspace_id, *id);
+      state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
   if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
   absl::StatusOr<state::ProfileEngine::TimelinePage> page =
-      state::ProfileEngine::Timeline(*store_, principal->workspace_id, *profile, *before, *limit);
+      state::ProfileEngine::Timeline(*store_, target->workspace_id, *profile, *before, *limit);
   if (!page.ok()) return respond(net::ErrorResponse(page.status()));
   std::string body = R"({"profileId":)";
   AppendJsonString(&body, state::ProfileIdString(profile->id));
@@ -152,16 +170,8 @@ void ProfileService::HandleEvents(net::RequestContext& ctx, net::Responder respo
 }
 
 void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<uint64_t> id = ProfileIdParam(ctx);
-  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
-  if (engine_ == nullptr) {
-    return respond(
-        net::ErrorResponse(MakeError(absl::StatusCode::kUnavailable, "profiles_disabled",
-                                     "profiles are off on this server (ingest.profiles: false)")));
-  }
+  absl::StatusOr<Target> target = Authorize(ctx);
+  if (!target.ok()) return respond(net::ErrorResponse(target.status()));
   simdjson::dom::parser parser;
   simdjson::dom::element body;
   const std::string& text = ctx.request.body();
@@ -211,11 +221,12 @@ void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder resp
     }
     changes.emplace_back(std::string(purpose), state::ConsentState{granted, at, source});
   }
-  uint32_t ws = principal->workspace_id;
-  absl::Status written = shards_->WriteExclusive(
-      [&](rocksdb::WriteBatch* batch) { return engine_->SetConsent(ws, *id, changes, batch); });
+  absl::Status written = Change([&](rocksdb::WriteBatch* batch) {
+    return engine_->SetConsent(target->workspace_id, target->profile_id, changes, batch);
+  });
   if (!written.ok()) return respond(net::ErrorResponse(written));
-  absl::StatusOr<state::Profile> profile = state::ProfileEngine::ReadProfile(*store_, ws, *id);
+  absl::StatusOr<state::Profile> profile =
+      state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
   if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
   std::string out;
   JsonWriter w(&out);
@@ -225,6 +236,109 @@ void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder resp
   w.Key("consent");
   state::WriteConsent(*profile, w);
   w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+void ProfileService::HandleExport(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<Target> target = Authorize(ctx);
+  if (!target.ok()) return respond(net::ErrorResponse(target.status()));
+  absl::StatusOr<state::Profile> profile =
+      state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
+  if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
+  absl::StatusOr<std::vector<uint64_t>> sequences =
+      state::ProfileEngine::Sequences(*store_, target->workspace_id, *profile);
+  if (!sequences.ok()) return respond(net::ErrorResponse(sequences.status()));
+  int64_t now = clock_->NowMillis();
+  std::string body;
+  JsonWriter w(&body);
+  w.StartObject();
+  w.Key("exportedAt");
+  w.String(FormatIso8601(now));
+  w.Key("profile");
+  state::WriteProfile(*profile, now, w);
+  w.Key("events");
+  w.StartArray();
+  for (uint64_t seq : *sequences) {
+    absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(target->workspace_id, seq);
+    if (!json.ok()) return respond(net::ErrorResponse(json.status()));
+    if (json->has_value()) w.RawValue(**json);
+  }
+  w.EndArray();
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(body)));
+}
+
+void ProfileService::HandleErase(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<Target> target = Authorize(ctx);
+  if (!target.ok()) return respond(net::ErrorResponse(target.status()));
+  std::optional<std::string_view> suppress_param = api::QueryParam(TargetOf(ctx), "suppress");
+  bool suppress = false;
+  if (suppress_param) {
+    if (*suppress_param == "true" || suppress_param->empty()) {
+      suppress = true;
+    } else if (*suppress_param != "false") {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value", "suppress must be true or false", "suppress")));
+    }
+  }
+  state::ProfileEngine::Erased erased;
+  absl::Status written = Change([&](rocksdb::WriteBatch* batch) {
+    absl::StatusOr<state::ProfileEngine::Erased> e =
+        engine_->Erase(target->workspace_id, target->profile_id, suppress, batch);
+    if (!e.ok()) return e.status();
+    erased = *e;
+    return absl::OkStatus();
+  });
+  if (!written.ok()) return respond(net::ErrorResponse(written));
+  std::string body = R"({"profileId":)";
+  AppendJsonString(&body, state::ProfileIdString(erased.profile));
+  StrAppend(&body, R"(,"erased":true,"events":)", erased.events, R"(,"identifiers":)",
+            erased.identifiers, R"(,"suppressed":)", suppress ? "true" : "false", "}");
+  respond(net::JsonResponse(200, std::move(body)));
+}
+
+void ProfileService::HandleUnmerge(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<Target> target = Authorize(ctx);
+  if (!target.ok()) return respond(net::ErrorResponse(target.status()));
+  simdjson::dom::parser parser;
+  simdjson::dom::element body;
+  const std::string& text = ctx.request.body();
+  if (parser.parse(text.data(), text.size()).get(body) != simdjson::SUCCESS || !body.is_object()) {
+    return respond(
+        net::ErrorResponse(InvalidInput("malformed_json", "the body must be a JSON object")));
+  }
+  simdjson::dom::array list;
+  if (body["identifiers"].get(list) != simdjson::SUCCESS || list.size() == 0) {
+    return respond(net::ErrorResponse(InvalidInput(
+        "missing_field", "identifiers must be a non-empty list of {type, value}", "identifiers")));
+  }
+  std::vector<identity::Identifier> ids;
+  for (simdjson::dom::element e : list) {
+    std::string_view type, value;
+    if (e["type"].get(type) != simdjson::SUCCESS || e["value"].get(value) != simdjson::SUCCESS) {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_type", "each identifier needs a string type and value",
+                       StrCat("identifiers[", ids.size(), "]"))));
+    }
+    ids.push_back({std::string(type), std::string(value)});
+  }
+  uint64_t new_id = 0;
+  absl::Status written = Change([&](rocksdb::WriteBatch* batch) {
+    absl::StatusOr<uint64_t> id =
+        engine_->Unmerge(target->workspace_id, target->profile_id, ids, batch);
+    if (!id.ok()) return id.status();
+    new_id = *id;
+    return absl::OkStatus();
+  });
+  if (!written.ok()) return respond(net::ErrorResponse(written));
+  absl::StatusOr<state::Profile> kept =
+      state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
+  if (!kept.ok()) return respond(net::ErrorResponse(kept.status()));
+  std::string out = R"({"profileId":)";
+  AppendJsonString(&out, state::ProfileIdString(kept->id));
+  out += R"(,"newProfileId":)";
+  AppendJsonString(&out, state::ProfileIdString(new_id));
+  out += "}";
   respond(net::JsonResponse(200, std::move(out)));
 }
 

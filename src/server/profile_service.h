@@ -12,6 +12,14 @@
 //   PUT /v1/profiles/{id}/consent      {"purposes":{"marketing_email":"granted"|"denied"|bool},
 //                                      "source":"...", "timestamp":"ISO-8601"} -> the profile's
 //                                      consent
+//   GET /v1/profiles/{id}/export       everything stored about the customer: the profile and
+//                                      every event, {"profile":{...},"events":[...]}
+//   DELETE /v1/profiles/{id}[?suppress=true]
+//                                      erases the profile, its identifiers, events and timeline;
+//                                      suppress also drops future events carrying them
+//   POST /v1/profiles/{id}/unmerge     {"identifiers":[{"type":"anonymousId","value":"..."}]}
+//                                      splits those identifiers and the events that carried them
+//                                      into a new profile: {"profileId":..,"newProfileId":..}
 //
 // Thread-safety: handlers run on any server thread; the service holds no mutable state.
 #pragma once
@@ -38,8 +46,20 @@ class ProfileService {
   void HandleGet(net::RequestContext& ctx, net::Responder respond);
   void HandleEvents(net::RequestContext& ctx, net::Responder respond);
   void HandleConsent(net::RequestContext& ctx, net::Responder respond);
+  void HandleExport(net::RequestContext& ctx, net::Responder respond);
+  void HandleErase(net::RequestContext& ctx, net::Responder respond);
+  void HandleUnmerge(net::RequestContext& ctx, net::Responder respond);
 
  private:
+  // The workspace and profile id of an admin request on /v1/profiles/{id}/...
+  struct Target {
+    uint32_t workspace_id;
+    uint64_t profile_id;
+  };
+  absl::StatusOr<Target> Authorize(const net::RequestContext& ctx) const;
+  // Runs a change under the commit lock; 503 profiles_disabled when profiles are off.
+  absl::Status Change(const std::function<absl::Status(rocksdb::WriteBatch*)>& fn);
+
   const api::KeyRing* keys_;
   shard::ShardSet* shards_;
   state::ProfileEngine* engine_;

@@ -132,27 +132,32 @@ class ShardSet::Shard {
             ++i;
             continue;
           }
-          rocksdb::Status put = batch.Put(set_->store_->events(),
-                                          storage::EventKey(part.workspace_id, sequence), e.json);
-          if (!put.ok()) status = absl::InternalError(put.ToString());
-          if (status.ok() && set_->profiles_ != nullptr) {
-            absl::Status applied =
+          bool store_event = true;
+          if (set_->profiles_ != nullptr) {
+            absl::StatusOr<state::ProfileEngine::Outcome> applied =
                 set_->profiles_->Apply(part.workspace_id, sequence, e.json, &batch);
             // A storage error fails the group; an event the engine cannot read stays stored,
             // counted and logged, without a profile.
             if (!applied.ok()) {
-              if (applied.code() == absl::StatusCode::kUnavailable ||
-                  applied.code() == absl::StatusCode::kInternal) {
-                status = applied;
-              } else {
-                set_->profile_errors_->Inc();
-                obs::LogEvent(
-                    spdlog::level::warn, "profile_update_failed",
-                    {{"sequence", std::to_string(sequence)}, {"error", ToStd(applied.message())}});
+              if (applied.status().code() == absl::StatusCode::kUnavailable ||
+                  applied.status().code() == absl::StatusCode::kInternal) {
+                status = applied.status();
+                break;
               }
+              set_->profile_errors_->Inc();
+              obs::LogEvent(spdlog::level::warn, "profile_update_failed",
+                            {{"sequence", std::to_string(sequence)},
+                             {"error", ToStd(applied.status().message())}});
+            } else if (*applied == state::ProfileEngine::Outcome::kSuppressed) {
+              store_event = false;  // acknowledged, never stored (erased with suppress=true)
             }
           }
-          entries.push_back({&refs[i], keys[i], sequence, e.received_at_ms});
+          if (store_event) {
+            rocksdb::Status put = batch.Put(set_->store_->events(),
+                                            storage::EventKey(part.workspace_id, sequence), e.json);
+            if (!put.ok()) status = absl::InternalError(put.ToString());
+            entries.push_back({&refs[i], keys[i], sequence, e.received_at_ms});
+          }
           ++sequence;
           ++i;
         }

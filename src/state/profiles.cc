@@ -30,6 +30,9 @@ ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Reg
   unresolved_ = &metrics->GetCounter(
       "whisperer_events_unresolved_total",
       "Events stored without a profile: every identifier they carry is blocked.");
+  suppressed_events_ = &metrics->GetCounter(
+      "whisperer_events_suppressed_total",
+      "Events acknowledged but not stored: they carry an identifier erased with suppress=true.");
   const char* refused_help = "Merges an event asked for and an identity rule refused, by reason.";
   refused_limit_ = &metrics->GetCounter("whisperer_profile_merges_refused_total", refused_help,
                                         {{"reason", "identifier_limit"}});
@@ -51,6 +54,11 @@ const WorkspaceProfileSettings& ProfileEngine::Settings(uint32_t workspace_id) c
 absl::Status ProfileEngine::Start() {
   absl::StatusOr<std::optional<std::string>> v = store_->GetMeta(kProfileCounterKey);
   if (!v.ok()) return v.status();
+  suppressed_.clear();
+  absl::Status scanned = store_->ScanMeta(
+      storage::kSuppressionPrefix,
+      [this](std::string_view key, std::string_view) { suppressed_.emplace(key); });
+  if (!scanned.ok()) return scanned;
   next_profile_id_ = 1;
   if (v->has_value()) {
     const std::string& s = **v;
@@ -116,8 +124,10 @@ absl::Status ProfileEngine::Link(uint32_t workspace_id, const identity::Identifi
   return absl::OkStatus();
 }
 
-absl::Status ProfileEngine::Apply(uint32_t workspace_id, uint64_t sequence,
-                                  std::string_view event_json, rocksdb::WriteBatch* batch) {
+absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_id,
+                                                            uint64_t sequence,
+                                                            std::string_view event_json,
+                                                            rocksdb::WriteBatch* batch) {
   const WorkspaceProfileSettings& settings = Settings(workspace_id);
   simdjson::dom::element doc;
   if (parser_.parse(event_json.data(), event_json.size()).get(doc) != simdjson::SUCCESS) {
@@ -142,9 +152,17 @@ absl::Status ProfileEngine::Apply(uint32_t workspace_id, uint64_t sequence,
   }
   std::vector<identity::Identifier> ids =
       identity::PrepareIdentifiers(std::move(raw), settings.rules);
+  if (!suppressed_.empty()) {
+    for (const identity::Identifier& id : ids) {
+      if (suppressed_.count(storage::SuppressionKey(workspace_id, id.type, id.value))) {
+        suppressed_events_->Inc();
+        return Outcome::kSuppressed;
+      }
+    }
+  }
   if (ids.empty()) {
     unresolved_->Inc();
-    return absl::OkStatus();
+    return Outcome::kUnresolved;
   }
   std::vector<uint64_t> owners(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -218,7 +236,7 @@ absl::Status ProfileEngine::Apply(uint32_t workspace_id, uint64_t sequence,
       batch->Put(store_->timeline(), storage::TimelineKey(workspace_id, target->id, sequence), "");
   if (!s.ok()) return RocksError(s);
   dirty_.push_back(Key{workspace_id, target->id});
-  return absl::OkStatus();
+  return Outcome::kFolded;
 }
 
 absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
@@ -255,6 +273,12 @@ void ProfileEngine::Abandon() {
   // Ids handed out in the lost batch are not reused: skipping them is harmless, reusing one
   // that a concurrent reader might have seen is not.
   counter_dirty_ = true;
+  // Suppressions added by a lost erasure must not stay in force.
+  std::unordered_set<std::string> stored;
+  absl::Status scanned =
+      store_->ScanMeta(storage::kSuppressionPrefix,
+                       [&stored](std::string_view key, std::string_view) { stored.emplace(key); });
+  if (scanned.ok()) suppressed_ = std::move(stored);
 }
 
 absl::Status ProfileEngine::SetConsent(
@@ -278,6 +302,214 @@ absl::Status ProfileEngine::SetConsent(
   for (const auto& [purpose, state] : changes) (*p)->consent[purpose] = state;
   dirty_.push_back(Key{workspace_id, current->id});
   return Finish(batch);
+}
+
+absl::Status ProfileEngine::DeleteTimelines(uint32_t workspace_id,
+                                            const std::vector<uint64_t>& profiles,
+                                            rocksdb::WriteBatch* batch) {
+  for (uint64_t id : profiles) {
+    rocksdb::Status s =
+        batch->DeleteRange(store_->timeline(), storage::TimelineKey(workspace_id, id, 0),
+                           storage::TimelineKey(workspace_id, id + 1, 0));
+    if (!s.ok()) return RocksError(s);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Profile> ProfileEngine::Refold(uint32_t workspace_id,
+                                              const std::vector<uint64_t>& sequences, uint64_t id,
+                                              std::vector<identity::Identifier> identifiers) {
+  const WorkspaceProfileSettings& settings = Settings(workspace_id);
+  Profile p;
+  p.id = id;
+  p.identifiers = std::move(identifiers);
+  for (uint64_t seq : sequences) {
+    absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(workspace_id, seq);
+    if (!json.ok()) return json.status();
+    if (!json->has_value()) continue;
+    simdjson::dom::element doc;
+    if (parser_.parse(**json).get(doc) != simdjson::SUCCESS) continue;
+    absl::StatusOr<EventFacts> facts = ExtractFacts(doc, settings.rules);
+    if (!facts.ok()) continue;
+    DeviceFacts device;
+    bool has_device = detect_ && !facts->user_agent.empty();
+    if (has_device) device = detect_(facts->user_agent);
+    FoldEvent(p, *facts, has_device ? &device : nullptr, seq, settings.fold);
+  }
+  return p;
+}
+
+absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id,
+                                                           uint64_t profile_id, bool suppress,
+                                                           rocksdb::WriteBatch* batch) {
+  absl::StatusOr<Profile> profile = ReadProfile(*store_, workspace_id, profile_id);
+  if (!profile.ok()) return profile.status();
+  absl::StatusOr<std::vector<uint64_t>> sequences = Sequences(*store_, workspace_id, *profile);
+  if (!sequences.ok()) return sequences.status();
+  Erased erased;
+  erased.profile = profile->id;
+  for (uint64_t seq : *sequences) {
+    absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(workspace_id, seq);
+    if (!json.ok()) return json.status();
+    if (!json->has_value()) continue;
+    // The event's dedupe entry holds its messageId: it goes too.
+    simdjson::dom::element doc;
+    std::string_view message_id;
+    if (parser_.parse(**json).get(doc) == simdjson::SUCCESS &&
+        doc["messageId"].get(message_id) == simdjson::SUCCESS) {
+      rocksdb::Status s =
+          batch->Delete(store_->dedupe(), storage::DedupeKey(workspace_id, message_id));
+      if (!s.ok()) return RocksError(s);
+    }
+    rocksdb::Status s = batch->Delete(store_->events(), storage::EventKey(workspace_id, seq));
+    if (!s.ok()) return RocksError(s);
+    ++erased.events;
+  }
+  std::vector<uint64_t> ids = profile->absorbed;
+  ids.push_back(profile->id);
+  if (absl::Status s = DeleteTimelines(workspace_id, ids, batch); !s.ok()) return s;
+  for (uint64_t id : ids) {
+    rocksdb::Status s = batch->Delete(store_->profiles(), storage::ProfileKey(workspace_id, id));
+    if (!s.ok()) return RocksError(s);
+    profiles_.erase(Key{workspace_id, id});
+  }
+  for (const identity::Identifier& id : profile->identifiers) {
+    std::string key = storage::IdentityKey(workspace_id, id.type, id.value);
+    rocksdb::Status s = batch->Delete(store_->identities(), key);
+    if (!s.ok()) return RocksError(s);
+    identities_.erase(key);
+    if (suppress) {
+      std::string suppression = storage::SuppressionKey(workspace_id, id.type, id.value);
+      s = batch->Put(store_->meta(), suppression, "");
+      if (!s.ok()) return RocksError(s);
+      suppressed_.insert(std::move(suppression));
+    }
+    ++erased.identifiers;
+  }
+  dirty_.erase(std::remove_if(dirty_.begin(), dirty_.end(),
+                              [&](const Key& k) {
+                                return k.workspace == workspace_id &&
+                                       std::find(ids.begin(), ids.end(), k.profile) != ids.end();
+                              }),
+               dirty_.end());
+  return erased;
+}
+
+absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
+    uint32_t workspace_id, uint64_t profile_id,
+    const std::vector<identity::Identifier>& identifiers, rocksdb::WriteBatch* batch) {
+  absl::StatusOr<Profile> current = ReadProfile(*store_, workspace_id, profile_id);
+  if (!current.ok()) return current.status();
+  std::vector<identity::Identifier> split, kept;
+  for (identity::Identifier id : identifiers) {
+    id.value = identity::NormalizeIdentifier(id.type, id.value);
+    if (std::find(current->identifiers.begin(), current->identifiers.end(), id) ==
+        current->identifiers.end()) {
+      return InvalidInput(
+          "unknown_identifier",
+          StrCat("profile ", ProfileIdString(current->id), " has no ", id.type, " ", id.value),
+          "identifiers");
+    }
+    if (std::find(split.begin(), split.end(), id) == split.end()) split.push_back(std::move(id));
+  }
+  for (const identity::Identifier& id : current->identifiers) {
+    if (std::find(split.begin(), split.end(), id) == split.end()) kept.push_back(id);
+  }
+  if (split.empty() || kept.empty()) {
+    return InvalidInput("invalid_value",
+                        "name at least one of the profile's identifiers, and not all of them",
+                        "identifiers");
+  }
+  absl::StatusOr<std::vector<uint64_t>> sequences = Sequences(*store_, workspace_id, *current);
+  if (!sequences.ok()) return sequences.status();
+  // Each event goes with the split-off identifiers when it carried any of them.
+  const WorkspaceProfileSettings& settings = Settings(workspace_id);
+  std::vector<uint64_t> split_seqs, kept_seqs;
+  for (uint64_t seq : *sequences) {
+    absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(workspace_id, seq);
+    if (!json.ok()) return json.status();
+    if (!json->has_value()) continue;
+    bool carried = false;
+    simdjson::dom::element doc;
+    if (parser_.parse(**json).get(doc) == simdjson::SUCCESS) {
+      absl::StatusOr<EventFacts> facts = ExtractFacts(doc, settings.rules);
+      if (facts.ok()) {
+        std::vector<identity::Identifier> raw = std::move(facts->identifiers);
+        if (!facts->previous_id.empty()) {
+          raw.push_back({std::string(identity::kUserId), facts->previous_id});
+          raw.push_back({std::string(identity::kAnonymousId), facts->previous_id});
+        }
+        for (const identity::Identifier& id :
+             identity::PrepareIdentifiers(std::move(raw), settings.rules)) {
+          carried = carried || std::find(split.begin(), split.end(), id) != split.end();
+        }
+      }
+    }
+    (carried ? split_seqs : kept_seqs).push_back(seq);
+  }
+
+  Profile* fresh = Create(workspace_id);
+  uint64_t new_id = fresh->id;
+  absl::StatusOr<Profile> split_profile = Refold(workspace_id, split_seqs, new_id, split);
+  if (!split_profile.ok()) return split_profile.status();
+  absl::StatusOr<Profile> kept_profile = Refold(workspace_id, kept_seqs, current->id, kept);
+  if (!kept_profile.ok()) return kept_profile.status();
+  // Consent given through the API is about the person, whichever profile: both keep it, and
+  // what the events said is re-read from them.
+  for (Profile* p : {&*split_profile, &*kept_profile}) {
+    for (const auto& [purpose, state] : current->consent) p->consent.emplace(purpose, state);
+  }
+  kept_profile->merges = current->merges;
+  kept_profile->separated = current->separated;
+  kept_profile->separated.push_back(new_id);
+  split_profile->separated.push_back(current->id);
+
+  std::vector<uint64_t> old_ids = current->absorbed;
+  old_ids.push_back(current->id);
+  if (absl::Status s = DeleteTimelines(workspace_id, old_ids, batch); !s.ok()) return s;
+  for (const auto& [profile, seqs] :
+       {std::pair{&*kept_profile, &kept_seqs}, std::pair{&*split_profile, &split_seqs}}) {
+    for (uint64_t seq : *seqs) {
+      rocksdb::Status s =
+          batch->Put(store_->timeline(), storage::TimelineKey(workspace_id, profile->id, seq), "");
+      if (!s.ok()) return RocksError(s);
+    }
+  }
+  for (const identity::Identifier& id : split) {
+    if (absl::Status s = Link(workspace_id, id, new_id, batch); !s.ok()) return s;
+  }
+  profiles_[Key{workspace_id, new_id}] = std::make_unique<Profile>(std::move(*split_profile));
+  profiles_[Key{workspace_id, current->id}] = std::make_unique<Profile>(std::move(*kept_profile));
+  dirty_.push_back(Key{workspace_id, new_id});
+  dirty_.push_back(Key{workspace_id, current->id});
+  if (absl::Status s = Finish(batch); !s.ok()) return s;
+  return new_id;
+}
+
+absl::StatusOr<std::vector<uint64_t>> ProfileEngine::Sequences(const storage::Store& store,
+                                                               uint32_t workspace_id,
+                                                               const Profile& profile) {
+  std::vector<uint64_t> out;
+  std::vector<uint64_t> ids = profile.absorbed;
+  ids.push_back(profile.id);
+  for (uint64_t id : ids) {
+    std::string lower = storage::TimelineKey(workspace_id, id, 0);
+    std::string upper = storage::TimelineKey(workspace_id, id + 1, 0);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.timeline()));
+    for (it->Seek(lower); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      if (k.size() == storage::kTimelineKeyBytes) {
+        out.push_back(storage::GetBigEndian64(k.data() + 12));
+      }
+    }
+    if (!it->status().ok()) return RocksError(it->status());
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 absl::StatusOr<Profile> ProfileEngine::ReadProfile(const storage::Store& store,

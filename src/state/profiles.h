@@ -67,11 +67,16 @@ class ProfileEngine {
   // Loads the profile id counter. Call once before the first Apply.
   absl::Status Start();
 
+  enum class Outcome : uint8_t {
+    kFolded,      // resolved and folded; store the event
+    kUnresolved,  // no usable identifier; store the event without a profile
+    kSuppressed,  // carries an identifier erased with ?suppress=true: do not store the event
+  };
   // Resolves and folds the event stored at `sequence`. An event the engine cannot read (never
-  // the case for events the parser produced) is counted and left out of profiles; the error is
-  // returned for the caller to log, and the event itself is still stored.
-  absl::Status Apply(uint32_t workspace_id, uint64_t sequence, std::string_view event_json,
-                     rocksdb::WriteBatch* batch);
+  // the case for events the parser produced) is counted and left out of profiles: the error is
+  // returned for the caller to log, and the caller still stores the event.
+  absl::StatusOr<Outcome> Apply(uint32_t workspace_id, uint64_t sequence,
+                                std::string_view event_json, rocksdb::WriteBatch* batch);
   // Writes the profiles touched since the last Finish into `batch`.
   absl::Status Finish(rocksdb::WriteBatch* batch);
   // The batch was not written: forget everything cached.
@@ -83,7 +88,32 @@ class ProfileEngine {
                           const std::vector<std::pair<std::string, ConsentState>>& changes,
                           rocksdb::WriteBatch* batch);
 
+  // Erases a profile (DELETE /v1/profiles/{id}): its row and the rows of profiles merged into
+  // it, its identifiers, its events (and their dedupe entries) and its timeline. With
+  // `suppress`, a 128-bit hash of each identifier is kept so that later events carrying one
+  // are acknowledged but not stored. The deleted bytes leave the disk as RocksDB compacts.
+  struct Erased {
+    uint64_t profile = 0;  // the surviving id that was erased
+    size_t events = 0;
+    size_t identifiers = 0;
+  };
+  absl::StatusOr<Erased> Erase(uint32_t workspace_id, uint64_t profile_id, bool suppress,
+                               rocksdb::WriteBatch* batch);
+
+  // Splits `identifiers` off a profile (POST /v1/profiles/{id}/unmerge) into a new profile,
+  // with the events that carried any of them; both profiles are rebuilt from their events and
+  // are never merged again. Returns the new profile's id. InvalidArgument when the identifiers
+  // are not all the profile's, or are all of them.
+  absl::StatusOr<uint64_t> Unmerge(uint32_t workspace_id, uint64_t profile_id,
+                                   const std::vector<identity::Identifier>& identifiers,
+                                   rocksdb::WriteBatch* batch);
+
   // --- Readers, safe on any thread ---
+
+  // Every event sequence of `profile` and the profiles merged into it, ascending.
+  static absl::StatusOr<std::vector<uint64_t>> Sequences(const storage::Store& store,
+                                                         uint32_t workspace_id,
+                                                         const Profile& profile);
 
   // The profile `profile_id`, following merges to the surviving profile. NotFound when absent.
   static absl::StatusOr<Profile> ReadProfile(const storage::Store& store, uint32_t workspace_id,
@@ -123,6 +153,12 @@ class ProfileEngine {
   absl::Status Link(uint32_t workspace_id, const identity::Identifier& id, uint64_t profile_id,
                     rocksdb::WriteBatch* batch);
   Profile* Create(uint32_t workspace_id);
+  // A profile rebuilt from the events at `sequences` (ascending), with the given identity.
+  absl::StatusOr<Profile> Refold(uint32_t workspace_id, const std::vector<uint64_t>& sequences,
+                                 uint64_t id, std::vector<identity::Identifier> identifiers);
+  // Deletes the timeline rows of `profiles`.
+  absl::Status DeleteTimelines(uint32_t workspace_id, const std::vector<uint64_t>& profiles,
+                               rocksdb::WriteBatch* batch);
 
   storage::Store* store_;
   const Clock* clock_;
@@ -134,10 +170,12 @@ class ProfileEngine {
   bool counter_dirty_ = false;
   std::unordered_map<Key, std::unique_ptr<Profile>, KeyHash> profiles_;
   std::unordered_map<std::string, uint64_t> identities_;  // storage::IdentityKey -> profile
+  std::unordered_set<std::string> suppressed_;            // storage::SuppressionKey, all of them
   std::vector<Key> dirty_;
   obs::Counter* merges_ = nullptr;
   obs::Counter* created_ = nullptr;
   obs::Counter* unresolved_ = nullptr;
+  obs::Counter* suppressed_events_ = nullptr;
   obs::Counter* refused_limit_ = nullptr;
   obs::Counter* refused_consent_ = nullptr;
   obs::Counter* refused_separated_ = nullptr;

@@ -34,8 +34,9 @@ class ProfileEngineTest : public ::testing::Test {
                        R"(","receivedAt":")" + FormatIso8601(kT0) + "\"," + fields + "}";
     rocksdb::WriteBatch batch;
     ASSERT_TRUE(batch.Put(store_->events(), storage::EventKey(ws, seq_), json).ok());
-    absl::Status s = engine_->Apply(ws, seq_, json, &batch);
-    ASSERT_TRUE(s.ok()) << s << json;
+    absl::StatusOr<ProfileEngine::Outcome> s = engine_->Apply(ws, seq_, json, &batch);
+    ASSERT_TRUE(s.ok()) << s.status() << json;
+    last_outcome_ = *s;
     ASSERT_TRUE(engine_->Finish(&batch).ok());
     if (write) {
       ASSERT_TRUE(store_->Write(&batch).ok());
@@ -76,6 +77,7 @@ class ProfileEngineTest : public ::testing::Test {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<ProfileEngine> engine_;
   uint64_t seq_ = 0;
+  ProfileEngine::Outcome last_outcome_ = ProfileEngine::Outcome::kFolded;
 };
 
 TEST_F(ProfileEngineTest, TwoDevicesThenIdentifyOnBothIsOneCustomer) {
@@ -191,6 +193,108 @@ TEST_F(ProfileEngineTest, RestartContinuesWhereItStopped) {
   Ingest(R"("type":"page","userId":"u1")");
   EXPECT_GT(Find("userId", "u2"), first);  // ids are never reused
   EXPECT_EQ(Read(first).seen.events, 2u);
+}
+
+// Every key and value of every column family that contains `needle`.
+std::vector<std::string> Occurrences(const storage::Store& store, std::string_view needle) {
+  std::vector<std::string> out;
+  for (rocksdb::ColumnFamilyHandle* cf : store.column_families()) {
+    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(rocksdb::ReadOptions(), cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().ToStringView().find(needle) != std::string_view::npos ||
+          it->value().ToStringView().find(needle) != std::string_view::npos) {
+        out.push_back(cf->GetName() + ": " + it->key().ToString());
+      }
+    }
+  }
+  return out;
+}
+
+TEST_F(ProfileEngineTest, EraseLeavesNothingOfTheCustomerInAnyColumnFamily) {
+  Ingest(R"("type":"page","anonymousId":"erase-anon-1")");
+  Ingest(R"("type":"identify","userId":"erase-user","anonymousId":"erase-anon-2",)"
+         R"("traits":{"email":"erase-me@example.com"})");
+  Ingest(R"("type":"identify","userId":"erase-user","anonymousId":"erase-anon-1")");
+  Ingest(R"("type":"page","anonymousId":"someone-else")");
+  uint64_t id = Find("userId", "erase-user");
+  ASSERT_FALSE(Occurrences(*store_, "erase-").empty());
+
+  rocksdb::WriteBatch batch;
+  absl::StatusOr<ProfileEngine::Erased> erased = engine_->Erase(1, id, false, &batch);
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  EXPECT_EQ(erased->events, 3u);
+  EXPECT_EQ(erased->identifiers, 4u);
+  EXPECT_EQ(Occurrences(*store_, "erase-"), std::vector<std::string>{});
+  EXPECT_EQ(ProfileEngine::ReadProfile(*store_, 1, id).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_NE(Find("anonymousId", "someone-else"), 0u);  // others untouched
+
+  // Not suppressed: the customer may come back, as a new profile.
+  Ingest(R"("type":"identify","userId":"erase-user")");
+  EXPECT_EQ(last_outcome_, ProfileEngine::Outcome::kFolded);
+  EXPECT_NE(Find("userId", "erase-user"), id);
+}
+
+TEST_F(ProfileEngineTest, SuppressedIdentifiersAreNotStoredAgainAcrossRestarts) {
+  Ingest(R"("type":"identify","userId":"gone","traits":{"email":"gone@x.io"})");
+  uint64_t id = Find("userId", "gone");
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(engine_->Erase(1, id, true, &batch).ok());
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  EXPECT_EQ(Occurrences(*store_, "gone"), std::vector<std::string>{});  // only hashes kept
+  Ingest(
+      R"("type":"track","event":"X","userId":"other","context":{"traits":{"email":"GONE@x.io"}})");
+  EXPECT_EQ(last_outcome_, ProfileEngine::Outcome::kSuppressed);
+  Open();
+  Ingest(R"("type":"page","userId":"gone")");
+  EXPECT_EQ(last_outcome_, ProfileEngine::Outcome::kSuppressed);
+  Ingest(R"("type":"page","userId":"still-here")");
+  EXPECT_EQ(last_outcome_, ProfileEngine::Outcome::kFolded);
+}
+
+TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApart) {
+  Ingest(R"("type":"page","anonymousId":"mine")");
+  Ingest(R"("type":"page","anonymousId":"mine")");
+  Ingest(R"("type":"track","event":"Order Completed","anonymousId":"not-mine",)"
+         R"("properties":{"revenue":10})");
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"mine")");
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"not-mine")");  // the wrong merge
+  uint64_t id = Find("userId", "u1");
+  ASSERT_EQ(Find("anonymousId", "not-mine"), id);
+  ASSERT_EQ(Read(id).seen.events, 5u);
+
+  rocksdb::WriteBatch bad;
+  EXPECT_EQ(engine_->Unmerge(1, id, {{"anonymousId", "nobody"}}, &bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      engine_
+          ->Unmerge(1, id, {{"anonymousId", "mine"}, {"anonymousId", "not-mine"}, {"userId", "u1"}},
+                    &bad)
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+
+  rocksdb::WriteBatch batch;
+  absl::StatusOr<uint64_t> split = engine_->Unmerge(1, id, {{"anonymousId", "not-mine"}}, &batch);
+  ASSERT_TRUE(split.ok()) << split.status();
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  EXPECT_EQ(Find("anonymousId", "not-mine"), *split);
+  EXPECT_EQ(Find("anonymousId", "mine"), id);
+  Profile kept = Read(id);
+  Profile moved = Read(*split);
+  EXPECT_EQ(kept.seen.events, 3u);   // two pages and the first identify
+  EXPECT_EQ(moved.seen.events, 2u);  // the order and the identify that carried not-mine
+  EXPECT_EQ(kept.orders, 0u);
+  EXPECT_EQ(moved.orders, 1u);
+  EXPECT_EQ(TimelineSeqs(kept), (std::vector<uint64_t>{4, 2, 1}));
+  EXPECT_EQ(TimelineSeqs(moved), (std::vector<uint64_t>{5, 3}));
+  EXPECT_EQ(kept.separated, std::vector<uint64_t>{*split});
+
+  // The same linking event again does not re-merge them.
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"not-mine")");
+  EXPECT_EQ(Find("anonymousId", "not-mine"), *split);
+  EXPECT_EQ(Read(id).seen.events, 4u);
 }
 
 }  // namespace

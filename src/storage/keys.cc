@@ -43,10 +43,19 @@ std::optional<EventKeyParts> DecodeEventKey(std::string_view key) {
   return EventKeyParts{GetBigEndian32(key.data()), GetBigEndian64(key.data() + 4)};
 }
 
+namespace {
+
+// Two independently seeded 64-bit hashes: collisions are negligible at any realistic count.
+void AppendHash128(std::string* out, std::string_view data) {
+  PutBigEndian64(out, Hash64(data));
+  PutBigEndian64(out, Hash64(data, 0x9e3779b97f4a7c15ULL));
+}
+
+}  // namespace
+
 void AppendDedupeKey(std::string* out, uint32_t workspace_id, std::string_view message_id) {
   PutBigEndian32(out, workspace_id);
-  PutBigEndian64(out, Hash64(message_id));
-  PutBigEndian64(out, Hash64(message_id, 0x9e3779b97f4a7c15ULL));
+  AppendHash128(out, message_id);
 }
 
 std::string DedupeKey(uint32_t workspace_id, std::string_view message_id) {
@@ -76,6 +85,15 @@ std::string TimelineKey(uint32_t workspace_id, uint64_t profile, uint64_t sequen
   PutBigEndian32(&key, workspace_id);
   PutBigEndian64(&key, profile);
   PutBigEndian64(&key, sequence);
+  return key;
+}
+
+std::string SuppressionKey(uint32_t workspace_id, std::string_view type, std::string_view value) {
+  std::string key(kSuppressionPrefix);
+  PutBigEndian32(&key, workspace_id);
+  key.push_back(static_cast<char>(static_cast<uint8_t>(type.size())));
+  key.append(type);
+  AppendHash128(&key, value);
   return key;
 }
 

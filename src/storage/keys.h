@@ -57,6 +57,10 @@ std::string IdentityKey(uint32_t workspace_id, std::string_view type, std::strin
 std::string ProfileKey(uint32_t workspace_id, uint64_t profile);
 std::string TimelineKey(uint32_t workspace_id, uint64_t profile, uint64_t sequence);
 inline constexpr size_t kTimelineKeyBytes = 20;
+// The meta key that marks an erased identifier as suppressed: "suppressed/" + [workspace u32]
+// + [type length u8][type] + two 64-bit hashes of the value (the value itself is not kept).
+std::string SuppressionKey(uint32_t workspace_id, std::string_view type, std::string_view value);
+inline constexpr std::string_view kSuppressionPrefix = "suppressed/";
 // The value of a profile row that was merged into `survivor`.
 std::string MergedIntoValue(uint64_t survivor);
 // The survivor named by a profile row, or nullopt when the row is a profile.

@@ -188,6 +188,16 @@ absl::Status Store::PutMeta(std::string_view key, std::string_view value) {
   return FromRocks(db_->Write(wo, &batch), StrCat("writing ", key));
 }
 
+absl::Status Store::ScanMeta(
+    std::string_view prefix,
+    const std::function<void(std::string_view, std::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    fn(it->key().ToStringView(), it->value().ToStringView());
+  }
+  return FromRocks(it->status(), "scanning meta");
+}
+
 absl::StatusOr<std::optional<std::string>> Store::Get(rocksdb::ColumnFamilyHandle* cf,
                                                       std::string_view key) const {
   std::string value;

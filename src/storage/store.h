@@ -81,6 +81,10 @@ class Store {
   absl::StatusOr<std::optional<std::string>> GetMeta(std::string_view key) const;
   absl::Status PutMeta(std::string_view key, std::string_view value);
 
+  // Calls `fn(key, value)` for the meta rows whose key starts with `prefix`, in key order.
+  absl::Status ScanMeta(std::string_view prefix,
+                        const std::function<void(std::string_view, std::string_view)>& fn) const;
+
   // A point read in `cf`; nullopt when the key is absent.
   absl::StatusOr<std::optional<std::string>> Get(rocksdb::ColumnFamilyHandle* cf,
                                                  std::string_view key) const;

@@ -379,3 +379,64 @@ workspaces:
   assert.equal(shop.json.events, 1);
   assert.equal(await two.stop(), 0);
 });
+
+test('export, unmerge and erasure through the API', async () => {
+  const run = randomUUID().slice(0, 8);
+  const user = `priv-${run}`;
+  const post = async (events) => {
+    const res = await server.request('/v1/batch', {
+      body: { batch: events },
+      headers: { authorization: server.basic() },
+    });
+    assert.equal(res.status, 200, res.text);
+  };
+  await post([
+    { type: 'page', anonymousId: `${user}-own` },
+    { type: 'track', event: 'Order Completed', anonymousId: `${user}-stranger`, properties: { revenue: 5 } },
+    { type: 'identify', userId: user, anonymousId: `${user}-own`, traits: { email: `${user}@x.io` } },
+    { type: 'identify', userId: user, anonymousId: `${user}-stranger` },
+  ]);
+  const id = (await lookup('userId', user)).json.profileId;
+
+  let res = await admin(`/v1/profiles/${id}/export`);
+  assert.equal(res.status, 200);
+  assert.equal(res.json.profile.profileId, id);
+  assert.equal(res.json.events.length, 4, 'every event of the customer');
+
+  // Unmerge the stranger's device with the events that carried it.
+  res = await admin(`/v1/profiles/${id}/unmerge`, {
+    body: { identifiers: [{ type: 'anonymousId', value: `${user}-stranger` }] },
+  });
+  assert.equal(res.status, 200, res.text);
+  const stranger = res.json.newProfileId;
+  assert.equal((await lookup('anonymousId', `${user}-stranger`)).json.profileId, stranger);
+  assert.equal((await admin(`/v1/profiles/${stranger}`)).json.orders.count, 1);
+  assert.equal((await admin(`/v1/profiles/${id}`)).json.orders.count, 0);
+  for (const [body, field] of [
+    [{ identifiers: [] }, 'identifiers'],
+    [{ identifiers: [{ type: 'anonymousId' }] }, 'identifiers[0]'],
+    [{ identifiers: [{ type: 'anonymousId', value: 'not-this-profiles' }] }, 'identifiers'],
+  ]) {
+    res = await admin(`/v1/profiles/${id}/unmerge`, { body });
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.equal(res.json.error.field, field);
+  }
+
+  // Erase with suppression: nothing of the customer can be read, and later events are dropped.
+  res = await admin(`/v1/profiles/${id}?suppress=maybe`, { method: 'DELETE' });
+  assert.equal(res.status, 400);
+  res = await admin(`/v1/profiles/${id}?suppress=true`, { method: 'DELETE' });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.events, 2, 'the page and the first identify; the rest went with the stranger');
+  assert.equal(res.json.suppressed, true);
+  assert.equal((await admin(`/v1/profiles/${id}`)).status, 404);
+  assert.equal((await lookup('userId', user)).status, 404);
+  assert.equal((await lookup('email', `${user}@x.io`)).status, 404);
+  await post([{ type: 'track', event: 'Came Back', userId: user }]);
+  assert.equal((await lookup('userId', user)).status, 404, 'suppressed: not stored again');
+  const all = await server.request('/v1/events?limit=1000', { headers: { authorization: server.bearer() } });
+  assert.ok(!all.text.includes(`${user}-own`), 'no event of the erased customer is left');
+  assert.ok(all.text.includes(`${user}-stranger`), 'the split-off device was not erased');
+  res = await admin(`/v1/profiles/${id}`, { method: 'DELETE' });
+  assert.equal(res.status, 404, 'erasing twice is not found');
+});
