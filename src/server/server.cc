@@ -45,13 +45,15 @@ shard::ShardSet::Options ShardOptions(const config::Config& c) {
 }
 
 // The profile engine for `workspaces`, or null when profiles are off.
-std::unique_ptr<state::ProfileEngine> MakeProfileEngine(const config::Config& c,
-                                                        storage::Store* store,
-                                                        const std::vector<Workspace>& workspaces,
-                                                        obs::Registry* metrics) {
+absl::StatusOr<std::unique_ptr<state::ProfileEngine>> MakeProfileEngine(
+    const config::Config& c, storage::Store* store, const std::vector<Workspace>& workspaces,
+    obs::Registry* metrics) {
   if (!c.ingest.profiles) return nullptr;
   auto engine = std::make_unique<state::ProfileEngine>(store, &SystemClock::Get(), metrics);
   for (const Workspace& ws : workspaces) engine->Configure(ws.id, ws.profiles);
+  absl::StatusOr<std::unique_ptr<state::DeviceDetector>> detector = state::DeviceDetector::Create();
+  if (!detector.ok()) return detector.status();
+  engine->SetDeviceDetector(*std::move(detector));
   return engine;
 }
 
@@ -81,10 +83,11 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
                    "Bytes on disk of the data directory's tables and write-ahead log.",
                    [store_ptr] { return static_cast<double>(store_ptr->SizeBytes()); });
 
-  std::unique_ptr<state::ProfileEngine> profiles =
+  absl::StatusOr<std::unique_ptr<state::ProfileEngine>> profiles =
       MakeProfileEngine(config, store_ptr, *workspaces, &metrics);
+  if (!profiles.ok()) return profiles.status();
   shard::ShardSet shards(store_ptr, &SystemClock::Get(), &metrics, ShardOptions(config));
-  shards.SetProfileEngine(profiles.get());
+  shards.SetProfileEngine(profiles->get());
   if (auto s = shards.Start(); !s.ok()) return s;
 
   std::atomic<bool> ready{false};
@@ -92,7 +95,7 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   CollectService collect(&*keys, &shards, store_ptr, LimitsOf(config), &SystemClock::Get(),
                          &metrics);
   collect.Register(&router);
-  ProfileService profile_service(&*keys, &shards, profiles.get(), store_ptr, &SystemClock::Get());
+  ProfileService profile_service(&*keys, &shards, profiles->get(), store_ptr, &SystemClock::Get());
   profile_service.Register(&router);
   router.Add(http::verb::get, "/healthz", [](net::RequestContext&, net::Responder respond) {
     respond(net::JsonResponse(200, R"({"status":"ok"})"));
@@ -167,10 +170,11 @@ absl::Status Import(const config::Config& config, const ImportCommand& command, 
   absl::StatusOr<uint32_t> ws = FindWorkspaceId(**store, command.workspace);
   if (!ws.ok()) return ws.status();
   obs::Registry metrics;
-  std::unique_ptr<state::ProfileEngine> profiles =
+  absl::StatusOr<std::unique_ptr<state::ProfileEngine>> profiles =
       MakeProfileEngine(config, store->get(), *workspaces, &metrics);
+  if (!profiles.ok()) return profiles.status();
   shard::ShardSet shards(store->get(), &SystemClock::Get(), &metrics, ShardOptions(config));
-  shards.SetProfileEngine(profiles.get());
+  shards.SetProfileEngine(profiles->get());
   if (auto s = shards.Start(); !s.ok()) return s;
   ImportOptions options;
   options.file = command.file;

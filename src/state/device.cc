@@ -98,12 +98,11 @@ std::string Substitute(std::string_view replacement, const re2::StringPiece* gro
 }
 
 // Whole-word markers of automated clients uap-core does not already call "Spider"; see the
-// header. RE2's \b is ASCII, so "Cubot" has no word boundary before "bot".
+// header. RE2's \b is ASCII, so "Cubot" has no word boundary before "bot". HTTP libraries and
+// command-line tools are deliberately absent: server-side SDKs (the RudderStack node client
+// sends with axios) report real customers' events through them.
 constexpr std::string_view kBotMarkers =
-    R"(\b(?:bot|crawler|spider|scraper|curl|libcurl|wget|python-requests|python-urllib|)"
-    R"(python-httpx|aiohttp|go-http-client|apache-httpclient|java-http-client|aws-sdk|)"
-    R"(libwww-perl|node-fetch|undici|axios|reqwest|ureq|lftp|urlgrabber|reactornetty|)"
-    R"(lua-resty-http|postmanruntime|insomnia|headlesschrome|phantomjs|)"
+    R"(\b(?:bot|crawler|spider|scraper|headlesschrome|phantomjs|)"
     R"(chrome-lighthouse|lighthouse|puppeteer|playwright|selenium|webdriver)\b)";
 constexpr std::string_view kTvMarkers =
     R"(smart-?tv|hbbtv|\bweb0s\b|netcast|\broku\b|xbox|playstation|nintendo|\bcrkey\b|)"

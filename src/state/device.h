@@ -18,13 +18,13 @@
 // Device type, decided from the string and uap-core's results, first rule that applies:
 //   1. kBot: uap-core's device family is "Spider" (its convention for crawlers: bot, crawl,
 //      spider, slurp and a few hundred named ones in the first 100 characters), or the string
-//      names an automated client as a whole word: an HTTP library or command-line tool (curl,
-//      Wget, python-requests, Go-http-client, axios, node-fetch, aws-sdk, PostmanRuntime, ...),
-//      a headless or driven browser (HeadlessChrome, PhantomJS, Lighthouse, Puppeteer, Selenium,
-//      ...), or the words bot / crawler / spider / scraper. No person is behind these, so the
-//      profile engine can keep them out of profile statistics. Whole words only, so the Cubot
-//      phone brand is not a bot. An app's own HTTP stack on a phone (okhttp, Dalvik, CFNetwork)
-//      is not a bot, and HTTP libraries missing from the list stay kUnknown (rule 7).
+//      names an automated client as a whole word: a headless or driven browser (HeadlessChrome,
+//      PhantomJS, Lighthouse, Puppeteer, Selenium, ...) or the words bot / crawler / spider /
+//      scraper. No person is behind these, so the profile engine keeps them out of profile
+//      statistics. Whole words only, so the Cubot phone brand is not a bot. HTTP libraries and
+//      command-line tools (curl, python-requests, axios, okhttp, ...) are not bots but kUnknown
+//      (rule 7): server-side SDKs send real customers' events through them, and the server
+//      records the request's User-Agent when an event has none.
 //   2. kUnknown for smart TVs, set-top boxes and game consoles (SMART-TV, HbbTV, Web0S, Roku,
 //      Xbox, PlayStation, Nintendo, Chromecast, Apple TV, Android TV, or a uap-core device family
 //      with the word TV): there is no type for them, and Xbox would otherwise look like Windows.

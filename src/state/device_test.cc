@@ -100,11 +100,12 @@ const Case kCases[] = {
     {"Bingbot",
      "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
      {DeviceType::kBot, "Other", "", "bingbot", "2", "Spider", "Spider", "Desktop"}},
-    // Command-line tools and HTTP libraries are bots: no person is behind them (device.h).
-    {"Curl", "curl/8.4.0", {DeviceType::kBot, "Other", "", "curl", "8", "Other", "", ""}},
+    // Command-line tools and HTTP libraries are not bots: server-side SDKs use them (device.h).
+    {"Curl", "curl/8.4.0", {DeviceType::kUnknown, "Other", "", "curl", "8", "Other", "", ""}},
     {"PythonRequests",
      "python-requests/2.31.0",
-     {DeviceType::kBot, "Other", "", "Python Requests", "2", "Other", "", ""}},
+     {DeviceType::kUnknown, "Other", "", "Python Requests", "2", "Other", "", ""}},
+    {"Axios", "axios/1.6.2", {DeviceType::kUnknown, "Other", "", "axios", "1", "Other", "", ""}},
     {"HeadlessChrome",
      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
      "HeadlessChrome/120.0.6099.109 Safari/537.36",

@@ -460,7 +460,7 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
     ++s.views;
   }
 
-  if (device != nullptr && !(device->type == "unknown" && device->browser.empty())) {
+  if (device != nullptr && device->type != "unknown") {
     auto it = std::find_if(p.devices.begin(), p.devices.end(), [&](const DeviceSeen& d) {
       return d.type == device->type && d.os == device->os && d.browser == device->browser;
     });

@@ -21,7 +21,7 @@
 //     identifiers), absorbed profile ids (whose timelines are part of this one), and profiles
 //     this one was separated from by an unmerge.
 // Events whose user agent is a bot are counted in `botEvents` and kept out of every other
-// statistic.
+// statistic. A user agent of unknown device type (HTTP libraries, TVs) records no device.
 //
 // Lists that grow with the data (event names, devices, sources, referrers, platforms,
 // channels, traits) are capped (kMaxListEntries, kMaxTraits); beyond a cap new entries are

@@ -87,6 +87,18 @@ absl::StatusOr<Profile*> ProfileEngine::Load(uint32_t workspace_id, uint64_t pro
   return slot.get();
 }
 
+const DeviceFacts* ProfileEngine::Device(std::string_view user_agent, DeviceFacts* scratch) const {
+  if (detector_ == nullptr || user_agent.empty()) return nullptr;
+  DeviceInfo info = detector_->Detect(user_agent);
+  scratch->type = DeviceTypeName(info.type);
+  scratch->bot = info.type == DeviceType::kBot;
+  scratch->os = std::move(info.os);
+  scratch->os_version = std::move(info.os_version);
+  scratch->browser = std::move(info.browser);
+  scratch->browser_version = std::move(info.browser_version);
+  return scratch;
+}
+
 Profile* ProfileEngine::Create(uint32_t workspace_id) {
   uint64_t id = next_profile_id_++;
   counter_dirty_ = true;
@@ -229,9 +241,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     target->identifiers.push_back(id);
   }
   DeviceFacts device;
-  bool has_device = detect_ && !facts->user_agent.empty();
-  if (has_device) device = detect_(facts->user_agent);
-  FoldEvent(*target, *facts, has_device ? &device : nullptr, sequence, settings.fold);
+  FoldEvent(*target, *facts, Device(facts->user_agent, &device), sequence, settings.fold);
   rocksdb::Status s =
       batch->Put(store_->timeline(), storage::TimelineKey(workspace_id, target->id, sequence), "");
   if (!s.ok()) return RocksError(s);
@@ -332,9 +342,7 @@ absl::StatusOr<Profile> ProfileEngine::Refold(uint32_t workspace_id,
     absl::StatusOr<EventFacts> facts = ExtractFacts(doc, settings.rules);
     if (!facts.ok()) continue;
     DeviceFacts device;
-    bool has_device = detect_ && !facts->user_agent.empty();
-    if (has_device) device = detect_(facts->user_agent);
-    FoldEvent(p, *facts, has_device ? &device : nullptr, seq, settings.fold);
+    FoldEvent(p, *facts, Device(facts->user_agent, &device), seq, settings.fold);
   }
   return p;
 }

@@ -40,6 +40,7 @@
 #include "obs/metrics.h"
 #include "rocksdb/write_batch.h"
 #include "simdjson.h"
+#include "state/device.h"
 #include "state/profile.h"
 #include "storage/store.h"
 
@@ -52,8 +53,6 @@ struct WorkspaceProfileSettings {
   std::vector<std::string> extra_purposes;
 };
 
-using DetectDevice = std::function<DeviceFacts(std::string_view user_agent)>;
-
 class ProfileEngine {
  public:
   ProfileEngine(storage::Store* store, const Clock* clock, obs::Registry* metrics);
@@ -61,8 +60,11 @@ class ProfileEngine {
   // Settings of a workspace; workspaces not configured get the defaults.
   void Configure(uint32_t workspace_id, WorkspaceProfileSettings settings);
   const WorkspaceProfileSettings& Settings(uint32_t workspace_id) const;
-  // Device detection for user agents (state/device.h); without it devices are not recorded.
-  void SetDeviceDetector(DetectDevice detect) { detect_ = std::move(detect); }
+  // Device detection for user agents; without it devices are not recorded and bots not
+  // recognised.
+  void SetDeviceDetector(std::unique_ptr<DeviceDetector> detector) {
+    detector_ = std::move(detector);
+  }
 
   // Loads the profile id counter. Call once before the first Apply.
   absl::Status Start();
@@ -162,7 +164,10 @@ class ProfileEngine {
 
   storage::Store* store_;
   const Clock* clock_;
-  DetectDevice detect_;
+  // The device of a user agent, or null when there is none to record.
+  const DeviceFacts* Device(std::string_view user_agent, DeviceFacts* scratch) const;
+
+  std::unique_ptr<DeviceDetector> detector_;
   std::unordered_map<uint32_t, WorkspaceProfileSettings> settings_;
   WorkspaceProfileSettings defaults_;
   simdjson::dom::parser parser_;

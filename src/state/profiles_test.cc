@@ -195,6 +195,32 @@ TEST_F(ProfileEngineTest, RestartContinuesWhereItStopped) {
   EXPECT_EQ(Read(first).seen.events, 2u);
 }
 
+TEST_F(ProfileEngineTest, DevicesFromUserAgentsAndBotsKeptOutOfStats) {
+  absl::StatusOr<std::unique_ptr<DeviceDetector>> detector = DeviceDetector::Create();
+  ASSERT_TRUE(detector.ok()) << detector.status();
+  engine_->SetDeviceDetector(*std::move(detector));
+  auto with_ua = [](std::string_view ua) {
+    return R"("type":"page","anonymousId":"d","context":{"userAgent":")" + std::string(ua) + "\"}";
+  };
+  Ingest(
+      with_ua("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+              "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"));
+  Ingest(
+      with_ua("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+              "Gecko) Chrome/120.0.0.0 Safari/537.36"));
+  Ingest(with_ua("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"));
+  Ingest(with_ua("axios/1.6.2"));  // a server-side SDK: counted, no device
+  Profile p = Read(Find("anonymousId", "d"));
+  EXPECT_EQ(p.seen.events, 3u);
+  EXPECT_EQ(p.bot_events, 1u);
+  ASSERT_EQ(p.devices.size(), 2u);
+  EXPECT_EQ(p.devices[0].type, "mobile");
+  EXPECT_EQ(p.devices[0].os, "iOS");
+  EXPECT_EQ(p.devices[0].browser, "Mobile Safari");
+  EXPECT_EQ(p.devices[1].type, "desktop");
+  EXPECT_EQ(p.devices[1].os, "Windows");
+}
+
 // Every key and value of every column family that contains `needle`.
 std::vector<std::string> Occurrences(const storage::Store& store, std::string_view needle) {
   std::vector<std::string> out;

@@ -159,6 +159,11 @@ test(
     // Skew correction moves client times by the (sub-second) sentAt-to-receivedAt difference.
     assert.ok(Math.abs(Date.parse(profile.firstSeen) - at(0).getTime()) < 5000, profile.firstSeen);
     assert.ok(Math.abs(Date.parse(profile.lastSeen) - at(31).getTime()) < 5000, profile.lastSeen);
+    assert.deepEqual(
+      profile.devices.map((d) => `${d.type} ${d.os} ${d.browser}`).sort(),
+      ['desktop Mac OS X Chrome', 'mobile iOS Mobile Safari'],
+      'both devices, from the user agents',
+    );
     assert.deepEqual(profile.sources.map((s) => s.source), ['tiktok']);
     assert.deepEqual(profile.referrers.map((r) => r.host), ['www.google.com']);
     assert.equal(profile.platforms[0].library, '@segment/analytics-node');
