@@ -7,8 +7,13 @@
 // dedupe while the client spends almost no CPU (this machine has 2 cores, shared with the
 // server under test).
 //
+// With --customers N it also rewrites the customer number in each event's anonymousId, userId
+// and email (the same seven digits), event k of the run going to customer k mod N: N distinct
+// customers, each seen on one device and identified by track and identify events. Without it
+// the batch's own ~1,100 customers repeat in every batch.
+//
 // Usage: ingest_load --port P --write-key K [--host 127.0.0.1] [--events N] [--senders S]
-//                    [--batch-bytes B]
+//                    [--batch-bytes B] [--customers N]
 // Prints one JSON object: events, seconds, events_per_second, mb_per_second, avg_event_bytes,
 // batches, non_200 (any non-200 answer is also reported on stderr and makes the exit code 1).
 #include <atomic>
@@ -40,13 +45,22 @@ struct Options {
   uint64_t events = 2'000'000;
   int senders = 4;
   size_t batch_bytes = 490 * 1024;
+  uint64_t customers = 0;  // 0: the template's customers
 };
 
+constexpr char kCustomerMark[] = "#######";  // 7 characters: customer numbers below 10^7
+constexpr size_t kCustomerDigits = 7;
+
+void WriteCustomer(char* at, uint64_t customer) {
+  for (size_t d = kCustomerDigits; d-- > 0; customer /= 10)
+    at[d] = static_cast<char>('0' + customer % 10);
+}
+
 // One event of a rotating set of realistic shapes. `id_pos` receives the offset of its
-// placeholder messageId within the returned string.
-std::string MakeEvent(uint64_t i, size_t* id_pos) {
+// placeholder messageId within the returned string, `customer_pos` those of its customer number.
+std::string MakeEvent(uint64_t i, size_t* id_pos, std::vector<size_t>* customer_pos) {
   char buf[1024];
-  int user = static_cast<int>(i * 7919 % 50'000);
+  const char* user = kCustomerMark;
   int sku = static_cast<int>(i * 104729 % 20'000);
   int n = 0;
   switch (i % 4) {
@@ -55,7 +69,7 @@ std::string MakeEvent(uint64_t i, size_t* id_pos) {
       n = std::snprintf(
           buf, sizeof(buf),
           R"({"type":"track","event":"Product Viewed","messageId":"00000000-0000-4000-8000-000000000000",)"
-          R"("anonymousId":"anon-%06d","userId":"user-%06d","properties":{"product_id":"sku-%05d",)"
+          R"("anonymousId":"anon-%s","userId":"user-%s","properties":{"product_id":"sku-%05d",)"
           R"("category":"Shoes","name":"Trail Runner %d","price":89.99,"currency":"USD",)"
           R"("position":%d},"context":{"library":{"name":"analytics.js","version":"5.2.0"},)"
           R"("page":{"path":"/p/sku-%05d","referrer":"https://www.google.com/"},)"
@@ -66,7 +80,7 @@ std::string MakeEvent(uint64_t i, size_t* id_pos) {
       n = std::snprintf(
           buf, sizeof(buf),
           R"({"type":"page","name":"Product","messageId":"00000000-0000-4000-8000-000000000000",)"
-          R"("anonymousId":"anon-%06d","properties":{"path":"/p/sku-%05d","title":"Trail Runner",)"
+          R"("anonymousId":"anon-%s","properties":{"path":"/p/sku-%05d","title":"Trail Runner",)"
           R"("url":"https://shop.example.com/p/sku-%05d","referrer":"https://www.google.com/"},)"
           R"("context":{"library":{"name":"analytics.js","version":"5.2.0"},"locale":"en-US",)"
           R"("campaign":{"source":"google","medium":"cpc"}},"timestamp":"2024-06-01T12:00:00.456Z"})",
@@ -75,8 +89,8 @@ std::string MakeEvent(uint64_t i, size_t* id_pos) {
     default:
       n = std::snprintf(
           buf, sizeof(buf),
-          R"({"type":"identify","messageId":"00000000-0000-4000-8000-000000000000","userId":"user-%06d",)"
-          R"("anonymousId":"anon-%06d","traits":{"email":"user%06d@example.com","plan":"pro",)"
+          R"({"type":"identify","messageId":"00000000-0000-4000-8000-000000000000","userId":"user-%s",)"
+          R"("anonymousId":"anon-%s","traits":{"email":"user%s@example.com","plan":"pro",)"
           R"("firstName":"Ada","lastName":"Lovelace","createdAt":"2023-11-05T09:30:00.000Z",)"
           R"("company":{"name":"Example Inc","employees":250}},"context":{"library":)"
           R"({"name":"analytics-node","version":"3.1.0"}},"timestamp":"2024-06-01T12:00:01.000Z"})",
@@ -85,13 +99,21 @@ std::string MakeEvent(uint64_t i, size_t* id_pos) {
   }
   std::string event(buf, n);
   *id_pos = event.find("00000000-0000-4000-8000-000000000000");
+  // The template's own customer, until --customers rewrites it.
+  uint64_t customer = i * 7919 % 50'000;
+  for (size_t at = event.find(kCustomerMark); at != std::string::npos;
+       at = event.find(kCustomerMark, at + 1)) {
+    customer_pos->push_back(at);
+    WriteCustomer(event.data() + at, customer);
+  }
   return event;
 }
 
 struct Batch {
   std::string body;
   std::vector<size_t> id_offsets;  // where each event's 36-character messageId is
-  size_t event_bytes = 0;          // sum of the events' sizes, without the envelope
+  std::vector<std::vector<size_t>> customer_offsets;  // where each event's customer number is
+  size_t event_bytes = 0;  // sum of the events' sizes, without the envelope
 };
 
 Batch MakeBatch(size_t max_bytes) {
@@ -99,10 +121,13 @@ Batch MakeBatch(size_t max_bytes) {
   b.body = R"({"sentAt":"2024-06-01T12:00:02.000Z","batch":[)";
   for (uint64_t i = 0;; ++i) {
     size_t pos;
-    std::string e = MakeEvent(i, &pos);
+    std::vector<size_t> customer_pos;
+    std::string e = MakeEvent(i, &pos, &customer_pos);
     if (b.body.size() + e.size() + 3 > max_bytes) break;
     if (i) b.body += ',';
     b.id_offsets.push_back(b.body.size() + pos);
+    for (size_t& p : customer_pos) p += b.body.size();
+    b.customer_offsets.push_back(std::move(customer_pos));
     b.event_bytes += e.size();
     b.body += e;
   }
@@ -150,10 +175,16 @@ int main(int argc, char** argv) {
       o.senders = std::stoi(v);
     else if (k == "--batch-bytes")
       o.batch_bytes = std::stoul(v);
+    else if (k == "--customers")
+      o.customers = std::stoull(v);
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
     }
+  }
+  if (o.customers >= 10'000'000) {
+    std::cerr << "--customers must be below 10000000\n";
+    return 2;
   }
   if (o.port.empty() || o.write_key.empty()) {
     std::cerr << "usage: ingest_load --port P --write-key K [--events N] [--senders S]\n";
@@ -186,7 +217,12 @@ int main(int argc, char** argv) {
           uint64_t b = next_batch.fetch_add(1);
           if (b >= total_batches) break;
           for (size_t e = 0; e < per_batch; ++e) {
-            WriteMessageId(req.body().data() + templ.id_offsets[e], b * per_batch + e);
+            uint64_t k = b * per_batch + e;
+            WriteMessageId(req.body().data() + templ.id_offsets[e], k);
+            if (o.customers == 0) continue;
+            for (size_t at : templ.customer_offsets[e]) {
+              WriteCustomer(req.body().data() + at, k % o.customers);
+            }
           }
           req.prepare_payload();
           http::write(stream, req);
@@ -211,10 +247,11 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"events\":%llu,\"seconds\":%.3f,\"events_per_second\":%.0f,\"mb_per_second\":%.1f,"
       "\"avg_event_bytes\":%.0f,\"events_per_batch\":%zu,\"batch_bytes\":%zu,\"batches\":%llu,"
-      "\"senders\":%d,\"non_200\":%llu}\n",
+      "\"senders\":%d,\"customers\":%llu,\"non_200\":%llu}\n",
       static_cast<unsigned long long>(events), seconds, events / seconds,
       events * avg / seconds / 1e6, avg, per_batch, templ.body.size(),
       static_cast<unsigned long long>(total_batches), o.senders,
+      static_cast<unsigned long long>(o.customers),
       static_cast<unsigned long long>(non_200.load()));
   return non_200.load() == 0 ? 0 : 1;
 }

@@ -6,6 +6,8 @@
 #   BENCH_EVENTS      events sent through /v1/batch (default 10000000; also the RSS run)
 #   BENCH_SENDERS     concurrent keep-alive senders (default 4)
 #   BENCH_WRK_SECONDS duration of the latency run (default 30)
+#   BENCH_PROFILE_EVENTS  events of the profile runs (default 2000000)
+#   BENCH_CUSTOMERS   distinct customers of the profile runs (default 1000000)
 #   BENCH_OUT         file to write (default BENCHMARKS.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,8 @@ cd "$(dirname "$0")/.."
 EVENTS=${BENCH_EVENTS:-10000000}
 SENDERS=${BENCH_SENDERS:-4}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-30}
+PROFILE_EVENTS=${BENCH_PROFILE_EVENTS:-2000000}
+CUSTOMERS=${BENCH_CUSTOMERS:-1000000}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 BIN=build/release/whisperer
 LOAD=build/release/bench/ingest_load
@@ -31,8 +35,12 @@ trap cleanup EXIT
 export WHISPERER_WRITE_KEY=wk_bench_key WHISPERER_ADMIN_KEY=ak_bench_key
 export WHISPERER_LOG_LEVEL=warn
 
-start_server() {  # $1 = data dir; sets server_pid and port
-  "$BIN" serve --port 0 --data "$1" >"$work/serve.out" 2>"$work/serve.err" &
+# Collection only: identity resolution and profile updates off.
+printf 'ingest:\n  profiles: false\n' >"$work/plain.yaml"
+: >"$work/profiles.yaml"  # the defaults: profiles on
+
+start_server() {  # $1 = data dir, $2 = config file; sets server_pid and port
+  "$BIN" serve --port 0 --data "$1" --config "$2" >"$work/serve.out" 2>"$work/serve.err" &
   server_pid=$!
   for _ in $(seq 100); do
     port=$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$work/serve.out" 2>/dev/null | grep -o '[0-9]*$' || true)
@@ -47,8 +55,8 @@ stop_server() {
   server_pid=""
 }
 
-echo "bench: ingest of $EVENTS events through /v1/batch with $SENDERS senders"
-start_server "$work/ingest"
+echo "bench: ingest of $EVENTS events through /v1/batch with $SENDERS senders (profiles off)"
+start_server "$work/ingest" "$work/plain.yaml"
 load_json=$("$LOAD" --port "$port" --write-key "$WHISPERER_WRITE_KEY" --events "$EVENTS" --senders "$SENDERS")
 echo "  $load_json"
 peak_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
@@ -71,8 +79,32 @@ echo "  fillseq: $fillseq_ops ops/s"
 rm -rf "$work/db_bench"
 ratio=$(awk -v a="$ingest_eps" -v b="$fillseq_ops" 'BEGIN {printf "%.2f", a / b}')
 
+# Profiles: the same load for $CUSTOMERS distinct customers, with profile updates off and on.
+# RSS is read after the load (VmRSS), when every customer's profile is held in memory.
+profile_run() {  # $1 = config; prints "events_per_second rss_kb profiles_cached"
+  start_server "$work/profiles-data" "$1"
+  local out
+  out=$("$LOAD" --port "$port" --write-key "$WHISPERER_WRITE_KEY" --events "$PROFILE_EVENTS" \
+    --senders "$SENDERS" --customers "$CUSTOMERS")
+  local rss cached
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
+  cached=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^whisperer_profiles_cached / {printf "%.0f", $2}')
+  stop_server
+  rm -rf "$work/profiles-data"
+  echo "$(sed -E 's/.*"events_per_second":([0-9.]+).*/\1/' <<<"$out") $rss ${cached:-0}"
+}
+echo "bench: $PROFILE_EVENTS events for $CUSTOMERS customers, profiles off"
+read -r plain_eps plain_rss _ <<<"$(profile_run "$work/plain.yaml")"
+echo "  $plain_eps events/s, RSS $((plain_rss / 1024)) MiB"
+echo "bench: the same with identity resolution and profile updates on"
+read -r prof_eps prof_rss prof_cached <<<"$(profile_run "$work/profiles.yaml")"
+echo "  $prof_eps events/s, RSS $((prof_rss / 1024)) MiB, $prof_cached profiles in memory"
+prof_ratio=$(awk -v a="$prof_eps" -v b="$plain_eps" 'BEGIN {printf "%.2f", a / b}')
+bytes_per_profile=$(awk -v a="$prof_rss" -v b="$plain_rss" -v n="$prof_cached" \
+  'BEGIN {printf "%.0f", (n > 0 ? (a - b) * 1024 / n : 0)}')
+
 echo "bench: /v1/track latency with wrk, 14 connections paced to ~5,000 requests/s"
-start_server "$work/latency"
+start_server "$work/latency" "$work/profiles.yaml"
 auth="Basic $(printf '%s:' "$WHISPERER_WRITE_KEY" | base64)"
 wrk_out=$(wrk -t2 -c14 -d"${WRK_SECONDS}s" --latency -s bench/track.lua \
   "http://127.0.0.1:$port" -- "$auth" 2)
@@ -90,6 +122,7 @@ p99_ms=$(to_ms "$p99")
 verdict() { awk -v c="$1" 'BEGIN { print (c ? "met" : "**not met**") }'; }
 tput_ok=$(awk -v e="$ingest_eps" -v r="$ratio" 'BEGIN { print (e >= 200000 && r >= 0.35) ? 1 : 0 }')
 lat_ok=$(awk -v p="$p99_ms" -v r="$wrk_rate" 'BEGIN { print (p <= 2 && r >= 4900) ? 1 : 0 }')
+prof_ok=$(awk -v r="$prof_ratio" -v b="$bytes_per_profile" 'BEGIN { print (r >= 0.7 && b <= 1024) ? 1 : 0 }')
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -101,12 +134,12 @@ Written by \`bench/run.sh\` (\`make bench\`); not edited by hand. Re-run it to r
 - Run: $(date -u +%Y-%m-%dT%H:%MZ), commit \`$commit\`
 - Machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB memory, shared and noisy;
   the load generator and the server run on the same 2 cores.
-- Command: \`BENCH_EVENTS=$EVENTS BENCH_SENDERS=$SENDERS BENCH_WRK_SECONDS=$WRK_SECONDS bench/run.sh\`
+- Command: \`BENCH_EVENTS=$EVENTS BENCH_SENDERS=$SENDERS BENCH_WRK_SECONDS=$WRK_SECONDS BENCH_PROFILE_EVENTS=$PROFILE_EVENTS BENCH_CUSTOMERS=$CUSTOMERS bench/run.sh\`
 
 ## Ingest throughput, end to end and durable
 
 \`bench/ingest_load\` sends $sent_events realistic Segment events (track, page and identify, average
-$avg_bytes bytes) through \`POST /v1/batch\` in batches just under the 500 KB limit, over
+$avg_bytes bytes; collection only, \`ingest.profiles: false\`) through \`POST /v1/batch\` in batches just under the 500 KB limit, over
 $SENDERS keep-alive connections. Every batch is answered 200 only after its events are in the
 RocksDB write-ahead log (\`storage.sync: false\`: survives kill -9, not power loss). In the same
 run, \`db_bench --benchmarks=fillseq\` writes the same number of values of the same size in
@@ -124,10 +157,31 @@ batches of 1,000 with the WAL on and no sync, the same durability.
 Target: ≥ 200,000 events/s and ratio ≥ 0.35 — $(verdict "$tput_ok").
 For reference, RudderStack publishes 1,700 events/s for its gateway on a 2-vCPU machine.
 
+## Profiles: identity resolution and profile updates
+
+The same load for $CUSTOMERS distinct customers (\`ingest_load --customers $CUSTOMERS\`: event k goes
+to customer k mod $CUSTOMERS, whose page, track and identify events carry one anonymousId, one userId
+and one email), $PROFILE_EVENTS events, first with \`ingest.profiles: false\` (collection only),
+then with the defaults: every event resolved to its customer and folded into the profile in
+the same write. Resident memory (VmRSS) is read right after the load, when every profile is
+held in memory.
+
+| measure | profiles off | profiles on |
+|---|---|---|
+| ingest rate | $(printf "%.0f" "$plain_eps") events/s | $(printf "%.0f" "$prof_eps") events/s |
+| resident memory after the load | $((plain_rss / 1024)) MiB | $((prof_rss / 1024)) MiB |
+| profiles held in memory | 0 | $prof_cached |
+
+- **ratio on / off: $prof_ratio**
+- **memory per profile held: $bytes_per_profile bytes** (the difference in resident memory divided by
+  the profiles held, so it includes the identity graph's share)
+
+Target: ratio ≥ 0.7 and ≤ 1 KB per hot profile — $(verdict "$prof_ok").
+
 ## Single-event latency
 
-\`wrk -t2 -c14 --latency -s bench/track.lua\` for ${WRK_SECONDS} s: \`POST /v1/track\`, one event per
-request, each connection pausing 2 ms between requests to hold about 5,000 requests/s (Debian
+\`wrk -t2 -c14 --latency -s bench/track.lua\` for ${WRK_SECONDS} s, profiles on: \`POST /v1/track\`, one
+event per request, each connection pausing 2 ms between requests to hold about 5,000 requests/s (Debian
 has wrk, not wrk2, so the rate is paced per connection rather than fixed; wrk measures from
 the request's send, so queueing behind a slow answer on the same connection is not counted).
 
@@ -142,7 +196,8 @@ Target: p99 ≤ 2 ms at 5,000 requests/s — $(verdict "$lat_ok").
 
 ## Memory
 
-Peak resident set of the server (VmHWM) while ingesting the $sent_events events above:
+Peak resident set of the server (VmHWM) while ingesting the $sent_events events above
+(collection only; with profiles see the section above):
 **$((peak_rss_kb / 1024)) MiB**.
 MD
 echo "bench: wrote $OUT"

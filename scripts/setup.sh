@@ -19,7 +19,7 @@ BUILD_PACKAGES=(
   libre2-dev uap-core
 )
 TEST_PACKAGES=(clang-format prometheus nodejs)
-BENCH_PACKAGES=(rocksdb-tools wrk)
+BENCH_PACKAGES=(rocksdb-tools wrk curl)
 
 mode=${1:-test}
 wanted=("${BUILD_PACKAGES[@]}")

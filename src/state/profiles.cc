@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/hash.h"
 #include "common/status.h"
 #include "common/strings.h"
+#include "obs/log.h"
 #include "storage/keys.h"
 
 namespace whisperer::state {
@@ -17,6 +19,10 @@ constexpr int kMaxRedirects = 64;
 
 absl::Status RocksError(const rocksdb::Status& s) {
   return MakeError(absl::StatusCode::kInternal, "storage_error", s.ToString());
+}
+
+absl::Status FromRocksIterator(const rocksdb::Status& s) {
+  return s.ok() ? absl::OkStatus() : RocksError(s);
 }
 
 }  // namespace
@@ -33,6 +39,8 @@ ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Reg
   suppressed_events_ = &metrics->GetCounter(
       "whisperer_events_suppressed_total",
       "Events acknowledged but not stored: they carry an identifier erased with suppress=true.");
+  metrics->AddGauge("whisperer_profiles_cached", "Profiles held in memory by the profile engine.",
+                    [this] { return static_cast<double>(cached_profiles()); });
   const char* refused_help = "Merges an event asked for and an identity rule refused, by reason.";
   refused_limit_ = &metrics->GetCounter("whisperer_profile_merges_refused_total", refused_help,
                                         {{"reason", "identifier_limit"}});
@@ -54,6 +62,7 @@ const WorkspaceProfileSettings& ProfileEngine::Settings(uint32_t workspace_id) c
 absl::Status ProfileEngine::Start() {
   absl::StatusOr<std::optional<std::string>> v = store_->GetMeta(kProfileCounterKey);
   if (!v.ok()) return v.status();
+  if (absl::Status s = LoadGraph(); !s.ok()) return s;
   suppressed_.clear();
   absl::Status scanned = store_->ScanMeta(
       storage::kSuppressionPrefix,
@@ -109,20 +118,26 @@ Profile* ProfileEngine::Create(uint32_t workspace_id) {
   return slot.get();
 }
 
-absl::StatusOr<uint64_t> ProfileEngine::Owner(uint32_t workspace_id,
-                                              const identity::Identifier& id) {
-  std::string key = storage::IdentityKey(workspace_id, id.type, id.value);
-  auto it = identities_.find(key);
-  if (it != identities_.end()) return it->second;
-  absl::StatusOr<std::optional<std::string>> v = store_->Get(store_->identities(), key);
-  if (!v.ok()) return v.status();
-  if (!v->has_value()) return 0;
-  if ((*v)->size() != 8) {
-    return MakeError(absl::StatusCode::kDataLoss, "corrupt_identity", "bad identity row");
+ProfileEngine::KeyHash128 ProfileEngine::HashIdentity(std::string_view identity_key) {
+  return {Hash64(identity_key), Hash64(identity_key, 0x9e3779b97f4a7c15ULL)};
+}
+
+absl::Status ProfileEngine::LoadGraph() {
+  graph_.clear();
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_->db()->NewIterator(rocksdb::ReadOptions(), store_->identities()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->value().size() != 8) {
+      return MakeError(absl::StatusCode::kDataLoss, "corrupt_identity", "bad identity row");
+    }
+    graph_[HashIdentity(it->key().ToStringView())] = storage::GetBigEndian64(it->value().data());
   }
-  uint64_t owner = storage::GetBigEndian64((*v)->data());
-  identities_.emplace(std::move(key), owner);
-  return owner;
+  return FromRocksIterator(it->status());
+}
+
+uint64_t ProfileEngine::Owner(uint32_t workspace_id, const identity::Identifier& id) const {
+  auto it = graph_.find(HashIdentity(storage::IdentityKey(workspace_id, id.type, id.value)));
+  return it == graph_.end() ? 0 : it->second;
 }
 
 absl::Status ProfileEngine::Link(uint32_t workspace_id, const identity::Identifier& id,
@@ -132,7 +147,7 @@ absl::Status ProfileEngine::Link(uint32_t workspace_id, const identity::Identifi
   storage::PutBigEndian64(&value, profile_id);
   rocksdb::Status s = batch->Put(store_->identities(), key, value);
   if (!s.ok()) return RocksError(s);
-  identities_[std::move(key)] = profile_id;
+  graph_[HashIdentity(key)] = profile_id;
   return absl::OkStatus();
 }
 
@@ -157,9 +172,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     // (what analytics.js sends by default).
     identity::Identifier prev{std::string(identity::kUserId),
                               identity::NormalizeIdentifier(identity::kUserId, facts->previous_id)};
-    absl::StatusOr<uint64_t> owner = Owner(workspace_id, prev);
-    if (!owner.ok()) return owner.status();
-    if (*owner == 0) prev.type = identity::kAnonymousId;
+    if (Owner(workspace_id, prev) == 0) prev.type = identity::kAnonymousId;
     raw.push_back(std::move(prev));
   }
   std::vector<identity::Identifier> ids =
@@ -177,11 +190,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     return Outcome::kUnresolved;
   }
   std::vector<uint64_t> owners(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    absl::StatusOr<uint64_t> owner = Owner(workspace_id, ids[i]);
-    if (!owner.ok()) return owner.status();
-    owners[i] = *owner;
-  }
+  for (size_t i = 0; i < ids.size(); ++i) owners[i] = Owner(workspace_id, ids[i]);
   absl::Status load_error;
   auto facts_of = [&](uint64_t id) -> identity::ProfileFacts {
     absl::StatusOr<Profile*> p = Load(workspace_id, id);
@@ -267,6 +276,7 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
     if (!s.ok()) return RocksError(s);
   }
   dirty_.clear();
+  cached_count_.store(profiles_.size(), std::memory_order_relaxed);
   if (counter_dirty_) {
     rocksdb::Status s =
         batch->Put(store_->meta(), kProfileCounterKey, std::to_string(next_profile_id_));
@@ -278,8 +288,13 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
 
 void ProfileEngine::Abandon() {
   profiles_.clear();
-  identities_.clear();
   dirty_.clear();
+  // The graph is complete, not a cache: reload what the store holds (slow for big graphs, but
+  // only after a failed write).
+  if (absl::Status s = LoadGraph(); !s.ok()) {
+    obs::LogEvent(spdlog::level::err, "identity_graph_reload_failed",
+                  {{"error", ToStd(s.message())}});
+  }
   // Ids handed out in the lost batch are not reused: skipping them is harmless, reusing one
   // that a concurrent reader might have seen is not.
   counter_dirty_ = true;
@@ -385,7 +400,7 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
     std::string key = storage::IdentityKey(workspace_id, id.type, id.value);
     rocksdb::Status s = batch->Delete(store_->identities(), key);
     if (!s.ok()) return RocksError(s);
-    identities_.erase(key);
+    graph_.erase(HashIdentity(key));
     if (suppress) {
       std::string suppression = storage::SuppressionKey(workspace_id, id.type, id.value);
       s = batch->Put(store_->meta(), suppression, "");

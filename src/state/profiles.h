@@ -12,10 +12,10 @@
 // lose nor double-count an event, and what a reader sees in the store is always a state that
 // some prefix of the event log produced.
 //
-// Caches: profiles and identity-graph entries read or written are kept in memory (no eviction
-// yet: memory grows with the customers seen since start; see BENCHMARKS.md for bytes per
-// profile). If a group's write fails, Abandon() drops the caches so the next group starts from
-// what the store holds.
+// Memory: the identity graph is held in full (about 30 bytes per identifier, loaded at start);
+// profiles read or written are cached (no eviction yet: memory grows with the customers seen
+// since start; see BENCHMARKS.md for bytes per profile). If a group's write fails, Abandon() drops
+// the caches so the next group starts from what the store holds.
 //
 // Reads (ReadProfile, Lookup, Timeline) go to the store directly and may run on any thread
 // concurrently with ingestion.
@@ -24,6 +24,7 @@
 // the static readers from any thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +35,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "identity/resolver.h"
@@ -136,22 +138,37 @@ class ProfileEngine {
                                                const Profile& profile, uint64_t before,
                                                size_t limit);
 
-  size_t cached_profiles() const { return profiles_.size(); }
+  // Profiles held in memory, as of the last Finish (any thread).
+  size_t cached_profiles() const { return cached_count_.load(std::memory_order_relaxed); }
 
  private:
   struct Key {
     uint32_t workspace;
     uint64_t profile;
     bool operator==(const Key&) const = default;
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const {
-      return std::hash<uint64_t>()(k.profile * 0x9e3779b97f4a7c15ULL ^ k.workspace);
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.workspace, k.profile);
     }
   };
 
   absl::StatusOr<Profile*> Load(uint32_t workspace_id, uint64_t profile_id);
-  absl::StatusOr<uint64_t> Owner(uint32_t workspace_id, const identity::Identifier& id);
+  // The identity graph lives in memory in full (graph_), keyed by a 128-bit hash of the
+  // storage::IdentityKey: about 30 bytes per identifier, no store read on the hot path, and an
+  // answer for a new identifier without a lookup. Two identifiers would have to collide in 128
+  // bits to be confused.
+  struct KeyHash128 {
+    uint64_t a, b;
+    bool operator==(const KeyHash128&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const KeyHash128& k) {
+      return H::combine(std::move(h), k.a, k.b);
+    }
+  };
+  static KeyHash128 HashIdentity(std::string_view identity_key);
+  absl::Status LoadGraph();
+  // The profile `id` belongs to, or 0.
+  uint64_t Owner(uint32_t workspace_id, const identity::Identifier& id) const;
   absl::Status Link(uint32_t workspace_id, const identity::Identifier& id, uint64_t profile_id,
                     rocksdb::WriteBatch* batch);
   Profile* Create(uint32_t workspace_id);
@@ -173,10 +190,11 @@ class ProfileEngine {
   simdjson::dom::parser parser_;
   uint64_t next_profile_id_ = 1;
   bool counter_dirty_ = false;
-  std::unordered_map<Key, std::unique_ptr<Profile>, KeyHash> profiles_;
-  std::unordered_map<std::string, uint64_t> identities_;  // storage::IdentityKey -> profile
-  std::unordered_set<std::string> suppressed_;            // storage::SuppressionKey, all of them
+  absl::flat_hash_map<Key, std::unique_ptr<Profile>> profiles_;
+  absl::flat_hash_map<KeyHash128, uint64_t> graph_;  // identity key hash -> profile
+  std::unordered_set<std::string> suppressed_;       // storage::SuppressionKey, all of them
   std::vector<Key> dirty_;
+  std::atomic<size_t> cached_count_{0};
   obs::Counter* merges_ = nullptr;
   obs::Counter* created_ = nullptr;
   obs::Counter* unresolved_ = nullptr;
