@@ -180,10 +180,9 @@ void MergeProfiles(Profile& survivor, Profile&& loser, MergeRecord record);
 std::string ProfileIdString(uint64_t id);
 std::optional<uint64_t> ParseProfileId(std::string_view s);
 
-// The profile as JSON: the stored form and the body of GET /v1/profiles/{id}. `now_ms` is used
-// for the derived recency figures.
+// The profile as JSON: the body of GET /v1/profiles/{id} (the stored form is binary,
+// state/profile_codec.h). `now_ms` is used for the derived recency figures.
 void WriteProfile(const Profile& profile, int64_t now_ms, JsonWriter& w);
-absl::StatusOr<Profile> ParseProfile(std::string_view json);
 // Just the `consent` object of that form.
 void WriteConsent(const Profile& profile, JsonWriter& w);
 

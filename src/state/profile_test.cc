@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/timestamp.h"
+#include "state/profile_codec.h"
 
 namespace whisperer::state {
 namespace {
@@ -174,7 +175,7 @@ TEST(MergeProfiles, SumsStatsUnitesListsAndKeepsLatestTraits) {
   EXPECT_EQ(a.merges[0].message_id, "m9");
 }
 
-TEST(ProfileJson, RoundTripsThroughTheStoredForm) {
+TEST(ProfileCodec, RoundTripsEveryField) {
   Profile p;
   p.id = 0x1f;
   p.identifiers = {{"userId", "u\"1"}, {"email", "a@b.c"}};
@@ -213,23 +214,45 @@ TEST(ProfileJson, RoundTripsThroughTheStoredForm) {
   p.bot_events = 4;
   p.last_sequence = 99;
 
-  std::string json;
-  JsonWriter w(&json);
-  WriteProfile(p, kT0 + 86'400'000, w);
-  absl::StatusOr<Profile> back = ParseProfile(json);
-  ASSERT_TRUE(back.ok()) << back.status() << json;
+  p.devices[0].bot = true;
+  std::string encoded;
+  EncodeProfile(p, &encoded);
+  absl::StatusOr<Profile> back = DecodeProfile(encoded);
+  ASSERT_TRUE(back.ok()) << back.status();
   std::string again;
-  JsonWriter w2(&again);
+  EncodeProfile(*back, &again);
+  EXPECT_EQ(encoded, again);
+  // Every field survives: the JSON views of both are the same too.
+  std::string json, json_back;
+  JsonWriter w(&json), w2(&json_back);
+  WriteProfile(p, kT0 + 86'400'000, w);
   WriteProfile(*back, kT0 + 86'400'000, w2);
-  EXPECT_EQ(json, again);
+  EXPECT_EQ(json, json_back);
+  EXPECT_TRUE(back->devices[0].bot);
+  EXPECT_LT(encoded.size(), json.size() / 2)
+      << "binary " << encoded.size() << " vs JSON " << json.size();
   EXPECT_NE(json.find(R"("profileId":"prf_1f")"), std::string::npos);
   EXPECT_NE(json.find(R"("recencyDays":0.99)"), std::string::npos) << json;
 }
 
-TEST(ProfileJson, CorruptRowsAreErrorsNotCrashes) {
-  EXPECT_FALSE(ParseProfile("").ok());
-  EXPECT_FALSE(ParseProfile("{}").ok());
-  EXPECT_FALSE(ParseProfile(R"({"profileId":"prf_1","identifiers":7})").ok());
+TEST(ProfileCodec, CorruptRowsAreErrorsNotCrashes) {
+  Profile p;
+  p.id = 7;
+  p.identifiers = {{"userId", "u1"}};
+  p.traits["plan"] = {"\"pro\"", kT0};
+  std::string encoded;
+  EncodeProfile(p, &encoded);
+  ASSERT_TRUE(DecodeProfile(encoded).ok());
+  EXPECT_EQ(DecodeProfile("").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeProfile("{}").status().code(), absl::StatusCode::kDataLoss);
+  // Every truncation, and trailing garbage, is refused.
+  for (size_t n = 0; n < encoded.size(); ++n) {
+    EXPECT_FALSE(DecodeProfile(std::string_view(encoded).substr(0, n)).ok()) << n;
+  }
+  EXPECT_FALSE(DecodeProfile(encoded + "x").ok());
+  // A list length far beyond the input is refused before anything is allocated for it.
+  std::string huge = encoded.substr(0, 2) + std::string("\xff\xff\xff\xff\x0f", 5);
+  EXPECT_FALSE(DecodeProfile(huge).ok());
 }
 
 TEST(ProfileId, OneSpellingPerId) {

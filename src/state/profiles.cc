@@ -7,6 +7,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "obs/log.h"
+#include "state/profile_codec.h"
 #include "storage/keys.h"
 
 namespace whisperer::state {
@@ -82,16 +83,20 @@ absl::Status ProfileEngine::Start() {
 
 absl::StatusOr<Profile*> ProfileEngine::Load(uint32_t workspace_id, uint64_t profile_id) {
   Key key{workspace_id, profile_id};
-  auto it = profiles_.find(key);
-  if (it != profiles_.end()) return it->second.get();
-  absl::StatusOr<Profile> p = ReadProfile(*store_, workspace_id, profile_id);
+  auto it = working_.find(key);
+  if (it != working_.end()) return it->second.get();
+  absl::StatusOr<Profile> p = [&]() -> absl::StatusOr<Profile> {
+    auto cached = cache_.find(key);
+    if (cached != cache_.end()) return DecodeProfile(cached->second);
+    return ReadProfile(*store_, workspace_id, profile_id);
+  }();
   if (!p.ok()) return p.status();
   if (p->id != profile_id) {
     return MakeError(
         absl::StatusCode::kDataLoss, "corrupt_identity",
         StrCat("identity graph points at merged profile ", ProfileIdString(profile_id)));
   }
-  auto& slot = profiles_[key];
+  auto& slot = working_[key];
   slot = std::make_unique<Profile>(std::move(*p));
   return slot.get();
 }
@@ -111,7 +116,7 @@ const DeviceFacts* ProfileEngine::Device(std::string_view user_agent, DeviceFact
 Profile* ProfileEngine::Create(uint32_t workspace_id) {
   uint64_t id = next_profile_id_++;
   counter_dirty_ = true;
-  auto& slot = profiles_[Key{workspace_id, id}];
+  auto& slot = working_[Key{workspace_id, id}];
   slot = std::make_unique<Profile>();
   slot->id = id;
   created_->Inc();
@@ -227,7 +232,8 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     rocksdb::Status s = batch->Put(store_->profiles(), storage::ProfileKey(workspace_id, loser_id),
                                    storage::MergedIntoValue(target->id));
     if (!s.ok()) return RocksError(s);
-    profiles_.erase(Key{workspace_id, loser_id});
+    working_.erase(Key{workspace_id, loser_id});
+    cache_.erase(Key{workspace_id, loser_id});
     merges_->Inc();
   }
   for (const identity::ResolvePlan::Refused& r : plan.refused) {
@@ -263,20 +269,19 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
     return a.workspace != b.workspace ? a.workspace < b.workspace : a.profile < b.profile;
   });
   dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
-  int64_t now = clock_->NowMillis();
-  std::string json;
   for (const Key& key : dirty_) {
-    auto it = profiles_.find(key);
-    if (it == profiles_.end()) continue;  // merged away later in the same group
-    json.clear();
-    JsonWriter w(&json);
-    WriteProfile(*it->second, now, w);
+    auto it = working_.find(key);
+    if (it == working_.end()) continue;  // merged away later in the same group
+    std::string& encoded = cache_[key];
+    encoded.clear();
+    EncodeProfile(*it->second, &encoded);
     rocksdb::Status s =
-        batch->Put(store_->profiles(), storage::ProfileKey(key.workspace, key.profile), json);
+        batch->Put(store_->profiles(), storage::ProfileKey(key.workspace, key.profile), encoded);
     if (!s.ok()) return RocksError(s);
   }
   dirty_.clear();
-  cached_count_.store(profiles_.size(), std::memory_order_relaxed);
+  working_.clear();
+  cached_count_.store(cache_.size(), std::memory_order_relaxed);
   if (counter_dirty_) {
     rocksdb::Status s =
         batch->Put(store_->meta(), kProfileCounterKey, std::to_string(next_profile_id_));
@@ -287,7 +292,8 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
 }
 
 void ProfileEngine::Abandon() {
-  profiles_.clear();
+  working_.clear();
+  cache_.clear();
   dirty_.clear();
   // The graph is complete, not a cache: reload what the store holds (slow for big graphs, but
   // only after a failed write).
@@ -394,7 +400,8 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
   for (uint64_t id : ids) {
     rocksdb::Status s = batch->Delete(store_->profiles(), storage::ProfileKey(workspace_id, id));
     if (!s.ok()) return RocksError(s);
-    profiles_.erase(Key{workspace_id, id});
+    working_.erase(Key{workspace_id, id});
+    cache_.erase(Key{workspace_id, id});
   }
   for (const identity::Identifier& id : profile->identifiers) {
     std::string key = storage::IdentityKey(workspace_id, id.type, id.value);
@@ -501,8 +508,8 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
   for (const identity::Identifier& id : split) {
     if (absl::Status s = Link(workspace_id, id, new_id, batch); !s.ok()) return s;
   }
-  profiles_[Key{workspace_id, new_id}] = std::make_unique<Profile>(std::move(*split_profile));
-  profiles_[Key{workspace_id, current->id}] = std::make_unique<Profile>(std::move(*kept_profile));
+  working_[Key{workspace_id, new_id}] = std::make_unique<Profile>(std::move(*split_profile));
+  working_[Key{workspace_id, current->id}] = std::make_unique<Profile>(std::move(*kept_profile));
   dirty_.push_back(Key{workspace_id, new_id});
   dirty_.push_back(Key{workspace_id, current->id});
   if (absl::Status s = Finish(batch); !s.ok()) return s;
@@ -550,7 +557,7 @@ absl::StatusOr<Profile> ProfileEngine::ReadProfile(const storage::Store& store,
       id = *next;
       continue;
     }
-    return ParseProfile(**v);
+    return DecodeProfile(**v);
   }
   return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",
                    StrCat("merge chain of ", ProfileIdString(profile_id), " does not end"));

@@ -13,9 +13,9 @@
 // some prefix of the event log produced.
 //
 // Memory: the identity graph is held in full (about 30 bytes per identifier, loaded at start);
-// profiles read or written are cached (no eviction yet: memory grows with the customers seen
-// since start; see BENCHMARKS.md for bytes per profile). If a group's write fails, Abandon() drops
-// the caches so the next group starts from what the store holds.
+// profiles read or written are cached in their binary form (no eviction yet: memory grows with
+// the customers seen since start; see BENCHMARKS.md for bytes per profile). If a group's write
+// fails, Abandon() drops the caches so the next group starts from what the store holds.
 //
 // Reads (ReadProfile, Lookup, Timeline) go to the store directly and may run on any thread
 // concurrently with ingestion.
@@ -190,7 +190,12 @@ class ProfileEngine {
   simdjson::dom::parser parser_;
   uint64_t next_profile_id_ = 1;
   bool counter_dirty_ = false;
-  absl::flat_hash_map<Key, std::unique_ptr<Profile>> profiles_;
+  // Profiles decoded for the group (or API change) in progress; Finish encodes the dirty ones
+  // into cache_ and the batch, then empties it.
+  absl::flat_hash_map<Key, std::unique_ptr<Profile>> working_;
+  // Every profile read or written since start, in its binary form (state/profile_codec.h):
+  // a few hundred bytes each, where the decoded Profile takes several times that.
+  absl::flat_hash_map<Key, std::string> cache_;
   absl::flat_hash_map<KeyHash128, uint64_t> graph_;  // identity key hash -> profile
   std::unordered_set<std::string> suppressed_;       // storage::SuppressionKey, all of them
   std::vector<Key> dirty_;

@@ -1,0 +1,305 @@
+#include "state/profile_codec.h"
+
+#include <cstring>
+
+#include "common/status.h"
+
+namespace whisperer::state {
+namespace {
+
+constexpr uint8_t kVersion = 1;
+
+class Writer {
+ public:
+  explicit Writer(std::string* out) : out_(out) {}
+
+  void Varint(uint64_t v) {
+    while (v >= 0x80) {
+      out_->push_back(static_cast<char>(v | 0x80));
+      v >>= 7;
+    }
+    out_->push_back(static_cast<char>(v));
+  }
+  void Signed(int64_t v) {
+    Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  }
+  void Str(std::string_view s) {
+    Varint(s.size());
+    out_->append(s);
+  }
+  void Double(double d) {
+    char buf[sizeof(double)];
+    std::memcpy(buf, &d, sizeof(d));
+    out_->append(buf, sizeof(buf));
+  }
+  void SeenOf(const Seen& s) {
+    Signed(s.first_ms);
+    Signed(s.last_ms);
+    Varint(s.events);
+  }
+  void Ids(const std::vector<identity::Identifier>& ids) {
+    Varint(ids.size());
+    for (const identity::Identifier& id : ids) {
+      Str(id.type);
+      Str(id.value);
+    }
+  }
+  void U64List(const std::vector<uint64_t>& list) {
+    Varint(list.size());
+    for (uint64_t v : list) Varint(v);
+  }
+  void SeenMap(const std::map<std::string, Seen, std::less<>>& map) {
+    Varint(map.size());
+    for (const auto& [key, seen] : map) {
+      Str(key);
+      SeenOf(seen);
+    }
+  }
+
+ private:
+  std::string* out_;
+};
+
+// Reads with bounds checks; the first failure sticks and every later read returns zero values.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool at_end() const { return in_.empty(); }
+
+  uint64_t Varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (in_.empty()) return Fail();
+      uint8_t b = static_cast<uint8_t>(in_.front());
+      in_.remove_prefix(1);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    return Fail();
+  }
+  int64_t Signed() {
+    uint64_t v = Varint();
+    return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
+  }
+  std::string Str() {
+    uint64_t n = Varint();
+    if (n > in_.size()) return Fail(), std::string();
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return s;
+  }
+  double Double() {
+    if (in_.size() < sizeof(double)) return Fail(), 0.0;
+    double d;
+    std::memcpy(&d, in_.data(), sizeof(d));
+    in_.remove_prefix(sizeof(d));
+    return d;
+  }
+  uint8_t Byte() {
+    if (in_.empty()) return Fail(), 0;
+    uint8_t b = static_cast<uint8_t>(in_.front());
+    in_.remove_prefix(1);
+    return b;
+  }
+  // A list length: each element takes at least one byte, so a length beyond the input is corrupt
+  // (and is refused before anything is allocated for it).
+  size_t Count() {
+    uint64_t n = Varint();
+    if (n > in_.size()) return Fail(), 0;
+    return static_cast<size_t>(n);
+  }
+  Seen SeenOf() {
+    Seen s;
+    s.first_ms = Signed();
+    s.last_ms = Signed();
+    s.events = Varint();
+    return s;
+  }
+  std::vector<identity::Identifier> Ids() {
+    std::vector<identity::Identifier> out(Count());
+    for (identity::Identifier& id : out) {
+      id.type = Str();
+      id.value = Str();
+    }
+    return out;
+  }
+  std::vector<uint64_t> U64List() {
+    std::vector<uint64_t> out(Count());
+    for (uint64_t& v : out) v = Varint();
+    return out;
+  }
+  void SeenMap(std::map<std::string, Seen, std::less<>>* map) {
+    for (size_t n = Count(); n > 0 && ok_; --n) {
+      std::string key = Str();
+      (*map)[std::move(key)] = SeenOf();
+    }
+  }
+
+ private:
+  uint64_t Fail() {
+    ok_ = false;
+    in_ = {};
+    return 0;
+  }
+
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+void EncodeProfile(const Profile& p, std::string* out) {
+  Writer w(out);
+  w.Varint(kVersion);
+  w.Varint(p.id);
+  w.Ids(p.identifiers);
+  w.Varint(p.traits.size());
+  for (const auto& [key, t] : p.traits) {
+    w.Str(key);
+    w.Str(t.json);
+    w.Signed(t.set_at_ms);
+  }
+  w.SeenOf(p.seen);
+  w.Varint(p.event_counts.size());
+  for (const auto& [name, n] : p.event_counts) {
+    w.Str(name);
+    w.Varint(n);
+  }
+  w.Double(p.revenue);
+  w.Varint(p.orders);
+  w.Signed(p.first_order_ms);
+  w.Signed(p.last_order_ms);
+  const Sessions& s = p.sessions;
+  w.Varint(s.count);
+  w.Signed(s.total_ms);
+  w.Varint(s.views);
+  w.Signed(s.current_start_ms);
+  w.Signed(s.current_last_ms);
+  w.Varint(s.current_events);
+  w.Varint(s.current_views);
+  w.Varint(p.devices.size());
+  for (const DeviceSeen& d : p.devices) {
+    w.Str(d.type);
+    w.Str(d.os);
+    w.Str(d.os_version);
+    w.Str(d.browser);
+    w.Str(d.browser_version);
+    w.Varint(d.bot);
+    w.SeenOf(d);
+  }
+  w.SeenMap(p.platforms);
+  w.SeenMap(p.channels);
+  w.Varint(p.sources.size());
+  for (const SourceSeen& src : p.sources) {
+    w.Str(src.source);
+    w.Str(src.medium);
+    w.Str(src.campaign);
+    w.SeenOf(src);
+  }
+  w.SeenMap(p.referrers);
+  w.Varint(p.consent.size());
+  for (const auto& [purpose, c] : p.consent) {
+    w.Str(purpose);
+    w.Varint(c.granted);
+    w.Signed(c.at_ms);
+    w.Str(c.source);
+  }
+  w.Varint(p.merges.size());
+  for (const MergeRecord& m : p.merges) {
+    w.Signed(m.at_ms);
+    w.Varint(m.absorbed);
+    w.Str(m.message_id);
+    w.Str(m.event_type);
+    w.Ids(m.identifiers);
+  }
+  w.U64List(p.absorbed);
+  w.U64List(p.separated);
+  w.Varint(p.bot_events);
+  w.Varint(p.last_sequence);
+}
+
+absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
+  Reader r(bytes);
+  if (r.Varint() != kVersion) {
+    return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",
+                     "stored profile has an unknown format version");
+  }
+  Profile p;
+  p.id = r.Varint();
+  p.identifiers = r.Ids();
+  for (size_t n = r.Count(); n > 0 && r.ok(); --n) {
+    std::string key = r.Str();
+    TraitValue t;
+    t.json = r.Str();
+    t.set_at_ms = r.Signed();
+    p.traits.emplace(std::move(key), std::move(t));
+  }
+  p.seen = r.SeenOf();
+  for (size_t n = r.Count(); n > 0 && r.ok(); --n) {
+    std::string name = r.Str();
+    p.event_counts[std::move(name)] = r.Varint();
+  }
+  p.revenue = r.Double();
+  p.orders = r.Varint();
+  p.first_order_ms = r.Signed();
+  p.last_order_ms = r.Signed();
+  Sessions& s = p.sessions;
+  s.count = r.Varint();
+  s.total_ms = r.Signed();
+  s.views = r.Varint();
+  s.current_start_ms = r.Signed();
+  s.current_last_ms = r.Signed();
+  s.current_events = r.Varint();
+  s.current_views = r.Varint();
+  for (size_t n = r.Count(); n > 0 && r.ok(); --n) {
+    DeviceSeen d;
+    d.type = r.Str();
+    d.os = r.Str();
+    d.os_version = r.Str();
+    d.browser = r.Str();
+    d.browser_version = r.Str();
+    d.bot = r.Varint() != 0;
+    static_cast<Seen&>(d) = r.SeenOf();
+    p.devices.push_back(std::move(d));
+  }
+  r.SeenMap(&p.platforms);
+  r.SeenMap(&p.channels);
+  for (size_t n = r.Count(); n > 0 && r.ok(); --n) {
+    SourceSeen src;
+    src.source = r.Str();
+    src.medium = r.Str();
+    src.campaign = r.Str();
+    static_cast<Seen&>(src) = r.SeenOf();
+    p.sources.push_back(std::move(src));
+  }
+  r.SeenMap(&p.referrers);
+  for (size_t n = r.Count(); n > 0 && r.ok(); --n) {
+    std::string purpose = r.Str();
+    ConsentState c;
+    c.granted = r.Varint() != 0;
+    c.at_ms = r.Signed();
+    c.source = r.Str();
+    p.consent.emplace(std::move(purpose), std::move(c));
+  }
+  for (size_t n = r.Count(); n > 0 && r.ok(); --n) {
+    MergeRecord m;
+    m.at_ms = r.Signed();
+    m.absorbed = r.Varint();
+    m.message_id = r.Str();
+    m.event_type = r.Str();
+    m.identifiers = r.Ids();
+    p.merges.push_back(std::move(m));
+  }
+  p.absorbed = r.U64List();
+  p.separated = r.U64List();
+  p.bot_events = r.Varint();
+  p.last_sequence = r.Varint();
+  if (!r.ok() || !r.at_end() || p.id == 0) {
+    return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",
+                     "stored profile is truncated or malformed");
+  }
+  return p;
+}
+
+}  // namespace whisperer::state
