@@ -4,25 +4,10 @@
 #include <cctype>
 #include <set>
 
+#include "common/strings.h"
+
 namespace whisperer::identity {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 bool Contains(const std::vector<uint64_t>* list, uint64_t id) {
   return list != nullptr && std::find(list->begin(), list->end(), id) != list->end();
@@ -80,12 +65,10 @@ bool IdentityRules::Blocked(std::string_view normalized_value) const {
 }
 
 std::string NormalizeIdentifier(std::string_view type, std::string_view value) {
-  value = Trim(value);
+  value = StripWhitespace(value);
   std::string out;
   if (type == kEmail) {
-    out.reserve(value.size());
-    for (char c : value)
-      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    out = ToLower(value);
   } else if (type == kPhone) {
     for (char c : value) {
       if (std::isdigit(static_cast<unsigned char>(c)) || (c == '+' && out.empty()))

@@ -29,6 +29,17 @@ absl::StatusOr<uint64_t> ProfileIdParam(const net::RequestContext& ctx) {
   return *id;
 }
 
+// The request body as a JSON object, parsed by `parser` (which must outlive the result).
+absl::StatusOr<simdjson::dom::element> JsonObjectBody(const net::RequestContext& ctx,
+                                                      simdjson::dom::parser& parser) {
+  simdjson::dom::element body;
+  const std::string& text = ctx.request.body();
+  if (parser.parse(text.data(), text.size()).get(body) != simdjson::SUCCESS || !body.is_object()) {
+    return InvalidInput("malformed_json", "the body must be a JSON object");
+  }
+  return body;
+}
+
 }  // namespace
 
 ProfileService::ProfileService(const api::KeyRing* keys, shard::ShardSet* shards,
@@ -173,12 +184,9 @@ void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder resp
   absl::StatusOr<Target> target = Authorize(ctx);
   if (!target.ok()) return respond(net::ErrorResponse(target.status()));
   simdjson::dom::parser parser;
-  simdjson::dom::element body;
-  const std::string& text = ctx.request.body();
-  if (parser.parse(text.data(), text.size()).get(body) != simdjson::SUCCESS || !body.is_object()) {
-    return respond(
-        net::ErrorResponse(InvalidInput("malformed_json", "the body must be a JSON object")));
-  }
+  absl::StatusOr<simdjson::dom::element> parsed = JsonObjectBody(ctx, parser);
+  if (!parsed.ok()) return respond(net::ErrorResponse(parsed.status()));
+  simdjson::dom::element body = *parsed;
   int64_t at = clock_->NowMillis();
   std::string source = "api";
   simdjson::dom::element v;
@@ -301,12 +309,9 @@ void ProfileService::HandleUnmerge(net::RequestContext& ctx, net::Responder resp
   absl::StatusOr<Target> target = Authorize(ctx);
   if (!target.ok()) return respond(net::ErrorResponse(target.status()));
   simdjson::dom::parser parser;
-  simdjson::dom::element body;
-  const std::string& text = ctx.request.body();
-  if (parser.parse(text.data(), text.size()).get(body) != simdjson::SUCCESS || !body.is_object()) {
-    return respond(
-        net::ErrorResponse(InvalidInput("malformed_json", "the body must be a JSON object")));
-  }
+  absl::StatusOr<simdjson::dom::element> parsed = JsonObjectBody(ctx, parser);
+  if (!parsed.ok()) return respond(net::ErrorResponse(parsed.status()));
+  simdjson::dom::element body = *parsed;
   simdjson::dom::array list;
   if (body["identifiers"].get(list) != simdjson::SUCCESS || list.size() == 0) {
     return respond(net::ErrorResponse(InvalidInput(
