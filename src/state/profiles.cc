@@ -145,15 +145,13 @@ uint64_t ProfileEngine::Owner(uint32_t workspace_id, const identity::Identifier&
   return it == graph_.end() ? 0 : it->second;
 }
 
-absl::Status ProfileEngine::Link(uint32_t workspace_id, const identity::Identifier& id,
-                                 uint64_t profile_id, rocksdb::WriteBatch* batch) {
+void ProfileEngine::Link(uint32_t workspace_id, const identity::Identifier& id,
+                         uint64_t profile_id) {
   std::string key = storage::IdentityKey(workspace_id, id.type, id.value);
+  graph_[HashIdentity(key)] = profile_id;
   std::string value;
   storage::PutBigEndian64(&value, profile_id);
-  rocksdb::Status s = batch->Put(store_->identities(), key, value);
-  if (!s.ok()) return RocksError(s);
-  graph_[HashIdentity(key)] = profile_id;
-  return absl::OkStatus();
+  pending_identities_.emplace_back(std::move(key), std::move(value));
 }
 
 absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_id,
@@ -220,7 +218,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     absl::StatusOr<Profile*> loser = Load(workspace_id, loser_id);
     if (!loser.ok()) return loser.status();
     for (const identity::Identifier& id : (*loser)->identifiers) {
-      if (absl::Status s = Link(workspace_id, id, target->id, batch); !s.ok()) return s;
+      Link(workspace_id, id, target->id);
     }
     MergeRecord record;
     record.at_ms = facts->received_at_ms;
@@ -252,19 +250,34 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     }
   }
   for (const identity::Identifier& id : plan.link) {
-    if (absl::Status s = Link(workspace_id, id, target->id, batch); !s.ok()) return s;
+    Link(workspace_id, id, target->id);
     target->identifiers.push_back(id);
   }
   DeviceFacts device;
   FoldEvent(*target, *facts, Device(facts->user_agent, &device), sequence, settings.fold);
-  rocksdb::Status s =
-      batch->Put(store_->timeline(), storage::TimelineKey(workspace_id, target->id, sequence), "");
-  if (!s.ok()) return RocksError(s);
+  pending_timeline_.push_back(storage::TimelineKey(workspace_id, target->id, sequence));
   dirty_.push_back(Key{workspace_id, target->id});
   return Outcome::kFolded;
 }
 
 absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
+  // Rows go into the batch in key order per column family: RocksDB's memtable skiplist
+  // remembers where the previous insert landed, so ascending keys skip most of each search.
+  // Measured on the 1M-customer load (bench/run.sh) against inserting in event order.
+  // Identity rows keep their order among equal keys: the last link of an identifier wins.
+  std::stable_sort(pending_identities_.begin(), pending_identities_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [key, value] : pending_identities_) {
+    rocksdb::Status s = batch->Put(store_->identities(), key, value);
+    if (!s.ok()) return RocksError(s);
+  }
+  pending_identities_.clear();
+  std::sort(pending_timeline_.begin(), pending_timeline_.end());
+  for (const std::string& key : pending_timeline_) {
+    rocksdb::Status s = batch->Put(store_->timeline(), key, "");
+    if (!s.ok()) return RocksError(s);
+  }
+  pending_timeline_.clear();
   std::sort(dirty_.begin(), dirty_.end(), [](const Key& a, const Key& b) {
     return a.workspace != b.workspace ? a.workspace < b.workspace : a.profile < b.profile;
   });
@@ -295,6 +308,8 @@ void ProfileEngine::Abandon() {
   working_.clear();
   cache_.clear();
   dirty_.clear();
+  pending_identities_.clear();
+  pending_timeline_.clear();
   // The graph is complete, not a cache: reload what the store holds (slow for big graphs, but
   // only after a failed write).
   if (absl::Status s = LoadGraph(); !s.ok()) {
@@ -506,7 +521,7 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
     }
   }
   for (const identity::Identifier& id : split) {
-    if (absl::Status s = Link(workspace_id, id, new_id, batch); !s.ok()) return s;
+    Link(workspace_id, id, new_id);
   }
   working_[Key{workspace_id, new_id}] = std::make_unique<Profile>(std::move(*split_profile));
   working_[Key{workspace_id, current->id}] = std::make_unique<Profile>(std::move(*kept_profile));

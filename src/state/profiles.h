@@ -169,8 +169,8 @@ class ProfileEngine {
   absl::Status LoadGraph();
   // The profile `id` belongs to, or 0.
   uint64_t Owner(uint32_t workspace_id, const identity::Identifier& id) const;
-  absl::Status Link(uint32_t workspace_id, const identity::Identifier& id, uint64_t profile_id,
-                    rocksdb::WriteBatch* batch);
+  // Points `id` at `profile_id` in the graph; the row is written by Finish.
+  void Link(uint32_t workspace_id, const identity::Identifier& id, uint64_t profile_id);
   Profile* Create(uint32_t workspace_id);
   // A profile rebuilt from the events at `sequences` (ascending), with the given identity.
   absl::StatusOr<Profile> Refold(uint32_t workspace_id, const std::vector<uint64_t>& sequences,
@@ -199,6 +199,9 @@ class ProfileEngine {
   absl::flat_hash_map<KeyHash128, uint64_t> graph_;  // identity key hash -> profile
   std::unordered_set<std::string> suppressed_;       // storage::SuppressionKey, all of them
   std::vector<Key> dirty_;
+  // Rows for Finish to write in key order: identity links, and timeline entries.
+  std::vector<std::pair<std::string, std::string>> pending_identities_;
+  std::vector<std::string> pending_timeline_;
   std::atomic<size_t> cached_count_{0};
   obs::Counter* merges_ = nullptr;
   obs::Counter* created_ = nullptr;
