@@ -122,7 +122,8 @@ p99_ms=$(to_ms "$p99")
 verdict() { awk -v c="$1" 'BEGIN { print (c ? "met" : "**not met**") }'; }
 tput_ok=$(awk -v e="$ingest_eps" -v r="$ratio" 'BEGIN { print (e >= 200000 && r >= 0.35) ? 1 : 0 }')
 lat_ok=$(awk -v p="$p99_ms" -v r="$wrk_rate" 'BEGIN { print (p <= 2 && r >= 4900) ? 1 : 0 }')
-prof_ok=$(awk -v r="$prof_ratio" -v b="$bytes_per_profile" 'BEGIN { print (r >= 0.7 && b <= 1024) ? 1 : 0 }')
+prof_ratio_ok=$(awk -v r="$prof_ratio" 'BEGIN { print (r >= 0.7) ? 1 : 0 }')
+prof_memory_ok=$(awk -v b="$bytes_per_profile" 'BEGIN { print (b <= 1024) ? 1 : 0 }')
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -176,7 +177,7 @@ held in memory.
 - **memory per profile held: $bytes_per_profile bytes** (the difference in resident memory divided by
   the profiles held, so it includes the identity graph's share)
 
-Target: ratio ≥ 0.7 and ≤ 1 KB per hot profile — $(verdict "$prof_ok").
+Targets: ratio ≥ 0.7 — $(verdict "$prof_ratio_ok"); ≤ 1 KB per hot profile — $(verdict "$prof_memory_ok").
 
 ## Single-event latency
 

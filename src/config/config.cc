@@ -241,7 +241,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
     WHISPERER_RETURN_IF_ERROR(
         r.Map(n, "ingest",
               {"dedupe_window", "max_event_bytes", "max_request_bytes", "max_batch_events",
-               "shards", "max_queued_events", "profiles"}));
+               "shards", "max_queued_events", "profiles", "profile_cache_mb"}));
     WHISPERER_RETURN_IF_ERROR(
         r.Duration(n["dedupe_window"], "ingest.dedupe_window", &c.ingest.dedupe_window_ms));
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["max_event_bytes"], "ingest.max_event_bytes",
@@ -254,6 +254,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["max_queued_events"], "ingest.max_queued_events",
                                      &c.ingest.max_queued_events, 1, 100'000'000));
     WHISPERER_RETURN_IF_ERROR(r.Bool(n["profiles"], "ingest.profiles", &c.ingest.profiles));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["profile_cache_mb"], "ingest.profile_cache_mb",
+                                     &c.ingest.profile_cache_mb, 1, 1 << 20));
   }
   if (YAML::Node n = root["log"]) {
     WHISPERER_RETURN_IF_ERROR(r.Map(n, "log", {"level", "format"}));

@@ -64,6 +64,9 @@ struct Config {
     size_t max_queued_events = 200'000;
     // Resolve identities and update profiles as events arrive; false only stores events.
     bool profiles = true;
+    // Memory for profiles held between events, in MiB; beyond it profiles are read again from
+    // the store when needed.
+    size_t profile_cache_mb = 1024;
   } ingest;
   struct Log {
     std::string level = "info";

@@ -43,6 +43,7 @@ TEST(ConfigTest, ExampleFileLoadsAndMatchesDefaults) {
   EXPECT_EQ(c->log.level, d.log.level);
   EXPECT_EQ(c->log.format, d.log.format);
   EXPECT_EQ(c->ingest.profiles, d.ingest.profiles);
+  EXPECT_EQ(c->ingest.profile_cache_mb, d.ingest.profile_cache_mb);
   ASSERT_EQ(c->workspaces.size(), 1u);
   EXPECT_EQ(c->workspaces[0].name, "default");
   WorkspaceConfig dw;
@@ -56,7 +57,7 @@ TEST(ConfigTest, ExampleFileLoadsAndMatchesDefaults) {
 
 TEST(ConfigTest, ReadsWorkspaceIdentitySessionsAndConsent) {
   auto c = ParseConfig(R"(
-ingest: {profiles: false}
+ingest: {profiles: false, profile_cache_mb: 64}
 workspaces:
   - name: shop
     identity:
@@ -70,6 +71,7 @@ workspaces:
                        "x.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_FALSE(c->ingest.profiles);
+  EXPECT_EQ(c->ingest.profile_cache_mb, 64u);
   const WorkspaceConfig& ws = c->workspaces[0];
   EXPECT_EQ(*ws.identity.blocked_values, std::vector<std::string>{"guest"});
   EXPECT_EQ(ws.identity.limits->at("email"), 2u);

@@ -51,6 +51,7 @@ absl::StatusOr<std::unique_ptr<state::ProfileEngine>> MakeProfileEngine(
   if (!c.ingest.profiles) return nullptr;
   auto engine = std::make_unique<state::ProfileEngine>(store, &SystemClock::Get(), metrics);
   for (const Workspace& ws : workspaces) engine->Configure(ws.id, ws.profiles);
+  engine->SetCacheLimit(c.ingest.profile_cache_mb << 20);
   absl::StatusOr<std::unique_ptr<state::DeviceDetector>> detector = state::DeviceDetector::Create();
   if (!detector.ok()) return detector.status();
   engine->SetDeviceDetector(*std::move(detector));

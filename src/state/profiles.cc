@@ -42,6 +42,10 @@ ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Reg
       "Events acknowledged but not stored: they carry an identifier erased with suppress=true.");
   metrics->AddGauge("whisperer_profiles_cached", "Profiles held in memory by the profile engine.",
                     [this] { return static_cast<double>(cached_profiles()); });
+  evictions_ = &metrics->GetCounter(
+      "whisperer_profile_cache_evictions_total",
+      "Profiles dropped from memory to stay within ingest.profile_cache_mb (read again from the "
+      "store when needed).");
   const char* refused_help = "Merges an event asked for and an identity rule refused, by reason.";
   refused_limit_ = &metrics->GetCounter("whisperer_profile_merges_refused_total", refused_help,
                                         {{"reason", "identifier_limit"}});
@@ -99,6 +103,33 @@ absl::StatusOr<Profile*> ProfileEngine::Load(uint32_t workspace_id, uint64_t pro
   auto& slot = working_[key];
   slot = std::make_unique<Profile>(std::move(*p));
   return slot.get();
+}
+
+size_t ProfileEngine::CachedBytes(const std::string& encoded) {
+  // The string's heap block (none when it fits the inline buffer) and the table slot.
+  return (encoded.capacity() > 15 ? encoded.capacity() + 16 : 0) + sizeof(Key) +
+         sizeof(std::string) + 1;
+}
+
+void ProfileEngine::Uncache(const Key& key) {
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return;
+  cache_bytes_ -= CachedBytes(it->second);
+  cache_.erase(it);
+}
+
+void ProfileEngine::Evict() {
+  // Down to 90% of the limit, so eviction runs once per many groups rather than every group.
+  // Which profiles go is arbitrary (hash order): a profile read again is decoded from the
+  // store, so eviction costs a read, never data.
+  const size_t target = cache_limit_bytes_ / 10 * 9;
+  size_t evicted = 0;
+  for (auto it = cache_.begin(); it != cache_.end() && cache_bytes_ > target;) {
+    cache_bytes_ -= CachedBytes(it->second);
+    cache_.erase(it++);
+    ++evicted;
+  }
+  evictions_->Inc(evicted);
 }
 
 const DeviceFacts* ProfileEngine::Device(std::string_view user_agent, DeviceFacts* scratch) const {
@@ -231,7 +262,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
                                    storage::MergedIntoValue(target->id));
     if (!s.ok()) return RocksError(s);
     working_.erase(Key{workspace_id, loser_id});
-    cache_.erase(Key{workspace_id, loser_id});
+    Uncache(Key{workspace_id, loser_id});
     merges_->Inc();
   }
   for (const identity::ResolvePlan::Refused& r : plan.refused) {
@@ -286,14 +317,17 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
     auto it = working_.find(key);
     if (it == working_.end()) continue;  // merged away later in the same group
     std::string& encoded = cache_[key];
+    cache_bytes_ -= CachedBytes(encoded);
     encoded.clear();
     EncodeProfile(*it->second, &encoded);
+    cache_bytes_ += CachedBytes(encoded);
     rocksdb::Status s =
         batch->Put(store_->profiles(), storage::ProfileKey(key.workspace, key.profile), encoded);
     if (!s.ok()) return RocksError(s);
   }
   dirty_.clear();
   working_.clear();
+  if (cache_bytes_ > cache_limit_bytes_) Evict();
   cached_count_.store(cache_.size(), std::memory_order_relaxed);
   if (counter_dirty_) {
     rocksdb::Status s =
@@ -307,6 +341,7 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
 void ProfileEngine::Abandon() {
   working_.clear();
   cache_.clear();
+  cache_bytes_ = 0;
   dirty_.clear();
   pending_identities_.clear();
   pending_timeline_.clear();
@@ -416,7 +451,7 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
     rocksdb::Status s = batch->Delete(store_->profiles(), storage::ProfileKey(workspace_id, id));
     if (!s.ok()) return RocksError(s);
     working_.erase(Key{workspace_id, id});
-    cache_.erase(Key{workspace_id, id});
+    Uncache(Key{workspace_id, id});
   }
   for (const identity::Identifier& id : profile->identifiers) {
     std::string key = storage::IdentityKey(workspace_id, id.type, id.value);

@@ -13,8 +13,9 @@
 // some prefix of the event log produced.
 //
 // Memory: the identity graph is held in full (about 30 bytes per identifier, loaded at start);
-// profiles read or written are cached in their binary form (no eviction yet: memory grows with
-// the customers seen since start; see BENCHMARKS.md for bytes per profile). If a group's write
+// profiles read or written are cached in their binary form, up to ingest.profile_cache_mb,
+// beyond which arbitrary profiles are dropped and read from the store again when needed (see
+// BENCHMARKS.md for bytes per profile). If a group's write
 // fails, Abandon() drops the caches so the next group starts from what the store holds.
 //
 // Reads (ReadProfile, Lookup, Timeline) go to the store directly and may run on any thread
@@ -62,6 +63,9 @@ class ProfileEngine {
   // Settings of a workspace; workspaces not configured get the defaults.
   void Configure(uint32_t workspace_id, WorkspaceProfileSettings settings);
   const WorkspaceProfileSettings& Settings(uint32_t workspace_id) const;
+  // Most memory the cached profiles may take (approximately); beyond it arbitrary profiles are
+  // dropped and read again from the store when needed. Default 1 GiB.
+  void SetCacheLimit(size_t bytes) { cache_limit_bytes_ = bytes; }
   // Device detection for user agents; without it devices are not recorded and bots not
   // recognised.
   void SetDeviceDetector(std::unique_ptr<DeviceDetector> detector) {
@@ -181,6 +185,9 @@ class ProfileEngine {
 
   storage::Store* store_;
   const Clock* clock_;
+  static size_t CachedBytes(const std::string& encoded);
+  void Uncache(const Key& key);
+  void Evict();
   // The device of a user agent, or null when there is none to record.
   const DeviceFacts* Device(std::string_view user_agent, DeviceFacts* scratch) const;
 
@@ -196,6 +203,9 @@ class ProfileEngine {
   // Every profile read or written since start, in its binary form (state/profile_codec.h):
   // a few hundred bytes each, where the decoded Profile takes several times that.
   absl::flat_hash_map<Key, std::string> cache_;
+  size_t cache_bytes_ = 0;
+  size_t cache_limit_bytes_ = size_t{1} << 30;
+  obs::Counter* evictions_ = nullptr;
   absl::flat_hash_map<KeyHash128, uint64_t> graph_;  // identity key hash -> profile
   std::unordered_set<std::string> suppressed_;       // storage::SuppressionKey, all of them
   std::vector<Key> dirty_;

@@ -185,6 +185,24 @@ TEST_F(ProfileEngineTest, AbandonedBatchLeavesNoTraceAndStateComesBackFromTheSto
   EXPECT_EQ(p.identifiers.size(), 2u);
 }
 
+TEST_F(ProfileEngineTest, CacheLimitEvictsAndEvictedProfilesComeBackFromTheStore) {
+  engine_->SetCacheLimit(10'000);  // room for about a hundred small profiles
+  for (int i = 0; i < 500; ++i) {
+    Ingest(R"("type":"identify","userId":"u)" + std::to_string(i) + R"(","traits":{"n":1})");
+  }
+  EXPECT_LT(engine_->cached_profiles(), 200u);
+  EXPECT_GT(engine_->cached_profiles(), 0u);
+  // Customers whose profiles were dropped return to their profile, not to a new one.
+  for (int i = 0; i < 500; ++i) {
+    Ingest(R"("type":"page","userId":"u)" + std::to_string(i) + "\"");
+  }
+  for (int i = 0; i < 500; i += 50) {
+    Profile p = Read(Find("userId", "u" + std::to_string(i)));
+    EXPECT_EQ(p.seen.events, 2u) << i;
+  }
+  EXPECT_NE(metrics_.Render().find("whisperer_profile_cache_evictions_total"), std::string::npos);
+}
+
 TEST_F(ProfileEngineTest, RestartContinuesWhereItStopped) {
   Ingest(R"("type":"identify","userId":"u1")");
   uint64_t first = Find("userId", "u1");
