@@ -1,5 +1,6 @@
 // kill -9 in the middle of a stream of batches: every acknowledged event survives, and
-// re-sending what was not acknowledged (and some of what was) stores every event exactly once.
+// re-sending what was not acknowledged (and some of what was) stores every event exactly once,
+// and counts it exactly once in its customer's profile.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -174,6 +175,28 @@ test(
       assert.equal(e.properties.i, i);
       assert.equal(e.type, TYPES[(b * EVENTS_PER_BATCH + i) % TYPES.length]);
     }
+    // Profiles were written in the same batches as the events: across both crashes and the
+    // re-sends, each customer's profile counts exactly the events stored for them.
+    const perUser = new Map();
+    for (const e of events) perUser.set(e.userId, (perUser.get(e.userId) ?? 0) + 1);
+    const admin = { Authorization: server.bearer() };
+    for (const [userId, stored] of perUser) {
+      const found = await request(server.port, `/v1/profiles/lookup?userId=${userId}`, {
+        headers: admin,
+      });
+      assert.equal(found.status, 200, `${userId}: ${found.text}`);
+      const id = JSON.parse(found.text).profileId;
+      const profile = JSON.parse(
+        (await request(server.port, `/v1/profiles/${id}`, { headers: admin })).text,
+      );
+      assert.equal(profile.events, stored, `${userId}: profile counts its stored events`);
+      const page = JSON.parse(
+        (await request(server.port, `/v1/profiles/${id}/events?limit=1000`, { headers: admin }))
+          .text,
+      );
+      assert.equal(page.events.length, stored, `${userId}: timeline lists its stored events`);
+    }
+
     assert.equal(await server.stop(), 0);
     assert.equal((await exportEvents(dataDir)).length, BATCHES * EVENTS_PER_BATCH);
   },

@@ -548,6 +548,17 @@ test('import of an NDJSON.gz file: summary, rejections, and an exact export', as
   });
   assert.equal(listed.status, 200);
   assert.deepEqual(listed.json.events, events);
+  // import resolves profiles as the server does, and the re-import counted nothing twice.
+  const admin = { Authorization: server.bearer() };
+  const byUser = await server.request('/v1/profiles/lookup?userId=imp-user', { headers: admin });
+  const byAnon = await server.request('/v1/profiles/lookup?anonymousId=anon-imp', {
+    headers: admin,
+  });
+  assert.equal(byUser.status, 200, byUser.text);
+  assert.equal(byAnon.json.profileId, byUser.json.profileId, 'the alias merged the two');
+  const profile = await server.request(`/v1/profiles/${byUser.json.profileId}`, { headers: admin });
+  const expected = events.filter((e) => e.userId === 'imp-user' || e.anonymousId === 'anon-imp');
+  assert.equal(profile.json.events, expected.length);
   assert.equal(await server.stop(), 0);
 });
 
