@@ -1,0 +1,150 @@
+#include "expr/expr.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "common/status.h"
+
+namespace whisperer::expr {
+namespace {
+
+class ExprTest : public ::testing::Test {
+ protected:
+  ExprTest() {
+    name_ = schema_.AddField("event.name", Type::kString);
+    device_ = schema_.AddField("profile.device.type", Type::kString);
+    sessions_ = schema_.AddField("profile.sessions.count", Type::kNumber);
+    returning_ = schema_.AddField("profile.returning", Type::kBool);
+    since_ = schema_.AddField("profile.since_landing", Type::kNumber);
+    props_ = schema_.AddPrefix("event.properties");
+  }
+
+  // Bindings over maps the test fills in.
+  struct Map : Bindings {
+    std::map<int, Value> fields;
+    std::map<std::string, Value> below;  // "a.b" below the prefix
+    Value Field(int slot) const override {
+      auto it = fields.find(slot);
+      return it == fields.end() ? Value::Missing() : it->second;
+    }
+    Value Below(int, const std::vector<std::string>& rest) const override {
+      std::string key;
+      for (const auto& part : rest) key += (key.empty() ? "" : ".") + part;
+      auto it = below.find(key);
+      return it == below.end() ? Value::Missing() : it->second;
+    }
+  };
+
+  bool Eval(std::string_view source, const Map& values) {
+    absl::StatusOr<Expr> e = Expr::Compile(source, schema_);
+    EXPECT_TRUE(e.ok()) << source << ": " << e.status();
+    return e.ok() && e->Eval(values);
+  }
+
+  std::string CompileError(std::string_view source) {
+    absl::StatusOr<Expr> e = Expr::Compile(source, schema_);
+    if (e.ok()) return "compiled";
+    EXPECT_EQ(ErrorCodeOf(e.status()), "invalid_condition");
+    return std::string(e.status().message());
+  }
+
+  Schema schema_;
+  int name_, device_, sessions_, returning_, since_, props_;
+};
+
+TEST_F(ExprTest, EvaluatesComparisonsLogicAndLists) {
+  Map m;
+  m.fields[name_] = Value::String("Product Viewed");
+  m.fields[device_] = Value::String("mobile");
+  m.fields[sessions_] = Value::Number(3);
+  m.fields[returning_] = Value::Bool(true);
+  m.fields[since_] = Value::Number(2500);
+  m.below["price"] = Value::Number(120);
+  m.below["category"] = Value::String("Shoes/Trail");
+
+  EXPECT_TRUE(Eval("event.name == 'Product Viewed'", m));
+  EXPECT_TRUE(Eval("event.name != \"Order Completed\"", m));
+  EXPECT_TRUE(Eval("profile.device.type in ['mobile', 'tablet']", m));
+  EXPECT_FALSE(Eval("profile.device.type in ['desktop']", m));
+  EXPECT_TRUE(Eval("profile.sessions.count >= 2 and profile.returning", m));
+  EXPECT_FALSE(Eval("not profile.returning", m));
+  EXPECT_TRUE(Eval("profile.since_landing < 3s", m));  // durations are milliseconds
+  EXPECT_FALSE(Eval("profile.since_landing >= 3s", m));
+  EXPECT_TRUE(
+      Eval("event.properties.price > 100 and event.properties.category starts_with 'Shoe'", m));
+  EXPECT_TRUE(Eval("event.properties.category contains 'Trail'", m));
+  EXPECT_TRUE(Eval("event.name == 'x' or (profile.sessions.count == 3 and not (1 > 2))", m));
+  // `and` binds tighter than `or`.
+  EXPECT_TRUE(Eval("true or false and false", m));
+  EXPECT_FALSE(Eval("(true or false) and false", m));
+  EXPECT_TRUE(Eval("-1 < 0 and 1.5 == 1.5", m));
+}
+
+TEST_F(ExprTest, MissingValuesMakeConditionsFalse) {
+  Map empty;
+  EXPECT_FALSE(Eval("event.name == 'a'", empty));
+  EXPECT_FALSE(Eval("event.name != 'a'", empty));
+  EXPECT_FALSE(Eval("profile.returning", empty));
+  EXPECT_FALSE(Eval("not profile.returning", empty));
+  EXPECT_FALSE(Eval("exists(event.properties.coupon)", empty));
+  EXPECT_TRUE(Eval("not exists(event.properties.coupon)", empty));
+  // An `any` value of the wrong type for its operator is false too.
+  Map m;
+  m.below["price"] = Value::String("cheap");
+  EXPECT_FALSE(Eval("event.properties.price > 10", m));
+  EXPECT_TRUE(Eval("exists(event.properties.price)", m));
+}
+
+TEST_F(ExprTest, TypeAndSyntaxErrorsNameTheColumn) {
+  struct Case {
+    const char* source;
+    const char* error;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"event.name > 3", "column 12: `>` needs numbers, got string and number"},
+           {"profile.sessions.count == 'three'", "column 24: `==` compares a number with a string"},
+           {"profile.device.type in ['mobile', 3]", "`in` compares a string with a number"},
+           {"event.name", "the condition is a string, not a bool"},
+           {"event.name and true", "column 1: `and` needs conditions, got a string"},
+           {"not profile.sessions.count", "column 1: `not` needs conditions, got a number"},
+           {"event.nmae == 'x'", "column 1: unknown name `event.nmae`"},
+           {"event.properties == 1", "unknown name `event.properties`"},
+           {"event.name = 'x'", "column 12: use `==` to compare"},
+           {"event.name == 'x", "column 15: the string is not closed"},
+           {"(event.name == 'x'", "column 19: expected `)`, got the end"},
+           {"profile.since_landing < 3w", "unknown duration unit `w`"},
+           {"event.name == 'x' profile.returning", "expected the end"},
+           {"profile.device.type in 'mobile'", "`in` needs a list"},
+           {"exists event.name", "`exists` needs a path in parentheses"},
+           {"event..name == 'x'", "is not a path"},
+           {"", "expected a number, string, true or false, got the end"},
+           {"and", "expected a value, got `and`"},
+       }) {
+    EXPECT_NE(CompileError(c.source).find(c.error), std::string::npos)
+        << c.source << " -> " << CompileError(c.source);
+  }
+}
+
+TEST_F(ExprTest, CompiledOnceEvaluatedManyTimesFromSeveralThreads) {
+  absl::StatusOr<Expr> e = Expr::Compile("event.properties.price > 100", schema_);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->source(), "event.properties.price > 100");
+  Map cheap, dear;
+  cheap.below["price"] = Value::Number(5);
+  dear.below["price"] = Value::Number(500);
+  std::atomic<int> hits{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) hits += e->Eval(i % 2 ? dear : cheap);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(hits.load(), 2000);
+}
+
+}  // namespace
+}  // namespace whisperer::expr
