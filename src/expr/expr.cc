@@ -243,7 +243,7 @@ class Parser {
     if (!root.ok()) return root;
     if (tok_.kind != Token::Kind::kEnd)
       return Error(tok_.column, "expected the end, got " + Describe());
-    if ((*root)->type() != Type::kBool) {
+    if ((*root)->type() != Type::kBool && (*root)->type() != Type::kAny) {
       return Error(1, StrCat("the condition is a ", TypeName((*root)->type()),
                              ", not a bool: compare it with something"));
     }
@@ -389,7 +389,7 @@ class Parser {
   }
 
   absl::Status NeedBool(const Node& n, size_t column, std::string_view op) const {
-    if (n.type() == Type::kBool) return absl::OkStatus();
+    if (n.type() == Type::kBool || n.type() == Type::kAny) return absl::OkStatus();
     return Error(column, StrCat("`", op, "` needs conditions, got a ", TypeName(n.type())));
   }
 

@@ -27,7 +27,8 @@
 // operator against its operands' types: `and`/`or`/`not` take bools; `<`, `<=`, `>`, `>=` take
 // numbers; `==`/`!=` and `in` take the same type on both sides; `contains` and `starts_with` take
 // strings; `any` is accepted where any type is, and checked when evaluated. A bare path is a
-// condition only when it is a bool. Errors say what is wrong and at which column.
+// condition when it is a bool or an `any` (then it holds only for the value true). Errors say
+// what is wrong and at which column.
 //
 // Evaluation: a path with no value for this event (a missing property, an unset trait) makes
 // every comparison on it false (and `!=` too), `exists` false, and a bare bool path false; an

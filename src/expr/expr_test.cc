@@ -81,6 +81,10 @@ TEST_F(ExprTest, EvaluatesComparisonsLogicAndLists) {
   EXPECT_TRUE(Eval("true or false and false", m));
   EXPECT_FALSE(Eval("(true or false) and false", m));
   EXPECT_TRUE(Eval("-1 < 0 and 1.5 == 1.5", m));
+  // An `any` path stands as a condition: it holds for the value true only.
+  m.below["onSale"] = Value::Bool(true);
+  EXPECT_TRUE(Eval("event.properties.onSale and not event.properties.missing == 1", m));
+  EXPECT_FALSE(Eval("event.properties.price", m));
 }
 
 TEST_F(ExprTest, MissingValuesMakeConditionsFalse) {

@@ -1,0 +1,198 @@
+#include "state/conditions.h"
+
+#include <charconv>
+
+namespace whisperer::state {
+namespace {
+
+using expr::Type;
+using expr::Value;
+
+// Slots in the order ConditionSchema() declares them.
+enum Slot : int {
+  kEventType,
+  kEventName,
+  kEventProperties,
+  kDeviceType,
+  kDeviceOs,
+  kDeviceBrowser,
+  kUtmSource,
+  kUtmMedium,
+  kUtmCampaign,
+  kReferrerHost,
+  kProfileEvents,
+  kSessionsCount,
+  kSessionEvents,
+  kSessionViews,
+  kOrdersCount,
+  kOrdersRevenue,
+  kReturning,
+  kSinceFirstSeen,
+  kTraits,
+  kConsent,
+};
+
+Value FromElement(simdjson::dom::element e) {
+  std::string_view s;
+  if (e.get(s) == simdjson::SUCCESS) return Value::String(s);
+  double d;
+  if (e.get(d) == simdjson::SUCCESS) return Value::Number(d);
+  bool b;
+  if (e.get(b) == simdjson::SUCCESS) return Value::Bool(b);
+  return Value::Missing();
+}
+
+Value NonEmpty(std::string_view s) { return s.empty() ? Value::Missing() : Value::String(s); }
+
+// A trait's stored JSON scalar as a value; strings are unescaped into `scratch`.
+Value FromJsonScalar(const std::string& json, std::deque<std::string>* scratch) {
+  if (json == "true") return Value::Bool(true);
+  if (json == "false") return Value::Bool(false);
+  if (json.size() >= 2 && json.front() == '"' && json.back() == '"') {
+    std::string& out = scratch->emplace_back();
+    for (size_t i = 1; i + 1 < json.size(); ++i) {
+      char c = json[i];
+      if (c == '\\' && i + 2 < json.size()) {
+        char n = json[++i];
+        switch (n) {
+          case 'n':
+            out.push_back('\n');
+            break;
+          case 't':
+            out.push_back('\t');
+            break;
+          case 'r':
+            out.push_back('\r');
+            break;
+          case 'b':
+            out.push_back('\b');
+            break;
+          case 'f':
+            out.push_back('\f');
+            break;
+          case 'u':  // kept as written: conditions compare plain text
+            out.append("\\u");
+            break;
+          default:
+            out.push_back(n);  // \" \\ \/
+        }
+        continue;
+      }
+      out.push_back(c);
+    }
+    return Value::String(out);
+  }
+  double d = 0;
+  auto [p, ec] = std::from_chars(json.data(), json.data() + json.size(), d);
+  if (ec == std::errc() && p == json.data() + json.size()) return Value::Number(d);
+  return Value::Missing();  // objects, arrays, null
+}
+
+expr::Schema BuildSchema() {
+  expr::Schema s;
+  // The order must match enum Slot.
+  s.AddField("event.type", Type::kString);
+  s.AddField("event.name", Type::kString);
+  s.AddPrefix("event.properties");
+  s.AddField("event.device.type", Type::kString);
+  s.AddField("event.device.os", Type::kString);
+  s.AddField("event.device.browser", Type::kString);
+  s.AddField("context.campaign.source", Type::kString);
+  s.AddField("context.campaign.medium", Type::kString);
+  s.AddField("context.campaign.name", Type::kString);
+  s.AddField("context.referrer.host", Type::kString);
+  s.AddField("profile.events", Type::kNumber);
+  s.AddField("profile.sessions.count", Type::kNumber);
+  s.AddField("profile.sessions.current.events", Type::kNumber);
+  s.AddField("profile.sessions.current.views", Type::kNumber);
+  s.AddField("profile.orders.count", Type::kNumber);
+  s.AddField("profile.orders.revenue", Type::kNumber);
+  s.AddField("profile.returning", Type::kBool);
+  s.AddField("profile.since_first_seen", Type::kNumber);
+  s.AddPrefix("profile.traits");
+  s.AddPrefix("profile.consent");
+  return s;
+}
+
+}  // namespace
+
+const expr::Schema& ConditionSchema() {
+  static const expr::Schema* schema = new expr::Schema(BuildSchema());
+  return *schema;
+}
+
+EventBindings::EventBindings(const EventFacts& facts, simdjson::dom::element event,
+                             const Profile& profile, const DeviceFacts* device, int64_t now_ms)
+    : facts_(facts), event_(event), profile_(profile), device_(device), now_ms_(now_ms) {}
+
+Value EventBindings::Field(int slot) const {
+  const auto n = [](uint64_t v) { return Value::Number(static_cast<double>(v)); };
+  switch (static_cast<Slot>(slot)) {
+    case kEventType:
+      return Value::String(api::EventTypeName(facts_.type));
+    case kEventName:
+      return Value::String(facts_.name);
+    case kDeviceType:
+      return device_ ? Value::String(device_->type) : Value::Missing();
+    case kDeviceOs:
+      return device_ ? NonEmpty(device_->os) : Value::Missing();
+    case kDeviceBrowser:
+      return device_ ? NonEmpty(device_->browser) : Value::Missing();
+    case kUtmSource:
+      return NonEmpty(facts_.utm_source);
+    case kUtmMedium:
+      return NonEmpty(facts_.utm_medium);
+    case kUtmCampaign:
+      return NonEmpty(facts_.utm_campaign);
+    case kReferrerHost:
+      return NonEmpty(facts_.referrer_host);
+    case kProfileEvents:
+      return n(profile_.seen.events);
+    case kSessionsCount:
+      return n(profile_.sessions.count);
+    case kSessionEvents:
+      return n(profile_.sessions.current_events);
+    case kSessionViews:
+      return n(profile_.sessions.current_views);
+    case kOrdersCount:
+      return n(profile_.orders);
+    case kOrdersRevenue:
+      return Value::Number(profile_.revenue);
+    case kReturning:
+      return Value::Bool(profile_.sessions.count > 1);
+    case kSinceFirstSeen:
+      if (profile_.seen.events == 0) return Value::Missing();
+      return Value::Number(static_cast<double>(now_ms_ - profile_.seen.first_ms));
+    default:
+      return Value::Missing();
+  }
+}
+
+Value EventBindings::Below(int slot, const std::vector<std::string>& rest) const {
+  switch (static_cast<Slot>(slot)) {
+    case kEventProperties: {
+      simdjson::dom::element e;
+      if (event_["properties"].get(e) != simdjson::SUCCESS) return Value::Missing();
+      for (const std::string& part : rest) {
+        if (!e.is_object() || e[part].get(e) != simdjson::SUCCESS) return Value::Missing();
+      }
+      return FromElement(e);
+    }
+    case kTraits: {
+      if (rest.size() != 1) return Value::Missing();
+      auto it = profile_.traits.find(rest.front());
+      if (it == profile_.traits.end()) return Value::Missing();
+      return FromJsonScalar(it->second.json, &scratch_);
+    }
+    case kConsent: {
+      if (rest.size() != 1) return Value::Missing();
+      auto it = profile_.consent.find(rest.front());
+      if (it == profile_.consent.end()) return Value::Missing();
+      return Value::Bool(it->second.granted);
+    }
+    default:
+      return Value::Missing();
+  }
+}
+
+}  // namespace whisperer::state

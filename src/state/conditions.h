@@ -1,0 +1,58 @@
+// Conditions about one event and its customer: the names the condition language (expr/expr.h)
+// may use in journeys, personas and rules, and the Bindings that answer them from an event's
+// facts, its parsed JSON and the customer's profile.
+//
+//   event.type, event.name                    strings (event.name: a track's event, else "")
+//   event.properties.<path>                   any: a property of the event, nested with dots
+//   event.device.type|os|browser              strings from the user agent (state/device.h)
+//   context.campaign.source|medium|name       strings (UTM)
+//   context.referrer.host                     string: the host of context.page.referrer
+//   profile.events                            number of events counted so far
+//   profile.sessions.count                    number
+//   profile.sessions.current.events|views     numbers in the current session
+//   profile.orders.count, profile.orders.revenue   numbers
+//   profile.returning                         bool: more than one session so far
+//   profile.since_first_seen                  number: milliseconds since the first event
+//   profile.traits.<name>                     any: the trait's latest value
+//   profile.consent.<purpose>                 bool when stated, missing otherwise
+//
+// Values are those after the event was folded into the profile (so the first event of a new
+// visitor sees profile.events == 1). Strings, numbers and bools of the JSON are values; objects,
+// arrays and null are missing.
+//
+// Thread-safety: ConditionSchema() is immutable. An EventBindings is used by one thread for one
+// event.
+#pragma once
+
+#include <deque>
+#include <string>
+
+#include "expr/expr.h"
+#include "simdjson.h"
+#include "state/profile.h"
+
+namespace whisperer::state {
+
+const expr::Schema& ConditionSchema();
+
+class EventBindings final : public expr::Bindings {
+ public:
+  // `event` is the stored event's parsed JSON; `device` may be null. All must outlive the
+  // bindings.
+  EventBindings(const EventFacts& facts, simdjson::dom::element event, const Profile& profile,
+                const DeviceFacts* device, int64_t now_ms);
+
+  expr::Value Field(int slot) const override;
+  expr::Value Below(int slot, const std::vector<std::string>& rest) const override;
+
+ private:
+  const EventFacts& facts_;
+  simdjson::dom::element event_;
+  const Profile& profile_;
+  const DeviceFacts* device_;
+  int64_t now_ms_;
+  // Decoded trait strings, kept while the bindings live (values point into them).
+  mutable std::deque<std::string> scratch_;
+};
+
+}  // namespace whisperer::state

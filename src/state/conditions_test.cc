@@ -1,0 +1,79 @@
+#include "state/conditions.h"
+
+#include <gtest/gtest.h>
+
+namespace whisperer::state {
+namespace {
+
+constexpr int64_t kT0 = 1'700'000'000'000;
+
+class ConditionsTest : public ::testing::Test {
+ protected:
+  // Folds `json` (a stored-form event) into the profile and evaluates `condition` against it.
+  bool Check(std::string_view condition, const std::string& json, int64_t now = kT0) {
+    absl::StatusOr<expr::Expr> e = expr::Expr::Compile(condition, ConditionSchema());
+    EXPECT_TRUE(e.ok()) << condition << ": " << e.status();
+    if (!e.ok()) return false;
+    simdjson::dom::element doc;
+    EXPECT_EQ(parser_.parse(json).get(doc), simdjson::SUCCESS) << json;
+    absl::StatusOr<EventFacts> facts = ExtractFacts(doc, identity::IdentityRules());
+    EXPECT_TRUE(facts.ok()) << facts.status();
+    if (!facts.ok()) return false;
+    FoldEvent(profile_, *facts, &device_, ++seq_, FoldOptions());
+    EventBindings bindings(*facts, doc, profile_, &device_, now);
+    return e->Eval(bindings);
+  }
+
+  simdjson::dom::parser parser_;
+  Profile profile_;
+  DeviceFacts device_{"mobile", "iOS", "17", "Mobile Safari", "17", false};
+  uint64_t seq_ = 0;
+};
+
+const std::string kLanding =
+    R"({"type":"track","event":"Video Ad Landing","anonymousId":"a","messageId":"m1",)"
+    R"("timestamp":"2023-11-14T22:13:20.000Z","properties":{"price":120,"item":{"sku":"A-1"},)"
+    R"("tags":["x"],"onSale":true},"context":{"campaign":{"source":"tiktok","medium":"paid"},)"
+    R"("page":{"referrer":"https://m.tiktok.com/v/1"},"traits":{"plan":"pro \"x\"","age":41},)"
+    R"("consent":{"personalization":true}}})";
+
+TEST_F(ConditionsTest, EventFieldsAndProperties) {
+  EXPECT_TRUE(Check("event.type == 'track' and event.name == 'Video Ad Landing'", kLanding));
+  EXPECT_TRUE(
+      Check("event.properties.price > 100 and event.properties.item.sku == 'A-1'", kLanding));
+  EXPECT_TRUE(Check("event.properties.onSale", kLanding));
+  EXPECT_FALSE(Check("exists(event.properties.tags)", kLanding));  // arrays are not values
+  EXPECT_FALSE(Check("exists(event.properties.nope.deeper)", kLanding));
+  EXPECT_TRUE(Check("event.device.type == 'mobile' and event.device.os == 'iOS'", kLanding));
+  EXPECT_TRUE(
+      Check("context.campaign.source == 'tiktok' and context.campaign.medium == 'paid'", kLanding));
+  EXPECT_FALSE(Check("exists(context.campaign.name)", kLanding));
+  EXPECT_TRUE(Check("context.referrer.host == 'm.tiktok.com'", kLanding));
+}
+
+TEST_F(ConditionsTest, ProfileFieldsTraitsAndConsent) {
+  EXPECT_TRUE(Check("profile.events == 1 and not profile.returning", kLanding));
+  EXPECT_TRUE(Check("profile.traits.plan == 'pro \"x\"' and profile.traits.age >= 41", kLanding));
+  EXPECT_TRUE(Check("profile.consent.personalization", kLanding));
+  EXPECT_FALSE(Check("exists(profile.consent.marketing_email)", kLanding));
+  EXPECT_TRUE(Check("profile.since_first_seen == 0", kLanding, kT0));
+  EXPECT_TRUE(Check("profile.since_first_seen >= 3s", kLanding, kT0 + 5000));
+  EXPECT_TRUE(
+      Check("profile.sessions.count == 1 and profile.sessions.current.events == 7", kLanding));
+  const std::string order =
+      R"({"type":"track","event":"Order Completed","anonymousId":"a","messageId":"o",)"
+      R"("timestamp":"2023-11-15T22:13:20.000Z","properties":{"revenue":30}})";
+  EXPECT_TRUE(
+      Check("profile.orders.count == 1 and profile.orders.revenue == 30 and "
+            "profile.returning",
+            order));
+}
+
+TEST_F(ConditionsTest, UnknownNamesAreRefusedAtCompileTime) {
+  absl::StatusOr<expr::Expr> e = expr::Expr::Compile("profile.device == 'x'", ConditionSchema());
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("unknown name `profile.device`"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace whisperer::state
