@@ -118,6 +118,82 @@ bool ValidIdName(std::string_view name) {
              std::string_view::npos;
 }
 
+SourceRef RefOf(std::string_view file, const YAML::Node& node, std::string path) {
+  return SourceRef{std::string(file), node.Mark().line + 1, std::move(path)};
+}
+
+absl::Status ParseJourneys(Reader& r, std::string_view file, const YAML::Node& list,
+                           const std::string& path, WorkspaceConfig* ws) {
+  if (!list.IsSequence()) return ConfigError(file, list, path, "must be a list of journeys");
+  std::set<std::string> ids;
+  for (size_t j = 0; j < list.size(); ++j) {
+    const YAML::Node& n = list[j];
+    std::string jp = StrCat(path, "[", j, "]");
+    WHISPERER_RETURN_IF_ERROR(r.Map(n, jp, {"id", "version", "stages", "goal", "exit", "reentry"}));
+    JourneyConfig jc;
+    WHISPERER_RETURN_IF_ERROR(r.String(n["id"], jp + ".id", &jc.id));
+    if (!ValidIdName(jc.id)) {
+      return ConfigError(file, n, jp + ".id", "must be 1-64 letters, digits or _");
+    }
+    if (!ids.insert(jc.id).second) return ConfigError(file, n, jp + ".id", "names a journey twice");
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["version"], jp + ".version", &jc.version, 1, 1'000'000));
+    WHISPERER_RETURN_IF_ERROR(r.Bool(n["reentry"], jp + ".reentry", &jc.reentry));
+    if (!n["goal"]) return ConfigError(file, n, jp + ".goal", "a journey needs a goal condition");
+    WHISPERER_RETURN_IF_ERROR(r.String(n["goal"], jp + ".goal", &jc.goal));
+    jc.goal_ref = RefOf(file, n["goal"], jp + ".goal");
+    if (n["exit"]) {
+      WHISPERER_RETURN_IF_ERROR(r.String(n["exit"], jp + ".exit", &jc.exit));
+      jc.exit_ref = RefOf(file, n["exit"], jp + ".exit");
+    }
+    const YAML::Node& stages = n["stages"];
+    if (!stages || !stages.IsSequence() || stages.size() == 0) {
+      return ConfigError(file, n, jp + ".stages", "a journey needs a list of stages");
+    }
+    std::set<std::string> stage_ids;
+    for (size_t i = 0; i < stages.size(); ++i) {
+      const YAML::Node& st = stages[i];
+      std::string sp = StrCat(jp, ".stages[", i, "]");
+      WHISPERER_RETURN_IF_ERROR(r.Map(st, sp, {"id", "entry", "timeout"}));
+      JourneyConfig::Stage stage;
+      WHISPERER_RETURN_IF_ERROR(r.String(st["id"], sp + ".id", &stage.id));
+      if (!ValidIdName(stage.id) || stage.id == "exit") {
+        return ConfigError(file, st, sp + ".id", "must be 1-64 letters, digits or _, not `exit`");
+      }
+      if (!stage_ids.insert(stage.id).second) {
+        return ConfigError(file, st, sp + ".id", "names a stage twice");
+      }
+      if (!st["entry"])
+        return ConfigError(file, st, sp + ".entry", "a stage needs an entry condition");
+      WHISPERER_RETURN_IF_ERROR(r.String(st["entry"], sp + ".entry", &stage.entry));
+      stage.entry_ref = RefOf(file, st["entry"], sp + ".entry");
+      if (const YAML::Node& t = st["timeout"]) {
+        WHISPERER_RETURN_IF_ERROR(r.Map(t, sp + ".timeout", {"after", "to"}));
+        WHISPERER_RETURN_IF_ERROR(r.Duration(t["after"], sp + ".timeout.after", &stage.timeout_ms));
+        WHISPERER_RETURN_IF_ERROR(r.String(t["to"], sp + ".timeout.to", &stage.timeout_to));
+        if (stage.timeout_ms <= 0 || stage.timeout_to.empty()) {
+          return ConfigError(file, t, sp + ".timeout", "needs `after` (a duration) and `to`");
+        }
+        stage.timeout_ref = RefOf(file, t["to"], sp + ".timeout.to");
+      }
+      jc.stages.push_back(std::move(stage));
+    }
+    // A timeout moves forward: to a later stage or out.
+    for (size_t i = 0; i < jc.stages.size(); ++i) {
+      const std::string& to = jc.stages[i].timeout_to;
+      if (to.empty() || to == "exit") continue;
+      bool later = false;
+      for (size_t k = i + 1; k < jc.stages.size(); ++k) later = later || jc.stages[k].id == to;
+      if (!later) {
+        return ConfigError(file, stages[i]["timeout"]["to"],
+                           StrCat(jp, ".stages[", i, "].timeout.to"),
+                           "must name a later stage of the journey, or `exit`");
+      }
+    }
+    ws->journeys.push_back(std::move(jc));
+  }
+  return absl::OkStatus();
+}
+
 // `identity`, `sessions` and `consent` of one workspace.
 absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML::Node& node,
                                     const std::string& path, WorkspaceConfig* ws) {
@@ -276,7 +352,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
     for (size_t i = 0; i < n.size(); ++i) {
       std::string path = StrCat("workspaces[", i, "]");
       WHISPERER_RETURN_IF_ERROR(r.Map(
-          n[i], path, {"name", "write_keys", "admin_keys", "identity", "sessions", "consent"}));
+          n[i], path,
+          {"name", "write_keys", "admin_keys", "identity", "sessions", "consent", "journeys"}));
       WorkspaceConfig ws;
       WHISPERER_RETURN_IF_ERROR(r.String(n[i]["name"], path + ".name", &ws.name));
       if (ws.name.empty() || ws.name.size() > 64 ||
@@ -293,10 +370,19 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       WHISPERER_RETURN_IF_ERROR(
           r.StringList(n[i]["admin_keys"], path + ".admin_keys", &ws.admin_keys));
       WHISPERER_RETURN_IF_ERROR(ParseWorkspaceProfiles(r, filename, n[i], path, &ws));
+      if (n[i]["journeys"]) {
+        WHISPERER_RETURN_IF_ERROR(
+            ParseJourneys(r, filename, n[i]["journeys"], path + ".journeys", &ws));
+      }
       c.workspaces.push_back(std::move(ws));
     }
   }
   return c;
+}
+
+std::string SourceRef::Describe() const {
+  if (file.empty()) return path;
+  return StrCat(file, ":", line, ": ", path);
 }
 
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {

@@ -24,6 +24,35 @@
 
 namespace whisperer::config {
 
+// Where a value was written, for errors found after parsing (conditions are type-checked when
+// the server compiles them): "file:line: path".
+struct SourceRef {
+  std::string file;
+  int line = 0;
+  std::string path;  // e.g. workspaces[0].journeys[1].stages[2].entry
+  std::string Describe() const;
+};
+
+// A journey as written (server/ compiles its conditions; state/journeys.h runs it).
+struct JourneyConfig {
+  std::string id;
+  int64_t version = 1;
+  struct Stage {
+    std::string id;
+    std::string entry;  // condition (expr/expr.h)
+    SourceRef entry_ref;
+    int64_t timeout_ms = 0;  // 0: none
+    std::string timeout_to;  // a later stage's id, or "exit"
+    SourceRef timeout_ref;
+  };
+  std::vector<Stage> stages;
+  std::string goal;  // condition; required
+  SourceRef goal_ref;
+  std::string exit;  // condition; optional
+  SourceRef exit_ref;
+  bool reentry = false;
+};
+
 struct WorkspaceConfig {
   std::string name;
   // Keys given here are used as they are; a workspace with none gets one of each kind,
@@ -40,6 +69,7 @@ struct WorkspaceConfig {
   int64_t session_timeout_ms = 30 * 60 * 1000;
   // Consent purposes beyond the standard ones (state/profile.h).
   std::vector<std::string> consent_purposes = {};
+  std::vector<JourneyConfig> journeys = {};
 };
 
 struct Config {

@@ -62,7 +62,8 @@ absl::StatusOr<uint32_t> FindWorkspaceId(const storage::Store& store, const std:
   return *id;
 }
 
-state::WorkspaceProfileSettings ProfileSettingsOf(const config::WorkspaceConfig& config) {
+absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
+    const config::WorkspaceConfig& config) {
   state::WorkspaceProfileSettings out;
   identity::IdentityRules& rules = out.rules;
   if (config.identity.blocked_values) rules.blocked_values = *config.identity.blocked_values;
@@ -74,6 +75,23 @@ state::WorkspaceProfileSettings ProfileSettingsOf(const config::WorkspaceConfig&
   rules.external_ids = config.identity.external_ids;
   out.fold.session_timeout_ms = config.session_timeout_ms;
   out.extra_purposes = config.consent_purposes;
+  for (const config::JourneyConfig& jc : config.journeys) {
+    state::JourneySpec spec;
+    spec.id = jc.id;
+    spec.version = jc.version;
+    spec.reentry = jc.reentry;
+    spec.goal = jc.goal;
+    spec.goal_where = jc.goal_ref.Describe();
+    spec.exit = jc.exit;
+    spec.exit_where = jc.exit_ref.Describe();
+    for (const config::JourneyConfig::Stage& st : jc.stages) {
+      spec.stages.push_back(
+          {st.id, st.entry, st.entry_ref.Describe(), st.timeout_ms, st.timeout_to});
+    }
+    absl::StatusOr<std::shared_ptr<const state::Journey>> journey = state::CompileJourney(spec);
+    if (!journey.ok()) return journey.status();
+    out.journeys.push_back(*std::move(journey));
+  }
   return out;
 }
 
@@ -93,7 +111,9 @@ absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
     ws.id = *id;
     ws.write_keys = wc.write_keys;
     ws.admin_keys = wc.admin_keys;
-    ws.profiles = ProfileSettingsOf(wc);
+    absl::StatusOr<state::WorkspaceProfileSettings> profiles = ProfileSettingsOf(wc);
+    if (!profiles.ok()) return profiles.status();
+    ws.profiles = *std::move(profiles);
     if (ws.write_keys.empty()) {
       absl::StatusOr<std::string> key = GeneratedKey(store, ws.name, "write", "wk_");
       if (!key.ok()) return key.status();

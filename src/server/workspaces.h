@@ -30,8 +30,11 @@ struct Workspace {
   state::WorkspaceProfileSettings profiles = {};
 };
 
-// The profile settings a workspace's config describes (unset values keep the defaults).
-state::WorkspaceProfileSettings ProfileSettingsOf(const config::WorkspaceConfig& config);
+// The profile settings a workspace's config describes (unset values keep the defaults), with
+// its journeys compiled. InvalidArgument `invalid_config` naming file, line and column when a
+// condition does not compile.
+absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
+    const config::WorkspaceConfig& config);
 
 // The configured workspaces (or `default` when none is configured) with ids and keys.
 absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,

@@ -70,7 +70,9 @@ TEST(WorkspacesTest, ExampleConfigStatesTheProfileDefaults) {
       config::LoadConfigFile(std::string(WHISPERER_SOURCE_DIR) + "/whisperer.example.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->workspaces.size(), 1u);
-  state::WorkspaceProfileSettings example = ProfileSettingsOf(c->workspaces[0]);
+  absl::StatusOr<state::WorkspaceProfileSettings> compiled = ProfileSettingsOf(c->workspaces[0]);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  const state::WorkspaceProfileSettings& example = *compiled;
   state::WorkspaceProfileSettings defaults;
   EXPECT_EQ(example.rules.blocked_values, defaults.rules.blocked_values);
   EXPECT_EQ(example.rules.limits, defaults.rules.limits);
@@ -86,7 +88,7 @@ TEST(WorkspacesTest, ProfileSettingsFollowTheConfig) {
   wc.identity.limits = std::map<std::string, size_t>{{"email", 2}};
   wc.identity.external_ids = {"crm_id"};
   wc.session_timeout_ms = 60'000;
-  state::WorkspaceProfileSettings s = ProfileSettingsOf(wc);
+  state::WorkspaceProfileSettings s = *ProfileSettingsOf(wc);
   EXPECT_EQ(s.rules.limits.size(), 1u);  // the configured map replaces the default one
   EXPECT_EQ(s.rules.limits.at("email"), 2u);
   EXPECT_EQ(s.rules.external_ids, std::vector<std::string>{"crm_id"});

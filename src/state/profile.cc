@@ -6,6 +6,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
+#include "state/journeys.h"
 
 namespace whisperer::state {
 namespace {
@@ -456,6 +457,7 @@ void MergeProfiles(Profile& s, Profile&& l, MergeRecord record) {
   AddUnique(s.absorbed, l.id);
   for (uint64_t id : l.absorbed) AddUnique(s.absorbed, id);
   for (uint64_t id : l.separated) AddUnique(s.separated, id);
+  MergeJourneys(s, l);
   s.bot_events += l.bot_events;
   s.last_sequence = std::max(s.last_sequence, l.last_sequence);
 }
@@ -628,6 +630,38 @@ void WriteProfile(const Profile& p, int64_t now_ms, JsonWriter& w) {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("journeys");
+  w.StartObject();
+  for (const auto& [id, j] : p.journeys) {
+    w.Key(id);
+    w.StartObject();
+    w.Key("version");
+    w.Int(j.version);
+    w.Key("stage");
+    w.String(j.stage);
+    w.Key("status");
+    w.String(j.status);
+    WriteTime(w, "enteredAt", j.entered_ms);
+    WriteTime(w, "deadline", j.deadline_ms);
+    w.Key("history");
+    w.StartArray();
+    for (const JourneyTransition& t : j.history) {
+      w.StartObject();
+      w.Key("from");
+      w.String(t.from);
+      w.Key("to");
+      w.String(t.to);
+      WriteTime(w, "at", t.at_ms);
+      w.Key("messageId");
+      w.String(t.message_id);
+      w.Key("reason");
+      w.String(t.reason);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndObject();
   WriteIdList(w, "absorbedProfiles", p.absorbed);
   WriteIdList(w, "separatedFrom", p.separated);
   w.Key("lastSequence");

@@ -99,6 +99,27 @@ struct MergeRecord {
   std::vector<identity::Identifier> identifiers;  // the identifiers the event carried
 };
 
+struct JourneyTransition {
+  std::string from;  // "" when entering
+  std::string to;    // a stage id, "converted" or "exited"
+  int64_t at_ms = 0;
+  uint64_t sequence = 0;   // the event that caused it; 0 for a timeout
+  std::string message_id;  // its messageId; "" for a timeout
+  std::string reason;      // entry, advance, goal, exit, timeout, version_changed
+};
+
+// Where a profile is in one journey (state/journeys.h).
+struct JourneyState {
+  int64_t version = 0;
+  std::string stage;  // the current (or last) stage
+  int stage_index = 0;
+  std::string status;  // active, converted or exited
+  int64_t entered_ms = 0;
+  int64_t deadline_ms = 0;                 // when the stage times out; 0 for none
+  std::vector<JourneyTransition> history;  // the latest kMaxJourneyHistory transitions
+};
+inline constexpr size_t kMaxJourneyHistory = 50;
+
 struct Sessions {
   uint64_t count = 0;
   int64_t total_ms = 0;  // summed session lengths, including the current one
@@ -129,6 +150,7 @@ struct Profile {
   std::vector<MergeRecord> merges;
   std::vector<uint64_t> absorbed;   // profiles merged into this one (their timelines are ours)
   std::vector<uint64_t> separated;  // never to be merged with again (unmerge)
+  std::map<std::string, JourneyState, std::less<>> journeys;
   uint64_t bot_events = 0;
   uint64_t last_sequence = 0;  // the last event folded in
 

@@ -7,7 +7,7 @@
 namespace whisperer::state {
 namespace {
 
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;  // 2: journeys
 
 class Writer {
  public:
@@ -215,6 +215,25 @@ void EncodeProfile(const Profile& p, std::string* out) {
   }
   w.U64List(p.absorbed);
   w.U64List(p.separated);
+  w.Varint(p.journeys.size());
+  for (const auto& [id, j] : p.journeys) {
+    w.Str(id);
+    w.Signed(j.version);
+    w.Str(j.stage);
+    w.Varint(static_cast<uint64_t>(j.stage_index));
+    w.Str(j.status);
+    w.Signed(j.entered_ms);
+    w.Signed(j.deadline_ms);
+    w.Varint(j.history.size());
+    for (const JourneyTransition& t : j.history) {
+      w.Str(t.from);
+      w.Str(t.to);
+      w.Signed(t.at_ms);
+      w.Varint(t.sequence);
+      w.Str(t.message_id);
+      w.Str(t.reason);
+    }
+  }
   w.Varint(p.bot_events);
   w.Varint(p.last_sequence);
 }
@@ -293,6 +312,26 @@ absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
   }
   p.absorbed = r.U64List();
   p.separated = r.U64List();
+  for (size_t n = r.Count(); n > 0 && r.ok(); --n) {
+    std::string id = r.Str();
+    JourneyState j;
+    j.version = r.Signed();
+    j.stage = r.Str();
+    j.stage_index = static_cast<int>(r.Varint());
+    j.status = r.Str();
+    j.entered_ms = r.Signed();
+    j.deadline_ms = r.Signed();
+    j.history.resize(r.Count());
+    for (JourneyTransition& t : j.history) {
+      t.from = r.Str();
+      t.to = r.Str();
+      t.at_ms = r.Signed();
+      t.sequence = r.Varint();
+      t.message_id = r.Str();
+      t.reason = r.Str();
+    }
+    p.journeys.emplace(std::move(id), std::move(j));
+  }
   p.bot_events = r.Varint();
   p.last_sequence = r.Varint();
   if (!r.ok() || !r.at_end() || p.id == 0) {

@@ -68,6 +68,7 @@ absl::Status ProfileEngine::Start() {
   absl::StatusOr<std::optional<std::string>> v = store_->GetMeta(kProfileCounterKey);
   if (!v.ok()) return v.status();
   if (absl::Status s = LoadGraph(); !s.ok()) return s;
+  if (absl::Status s = LoadTimers(); !s.ok()) return s;
   suppressed_.clear();
   absl::Status scanned = store_->ScanMeta(
       storage::kSuppressionPrefix,
@@ -285,10 +286,83 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     target->identifiers.push_back(id);
   }
   DeviceFacts device;
-  FoldEvent(*target, *facts, Device(facts->user_agent, &device), sequence, settings.fold);
+  const DeviceFacts* device_ptr = Device(facts->user_agent, &device);
+  FoldEvent(*target, *facts, device_ptr, sequence, settings.fold);
+  std::vector<JourneyDeadline> deadlines;
+  if (!plan.merge.empty()) {
+    // A merge may have brought in a journey stage with a running timeout.
+    for (const auto& [id, j] : target->journeys) {
+      if (j.status == "active" && j.deadline_ms != 0) {
+        deadlines.push_back({id, j.stage, j.deadline_ms});
+      }
+    }
+  }
+  AdvanceJourneys(settings.journeys, *target, *facts, doc, device_ptr, sequence, &deadlines);
+  Schedule(workspace_id, target->id, deadlines);
   pending_timeline_.push_back(storage::TimelineKey(workspace_id, target->id, sequence));
   dirty_.push_back(Key{workspace_id, target->id});
   return Outcome::kFolded;
+}
+
+void ProfileEngine::Schedule(uint32_t workspace_id, uint64_t profile_id,
+                             const std::vector<JourneyDeadline>& deadlines) {
+  for (const JourneyDeadline& d : deadlines) {
+    timers_.push({d.deadline_ms, workspace_id, profile_id, d.journey, d.stage});
+  }
+  next_deadline_.store(timers_.empty() ? INT64_MAX : timers_.top().deadline_ms,
+                       std::memory_order_relaxed);
+}
+
+absl::Status ProfileEngine::LoadTimers() {
+  timers_ = {};
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_->db()->NewIterator(rocksdb::ReadOptions(), store_->profiles()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    rocksdb::Slice key = it->key();
+    if (key.size() != 12 || storage::DecodeMergedInto(it->value().ToStringView())) continue;
+    absl::StatusOr<Profile> p = DecodeProfile(it->value().ToStringView());
+    if (!p.ok()) continue;  // reported when the profile is next read
+    std::vector<JourneyDeadline> deadlines;
+    for (const auto& [id, j] : p->journeys) {
+      if (j.status == "active" && j.deadline_ms != 0) {
+        deadlines.push_back({id, j.stage, j.deadline_ms});
+      }
+    }
+    Schedule(storage::GetBigEndian32(key.data()), p->id, deadlines);
+  }
+  return FromRocksIterator(it->status());
+}
+
+absl::Status ProfileEngine::FireDue(int64_t now_ms, rocksdb::WriteBatch* batch) {
+  while (!timers_.empty() && timers_.top().deadline_ms <= now_ms) {
+    Timer t = timers_.top();
+    timers_.pop();
+    const WorkspaceProfileSettings& settings = Settings(t.workspace);
+    const Journey* journey = nullptr;
+    for (const auto& j : settings.journeys) {
+      if (j->id == t.journey) journey = j.get();
+    }
+    if (journey == nullptr) continue;  // no longer configured
+    absl::StatusOr<Profile*> p = Load(t.workspace, t.profile);
+    if (!p.ok()) {
+      // Erased or merged away since (a merge reschedules the survivor's timers).
+      if (p.status().code() == absl::StatusCode::kNotFound ||
+          ErrorCodeOf(p.status()) == "corrupt_identity") {
+        continue;
+      }
+      return p.status();
+    }
+    std::vector<JourneyDeadline> next;
+    if (FireJourneyTimeout(*journey, **p, {t.journey, t.stage, t.deadline_ms}, &next)) {
+      dirty_.push_back(Key{t.workspace, t.profile});
+      for (const JourneyDeadline& d : next) {
+        timers_.push({d.deadline_ms, t.workspace, t.profile, d.journey, d.stage});
+      }
+    }
+  }
+  next_deadline_.store(timers_.empty() ? INT64_MAX : timers_.top().deadline_ms,
+                       std::memory_order_relaxed);
+  return Finish(batch);
 }
 
 absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {

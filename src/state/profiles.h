@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -44,6 +45,7 @@
 #include "rocksdb/write_batch.h"
 #include "simdjson.h"
 #include "state/device.h"
+#include "state/journeys.h"
 #include "state/profile.h"
 #include "storage/store.h"
 
@@ -54,6 +56,8 @@ struct WorkspaceProfileSettings {
   FoldOptions fold;
   // Consent purposes beyond kStandardPurposes that the consent API accepts.
   std::vector<std::string> extra_purposes;
+  // Journeys every event of the workspace is run through (state/journeys.h).
+  std::vector<std::shared_ptr<const Journey>> journeys;
 };
 
 class ProfileEngine {
@@ -89,6 +93,13 @@ class ProfileEngine {
   absl::Status Finish(rocksdb::WriteBatch* batch);
   // The batch was not written: forget everything cached.
   void Abandon();
+
+  // Journey timeouts: the earliest deadline kept (INT64_MAX when none), and FireDue, which
+  // moves every profile whose deadline is at or before `now_ms` on (see state/journeys.h) and
+  // writes the changes into `batch`. Run FireDue under the commit lock (ShardSet::
+  // WriteExclusive); NextDeadline from any thread.
+  int64_t NextDeadline() const { return next_deadline_.load(std::memory_order_relaxed); }
+  absl::Status FireDue(int64_t now_ms, rocksdb::WriteBatch* batch);
 
   // Sets consent purposes of a profile (PUT /v1/profiles/{id}/consent). NotFound when there is
   // no such profile; InvalidArgument for an unknown purpose.
@@ -191,7 +202,22 @@ class ProfileEngine {
   // The device of a user agent, or null when there is none to record.
   const DeviceFacts* Device(std::string_view user_agent, DeviceFacts* scratch) const;
 
+  struct Timer {
+    int64_t deadline_ms;
+    uint32_t workspace;
+    uint64_t profile;
+    std::string journey;
+    std::string stage;
+    bool operator>(const Timer& o) const { return deadline_ms > o.deadline_ms; }
+  };
+  void Schedule(uint32_t workspace_id, uint64_t profile_id,
+                const std::vector<JourneyDeadline>& deadlines);
+  // Timers of every active journey stage with a deadline, from the stored profiles.
+  absl::Status LoadTimers();
+
   std::unique_ptr<DeviceDetector> detector_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+  std::atomic<int64_t> next_deadline_{INT64_MAX};
   std::unordered_map<uint32_t, WorkspaceProfileSettings> settings_;
   WorkspaceProfileSettings defaults_;
   simdjson::dom::parser parser_;

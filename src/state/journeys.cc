@@ -1,0 +1,180 @@
+#include "state/journeys.h"
+
+#include "common/status.h"
+#include "common/strings.h"
+#include "state/conditions.h"
+
+namespace whisperer::state {
+namespace {
+
+constexpr std::string_view kActive = "active";
+constexpr std::string_view kConverted = "converted";
+constexpr std::string_view kExited = "exited";
+
+absl::StatusOr<expr::Expr> CompileAt(std::string_view source, std::string_view where) {
+  absl::StatusOr<expr::Expr> e = expr::Expr::Compile(source, ConditionSchema());
+  if (!e.ok()) {
+    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                     StrCat(where, ": ", e.status().message()), where);
+  }
+  return e;
+}
+
+// Progress for merges: converted beats every stage, a later stage an earlier one.
+int Rank(const JourneyState& s) {
+  if (s.status == kConverted) return 1 << 20;
+  return s.stage_index + 1;
+}
+
+void Record(JourneyState& s, std::string to, int64_t at_ms, uint64_t sequence,
+            std::string_view message_id, std::string_view reason) {
+  JourneyTransition t;
+  t.from = s.stage;
+  t.to = std::move(to);
+  t.at_ms = at_ms;
+  t.sequence = sequence;
+  t.message_id = std::string(message_id);
+  t.reason = std::string(reason);
+  s.history.push_back(std::move(t));
+  if (s.history.size() > kMaxJourneyHistory) s.history.erase(s.history.begin());
+}
+
+// Enters stage `index` (also the first entry), scheduling its timeout.
+void EnterStage(const Journey& j, JourneyState& s, int index, int64_t at_ms, int64_t now_ms,
+                uint64_t sequence, std::string_view message_id, std::string_view reason,
+                std::vector<JourneyDeadline>* deadlines) {
+  const Journey::Stage& stage = j.stages[static_cast<size_t>(index)];
+  Record(s, stage.id, at_ms, sequence, message_id, reason);
+  s.version = j.version;
+  s.stage = stage.id;
+  s.stage_index = index;
+  s.status = std::string(kActive);
+  s.entered_ms = at_ms;
+  s.deadline_ms = stage.timeout_ms > 0 ? now_ms + stage.timeout_ms : 0;
+  if (s.deadline_ms != 0) deadlines->push_back({j.id, stage.id, s.deadline_ms});
+}
+
+void Finish(JourneyState& s, std::string_view status, int64_t at_ms, uint64_t sequence,
+            std::string_view message_id, std::string_view reason) {
+  Record(s, std::string(status), at_ms, sequence, message_id, reason);
+  s.status = std::string(status);
+  s.deadline_ms = 0;
+}
+
+}  // namespace
+
+int Journey::StageIndex(std::string_view stage_id) const {
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i].id == stage_id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+absl::StatusOr<std::shared_ptr<const Journey>> CompileJourney(const JourneySpec& spec) {
+  absl::StatusOr<expr::Expr> goal = CompileAt(spec.goal, spec.goal_where);
+  if (!goal.ok()) return goal.status();
+  auto j = std::make_shared<Journey>(
+      Journey{spec.id, spec.version, {}, *std::move(goal), {}, spec.reentry});
+  if (!spec.exit.empty()) {
+    absl::StatusOr<expr::Expr> exit = CompileAt(spec.exit, spec.exit_where);
+    if (!exit.ok()) return exit.status();
+    j->exit = *std::move(exit);
+  }
+  for (const JourneySpec::Stage& st : spec.stages) {
+    absl::StatusOr<expr::Expr> entry = CompileAt(st.entry, st.entry_where);
+    if (!entry.ok()) return entry.status();
+    j->stages.push_back({st.id, *std::move(entry), st.timeout_ms, -1});
+  }
+  for (size_t i = 0; i < spec.stages.size(); ++i) {
+    const std::string& to = spec.stages[i].timeout_to;
+    if (to.empty()) continue;
+    int index = to == "exit" ? Journey::kToExit : j->StageIndex(to);
+    if (index != Journey::kToExit && index <= static_cast<int>(i)) {
+      return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                       StrCat("journey ", spec.id, ": the timeout of stage ", spec.stages[i].id,
+                              " must go to a later stage or `exit`"));
+    }
+    j->stages[i].timeout_to = index;
+  }
+  return std::shared_ptr<const Journey>(std::move(j));
+}
+
+void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys, Profile& profile,
+                     const EventFacts& facts, simdjson::dom::element event,
+                     const DeviceFacts* device, uint64_t sequence,
+                     std::vector<JourneyDeadline>* deadlines) {
+  if (journeys.empty()) return;
+  const int64_t at = facts.timestamp_ms;
+  const int64_t now = facts.received_at_ms;
+  EventBindings bindings(facts, event, profile, device, now);
+  for (const auto& jp : journeys) {
+    const Journey& j = *jp;
+    auto it = profile.journeys.find(j.id);
+    JourneyState* s = it == profile.journeys.end() ? nullptr : &it->second;
+    // 1. A state of another version keeps its stage when the stage still exists.
+    if (s != nullptr && s->version != j.version) {
+      int index = j.StageIndex(s->stage);
+      if (s->status == kActive && index < 0) {
+        Finish(*s, kExited, at, sequence, facts.message_id, "version_changed");
+      } else if (index >= 0) {
+        s->stage_index = index;
+      }
+      s->version = j.version;
+    }
+    // 2. Active: goal, exit, or forward to the furthest stage whose entry holds.
+    if (s != nullptr && s->status == kActive) {
+      if (j.goal.Eval(bindings)) {
+        Finish(*s, kConverted, at, sequence, facts.message_id, "goal");
+      } else if (j.exit && j.exit->Eval(bindings)) {
+        Finish(*s, kExited, at, sequence, facts.message_id, "exit");
+      } else {
+        for (int i = static_cast<int>(j.stages.size()) - 1; i > s->stage_index; --i) {
+          if (j.stages[static_cast<size_t>(i)].entry.Eval(bindings)) {
+            EnterStage(j, *s, i, at, now, sequence, facts.message_id, "advance", deadlines);
+            break;
+          }
+        }
+      }
+      continue;
+    }
+    // 3. Not in the journey, or finished and allowed back in.
+    if (s != nullptr && !j.reentry) continue;
+    if (!j.stages.front().entry.Eval(bindings)) continue;
+    if (s == nullptr) s = &profile.journeys[j.id];
+    EnterStage(j, *s, 0, at, now, sequence, facts.message_id, "entry", deadlines);
+  }
+}
+
+bool FireJourneyTimeout(const Journey& journey, Profile& profile, const JourneyDeadline& due,
+                        std::vector<JourneyDeadline>* deadlines) {
+  auto it = profile.journeys.find(journey.id);
+  if (it == profile.journeys.end()) return false;
+  JourneyState& s = it->second;
+  if (s.status != kActive || s.stage != due.stage || s.deadline_ms != due.deadline_ms) {
+    return false;  // moved on since the timer was set
+  }
+  int index = journey.StageIndex(s.stage);
+  if (index < 0) return false;
+  int to = journey.stages[static_cast<size_t>(index)].timeout_to;
+  if (to == Journey::kToExit) {
+    Finish(s, kExited, due.deadline_ms, 0, "", "timeout");
+  } else if (to > index) {
+    EnterStage(journey, s, to, due.deadline_ms, due.deadline_ms, 0, "", "timeout", deadlines);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void MergeJourneys(Profile& survivor, const Profile& loser) {
+  for (const auto& [id, theirs] : loser.journeys) {
+    auto it = survivor.journeys.find(id);
+    if (it == survivor.journeys.end()) {
+      survivor.journeys.emplace(id, theirs);
+    } else if (Rank(theirs) > Rank(it->second)) {
+      it->second = theirs;
+    }
+  }
+}
+
+}  // namespace whisperer::state

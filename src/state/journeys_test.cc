@@ -1,0 +1,176 @@
+#include "state/journeys.h"
+
+#include <gtest/gtest.h>
+
+#include "common/timestamp.h"
+
+namespace whisperer::state {
+namespace {
+
+constexpr int64_t kT0 = 1'700'000'000'000;
+
+JourneySpec Funnel(int64_t version = 1) {
+  JourneySpec s;
+  s.id = "shop";
+  s.version = version;
+  s.stages = {
+      {"landing", "event.name == 'Landing'", "landing.entry", 3000, "bounced"},
+      {"browse", "event.type == 'page'", "browse.entry", 0, ""},
+      {"cart", "event.name == 'Product Added'", "cart.entry", 0, ""},
+      {"bounced", "false", "bounced.entry", 0, ""},
+  };
+  s.goal = "event.name == 'Order Completed'";
+  s.goal_where = "goal";
+  s.exit = "event.name == 'Unsubscribed'";
+  s.exit_where = "exit";
+  return s;
+}
+
+class JourneysTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Use(Funnel()); }
+  void Use(const JourneySpec& spec) {
+    absl::StatusOr<std::shared_ptr<const Journey>> j = CompileJourney(spec);
+    ASSERT_TRUE(j.ok()) << j.status();
+    journeys_ = {*j};
+  }
+  // One event at kT0 + offset_ms (received then too).
+  void Event(std::string_view type, std::string_view name, int64_t offset_ms) {
+    std::string json = R"({"type":")" + std::string(type) +
+                       R"(","anonymousId":"a","messageId":"m)" + std::to_string(++seq_) +
+                       R"(","timestamp":")" + FormatIso8601(kT0 + offset_ms) + "\"";
+    if (type == "track") json += R"(,"event":")" + std::string(name) + "\"";
+    json += "}";
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser_.parse(json).get(doc), simdjson::SUCCESS);
+    absl::StatusOr<EventFacts> facts = ExtractFacts(doc, identity::IdentityRules());
+    ASSERT_TRUE(facts.ok());
+    FoldEvent(profile_, *facts, nullptr, seq_, FoldOptions());
+    AdvanceJourneys(journeys_, profile_, *facts, doc, nullptr, seq_, &deadlines_);
+  }
+  const JourneyState& State() { return profile_.journeys.at("shop"); }
+  std::vector<std::string> Path() {
+    std::vector<std::string> out;
+    for (const auto& t : State().history) out.push_back(t.to + "/" + t.reason);
+    return out;
+  }
+
+  simdjson::dom::parser parser_;
+  std::vector<std::shared_ptr<const Journey>> journeys_;
+  Profile profile_;
+  std::vector<JourneyDeadline> deadlines_;
+  uint64_t seq_ = 0;
+};
+
+TEST_F(JourneysTest, EntersAdvancesSkipsForwardAndConverts) {
+  Event("page", "", 0);  // not the first stage's entry: not in the journey
+  EXPECT_EQ(profile_.journeys.count("shop"), 0u);
+  Event("track", "Landing", 1000);
+  EXPECT_EQ(State().stage, "landing");
+  EXPECT_EQ(State().status, "active");
+  ASSERT_EQ(deadlines_.size(), 1u);
+  EXPECT_EQ(deadlines_[0].deadline_ms, kT0 + 4000);
+  Event("track", "Product Added", 2000);  // skips browse
+  EXPECT_EQ(State().stage, "cart");
+  EXPECT_EQ(State().deadline_ms, 0);
+  Event("page", "", 2500);  // never back
+  EXPECT_EQ(State().stage, "cart");
+  Event("track", "Order Completed", 3000);
+  EXPECT_EQ(State().status, "converted");
+  EXPECT_EQ(Path(), (std::vector<std::string>{"landing/entry", "cart/advance", "converted/goal"}));
+  EXPECT_EQ(State().history[1].message_id, "m3");
+  // Without re-entry a converted customer stays converted.
+  Event("track", "Landing", 4000);
+  EXPECT_EQ(State().status, "converted");
+}
+
+TEST_F(JourneysTest, TimeoutFiresOnlyWhileStillInTheStage) {
+  Event("track", "Landing", 0);
+  ASSERT_EQ(deadlines_.size(), 1u);
+  JourneyDeadline due = deadlines_[0];
+  std::vector<JourneyDeadline> next;
+  ASSERT_TRUE(FireJourneyTimeout(*journeys_[0], profile_, due, &next));
+  EXPECT_EQ(State().stage, "bounced");
+  EXPECT_EQ(Path().back(), "bounced/timeout");
+  EXPECT_EQ(State().history.back().at_ms, kT0 + 3000);
+  EXPECT_FALSE(FireJourneyTimeout(*journeys_[0], profile_, due, &next));  // already moved
+
+  Profile other;
+  profile_ = other;
+  Event("track", "Landing", 0);
+  Event("page", "", 500);  // moved on before the deadline
+  EXPECT_FALSE(FireJourneyTimeout(*journeys_[0], profile_, deadlines_.back(), &next));
+  EXPECT_EQ(State().stage, "browse");
+}
+
+TEST_F(JourneysTest, ExitAndReentry) {
+  Event("track", "Landing", 0);
+  Event("track", "Unsubscribed", 10);
+  EXPECT_EQ(State().status, "exited");
+  Event("track", "Landing", 20);
+  EXPECT_EQ(State().status, "exited");  // no re-entry
+  JourneySpec again = Funnel();
+  again.reentry = true;
+  Use(again);
+  Event("track", "Landing", 30);
+  EXPECT_EQ(State().status, "active");
+  EXPECT_EQ(Path(), (std::vector<std::string>{"landing/entry", "exited/exit", "landing/entry"}));
+}
+
+TEST_F(JourneysTest, NewVersionKeepsKnownStagesAndExitsRemovedOnes) {
+  Event("track", "Landing", 0);
+  Event("page", "", 10);
+  ASSERT_EQ(State().stage, "browse");
+  JourneySpec v2 = Funnel(2);
+  v2.stages.insert(v2.stages.begin() + 1, {"intro", "false", "intro.entry", 0, ""});
+  Use(v2);
+  Event("track", "Something", 20);
+  EXPECT_EQ(State().version, 2);
+  EXPECT_EQ(State().stage, "browse");
+  EXPECT_EQ(State().stage_index, 2);
+  JourneySpec v3 = Funnel(3);
+  v3.stages.erase(v3.stages.begin() + 1);  // browse is gone
+  Use(v3);
+  Event("track", "Something", 30);
+  EXPECT_EQ(State().status, "exited");
+  EXPECT_EQ(Path().back(), "exited/version_changed");
+}
+
+TEST_F(JourneysTest, MergeKeepsTheFurtherProgress) {
+  Profile phone, laptop;
+  phone.journeys["shop"].stage = "landing";
+  phone.journeys["shop"].stage_index = 0;
+  phone.journeys["shop"].status = "active";
+  laptop.journeys["shop"].stage = "cart";
+  laptop.journeys["shop"].stage_index = 2;
+  laptop.journeys["shop"].status = "active";
+  laptop.journeys["other"].status = "converted";
+  MergeJourneys(phone, laptop);
+  EXPECT_EQ(phone.journeys.at("shop").stage, "cart");
+  EXPECT_EQ(phone.journeys.at("other").status, "converted");
+  Profile converted;
+  converted.journeys["shop"].status = "converted";
+  converted.journeys["shop"].stage_index = 0;
+  MergeJourneys(converted, phone);
+  EXPECT_EQ(converted.journeys.at("shop").status, "converted");
+}
+
+TEST(CompileJourney, ErrorsNameWhereTheConditionIsAndTheColumn) {
+  JourneySpec s = Funnel();
+  s.stages[1].entry = "event.type == 3";
+  s.stages[1].entry_where = "w.yaml:12: workspaces[0].journeys[0].stages[1].entry";
+  absl::StatusOr<std::shared_ptr<const Journey>> j = CompileJourney(s);
+  ASSERT_FALSE(j.ok());
+  EXPECT_NE(j.status().message().find(
+                "w.yaml:12: workspaces[0].journeys[0].stages[1].entry: column 12: `==` compares "
+                "a string with a number"),
+            std::string::npos)
+      << j.status();
+  s = Funnel();
+  s.stages[2].timeout_ms = 1000;
+  s.stages[2].timeout_to = "landing";  // backwards
+  EXPECT_FALSE(CompileJourney(s).ok());
+}
+
+}  // namespace
+}  // namespace whisperer::state
