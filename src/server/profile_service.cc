@@ -62,6 +62,8 @@ void ProfileService::Register(net::Router* router) {
               [this](net::RequestContext& ctx, net::Responder r) { HandleErase(ctx, r); });
   router->Add(http::verb::post, "/v1/profiles/{id}/unmerge",
               [this](net::RequestContext& ctx, net::Responder r) { HandleUnmerge(ctx, r); });
+  router->Add(http::verb::get, "/v1/journeys",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleJourneys(ctx, r); });
 }
 
 absl::StatusOr<ProfileService::Target> ProfileService::Authorize(
@@ -345,6 +347,65 @@ void ProfileService::HandleUnmerge(net::RequestContext& ctx, net::Responder resp
   AppendJsonString(&out, state::ProfileIdString(new_id));
   out += "}";
   respond(net::JsonResponse(200, std::move(out)));
+}
+
+void ProfileService::HandleJourneys(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  if (engine_ == nullptr) {
+    return respond(net::ErrorResponse(
+        MakeError(absl::StatusCode::kUnavailable, "profiles_disabled",
+                  "profiles (and with them journeys) are off (ingest.profiles: false)")));
+  }
+  std::string body;
+  JsonWriter w(&body);
+  w.StartObject();
+  w.Key("journeys");
+  w.StartArray();
+  for (const auto& j : engine_->Settings(principal->workspace_id).journeys) {
+    w.StartObject();
+    w.Key("id");
+    w.String(j->id);
+    w.Key("version");
+    w.Int(j->version);
+    w.Key("reentry");
+    w.Bool(j->reentry);
+    w.Key("stages");
+    w.StartArray();
+    for (const state::Journey::Stage& st : j->stages) {
+      w.StartObject();
+      w.Key("id");
+      w.String(st.id);
+      w.Key("entry");
+      w.String(st.entry.source());
+      if (st.timeout_ms > 0) {
+        w.Key("timeout");
+        w.StartObject();
+        w.Key("afterMs");
+        w.Int(st.timeout_ms);
+        w.Key("to");
+        w.String(st.timeout_to == state::Journey::kToExit
+                     ? "exit"
+                     : j->stages[static_cast<size_t>(st.timeout_to)].id);
+        w.EndObject();
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("goal");
+    w.String(j->goal.source());
+    w.Key("exit");
+    if (j->exit) {
+      w.String(j->exit->source());
+    } else {
+      w.Null();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(body)));
 }
 
 }  // namespace whisperer::server

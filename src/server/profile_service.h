@@ -17,6 +17,8 @@
 //   DELETE /v1/profiles/{id}[?suppress=true]
 //                                      erases the profile, its identifiers, events and timeline;
 //                                      suppress also drops future events carrying them
+//   GET /v1/journeys                   the workspace's journeys as configured: id, version,
+//                                      stages (entry condition, timeout), goal, exit, reentry
 //   POST /v1/profiles/{id}/unmerge     {"identifiers":[{"type":"anonymousId","value":"..."}]}
 //                                      splits those identifiers and the events that carried them
 //                                      into a new profile: {"profileId":..,"newProfileId":..}
@@ -49,6 +51,7 @@ class ProfileService {
   void HandleExport(net::RequestContext& ctx, net::Responder respond);
   void HandleErase(net::RequestContext& ctx, net::Responder respond);
   void HandleUnmerge(net::RequestContext& ctx, net::Responder respond);
+  void HandleJourneys(net::RequestContext& ctx, net::Responder respond);
 
  private:
   // The workspace and profile id of an admin request on /v1/profiles/{id}/...

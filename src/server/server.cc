@@ -2,7 +2,13 @@
 
 #include <signal.h>
 
+#include <pthread.h>
+
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <fstream>
 #include <ostream>
 
@@ -58,6 +64,51 @@ absl::StatusOr<std::unique_ptr<state::ProfileEngine>> MakeProfileEngine(
   return engine;
 }
 
+// Fires journey timeouts (state/journeys.h) as their deadlines pass, on its own thread, every
+// kTick: under the commit lock through ShardSet::WriteExclusive, so they are ordered with the
+// events being folded.
+class JourneyTimers {
+ public:
+  static constexpr std::chrono::milliseconds kTick{20};
+
+  JourneyTimers(state::ProfileEngine* engine, shard::ShardSet* shards)
+      : engine_(engine), shards_(shards) {
+    if (engine_ == nullptr) return;
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "journey-timers");
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, kTick, [this] { return stopping_; })) {
+        int64_t now = SystemClock::Get().NowMillis();
+        if (engine_->NextDeadline() > now) continue;
+        absl::Status s = shards_->WriteExclusive(
+            [&](rocksdb::WriteBatch* batch) { return engine_->FireDue(now, batch); });
+        if (!s.ok()) {
+          obs::LogEvent(spdlog::level::warn, "journey_timeouts_failed",
+                        {{"error", ToStd(s.message())}});
+        }
+      }
+    });
+  }
+  ~JourneyTimers() { Stop(); }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  state::ProfileEngine* engine_;
+  shard::ShardSet* shards_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
 }  // namespace
 
 absl::Status Serve(const config::Config& config, std::ostream& out) {
@@ -90,6 +141,7 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   shard::ShardSet shards(store_ptr, &SystemClock::Get(), &metrics, ShardOptions(config));
   shards.SetProfileEngine(profiles->get());
   if (auto s = shards.Start(); !s.ok()) return s;
+  JourneyTimers timers(profiles->get(), &shards);
 
   std::atomic<bool> ready{false};
   net::Router router;
@@ -146,6 +198,7 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   obs::LogEvent(spdlog::level::info, "stopping", {{"signal", strsignal(received)}});
   ready = false;
   server.Stop();  // no new requests; requests in flight are answered
+  timers.Stop();
   shards.Stop();  // everything queued is written
   absl::Status flushed = (*store)->Flush();
   if (!flushed.ok()) return flushed;

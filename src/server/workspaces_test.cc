@@ -80,6 +80,30 @@ TEST(WorkspacesTest, ExampleConfigStatesTheProfileDefaults) {
   EXPECT_EQ(example.rules.external_ids, defaults.rules.external_ids);
   EXPECT_EQ(example.fold.session_timeout_ms, defaults.fold.session_timeout_ms);
   EXPECT_EQ(example.extra_purposes, defaults.extra_purposes);
+  // The example journeys compile (the defaults have none).
+  ASSERT_EQ(example.journeys.size(), 3u);
+  EXPECT_EQ(example.journeys[0]->id, "mobile_short_video");
+  EXPECT_EQ(example.journeys[0]->stages[0].timeout_ms, 3000);
+}
+
+TEST(WorkspacesTest, AJourneyConditionThatDoesNotCompileNamesFileLineAndColumn) {
+  absl::StatusOr<config::Config> c = config::ParseConfig(R"(workspaces:
+  - name: shop
+    journeys:
+      - id: j
+        stages:
+          - id: a
+            entry: "event.name == 'x'"
+        goal: "profile.orders.count > 'many'"
+)",
+                                                         "shop.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::StatusOr<state::WorkspaceProfileSettings> s = ProfileSettingsOf(c->workspaces[0]);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("shop.yaml:8: workspaces[0].journeys[0].goal: column 22: "
+                                      "`>` needs numbers, got number and string"),
+            std::string::npos)
+      << s.status();
 }
 
 TEST(WorkspacesTest, ProfileSettingsFollowTheConfig) {

@@ -1,0 +1,172 @@
+// The three example journeys of whisperer.example.yaml, run by the real binary started with that
+// very file: each replays a realistic event sequence through the official Segment client and
+// checks where the customer is and how they got there, including a timeout fired by the
+// server's timer with no further event.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
+import { startServer, REPO_ROOT } from './lib/server.mjs';
+
+const IPHONE_UA =
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 ' +
+  '(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1';
+const MAC_UA =
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) ' +
+  'Chrome/119.0.0.0 Safari/537.36';
+
+let server;
+
+before(async () => {
+  const config = await fsp.readFile(path.join(REPO_ROOT, 'whisperer.example.yaml'), 'utf8');
+  server = await startServer({ config });
+});
+
+after(async () => {
+  if (server) assert.equal(await server.stop(), 0);
+});
+
+async function admin(p) {
+  const res = await server.request(p, { headers: { authorization: server.bearer() } });
+  assert.equal(res.status, 200, `${p}: ${res.text}`);
+  return res.json;
+}
+
+/** Sends the calls in order, one flush each, so their order and times are the order sent. */
+async function send(calls) {
+  const analytics = new SegmentAnalytics({
+    writeKey: server.writeKey,
+    host: server.url,
+    path: '/v1/batch',
+    flushAt: 1,
+    maxRetries: 2,
+  });
+  for (const [method, msg] of calls) {
+    await new Promise((resolve, reject) =>
+      analytics[method](msg, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+  await analytics.closeAndFlush({ timeout: 0 });
+}
+
+async function journeyOf(anonymousId, journey) {
+  const { profileId } = await admin(`/v1/profiles/lookup?anonymousId=${anonymousId}`);
+  const profile = await admin(`/v1/profiles/${profileId}`);
+  return profile.journeys[journey];
+}
+
+const path_ = (state) => state.history.map((t) => `${t.to}/${t.reason}`);
+
+test('GET /v1/journeys lists the example journeys as configured', async () => {
+  const { journeys } = await admin('/v1/journeys');
+  assert.deepEqual(
+    journeys.map((j) => j.id),
+    ['mobile_short_video', 'desktop_researcher', 'returning_visitor'],
+  );
+  const mobile = journeys[0];
+  assert.deepEqual(mobile.stages[0].timeout, { afterMs: 3000, to: 'bounced' });
+  assert.equal(mobile.goal, "event.name == 'Order Completed'");
+  const res = await server.request('/v1/journeys', {
+    headers: { authorization: `Bearer ${server.writeKey}` },
+  });
+  assert.equal(res.status, 403);
+});
+
+test('mobile visitor from a short-video ad: hook, browse, product, cart, purchase', async () => {
+  const anon = `m-${randomUUID()}`;
+  const ctx = { userAgent: IPHONE_UA, campaign: { source: 'tiktok', medium: 'short_video' } };
+  await send([
+    ['page', { anonymousId: anon, name: 'Landing', context: ctx }],
+    ['track', { anonymousId: anon, event: 'Swiped', context: ctx }],
+    ['track', { anonymousId: anon, event: 'Product Viewed', properties: { sku: 'A' }, context: ctx }],
+    ['track', { anonymousId: anon, event: 'Product Added', properties: { sku: 'A' }, context: ctx }],
+    ['track', { anonymousId: anon, event: 'Order Completed', properties: { revenue: 49 }, context: ctx }],
+  ]);
+  const state = await journeyOf(anon, 'mobile_short_video');
+  assert.equal(state.status, 'converted');
+  assert.deepEqual(path_(state), [
+    'hook/entry',
+    'browse/advance',
+    'product_view/advance',
+    'cart/advance',
+    'converted/goal',
+  ]);
+  assert.ok(state.history.every((t) => t.messageId), 'each step names the event that caused it');
+  // A desktop visitor from the same ad does not enter this journey.
+  const desk = `m-desk-${randomUUID()}`;
+  await send([['page', { anonymousId: desk, context: { ...ctx, userAgent: MAC_UA } }]]);
+  assert.equal(await journeyOf(desk, 'mobile_short_video'), undefined);
+});
+
+test('mobile visitor with no interaction within 3 seconds of landing is bounced by the timer', async () => {
+  const anon = `b-${randomUUID()}`;
+  const ctx = { userAgent: IPHONE_UA, campaign: { source: 'tiktok', medium: 'short_video' } };
+  await send([['page', { anonymousId: anon, name: 'Landing', context: ctx }]]);
+  let state = await journeyOf(anon, 'mobile_short_video');
+  assert.equal(state.stage, 'hook');
+  assert.ok(state.deadline, 'the hook stage has a deadline');
+  // No further event: the server's timer moves the customer on.
+  const deadline = Date.parse(state.deadline);
+  for (let i = 0; i < 100 && state.stage === 'hook'; ++i) {
+    await sleep(100);
+    state = await journeyOf(anon, 'mobile_short_video');
+  }
+  assert.equal(state.stage, 'bounced');
+  assert.deepEqual(path_(state), ['hook/entry', 'bounced/timeout']);
+  assert.ok(Date.now() >= deadline, 'not before the deadline');
+  assert.equal(Date.parse(state.history[1].at), deadline);
+});
+
+test('desktop researcher: comparisons, reviews and specifications, trust signals, purchase', async () => {
+  const anon = `d-${randomUUID()}`;
+  const ctx = { userAgent: MAC_UA };
+  await send([
+    ['track', { anonymousId: anon, event: 'Products Compared', properties: { skus: ['A', 'B'] }, context: ctx }],
+    ['track', { anonymousId: anon, event: 'Reviews Viewed', context: ctx }],
+    ['track', { anonymousId: anon, event: 'Specifications Viewed', context: ctx }],
+    ['track', { anonymousId: anon, event: 'Returns Policy Viewed', context: ctx }],
+    ['track', { anonymousId: anon, event: 'Order Completed', properties: { revenue: 1299 }, context: ctx }],
+  ]);
+  const state = await journeyOf(anon, 'desktop_researcher');
+  assert.equal(state.status, 'converted');
+  assert.deepEqual(path_(state), [
+    'comparison/entry',
+    'analysis/advance',
+    'trust/advance',
+    'converted/goal',
+  ]);
+});
+
+test('returning visitor: recognised, offer shown, engaged, upsell, purchase; and round again', async () => {
+  const anon = `r-${randomUUID()}`;
+  const ctx = { userAgent: MAC_UA };
+  const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+  await send([
+    // A first visit two hours ago, then a new session now.
+    ['page', { anonymousId: anon, name: 'Home', timestamp: twoHoursAgo, context: ctx }],
+    ['page', { anonymousId: anon, name: 'Home', context: ctx }],
+    ['track', { anonymousId: anon, event: 'Offer Shown', properties: { offer: 'loyal10' }, context: ctx }],
+    ['track', { anonymousId: anon, event: 'Offer Clicked', properties: { offer: 'loyal10' }, context: ctx }],
+    ['track', { anonymousId: anon, event: 'Product Added', properties: { recommended: true }, context: ctx }],
+    ['track', { anonymousId: anon, event: 'Order Completed', properties: { revenue: 80 }, context: ctx }],
+  ]);
+  let state = await journeyOf(anon, 'returning_visitor');
+  assert.equal(state.status, 'converted');
+  assert.deepEqual(path_(state), [
+    'recognised/entry',
+    'offer_shown/advance',
+    'offer_engaged/advance',
+    'upsell/advance',
+    'converted/goal',
+  ]);
+  // The first visit alone was not a returning visit: entry came with the second session.
+  assert.ok(Date.parse(state.history[0].at) > twoHoursAgo.getTime() + 3_600_000);
+  // Re-entry is allowed for this journey: the next page starts it again.
+  await send([['page', { anonymousId: anon, name: 'Home', context: ctx }]]);
+  state = await journeyOf(anon, 'returning_visitor');
+  assert.equal(state.status, 'active');
+  assert.equal(state.stage, 'recognised');
+});
