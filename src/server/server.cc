@@ -7,10 +7,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <fstream>
+#include <mutex>
 #include <ostream>
+#include <thread>
 
 #include "common/status.h"
 #include "common/strings.h"

@@ -614,6 +614,8 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
     for (const auto& [purpose, state] : current->consent) p->consent.emplace(purpose, state);
   }
   kept_profile->merges = current->merges;
+  // Journey progress stays with the kept profile; the split-off one starts afresh.
+  kept_profile->journeys = current->journeys;
   kept_profile->separated = current->separated;
   kept_profile->separated.push_back(new_id);
   split_profile->separated.push_back(current->id);
