@@ -64,6 +64,8 @@ void ProfileService::Register(net::Router* router) {
               [this](net::RequestContext& ctx, net::Responder r) { HandleUnmerge(ctx, r); });
   router->Add(http::verb::get, "/v1/journeys",
               [this](net::RequestContext& ctx, net::Responder r) { HandleJourneys(ctx, r); });
+  router->Add(http::verb::get, "/v1/journeys/{id}/funnel",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleFunnel(ctx, r); });
 }
 
 absl::StatusOr<ProfileService::Target> ProfileService::Authorize(
@@ -400,6 +402,139 @@ void ProfileService::HandleJourneys(net::RequestContext& ctx, net::Responder res
       w.String(j->exit->source());
     } else {
       w.Null();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(body)));
+}
+
+namespace {
+
+constexpr int64_t kDayMs = 86'400'000;
+
+// "YYYY-MM-DD" as days since the epoch, or `fallback` when absent.
+absl::StatusOr<int64_t> DayParam(std::string_view target, std::string_view name, int64_t fallback) {
+  std::optional<std::string_view> v = api::QueryParam(target, name);
+  if (!v || v->empty()) return fallback;
+  std::optional<int64_t> ms;
+  if (v->size() == 10) ms = ParseIso8601(StrCat(*v, "T00:00:00Z"));
+  if (!ms) return InvalidInput("invalid_value", StrCat(name, " must be a date: YYYY-MM-DD"), name);
+  return *ms / kDayMs;
+}
+
+std::string DayString(int64_t day) { return FormatIso8601(day * kDayMs).substr(0, 10); }
+
+}  // namespace
+
+void ProfileService::HandleFunnel(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  if (engine_ == nullptr) {
+    return respond(net::ErrorResponse(
+        MakeError(absl::StatusCode::kUnavailable, "profiles_disabled",
+                  "profiles (and with them journeys) are off (ingest.profiles: false)")));
+  }
+  const std::string& id = ctx.path_params.front();
+  const state::Journey* journey = nullptr;
+  for (const auto& j : engine_->Settings(principal->workspace_id).journeys) {
+    if (j->id == id) journey = j.get();
+  }
+  if (journey == nullptr) {
+    return respond(net::ErrorResponse(MakeError(absl::StatusCode::kNotFound, "journey_not_found",
+                                                StrCat("no journey ", id.substr(0, 64)), "id")));
+  }
+  std::string_view url = TargetOf(ctx);
+  int64_t today = clock_->NowMillis() / kDayMs;
+  absl::StatusOr<int64_t> to = DayParam(url, "to", today);
+  if (!to.ok()) return respond(net::ErrorResponse(to.status()));
+  absl::StatusOr<int64_t> from = DayParam(url, "from", *to - 29);
+  if (!from.ok()) return respond(net::ErrorResponse(from.status()));
+  if (*from > *to) {
+    return respond(
+        net::ErrorResponse(InvalidInput("invalid_value", "from must not be after to", "from")));
+  }
+  std::string by(api::QueryParam(url, "by").value_or("all"));
+  state::FunnelDimension dimension;
+  if (by == "all" || by.empty()) {
+    by = "all";
+    dimension = state::FunnelDimension::kAll;
+  } else if (by == "device") {
+    dimension = state::FunnelDimension::kDevice;
+  } else if (by == "source") {
+    dimension = state::FunnelDimension::kSource;
+  } else {
+    return respond(net::ErrorResponse(InvalidInput(
+        "invalid_value", "by must be all, device or source (persona is not available yet)", "by")));
+  }
+  absl::StatusOr<std::vector<std::pair<std::string, state::FunnelCounts>>> groups =
+      state::ProfileEngine::Funnel(*store_, principal->workspace_id, *journey, *from, *to,
+                                   dimension);
+  if (!groups.ok()) return respond(net::ErrorResponse(groups.status()));
+  std::string body;
+  JsonWriter w(&body);
+  w.StartObject();
+  w.Key("journey");
+  w.String(journey->id);
+  w.Key("version");
+  w.Int(journey->version);
+  w.Key("from");
+  w.String(DayString(*from));
+  w.Key("to");
+  w.String(DayString(*to));
+  w.Key("by");
+  w.String(by);
+  w.Key("groups");
+  w.StartArray();
+  for (const auto& [value, c] : *groups) {
+    w.StartObject();
+    w.Key("value");
+    if (dimension == state::FunnelDimension::kAll) {
+      w.Null();
+    } else {
+      w.String(value);
+    }
+    w.Key("stages");
+    w.StartArray();
+    for (size_t i = 0; i < journey->stages.size(); ++i) {
+      w.StartObject();
+      w.Key("id");
+      w.String(journey->stages[i].id);
+      w.Key("entered");
+      w.Uint(c.entered[i]);
+      w.Key("movedOn");
+      w.Uint(c.moved_on[i]);
+      w.Key("dropOff");
+      w.Uint(c.entered[i] >= c.moved_on[i] ? c.entered[i] - c.moved_on[i] : 0);
+      w.Key("conversionFromPrevious");
+      if (i == 0 || c.entered[i - 1] == 0) {
+        w.Null();
+      } else {
+        w.Double(static_cast<double>(c.entered[i]) / static_cast<double>(c.entered[i - 1]));
+      }
+      for (auto [key, q] : {std::pair{"medianMsInStage", 0.5}, std::pair{"p90MsInStage", 0.9}}) {
+        w.Key(key);
+        int64_t ms = c.TimeQuantile(i, q);
+        if (ms < 0) {
+          w.Null();
+        } else {
+          w.Int(ms);
+        }
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("converted");
+    w.Uint(c.converted);
+    w.Key("exited");
+    w.Uint(c.exited);
+    w.Key("conversion");
+    if (c.entered.empty() || c.entered[0] == 0) {
+      w.Null();
+    } else {
+      w.Double(static_cast<double>(c.converted) / static_cast<double>(c.entered[0]));
     }
     w.EndObject();
   }

@@ -19,6 +19,10 @@
 //                                      suppress also drops future events carrying them
 //   GET /v1/journeys                   the workspace's journeys as configured: id, version,
 //                                      stages (entry condition, timeout), goal, exit, reentry
+//   GET /v1/journeys/{id}/funnel?from=YYYY-MM-DD&to=YYYY-MM-DD&by=all|device|source
+//                                      customers entering each stage, moving on, time in stage
+//                                      (median, p90), conversion, for customers who entered
+//                                      the journey on those (UTC) days; from counted rows
 //   POST /v1/profiles/{id}/unmerge     {"identifiers":[{"type":"anonymousId","value":"..."}]}
 //                                      splits those identifiers and the events that carried them
 //                                      into a new profile: {"profileId":..,"newProfileId":..}
@@ -52,6 +56,7 @@ class ProfileService {
   void HandleErase(net::RequestContext& ctx, net::Responder respond);
   void HandleUnmerge(net::RequestContext& ctx, net::Responder respond);
   void HandleJourneys(net::RequestContext& ctx, net::Responder respond);
+  void HandleFunnel(net::RequestContext& ctx, net::Responder respond);
 
  private:
   // The workspace and profile id of an admin request on /v1/profiles/{id}/...

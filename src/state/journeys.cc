@@ -1,5 +1,7 @@
 #include "state/journeys.h"
 
+#include <algorithm>
+
 #include "common/status.h"
 #include "common/strings.h"
 #include "state/conditions.h"
@@ -39,11 +41,25 @@ void Record(JourneyState& s, std::string to, int64_t at_ms, uint64_t sequence,
   if (s.history.size() > kMaxJourneyHistory) s.history.erase(s.history.begin());
 }
 
+JourneyStep StepOf(const Journey& j, const JourneyState& s, int from, int to, int64_t at_ms) {
+  JourneyStep step;
+  step.journey = &j;
+  step.from = from;
+  step.to = to;
+  step.in_stage_ms = from >= 0 ? std::max<int64_t>(0, at_ms - s.entered_ms) : 0;
+  step.started_ms = s.started_ms;
+  step.device = s.entry_device;
+  step.source = s.entry_source;
+  return step;
+}
+
 // Enters stage `index` (also the first entry), scheduling its timeout.
 void EnterStage(const Journey& j, JourneyState& s, int index, int64_t at_ms, int64_t now_ms,
                 uint64_t sequence, std::string_view message_id, std::string_view reason,
-                std::vector<JourneyDeadline>* deadlines) {
+                JourneyEffects* effects) {
   const Journey::Stage& stage = j.stages[static_cast<size_t>(index)];
+  bool entering = s.status != kActive;
+  effects->steps.push_back(StepOf(j, s, entering ? -1 : s.stage_index, index, at_ms));
   Record(s, stage.id, at_ms, sequence, message_id, reason);
   s.version = j.version;
   s.stage = stage.id;
@@ -51,11 +67,15 @@ void EnterStage(const Journey& j, JourneyState& s, int index, int64_t at_ms, int
   s.status = std::string(kActive);
   s.entered_ms = at_ms;
   s.deadline_ms = stage.timeout_ms > 0 ? now_ms + stage.timeout_ms : 0;
-  if (s.deadline_ms != 0) deadlines->push_back({j.id, stage.id, s.deadline_ms});
+  if (s.deadline_ms != 0) effects->deadlines.push_back({j.id, stage.id, s.deadline_ms});
 }
 
-void Finish(JourneyState& s, std::string_view status, int64_t at_ms, uint64_t sequence,
-            std::string_view message_id, std::string_view reason) {
+void Finish(const Journey& j, JourneyState& s, std::string_view status, int64_t at_ms,
+            uint64_t sequence, std::string_view message_id, std::string_view reason,
+            JourneyEffects* effects) {
+  effects->steps.push_back(
+      StepOf(j, s, s.stage_index,
+             status == kConverted ? JourneyStep::kConverted : JourneyStep::kExited, at_ms));
   Record(s, std::string(status), at_ms, sequence, message_id, reason);
   s.status = std::string(status);
   s.deadline_ms = 0;
@@ -101,8 +121,7 @@ absl::StatusOr<std::shared_ptr<const Journey>> CompileJourney(const JourneySpec&
 
 void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys, Profile& profile,
                      const EventFacts& facts, simdjson::dom::element event,
-                     const DeviceFacts* device, uint64_t sequence,
-                     std::vector<JourneyDeadline>* deadlines) {
+                     const DeviceFacts* device, uint64_t sequence, JourneyEffects* effects) {
   if (journeys.empty()) return;
   const int64_t at = facts.timestamp_ms;
   const int64_t now = facts.received_at_ms;
@@ -115,7 +134,7 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
     if (s != nullptr && s->version != j.version) {
       int index = j.StageIndex(s->stage);
       if (s->status == kActive && index < 0) {
-        Finish(*s, kExited, at, sequence, facts.message_id, "version_changed");
+        Finish(j, *s, kExited, at, sequence, facts.message_id, "version_changed", effects);
       } else if (index >= 0) {
         s->stage_index = index;
       }
@@ -124,13 +143,13 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
     // 2. Active: goal, exit, or forward to the furthest stage whose entry holds.
     if (s != nullptr && s->status == kActive) {
       if (j.goal.Eval(bindings)) {
-        Finish(*s, kConverted, at, sequence, facts.message_id, "goal");
+        Finish(j, *s, kConverted, at, sequence, facts.message_id, "goal", effects);
       } else if (j.exit && j.exit->Eval(bindings)) {
-        Finish(*s, kExited, at, sequence, facts.message_id, "exit");
+        Finish(j, *s, kExited, at, sequence, facts.message_id, "exit", effects);
       } else {
         for (int i = static_cast<int>(j.stages.size()) - 1; i > s->stage_index; --i) {
           if (j.stages[static_cast<size_t>(i)].entry.Eval(bindings)) {
-            EnterStage(j, *s, i, at, now, sequence, facts.message_id, "advance", deadlines);
+            EnterStage(j, *s, i, at, now, sequence, facts.message_id, "advance", effects);
             break;
           }
         }
@@ -141,12 +160,16 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
     if (s != nullptr && !j.reentry) continue;
     if (!j.stages.front().entry.Eval(bindings)) continue;
     if (s == nullptr) s = &profile.journeys[j.id];
-    EnterStage(j, *s, 0, at, now, sequence, facts.message_id, "entry", deadlines);
+    s->status.clear();  // a new round
+    s->started_ms = at;
+    s->entry_device = device != nullptr ? device->type : "";
+    s->entry_source = std::string(facts.utm_source);
+    EnterStage(j, *s, 0, at, now, sequence, facts.message_id, "entry", effects);
   }
 }
 
 bool FireJourneyTimeout(const Journey& journey, Profile& profile, const JourneyDeadline& due,
-                        std::vector<JourneyDeadline>* deadlines) {
+                        JourneyEffects* effects) {
   auto it = profile.journeys.find(journey.id);
   if (it == profile.journeys.end()) return false;
   JourneyState& s = it->second;
@@ -157,9 +180,9 @@ bool FireJourneyTimeout(const Journey& journey, Profile& profile, const JourneyD
   if (index < 0) return false;
   int to = journey.stages[static_cast<size_t>(index)].timeout_to;
   if (to == Journey::kToExit) {
-    Finish(s, kExited, due.deadline_ms, 0, "", "timeout");
+    Finish(journey, s, kExited, due.deadline_ms, 0, "", "timeout", effects);
   } else if (to > index) {
-    EnterStage(journey, s, to, due.deadline_ms, due.deadline_ms, 0, "", "timeout", deadlines);
+    EnterStage(journey, s, to, due.deadline_ms, due.deadline_ms, 0, "", "timeout", effects);
   } else {
     return false;
   }

@@ -86,18 +86,34 @@ struct JourneyDeadline {
   int64_t deadline_ms = 0;
 };
 
-// Steps 1-3 above for one event already folded into `profile`. Appends the deadlines of stages
-// entered to `deadlines`.
+// One move of a customer in a journey, for the funnels (state/funnels.h).
+struct JourneyStep {
+  const Journey* journey = nullptr;
+  int from = -1;            // the stage left; -1 when entering the journey
+  int to = 0;               // the stage entered; kConverted or kExited
+  int64_t in_stage_ms = 0;  // how long the customer was in `from`
+  int64_t started_ms = 0;   // when this round through the journey began (the cohort)
+  std::string device;       // device type of the entering event
+  std::string source;       // UTM source of the entering event
+  static constexpr int kConverted = -3;
+  static constexpr int kExited = -4;
+};
+
+// What a change of journey state asks of the engine: deadlines to schedule, steps to count.
+struct JourneyEffects {
+  std::vector<JourneyDeadline> deadlines;
+  std::vector<JourneyStep> steps;
+};
+
+// Steps 1-3 above for one event already folded into `profile`.
 void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys, Profile& profile,
                      const EventFacts& facts, simdjson::dom::element event,
-                     const DeviceFacts* device, uint64_t sequence,
-                     std::vector<JourneyDeadline>* deadlines);
+                     const DeviceFacts* device, uint64_t sequence, JourneyEffects* effects);
 
 // Fires a timeout: when `profile` is still active in `stage` of `journey` with that deadline,
-// moves it to the stage's timeout target. Returns whether anything changed; appends the deadline
-// of a stage entered this way.
+// moves it to the stage's timeout target. Returns whether anything changed.
 bool FireJourneyTimeout(const Journey& journey, Profile& profile, const JourneyDeadline& due,
-                        std::vector<JourneyDeadline>* deadlines);
+                        JourneyEffects* effects);
 
 // Keeps the further progress of each journey in `survivor` (MergeProfiles calls it).
 void MergeJourneys(Profile& survivor, const Profile& loser);

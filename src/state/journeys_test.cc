@@ -46,7 +46,7 @@ class JourneysTest : public ::testing::Test {
     absl::StatusOr<EventFacts> facts = ExtractFacts(doc, identity::IdentityRules());
     ASSERT_TRUE(facts.ok());
     FoldEvent(profile_, *facts, nullptr, seq_, FoldOptions());
-    AdvanceJourneys(journeys_, profile_, *facts, doc, nullptr, seq_, &deadlines_);
+    AdvanceJourneys(journeys_, profile_, *facts, doc, nullptr, seq_, &effects_);
   }
   const JourneyState& State() { return profile_.journeys.at("shop"); }
   std::vector<std::string> Path() {
@@ -58,7 +58,8 @@ class JourneysTest : public ::testing::Test {
   simdjson::dom::parser parser_;
   std::vector<std::shared_ptr<const Journey>> journeys_;
   Profile profile_;
-  std::vector<JourneyDeadline> deadlines_;
+  JourneyEffects effects_;
+  std::vector<JourneyDeadline>& deadlines_ = effects_.deadlines;
   uint64_t seq_ = 0;
 };
 
@@ -78,6 +79,14 @@ TEST_F(JourneysTest, EntersAdvancesSkipsForwardAndConverts) {
   Event("track", "Order Completed", 3000);
   EXPECT_EQ(State().status, "converted");
   EXPECT_EQ(Path(), (std::vector<std::string>{"landing/entry", "cart/advance", "converted/goal"}));
+  // The steps the funnels count: entry, landing -> cart after 1 s, cart -> converted.
+  ASSERT_EQ(effects_.steps.size(), 3u);
+  EXPECT_EQ(effects_.steps[0].from, -1);
+  EXPECT_EQ(effects_.steps[1].from, 0);
+  EXPECT_EQ(effects_.steps[1].to, 2);
+  EXPECT_EQ(effects_.steps[1].in_stage_ms, 1000);
+  EXPECT_EQ(effects_.steps[2].to, JourneyStep::kConverted);
+  EXPECT_EQ(effects_.steps[2].started_ms, kT0 + 1000);
   EXPECT_EQ(State().history[1].message_id, "m3");
   // Without re-entry a converted customer stays converted.
   Event("track", "Landing", 4000);
@@ -88,7 +97,7 @@ TEST_F(JourneysTest, TimeoutFiresOnlyWhileStillInTheStage) {
   Event("track", "Landing", 0);
   ASSERT_EQ(deadlines_.size(), 1u);
   JourneyDeadline due = deadlines_[0];
-  std::vector<JourneyDeadline> next;
+  JourneyEffects next;
   ASSERT_TRUE(FireJourneyTimeout(*journeys_[0], profile_, due, &next));
   EXPECT_EQ(State().stage, "bounced");
   EXPECT_EQ(Path().back(), "bounced/timeout");

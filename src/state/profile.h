@@ -117,6 +117,11 @@ struct JourneyState {
   int64_t entered_ms = 0;
   int64_t deadline_ms = 0;                 // when the stage times out; 0 for none
   std::vector<JourneyTransition> history;  // the latest kMaxJourneyHistory transitions
+  // Of this round through the journey (for funnels): when the customer entered it, and the
+  // device type and UTM source of the entering event.
+  int64_t started_ms = 0;
+  std::string entry_device;
+  std::string entry_source;
 };
 inline constexpr size_t kMaxJourneyHistory = 50;
 

@@ -3,23 +3,18 @@
 #include <cstring>
 
 #include "common/status.h"
+#include "common/varint.h"
 
 namespace whisperer::state {
 namespace {
 
-constexpr uint8_t kVersion = 2;  // 2: journeys
+constexpr uint8_t kVersion = 3;  // 2: journeys; 3: journey rounds
 
 class Writer {
  public:
   explicit Writer(std::string* out) : out_(out) {}
 
-  void Varint(uint64_t v) {
-    while (v >= 0x80) {
-      out_->push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out_->push_back(static_cast<char>(v));
-  }
+  void Varint(uint64_t v) { PutVarint(out_, v); }
   void Signed(int64_t v) {
     Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
   }
@@ -69,14 +64,8 @@ class Reader {
 
   uint64_t Varint() {
     uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (in_.empty()) return Fail();
-      uint8_t b = static_cast<uint8_t>(in_.front());
-      in_.remove_prefix(1);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    return Fail();
+    if (!GetVarint(&in_, &v)) return Fail();
+    return v;
   }
   int64_t Signed() {
     uint64_t v = Varint();
@@ -224,6 +213,9 @@ void EncodeProfile(const Profile& p, std::string* out) {
     w.Str(j.status);
     w.Signed(j.entered_ms);
     w.Signed(j.deadline_ms);
+    w.Signed(j.started_ms);
+    w.Str(j.entry_device);
+    w.Str(j.entry_source);
     w.Varint(j.history.size());
     for (const JourneyTransition& t : j.history) {
       w.Str(t.from);
@@ -321,6 +313,9 @@ absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
     j.status = r.Str();
     j.entered_ms = r.Signed();
     j.deadline_ms = r.Signed();
+    j.started_ms = r.Signed();
+    j.entry_device = r.Str();
+    j.entry_source = r.Str();
     j.history.resize(r.Count());
     for (JourneyTransition& t : j.history) {
       t.from = r.Str();

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 
 #include "common/hash.h"
 #include "common/status.h"
 #include "common/strings.h"
 #include "obs/log.h"
+#include "state/funnels.h"
 #include "state/profile_codec.h"
 #include "storage/keys.h"
 
@@ -288,17 +290,18 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   DeviceFacts device;
   const DeviceFacts* device_ptr = Device(facts->user_agent, &device);
   FoldEvent(*target, *facts, device_ptr, sequence, settings.fold);
-  std::vector<JourneyDeadline> deadlines;
+  JourneyEffects effects;
   if (!plan.merge.empty()) {
     // A merge may have brought in a journey stage with a running timeout.
     for (const auto& [id, j] : target->journeys) {
       if (j.status == "active" && j.deadline_ms != 0) {
-        deadlines.push_back({id, j.stage, j.deadline_ms});
+        effects.deadlines.push_back({id, j.stage, j.deadline_ms});
       }
     }
   }
-  AdvanceJourneys(settings.journeys, *target, *facts, doc, device_ptr, sequence, &deadlines);
-  Schedule(workspace_id, target->id, deadlines);
+  AdvanceJourneys(settings.journeys, *target, *facts, doc, device_ptr, sequence, &effects);
+  Schedule(workspace_id, target->id, effects.deadlines);
+  if (absl::Status s = CountSteps(workspace_id, effects.steps); !s.ok()) return s;
   pending_timeline_.push_back(storage::TimelineKey(workspace_id, target->id, sequence));
   dirty_.push_back(Key{workspace_id, target->id});
   return Outcome::kFolded;
@@ -352,17 +355,72 @@ absl::Status ProfileEngine::FireDue(int64_t now_ms, rocksdb::WriteBatch* batch) 
       }
       return p.status();
     }
-    std::vector<JourneyDeadline> next;
-    if (FireJourneyTimeout(*journey, **p, {t.journey, t.stage, t.deadline_ms}, &next)) {
+    JourneyEffects effects;
+    if (FireJourneyTimeout(*journey, **p, {t.journey, t.stage, t.deadline_ms}, &effects)) {
       dirty_.push_back(Key{t.workspace, t.profile});
-      for (const JourneyDeadline& d : next) {
+      for (const JourneyDeadline& d : effects.deadlines) {
         timers_.push({d.deadline_ms, t.workspace, t.profile, d.journey, d.stage});
       }
+      if (absl::Status s = CountSteps(t.workspace, effects.steps); !s.ok()) return s;
     }
   }
   next_deadline_.store(timers_.empty() ? INT64_MAX : timers_.top().deadline_ms,
                        std::memory_order_relaxed);
   return Finish(batch);
+}
+
+absl::Status ProfileEngine::CountSteps(uint32_t workspace_id,
+                                       const std::vector<JourneyStep>& steps) {
+  for (const JourneyStep& step : steps) {
+    const Journey& j = *step.journey;
+    int64_t day = step.started_ms / 86'400'000;
+    const std::pair<FunnelDimension, std::string> rows[] = {
+        {FunnelDimension::kAll, ""},
+        {FunnelDimension::kDevice, step.device.empty() ? std::string("unknown") : step.device},
+        {FunnelDimension::kSource, step.source.empty() ? std::string("(none)") : step.source}};
+    for (const auto& [dimension, value] : rows) {
+      std::string key = FunnelKey(workspace_id, j.id, j.version, day, dimension, value);
+      auto it = funnels_.find(key);
+      if (it == funnels_.end()) {
+        FunnelCounts counts;
+        absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->funnels(), key);
+        if (!stored.ok()) return stored.status();
+        if (stored->has_value()) {
+          absl::StatusOr<FunnelCounts> decoded = DecodeFunnel(**stored);
+          if (decoded.ok()) counts = *std::move(decoded);  // a corrupt row starts again
+        }
+        it = funnels_.emplace(key, std::move(counts)).first;
+      }
+      CountStep(step, j.stages.size(), &it->second);
+      funnel_dirty_.push_back(std::move(key));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, FunnelCounts>>> ProfileEngine::Funnel(
+    const storage::Store& store, uint32_t workspace_id, const Journey& journey, int64_t from_day,
+    int64_t to_day, FunnelDimension dimension) {
+  std::map<std::string, FunnelCounts> groups;
+  std::string lower = FunnelKeyPrefix(workspace_id, journey.id, journey.version, from_day);
+  std::string upper = FunnelKeyPrefix(workspace_id, journey.id, journey.version, to_day + 1);
+  size_t head = lower.size() - 4;  // the day starts here
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.funnels()));
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    std::optional<FunnelKeyParts> parts =
+        DecodeFunnelKeySuffix(it->key().ToStringView().substr(head));
+    if (!parts || parts->dimension != dimension) continue;
+    absl::StatusOr<FunnelCounts> counts = DecodeFunnel(it->value().ToStringView());
+    if (!counts.ok()) return counts.status();
+    FunnelCounts& group = groups[parts->value];
+    group.Resize(journey.stages.size());
+    group.Add(*counts);
+  }
+  if (!it->status().ok()) return RocksError(it->status());
+  return std::vector<std::pair<std::string, FunnelCounts>>(groups.begin(), groups.end());
 }
 
 absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
@@ -377,6 +435,13 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
     if (!s.ok()) return RocksError(s);
   }
   pending_identities_.clear();
+  std::sort(funnel_dirty_.begin(), funnel_dirty_.end());
+  funnel_dirty_.erase(std::unique(funnel_dirty_.begin(), funnel_dirty_.end()), funnel_dirty_.end());
+  for (const std::string& key : funnel_dirty_) {
+    rocksdb::Status s = batch->Put(store_->funnels(), key, EncodeFunnel(funnels_[key]));
+    if (!s.ok()) return RocksError(s);
+  }
+  funnel_dirty_.clear();
   std::sort(pending_timeline_.begin(), pending_timeline_.end());
   for (const std::string& key : pending_timeline_) {
     rocksdb::Status s = batch->Put(store_->timeline(), key, "");
@@ -419,6 +484,8 @@ void ProfileEngine::Abandon() {
   dirty_.clear();
   pending_identities_.clear();
   pending_timeline_.clear();
+  funnels_.clear();
+  funnel_dirty_.clear();
   // The graph is complete, not a cache: reload what the store holds (slow for big graphs, but
   // only after a failed write).
   if (absl::Status s = LoadGraph(); !s.ok()) {

@@ -45,6 +45,7 @@
 #include "rocksdb/write_batch.h"
 #include "simdjson.h"
 #include "state/device.h"
+#include "state/funnels.h"
 #include "state/journeys.h"
 #include "state/profile.h"
 #include "storage/store.h"
@@ -129,6 +130,12 @@ class ProfileEngine {
 
   // --- Readers, safe on any thread ---
 
+  // The funnel of `journey` (its current version) for customers who entered it on UTC days
+  // [from_day, to_day] (days since the epoch), one group per value of `dimension`, by value.
+  static absl::StatusOr<std::vector<std::pair<std::string, FunnelCounts>>> Funnel(
+      const storage::Store& store, uint32_t workspace_id, const Journey& journey, int64_t from_day,
+      int64_t to_day, FunnelDimension dimension);
+
   // Every event sequence of `profile` and the profiles merged into it, ascending.
   static absl::StatusOr<std::vector<uint64_t>> Sequences(const storage::Store& store,
                                                          uint32_t workspace_id,
@@ -212,6 +219,8 @@ class ProfileEngine {
   };
   void Schedule(uint32_t workspace_id, uint64_t profile_id,
                 const std::vector<JourneyDeadline>& deadlines);
+  // Counts journey steps into the funnel rows (read from the store on first touch).
+  absl::Status CountSteps(uint32_t workspace_id, const std::vector<JourneyStep>& steps);
   // Timers of every active journey stage with a deadline, from the stored profiles.
   absl::Status LoadTimers();
 
@@ -238,6 +247,9 @@ class ProfileEngine {
   // Rows for Finish to write in key order: identity links, and timeline entries.
   std::vector<std::pair<std::string, std::string>> pending_identities_;
   std::vector<std::string> pending_timeline_;
+  // Funnel rows touched since start (state/funnels.h), and those to write at Finish.
+  absl::flat_hash_map<std::string, FunnelCounts> funnels_;
+  std::vector<std::string> funnel_dirty_;
   std::atomic<size_t> cached_count_{0};
   obs::Counter* merges_ = nullptr;
   obs::Counter* created_ = nullptr;

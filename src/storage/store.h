@@ -8,7 +8,8 @@
 //           (`keys/<workspace>/<write|admin>`) and the profile id counter;
 //   identities  the identity graph: identifier -> profile id;
 //   profiles    profile id -> the profile (state/profile.h), or where a merged profile went;
-//   timeline    (profile, sequence) -> nothing: a profile's events as a range.
+//   timeline    (profile, sequence) -> nothing: a profile's events as a range;
+//   funnels     (journey, version, cohort day, dimension, value) -> counts (state/funnels.h).
 // Later column families (journeys, decisions, models, config) are added to kColumnFamilies.
 //
 // Durability: Write() returns OK only once the batch is in the write-ahead log, so an
@@ -64,6 +65,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* identities() const { return handles_[4]; }
   rocksdb::ColumnFamilyHandle* profiles() const { return handles_[5]; }
   rocksdb::ColumnFamilyHandle* timeline() const { return handles_[6]; }
+  rocksdb::ColumnFamilyHandle* funnels() const { return handles_[7]; }
   // Every column family, for scans that must cover them all (erasure checks).
   const std::vector<rocksdb::ColumnFamilyHandle*>& column_families() const { return handles_; }
   bool sync() const { return options_.sync; }

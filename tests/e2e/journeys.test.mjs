@@ -170,3 +170,51 @@ test('returning visitor: recognised, offer shown, engaged, upsell, purchase; and
   assert.equal(state.status, 'active');
   assert.equal(state.stage, 'recognised');
 });
+
+test('funnels are counted as customers move: entries, moves, time in stage, by device and source', async () => {
+  // Runs after the journeys above (node:test runs a file's tests in order).
+  const today = new Date().toISOString().slice(0, 10);
+  const funnel = await admin(`/v1/journeys/mobile_short_video/funnel?from=${today}&to=${today}`);
+  assert.equal(funnel.by, 'all');
+  assert.equal(funnel.groups.length, 1);
+  const all = funnel.groups[0];
+  const byId = Object.fromEntries(all.stages.map((s) => [s.id, s]));
+  // One customer went hook -> browse -> product_view -> cart -> converted; one bounced.
+  assert.deepEqual(
+    all.stages.map((s) => [s.id, s.entered, s.movedOn]),
+    [
+      ['hook', 2, 2],
+      ['browse', 1, 1],
+      ['product_view', 1, 1],
+      ['cart', 1, 1],
+      ['bounced', 1, 0],
+    ],
+  );
+  assert.equal(all.converted, 1);
+  assert.equal(all.conversion, 0.5);
+  assert.equal(byId.browse.conversionFromPrevious, 0.5);
+  // Time in the hook: one moved on at once, the other after the 3 s timeout.
+  assert.ok(byId.hook.p90MsInStage >= 2000 && byId.hook.p90MsInStage <= 4500, JSON.stringify(byId.hook));
+  assert.ok(byId.hook.medianMsInStage < 2000, JSON.stringify(byId.hook));
+
+  const byDevice = await admin('/v1/journeys/mobile_short_video/funnel?by=device');
+  assert.deepEqual(byDevice.groups.map((g) => [g.value, g.stages[0].entered]), [['mobile', 2]]);
+  const bySource = await admin('/v1/journeys/mobile_short_video/funnel?by=source');
+  assert.deepEqual(bySource.groups.map((g) => g.value), ['tiktok']);
+  const desk = await admin('/v1/journeys/desktop_researcher/funnel?by=source');
+  assert.deepEqual(desk.groups.map((g) => [g.value, g.converted]), [['(none)', 1]]);
+  // Earlier days hold nothing.
+  const old = await admin('/v1/journeys/mobile_short_video/funnel?from=2020-01-01&to=2020-01-31');
+  assert.deepEqual(old.groups, []);
+
+  for (const [p, status, field] of [
+    ['/v1/journeys/nope/funnel', 404, 'id'],
+    ['/v1/journeys/mobile_short_video/funnel?by=persona', 400, 'by'],
+    ['/v1/journeys/mobile_short_video/funnel?from=June', 400, 'from'],
+    ['/v1/journeys/mobile_short_video/funnel?from=2024-02-02&to=2024-02-01', 400, 'from'],
+  ]) {
+    const res = await server.request(p, { headers: { authorization: server.bearer() } });
+    assert.equal(res.status, status, p);
+    assert.equal(res.json.error.field, field, p);
+  }
+});
