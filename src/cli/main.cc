@@ -51,6 +51,17 @@ int main(int argc, char** argv) {
   import->add_option("--workspace", import_cmd.workspace, "workspace to load into")
       ->capture_default_str();
 
+  whisperer::server::ReplayCommand replay_cmd;
+  CLI::App* replay = app.add_subcommand(
+      "replay", "Run a file of events through the configured journeys; print their funnels");
+  replay->add_option("--config", config_file, "YAML config file (env WHISPERER_CONFIG)");
+  replay
+      ->add_option("file", replay_cmd.file,
+                   "file of one event per line, .gz or plain, in time order")
+      ->required();
+  replay->add_option("--workspace", replay_cmd.workspace, "workspace whose journeys to run")
+      ->capture_default_str();
+
   whisperer::server::ExportCommand export_cmd;
   CLI::App* exp = app.add_subcommand("export", "Write the event log as NDJSON");
   exp->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)");
@@ -84,6 +95,9 @@ int main(int argc, char** argv) {
   } else if (*import) {
     result =
         whisperer::server::Import(config, import_cmd, std::cout, std::cerr, isatty(STDERR_FILENO));
+  } else if (*replay) {
+    result =
+        whisperer::server::Replay(config, replay_cmd, std::cout, std::cerr, isatty(STDERR_FILENO));
   } else if (*exp) {
     export_cmd.data_dir = config.storage.path;
     result = whisperer::server::Export(export_cmd, std::cout, std::cerr);

@@ -428,6 +428,82 @@ std::string DayString(int64_t day) { return FormatIso8601(day * kDayMs).substr(0
 
 }  // namespace
 
+void WriteFunnel(const state::Journey& journey, int64_t from_day, int64_t to_day,
+                 std::string_view by,
+                 const std::vector<std::pair<std::string, state::FunnelCounts>>& groups,
+                 JsonWriter& w) {
+  w.StartObject();
+  w.Key("journey");
+  w.String(journey.id);
+  w.Key("version");
+  w.Int(journey.version);
+  // from after to: every day (replay), shown as null.
+  for (auto [key, day] : {std::pair{"from", from_day}, std::pair{"to", to_day}}) {
+    w.Key(key);
+    if (from_day > to_day) {
+      w.Null();
+    } else {
+      w.String(DayString(day));
+    }
+  }
+  w.Key("by");
+  w.String(by);
+  w.Key("groups");
+  w.StartArray();
+  for (const auto& [value, c] : groups) {
+    w.StartObject();
+    w.Key("value");
+    if (by == "all") {
+      w.Null();
+    } else {
+      w.String(value);
+    }
+    w.Key("stages");
+    w.StartArray();
+    for (size_t i = 0; i < journey.stages.size(); ++i) {
+      w.StartObject();
+      w.Key("id");
+      w.String(journey.stages[i].id);
+      w.Key("entered");
+      w.Uint(c.entered[i]);
+      w.Key("movedOn");
+      w.Uint(c.moved_on[i]);
+      w.Key("dropOff");
+      w.Uint(c.entered[i] >= c.moved_on[i] ? c.entered[i] - c.moved_on[i] : 0);
+      w.Key("conversionFromPrevious");
+      if (i == 0 || c.entered[i - 1] == 0) {
+        w.Null();
+      } else {
+        w.Double(static_cast<double>(c.entered[i]) / static_cast<double>(c.entered[i - 1]));
+      }
+      for (auto [key, q] : {std::pair{"medianMsInStage", 0.5}, std::pair{"p90MsInStage", 0.9}}) {
+        w.Key(key);
+        int64_t ms = c.TimeQuantile(i, q);
+        if (ms < 0) {
+          w.Null();
+        } else {
+          w.Int(ms);
+        }
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("converted");
+    w.Uint(c.converted);
+    w.Key("exited");
+    w.Uint(c.exited);
+    w.Key("conversion");
+    if (c.entered.empty() || c.entered[0] == 0) {
+      w.Null();
+    } else {
+      w.Double(static_cast<double>(c.converted) / static_cast<double>(c.entered[0]));
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
 void ProfileService::HandleFunnel(net::RequestContext& ctx, net::Responder respond) {
   absl::StatusOr<api::Principal> principal =
       api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
@@ -475,71 +551,7 @@ void ProfileService::HandleFunnel(net::RequestContext& ctx, net::Responder respo
   if (!groups.ok()) return respond(net::ErrorResponse(groups.status()));
   std::string body;
   JsonWriter w(&body);
-  w.StartObject();
-  w.Key("journey");
-  w.String(journey->id);
-  w.Key("version");
-  w.Int(journey->version);
-  w.Key("from");
-  w.String(DayString(*from));
-  w.Key("to");
-  w.String(DayString(*to));
-  w.Key("by");
-  w.String(by);
-  w.Key("groups");
-  w.StartArray();
-  for (const auto& [value, c] : *groups) {
-    w.StartObject();
-    w.Key("value");
-    if (dimension == state::FunnelDimension::kAll) {
-      w.Null();
-    } else {
-      w.String(value);
-    }
-    w.Key("stages");
-    w.StartArray();
-    for (size_t i = 0; i < journey->stages.size(); ++i) {
-      w.StartObject();
-      w.Key("id");
-      w.String(journey->stages[i].id);
-      w.Key("entered");
-      w.Uint(c.entered[i]);
-      w.Key("movedOn");
-      w.Uint(c.moved_on[i]);
-      w.Key("dropOff");
-      w.Uint(c.entered[i] >= c.moved_on[i] ? c.entered[i] - c.moved_on[i] : 0);
-      w.Key("conversionFromPrevious");
-      if (i == 0 || c.entered[i - 1] == 0) {
-        w.Null();
-      } else {
-        w.Double(static_cast<double>(c.entered[i]) / static_cast<double>(c.entered[i - 1]));
-      }
-      for (auto [key, q] : {std::pair{"medianMsInStage", 0.5}, std::pair{"p90MsInStage", 0.9}}) {
-        w.Key(key);
-        int64_t ms = c.TimeQuantile(i, q);
-        if (ms < 0) {
-          w.Null();
-        } else {
-          w.Int(ms);
-        }
-      }
-      w.EndObject();
-    }
-    w.EndArray();
-    w.Key("converted");
-    w.Uint(c.converted);
-    w.Key("exited");
-    w.Uint(c.exited);
-    w.Key("conversion");
-    if (c.entered.empty() || c.entered[0] == 0) {
-      w.Null();
-    } else {
-      w.Double(static_cast<double>(c.converted) / static_cast<double>(c.entered[0]));
-    }
-    w.EndObject();
-  }
-  w.EndArray();
-  w.EndObject();
+  WriteFunnel(*journey, *from, *to, by, *groups, w);
   respond(net::JsonResponse(200, std::move(body)));
 }
 

@@ -32,12 +32,20 @@
 
 #include "api/auth.h"
 #include "common/clock.h"
+#include "common/json_writer.h"
 #include "net/http_server.h"
 #include "shard/shard_set.h"
 #include "state/profiles.h"
 #include "storage/store.h"
 
 namespace whisperer::server {
+
+// A journey's funnel as GET /v1/journeys/{id}/funnel answers it (also `whisperer replay`, which
+// passes from_day > to_day for "every day": from and to are then null).
+void WriteFunnel(const state::Journey& journey, int64_t from_day, int64_t to_day,
+                 std::string_view by,
+                 const std::vector<std::pair<std::string, state::FunnelCounts>>& groups,
+                 JsonWriter& w);
 
 class ProfileService {
  public:

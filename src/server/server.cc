@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <ostream>
 #include <thread>
@@ -206,8 +208,17 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   return absl::OkStatus();
 }
 
-absl::Status Import(const config::Config& config, const ImportCommand& command, std::ostream& out,
-                    std::ostream& progress, bool progress_is_terminal) {
+namespace {
+
+// Loads `file` into the store of `config` through the shards (and the profile engine, when
+// profiles are on); `prepare` may adjust the engine first, `inspect` reads the result before
+// the store closes.
+absl::Status LoadFile(const config::Config& config, const std::string& file,
+                      const std::string& workspace, std::ostream& out, std::ostream& progress,
+                      bool progress_is_terminal,
+                      const std::function<void(state::ProfileEngine*)>& prepare,
+                      const std::function<absl::Status(const storage::Store&, const Workspace&,
+                                                       const state::ProfileEngine*)>& inspect) {
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::Store::Open(StoreOptions(config));
   if (!store.ok()) {
@@ -221,17 +232,18 @@ absl::Status Import(const config::Config& config, const ImportCommand& command, 
   }
   absl::StatusOr<std::vector<Workspace>> workspaces = ResolveWorkspaces(store->get(), config);
   if (!workspaces.ok()) return workspaces.status();
-  absl::StatusOr<uint32_t> ws = FindWorkspaceId(**store, command.workspace);
+  absl::StatusOr<uint32_t> ws = FindWorkspaceId(**store, workspace);
   if (!ws.ok()) return ws.status();
   obs::Registry metrics;
   absl::StatusOr<std::unique_ptr<state::ProfileEngine>> profiles =
       MakeProfileEngine(config, store->get(), *workspaces, &metrics);
   if (!profiles.ok()) return profiles.status();
+  if (prepare && *profiles) prepare(profiles->get());
   shard::ShardSet shards(store->get(), &SystemClock::Get(), &metrics, ShardOptions(config));
   shards.SetProfileEngine(profiles->get());
   if (auto s = shards.Start(); !s.ok()) return s;
   ImportOptions options;
-  options.file = command.file;
+  options.file = file;
   options.progress = &progress;
   options.progress_is_terminal = progress_is_terminal;
   absl::StatusOr<ImportSummary> summary =
@@ -239,7 +251,68 @@ absl::Status Import(const config::Config& config, const ImportCommand& command, 
   shards.Stop();
   if (!summary.ok()) return summary.status();
   PrintImportSummary(*summary, out);
+  if (inspect) {
+    for (const Workspace& w : *workspaces) {
+      if (w.id == *ws) {
+        if (absl::Status s = inspect(**store, w, profiles->get()); !s.ok()) return s;
+      }
+    }
+  }
   return (*store)->Flush();
+}
+
+}  // namespace
+
+absl::Status Import(const config::Config& config, const ImportCommand& command, std::ostream& out,
+                    std::ostream& progress, bool progress_is_terminal) {
+  return LoadFile(config, command.file, command.workspace, out, progress, progress_is_terminal,
+                  nullptr, nullptr);
+}
+
+absl::Status Replay(const config::Config& config, const ReplayCommand& command, std::ostream& out,
+                    std::ostream& progress, bool progress_is_terminal) {
+  // A scratch store, removed afterwards: replay never touches the real data directory.
+  std::string scratch = (std::filesystem::temp_directory_path() / "whisperer-replay-XXXXXX");
+  if (mkdtemp(scratch.data()) == nullptr) {
+    return absl::InternalError(StrCat("cannot create a scratch directory in ",
+                                      std::filesystem::temp_directory_path().string()));
+  }
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{scratch};
+  config::Config c = config;
+  c.storage.path = scratch + "/data";
+  c.storage.sync = false;
+  c.ingest.profiles = true;
+  c.ingest.dedupe_window_ms = INT64_MAX / 4;  // history: a repeated messageId is a repeat
+  return LoadFile(
+      c, command.file, command.workspace, progress, progress, progress_is_terminal,
+      [](state::ProfileEngine* engine) { engine->UseEventTimeForJourneys(); },
+      [&](const storage::Store& store, const Workspace& ws,
+          const state::ProfileEngine*) -> absl::Status {
+        std::string body;
+        JsonWriter w(&body);
+        w.StartObject();
+        w.Key("workspace");
+        w.String(ws.name);
+        w.Key("journeys");
+        w.StartArray();
+        for (const auto& journey : ws.profiles.journeys) {
+          absl::StatusOr<std::vector<std::pair<std::string, state::FunnelCounts>>> groups =
+              state::ProfileEngine::Funnel(store, ws.id, *journey, 0, INT32_MAX,
+                                           state::FunnelDimension::kAll);
+          if (!groups.ok()) return groups.status();
+          WriteFunnel(*journey, /*from_day=*/1, /*to_day=*/0, "all", *groups, w);
+        }
+        w.EndArray();
+        w.EndObject();
+        out << body << "\n";
+        return absl::OkStatus();
+      });
 }
 
 absl::Status Export(const ExportCommand& command, std::ostream& out, std::ostream& log) {

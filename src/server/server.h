@@ -22,6 +22,17 @@ struct ImportCommand {
 absl::Status Import(const config::Config& config, const ImportCommand& command, std::ostream& out,
                     std::ostream& progress, bool progress_is_terminal);
 
+// Re-runs a file of events through the configured journeys on a scratch store (removed after)
+// and prints each journey's funnel over the whole file as one JSON object on `out`; the import
+// progress and summary go to `progress`. Journey timeouts run on the events' own times, so the
+// file should be in time order. The real data directory is never touched.
+struct ReplayCommand {
+  std::string file;
+  std::string workspace = "default";
+};
+absl::Status Replay(const config::Config& config, const ReplayCommand& command, std::ostream& out,
+                    std::ostream& progress, bool progress_is_terminal);
+
 struct ExportCommand {
   std::string data_dir;
   std::string workspace = "default";

@@ -203,6 +203,13 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     unresolved_->Inc();
     return facts.status();
   }
+  if (event_time_) {
+    // Replay: time is the events' own; what timed out before this event happened first.
+    facts->received_at_ms = facts->timestamp_ms;
+    if (NextDeadline() <= facts->timestamp_ms) {
+      if (absl::Status s = FireDueInGroup(facts->timestamp_ms); !s.ok()) return s;
+    }
+  }
   std::vector<identity::Identifier> raw = std::move(facts->identifiers);
   if (!facts->previous_id.empty()) {
     // alias: previousId is a former userId when the graph knows it as one, else an anonymousId
@@ -337,6 +344,11 @@ absl::Status ProfileEngine::LoadTimers() {
 }
 
 absl::Status ProfileEngine::FireDue(int64_t now_ms, rocksdb::WriteBatch* batch) {
+  if (absl::Status s = FireDueInGroup(now_ms); !s.ok()) return s;
+  return Finish(batch);
+}
+
+absl::Status ProfileEngine::FireDueInGroup(int64_t now_ms) {
   while (!timers_.empty() && timers_.top().deadline_ms <= now_ms) {
     Timer t = timers_.top();
     timers_.pop();
@@ -366,7 +378,7 @@ absl::Status ProfileEngine::FireDue(int64_t now_ms, rocksdb::WriteBatch* batch) 
   }
   next_deadline_.store(timers_.empty() ? INT64_MAX : timers_.top().deadline_ms,
                        std::memory_order_relaxed);
-  return Finish(batch);
+  return absl::OkStatus();
 }
 
 absl::Status ProfileEngine::CountSteps(uint32_t workspace_id,
@@ -655,6 +667,13 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
     if (parser_.parse(**json).get(doc) == simdjson::SUCCESS) {
       absl::StatusOr<EventFacts> facts = ExtractFacts(doc, settings.rules);
       if (facts.ok()) {
+        if (event_time_) {
+          // Replay: time is the events' own; what timed out before this event happened first.
+          facts->received_at_ms = facts->timestamp_ms;
+          if (NextDeadline() <= facts->timestamp_ms) {
+            if (absl::Status s = FireDueInGroup(facts->timestamp_ms); !s.ok()) return s;
+          }
+        }
         std::vector<identity::Identifier> raw = std::move(facts->identifiers);
         if (!facts->previous_id.empty()) {
           raw.push_back({std::string(identity::kUserId), facts->previous_id});

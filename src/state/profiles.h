@@ -101,6 +101,9 @@ class ProfileEngine {
   // WriteExclusive); NextDeadline from any thread.
   int64_t NextDeadline() const { return next_deadline_.load(std::memory_order_relaxed); }
   absl::Status FireDue(int64_t now_ms, rocksdb::WriteBatch* batch);
+  // Replaying history (`whisperer replay`): journey deadlines count from each event's own time,
+  // and fire when an event of a later time is applied, instead of by the wall clock.
+  void UseEventTimeForJourneys() { event_time_ = true; }
 
   // Sets consent purposes of a profile (PUT /v1/profiles/{id}/consent). NotFound when there is
   // no such profile; InvalidArgument for an unknown purpose.
@@ -219,6 +222,8 @@ class ProfileEngine {
   };
   void Schedule(uint32_t workspace_id, uint64_t profile_id,
                 const std::vector<JourneyDeadline>& deadlines);
+  // FireDue without the Finish: profiles changed are left dirty for the caller's Finish.
+  absl::Status FireDueInGroup(int64_t now_ms);
   // Counts journey steps into the funnel rows (read from the store on first touch).
   absl::Status CountSteps(uint32_t workspace_id, const std::vector<JourneyStep>& steps);
   // Timers of every active journey stage with a deadline, from the stored profiles.
@@ -227,6 +232,7 @@ class ProfileEngine {
   std::unique_ptr<DeviceDetector> detector_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
   std::atomic<int64_t> next_deadline_{INT64_MAX};
+  bool event_time_ = false;
   std::unordered_map<uint32_t, WorkspaceProfileSettings> settings_;
   WorkspaceProfileSettings defaults_;
   simdjson::dom::parser parser_;

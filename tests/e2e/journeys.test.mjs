@@ -218,3 +218,50 @@ test('funnels are counted as customers move: entries, moves, time in stage, by d
     assert.equal(res.json.error.field, field, p);
   }
 });
+
+test('whisperer replay runs a file of history through the journeys, timeouts in event time', async (t) => {
+  const { runCli, makeTempDir } = await import('./lib/server.mjs');
+  const dir = await makeTempDir(t);
+  const t0 = Date.parse('2024-06-01T12:00:00.000Z');
+  const at = (s) => new Date(t0 + s * 1000).toISOString();
+  const ctx = { userAgent: IPHONE_UA, campaign: { source: 'tiktok', medium: 'short_video' } };
+  const e = (anonymousId, s, fields) => ({ anonymousId, timestamp: at(s), context: ctx, ...fields });
+  const events = [
+    e('a', 0, { type: 'page', name: 'Landing' }),
+    e('b', 1, { type: 'page', name: 'Landing' }),
+    e('a', 2, { type: 'track', event: 'Product Viewed' }),
+    e('a', 30, { type: 'track', event: 'Product Added' }),
+    // b did nothing for 9 s: its 3-second hook ran out at 4 s, in the file's own time.
+    e('b', 10, { type: 'page', name: 'Late' }),
+    e('a', 60, { type: 'track', event: 'Order Completed', properties: { revenue: 10 } }),
+    { ...e('c', 70, { type: 'page' }), context: { userAgent: MAC_UA } },
+  ];
+  const file = path.join(dir, 'history.ndjson');
+  await fsp.writeFile(file, events.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  const configFile = path.join(REPO_ROOT, 'whisperer.example.yaml');
+  const run = await runCli(['replay', file, '--config', configFile]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /imported 7 events from 7 lines/);
+  const result = JSON.parse(run.stdout);
+  assert.equal(result.workspace, 'default');
+  const mobile = result.journeys.find((j) => j.journey === 'mobile_short_video');
+  assert.equal(mobile.from, null);
+  const all = mobile.groups[0];
+  assert.deepEqual(
+    all.stages.map((s) => [s.id, s.entered]),
+    [
+      ['hook', 2],
+      ['browse', 0],
+      ['product_view', 1],
+      ['cart', 1],
+      ['bounced', 1],
+    ],
+  );
+  assert.equal(all.converted, 1);
+  const hook = all.stages[0];
+  // a left the hook after 2 s; b timed out after 3 s.
+  assert.ok(hook.p90MsInStage >= 2000 && hook.p90MsInStage <= 4500, JSON.stringify(hook));
+  // The example's data directory was not touched: replay used a scratch store.
+  const bad = await runCli(['replay', path.join(dir, 'missing.ndjson'), '--config', configFile]);
+  assert.notEqual(bad.code, 0);
+});
