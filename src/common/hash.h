@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 namespace whisperer {
 
@@ -23,6 +24,23 @@ constexpr uint64_t Hash64(std::string_view data, uint64_t seed = kFnvOffsetBasis
   h *= 0xc4ceb9fe1a85ec53ULL;
   h ^= h >> 33;
   return h;
+}
+
+// A 128-bit fingerprint: two independently seeded Hash64s. Collisions are negligible at any
+// realistic count, so it stands for a long key where the key itself need not be kept (dedupe
+// keys, suppressed identifiers, the in-memory identity graph).
+struct Hash128 {
+  uint64_t a = 0;
+  uint64_t b = 0;
+  friend bool operator==(const Hash128&, const Hash128&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const Hash128& k) {
+    return H::combine(std::move(h), k.a, k.b);
+  }
+};
+
+constexpr Hash128 Fingerprint128(std::string_view data) {
+  return {Hash64(data), Hash64(data, 0x9e3779b97f4a7c15ULL)};
 }
 
 }  // namespace whisperer

@@ -62,6 +62,11 @@ inline std::string_view Header(const Request& req, http::field field) {
   return {v.data(), v.size()};
 }
 
+// The request target: the path with its query string.
+inline std::string_view Target(const Request& req) {
+  return {req.target().data(), req.target().size()};
+}
+
 // Builds a response with a JSON body and the right headers.
 Response JsonResponse(unsigned status, std::string body);
 // Builds the JSON error response for `status` (its HTTP code from api/http_status.h).

@@ -129,7 +129,7 @@ void CollectService::HandleListEvents(net::RequestContext& ctx, net::Responder r
   absl::StatusOr<api::Principal> principal =
       api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  std::string_view target(ctx.request.target().data(), ctx.request.target().size());
+  std::string_view target = net::Target(ctx.request);
   absl::StatusOr<uint64_t> after =
       api::ParseUintParam(api::QueryParam(target, "cursor").value_or(""), "cursor", 0, UINT64_MAX);
   absl::StatusOr<uint64_t> limit =

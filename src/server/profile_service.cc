@@ -14,10 +14,6 @@ namespace {
 
 constexpr std::string_view kLookupTypes[] = {"userId", "anonymousId", "email", "phone"};
 
-std::string_view TargetOf(const net::RequestContext& ctx) {
-  return {ctx.request.target().data(), ctx.request.target().size()};
-}
-
 absl::StatusOr<uint64_t> ProfileIdParam(const net::RequestContext& ctx) {
   std::string_view raw = ctx.path_params.empty() ? "" : ctx.path_params.front();
   std::optional<uint64_t> id = state::ParseProfileId(raw);
@@ -70,27 +66,33 @@ void ProfileService::Register(net::Router* router) {
 
 absl::StatusOr<ProfileService::Target> ProfileService::Authorize(
     const net::RequestContext& ctx) const {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  absl::StatusOr<api::Principal> principal = Admin(ctx);
   if (!principal.ok()) return principal.status();
   absl::StatusOr<uint64_t> id = ProfileIdParam(ctx);
   if (!id.ok()) return id.status();
   return Target{principal->workspace_id, *id};
 }
 
+absl::StatusOr<api::Principal> ProfileService::Admin(const net::RequestContext& ctx) const {
+  return api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+}
+
+absl::Status ProfileService::ProfilesOn() const {
+  if (engine_ != nullptr) return absl::OkStatus();
+  return MakeError(absl::StatusCode::kUnavailable, "profiles_disabled",
+                   "profiles (and with them journeys) are off on this server "
+                   "(ingest.profiles: false)");
+}
+
 absl::Status ProfileService::Change(const std::function<absl::Status(rocksdb::WriteBatch*)>& fn) {
-  if (engine_ == nullptr) {
-    return MakeError(absl::StatusCode::kUnavailable, "profiles_disabled",
-                     "profiles are off on this server (ingest.profiles: false)");
-  }
+  if (absl::Status on = ProfilesOn(); !on.ok()) return on;
   return shards_->WriteExclusive(fn);
 }
 
 void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  absl::StatusOr<api::Principal> principal = Admin(ctx);
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  std::string_view target = TargetOf(ctx);
+  std::string_view target = net::Target(ctx.request);
   std::string type;
   std::optional<std::string_view> raw;
   for (std::string_view t : kLookupTypes) {
@@ -150,7 +152,7 @@ void ProfileService::HandleGet(net::RequestContext& ctx, net::Responder respond)
 void ProfileService::HandleEvents(net::RequestContext& ctx, net::Responder respond) {
   absl::StatusOr<Target> target = Authorize(ctx);
   if (!target.ok()) return respond(net::ErrorResponse(target.status()));
-  std::string_view url = TargetOf(ctx);
+  std::string_view url = net::Target(ctx.request);
   absl::StatusOr<uint64_t> before =
       api::ParseUintParam(api::QueryParam(url, "cursor").value_or(""), "cursor", 0, UINT64_MAX);
   if (!before.ok()) return respond(net::ErrorResponse(before.status()));
@@ -283,7 +285,8 @@ void ProfileService::HandleExport(net::RequestContext& ctx, net::Responder respo
 void ProfileService::HandleErase(net::RequestContext& ctx, net::Responder respond) {
   absl::StatusOr<Target> target = Authorize(ctx);
   if (!target.ok()) return respond(net::ErrorResponse(target.status()));
-  std::optional<std::string_view> suppress_param = api::QueryParam(TargetOf(ctx), "suppress");
+  std::optional<std::string_view> suppress_param =
+      api::QueryParam(net::Target(ctx.request), "suppress");
   bool suppress = false;
   if (suppress_param) {
     if (*suppress_param == "true" || suppress_param->empty()) {
@@ -352,14 +355,9 @@ void ProfileService::HandleUnmerge(net::RequestContext& ctx, net::Responder resp
 }
 
 void ProfileService::HandleJourneys(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  absl::StatusOr<api::Principal> principal = Admin(ctx);
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  if (engine_ == nullptr) {
-    return respond(net::ErrorResponse(
-        MakeError(absl::StatusCode::kUnavailable, "profiles_disabled",
-                  "profiles (and with them journeys) are off (ingest.profiles: false)")));
-  }
+  if (absl::Status on = ProfilesOn(); !on.ok()) return respond(net::ErrorResponse(on));
   std::string body;
   JsonWriter w(&body);
   w.StartObject();
@@ -505,14 +503,9 @@ void WriteFunnel(const state::Journey& journey, int64_t from_day, int64_t to_day
 }
 
 void ProfileService::HandleFunnel(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  absl::StatusOr<api::Principal> principal = Admin(ctx);
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  if (engine_ == nullptr) {
-    return respond(net::ErrorResponse(
-        MakeError(absl::StatusCode::kUnavailable, "profiles_disabled",
-                  "profiles (and with them journeys) are off (ingest.profiles: false)")));
-  }
+  if (absl::Status on = ProfilesOn(); !on.ok()) return respond(net::ErrorResponse(on));
   const std::string& id = ctx.path_params.front();
   const state::Journey* journey = nullptr;
   for (const auto& j : engine_->Settings(principal->workspace_id).journeys) {
@@ -522,7 +515,7 @@ void ProfileService::HandleFunnel(net::RequestContext& ctx, net::Responder respo
     return respond(net::ErrorResponse(MakeError(absl::StatusCode::kNotFound, "journey_not_found",
                                                 StrCat("no journey ", id.substr(0, 64)), "id")));
   }
-  std::string_view url = TargetOf(ctx);
+  std::string_view url = net::Target(ctx.request);
   int64_t today = clock_->NowMillis() / kDayMs;
   absl::StatusOr<int64_t> to = DayParam(url, "to", today);
   if (!to.ok()) return respond(net::ErrorResponse(to.status()));

@@ -73,6 +73,10 @@ class ProfileService {
     uint64_t profile_id;
   };
   absl::StatusOr<Target> Authorize(const net::RequestContext& ctx) const;
+  // The workspace of the request's admin key (401/403 otherwise).
+  absl::StatusOr<api::Principal> Admin(const net::RequestContext& ctx) const;
+  // 503 profiles_disabled when the server runs with ingest.profiles: false.
+  absl::Status ProfilesOn() const;
   // Runs a change under the commit lock; 503 profiles_disabled when profiles are off.
   absl::Status Change(const std::function<absl::Status(rocksdb::WriteBatch*)>& fn);
 

@@ -189,6 +189,13 @@ bool FireJourneyTimeout(const Journey& journey, Profile& profile, const JourneyD
   return true;
 }
 
+void RunningDeadlines(const Profile& profile, std::vector<JourneyDeadline>* deadlines) {
+  for (const auto& [id, s] : profile.journeys) {
+    if (s.status == kActive && s.deadline_ms != 0)
+      deadlines->push_back({id, s.stage, s.deadline_ms});
+  }
+}
+
 void MergeJourneys(Profile& survivor, const Profile& loser) {
   for (const auto& [id, theirs] : loser.journeys) {
     auto it = survivor.journeys.find(id);

@@ -115,6 +115,9 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
 bool FireJourneyTimeout(const Journey& journey, Profile& profile, const JourneyDeadline& due,
                         JourneyEffects* effects);
 
+// Appends the deadline of every journey stage `profile` is in that has a running timeout.
+void RunningDeadlines(const Profile& profile, std::vector<JourneyDeadline>* deadlines);
+
 // Keeps the further progress of each journey in `survivor` (MergeProfiles calls it).
 void MergeJourneys(Profile& survivor, const Profile& loser);
 

@@ -320,11 +320,13 @@ absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
 void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint64_t sequence,
                const FoldOptions& options) {
   if (sequence > p.last_sequence) p.last_sequence = sequence;
-  std::string source = StrCat("event:", f.message_id);
   // Identity and consent are facts about the person whoever the sender is; the statistics
   // below leave bots out.
-  for (const auto& [purpose, granted] : f.consent) {
-    SetConsent(p, purpose, ConsentState{granted, f.timestamp_ms, source});
+  if (!f.consent.empty()) {
+    std::string source = StrCat("event:", f.message_id);
+    for (const auto& [purpose, granted] : f.consent) {
+      SetConsent(p, purpose, ConsentState{granted, f.timestamp_ms, source});
+    }
   }
   if (device != nullptr && device->bot) {
     ++p.bot_events;

@@ -157,10 +157,6 @@ Profile* ProfileEngine::Create(uint32_t workspace_id) {
   return slot.get();
 }
 
-ProfileEngine::KeyHash128 ProfileEngine::HashIdentity(std::string_view identity_key) {
-  return {Hash64(identity_key), Hash64(identity_key, 0x9e3779b97f4a7c15ULL)};
-}
-
 absl::Status ProfileEngine::LoadGraph() {
   graph_.clear();
   std::unique_ptr<rocksdb::Iterator> it(
@@ -169,20 +165,20 @@ absl::Status ProfileEngine::LoadGraph() {
     if (it->value().size() != 8) {
       return MakeError(absl::StatusCode::kDataLoss, "corrupt_identity", "bad identity row");
     }
-    graph_[HashIdentity(it->key().ToStringView())] = storage::GetBigEndian64(it->value().data());
+    graph_[Fingerprint128(it->key().ToStringView())] = storage::GetBigEndian64(it->value().data());
   }
   return FromRocksIterator(it->status());
 }
 
 uint64_t ProfileEngine::Owner(uint32_t workspace_id, const identity::Identifier& id) const {
-  auto it = graph_.find(HashIdentity(storage::IdentityKey(workspace_id, id.type, id.value)));
+  auto it = graph_.find(Fingerprint128(storage::IdentityKey(workspace_id, id.type, id.value)));
   return it == graph_.end() ? 0 : it->second;
 }
 
 void ProfileEngine::Link(uint32_t workspace_id, const identity::Identifier& id,
                          uint64_t profile_id) {
   std::string key = storage::IdentityKey(workspace_id, id.type, id.value);
-  graph_[HashIdentity(key)] = profile_id;
+  graph_[Fingerprint128(key)] = profile_id;
   std::string value;
   storage::PutBigEndian64(&value, profile_id);
   pending_identities_.emplace_back(std::move(key), std::move(value));
@@ -300,11 +296,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   JourneyEffects effects;
   if (!plan.merge.empty()) {
     // A merge may have brought in a journey stage with a running timeout.
-    for (const auto& [id, j] : target->journeys) {
-      if (j.status == "active" && j.deadline_ms != 0) {
-        effects.deadlines.push_back({id, j.stage, j.deadline_ms});
-      }
-    }
+    RunningDeadlines(*target, &effects.deadlines);
   }
   AdvanceJourneys(settings.journeys, *target, *facts, doc, device_ptr, sequence, &effects);
   Schedule(workspace_id, target->id, effects.deadlines);
@@ -333,11 +325,7 @@ absl::Status ProfileEngine::LoadTimers() {
     absl::StatusOr<Profile> p = DecodeProfile(it->value().ToStringView());
     if (!p.ok()) continue;  // reported when the profile is next read
     std::vector<JourneyDeadline> deadlines;
-    for (const auto& [id, j] : p->journeys) {
-      if (j.status == "active" && j.deadline_ms != 0) {
-        deadlines.push_back({id, j.stage, j.deadline_ms});
-      }
-    }
+    RunningDeadlines(*p, &deadlines);
     Schedule(storage::GetBigEndian32(key.data()), p->id, deadlines);
   }
   return FromRocksIterator(it->status());
@@ -550,27 +538,6 @@ absl::Status ProfileEngine::DeleteTimelines(uint32_t workspace_id,
   return absl::OkStatus();
 }
 
-absl::StatusOr<Profile> ProfileEngine::Refold(uint32_t workspace_id,
-                                              const std::vector<uint64_t>& sequences, uint64_t id,
-                                              std::vector<identity::Identifier> identifiers) {
-  const WorkspaceProfileSettings& settings = Settings(workspace_id);
-  Profile p;
-  p.id = id;
-  p.identifiers = std::move(identifiers);
-  for (uint64_t seq : sequences) {
-    absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(workspace_id, seq);
-    if (!json.ok()) return json.status();
-    if (!json->has_value()) continue;
-    simdjson::dom::element doc;
-    if (parser_.parse(**json).get(doc) != simdjson::SUCCESS) continue;
-    absl::StatusOr<EventFacts> facts = ExtractFacts(doc, settings.rules);
-    if (!facts.ok()) continue;
-    DeviceFacts device;
-    FoldEvent(p, *facts, Device(facts->user_agent, &device), seq, settings.fold);
-  }
-  return p;
-}
-
 absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id,
                                                            uint64_t profile_id, bool suppress,
                                                            rocksdb::WriteBatch* batch) {
@@ -610,7 +577,7 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
     std::string key = storage::IdentityKey(workspace_id, id.type, id.value);
     rocksdb::Status s = batch->Delete(store_->identities(), key);
     if (!s.ok()) return RocksError(s);
-    graph_.erase(HashIdentity(key));
+    graph_.erase(Fingerprint128(key));
     if (suppress) {
       std::string suppression = storage::SuppressionKey(workspace_id, id.type, id.value);
       s = batch->Put(store_->meta(), suppression, "");
@@ -655,62 +622,61 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
   }
   absl::StatusOr<std::vector<uint64_t>> sequences = Sequences(*store_, workspace_id, *current);
   if (!sequences.ok()) return sequences.status();
-  // Each event goes with the split-off identifiers when it carried any of them.
+  // One pass: each event goes with the split-off identifiers when it carried any of them, and
+  // is folded into the side it goes to. An event that cannot be read stays on the kept side,
+  // unfolded.
   const WorkspaceProfileSettings& settings = Settings(workspace_id);
+  uint64_t new_id = Create(workspace_id)->id;
+  Profile split_profile, kept_profile;
+  split_profile.id = new_id;
+  split_profile.identifiers = split;
+  kept_profile.id = current->id;
+  kept_profile.identifiers = kept;
   std::vector<uint64_t> split_seqs, kept_seqs;
   for (uint64_t seq : *sequences) {
     absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(workspace_id, seq);
     if (!json.ok()) return json.status();
     if (!json->has_value()) continue;
-    bool carried = false;
     simdjson::dom::element doc;
+    absl::StatusOr<EventFacts> facts = absl::InvalidArgumentError("unreadable");
     if (parser_.parse(**json).get(doc) == simdjson::SUCCESS) {
-      absl::StatusOr<EventFacts> facts = ExtractFacts(doc, settings.rules);
-      if (facts.ok()) {
-        if (event_time_) {
-          // Replay: time is the events' own; what timed out before this event happened first.
-          facts->received_at_ms = facts->timestamp_ms;
-          if (NextDeadline() <= facts->timestamp_ms) {
-            if (absl::Status s = FireDueInGroup(facts->timestamp_ms); !s.ok()) return s;
-          }
-        }
-        std::vector<identity::Identifier> raw = std::move(facts->identifiers);
-        if (!facts->previous_id.empty()) {
-          raw.push_back({std::string(identity::kUserId), facts->previous_id});
-          raw.push_back({std::string(identity::kAnonymousId), facts->previous_id});
-        }
-        for (const identity::Identifier& id :
-             identity::PrepareIdentifiers(std::move(raw), settings.rules)) {
-          carried = carried || std::find(split.begin(), split.end(), id) != split.end();
-        }
+      facts = ExtractFacts(doc, settings.rules);
+    }
+    bool carried = false;
+    if (facts.ok()) {
+      std::vector<identity::Identifier> raw = facts->identifiers;
+      if (!facts->previous_id.empty()) {
+        raw.push_back({std::string(identity::kUserId), facts->previous_id});
+        raw.push_back({std::string(identity::kAnonymousId), facts->previous_id});
       }
+      for (const identity::Identifier& id :
+           identity::PrepareIdentifiers(std::move(raw), settings.rules)) {
+        carried = carried || std::find(split.begin(), split.end(), id) != split.end();
+      }
+      DeviceFacts device;
+      FoldEvent(carried ? split_profile : kept_profile, *facts, Device(facts->user_agent, &device),
+                seq, settings.fold);
     }
     (carried ? split_seqs : kept_seqs).push_back(seq);
   }
 
-  Profile* fresh = Create(workspace_id);
-  uint64_t new_id = fresh->id;
-  absl::StatusOr<Profile> split_profile = Refold(workspace_id, split_seqs, new_id, split);
-  if (!split_profile.ok()) return split_profile.status();
-  absl::StatusOr<Profile> kept_profile = Refold(workspace_id, kept_seqs, current->id, kept);
-  if (!kept_profile.ok()) return kept_profile.status();
   // Consent given through the API is about the person, whichever profile: both keep it, and
   // what the events said is re-read from them.
-  for (Profile* p : {&*split_profile, &*kept_profile}) {
+  for (Profile* p : {&split_profile, &kept_profile}) {
     for (const auto& [purpose, state] : current->consent) p->consent.emplace(purpose, state);
   }
-  kept_profile->merges = current->merges;
+  kept_profile.merges = current->merges;
   // Journey progress stays with the kept profile; the split-off one starts afresh.
-  kept_profile->journeys = current->journeys;
-  kept_profile->separated = current->separated;
-  kept_profile->separated.push_back(new_id);
-  split_profile->separated.push_back(current->id);
+  kept_profile.journeys = current->journeys;
+  kept_profile.separated = current->separated;
+  kept_profile.separated.push_back(new_id);
+  split_profile.separated.push_back(current->id);
 
   std::vector<uint64_t> old_ids = current->absorbed;
   old_ids.push_back(current->id);
   if (absl::Status s = DeleteTimelines(workspace_id, old_ids, batch); !s.ok()) return s;
   for (const auto& [profile, seqs] :
-       {std::pair{&*kept_profile, &kept_seqs}, std::pair{&*split_profile, &split_seqs}}) {
+       {std::pair{&kept_profile, &kept_seqs}, std::pair{&split_profile, &split_seqs}}) {
     for (uint64_t seq : *seqs) {
       rocksdb::Status s =
           batch->Put(store_->timeline(), storage::TimelineKey(workspace_id, profile->id, seq), "");
@@ -720,8 +686,8 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
   for (const identity::Identifier& id : split) {
     Link(workspace_id, id, new_id);
   }
-  working_[Key{workspace_id, new_id}] = std::make_unique<Profile>(std::move(*split_profile));
-  working_[Key{workspace_id, current->id}] = std::make_unique<Profile>(std::move(*kept_profile));
+  working_[Key{workspace_id, new_id}] = std::make_unique<Profile>(std::move(split_profile));
+  working_[Key{workspace_id, current->id}] = std::make_unique<Profile>(std::move(kept_profile));
   dirty_.push_back(Key{workspace_id, new_id});
   dirty_.push_back(Key{workspace_id, current->id});
   if (absl::Status s = Finish(batch); !s.ok()) return s;

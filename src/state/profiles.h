@@ -40,6 +40,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "common/hash.h"
 #include "identity/resolver.h"
 #include "obs/metrics.h"
 #include "rocksdb/write_batch.h"
@@ -178,28 +179,15 @@ class ProfileEngine {
   };
 
   absl::StatusOr<Profile*> Load(uint32_t workspace_id, uint64_t profile_id);
-  // The identity graph lives in memory in full (graph_), keyed by a 128-bit hash of the
-  // storage::IdentityKey: about 30 bytes per identifier, no store read on the hot path, and an
-  // answer for a new identifier without a lookup. Two identifiers would have to collide in 128
-  // bits to be confused.
-  struct KeyHash128 {
-    uint64_t a, b;
-    bool operator==(const KeyHash128&) const = default;
-    template <typename H>
-    friend H AbslHashValue(H h, const KeyHash128& k) {
-      return H::combine(std::move(h), k.a, k.b);
-    }
-  };
-  static KeyHash128 HashIdentity(std::string_view identity_key);
+  // The identity graph lives in memory in full (graph_), keyed by the 128-bit fingerprint
+  // (common/hash.h) of the storage::IdentityKey: about 30 bytes per identifier, no store read on
+  // the hot path, and an answer for a new identifier without a lookup.
   absl::Status LoadGraph();
   // The profile `id` belongs to, or 0.
   uint64_t Owner(uint32_t workspace_id, const identity::Identifier& id) const;
   // Points `id` at `profile_id` in the graph; the row is written by Finish.
   void Link(uint32_t workspace_id, const identity::Identifier& id, uint64_t profile_id);
   Profile* Create(uint32_t workspace_id);
-  // A profile rebuilt from the events at `sequences` (ascending), with the given identity.
-  absl::StatusOr<Profile> Refold(uint32_t workspace_id, const std::vector<uint64_t>& sequences,
-                                 uint64_t id, std::vector<identity::Identifier> identifiers);
   // Deletes the timeline rows of `profiles`.
   absl::Status DeleteTimelines(uint32_t workspace_id, const std::vector<uint64_t>& profiles,
                                rocksdb::WriteBatch* batch);
@@ -247,8 +235,8 @@ class ProfileEngine {
   size_t cache_bytes_ = 0;
   size_t cache_limit_bytes_ = size_t{1} << 30;
   obs::Counter* evictions_ = nullptr;
-  absl::flat_hash_map<KeyHash128, uint64_t> graph_;  // identity key hash -> profile
-  std::unordered_set<std::string> suppressed_;       // storage::SuppressionKey, all of them
+  absl::flat_hash_map<Hash128, uint64_t> graph_;  // identity key hash -> profile
+  std::unordered_set<std::string> suppressed_;    // storage::SuppressionKey, all of them
   std::vector<Key> dirty_;
   // Rows for Finish to write in key order: identity links, and timeline entries.
   std::vector<std::pair<std::string, std::string>> pending_identities_;

@@ -45,10 +45,10 @@ std::optional<EventKeyParts> DecodeEventKey(std::string_view key) {
 
 namespace {
 
-// Two independently seeded 64-bit hashes: collisions are negligible at any realistic count.
 void AppendHash128(std::string* out, std::string_view data) {
-  PutBigEndian64(out, Hash64(data));
-  PutBigEndian64(out, Hash64(data, 0x9e3779b97f4a7c15ULL));
+  Hash128 h = Fingerprint128(data);
+  PutBigEndian64(out, h.a);
+  PutBigEndian64(out, h.b);
 }
 
 }  // namespace

@@ -9,14 +9,8 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
-import { startServer, REPO_ROOT } from './lib/server.mjs';
-
-const IPHONE_UA =
-  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 ' +
-  '(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1';
-const MAC_UA =
-  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) ' +
-  'Chrome/119.0.0.0 Safari/537.36';
+import { IPHONE_UA, MAC_UA } from './lib/user_agents.mjs';
+import { startServer, runCli, makeTempDir, REPO_ROOT } from './lib/server.mjs';
 
 let server;
 
@@ -220,7 +214,6 @@ test('funnels are counted as customers move: entries, moves, time in stage, by d
 });
 
 test('whisperer replay runs a file of history through the journeys, timeouts in event time', async (t) => {
-  const { runCli, makeTempDir } = await import('./lib/server.mjs');
   const dir = await makeTempDir(t);
   const t0 = Date.parse('2024-06-01T12:00:00.000Z');
   const at = (s) => new Date(t0 + s * 1000).toISOString();

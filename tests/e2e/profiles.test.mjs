@@ -7,14 +7,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
+import { IPHONE_UA, MAC_UA } from './lib/user_agents.mjs';
 import { startServer } from './lib/server.mjs';
-
-const IPHONE_UA =
-  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 ' +
-  '(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1';
-const MAC_UA =
-  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) ' +
-  'Chrome/119.0.0.0 Safari/537.36';
 
 let server;
 
