@@ -125,14 +125,15 @@ lat_ok=$(awk -v p="$p99_ms" -v r="$wrk_rate" 'BEGIN { print (p <= 2 && r >= 4900
 prof_ratio_ok=$(awk -v r="$prof_ratio" 'BEGIN { print (r >= 0.7) ? 1 : 0 }')
 prof_memory_ok=$(awk -v b="$bytes_per_profile" 'BEGIN { print (b <= 1024) ? 1 : 0 }')
 
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit="\`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`"
+git diff --quiet HEAD -- src bench 2>/dev/null || commit="$commit plus uncommitted changes"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 cat >"$OUT" <<MD
 # Benchmarks
 
 Written by \`bench/run.sh\` (\`make bench\`); not edited by hand. Re-run it to refresh.
 
-- Run: $(date -u +%Y-%m-%dT%H:%MZ), commit \`$commit\`
+- Run: $(date -u +%Y-%m-%dT%H:%MZ), commit $commit
 - Machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB memory, shared and noisy;
   the load generator and the server run on the same 2 cores.
 - Command: \`BENCH_EVENTS=$EVENTS BENCH_SENDERS=$SENDERS BENCH_WRK_SECONDS=$WRK_SECONDS BENCH_PROFILE_EVENTS=$PROFILE_EVENTS BENCH_CUSTOMERS=$CUSTOMERS bench/run.sh\`

@@ -162,9 +162,9 @@ class ShardSet::Shard {
           ++i;
         }
       }
-      if (status.ok()) status = set_->dedupe_.Record(entries, &batch);
       if (status.ok() && set_->profiles_ != nullptr) status = set_->profiles_->Finish(&batch);
       if (status.ok()) status = set_->store_->Write(&batch);
+      if (status.ok()) set_->dedupe_.Record(entries);
       if (!status.ok() && set_->profiles_ != nullptr) set_->profiles_->Abandon();
     }
 
@@ -219,9 +219,11 @@ ShardSet::~ShardSet() { Stop(); }
 
 absl::Status ShardSet::WriteExclusive(const std::function<absl::Status(rocksdb::WriteBatch*)>& fn) {
   std::lock_guard lock(commit_mu_);
+  state::DedupeIndex::DeletionScope deleting(&dedupe_);
   rocksdb::WriteBatch batch;
   absl::Status status = fn(&batch);
   if (status.ok() && batch.Count() > 0) status = store_->Write(&batch);
+  if (status.ok()) dedupe_.Forget(batch);
   if (!status.ok() && profiles_ != nullptr) profiles_->Abandon();
   return status;
 }
@@ -233,6 +235,7 @@ absl::Status ShardSet::Start() {
   absl::StatusOr<uint64_t> max_seq = store_->MaxEventSequence();
   if (!max_seq.ok()) return max_seq.status();
   next_sequence_ = *max_seq + 1;
+  if (absl::Status s = dedupe_.Start(); !s.ok()) return s;
   for (auto& shard : shards_) shard->Start();
   running_ = true;
   return absl::OkStatus();
@@ -241,6 +244,7 @@ absl::Status ShardSet::Start() {
 void ShardSet::Stop() {
   if (!running_.exchange(false)) return;
   for (auto it = shards_.rbegin(); it != shards_.rend(); ++it) (*it)->Stop();
+  dedupe_.Stop();
 }
 
 absl::Status ShardSet::Submit(uint32_t workspace_id, std::vector<api::Event> events,

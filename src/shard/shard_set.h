@@ -8,10 +8,11 @@
 //   2. assigns sequence numbers (global, increasing) to the new events and
 //   3. resolves each new event to its customer and folds it into the profile
 //      (state/profiles.h), when a ProfileEngine is attached;
-//   4. writes events, dedupe entries and the profile changes in one WriteBatch; steps 2-4 run
-//      under one lock shared by all shards so that commit order is sequence order and profiles
-//      see events in that order; Store::Write returns once the batch is in the write-ahead log
-//      (and fsynced with storage.sync);
+//   4. writes events and the profile changes in one WriteBatch; steps 2-4 run under one lock
+//      shared by all shards so that commit order is sequence order and profiles see events in
+//      that order; Store::Write returns once the batch is in the write-ahead log (and fsynced
+//      with storage.sync); then the events' dedupe entries are recorded (in memory, written out
+//      in bulk and recovered from the event log: state/dedupe.h);
 //   5. completes each request whose last part this was: `done` runs on the shard thread.
 // Later issues add journeys, features and scores to step 3, in the same WriteBatch.
 //

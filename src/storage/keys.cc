@@ -108,12 +108,16 @@ std::optional<uint64_t> DecodeMergedInto(std::string_view value) {
   return GetBigEndian64(value.data() + 1);
 }
 
+void AppendDedupeEntry(std::string* out, const DedupeEntry& entry) {
+  PutBigEndian64(out, entry.sequence);
+  PutBigEndian64(out, static_cast<uint64_t>(entry.received_at_ms));
+  out->append(entry.message_id);
+}
+
 std::string EncodeDedupeEntry(const DedupeEntry& entry) {
   std::string value;
   value.reserve(16 + entry.message_id.size());
-  PutBigEndian64(&value, entry.sequence);
-  PutBigEndian64(&value, static_cast<uint64_t>(entry.received_at_ms));
-  value.append(entry.message_id);
+  AppendDedupeEntry(&value, entry);
   return value;
 }
 

@@ -67,6 +67,7 @@ std::string MergedIntoValue(uint64_t survivor);
 std::optional<uint64_t> DecodeMergedInto(std::string_view value);
 
 std::string EncodeDedupeEntry(const DedupeEntry& entry);
+void AppendDedupeEntry(std::string* out, const DedupeEntry& entry);
 std::optional<DedupeEntry> DecodeDedupeEntry(std::string_view value);
 
 }  // namespace whisperer::storage

@@ -22,12 +22,15 @@
 // server holds the lock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -98,6 +101,18 @@ class Store {
   absl::Status ScanEvents(uint32_t workspace_id, uint64_t after,
                           const std::function<bool(uint64_t, std::string_view)>& fn) const;
 
+  // Calls `fn(workspace_id, sequence, json)` for the events of every workspace with a sequence
+  // above `after`, workspace by workspace, until `fn` returns false. Seeks past each
+  // workspace's older events, so it reads only what it returns.
+  absl::Status ScanEventsAfter(
+      uint64_t after, const std::function<bool(uint32_t, uint64_t, std::string_view)>& fn) const;
+
+  // Adds `rows` (key, value), sorted by key without repeats, to `cf` as one table file built
+  // beside the database and ingested whole: no memtable inserts, no flush. The rows are newer
+  // than everything in `cf`. Durable when it returns OK.
+  absl::Status IngestSorted(rocksdb::ColumnFamilyHandle* cf,
+                            std::span<const std::pair<std::string_view, std::string_view>> rows);
+
   // The highest event sequence stored in any workspace, 0 when there are none.
   absl::StatusOr<uint64_t> MaxEventSequence() const;
 
@@ -115,7 +130,8 @@ class Store {
   static absl::Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
   Options options_;
-  std::string follower_dir_;  // the secondary instance's own scratch directory
+  std::atomic<uint64_t> ingested_files_{0};  // names IngestSorted's files
+  std::string follower_dir_;                 // the secondary instance's own scratch directory
   std::unique_ptr<rocksdb::CompactionFilter> dedupe_filter_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // in kColumnFamilies order
   std::unique_ptr<rocksdb::DB> db_;

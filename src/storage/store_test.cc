@@ -84,6 +84,61 @@ TEST_F(StoreTest, ScanEventsIsOneWorkspaceInOrder) {
   EXPECT_EQ(seen, (std::vector<std::string>{"e2"}));
 }
 
+TEST_F(StoreTest, ScanEventsAfterSkipsEachWorkspacesOlderEvents) {
+  auto store = *Store::Open(Opts());
+  rocksdb::WriteBatch batch;
+  for (auto [ws, seq] : std::vector<std::pair<uint32_t, uint64_t>>{
+           {1, 1}, {1, 4}, {1, 6}, {2, 2}, {2, 3}, {3, 5}, {4, 7}}) {
+    ASSERT_TRUE(batch.Put(store->events(), EventKey(ws, seq), std::to_string(seq)).ok());
+  }
+  ASSERT_TRUE(store->Write(&batch).ok());
+  std::vector<std::pair<uint32_t, uint64_t>> seen;
+  auto collect = [&](uint32_t ws, uint64_t seq, std::string_view json) {
+    EXPECT_EQ(json, std::to_string(seq));
+    seen.emplace_back(ws, seq);
+    return true;
+  };
+  ASSERT_TRUE(store->ScanEventsAfter(3, collect).ok());
+  EXPECT_EQ(seen, (std::vector<std::pair<uint32_t, uint64_t>>{{1, 4}, {1, 6}, {3, 5}, {4, 7}}));
+  seen.clear();
+  ASSERT_TRUE(store->ScanEventsAfter(7, collect).ok());
+  EXPECT_TRUE(seen.empty());
+  ASSERT_TRUE(store
+                  ->ScanEventsAfter(0,
+                                    [&](uint32_t ws, uint64_t seq, std::string_view) {
+                                      seen.emplace_back(ws, seq);
+                                      return seen.size() < 2;
+                                    })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::pair<uint32_t, uint64_t>>{{1, 1}, {1, 4}}));
+}
+
+TEST_F(StoreTest, IngestSortedRowsAreReadableAndNewerThanEarlierWrites) {
+  {
+    auto store = *Store::Open(Opts());
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(batch.Put(store->dedupe(), "b", "old").ok());
+    ASSERT_TRUE(store->Write(&batch).ok());
+    std::vector<std::pair<std::string_view, std::string_view>> rows = {
+        {"a", "1"}, {"b", "2"}, {"c", "3"}};
+    ASSERT_TRUE(store->IngestSorted(store->dedupe(), rows).ok());
+    EXPECT_TRUE(store->IngestSorted(store->dedupe(), {}).ok());
+    // Not sorted: refused, nothing of it ingested.
+    std::vector<std::pair<std::string_view, std::string_view>> unsorted = {{"z", "1"}, {"y", "2"}};
+    EXPECT_FALSE(store->IngestSorted(store->dedupe(), unsorted).ok());
+  }
+  auto store = *Store::Open(Opts());  // durable across a reopen
+  for (auto [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"a", "1"}, {"b", "2"}, {"c", "3"}}) {
+    auto got = store->Get(store->dedupe(), key);
+    ASSERT_TRUE(got.ok() && got->has_value()) << key;
+    EXPECT_EQ(**got, value);
+  }
+  EXPECT_FALSE(store->Get(store->dedupe(), "z")->has_value());
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "ingest") &&
+               !std::filesystem::is_empty(dir_ / "ingest"));
+}
+
 TEST_F(StoreTest, FollowerSeesWritesOfRunningPrimary) {
   auto primary = *Store::Open(Opts());
   rocksdb::WriteBatch batch;
