@@ -18,6 +18,9 @@ WRK_SECONDS=${BENCH_WRK_SECONDS:-30}
 PROFILE_EVENTS=${BENCH_PROFILE_EVENTS:-2000000}
 CUSTOMERS=${BENCH_CUSTOMERS:-1000000}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
+# What was built, read before the runs (the tree may change while they go on).
+commit="\`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`"
+git diff --quiet HEAD -- src bench 2>/dev/null || commit="$commit plus uncommitted changes"
 BIN=build/release/whisperer
 LOAD=build/release/bench/ingest_load
 for tool in "$BIN" "$LOAD" db_bench wrk; do
@@ -125,8 +128,6 @@ lat_ok=$(awk -v p="$p99_ms" -v r="$wrk_rate" 'BEGIN { print (p <= 2 && r >= 4900
 prof_ratio_ok=$(awk -v r="$prof_ratio" 'BEGIN { print (r >= 0.7) ? 1 : 0 }')
 prof_memory_ok=$(awk -v b="$bytes_per_profile" 'BEGIN { print (b <= 1024) ? 1 : 0 }')
 
-commit="\`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`"
-git diff --quiet HEAD -- src bench 2>/dev/null || commit="$commit plus uncommitted changes"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 cat >"$OUT" <<MD
 # Benchmarks

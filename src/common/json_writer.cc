@@ -115,6 +115,14 @@ void JsonWriter::String(std::string_view value) {
   AppendJsonString(out_, value);
 }
 
+void JsonWriter::StringOrNull(std::string_view value) {
+  if (value.empty()) {
+    Null();
+  } else {
+    String(value);
+  }
+}
+
 void JsonWriter::Int(int64_t value) {
   BeforeValue();
   char buf[24];

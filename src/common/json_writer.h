@@ -32,6 +32,8 @@ class JsonWriter {
   void EndArray();
   void Key(std::string_view key);
   void String(std::string_view value);
+  // null for "", else the string.
+  void StringOrNull(std::string_view value);
   void Int(int64_t value);
   void Uint(uint64_t value);
   void Double(double value);

@@ -79,6 +79,19 @@ class Reader {
     return absl::OkStatus();
   }
 
+  absl::Status Number(const YAML::Node& node, std::string_view path, double* out, double min,
+                      double max) {
+    if (!node) return absl::OkStatus();
+    const std::string& s = node.IsScalar() ? node.Scalar() : std::string();
+    double v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || !(v >= min && v <= max)) {
+      return ConfigError(file_, node, path, StrCat("must be a number from ", min, " to ", max));
+    }
+    *out = v;
+    return absl::OkStatus();
+  }
+
   absl::Status Duration(const YAML::Node& node, std::string_view path, int64_t* out) {
     if (!node) return absl::OkStatus();
     absl::StatusOr<int64_t> ms = ParseDurationMillis(node.IsScalar() ? node.Scalar() : "");
@@ -190,6 +203,42 @@ absl::Status ParseJourneys(Reader& r, std::string_view file, const YAML::Node& l
       }
     }
     ws->journeys.push_back(std::move(jc));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParsePersonas(Reader& r, std::string_view file, const YAML::Node& list,
+                           const std::string& path, WorkspaceConfig* ws) {
+  if (!list.IsSequence()) return ConfigError(file, list, path, "must be a list of personas");
+  std::set<std::string> ids;
+  for (size_t p = 0; p < list.size(); ++p) {
+    const YAML::Node& n = list[p];
+    std::string pp = StrCat(path, "[", p, "]");
+    WHISPERER_RETURN_IF_ERROR(r.Map(n, pp, {"id", "rules", "min_confidence"}));
+    PersonaConfig pc;
+    WHISPERER_RETURN_IF_ERROR(r.String(n["id"], pp + ".id", &pc.id));
+    if (!ValidIdName(pc.id)) {
+      return ConfigError(file, n, pp + ".id", "must be 1-64 letters, digits or _");
+    }
+    if (!ids.insert(pc.id).second) return ConfigError(file, n, pp + ".id", "names a persona twice");
+    WHISPERER_RETURN_IF_ERROR(
+        r.Number(n["min_confidence"], pp + ".min_confidence", &pc.min_confidence, 0, 1));
+    const YAML::Node& rules = n["rules"];
+    if (!rules || !rules.IsSequence() || rules.size() == 0) {
+      return ConfigError(file, n, pp + ".rules", "a persona needs a list of rules");
+    }
+    for (size_t i = 0; i < rules.size(); ++i) {
+      const YAML::Node& rn = rules[i];
+      std::string rp = StrCat(pp, ".rules[", i, "]");
+      WHISPERER_RETURN_IF_ERROR(r.Map(rn, rp, {"when", "weight"}));
+      PersonaConfig::Rule rule;
+      if (!rn["when"]) return ConfigError(file, rn, rp + ".when", "a rule needs a condition");
+      WHISPERER_RETURN_IF_ERROR(r.String(rn["when"], rp + ".when", &rule.when));
+      rule.when_ref = RefOf(file, rn["when"], rp + ".when");
+      WHISPERER_RETURN_IF_ERROR(r.Number(rn["weight"], rp + ".weight", &rule.weight, 0.001, 1000));
+      pc.rules.push_back(std::move(rule));
+    }
+    ws->personas.push_back(std::move(pc));
   }
   return absl::OkStatus();
 }
@@ -351,9 +400,9 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
     std::set<std::string> names;
     for (size_t i = 0; i < n.size(); ++i) {
       std::string path = StrCat("workspaces[", i, "]");
-      WHISPERER_RETURN_IF_ERROR(r.Map(
-          n[i], path,
-          {"name", "write_keys", "admin_keys", "identity", "sessions", "consent", "journeys"}));
+      WHISPERER_RETURN_IF_ERROR(r.Map(n[i], path,
+                                      {"name", "write_keys", "admin_keys", "identity", "sessions",
+                                       "consent", "journeys", "personas"}));
       WorkspaceConfig ws;
       WHISPERER_RETURN_IF_ERROR(r.String(n[i]["name"], path + ".name", &ws.name));
       if (ws.name.empty() || ws.name.size() > 64 ||
@@ -373,6 +422,10 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       if (n[i]["journeys"]) {
         WHISPERER_RETURN_IF_ERROR(
             ParseJourneys(r, filename, n[i]["journeys"], path + ".journeys", &ws));
+      }
+      if (n[i]["personas"]) {
+        WHISPERER_RETURN_IF_ERROR(
+            ParsePersonas(r, filename, n[i]["personas"], path + ".personas", &ws));
       }
       c.workspaces.push_back(std::move(ws));
     }

@@ -53,6 +53,18 @@ struct JourneyConfig {
   bool reentry = false;
 };
 
+// A persona as written (server/ compiles its conditions; state/personas.h scores it).
+struct PersonaConfig {
+  std::string id;
+  struct Rule {
+    std::string when;  // condition (expr/expr.h)
+    SourceRef when_ref;
+    double weight = 1;
+  };
+  std::vector<Rule> rules;
+  double min_confidence = 0.5;
+};
+
 struct WorkspaceConfig {
   std::string name;
   // Keys given here are used as they are; a workspace with none gets one of each kind,
@@ -70,6 +82,7 @@ struct WorkspaceConfig {
   // Consent purposes beyond the standard ones (state/profile.h).
   std::vector<std::string> consent_purposes = {};
   std::vector<JourneyConfig> journeys = {};
+  std::vector<PersonaConfig> personas = {};
 };
 
 struct Config {

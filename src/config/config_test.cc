@@ -149,6 +149,18 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "workspaces[0].sessions.timeout"},
            {"workspaces:\n  - name: a\n    consent: {purposes: [\"bad purpose\"]}\n", "letters",
             "workspaces[0].consent.purposes[0]"},
+           {"workspaces:\n  - name: a\n    personas:\n      - id: p\n", "needs a list of rules",
+            "workspaces[0].personas[0].rules"},
+           {"workspaces:\n  - name: a\n    personas:\n      - id: p\n"
+            "        rules: [{when: 'true', weight: -1}]\n",
+            "x.yaml:5: workspaces[0].personas[0].rules[0].weight: must be a number from 0.001",
+            "workspaces[0].personas[0].rules[0].weight"},
+           {"workspaces:\n  - name: a\n    personas:\n      - id: p\n        min_confidence: 2\n"
+            "        rules: [{when: 'true'}]\n",
+            "must be a number from 0 to 1", "workspaces[0].personas[0].min_confidence"},
+           {"workspaces:\n  - name: a\n    personas:\n      - {id: p, rules: [{when: 'true'}]}\n"
+            "      - {id: p, rules: [{when: 'true'}]}\n",
+            "names a persona twice", "workspaces[0].personas[1].id"},
            {"server: [1, 2\n", "x.yaml:", ""},
        }) {
     auto r = ParseConfig(c.yaml, "x.yaml");
@@ -158,6 +170,29 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
         << c.yaml << " -> " << r.status().message();
     EXPECT_EQ(ErrorFieldOf(r.status()), c.field) << c.yaml;
   }
+}
+
+TEST(ConfigTest, PersonasWithWeightsAndWhereEachRuleWasWritten) {
+  auto c = ParseConfig(
+      "workspaces:\n"
+      "  - name: a\n"
+      "    personas:\n"
+      "      - id: deal_seeker\n"
+      "        min_confidence: 0.6\n"
+      "        rules:\n"
+      "          - {when: 'profile.counts.coupon_applied >= 1', weight: 2.5}\n"
+      "          - when: profile.orders.count == 0\n",
+      "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->workspaces[0].personas.size(), 1u);
+  const PersonaConfig& p = c->workspaces[0].personas[0];
+  EXPECT_EQ(p.id, "deal_seeker");
+  EXPECT_DOUBLE_EQ(p.min_confidence, 0.6);
+  ASSERT_EQ(p.rules.size(), 2u);
+  EXPECT_DOUBLE_EQ(p.rules[0].weight, 2.5);
+  EXPECT_DOUBLE_EQ(p.rules[1].weight, 1);  // the default
+  EXPECT_EQ(p.rules[1].when, "profile.orders.count == 0");
+  EXPECT_EQ(p.rules[1].when_ref.Describe(), "x.yaml:8: workspaces[0].personas[0].rules[1].when");
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {

@@ -534,9 +534,11 @@ void ProfileService::HandleFunnel(net::RequestContext& ctx, net::Responder respo
     dimension = state::FunnelDimension::kDevice;
   } else if (by == "source") {
     dimension = state::FunnelDimension::kSource;
+  } else if (by == "persona") {
+    dimension = state::FunnelDimension::kPersona;
   } else {
-    return respond(net::ErrorResponse(InvalidInput(
-        "invalid_value", "by must be all, device or source (persona is not available yet)", "by")));
+    return respond(net::ErrorResponse(
+        InvalidInput("invalid_value", "by must be all, device, source or persona", "by")));
   }
   absl::StatusOr<std::vector<std::pair<std::string, state::FunnelCounts>>> groups =
       state::ProfileEngine::Funnel(*store_, principal->workspace_id, *journey, *from, *to,

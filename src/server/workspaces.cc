@@ -92,6 +92,21 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
     if (!journey.ok()) return journey.status();
     out.journeys.push_back(*std::move(journey));
   }
+  if (!config.personas.empty()) {
+    std::vector<state::PersonaSpec> specs;
+    for (const config::PersonaConfig& pc : config.personas) {
+      state::PersonaSpec& spec = specs.emplace_back();
+      spec.id = pc.id;
+      spec.min_confidence = pc.min_confidence;
+      for (const config::PersonaConfig::Rule& rule : pc.rules) {
+        spec.rules.push_back({rule.when, rule.when_ref.Describe(), rule.weight});
+      }
+    }
+    absl::StatusOr<std::shared_ptr<const state::PersonaSet>> personas =
+        state::CompilePersonas(specs);
+    if (!personas.ok()) return personas.status();
+    out.personas = *std::move(personas);
+  }
   return out;
 }
 

@@ -2,6 +2,9 @@
 
 #include <charconv>
 
+#include "common/status.h"
+#include "common/strings.h"
+
 namespace whisperer::state {
 namespace {
 
@@ -30,7 +33,25 @@ enum Slot : int {
   kSinceFirstSeen,
   kTraits,
   kConsent,
+  kCounts,
+  kPersona,
+  kOrdersAverage,
+  kSessionsAverageViews,
 };
+
+// An event name as profile.counts.<name> spells it: lower case, every character other than a
+// letter or digit an underscore ("Product Viewed" -> product_viewed).
+std::string CountName(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+      c = '_';
+    }
+  }
+  return out;
+}
 
 Value FromElement(simdjson::dom::element e) {
   std::string_view s;
@@ -111,6 +132,10 @@ expr::Schema BuildSchema() {
   s.AddField("profile.since_first_seen", Type::kNumber);
   s.AddPrefix("profile.traits");
   s.AddPrefix("profile.consent");
+  s.AddPrefix("profile.counts");
+  s.AddField("profile.persona", Type::kString);
+  s.AddField("profile.orders.average", Type::kNumber);
+  s.AddField("profile.sessions.average_views", Type::kNumber);
   return s;
 }
 
@@ -119,6 +144,15 @@ expr::Schema BuildSchema() {
 const expr::Schema& ConditionSchema() {
   static const expr::Schema* schema = new expr::Schema(BuildSchema());
   return *schema;
+}
+
+absl::StatusOr<expr::Expr> CompileCondition(std::string_view source, std::string_view where) {
+  absl::StatusOr<expr::Expr> e = expr::Expr::Compile(source, ConditionSchema());
+  if (!e.ok()) {
+    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                     StrCat(where, ": ", e.status().message()), where);
+  }
+  return e;
 }
 
 EventBindings::EventBindings(const EventFacts& facts, simdjson::dom::element event,
@@ -163,6 +197,15 @@ Value EventBindings::Field(int slot) const {
     case kSinceFirstSeen:
       if (profile_.seen.events == 0) return Value::Missing();
       return Value::Number(static_cast<double>(now_ms_ - profile_.seen.first_ms));
+    case kPersona:
+      return NonEmpty(profile_.persona.id);
+    case kOrdersAverage:
+      if (profile_.orders == 0) return Value::Missing();
+      return Value::Number(profile_.revenue / static_cast<double>(profile_.orders));
+    case kSessionsAverageViews:
+      if (profile_.sessions.count == 0) return Value::Missing();
+      return Value::Number(static_cast<double>(profile_.sessions.views) /
+                           static_cast<double>(profile_.sessions.count));
     default:
       return Value::Missing();
   }
@@ -189,6 +232,19 @@ Value EventBindings::Below(int slot, const std::vector<std::string>& rest) const
       auto it = profile_.consent.find(rest.front());
       if (it == profile_.consent.end()) return Value::Missing();
       return Value::Bool(it->second.granted);
+    }
+    case kCounts: {
+      std::string wanted;
+      for (const std::string& part : rest) {
+        if (!wanted.empty()) wanted.push_back('_');
+        wanted.append(part);
+      }
+      wanted = CountName(wanted);
+      uint64_t count = 0;
+      for (const auto& [name, n] : profile_.event_counts) {
+        if (CountName(name) == wanted) count += n;
+      }
+      return Value::Number(static_cast<double>(count));
     }
     default:
       return Value::Missing();

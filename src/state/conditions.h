@@ -15,6 +15,14 @@
 //   profile.since_first_seen                  number: milliseconds since the first event
 //   profile.traits.<name>                     any: the trait's latest value
 //   profile.consent.<purpose>                 bool when stated, missing otherwise
+//   profile.counts.<event>                    number: events of that name so far (0 if none),
+//                                             the name in lower case with every other
+//                                             character an underscore (product_viewed)
+//   profile.persona                           string: the current persona (state/personas.h),
+//                                             missing when none; personas see the one before
+//                                             this event
+//   profile.orders.average                    number: revenue per order (missing: no orders)
+//   profile.sessions.average_views            number: page and screen views per session
 //
 // Values are those after the event was folded into the profile (so the first event of a new
 // visitor sees profile.events == 1). Strings, numbers and bools of the JSON are values; objects,
@@ -34,6 +42,10 @@
 namespace whisperer::state {
 
 const expr::Schema& ConditionSchema();
+
+// Compiles a condition written at `where` (a config location) against ConditionSchema(); errors
+// are invalid_config and read "<where>: column N: <reason>".
+absl::StatusOr<expr::Expr> CompileCondition(std::string_view source, std::string_view where);
 
 class EventBindings final : public expr::Bindings {
  public:

@@ -69,6 +69,25 @@ TEST_F(ConditionsTest, ProfileFieldsTraitsAndConsent) {
             order));
 }
 
+TEST_F(ConditionsTest, EventCountsAveragesAndPersona) {
+  EXPECT_TRUE(
+      Check("profile.counts.video_ad_landing == 1 and profile.counts.track == 0 and "
+            "profile.counts.Video-Ad-Landing == 1",
+            kLanding));
+  EXPECT_TRUE(Check("profile.counts.nothing_like_it == 0", kLanding));
+  EXPECT_FALSE(Check("exists(profile.orders.average)", kLanding));  // no orders yet
+  EXPECT_FALSE(Check("exists(profile.persona)", kLanding));
+  profile_.persona.id = "researcher";
+  const std::string order =
+      R"({"type":"track","event":"Order Completed","anonymousId":"a","messageId":"o",)"
+      R"("timestamp":"2023-11-15T22:13:20.000Z","properties":{"revenue":30}})";
+  EXPECT_TRUE(Check("profile.orders.average == 30 and profile.persona == 'researcher'", order));
+  const std::string page = R"({"type":"page","anonymousId":"a","messageId":"p",)"
+                           R"("timestamp":"2023-11-15T22:13:21.000Z"})";
+  // Sessions: the landing's and the orders' (a day later); one view.
+  EXPECT_TRUE(Check("profile.sessions.average_views == 0.5 and profile.counts.page == 1", page));
+}
+
 TEST_F(ConditionsTest, UnknownNamesAreRefusedAtCompileTime) {
   absl::StatusOr<expr::Expr> e = expr::Expr::Compile("profile.device == 'x'", ConditionSchema());
   ASSERT_FALSE(e.ok());

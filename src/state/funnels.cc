@@ -95,7 +95,7 @@ std::optional<FunnelKeyParts> DecodeFunnelKeySuffix(std::string_view suffix) {
   FunnelKeyParts p;
   p.day = storage::GetBigEndian32(suffix.data());
   uint8_t dim = static_cast<uint8_t>(suffix[4]);
-  if (dim > 2) return std::nullopt;
+  if (dim > static_cast<uint8_t>(FunnelDimension::kPersona)) return std::nullopt;
   p.dimension = static_cast<FunnelDimension>(dim);
   p.value = std::string(suffix.substr(5));
   return p;

@@ -5,7 +5,8 @@
 // (the UTC day the customer entered the journey, this round), a dimension and its value:
 //   all     one row per day;
 //   device  the device type of the event that entered the journey (mobile, desktop, ...);
-//   source  its UTM source ("(none)" without one).
+//   source  its UTM source ("(none)" without one);
+//   persona the customer's persona then (state/personas.h; "(none)" without one).
 // Each row counts, per stage: customers who entered it, who moved on from it to a later stage or
 // converted, and a histogram of how long they spent in it before moving on (powers-of-two
 // buckets of milliseconds, so the median and p90 reported are within a factor of about 1.4);
@@ -25,7 +26,7 @@
 
 namespace whisperer::state {
 
-enum class FunnelDimension : uint8_t { kAll = 0, kDevice = 1, kSource = 2 };
+enum class FunnelDimension : uint8_t { kAll = 0, kDevice = 1, kSource = 2, kPersona = 3 };
 
 inline constexpr size_t kFunnelBuckets = 42;  // bucket b: [2^b - 1, 2^(b+1) - 1) ms
 

@@ -13,15 +13,6 @@ constexpr std::string_view kActive = "active";
 constexpr std::string_view kConverted = "converted";
 constexpr std::string_view kExited = "exited";
 
-absl::StatusOr<expr::Expr> CompileAt(std::string_view source, std::string_view where) {
-  absl::StatusOr<expr::Expr> e = expr::Expr::Compile(source, ConditionSchema());
-  if (!e.ok()) {
-    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
-                     StrCat(where, ": ", e.status().message()), where);
-  }
-  return e;
-}
-
 // Progress for merges: converted beats every stage, a later stage an earlier one.
 int Rank(const JourneyState& s) {
   if (s.status == kConverted) return 1 << 20;
@@ -50,6 +41,7 @@ JourneyStep StepOf(const Journey& j, const JourneyState& s, int from, int to, in
   step.started_ms = s.started_ms;
   step.device = s.entry_device;
   step.source = s.entry_source;
+  step.persona = s.entry_persona;
   return step;
 }
 
@@ -91,17 +83,17 @@ int Journey::StageIndex(std::string_view stage_id) const {
 }
 
 absl::StatusOr<std::shared_ptr<const Journey>> CompileJourney(const JourneySpec& spec) {
-  absl::StatusOr<expr::Expr> goal = CompileAt(spec.goal, spec.goal_where);
+  absl::StatusOr<expr::Expr> goal = CompileCondition(spec.goal, spec.goal_where);
   if (!goal.ok()) return goal.status();
   auto j = std::make_shared<Journey>(
       Journey{spec.id, spec.version, {}, *std::move(goal), {}, spec.reentry});
   if (!spec.exit.empty()) {
-    absl::StatusOr<expr::Expr> exit = CompileAt(spec.exit, spec.exit_where);
+    absl::StatusOr<expr::Expr> exit = CompileCondition(spec.exit, spec.exit_where);
     if (!exit.ok()) return exit.status();
     j->exit = *std::move(exit);
   }
   for (const JourneySpec::Stage& st : spec.stages) {
-    absl::StatusOr<expr::Expr> entry = CompileAt(st.entry, st.entry_where);
+    absl::StatusOr<expr::Expr> entry = CompileCondition(st.entry, st.entry_where);
     if (!entry.ok()) return entry.status();
     j->stages.push_back({st.id, *std::move(entry), st.timeout_ms, -1});
   }
@@ -164,6 +156,7 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
     s->started_ms = at;
     s->entry_device = device != nullptr ? device->type : "";
     s->entry_source = std::string(facts.utm_source);
+    s->entry_persona = profile.persona.id;
     EnterStage(j, *s, 0, at, now, sequence, facts.message_id, "entry", effects);
   }
 }

@@ -95,6 +95,7 @@ struct JourneyStep {
   int64_t started_ms = 0;   // when this round through the journey began (the cohort)
   std::string device;       // device type of the entering event
   std::string source;       // UTM source of the entering event
+  std::string persona;      // the customer's persona when entering ("" for none)
   static constexpr int kConverted = -3;
   static constexpr int kExited = -4;
 };

@@ -7,6 +7,7 @@
 #include "common/strings.h"
 #include "common/timestamp.h"
 #include "state/journeys.h"
+#include "state/personas.h"
 
 namespace whisperer::state {
 namespace {
@@ -460,6 +461,7 @@ void MergeProfiles(Profile& s, Profile&& l, MergeRecord record) {
   for (uint64_t id : l.absorbed) AddUnique(s.absorbed, id);
   for (uint64_t id : l.separated) AddUnique(s.separated, id);
   MergeJourneys(s, l);
+  MergePersonas(s, l);
   s.bot_events += l.bot_events;
   s.last_sequence = std::max(s.last_sequence, l.last_sequence);
 }
@@ -664,6 +666,32 @@ void WriteProfile(const Profile& p, int64_t now_ms, JsonWriter& w) {
     w.EndObject();
   }
   w.EndObject();
+  w.Key("persona");
+  if (p.persona.id.empty() && p.persona.history.empty()) {
+    w.Null();
+  } else {
+    w.StartObject();
+    w.Key("id");
+    w.StringOrNull(p.persona.id);
+    w.Key("confidence");
+    w.Double(p.persona.confidence);
+    WriteTime(w, "since", p.persona.since_ms);
+    w.Key("history");
+    w.StartArray();
+    for (const PersonaChange& c : p.persona.history) {
+      w.StartObject();
+      w.Key("persona");
+      w.StringOrNull(c.persona);
+      w.Key("confidence");
+      w.Double(c.confidence);
+      WriteTime(w, "at", c.at_ms);
+      w.Key("messageId");
+      w.String(c.message_id);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
   WriteIdList(w, "absorbedProfiles", p.absorbed);
   WriteIdList(w, "separatedFrom", p.separated);
   w.Key("lastSequence");

@@ -122,8 +122,26 @@ struct JourneyState {
   int64_t started_ms = 0;
   std::string entry_device;
   std::string entry_source;
+  std::string entry_persona;  // the customer's persona then ("" for none)
 };
 inline constexpr size_t kMaxJourneyHistory = 50;
+
+// A change of the customer's persona (state/personas.h): to `persona` ("" when no persona
+// qualifies any more) with that confidence, because of the event `message_id`.
+struct PersonaChange {
+  std::string persona;
+  double confidence = 0;
+  int64_t at_ms = 0;
+  uint64_t sequence = 0;
+  std::string message_id;
+};
+struct PersonaState {
+  std::string id;  // "" for none
+  double confidence = 0;
+  int64_t since_ms = 0;
+  std::vector<PersonaChange> history;  // the latest kMaxPersonaHistory changes, oldest first
+};
+inline constexpr size_t kMaxPersonaHistory = 20;
 
 struct Sessions {
   uint64_t count = 0;
@@ -156,6 +174,7 @@ struct Profile {
   std::vector<uint64_t> absorbed;   // profiles merged into this one (their timelines are ours)
   std::vector<uint64_t> separated;  // never to be merged with again (unmerge)
   std::map<std::string, JourneyState, std::less<>> journeys;
+  PersonaState persona;
   uint64_t bot_events = 0;
   uint64_t last_sequence = 0;  // the last event folded in
 

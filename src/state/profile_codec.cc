@@ -8,7 +8,9 @@
 namespace whisperer::state {
 namespace {
 
-constexpr uint8_t kVersion = 3;  // 2: journeys; 3: journey rounds
+// 2: journeys; 3: journey rounds; 4: personas. Versions from kOldestVersion on are read.
+constexpr uint8_t kVersion = 4;
+constexpr uint8_t kOldestVersion = 3;
 
 class Writer {
  public:
@@ -216,6 +218,7 @@ void EncodeProfile(const Profile& p, std::string* out) {
     w.Signed(j.started_ms);
     w.Str(j.entry_device);
     w.Str(j.entry_source);
+    w.Str(j.entry_persona);
     w.Varint(j.history.size());
     for (const JourneyTransition& t : j.history) {
       w.Str(t.from);
@@ -228,11 +231,23 @@ void EncodeProfile(const Profile& p, std::string* out) {
   }
   w.Varint(p.bot_events);
   w.Varint(p.last_sequence);
+  w.Str(p.persona.id);
+  w.Double(p.persona.confidence);
+  w.Signed(p.persona.since_ms);
+  w.Varint(p.persona.history.size());
+  for (const PersonaChange& c : p.persona.history) {
+    w.Str(c.persona);
+    w.Double(c.confidence);
+    w.Signed(c.at_ms);
+    w.Varint(c.sequence);
+    w.Str(c.message_id);
+  }
 }
 
 absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
   Reader r(bytes);
-  if (r.Varint() != kVersion) {
+  const uint64_t version = r.Varint();
+  if (version < kOldestVersion || version > kVersion) {
     return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",
                      "stored profile has an unknown format version");
   }
@@ -316,6 +331,7 @@ absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
     j.started_ms = r.Signed();
     j.entry_device = r.Str();
     j.entry_source = r.Str();
+    if (version >= 4) j.entry_persona = r.Str();
     j.history.resize(r.Count());
     for (JourneyTransition& t : j.history) {
       t.from = r.Str();
@@ -329,6 +345,19 @@ absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
   }
   p.bot_events = r.Varint();
   p.last_sequence = r.Varint();
+  if (version >= 4) {
+    p.persona.id = r.Str();
+    p.persona.confidence = r.Double();
+    p.persona.since_ms = r.Signed();
+    p.persona.history.resize(r.Count());
+    for (PersonaChange& c : p.persona.history) {
+      c.persona = r.Str();
+      c.confidence = r.Double();
+      c.at_ms = r.Signed();
+      c.sequence = r.Varint();
+      c.message_id = r.Str();
+    }
+  }
   if (!r.ok() || !r.at_end() || p.id == 0) {
     return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",
                      "stored profile is truncated or malformed");

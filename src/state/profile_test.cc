@@ -213,6 +213,14 @@ TEST(ProfileCodec, RoundTripsEveryField) {
   p.separated = {9};
   p.bot_events = 4;
   p.last_sequence = 99;
+  JourneyState& j = p.journeys["shop"];
+  j.version = 2;
+  j.stage = "cart";
+  j.stage_index = 1;
+  j.status = "active";
+  j.entry_persona = "deal_seeker";
+  j.history.push_back({"", "cart", kT0, 7, "m7", "entry"});
+  p.persona = {"deal_seeker", 0.75, kT0 + 5, {{"deal_seeker", 0.75, kT0 + 5, 8, "m8"}}};
 
   p.devices[0].bot = true;
   std::string encoded;
@@ -229,10 +237,36 @@ TEST(ProfileCodec, RoundTripsEveryField) {
   WriteProfile(*back, kT0 + 86'400'000, w2);
   EXPECT_EQ(json, json_back);
   EXPECT_TRUE(back->devices[0].bot);
+  EXPECT_EQ(back->journeys.at("shop").entry_persona, "deal_seeker");
+  EXPECT_EQ(back->persona.history.at(0).message_id, "m8");
+  EXPECT_NE(json.find(R"("persona":{"id":"deal_seeker","confidence":0.75)"), std::string::npos)
+      << json;
   EXPECT_LT(encoded.size(), json.size() / 2)
       << "binary " << encoded.size() << " vs JSON " << json.size();
   EXPECT_NE(json.find(R"("profileId":"prf_1f")"), std::string::npos);
   EXPECT_NE(json.find(R"("recencyDays":0.99)"), std::string::npos) << json;
+}
+
+TEST(ProfileCodec, ReadsRowsOfTheFormatBeforePersonas) {
+  // Format 3 is format 4 without the journeys' entry persona and the persona block (for a
+  // profile in no journey: an empty id, confidence, since and history, 11 bytes at the end).
+  Profile p;
+  p.id = 7;
+  p.seen = {kT0, kT0, 1};
+  p.last_sequence = 3;
+  std::string v4;
+  EncodeProfile(p, &v4);
+  ASSERT_EQ(v4[0], 4);
+  std::string v3 = v4.substr(0, v4.size() - 11);
+  v3[0] = 3;
+  absl::StatusOr<Profile> back = DecodeProfile(v3);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->id, 7u);
+  EXPECT_EQ(back->last_sequence, 3u);
+  EXPECT_EQ(back->persona.id, "");
+  std::string v2 = v3;
+  v2[0] = 2;
+  EXPECT_EQ(DecodeProfile(v2).status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(ProfileCodec, CorruptRowsAreErrorsNotCrashes) {

@@ -8,6 +8,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "obs/log.h"
+#include "state/conditions.h"
 #include "state/funnels.h"
 #include "state/profile_codec.h"
 #include "storage/keys.h"
@@ -293,6 +294,11 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   DeviceFacts device;
   const DeviceFacts* device_ptr = Device(facts->user_agent, &device);
   FoldEvent(*target, *facts, device_ptr, sequence, settings.fold);
+  if (settings.personas != nullptr) {
+    EventBindings bindings(*facts, doc, *target, device_ptr, facts->received_at_ms);
+    UpdatePersona(*settings.personas, bindings, *target, facts->timestamp_ms, sequence,
+                  facts->message_id);
+  }
   JourneyEffects effects;
   if (!plan.merge.empty()) {
     // A merge may have brought in a journey stage with a running timeout.
@@ -377,7 +383,8 @@ absl::Status ProfileEngine::CountSteps(uint32_t workspace_id,
     const std::pair<FunnelDimension, std::string> rows[] = {
         {FunnelDimension::kAll, ""},
         {FunnelDimension::kDevice, step.device.empty() ? std::string("unknown") : step.device},
-        {FunnelDimension::kSource, step.source.empty() ? std::string("(none)") : step.source}};
+        {FunnelDimension::kSource, step.source.empty() ? std::string("(none)") : step.source},
+        {FunnelDimension::kPersona, step.persona.empty() ? std::string("(none)") : step.persona}};
     for (const auto& [dimension, value] : rows) {
       std::string key = FunnelKey(workspace_id, j.id, j.version, day, dimension, value);
       auto it = funnels_.find(key);

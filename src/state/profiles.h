@@ -48,6 +48,7 @@
 #include "state/device.h"
 #include "state/funnels.h"
 #include "state/journeys.h"
+#include "state/personas.h"
 #include "state/profile.h"
 #include "storage/store.h"
 
@@ -60,6 +61,8 @@ struct WorkspaceProfileSettings {
   std::vector<std::string> extra_purposes;
   // Journeys every event of the workspace is run through (state/journeys.h).
   std::vector<std::shared_ptr<const Journey>> journeys;
+  // Personas every profile of the workspace is scored against (state/personas.h).
+  std::shared_ptr<const PersonaSet> personas;
 };
 
 class ProfileEngine {

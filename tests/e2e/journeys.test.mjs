@@ -114,8 +114,11 @@ test('mobile visitor with no interaction within 3 seconds of landing is bounced 
   assert.equal(Date.parse(state.history[1].at), deadline);
 });
 
+let researcherAnon;
+
 test('desktop researcher: comparisons, reviews and specifications, trust signals, purchase', async () => {
   const anon = `d-${randomUUID()}`;
+  researcherAnon = anon;
   const ctx = { userAgent: MAC_UA };
   await send([
     ['track', { anonymousId: anon, event: 'Products Compared', properties: { skus: ['A', 'B'] }, context: ctx }],
@@ -203,7 +206,7 @@ test('funnels are counted as customers move: entries, moves, time in stage, by d
 
   for (const [p, status, field] of [
     ['/v1/journeys/nope/funnel', 404, 'id'],
-    ['/v1/journeys/mobile_short_video/funnel?by=persona', 400, 'by'],
+    ['/v1/journeys/mobile_short_video/funnel?by=weather', 400, 'by'],
     ['/v1/journeys/mobile_short_video/funnel?from=June', 400, 'from'],
     ['/v1/journeys/mobile_short_video/funnel?from=2024-02-02&to=2024-02-01', 400, 'from'],
   ]) {
@@ -211,6 +214,51 @@ test('funnels are counted as customers move: entries, moves, time in stage, by d
     assert.equal(res.status, status, p);
     assert.equal(res.json.error.field, field, p);
   }
+});
+
+test('personas: weighted rules give a persona and a confidence, changes are kept, funnels by persona', async () => {
+  // Runs after the journeys above. The desktop researcher compared products, read reviews and
+  // specifications: researcher with (2 + 1 + 1) / 5 of the rule weight.
+  const researcher = await admin(`/v1/profiles/lookup?anonymousId=${researcherAnon}`);
+  const r = await admin(`/v1/profiles/${researcher.profileId}`);
+  assert.equal(r.persona.id, 'researcher');
+  assert.equal(r.persona.confidence, 0.8);
+  // It became one with the reviews (3 / 5), before the specifications.
+  assert.deepEqual(r.persona.history.map((c) => [c.persona, c.confidence]), [['researcher', 0.6]]);
+
+  // A deal seeker: a coupon on the first visit, then a returning visit that enters the
+  // returning_visitor journey with that persona.
+  const anon = `p-${randomUUID()}`;
+  const ctx = { userAgent: MAC_UA };
+  const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+  const couponId = randomUUID();
+  await send([
+    ['page', { anonymousId: anon, name: 'Home', timestamp: twoHoursAgo, context: ctx }],
+    ['track', { anonymousId: anon, messageId: couponId, event: 'Coupon Applied', timestamp: twoHoursAgo, context: ctx }],
+    ['page', { anonymousId: anon, name: 'Home', context: ctx }],
+  ]);
+  const { profileId } = await admin(`/v1/profiles/lookup?anonymousId=${anon}`);
+  let p = await admin(`/v1/profiles/${profileId}`);
+  assert.equal(p.persona.id, 'deal_seeker');
+  assert.equal(p.persona.confidence, 0.75); // coupon (2) + no orders (1) of 4
+  assert.equal(p.persona.history[0].messageId, couponId);
+  assert.equal(p.journeys.returning_visitor.stage, 'recognised');
+
+  const byPersona = await admin('/v1/journeys/returning_visitor/funnel?by=persona');
+  assert.equal(byPersona.by, 'persona');
+  const groups = Object.fromEntries(byPersona.groups.map((g) => [g.value, g.stages[0].entered]));
+  assert.equal(groups.deal_seeker, 1);
+  assert.equal(groups['(none)'], 2); // the returning visitor's two rounds
+
+  // Two orders later the customer is loyal (3 + 1 of 4); the change is in the history.
+  await send([
+    ['track', { anonymousId: anon, event: 'Order Completed', properties: { revenue: 20 }, context: ctx }],
+    ['track', { anonymousId: anon, event: 'Order Completed', properties: { revenue: 30 }, context: ctx }],
+  ]);
+  p = await admin(`/v1/profiles/${profileId}`);
+  assert.equal(p.persona.id, 'loyal_customer');
+  assert.equal(p.persona.confidence, 1);
+  assert.deepEqual(p.persona.history.map((c) => c.persona), ['deal_seeker', 'loyal_customer']);
 });
 
 test('whisperer replay runs a file of history through the journeys, timeouts in event time', async (t) => {
