@@ -69,6 +69,26 @@ int main(int argc, char** argv) {
   exp->add_option("--workspace", export_cmd.workspace, "workspace to export")
       ->capture_default_str();
 
+  whisperer::server::DiscoverCommand discover_cmd;
+  CLI::App* personas = app.add_subcommand("personas", "Help write persona rules");
+  personas->require_subcommand(1);
+  CLI::App* discover = personas->add_subcommand(
+      "discover", "Cluster the stored profiles and describe each cluster (k-means, silhouette)");
+  discover->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)");
+  discover->add_option("--workspace", discover_cmd.workspace, "workspace whose profiles to read")
+      ->capture_default_str();
+  discover->add_option("--max-k", discover_cmd.max_k, "most clusters to try")
+      ->check(CLI::Range(2, 20))
+      ->capture_default_str();
+  discover
+      ->add_option("--event-names", discover_cmd.event_names,
+                   "most frequent event names whose counts are features")
+      ->check(CLI::Range(0, 50))
+      ->capture_default_str();
+  discover->add_option("--seed", discover_cmd.seed, "random seed of k-means")
+      ->capture_default_str();
+  discover->add_flag("--json", discover_cmd.json, "print one JSON object");
+
   CLI11_PARSE(app, argc, argv);
 
   // Defaults < file < environment < flags.
@@ -101,6 +121,9 @@ int main(int argc, char** argv) {
   } else if (*exp) {
     export_cmd.data_dir = config.storage.path;
     result = whisperer::server::Export(export_cmd, std::cout, std::cerr);
+  } else if (*discover) {
+    discover_cmd.data_dir = config.storage.path;
+    result = whisperer::server::DiscoverPersonas(discover_cmd, std::cout, std::cerr);
   }
   if (!result.ok()) {
     int code = result.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;

@@ -40,4 +40,19 @@ struct ExportCommand {
 };
 absl::Status Export(const ExportCommand& command, std::ostream& out, std::ostream& log);
 
+// `whisperer personas discover` (server/discover.cc): clusters the workspace's stored profiles
+// with k-means on their standardized behavioural features (state/personas.h), k chosen by the
+// silhouette, and prints each cluster's size and the features that set it apart, each with a
+// condition to start a persona rule from (`json`: one JSON object instead). Reads the data
+// directory as a follower, so a server may be running on it.
+struct DiscoverCommand {
+  std::string data_dir;
+  std::string workspace = "default";
+  size_t max_k = 8;
+  size_t event_names = 8;  // the most frequent event names whose counts are features
+  uint64_t seed = 1;
+  bool json = false;
+};
+absl::Status DiscoverPersonas(const DiscoverCommand& command, std::ostream& out, std::ostream& log);
+
 }  // namespace whisperer::server

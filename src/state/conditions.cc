@@ -37,10 +37,11 @@ enum Slot : int {
   kPersona,
   kOrdersAverage,
   kSessionsAverageViews,
+  kShares,
 };
 
-// An event name as profile.counts.<name> spells it: lower case, every character other than a
-// letter or digit an underscore ("Product Viewed" -> product_viewed).
+}  // namespace
+
 std::string CountName(std::string_view name) {
   std::string out(name);
   for (char& c : out) {
@@ -52,6 +53,8 @@ std::string CountName(std::string_view name) {
   }
   return out;
 }
+
+namespace {
 
 Value FromElement(simdjson::dom::element e) {
   std::string_view s;
@@ -136,6 +139,7 @@ expr::Schema BuildSchema() {
   s.AddField("profile.persona", Type::kString);
   s.AddField("profile.orders.average", Type::kNumber);
   s.AddField("profile.sessions.average_views", Type::kNumber);
+  s.AddPrefix("profile.shares");
   return s;
 }
 
@@ -233,7 +237,8 @@ Value EventBindings::Below(int slot, const std::vector<std::string>& rest) const
       if (it == profile_.consent.end()) return Value::Missing();
       return Value::Bool(it->second.granted);
     }
-    case kCounts: {
+    case kCounts:
+    case kShares: {
       std::string wanted;
       for (const std::string& part : rest) {
         if (!wanted.empty()) wanted.push_back('_');
@@ -244,7 +249,9 @@ Value EventBindings::Below(int slot, const std::vector<std::string>& rest) const
       for (const auto& [name, n] : profile_.event_counts) {
         if (CountName(name) == wanted) count += n;
       }
-      return Value::Number(static_cast<double>(count));
+      if (slot == kCounts) return Value::Number(static_cast<double>(count));
+      if (profile_.seen.events == 0) return Value::Missing();
+      return Value::Number(static_cast<double>(count) / static_cast<double>(profile_.seen.events));
     }
     default:
       return Value::Missing();

@@ -18,6 +18,7 @@
 //   profile.counts.<event>                    number: events of that name so far (0 if none),
 //                                             the name in lower case with every other
 //                                             character an underscore (product_viewed)
+//   profile.shares.<event>                    number: those events' share of all events, 0..1
 //   profile.persona                           string: the current persona (state/personas.h),
 //                                             missing when none; personas see the one before
 //                                             this event
@@ -42,6 +43,10 @@
 namespace whisperer::state {
 
 const expr::Schema& ConditionSchema();
+
+// An event name as profile.counts.<name> spells it: lower case, every character other than a
+// letter or digit an underscore ("Product Viewed" -> product_viewed).
+std::string CountName(std::string_view name);
 
 // Compiles a condition written at `where` (a config location) against ConditionSchema(); errors
 // are invalid_config and read "<where>: column N: <reason>".

@@ -75,6 +75,7 @@ TEST_F(ConditionsTest, EventCountsAveragesAndPersona) {
             "profile.counts.Video-Ad-Landing == 1",
             kLanding));
   EXPECT_TRUE(Check("profile.counts.nothing_like_it == 0", kLanding));
+  EXPECT_TRUE(Check("profile.shares.video_ad_landing == 1", kLanding));
   EXPECT_FALSE(Check("exists(profile.orders.average)", kLanding));  // no orders yet
   EXPECT_FALSE(Check("exists(profile.persona)", kLanding));
   profile_.persona.id = "researcher";
@@ -86,6 +87,16 @@ TEST_F(ConditionsTest, EventCountsAveragesAndPersona) {
                            R"("timestamp":"2023-11-15T22:13:21.000Z"})";
   // Sessions: the landing's and the orders' (a day later); one view.
   EXPECT_TRUE(Check("profile.sessions.average_views == 0.5 and profile.counts.page == 1", page));
+}
+
+TEST_F(ConditionsTest, SharesOfEvents) {
+  const std::string page =
+      R"({"type":"page","anonymousId":"a","messageId":"p","timestamp":"2023-11-15T22:13:21.000Z"})";
+  EXPECT_TRUE(Check("profile.shares.page == 1 and profile.shares.video_ad_landing == 0", page));
+  // Each Check folds its event: now 1 page and 1 landing, then 2 pages and 2 landings...
+  EXPECT_TRUE(
+      Check("profile.shares.page == 0.5 and profile.shares.Video-Ad-Landing == 0.5", kLanding));
+  EXPECT_TRUE(Check("profile.shares.page > 0.66 and profile.shares.page < 0.67", page));
 }
 
 TEST_F(ConditionsTest, UnknownNamesAreRefusedAtCompileTime) {

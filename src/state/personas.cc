@@ -78,6 +78,37 @@ bool UpdatePersona(const PersonaSet& personas, const expr::Bindings& bindings, P
   return true;
 }
 
+std::vector<std::string> DiscoveryFeatureNames(const std::vector<std::string>& event_names) {
+  std::vector<std::string> names = {
+      "profile.events",       "profile.sessions.count", "profile.sessions.average_views",
+      "profile.orders.count", "profile.orders.revenue", "profile.returning"};
+  for (const std::string& e : event_names) names.push_back(ShareConditionName(e));
+  return names;
+}
+
+std::vector<double> DiscoveryFeatures(const Profile& p,
+                                      const std::vector<std::string>& event_names) {
+  const auto d = [](uint64_t v) { return static_cast<double>(v); };
+  std::vector<double> f = {
+      d(p.seen.events),
+      d(p.sessions.count),
+      p.sessions.count == 0 ? 0.0 : d(p.sessions.views) / d(p.sessions.count),
+      d(p.orders),
+      p.revenue,
+      p.sessions.count > 1 ? 1.0 : 0.0,
+  };
+  for (const std::string& e : event_names) {
+    auto it = p.event_counts.find(e);
+    f.push_back(
+        it == p.event_counts.end() || p.seen.events == 0 ? 0.0 : d(it->second) / d(p.seen.events));
+  }
+  return f;
+}
+
+std::string ShareConditionName(std::string_view event_name) {
+  return "profile.shares." + CountName(event_name);
+}
+
 void MergePersonas(Profile& survivor, const Profile& loser) {
   PersonaState& s = survivor.persona;
   const PersonaState& l = loser.persona;

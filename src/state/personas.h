@@ -75,6 +75,19 @@ const PersonaScore* BestPersona(const std::vector<PersonaScore>& scores);
 bool UpdatePersona(const PersonaSet& personas, const expr::Bindings& bindings, Profile& profile,
                    int64_t at_ms, uint64_t sequence, std::string_view message_id);
 
+// Behavioural features of a profile for persona discovery (`whisperer personas discover`), each
+// named by the condition that reads it, so what describes a cluster can be written into a
+// persona rule as it is: profile.events, profile.sessions.count,
+// profile.sessions.average_views, profile.orders.count, profile.orders.revenue,
+// profile.returning (0 or 1), then profile.shares.<name> for each of `event_names` (names as
+// stored, such as "Product Viewed"): shares rather than counts, so that what a customer does
+// is told apart from how much.
+std::vector<std::string> DiscoveryFeatureNames(const std::vector<std::string>& event_names);
+std::vector<double> DiscoveryFeatures(const Profile& profile,
+                                      const std::vector<std::string>& event_names);
+// The condition name of an event's share: "Product Viewed" -> profile.shares.product_viewed.
+std::string ShareConditionName(std::string_view event_name);
+
 // Keeps the persona history of both in `survivor` (MergeProfiles calls it): the histories are
 // joined in time order; the current persona stays the survivor's unless it has none.
 void MergePersonas(Profile& survivor, const Profile& loser);

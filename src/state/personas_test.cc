@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "common/timestamp.h"
 #include "state/conditions.h"
 #include "state/journeys.h"
@@ -128,6 +130,31 @@ TEST_F(PersonasTest, MergeJoinsHistoriesAndKeepsTheSurvivorsPersona) {
   EXPECT_EQ(survivor.persona.history[0].message_id, "m3");
   EXPECT_EQ(survivor.persona.history[1].message_id, "m4");
   EXPECT_EQ(survivor.persona.history[2].message_id, "m5");
+}
+
+TEST_F(PersonasTest, DiscoveryFeaturesAreNamedAsTheConditionsThatReadThem) {
+  Track("Coupon Applied", 0);
+  Track("Order Completed", 1000, R"({"revenue": 30})");
+  Track("Coupon Applied", 2000);
+  Track("Coupon Applied", 3000);
+  std::vector<std::string> events = {"Coupon Applied", "Never Sent"};
+  std::vector<std::string> names = DiscoveryFeatureNames(events);
+  std::vector<double> values = DiscoveryFeatures(profile_, events);
+  ASSERT_EQ(names.size(), values.size());
+  std::map<std::string, double> f;
+  for (size_t i = 0; i < names.size(); ++i) f[names[i]] = values[i];
+  EXPECT_EQ(f.at("profile.events"), 4);
+  EXPECT_EQ(f.at("profile.sessions.count"), 1);
+  EXPECT_EQ(f.at("profile.orders.count"), 1);
+  EXPECT_EQ(f.at("profile.orders.revenue"), 30);
+  EXPECT_EQ(f.at("profile.returning"), 0);
+  EXPECT_EQ(f.at("profile.shares.coupon_applied"), 0.75);
+  EXPECT_EQ(f.at("profile.shares.never_sent"), 0);
+  // Every name compiles as a condition (profile.returning is a bool, the others numbers).
+  for (const std::string& n : names) {
+    std::string condition = n == "profile.returning" ? n : n + " >= 0";
+    EXPECT_TRUE(CompileCondition(condition, "test").ok()) << n;
+  }
 }
 
 TEST_F(PersonasTest, JourneyStepsCarryThePersonaOfTheEnteringCustomer) {

@@ -323,16 +323,36 @@ void ProfileEngine::Schedule(uint32_t workspace_id, uint64_t profile_id,
 
 absl::Status ProfileEngine::LoadTimers() {
   timers_ = {};
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_->db()->NewIterator(rocksdb::ReadOptions(), store_->profiles()));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+  return ForEachProfile(*store_, std::nullopt, [&](uint32_t workspace_id, Profile&& p) {
+    std::vector<JourneyDeadline> deadlines;
+    RunningDeadlines(p, &deadlines);
+    Schedule(workspace_id, p.id, deadlines);
+  });
+}
+
+absl::Status ProfileEngine::ForEachProfile(const storage::Store& store,
+                                           std::optional<uint32_t> workspace_id,
+                                           const std::function<void(uint32_t, Profile&&)>& fn) {
+  rocksdb::ReadOptions ro;
+  std::string upper;
+  rocksdb::Slice upper_slice;
+  if (workspace_id && *workspace_id != UINT32_MAX) {
+    upper = storage::WorkspacePrefix(*workspace_id + 1);
+    upper_slice = upper;
+    ro.iterate_upper_bound = &upper_slice;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.profiles()));
+  if (workspace_id) {
+    it->Seek(storage::WorkspacePrefix(*workspace_id));
+  } else {
+    it->SeekToFirst();
+  }
+  for (; it->Valid(); it->Next()) {
     rocksdb::Slice key = it->key();
     if (key.size() != 12 || storage::DecodeMergedInto(it->value().ToStringView())) continue;
     absl::StatusOr<Profile> p = DecodeProfile(it->value().ToStringView());
     if (!p.ok()) continue;  // reported when the profile is next read
-    std::vector<JourneyDeadline> deadlines;
-    RunningDeadlines(*p, &deadlines);
-    Schedule(storage::GetBigEndian32(key.data()), p->id, deadlines);
+    fn(storage::GetBigEndian32(key.data()), *std::move(p));
   }
   return FromRocksIterator(it->status());
 }

@@ -148,6 +148,13 @@ class ProfileEngine {
                                                          uint32_t workspace_id,
                                                          const Profile& profile);
 
+  // Calls `fn(workspace_id, profile)` for every stored profile (merged ones only as part of their
+  // survivor), of `workspace_id` or of all workspaces when nullopt, in id order. Rows that do
+  // not decode are skipped (a read of that profile reports them).
+  static absl::Status ForEachProfile(const storage::Store& store,
+                                     std::optional<uint32_t> workspace_id,
+                                     const std::function<void(uint32_t, Profile&&)>& fn);
+
   // The profile `profile_id`, following merges to the surviving profile. NotFound when absent.
   static absl::StatusOr<Profile> ReadProfile(const storage::Store& store, uint32_t workspace_id,
                                              uint64_t profile_id);

@@ -306,3 +306,40 @@ test('whisperer replay runs a file of history through the journeys, timeouts in 
   const bad = await runCli(['replay', path.join(dir, 'missing.ndjson'), '--config', configFile]);
   assert.notEqual(bad.code, 0);
 });
+
+test('whisperer personas discover clusters the stored profiles while a server runs on them', async (t) => {
+  const own = await startServer({ t });
+  const events = [];
+  for (let i = 0; i < 8; i += 1) {
+    // Sale hunters: a couple of sale views. Trouser shoppers: many trouser views and a page.
+    for (let k = 0; k < 2; k += 1) events.push({ type: 'track', anonymousId: `sale-${i}`, event: 'Sale Viewed' });
+    for (let k = 0; k < 6; k += 1) events.push({ type: 'track', anonymousId: `trousers-${i}`, event: 'Trousers Viewed' });
+    events.push({ type: 'page', anonymousId: `trousers-${i}`, name: 'Size guide' });
+  }
+  const res = await own.request('/v1/batch', { body: { batch: events }, headers: { authorization: own.basic() } });
+  assert.equal(res.status, 200, res.text);
+
+  const run = await runCli(['personas', 'discover', '--data', own.dataDir, '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  const found = JSON.parse(run.stdout);
+  assert.equal(found.profiles, 16);
+  assert.equal(found.k, 2);
+  assert.ok(found.silhouette > 0.5, String(found.silhouette));
+  assert.deepEqual(found.clusters.map((c) => c.profiles), [8, 8]);
+  assert.ok(found.features.includes('profile.shares.sale_viewed'), found.features.join());
+  const conditions = found.clusters.flatMap((c) => c.defining.map((d) => d.condition));
+  assert.ok(conditions.includes('profile.shares.sale_viewed >= 1'), conditions.join('; '));
+  assert.ok(conditions.includes('profile.events >= 7'), conditions.join('; '));
+
+  const text = await runCli(['personas', 'discover', '--data', own.dataDir]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^workspace default: 16 profiles, \d+ features; k = 2/);
+  assert.match(text.stdout, /cluster 1: 8 profiles \(50%\)/);
+
+  const unknown = await runCli(['personas', 'discover', '--data', own.dataDir, '--workspace', 'nope']);
+  assert.notEqual(unknown.code, 0);
+  assert.match(unknown.stderr, /nope/);
+  const empty = await runCli(['personas', 'discover', '--data', path.join(await makeTempDir(t), 'none')]);
+  assert.notEqual(empty.code, 0);
+  assert.match(empty.stderr, /no whisperer data directory/);
+});
