@@ -25,14 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { fileURLToPath } from 'node:url';
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
-const dataDir = args.data ?? process.env.WHISPERER_DATA ?? path.resolve(repo, '../shared/data');
-const bin = path.resolve(repo, args.bin ?? 'build/whisperer');
+import { args, bin, dataDir, repo } from './args.mjs';
 const gz = path.join(dataDir, 'eshop_clothing_2008', 'e-shop_clothing_2008.csv.gz');
 
 const CATEGORY = { 1: 'Trousers', 2: 'Skirts', 3: 'Blouses', 4: 'Sale' };

@@ -21,14 +21,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
-const dataDir = args.data ?? process.env.WHISPERER_DATA ?? path.resolve(repo, '../shared/data');
-const bin = path.resolve(repo, args.bin ?? 'build/whisperer');
+import { args, bin, dataDir, repo } from './args.mjs';
 const csv = path.join(dataDir, 'ga_merch_store_20170801', 'ga_sessions_20170801.csv');
 
 const NAMES = { 2: 'Product Viewed', 3: 'Product Added', 6: 'Order Completed' };

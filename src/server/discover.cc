@@ -54,17 +54,15 @@ struct Defining {
 
 absl::Status DiscoverPersonas(const DiscoverCommand& command, std::ostream& out,
                               std::ostream& log) {
-  absl::StatusOr<std::unique_ptr<storage::Store>> store =
-      storage::Store::OpenFollower(command.data_dir);
-  if (!store.ok()) return store.status();
-  if (auto s = (*store)->CatchUp(); !s.ok()) return s;
-  absl::StatusOr<uint32_t> ws = FindWorkspaceId(**store, command.workspace);
-  if (!ws.ok()) return ws.status();
+  absl::StatusOr<WorkspaceReader> reader = OpenWorkspaceReader(command.data_dir, command.workspace);
+  if (!reader.ok()) return reader.status();
+  const storage::Store& store = *reader->store;
+  const uint32_t ws = reader->workspace_id;
 
   // Pass 1: the workspace's most frequent event names become count features.
   std::map<std::string, uint64_t> totals;
   absl::Status s =
-      state::ProfileEngine::ForEachProfile(**store, *ws, [&](uint32_t, state::Profile&& p) {
+      state::ProfileEngine::ForEachProfile(store, ws, [&](uint32_t, state::Profile&& p) {
         for (const auto& [name, n] : p.event_counts) totals[name] += n;
       });
   if (!s.ok()) return s;
@@ -80,7 +78,7 @@ absl::Status DiscoverPersonas(const DiscoverCommand& command, std::ostream& out,
 
   // Pass 2: the features of every profile with events.
   learn::Matrix raw;
-  s = state::ProfileEngine::ForEachProfile(**store, *ws, [&](uint32_t, state::Profile&& p) {
+  s = state::ProfileEngine::ForEachProfile(store, ws, [&](uint32_t, state::Profile&& p) {
     if (p.seen.events == 0) return;  // bots only
     raw.push_back(state::DiscoveryFeatures(p, event_names));
     if (raw.size() % 100'000 == 0) log << "read " << raw.size() << " profiles\n";

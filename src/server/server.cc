@@ -316,12 +316,8 @@ absl::Status Replay(const config::Config& config, const ReplayCommand& command, 
 }
 
 absl::Status Export(const ExportCommand& command, std::ostream& out, std::ostream& log) {
-  absl::StatusOr<std::unique_ptr<storage::Store>> store =
-      storage::Store::OpenFollower(command.data_dir);
-  if (!store.ok()) return store.status();
-  if (auto s = (*store)->CatchUp(); !s.ok()) return s;
-  absl::StatusOr<uint32_t> ws = FindWorkspaceId(**store, command.workspace);
-  if (!ws.ok()) return ws.status();
+  absl::StatusOr<WorkspaceReader> reader = OpenWorkspaceReader(command.data_dir, command.workspace);
+  if (!reader.ok()) return reader.status();
   std::ofstream file;
   std::ostream* sink = &out;
   if (!command.out_file.empty()) {
@@ -332,7 +328,7 @@ absl::Status Export(const ExportCommand& command, std::ostream& out, std::ostrea
     }
     sink = &file;
   }
-  absl::StatusOr<uint64_t> count = ExportEvents(**store, *ws, *sink);
+  absl::StatusOr<uint64_t> count = ExportEvents(*reader->store, reader->workspace_id, *sink);
   if (!count.ok()) return count.status();
   sink->flush();
   if (!*sink) return absl::UnavailableError("writing the export failed");

@@ -62,6 +62,16 @@ absl::StatusOr<uint32_t> FindWorkspaceId(const storage::Store& store, const std:
   return *id;
 }
 
+absl::StatusOr<WorkspaceReader> OpenWorkspaceReader(const std::string& data_dir,
+                                                    const std::string& name) {
+  absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::OpenFollower(data_dir);
+  if (!store.ok()) return store.status();
+  if (auto s = (*store)->CatchUp(); !s.ok()) return s;
+  absl::StatusOr<uint32_t> ws = FindWorkspaceId(**store, name);
+  if (!ws.ok()) return ws.status();
+  return WorkspaceReader{*std::move(store), *ws};
+}
+
 absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
     const config::WorkspaceConfig& config) {
   state::WorkspaceProfileSettings out;

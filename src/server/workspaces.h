@@ -43,6 +43,15 @@ absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
 // The id of an existing workspace; NotFound when it never received an id.
 absl::StatusOr<uint32_t> FindWorkspaceId(const storage::Store& store, const std::string& name);
 
+// `data_dir` opened read-only as a follower (a server may be running on it), caught up, and the
+// id of its workspace `name` (the offline commands: export, personas discover).
+struct WorkspaceReader {
+  std::unique_ptr<storage::Store> store;
+  uint32_t workspace_id = 0;
+};
+absl::StatusOr<WorkspaceReader> OpenWorkspaceReader(const std::string& data_dir,
+                                                    const std::string& name);
+
 absl::StatusOr<api::KeyRing> BuildKeyRing(const std::vector<Workspace>& workspaces);
 
 }  // namespace whisperer::server
