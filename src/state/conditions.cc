@@ -38,7 +38,13 @@ enum Slot : int {
   kOrdersAverage,
   kSessionsAverageViews,
   kShares,
+  // profile.intent.* then session.intent.*, kIntentNames order each.
+  kIntentFirst,
 };
+
+constexpr const char* kIntentNames[] = {"purchase_intent", "urgency", "price_sensitivity",
+                                        "research_depth", "conversion_probability"};
+constexpr int kIntentCount = 5;
 
 }  // namespace
 
@@ -140,6 +146,11 @@ expr::Schema BuildSchema() {
   s.AddField("profile.orders.average", Type::kNumber);
   s.AddField("profile.sessions.average_views", Type::kNumber);
   s.AddPrefix("profile.shares");
+  for (const char* scope : {"profile", "session"}) {
+    for (const char* name : kIntentNames) {
+      s.AddField(StrCat(scope, ".intent.", name), Type::kNumber);
+    }
+  }
   return s;
 }
 
@@ -211,8 +222,29 @@ Value EventBindings::Field(int slot) const {
       return Value::Number(static_cast<double>(profile_.sessions.views) /
                            static_cast<double>(profile_.sessions.count));
     default:
-      return Value::Missing();
+      break;
   }
+  if (slot >= kIntentFirst && slot < kIntentFirst + 2 * kIntentCount) {
+    const bool session = slot >= kIntentFirst + kIntentCount;
+    std::optional<Intent>& intent = session ? session_intent_ : profile_intent_;
+    if (!intent) {
+      intent =
+          ComputeIntent(profile_, session ? IntentScope::kSession : IntentScope::kProfile, now_ms_);
+    }
+    switch ((slot - kIntentFirst) % kIntentCount) {
+      case 0:
+        return Value::Number(intent->purchase_intent.score);
+      case 1:
+        return Value::Number(intent->urgency.score);
+      case 2:
+        return Value::Number(intent->price_sensitivity.score);
+      case 3:
+        return Value::Number(intent->research_depth.score);
+      default:
+        return Value::Number(intent->conversion_probability);
+    }
+  }
+  return Value::Missing();
 }
 
 Value EventBindings::Below(int slot, const std::vector<std::string>& rest) const {

@@ -24,6 +24,9 @@
 //                                             this event
 //   profile.orders.average                    number: revenue per order (missing: no orders)
 //   profile.sessions.average_views            number: page and screen views per session
+//   profile.intent.<signal>, session.intent.<signal>   numbers 0..1 (state/intent.h), signal one
+//                                             of purchase_intent, urgency, price_sensitivity,
+//                                             research_depth, conversion_probability
 //
 // Values are those after the event was folded into the profile (so the first event of a new
 // visitor sees profile.events == 1). Strings, numbers and bools of the JSON are values; objects,
@@ -34,10 +37,12 @@
 #pragma once
 
 #include <deque>
+#include <optional>
 #include <string>
 
 #include "expr/expr.h"
 #include "simdjson.h"
+#include "state/intent.h"
 #include "state/profile.h"
 
 namespace whisperer::state {
@@ -70,6 +75,8 @@ class EventBindings final : public expr::Bindings {
   int64_t now_ms_;
   // Decoded trait strings, kept while the bindings live (values point into them).
   mutable std::deque<std::string> scratch_;
+  // Computed on first use.
+  mutable std::optional<Intent> profile_intent_, session_intent_;
 };
 
 }  // namespace whisperer::state

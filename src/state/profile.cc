@@ -6,6 +6,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
+#include "state/intent.h"
 #include "state/journeys.h"
 #include "state/personas.h"
 
@@ -310,6 +311,7 @@ absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
   simdjson::dom::element props;
   bool has_props = event["properties"].get(props) == simdjson::SUCCESS;
   if (f.referrer_host.empty() && has_props) f.referrer_host = UrlHost(StringOr(props, "referrer"));
+  f.signals = ClassifySignals(f.type, f.name, has_props ? props : simdjson::dom::element());
   if (f.type == api::EventType::kTrack && f.name == "Order Completed") {
     if (has_props) f.revenue = Number(props, "revenue");
     if (!f.revenue && has_props) f.revenue = Number(props, "total");
@@ -356,11 +358,13 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
   Sessions& s = p.sessions;
   bool view = f.type == api::EventType::kPage || f.type == api::EventType::kScreen;
   if (s.count == 0 || ts - s.current_last_ms > options.session_timeout_ms) {
+    if (s.count > 0) s.previous_last_ms = s.current_last_ms;
     ++s.count;
     s.current_start_ms = ts;
     s.current_last_ms = ts;
     s.current_events = 0;
     s.current_views = 0;
+    s.current_signals = {};
   } else if (ts > s.current_last_ms) {
     s.total_ms += ts - s.current_last_ms;
     s.current_last_ms = ts;
@@ -369,6 +373,12 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
   if (view) {
     ++s.current_views;
     ++s.views;
+  }
+  for (size_t k = 0; k < kSignalKinds; ++k) {
+    if (f.signals & (1u << k)) {
+      ++s.current_signals[k];
+      ++p.signals[k];
+    }
   }
 
   if (device != nullptr && device->type != "unknown") {
@@ -425,7 +435,10 @@ void MergeProfiles(Profile& s, Profile&& l, MergeRecord record) {
     a.current_last_ms = b.current_last_ms;
     a.current_events = b.current_events;
     a.current_views = b.current_views;
+    a.current_signals = b.current_signals;
+    a.previous_last_ms = b.previous_last_ms;
   }
+  for (size_t k = 0; k < kSignalKinds; ++k) s.signals[k] += l.signals[k];
   a.count += b.count;
   a.total_ms += b.total_ms;
   a.views += b.views;
@@ -666,6 +679,8 @@ void WriteProfile(const Profile& p, int64_t now_ms, JsonWriter& w) {
     w.EndObject();
   }
   w.EndObject();
+  w.Key("intent");
+  WriteIntent(p, now_ms, w);
   w.Key("persona");
   if (p.persona.id.empty() && p.persona.history.empty()) {
     w.Null();

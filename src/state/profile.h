@@ -30,6 +30,7 @@
 // Thread-safety: plain values and pure functions.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -143,6 +144,25 @@ struct PersonaState {
 };
 inline constexpr size_t kMaxPersonaHistory = 20;
 
+// Kinds of behaviour the intent signals (state/intent.h) are computed from; an event may be of
+// several (ClassifySignals).
+enum class Signal : uint8_t {
+  kProductView,  // Product Viewed
+  kListView,     // Product List Viewed, Product List Filtered, Products Searched
+  kCartAdd,      // Product Added
+  kCheckout,     // Checkout Started, Checkout Step Viewed/Completed, Payment Info Entered
+  kOrder,        // Order Completed
+  kWishlist,     // Product Added to Wishlist
+  kCoupon,       // Coupon Entered, Coupon Applied
+  kPromotion,    // Promotion Viewed, Promotion Clicked
+  kPriceSort,    // a product list sorted or filtered by price (properties.sorts[].type, sort)
+  kComparison,   // Products Compared, Product Compared, Comparison Viewed
+  kReview,       // Product Reviewed, Reviews Viewed, Specifications Viewed
+  kTrust,        // Returns Policy Viewed, Guarantee Viewed, Shipping Info Viewed
+};
+inline constexpr size_t kSignalKinds = 12;
+using SignalCounts = std::array<uint32_t, kSignalKinds>;
+
 struct Sessions {
   uint64_t count = 0;
   int64_t total_ms = 0;  // summed session lengths, including the current one
@@ -151,6 +171,8 @@ struct Sessions {
   int64_t current_last_ms = 0;
   uint64_t current_events = 0;
   uint64_t current_views = 0;
+  SignalCounts current_signals{};  // events of each Signal kind in the current session
+  int64_t previous_last_ms = 0;    // the last event of the session before the current one
 };
 
 struct Profile {
@@ -175,6 +197,7 @@ struct Profile {
   std::vector<uint64_t> separated;  // never to be merged with again (unmerge)
   std::map<std::string, JourneyState, std::less<>> journeys;
   PersonaState persona;
+  SignalCounts signals{};  // events of each Signal kind, all sessions
   uint64_t bot_events = 0;
   uint64_t last_sequence = 0;  // the last event folded in
 
@@ -200,6 +223,7 @@ struct EventFacts {
   std::string_view utm_source, utm_medium, utm_campaign;
   std::string referrer_host;
   std::vector<std::pair<std::string, bool>> consent;
+  uint32_t signals = 0;  // bit i: of Signal kind i
 };
 
 // Reads the facts from a stored (normalized) event. `rules` names the external id types.

@@ -8,8 +8,9 @@
 namespace whisperer::state {
 namespace {
 
-// 2: journeys; 3: journey rounds; 4: personas. Versions from kOldestVersion on are read.
-constexpr uint8_t kVersion = 4;
+// 2: journeys; 3: journey rounds; 4: personas; 5: intent evidence. Versions from
+// kOldestVersion on are read.
+constexpr uint8_t kVersion = 5;
 constexpr uint8_t kOldestVersion = 3;
 
 class Writer {
@@ -242,6 +243,12 @@ void EncodeProfile(const Profile& p, std::string* out) {
     w.Varint(c.sequence);
     w.Str(c.message_id);
   }
+  w.Varint(kSignalKinds);
+  for (size_t k = 0; k < kSignalKinds; ++k) {
+    w.Varint(p.signals[k]);
+    w.Varint(p.sessions.current_signals[k]);
+  }
+  w.Signed(p.sessions.previous_last_ms);
 }
 
 absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
@@ -357,6 +364,17 @@ absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
       c.sequence = r.Varint();
       c.message_id = r.Str();
     }
+  }
+  if (version >= 5) {
+    // Kinds added later are read as zero from older rows; kinds beyond ours are skipped.
+    for (size_t k = 0, kinds = r.Count(); k < kinds && r.ok(); ++k) {
+      uint64_t all = r.Varint(), session = r.Varint();
+      if (k < kSignalKinds) {
+        p.signals[k] = static_cast<uint32_t>(all);
+        p.sessions.current_signals[k] = static_cast<uint32_t>(session);
+      }
+    }
+    p.sessions.previous_last_ms = r.Signed();
   }
   if (!r.ok() || !r.at_end() || p.id == 0) {
     return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",

@@ -221,6 +221,9 @@ TEST(ProfileCodec, RoundTripsEveryField) {
   j.entry_persona = "deal_seeker";
   j.history.push_back({"", "cart", kT0, 7, "m7", "entry"});
   p.persona = {"deal_seeker", 0.75, kT0 + 5, {{"deal_seeker", 0.75, kT0 + 5, 8, "m8"}}};
+  p.signals[static_cast<size_t>(Signal::kCartAdd)] = 3;
+  p.sessions.current_signals[static_cast<size_t>(Signal::kCartAdd)] = 1;
+  p.sessions.previous_last_ms = kT0 - 1000;
 
   p.devices[0].bot = true;
   std::string encoded;
@@ -239,6 +242,9 @@ TEST(ProfileCodec, RoundTripsEveryField) {
   EXPECT_TRUE(back->devices[0].bot);
   EXPECT_EQ(back->journeys.at("shop").entry_persona, "deal_seeker");
   EXPECT_EQ(back->persona.history.at(0).message_id, "m8");
+  EXPECT_EQ(back->signals, p.signals);
+  EXPECT_EQ(back->sessions.current_signals, p.sessions.current_signals);
+  EXPECT_EQ(back->sessions.previous_last_ms, kT0 - 1000);
   EXPECT_NE(json.find(R"("persona":{"id":"deal_seeker","confidence":0.75)"), std::string::npos)
       << json;
   EXPECT_LT(encoded.size(), json.size() / 2)
@@ -247,23 +253,29 @@ TEST(ProfileCodec, RoundTripsEveryField) {
   EXPECT_NE(json.find(R"("recencyDays":0.99)"), std::string::npos) << json;
 }
 
-TEST(ProfileCodec, ReadsRowsOfTheFormatBeforePersonas) {
-  // Format 3 is format 4 without the journeys' entry persona and the persona block (for a
-  // profile in no journey: an empty id, confidence, since and history, 11 bytes at the end).
+TEST(ProfileCodec, ReadsRowsOfEarlierFormats) {
+  // For a profile in no journey with no persona and no intent evidence, format 4 is format 5
+  // without the intent block at the end (the kind count, 12 pairs of zeros and the previous
+  // session's end: 26 bytes), and format 3 is format 4 without the persona block (11 bytes).
   Profile p;
   p.id = 7;
   p.seen = {kT0, kT0, 1};
   p.last_sequence = 3;
-  std::string v4;
-  EncodeProfile(p, &v4);
-  ASSERT_EQ(v4[0], 4);
+  std::string v5;
+  EncodeProfile(p, &v5);
+  ASSERT_EQ(v5[0], 5);
+  std::string v4 = v5.substr(0, v5.size() - 26);
+  v4[0] = 4;
   std::string v3 = v4.substr(0, v4.size() - 11);
   v3[0] = 3;
-  absl::StatusOr<Profile> back = DecodeProfile(v3);
-  ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_EQ(back->id, 7u);
-  EXPECT_EQ(back->last_sequence, 3u);
-  EXPECT_EQ(back->persona.id, "");
+  for (const std::string& old : {v4, v3}) {
+    absl::StatusOr<Profile> back = DecodeProfile(old);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->id, 7u);
+    EXPECT_EQ(back->last_sequence, 3u);
+    EXPECT_EQ(back->persona.id, "");
+    EXPECT_EQ(back->signals, SignalCounts{});
+  }
   std::string v2 = v3;
   v2[0] = 2;
   EXPECT_EQ(DecodeProfile(v2).status().code(), absl::StatusCode::kDataLoss);

@@ -243,6 +243,13 @@ test('personas: weighted rules give a persona and a confidence, changes are kept
   assert.equal(p.persona.confidence, 0.75); // coupon (2) + no orders (1) of 4
   assert.equal(p.persona.history[0].messageId, couponId);
   assert.equal(p.journeys.returning_visitor.stage, 'recognised');
+  // Intent: the coupon makes the customer price-sensitive (0.5 * 1/(1+1)), in the earlier session
+  // only; coming back within a day adds urgency now.
+  assert.equal(p.intent.profile.priceSensitivity.score, 0.25);
+  assert.deepEqual(p.intent.profile.priceSensitivity.drivers, [{ feature: 'coupons', value: 1, contribution: 0.25 }]);
+  assert.equal(p.intent.session.priceSensitivity.score, 0);
+  assert.ok(p.intent.session.urgency.drivers.some((d) => d.feature === 'returned within a day'));
+  assert.ok(p.intent.profile.conversionProbability > 0 && p.intent.profile.conversionProbability < 0.2);
 
   const byPersona = await admin('/v1/journeys/returning_visitor/funnel?by=persona');
   assert.equal(byPersona.by, 'persona');
