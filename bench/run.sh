@@ -6,6 +6,7 @@
 #   BENCH_EVENTS      events sent through /v1/batch (default 10000000; also the RSS run)
 #   BENCH_SENDERS     concurrent keep-alive senders (default 4)
 #   BENCH_WRK_SECONDS duration of the latency run (default 30)
+#   BENCH_EXPERIENCE_SECONDS  duration of each of the /v1/experience and /healthz runs (default 20)
 #   BENCH_PROFILE_EVENTS  events of the profile runs (default 2000000)
 #   BENCH_CUSTOMERS   distinct customers of the profile runs (default 1000000)
 #   BENCH_OUT         file to write (default BENCHMARKS.md)
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 EVENTS=${BENCH_EVENTS:-10000000}
 SENDERS=${BENCH_SENDERS:-4}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-30}
+EXPERIENCE_SECONDS=${BENCH_EXPERIENCE_SECONDS:-20}
 PROFILE_EVENTS=${BENCH_PROFILE_EVENTS:-2000000}
 CUSTOMERS=${BENCH_CUSTOMERS:-1000000}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
@@ -118,6 +120,53 @@ p50=$(lat 50); p90=$(lat 90); p99=$(lat 99)
 wrk_errors=$(grep -E 'Non-2xx|Socket errors' <<<"$wrk_out" || true)
 echo "  $wrk_rate requests/s, p50 $p50, p90 $p90, p99 $p99 ${wrk_errors}"
 
+echo "bench: /v1/experience and /healthz, wrk -t2 -c16 unpaced, ${EXPERIENCE_SECONDS} s each"
+# The latency run's 5,000 customers, with the example config's adaptation rules and triggers;
+# half of them granted personalization consent, so their answers read the catalog and the live
+# view counts; one catalog item with low stock.
+start_server "$work/latency" whisperer.example.yaml
+for half in 0 1; do
+  awk -v h="$half" 'BEGIN {
+    printf "{\"batch\":["
+    for (i = h * 1250; i < (h + 1) * 1250; i++) {
+      printf "%s{\"type\":\"identify\",\"userId\":\"user-%d\",\"context\":{\"consent\":{\"personalization\":true}}}", (i > h * 1250 ? "," : ""), i * 2
+    }
+    printf "]}"
+  }' >"$work/consent.json"
+  curl -sf -o /dev/null -H "Authorization: $auth" -H 'Content-Type: application/json' \
+    --data-binary @"$work/consent.json" "http://127.0.0.1:$port/v1/batch"
+done
+curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $WHISPERER_ADMIN_KEY" \
+  -d '{"stock":3,"name":"Linen shirt"}' "http://127.0.0.1:$port/v1/catalog/items/sku-1"
+exp_out=$(wrk -t2 -c16 -d"${EXPERIENCE_SECONDS}s" --latency -s bench/experience.lua \
+  "http://127.0.0.1:$port" -- "$auth")
+health_out=$(wrk -t2 -c16 -d"${EXPERIENCE_SECONDS}s" --latency "http://127.0.0.1:$port/healthz")
+metrics=$(curl -sf "http://127.0.0.1:$port/metrics")
+stop_server
+exp_rate=$(grep 'Requests/sec' <<<"$exp_out" | awk '{printf "%.0f", $2}')
+health_rate=$(grep 'Requests/sec' <<<"$health_out" | awk '{printf "%.0f", $2}')
+exp_errors=$(grep -E 'Non-2xx|Socket errors' <<<"$exp_out" || true)
+exp_p99_wrk=$(grep -E '^ +99%' <<<"$exp_out" | awk '{print $2}')
+# Server-side: the route's duration histogram (request read to response handed to the socket).
+bucket() {
+  grep -F "whisperer_http_request_duration_seconds_bucket{route=\"/v1/experience\",le=\"$1\"}" \
+    <<<"$metrics" | awk '{print $2}'
+}
+exp_total=$(bucket +Inf)
+exp_within_1ms=$(bucket 0.001)
+exp_p99_bound=$(awk -v m="$metrics" 'BEGIN {
+  n = split(m, lines, "\n")
+  for (i = 1; i <= n; i++) if (lines[i] ~ /^whisperer_http_request_duration_seconds_bucket\{route="\/v1\/experience",le="\+Inf"\}/) { split(lines[i], f, " "); total = f[2] }
+  for (i = 1; i <= n; i++) if (lines[i] ~ /^whisperer_http_request_duration_seconds_bucket\{route="\/v1\/experience",le="[0-9.e-]+"\}/) {
+    split(lines[i], f, " "); match(lines[i], /le="[^"]+"/); le = substr(lines[i], RSTART + 4, RLENGTH - 5)
+    if (f[2] >= 0.99 * total) { printf "%g", le * 1000; exit }
+  }
+}')
+exp_share_1ms=$(awk -v a="$exp_within_1ms" -v t="$exp_total" 'BEGIN { printf "%.4f", (t > 0 ? a / t : 0) }')
+exp_ratio=$(awk -v a="$exp_rate" -v b="$health_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+echo "  experience $exp_rate answers/s (wrk p99 $exp_p99_wrk; server-side p99 <= ${exp_p99_bound} ms," \
+  "$exp_share_1ms within 1 ms), healthz $health_rate requests/s ${exp_errors}"
+
 to_ms() {  # wrk prints 512.00us, 1.23ms or 1.02s
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /s$/ && v !~ /ms$/) n *= 1000; printf "%.3f", n }'
 }
@@ -127,6 +176,7 @@ tput_ok=$(awk -v e="$ingest_eps" -v r="$ratio" 'BEGIN { print (e >= 200000 && r 
 lat_ok=$(awk -v p="$p99_ms" -v r="$wrk_rate" 'BEGIN { print (p <= 2 && r >= 4900) ? 1 : 0 }')
 prof_ratio_ok=$(awk -v r="$prof_ratio" 'BEGIN { print (r >= 0.7) ? 1 : 0 }')
 prof_memory_ok=$(awk -v b="$bytes_per_profile" 'BEGIN { print (b <= 1024) ? 1 : 0 }')
+exp_ok=$(awk -v s="$exp_share_1ms" -v r="$exp_rate" 'BEGIN { print (s >= 0.99 && r >= 20000) ? 1 : 0 }')
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 cat >"$OUT" <<MD
@@ -196,6 +246,26 @@ the request's send, so queueing behind a slow answer on the same connection is n
 | **p99** | **$p99** |
 
 Target: p99 ≤ 2 ms at 5,000 requests/s — $(verdict "$lat_ok").
+
+## Real-time adaptation: \`POST /v1/experience\`
+
+\`wrk -t2 -c16 --latency -s bench/experience.lua\` for ${EXPERIENCE_SECONDS} s, as fast as 16 connections go, on
+the latency run's data (5,000 customers, half with personalization consent) with
+\`whisperer.example.yaml\` (six adaptation rules, triggers on): each request names a customer, an
+iPhone user agent, a campaign and one catalog item (low stock). Then \`wrk -t2 -c16\` on
+\`GET /healthz\` for as long, the same server, as the reference. Server-side latency is the
+route's duration histogram in \`/metrics\` (from the request read to the response handed to the
+socket); wrk's own figure includes the load generator sharing the 2 cores.
+
+| measure | value |
+|---|---|
+| **/v1/experience rate** | **$exp_rate answers/s** |
+| /healthz rate, same server | $health_rate requests/s |
+| ratio experience / healthz | $exp_ratio |
+| **server-side p99** | **≤ ${exp_p99_bound} ms** (bucket bound); $exp_share_1ms of answers within 1 ms |
+| p99 seen by wrk | $exp_p99_wrk |
+
+Target: p99 ≤ 1 ms server-side and ≥ 20,000 answers/s — $(verdict "$exp_ok").
 
 ## Memory
 

@@ -113,6 +113,8 @@ class Reader {
     return absl::OkStatus();
   }
 
+  const std::string& file() const { return file_; }
+
  private:
   std::string file_;
 };
@@ -240,6 +242,70 @@ absl::Status ParsePersonas(Reader& r, std::string_view file, const YAML::Node& l
     }
     ws->personas.push_back(std::move(pc));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAdaptations(Reader& r, std::string_view file, const YAML::Node& list,
+                              const std::string& path, WorkspaceConfig* ws) {
+  if (!list.IsSequence()) return ConfigError(file, list, path, "must be a list of rules");
+  std::set<std::string> ids;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node& n = list[i];
+    std::string rp = StrCat(path, "[", i, "]");
+    WHISPERER_RETURN_IF_ERROR(r.Map(n, rp, {"id", "when", "priority", "hints"}));
+    AdaptationConfig a;
+    WHISPERER_RETURN_IF_ERROR(r.String(n["id"], rp + ".id", &a.id));
+    if (!ValidIdName(a.id)) {
+      return ConfigError(file, n, rp + ".id", "must be 1-64 letters, digits or _");
+    }
+    if (!ids.insert(a.id).second) return ConfigError(file, n, rp + ".id", "names a rule twice");
+    if (!n["when"]) return ConfigError(file, n, rp + ".when", "a rule needs a condition");
+    WHISPERER_RETURN_IF_ERROR(r.String(n["when"], rp + ".when", &a.when));
+    a.when_ref = RefOf(file, n["when"], rp + ".when");
+    uint64_t priority = 0;
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["priority"], rp + ".priority", &priority, 0, 1'000'000));
+    a.priority = static_cast<int64_t>(priority);
+    const YAML::Node& hints = n["hints"];
+    if (!hints || !hints.IsMap() || hints.size() == 0) {
+      return ConfigError(file, n, rp + ".hints", "a rule needs a mapping of hints to values");
+    }
+    for (auto it = hints.begin(); it != hints.end(); ++it) {
+      std::string hint = it->first.as<std::string>();
+      if (!ValidIdName(hint)) {
+        return ConfigError(file, it->first, StrCat(rp, ".hints.", hint),
+                           "a hint name must be 1-64 letters, digits or _");
+      }
+      if (!it->second.IsScalar() || it->second.Scalar().empty()) {
+        return ConfigError(file, it->second, StrCat(rp, ".hints.", hint),
+                           "must be a non-empty string");
+      }
+      a.hints.emplace_back(hint, it->second.Scalar());
+    }
+    ws->adaptations.push_back(std::move(a));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseTriggers(Reader& r, const YAML::Node& n, const std::string& path,
+                           TriggerConfig* t) {
+  WHISPERER_RETURN_IF_ERROR(
+      r.Map(n, path,
+            {"low_stock_at_most", "offer_ending_within", "viewing_now_at_least", "viewing_window",
+             "max_per_profile_per_day"}));
+  WHISPERER_RETURN_IF_ERROR(r.Uint(n["low_stock_at_most"], path + ".low_stock_at_most",
+                                   &t->low_stock_at_most, 0, 1'000'000));
+  WHISPERER_RETURN_IF_ERROR(r.Duration(n["offer_ending_within"], path + ".offer_ending_within",
+                                       &t->offer_ending_within_ms));
+  WHISPERER_RETURN_IF_ERROR(r.Uint(n["viewing_now_at_least"], path + ".viewing_now_at_least",
+                                   &t->viewing_now_at_least, 1, 1'000'000));
+  WHISPERER_RETURN_IF_ERROR(
+      r.Duration(n["viewing_window"], path + ".viewing_window", &t->viewing_window_ms));
+  if (t->viewing_window_ms < 60'000 || t->viewing_window_ms > 3'600'000) {
+    return ConfigError(r.file(), n["viewing_window"], path + ".viewing_window",
+                       "must be from 1m to 1h");
+  }
+  WHISPERER_RETURN_IF_ERROR(r.Uint(n["max_per_profile_per_day"], path + ".max_per_profile_per_day",
+                                   &t->max_per_profile_per_day, 0, 1'000'000));
   return absl::OkStatus();
 }
 
@@ -400,9 +466,10 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
     std::set<std::string> names;
     for (size_t i = 0; i < n.size(); ++i) {
       std::string path = StrCat("workspaces[", i, "]");
-      WHISPERER_RETURN_IF_ERROR(r.Map(n[i], path,
-                                      {"name", "write_keys", "admin_keys", "identity", "sessions",
-                                       "consent", "journeys", "personas"}));
+      WHISPERER_RETURN_IF_ERROR(
+          r.Map(n[i], path,
+                {"name", "write_keys", "admin_keys", "identity", "sessions", "consent", "journeys",
+                 "personas", "adaptations", "triggers"}));
       WorkspaceConfig ws;
       WHISPERER_RETURN_IF_ERROR(r.String(n[i]["name"], path + ".name", &ws.name));
       if (ws.name.empty() || ws.name.size() > 64 ||
@@ -426,6 +493,14 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       if (n[i]["personas"]) {
         WHISPERER_RETURN_IF_ERROR(
             ParsePersonas(r, filename, n[i]["personas"], path + ".personas", &ws));
+      }
+      if (n[i]["adaptations"]) {
+        WHISPERER_RETURN_IF_ERROR(
+            ParseAdaptations(r, filename, n[i]["adaptations"], path + ".adaptations", &ws));
+      }
+      if (n[i]["triggers"]) {
+        WHISPERER_RETURN_IF_ERROR(
+            ParseTriggers(r, n[i]["triggers"], path + ".triggers", &ws.triggers));
       }
       c.workspaces.push_back(std::move(ws));
     }

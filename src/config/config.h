@@ -65,6 +65,24 @@ struct PersonaConfig {
   double min_confidence = 0.5;
 };
 
+// An adaptation rule of POST /v1/experience (state/experience.h): hints to set when `when` holds.
+struct AdaptationConfig {
+  std::string id;
+  std::string when;
+  SourceRef when_ref;
+  int64_t priority = 0;
+  std::vector<std::pair<std::string, std::string>> hints;  // in the order written
+};
+
+// When the experience answer may carry urgency and scarcity triggers.
+struct TriggerConfig {
+  int64_t low_stock_at_most = 5;                // 0 < stock <= this: low_stock
+  int64_t offer_ending_within_ms = 86'400'000;  // an offer ending within this: offer_ending
+  int64_t viewing_now_at_least = 3;             // this many other customers viewing: viewing_now
+  int64_t viewing_window_ms = 15 * 60'000;      // what "now" is for viewing_now
+  int64_t max_per_profile_per_day = 3;          // answers with triggers per customer per UTC day
+};
+
 struct WorkspaceConfig {
   std::string name;
   // Keys given here are used as they are; a workspace with none gets one of each kind,
@@ -83,6 +101,8 @@ struct WorkspaceConfig {
   std::vector<std::string> consent_purposes = {};
   std::vector<JourneyConfig> journeys = {};
   std::vector<PersonaConfig> personas = {};
+  std::vector<AdaptationConfig> adaptations = {};
+  TriggerConfig triggers = {};
 };
 
 struct Config {

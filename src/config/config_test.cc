@@ -161,6 +161,17 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
            {"workspaces:\n  - name: a\n    personas:\n      - {id: p, rules: [{when: 'true'}]}\n"
             "      - {id: p, rules: [{when: 'true'}]}\n",
             "names a persona twice", "workspaces[0].personas[1].id"},
+           {"workspaces:\n  - name: a\n    adaptations:\n      - {id: r, when: 'true'}\n",
+            "needs a mapping of hints", "workspaces[0].adaptations[0].hints"},
+           {"workspaces:\n  - name: a\n    adaptations:\n      - {id: r, when: 'true', hints: {a: "
+            "''}}\n",
+            "non-empty string", "workspaces[0].adaptations[0].hints.a"},
+           {"workspaces:\n  - name: a\n    adaptations:\n      - {id: r, hints: {a: b}}\n",
+            "needs a condition", "workspaces[0].adaptations[0].when"},
+           {"workspaces:\n  - name: a\n    triggers: {viewing_window: 2h}\n", "from 1m to 1h",
+            "workspaces[0].triggers.viewing_window"},
+           {"workspaces:\n  - name: a\n    triggers: {low_stock: 3}\n", "unknown key",
+            "workspaces[0].triggers.low_stock"},
            {"server: [1, 2\n", "x.yaml:", ""},
        }) {
     auto r = ParseConfig(c.yaml, "x.yaml");
@@ -193,6 +204,29 @@ TEST(ConfigTest, PersonasWithWeightsAndWhereEachRuleWasWritten) {
   EXPECT_DOUBLE_EQ(p.rules[1].weight, 1);  // the default
   EXPECT_EQ(p.rules[1].when, "profile.orders.count == 0");
   EXPECT_EQ(p.rules[1].when_ref.Describe(), "x.yaml:8: workspaces[0].personas[0].rules[1].when");
+}
+
+TEST(ConfigTest, AdaptationsAndTriggers) {
+  auto c = ParseConfig(
+      "workspaces:\n"
+      "  - name: a\n"
+      "    adaptations:\n"
+      "      - id: mobile\n"
+      "        priority: 10\n"
+      "        when: event.device.type == 'mobile'\n"
+      "        hints: {layout: single_column, density: low}\n"
+      "    triggers: {low_stock_at_most: 2, viewing_window: 5m}\n",
+      "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const WorkspaceConfig& ws = c->workspaces[0];
+  ASSERT_EQ(ws.adaptations.size(), 1u);
+  EXPECT_EQ(ws.adaptations[0].priority, 10);
+  EXPECT_EQ(ws.adaptations[0].hints, (std::vector<std::pair<std::string, std::string>>{
+                                         {"layout", "single_column"}, {"density", "low"}}));
+  EXPECT_EQ(ws.adaptations[0].when_ref.Describe(), "x.yaml:6: workspaces[0].adaptations[0].when");
+  EXPECT_EQ(ws.triggers.low_stock_at_most, 2);
+  EXPECT_EQ(ws.triggers.viewing_window_ms, 300'000);
+  EXPECT_EQ(ws.triggers.max_per_profile_per_day, 3);  // the default
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {

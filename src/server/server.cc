@@ -20,6 +20,7 @@
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "server/collect_service.h"
+#include "server/experience_service.h"
 #include "server/import_export.h"
 #include "server/profile_service.h"
 #include "server/workspaces.h"
@@ -140,6 +141,20 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   absl::StatusOr<std::unique_ptr<state::ProfileEngine>> profiles =
       MakeProfileEngine(config, store_ptr, *workspaces, &metrics);
   if (!profiles.ok()) return profiles.status();
+  state::LiveViews live_views;
+  // Device facts for the experience API: the engine's detector, or one of its own when
+  // profiles are off.
+  std::unique_ptr<state::DeviceDetector> own_detector;
+  const state::DeviceDetector* detector = nullptr;
+  if (*profiles != nullptr) {
+    (*profiles)->SetLiveViews(&live_views);
+    detector = (*profiles)->device_detector();
+  } else {
+    absl::StatusOr<std::unique_ptr<state::DeviceDetector>> d = state::DeviceDetector::Create();
+    if (!d.ok()) return d.status();
+    own_detector = *std::move(d);
+    detector = own_detector.get();
+  }
   shard::ShardSet shards(store_ptr, &SystemClock::Get(), &metrics, ShardOptions(config));
   shards.SetProfileEngine(profiles->get());
   if (auto s = shards.Start(); !s.ok()) return s;
@@ -152,6 +167,9 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   collect.Register(&router);
   ProfileService profile_service(&*keys, &shards, profiles->get(), store_ptr, &SystemClock::Get());
   profile_service.Register(&router);
+  ExperienceService experience(&*keys, &*workspaces, store_ptr, detector, &live_views,
+                               &SystemClock::Get());
+  experience.Register(&router);
   router.Add(http::verb::get, "/healthz", [](net::RequestContext&, net::Responder respond) {
     respond(net::JsonResponse(200, R"({"status":"ok"})"));
   });

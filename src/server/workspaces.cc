@@ -139,6 +139,15 @@ absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
     absl::StatusOr<state::WorkspaceProfileSettings> profiles = ProfileSettingsOf(wc);
     if (!profiles.ok()) return profiles.status();
     ws.profiles = *std::move(profiles);
+    std::vector<state::AdaptationSpec> adaptations;
+    for (const config::AdaptationConfig& a : wc.adaptations) {
+      adaptations.push_back({a.id, a.when, a.when_ref.Describe(), a.priority, a.hints});
+    }
+    absl::StatusOr<std::shared_ptr<const state::AdaptationSet>> compiled =
+        state::CompileAdaptations(adaptations);
+    if (!compiled.ok()) return compiled.status();
+    ws.adaptations = *std::move(compiled);
+    ws.triggers = wc.triggers;
     if (ws.write_keys.empty()) {
       absl::StatusOr<std::string> key = GeneratedKey(store, ws.name, "write", "wk_");
       if (!key.ok()) return key.status();

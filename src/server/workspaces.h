@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "api/auth.h"
 #include "config/config.h"
+#include "state/experience.h"
 #include "state/profiles.h"
 #include "storage/store.h"
 
@@ -28,6 +29,9 @@ struct Workspace {
   std::vector<std::string> write_keys;
   std::vector<std::string> admin_keys;
   state::WorkspaceProfileSettings profiles = {};
+  // POST /v1/experience: the adaptation rules compiled, and when triggers may be shown.
+  std::shared_ptr<const state::AdaptationSet> adaptations = {};
+  config::TriggerConfig triggers = {};
 };
 
 // The profile settings a workspace's config describes (unset values keep the defaults), with

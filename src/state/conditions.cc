@@ -38,6 +38,7 @@ enum Slot : int {
   kOrdersAverage,
   kSessionsAverageViews,
   kShares,
+  kJourneys,
   // profile.intent.* then session.intent.*, kIntentNames order each.
   kIntentFirst,
 };
@@ -146,6 +147,7 @@ expr::Schema BuildSchema() {
   s.AddField("profile.orders.average", Type::kNumber);
   s.AddField("profile.sessions.average_views", Type::kNumber);
   s.AddPrefix("profile.shares");
+  s.AddPrefix("profile.journeys");
   for (const char* scope : {"profile", "session"}) {
     for (const char* name : kIntentNames) {
       s.AddField(StrCat(scope, ".intent.", name), Type::kNumber);
@@ -268,6 +270,14 @@ Value EventBindings::Below(int slot, const std::vector<std::string>& rest) const
       auto it = profile_.consent.find(rest.front());
       if (it == profile_.consent.end()) return Value::Missing();
       return Value::Bool(it->second.granted);
+    }
+    case kJourneys: {
+      if (rest.size() != 1) return Value::Missing();
+      auto it = profile_.journeys.find(rest.front());
+      if (it == profile_.journeys.end()) return Value::Missing();
+      const JourneyState& j = it->second;
+      return Value::String(j.status == "active" ? std::string_view(j.stage)
+                                                : std::string_view(j.status));
     }
     case kCounts:
     case kShares: {

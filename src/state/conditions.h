@@ -18,6 +18,8 @@
 //   profile.counts.<event>                    number: events of that name so far (0 if none),
 //                                             the name in lower case with every other
 //                                             character an underscore (product_viewed)
+//   profile.journeys.<id>                     string: the customer's stage in that journey, or
+//                                             converted / exited; missing when never entered
 //   profile.shares.<event>                    number: those events' share of all events, 0..1
 //   profile.persona                           string: the current persona (state/personas.h),
 //                                             missing when none; personas see the one before

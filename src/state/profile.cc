@@ -6,6 +6,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
+#include "state/device.h"
 #include "state/intent.h"
 #include "state/journeys.h"
 #include "state/personas.h"
@@ -312,12 +313,29 @@ absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
   bool has_props = event["properties"].get(props) == simdjson::SUCCESS;
   if (f.referrer_host.empty() && has_props) f.referrer_host = UrlHost(StringOr(props, "referrer"));
   f.signals = ClassifySignals(f.type, f.name, has_props ? props : simdjson::dom::element());
+  if (has_props && f.type == api::EventType::kTrack && f.name == "Product Viewed") {
+    simdjson::dom::element id;
+    if (props["product_id"].get(id) == simdjson::SUCCESS) f.product_id = IdText(id);
+  }
   if (f.type == api::EventType::kTrack && f.name == "Order Completed") {
     if (has_props) f.revenue = Number(props, "revenue");
     if (!f.revenue && has_props) f.revenue = Number(props, "total");
     if (!f.revenue) f.revenue = 0.0;  // an order without an amount still counts as an order
   }
   return f;
+}
+
+const DeviceFacts* DetectDevice(const DeviceDetector* detector, std::string_view user_agent,
+                                DeviceFacts* scratch) {
+  if (detector == nullptr || user_agent.empty()) return nullptr;
+  DeviceInfo info = detector->Detect(user_agent);
+  scratch->type = DeviceTypeName(info.type);
+  scratch->bot = info.type == DeviceType::kBot;
+  scratch->os = std::move(info.os);
+  scratch->os_version = std::move(info.os_version);
+  scratch->browser = std::move(info.browser);
+  scratch->browser_version = std::move(info.browser_version);
+  return scratch;
 }
 
 void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint64_t sequence,

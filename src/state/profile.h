@@ -223,7 +223,8 @@ struct EventFacts {
   std::string_view utm_source, utm_medium, utm_campaign;
   std::string referrer_host;
   std::vector<std::pair<std::string, bool>> consent;
-  uint32_t signals = 0;  // bit i: of Signal kind i
+  uint32_t signals = 0;    // bit i: of Signal kind i
+  std::string product_id;  // Product Viewed: properties.product_id (string or number)
 };
 
 // Reads the facts from a stored (normalized) event. `rules` names the external id types.
@@ -232,6 +233,11 @@ absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
 
 // The host of an absolute URL ("https://www.google.com/search?q" -> "www.google.com"), or "".
 std::string UrlHost(std::string_view url);
+
+class DeviceDetector;
+// The device facts of `user_agent` in `scratch`, or null without a detector or user agent.
+const DeviceFacts* DetectDevice(const DeviceDetector* detector, std::string_view user_agent,
+                                DeviceFacts* scratch);
 
 struct FoldOptions {
   int64_t session_timeout_ms = 30 * 60 * 1000;

@@ -137,15 +137,7 @@ void ProfileEngine::Evict() {
 }
 
 const DeviceFacts* ProfileEngine::Device(std::string_view user_agent, DeviceFacts* scratch) const {
-  if (detector_ == nullptr || user_agent.empty()) return nullptr;
-  DeviceInfo info = detector_->Detect(user_agent);
-  scratch->type = DeviceTypeName(info.type);
-  scratch->bot = info.type == DeviceType::kBot;
-  scratch->os = std::move(info.os);
-  scratch->os_version = std::move(info.os_version);
-  scratch->browser = std::move(info.browser);
-  scratch->browser_version = std::move(info.browser_version);
-  return scratch;
+  return DetectDevice(detector_.get(), user_agent, scratch);
 }
 
 Profile* ProfileEngine::Create(uint32_t workspace_id) {
@@ -307,6 +299,9 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   AdvanceJourneys(settings.journeys, *target, *facts, doc, device_ptr, sequence, &effects);
   Schedule(workspace_id, target->id, effects.deadlines);
   if (absl::Status s = CountSteps(workspace_id, effects.steps); !s.ok()) return s;
+  if (live_views_ != nullptr && !facts->product_id.empty() && !device.bot) {
+    live_views_->Record(workspace_id, facts->product_id, target->id, facts->received_at_ms);
+  }
   pending_timeline_.push_back(storage::TimelineKey(workspace_id, target->id, sequence));
   dirty_.push_back(Key{workspace_id, target->id});
   return Outcome::kFolded;

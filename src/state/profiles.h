@@ -46,6 +46,7 @@
 #include "rocksdb/write_batch.h"
 #include "simdjson.h"
 #include "state/device.h"
+#include "state/experience.h"
 #include "state/funnels.h"
 #include "state/journeys.h"
 #include "state/personas.h"
@@ -72,6 +73,10 @@ class ProfileEngine {
   // Settings of a workspace; workspaces not configured get the defaults.
   void Configure(uint32_t workspace_id, WorkspaceProfileSettings settings);
   const WorkspaceProfileSettings& Settings(uint32_t workspace_id) const;
+  // Where `Product Viewed` events are counted for live viewer counts (state/experience.h);
+  // none by default. Must outlive the engine.
+  void SetLiveViews(LiveViews* views) { live_views_ = views; }
+  const DeviceDetector* device_detector() const { return detector_.get(); }
   // Most memory the cached profiles may take (approximately); beyond it arbitrary profiles are
   // dropped and read again from the store when needed. Default 1 GiB.
   void SetCacheLimit(size_t bytes) { cache_limit_bytes_ = bytes; }
@@ -228,6 +233,7 @@ class ProfileEngine {
   absl::Status LoadTimers();
 
   std::unique_ptr<DeviceDetector> detector_;
+  LiveViews* live_views_ = nullptr;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
   std::atomic<int64_t> next_deadline_{INT64_MAX};
   bool event_time_ = false;

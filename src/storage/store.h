@@ -9,7 +9,9 @@
 //   identities  the identity graph: identifier -> profile id;
 //   profiles    profile id -> the profile (state/profile.h), or where a merged profile went;
 //   timeline    (profile, sequence) -> nothing: a profile's events as a range;
-//   funnels     (journey, version, cohort day, dimension, value) -> counts (state/funnels.h).
+//   funnels     (journey, version, cohort day, dimension, value) -> counts (state/funnels.h);
+//   catalog     [workspace u32][item id] -> the item's stock and offer (JSON, server/
+//               experience_service.h), the real data behind urgency triggers.
 // Later column families (journeys, decisions, models, config) are added to kColumnFamilies.
 //
 // Durability: Write() returns OK only once the batch is in the write-ahead log, so an
@@ -69,6 +71,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* profiles() const { return handles_[5]; }
   rocksdb::ColumnFamilyHandle* timeline() const { return handles_[6]; }
   rocksdb::ColumnFamilyHandle* funnels() const { return handles_[7]; }
+  rocksdb::ColumnFamilyHandle* catalog() const { return handles_[8]; }
   // Every column family, for scans that must cover them all (erasure checks).
   const std::vector<rocksdb::ColumnFamilyHandle*>& column_families() const { return handles_; }
   bool sync() const { return options_.sync; }

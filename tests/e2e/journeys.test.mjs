@@ -10,13 +10,12 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
 import { IPHONE_UA, MAC_UA } from './lib/user_agents.mjs';
-import { startServer, runCli, makeTempDir, REPO_ROOT } from './lib/server.mjs';
+import { exampleConfig, startServer, runCli, makeTempDir, REPO_ROOT } from './lib/server.mjs';
 
 let server;
 
 before(async () => {
-  const config = await fsp.readFile(path.join(REPO_ROOT, 'whisperer.example.yaml'), 'utf8');
-  server = await startServer({ config });
+  server = await startServer({ config: await exampleConfig() });
 });
 
 after(async () => {

@@ -379,3 +379,8 @@ export function countByMessageId(events) {
 export function duplicatedIds(events) {
   return [...countByMessageId(events)].filter(([, n]) => n > 1).map(([id]) => id);
 }
+
+/** The repository's commented example config, as the tests that start a server with it use it. */
+export async function exampleConfig() {
+  return fsp.readFile(path.join(REPO_ROOT, 'whisperer.example.yaml'), 'utf8');
+}

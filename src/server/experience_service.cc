@@ -1,0 +1,454 @@
+#include "server/experience_service.h"
+
+#include <simdjson.h>
+
+#include "api/query.h"
+#include "common/json_writer.h"
+#include "common/status.h"
+#include "common/strings.h"
+#include "common/timestamp.h"
+#include "state/conditions.h"
+#include "state/intent.h"
+#include "state/profiles.h"
+#include "storage/keys.h"
+
+namespace whisperer::server {
+
+namespace http = net::http;
+
+namespace {
+
+constexpr size_t kMaxItems = 50;
+constexpr size_t kMaxItemIdBytes = 256;
+
+std::string CatalogKey(uint32_t workspace_id, std::string_view item) {
+  std::string key = storage::WorkspacePrefix(workspace_id);
+  key.append(item);
+  return key;
+}
+
+absl::StatusOr<std::string> ItemIdParam(const net::RequestContext& ctx) {
+  std::string_view id = ctx.path_params.empty() ? "" : ctx.path_params.front();
+  absl::StatusOr<std::string> decoded = api::PercentDecode(id, "id");
+  if (!decoded.ok()) return decoded.status();
+  if (decoded->empty() || decoded->size() > kMaxItemIdBytes) {
+    return InvalidInput("invalid_value", "an item id is 1 to 256 bytes", "id");
+  }
+  return decoded;
+}
+
+// A stored catalog item, as PUT stored it.
+struct Item {
+  std::optional<int64_t> stock;
+  int64_t offer_ends_ms = 0;  // 0: no offer deadline
+};
+
+std::optional<Item> ParseItem(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) return std::nullopt;
+  Item item;
+  int64_t stock;
+  if (doc["stock"].get(stock) == simdjson::SUCCESS) item.stock = stock;
+  std::string_view ends;
+  if (doc["offerEndsAt"].get(ends) == simdjson::SUCCESS) {
+    item.offer_ends_ms = ParseIso8601(ends).value_or(0);
+  }
+  return item;
+}
+
+// The request as a page event for the conditions: the device, campaign and referrer of its
+// context, its properties.
+state::EventFacts FactsOf(simdjson::dom::element body, int64_t now_ms) {
+  state::EventFacts f;
+  f.type = api::EventType::kPage;
+  f.timestamp_ms = now_ms;
+  f.received_at_ms = now_ms;
+  simdjson::dom::element context;
+  if (body["context"].get(context) != simdjson::SUCCESS || !context.is_object()) return f;
+  std::string_view v;
+  if (context["userAgent"].get(v) == simdjson::SUCCESS) f.user_agent = v;
+  simdjson::dom::element campaign;
+  if (context["campaign"].get(campaign) == simdjson::SUCCESS && campaign.is_object()) {
+    if (campaign["source"].get(v) == simdjson::SUCCESS) f.utm_source = v;
+    if (campaign["medium"].get(v) == simdjson::SUCCESS) f.utm_medium = v;
+    if (campaign["name"].get(v) == simdjson::SUCCESS) f.utm_campaign = v;
+  }
+  simdjson::dom::element page;
+  if (context["page"].get(page) == simdjson::SUCCESS && page.is_object() &&
+      page["referrer"].get(v) == simdjson::SUCCESS) {
+    f.referrer_host = state::UrlHost(v);
+  }
+  return f;
+}
+
+}  // namespace
+
+ExperienceService::ExperienceService(const api::KeyRing* keys,
+                                     const std::vector<Workspace>* workspaces,
+                                     storage::Store* store, const state::DeviceDetector* detector,
+                                     const state::LiveViews* live_views, const Clock* clock)
+    : keys_(keys), store_(store), detector_(detector), live_views_(live_views), clock_(clock) {
+  for (const Workspace& ws : *workspaces) workspaces_[ws.id] = &ws;
+}
+
+void ExperienceService::Register(net::Router* router) {
+  router->Add(http::verb::post, "/v1/experience",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleExperience(ctx, r); });
+  router->Add(http::verb::put, "/v1/catalog/items/{id}",
+              [this](net::RequestContext& ctx, net::Responder r) { HandlePutItem(ctx, r); });
+  router->Add(http::verb::get, "/v1/catalog/items/{id}",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleGetItem(ctx, r); });
+}
+
+const Workspace* ExperienceService::WorkspaceById(uint32_t id) const {
+  auto it = workspaces_.find(id);
+  return it == workspaces_.end() ? nullptr : it->second;
+}
+
+bool ExperienceService::TakeTriggerAllowance(uint32_t workspace_id, uint64_t profile_id,
+                                             int64_t cap) {
+  const int64_t day = clock_->NowMillis() / 86'400'000;
+  std::lock_guard lock(mu_);
+  Shown& s = shown_[{workspace_id, profile_id}];
+  if (s.day != day) s = {day, 0};
+  if (s.count >= cap) return false;
+  ++s.count;
+  return true;
+}
+
+void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<std::string> id = ItemIdParam(ctx);
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  simdjson::dom::parser parser;
+  simdjson::dom::element body;
+  const std::string& text = ctx.request.body();
+  if (parser.parse(text.data(), text.size()).get(body) != simdjson::SUCCESS || !body.is_object()) {
+    return respond(
+        net::ErrorResponse(InvalidInput("malformed_json", "the body must be a JSON object")));
+  }
+  std::string json;
+  JsonWriter w(&json);
+  w.StartObject();
+  w.Key("id");
+  w.String(*id);
+  for (auto [key, value] : simdjson::dom::object(body)) {
+    if (key == "stock") {
+      int64_t stock;
+      if (value.get(stock) != simdjson::SUCCESS || stock < 0) {
+        return respond(net::ErrorResponse(
+            InvalidInput("invalid_value", "stock must be a whole number, 0 or more", "stock")));
+      }
+      w.Key("stock");
+      w.Int(stock);
+    } else if (key == "offerEndsAt") {
+      std::string_view ends;
+      if (value.is_null()) {
+        w.Key("offerEndsAt");
+        w.Null();
+        continue;
+      }
+      std::optional<int64_t> ms;
+      if (value.get(ends) == simdjson::SUCCESS) ms = ParseIso8601(ends);
+      if (!ms) {
+        return respond(net::ErrorResponse(InvalidInput(
+            "invalid_timestamp", "offerEndsAt must be an ISO-8601 time or null", "offerEndsAt")));
+      }
+      w.Key("offerEndsAt");
+      w.String(FormatIso8601(*ms));
+    } else if (key == "price") {
+      double price;
+      if (value.get(price) != simdjson::SUCCESS || price < 0) {
+        return respond(net::ErrorResponse(
+            InvalidInput("invalid_value", "price must be a number, 0 or more", "price")));
+      }
+      w.Key("price");
+      w.Double(price);
+    } else if (key == "name") {
+      std::string_view name;
+      if (value.get(name) != simdjson::SUCCESS || name.size() > 1024) {
+        return respond(net::ErrorResponse(
+            InvalidInput("invalid_value", "name must be a string of at most 1024 bytes", "name")));
+      }
+      w.Key("name");
+      w.String(name);
+    } else {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value",
+                       StrCat("unknown field ", key, "; expected stock, offerEndsAt, price, name"),
+                       std::string(key))));
+    }
+  }
+  w.Key("updatedAt");
+  w.String(FormatIso8601(clock_->NowMillis()));
+  w.EndObject();
+  rocksdb::WriteBatch batch;
+  rocksdb::Status put =
+      batch.Put(store_->catalog(), CatalogKey(principal->workspace_id, *id), json);
+  absl::Status s = put.ok() ? store_->Write(&batch) : absl::InternalError(put.ToString());
+  if (!s.ok()) return respond(net::ErrorResponse(s));
+  respond(net::JsonResponse(200, std::move(json)));
+}
+
+void ExperienceService::HandleGetItem(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<std::string> id = ItemIdParam(ctx);
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  absl::StatusOr<std::optional<std::string>> stored =
+      store_->Get(store_->catalog(), CatalogKey(principal->workspace_id, *id));
+  if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+  if (!stored->has_value()) {
+    return respond(net::ErrorResponse(MakeError(absl::StatusCode::kNotFound, "item_not_found",
+                                                StrCat("no catalog item ", *id), "id")));
+  }
+  respond(net::JsonResponse(200, **std::move(stored)));
+}
+
+void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responder respond) {
+  const std::string& text = ctx.request.body();
+  simdjson::dom::parser parser;
+  simdjson::dom::element body;
+  if (parser.parse(text.data(), text.size()).get(body) != simdjson::SUCCESS || !body.is_object()) {
+    return respond(
+        net::ErrorResponse(InvalidInput("malformed_json", "the body must be a JSON object")));
+  }
+  std::string_view body_key;
+  if (body["writeKey"].get(body_key) != simdjson::SUCCESS) body_key = {};
+  absl::StatusOr<api::Principal> principal = api::AuthenticateCollect(
+      *keys_, net::Header(ctx.request, http::field::authorization), body_key);
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  const Workspace* ws = WorkspaceById(principal->workspace_id);
+  if (ws == nullptr) return respond(net::ErrorResponse(absl::InternalError("unknown workspace")));
+
+  // Who: userId first, then anonymousId.
+  std::optional<uint64_t> profile_id;
+  bool has_id = false;
+  for (std::string_view type : {"userId", "anonymousId"}) {
+    simdjson::dom::element v;
+    if (body[type].get(v) != simdjson::SUCCESS || v.is_null()) continue;
+    std::string_view id;
+    if (v.get(id) != simdjson::SUCCESS) {
+      return respond(net::ErrorResponse(
+          InvalidInput("wrong_type", StrCat(type, " must be a string"), std::string(type))));
+    }
+    if (id.empty()) continue;
+    has_id = true;
+    if (profile_id) continue;
+    absl::StatusOr<std::optional<uint64_t>> found =
+        state::ProfileEngine::Lookup(*store_, ws->id, type, id);
+    if (!found.ok()) return respond(net::ErrorResponse(found.status()));
+    profile_id = *found;
+  }
+  if (!has_id) {
+    return respond(
+        net::ErrorResponse(InvalidInput("missing_field", "give userId or anonymousId", "userId")));
+  }
+  std::vector<std::string_view> items;
+  simdjson::dom::element items_el;
+  if (body["items"].get(items_el) == simdjson::SUCCESS) {
+    simdjson::dom::array list;
+    if (items_el.get(list) != simdjson::SUCCESS) {
+      return respond(net::ErrorResponse(
+          InvalidInput("wrong_type", "items must be a list of item ids", "items")));
+    }
+    for (simdjson::dom::element e : list) {
+      std::string_view id;
+      if (e.get(id) != simdjson::SUCCESS || id.empty() || id.size() > kMaxItemIdBytes) {
+        return respond(net::ErrorResponse(
+            InvalidInput("wrong_type", "items must be a list of item ids", "items")));
+      }
+      items.push_back(id);
+    }
+    if (items.size() > kMaxItems) {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value", StrCat("at most ", kMaxItems, " items"), "items")));
+    }
+  }
+  simdjson::dom::element context;
+  if (body["context"].get(context) == simdjson::SUCCESS && !context.is_object()) {
+    return respond(
+        net::ErrorResponse(InvalidInput("wrong_type", "context must be an object", "context")));
+  }
+
+  state::Profile profile;  // a first-time visitor: nothing known yet
+  if (profile_id) {
+    absl::StatusOr<state::Profile> read =
+        state::ProfileEngine::ReadProfile(*store_, ws->id, *profile_id);
+    if (read.ok()) {
+      profile = *std::move(read);
+    } else if (read.status().code() != absl::StatusCode::kNotFound) {
+      return respond(net::ErrorResponse(read.status()));
+    }
+  }
+  const int64_t now = clock_->NowMillis();
+  state::EventFacts facts = FactsOf(body, now);
+  state::DeviceFacts device_scratch;
+  const state::DeviceFacts* device =
+      state::DetectDevice(detector_, facts.user_agent, &device_scratch);
+  state::EventBindings bindings(facts, body, profile, device, now);
+  std::vector<state::HintChoice> hints;
+  if (ws->adaptations != nullptr) hints = state::Adapt(*ws->adaptations, bindings);
+
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("profileId");
+  if (profile.id != 0) {
+    w.String(state::ProfileIdString(profile.id));
+  } else {
+    w.Null();
+  }
+  w.Key("persona");
+  if (profile.persona.id.empty()) {
+    w.Null();
+  } else {
+    w.StartObject();
+    w.Key("id");
+    w.String(profile.persona.id);
+    w.Key("confidence");
+    w.Double(profile.persona.confidence);
+    w.EndObject();
+  }
+  w.Key("intent");
+  state::WriteIntent(profile, now, w);
+  w.Key("journeys");
+  w.StartObject();
+  for (const auto& [id, j] : profile.journeys) {
+    w.Key(id);
+    w.StartObject();
+    w.Key("stage");
+    w.String(j.stage);
+    w.Key("status");
+    w.String(j.status);
+    w.EndObject();
+  }
+  w.EndObject();
+  w.Key("device");
+  if (device == nullptr) {
+    w.Null();
+  } else {
+    w.StartObject();
+    w.Key("type");
+    w.String(device->type);
+    w.Key("os");
+    w.StringOrNull(device->os);
+    w.Key("browser");
+    w.StringOrNull(device->browser);
+    w.EndObject();
+  }
+  w.Key("adaptations");
+  w.StartObject();
+  for (const state::HintChoice& c : hints) {
+    w.Key(c.hint);
+    w.String(c.value);
+  }
+  w.EndObject();
+  w.Key("explanations");
+  w.StartArray();
+  for (const state::HintChoice& c : hints) {
+    w.StartObject();
+    w.Key("hint");
+    w.String(c.hint);
+    w.Key("value");
+    w.String(c.value);
+    w.Key("rule");
+    w.String(c.winner->id);
+    w.Key("priority");
+    w.Int(c.winner->priority);
+    w.Key("overruled");
+    w.StartArray();
+    for (const state::HintChoice::Lost& l : c.lost) {
+      w.StartObject();
+      w.Key("rule");
+      w.String(l.rule->id);
+      w.Key("value");
+      w.String(l.value);
+      w.Key("priority");
+      w.Int(l.rule->priority);
+      w.Key("reason");
+      w.String(l.reason);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+
+  // Triggers: real data only, with consent, within the cap.
+  const config::TriggerConfig& t = ws->triggers;
+  std::string triggers;
+  JsonWriter tw(&triggers);
+  tw.StartArray();
+  size_t shown = 0;
+  std::string_view withheld;
+  auto consent = profile.consent.find("personalization");
+  const bool consented = consent != profile.consent.end() && consent->second.granted;
+  if (!items.empty() && !consented) withheld = "no_personalization_consent";
+  for (std::string_view item : consented ? items : std::vector<std::string_view>()) {
+    absl::StatusOr<std::optional<std::string>> stored =
+        store_->Get(store_->catalog(), CatalogKey(ws->id, item));
+    if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+    std::optional<Item> it = stored->has_value() ? ParseItem(**stored) : std::nullopt;
+    if (it && it->stock && *it->stock > 0 && *it->stock <= t.low_stock_at_most) {
+      tw.StartObject();
+      tw.Key("type");
+      tw.String("low_stock");
+      tw.Key("item");
+      tw.String(item);
+      tw.Key("stock");
+      tw.Int(*it->stock);
+      tw.Key("source");
+      tw.String("catalog");
+      tw.EndObject();
+      ++shown;
+    }
+    if (it && it->offer_ends_ms > now && it->offer_ends_ms - now <= t.offer_ending_within_ms) {
+      tw.StartObject();
+      tw.Key("type");
+      tw.String("offer_ending");
+      tw.Key("item");
+      tw.String(item);
+      tw.Key("endsAt");
+      tw.String(FormatIso8601(it->offer_ends_ms));
+      tw.Key("source");
+      tw.String("catalog");
+      tw.EndObject();
+      ++shown;
+    }
+    size_t viewers = live_views_ == nullptr
+                         ? 0
+                         : live_views_->Viewers(ws->id, item, profile.id, now, t.viewing_window_ms);
+    if (viewers > 0 && static_cast<int64_t>(viewers) >= t.viewing_now_at_least) {
+      tw.StartObject();
+      tw.Key("type");
+      tw.String("viewing_now");
+      tw.Key("item");
+      tw.String(item);
+      tw.Key("viewers");
+      tw.Uint(viewers);
+      tw.Key("source");
+      tw.String(
+          StrCat("Product Viewed events in the last ", t.viewing_window_ms / 60'000, " minutes"));
+      tw.EndObject();
+      ++shown;
+    }
+  }
+  tw.EndArray();
+  if (shown > 0 && !TakeTriggerAllowance(ws->id, profile.id, t.max_per_profile_per_day)) {
+    withheld = "daily_cap_reached";
+    shown = 0;
+  }
+  w.Key("triggers");
+  w.RawValue(shown > 0 ? std::string_view(triggers) : std::string_view("[]"));
+  w.Key("triggersWithheld");
+  w.StringOrNull(withheld);
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+}  // namespace whisperer::server

@@ -1,0 +1,183 @@
+// POST /v1/experience and the catalog, through the real binary started with
+// whisperer.example.yaml: adaptation hints by device, journey stage, persona and intent with
+// the rules that won and lost; urgency triggers from catalog data and live Product Viewed
+// events, only with personalization consent and within the daily cap.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { IPHONE_UA, MAC_UA } from './lib/user_agents.mjs';
+import { exampleConfig, startServer } from './lib/server.mjs';
+
+let server;
+
+before(async () => {
+  server = await startServer({ config: await exampleConfig() });
+});
+
+after(async () => {
+  if (server) assert.equal(await server.stop(), 0);
+});
+
+const admin = (p, opts = {}) =>
+  server.request(p, { ...opts, headers: { authorization: server.bearer(), ...opts.headers } });
+const experience = (body, auth = server.basic()) =>
+  server.request('/v1/experience', { body, headers: auth ? { authorization: auth } : {} });
+
+async function track(events) {
+  const res = await server.request('/v1/batch', {
+    body: { batch: events },
+    headers: { authorization: server.basic() },
+  });
+  assert.equal(res.status, 200, res.text);
+}
+
+test('catalog items: put, get, and clear errors', async () => {
+  const put = await admin('/v1/catalog/items/sku-1', {
+    method: 'PUT',
+    body: { stock: 7, offerEndsAt: '2030-01-01T00:00:00Z', price: 19.9, name: 'Linen shirt' },
+  });
+  assert.equal(put.status, 200, put.text);
+  assert.equal(put.json.stock, 7);
+  assert.equal(put.json.offerEndsAt, '2030-01-01T00:00:00.000Z');
+  const got = await admin('/v1/catalog/items/sku-1');
+  assert.equal(got.status, 200);
+  assert.deepEqual(got.json, put.json);
+  for (const [body, field] of [
+    [{ stock: -1 }, 'stock'],
+    [{ stock: 'many' }, 'stock'],
+    [{ offerEndsAt: 'soon' }, 'offerEndsAt'],
+    [{ colour: 'red' }, 'colour'],
+  ]) {
+    const res = await admin('/v1/catalog/items/sku-1', { method: 'PUT', body });
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.equal(res.json.error.field, field);
+  }
+  assert.equal((await admin('/v1/catalog/items/sku-1')).json.stock, 7, 'a refused PUT changes nothing');
+  const missing = await admin('/v1/catalog/items/nope');
+  assert.equal(missing.status, 404);
+  assert.equal(missing.json.error.code, 'item_not_found');
+  const writeKey = await server.request('/v1/catalog/items/sku-1', {
+    headers: { authorization: `Bearer ${server.writeKey}` },
+  });
+  assert.equal(writeKey.status, 403);
+});
+
+test('a first-time desktop visitor gets the desktop layout and no triggers without consent', async () => {
+  const res = await experience({
+    anonymousId: `new-${randomUUID()}`,
+    context: { userAgent: MAC_UA, page: { url: 'https://shop.example/' } },
+    items: ['sku-1'],
+  });
+  assert.equal(res.status, 200, res.text);
+  const e = res.json;
+  assert.equal(e.profileId, null);
+  assert.equal(e.persona, null);
+  assert.equal(e.device.type, 'desktop');
+  assert.deepEqual(e.adaptations, { content_density: 'high', layout: 'multi_column', navigation: 'mega_menu' });
+  assert.ok(e.explanations.every((x) => x.rule === 'desktop_layout' && x.overruled.length === 0));
+  assert.equal(e.intent.session.purchaseIntent.score, 0);
+  assert.deepEqual(e.triggers, []);
+  assert.equal(e.triggersWithheld, 'no_personalization_consent');
+});
+
+test('a mobile visitor in the short-video hook: the journey rule beats the device rule, and says so', async () => {
+  const anon = `m-${randomUUID()}`;
+  const ctx = { userAgent: IPHONE_UA, campaign: { source: 'tiktok', medium: 'short_video' } };
+  await track([{ type: 'page', anonymousId: anon, name: 'Landing', context: ctx }]);
+  // Within the hook's 3 seconds.
+  const res = await experience({ anonymousId: anon, context: ctx });
+  assert.equal(res.status, 200, res.text);
+  const e = res.json;
+  assert.equal(e.journeys.mobile_short_video.stage, 'hook');
+  assert.equal(e.adaptations.loading_priority, 'hero_video_first');
+  assert.equal(e.adaptations.layout, 'single_column');
+  const why = e.explanations.find((x) => x.hint === 'loading_priority');
+  assert.deepEqual(why, {
+    hint: 'loading_priority',
+    value: 'hero_video_first',
+    rule: 'short_video_hook',
+    priority: 30,
+    overruled: [{ rule: 'mobile_layout', value: 'above_the_fold_first', priority: 10, reason: 'lower priority' }],
+  });
+});
+
+test('intent and persona steer the hints: a deal seeker ready to buy', async () => {
+  const user = `u-${randomUUID()}`;
+  await track([
+    { type: 'track', userId: user, event: 'Coupon Applied', context: { userAgent: MAC_UA } },
+    { type: 'track', userId: user, event: 'Product Added', properties: { product_id: 'sku-1' } },
+    { type: 'track', userId: user, event: 'Checkout Started' },
+  ]);
+  const res = await experience({ userId: user, context: { userAgent: MAC_UA } });
+  const e = res.json;
+  assert.equal(e.persona.id, 'deal_seeker');
+  assert.ok(e.intent.session.purchaseIntent.score >= 0.5, JSON.stringify(e.intent.session));
+  // ready_to_buy (40) over deal_seeker_offers (20) over desktop_layout (10).
+  assert.equal(e.adaptations.next_content, 'cart_reminder');
+  assert.equal(e.adaptations.trust_signals, 'near_checkout');
+  assert.equal(e.adaptations.navigation, 'checkout_shortcut');
+  const trust = e.explanations.find((x) => x.hint === 'trust_signals');
+  assert.deepEqual(trust.overruled.map((o) => [o.rule, o.reason]), [['deal_seeker_offers', 'lower priority']]);
+});
+
+test('triggers come from real data, need personalization consent and stop at the daily cap', async () => {
+  const sku = `sku-${randomUUID().slice(0, 8)}`;
+  const endsAt = new Date(Date.now() + 2 * 3_600_000).toISOString();
+  assert.equal((await admin(`/v1/catalog/items/${sku}`, { method: 'PUT', body: { stock: 3, offerEndsAt: endsAt } })).status, 200);
+  // Two other customers are looking at it now.
+  await track(
+    ['a', 'b'].map((who) => ({
+      type: 'track',
+      anonymousId: `viewer-${who}-${sku}`,
+      event: 'Product Viewed',
+      properties: { product_id: sku },
+    })),
+  );
+  const user = `c-${randomUUID()}`;
+  await track([{ type: 'identify', userId: user, traits: { plan: 'free' } }]);
+  const { profileId } = (await admin(`/v1/profiles/lookup?userId=${user}`)).json;
+  let e = (await experience({ userId: user, items: [sku] })).json;
+  assert.deepEqual(e.triggers, []);
+  assert.equal(e.triggersWithheld, 'no_personalization_consent');
+
+  const consent = await admin(`/v1/profiles/${profileId}/consent`, {
+    method: 'PUT',
+    body: { purposes: { personalization: 'granted' } },
+  });
+  assert.equal(consent.status, 200, consent.text);
+  e = (await experience({ userId: user, items: [sku, 'sku-unknown'] })).json;
+  assert.equal(e.triggersWithheld, null);
+  assert.deepEqual(e.triggers, [
+    { type: 'low_stock', item: sku, stock: 3, source: 'catalog' },
+    { type: 'offer_ending', item: sku, endsAt: new Date(Date.parse(endsAt)).toISOString(), source: 'catalog' },
+    { type: 'viewing_now', item: sku, viewers: 2, source: 'Product Viewed events in the last 15 minutes' },
+  ]);
+  // Three answers with triggers a day (this was the first).
+  for (let i = 0; i < 2; i += 1) assert.equal((await experience({ userId: user, items: [sku] })).json.triggers.length, 3);
+  e = (await experience({ userId: user, items: [sku] })).json;
+  assert.deepEqual(e.triggers, []);
+  assert.equal(e.triggersWithheld, 'daily_cap_reached');
+});
+
+test('bad experience requests get clear errors', async () => {
+  for (const [body, status, code, field] of [
+    [{ context: {} }, 400, 'missing_field', 'userId'],
+    [{ userId: 7 }, 400, 'wrong_type', 'userId'],
+    [{ anonymousId: 'a', items: 'sku' }, 400, 'wrong_type', 'items'],
+    [{ anonymousId: 'a', items: Array.from({ length: 51 }, (_, i) => `s${i}`) }, 400, 'invalid_value', 'items'],
+    [{ anonymousId: 'a', context: 'mobile' }, 400, 'wrong_type', 'context'],
+  ]) {
+    const res = await experience(body);
+    assert.equal(res.status, status, JSON.stringify(body));
+    assert.equal(res.json.error.code, code, JSON.stringify(body));
+    assert.equal(res.json.error.field, field, JSON.stringify(body));
+  }
+  const noKey = await experience({ anonymousId: 'a' }, null);
+  assert.equal(noKey.status, 401);
+  const text = await server.request('/v1/experience', {
+    body: 'not json',
+    headers: { authorization: server.basic(), 'content-type': 'application/json' },
+  });
+  assert.equal(text.status, 400);
+  assert.equal(text.json.error.code, 'malformed_json');
+});
