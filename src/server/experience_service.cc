@@ -106,13 +106,34 @@ const Workspace* ExperienceService::WorkspaceById(uint32_t id) const {
   return it == workspaces_.end() ? nullptr : it->second;
 }
 
-bool ExperienceService::TakeTriggerAllowance(uint32_t workspace_id, uint64_t profile_id,
-                                             int64_t cap) {
+absl::StatusOr<bool> ExperienceService::TakeTriggerAllowance(uint32_t workspace_id,
+                                                             uint64_t profile_id, int64_t cap) {
   const int64_t day = clock_->NowMillis() / 86'400'000;
+  std::string key = storage::ProfileKey(workspace_id, profile_id);
+  key.append("triggers");
   std::lock_guard lock(mu_);
-  Shown& s = shown_[{workspace_id, profile_id}];
+  auto it = shown_.find({workspace_id, profile_id});
+  if (it == shown_.end()) {
+    // Not seen since the start: the count kept in the store, if any.
+    Shown stored;
+    absl::StatusOr<std::optional<std::string>> value = store_->Get(store_->caps(), key);
+    if (!value.ok()) return value.status();
+    if (value->has_value() && (*value)->size() == 16) {
+      stored = {static_cast<int64_t>(storage::GetBigEndian64((*value)->data())),
+                static_cast<int64_t>(storage::GetBigEndian64((*value)->data() + 8))};
+    }
+    it = shown_.emplace(std::make_pair(workspace_id, profile_id), stored).first;
+  }
+  Shown& s = it->second;
   if (s.day != day) s = {day, 0};
   if (s.count >= cap) return false;
+  std::string value;
+  storage::PutBigEndian64(&value, static_cast<uint64_t>(day));
+  storage::PutBigEndian64(&value, static_cast<uint64_t>(s.count + 1));
+  rocksdb::WriteBatch batch;
+  rocksdb::Status put = batch.Put(store_->caps(), key, value);
+  absl::Status written = put.ok() ? store_->Write(&batch) : absl::InternalError(put.ToString());
+  if (!written.ok()) return written;
   ++s.count;
   return true;
 }
@@ -439,9 +460,14 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
     }
   }
   tw.EndArray();
-  if (shown > 0 && !TakeTriggerAllowance(ws->id, profile.id, t.max_per_profile_per_day)) {
-    withheld = "daily_cap_reached";
-    shown = 0;
+  if (shown > 0) {
+    absl::StatusOr<bool> allowed =
+        TakeTriggerAllowance(ws->id, profile.id, t.max_per_profile_per_day);
+    if (!allowed.ok()) return respond(net::ErrorResponse(allowed.status()));
+    if (!*allowed) {
+      withheld = "daily_cap_reached";
+      shown = 0;
+    }
   }
   w.Key("triggers");
   w.RawValue(shown > 0 ? std::string_view(triggers) : std::string_view("[]"));

@@ -18,10 +18,11 @@
 // offer deadline, viewing_now from Product Viewed events of other customers in the workspace's
 // viewing window (state/experience.h LiveViews). Each names its source. They are shown only to
 // a customer who granted `personalization` consent, and to each customer in at most
-// `triggers.max_per_profile_per_day` answers per UTC day (counted in memory: a restart starts
-// the count again).
+// `triggers.max_per_profile_per_day` answers per UTC day (counted in the store, so a restart
+// keeps the count).
 //
-// Thread-safety: handlers run on any server thread; the cap counts are guarded by a mutex.
+// Thread-safety: handlers run on any server thread; the cap counts are guarded by a mutex (the
+// count is read, checked and written under it).
 #pragma once
 
 #include <cstdint>
@@ -56,8 +57,10 @@ class ExperienceService {
 
  private:
   const Workspace* WorkspaceById(uint32_t id) const;
-  // Counts one answer with triggers for the profile today; false when the cap is reached.
-  bool TakeTriggerAllowance(uint32_t workspace_id, uint64_t profile_id, int64_t cap);
+  // Counts one answer with triggers for the profile today, in memory and in the store's `caps`
+  // column family; false when the cap is reached.
+  absl::StatusOr<bool> TakeTriggerAllowance(uint32_t workspace_id, uint64_t profile_id,
+                                            int64_t cap);
 
   const api::KeyRing* keys_;
   std::map<uint32_t, const Workspace*> workspaces_;

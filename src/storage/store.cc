@@ -14,9 +14,9 @@
 namespace whisperer::storage {
 namespace {
 
-constexpr const char* kColumnFamilies[] = {"default",  "events",     "dedupe",
-                                           "meta",     "identities", "profiles",
-                                           "timeline", "funnels",    "catalog"};
+constexpr const char* kColumnFamilies[] = {"default",    "events",   "dedupe",   "meta",
+                                           "identities", "profiles", "timeline", "funnels",
+                                           "catalog",    "caps"};
 
 // Drops dedupe entries older than the window, so the dedupe column family stays bounded by
 // the traffic of one window. Stateless apart from the clock, hence safe on RocksDB's

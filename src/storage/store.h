@@ -11,7 +11,9 @@
 //   timeline    (profile, sequence) -> nothing: a profile's events as a range;
 //   funnels     (journey, version, cohort day, dimension, value) -> counts (state/funnels.h);
 //   catalog     [workspace u32][item id] -> the item's stock and offer (JSON, server/
-//               experience_service.h), the real data behind urgency triggers.
+//               experience_service.h), the real data behind urgency triggers;
+//   caps        [workspace u32][profile u64][what] -> [UTC day i64][count i64]: per-customer
+//               daily counts behind caps (the experience API's triggers).
 // Later column families (journeys, decisions, models, config) are added to kColumnFamilies.
 //
 // Durability: Write() returns OK only once the batch is in the write-ahead log, so an
@@ -72,6 +74,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* timeline() const { return handles_[6]; }
   rocksdb::ColumnFamilyHandle* funnels() const { return handles_[7]; }
   rocksdb::ColumnFamilyHandle* catalog() const { return handles_[8]; }
+  rocksdb::ColumnFamilyHandle* caps() const { return handles_[9]; }
   // Every column family, for scans that must cover them all (erasure checks).
   const std::vector<rocksdb::ColumnFamilyHandle*>& column_families() const { return handles_; }
   bool sync() const { return options_.sync; }

@@ -157,6 +157,12 @@ test('triggers come from real data, need personalization consent and stop at the
   e = (await experience({ userId: user, items: [sku] })).json;
   assert.deepEqual(e.triggers, []);
   assert.equal(e.triggersWithheld, 'daily_cap_reached');
+  // The count survives a restart.
+  const { dataDir } = server;
+  assert.equal(await server.stop(), 0);
+  server = await startServer({ config: await exampleConfig(), dataDir });
+  e = (await experience({ userId: user, items: [sku] })).json;
+  assert.equal(e.triggersWithheld, 'daily_cap_reached');
 });
 
 test('bad experience requests get clear errors', async () => {
