@@ -477,10 +477,14 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
   for (const Key& key : dirty_) {
     auto it = working_.find(key);
     if (it == working_.end()) continue;  // merged away later in the same group
+    encode_scratch_.clear();
+    EncodeProfile(*it->second, &encode_scratch_);
     std::string& encoded = cache_[key];
     cache_bytes_ -= CachedBytes(encoded);
-    encoded.clear();
-    EncodeProfile(*it->second, &encoded);
+    // A copy of exactly the encoded size: encoding straight into the cached string let it grow
+    // by doubling, which left up to half of every cached profile unused (bench/, November
+    // 2026: 1,073 instead of ~750 bytes per profile held).
+    encoded = std::string(encode_scratch_);
     cache_bytes_ += CachedBytes(encoded);
     rocksdb::Status s =
         batch->Put(store_->profiles(), storage::ProfileKey(key.workspace, key.profile), encoded);

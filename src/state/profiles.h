@@ -248,6 +248,7 @@ class ProfileEngine {
   // Every profile read or written since start, in its binary form (state/profile_codec.h):
   // a few hundred bytes each, where the decoded Profile takes several times that.
   absl::flat_hash_map<Key, std::string> cache_;
+  std::string encode_scratch_;  // Finish encodes here first
   size_t cache_bytes_ = 0;
   size_t cache_limit_bytes_ = size_t{1} << 30;
   obs::Counter* evictions_ = nullptr;
