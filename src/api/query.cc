@@ -64,4 +64,13 @@ absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view
   return v;
 }
 
+absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
+                                                      simdjson::dom::parser& parser) {
+  simdjson::dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
+    return InvalidInput("malformed_json", "the body must be a JSON object");
+  }
+  return doc;
+}
+
 }  // namespace whisperer::api

@@ -1,5 +1,5 @@
-// Query strings of API requests: finding a parameter, percent-decoding it, and reading numbers
-// with an error that names the parameter.
+// Query strings and bodies of API requests: finding a parameter, percent-decoding it, reading
+// numbers with an error that names the parameter, and reading a JSON object body.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "simdjson.h"
 
 namespace whisperer::api {
 
@@ -23,5 +24,10 @@ absl::StatusOr<std::string> PercentDecode(std::string_view value, std::string_vi
 // `value` as a whole number up to `max`; `fallback` when empty. The error names `name`.
 absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view name,
                                         uint64_t fallback, uint64_t max);
+
+// `body` parsed by `parser` (which must outlive the result) as a JSON object; otherwise 400
+// malformed_json "the body must be a JSON object".
+absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
+                                                      simdjson::dom::parser& parser);
 
 }  // namespace whisperer::api

@@ -137,6 +137,20 @@ SourceRef RefOf(std::string_view file, const YAML::Node& node, std::string path)
   return SourceRef{std::string(file), node.Mark().line + 1, std::move(path)};
 }
 
+// The `id` of the list entry `n` at `path`: 1-64 letters, digits or _, and not one `seen`
+// already ("names a <what> twice").
+absl::Status EntryId(Reader& r, std::string_view file, const YAML::Node& n, const std::string& path,
+                     std::string_view what, std::set<std::string>* seen, std::string* out) {
+  WHISPERER_RETURN_IF_ERROR(r.String(n["id"], path + ".id", out));
+  if (!ValidIdName(*out)) {
+    return ConfigError(file, n, path + ".id", "must be 1-64 letters, digits or _");
+  }
+  if (!seen->insert(*out).second) {
+    return ConfigError(file, n, path + ".id", StrCat("names a ", what, " twice"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseJourneys(Reader& r, std::string_view file, const YAML::Node& list,
                            const std::string& path, WorkspaceConfig* ws) {
   if (!list.IsSequence()) return ConfigError(file, list, path, "must be a list of journeys");
@@ -146,11 +160,7 @@ absl::Status ParseJourneys(Reader& r, std::string_view file, const YAML::Node& l
     std::string jp = StrCat(path, "[", j, "]");
     WHISPERER_RETURN_IF_ERROR(r.Map(n, jp, {"id", "version", "stages", "goal", "exit", "reentry"}));
     JourneyConfig jc;
-    WHISPERER_RETURN_IF_ERROR(r.String(n["id"], jp + ".id", &jc.id));
-    if (!ValidIdName(jc.id)) {
-      return ConfigError(file, n, jp + ".id", "must be 1-64 letters, digits or _");
-    }
-    if (!ids.insert(jc.id).second) return ConfigError(file, n, jp + ".id", "names a journey twice");
+    WHISPERER_RETURN_IF_ERROR(EntryId(r, file, n, jp, "journey", &ids, &jc.id));
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["version"], jp + ".version", &jc.version, 1, 1'000'000));
     WHISPERER_RETURN_IF_ERROR(r.Bool(n["reentry"], jp + ".reentry", &jc.reentry));
     if (!n["goal"]) return ConfigError(file, n, jp + ".goal", "a journey needs a goal condition");
@@ -218,11 +228,7 @@ absl::Status ParsePersonas(Reader& r, std::string_view file, const YAML::Node& l
     std::string pp = StrCat(path, "[", p, "]");
     WHISPERER_RETURN_IF_ERROR(r.Map(n, pp, {"id", "rules", "min_confidence"}));
     PersonaConfig pc;
-    WHISPERER_RETURN_IF_ERROR(r.String(n["id"], pp + ".id", &pc.id));
-    if (!ValidIdName(pc.id)) {
-      return ConfigError(file, n, pp + ".id", "must be 1-64 letters, digits or _");
-    }
-    if (!ids.insert(pc.id).second) return ConfigError(file, n, pp + ".id", "names a persona twice");
+    WHISPERER_RETURN_IF_ERROR(EntryId(r, file, n, pp, "persona", &ids, &pc.id));
     WHISPERER_RETURN_IF_ERROR(
         r.Number(n["min_confidence"], pp + ".min_confidence", &pc.min_confidence, 0, 1));
     const YAML::Node& rules = n["rules"];
@@ -254,11 +260,7 @@ absl::Status ParseAdaptations(Reader& r, std::string_view file, const YAML::Node
     std::string rp = StrCat(path, "[", i, "]");
     WHISPERER_RETURN_IF_ERROR(r.Map(n, rp, {"id", "when", "priority", "hints"}));
     AdaptationConfig a;
-    WHISPERER_RETURN_IF_ERROR(r.String(n["id"], rp + ".id", &a.id));
-    if (!ValidIdName(a.id)) {
-      return ConfigError(file, n, rp + ".id", "must be 1-64 letters, digits or _");
-    }
-    if (!ids.insert(a.id).second) return ConfigError(file, n, rp + ".id", "names a rule twice");
+    WHISPERER_RETURN_IF_ERROR(EntryId(r, file, n, rp, "rule", &ids, &a.id));
     if (!n["when"]) return ConfigError(file, n, rp + ".when", "a rule needs a condition");
     WHISPERER_RETURN_IF_ERROR(r.String(n["when"], rp + ".when", &a.when));
     a.when_ref = RefOf(file, n["when"], rp + ".when");

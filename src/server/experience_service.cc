@@ -43,8 +43,7 @@ struct Item {
   int64_t offer_ends_ms = 0;  // 0: no offer deadline
 };
 
-std::optional<Item> ParseItem(std::string_view json) {
-  simdjson::dom::parser parser;
+std::optional<Item> ParseItem(std::string_view json, simdjson::dom::parser& parser) {
   simdjson::dom::element doc;
   if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) return std::nullopt;
   Item item;
@@ -145,18 +144,14 @@ void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder r
   absl::StatusOr<std::string> id = ItemIdParam(ctx);
   if (!id.ok()) return respond(net::ErrorResponse(id.status()));
   simdjson::dom::parser parser;
-  simdjson::dom::element body;
-  const std::string& text = ctx.request.body();
-  if (parser.parse(text.data(), text.size()).get(body) != simdjson::SUCCESS || !body.is_object()) {
-    return respond(
-        net::ErrorResponse(InvalidInput("malformed_json", "the body must be a JSON object")));
-  }
+  absl::StatusOr<simdjson::dom::element> body = api::JsonObjectBody(ctx.request.body(), parser);
+  if (!body.ok()) return respond(net::ErrorResponse(body.status()));
   std::string json;
   JsonWriter w(&json);
   w.StartObject();
   w.Key("id");
   w.String(*id);
-  for (auto [key, value] : simdjson::dom::object(body)) {
+  for (auto [key, value] : simdjson::dom::object(*body)) {
     if (key == "stock") {
       int64_t stock;
       if (value.get(stock) != simdjson::SUCCESS || stock < 0) {
@@ -231,13 +226,10 @@ void ExperienceService::HandleGetItem(net::RequestContext& ctx, net::Responder r
 }
 
 void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responder respond) {
-  const std::string& text = ctx.request.body();
   simdjson::dom::parser parser;
-  simdjson::dom::element body;
-  if (parser.parse(text.data(), text.size()).get(body) != simdjson::SUCCESS || !body.is_object()) {
-    return respond(
-        net::ErrorResponse(InvalidInput("malformed_json", "the body must be a JSON object")));
-  }
+  absl::StatusOr<simdjson::dom::element> parsed = api::JsonObjectBody(ctx.request.body(), parser);
+  if (!parsed.ok()) return respond(net::ErrorResponse(parsed.status()));
+  const simdjson::dom::element body = *parsed;
   std::string_view body_key;
   if (body["writeKey"].get(body_key) != simdjson::SUCCESS) body_key = {};
   absl::StatusOr<api::Principal> principal = api::AuthenticateCollect(
@@ -410,53 +402,56 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
   auto consent = profile.consent.find("personalization");
   const bool consented = consent != profile.consent.end() && consent->second.granted;
   if (!items.empty() && !consented) withheld = "no_personalization_consent";
-  for (std::string_view item : consented ? items : std::vector<std::string_view>()) {
+  // One trigger: its type, item, what `fill` writes and where the data comes from.
+  auto add = [&](std::string_view type, std::string_view item, auto&& fill,
+                 std::string_view source) {
+    tw.StartObject();
+    tw.Key("type");
+    tw.String(type);
+    tw.Key("item");
+    tw.String(item);
+    fill();
+    tw.Key("source");
+    tw.String(source);
+    tw.EndObject();
+    ++shown;
+  };
+  simdjson::dom::parser item_parser;  // one for every item of the request
+  for (std::string_view item : items) {
+    if (!consented) break;
     absl::StatusOr<std::optional<std::string>> stored =
         store_->Get(store_->catalog(), CatalogKey(ws->id, item));
     if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-    std::optional<Item> it = stored->has_value() ? ParseItem(**stored) : std::nullopt;
+    std::optional<Item> it = stored->has_value() ? ParseItem(**stored, item_parser) : std::nullopt;
     if (it && it->stock && *it->stock > 0 && *it->stock <= t.low_stock_at_most) {
-      tw.StartObject();
-      tw.Key("type");
-      tw.String("low_stock");
-      tw.Key("item");
-      tw.String(item);
-      tw.Key("stock");
-      tw.Int(*it->stock);
-      tw.Key("source");
-      tw.String("catalog");
-      tw.EndObject();
-      ++shown;
+      add(
+          "low_stock", item,
+          [&] {
+            tw.Key("stock");
+            tw.Int(*it->stock);
+          },
+          "catalog");
     }
     if (it && it->offer_ends_ms > now && it->offer_ends_ms - now <= t.offer_ending_within_ms) {
-      tw.StartObject();
-      tw.Key("type");
-      tw.String("offer_ending");
-      tw.Key("item");
-      tw.String(item);
-      tw.Key("endsAt");
-      tw.String(FormatIso8601(it->offer_ends_ms));
-      tw.Key("source");
-      tw.String("catalog");
-      tw.EndObject();
-      ++shown;
+      add(
+          "offer_ending", item,
+          [&] {
+            tw.Key("endsAt");
+            tw.String(FormatIso8601(it->offer_ends_ms));
+          },
+          "catalog");
     }
     size_t viewers = live_views_ == nullptr
                          ? 0
                          : live_views_->Viewers(ws->id, item, profile.id, now, t.viewing_window_ms);
     if (viewers > 0 && static_cast<int64_t>(viewers) >= t.viewing_now_at_least) {
-      tw.StartObject();
-      tw.Key("type");
-      tw.String("viewing_now");
-      tw.Key("item");
-      tw.String(item);
-      tw.Key("viewers");
-      tw.Uint(viewers);
-      tw.Key("source");
-      tw.String(
+      add(
+          "viewing_now", item,
+          [&] {
+            tw.Key("viewers");
+            tw.Uint(viewers);
+          },
           StrCat("Product Viewed events in the last ", t.viewing_window_ms / 60'000, " minutes"));
-      tw.EndObject();
-      ++shown;
     }
   }
   tw.EndArray();

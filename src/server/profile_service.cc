@@ -25,17 +25,6 @@ absl::StatusOr<uint64_t> ProfileIdParam(const net::RequestContext& ctx) {
   return *id;
 }
 
-// The request body as a JSON object, parsed by `parser` (which must outlive the result).
-absl::StatusOr<simdjson::dom::element> JsonObjectBody(const net::RequestContext& ctx,
-                                                      simdjson::dom::parser& parser) {
-  simdjson::dom::element body;
-  const std::string& text = ctx.request.body();
-  if (parser.parse(text.data(), text.size()).get(body) != simdjson::SUCCESS || !body.is_object()) {
-    return InvalidInput("malformed_json", "the body must be a JSON object");
-  }
-  return body;
-}
-
 }  // namespace
 
 ProfileService::ProfileService(const api::KeyRing* keys, shard::ShardSet* shards,
@@ -190,7 +179,7 @@ void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder resp
   absl::StatusOr<Target> target = Authorize(ctx);
   if (!target.ok()) return respond(net::ErrorResponse(target.status()));
   simdjson::dom::parser parser;
-  absl::StatusOr<simdjson::dom::element> parsed = JsonObjectBody(ctx, parser);
+  absl::StatusOr<simdjson::dom::element> parsed = api::JsonObjectBody(ctx.request.body(), parser);
   if (!parsed.ok()) return respond(net::ErrorResponse(parsed.status()));
   simdjson::dom::element body = *parsed;
   int64_t at = clock_->NowMillis();
@@ -316,7 +305,7 @@ void ProfileService::HandleUnmerge(net::RequestContext& ctx, net::Responder resp
   absl::StatusOr<Target> target = Authorize(ctx);
   if (!target.ok()) return respond(net::ErrorResponse(target.status()));
   simdjson::dom::parser parser;
-  absl::StatusOr<simdjson::dom::element> parsed = JsonObjectBody(ctx, parser);
+  absl::StatusOr<simdjson::dom::element> parsed = api::JsonObjectBody(ctx.request.body(), parser);
   if (!parsed.ok()) return respond(net::ErrorResponse(parsed.status()));
   simdjson::dom::element body = *parsed;
   simdjson::dom::array list;

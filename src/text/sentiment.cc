@@ -192,41 +192,43 @@ char32_t NextCodePoint(std::string_view s, size_t* pos) {
   return cp;
 }
 
+// Calls `fn(line)` for each line of `text`, without its end of line.
+template <typename Fn>
+void ForEachLine(std::string_view text, Fn&& fn) {
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    fn(line);
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<SentimentAnalyzer> SentimentAnalyzer::Create() {
   std::unique_ptr<SentimentAnalyzer> a(new SentimentAnalyzer());
   // token \t mean \t sd \t ratings; a later line of the same token wins, as in the reference.
-  std::string_view rest = kVaderLexicon;
-  while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  ForEachLine(kVaderLexicon, [&](std::string_view line) {
     size_t t1 = line.find('\t');
-    if (t1 == std::string_view::npos) continue;
+    if (t1 == std::string_view::npos) return;
     size_t t2 = line.find('\t', t1 + 1);
     std::string_view value = line.substr(t1 + 1, t2 == std::string_view::npos ? t2 : t2 - t1 - 1);
     double v = 0;
     auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-    if (ec != std::errc()) continue;
+    if (ec != std::errc()) return;
     a->lexicon_.insert_or_assign(std::string(line.substr(0, t1)), v);
-  }
+  });
   // emoji \t description; only single code points can match, as in the reference.
-  rest = kVaderEmoji;
-  while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  ForEachLine(kVaderEmoji, [&](std::string_view line) {
     size_t tab = line.find('\t');
-    if (tab == std::string_view::npos || tab == 0) continue;
+    if (tab == std::string_view::npos || tab == 0) return;
     std::string_view emoji = line.substr(0, tab);
     size_t pos = 0;
     char32_t cp = NextCodePoint(emoji, &pos);
-    if (pos != emoji.size()) continue;
+    if (pos != emoji.size()) return;
     a->emoji_.insert_or_assign(cp, std::string(line.substr(tab + 1)));
-  }
+  });
   return a;
 }
 
