@@ -1,12 +1,12 @@
 # The two commands of the README, and their parts.
 #   make run    install what is missing, build release, start the server on :8080 with ./data
 #   make test   install, build, run every test (unit, end-to-end, sanitizers, format)
-# Other targets: build, debug, asan, bench, format, clean.
+# Other targets: build, debug, asan, bench, eval, format, clean.
 
 PORT ?= 8080
 DATA ?= ./data
 
-.PHONY: all setup build run test debug asan bench format clean
+.PHONY: all setup build run test debug asan bench eval format clean
 
 all: build
 
@@ -36,6 +36,12 @@ asan: setup
 bench: build
 	@scripts/setup.sh bench
 	@bench/run.sh
+
+# The models on the public datasets against scikit-learn and XGBoost: writes EVALUATION.md.
+# The datasets folder is $WHISPERER_DATA, else ../shared/data.
+eval: build
+	@scripts/setup.sh eval
+	@/usr/bin/python3 scripts/eval.py
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

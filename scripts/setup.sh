@@ -6,6 +6,7 @@
 #   scripts/setup.sh [test]   also the test tools: clang-format, promtool, Node.js and the
 #                             end-to-end npm packages (make test; the default)
 #   scripts/setup.sh bench    also the benchmark tools (rocksdb-tools for db_bench, wrk)
+#   scripts/setup.sh eval     also the evaluation's reference libraries (scikit-learn, XGBoost)
 #
 # Uses sudo only when not root. Debian 12 (bookworm) package names.
 set -euo pipefail
@@ -16,15 +17,18 @@ BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config make
   libboost-dev libsimdjson-dev librocksdb-dev libyaml-cpp-dev libcli11-dev libspdlog-dev
   libfmt-dev libabsl-dev zlib1g-dev libzstd-dev libgtest-dev libgmock-dev
-  libre2-dev uap-core
+  libre2-dev uap-core liblbfgs-dev libfasttext-dev libbenchmark-dev
 )
 TEST_PACKAGES=(clang-format prometheus nodejs)
 BENCH_PACKAGES=(rocksdb-tools wrk curl)
+# The reference libraries of the evaluation (scripts/eval.py runs them beside our models).
+EVAL_PACKAGES=(python3 python3-numpy python3-sklearn python3-xgboost)
 
 mode=${1:-test}
 wanted=("${BUILD_PACKAGES[@]}")
 if [[ $mode != build ]]; then wanted+=("${TEST_PACKAGES[@]}"); fi
 if [[ $mode == bench ]]; then wanted+=("${BENCH_PACKAGES[@]}"); fi
+if [[ $mode == eval ]]; then wanted+=("${EVAL_PACKAGES[@]}"); fi
 
 missing=()
 for pkg in "${wanted[@]}"; do

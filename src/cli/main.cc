@@ -9,6 +9,7 @@
 #include "CLI/CLI.hpp"
 #include "common/status.h"
 #include "config/config.h"
+#include "eval/eval.h"
 #include "server/server.h"
 
 namespace {
@@ -89,7 +90,29 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   discover->add_flag("--json", discover_cmd.json, "print one JSON object");
 
+  std::string eval_task;
+  std::string eval_data;
+  CLI::App* eval = app.add_subcommand(
+      "eval", "Train and score the models on a public dataset; print the figures as JSON");
+  eval->add_option("task", eval_task, "telco_churn, cdnow, banking77, bitext or sentiment")
+      ->required()
+      ->check(CLI::IsMember({"telco_churn", "cdnow", "banking77", "bitext", "sentiment"}));
+  eval->add_option("--data", eval_data,
+                   "the datasets folder (default $WHISPERER_DATA, else ../shared/data)");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*eval) {
+    // Here --data and WHISPERER_DATA name the datasets folder, not a server's data directory.
+    if (eval_data.empty()) {
+      const char* env = std::getenv("WHISPERER_DATA");
+      eval_data = env ? env : "../shared/data";
+    }
+    absl::StatusOr<std::string> figures = whisperer::eval::Run(eval_task, eval_data);
+    if (!figures.ok()) return Fail(figures.status(), 1);
+    std::cout << *figures << "\n";
+    return 0;
+  }
 
   // Defaults < file < environment < flags.
   if (config_file.empty()) {

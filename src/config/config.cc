@@ -311,6 +311,59 @@ absl::Status ParseTriggers(Reader& r, const YAML::Node& n, const std::string& pa
   return absl::OkStatus();
 }
 
+absl::Status ParseModels(Reader& r, const YAML::Node& n, const std::string& path, ModelsConfig* m) {
+  WHISPERER_RETURN_IF_ERROR(r.Map(n, path,
+                                  {"enabled", "conversion", "churn", "traits", "sample_every",
+                                   "max_pending", "version_every", "ftrl"}));
+  WHISPERER_RETURN_IF_ERROR(r.Bool(n["enabled"], path + ".enabled", &m->enabled));
+  if (YAML::Node c = n["conversion"]) {
+    std::string p = path + ".conversion";
+    WHISPERER_RETURN_IF_ERROR(r.Map(c, p, {"goal", "window"}));
+    WHISPERER_RETURN_IF_ERROR(r.String(c["goal"], p + ".goal", &m->conversion_goal));
+    if (m->conversion_goal.empty())
+      return ConfigError(r.file(), c["goal"], p + ".goal", "is empty");
+    WHISPERER_RETURN_IF_ERROR(r.Duration(c["window"], p + ".window", &m->conversion_window_ms));
+    if (m->conversion_window_ms < 60'000) {
+      return ConfigError(r.file(), c["window"], p + ".window", "must be at least 1m");
+    }
+  }
+  if (YAML::Node c = n["churn"]) {
+    std::string p = path + ".churn";
+    WHISPERER_RETURN_IF_ERROR(r.Map(c, p, {"inactive", "cancel_event", "risk"}));
+    WHISPERER_RETURN_IF_ERROR(r.Duration(c["inactive"], p + ".inactive", &m->churn_inactive_ms));
+    if (m->churn_inactive_ms < 60'000) {
+      return ConfigError(r.file(), c["inactive"], p + ".inactive", "must be at least 1m");
+    }
+    WHISPERER_RETURN_IF_ERROR(
+        r.String(c["cancel_event"], p + ".cancel_event", &m->churn_cancel_event));
+    if (YAML::Node risk = c["risk"]) {
+      WHISPERER_RETURN_IF_ERROR(r.Map(risk, p + ".risk", {"high", "medium"}));
+      WHISPERER_RETURN_IF_ERROR(r.Number(risk["high"], p + ".risk.high", &m->churn_high, 0, 1));
+      WHISPERER_RETURN_IF_ERROR(
+          r.Number(risk["medium"], p + ".risk.medium", &m->churn_medium, 0, 1));
+      if (m->churn_medium > m->churn_high) {
+        return ConfigError(r.file(), risk, p + ".risk", "medium must not be above high");
+      }
+    }
+  }
+  WHISPERER_RETURN_IF_ERROR(r.StringList(n["traits"], path + ".traits", &m->traits));
+  WHISPERER_RETURN_IF_ERROR(
+      r.Duration(n["sample_every"], path + ".sample_every", &m->sample_every_ms));
+  WHISPERER_RETURN_IF_ERROR(
+      r.Uint(n["max_pending"], path + ".max_pending", &m->max_pending, 0, 100'000'000));
+  WHISPERER_RETURN_IF_ERROR(
+      r.Uint(n["version_every"], path + ".version_every", &m->version_every, 100, 1'000'000'000));
+  if (YAML::Node f = n["ftrl"]) {
+    std::string p = path + ".ftrl";
+    WHISPERER_RETURN_IF_ERROR(r.Map(f, p, {"alpha", "l1", "l2", "bits"}));
+    WHISPERER_RETURN_IF_ERROR(r.Number(f["alpha"], p + ".alpha", &m->alpha, 1e-6, 100));
+    WHISPERER_RETURN_IF_ERROR(r.Number(f["l1"], p + ".l1", &m->l1, 0, 1e6));
+    WHISPERER_RETURN_IF_ERROR(r.Number(f["l2"], p + ".l2", &m->l2, 0, 1e6));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(f["bits"], p + ".bits", &m->bits, 10, 24));
+  }
+  return absl::OkStatus();
+}
+
 // `identity`, `sessions` and `consent` of one workspace.
 absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML::Node& node,
                                     const std::string& path, WorkspaceConfig* ws) {
@@ -471,7 +524,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       WHISPERER_RETURN_IF_ERROR(
           r.Map(n[i], path,
                 {"name", "write_keys", "admin_keys", "identity", "sessions", "consent", "journeys",
-                 "personas", "adaptations", "triggers"}));
+                 "personas", "adaptations", "triggers", "models"}));
       WorkspaceConfig ws;
       WHISPERER_RETURN_IF_ERROR(r.String(n[i]["name"], path + ".name", &ws.name));
       if (ws.name.empty() || ws.name.size() > 64 ||
@@ -503,6 +556,9 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       if (n[i]["triggers"]) {
         WHISPERER_RETURN_IF_ERROR(
             ParseTriggers(r, n[i]["triggers"], path + ".triggers", &ws.triggers));
+      }
+      if (n[i]["models"]) {
+        WHISPERER_RETURN_IF_ERROR(ParseModels(r, n[i]["models"], path + ".models", &ws.models));
       }
       c.workspaces.push_back(std::move(ws));
     }

@@ -83,6 +83,25 @@ struct TriggerConfig {
   int64_t max_per_profile_per_day = 3;          // answers with triggers per customer per UTC day
 };
 
+// The propensity models of a workspace (state/models.h): conversion and churn.
+struct ModelsConfig {
+  bool enabled = true;
+  std::string conversion_goal = "Order Completed";  // the event a conversion is
+  int64_t conversion_window_ms = 7 * 86'400'000LL;  // within this after the scored moment
+  int64_t churn_inactive_ms = 30 * 86'400'000LL;    // churned: no event for this long
+  std::string churn_cancel_event;                   // or this event ("" for none)
+  double churn_high = 0.6;                          // risk level thresholds
+  double churn_medium = 0.3;
+  std::vector<std::string> traits = {};  // profile traits used as features
+  int64_t sample_every_ms = 86'400'000;  // one example per customer and model per this
+  uint64_t max_pending = 200'000;        // pending examples per model
+  uint64_t version_every = 10'000;       // labelled examples per version
+  double alpha = 0.1;                    // FTRL-Proximal learning rate
+  double l1 = 1;
+  double l2 = 1;
+  int bits = 18;  // 2^bits hashed weights
+};
+
 struct WorkspaceConfig {
   std::string name;
   // Keys given here are used as they are; a workspace with none gets one of each kind,
@@ -103,6 +122,7 @@ struct WorkspaceConfig {
   std::vector<PersonaConfig> personas = {};
   std::vector<AdaptationConfig> adaptations = {};
   TriggerConfig triggers = {};
+  ModelsConfig models = {};
 };
 
 struct Config {

@@ -134,7 +134,13 @@ void ProfileService::HandleGet(net::RequestContext& ctx, net::Responder respond)
   if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
   std::string body;
   JsonWriter w(&body);
-  state::WriteProfile(*profile, clock_->NowMillis(), w);
+  std::function<void(JsonWriter&)> scores;
+  if (engine_ != nullptr) {
+    scores = [&](JsonWriter& out) {
+      engine_->models().WriteScores(target->workspace_id, *profile, out);
+    };
+  }
+  state::WriteProfile(*profile, clock_->NowMillis(), w, scores);
   respond(net::JsonResponse(200, std::move(body)));
 }
 

@@ -22,6 +22,7 @@
 #include "server/collect_service.h"
 #include "server/experience_service.h"
 #include "server/import_export.h"
+#include "server/models_service.h"
 #include "server/profile_service.h"
 #include "server/workspaces.h"
 #include "shard/shard_set.h"
@@ -170,6 +171,8 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   ExperienceService experience(&*keys, &*workspaces, store_ptr, detector, &live_views,
                                &SystemClock::Get());
   experience.Register(&router);
+  ModelService model_service(&*keys, &shards, profiles->get());
+  model_service.Register(&router);
   router.Add(http::verb::get, "/healthz", [](net::RequestContext&, net::Responder respond) {
     respond(net::JsonResponse(200, R"({"status":"ok"})"));
   });
@@ -219,6 +222,16 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   ready = false;
   server.Stop();  // no new requests; requests in flight are answered
   timers.Stop();
+  if (profiles->get() != nullptr) {
+    // What the models learned since their last checkpoint (state/models.h: every 30 s).
+    absl::Status saved = shards.WriteExclusive([&](rocksdb::WriteBatch* batch) {
+      return (*profiles)->models().Checkpoint(batch, /*force=*/true);
+    });
+    if (!saved.ok()) {
+      obs::LogEvent(spdlog::level::warn, "models_not_saved",
+                    {{"error", std::string(ToStd(saved.message()))}});
+    }
+  }
   shards.Stop();  // everything queued is written
   absl::Status flushed = (*store)->Flush();
   if (!flushed.ok()) return flushed;

@@ -117,6 +117,23 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
     if (!personas.ok()) return personas.status();
     out.personas = *std::move(personas);
   }
+  const config::ModelsConfig& m = config.models;
+  state::ModelSettings& models = out.models;
+  models.enabled = m.enabled;
+  models.goal_event = m.conversion_goal;
+  models.conversion_window_ms = m.conversion_window_ms;
+  models.churn_inactive_ms = m.churn_inactive_ms;
+  models.cancel_event = m.churn_cancel_event;
+  models.churn_high = m.churn_high;
+  models.churn_medium = m.churn_medium;
+  models.traits = m.traits;
+  models.sample_every_ms = m.sample_every_ms;
+  models.max_pending = m.max_pending;
+  models.version_every = m.version_every;
+  models.ftrl.alpha = m.alpha;
+  models.ftrl.l1 = m.l1;
+  models.ftrl.l2 = m.l2;
+  models.ftrl.bits = m.bits;
   return out;
 }
 

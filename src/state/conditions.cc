@@ -4,6 +4,7 @@
 
 #include "common/status.h"
 #include "common/strings.h"
+#include "state/models.h"
 
 namespace whisperer::state {
 namespace {
@@ -39,6 +40,9 @@ enum Slot : int {
   kSessionsAverageViews,
   kShares,
   kJourneys,
+  kScoreConversion,
+  kLeadScore,
+  kScoreChurn,
   // profile.intent.* then session.intent.*, kIntentNames order each.
   kIntentFirst,
 };
@@ -148,6 +152,9 @@ expr::Schema BuildSchema() {
   s.AddField("profile.sessions.average_views", Type::kNumber);
   s.AddPrefix("profile.shares");
   s.AddPrefix("profile.journeys");
+  s.AddField("profile.scores.conversion", Type::kNumber);
+  s.AddField("profile.scores.lead_score", Type::kNumber);
+  s.AddField("profile.scores.churn", Type::kNumber);
   for (const char* scope : {"profile", "session"}) {
     for (const char* name : kIntentNames) {
       s.AddField(StrCat(scope, ".intent.", name), Type::kNumber);
@@ -219,6 +226,15 @@ Value EventBindings::Field(int slot) const {
     case kOrdersAverage:
       if (profile_.orders == 0) return Value::Missing();
       return Value::Number(profile_.revenue / static_cast<double>(profile_.orders));
+    case kScoreConversion:
+      if (profile_.scores.at_ms == 0) return Value::Missing();
+      return Value::Number(profile_.scores.conversion);
+    case kLeadScore:
+      if (profile_.scores.at_ms == 0) return Value::Missing();
+      return Value::Number(LeadScore(profile_.scores.conversion));
+    case kScoreChurn:
+      if (profile_.scores.at_ms == 0) return Value::Missing();
+      return Value::Number(profile_.scores.churn);
     case kSessionsAverageViews:
       if (profile_.sessions.count == 0) return Value::Missing();
       return Value::Number(static_cast<double>(profile_.sessions.views) /

@@ -29,6 +29,10 @@
 //   profile.intent.<signal>, session.intent.<signal>   numbers 0..1 (state/intent.h), signal one
 //                                             of purchase_intent, urgency, price_sensitivity,
 //                                             research_depth, conversion_probability
+//   profile.scores.conversion, profile.scores.churn   numbers 0..1: the models' probabilities
+//                                             (state/models.h) at this event; missing when
+//                                             models are off
+//   profile.scores.lead_score                 number 0..100: the conversion probability x 100
 //
 // Values are those after the event was folded into the profile (so the first event of a new
 // visitor sees profile.events == 1). Strings, numbers and bools of the JSON are values; objects,

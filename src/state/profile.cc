@@ -528,7 +528,8 @@ void WriteConsent(const Profile& p, JsonWriter& w) {
   w.EndObject();
 }
 
-void WriteProfile(const Profile& p, int64_t now_ms, JsonWriter& w) {
+void WriteProfile(const Profile& p, int64_t now_ms, JsonWriter& w,
+                  const std::function<void(JsonWriter&)>& scores) {
   w.StartObject();
   w.Key("profileId");
   w.String(ProfileIdString(p.id));
@@ -724,6 +725,12 @@ void WriteProfile(const Profile& p, int64_t now_ms, JsonWriter& w) {
     }
     w.EndArray();
     w.EndObject();
+  }
+  w.Key("scores");
+  if (scores) {
+    scores(w);
+  } else {
+    w.Null();
   }
   WriteIdList(w, "absorbedProfiles", p.absorbed);
   WriteIdList(w, "separatedFrom", p.separated);

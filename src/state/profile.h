@@ -32,6 +32,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -175,6 +176,15 @@ struct Sessions {
   int64_t previous_last_ms = 0;    // the last event of the session before the current one
 };
 
+// The customer's latest scores by the workspace's models (state/models.h), from the last event.
+struct ModelScores {
+  double conversion = 0;  // probability of the goal event within the window
+  double churn = 0;       // probability of churning
+  int64_t at_ms = 0;      // event time of the scoring; 0 when never scored
+  // When each model (conversion, churn) last kept a moment of this customer as an example.
+  std::array<int64_t, 2> sampled_ms{};
+};
+
 struct Profile {
   uint64_t id = 0;
   std::vector<identity::Identifier> identifiers;
@@ -198,6 +208,7 @@ struct Profile {
   std::map<std::string, JourneyState, std::less<>> journeys;
   PersonaState persona;
   SignalCounts signals{};  // events of each Signal kind, all sessions
+  ModelScores scores;
   uint64_t bot_events = 0;
   uint64_t last_sequence = 0;  // the last event folded in
 
@@ -257,8 +268,10 @@ std::string ProfileIdString(uint64_t id);
 std::optional<uint64_t> ParseProfileId(std::string_view s);
 
 // The profile as JSON: the body of GET /v1/profiles/{id} (the stored form is binary,
-// state/profile_codec.h). `now_ms` is used for the derived recency figures.
-void WriteProfile(const Profile& profile, int64_t now_ms, JsonWriter& w);
+// state/profile_codec.h). `now_ms` is used for the derived recency figures. `scores` writes the
+// value of the "scores" key (the models' answers, state/models.h); without it, null.
+void WriteProfile(const Profile& profile, int64_t now_ms, JsonWriter& w,
+                  const std::function<void(JsonWriter&)>& scores = {});
 // Just the `consent` object of that form.
 void WriteConsent(const Profile& profile, JsonWriter& w);
 

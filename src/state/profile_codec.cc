@@ -8,9 +8,9 @@
 namespace whisperer::state {
 namespace {
 
-// 2: journeys; 3: journey rounds; 4: personas; 5: intent evidence. Versions from
-// kOldestVersion on are read.
-constexpr uint8_t kVersion = 5;
+// 2: journeys; 3: journey rounds; 4: personas; 5: intent evidence; 6: model scores. Versions
+// from kOldestVersion on are read.
+constexpr uint8_t kVersion = 6;
 constexpr uint8_t kOldestVersion = 3;
 
 class Writer {
@@ -249,6 +249,10 @@ void EncodeProfile(const Profile& p, std::string* out) {
     w.Varint(p.sessions.current_signals[k]);
   }
   w.Signed(p.sessions.previous_last_ms);
+  w.Double(p.scores.conversion);
+  w.Double(p.scores.churn);
+  w.Signed(p.scores.at_ms);
+  for (int64_t sampled : p.scores.sampled_ms) w.Signed(sampled);
 }
 
 absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
@@ -375,6 +379,12 @@ absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
       }
     }
     p.sessions.previous_last_ms = r.Signed();
+  }
+  if (version >= 6) {
+    p.scores.conversion = r.Double();
+    p.scores.churn = r.Double();
+    p.scores.at_ms = r.Signed();
+    for (int64_t& sampled : p.scores.sampled_ms) sampled = r.Signed();
   }
   if (!r.ok() || !r.at_end() || p.id == 0) {
     return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",

@@ -254,28 +254,42 @@ TEST(ProfileCodec, RoundTripsEveryField) {
 }
 
 TEST(ProfileCodec, ReadsRowsOfEarlierFormats) {
-  // For a profile in no journey with no persona and no intent evidence, format 4 is format 5
-  // without the intent block at the end (the kind count, 12 pairs of zeros and the previous
-  // session's end: 26 bytes), and format 3 is format 4 without the persona block (11 bytes).
+  // For a profile in no journey with no persona, no intent evidence and no scores, format 5 is
+  // format 6 without the scores block at the end (two doubles and three zero varints: 19
+  // bytes), format 4 is format 5 without the intent block (the kind count, 12 pairs of zeros
+  // and the previous session's end: 26 bytes), and format 3 is format 4 without the persona
+  // block (11 bytes).
   Profile p;
   p.id = 7;
   p.seen = {kT0, kT0, 1};
   p.last_sequence = 3;
-  std::string v5;
-  EncodeProfile(p, &v5);
-  ASSERT_EQ(v5[0], 5);
+  std::string v6;
+  EncodeProfile(p, &v6);
+  ASSERT_EQ(v6[0], 6);
+  std::string v5 = v6.substr(0, v6.size() - 19);
+  v5[0] = 5;
   std::string v4 = v5.substr(0, v5.size() - 26);
   v4[0] = 4;
   std::string v3 = v4.substr(0, v4.size() - 11);
   v3[0] = 3;
-  for (const std::string& old : {v4, v3}) {
+  for (const std::string& old : {v5, v4, v3}) {
     absl::StatusOr<Profile> back = DecodeProfile(old);
     ASSERT_TRUE(back.ok()) << back.status();
     EXPECT_EQ(back->id, 7u);
     EXPECT_EQ(back->last_sequence, 3u);
     EXPECT_EQ(back->persona.id, "");
     EXPECT_EQ(back->signals, SignalCounts{});
+    EXPECT_EQ(back->scores.at_ms, 0);
   }
+  // Scores round-trip in format 6.
+  p.scores = {0.25, 0.5, kT0, {kT0, kT0 + 1}};
+  v6.clear();
+  EncodeProfile(p, &v6);
+  absl::StatusOr<Profile> back = DecodeProfile(v6);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->scores.conversion, 0.25);
+  EXPECT_EQ(back->scores.churn, 0.5);
+  EXPECT_EQ(back->scores.sampled_ms[1], kT0 + 1);
   std::string v2 = v3;
   v2[0] = 2;
   EXPECT_EQ(DecodeProfile(v2).status().code(), absl::StatusCode::kDataLoss);

@@ -32,7 +32,7 @@ absl::Status FromRocksIterator(const rocksdb::Status& s) {
 }  // namespace
 
 ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Registry* metrics)
-    : store_(store), clock_(clock) {
+    : store_(store), clock_(clock), models_(store, clock) {
   created_ = &metrics->GetCounter("whisperer_profiles_created_total",
                                   "Profiles created for identifiers seen for the first time.");
   merges_ = &metrics->GetCounter("whisperer_profile_merges_total",
@@ -59,6 +59,7 @@ ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Reg
 }
 
 void ProfileEngine::Configure(uint32_t workspace_id, WorkspaceProfileSettings settings) {
+  models_.Configure(workspace_id, settings.models);
   settings_[workspace_id] = std::move(settings);
 }
 
@@ -72,6 +73,7 @@ absl::Status ProfileEngine::Start() {
   if (!v.ok()) return v.status();
   if (absl::Status s = LoadGraph(); !s.ok()) return s;
   if (absl::Status s = LoadTimers(); !s.ok()) return s;
+  if (absl::Status s = models_.Start(); !s.ok()) return s;
   suppressed_.clear();
   absl::Status scanned = store_->ScanMeta(
       storage::kSuppressionPrefix,
@@ -262,6 +264,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     if (!s.ok()) return RocksError(s);
     working_.erase(Key{workspace_id, loser_id});
     Uncache(Key{workspace_id, loser_id});
+    models_.Forget(workspace_id, loser_id);
     merges_->Inc();
   }
   for (const identity::ResolvePlan::Refused& r : plan.refused) {
@@ -291,6 +294,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     UpdatePersona(*settings.personas, bindings, *target, facts->timestamp_ms, sequence,
                   facts->message_id);
   }
+  models_.OnEvent(workspace_id, *target, *facts);
   JourneyEffects effects;
   if (!plan.merge.empty()) {
     // A merge may have brought in a journey stage with a running timeout.
@@ -500,7 +504,7 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
     if (!s.ok()) return RocksError(s);
     counter_dirty_ = false;
   }
-  return absl::OkStatus();
+  return models_.Checkpoint(batch);
 }
 
 void ProfileEngine::Abandon() {
@@ -593,6 +597,7 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
   std::vector<uint64_t> ids = profile->absorbed;
   ids.push_back(profile->id);
   if (absl::Status s = DeleteTimelines(workspace_id, ids, batch); !s.ok()) return s;
+  models_.Forget(workspace_id, profile->id);
   for (uint64_t id : ids) {
     rocksdb::Status s = batch->Delete(store_->profiles(), storage::ProfileKey(workspace_id, id));
     if (!s.ok()) return RocksError(s);
@@ -626,6 +631,7 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
     const std::vector<identity::Identifier>& identifiers, rocksdb::WriteBatch* batch) {
   absl::StatusOr<Profile> current = ReadProfile(*store_, workspace_id, profile_id);
   if (!current.ok()) return current.status();
+  models_.Forget(workspace_id, current->id);  // both halves start their examples afresh
   std::vector<identity::Identifier> split, kept;
   for (identity::Identifier id : identifiers) {
     id.value = identity::NormalizeIdentifier(id.type, id.value);

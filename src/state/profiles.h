@@ -49,6 +49,7 @@
 #include "state/experience.h"
 #include "state/funnels.h"
 #include "state/journeys.h"
+#include "state/models.h"
 #include "state/personas.h"
 #include "state/profile.h"
 #include "storage/store.h"
@@ -64,6 +65,8 @@ struct WorkspaceProfileSettings {
   std::vector<std::shared_ptr<const Journey>> journeys;
   // Personas every profile of the workspace is scored against (state/personas.h).
   std::shared_ptr<const PersonaSet> personas;
+  // The conversion and churn models (state/models.h).
+  ModelSettings models;
 };
 
 class ProfileEngine {
@@ -77,6 +80,10 @@ class ProfileEngine {
   // none by default. Must outlive the engine.
   void SetLiveViews(LiveViews* views) { live_views_ = views; }
   const DeviceDetector* device_detector() const { return detector_.get(); }
+  // The workspaces' models: readers from any thread; Rollback under the commit lock
+  // (ShardSet::WriteExclusive).
+  ModelEngine& models() { return models_; }
+  const ModelEngine& models() const { return models_; }
   // Most memory the cached profiles may take (approximately); beyond it arbitrary profiles are
   // dropped and read again from the store when needed. Default 1 GiB.
   void SetCacheLimit(size_t bytes) { cache_limit_bytes_ = bytes; }
@@ -232,6 +239,7 @@ class ProfileEngine {
   // Timers of every active journey stage with a deadline, from the stored profiles.
   absl::Status LoadTimers();
 
+  ModelEngine models_;
   std::unique_ptr<DeviceDetector> detector_;
   LiveViews* live_views_ = nullptr;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;

@@ -16,7 +16,7 @@ namespace {
 
 constexpr const char* kColumnFamilies[] = {"default",    "events",   "dedupe",   "meta",
                                            "identities", "profiles", "timeline", "funnels",
-                                           "catalog",    "caps"};
+                                           "catalog",    "caps",     "models"};
 
 // Drops dedupe entries older than the window, so the dedupe column family stays bounded by
 // the traffic of one window. Stateless apart from the clock, hence safe on RocksDB's
@@ -203,11 +203,20 @@ absl::Status Store::PutMeta(std::string_view key, std::string_view value) {
 absl::Status Store::ScanMeta(
     std::string_view prefix,
     const std::function<void(std::string_view, std::string_view)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta()));
+  return ScanPrefix(meta(), prefix, [&](std::string_view key, std::string_view value) {
+    fn(key, value);
+    return true;
+  });
+}
+
+absl::Status Store::ScanPrefix(
+    rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    fn(it->key().ToStringView(), it->value().ToStringView());
+    if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
   }
-  return FromRocks(it->status(), "scanning meta");
+  return FromRocks(it->status(), "scanning");
 }
 
 absl::StatusOr<std::optional<std::string>> Store::Get(rocksdb::ColumnFamilyHandle* cf,

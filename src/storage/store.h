@@ -14,7 +14,9 @@
 //               experience_service.h), the real data behind urgency triggers;
 //   caps        [workspace u32][profile u64][what] -> [UTC day i64][count i64]: per-customer
 //               daily counts behind caps (the experience API's triggers).
-// Later column families (journeys, decisions, models, config) are added to kColumnFamilies.
+//   models      [workspace u32][model name]\0 then L (the live model), V[version u64] (a
+//               version's record) or I[version u64] (a version's state): state/models.h.
+// Later column families (journeys, decisions, config) are added to kColumnFamilies.
 //
 // Durability: Write() returns OK only once the batch is in the write-ahead log, so an
 // acknowledged write survives kill -9 of the process. With `sync` the WAL is also fsynced per
@@ -75,6 +77,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* funnels() const { return handles_[7]; }
   rocksdb::ColumnFamilyHandle* catalog() const { return handles_[8]; }
   rocksdb::ColumnFamilyHandle* caps() const { return handles_[9]; }
+  rocksdb::ColumnFamilyHandle* models() const { return handles_[10]; }
   // Every column family, for scans that must cover them all (erasure checks).
   const std::vector<rocksdb::ColumnFamilyHandle*>& column_families() const { return handles_; }
   bool sync() const { return options_.sync; }
@@ -97,6 +100,10 @@ class Store {
                         const std::function<void(std::string_view, std::string_view)>& fn) const;
 
   // A point read in `cf`; nullopt when the key is absent.
+  // Calls `fn(key, value)` for the rows of `cf` whose key starts with `prefix`, in key order,
+  // until it returns false.
+  absl::Status ScanPrefix(rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
+                          const std::function<bool(std::string_view, std::string_view)>& fn) const;
   absl::StatusOr<std::optional<std::string>> Get(rocksdb::ColumnFamilyHandle* cf,
                                                  std::string_view key) const;
   absl::StatusOr<std::optional<std::string>> GetEvent(uint32_t workspace_id,

@@ -1,0 +1,128 @@
+#include "common/csv.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+
+namespace whisperer {
+
+bool CsvReader::Next(std::vector<std::string>* fields) {
+  fields->clear();
+  if (!status_.ok() || pos_ >= text_.size()) return false;
+  record_line_ = line_;
+  std::string field;
+  bool quoted = false;      // inside a quoted field
+  bool was_quoted = false;  // the current field started with a quote
+  while (pos_ < text_.size()) {
+    char c = text_[pos_++];
+    if (quoted) {
+      if (c == '"') {
+        if (pos_ < text_.size() && text_[pos_] == '"') {
+          field.push_back('"');
+          ++pos_;
+        } else {
+          quoted = false;
+        }
+      } else {
+        if (c == '\n') ++line_;
+        field.push_back(c);
+      }
+      continue;
+    }
+    if (c == ',') {
+      fields->push_back(std::move(field));
+      field.clear();
+      was_quoted = false;
+    } else if (c == '\n' || (c == '\r' && pos_ < text_.size() && text_[pos_] == '\n')) {
+      if (c == '\r') ++pos_;
+      ++line_;
+      fields->push_back(std::move(field));
+      return true;
+    } else if (c == '"') {
+      if (!field.empty() || was_quoted) {
+        status_ = absl::InvalidArgumentError(
+            ToAbsl(StrCat("line ", line_, ": a quote inside an unquoted field")));
+        return false;
+      }
+      quoted = true;
+      was_quoted = true;
+    } else {
+      if (was_quoted) {
+        status_ = absl::InvalidArgumentError(
+            ToAbsl(StrCat("line ", line_, ": text after the closing quote of a field")));
+        return false;
+      }
+      field.push_back(c);
+    }
+  }
+  if (quoted) {
+    status_ = absl::InvalidArgumentError(
+        ToAbsl(StrCat("line ", record_line_, ": a quoted field is never closed")));
+    return false;
+  }
+  fields->push_back(std::move(field));
+  return true;
+}
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::string why = std::strerror(errno);
+    if (errno == ENOENT) return absl::NotFoundError(ToAbsl(StrCat(path, ": ", why)));
+    return absl::InternalError(ToAbsl(StrCat(path, ": ", why)));
+  }
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (in.bad()) return absl::InternalError(ToAbsl(StrCat(path, ": read failed")));
+  return std::move(out).str();
+}
+
+absl::Status ReadCsvColumns(const std::string& path, const std::vector<std::string>& columns,
+                            std::vector<std::vector<std::string>>* rows) {
+  auto text = ReadFileToString(path);
+  if (!text.ok()) return text.status();
+  CsvReader reader(*text);
+  std::vector<std::string> header;
+  if (!reader.Next(&header)) {
+    if (!reader.status().ok()) {
+      return absl::InvalidArgumentError(
+          ToAbsl(StrCat(path, ": ", ToStd(reader.status().message()))));
+    }
+    return absl::InvalidArgumentError(ToAbsl(StrCat(path, ": empty file, expected a header")));
+  }
+  // A UTF-8 byte order mark before the first column name is not part of it.
+  if (!header.empty() && header[0].starts_with("\xEF\xBB\xBF")) header[0].erase(0, 3);
+  std::vector<size_t> index;
+  for (const std::string& want : columns) {
+    size_t i = 0;
+    while (i < header.size() && header[i] != want) ++i;
+    if (i == header.size()) {
+      return absl::InvalidArgumentError(
+          ToAbsl(StrCat(path, ": no column named '", want, "' in the header")));
+    }
+    index.push_back(i);
+  }
+  std::vector<std::string> fields;
+  while (reader.Next(&fields)) {
+    // A final empty line (a trailing newline already ended the last record) is not a record.
+    if (fields.size() == 1 && fields[0].empty() && header.size() > 1) continue;
+    if (fields.size() != header.size()) {
+      return absl::InvalidArgumentError(
+          ToAbsl(StrCat(path, ": line ", reader.line(), " has ", fields.size(),
+                        " fields, the header has ", header.size())));
+    }
+    std::vector<std::string> row;
+    row.reserve(index.size());
+    for (size_t i : index) row.push_back(fields[i]);
+    rows->push_back(std::move(row));
+  }
+  if (!reader.status().ok()) {
+    return absl::InvalidArgumentError(ToAbsl(StrCat(path, ": ", ToStd(reader.status().message()))));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace whisperer

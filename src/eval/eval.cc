@@ -1,0 +1,18 @@
+#include "eval/eval.h"
+
+#include "common/strings.h"
+
+namespace whisperer::eval {
+
+absl::StatusOr<std::string> Run(const std::string& task, const std::string& data_dir) {
+  if (task == "telco_churn") return RunTelcoChurn(data_dir);
+  if (task == "cdnow") return RunCdnow(data_dir);
+  if (task == "banking77") return RunBanking77(data_dir);
+  if (task == "bitext") return RunBitext(data_dir);
+  if (task == "sentiment") return RunSentiment(data_dir);
+  return absl::InvalidArgumentError(
+      ToAbsl(StrCat("unknown evaluation task '", task,
+                    "' (expected telco_churn, cdnow, banking77, bitext or sentiment)")));
+}
+
+}  // namespace whisperer::eval

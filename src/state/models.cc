@@ -1,0 +1,709 @@
+#include "state/models.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/strings.h"
+#include "common/timestamp.h"
+#include "common/varint.h"
+#include "state/conditions.h"
+#include "state/intent.h"
+#include "storage/keys.h"
+
+namespace whisperer::state {
+
+namespace {
+
+// The live models are written to the store every 30 s (and whenever a version is cut), and
+// copied for the readers every second.
+constexpr int64_t kCheckpointEveryMs = 30'000;
+constexpr int64_t kPublishEveryMs = 1'000;
+constexpr size_t kVersionImagesKept = 20;  // older versions keep their metrics, not their state
+constexpr size_t kWindowCap = 100'000;     // (prediction, label) pairs kept per version
+constexpr size_t kGapReservoir = 4096;
+
+// Key layout in the models column family: [workspace u32][model name]'\0' then
+//   'L'                  the live model's image (learn::FtrlModel::Serialize)
+//   'V' [version u64]    a version's record (EncodeVersion)
+//   'I' [version u64]    a version's image, for the latest kVersionImagesKept versions
+std::string ModelKey(uint32_t workspace_id, ModelKind kind, char what,
+                     std::optional<uint64_t> version = std::nullopt) {
+  std::string key = storage::WorkspacePrefix(workspace_id);
+  key.append(ModelName(kind));
+  key.push_back('\0');
+  key.push_back(what);
+  if (version) storage::PutBigEndian64(&key, *version);
+  return key;
+}
+
+void PutDouble(std::string* out, double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  PutVarint(out, bits);
+}
+bool GetDouble(std::string_view* in, double* v) {
+  uint64_t bits;
+  if (!GetVarint(in, &bits)) return false;
+  std::memcpy(v, &bits, sizeof bits);
+  return true;
+}
+
+std::string EncodeVersion(const ModelVersion& v) {
+  std::string out;
+  PutVarint(&out, v.version);
+  PutVarint(&out, static_cast<uint64_t>(v.created_ms));
+  PutVarint(&out, v.examples_total);
+  PutVarint(&out, v.metrics.examples);
+  PutVarint(&out, v.metrics.positives);
+  PutDouble(&out, v.metrics.auc);
+  PutDouble(&out, v.metrics.log_loss);
+  PutDouble(&out, v.metrics.calibration_error);
+  PutDouble(&out, v.metrics.psi);
+  PutVarint(&out, v.restored);
+  PutVarint(&out, v.reason.size());
+  out.append(v.reason);
+  return out;
+}
+
+std::optional<ModelVersion> DecodeVersion(std::string_view in) {
+  ModelVersion v;
+  uint64_t created = 0, reason_size = 0;
+  if (!GetVarint(&in, &v.version) || !GetVarint(&in, &created) ||
+      !GetVarint(&in, &v.examples_total) || !GetVarint(&in, &v.metrics.examples) ||
+      !GetVarint(&in, &v.metrics.positives) || !GetDouble(&in, &v.metrics.auc) ||
+      !GetDouble(&in, &v.metrics.log_loss) || !GetDouble(&in, &v.metrics.calibration_error) ||
+      !GetDouble(&in, &v.metrics.psi) || !GetVarint(&in, &v.restored) ||
+      !GetVarint(&in, &reason_size) || reason_size != in.size()) {
+    return std::nullopt;
+  }
+  v.created_ms = static_cast<int64_t>(created);
+  v.reason = std::string(in);
+  return v;
+}
+
+double Log1p(double x) { return std::log1p(std::max(0.0, x)); }
+
+int ScoreBin(double p) { return std::clamp(static_cast<int>(p * 10), 0, 9); }
+
+// Population stability index of `current` against `reference` (both histograms of counts),
+// with empty bins smoothed to a small share so the index stays finite.
+double Psi(const std::array<double, 10>& reference, const std::array<double, 10>& current) {
+  double r_total = 0, c_total = 0;
+  for (int i = 0; i < 10; ++i) {
+    r_total += reference[i];
+    c_total += current[i];
+  }
+  if (r_total == 0 || c_total == 0) return 0;
+  double psi = 0;
+  for (int i = 0; i < 10; ++i) {
+    double r = std::max(reference[i] / r_total, 1e-4);
+    double c = std::max(current[i] / c_total, 1e-4);
+    psi += (c - r) * std::log(c / r);
+  }
+  return psi;
+}
+
+// Rank AUC, log loss and 10-bin calibration error of (prediction, label) pairs.
+ModelMetrics Measure(std::vector<std::pair<double, int>> pairs) {
+  ModelMetrics m;
+  m.examples = pairs.size();
+  if (pairs.empty()) return m;
+  std::sort(pairs.begin(), pairs.end());
+  double rank_sum = 0;
+  std::array<double, 10> sum_p{}, sum_y{};
+  for (size_t i = 0; i < pairs.size();) {
+    size_t j = i;
+    while (j < pairs.size() && pairs[j].first == pairs[i].first) ++j;
+    double mean_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;
+    for (size_t k = i; k < j; ++k) {
+      const auto& [p, y] = pairs[k];
+      if (y) {
+        rank_sum += mean_rank;
+        ++m.positives;
+      }
+      double q = std::clamp(p, 1e-15, 1 - 1e-15);
+      m.log_loss -= y ? std::log(q) : std::log(1 - q);
+      sum_p[ScoreBin(p)] += p;
+      sum_y[ScoreBin(p)] += y;
+    }
+    i = j;
+  }
+  double n = static_cast<double>(pairs.size());
+  double pos = static_cast<double>(m.positives);
+  m.log_loss /= n;
+  for (int b = 0; b < 10; ++b) m.calibration_error += std::abs(sum_p[b] - sum_y[b]) / n;
+  m.auc = (m.positives == 0 || m.positives == pairs.size())
+              ? 0.5
+              : (rank_sum - pos * (pos + 1) / 2) / (pos * (n - pos));
+  return m;
+}
+
+// The value of a trait as a feature: numbers on a log scale, strings and bools as categories.
+void TraitFeature(std::string_view name, std::string_view json, learn::FeatureBuilder* out) {
+  if (json.empty() || json == "null" || json.front() == '{' || json.front() == '[') return;
+  if (json.front() == '"') {
+    std::string_view value = json.substr(1, json.size() >= 2 ? json.size() - 2 : 0);
+    out->Categorical(StrCat("trait.", name), value.substr(0, 64));
+    return;
+  }
+  if (json == "true" || json == "false") {
+    out->Categorical(StrCat("trait.", name), json);
+    return;
+  }
+  double v = std::strtod(std::string(json).c_str(), nullptr);
+  out->Numeric(StrCat("trait.", name), v < 0 ? -Log1p(-v) : Log1p(v));
+}
+
+}  // namespace
+
+std::string_view ModelName(ModelKind kind) {
+  return kind == ModelKind::kConversion ? "conversion" : "churn";
+}
+
+std::optional<ModelKind> ModelKindOf(std::string_view name) {
+  if (name == "conversion") return ModelKind::kConversion;
+  if (name == "churn") return ModelKind::kChurn;
+  return std::nullopt;
+}
+
+void ProfileFeatures(const Profile& profile, int64_t now_ms, const ModelSettings& settings,
+                     learn::FeatureBuilder* out) {
+  out->Clear();
+  const double day = static_cast<double>(kDayMs);
+  out->Numeric("events", Log1p(static_cast<double>(profile.seen.events)) / 5);
+  out->Numeric("sessions", Log1p(static_cast<double>(profile.sessions.count)) / 3);
+  out->Numeric("orders", Log1p(static_cast<double>(profile.orders)) / 2);
+  out->Numeric("revenue", Log1p(profile.revenue) / 6);
+  out->Numeric("days_since_first_seen",
+               Log1p(static_cast<double>(now_ms - profile.seen.first_ms) / day) / 4);
+  if (profile.sessions.previous_last_ms > 0) {
+    out->Numeric("days_since_previous_session",
+                 Log1p(static_cast<double>(profile.sessions.current_start_ms -
+                                           profile.sessions.previous_last_ms) /
+                       day) /
+                     3);
+  } else {
+    out->Categorical("first_session", "yes");
+  }
+  if (profile.sessions.count > 0) {
+    out->Numeric("views_per_session", Log1p(static_cast<double>(profile.sessions.views) /
+                                            static_cast<double>(profile.sessions.count)) /
+                                          3);
+  }
+  out->Numeric("session_events", Log1p(static_cast<double>(profile.sessions.current_events)) / 3);
+  if (profile.orders > 0) {
+    out->Numeric("days_since_last_order",
+                 Log1p(static_cast<double>(now_ms - profile.last_order_ms) / day) / 4);
+  }
+  Intent intent = ComputeIntent(profile, IntentScope::kProfile, now_ms);
+  out->Numeric("intent.purchase", intent.purchase_intent.score);
+  out->Numeric("intent.urgency", intent.urgency.score);
+  out->Numeric("intent.price_sensitivity", intent.price_sensitivity.score);
+  out->Numeric("intent.research_depth", intent.research_depth.score);
+  if (!profile.persona.id.empty()) out->Categorical("persona", profile.persona.id);
+  if (!profile.devices.empty()) {
+    const DeviceSeen* latest = &profile.devices.front();
+    for (const DeviceSeen& d : profile.devices) {
+      if (d.last_ms > latest->last_ms) latest = &d;
+    }
+    out->Categorical("device", latest->type);
+  }
+  if (!profile.sources.empty()) {
+    const SourceSeen* latest = &profile.sources.front();
+    for (const SourceSeen& s : profile.sources) {
+      if (s.last_ms > latest->last_ms) latest = &s;
+    }
+    out->Categorical("source", latest->source);
+  }
+  for (const auto& [name, count] : profile.event_counts) {
+    out->Categorical("count", name, Log1p(static_cast<double>(count)) / 3);
+  }
+  for (const std::string& trait : settings.traits) {
+    auto it = profile.traits.find(trait);
+    if (it != profile.traits.end()) TraitFeature(trait, it->second.json, out);
+  }
+}
+
+ModelEngine::ModelEngine(storage::Store* store, const Clock* clock)
+    : store_(store), clock_(clock) {}
+
+void ModelEngine::Configure(uint32_t workspace_id, ModelSettings settings) {
+  Workspace& ws = workspaces_[workspace_id];
+  ws.settings = std::move(settings);
+  ws.builder = learn::FeatureBuilder(ws.settings.ftrl.bits);
+  for (size_t k = 0; k < kModelKinds; ++k) {
+    ws.live[k] = std::make_unique<Live>(ws.settings.ftrl);
+  }
+}
+
+absl::Status ModelEngine::Start() {
+  for (auto& [id, ws] : workspaces_) {
+    if (!ws.settings.enabled) continue;
+    for (size_t k = 0; k < kModelKinds; ++k) {
+      ModelKind kind = static_cast<ModelKind>(k);
+      Live& live = *ws.live[k];
+      absl::StatusOr<std::optional<std::string>> image =
+          store_->Get(store_->models(), ModelKey(id, kind, 'L'));
+      if (!image.ok()) return image.status();
+      if (image->has_value()) {
+        absl::StatusOr<learn::FtrlModel> model = learn::FtrlModel::Deserialize(**image);
+        if (!model.ok()) {
+          return absl::DataLossError(ToAbsl(StrCat("workspace ", id, " model ", ModelName(kind),
+                                                   ": ", ToStd(model.status().message()))));
+        }
+        // A changed table size (models.ftrl.bits) hashes every feature elsewhere: the stored
+        // state means nothing to it, so the model starts afresh (its versions stay listed).
+        if (model->options().bits == ws.settings.ftrl.bits) live.model = *std::move(model);
+      }
+      std::string prefix = ModelKey(id, kind, 'V');
+      absl::Status s = store_->ScanPrefix(store_->models(), prefix,
+                                          [&](std::string_view, std::string_view value) {
+                                            if (auto v = DecodeVersion(value)) {
+                                              live.versions.push_back(std::move(*v));
+                                            }
+                                            return true;
+                                          });
+      if (!s.ok()) return s;
+    }
+    Publish(id, ws);
+  }
+  last_checkpoint_ms_ = clock_->NowMillis();
+  return absl::OkStatus();
+}
+
+const ModelSettings* ModelEngine::Settings(uint32_t workspace_id) const {
+  auto it = workspaces_.find(workspace_id);
+  return it == workspaces_.end() || !it->second.settings.enabled ? nullptr : &it->second.settings;
+}
+
+void ModelEngine::Learn(Workspace& ws, ModelKind kind, const Pending& example, int label) {
+  Live& live = *ws.live[static_cast<size_t>(kind)];
+  double p = live.model.Learn(example.features, label);
+  if (live.window.size() < kWindowCap) live.window.emplace_back(p, label);
+  if (ws.settings.version_every > 0 && live.window.size() >= ws.settings.version_every) {
+    CutVersion(ws, kind, "scheduled", 0, clock_->NowMillis());
+  }
+}
+
+void ModelEngine::CutVersion(Workspace& ws, ModelKind kind, std::string reason, uint64_t restored,
+                             int64_t now_ms) {
+  Live& live = *ws.live[static_cast<size_t>(kind)];
+  ModelVersion v;
+  v.version = live.versions.empty() ? 1 : live.versions.back().version + 1;
+  v.created_ms = now_ms;
+  v.examples_total = live.model.examples();
+  v.metrics = Measure(std::move(live.window));
+  v.metrics.psi = Psi(live.reference_scores, live.scores);
+  v.reason = std::move(reason);
+  v.restored = restored;
+  live.unsaved.emplace_back(v, live.model.Serialize());
+  live.versions.push_back(std::move(v));
+  live.window.clear();
+  live.reference_scores = live.scores;
+  live.scores = {};
+}
+
+void ModelEngine::Expire(Workspace& ws, ModelKind kind) {
+  Live& live = *ws.live[static_cast<size_t>(kind)];
+  while (!live.expiries.empty() && live.expiries.top().deadline_ms <= ws.clock_ms) {
+    Expiry e = live.expiries.top();
+    live.expiries.pop();
+    auto it = live.pending.find(e.profile);
+    if (it == live.pending.end() || it->second.at_ms != e.at_ms) continue;  // resolved already
+    // The window passed: no conversion; for churn, no activity — churned.
+    Learn(ws, kind, it->second, kind == ModelKind::kChurn ? 1 : 0);
+    live.pending.erase(it);
+  }
+}
+
+void ModelEngine::OnEvent(uint32_t workspace_id, Profile& profile, const EventFacts& facts) {
+  auto wit = workspaces_.find(workspace_id);
+  if (wit == workspaces_.end() || !wit->second.settings.enabled) return;
+  Workspace& ws = wit->second;
+  const ModelSettings& settings = ws.settings;
+  // Event time, never later than the event was received (a client clock in the future must not
+  // expire everyone's window).
+  int64_t at_ms = facts.timestamp_ms;
+  if (facts.received_at_ms > 0 && (at_ms == 0 || at_ms > facts.received_at_ms)) {
+    at_ms = facts.received_at_ms;
+  }
+  ws.clock_ms = std::max(ws.clock_ms, at_ms);
+  const bool track = facts.type == api::EventType::kTrack;
+  const bool goal = track && facts.name == settings.goal_event;
+  const bool cancel =
+      track && !settings.cancel_event.empty() && facts.name == settings.cancel_event;
+
+  // A customer coming back after a gap: what the intervention window is made of.
+  if (profile.sessions.current_events == 1 && profile.sessions.previous_last_ms > 0) {
+    double gap =
+        static_cast<double>(profile.sessions.current_start_ms - profile.sessions.previous_last_ms) /
+        static_cast<double>(kDayMs);
+    ++ws.gaps_seen;
+    if (ws.gaps.size() < kGapReservoir) {
+      ws.gaps.push_back(gap);
+    } else {
+      // Reservoir sampling with a deterministic stream (profile id and count).
+      uint64_t r = (profile.id * 0x9e3779b97f4a7c15ULL + ws.gaps_seen) % ws.gaps_seen;
+      if (r < kGapReservoir) ws.gaps[r] = gap;
+    }
+  }
+
+  for (size_t k = 0; k < kModelKinds; ++k) {
+    ModelKind kind = static_cast<ModelKind>(k);
+    Live& live = *ws.live[k];
+    Expire(ws, kind);
+    auto it = live.pending.find(profile.id);
+    if (it != live.pending.end() && at_ms > it->second.at_ms) {
+      bool decided = false;
+      int label = 0;
+      if (kind == ModelKind::kConversion) {
+        if (goal && at_ms - it->second.at_ms <= settings.conversion_window_ms) {
+          decided = true;
+          label = 1;
+        } else if (at_ms - it->second.at_ms > settings.conversion_window_ms) {
+          decided = true;  // late: the window passed before this event (the sweep had not run)
+        }
+      } else {
+        decided = true;
+        label = cancel || at_ms - it->second.at_ms > settings.churn_inactive_ms ? 1 : 0;
+      }
+      if (decided) {
+        Learn(ws, kind, it->second, label);
+        live.pending.erase(it);
+        it = live.pending.end();
+      }
+    }
+  }
+
+  // Score the customer now (profile.scores), and keep the moment as a pending example when due.
+  ProfileFeatures(profile, at_ms, settings, &ws.builder);
+  for (size_t k = 0; k < kModelKinds; ++k) {
+    ModelKind kind = static_cast<ModelKind>(k);
+    Live& live = *ws.live[k];
+    double p = live.model.Predict(ws.builder.features());
+    live.scores[ScoreBin(p)] += 1;
+    (kind == ModelKind::kConversion ? profile.scores.conversion : profile.scores.churn) = p;
+    // A moment that is itself the outcome is not an example of what leads to it.
+    if ((kind == ModelKind::kConversion && goal) || (kind == ModelKind::kChurn && cancel)) continue;
+    auto it = live.pending.find(profile.id);
+    if (it != live.pending.end()) continue;
+    if (live.pending.size() >= settings.max_pending) {
+      ++live.skipped;
+      continue;
+    }
+    int64_t last = profile.scores.sampled_ms[k];
+    if (last != 0 && at_ms - last < settings.sample_every_ms) continue;
+    profile.scores.sampled_ms[k] = at_ms;
+    Pending& example = live.pending[profile.id];
+    example.at_ms = at_ms;
+    example.features.assign(ws.builder.features().begin(), ws.builder.features().end());
+    int64_t window =
+        kind == ModelKind::kConversion ? settings.conversion_window_ms : settings.churn_inactive_ms;
+    live.expiries.push({at_ms + window, profile.id, at_ms});
+  }
+  profile.scores.at_ms = at_ms;
+}
+
+void ModelEngine::Forget(uint32_t workspace_id, uint64_t profile_id) {
+  auto it = workspaces_.find(workspace_id);
+  if (it == workspaces_.end()) return;
+  for (auto& live : it->second.live) {
+    if (live) live->pending.erase(profile_id);
+  }
+}
+
+absl::Status ModelEngine::Checkpoint(rocksdb::WriteBatch* batch, bool force) {
+  int64_t now = clock_->NowMillis();
+  bool any_cut = false;
+  for (auto& [id, ws] : workspaces_) {
+    for (auto& live : ws.live) any_cut = any_cut || (live && !live->unsaved.empty());
+  }
+  if (!force && !any_cut && now - last_checkpoint_ms_ < kCheckpointEveryMs) {
+    if (now - last_publish_ms_ >= kPublishEveryMs) {
+      last_publish_ms_ = now;
+      for (auto& [id, ws] : workspaces_) {
+        if (ws.settings.enabled) Publish(id, ws);
+      }
+    }
+    return absl::OkStatus();
+  }
+  last_checkpoint_ms_ = now;
+  last_publish_ms_ = now;
+  for (auto& [id, ws] : workspaces_) {
+    if (!ws.settings.enabled) continue;
+    for (size_t k = 0; k < kModelKinds; ++k) {
+      ModelKind kind = static_cast<ModelKind>(k);
+      Live& live = *ws.live[k];
+      std::string image = live.model.Serialize();
+      rocksdb::Status s = batch->Put(store_->models(), ModelKey(id, kind, 'L'), image);
+      for (const auto& [v, version_image] : live.unsaved) {
+        if (s.ok()) {
+          s = batch->Put(store_->models(), ModelKey(id, kind, 'V', v.version), EncodeVersion(v));
+        }
+        if (s.ok()) {
+          s = batch->Put(store_->models(), ModelKey(id, kind, 'I', v.version), version_image);
+        }
+        if (s.ok() && v.version > kVersionImagesKept) {
+          s = batch->Delete(store_->models(),
+                            ModelKey(id, kind, 'I', v.version - kVersionImagesKept));
+        }
+      }
+      if (!s.ok()) return absl::InternalError(ToAbsl(StrCat("models checkpoint: ", s.ToString())));
+      live.unsaved.clear();
+    }
+    Publish(id, ws);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelVersion> ModelEngine::Rollback(uint32_t workspace_id, ModelKind kind,
+                                                   uint64_t version, rocksdb::WriteBatch* batch) {
+  auto wit = workspaces_.find(workspace_id);
+  if (wit == workspaces_.end() || !wit->second.settings.enabled) {
+    return absl::NotFoundError("models are off in this workspace");
+  }
+  Workspace& ws = wit->second;
+  Live& live = *ws.live[static_cast<size_t>(kind)];
+  absl::StatusOr<std::optional<std::string>> image =
+      store_->Get(store_->models(), ModelKey(workspace_id, kind, 'I', version));
+  if (!image.ok()) return image.status();
+  if (!image->has_value()) {
+    return absl::NotFoundError(
+        ToAbsl(StrCat("model ", ModelName(kind), " has no stored state for version ", version,
+                      " (the latest ", kVersionImagesKept, " versions keep theirs)")));
+  }
+  absl::StatusOr<learn::FtrlModel> model = learn::FtrlModel::Deserialize(**image);
+  if (!model.ok()) return model.status();
+  if (model->options().bits != ws.settings.ftrl.bits) {
+    return absl::FailedPreconditionError(
+        ToAbsl(StrCat("version ", version, " hashed its features into 2^", model->options().bits,
+                      " slots; the configured models.ftrl.bits is ", ws.settings.ftrl.bits)));
+  }
+  live.model = *std::move(model);
+  CutVersion(ws, kind, "rollback", version, clock_->NowMillis());
+  if (absl::Status s = Checkpoint(batch, /*force=*/true); !s.ok()) return s;
+  return live.versions.back();
+}
+
+void ModelEngine::Publish(uint32_t workspace_id, const Workspace& ws) {
+  Published p;
+  for (size_t k = 0; k < kModelKinds; ++k) {
+    const Live& live = *ws.live[k];
+    p.models[k] = std::make_shared<const learn::FtrlModel>(live.model);
+    p.versions[k] = live.versions;
+    p.learned[k] = live.model.examples();
+    p.pending[k] = live.pending.size();
+    p.skipped[k] = live.skipped;
+  }
+  p.gaps = ws.gaps;
+  std::lock_guard lock(published_mu_);
+  published_[workspace_id] = std::move(p);
+}
+
+std::optional<ModelExplanation> ModelEngine::Explain(uint32_t workspace_id, ModelKind kind,
+                                                     const Profile& profile, size_t factors) const {
+  const ModelSettings* settings = Settings(workspace_id);
+  if (settings == nullptr) return std::nullopt;
+  std::shared_ptr<const learn::FtrlModel> model;
+  uint64_t version = 0;
+  {
+    std::lock_guard lock(published_mu_);
+    auto it = published_.find(workspace_id);
+    if (it == published_.end()) return std::nullopt;
+    model = it->second.models[static_cast<size_t>(kind)];
+    const auto& versions = it->second.versions[static_cast<size_t>(kind)];
+    version = versions.empty() ? 0 : versions.back().version;
+  }
+  learn::FeatureBuilder builder(settings->ftrl.bits, /*keep_names=*/true);
+  int64_t at = profile.scores.at_ms != 0 ? profile.scores.at_ms : profile.seen.last_ms;
+  ProfileFeatures(profile, at, *settings, &builder);
+  ModelExplanation out;
+  out.probability = model->Predict(builder.features());
+  out.version = version;
+  for (const learn::Contribution& c : model->TopContributions(builder.features(), factors)) {
+    out.factors.push_back({builder.names()[c.feature], c.logit});
+  }
+  return out;
+}
+
+std::optional<std::pair<double, double>> ModelEngine::InterventionWindowDays(
+    uint32_t workspace_id) const {
+  std::vector<double> gaps;
+  {
+    std::lock_guard lock(published_mu_);
+    auto it = published_.find(workspace_id);
+    if (it == published_.end()) return std::nullopt;
+    gaps = it->second.gaps;
+  }
+  if (gaps.size() < 20) return std::nullopt;
+  std::sort(gaps.begin(), gaps.end());
+  auto quantile = [&](double q) { return gaps[static_cast<size_t>(q * (gaps.size() - 1))]; };
+  return std::make_pair(quantile(0.5), quantile(0.9));
+}
+
+void ModelEngine::WriteScores(uint32_t workspace_id, const Profile& profile, JsonWriter& w) const {
+  const ModelSettings* settings = Settings(workspace_id);
+  std::optional<ModelExplanation> conversion, churn;
+  if (settings != nullptr) {
+    conversion = Explain(workspace_id, ModelKind::kConversion, profile, 5);
+    churn = Explain(workspace_id, ModelKind::kChurn, profile, 5);
+  }
+  if (!conversion || !churn) {
+    w.Null();
+    return;
+  }
+  auto write_common = [&](const ModelExplanation& e) {
+    w.Key("probability");
+    w.Double(e.probability);
+    w.Key("version");
+    w.Uint(e.version);
+    w.Key("factors");
+    w.StartArray();
+    for (const ModelExplanation::Factor& f : e.factors) {
+      w.StartObject();
+      w.Key("feature");
+      w.String(f.feature);
+      w.Key("contribution");
+      w.Double(f.contribution);
+      w.EndObject();
+    }
+    w.EndArray();
+  };
+  const int64_t at = profile.scores.at_ms != 0 ? profile.scores.at_ms : profile.seen.last_ms;
+  w.StartObject();
+  w.Key("at");
+  w.String(FormatIso8601(at));
+  w.Key("conversion");
+  w.StartObject();
+  write_common(*conversion);
+  w.Key("leadScore");
+  w.Int(static_cast<int64_t>(LeadScore(conversion->probability)));
+  w.EndObject();
+  w.Key("churn");
+  w.StartObject();
+  write_common(*churn);
+  w.Key("risk");
+  w.String(churn->probability >= settings->churn_high     ? "high"
+           : churn->probability >= settings->churn_medium ? "medium"
+                                                          : "low");
+  w.Key("interventionWindow");
+  if (auto window = InterventionWindowDays(workspace_id)) {
+    w.StartObject();
+    w.Key("fromDays");
+    w.Double(window->first);
+    w.Key("toDays");
+    w.Double(window->second);
+    w.Key("from");
+    w.String(FormatIso8601(profile.seen.last_ms + static_cast<int64_t>(window->first * kDayMs)));
+    w.Key("to");
+    w.String(FormatIso8601(profile.seen.last_ms + static_cast<int64_t>(window->second * kDayMs)));
+    w.EndObject();
+  } else {
+    w.Null();
+  }
+  w.EndObject();
+  w.EndObject();
+}
+
+uint64_t ModelEngine::learned(uint32_t workspace_id, ModelKind kind) const {
+  auto it = workspaces_.find(workspace_id);
+  return it == workspaces_.end() ? 0 : it->second.live[static_cast<size_t>(kind)]->model.examples();
+}
+
+size_t ModelEngine::pending(uint32_t workspace_id, ModelKind kind) const {
+  auto it = workspaces_.find(workspace_id);
+  return it == workspaces_.end() ? 0 : it->second.live[static_cast<size_t>(kind)]->pending.size();
+}
+
+bool ModelEngine::WriteModel(uint32_t workspace_id, ModelKind kind, bool with_versions,
+                             JsonWriter& w) const {
+  const ModelSettings* settings = Settings(workspace_id);
+  if (settings == nullptr) return false;
+  std::lock_guard lock(published_mu_);
+  auto it = published_.find(workspace_id);
+  if (it == published_.end()) return false;
+  const Published& p = it->second;
+  const size_t k = static_cast<size_t>(kind);
+  auto write_metrics = [&](const ModelMetrics& m) {
+    w.StartObject();
+    w.Key("examples");
+    w.Uint(m.examples);
+    w.Key("positives");
+    w.Uint(m.positives);
+    w.Key("auc");
+    w.Double(m.auc);
+    w.Key("logLoss");
+    w.Double(m.log_loss);
+    w.Key("calibrationError");
+    w.Double(m.calibration_error);
+    w.Key("psi");
+    w.Double(m.psi);
+    w.EndObject();
+  };
+  auto write_version = [&](const ModelVersion& v) {
+    w.StartObject();
+    w.Key("version");
+    w.Uint(v.version);
+    w.Key("createdAt");
+    w.String(FormatIso8601(v.created_ms));
+    w.Key("examplesTotal");
+    w.Uint(v.examples_total);
+    w.Key("reason");
+    w.String(v.reason);
+    if (v.restored != 0) {
+      w.Key("restoredVersion");
+      w.Uint(v.restored);
+    }
+    w.Key("metrics");
+    write_metrics(v.metrics);
+    w.EndObject();
+  };
+  w.StartObject();
+  w.Key("name");
+  w.String(ModelName(kind));
+  w.Key("algorithm");
+  w.String("FTRL-Proximal logistic regression, Platt-calibrated");
+  w.Key("label");
+  if (kind == ModelKind::kConversion) {
+    w.String(StrCat("'", settings->goal_event, "' within ",
+                    settings->conversion_window_ms / 3'600'000, " h"));
+  } else {
+    w.String(StrCat(
+        "no event for ", settings->churn_inactive_ms / 3'600'000, " h",
+        settings->cancel_event.empty() ? "" : StrCat(", or '", settings->cancel_event, "'")));
+  }
+  w.Key("version");
+  w.Uint(p.versions[k].empty() ? 0 : p.versions[k].back().version);
+  w.Key("examplesLearned");
+  w.Uint(p.learned[k]);
+  w.Key("pendingExamples");
+  w.Uint(p.pending[k]);
+  w.Key("skippedExamples");
+  w.Uint(p.skipped[k]);
+  const double psi = p.versions[k].empty() ? 0 : p.versions[k].back().metrics.psi;
+  w.Key("drift");
+  w.StartObject();
+  w.Key("psi");
+  w.Double(psi);
+  w.Key("level");
+  // The usual reading of the index: below 0.1 stable, 0.1-0.25 moderate, above 0.25 major.
+  w.String(psi < 0.1 ? "stable" : psi < 0.25 ? "moderate" : "major");
+  w.EndObject();
+  w.Key("latest");
+  if (p.versions[k].empty()) {
+    w.Null();
+  } else {
+    write_version(p.versions[k].back());
+  }
+  if (with_versions) {
+    w.Key("versions");
+    w.StartArray();
+    for (const ModelVersion& v : p.versions[k]) write_version(v);
+    w.EndArray();
+  }
+  w.EndObject();
+  return true;
+}
+
+}  // namespace whisperer::state

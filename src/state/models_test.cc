@@ -1,0 +1,215 @@
+#include "state/models.h"
+
+#include <gtest/gtest.h>
+
+#include "simdjson.h"
+#include "testing/temp_dir.h"
+
+namespace whisperer::state {
+namespace {
+
+constexpr int64_t kT0 = 1'700'000'000'000;
+constexpr int64_t kHour = 3'600'000;
+
+class ModelEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  void Open() {
+    engine_.reset();
+    store_.reset();
+    storage::Store::Options o;
+    o.path = tmp_.str();
+    o.clock = &clock_;
+    store_ = *storage::Store::Open(o);
+    engine_ = std::make_unique<ModelEngine>(store_.get(), &clock_);
+    engine_->Configure(1, settings_);
+    ASSERT_TRUE(engine_->Start().ok());
+  }
+
+  // One event of customer `id` at `at_ms`, folded the way the profile engine does first.
+  void Event(uint64_t id, int64_t at_ms, std::string_view name = "Page Viewed") {
+    Profile& p = profiles_[id];
+    p.id = id;
+    if (p.seen.events == 0) p.seen.first_ms = at_ms;
+    p.seen.last_ms = at_ms;
+    ++p.seen.events;
+    if (p.sessions.count == 0 || at_ms - p.sessions.current_last_ms > 30 * 60'000) {
+      if (p.sessions.count > 0) p.sessions.previous_last_ms = p.sessions.current_last_ms;
+      ++p.sessions.count;
+      p.sessions.current_start_ms = at_ms;
+      p.sessions.current_events = 0;
+    }
+    ++p.sessions.current_events;
+    p.sessions.current_last_ms = at_ms;
+    ++p.event_counts[std::string(name)];
+    EventFacts facts;
+    facts.type = api::EventType::kTrack;
+    facts.name = name;
+    facts.timestamp_ms = at_ms;
+    facts.received_at_ms = at_ms;
+    engine_->OnEvent(1, p, facts);
+  }
+
+  void Checkpoint(bool force = true) {
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(engine_->Checkpoint(&batch, force).ok());
+    ASSERT_TRUE(store_->Write(&batch).ok());
+  }
+
+  testing::TempDir tmp_;
+  ManualClock clock_{kT0};
+  ModelSettings settings_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<ModelEngine> engine_;
+  std::map<uint64_t, Profile> profiles_;
+};
+
+TEST_F(ModelEngineTest, ConversionLabelsArriveLateAndNeverFromTheFuture) {
+  // Customer 1 converts a day after the scored moment: positive, learned when the goal arrives.
+  Event(1, kT0);
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 1u);
+  EXPECT_EQ(engine_->learned(1, ModelKind::kConversion), 0u);
+  Event(1, kT0 + 24 * kHour, "Order Completed");
+  EXPECT_EQ(engine_->learned(1, ModelKind::kConversion), 1u);
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 0u);
+  // The goal event itself is not kept as a moment that leads to a goal.
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 0u);
+
+  // Customer 2 is scored, then nothing for 8 days: when any later event of the workspace moves
+  // event time past the 7-day window, the example is learned as a negative.
+  Event(2, kT0 + kHour);
+  Event(3, kT0 + 2 * kHour);
+  EXPECT_EQ(engine_->learned(1, ModelKind::kConversion), 1u);
+  Event(3, kT0 + 8 * 24 * kHour);
+  // Customer 2's and customer 3's first windows have both passed.
+  EXPECT_EQ(engine_->learned(1, ModelKind::kConversion), 3u);
+  // The scores are on the profile.
+  EXPECT_EQ(profiles_[3].scores.at_ms, kT0 + 8 * 24 * kHour);
+  EXPECT_GT(profiles_[3].scores.conversion, 0.0);
+  EXPECT_LT(profiles_[3].scores.conversion, 1.0);
+}
+
+TEST_F(ModelEngineTest, ChurnIsInactivityOrTheCancelEvent) {
+  settings_.cancel_event = "Subscription Cancelled";
+  settings_.sample_every_ms = 1;  // every event is a moment, for this test
+  Open();
+  Event(1, kT0);
+  Event(1, kT0 + kHour);                                // active again within 30 days: not churned
+  Event(1, kT0 + 2 * kHour, "Subscription Cancelled");  // churned: explicit cancel
+  EXPECT_EQ(engine_->learned(1, ModelKind::kChurn), 2u);
+  // The cancel moment itself is not an example; the customer's next event after 31 days of
+  // silence resolves nothing more for customer 1 (no pending), so nothing is learned then.
+  EXPECT_EQ(engine_->pending(1, ModelKind::kChurn), 0u);
+  Event(2, kT0 + 3 * kHour);
+  Event(2, kT0 + 3 * kHour + 31 * 24 * kHour);  // came back after the churn window: churned
+  EXPECT_EQ(engine_->learned(1, ModelKind::kChurn), 3u);
+}
+
+TEST_F(ModelEngineTest, LearnsWhatLeadsToTheGoal) {
+  settings_.sample_every_ms = 1;
+  settings_.conversion_window_ms = 2 * kHour;
+  settings_.ftrl.alpha = 0.3;
+  Open();
+  // A customer every 10 minutes: those who add to cart buy 5 minutes later; browsers never do.
+  int64_t t = kT0;
+  for (uint64_t id = 1; id <= 3000; ++id) {
+    bool buyer = id % 3 == 0;
+    Event(id, t += 10 * 60'000, buyer ? "Product Added" : "Page Viewed");
+    if (buyer) Event(id, t + 5 * 60'000, "Order Completed");
+  }
+  Event(999'999, t + 30 * 24 * kHour);  // moves event time on: the last windows pass
+  EXPECT_GT(engine_->learned(1, ModelKind::kConversion), 2900u);
+  Checkpoint();
+  Profile buyer, browser;
+  buyer.id = 1;
+  buyer.seen = {kT0, kT0, 1};
+  buyer.sessions.count = 1;
+  buyer.sessions.current_events = 1;
+  buyer.event_counts["Product Added"] = 1;
+  browser = buyer;
+  browser.event_counts = {{"Page Viewed", 1}};
+  auto b = engine_->Explain(1, ModelKind::kConversion, buyer, 3);
+  auto n = engine_->Explain(1, ModelKind::kConversion, browser, 3);
+  ASSERT_TRUE(b && n);
+  EXPECT_GT(b->probability, 0.7);
+  EXPECT_LT(n->probability, 0.2);
+  ASSERT_FALSE(b->factors.empty());
+  EXPECT_EQ(b->factors[0].feature, "count=Product Added");
+  EXPECT_GT(b->factors[0].contribution, 0);
+}
+
+TEST_F(ModelEngineTest, VersionsPersistAndRollBack) {
+  settings_.version_every = 100;
+  settings_.sample_every_ms = 1;
+  Open();
+  int64_t t = kT0;
+  for (uint64_t i = 0; i < 250; ++i) {
+    Event(1, t += kHour);  // each event resolves the previous moment: not churned
+  }
+  ASSERT_GE(engine_->learned(1, ModelKind::kChurn), 249u);
+  Checkpoint(false);  // versions were cut: written even before 30 s passed
+  std::string json;
+  JsonWriter w(&json);
+  ASSERT_TRUE(engine_->WriteModel(1, ModelKind::kChurn, true, w));
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = parser.parse(json);
+  EXPECT_EQ(uint64_t(doc["version"]), 2u);
+  EXPECT_EQ(simdjson::dom::array(doc["versions"]).size(), 2u);
+  EXPECT_EQ(uint64_t(doc["versions"].at(0)["metrics"]["examples"]), 100u);
+
+  // A restart finds the model and its versions.
+  uint64_t learned = engine_->learned(1, ModelKind::kChurn);
+  Open();
+  EXPECT_EQ(engine_->learned(1, ModelKind::kChurn), learned);
+
+  rocksdb::WriteBatch batch;
+  absl::StatusOr<ModelVersion> v = engine_->Rollback(1, ModelKind::kChurn, 1, &batch);
+  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  EXPECT_EQ(v->version, 3u);
+  EXPECT_EQ(v->reason, "rollback");
+  EXPECT_EQ(v->restored, 1u);
+  EXPECT_EQ(engine_->learned(1, ModelKind::kChurn), 100u);  // version 1's state
+  rocksdb::WriteBatch none;
+  EXPECT_EQ(engine_->Rollback(1, ModelKind::kChurn, 42, &none).status().code(),
+            absl::StatusCode::kNotFound);
+  Open();
+  EXPECT_EQ(engine_->learned(1, ModelKind::kChurn), 100u);
+}
+
+TEST_F(ModelEngineTest, ForgottenProfilesAreNotLabelled) {
+  Event(1, kT0);
+  EXPECT_EQ(engine_->pending(1, ModelKind::kChurn), 1u);
+  engine_->Forget(1, 1);
+  EXPECT_EQ(engine_->pending(1, ModelKind::kChurn), 0u);
+  Event(2, kT0 + 40 * 24 * kHour);  // customer 1's window would have passed: nothing learned
+  EXPECT_EQ(engine_->learned(1, ModelKind::kChurn), 0u);
+}
+
+TEST_F(ModelEngineTest, InterventionWindowFromReturnGaps) {
+  EXPECT_FALSE(engine_->InterventionWindowDays(1).has_value());
+  // 30 customers come back after 1..30 days.
+  for (uint64_t id = 1; id <= 30; ++id) {
+    Event(id, kT0);
+    Event(id, kT0 + static_cast<int64_t>(id) * 24 * kHour);
+  }
+  Checkpoint();
+  auto window = engine_->InterventionWindowDays(1);
+  ASSERT_TRUE(window.has_value());
+  EXPECT_NEAR(window->first, 15, 1.01);
+  EXPECT_NEAR(window->second, 27, 1.01);
+}
+
+TEST_F(ModelEngineTest, OffMeansNoScores) {
+  settings_.enabled = false;
+  Open();
+  Event(1, kT0);
+  EXPECT_EQ(profiles_[1].scores.at_ms, 0);
+  EXPECT_EQ(engine_->Settings(1), nullptr);
+  Profile p;
+  EXPECT_FALSE(engine_->Explain(1, ModelKind::kChurn, p, 3).has_value());
+}
+
+}  // namespace
+}  // namespace whisperer::state
