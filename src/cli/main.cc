@@ -90,6 +90,32 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   discover->add_flag("--json", discover_cmd.json, "print one JSON object");
 
+  whisperer::server::FitClvCommand fit_clv_cmd;
+  CLI::App* models = app.add_subcommand("models", "Fit and train the models offline");
+  models->require_subcommand(1);
+  CLI::App* fit = models->add_subcommand("fit", "Fit a model on the stored data");
+  fit->require_subcommand(1);
+  CLI::App* fit_clv = fit->add_subcommand(
+      "clv", "Lifetime value (BG/NBD + Gamma-Gamma) on the stored profiles' orders");
+  fit_clv->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)");
+  fit_clv->add_option("--workspace", fit_clv_cmd.workspace, "workspace whose profiles to fit on")
+      ->capture_default_str();
+
+  whisperer::server::TrainIntentCommand train_intent_cmd;
+  CLI::App* train = models->add_subcommand("train", "Train a model from labelled examples");
+  train->require_subcommand(1);
+  CLI::App* train_intent = train->add_subcommand(
+      "intent", "Message intent (fastText) from a CSV of texts and their intents");
+  train_intent->add_option("file", train_intent_cmd.file, "CSV file with a header row")->required();
+  train_intent->add_option("--text-column", train_intent_cmd.text_column, "column of the texts")
+      ->capture_default_str();
+  train_intent->add_option("--label-column", train_intent_cmd.label_column, "column of the intents")
+      ->capture_default_str();
+  train_intent->add_option("--data", data_dir,
+                           "data directory (default ./data; env WHISPERER_DATA)");
+  train_intent->add_option("--workspace", train_intent_cmd.workspace, "workspace to train for")
+      ->capture_default_str();
+
   std::string eval_task;
   std::string eval_data;
   CLI::App* eval = app.add_subcommand(
@@ -147,6 +173,12 @@ int main(int argc, char** argv) {
   } else if (*discover) {
     discover_cmd.data_dir = config.storage.path;
     result = whisperer::server::DiscoverPersonas(discover_cmd, std::cout, std::cerr);
+  } else if (*fit_clv) {
+    fit_clv_cmd.data_dir = config.storage.path;
+    result = whisperer::server::FitClv(fit_clv_cmd, std::cout);
+  } else if (*train_intent) {
+    train_intent_cmd.data_dir = config.storage.path;
+    result = whisperer::server::TrainIntent(train_intent_cmd, std::cout, std::cerr);
   }
   if (!result.ok()) {
     int code = result.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;

@@ -314,7 +314,7 @@ absl::Status ParseTriggers(Reader& r, const YAML::Node& n, const std::string& pa
 absl::Status ParseModels(Reader& r, const YAML::Node& n, const std::string& path, ModelsConfig* m) {
   WHISPERER_RETURN_IF_ERROR(r.Map(n, path,
                                   {"enabled", "conversion", "churn", "traits", "sample_every",
-                                   "max_pending", "version_every", "ftrl"}));
+                                   "max_pending", "version_every", "ftrl", "clv", "text"}));
   WHISPERER_RETURN_IF_ERROR(r.Bool(n["enabled"], path + ".enabled", &m->enabled));
   if (YAML::Node c = n["conversion"]) {
     std::string p = path + ".conversion";
@@ -352,7 +352,7 @@ absl::Status ParseModels(Reader& r, const YAML::Node& n, const std::string& path
   WHISPERER_RETURN_IF_ERROR(
       r.Uint(n["max_pending"], path + ".max_pending", &m->max_pending, 0, 100'000'000));
   WHISPERER_RETURN_IF_ERROR(
-      r.Uint(n["version_every"], path + ".version_every", &m->version_every, 100, 1'000'000'000));
+      r.Uint(n["version_every"], path + ".version_every", &m->version_every, 100, 100'000));
   if (YAML::Node f = n["ftrl"]) {
     std::string p = path + ".ftrl";
     WHISPERER_RETURN_IF_ERROR(r.Map(f, p, {"alpha", "l1", "l2", "bits"}));
@@ -360,6 +360,58 @@ absl::Status ParseModels(Reader& r, const YAML::Node& n, const std::string& path
     WHISPERER_RETURN_IF_ERROR(r.Number(f["l1"], p + ".l1", &m->l1, 0, 1e6));
     WHISPERER_RETURN_IF_ERROR(r.Number(f["l2"], p + ".l2", &m->l2, 0, 1e6));
     WHISPERER_RETURN_IF_ERROR(r.Uint(f["bits"], p + ".bits", &m->bits, 10, 24));
+  }
+  if (YAML::Node c = n["clv"]) {
+    std::string p = path + ".clv";
+    WHISPERER_RETURN_IF_ERROR(r.Map(c, p, {"horizon", "refit_every", "monthly_discount"}));
+    WHISPERER_RETURN_IF_ERROR(r.Duration(c["horizon"], p + ".horizon", &m->clv_horizon_ms));
+    constexpr int64_t kDay = 86'400'000;
+    if (m->clv_horizon_ms < kDay || m->clv_horizon_ms % kDay != 0) {
+      return ConfigError(r.file(), c["horizon"], p + ".horizon",
+                         "must be a whole number of days, at least 1d");
+    }
+    if (m->clv_horizon_ms > 36'500 * kDay) {
+      return ConfigError(r.file(), c["horizon"], p + ".horizon", "must be at most 36500d");
+    }
+    WHISPERER_RETURN_IF_ERROR(
+        r.Duration(c["refit_every"], p + ".refit_every", &m->clv_refit_every_ms));
+    if (m->clv_refit_every_ms != 0 && m->clv_refit_every_ms < 60'000) {
+      return ConfigError(r.file(), c["refit_every"], p + ".refit_every",
+                         "must be 0 (only on demand) or at least 1m");
+    }
+    WHISPERER_RETURN_IF_ERROR(
+        r.Number(c["monthly_discount"], p + ".monthly_discount", &m->clv_monthly_discount, 0, 1));
+  }
+  if (YAML::Node t = n["text"]) {
+    std::string p = path + ".text";
+    WHISPERER_RETURN_IF_ERROR(r.Map(t, p, {"properties"}));
+    p += ".properties";
+    WHISPERER_RETURN_IF_ERROR(r.StringList(t["properties"], p, &m->text_properties));
+    constexpr size_t kMaxTextProperties = 20;
+    if (m->text_properties.size() > kMaxTextProperties) {
+      return ConfigError(r.file(), t["properties"], p,
+                         StrCat("names more than ", kMaxTextProperties, " properties"));
+    }
+    std::set<std::string, std::less<>> seen;
+    for (size_t i = 0; i < m->text_properties.size(); ++i) {
+      const std::string& prop = m->text_properties[i];
+      std::string ip = StrCat(p, "[", i, "]");
+      bool valid = prop.size() <= 200 && prop.front() != '.' && prop.back() != '.' &&
+                   prop.find("..") == std::string::npos &&
+                   prop.find_first_of(" \t\r\n") == std::string::npos;
+      if (!valid) {
+        return ConfigError(r.file(), t["properties"][i], ip,
+                           "must be a property path such as `comment` or `review.body` (names "
+                           "joined by dots, no spaces, at most 200 characters)");
+      }
+      if (prop.rfind("properties.", 0) == 0) {
+        return ConfigError(r.file(), t["properties"][i], ip,
+                           "paths are below the event's `properties`: leave out `properties.`");
+      }
+      if (!seen.insert(prop).second) {
+        return ConfigError(r.file(), t["properties"][i], ip, "names a property twice");
+      }
+    }
   }
   return absl::OkStatus();
 }

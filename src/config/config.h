@@ -100,6 +100,14 @@ struct ModelsConfig {
   double l1 = 1;
   double l2 = 1;
   int bits = 18;  // 2^bits hashed weights
+  // Lifetime value (models.clv): refitted this often (0: only on demand), each customer's value
+  // projected over `horizon` (whole days, at least 1d), discounted by this much per month.
+  int64_t clv_horizon_ms = 365 * 86'400'000LL;
+  int64_t clv_refit_every_ms = 86'400'000;
+  double clv_monthly_discount = 0.01;
+  // Event properties whose string values are scored for sentiment and intent (models.text.
+  // properties): paths below `properties`, dots nesting ("review.body"). None by default.
+  std::vector<std::string> text_properties = {};
 };
 
 struct WorkspaceConfig {

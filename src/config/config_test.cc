@@ -52,6 +52,12 @@ TEST(ConfigTest, ExampleFileLoadsAndMatchesDefaults) {
   EXPECT_EQ(c->workspaces[0].identity.external_ids, dw.identity.external_ids);
   // The identity values are compared with the resolver's defaults in server/workspaces_test.cc.
   EXPECT_TRUE(c->workspaces[0].identity.blocked_values.has_value());
+  const ModelsConfig& m = c->workspaces[0].models;
+  const ModelsConfig dm;
+  EXPECT_EQ(m.clv_horizon_ms, dm.clv_horizon_ms);
+  EXPECT_EQ(m.clv_refit_every_ms, dm.clv_refit_every_ms);
+  EXPECT_EQ(m.clv_monthly_discount, dm.clv_monthly_discount);
+  EXPECT_EQ(m.text_properties, dm.text_properties);
   EXPECT_TRUE(Validate(*c).ok());
 }
 
@@ -172,6 +178,39 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "workspaces[0].triggers.viewing_window"},
            {"workspaces:\n  - name: a\n    triggers: {low_stock: 3}\n", "unknown key",
             "workspaces[0].triggers.low_stock"},
+           {"workspaces:\n  - name: a\n    models:\n      clv: {horizon: 12h}\n",
+            "x.yaml:4: workspaces[0].models.clv.horizon: must be a whole number of days, at "
+            "least 1d",
+            "workspaces[0].models.clv.horizon"},
+           {"workspaces:\n  - name: a\n    models:\n      clv: {horizon: 36h}\n",
+            "whole number of days", "workspaces[0].models.clv.horizon"},
+           {"workspaces:\n  - name: a\n    models:\n      clv: {horizon: soon}\n", "not a duration",
+            "workspaces[0].models.clv.horizon"},
+           {"workspaces:\n  - name: a\n    models:\n      clv: {refit_every: 10s}\n",
+            "must be 0 (only on demand) or at least 1m", "workspaces[0].models.clv.refit_every"},
+           {"workspaces:\n  - name: a\n    models:\n      clv: {monthly_discount: 1.5}\n",
+            "x.yaml:4: workspaces[0].models.clv.monthly_discount: must be a number from 0 to 1",
+            "workspaces[0].models.clv.monthly_discount"},
+           {"workspaces:\n  - name: a\n    models:\n      clv: {discount: 0.1}\n", "unknown key",
+            "workspaces[0].models.clv.discount"},
+           {"workspaces:\n  - name: a\n    models:\n      text: {properties: comment}\n",
+            "must be a list of strings", "workspaces[0].models.text.properties"},
+           {"workspaces:\n  - name: a\n    models:\n      text:\n        properties:\n"
+            "          - comment\n          - review..body\n",
+            "x.yaml:7: workspaces[0].models.text.properties[1]: must be a property path",
+            "workspaces[0].models.text.properties[1]"},
+           {"workspaces:\n  - name: a\n    models:\n      text: {properties: [\"\"]}\n",
+            "non-empty string", "workspaces[0].models.text.properties[0]"},
+           {"workspaces:\n  - name: a\n    models:\n      text: {properties: [.comment]}\n",
+            "must be a property path", "workspaces[0].models.text.properties[0]"},
+           {"workspaces:\n  - name: a\n    models:\n      text: {properties: [\"my note\"]}\n",
+            "must be a property path", "workspaces[0].models.text.properties[0]"},
+           {"workspaces:\n  - name: a\n    models:\n      text: {properties: [properties.x]}\n",
+            "leave out `properties.`", "workspaces[0].models.text.properties[0]"},
+           {"workspaces:\n  - name: a\n    models:\n      text: {properties: [a, b, a]}\n",
+            "names a property twice", "workspaces[0].models.text.properties[2]"},
+           {"workspaces:\n  - name: a\n    models:\n      text: {fields: [a]}\n", "unknown key",
+            "workspaces[0].models.text.fields"},
            {"server: [1, 2\n", "x.yaml:", ""},
        }) {
     auto r = ParseConfig(c.yaml, "x.yaml");
@@ -227,6 +266,33 @@ TEST(ConfigTest, AdaptationsAndTriggers) {
   EXPECT_EQ(ws.triggers.low_stock_at_most, 2);
   EXPECT_EQ(ws.triggers.viewing_window_ms, 300'000);
   EXPECT_EQ(ws.triggers.max_per_profile_per_day, 3);  // the default
+}
+
+TEST(ConfigTest, ModelsClvAndTextProperties) {
+  auto c = ParseConfig(
+      "workspaces:\n"
+      "  - name: a\n"
+      "  - name: b\n"
+      "    models:\n"
+      "      clv: {horizon: 90d, refit_every: 0, monthly_discount: 0.02}\n"
+      "      text:\n"
+      "        properties: [comment, review.body]\n",
+      "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ModelsConfig& d = c->workspaces[0].models;  // the defaults
+  EXPECT_EQ(d.clv_horizon_ms, 365 * 86'400'000LL);
+  EXPECT_EQ(d.clv_refit_every_ms, 86'400'000);
+  EXPECT_EQ(d.clv_monthly_discount, 0.01);
+  EXPECT_TRUE(d.text_properties.empty());
+  const ModelsConfig& m = c->workspaces[1].models;
+  EXPECT_EQ(m.clv_horizon_ms, 90 * 86'400'000LL);
+  EXPECT_EQ(m.clv_refit_every_ms, 0);  // only on demand
+  EXPECT_EQ(m.clv_monthly_discount, 0.02);
+  EXPECT_EQ(m.text_properties, (std::vector<std::string>{"comment", "review.body"}));
+  // Hours that make whole days are days.
+  c = ParseConfig("workspaces:\n  - name: a\n    models: {clv: {horizon: 48h}}\n", "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->workspaces[0].models.clv_horizon_ms, 2 * 86'400'000LL);
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {

@@ -85,6 +85,12 @@ FtrlModel::FtrlModel(const FtrlOptions& options)
   n_.assign(size_t{1} << options_.bits, 0);
 }
 
+void FtrlModel::SetHyperparameters(const FtrlOptions& options) {
+  const int bits = options_.bits;
+  options_ = options;
+  options_.bits = bits;
+}
+
 double FtrlModel::Weight(uint32_t i) const {
   return WeightOf(z_[i], std::sqrt(static_cast<double>(n_[i])));
 }

@@ -146,6 +146,9 @@ class FtrlModel {
   // Slots with a non-zero weight.
   size_t nonzero_weights() const;
   const FtrlOptions& options() const { return options_; }
+  // Takes alpha, beta, L1, L2 and the calibration cadence from `options` (not the table size):
+  // the per-coordinate state (z, n) stays valid, the weights follow the new settings.
+  void SetHyperparameters(const FtrlOptions& options);
   const PlattCalibrator& calibrator() const { return calibrator_; }
 
   // A compact binary image (options, non-zero coordinates, calibrator, counters) and back.

@@ -62,6 +62,12 @@ inline std::string_view Header(const Request& req, http::field field) {
   return {v.data(), v.size()};
 }
 
+// The value of the first `{name}` segment of the route ("" when the route has none). A view of
+// the context's own string, valid while the context lives.
+inline std::string_view PathParam(const RequestContext& ctx) {
+  return ctx.path_params.empty() ? std::string_view() : std::string_view(ctx.path_params.front());
+}
+
 // The request target: the path with its query string.
 inline std::string_view Target(const Request& req) {
   return {req.target().data(), req.target().size()};

@@ -28,7 +28,7 @@ std::string CatalogKey(uint32_t workspace_id, std::string_view item) {
 }
 
 absl::StatusOr<std::string> ItemIdParam(const net::RequestContext& ctx) {
-  std::string_view id = ctx.path_params.empty() ? "" : ctx.path_params.front();
+  std::string_view id = net::PathParam(ctx);
   absl::StatusOr<std::string> decoded = api::PercentDecode(id, "id");
   if (!decoded.ok()) return decoded.status();
   if (decoded->empty() || decoded->size() > kMaxItemIdBytes) {

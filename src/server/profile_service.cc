@@ -15,7 +15,7 @@ namespace {
 constexpr std::string_view kLookupTypes[] = {"userId", "anonymousId", "email", "phone"};
 
 absl::StatusOr<uint64_t> ProfileIdParam(const net::RequestContext& ctx) {
-  std::string_view raw = ctx.path_params.empty() ? "" : ctx.path_params.front();
+  std::string_view raw = net::PathParam(ctx);
   std::optional<uint64_t> id = state::ParseProfileId(raw);
   if (!id) {
     return MakeError(absl::StatusCode::kNotFound, "profile_not_found",
@@ -137,7 +137,7 @@ void ProfileService::HandleGet(net::RequestContext& ctx, net::Responder respond)
   std::function<void(JsonWriter&)> scores;
   if (engine_ != nullptr) {
     scores = [&](JsonWriter& out) {
-      engine_->models().WriteScores(target->workspace_id, *profile, out);
+      engine_->models().WriteScores(target->workspace_id, *profile, clock_->NowMillis(), out);
     };
   }
   state::WriteProfile(*profile, clock_->NowMillis(), w, scores);

@@ -68,32 +68,21 @@ absl::StatusOr<std::unique_ptr<state::ProfileEngine>> MakeProfileEngine(
   return engine;
 }
 
-// Fires journey timeouts (state/journeys.h) as their deadlines pass, on its own thread, every
-// kTick: under the commit lock through ShardSet::WriteExclusive, so they are ordered with the
-// events being folded.
-class JourneyTimers {
+// Runs `tick` on its own thread at once and then every `period` until stopped: journey timeouts and
+// lifetime value refits.
+class PeriodicThread {
  public:
-  static constexpr std::chrono::milliseconds kTick{20};
-
-  JourneyTimers(state::ProfileEngine* engine, shard::ShardSet* shards)
-      : engine_(engine), shards_(shards) {
-    if (engine_ == nullptr) return;
-    thread_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "journey-timers");
-      std::unique_lock lock(mu_);
-      while (!cv_.wait_for(lock, kTick, [this] { return stopping_; })) {
-        int64_t now = SystemClock::Get().NowMillis();
-        if (engine_->NextDeadline() > now) continue;
-        absl::Status s = shards_->WriteExclusive(
-            [&](rocksdb::WriteBatch* batch) { return engine_->FireDue(now, batch); });
-        if (!s.ok()) {
-          obs::LogEvent(spdlog::level::warn, "journey_timeouts_failed",
-                        {{"error", ToStd(s.message())}});
-        }
-      }
-    });
-  }
-  ~JourneyTimers() { Stop(); }
+  PeriodicThread(const char* name, std::chrono::milliseconds period, std::function<void()> tick)
+      : thread_([this, name, period, tick = std::move(tick)] {
+          pthread_setname_np(pthread_self(), name);
+          std::unique_lock lock(mu_);
+          do {
+            lock.unlock();
+            tick();
+            lock.lock();
+          } while (!cv_.wait_for(lock, period, [this] { return stopping_; }));
+        }) {}
+  ~PeriodicThread() { Stop(); }
 
   void Stop() {
     {
@@ -105,13 +94,59 @@ class JourneyTimers {
   }
 
  private:
-  state::ProfileEngine* engine_;
-  shard::ShardSet* shards_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
   std::thread thread_;
 };
+
+// Fires journey timeouts (state/journeys.h) as their deadlines pass, every 20 ms: under the
+// commit lock through ShardSet::WriteExclusive, so they are ordered with the events being
+// folded.
+void FireJourneyTimeouts(state::ProfileEngine* engine, shard::ShardSet* shards) {
+  int64_t now = SystemClock::Get().NowMillis();
+  if (engine->NextDeadline() > now) return;
+  absl::Status s = shards->WriteExclusive(
+      [&](rocksdb::WriteBatch* batch) { return engine->FireDue(now, batch); });
+  if (!s.ok()) {
+    obs::LogEvent(spdlog::level::warn, "journey_timeouts_failed", {{"error", ToStd(s.message())}});
+  }
+}
+
+// Writes what the models learned since their last checkpoint (state/models.h: every 30 s), at
+// the end of a serve or an import: after the shards stopped, so that every event written has
+// been learned from.
+void SaveModels(state::ProfileEngine* engine, shard::ShardSet* shards) {
+  if (engine == nullptr) return;
+  absl::Status saved = shards->WriteExclusive([&](rocksdb::WriteBatch* batch) {
+    return engine->models().Checkpoint(batch, /*force=*/true);
+  });
+  if (!saved.ok()) {
+    obs::LogEvent(spdlog::level::warn, "models_not_saved", {{"error", ToStd(saved.message())}});
+  }
+}
+
+// Refits each workspace's lifetime value when its models.clv.refit_every has passed since the
+// last fit or attempt (checked at start and then every minute).
+void RefitLifetimeValues(state::ProfileEngine* engine, shard::ShardSet* shards,
+                         ModelService* models) {
+  int64_t now = SystemClock::Get().NowMillis();
+  for (uint32_t workspace_id : engine->models().workspace_ids()) {
+    bool due = false;
+    // The schedule is engine state, read and marked under the commit lock.
+    absl::Status checked = shards->WriteExclusive([&](rocksdb::WriteBatch*) {
+      due = engine->models().ClvDueAt(workspace_id) <= now;
+      if (due) engine->models().ClvAttempted(workspace_id, now);
+      return absl::OkStatus();
+    });
+    if (!checked.ok() || !due) continue;
+    absl::Status fitted = models->FitAndInstallClv(workspace_id, "scheduled");
+    obs::LogEvent(fitted.ok() ? spdlog::level::info : spdlog::level::warn,
+                  fitted.ok() ? "clv_refitted" : "clv_not_refitted",
+                  {{"workspace", std::to_string(workspace_id)},
+                   {"result", fitted.ok() ? "ok" : ToStd(fitted.message())}});
+  }
+}
 
 }  // namespace
 
@@ -159,7 +194,6 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   shard::ShardSet shards(store_ptr, &SystemClock::Get(), &metrics, ShardOptions(config));
   shards.SetProfileEngine(profiles->get());
   if (auto s = shards.Start(); !s.ok()) return s;
-  JourneyTimers timers(profiles->get(), &shards);
 
   std::atomic<bool> ready{false};
   net::Router router;
@@ -171,8 +205,22 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   ExperienceService experience(&*keys, &*workspaces, store_ptr, detector, &live_views,
                                &SystemClock::Get());
   experience.Register(&router);
-  ModelService model_service(&*keys, &shards, profiles->get());
+  ModelService model_service(&*keys, &shards, profiles->get(), store_ptr, &SystemClock::Get());
   model_service.Register(&router);
+  std::optional<PeriodicThread> timers, publishes, refits;
+  if (state::ProfileEngine* engine = profiles->get()) {
+    timers.emplace("journey-timers", std::chrono::milliseconds(20),
+                   [engine, &shards] { FireJourneyTimeouts(engine, &shards); });
+    // While traffic is quiet no group commit refreshes the models' published copies (scores,
+    // /v1/models) or writes them: this does, every second.
+    publishes.emplace("model-publish", std::chrono::seconds(1), [engine, &shards] {
+      (void)shards.WriteExclusive(
+          [engine](rocksdb::WriteBatch* batch) { return engine->models().Checkpoint(batch); });
+    });
+    refits.emplace("clv-refits", std::chrono::minutes(1), [engine, &shards, &model_service] {
+      RefitLifetimeValues(engine, &shards, &model_service);
+    });
+  }
   router.Add(http::verb::get, "/healthz", [](net::RequestContext&, net::Responder respond) {
     respond(net::JsonResponse(200, R"({"status":"ok"})"));
   });
@@ -221,18 +269,11 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   obs::LogEvent(spdlog::level::info, "stopping", {{"signal", strsignal(received)}});
   ready = false;
   server.Stop();  // no new requests; requests in flight are answered
-  timers.Stop();
-  if (profiles->get() != nullptr) {
-    // What the models learned since their last checkpoint (state/models.h: every 30 s).
-    absl::Status saved = shards.WriteExclusive([&](rocksdb::WriteBatch* batch) {
-      return (*profiles)->models().Checkpoint(batch, /*force=*/true);
-    });
-    if (!saved.ok()) {
-      obs::LogEvent(spdlog::level::warn, "models_not_saved",
-                    {{"error", std::string(ToStd(saved.message()))}});
-    }
-  }
+  if (refits) refits->Stop();
+  if (publishes) publishes->Stop();
+  if (timers) timers->Stop();
   shards.Stop();  // everything queued is written
+  SaveModels(profiles->get(), &shards);
   absl::Status flushed = (*store)->Flush();
   if (!flushed.ok()) return flushed;
   obs::LogEvent(spdlog::level::info, "stopped");
@@ -279,6 +320,7 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
   options.progress_is_terminal = progress_is_terminal;
   absl::StatusOr<ImportSummary> summary =
       ImportFile(options, LimitsOf(config), &shards, *ws, &SystemClock::Get());
+  SaveModels(profiles->get(), &shards);
   shards.Stop();
   if (!summary.ok()) return summary.status();
   PrintImportSummary(*summary, out);

@@ -55,4 +55,28 @@ struct DiscoverCommand {
 };
 absl::Status DiscoverPersonas(const DiscoverCommand& command, std::ostream& out, std::ostream& log);
 
+// `whisperer models fit clv`: fits lifetime value (BG/NBD + Gamma-Gamma, state/models.h) on the
+// stored profiles of a workspace and stores it as the next version, which a server started on
+// the directory uses. Needs the directory to itself: while a server runs on it, use
+// POST /v1/models/clv/fit (FailedPrecondition server_running says so).
+struct FitClvCommand {
+  std::string data_dir;
+  std::string workspace = "default";
+};
+absl::Status FitClv(const FitClvCommand& command, std::ostream& out);
+
+// `whisperer models train intent FILE.csv`: trains the message intent model (fastText,
+// text/intent_model.h) on a CSV of labelled texts (RFC 4180, a header row), holding out every
+// tenth example of each label to measure its accuracy, and stores it as the workspace's next
+// intent version; a server started on the directory then predicts the intent of the configured
+// text properties. Needs the directory to itself (FailedPrecondition server_running).
+struct TrainIntentCommand {
+  std::string data_dir;
+  std::string workspace = "default";
+  std::string file;
+  std::string text_column = "text";
+  std::string label_column = "label";
+};
+absl::Status TrainIntent(const TrainIntentCommand& command, std::ostream& out, std::ostream& log);
+
 }  // namespace whisperer::server

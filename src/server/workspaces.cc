@@ -134,6 +134,10 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
   models.ftrl.l1 = m.l1;
   models.ftrl.l2 = m.l2;
   models.ftrl.bits = m.bits;
+  models.clv_refit_every_ms = m.clv_refit_every_ms;
+  models.clv_horizon_days = m.clv_horizon_ms / state::kDayMs;
+  models.clv_monthly_discount = m.clv_monthly_discount;
+  out.text_properties = m.text_properties;
   return out;
 }
 

@@ -118,6 +118,28 @@ TEST(WorkspacesTest, ProfileSettingsFollowTheConfig) {
   EXPECT_EQ(s.rules.external_ids, std::vector<std::string>{"crm_id"});
   EXPECT_EQ(s.fold.session_timeout_ms, 60'000);
   EXPECT_EQ(s.rules.priority, state::WorkspaceProfileSettings().rules.priority);
+  EXPECT_TRUE(s.text_properties.empty());
+  const state::ModelSettings defaults;
+  EXPECT_EQ(s.models.clv_horizon_days, defaults.clv_horizon_days);
+  EXPECT_EQ(s.models.clv_refit_every_ms, defaults.clv_refit_every_ms);
+  EXPECT_EQ(s.models.clv_monthly_discount, defaults.clv_monthly_discount);
+}
+
+TEST(WorkspacesTest, ModelsClvAndTextPropertiesFollowTheConfig) {
+  absl::StatusOr<config::Config> c = config::ParseConfig(R"(workspaces:
+  - name: shop
+    models:
+      clv: {horizon: 180d, refit_every: 6h, monthly_discount: 0.05}
+      text: {properties: [comment, review.body]}
+)",
+                                                         "shop.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::StatusOr<state::WorkspaceProfileSettings> s = ProfileSettingsOf(c->workspaces[0]);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->models.clv_horizon_days, 180);
+  EXPECT_EQ(s->models.clv_refit_every_ms, 6 * 3'600'000);
+  EXPECT_EQ(s->models.clv_monthly_discount, 0.05);
+  EXPECT_EQ(s->text_properties, (std::vector<std::string>{"comment", "review.body"}));
 }
 
 }  // namespace

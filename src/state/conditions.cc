@@ -43,6 +43,12 @@ enum Slot : int {
   kScoreConversion,
   kLeadScore,
   kScoreChurn,
+  kEventSentiment,
+  kSentimentLatest,
+  kSentimentAverage,
+  kSentimentCount,
+  kTextIntent,
+  kTextIntentProbability,
   // profile.intent.* then session.intent.*, kIntentNames order each.
   kIntentFirst,
 };
@@ -155,6 +161,12 @@ expr::Schema BuildSchema() {
   s.AddField("profile.scores.conversion", Type::kNumber);
   s.AddField("profile.scores.lead_score", Type::kNumber);
   s.AddField("profile.scores.churn", Type::kNumber);
+  s.AddField("event.sentiment", Type::kNumber);
+  s.AddField("profile.sentiment.latest", Type::kNumber);
+  s.AddField("profile.sentiment.average", Type::kNumber);
+  s.AddField("profile.sentiment.count", Type::kNumber);
+  s.AddField("profile.text_intent", Type::kString);
+  s.AddField("profile.text_intent_probability", Type::kNumber);
   for (const char* scope : {"profile", "session"}) {
     for (const char* name : kIntentNames) {
       s.AddField(StrCat(scope, ".intent.", name), Type::kNumber);
@@ -235,6 +247,22 @@ Value EventBindings::Field(int slot) const {
     case kScoreChurn:
       if (profile_.scores.at_ms == 0) return Value::Missing();
       return Value::Number(profile_.scores.churn);
+    case kEventSentiment:
+      if (std::optional<double> compound = facts_.sentiment()) return Value::Number(*compound);
+      return Value::Missing();
+    case kSentimentLatest:
+      if (profile_.text.count == 0) return Value::Missing();
+      return Value::Number(profile_.text.latest);
+    case kSentimentAverage:
+      if (profile_.text.count == 0) return Value::Missing();
+      return Value::Number(profile_.text.mean);
+    case kSentimentCount:
+      return n(profile_.text.count);
+    case kTextIntent:
+      return NonEmpty(profile_.text.intent);
+    case kTextIntentProbability:
+      if (profile_.text.intent.empty()) return Value::Missing();
+      return Value::Number(profile_.text.intent_probability);
     case kSessionsAverageViews:
       if (profile_.sessions.count == 0) return Value::Missing();
       return Value::Number(static_cast<double>(profile_.sessions.views) /

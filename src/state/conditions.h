@@ -33,6 +33,19 @@
 //                                             (state/models.h) at this event; missing when
 //                                             models are off
 //   profile.scores.lead_score                 number 0..100: the conversion probability x 100
+//   event.sentiment                           number -1..1: the VADER compound of this event's
+//                                             first scored text property (models.text.
+//                                             properties, state/text_signals.h); missing when
+//                                             it has none
+//   profile.sentiment.latest                  number -1..1: the compound of the customer's
+//                                             latest scored text; missing when none
+//   profile.sentiment.average                 number -1..1: the mean compound of all of them;
+//                                             missing when none
+//   profile.sentiment.count                   number: texts scored so far (0 if none)
+//   profile.text_intent                       string: the top intent of the latest text the
+//                                             workspace's intent model read; missing when none
+//   profile.text_intent_probability           number 0..1: that intent's probability; missing
+//                                             when none
 //
 // Values are those after the event was folded into the profile (so the first event of a new
 // visitor sees profile.events == 1). Strings, numbers and bools of the JSON are values; objects,

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "state/text_signals.h"
+
 namespace whisperer::state {
 namespace {
 
@@ -19,11 +21,14 @@ class ConditionsTest : public ::testing::Test {
     absl::StatusOr<EventFacts> facts = ExtractFacts(doc, identity::IdentityRules());
     EXPECT_TRUE(facts.ok()) << facts.status();
     if (!facts.ok()) return false;
+    if (!text_properties_.empty()) ScoreTexts(*vader_, nullptr, doc, text_properties_, &*facts);
     FoldEvent(profile_, *facts, &device_, ++seq_, FoldOptions());
     EventBindings bindings(*facts, doc, profile_, &device_, now);
     return e->Eval(bindings);
   }
 
+  std::unique_ptr<text::SentimentAnalyzer> vader_ = text::SentimentAnalyzer::Create();
+  std::vector<std::string> text_properties_;  // scored when not empty
   simdjson::dom::parser parser_;
   Profile profile_;
   DeviceFacts device_{"mobile", "iOS", "17", "Mobile Safari", "17", false};
@@ -97,6 +102,48 @@ TEST_F(ConditionsTest, SharesOfEvents) {
   EXPECT_TRUE(
       Check("profile.shares.page == 0.5 and profile.shares.Video-Ad-Landing == 0.5", kLanding));
   EXPECT_TRUE(Check("profile.shares.page > 0.66 and profile.shares.page < 0.67", page));
+}
+
+TEST_F(ConditionsTest, SentimentOfTextProperties) {
+  const std::string happy =
+      R"({"type":"track","event":"Review","anonymousId":"a","messageId":"r1",)"
+      R"("timestamp":"2023-11-15T22:13:20.000Z","properties":{"review":{"body":"I love it!"}}})";
+  const std::string angry =
+      R"({"type":"track","event":"Chat","anonymousId":"a","messageId":"c1",)"
+      R"("timestamp":"2023-11-15T22:14:20.000Z","properties":{"comment":"Awful. I hate it."}})";
+  const double love = vader_->Score("I love it!").compound;
+  const double awful = vader_->Score("Awful. I hate it.").compound;
+  ASSERT_GT(love, 0.5);
+  ASSERT_LT(awful, -0.5);
+  // Nothing configured: nothing scored; the profile's figures are missing, the count 0.
+  EXPECT_FALSE(Check("exists(event.sentiment)", happy));
+  EXPECT_FALSE(
+      Check("exists(profile.sentiment.latest) or exists(profile.sentiment.average)", happy));
+  EXPECT_TRUE(Check("profile.sentiment.count == 0", happy));
+
+  text_properties_ = {"comment", "review.body"};
+  EXPECT_TRUE(
+      Check("event.sentiment > 0.5 and profile.sentiment.latest == event.sentiment and "
+            "profile.sentiment.count == 1 and profile.sentiment.average > 0.5",
+            happy));
+  EXPECT_TRUE(
+      Check("event.sentiment < -0.5 and profile.sentiment.latest < -0.5 and "
+            "profile.sentiment.count == 2",
+            angry));
+  EXPECT_NEAR(profile_.text.mean, (love + awful) / 2, 1e-12);
+  // An event without a text: event.sentiment is missing, the profile's stay.
+  EXPECT_TRUE(
+      Check("not exists(event.sentiment) and profile.sentiment.latest < -0.5 and "
+            "profile.sentiment.count == 2",
+            kLanding));
+  EXPECT_FALSE(
+      Check("exists(profile.text_intent) or exists(profile.text_intent_probability)", kLanding));
+  profile_.text.intent = "refund";
+  profile_.text.intent_probability = 0.8;
+  EXPECT_TRUE(
+      Check("profile.text_intent == 'refund' and profile.text_intent_probability > 0.5", kLanding));
+  absl::StatusOr<expr::Expr> e = expr::Expr::Compile("profile.text_intent > 1", ConditionSchema());
+  EXPECT_FALSE(e.ok());  // a string
 }
 
 TEST_F(ConditionsTest, UnknownNamesAreRefusedAtCompileTime) {

@@ -4,11 +4,13 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/duration.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
 #include "common/varint.h"
 #include "state/conditions.h"
 #include "state/intent.h"
+#include "state/profiles.h"
 #include "storage/keys.h"
 
 namespace whisperer::state {
@@ -27,10 +29,10 @@ constexpr size_t kGapReservoir = 4096;
 //   'L'                  the live model's image (learn::FtrlModel::Serialize)
 //   'V' [version u64]    a version's record (EncodeVersion)
 //   'I' [version u64]    a version's image, for the latest kVersionImagesKept versions
-std::string ModelKey(uint32_t workspace_id, ModelKind kind, char what,
+std::string ModelKey(uint32_t workspace_id, std::string_view name, char what,
                      std::optional<uint64_t> version = std::nullopt) {
   std::string key = storage::WorkspacePrefix(workspace_id);
-  key.append(ModelName(kind));
+  key.append(name);
   key.push_back('\0');
   key.push_back(what);
   if (version) storage::PutBigEndian64(&key, *version);
@@ -155,7 +157,307 @@ void TraitFeature(std::string_view name, std::string_view json, learn::FeatureBu
   out->Numeric(StrCat("trait.", name), v < 0 ? -Log1p(-v) : Log1p(v));
 }
 
+constexpr std::string_view kClvName = "clv";
+
+// A CLV version's record: JSON, so that it reads the same in a dump of the store.
+std::string EncodeClv(const ClvFit& fit) {
+  std::string out;
+  JsonWriter w(&out);
+  const learn::BgNbdParams& bg = fit.model.purchases;
+  const learn::GammaGammaParams& gg = fit.model.spend;
+  w.StartObject();
+  for (auto [key, value] : std::initializer_list<std::pair<const char*, double>>{
+           {"r", bg.r},
+           {"alpha", bg.alpha},
+           {"a", bg.a},
+           {"b", bg.b},
+           {"bgnbdLogLikelihood", bg.log_likelihood},
+           {"p", gg.p},
+           {"q", gg.q},
+           {"v", gg.v},
+           {"gammaGammaLogLikelihood", gg.log_likelihood}}) {
+    w.Key(key);
+    w.Double(value);
+  }
+  w.Key("version");
+  w.Uint(fit.version);
+  w.Key("fittedMs");
+  w.Int(fit.fitted_ms);
+  w.Key("customers");
+  w.Uint(fit.customers);
+  w.Key("repeaters");
+  w.Uint(fit.repeaters);
+  w.Key("restored");
+  w.Uint(fit.restored);
+  w.Key("reason");
+  w.String(fit.reason);
+  w.EndObject();
+  return out;
+}
+
+std::optional<ClvFit> DecodeClv(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(std::string(json)).get(doc) != simdjson::SUCCESS) return std::nullopt;
+  ClvFit fit;
+  learn::BgNbdParams& bg = fit.model.purchases;
+  learn::GammaGammaParams& gg = fit.model.spend;
+  std::string_view reason;
+  bool ok = doc["r"].get(bg.r) == simdjson::SUCCESS &&
+            doc["alpha"].get(bg.alpha) == simdjson::SUCCESS &&
+            doc["a"].get(bg.a) == simdjson::SUCCESS && doc["b"].get(bg.b) == simdjson::SUCCESS &&
+            doc["bgnbdLogLikelihood"].get(bg.log_likelihood) == simdjson::SUCCESS &&
+            doc["p"].get(gg.p) == simdjson::SUCCESS && doc["q"].get(gg.q) == simdjson::SUCCESS &&
+            doc["v"].get(gg.v) == simdjson::SUCCESS &&
+            doc["gammaGammaLogLikelihood"].get(gg.log_likelihood) == simdjson::SUCCESS &&
+            doc["version"].get(fit.version) == simdjson::SUCCESS &&
+            doc["fittedMs"].get(fit.fitted_ms) == simdjson::SUCCESS &&
+            doc["customers"].get(fit.customers) == simdjson::SUCCESS &&
+            doc["repeaters"].get(fit.repeaters) == simdjson::SUCCESS &&
+            doc["restored"].get(fit.restored) == simdjson::SUCCESS &&
+            doc["reason"].get(reason) == simdjson::SUCCESS;
+  if (!ok) return std::nullopt;
+  fit.reason = std::string(reason);
+  return fit;
+}
+
+// The stored version records of model `name`, oldest first (records that do not decode are
+// skipped).
+template <typename Version>
+absl::StatusOr<std::vector<Version>> ReadVersions(
+    const storage::Store& store, uint32_t workspace_id, std::string_view name,
+    std::optional<Version> (*decode)(std::string_view)) {
+  std::vector<Version> out;
+  absl::Status s = store.ScanPrefix(store.models(), ModelKey(workspace_id, name, 'V'),
+                                    [&](std::string_view, std::string_view value) {
+                                      if (auto v = decode(value)) out.push_back(*std::move(v));
+                                      return true;
+                                    });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<ClvFit>> ReadClvVersions(const storage::Store& store,
+                                                    uint32_t workspace_id) {
+  return ReadVersions<ClvFit>(store, workspace_id, kClvName, &DecodeClv);
+}
+
+constexpr std::string_view kIntentName = "intent";
+
+std::string EncodeIntent(const IntentVersion& v) {
+  std::string out;
+  PutVarint(&out, v.version);
+  PutVarint(&out, static_cast<uint64_t>(v.trained_ms));
+  PutVarint(&out, v.examples);
+  PutVarint(&out, v.labels);
+  PutVarint(&out, v.holdout);
+  PutDouble(&out, v.accuracy);
+  return out;
+}
+
+std::optional<IntentVersion> DecodeIntent(std::string_view in) {
+  IntentVersion v;
+  uint64_t trained = 0;
+  if (!GetVarint(&in, &v.version) || !GetVarint(&in, &trained) || !GetVarint(&in, &v.examples) ||
+      !GetVarint(&in, &v.labels) || !GetVarint(&in, &v.holdout) || !GetDouble(&in, &v.accuracy) ||
+      !in.empty()) {
+    return std::nullopt;
+  }
+  v.trained_ms = static_cast<int64_t>(trained);
+  return v;
+}
+
+absl::StatusOr<std::vector<IntentVersion>> ReadIntentVersions(const storage::Store& store,
+                                                              uint32_t workspace_id) {
+  return ReadVersions<IntentVersion>(store, workspace_id, kIntentName, &DecodeIntent);
+}
+
+void WriteParams(JsonWriter& w, std::initializer_list<std::pair<const char*, double>> params) {
+  w.StartObject();
+  for (auto [key, value] : params) {
+    w.Key(key);
+    w.Double(value);
+  }
+  w.EndObject();
+}
+
+// The members every version record starts with: its number, when it was made (under `at_key`),
+// why, and the version a rollback restored.
+void WriteVersionHead(JsonWriter& w, uint64_t version, std::string_view at_key, int64_t at_ms,
+                      std::string_view reason, uint64_t restored) {
+  w.Key("version");
+  w.Uint(version);
+  w.Key(at_key);
+  w.String(FormatIso8601(at_ms));
+  w.Key("reason");
+  w.String(reason);
+  if (restored != 0) {
+    w.Key("restoredVersion");
+    w.Uint(restored);
+  }
+}
+
+void WriteClvFit(const ClvFit& fit, JsonWriter& w) {
+  const learn::BgNbdParams& bg = fit.model.purchases;
+  const learn::GammaGammaParams& gg = fit.model.spend;
+  w.StartObject();
+  WriteVersionHead(w, fit.version, "fittedAt", fit.fitted_ms, fit.reason, fit.restored);
+  w.Key("customers");
+  w.Uint(fit.customers);
+  w.Key("repeatCustomers");
+  w.Uint(fit.repeaters);
+  w.Key("bgnbd");
+  WriteParams(w, {{"r", bg.r},
+                  {"alpha", bg.alpha},
+                  {"a", bg.a},
+                  {"b", bg.b},
+                  {"logLikelihood", bg.log_likelihood}});
+  w.Key("gammaGamma");
+  WriteParams(w, {{"p", gg.p}, {"q", gg.q}, {"v", gg.v}, {"logLikelihood", gg.log_likelihood}});
+  w.EndObject();
+}
+
 }  // namespace
+
+std::optional<learn::RfmSummary> ProfileRfm(const Profile& profile, int64_t now_ms) {
+  if (profile.orders == 0 || profile.first_order_ms == 0) return std::nullopt;
+  constexpr double kWeekMs = 7.0 * kDayMs;
+  learn::RfmSummary rfm;
+  rfm.x = static_cast<double>(profile.orders - 1);
+  rfm.T = std::max(0.0, static_cast<double>(now_ms - profile.first_order_ms) / kWeekMs);
+  if (rfm.x > 0) {
+    rfm.t_x = std::clamp(
+        static_cast<double>(profile.last_order_ms - profile.first_order_ms) / kWeekMs, 0.0, rfm.T);
+    rfm.monetary = profile.revenue / static_cast<double>(profile.orders);
+  }
+  return rfm;
+}
+
+absl::StatusOr<ClvFit> ModelEngine::FitClv(const storage::Store& store, uint32_t workspace_id,
+                                           int64_t now_ms) {
+  std::vector<learn::RfmSummary> rows;
+  ClvFit fit;
+  absl::Status s = ProfileEngine::ForEachProfile(store, workspace_id, [&](uint32_t, Profile&& p) {
+    std::optional<learn::RfmSummary> rfm = ProfileRfm(p, now_ms);
+    if (!rfm) return;
+    // Repeat orders that carried no revenue say nothing about spend: count the customer as one
+    // who has not bought again.
+    if (rfm->x > 0 && !(rfm->monetary > 0)) *rfm = {0, 0, rfm->T, 0};
+    rows.push_back(*rfm);
+  });
+  if (!s.ok()) return s;
+  fit.customers = rows.size();
+  for (const learn::RfmSummary& r : rows) fit.repeaters += r.x > 0;
+  if (fit.repeaters == 0) {
+    return absl::InvalidArgumentError(
+        ToAbsl(StrCat("no customer has a repeat order with revenue yet (", fit.customers,
+                      " with orders): lifetime value needs repeat purchases to fit on")));
+  }
+  absl::StatusOr<learn::BgNbdParams> purchases = learn::FitBgNbd(rows);
+  if (!purchases.ok()) return purchases.status();
+  absl::StatusOr<learn::GammaGammaParams> spend = learn::FitGammaGamma(rows);
+  if (!spend.ok()) return spend.status();
+  fit.model = {*purchases, *spend};
+  fit.fitted_ms = now_ms;
+  fit.reason = "fit";
+  return fit;
+}
+
+absl::StatusOr<ClvFit> ModelEngine::StoreClv(storage::Store& store, uint32_t workspace_id,
+                                             ClvFit fit) {
+  absl::StatusOr<std::vector<ClvFit>> versions = ReadClvVersions(store, workspace_id);
+  if (!versions.ok()) return versions.status();
+  fit.version = versions->empty() ? 1 : versions->back().version + 1;
+  rocksdb::WriteBatch batch;
+  rocksdb::Status put =
+      batch.Put(store.models(), ModelKey(workspace_id, kClvName, 'V', fit.version), EncodeClv(fit));
+  if (!put.ok()) return absl::InternalError(ToAbsl(put.ToString()));
+  if (absl::Status s = store.Write(&batch); !s.ok()) return s;
+  return fit;
+}
+
+absl::StatusOr<ClvFit> ModelEngine::InstallClv(uint32_t workspace_id, ClvFit fit,
+                                               rocksdb::WriteBatch* batch) {
+  auto it = workspaces_.find(workspace_id);
+  if (it == workspaces_.end() || !it->second.settings.enabled) {
+    return absl::NotFoundError("models are off in this workspace");
+  }
+  Workspace& ws = it->second;
+  fit.version = ws.clv.empty() ? 1 : ws.clv.back().version + 1;
+  rocksdb::Status put = batch->Put(
+      store_->models(), ModelKey(workspace_id, kClvName, 'V', fit.version), EncodeClv(fit));
+  if (!put.ok()) return absl::InternalError(ToAbsl(put.ToString()));
+  ws.clv.push_back(fit);
+  Publish(workspace_id, ws);
+  return fit;
+}
+
+absl::StatusOr<ClvFit> ModelEngine::RollbackClv(uint32_t workspace_id, uint64_t version,
+                                                rocksdb::WriteBatch* batch) {
+  auto it = workspaces_.find(workspace_id);
+  if (it == workspaces_.end() || !it->second.settings.enabled) {
+    return absl::NotFoundError("models are off in this workspace");
+  }
+  for (const ClvFit& old : it->second.clv) {
+    if (old.version != version) continue;
+    ClvFit fit = old;
+    fit.reason = "rollback";
+    fit.restored = version;
+    fit.fitted_ms = clock_->NowMillis();
+    return InstallClv(workspace_id, std::move(fit), batch);
+  }
+  return absl::NotFoundError(ToAbsl(StrCat("model clv has no version ", version)));
+}
+
+absl::StatusOr<IntentVersion> ModelEngine::StoreIntent(storage::Store& store, uint32_t workspace_id,
+                                                       IntentVersion version,
+                                                       const std::string& model_image) {
+  absl::StatusOr<std::vector<IntentVersion>> versions = ReadIntentVersions(store, workspace_id);
+  if (!versions.ok()) return versions.status();
+  version.version = versions->empty() ? 1 : versions->back().version + 1;
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s =
+      batch.Put(store.models(), ModelKey(workspace_id, kIntentName, 'V', version.version),
+                EncodeIntent(version));
+  // Only the latest intent model is kept whole (tens of MB each); older versions keep their
+  // figures.
+  if (s.ok()) {
+    s = batch.Put(store.models(), ModelKey(workspace_id, kIntentName, 'I', 0), model_image);
+  }
+  if (!s.ok()) return absl::InternalError(ToAbsl(s.ToString()));
+  if (absl::Status w = store.Write(&batch); !w.ok()) return w;
+  return version;
+}
+
+std::shared_ptr<const text::IntentModel> ModelEngine::intent_model(uint32_t workspace_id) const {
+  auto it = workspaces_.find(workspace_id);
+  return it == workspaces_.end() ? nullptr : it->second.intent_model;
+}
+
+int64_t ModelEngine::ClvDueAt(uint32_t workspace_id) const {
+  auto it = workspaces_.find(workspace_id);
+  if (it == workspaces_.end() || !it->second.settings.enabled ||
+      it->second.settings.clv_refit_every_ms <= 0) {
+    return INT64_MAX;
+  }
+  const Workspace& ws = it->second;
+  int64_t last = ws.clv_attempted_ms;
+  if (!ws.clv.empty()) last = std::max(last, ws.clv.back().fitted_ms);
+  return last + ws.settings.clv_refit_every_ms;
+}
+
+void ModelEngine::ClvAttempted(uint32_t workspace_id, int64_t now_ms) {
+  auto it = workspaces_.find(workspace_id);
+  if (it != workspaces_.end()) it->second.clv_attempted_ms = now_ms;
+}
+
+std::vector<uint32_t> ModelEngine::workspace_ids() const {
+  std::vector<uint32_t> out;
+  for (const auto& [id, ws] : workspaces_) {
+    if (ws.settings.enabled) out.push_back(id);
+  }
+  return out;
+}
 
 std::string_view ModelName(ModelKind kind) {
   return kind == ModelKind::kConversion ? "conversion" : "churn";
@@ -244,7 +546,7 @@ absl::Status ModelEngine::Start() {
       ModelKind kind = static_cast<ModelKind>(k);
       Live& live = *ws.live[k];
       absl::StatusOr<std::optional<std::string>> image =
-          store_->Get(store_->models(), ModelKey(id, kind, 'L'));
+          store_->Get(store_->models(), ModelKey(id, ModelName(kind), 'L'));
       if (!image.ok()) return image.status();
       if (image->has_value()) {
         absl::StatusOr<learn::FtrlModel> model = learn::FtrlModel::Deserialize(**image);
@@ -254,9 +556,12 @@ absl::Status ModelEngine::Start() {
         }
         // A changed table size (models.ftrl.bits) hashes every feature elsewhere: the stored
         // state means nothing to it, so the model starts afresh (its versions stay listed).
-        if (model->options().bits == ws.settings.ftrl.bits) live.model = *std::move(model);
+        if (model->options().bits == ws.settings.ftrl.bits) {
+          live.model = *std::move(model);
+          live.model.SetHyperparameters(ws.settings.ftrl);
+        }
       }
-      std::string prefix = ModelKey(id, kind, 'V');
+      std::string prefix = ModelKey(id, ModelName(kind), 'V');
       absl::Status s = store_->ScanPrefix(store_->models(), prefix,
                                           [&](std::string_view, std::string_view value) {
                                             if (auto v = DecodeVersion(value)) {
@@ -265,6 +570,26 @@ absl::Status ModelEngine::Start() {
                                             return true;
                                           });
       if (!s.ok()) return s;
+    }
+    absl::StatusOr<std::vector<ClvFit>> clv = ReadClvVersions(*store_, id);
+    if (!clv.ok()) return clv.status();
+    ws.clv = *std::move(clv);
+    absl::StatusOr<std::vector<IntentVersion>> intent = ReadIntentVersions(*store_, id);
+    if (!intent.ok()) return intent.status();
+    ws.intent = *std::move(intent);
+    if (!ws.intent.empty()) {
+      absl::StatusOr<std::optional<std::string>> image =
+          store_->Get(store_->models(), ModelKey(id, kIntentName, 'I', 0));
+      if (!image.ok()) return image.status();
+      if (image->has_value()) {
+        absl::StatusOr<std::unique_ptr<text::IntentModel>> model =
+            text::IntentModel::Deserialize(**image);
+        if (!model.ok()) {
+          return absl::DataLossError(
+              ToAbsl(StrCat("workspace ", id, " intent model: ", ToStd(model.status().message()))));
+        }
+        ws.intent_model = std::shared_ptr<const text::IntentModel>(*std::move(model));
+      }
     }
     Publish(id, ws);
   }
@@ -329,6 +654,7 @@ void ModelEngine::OnEvent(uint32_t workspace_id, Profile& profile, const EventFa
     at_ms = facts.received_at_ms;
   }
   ws.clock_ms = std::max(ws.clock_ms, at_ms);
+  changed_since_save_ = changed_since_publish_ = true;
   const bool track = facts.type == api::EventType::kTrack;
   const bool goal = track && facts.name == settings.goal_event;
   const bool cancel =
@@ -419,9 +745,11 @@ absl::Status ModelEngine::Checkpoint(rocksdb::WriteBatch* batch, bool force) {
   for (auto& [id, ws] : workspaces_) {
     for (auto& live : ws.live) any_cut = any_cut || (live && !live->unsaved.empty());
   }
-  if (!force && !any_cut && now - last_checkpoint_ms_ < kCheckpointEveryMs) {
-    if (now - last_publish_ms_ >= kPublishEveryMs) {
+  if (!force && !any_cut &&
+      (!changed_since_save_ || now - last_checkpoint_ms_ < kCheckpointEveryMs)) {
+    if (changed_since_publish_ && now - last_publish_ms_ >= kPublishEveryMs) {
       last_publish_ms_ = now;
+      changed_since_publish_ = false;
       for (auto& [id, ws] : workspaces_) {
         if (ws.settings.enabled) Publish(id, ws);
       }
@@ -430,23 +758,27 @@ absl::Status ModelEngine::Checkpoint(rocksdb::WriteBatch* batch, bool force) {
   }
   last_checkpoint_ms_ = now;
   last_publish_ms_ = now;
+  changed_since_save_ = false;
+  changed_since_publish_ = false;
   for (auto& [id, ws] : workspaces_) {
     if (!ws.settings.enabled) continue;
     for (size_t k = 0; k < kModelKinds; ++k) {
       ModelKind kind = static_cast<ModelKind>(k);
       Live& live = *ws.live[k];
       std::string image = live.model.Serialize();
-      rocksdb::Status s = batch->Put(store_->models(), ModelKey(id, kind, 'L'), image);
+      rocksdb::Status s = batch->Put(store_->models(), ModelKey(id, ModelName(kind), 'L'), image);
       for (const auto& [v, version_image] : live.unsaved) {
         if (s.ok()) {
-          s = batch->Put(store_->models(), ModelKey(id, kind, 'V', v.version), EncodeVersion(v));
+          s = batch->Put(store_->models(), ModelKey(id, ModelName(kind), 'V', v.version),
+                         EncodeVersion(v));
         }
         if (s.ok()) {
-          s = batch->Put(store_->models(), ModelKey(id, kind, 'I', v.version), version_image);
+          s = batch->Put(store_->models(), ModelKey(id, ModelName(kind), 'I', v.version),
+                         version_image);
         }
         if (s.ok() && v.version > kVersionImagesKept) {
           s = batch->Delete(store_->models(),
-                            ModelKey(id, kind, 'I', v.version - kVersionImagesKept));
+                            ModelKey(id, ModelName(kind), 'I', v.version - kVersionImagesKept));
         }
       }
       if (!s.ok()) return absl::InternalError(ToAbsl(StrCat("models checkpoint: ", s.ToString())));
@@ -466,7 +798,7 @@ absl::StatusOr<ModelVersion> ModelEngine::Rollback(uint32_t workspace_id, ModelK
   Workspace& ws = wit->second;
   Live& live = *ws.live[static_cast<size_t>(kind)];
   absl::StatusOr<std::optional<std::string>> image =
-      store_->Get(store_->models(), ModelKey(workspace_id, kind, 'I', version));
+      store_->Get(store_->models(), ModelKey(workspace_id, ModelName(kind), 'I', version));
   if (!image.ok()) return image.status();
   if (!image->has_value()) {
     return absl::NotFoundError(
@@ -481,6 +813,7 @@ absl::StatusOr<ModelVersion> ModelEngine::Rollback(uint32_t workspace_id, ModelK
                       " slots; the configured models.ftrl.bits is ", ws.settings.ftrl.bits)));
   }
   live.model = *std::move(model);
+  live.model.SetHyperparameters(ws.settings.ftrl);
   CutVersion(ws, kind, "rollback", version, clock_->NowMillis());
   if (absl::Status s = Checkpoint(batch, /*force=*/true); !s.ok()) return s;
   return live.versions.back();
@@ -497,6 +830,8 @@ void ModelEngine::Publish(uint32_t workspace_id, const Workspace& ws) {
     p.skipped[k] = live.skipped;
   }
   p.gaps = ws.gaps;
+  p.clv = ws.clv;
+  p.intent = ws.intent;
   std::lock_guard lock(published_mu_);
   published_[workspace_id] = std::move(p);
 }
@@ -542,7 +877,8 @@ std::optional<std::pair<double, double>> ModelEngine::InterventionWindowDays(
   return std::make_pair(quantile(0.5), quantile(0.9));
 }
 
-void ModelEngine::WriteScores(uint32_t workspace_id, const Profile& profile, JsonWriter& w) const {
+void ModelEngine::WriteScores(uint32_t workspace_id, const Profile& profile, int64_t now_ms,
+                              JsonWriter& w) const {
   const ModelSettings* settings = Settings(workspace_id);
   std::optional<ModelExplanation> conversion, churn;
   if (settings != nullptr) {
@@ -603,7 +939,119 @@ void ModelEngine::WriteScores(uint32_t workspace_id, const Profile& profile, Jso
     w.Null();
   }
   w.EndObject();
+  w.Key("lifetimeValue");
+  std::optional<ClvFit> clv;
+  {
+    std::lock_guard lock(published_mu_);
+    auto it = published_.find(workspace_id);
+    if (it != published_.end() && !it->second.clv.empty()) clv = it->second.clv.back();
+  }
+  std::optional<learn::RfmSummary> rfm = ProfileRfm(profile, now_ms);
+  if (!clv || !rfm) {
+    w.Null();
+  } else {
+    learn::ClvOptions options;
+    options.horizon = static_cast<double>(settings->clv_horizon_days) / 7;
+    options.monthly_discount_rate = settings->clv_monthly_discount;
+    learn::ClvEstimate e = learn::EstimateClv(clv->model, *rfm, options);
+    auto number = [&](const char* key, double v) {
+      w.Key(key);
+      if (std::isfinite(v)) {
+        w.Double(v);
+      } else {
+        w.Null();
+      }
+    };
+    w.StartObject();
+    number("probabilityAlive", e.prob_alive);
+    number("expectedPurchases", e.expected_purchases);
+    number("expectedSpendPerPurchase", e.expected_spend);
+    number("expectedValue", e.value);
+    number("historicalValue", profile.revenue);
+    w.Key("horizonDays");
+    w.Int(settings->clv_horizon_days);
+    w.Key("version");
+    w.Uint(clv->version);
+    w.EndObject();
+  }
   w.EndObject();
+}
+
+bool ModelEngine::WriteIntent(uint32_t workspace_id, bool with_versions, JsonWriter& w) const {
+  if (Settings(workspace_id) == nullptr) return false;
+  std::lock_guard lock(published_mu_);
+  auto it = published_.find(workspace_id);
+  if (it == published_.end()) return false;
+  const std::vector<IntentVersion>& versions = it->second.intent;
+  auto write_version = [&](const IntentVersion& v) {
+    w.StartObject();
+    WriteVersionHead(w, v.version, "trainedAt", v.trained_ms, "train", 0);
+    w.Key("examples");
+    w.Uint(v.examples);
+    w.Key("labels");
+    w.Uint(v.labels);
+    w.Key("metrics");
+    w.StartObject();
+    w.Key("heldOut");
+    w.Uint(v.holdout);
+    w.Key("accuracy");
+    w.Double(v.accuracy);
+    w.EndObject();
+    w.EndObject();
+  };
+  w.StartObject();
+  w.Key("name");
+  w.String(kIntentName);
+  w.Key("algorithm");
+  w.String("fastText supervised classifier (word and character n-grams, softmax)");
+  w.Key("version");
+  w.Uint(versions.empty() ? 0 : versions.back().version);
+  w.Key("latest");
+  if (versions.empty()) {
+    w.Null();
+  } else {
+    write_version(versions.back());
+  }
+  if (with_versions) {
+    w.Key("versions");
+    w.StartArray();
+    for (const IntentVersion& v : versions) write_version(v);
+    w.EndArray();
+  }
+  w.EndObject();
+  return true;
+}
+
+bool ModelEngine::WriteClv(uint32_t workspace_id, bool with_versions, JsonWriter& w) const {
+  const ModelSettings* settings = Settings(workspace_id);
+  if (settings == nullptr) return false;
+  std::lock_guard lock(published_mu_);
+  auto it = published_.find(workspace_id);
+  if (it == published_.end()) return false;
+  const std::vector<ClvFit>& versions = it->second.clv;
+  w.StartObject();
+  w.Key("name");
+  w.String(kClvName);
+  w.Key("algorithm");
+  w.String("BG/NBD purchases + Gamma-Gamma spend, maximum likelihood (libLBFGS)");
+  w.Key("refitEveryHours");
+  w.Int(settings->clv_refit_every_ms / 3'600'000);
+  w.Key("version");
+  w.Uint(versions.empty() ? 0 : versions.back().version);
+  w.Key("latest");
+  if (versions.empty()) {
+    w.Null();
+  } else {
+    WriteClvFit(versions.back(), w);
+  }
+  if (with_versions) {
+    w.Key("versions");
+    w.StartArray();
+    for (const ClvFit& fit : versions) WriteClvFit(fit, w);
+    w.EndArray();
+  }
+  w.EndObject();
+  return true;
 }
 
 uint64_t ModelEngine::learned(uint32_t workspace_id, ModelKind kind) const {
@@ -643,18 +1091,9 @@ bool ModelEngine::WriteModel(uint32_t workspace_id, ModelKind kind, bool with_ve
   };
   auto write_version = [&](const ModelVersion& v) {
     w.StartObject();
-    w.Key("version");
-    w.Uint(v.version);
-    w.Key("createdAt");
-    w.String(FormatIso8601(v.created_ms));
+    WriteVersionHead(w, v.version, "createdAt", v.created_ms, v.reason, v.restored);
     w.Key("examplesTotal");
     w.Uint(v.examples_total);
-    w.Key("reason");
-    w.String(v.reason);
-    if (v.restored != 0) {
-      w.Key("restoredVersion");
-      w.Uint(v.restored);
-    }
     w.Key("metrics");
     write_metrics(v.metrics);
     w.EndObject();
@@ -667,10 +1106,10 @@ bool ModelEngine::WriteModel(uint32_t workspace_id, ModelKind kind, bool with_ve
   w.Key("label");
   if (kind == ModelKind::kConversion) {
     w.String(StrCat("'", settings->goal_event, "' within ",
-                    settings->conversion_window_ms / 3'600'000, " h"));
+                    FormatDurationMillis(settings->conversion_window_ms)));
   } else {
     w.String(StrCat(
-        "no event for ", settings->churn_inactive_ms / 3'600'000, " h",
+        "no event for ", FormatDurationMillis(settings->churn_inactive_ms),
         settings->cancel_event.empty() ? "" : StrCat(", or '", settings->cancel_event, "'")));
   }
   w.Key("version");

@@ -14,7 +14,9 @@
 // that ends is noticed when a later event of the workspace arrives. Labelled examples are learned
 // at once by FTRL-Proximal (learn/ftrl.h). Pending examples are held in memory only, at most
 // `max_pending` per workspace (beyond that new moments are not kept, and counted): a restart
-// loses the pending ones, never a learned one.
+// loses the pending ones. The live models are written every 30 s, when a version is cut, and at
+// a clean shutdown or the end of an import: a crash (kill -9) also loses what was learned since
+// the last write. Events are never lost; only what the models learned from them.
 //
 // Features (ProfileFeatures): counts and amounts on log scales (events, sessions, orders,
 // revenue, days since first seen, the gap before the current session, views per session, the
@@ -26,8 +28,9 @@
 // with the metrics of the examples learned since the previous one (AUC, log loss, calibration
 // error, each prediction made before its label was learned) and the population stability index
 // of its score distribution against the previous version's. Versions and the live model are
-// stored in the `models` column family, in the same write as the events that taught them; a
-// rollback makes an earlier version's state live again (as a new version saying so).
+// stored in the `models` column family, in a group commit's write; a rollback makes an earlier
+// version's state live again (as a new version saying so). The configured alpha, L1 and L2 apply
+// to a stored model when it is loaded; a changed table size (bits) starts it afresh.
 //
 // Thread-safety: OnEvent, Forget, Checkpoint and Rollback run under the commit lock (one thread
 // at a time). Score/Explain and the registry readers may run on any thread: they read the
@@ -49,10 +52,12 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/json_writer.h"
+#include "learn/clv.h"
 #include "learn/ftrl.h"
 #include "rocksdb/write_batch.h"
 #include "state/profile.h"
 #include "storage/store.h"
+#include "text/intent_model.h"
 
 namespace whisperer::state {
 
@@ -71,6 +76,12 @@ struct ModelSettings {
   int64_t sample_every_ms = kDayMs;  // one pending example per customer and model per this
   size_t max_pending = 200'000;      // per workspace and model
   uint64_t version_every = 10'000;   // labelled examples per version
+  // Lifetime value (learn/clv.h): refitted on the workspace's order history this often (0:
+  // only by `whisperer models fit clv` / POST /v1/models/clv/fit), and each customer's value
+  // projected over `clv_horizon_days`, discounted by `clv_monthly_discount` per month.
+  int64_t clv_refit_every_ms = kDayMs;
+  int64_t clv_horizon_days = 365;
+  double clv_monthly_discount = 0.01;
 };
 
 // Lead score 0-100: the calibrated conversion probability, rounded to a whole number.
@@ -100,9 +111,37 @@ struct ModelVersion {
   int64_t created_ms = 0;
   uint64_t examples_total = 0;  // learned since the model began
   ModelMetrics metrics;
-  std::string reason;     // "scheduled", "rollback" or "start"
+  std::string reason;     // "scheduled" or "rollback"
   uint64_t restored = 0;  // for a rollback: the version whose state was restored
 };
+
+// The lifetime value models of a workspace (learn/clv.h), fitted on its customers' orders.
+struct ClvFit {
+  uint64_t version = 0;
+  int64_t fitted_ms = 0;  // also the end of the calibration period
+  learn::ClvModel model;
+  uint64_t customers = 0;  // with at least one order
+  uint64_t repeaters = 0;  // with a repeat order (what Gamma-Gamma is fitted on)
+  uint64_t restored = 0;   // for a rollback: the version whose parameters were restored
+  std::string reason;      // "fit", "scheduled" or "rollback"
+};
+
+// A version of a workspace's message intent model (text/intent_model.h), trained offline by
+// `whisperer models train intent`.
+struct IntentVersion {
+  uint64_t version = 0;
+  int64_t trained_ms = 0;
+  uint64_t examples = 0;  // trained on
+  uint64_t labels = 0;
+  uint64_t holdout = 0;  // examples held out to measure accuracy (not trained on)
+  double accuracy = 0;   // on the held-out examples
+};
+
+// A profile's RFM summary in weeks at `now_ms`, from its order count, first and last order
+// time and revenue; nullopt without orders. The profile keeps no list of orders, so two orders
+// on one day count as two purchases, and the mean spend includes the first order (the papers'
+// summary excludes the trial purchase).
+std::optional<learn::RfmSummary> ProfileRfm(const Profile& profile, int64_t now_ms);
 
 // The score of a customer by one model, with its explanation.
 struct ModelExplanation {
@@ -131,11 +170,42 @@ class ModelEngine {
   // dropped unlabelled.
   void Forget(uint32_t workspace_id, uint64_t profile_id);
   // Writes the live models (and any version cut since the last call) into `batch` when due
-  // (every 30 s, or when a version was cut) or when `force`, and republishes the readers' copies.
+  // (every 30 s if anything changed, or when a version was cut) or when `force`, and republishes
+  // the readers' copies when they are a second old and anything changed. Called by the profile
+  // engine at each group commit, and every second by the server while traffic is quiet.
   absl::Status Checkpoint(rocksdb::WriteBatch* batch, bool force = false);
   // Makes `version`'s state live again. NotFound for an unknown model or version.
   absl::StatusOr<ModelVersion> Rollback(uint32_t workspace_id, ModelKind kind, uint64_t version,
                                         rocksdb::WriteBatch* batch);
+
+  // Lifetime value. FitClv reads every stored profile of the workspace (any thread, no lock)
+  // and fits both models; InstallClv (under the commit lock) makes the fit the next version and
+  // writes it; RollbackClv restores an earlier version's parameters as a new version.
+  // InvalidArgument from FitClv when no customer has a repeat order yet.
+  static absl::StatusOr<ClvFit> FitClv(const storage::Store& store, uint32_t workspace_id,
+                                       int64_t now_ms);
+  absl::StatusOr<ClvFit> InstallClv(uint32_t workspace_id, ClvFit fit, rocksdb::WriteBatch* batch);
+  absl::StatusOr<ClvFit> RollbackClv(uint32_t workspace_id, uint64_t version,
+                                     rocksdb::WriteBatch* batch);
+  // Writes `fit` as the next version of the workspace's stored CLV versions, without a running
+  // engine (`whisperer models fit clv` on a data directory no server holds).
+  static absl::StatusOr<ClvFit> StoreClv(storage::Store& store, uint32_t workspace_id, ClvFit fit);
+  // Stores a trained intent model as the workspace's next intent version (offline: no server
+  // may hold the directory). A server started on it loads the latest version.
+  static absl::StatusOr<IntentVersion> StoreIntent(storage::Store& store, uint32_t workspace_id,
+                                                   IntentVersion version,
+                                                   const std::string& model_image);
+  // The latest stored intent model of a workspace loaded at Start (null when none).
+  std::shared_ptr<const text::IntentModel> intent_model(uint32_t workspace_id) const;
+  // {"name": "intent", ...}: the intent model's versions with their accuracy.
+  bool WriteIntent(uint32_t workspace_id, bool with_versions, JsonWriter& w) const;
+
+  // When the workspace's lifetime value is next due for its scheduled refit (INT64_MAX: never),
+  // and the record that one was attempted at `now_ms` (whatever its outcome).
+  int64_t ClvDueAt(uint32_t workspace_id) const;
+  void ClvAttempted(uint32_t workspace_id, int64_t now_ms);
+  // The workspaces with models on.
+  std::vector<uint32_t> workspace_ids() const;
 
   // --- Readers, any thread ---
   const ModelSettings* Settings(uint32_t workspace_id) const;
@@ -148,8 +218,13 @@ class ModelEngine {
   std::optional<std::pair<double, double>> InterventionWindowDays(uint32_t workspace_id) const;
   // The value of a profile's "scores" key: conversion {probability, leadScore, version,
   // factors} and churn {probability, risk, version, factors, interventionWindow}, scored at the
-  // profile's latest event with the published models; null when models are off.
-  void WriteScores(uint32_t workspace_id, const Profile& profile, JsonWriter& w) const;
+  // profile's latest event with the published models, and lifetimeValue (null until a CLV
+  // version exists, or for a customer without orders) projected from `now_ms`; null when
+  // models are off.
+  void WriteScores(uint32_t workspace_id, const Profile& profile, int64_t now_ms,
+                   JsonWriter& w) const;
+  // {"name": "clv", ...}: the lifetime value models' latest version (and every version).
+  bool WriteClv(uint32_t workspace_id, bool with_versions, JsonWriter& w) const;
   // {"name", "kind", "version", "examplesTotal", "pending", "metrics", "versions": [...]}.
   bool WriteModel(uint32_t workspace_id, ModelKind kind, bool with_versions, JsonWriter& w) const;
 
@@ -191,6 +266,10 @@ class ModelEngine {
     // Return gaps (days) for the intervention window: a bounded reservoir.
     std::vector<double> gaps;
     uint64_t gaps_seen = 0;
+    std::vector<ClvFit> clv;  // every version, oldest first
+    int64_t clv_attempted_ms = 0;
+    std::vector<IntentVersion> intent;                      // every version, oldest first
+    std::shared_ptr<const text::IntentModel> intent_model;  // the latest, loaded at Start
   };
   struct Published {
     std::array<std::shared_ptr<const learn::FtrlModel>, kModelKinds> models;
@@ -199,6 +278,8 @@ class ModelEngine {
     std::array<size_t, kModelKinds> pending{};
     std::array<uint64_t, kModelKinds> skipped{};
     std::vector<double> gaps;
+    std::vector<ClvFit> clv;
+    std::vector<IntentVersion> intent;
   };
 
   void Learn(Workspace& ws, ModelKind kind, const Pending& example, int label);
@@ -212,6 +293,8 @@ class ModelEngine {
   std::map<uint32_t, Workspace> workspaces_;
   int64_t last_checkpoint_ms_ = 0;
   int64_t last_publish_ms_ = 0;
+  bool changed_since_save_ = false;     // anything learned, pending or cut since the last write
+  bool changed_since_publish_ = false;  // ... since the readers' copies were made
 
   mutable std::mutex published_mu_;
   std::map<uint32_t, Published> published_;

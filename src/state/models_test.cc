@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "simdjson.h"
+#include "state/profile_codec.h"
+#include "storage/keys.h"
 #include "testing/temp_dir.h"
 
 namespace whisperer::state {
@@ -199,6 +201,102 @@ TEST_F(ModelEngineTest, InterventionWindowFromReturnGaps) {
   ASSERT_TRUE(window.has_value());
   EXPECT_NEAR(window->first, 15, 1.01);
   EXPECT_NEAR(window->second, 27, 1.01);
+}
+
+TEST(ProfileRfmTest, SummarizesTheOrdersInWeeks) {
+  Profile p;
+  EXPECT_FALSE(ProfileRfm(p, kT0).has_value());  // no orders
+  p.orders = 3;
+  p.revenue = 90;
+  p.first_order_ms = kT0;
+  p.last_order_ms = kT0 + 14 * 24 * kHour;
+  std::optional<learn::RfmSummary> rfm = ProfileRfm(p, kT0 + 28 * 24 * kHour);
+  ASSERT_TRUE(rfm.has_value());
+  EXPECT_EQ(rfm->x, 2);
+  EXPECT_DOUBLE_EQ(rfm->t_x, 2);
+  EXPECT_DOUBLE_EQ(rfm->T, 4);
+  EXPECT_DOUBLE_EQ(rfm->monetary, 30);
+  p.orders = 1;
+  rfm = ProfileRfm(p, kT0 + 7 * 24 * kHour);
+  EXPECT_EQ(rfm->x, 0);
+  EXPECT_EQ(rfm->monetary, 0);
+}
+
+TEST_F(ModelEngineTest, LifetimeValueFitsInstallsPersistsAndRollsBack) {
+  // Customers with 1 to 4 orders a few weeks apart, stored the way the profile engine stores
+  // them.
+  rocksdb::WriteBatch batch;
+  for (uint64_t id = 1; id <= 200; ++id) {
+    Profile p;
+    p.id = id;
+    p.seen = {kT0, kT0, 1};
+    p.orders = 1 + id % 4;
+    // Each customer has a typical order value of their own, from 10 to 120.
+    p.revenue = static_cast<double>(p.orders) * (10.0 + static_cast<double>((id * 37) % 111));
+    p.first_order_ms = kT0 + static_cast<int64_t>(id % 10) * 24 * kHour;
+    p.last_order_ms = p.first_order_ms + static_cast<int64_t>(p.orders - 1) * 21 * 24 * kHour;
+    std::string encoded;
+    EncodeProfile(p, &encoded);
+    ASSERT_TRUE(batch.Put(store_->profiles(), storage::ProfileKey(1, id), encoded).ok());
+  }
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  const int64_t now = kT0 + 120 * 24 * kHour;
+  absl::StatusOr<ClvFit> fit = ModelEngine::FitClv(*store_, 1, now);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_EQ(fit->customers, 200u);
+  EXPECT_EQ(fit->repeaters, 150u);
+  EXPECT_GT(fit->model.purchases.r, 0);
+  EXPECT_GT(fit->model.spend.p, 0);
+  EXPECT_EQ(ModelEngine::FitClv(*store_, 2, now).status().code(),
+            absl::StatusCode::kInvalidArgument);  // an empty workspace: nothing to fit on
+
+  EXPECT_EQ(engine_->ClvDueAt(1), settings_.clv_refit_every_ms);  // never fitted: due at once
+  rocksdb::WriteBatch install;
+  absl::StatusOr<ClvFit> v1 = engine_->InstallClv(1, *fit, &install);
+  ASSERT_TRUE(v1.ok());
+  ASSERT_TRUE(store_->Write(&install).ok());
+  EXPECT_EQ(v1->version, 1u);
+  EXPECT_EQ(engine_->ClvDueAt(1), now + settings_.clv_refit_every_ms);
+
+  // A customer's value, from the installed version.
+  Profile customer;
+  customer.id = 9;
+  customer.orders = 3;
+  customer.revenue = 75;
+  customer.first_order_ms = kT0;
+  customer.last_order_ms = kT0 + 60 * 24 * kHour;
+  customer.seen = {kT0, customer.last_order_ms, 3};
+  std::string json;
+  JsonWriter w(&json);
+  engine_->WriteScores(1, customer, now, w);
+  simdjson::dom::parser parser;
+  simdjson::dom::element ltv = parser.parse(json)["lifetimeValue"];
+  EXPECT_EQ(uint64_t(ltv["version"]), 1u);
+  EXPECT_GT(double(ltv["probabilityAlive"]), 0.0);
+  EXPECT_LE(double(ltv["probabilityAlive"]), 1.0);
+  EXPECT_GT(double(ltv["expectedPurchases"]), 0.0);
+  EXPECT_GT(double(ltv["expectedValue"]), 0.0);
+  EXPECT_EQ(double(ltv["historicalValue"]), 75.0);
+
+  // The offline command's path stores version 2 beside it; a restart reads both.
+  ClvFit second = *fit;
+  second.model.purchases.r *= 2;
+  ASSERT_TRUE(ModelEngine::StoreClv(*store_, 1, second).ok());
+  Open();
+  rocksdb::WriteBatch rollback;
+  absl::StatusOr<ClvFit> v3 = engine_->RollbackClv(1, 1, &rollback);
+  ASSERT_TRUE(v3.ok()) << v3.status();
+  ASSERT_TRUE(store_->Write(&rollback).ok());
+  EXPECT_EQ(v3->version, 3u);
+  EXPECT_EQ(v3->restored, 1u);
+  EXPECT_EQ(v3->model.purchases.r, fit->model.purchases.r);
+  EXPECT_EQ(engine_->RollbackClv(1, 9, &rollback).status().code(), absl::StatusCode::kNotFound);
+  std::string model_json;
+  JsonWriter mw(&model_json);
+  ASSERT_TRUE(engine_->WriteClv(1, true, mw));
+  simdjson::dom::element doc = parser.parse(model_json);
+  EXPECT_EQ(uint64_t(doc["version"]), 3u);
+  EXPECT_EQ(simdjson::dom::array(doc["versions"]).size(), 3u);
 }
 
 TEST_F(ModelEngineTest, OffMeansNoScores) {

@@ -10,8 +10,20 @@
 #include "state/intent.h"
 #include "state/journeys.h"
 #include "state/personas.h"
+#include "state/text_signals.h"
 
 namespace whisperer::state {
+void WriteTime(JsonWriter& w, std::string_view key, int64_t ms) {
+  w.Key(key);
+  if (ms == 0) {
+    w.Null();
+    return;
+  }
+  char buf[kIso8601Bytes];
+  FormatIso8601(ms, buf);
+  w.String(std::string_view(buf, kIso8601Bytes));
+}
+
 namespace {
 
 using identity::Identifier;
@@ -116,17 +128,6 @@ void AddIdentifier(Profile& p, const Identifier& id) {
 
 void AddUnique(std::vector<uint64_t>& list, uint64_t v) {
   if (std::find(list.begin(), list.end(), v) == list.end()) list.push_back(v);
-}
-
-void WriteTime(JsonWriter& w, std::string_view key, int64_t ms) {
-  w.Key(key);
-  if (ms == 0) {
-    w.Null();
-    return;
-  }
-  char buf[kIso8601Bytes];
-  FormatIso8601(ms, buf);
-  w.String(std::string_view(buf, kIso8601Bytes));
 }
 
 void WriteSeenFields(JsonWriter& w, const Seen& s) {
@@ -366,6 +367,7 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
       name = api::EventTypeName(f.type);
   }
   Count(p.event_counts, name, 1);
+  FoldTexts(p.text, f);
   if (f.revenue) {
     p.revenue += *f.revenue;
     ++p.orders;
@@ -493,6 +495,7 @@ void MergeProfiles(Profile& s, Profile&& l, MergeRecord record) {
   for (uint64_t id : l.separated) AddUnique(s.separated, id);
   MergeJourneys(s, l);
   MergePersonas(s, l);
+  MergeTexts(s.text, l.text);
   s.bot_events += l.bot_events;
   s.last_sequence = std::max(s.last_sequence, l.last_sequence);
 }
@@ -726,6 +729,10 @@ void WriteProfile(const Profile& p, int64_t now_ms, JsonWriter& w,
     w.EndArray();
     w.EndObject();
   }
+  w.Key("sentiment");
+  WriteTextSentiment(p.text, w);
+  w.Key("textIntent");
+  WriteTextIntent(p.text, w);
   w.Key("scores");
   if (scores) {
     scores(w);

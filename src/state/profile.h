@@ -19,7 +19,11 @@
 //     API or by context.consent of events;
 //   - merge history (which profile was absorbed, when, by which event, through which
 //     identifiers), absorbed profile ids (whose timelines are part of this one), and profiles
-//     this one was separated from by an unmerge.
+//     this one was separated from by an unmerge;
+//   - the sentiment of the texts the customer wrote in the event properties the workspace names
+//     (models.text.properties, state/text_signals.h): the latest score, a running mean and
+//     counts, and the latest predicted intent of such a text when the workspace has an intent
+//     model. Texts themselves are not kept.
 // Events whose user agent is a bot are counted in `botEvents` and kept out of every other
 // statistic. A user agent of unknown device type (HTTP libraries, TVs) records no device.
 //
@@ -185,6 +189,29 @@ struct ModelScores {
   std::array<int64_t, 2> sampled_ms{};
 };
 
+// The sentiment of the texts scored for this customer (state/text_signals.h): VADER compound
+// scores in [-1, 1]. Nothing grows: counts, a running mean, and the latest text's score, where
+// and when it was written (the strings capped at kMaxTextRefBytes).
+inline constexpr double kPositiveSentiment = 0.05;   // compound >= this: positive (VADER's cut)
+inline constexpr double kNegativeSentiment = -0.05;  // compound <= this: negative
+inline constexpr size_t kMaxTextRefBytes = 200;
+struct TextSentiment {
+  uint64_t count = 0;     // texts scored; 0: none (and every other field empty)
+  double mean = 0;        // mean compound of all of them
+  uint64_t positive = 0;  // compound >= kPositiveSentiment
+  uint64_t negative = 0;  // compound <= kNegativeSentiment
+  // The latest text by event time (among one event's texts, the first in config order).
+  double latest = 0;
+  std::string latest_property;  // its property path as configured ("review.body")
+  int64_t latest_ms = 0;        // its event's timestamp
+  std::string latest_message_id;
+  // The top intent of the latest text the workspace's intent model (text/intent_model.h)
+  // predicted; "" when none was predicted.
+  std::string intent;
+  double intent_probability = 0;
+  int64_t intent_ms = 0;  // the event time of that text
+};
+
 struct Profile {
   uint64_t id = 0;
   std::vector<identity::Identifier> identifiers;
@@ -209,6 +236,7 @@ struct Profile {
   PersonaState persona;
   SignalCounts signals{};  // events of each Signal kind, all sessions
   ModelScores scores;
+  TextSentiment text;
   uint64_t bot_events = 0;
   uint64_t last_sequence = 0;  // the last event folded in
 
@@ -236,6 +264,20 @@ struct EventFacts {
   std::vector<std::pair<std::string, bool>> consent;
   uint32_t signals = 0;    // bit i: of Signal kind i
   std::string product_id;  // Product Viewed: properties.product_id (string or number)
+  // The event's text properties the workspace names, scored (ScoreTexts, state/text_signals.h;
+  // ExtractFacts leaves them empty): in config order, `property` pointing into the settings.
+  struct ScoredText {
+    std::string_view property;
+    double compound = 0;
+  };
+  std::vector<ScoredText> texts;
+  // The top intent of the first of them, when the workspace has an intent model.
+  std::string text_intent;
+  double text_intent_probability = 0;
+  // The compound of the first scored text (event.sentiment in conditions); nullopt when none.
+  std::optional<double> sentiment() const {
+    return texts.empty() ? std::nullopt : std::optional<double>(texts.front().compound);
+  }
 };
 
 // Reads the facts from a stored (normalized) event. `rules` names the external id types.
@@ -260,8 +302,12 @@ void FoldEvent(Profile& profile, const EventFacts& facts, const DeviceFacts* dev
                uint64_t sequence, const FoldOptions& options);
 
 // Folds `loser` into `survivor`: identifiers and lists united, counts summed, traits and consent
-// by latest time, merge histories concatenated and `record` appended.
+// by latest time, merge histories concatenated and `record` appended; text sentiment counts
+// summed, means weighted by their counts, the latest text and intent by event time.
 void MergeProfiles(Profile& survivor, Profile&& loser, MergeRecord record);
+
+// `key`: the time `ms` in ISO 8601 (UTC, milliseconds), or null when 0.
+void WriteTime(JsonWriter& w, std::string_view key, int64_t ms);
 
 // "prf_<hex>" and back.
 std::string ProfileIdString(uint64_t id);

@@ -8,8 +8,15 @@
 namespace whisperer::state {
 namespace {
 
-// 2: journeys; 3: journey rounds; 4: personas; 5: intent evidence; 6: model scores. Versions
-// from kOldestVersion on are read.
+// 2: journeys; 3: journey rounds; 4: personas; 5: intent evidence; 6: model scores and text
+// sentiment. Versions from kOldestVersion on are read.
+//
+// Format 6 ends with the model scores (two doubles, three signed varints) and then the text
+// sentiment (TextSentiment): a varint count of texts scored, and only when it is not 0: the mean
+// (double), the positive and negative counts (varints), the latest compound (double), its
+// property (string), time (signed) and messageId (string), then the intent label (string, ""
+// for none), its probability (double) and time (signed). A profile without texts spends one
+// byte on it.
 constexpr uint8_t kVersion = 6;
 constexpr uint8_t kOldestVersion = 3;
 
@@ -253,6 +260,20 @@ void EncodeProfile(const Profile& p, std::string* out) {
   w.Double(p.scores.churn);
   w.Signed(p.scores.at_ms);
   for (int64_t sampled : p.scores.sampled_ms) w.Signed(sampled);
+  const TextSentiment& t = p.text;
+  w.Varint(t.count);
+  if (t.count > 0) {
+    w.Double(t.mean);
+    w.Varint(t.positive);
+    w.Varint(t.negative);
+    w.Double(t.latest);
+    w.Str(t.latest_property);
+    w.Signed(t.latest_ms);
+    w.Str(t.latest_message_id);
+    w.Str(t.intent);
+    w.Double(t.intent_probability);
+    w.Signed(t.intent_ms);
+  }
 }
 
 absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
@@ -385,6 +406,20 @@ absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
     p.scores.churn = r.Double();
     p.scores.at_ms = r.Signed();
     for (int64_t& sampled : p.scores.sampled_ms) sampled = r.Signed();
+    TextSentiment& t = p.text;
+    t.count = r.Varint();
+    if (t.count > 0) {
+      t.mean = r.Double();
+      t.positive = r.Varint();
+      t.negative = r.Varint();
+      t.latest = r.Double();
+      t.latest_property = r.Str();
+      t.latest_ms = r.Signed();
+      t.latest_message_id = r.Str();
+      t.intent = r.Str();
+      t.intent_probability = r.Double();
+      t.intent_ms = r.Signed();
+    }
   }
   if (!r.ok() || !r.at_end() || p.id == 0) {
     return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",

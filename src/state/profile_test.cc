@@ -4,6 +4,7 @@
 
 #include "common/timestamp.h"
 #include "state/profile_codec.h"
+#include "state/text_signals.h"
 
 namespace whisperer::state {
 namespace {
@@ -26,10 +27,15 @@ class FoldTest : public ::testing::Test {
     ASSERT_EQ(parser_.parse(json).get(doc), simdjson::SUCCESS) << json;
     absl::StatusOr<EventFacts> facts = ExtractFacts(doc, rules_);
     ASSERT_TRUE(facts.ok()) << facts.status();
+    if (!text_properties_.empty()) {
+      ScoreTexts(*analyzer_, nullptr, doc, text_properties_, &*facts);
+    }
     last_facts_ = *facts;
     FoldEvent(profile_, *facts, device, seq_, options_);
   }
 
+  std::unique_ptr<text::SentimentAnalyzer> analyzer_ = text::SentimentAnalyzer::Create();
+  std::vector<std::string> text_properties_;
   simdjson::dom::parser parser_;
   identity::IdentityRules rules_;
   FoldOptions options_;
@@ -126,6 +132,23 @@ TEST_F(FoldTest, DevicesSourcesReferrersAndConsent) {
   EXPECT_TRUE(profile_.Facts().cross_device_denied);
 }
 
+TEST_F(FoldTest, TextPropertiesAreScoredButNotOfBots) {
+  text_properties_ = {"comment", "review.body"};
+  Fold("track", kT0,
+       R"("anonymousId":"a","event":"Reviewed","properties":{"comment":7,)"
+       R"("review":{"body":"Great shoes, I love them!"}})");
+  EXPECT_EQ(profile_.text.count, 1u);
+  EXPECT_EQ(profile_.text.positive, 1u);
+  EXPECT_EQ(profile_.text.latest_property, "review.body");
+  EXPECT_EQ(profile_.text.latest, analyzer_->Score("Great shoes, I love them!").compound);
+  EXPECT_EQ(profile_.text.latest_message_id, "m1");
+  EXPECT_EQ(last_facts_.sentiment(), profile_.text.latest);
+  DeviceFacts bot{"bot", "Other", "", "Googlebot", "2", true};
+  Fold("track", kT0 + 1, R"("anonymousId":"a","event":"X","properties":{"comment":"awful"})", &bot);
+  EXPECT_EQ(profile_.text.count, 1u);
+  EXPECT_EQ(profile_.text.latest_message_id, "m1");
+}
+
 TEST_F(FoldTest, EventNamesAreCapped) {
   for (size_t i = 0; i < kMaxEventNames + 5; ++i) {
     Fold("track", kT0 + static_cast<int64_t>(i),
@@ -155,6 +178,20 @@ TEST(MergeProfiles, SumsStatsUnitesListsAndKeepsLatestTraits) {
   a.sessions = {1, 100, 3, kT0, kT0 + 100, 3, 3};
   b.sessions = {1, 60, 1, kT0 - 50, kT0 + 10, 2, 1};
   b.absorbed = {7};
+  a.text.count = 1;
+  a.text.mean = 0.8;
+  a.text.positive = 1;
+  a.text.latest = 0.8;
+  a.text.latest_ms = kT0 + 100;
+  a.text.latest_message_id = "ma";
+  b.text.count = 3;
+  b.text.mean = -0.4;
+  b.text.negative = 2;
+  b.text.latest = -0.6;
+  b.text.latest_ms = kT0 + 10;
+  b.text.intent = "refund";
+  b.text.intent_probability = 0.9;
+  b.text.intent_ms = kT0 + 10;
   MergeRecord rec;
   rec.absorbed = 2;
   rec.message_id = "m9";
@@ -173,6 +210,14 @@ TEST(MergeProfiles, SumsStatsUnitesListsAndKeepsLatestTraits) {
   EXPECT_EQ(a.absorbed, (std::vector<uint64_t>{2, 7}));
   ASSERT_EQ(a.merges.size(), 1u);
   EXPECT_EQ(a.merges[0].message_id, "m9");
+  // Text sentiment: counts add, means weigh by their counts, the latest text by time.
+  EXPECT_EQ(a.text.count, 4u);
+  EXPECT_DOUBLE_EQ(a.text.mean, (0.8 - 3 * 0.4) / 4);
+  EXPECT_EQ(a.text.positive, 1u);
+  EXPECT_EQ(a.text.negative, 2u);
+  EXPECT_EQ(a.text.latest, 0.8);
+  EXPECT_EQ(a.text.latest_message_id, "ma");
+  EXPECT_EQ(a.text.intent, "refund");
 }
 
 TEST(ProfileCodec, RoundTripsEveryField) {
@@ -224,6 +269,7 @@ TEST(ProfileCodec, RoundTripsEveryField) {
   p.signals[static_cast<size_t>(Signal::kCartAdd)] = 3;
   p.sessions.current_signals[static_cast<size_t>(Signal::kCartAdd)] = 1;
   p.sessions.previous_last_ms = kT0 - 1000;
+  p.text = {3, 0.125, 2, 1, -0.5, "review.body", kT0 + 4, "m4", "refund", 0.875, kT0 + 3};
 
   p.devices[0].bot = true;
   std::string encoded;
@@ -245,7 +291,25 @@ TEST(ProfileCodec, RoundTripsEveryField) {
   EXPECT_EQ(back->signals, p.signals);
   EXPECT_EQ(back->sessions.current_signals, p.sessions.current_signals);
   EXPECT_EQ(back->sessions.previous_last_ms, kT0 - 1000);
+  EXPECT_EQ(back->text.count, 3u);
+  EXPECT_EQ(back->text.mean, 0.125);
+  EXPECT_EQ(back->text.positive, 2u);
+  EXPECT_EQ(back->text.negative, 1u);
+  EXPECT_EQ(back->text.latest, -0.5);
+  EXPECT_EQ(back->text.latest_property, "review.body");
+  EXPECT_EQ(back->text.latest_ms, kT0 + 4);
+  EXPECT_EQ(back->text.latest_message_id, "m4");
+  EXPECT_EQ(back->text.intent, "refund");
+  EXPECT_EQ(back->text.intent_probability, 0.875);
+  EXPECT_EQ(back->text.intent_ms, kT0 + 3);
   EXPECT_NE(json.find(R"("persona":{"id":"deal_seeker","confidence":0.75)"), std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"("sentiment":{"latest":{"compound":-0.5,"property":"review.body",)"
+                      R"("at":"2023-11-14T22:13:20.004Z","messageId":"m4"},"average":0.125,)"
+                      R"("count":3,"positive":2,"negative":1},)"
+                      R"("textIntent":{"label":"refund","probability":0.875,)"
+                      R"("at":"2023-11-14T22:13:20.003Z"})"),
+            std::string::npos)
       << json;
   EXPECT_LT(encoded.size(), json.size() / 2)
       << "binary " << encoded.size() << " vs JSON " << json.size();
@@ -254,11 +318,11 @@ TEST(ProfileCodec, RoundTripsEveryField) {
 }
 
 TEST(ProfileCodec, ReadsRowsOfEarlierFormats) {
-  // For a profile in no journey with no persona, no intent evidence and no scores, format 5 is
-  // format 6 without the scores block at the end (two doubles and three zero varints: 19
-  // bytes), format 4 is format 5 without the intent block (the kind count, 12 pairs of zeros
-  // and the previous session's end: 26 bytes), and format 3 is format 4 without the persona
-  // block (11 bytes).
+  // For a profile in no journey with no persona, no intent evidence, no scores and no texts,
+  // format 5 is format 6 without the scores and text sentiment blocks at the end (two doubles
+  // and three zero varints: 19 bytes; the zero count of texts: 1 byte), format 4 is format 5
+  // without the intent block (the kind count, 12 pairs of zeros and the previous session's end: 26
+  // bytes), and format 3 is format 4 without the persona block (11 bytes).
   Profile p;
   p.id = 7;
   p.seen = {kT0, kT0, 1};
@@ -266,7 +330,7 @@ TEST(ProfileCodec, ReadsRowsOfEarlierFormats) {
   std::string v6;
   EncodeProfile(p, &v6);
   ASSERT_EQ(v6[0], 6);
-  std::string v5 = v6.substr(0, v6.size() - 19);
+  std::string v5 = v6.substr(0, v6.size() - 20);
   v5[0] = 5;
   std::string v4 = v5.substr(0, v5.size() - 26);
   v4[0] = 4;
@@ -280,6 +344,7 @@ TEST(ProfileCodec, ReadsRowsOfEarlierFormats) {
     EXPECT_EQ(back->persona.id, "");
     EXPECT_EQ(back->signals, SignalCounts{});
     EXPECT_EQ(back->scores.at_ms, 0);
+    EXPECT_EQ(back->text.count, 0u);
   }
   // Scores round-trip in format 6.
   p.scores = {0.25, 0.5, kT0, {kT0, kT0 + 1}};
@@ -300,6 +365,7 @@ TEST(ProfileCodec, CorruptRowsAreErrorsNotCrashes) {
   p.id = 7;
   p.identifiers = {{"userId", "u1"}};
   p.traits["plan"] = {"\"pro\"", kT0};
+  p.text = {2, 0.5, 1, 0, 0.25, "comment", kT0, "m1", "refund", 0.5, kT0};
   std::string encoded;
   EncodeProfile(p, &encoded);
   ASSERT_TRUE(DecodeProfile(encoded).ok());

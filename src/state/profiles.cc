@@ -11,6 +11,7 @@
 #include "state/conditions.h"
 #include "state/funnels.h"
 #include "state/profile_codec.h"
+#include "state/text_signals.h"
 #include "storage/keys.h"
 
 namespace whisperer::state {
@@ -32,7 +33,10 @@ absl::Status FromRocksIterator(const rocksdb::Status& s) {
 }  // namespace
 
 ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Registry* metrics)
-    : store_(store), clock_(clock), models_(store, clock) {
+    : store_(store),
+      clock_(clock),
+      models_(store, clock),
+      sentiment_(text::SentimentAnalyzer::Create()) {
   created_ = &metrics->GetCounter("whisperer_profiles_created_total",
                                   "Profiles created for identifiers seen for the first time.");
   merges_ = &metrics->GetCounter("whisperer_profile_merges_total",
@@ -63,6 +67,23 @@ void ProfileEngine::Configure(uint32_t workspace_id, WorkspaceProfileSettings se
   settings_[workspace_id] = std::move(settings);
 }
 
+void ProfileEngine::SetIntentModel(uint32_t workspace_id,
+                                   std::shared_ptr<const text::IntentModel> model) {
+  if (model == nullptr) {
+    intent_models_.erase(workspace_id);
+  } else {
+    intent_models_[workspace_id] = std::move(model);
+  }
+}
+
+void ProfileEngine::ScoreEventTexts(uint32_t workspace_id, const WorkspaceProfileSettings& settings,
+                                    simdjson::dom::element doc, EventFacts* facts) const {
+  if (settings.text_properties.empty()) return;
+  auto it = intent_models_.find(workspace_id);
+  ScoreTexts(*sentiment_, it == intent_models_.end() ? nullptr : it->second.get(), doc,
+             settings.text_properties, facts);
+}
+
 const WorkspaceProfileSettings& ProfileEngine::Settings(uint32_t workspace_id) const {
   auto it = settings_.find(workspace_id);
   return it == settings_.end() ? defaults_ : it->second;
@@ -74,6 +95,9 @@ absl::Status ProfileEngine::Start() {
   if (absl::Status s = LoadGraph(); !s.ok()) return s;
   if (absl::Status s = LoadTimers(); !s.ok()) return s;
   if (absl::Status s = models_.Start(); !s.ok()) return s;
+  for (uint32_t workspace_id : models_.workspace_ids()) {
+    if (auto model = models_.intent_model(workspace_id)) SetIntentModel(workspace_id, model);
+  }
   suppressed_.clear();
   absl::Status scanned = store_->ScanMeta(
       storage::kSuppressionPrefix,
@@ -288,13 +312,18 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   }
   DeviceFacts device;
   const DeviceFacts* device_ptr = Device(facts->user_agent, &device);
+  // Bots' texts are not scored: FoldEvent keeps bots out of the profile's figures.
+  if (device_ptr == nullptr || !device_ptr->bot) {
+    ScoreEventTexts(workspace_id, settings, doc, &*facts);
+  }
   FoldEvent(*target, *facts, device_ptr, sequence, settings.fold);
   if (settings.personas != nullptr) {
     EventBindings bindings(*facts, doc, *target, device_ptr, facts->received_at_ms);
     UpdatePersona(*settings.personas, bindings, *target, facts->timestamp_ms, sequence,
                   facts->message_id);
   }
-  models_.OnEvent(workspace_id, *target, *facts);
+  // Bots' events are kept out of every statistic, the models' examples included.
+  if (device_ptr == nullptr || !device_ptr->bot) models_.OnEvent(workspace_id, *target, *facts);
   JourneyEffects effects;
   if (!plan.merge.empty()) {
     // A merge may have brought in a journey stage with a running timeout.
@@ -686,8 +715,11 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
         carried = carried || std::find(split.begin(), split.end(), id) != split.end();
       }
       DeviceFacts device;
-      FoldEvent(carried ? split_profile : kept_profile, *facts, Device(facts->user_agent, &device),
-                seq, settings.fold);
+      const DeviceFacts* device_ptr = Device(facts->user_agent, &device);
+      if (device_ptr == nullptr || !device_ptr->bot) {
+        ScoreEventTexts(workspace_id, settings, doc, &*facts);
+      }
+      FoldEvent(carried ? split_profile : kept_profile, *facts, device_ptr, seq, settings.fold);
     }
     (carried ? split_seqs : kept_seqs).push_back(seq);
   }

@@ -5,7 +5,8 @@
 // Per event: ExtractFacts (state/profile.h) -> identifiers looked up in the identity graph ->
 // identity::Resolve decides the target profile, merges and new links -> merges are carried out
 // (the absorbed profile's identifiers are re-pointed, its row becomes a pointer to the
-// survivor, its timeline stays readable through the survivor's `absorbed` list) -> FoldEvent ->
+// survivor, its timeline stays readable through the survivor's `absorbed` list) -> the
+// workspace's text properties scored (state/text_signals.h; not for bots) -> FoldEvent ->
 // a timeline entry (profile, sequence). Finish() then writes every profile touched by the
 // group. Because the engine is only driven under that one lock, and the group is written
 // atomically with its events, concurrent ingestion from any number of connections can neither
@@ -53,6 +54,8 @@
 #include "state/personas.h"
 #include "state/profile.h"
 #include "storage/store.h"
+#include "text/intent_model.h"
+#include "text/sentiment.h"
 
 namespace whisperer::state {
 
@@ -67,6 +70,9 @@ struct WorkspaceProfileSettings {
   std::shared_ptr<const PersonaSet> personas;
   // The conversion and churn models (state/models.h).
   ModelSettings models;
+  // Event properties (paths below `properties`, dots nesting) whose strings are scored for
+  // sentiment, and for intent when the workspace has an intent model (state/text_signals.h).
+  std::vector<std::string> text_properties;
 };
 
 class ProfileEngine {
@@ -92,6 +98,13 @@ class ProfileEngine {
   void SetDeviceDetector(std::unique_ptr<DeviceDetector> detector) {
     detector_ = std::move(detector);
   }
+  // The intent model of a workspace (text/intent_model.h), or null for none (the default): when
+  // set, the top intent of each event's first scored text property is predicted and kept on the
+  // profile. Call under the commit lock, like Apply (it replaces what Apply reads); the model
+  // itself is shared and immutable.
+  void SetIntentModel(uint32_t workspace_id, std::shared_ptr<const text::IntentModel> model);
+  // The sentiment analyzer every workspace's texts are scored with (created once, immutable).
+  const text::SentimentAnalyzer& sentiment() const { return *sentiment_; }
 
   // Loads the profile id counter. Call once before the first Apply.
   absl::Status Start();
@@ -239,7 +252,13 @@ class ProfileEngine {
   // Timers of every active journey stage with a deadline, from the stored profiles.
   absl::Status LoadTimers();
 
+  // Scores the workspace's text properties of `doc` into `facts` (state/text_signals.h).
+  void ScoreEventTexts(uint32_t workspace_id, const WorkspaceProfileSettings& settings,
+                       simdjson::dom::element doc, EventFacts* facts) const;
+
   ModelEngine models_;
+  std::unique_ptr<const text::SentimentAnalyzer> sentiment_;
+  absl::flat_hash_map<uint32_t, std::shared_ptr<const text::IntentModel>> intent_models_;
   std::unique_ptr<DeviceDetector> detector_;
   LiveViews* live_views_ = nullptr;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;

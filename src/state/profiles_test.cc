@@ -341,5 +341,136 @@ TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApa
   EXPECT_EQ(Read(id).seen.events, 4u);
 }
 
+// Two intents, written for this test; small options so that it trains in milliseconds.
+std::shared_ptr<const text::IntentModel> TinyIntentModel() {
+  std::vector<text::IntentExample> examples;
+  for (const char* t : {"where is my order", "has my package shipped", "track my parcel",
+                        "when will my order arrive", "my delivery is late", "order status"}) {
+    examples.push_back({t, "track_order"});
+  }
+  for (const char* t :
+       {"I want a refund", "give me my money back", "refund my payment",
+        "I was charged twice, refund me", "money back please", "request a refund"}) {
+    examples.push_back({t, "refund"});
+  }
+  text::IntentOptions o;
+  o.dim = 16;
+  o.bucket = 2000;
+  auto model = text::IntentModel::Train(examples, o);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return model.ok() ? std::shared_ptr<const text::IntentModel>(std::move(*model)) : nullptr;
+}
+
+TEST_F(ProfileEngineTest, ConfiguredTextPropertiesAreScoredOnEveryEvent) {
+  WorkspaceProfileSettings settings;
+  settings.text_properties = {"comment", "review.body"};
+  engine_->Configure(1, settings);
+  const text::SentimentAnalyzer& vader = engine_->sentiment();
+  Ingest(R"("type":"track","event":"Product Reviewed","anonymousId":"a",)"
+         R"("properties":{"review":{"body":"Absolutely love it, great quality!"}})");
+  Ingest(R"("type":"track","event":"Support Message","anonymousId":"a",)"
+         R"("properties":{"comment":"Terrible, the zipper broke. Very disappointed."})");
+  Ingest(R"("type":"track","event":"X","anonymousId":"a","properties":{"comment":12,)"
+         R"("review":"no body here"})");  // not strings where configured: nothing scored
+  Ingest(R"("type":"page","anonymousId":"a","properties":{"comment":""})");  // empty
+  Profile p = Read(Find("anonymousId", "a"));
+  const double love = vader.Score("Absolutely love it, great quality!").compound;
+  const double broke = vader.Score("Terrible, the zipper broke. Very disappointed.").compound;
+  EXPECT_EQ(p.text.count, 2u);
+  EXPECT_EQ(p.text.positive, 1u);
+  EXPECT_EQ(p.text.negative, 1u);
+  EXPECT_NEAR(p.text.mean, (love + broke) / 2, 1e-12);
+  EXPECT_EQ(p.text.latest, broke);
+  EXPECT_EQ(p.text.latest_property, "comment");
+  EXPECT_EQ(p.text.latest_message_id, "m2");
+  EXPECT_EQ(p.text.latest_ms, kT0 + 2000);
+  EXPECT_TRUE(p.text.intent.empty());  // no intent model
+
+  // Another workspace names no properties: nothing is scored there.
+  Ingest(R"("type":"track","event":"Y","anonymousId":"a","properties":{"comment":"I love it"})", 2);
+  EXPECT_EQ(Read(Find("anonymousId", "a", 2), 2).text.count, 0u);
+
+  // A merge combines the two customers' texts.
+  Ingest(R"("type":"track","event":"Y","anonymousId":"b","properties":{"comment":"Meh."})");
+  Ingest(R"("type":"identify","userId":"u","anonymousId":"a")");
+  Ingest(R"("type":"identify","userId":"u","anonymousId":"b")");
+  p = Read(Find("userId", "u"));
+  EXPECT_EQ(p.text.count, 3u);
+  EXPECT_EQ(p.text.latest_message_id, "m6");  // the later one
+  EXPECT_NEAR(p.text.mean, (love + broke + vader.Score("Meh.").compound) / 3, 1e-12);
+
+  // And the state survives a restart (it is stored with the profile).
+  Open();
+  EXPECT_EQ(Read(Find("userId", "u")).text.count, 3u);
+}
+
+TEST_F(ProfileEngineTest, EventSentimentIsKnownToPersonaConditions) {
+  PersonaSpec unhappy;
+  unhappy.id = "unhappy";
+  unhappy.rules = {{"event.sentiment <= -0.5 or profile.sentiment.average < 0", "test", 1}};
+  absl::StatusOr<std::shared_ptr<const PersonaSet>> personas = CompilePersonas({unhappy});
+  ASSERT_TRUE(personas.ok()) << personas.status();
+  WorkspaceProfileSettings settings;
+  settings.text_properties = {"comment"};
+  settings.personas = *personas;
+  engine_->Configure(1, settings);
+  Ingest(R"("type":"track","event":"Chat","anonymousId":"a","properties":{"comment":"Thanks!"})");
+  EXPECT_EQ(Read(Find("anonymousId", "a")).persona.id, "");
+  Ingest(R"("type":"track","event":"Chat","anonymousId":"a",)"
+         R"("properties":{"comment":"This is awful, I hate it."})");
+  EXPECT_EQ(Read(Find("anonymousId", "a")).persona.id, "unhappy");
+}
+
+TEST_F(ProfileEngineTest, AnIntentModelPredictsTheLatestTextsIntent) {
+  std::shared_ptr<const text::IntentModel> model = TinyIntentModel();
+  ASSERT_NE(model, nullptr);
+  WorkspaceProfileSettings settings;
+  settings.text_properties = {"message"};
+  engine_->Configure(1, settings);
+  engine_->Configure(2, settings);
+  engine_->SetIntentModel(1, model);
+  Ingest(R"("type":"track","event":"Chat","anonymousId":"a",)"
+         R"("properties":{"message":"where is my parcel, has it shipped?"})");
+  Profile p = Read(Find("anonymousId", "a"));
+  EXPECT_EQ(p.text.intent, "track_order");
+  EXPECT_GT(p.text.intent_probability, 0.5);
+  EXPECT_EQ(p.text.intent_ms, kT0 + 1000);
+  Ingest(R"("type":"track","event":"Chat","anonymousId":"a",)"
+         R"("properties":{"message":"forget it, I want a refund of my money"})");
+  EXPECT_EQ(Read(Find("anonymousId", "a")).text.intent, "refund");
+  // Workspace 2 has no model; once removed, workspace 1 neither (the latest intent stays).
+  Ingest(R"("type":"track","event":"Chat","anonymousId":"a","properties":{"message":"refund"})", 2);
+  p = Read(Find("anonymousId", "a", 2), 2);
+  EXPECT_EQ(p.text.count, 1u);
+  EXPECT_EQ(p.text.intent, "");
+  engine_->SetIntentModel(1, nullptr);
+  Ingest(R"("type":"track","event":"Chat","anonymousId":"a",)"
+         R"("properties":{"message":"where is my order"})");
+  p = Read(Find("anonymousId", "a"));
+  EXPECT_EQ(p.text.count, 3u);
+  EXPECT_EQ(p.text.intent, "refund");
+}
+
+TEST_F(ProfileEngineTest, UnmergeRescoresEachSidesTexts) {
+  WorkspaceProfileSettings settings;
+  settings.text_properties = {"comment"};
+  engine_->Configure(1, settings);
+  Ingest(R"("type":"track","event":"C","anonymousId":"mine","properties":{"comment":"great"})");
+  Ingest(R"("type":"track","event":"C","anonymousId":"other","properties":{"comment":"awful"})");
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"mine")");
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"other")");
+  uint64_t id = Find("userId", "u1");
+  ASSERT_EQ(Read(id).text.count, 2u);
+  rocksdb::WriteBatch batch;
+  absl::StatusOr<uint64_t> split = engine_->Unmerge(1, id, {{"anonymousId", "other"}}, &batch);
+  ASSERT_TRUE(split.ok()) << split.status();
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  Profile kept = Read(id), moved = Read(*split);
+  EXPECT_EQ(kept.text.count, 1u);
+  EXPECT_EQ(kept.text.positive, 1u);
+  EXPECT_EQ(moved.text.count, 1u);
+  EXPECT_EQ(moved.text.negative, 1u);
+}
+
 }  // namespace
 }  // namespace whisperer::state
