@@ -242,6 +242,18 @@ absl::StatusOr<std::vector<ClvFit>> ReadClvVersions(const storage::Store& store,
   return ReadVersions<ClvFit>(store, workspace_id, kClvName, &DecodeClv);
 }
 
+// Numbers `fit` as the version after `versions` (the stored ones, oldest first) and puts its
+// record into `batch`: the one way a CLV version is written, by a server or offline.
+absl::StatusOr<ClvFit> PutClvVersion(const storage::Store& store, uint32_t workspace_id,
+                                     const std::vector<ClvFit>& versions, ClvFit fit,
+                                     rocksdb::WriteBatch* batch) {
+  fit.version = versions.empty() ? 1 : versions.back().version + 1;
+  rocksdb::Status put = batch->Put(
+      store.models(), ModelKey(workspace_id, kClvName, 'V', fit.version), EncodeClv(fit));
+  if (!put.ok()) return absl::InternalError(ToAbsl(put.ToString()));
+  return fit;
+}
+
 constexpr std::string_view kIntentName = "intent";
 
 std::string EncodeIntent(const IntentVersion& v) {
@@ -367,13 +379,12 @@ absl::StatusOr<ClvFit> ModelEngine::StoreClv(storage::Store& store, uint32_t wor
                                              ClvFit fit) {
   absl::StatusOr<std::vector<ClvFit>> versions = ReadClvVersions(store, workspace_id);
   if (!versions.ok()) return versions.status();
-  fit.version = versions->empty() ? 1 : versions->back().version + 1;
   rocksdb::WriteBatch batch;
-  rocksdb::Status put =
-      batch.Put(store.models(), ModelKey(workspace_id, kClvName, 'V', fit.version), EncodeClv(fit));
-  if (!put.ok()) return absl::InternalError(ToAbsl(put.ToString()));
+  absl::StatusOr<ClvFit> put =
+      PutClvVersion(store, workspace_id, *versions, std::move(fit), &batch);
+  if (!put.ok()) return put.status();
   if (absl::Status s = store.Write(&batch); !s.ok()) return s;
-  return fit;
+  return put;
 }
 
 absl::StatusOr<ClvFit> ModelEngine::InstallClv(uint32_t workspace_id, ClvFit fit,
@@ -383,13 +394,11 @@ absl::StatusOr<ClvFit> ModelEngine::InstallClv(uint32_t workspace_id, ClvFit fit
     return absl::NotFoundError("models are off in this workspace");
   }
   Workspace& ws = it->second;
-  fit.version = ws.clv.empty() ? 1 : ws.clv.back().version + 1;
-  rocksdb::Status put = batch->Put(
-      store_->models(), ModelKey(workspace_id, kClvName, 'V', fit.version), EncodeClv(fit));
-  if (!put.ok()) return absl::InternalError(ToAbsl(put.ToString()));
-  ws.clv.push_back(fit);
+  absl::StatusOr<ClvFit> put = PutClvVersion(*store_, workspace_id, ws.clv, std::move(fit), batch);
+  if (!put.ok()) return put.status();
+  ws.clv.push_back(*put);
   Publish(workspace_id, ws);
-  return fit;
+  return put;
 }
 
 absl::StatusOr<ClvFit> ModelEngine::RollbackClv(uint32_t workspace_id, uint64_t version,

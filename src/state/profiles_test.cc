@@ -5,6 +5,7 @@
 #include "common/timestamp.h"
 #include "storage/keys.h"
 #include "testing/temp_dir.h"
+#include "testing/tiny_intent_model.h"
 
 namespace whisperer::state {
 namespace {
@@ -341,26 +342,6 @@ TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApa
   EXPECT_EQ(Read(id).seen.events, 4u);
 }
 
-// Two intents, written for this test; small options so that it trains in milliseconds.
-std::shared_ptr<const text::IntentModel> TinyIntentModel() {
-  std::vector<text::IntentExample> examples;
-  for (const char* t : {"where is my order", "has my package shipped", "track my parcel",
-                        "when will my order arrive", "my delivery is late", "order status"}) {
-    examples.push_back({t, "track_order"});
-  }
-  for (const char* t :
-       {"I want a refund", "give me my money back", "refund my payment",
-        "I was charged twice, refund me", "money back please", "request a refund"}) {
-    examples.push_back({t, "refund"});
-  }
-  text::IntentOptions o;
-  o.dim = 16;
-  o.bucket = 2000;
-  auto model = text::IntentModel::Train(examples, o);
-  EXPECT_TRUE(model.ok()) << model.status();
-  return model.ok() ? std::shared_ptr<const text::IntentModel>(std::move(*model)) : nullptr;
-}
-
 TEST_F(ProfileEngineTest, ConfiguredTextPropertiesAreScoredOnEveryEvent) {
   WorkspaceProfileSettings settings;
   settings.text_properties = {"comment", "review.body"};
@@ -422,7 +403,7 @@ TEST_F(ProfileEngineTest, EventSentimentIsKnownToPersonaConditions) {
 }
 
 TEST_F(ProfileEngineTest, AnIntentModelPredictsTheLatestTextsIntent) {
-  std::shared_ptr<const text::IntentModel> model = TinyIntentModel();
+  std::shared_ptr<const text::IntentModel> model = testing::TinyIntentModel();
   ASSERT_NE(model, nullptr);
   WorkspaceProfileSettings settings;
   settings.text_properties = {"message"};

@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "common/timestamp.h"
+#include "testing/tiny_intent_model.h"
 
 namespace whisperer::state {
 namespace {
@@ -16,25 +17,7 @@ const text::SentimentAnalyzer& Analyzer() {
   return *analyzer;
 }
 
-// Two intents, written for this test; small options so that it trains in milliseconds.
-std::unique_ptr<text::IntentModel> TinyIntentModel() {
-  std::vector<text::IntentExample> examples;
-  for (const char* t : {"where is my order", "has my package shipped", "track my parcel",
-                        "when will my order arrive", "my delivery is late", "order status"}) {
-    examples.push_back({t, "track_order"});
-  }
-  for (const char* t :
-       {"I want a refund", "give me my money back", "refund my payment",
-        "I was charged twice, refund me", "money back please", "request a refund"}) {
-    examples.push_back({t, "refund"});
-  }
-  text::IntentOptions o;
-  o.dim = 16;
-  o.bucket = 2000;
-  auto model = text::IntentModel::Train(examples, o);
-  EXPECT_TRUE(model.ok()) << model.status();
-  return model.ok() ? std::move(*model) : nullptr;
-}
+using testing::TinyIntentModel;
 
 class TextSignalsTest : public ::testing::Test {
  protected:
