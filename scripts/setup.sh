@@ -22,7 +22,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(clang-format prometheus nodejs)
 BENCH_PACKAGES=(rocksdb-tools wrk curl)
 # The reference libraries of the evaluation (scripts/eval.py runs them beside our models).
-EVAL_PACKAGES=(python3 python3-numpy python3-sklearn python3-xgboost)
+EVAL_PACKAGES=(python3 python3-numpy python3-scipy python3-sklearn python3-xgboost)
 
 mode=${1:-test}
 wanted=("${BUILD_PACKAGES[@]}")

@@ -58,6 +58,7 @@ struct Minimum {
   std::vector<double> theta;
   double value = 0;
   int iterations = 0;
+  double penalty = 0;  // the ridge penalty the fit needed (see Minimize), 0 for none
 };
 
 struct LbfgsState {
@@ -119,8 +120,10 @@ double Norm(const std::vector<double>& v) {
 // test passed; or that its line search could make no further progress (rounding error and its
 // kin, common when `epsilon` asks for more than the objective's precision allows) while the
 // gradient is already below libLBFGS's default tolerance, 1e-5 * max(1, |theta|).
-absl::StatusOr<Minimum> Minimize(std::string_view model, const Objective& objective,
-                                 std::vector<double> theta, const FitOptions& options) {
+// `code` receives libLBFGS's return code.
+absl::StatusOr<Minimum> MinimizeOnce(std::string_view model, const Objective& objective,
+                                     std::vector<double> theta, const FitOptions& options,
+                                     int* code_out) {
   const int n = static_cast<int>(theta.size());
   lbfgs_parameter_t param;
   lbfgs_parameter_init(&param);
@@ -129,6 +132,7 @@ absl::StatusOr<Minimum> Minimize(std::string_view model, const Objective& object
   LbfgsState state{&objective, n};
   double fx = 0;
   int code = lbfgs(n, theta.data(), &fx, EvaluateThunk, ProgressThunk, &state, &param);
+  *code_out = code;
 
   std::vector<double> gradient(theta.size());
   double value = objective(theta.data(), gradient.data());
@@ -143,6 +147,40 @@ absl::StatusOr<Minimum> Minimize(std::string_view model, const Objective& object
                       ", gradient norm ", Norm(gradient))));
   }
   return Minimum{std::move(theta), value, state.iterations};
+}
+
+// MinimizeOnce, and when that does not converge, again with a ridge penalty
+// lambda * |theta|^2 on the log-parameters, lambda = 1e-6, then 1e-4, then 1e-2. Data without
+// heterogeneity (customers' mean spends all close, no variation in dropout) put the maximum of
+// the likelihood at infinity: the parameters grow together without bound and the line search
+// stalls on rounding error. The penalty (lifetimes' penalizer_coef does the same) stops them at
+// a large finite point that answers like the limit. Data with an interior maximum, such as
+// CDNOW, converge without it. The value returned is the unpenalised objective.
+absl::StatusOr<Minimum> Minimize(std::string_view model, const Objective& objective,
+                                 const std::vector<double>& theta, const FitOptions& options) {
+  int code = 0;
+  absl::StatusOr<Minimum> minimum = MinimizeOnce(model, objective, theta, options, &code);
+  // Out of iterations or memory: a penalty would not help.
+  if (minimum.ok() || code == LBFGSERR_MAXIMUMITERATION || code == LBFGSERR_OUTOFMEMORY) {
+    return minimum;
+  }
+  for (double lambda : {1e-6, 1e-4, 1e-2}) {
+    Objective penalised = [&](const double* t, double* grad) {
+      double value = objective(t, grad);
+      for (size_t i = 0; i < theta.size(); ++i) {
+        value += lambda * t[i] * t[i];
+        grad[i] += 2 * lambda * t[i];
+      }
+      return value;
+    };
+    absl::StatusOr<Minimum> again = MinimizeOnce(model, penalised, theta, options, &code);
+    if (!again.ok()) continue;
+    std::vector<double> gradient(theta.size());
+    again->value = objective(again->theta.data(), gradient.data());
+    again->penalty = lambda;
+    return again;
+  }
+  return minimum;
 }
 
 // ---- BG/NBD ----------------------------------------------------------------------------------
@@ -443,6 +481,20 @@ absl::StatusOr<GammaGammaParams> FitGammaGamma(std::span<const RfmSummary> rows,
   }
   const double n = static_cast<double>(repeaters.size());
   mean_m /= n;
+  auto [low, high] = std::minmax_element(
+      repeaters.begin(), repeaters.end(),
+      [](const RfmSummary& a, const RfmSummary& b) { return a.monetary < b.monetary; });
+  if (high->monetary - low->monetary <= 1e-12 * high->monetary) {
+    // Every repeater's mean is the same (one price for everything): the likelihood grows without
+    // bound as p -> infinity. The limit is a point mass at that value; p = q - 1 = 1e9, v = m
+    // answers m for everybody.
+    GammaGammaParams params;
+    params.p = 1e9;
+    params.q = 1e9 + 1;
+    params.v = mean_m;
+    params.log_likelihood = std::numeric_limits<double>::infinity();
+    return params;
+  }
   Objective objective = [&](const double* theta, double* grad) {
     const double p = std::exp(theta[0]), q = std::exp(theta[1]), v = std::exp(theta[2]);
     double g[3] = {0, 0, 0};

@@ -137,12 +137,19 @@ struct GammaGammaParams {
   int iterations = 0;
 };
 
+// Both fits minimise with libLBFGS; a fit that does not converge is tried again with a small ridge
+// penalty on the log-parameters (1e-6, 1e-4, then 1e-2: see Minimize in clv.cc), which data
+// without heterogeneity need (their maximum is at infinity); the log-likelihood reported is the
+// unpenalised one.
+//
 // Maximum-likelihood Gamma-Gamma on the rows of `rows` with x > 0 (rows with x = 0 are
 // skipped; t_x and T are not used), from p = q = 1, v = the mean monetary value. The
 // log-likelihood is that of lifetimes' GammaGammaFitter: per row
 //   lnG(px+q) - lnG(px) - lnG(q) + q ln v + (px-1) ln m + px ln x - (px+q) ln(xm+v).
 // InvalidArgument when no row has x > 0 or a row with x > 0 has a non-positive or non-finite
-// monetary value; FailedPrecondition when the fit does not converge.
+// monetary value; FailedPrecondition when the fit does not converge. When every repeater's mean
+// value is the same (one price for everything) there is no maximum: the answer is the limit, a
+// point mass at that value (p = q - 1 = 1e9, v = the value, log-likelihood +infinity).
 absl::StatusOr<GammaGammaParams> FitGammaGamma(std::span<const RfmSummary> rows,
                                                const FitOptions& options = {});
 

@@ -217,6 +217,32 @@ TEST(Fit, NonConvergenceIsAnError) {
   EXPECT_EQ(FitGammaGamma(rows, options).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// Spend with little variation between customers' means: the likelihood keeps rising as p, q and
+// v grow together (towards one spend distribution for everybody), and the unpenalised fit stalls
+// (libLBFGS -1001). The penalised retry answers, with an expected spend within the data.
+TEST(GammaGamma, FitsSpendWithoutHeterogeneity) {
+  std::vector<RfmSummary> rows;
+  for (int i = 0; i < 400; ++i) {
+    const int x = i % 8;
+    double sum = 0;
+    for (int k = 0; k <= x; ++k) sum += 20 + (7 * i + 13 * k) % 20;
+    rows.push_back({static_cast<double>(x), 1, 10, x > 0 ? sum / (x + 1) : 0});
+  }
+  absl::StatusOr<GammaGammaParams> fit = FitGammaGamma(rows);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  const double population = GammaGammaConditionalSpend(*fit, 0, 0);
+  EXPECT_GT(population, 20);
+  EXPECT_LT(population, 40);
+  EXPECT_TRUE(std::isfinite(fit->log_likelihood));
+
+  // One price for everything: the limit, every customer's expected spend is that price.
+  for (RfmSummary& row : rows) row.monetary = row.x > 0 ? 9.99 : 0;
+  fit = FitGammaGamma(rows);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_NEAR(GammaGammaConditionalSpend(*fit, 0, 0), 9.99, 1e-6);
+  EXPECT_NEAR(GammaGammaConditionalSpend(*fit, 3, 9.99), 9.99, 1e-6);
+}
+
 TEST(GammaGamma, ConditionalSpend) {
   const GammaGammaParams p{6.25, 3.74, 15.44};
   // No repeat purchase: the population mean p v / (q - 1).

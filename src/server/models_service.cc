@@ -106,13 +106,6 @@ void ModelService::HandleRollback(net::RequestContext& ctx, net::Responder respo
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
   absl::StatusOr<std::string_view> name = ModelParam(ctx);
   if (!name.ok()) return respond(net::ErrorResponse(name.status()));
-  if (*name == "intent") {
-    return respond(net::ErrorResponse(
-        MakeError(absl::StatusCode::kFailedPrecondition, "rollback_unsupported",
-                  "only the latest intent model is stored (tens of MB each): retrain it with "
-                  "`whisperer models train intent`",
-                  "name")));
-  }
   const std::optional<state::ModelKind> kind = state::ModelKindOf(*name);
   simdjson::dom::parser parser;
   absl::StatusOr<simdjson::dom::element> parsed = api::JsonObjectBody(ctx.request.body(), parser);
@@ -126,16 +119,25 @@ void ModelService::HandleRollback(net::RequestContext& ctx, net::Responder respo
   // through it, since a failed WriteExclusive drops the profile engine's caches.
   absl::Status refused;
   absl::Status written = shards_->WriteExclusive([&](rocksdb::WriteBatch* batch) {
-    absl::Status s =
-        kind ? engine_->models().Rollback(principal->workspace_id, *kind, version, batch).status()
-             : engine_->models().RollbackClv(principal->workspace_id, version, batch).status();
+    const uint32_t ws = principal->workspace_id;
+    absl::Status s;
+    if (kind) {
+      s = engine_->models().Rollback(ws, *kind, version, batch).status();
+    } else if (*name == "clv") {
+      s = engine_->models().RollbackClv(ws, version, batch).status();
+    } else {  // intent: events from now on are scored with the restored model
+      s = engine_->models().RollbackIntent(ws, version, batch).status();
+      if (s.ok()) engine_->SetIntentModel(ws, engine_->models().intent_model(ws));
+    }
     if (s.code() == absl::StatusCode::kNotFound) {
       refused =
           MakeError(absl::StatusCode::kNotFound, "unknown_version", ToStd(s.message()), "version");
       return absl::OkStatus();
     }
     if (s.code() == absl::StatusCode::kFailedPrecondition) {
-      refused = MakeError(absl::StatusCode::kFailedPrecondition, "incompatible_version",
+      // An FTRL state hashed into another table size, or an intent model no longer stored.
+      refused = MakeError(absl::StatusCode::kFailedPrecondition,
+                          *name == "intent" ? "version_not_stored" : "incompatible_version",
                           ToStd(s.message()), "version");
       return absl::OkStatus();
     }

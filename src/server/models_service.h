@@ -3,8 +3,8 @@
 //   GET  /v1/models/{name}               one model with every version's metrics
 //   POST /v1/models/{name}/rollback      {"version": N}: makes version N's state live again
 //   POST /v1/models/clv/fit              refits lifetime value on the stored profiles now
-// Models are state/models.h's (conversion, churn, clv, intent; intent has no rollback: only its
-// latest model is stored). With profiles off (ingest.profiles:
+// Models are state/models.h's (conversion, churn, clv, intent; an intent rollback needs the
+// version's model still stored, see kKeptIntentImages). With profiles off (ingest.profiles:
 // false) there are no models: 503 profiles_disabled.
 // Thread-safety: handlers run on any server thread; the rollback runs under the commit lock.
 #pragma once

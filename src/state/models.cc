@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <set>
 
 #include "common/duration.h"
 #include "common/strings.h"
@@ -195,6 +197,18 @@ std::string EncodeClv(const ClvFit& fit) {
   return out;
 }
 
+// A log-likelihood: null is +infinity (JSON has none; see learn::FitGammaGamma's one-price limit).
+simdjson::error_code GetLogLikelihood(simdjson::dom::element doc, std::string_view key,
+                                      double& out) {
+  simdjson::dom::element value;
+  if (auto e = doc[key].get(value); e != simdjson::SUCCESS) return e;
+  if (value.is_null()) {
+    out = std::numeric_limits<double>::infinity();
+    return simdjson::SUCCESS;
+  }
+  return value.get(out);
+}
+
 std::optional<ClvFit> DecodeClv(std::string_view json) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -203,19 +217,19 @@ std::optional<ClvFit> DecodeClv(std::string_view json) {
   learn::BgNbdParams& bg = fit.model.purchases;
   learn::GammaGammaParams& gg = fit.model.spend;
   std::string_view reason;
-  bool ok = doc["r"].get(bg.r) == simdjson::SUCCESS &&
-            doc["alpha"].get(bg.alpha) == simdjson::SUCCESS &&
-            doc["a"].get(bg.a) == simdjson::SUCCESS && doc["b"].get(bg.b) == simdjson::SUCCESS &&
-            doc["bgnbdLogLikelihood"].get(bg.log_likelihood) == simdjson::SUCCESS &&
-            doc["p"].get(gg.p) == simdjson::SUCCESS && doc["q"].get(gg.q) == simdjson::SUCCESS &&
-            doc["v"].get(gg.v) == simdjson::SUCCESS &&
-            doc["gammaGammaLogLikelihood"].get(gg.log_likelihood) == simdjson::SUCCESS &&
-            doc["version"].get(fit.version) == simdjson::SUCCESS &&
-            doc["fittedMs"].get(fit.fitted_ms) == simdjson::SUCCESS &&
-            doc["customers"].get(fit.customers) == simdjson::SUCCESS &&
-            doc["repeaters"].get(fit.repeaters) == simdjson::SUCCESS &&
-            doc["restored"].get(fit.restored) == simdjson::SUCCESS &&
-            doc["reason"].get(reason) == simdjson::SUCCESS;
+  bool ok =
+      doc["r"].get(bg.r) == simdjson::SUCCESS && doc["alpha"].get(bg.alpha) == simdjson::SUCCESS &&
+      doc["a"].get(bg.a) == simdjson::SUCCESS && doc["b"].get(bg.b) == simdjson::SUCCESS &&
+      GetLogLikelihood(doc, "bgnbdLogLikelihood", bg.log_likelihood) == simdjson::SUCCESS &&
+      doc["p"].get(gg.p) == simdjson::SUCCESS && doc["q"].get(gg.q) == simdjson::SUCCESS &&
+      doc["v"].get(gg.v) == simdjson::SUCCESS &&
+      GetLogLikelihood(doc, "gammaGammaLogLikelihood", gg.log_likelihood) == simdjson::SUCCESS &&
+      doc["version"].get(fit.version) == simdjson::SUCCESS &&
+      doc["fittedMs"].get(fit.fitted_ms) == simdjson::SUCCESS &&
+      doc["customers"].get(fit.customers) == simdjson::SUCCESS &&
+      doc["repeaters"].get(fit.repeaters) == simdjson::SUCCESS &&
+      doc["restored"].get(fit.restored) == simdjson::SUCCESS &&
+      doc["reason"].get(reason) == simdjson::SUCCESS;
   if (!ok) return std::nullopt;
   fit.reason = std::string(reason);
   return fit;
@@ -264,6 +278,10 @@ std::string EncodeIntent(const IntentVersion& v) {
   PutVarint(&out, v.labels);
   PutVarint(&out, v.holdout);
   PutDouble(&out, v.accuracy);
+  // Since images are kept per version: the image, the restored version and the reason.
+  PutVarint(&out, v.image);
+  PutVarint(&out, v.restored);
+  out.append(v.reason);
   return out;
 }
 
@@ -271,17 +289,60 @@ std::optional<IntentVersion> DecodeIntent(std::string_view in) {
   IntentVersion v;
   uint64_t trained = 0;
   if (!GetVarint(&in, &v.version) || !GetVarint(&in, &trained) || !GetVarint(&in, &v.examples) ||
-      !GetVarint(&in, &v.labels) || !GetVarint(&in, &v.holdout) || !GetDouble(&in, &v.accuracy) ||
-      !in.empty()) {
+      !GetVarint(&in, &v.labels) || !GetVarint(&in, &v.holdout) || !GetDouble(&in, &v.accuracy)) {
     return std::nullopt;
   }
   v.trained_ms = static_cast<int64_t>(trained);
+  if (in.empty()) {  // written when only the latest image was kept, under image 0
+    v.image = 0;
+    return v;
+  }
+  if (!GetVarint(&in, &v.image) || !GetVarint(&in, &v.restored)) return std::nullopt;
+  v.reason = std::string(in);
   return v;
 }
 
+// The stored versions, each marked with whether its image is still stored.
 absl::StatusOr<std::vector<IntentVersion>> ReadIntentVersions(const storage::Store& store,
                                                               uint32_t workspace_id) {
-  return ReadVersions<IntentVersion>(store, workspace_id, kIntentName, &DecodeIntent);
+  absl::StatusOr<std::vector<IntentVersion>> versions =
+      ReadVersions<IntentVersion>(store, workspace_id, kIntentName, &DecodeIntent);
+  if (!versions.ok()) return versions;
+  std::set<uint64_t> images;
+  absl::Status s = store.ScanPrefix(
+      store.models(), ModelKey(workspace_id, kIntentName, 'I'),
+      [&](std::string_view key, std::string_view) {
+        images.insert(storage::GetBigEndian64(key.data() + key.size() - sizeof(uint64_t)));
+        return true;
+      });
+  if (!s.ok()) return s;
+  for (IntentVersion& v : *versions) {
+    // Image 0 belongs to the latest version that was written before images were kept per
+    // version; older such versions had theirs overwritten.
+    v.stored = images.contains(v.image) &&
+               (v.image != 0 || &v == &versions->back() || versions->back().image != 0);
+  }
+  return versions;
+}
+
+absl::StatusOr<std::unique_ptr<text::IntentModel>> LoadIntentImage(const storage::Store& store,
+                                                                   uint32_t workspace_id,
+                                                                   const IntentVersion& v) {
+  absl::StatusOr<std::optional<std::string>> image =
+      store.Get(store.models(), ModelKey(workspace_id, kIntentName, 'I', v.image));
+  if (!image.ok()) return image.status();
+  if (!v.stored || !image->has_value()) {
+    return absl::FailedPreconditionError(ToAbsl(StrCat(
+        "intent version ", v.version, "'s model is no longer stored (the models of the latest ",
+        kKeptIntentImages, " trainings are kept)")));
+  }
+  absl::StatusOr<std::unique_ptr<text::IntentModel>> model =
+      text::IntentModel::Deserialize(**image);
+  if (!model.ok()) {
+    return absl::DataLossError(ToAbsl(StrCat("workspace ", workspace_id, " intent model image ",
+                                             v.image, ": ", ToStd(model.status().message()))));
+  }
+  return model;
 }
 
 void WriteParams(JsonWriter& w, std::initializer_list<std::pair<const char*, double>> params) {
@@ -332,15 +393,15 @@ void WriteClvFit(const ClvFit& fit, JsonWriter& w) {
 }  // namespace
 
 std::optional<learn::RfmSummary> ProfileRfm(const Profile& profile, int64_t now_ms) {
-  if (profile.orders == 0 || profile.first_order_ms == 0) return std::nullopt;
+  if (profile.orders == 0 || profile.order_days == 0) return std::nullopt;
   constexpr double kWeekMs = 7.0 * kDayMs;
   learn::RfmSummary rfm;
-  rfm.x = static_cast<double>(profile.orders - 1);
+  rfm.x = static_cast<double>(profile.order_days - 1);
   rfm.T = std::max(0.0, static_cast<double>(now_ms - profile.first_order_ms) / kWeekMs);
   if (rfm.x > 0) {
     rfm.t_x = std::clamp(
         static_cast<double>(profile.last_order_ms - profile.first_order_ms) / kWeekMs, 0.0, rfm.T);
-    rfm.monetary = profile.revenue / static_cast<double>(profile.orders);
+    rfm.monetary = (profile.revenue - profile.first_day_revenue) / rfm.x;
   }
   return rfm;
 }
@@ -424,18 +485,62 @@ absl::StatusOr<IntentVersion> ModelEngine::StoreIntent(storage::Store& store, ui
   absl::StatusOr<std::vector<IntentVersion>> versions = ReadIntentVersions(store, workspace_id);
   if (!versions.ok()) return versions.status();
   version.version = versions->empty() ? 1 : versions->back().version + 1;
+  version.image = version.version;
+  version.reason = "train";
+  version.restored = 0;
   rocksdb::WriteBatch batch;
   rocksdb::Status s =
       batch.Put(store.models(), ModelKey(workspace_id, kIntentName, 'V', version.version),
                 EncodeIntent(version));
-  // Only the latest intent model is kept whole (tens of MB each); older versions keep their
-  // figures.
   if (s.ok()) {
-    s = batch.Put(store.models(), ModelKey(workspace_id, kIntentName, 'I', 0), model_image);
+    s = batch.Put(store.models(), ModelKey(workspace_id, kIntentName, 'I', version.image),
+                  model_image);
+  }
+  // Images (tens of MB each) of all but the latest kKeptIntentImages trainings are dropped.
+  std::vector<uint64_t> kept = {version.image};
+  for (auto it = versions->rbegin(); it != versions->rend(); ++it) {
+    if (it->stored && kept.size() < kKeptIntentImages &&
+        std::find(kept.begin(), kept.end(), it->image) == kept.end()) {
+      kept.push_back(it->image);
+    }
+  }
+  for (const IntentVersion& v : *versions) {
+    if (s.ok() && v.stored && std::find(kept.begin(), kept.end(), v.image) == kept.end()) {
+      s = batch.Delete(store.models(), ModelKey(workspace_id, kIntentName, 'I', v.image));
+    }
   }
   if (!s.ok()) return absl::InternalError(ToAbsl(s.ToString()));
   if (absl::Status w = store.Write(&batch); !w.ok()) return w;
   return version;
+}
+
+absl::StatusOr<IntentVersion> ModelEngine::RollbackIntent(uint32_t workspace_id, uint64_t version,
+                                                          rocksdb::WriteBatch* batch) {
+  auto it = workspaces_.find(workspace_id);
+  if (it == workspaces_.end()) {
+    return absl::NotFoundError(ToAbsl(StrCat("model intent has no version ", version)));
+  }
+  Workspace& ws = it->second;
+  auto old = std::find_if(ws.intent.begin(), ws.intent.end(),
+                          [&](const IntentVersion& v) { return v.version == version; });
+  if (old == ws.intent.end()) {
+    return absl::NotFoundError(ToAbsl(StrCat("model intent has no version ", version)));
+  }
+  absl::StatusOr<std::unique_ptr<text::IntentModel>> model =
+      LoadIntentImage(*store_, workspace_id, *old);
+  if (!model.ok()) return model.status();
+  IntentVersion next = *old;
+  next.version = ws.intent.back().version + 1;
+  next.trained_ms = clock_->NowMillis();
+  next.reason = "rollback";
+  next.restored = version;
+  rocksdb::Status put = batch->Put(
+      store_->models(), ModelKey(workspace_id, kIntentName, 'V', next.version), EncodeIntent(next));
+  if (!put.ok()) return absl::InternalError(ToAbsl(put.ToString()));
+  ws.intent.push_back(next);
+  ws.intent_model = std::shared_ptr<const text::IntentModel>(*std::move(model));
+  Publish(workspace_id, ws);
+  return next;
 }
 
 std::shared_ptr<const text::IntentModel> ModelEngine::intent_model(uint32_t workspace_id) const {
@@ -586,19 +691,11 @@ absl::Status ModelEngine::Start() {
     absl::StatusOr<std::vector<IntentVersion>> intent = ReadIntentVersions(*store_, id);
     if (!intent.ok()) return intent.status();
     ws.intent = *std::move(intent);
-    if (!ws.intent.empty()) {
-      absl::StatusOr<std::optional<std::string>> image =
-          store_->Get(store_->models(), ModelKey(id, kIntentName, 'I', 0));
-      if (!image.ok()) return image.status();
-      if (image->has_value()) {
-        absl::StatusOr<std::unique_ptr<text::IntentModel>> model =
-            text::IntentModel::Deserialize(**image);
-        if (!model.ok()) {
-          return absl::DataLossError(
-              ToAbsl(StrCat("workspace ", id, " intent model: ", ToStd(model.status().message()))));
-        }
-        ws.intent_model = std::shared_ptr<const text::IntentModel>(*std::move(model));
-      }
+    if (!ws.intent.empty() && ws.intent.back().stored) {
+      absl::StatusOr<std::unique_ptr<text::IntentModel>> model =
+          LoadIntentImage(*store_, id, ws.intent.back());
+      if (!model.ok()) return model.status();
+      ws.intent_model = std::shared_ptr<const text::IntentModel>(*std::move(model));
     }
     Publish(id, ws);
   }
@@ -994,7 +1091,9 @@ bool ModelEngine::WriteIntent(uint32_t workspace_id, bool with_versions, JsonWri
   const std::vector<IntentVersion>& versions = it->second.intent;
   auto write_version = [&](const IntentVersion& v) {
     w.StartObject();
-    WriteVersionHead(w, v.version, "trainedAt", v.trained_ms, "train", 0);
+    WriteVersionHead(w, v.version, "trainedAt", v.trained_ms, v.reason, v.restored);
+    w.Key("stored");
+    w.Bool(v.stored);
     w.Key("examples");
     w.Uint(v.examples);
     w.Key("labels");

@@ -133,14 +133,24 @@ struct IntentVersion {
   int64_t trained_ms = 0;
   uint64_t examples = 0;  // trained on
   uint64_t labels = 0;
-  uint64_t holdout = 0;  // examples held out to measure accuracy (not trained on)
-  double accuracy = 0;   // on the held-out examples
+  uint64_t holdout = 0;          // examples held out to measure accuracy (not trained on)
+  double accuracy = 0;           // on the held-out examples
+  std::string reason = "train";  // "train" or "rollback"
+  uint64_t restored = 0;         // for a rollback: the version whose model was restored
+  // The version whose stored image this version answers with (itself when trained; 0: the one
+  // image of data written before images were kept per version).
+  uint64_t image = 0;
+  bool stored = true;  // false once the image was dropped (kKeptIntentImages)
 };
 
-// A profile's RFM summary in weeks at `now_ms`, from its order count, first and last order
-// time and revenue; nullopt without orders. The profile keeps no list of orders, so two orders
-// on one day count as two purchases, and the mean spend includes the first order (the papers'
-// summary excludes the trial purchase).
+// Intent models are tens of MB: the images of the latest kKeptIntentImages trained versions are
+// kept, older versions keep their figures only and cannot be rolled back to.
+inline constexpr size_t kKeptIntentImages = 3;
+
+// A profile's RFM summary in weeks at `now_ms`, as the papers summarise CDNOW: x = days with
+// an order - 1, t_x and T from the first order, and the mean spend of the repeat days (the first
+// day's revenue left out); nullopt without orders. See Profile::order_days for how days are
+// counted.
 std::optional<learn::RfmSummary> ProfileRfm(const Profile& profile, int64_t now_ms);
 
 // The score of a customer by one model, with its explanation.
@@ -195,6 +205,11 @@ class ModelEngine {
   static absl::StatusOr<IntentVersion> StoreIntent(storage::Store& store, uint32_t workspace_id,
                                                    IntentVersion version,
                                                    const std::string& model_image);
+  // Makes earlier intent version `version` the next version (under the commit lock): loads its
+  // image and answers with it from now on. NotFound for an unknown version, FailedPrecondition
+  // when its image is no longer stored.
+  absl::StatusOr<IntentVersion> RollbackIntent(uint32_t workspace_id, uint64_t version,
+                                               rocksdb::WriteBatch* batch);
   // The latest stored intent model of a workspace loaded at Start (null when none).
   std::shared_ptr<const text::IntentModel> intent_model(uint32_t workspace_id) const;
   // {"name": "intent", ...}: the intent model's versions with their accuracy.

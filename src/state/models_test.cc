@@ -6,6 +6,7 @@
 #include "state/profile_codec.h"
 #include "storage/keys.h"
 #include "testing/temp_dir.h"
+#include "testing/tiny_intent_model.h"
 
 namespace whisperer::state {
 namespace {
@@ -203,11 +204,75 @@ TEST_F(ModelEngineTest, InterventionWindowFromReturnGaps) {
   EXPECT_NEAR(window->second, 27, 1.01);
 }
 
+TEST_F(ModelEngineTest, IntentKeepsTheLatestImagesAndRollsBack) {
+  const std::string image = whisperer::testing::TinyIntentModel()->Serialize();
+  auto train = [&](uint64_t examples) {
+    IntentVersion v;
+    v.examples = examples;
+    absl::StatusOr<IntentVersion> stored = ModelEngine::StoreIntent(*store_, 1, v, image);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->image, stored->version);
+  };
+  auto versions = [&] {
+    std::string json;
+    JsonWriter w(&json);
+    EXPECT_TRUE(engine_->WriteIntent(1, /*with_versions=*/true, w));
+    simdjson::dom::parser parser;
+    std::vector<std::tuple<uint64_t, std::string, uint64_t, bool>> out;
+    for (simdjson::dom::element v : parser.parse(json)["versions"].get_array()) {
+      uint64_t restored = 0;  // absent unless a rollback
+      if (v["restoredVersion"].get(restored) != simdjson::SUCCESS) restored = 0;
+      out.emplace_back(uint64_t(v["version"]), std::string(std::string_view(v["reason"])), restored,
+                       bool(v["stored"]));
+    }
+    return out;
+  };
+  for (uint64_t i = 1; i <= 4; ++i) train(10 * i);
+  Open();
+  EXPECT_NE(engine_->intent_model(1), nullptr);
+  using V = std::tuple<uint64_t, std::string, uint64_t, bool>;
+  // Four trainings: the first one's image is dropped (kKeptIntentImages = 3).
+  EXPECT_EQ(versions(), (std::vector<V>{
+                            {1, "train", 0, false},
+                            {2, "train", 0, true},
+                            {3, "train", 0, true},
+                            {4, "train", 0, true},
+                        }));
+  rocksdb::WriteBatch batch;
+  EXPECT_EQ(engine_->RollbackIntent(1, 1, &batch).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(engine_->RollbackIntent(1, 9, &batch).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(batch.Count(), 0u);  // refusals write nothing
+  absl::StatusOr<IntentVersion> back = engine_->RollbackIntent(1, 2, &batch);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->version, 5u);
+  EXPECT_EQ(back->examples, 20u);  // version 2's figures
+  EXPECT_EQ(back->image, 2u);
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  EXPECT_EQ(std::get<2>(versions().back()), 2u);
+  // A restart answers with version 5, which is version 2's model; a fifth training keeps its
+  // image and those of the two latest other trainings (6, 4, 2): version 3's image goes.
+  train(60);
+  Open();
+  EXPECT_NE(engine_->intent_model(1), nullptr);
+  EXPECT_EQ(versions(), (std::vector<V>{
+                            {1, "train", 0, false},
+                            {2, "train", 0, true},
+                            {3, "train", 0, false},
+                            {4, "train", 0, true},
+                            {5, "rollback", 2, true},
+                            {6, "train", 0, true},
+                        }));
+}
+
 TEST(ProfileRfmTest, SummarizesTheOrdersInWeeks) {
   Profile p;
   EXPECT_FALSE(ProfileRfm(p, kT0).has_value());  // no orders
-  p.orders = 3;
+  // Four orders on three days: the first day's 30 is the trial, left out of the spend.
+  p.orders = 4;
+  p.order_days = 3;
   p.revenue = 90;
+  p.first_day_revenue = 30;
   p.first_order_ms = kT0;
   p.last_order_ms = kT0 + 14 * 24 * kHour;
   std::optional<learn::RfmSummary> rfm = ProfileRfm(p, kT0 + 28 * 24 * kHour);
@@ -217,6 +282,7 @@ TEST(ProfileRfmTest, SummarizesTheOrdersInWeeks) {
   EXPECT_DOUBLE_EQ(rfm->T, 4);
   EXPECT_DOUBLE_EQ(rfm->monetary, 30);
   p.orders = 1;
+  p.order_days = 1;
   rfm = ProfileRfm(p, kT0 + 7 * 24 * kHour);
   EXPECT_EQ(rfm->x, 0);
   EXPECT_EQ(rfm->monetary, 0);
@@ -230,9 +296,10 @@ TEST_F(ModelEngineTest, LifetimeValueFitsInstallsPersistsAndRollsBack) {
     Profile p;
     p.id = id;
     p.seen = {kT0, kT0, 1};
-    p.orders = 1 + id % 4;
+    p.orders = p.order_days = 1 + id % 4;
     // Each customer has a typical order value of their own, from 10 to 120.
-    p.revenue = static_cast<double>(p.orders) * (10.0 + static_cast<double>((id * 37) % 111));
+    p.first_day_revenue = 10.0 + static_cast<double>((id * 37) % 111);
+    p.revenue = static_cast<double>(p.orders) * p.first_day_revenue;
     p.first_order_ms = kT0 + static_cast<int64_t>(id % 10) * 24 * kHour;
     p.last_order_ms = p.first_order_ms + static_cast<int64_t>(p.orders - 1) * 21 * 24 * kHour;
     std::string encoded;
@@ -261,8 +328,9 @@ TEST_F(ModelEngineTest, LifetimeValueFitsInstallsPersistsAndRollsBack) {
   // A customer's value, from the installed version.
   Profile customer;
   customer.id = 9;
-  customer.orders = 3;
+  customer.orders = customer.order_days = 3;
   customer.revenue = 75;
+  customer.first_day_revenue = 25;
   customer.first_order_ms = kT0;
   customer.last_order_ms = kT0 + 60 * 24 * kHour;
   customer.seen = {kT0, customer.last_order_ms, 3};
@@ -281,6 +349,8 @@ TEST_F(ModelEngineTest, LifetimeValueFitsInstallsPersistsAndRollsBack) {
   // The offline command's path stores version 2 beside it; a restart reads both.
   ClvFit second = *fit;
   second.model.purchases.r *= 2;
+  // The one-price limit's log-likelihood (+infinity, stored as null) reads back.
+  second.model.spend.log_likelihood = std::numeric_limits<double>::infinity();
   ASSERT_TRUE(ModelEngine::StoreClv(*store_, 1, second).ok());
   Open();
   rocksdb::WriteBatch rollback;

@@ -6,6 +6,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
+#include "learn/clv.h"
 #include "state/device.h"
 #include "state/intent.h"
 #include "state/journeys.h"
@@ -162,6 +163,58 @@ void WriteIdentifiers(JsonWriter& w, const std::vector<Identifier>& ids) {
     w.EndObject();
   }
   w.EndArray();
+}
+
+// Orders and the days they fall on (see Profile::order_days).
+void AddOrder(Profile& p, int64_t ts, double revenue) {
+  if (p.orders == 0) {
+    p.first_order_ms = p.last_order_ms = ts;
+    p.order_days = 1;
+    p.first_day_revenue = revenue;
+  } else {
+    const int64_t day = learn::DayOfMillis(ts), first_day = learn::DayOfMillis(p.first_order_ms);
+    if (day < first_day) {
+      ++p.order_days;
+      p.first_day_revenue = revenue;
+    } else if (day == first_day) {
+      p.first_day_revenue += revenue;
+    } else if (day != learn::DayOfMillis(p.last_order_ms)) {
+      ++p.order_days;
+    }
+    p.first_order_ms = std::min(p.first_order_ms, ts);
+    p.last_order_ms = std::max(p.last_order_ms, ts);
+  }
+  p.revenue += revenue;
+  ++p.orders;
+}
+
+// `l`'s orders into `s`'s: days both have first or last orders on are counted once.
+void MergeOrders(Profile& s, const Profile& l) {
+  if (l.orders == 0) return;
+  if (s.orders == 0) {
+    s.revenue = l.revenue;
+    s.orders = l.orders;
+    s.first_order_ms = l.first_order_ms;
+    s.last_order_ms = l.last_order_ms;
+    s.order_days = l.order_days;
+    s.first_day_revenue = l.first_day_revenue;
+    return;
+  }
+  const int64_t s_first = learn::DayOfMillis(s.first_order_ms),
+                l_first = learn::DayOfMillis(l.first_order_ms);
+  const int64_t s_last = learn::DayOfMillis(s.last_order_ms),
+                l_last = learn::DayOfMillis(l.last_order_ms);
+  uint64_t shared = (s_first == l_first) + (s_last == l_last && s_last != s_first);
+  if (s_first == l_first) {
+    s.first_day_revenue += l.first_day_revenue;
+  } else if (l_first < s_first) {
+    s.first_day_revenue = l.first_day_revenue;
+  }
+  s.order_days = std::max<uint64_t>(1, s.order_days + l.order_days - shared);
+  s.revenue += l.revenue;
+  s.orders += l.orders;
+  s.first_order_ms = std::min(s.first_order_ms, l.first_order_ms);
+  s.last_order_ms = std::max(s.last_order_ms, l.last_order_ms);
 }
 
 void WriteIdList(JsonWriter& w, std::string_view key, const std::vector<uint64_t>& ids) {
@@ -368,12 +421,7 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
   }
   Count(p.event_counts, name, 1);
   FoldTexts(p.text, f);
-  if (f.revenue) {
-    p.revenue += *f.revenue;
-    ++p.orders;
-    if (p.first_order_ms == 0 || ts < p.first_order_ms) p.first_order_ms = ts;
-    if (ts > p.last_order_ms) p.last_order_ms = ts;
-  }
+  if (f.revenue) AddOrder(p, ts, *f.revenue);
 
   Sessions& s = p.sessions;
   bool view = f.type == api::EventType::kPage || f.type == api::EventType::kScreen;
@@ -441,12 +489,7 @@ void MergeProfiles(Profile& s, Profile&& l, MergeRecord record) {
   for (auto& [key, value] : l.traits) SetTrait(s, key, std::move(value.json), value.set_at_ms);
   s.seen.Absorb(l.seen);
   for (const auto& [name, n] : l.event_counts) Count(s.event_counts, name, n);
-  s.revenue += l.revenue;
-  s.orders += l.orders;
-  if (l.first_order_ms != 0 && (s.first_order_ms == 0 || l.first_order_ms < s.first_order_ms)) {
-    s.first_order_ms = l.first_order_ms;
-  }
-  s.last_order_ms = std::max(s.last_order_ms, l.last_order_ms);
+  MergeOrders(s, l);
   // Sessions on two devices are two sessions, even when they overlap in time.
   Sessions& a = s.sessions;
   const Sessions& b = l.sessions;
@@ -568,6 +611,10 @@ void WriteProfile(const Profile& p, int64_t now_ms, JsonWriter& w,
   w.Double(p.revenue);
   WriteTime(w, "first", p.first_order_ms);
   WriteTime(w, "last", p.last_order_ms);
+  w.Key("days");
+  w.Uint(p.order_days);
+  w.Key("firstDayRevenue");
+  w.Double(p.first_day_revenue);
   w.EndObject();
   // Recency / frequency / monetary, derived at read time.
   w.Key("rfm");

@@ -8,7 +8,10 @@
 //   - first/last seen, event count and counts by event name (track events by name; page,
 //     screen, identify, group and alias by type);
 //   - revenue and order count from `Order Completed` (properties.revenue, else .total), first
-//     and last order time; recency/frequency/monetary figures are derived when read;
+//     and last order time, and for lifetime value (state/models.h) the number of UTC days with
+//     an order and the revenue of the first such day (a day's orders are one purchase, and the
+//     first purchase is left out of the spend model); recency/frequency/monetary figures are
+//     derived when read;
 //   - sessions: a gap longer than the session timeout (default 30 minutes) starts a new one;
 //     count, total length, page and screen views per session, and the current session. An event
 //     older than the current session's last event is counted in the current session;
@@ -222,6 +225,11 @@ struct Profile {
   uint64_t orders = 0;
   int64_t first_order_ms = 0;
   int64_t last_order_ms = 0;
+  // Days (UTC) with an order, and the revenue of the orders on the first of them. An order older
+  // than the first order day makes a new first day; one between the first and the last day that
+  // lands on a day already counted is counted again (the profile keeps no list of days).
+  uint64_t order_days = 0;
+  double first_day_revenue = 0;
   Sessions sessions;
   std::vector<DeviceSeen> devices;
   std::map<std::string, Seen, std::less<>> platforms;

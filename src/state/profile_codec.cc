@@ -9,7 +9,9 @@ namespace whisperer::state {
 namespace {
 
 // 2: journeys; 3: journey rounds; 4: personas; 5: intent evidence; 6: model scores and text
-// sentiment. Versions from kOldestVersion on are read.
+// sentiment; 7: order days and the first order day's revenue (after the last order time; older
+// profiles read as one day per order, each worth the mean). Versions from kOldestVersion on are
+// read.
 //
 // Format 6 ends with the model scores (two doubles, three signed varints) and then the text
 // sentiment (TextSentiment): a varint count of texts scored, and only when it is not 0: the mean
@@ -17,7 +19,7 @@ namespace {
 // property (string), time (signed) and messageId (string), then the intent label (string, ""
 // for none), its probability (double) and time (signed). A profile without texts spends one
 // byte on it.
-constexpr uint8_t kVersion = 6;
+constexpr uint8_t kVersion = 7;
 constexpr uint8_t kOldestVersion = 3;
 
 class Writer {
@@ -169,6 +171,8 @@ void EncodeProfile(const Profile& p, std::string* out) {
   w.Varint(p.orders);
   w.Signed(p.first_order_ms);
   w.Signed(p.last_order_ms);
+  w.Varint(p.order_days);
+  w.Double(p.first_day_revenue);
   const Sessions& s = p.sessions;
   w.Varint(s.count);
   w.Signed(s.total_ms);
@@ -302,6 +306,13 @@ absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
   p.orders = r.Varint();
   p.first_order_ms = r.Signed();
   p.last_order_ms = r.Signed();
+  if (version >= 7) {
+    p.order_days = r.Varint();
+    p.first_day_revenue = r.Double();
+  } else if (p.orders > 0) {  // older profiles did not count days: every order was one
+    p.order_days = p.orders;
+    p.first_day_revenue = p.revenue / static_cast<double>(p.orders);
+  }
   Sessions& s = p.sessions;
   s.count = r.Varint();
   s.total_ms = r.Signed();

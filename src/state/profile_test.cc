@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/strings.h"
 #include "common/timestamp.h"
 #include "state/profile_codec.h"
 #include "state/text_signals.h"
@@ -81,6 +82,44 @@ TEST_F(FoldTest, CountsRevenueAndFirstLastSeen) {
   EXPECT_DOUBLE_EQ(profile_.revenue, 30.0);
   EXPECT_EQ(profile_.first_order_ms, kT0 + kMinute);
   EXPECT_EQ(profile_.last_order_ms, kT0 + 3 * kMinute);
+  EXPECT_EQ(profile_.order_days, 1u);  // three orders, one day
+  EXPECT_DOUBLE_EQ(profile_.first_day_revenue, 30.0);
+}
+
+TEST_F(FoldTest, CountsOrderDaysAndTheFirstDaysRevenue) {
+  constexpr int64_t kDay = 24 * 60 * kMinute;
+  auto order = [&](int64_t ts, const char* revenue) {
+    Fold(
+        "track", ts,
+        StrCat(R"("userId":"u","event":"Order Completed","properties":{"revenue":)", revenue, "}"));
+  };
+  order(kT0 + 3 * kDay, "10");
+  order(kT0 + 3 * kDay + kMinute, "5");  // the same day: one purchase
+  order(kT0 + 5 * kDay, "20");
+  EXPECT_EQ(profile_.orders, 3u);
+  EXPECT_EQ(profile_.order_days, 2u);
+  EXPECT_DOUBLE_EQ(profile_.first_day_revenue, 15.0);
+  order(kT0 + kDay, "7");  // late, and earlier than the first: a new first day
+  EXPECT_EQ(profile_.order_days, 3u);
+  EXPECT_DOUBLE_EQ(profile_.first_day_revenue, 7.0);
+  EXPECT_EQ(profile_.first_order_ms, kT0 + kDay);
+  EXPECT_EQ(profile_.last_order_ms, kT0 + 5 * kDay);
+  EXPECT_DOUBLE_EQ(profile_.revenue, 42.0);
+
+  // Merging: the day both profiles ordered on is one day.
+  Profile other;
+  other.orders = 2;
+  other.order_days = 2;
+  other.revenue = 9;
+  other.first_day_revenue = 4;
+  other.first_order_ms = kT0 + kDay + 5;
+  other.last_order_ms = kT0 + 9 * kDay;
+  MergeProfiles(profile_, std::move(other), MergeRecord{});
+  EXPECT_EQ(profile_.orders, 6u);
+  EXPECT_EQ(profile_.order_days, 4u);
+  EXPECT_DOUBLE_EQ(profile_.first_day_revenue, 11.0);
+  EXPECT_DOUBLE_EQ(profile_.revenue, 51.0);
+  EXPECT_EQ(profile_.last_order_ms, kT0 + 9 * kDay);
 }
 
 TEST_F(FoldTest, SessionsSplitOnTheTimeout) {
@@ -229,6 +268,8 @@ TEST(ProfileCodec, RoundTripsEveryField) {
   p.event_counts = {{"page", 2}};
   p.revenue = 12.25;
   p.orders = 1;
+  p.order_days = 1;
+  p.first_day_revenue = 12.25;
   p.first_order_ms = p.last_order_ms = kT0 + 5;
   p.sessions = {1, 5, 2, kT0, kT0 + 5, 2, 2};
   DeviceSeen d;
@@ -318,18 +359,35 @@ TEST(ProfileCodec, RoundTripsEveryField) {
 }
 
 TEST(ProfileCodec, ReadsRowsOfEarlierFormats) {
-  // For a profile in no journey with no persona, no intent evidence, no scores and no texts,
-  // format 5 is format 6 without the scores and text sentiment blocks at the end (two doubles
-  // and three zero varints: 19 bytes; the zero count of texts: 1 byte), format 4 is format 5
-  // without the intent block (the kind count, 12 pairs of zeros and the previous session's end: 26
-  // bytes), and format 3 is format 4 without the persona block (11 bytes).
+  // Format 6 is format 7 without the order days and the first order day's revenue (a varint and
+  // a double right after the last order time). For a profile in no journey with no persona, no
+  // intent evidence, no scores and no texts, format 5 is format 6 without the scores and text
+  // sentiment blocks at the end (two doubles and three zero varints: 19 bytes; the zero count of
+  // texts: 1 byte), format 4 is format 5 without the intent block (the kind count, 12 pairs of
+  // zeros and the previous session's end: 26 bytes), and format 3 is format 4 without the persona
+  // block (11 bytes).
   Profile p;
   p.id = 7;
   p.seen = {kT0, kT0, 1};
   p.last_sequence = 3;
-  std::string v6;
-  EncodeProfile(p, &v6);
-  ASSERT_EQ(v6[0], 6);
+  auto format6 = [](Profile q) {
+    // Marks the two fields to find and cut them.
+    q.order_days = 0x55;
+    q.first_day_revenue = 1234.5;
+    std::string v7;
+    EncodeProfile(q, &v7);
+    EXPECT_EQ(v7[0], 7);
+    std::string marker(1, '\x55');
+    double d = 1234.5;
+    marker.append(reinterpret_cast<const char*>(&d), sizeof d);
+    const size_t at = v7.find(marker);
+    EXPECT_NE(at, std::string::npos);
+    EXPECT_EQ(v7.find(marker, at + 1), std::string::npos);
+    std::string v6 = v7.erase(at, marker.size());
+    v6[0] = 6;
+    return v6;
+  };
+  std::string v6 = format6(p);
   std::string v5 = v6.substr(0, v6.size() - 20);
   v5[0] = 5;
   std::string v4 = v5.substr(0, v5.size() - 26);
@@ -346,11 +404,23 @@ TEST(ProfileCodec, ReadsRowsOfEarlierFormats) {
     EXPECT_EQ(back->scores.at_ms, 0);
     EXPECT_EQ(back->text.count, 0u);
   }
-  // Scores round-trip in format 6.
+  // A format 6 profile with orders reads as one day per order, each worth the mean.
+  Profile ordered = p;
+  ordered.orders = 4;
+  ordered.revenue = 50;
+  ordered.first_order_ms = kT0;
+  ordered.last_order_ms = kT0 + 5;
+  absl::StatusOr<Profile> old_orders = DecodeProfile(format6(ordered));
+  ASSERT_TRUE(old_orders.ok()) << old_orders.status();
+  EXPECT_EQ(old_orders->order_days, 4u);
+  EXPECT_EQ(old_orders->first_day_revenue, 12.5);
+  EXPECT_EQ(old_orders->last_order_ms, kT0 + 5);
+  EXPECT_EQ(old_orders->seen.events, 1u);
+  // Scores round-trip.
   p.scores = {0.25, 0.5, kT0, {kT0, kT0 + 1}};
-  v6.clear();
-  EncodeProfile(p, &v6);
-  absl::StatusOr<Profile> back = DecodeProfile(v6);
+  std::string v7;
+  EncodeProfile(p, &v7);
+  absl::StatusOr<Profile> back = DecodeProfile(v7);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->scores.conversion, 0.25);
   EXPECT_EQ(back->scores.churn, 0.5);

@@ -863,7 +863,11 @@ test('lifetime value on the profile: P(alive), expected purchases, spend and val
   const { r, alpha, a, b } = ltvV1.bgnbd;
   const { p, q, v } = ltvV1.gammaGamma;
   const x = repeatOrders.length - 1;
-  const m = profile.orders.revenue / profile.orders.count;
+  // One order a day at most here: every order but the first is a repeat purchase, and the
+  // spend is that of the repeats.
+  assert.equal(profile.orders.days, repeatOrders.length);
+  assert.equal(profile.orders.firstDayRevenue, repeatOrders[0].revenue);
+  const m = (profile.orders.revenue - profile.orders.firstDayRevenue) / x;
   const first = Date.parse(profile.orders.first);
   const tx = (Date.parse(profile.orders.last) - first) / WEEK;
   const alive = (now) => {
@@ -961,8 +965,8 @@ test('lifetime value: a refit is the next version, and a rollback restores an ea
   assert.equal(lv.version, 3);
   const { p, q, v } = ltvV1.gammaGamma;
   const profile = await ltvProfile(repeatId);
-  const x = profile.orders.count - 1;
-  const m = profile.orders.revenue / profile.orders.count;
+  const x = profile.orders.days - 1;
+  const m = (profile.orders.revenue - profile.orders.firstDayRevenue) / x;
   const spend = (p * (v + x * m)) / (p * x + q - 1);
   assert.ok(Math.abs(lv.expectedSpendPerPurchase - spend) < 1e-9 * spend);
 

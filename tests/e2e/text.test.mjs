@@ -390,27 +390,54 @@ test('whisperer models train intent: server_running while a server runs; a serve
   await send('wk_help', [track('eve', 'Page Viewed', at + 60_000, {})], help);
   assert.equal((await profileOf('eve', 'ak_help', help)).textIntent.label, 'refund');
 
-  // Only the latest intent model is kept: no rollback.
-  const rollback = await help.request('/v1/models/intent/rollback', {
-    body: { version: 1 },
-    headers: { authorization: 'Bearer ak_help' },
-  });
-  assert.equal(rollback.status, 400, rollback.text);
-  assert.equal(rollback.json.error.code, 'rollback_unsupported');
-  assert.equal((await getOk('/v1/models/intent', 'ak_help', help)).version, 1);
+  const rollback = (version) =>
+    help.request('/v1/models/intent/rollback', {
+      body: { version },
+      headers: { authorization: 'Bearer ak_help' },
+    });
+  const unknown = await rollback(7);
+  assert.equal(unknown.status, 404, unknown.text);
+  assert.equal(unknown.json.error.code, 'unknown_version');
+  assert.equal((await getOk('/v1/models/intent', 'ak_help', help)).version, 1, 'refused: unchanged');
   assert.equal(await help.stop(), 0);
 
-  // A second training is version 2; every version's figures are listed (only the latest model
-  // itself is stored).
+  // A second training, where refunds are called money_back, is version 2.
+  await fsp.writeFile(csv, intentCsv().replaceAll(',refund\n', ',money_back\n'));
   const again = await train();
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /^intent version 2 of workspace helpdesk: /);
   help = await startServer({ t, config: INTENT_CONFIG, dataDir: data });
   model = await getOk('/v1/models/intent', 'ak_help', help);
   assert.equal(model.version, 2);
-  assert.deepEqual(model.versions.map((v) => v.version), [1, 2]);
-  assert.deepEqual(model.versions[0], v1);
+  assert.deepEqual(model.versions.map((v) => [v.version, v.stored]), [[1, true], [2, true]]);
   assert.equal(model.latest.version, 2);
+  const refund = async (user, i) => {
+    await send('wk_help', [track(user, 'Message Sent', Date.now() - MIN + i, { message: 'I want my money back, refund me' })], help);
+    return (await profileOf(user, 'ak_help', help)).textIntent.label;
+  };
+  assert.equal(await refund('ivy', 1), 'money_back');
+
+  // Back to version 1: new messages are labelled by its model, as version 3.
+  const back = await rollback(1);
+  assert.equal(back.status, 200, back.text);
+  assert.equal(back.json.version, 3);
+  assert.equal(back.json.latest.reason, 'rollback');
+  assert.equal(back.json.latest.restoredVersion, 1);
+  assert.equal(back.json.latest.examples, v1.examples);
+  assert.equal(back.json.latest.metrics.accuracy, v1.metrics.accuracy);
+  assert.equal(await refund('jon', 2), 'refund');
+  assert.equal((await profileOf('ivy', 'ak_help', help)).textIntent.label, 'money_back', 'kept');
+  assert.equal(await help.stop(), 0);
+
+  // After a restart version 3, version 1's model, still answers.
+  help = await startServer({ t, config: INTENT_CONFIG, dataDir: data });
+  model = await getOk('/v1/models/intent', 'ak_help', help);
+  assert.deepEqual(model.versions.map((v) => [v.version, v.reason, v.restoredVersion]), [
+    [1, 'train', undefined],
+    [2, 'train', undefined],
+    [3, 'rollback', 1],
+  ]);
+  assert.equal(await refund('kim', 3), 'refund');
   assert.equal(await help.stop(), 0);
 });
 
