@@ -29,4 +29,10 @@ inline bool GetVarint(std::string_view* in, uint64_t* v) {
   return false;
 }
 
+// Zigzag: signed integers as varints, small magnitudes in few bytes either side of zero.
+inline uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+inline int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1)); }
+
 }  // namespace whisperer

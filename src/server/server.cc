@@ -113,13 +113,14 @@ void FireJourneyTimeouts(state::ProfileEngine* engine, shard::ShardSet* shards) 
   }
 }
 
-// Writes what the models learned since their last checkpoint (state/models.h: every 30 s), at
-// the end of a serve or an import: after the shards stopped, so that every event written has
-// been learned from.
+// Writes what the models learned since their last checkpoint (state/models.h: every 30 s) and
+// their pending examples, at the end of a serve or an import: after the shards stopped, so that
+// every event written has been learned from.
 void SaveModels(state::ProfileEngine* engine, shard::ShardSet* shards) {
   if (engine == nullptr) return;
   absl::Status saved = shards->WriteExclusive([&](rocksdb::WriteBatch* batch) {
-    return engine->models().Checkpoint(batch, /*force=*/true);
+    absl::Status s = engine->models().Checkpoint(batch, /*force=*/true);
+    return s.ok() ? engine->models().SavePending(batch) : s;
   });
   if (!saved.ok()) {
     obs::LogEvent(spdlog::level::warn, "models_not_saved", {{"error", ToStd(saved.message())}});

@@ -684,6 +684,7 @@ absl::Status ModelEngine::Start() {
                                             return true;
                                           });
       if (!s.ok()) return s;
+      if (s = LoadPending(id, kind, live, ws.settings); !s.ok()) return s;
     }
     absl::StatusOr<std::vector<ClvFit>> clv = ReadClvVersions(*store_, id);
     if (!clv.ok()) return clv.status();
@@ -893,6 +894,77 @@ absl::Status ModelEngine::Checkpoint(rocksdb::WriteBatch* batch, bool force) {
     Publish(id, ws);
   }
   return absl::OkStatus();
+}
+
+// Pending examples: [varint profile][signed varint at_ms][varint n][n x (varint index,
+// 4-byte float value)] after one another.
+absl::Status ModelEngine::SavePending(rocksdb::WriteBatch* batch) {
+  for (auto& [id, ws] : workspaces_) {
+    if (!ws.settings.enabled) continue;
+    for (size_t k = 0; k < kModelKinds; ++k) {
+      const Live& live = *ws.live[k];
+      const std::string key = ModelKey(id, ModelName(static_cast<ModelKind>(k)), 'P');
+      rocksdb::Status s;
+      if (live.pending.empty()) {
+        s = batch->Delete(store_->models(), key);
+      } else {
+        std::string out;
+        for (const auto& [profile, example] : live.pending) {
+          PutVarint(&out, profile);
+          PutVarint(&out, ZigZag(example.at_ms));
+          PutVarint(&out, example.features.size());
+          for (const learn::Feature& f : example.features) {
+            PutVarint(&out, f.index);
+            out.append(reinterpret_cast<const char*>(&f.value), sizeof f.value);
+          }
+        }
+        s = batch->Put(store_->models(), key, out);
+      }
+      if (!s.ok()) return absl::InternalError(ToAbsl(StrCat("pending examples: ", s.ToString())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelEngine::LoadPending(uint32_t workspace_id, ModelKind kind, Live& live,
+                                      const ModelSettings& settings) {
+  const std::string key = ModelKey(workspace_id, ModelName(kind), 'P');
+  absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->models(), key);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return absl::OkStatus();
+  const uint64_t slots = uint64_t{1} << live.model.options().bits;
+  const int64_t window =
+      kind == ModelKind::kConversion ? settings.conversion_window_ms : settings.churn_inactive_ms;
+  std::string_view in = **stored;
+  while (!in.empty() && live.pending.size() < settings.max_pending) {
+    uint64_t profile = 0, at = 0, n = 0;
+    if (!GetVarint(&in, &profile) || !GetVarint(&in, &at) || !GetVarint(&in, &n) || n > in.size()) {
+      break;
+    }
+    Pending example;
+    example.at_ms = UnZigZag(at);
+    example.features.resize(n);
+    bool ok = true;
+    for (learn::Feature& f : example.features) {
+      uint64_t index = 0;
+      ok = GetVarint(&in, &index) && index < slots && in.size() >= sizeof f.value;
+      if (!ok) break;
+      f.index = static_cast<uint32_t>(index);
+      std::memcpy(&f.value, in.data(), sizeof f.value);
+      in.remove_prefix(sizeof f.value);
+    }
+    // A malformed record, or features of another table size (models.ftrl.bits changed): the
+    // rest is dropped; they were only pending.
+    if (!ok) break;
+    live.expiries.push({example.at_ms + window, profile, example.at_ms});
+    live.pending[profile] = std::move(example);
+  }
+  // Read once: a crash after this start must not label them again.
+  rocksdb::WriteBatch remove;
+  if (rocksdb::Status s = remove.Delete(store_->models(), key); !s.ok()) {
+    return absl::InternalError(ToAbsl(s.ToString()));
+  }
+  return store_->Write(&remove);
 }
 
 absl::StatusOr<ModelVersion> ModelEngine::Rollback(uint32_t workspace_id, ModelKind kind,
@@ -1143,7 +1215,7 @@ bool ModelEngine::WriteClv(uint32_t workspace_id, bool with_versions, JsonWriter
   w.Key("algorithm");
   w.String("BG/NBD purchases + Gamma-Gamma spend, maximum likelihood (libLBFGS)");
   w.Key("refitEveryHours");
-  w.Int(settings->clv_refit_every_ms / 3'600'000);
+  w.Double(static_cast<double>(settings->clv_refit_every_ms) / 3'600'000);
   w.Key("version");
   w.Uint(versions.empty() ? 0 : versions.back().version);
   w.Key("latest");

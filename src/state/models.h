@@ -12,11 +12,12 @@
 // The window is measured in event time (each event's timestamp, never later than when it was
 // received), per workspace, so imported history is labelled the way live traffic is; a window
 // that ends is noticed when a later event of the workspace arrives. Labelled examples are learned
-// at once by FTRL-Proximal (learn/ftrl.h). Pending examples are held in memory only, at most
-// `max_pending` per workspace (beyond that new moments are not kept, and counted): a restart
-// loses the pending ones. The live models are written every 30 s, when a version is cut, and at
-// a clean shutdown or the end of an import: a crash (kill -9) also loses what was learned since
-// the last write. Events are never lost; only what the models learned from them.
+// at once by FTRL-Proximal (learn/ftrl.h). Pending examples are held in memory, at most
+// `max_pending` per workspace (beyond that new moments are not kept, and counted), and written
+// at a clean shutdown or the end of an import (SavePending), to be read back once by the next
+// Start. The live models are written every 30 s, when a version is cut, and at a clean shutdown
+// or the end of an import: a crash (kill -9) loses the pending examples and what was learned
+// since the last write. Events are never lost; only what the models learned from them.
 //
 // Features (ProfileFeatures): counts and amounts on log scales (events, sessions, orders,
 // revenue, days since first seen, the gap before the current session, views per session, the
@@ -184,6 +185,10 @@ class ModelEngine {
   // the readers' copies when they are a second old and anything changed. Called by the profile
   // engine at each group commit, and every second by the server while traffic is quiet.
   absl::Status Checkpoint(rocksdb::WriteBatch* batch, bool force = false);
+  // Writes every pending example (at a clean shutdown or the end of an import, under the commit
+  // lock, after a forced Checkpoint). Start reads them back and deletes them, so that a crash
+  // after the restart cannot label them twice.
+  absl::Status SavePending(rocksdb::WriteBatch* batch);
   // Makes `version`'s state live again. NotFound for an unknown model or version.
   absl::StatusOr<ModelVersion> Rollback(uint32_t workspace_id, ModelKind kind, uint64_t version,
                                         rocksdb::WriteBatch* batch);
@@ -298,6 +303,8 @@ class ModelEngine {
   };
 
   void Learn(Workspace& ws, ModelKind kind, const Pending& example, int label);
+  absl::Status LoadPending(uint32_t workspace_id, ModelKind kind, Live& live,
+                           const ModelSettings& settings);
   void Expire(Workspace& ws, ModelKind kind);
   void CutVersion(Workspace& ws, ModelKind kind, std::string reason, uint64_t restored,
                   int64_t now_ms);

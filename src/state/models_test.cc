@@ -93,6 +93,42 @@ TEST_F(ModelEngineTest, ConversionLabelsArriveLateAndNeverFromTheFuture) {
   EXPECT_LT(profiles_[3].scores.conversion, 1.0);
 }
 
+TEST_F(ModelEngineTest, PendingExamplesSurviveACleanRestartOnce) {
+  Event(1, kT0);
+  Event(2, kT0 + kHour);
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 2u);
+  {
+    rocksdb::WriteBatch batch;  // a clean shutdown: SaveModels
+    ASSERT_TRUE(engine_->Checkpoint(&batch, true).ok());
+    ASSERT_TRUE(engine_->SavePending(&batch).ok());
+    ASSERT_TRUE(store_->Write(&batch).ok());
+  }
+  Open();
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 2u);
+  EXPECT_EQ(engine_->pending(1, ModelKind::kChurn), 2u);
+  // Customer 1 converts within the window: the restored example is labelled and learned.
+  Event(1, kT0 + 24 * kHour, "Order Completed");
+  EXPECT_EQ(engine_->learned(1, ModelKind::kConversion), 1u);
+  // The window of customer 2's restored example expires with event time.
+  Event(3, kT0 + 9 * 24 * kHour);
+  EXPECT_EQ(engine_->learned(1, ModelKind::kConversion), 2u);
+
+  // Read once: a restart without a clean shutdown finds none (they were not saved again).
+  Open();
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 0u);
+
+  // Pending examples hashed into another table size are dropped, not misread.
+  Event(4, kT0 + 10 * 24 * kHour);
+  {
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(engine_->SavePending(&batch).ok());
+    ASSERT_TRUE(store_->Write(&batch).ok());
+  }
+  settings_.ftrl.bits = 4;
+  Open();
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 0u);
+}
+
 TEST_F(ModelEngineTest, ChurnIsInactivityOrTheCancelEvent) {
   settings_.cancel_event = "Subscription Cancelled";
   settings_.sample_every_ms = 1;  // every event is a moment, for this test
@@ -367,6 +403,15 @@ TEST_F(ModelEngineTest, LifetimeValueFitsInstallsPersistsAndRollsBack) {
   simdjson::dom::element doc = parser.parse(model_json);
   EXPECT_EQ(uint64_t(doc["version"]), 3u);
   EXPECT_EQ(simdjson::dom::array(doc["versions"]).size(), 3u);
+  EXPECT_EQ(double(doc["refitEveryHours"]),
+            static_cast<double>(settings_.clv_refit_every_ms) / 3'600'000);
+
+  settings_.clv_refit_every_ms = 30 * 60'000;  // not whole hours
+  Open();
+  model_json.clear();
+  JsonWriter half(&model_json);
+  ASSERT_TRUE(engine_->WriteClv(1, false, half));
+  EXPECT_EQ(double(parser.parse(model_json)["refitEveryHours"]), 0.5);
 }
 
 TEST_F(ModelEngineTest, OffMeansNoScores) {

@@ -27,9 +27,7 @@ class Writer {
   explicit Writer(std::string* out) : out_(out) {}
 
   void Varint(uint64_t v) { PutVarint(out_, v); }
-  void Signed(int64_t v) {
-    Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-  }
+  void Signed(int64_t v) { Varint(ZigZag(v)); }
   void Str(std::string_view s) {
     Varint(s.size());
     out_->append(s);
@@ -79,10 +77,7 @@ class Reader {
     if (!GetVarint(&in_, &v)) return Fail();
     return v;
   }
-  int64_t Signed() {
-    uint64_t v = Varint();
-    return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
-  }
+  int64_t Signed() { return UnZigZag(Varint()); }
   std::string Str() {
     uint64_t n = Varint();
     if (n > in_.size()) return Fail(), std::string();

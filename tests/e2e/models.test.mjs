@@ -399,17 +399,26 @@ test('scores after learning: a checkout scores above a product view, with the fa
   c0Before = c0.scores;
 });
 
-test('a restart keeps what the models learned and their versions; pending examples are lost', async () => {
+test('a restart keeps what the models learned, their versions and pending examples; a crash loses the pending ones', async () => {
   await refresh();
   const before = await getOk('/v1/models/conversion');
+  const churnBefore = await getOk('/v1/models/churn');
   assert.ok(before.pendingExamples > 0, 'moments waiting for their label');
   assert.equal(await server.stop(), 0);
   server = await startServer({ config: CONFIG, dataDir });
 
-  const conversion = await getOk('/v1/models/conversion');
+  let conversion = await getOk('/v1/models/conversion');
   assert.equal(conversion.examplesLearned, 240);
   assert.deepEqual(conversion.versions, learned.versions);
-  assert.equal(conversion.pendingExamples, 0, 'pending examples are held in memory only');
+  assert.equal(conversion.pendingExamples, before.pendingExamples, 'written at shutdown, read back');
+  assert.equal((await getOk('/v1/models/churn')).pendingExamples, churnBefore.pendingExamples);
+
+  // Read back once: after a crash they are gone, and what was learned is as it was saved.
+  await server.kill9();
+  server = await startServer({ config: CONFIG, dataDir });
+  conversion = await getOk('/v1/models/conversion');
+  assert.equal(conversion.pendingExamples, 0, 'a crash loses the pending examples');
+  assert.equal(conversion.examplesLearned, 240);
   const churn = await getOk('/v1/models/churn');
   assert.equal(churn.examplesLearned, 360);
   assert.equal(churn.version, 3);
@@ -1125,9 +1134,10 @@ test('whisperer import writes what the models learned: a restart keeps it; a due
   const restarted = await startServer({ t, config: IMPORT_CONFIG, dataDir: data });
   const conversion = await getOk('/v1/models/conversion', 'ak_hist', restarted);
   assert.equal(conversion.examplesLearned, n, 'every first moment was labelled during the import');
-  assert.equal(conversion.pendingExamples, 0, "the tick's moment was pending: memory only");
+  assert.equal(conversion.pendingExamples, 1, "the tick's moment, saved at the end of the import");
   const churn = await getOk('/v1/models/churn', 'ak_hist', restarted);
   assert.equal(churn.examplesLearned, n + n / 2);
+  assert.equal(churn.pendingExamples, 1, "the tick's moment");
 
   // ltv has repeat orders and no lifetime value version: the refit due at start (every 24h by
   // default) fits one.
