@@ -10,6 +10,7 @@
 
 #include "common/duration.h"
 #include "common/status.h"
+#include "common/timestamp.h"
 #include "yaml-cpp/yaml.h"
 
 namespace whisperer::config {
@@ -416,6 +417,212 @@ absl::Status ParseModels(Reader& r, const YAML::Node& n, const std::string& path
   return absl::OkStatus();
 }
 
+// A condition under `key` of `n` (optional): its text and where it was written.
+absl::Status Condition(Reader& r, const YAML::Node& n, std::string_view key,
+                       const std::string& path, std::string* out, SourceRef* ref) {
+  if (!n[std::string(key)]) return absl::OkStatus();
+  const std::string p = StrCat(path, ".", key);
+  WHISPERER_RETURN_IF_ERROR(r.String(n[std::string(key)], p, out));
+  *ref = RefOf(r.file(), n[std::string(key)], p);
+  return absl::OkStatus();
+}
+
+absl::Status Timestamp(Reader& r, const YAML::Node& n, const std::string& path, int64_t* out) {
+  if (!n) return absl::OkStatus();
+  std::optional<int64_t> ms = n.IsScalar() ? ParseIso8601(n.Scalar()) : std::nullopt;
+  if (!ms) {
+    return ConfigError(r.file(), n, path, "must be an ISO-8601 time such as 2025-01-31T00:00:00Z");
+  }
+  *out = *ms;
+  return absl::OkStatus();
+}
+
+absl::Status ParseAction(Reader& r, const YAML::Node& n, const std::string& path,
+                         std::set<std::string>* ids, ActionConfig* a) {
+  WHISPERER_RETURN_IF_ERROR(
+      r.Map(n, path,
+            {"id", "issue", "group", "kind", "value", "cost", "lever", "consent", "valid",
+             "eligibility", "applicability", "suitability", "weights", "treatments"}));
+  WHISPERER_RETURN_IF_ERROR(EntryId(r, r.file(), n, path, "action", ids, &a->id));
+  for (auto [key, out] : {std::pair{"issue", &a->issue}, std::pair{"group", &a->group}}) {
+    WHISPERER_RETURN_IF_ERROR(r.String(n[key], StrCat(path, ".", key), out));
+    if (!ValidIdName(*out)) {
+      return ConfigError(r.file(), n[key] ? n[key] : n, StrCat(path, ".", key),
+                         "an action needs an issue and a group: 1-64 letters, digits or _");
+    }
+  }
+  WHISPERER_RETURN_IF_ERROR(r.String(n["kind"], path + ".kind", &a->kind));
+  if (a->kind != "offer" && a->kind != "content" && a->kind != "message" && a->kind != "urgency" &&
+      a->kind != "webhook") {
+    return ConfigError(r.file(), n["kind"], path + ".kind",
+                       "must be offer, content, message, urgency or webhook");
+  }
+  WHISPERER_RETURN_IF_ERROR(r.Number(n["value"], path + ".value", &a->value, 0, 1e12));
+  WHISPERER_RETURN_IF_ERROR(r.Number(n["cost"], path + ".cost", &a->cost, 0, 1e12));
+  WHISPERER_RETURN_IF_ERROR(r.Number(n["lever"], path + ".lever", &a->lever, 0, 1e6));
+  WHISPERER_RETURN_IF_ERROR(r.String(n["consent"], path + ".consent", &a->consent));
+  if (n["consent"]) a->consent_ref = RefOf(r.file(), n["consent"], path + ".consent");
+  if (const YAML::Node& v = n["valid"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(v, path + ".valid", {"from", "until"}));
+    WHISPERER_RETURN_IF_ERROR(Timestamp(r, v["from"], path + ".valid.from", &a->valid_from_ms));
+    WHISPERER_RETURN_IF_ERROR(Timestamp(r, v["until"], path + ".valid.until", &a->valid_until_ms));
+    if (a->valid_until_ms != 0 && a->valid_until_ms <= a->valid_from_ms) {
+      return ConfigError(r.file(), v, path + ".valid", "until must be after from");
+    }
+  }
+  WHISPERER_RETURN_IF_ERROR(
+      Condition(r, n, "eligibility", path, &a->eligibility, &a->eligibility_ref));
+  WHISPERER_RETURN_IF_ERROR(
+      Condition(r, n, "applicability", path, &a->applicability, &a->applicability_ref));
+  WHISPERER_RETURN_IF_ERROR(
+      Condition(r, n, "suitability", path, &a->suitability, &a->suitability_ref));
+  if (const YAML::Node& ws = n["weights"]) {
+    if (!ws.IsSequence()) return ConfigError(r.file(), ws, path + ".weights", "must be a list");
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const std::string wp = StrCat(path, ".weights[", i, "]");
+      WHISPERER_RETURN_IF_ERROR(r.Map(ws[i], wp, {"when", "weight"}));
+      ActionConfig::Weight w;
+      if (!ws[i]["when"]) return ConfigError(r.file(), ws[i], wp + ".when", "is required");
+      WHISPERER_RETURN_IF_ERROR(Condition(r, ws[i], "when", wp, &w.when, &w.when_ref));
+      if (!ws[i]["weight"]) return ConfigError(r.file(), ws[i], wp + ".weight", "is required");
+      WHISPERER_RETURN_IF_ERROR(r.Number(ws[i]["weight"], wp + ".weight", &w.weight, 0, 1e6));
+      a->weights.push_back(std::move(w));
+    }
+  }
+  const YAML::Node& ts = n["treatments"];
+  if (!ts || !ts.IsSequence() || ts.size() == 0) {
+    return ConfigError(r.file(), ts ? ts : n, path + ".treatments",
+                       "an action needs a list of treatments (its form per channel)");
+  }
+  std::set<std::string> treatment_ids;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const std::string tp = StrCat(path, ".treatments[", i, "]");
+    WHISPERER_RETURN_IF_ERROR(r.Map(ts[i], tp, {"id", "channel"}));
+    ActionConfig::Treatment t;
+    WHISPERER_RETURN_IF_ERROR(EntryId(r, r.file(), ts[i], tp, "treatment", &treatment_ids, &t.id));
+    WHISPERER_RETURN_IF_ERROR(r.String(ts[i]["channel"], tp + ".channel", &t.channel));
+    if (t.channel != "email" && t.channel != "sms" && t.channel != "push" &&
+        t.channel != "in_app" && t.channel != "web" && t.channel != "phone") {
+      return ConfigError(r.file(), ts[i]["channel"] ? ts[i]["channel"] : ts[i], tp + ".channel",
+                         "must be email, sms, push, in_app, web or phone");
+    }
+    a->treatments.push_back(std::move(t));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& path,
+                            DecisionsConfig* d) {
+  WHISPERER_RETURN_IF_ERROR(
+      r.Map(n, path,
+            {"environment", "exploration", "thresholds", "learning_rate", "control_group", "policy",
+             "bandit", "rewards", "actions", "decision_points"}));
+  d->configured = true;
+  WHISPERER_RETURN_IF_ERROR(r.String(n["environment"], path + ".environment", &d->environment));
+  if (d->environment != "production" && d->environment != "staging" &&
+      d->environment != "development") {
+    return ConfigError(r.file(), n["environment"], path + ".environment",
+                       "must be production, staging or development");
+  }
+  WHISPERER_RETURN_IF_ERROR(
+      r.Number(n["exploration"], path + ".exploration", &d->exploration, 0, 1));
+  if (const YAML::Node& t = n["thresholds"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(t, path + ".thresholds", {"autonomous", "supervised"}));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Number(t["autonomous"], path + ".thresholds.autonomous", &d->autonomous, 0, 1));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Number(t["supervised"], path + ".thresholds.supervised", &d->supervised, 0, 1));
+    if (d->autonomous >= 0 && d->supervised > d->autonomous) {
+      return ConfigError(r.file(), t, path + ".thresholds",
+                         "supervised must not be above autonomous");
+    }
+  }
+  WHISPERER_RETURN_IF_ERROR(
+      r.Number(n["learning_rate"], path + ".learning_rate", &d->learning_rate, 1e-6, 10));
+  WHISPERER_RETURN_IF_ERROR(
+      r.Number(n["control_group"], path + ".control_group", &d->control_group, 0, 0.5));
+  WHISPERER_RETURN_IF_ERROR(r.String(n["policy"], path + ".policy", &d->policy));
+  if (d->policy != "thompson" && d->policy != "linucb" && d->policy != "epsilon_greedy" &&
+      d->policy != "softmax") {
+    return ConfigError(r.file(), n["policy"], path + ".policy",
+                       "must be thompson, linucb, epsilon_greedy or softmax");
+  }
+  if (const YAML::Node& b = n["bandit"]) {
+    const std::string bp = path + ".bandit";
+    WHISPERER_RETURN_IF_ERROR(
+        r.Map(b, bp, {"bits", "prior_variance", "noise", "ucb_alpha", "temperature"}));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(b["bits"], bp + ".bits", &d->bits, 10, 24));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Number(b["prior_variance"], bp + ".prior_variance", &d->prior_variance, 1e-6, 100));
+    WHISPERER_RETURN_IF_ERROR(r.Number(b["noise"], bp + ".noise", &d->noise, 1e-6, 100));
+    WHISPERER_RETURN_IF_ERROR(r.Number(b["ucb_alpha"], bp + ".ucb_alpha", &d->ucb_alpha, 0, 100));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Number(b["temperature"], bp + ".temperature", &d->temperature, 1e-4, 100));
+  }
+  if (const YAML::Node& rw = n["rewards"]) {
+    const std::string rp = path + ".rewards";
+    WHISPERER_RETURN_IF_ERROR(r.Map(rw, rp, {"aggregate", "outcomes"}));
+    WHISPERER_RETURN_IF_ERROR(r.String(rw["aggregate"], rp + ".aggregate", &d->aggregate));
+    if (d->aggregate != "first" && d->aggregate != "sum") {
+      return ConfigError(r.file(), rw["aggregate"], rp + ".aggregate", "must be first or sum");
+    }
+    if (const YAML::Node& o = rw["outcomes"]) {
+      if (!o.IsMap()) return ConfigError(r.file(), o, rp + ".outcomes", "must be a mapping");
+      d->outcomes.clear();
+      for (auto it = o.begin(); it != o.end(); ++it) {
+        const std::string name = it->first.as<std::string>();
+        const std::string op = StrCat(rp, ".outcomes.", name);
+        if (!ValidIdName(name)) {
+          return ConfigError(r.file(), it->first, op, "must be 1-64 letters, digits or _");
+        }
+        double v = 0;
+        WHISPERER_RETURN_IF_ERROR(r.Number(it->second, op, &v, -1, 1));
+        d->outcomes[name] = v;
+      }
+    }
+  }
+  std::set<std::string> action_ids;
+  if (const YAML::Node& as = n["actions"]) {
+    if (!as.IsSequence()) return ConfigError(r.file(), as, path + ".actions", "must be a list");
+    for (size_t i = 0; i < as.size(); ++i) {
+      ActionConfig a;
+      WHISPERER_RETURN_IF_ERROR(
+          ParseAction(r, as[i], StrCat(path, ".actions[", i, "]"), &action_ids, &a));
+      d->actions.push_back(std::move(a));
+    }
+  }
+  std::set<std::string> point_ids;
+  if (const YAML::Node& ps = n["decision_points"]) {
+    if (!ps.IsSequence()) {
+      return ConfigError(r.file(), ps, path + ".decision_points", "must be a list");
+    }
+    for (size_t i = 0; i < ps.size(); ++i) {
+      const std::string pp = StrCat(path, ".decision_points[", i, "]");
+      WHISPERER_RETURN_IF_ERROR(r.Map(ps[i], pp, {"id", "actions", "issues", "groups", "slots"}));
+      DecisionPointConfig p;
+      WHISPERER_RETURN_IF_ERROR(
+          EntryId(r, r.file(), ps[i], pp, "decision point", &point_ids, &p.id));
+      WHISPERER_RETURN_IF_ERROR(r.StringList(ps[i]["actions"], pp + ".actions", &p.actions));
+      WHISPERER_RETURN_IF_ERROR(r.StringList(ps[i]["issues"], pp + ".issues", &p.issues));
+      WHISPERER_RETURN_IF_ERROR(r.StringList(ps[i]["groups"], pp + ".groups", &p.groups));
+      WHISPERER_RETURN_IF_ERROR(r.Uint(ps[i]["slots"], pp + ".slots", &p.slots, 1, 20));
+      for (size_t k = 0; k < p.actions.size(); ++k) {
+        if (!action_ids.contains(p.actions[k])) {
+          return ConfigError(r.file(), ps[i]["actions"][k], StrCat(pp, ".actions[", k, "]"),
+                             "names no action of this workspace");
+        }
+      }
+      if (p.actions.empty() && p.issues.empty() && p.groups.empty()) {
+        return ConfigError(r.file(), ps[i], pp,
+                           "a decision point needs its candidates: actions, issues or groups");
+      }
+      p.ref = RefOf(r.file(), ps[i], pp);
+      d->points.push_back(std::move(p));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // `identity`, `sessions` and `consent` of one workspace.
 absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML::Node& node,
                                     const std::string& path, WorkspaceConfig* ws) {
@@ -576,7 +783,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       WHISPERER_RETURN_IF_ERROR(
           r.Map(n[i], path,
                 {"name", "write_keys", "admin_keys", "identity", "sessions", "consent", "journeys",
-                 "personas", "adaptations", "triggers", "models"}));
+                 "personas", "adaptations", "triggers", "models", "decisions"}));
       WorkspaceConfig ws;
       WHISPERER_RETURN_IF_ERROR(r.String(n[i]["name"], path + ".name", &ws.name));
       if (ws.name.empty() || ws.name.size() > 64 ||
@@ -611,6 +818,10 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       }
       if (n[i]["models"]) {
         WHISPERER_RETURN_IF_ERROR(ParseModels(r, n[i]["models"], path + ".models", &ws.models));
+      }
+      if (n[i]["decisions"]) {
+        WHISPERER_RETURN_IF_ERROR(
+            ParseDecisions(r, n[i]["decisions"], path + ".decisions", &ws.decisions));
       }
       c.workspaces.push_back(std::move(ws));
     }

@@ -110,6 +110,68 @@ struct ModelsConfig {
   std::vector<std::string> text_properties = {};
 };
 
+// Next-best-action decisions (decide/): the action catalog, the decision points, and how the
+// engine learns and when it acts alone.
+struct ActionConfig {
+  std::string id;
+  std::string issue;           // what business need it serves ("retention"); required
+  std::string group;           // a family within the issue ("discounts"); required
+  std::string kind = "offer";  // offer, content, message, urgency, webhook
+  double value = 1;            // what one success is worth to the business
+  double cost = 0;             // what showing it costs (reported; budgets later)
+  double lever = 1;            // a business weight on its priority
+  std::string consent;         // the consent purpose it needs ("" for none)
+  SourceRef consent_ref;
+  int64_t valid_from_ms = 0;   // 0: always
+  int64_t valid_until_ms = 0;  // 0: no end
+  // Conditions (state/conditions.h): may this customer ever get it, is it relevant now, is it in
+  // the customer's interest. Empty: true.
+  std::string eligibility, applicability, suitability;
+  SourceRef eligibility_ref, applicability_ref, suitability_ref;
+  struct Weight {
+    std::string when;
+    SourceRef when_ref;
+    double weight = 1;
+  };
+  std::vector<Weight> weights;  // context weights: the product of those that hold
+  struct Treatment {
+    std::string id;
+    std::string channel;  // email, sms, push, in_app, web, phone
+  };
+  std::vector<Treatment> treatments;  // at least one
+};
+
+struct DecisionPointConfig {
+  std::string id;
+  std::vector<std::string> actions;  // action ids
+  std::vector<std::string> issues;   // and every action of these issues
+  std::vector<std::string> groups;   // and of these groups
+  int64_t slots = 1;                 // answered when the request does not say
+  SourceRef ref;
+};
+
+struct DecisionsConfig {
+  bool configured = false;                 // a `decisions` block was given
+  std::string environment = "production";  // production, staging, development
+  // Overrides of the environment's defaults (negative: not set).
+  double exploration = -1;          // share of decisions that pick uniformly among the candidates
+  double autonomous = -1;           // confidence from which the engine acts alone
+  double supervised = -1;           // from which it acts and flags the decision for review
+  double learning_rate = -1;        // scales each bandit update
+  double control_group = 0.02;      // customers who get a uniformly random action, to measure lift
+  std::string policy = "thompson";  // thompson, linucb, epsilon_greedy, softmax
+  double ucb_alpha = 1;             // linucb: mean + alpha * standard deviation
+  double temperature = 0.1;         // softmax
+  int bits = 16;                    // 2^bits weights per decision point
+  double prior_variance = 0.05;
+  double noise = 0.25;
+  std::string aggregate = "first";  // several rewards of one slot: first or sum
+  std::map<std::string, double> outcomes = {{"clicked", 1},   {"converted", 1}, {"accepted", 1},
+                                            {"dismissed", 0}, {"ignored", 0},   {"rejected", 0}};
+  std::vector<ActionConfig> actions;
+  std::vector<DecisionPointConfig> points;
+};
+
 struct WorkspaceConfig {
   std::string name;
   // Keys given here are used as they are; a workspace with none gets one of each kind,
@@ -131,6 +193,7 @@ struct WorkspaceConfig {
   std::vector<AdaptationConfig> adaptations = {};
   TriggerConfig triggers = {};
   ModelsConfig models = {};
+  DecisionsConfig decisions = {};
 };
 
 struct Config {

@@ -58,6 +58,23 @@ TEST(ConfigTest, ExampleFileLoadsAndMatchesDefaults) {
   EXPECT_EQ(m.clv_refit_every_ms, dm.clv_refit_every_ms);
   EXPECT_EQ(m.clv_monthly_discount, dm.clv_monthly_discount);
   EXPECT_EQ(m.text_properties, dm.text_properties);
+  const DecisionsConfig& dc = c->workspaces[0].decisions;
+  const DecisionsConfig dd;
+  EXPECT_TRUE(dc.configured);
+  EXPECT_EQ(dc.environment, dd.environment);
+  EXPECT_EQ(dc.exploration, dd.exploration);  // unset: the environment's
+  EXPECT_EQ(dc.autonomous, dd.autonomous);
+  EXPECT_EQ(dc.control_group, dd.control_group);
+  EXPECT_EQ(dc.policy, dd.policy);
+  EXPECT_EQ(dc.bits, dd.bits);
+  EXPECT_EQ(dc.prior_variance, dd.prior_variance);
+  EXPECT_EQ(dc.noise, dd.noise);
+  EXPECT_EQ(dc.ucb_alpha, dd.ucb_alpha);
+  EXPECT_EQ(dc.temperature, dd.temperature);
+  EXPECT_EQ(dc.aggregate, dd.aggregate);
+  EXPECT_EQ(dc.outcomes, dd.outcomes);
+  EXPECT_EQ(dc.actions.size(), 2u);
+  EXPECT_EQ(dc.points.size(), 1u);
   EXPECT_TRUE(Validate(*c).ok());
 }
 

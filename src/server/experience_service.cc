@@ -1,5 +1,7 @@
 #include "server/experience_service.h"
 
+#include "server/request_context.h"
+
 #include <simdjson.h>
 
 #include "api/query.h"
@@ -54,31 +56,6 @@ std::optional<Item> ParseItem(std::string_view json, simdjson::dom::parser& pars
     item.offer_ends_ms = ParseIso8601(ends).value_or(0);
   }
   return item;
-}
-
-// The request as a page event for the conditions: the device, campaign and referrer of its
-// context, its properties.
-state::EventFacts FactsOf(simdjson::dom::element body, int64_t now_ms) {
-  state::EventFacts f;
-  f.type = api::EventType::kPage;
-  f.timestamp_ms = now_ms;
-  f.received_at_ms = now_ms;
-  simdjson::dom::element context;
-  if (body["context"].get(context) != simdjson::SUCCESS || !context.is_object()) return f;
-  std::string_view v;
-  if (context["userAgent"].get(v) == simdjson::SUCCESS) f.user_agent = v;
-  simdjson::dom::element campaign;
-  if (context["campaign"].get(campaign) == simdjson::SUCCESS && campaign.is_object()) {
-    if (campaign["source"].get(v) == simdjson::SUCCESS) f.utm_source = v;
-    if (campaign["medium"].get(v) == simdjson::SUCCESS) f.utm_medium = v;
-    if (campaign["name"].get(v) == simdjson::SUCCESS) f.utm_campaign = v;
-  }
-  simdjson::dom::element page;
-  if (context["page"].get(page) == simdjson::SUCCESS && page.is_object() &&
-      page["referrer"].get(v) == simdjson::SUCCESS) {
-    f.referrer_host = state::UrlHost(v);
-  }
-  return f;
 }
 
 }  // namespace
@@ -227,40 +204,15 @@ void ExperienceService::HandleGetItem(net::RequestContext& ctx, net::Responder r
 
 void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responder respond) {
   simdjson::dom::parser parser;
-  absl::StatusOr<simdjson::dom::element> parsed = api::JsonObjectBody(ctx.request.body(), parser);
-  if (!parsed.ok()) return respond(net::ErrorResponse(parsed.status()));
-  const simdjson::dom::element body = *parsed;
-  std::string_view body_key;
-  if (body["writeKey"].get(body_key) != simdjson::SUCCESS) body_key = {};
-  absl::StatusOr<api::Principal> principal = api::AuthenticateCollect(
-      *keys_, net::Header(ctx.request, http::field::authorization), body_key);
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<CallerRequest> request = ReadCallerRequest(*keys_, ctx, parser);
+  if (!request.ok()) return respond(net::ErrorResponse(request.status()));
+  const simdjson::dom::element body = request->body;
+  const api::Principal* principal = &request->principal;
   const Workspace* ws = WorkspaceById(principal->workspace_id);
   if (ws == nullptr) return respond(net::ErrorResponse(absl::InternalError("unknown workspace")));
 
-  // Who: userId first, then anonymousId.
-  std::optional<uint64_t> profile_id;
-  bool has_id = false;
-  for (std::string_view type : {"userId", "anonymousId"}) {
-    simdjson::dom::element v;
-    if (body[type].get(v) != simdjson::SUCCESS || v.is_null()) continue;
-    std::string_view id;
-    if (v.get(id) != simdjson::SUCCESS) {
-      return respond(net::ErrorResponse(
-          InvalidInput("wrong_type", StrCat(type, " must be a string"), std::string(type))));
-    }
-    if (id.empty()) continue;
-    has_id = true;
-    if (profile_id) continue;
-    absl::StatusOr<std::optional<uint64_t>> found =
-        state::ProfileEngine::Lookup(*store_, ws->id, type, id);
-    if (!found.ok()) return respond(net::ErrorResponse(found.status()));
-    profile_id = *found;
-  }
-  if (!has_id) {
-    return respond(
-        net::ErrorResponse(InvalidInput("missing_field", "give userId or anonymousId", "userId")));
-  }
+  absl::StatusOr<Customer> customer = FindCustomer(body, *store_, ws->id);
+  if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
   std::vector<std::string_view> items;
   simdjson::dom::element items_el;
   if (body["items"].get(items_el) == simdjson::SUCCESS) {
@@ -288,18 +240,9 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
         net::ErrorResponse(InvalidInput("wrong_type", "context must be an object", "context")));
   }
 
-  state::Profile profile;  // a first-time visitor: nothing known yet
-  if (profile_id) {
-    absl::StatusOr<state::Profile> read =
-        state::ProfileEngine::ReadProfile(*store_, ws->id, *profile_id);
-    if (read.ok()) {
-      profile = *std::move(read);
-    } else if (read.status().code() != absl::StatusCode::kNotFound) {
-      return respond(net::ErrorResponse(read.status()));
-    }
-  }
+  const state::Profile& profile = customer->profile;
   const int64_t now = clock_->NowMillis();
-  state::EventFacts facts = FactsOf(body, now);
+  state::EventFacts facts = ContextFacts(body, now);
   state::DeviceFacts device_scratch;
   const state::DeviceFacts* device =
       state::DetectDevice(detector_, facts.user_agent, &device_scratch);

@@ -20,6 +20,7 @@
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "server/collect_service.h"
+#include "server/decide_service.h"
 #include "server/experience_service.h"
 #include "server/import_export.h"
 #include "server/models_service.h"
@@ -208,7 +209,16 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   experience.Register(&router);
   ModelService model_service(&*keys, &shards, profiles->get(), store_ptr, &SystemClock::Get());
   model_service.Register(&router);
+  DecideService decide_service(&*keys, &*workspaces, store_ptr, detector, &SystemClock::Get());
+  if (auto s = decide_service.Start(); !s.ok()) return s;
+  decide_service.Register(&router);
+  auto save_bandits = [&decide_service] {
+    if (absl::Status s = decide_service.SaveBandits(); !s.ok()) {
+      obs::LogEvent(spdlog::level::warn, "bandits_not_saved", {{"error", ToStd(s.message())}});
+    }
+  };
   std::optional<PeriodicThread> timers, publishes, refits;
+  PeriodicThread bandits("bandit-saves", std::chrono::seconds(30), save_bandits);
   if (state::ProfileEngine* engine = profiles->get()) {
     timers.emplace("journey-timers", std::chrono::milliseconds(20),
                    [engine, &shards] { FireJourneyTimeouts(engine, &shards); });
@@ -273,7 +283,9 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   if (refits) refits->Stop();
   if (publishes) publishes->Stop();
   if (timers) timers->Stop();
-  shards.Stop();  // everything queued is written
+  bandits.Stop();
+  save_bandits();  // after the last request: every reward answered is in
+  shards.Stop();   // everything queued is written
   SaveModels(profiles->get(), &shards);
   absl::Status flushed = (*store)->Flush();
   if (!flushed.ok()) return flushed;

@@ -169,6 +169,12 @@ absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
     if (!compiled.ok()) return compiled.status();
     ws.adaptations = *std::move(compiled);
     ws.triggers = wc.triggers;
+    if (wc.decisions.configured) {
+      absl::StatusOr<std::shared_ptr<const decide::Catalog>> catalog =
+          decide::CompileCatalog(wc.decisions, wc.consent_purposes);
+      if (!catalog.ok()) return catalog.status();
+      ws.decisions = *std::move(catalog);
+    }
     if (ws.write_keys.empty()) {
       absl::StatusOr<std::string> key = GeneratedKey(store, ws.name, "write", "wk_");
       if (!key.ok()) return key.status();

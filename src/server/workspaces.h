@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "api/auth.h"
 #include "config/config.h"
+#include "decide/catalog.h"
 #include "state/experience.h"
 #include "state/profiles.h"
 #include "storage/store.h"
@@ -32,6 +33,9 @@ struct Workspace {
   // POST /v1/experience: the adaptation rules compiled, and when triggers may be shown.
   std::shared_ptr<const state::AdaptationSet> adaptations = {};
   config::TriggerConfig triggers = {};
+  // POST /v1/decide: the action catalog and decision points compiled; null without a
+  // `decisions` block.
+  std::shared_ptr<const decide::Catalog> decisions = {};
 };
 
 // The profile settings a workspace's config describes (unset values keep the defaults), with

@@ -16,7 +16,7 @@ namespace {
 
 constexpr const char* kColumnFamilies[] = {"default",    "events",   "dedupe",   "meta",
                                            "identities", "profiles", "timeline", "funnels",
-                                           "catalog",    "caps",     "models"};
+                                           "catalog",    "caps",     "models",   "decisions"};
 
 // Drops dedupe entries older than the window, so the dedupe column family stays bounded by
 // the traffic of one window. Stateless apart from the clock, hence safe on RocksDB's
@@ -212,8 +212,14 @@ absl::Status Store::ScanMeta(
 absl::Status Store::ScanPrefix(
     rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
     const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  return ScanPrefixFrom(cf, prefix, prefix, fn);
+}
+
+absl::Status Store::ScanPrefixFrom(
+    rocksdb::ColumnFamilyHandle* cf, std::string_view prefix, std::string_view start,
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
   }
   return FromRocks(it->status(), "scanning");

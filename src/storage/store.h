@@ -16,7 +16,11 @@
 //               daily counts behind caps (the experience API's triggers).
 //   models      [workspace u32][model name]\0 then L (the live model), V[version u64] (a
 //               version's record) or I[version u64] (a version's state): state/models.h.
-// Later column families (journeys, decisions, config) are added to kColumnFamilies.
+//   decisions   [workspace u32] then D[decision id u64] (the decision's record), P[profile u64]
+//               [decision id u64] (a profile's decisions, in time order), R[decision id u64]
+//               [slot u8][reward key] (its rewards) or B[decision point] (a decision point's
+//               bandit): decide/log.h.
+// Later column families (journeys, config) are added to kColumnFamilies.
 //
 // Durability: Write() returns OK only once the batch is in the write-ahead log, so an
 // acknowledged write survives kill -9 of the process. With `sync` the WAL is also fsynced per
@@ -78,6 +82,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* catalog() const { return handles_[8]; }
   rocksdb::ColumnFamilyHandle* caps() const { return handles_[9]; }
   rocksdb::ColumnFamilyHandle* models() const { return handles_[10]; }
+  rocksdb::ColumnFamilyHandle* decisions() const { return handles_[11]; }
   // Every column family, for scans that must cover them all (erasure checks).
   const std::vector<rocksdb::ColumnFamilyHandle*>& column_families() const { return handles_; }
   bool sync() const { return options_.sync; }
@@ -104,6 +109,10 @@ class Store {
   // until it returns false.
   absl::Status ScanPrefix(rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
                           const std::function<bool(std::string_view, std::string_view)>& fn) const;
+  // The same from the first key at or after `start` (which begins with `prefix`).
+  absl::Status ScanPrefixFrom(
+      rocksdb::ColumnFamilyHandle* cf, std::string_view prefix, std::string_view start,
+      const std::function<bool(std::string_view, std::string_view)>& fn) const;
   absl::StatusOr<std::optional<std::string>> Get(rocksdb::ColumnFamilyHandle* cf,
                                                  std::string_view key) const;
   absl::StatusOr<std::optional<std::string>> GetEvent(uint32_t workspace_id,

@@ -1,0 +1,150 @@
+#include "decide/catalog.h"
+
+#include <algorithm>
+
+#include "common/hash.h"
+#include "common/status.h"
+#include "common/strings.h"
+#include "state/conditions.h"
+#include "state/profile.h"
+
+namespace whisperer::decide {
+namespace {
+
+absl::StatusOr<std::optional<expr::Expr>> Optional(const std::string& source,
+                                                   const config::SourceRef& ref) {
+  if (source.empty()) return std::optional<expr::Expr>();
+  absl::StatusOr<expr::Expr> e = state::CompileCondition(source, ref.Describe());
+  if (!e.ok()) return e.status();
+  return std::optional<expr::Expr>(*std::move(e));
+}
+
+Settings SettingsOf(const config::DecisionsConfig& c) {
+  Settings s;
+  s.environment = c.environment;
+  s.exploration = c.environment == "development" ? 0.30 : c.environment == "staging" ? 0.15 : 0.05;
+  if (c.exploration >= 0) s.exploration = c.exploration;
+  if (c.autonomous >= 0) s.autonomous = c.autonomous;
+  if (c.supervised >= 0) s.supervised = c.supervised;
+  if (s.supervised > s.autonomous) s.supervised = s.autonomous;
+  if (c.learning_rate > 0) s.learning_rate = c.learning_rate;
+  s.control_group = c.control_group;
+  s.policy = c.policy == "linucb"           ? Policy::kLinUcb
+             : c.policy == "epsilon_greedy" ? Policy::kEpsilonGreedy
+             : c.policy == "softmax"        ? Policy::kSoftmax
+                                            : Policy::kThompson;
+  s.ucb_alpha = c.ucb_alpha;
+  s.temperature = c.temperature;
+  s.posterior.bits = c.bits;
+  s.posterior.prior_variance = c.prior_variance;
+  s.posterior.noise = c.noise;
+  s.posterior.learning_rate = s.learning_rate;
+  s.sum_rewards = c.aggregate == "sum";
+  for (const auto& [name, value] : c.outcomes) s.outcomes.emplace(name, value);
+  return s;
+}
+
+}  // namespace
+
+std::string_view PolicyName(Policy policy) {
+  switch (policy) {
+    case Policy::kThompson:
+      return "thompson";
+    case Policy::kLinUcb:
+      return "linucb";
+    case Policy::kEpsilonGreedy:
+      return "epsilon_greedy";
+    case Policy::kSoftmax:
+      return "softmax";
+  }
+  return "thompson";
+}
+
+const DecisionPoint* Catalog::Point(std::string_view id) const {
+  for (const DecisionPoint& p : points) {
+    if (p.id == id) return &p;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
+    const config::DecisionsConfig& c, const std::vector<std::string>& extra_purposes) {
+  auto catalog = std::make_shared<Catalog>();
+  catalog->settings = SettingsOf(c);
+  for (const config::ActionConfig& ac : c.actions) {
+    Action a;
+    a.id = ac.id;
+    a.issue = ac.issue;
+    a.group = ac.group;
+    a.kind = ac.kind;
+    a.value = ac.value;
+    a.cost = ac.cost;
+    a.lever = ac.lever;
+    a.consent = ac.consent;
+    if (!a.consent.empty() &&
+        std::find(std::begin(state::kStandardPurposes), std::end(state::kStandardPurposes),
+                  a.consent) == std::end(state::kStandardPurposes) &&
+        std::find(extra_purposes.begin(), extra_purposes.end(), a.consent) ==
+            extra_purposes.end()) {
+      return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                       StrCat(ac.consent_ref.Describe(), ": `", a.consent,
+                              "` is not a consent purpose of this workspace (standard ones, or "
+                              "add it under consent.purposes)"),
+                       ac.consent_ref.path);
+    }
+    a.valid_from_ms = ac.valid_from_ms;
+    a.valid_until_ms = ac.valid_until_ms;
+    auto compile = [](const std::string& source, const config::SourceRef& ref,
+                      std::optional<expr::Expr>* out) -> absl::Status {
+      absl::StatusOr<std::optional<expr::Expr>> e = Optional(source, ref);
+      if (!e.ok()) return e.status();
+      *out = *std::move(e);
+      return absl::OkStatus();
+    };
+    if (absl::Status s = compile(ac.eligibility, ac.eligibility_ref, &a.eligibility); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = compile(ac.applicability, ac.applicability_ref, &a.applicability);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = compile(ac.suitability, ac.suitability_ref, &a.suitability); !s.ok()) {
+      return s;
+    }
+    for (const config::ActionConfig::Weight& w : ac.weights) {
+      absl::StatusOr<expr::Expr> when = state::CompileCondition(w.when, w.when_ref.Describe());
+      if (!when.ok()) return when.status();
+      a.weights.push_back({*std::move(when), w.weight});
+    }
+    for (const config::ActionConfig::Treatment& t : ac.treatments) {
+      a.treatments.push_back({t.id, t.channel});
+    }
+    a.hash = Hash64(a.id);
+    catalog->actions.push_back(std::move(a));
+  }
+  for (const config::DecisionPointConfig& pc : c.points) {
+    DecisionPoint p;
+    p.id = pc.id;
+    p.slots = static_cast<size_t>(pc.slots);
+    for (size_t i = 0; i < catalog->actions.size(); ++i) {
+      const Action& a = catalog->actions[i];
+      auto named = [](const std::vector<std::string>& list, const std::string& v) {
+        return std::find(list.begin(), list.end(), v) != list.end();
+      };
+      if (named(pc.actions, a.id) || named(pc.issues, a.issue) || named(pc.groups, a.group)) {
+        p.candidates.push_back(i);
+      }
+    }
+    if (p.candidates.empty()) {
+      return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                       StrCat(pc.ref.Describe(),
+                              ": no action of the catalog is a candidate here "
+                              "(check its actions, issues and groups)"),
+                       pc.ref.path);
+    }
+    catalog->points.push_back(std::move(p));
+  }
+  return std::shared_ptr<const Catalog>(std::move(catalog));
+}
+
+}  // namespace whisperer::decide

@@ -1,0 +1,91 @@
+// The action catalog of a workspace, compiled: the actions the business can take (issue ->
+// group -> action -> treatment, the treatment being its form on one channel), their rules, the
+// decision points that ask for them, and the settings the engine decides and learns with.
+//
+// Settings come from the workspace's `decisions.environment` (production, staging,
+// development), each with its defaults, and the overrides written beside it:
+//   environment   exploration  autonomous  supervised  learning rate
+//   production    0.05         0.85        0.65        1
+//   staging       0.15         0.85        0.65        1
+//   development   0.30         0.85        0.65        1
+// Conditions (eligibility, applicability, suitability, weights) are compiled once, against
+// state/conditions.h's schema, and type-checked at load: a bad one stops the server with its
+// file, line and column.
+//
+// Thread-safety: a compiled Catalog is immutable.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "expr/expr.h"
+#include "learn/bandit.h"
+
+namespace whisperer::decide {
+
+enum class Policy : uint8_t { kThompson, kLinUcb, kEpsilonGreedy, kSoftmax };
+std::string_view PolicyName(Policy policy);
+
+struct Settings {
+  std::string environment;
+  double exploration = 0.05;
+  double autonomous = 0.85;
+  double supervised = 0.65;
+  double learning_rate = 1;
+  double control_group = 0.02;
+  Policy policy = Policy::kThompson;
+  double ucb_alpha = 1;
+  double temperature = 0.1;
+  learn::PosteriorOptions posterior;
+  bool sum_rewards = false;  // several rewards of one slot add up (else the first counts)
+  std::map<std::string, double, std::less<>> outcomes;
+};
+
+struct Treatment {
+  std::string id;
+  std::string channel;
+};
+
+struct Action {
+  std::string id, issue, group, kind;
+  double value = 1, cost = 0, lever = 1;
+  std::string consent;  // the purpose it needs, "" for none
+  int64_t valid_from_ms = 0, valid_until_ms = 0;
+  std::optional<expr::Expr> eligibility, applicability, suitability;
+  struct Weight {
+    expr::Expr when;
+    double weight;
+  };
+  std::vector<Weight> weights;
+  std::vector<Treatment> treatments;
+  uint64_t hash = 0;  // of the id: the action's slots in the bandit
+};
+
+struct DecisionPoint {
+  std::string id;
+  std::vector<size_t> candidates;  // indexes into Catalog::actions, in catalog order
+  size_t slots = 1;
+};
+
+struct Catalog {
+  Settings settings;
+  std::vector<Action> actions;
+  std::vector<DecisionPoint> points;
+
+  const DecisionPoint* Point(std::string_view id) const;
+};
+
+// InvalidArgument `invalid_config` naming where a condition is wrong, an action needs a consent
+// purpose that is neither standard (state/profile.h) nor one of `extra_purposes` (the
+// workspace's own), or a decision point ends up with no candidate.
+absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
+    const config::DecisionsConfig& c, const std::vector<std::string>& extra_purposes = {});
+
+}  // namespace whisperer::decide

@@ -1,0 +1,147 @@
+#include "decide/catalog.h"
+
+#include <gtest/gtest.h>
+
+#include "common/status.h"
+#include "common/strings.h"
+
+namespace whisperer::decide {
+namespace {
+
+absl::StatusOr<std::shared_ptr<const Catalog>> Compile(std::string_view yaml) {
+  absl::StatusOr<config::Config> c = config::ParseConfig(yaml, "w.yaml");
+  if (!c.ok()) return c.status();
+  return CompileCatalog(c->workspaces.at(0).decisions);
+}
+
+constexpr char kShop[] = R"(
+workspaces:
+  - name: shop
+    decisions:
+      environment: staging
+      thresholds: {autonomous: 0.9}
+      actions:
+        - id: winback
+          issue: retention
+          group: discounts
+          value: 10
+          eligibility: "profile.orders.count > 0"
+          treatments: [{id: winback_mail, channel: email}]
+        - id: tips
+          issue: engagement
+          group: content
+          kind: content
+          treatments: [{id: tips_web, channel: web}, {id: tips_push, channel: push}]
+        - id: survey
+          issue: engagement
+          group: research
+          kind: message
+          treatments: [{id: survey_mail, channel: email}]
+      decision_points:
+        - {id: home, issues: [engagement], slots: 2}
+        - {id: churn_mail, actions: [winback], groups: [research]}
+)";
+
+TEST(Catalog, CompilesActionsAndDecisionPointsWithTheEnvironmentsDefaults) {
+  absl::StatusOr<std::shared_ptr<const Catalog>> c = Compile(kShop);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const Catalog& catalog = **c;
+  EXPECT_EQ(catalog.settings.environment, "staging");
+  EXPECT_EQ(catalog.settings.exploration, 0.15);  // staging's default
+  EXPECT_EQ(catalog.settings.autonomous, 0.9);    // written
+  EXPECT_EQ(catalog.settings.supervised, 0.65);   // default
+  EXPECT_EQ(catalog.settings.policy, Policy::kThompson);
+  ASSERT_EQ(catalog.actions.size(), 3u);
+  EXPECT_TRUE(catalog.actions[0].eligibility.has_value());
+  EXPECT_FALSE(catalog.actions[1].eligibility.has_value());
+  EXPECT_EQ(catalog.actions[1].treatments.size(), 2u);
+  EXPECT_NE(catalog.actions[0].hash, catalog.actions[1].hash);
+  const DecisionPoint* home = catalog.Point("home");
+  ASSERT_NE(home, nullptr);
+  EXPECT_EQ(home->candidates, (std::vector<size_t>{1, 2}));  // the engagement issue
+  EXPECT_EQ(home->slots, 2u);
+  EXPECT_EQ(catalog.Point("churn_mail")->candidates, (std::vector<size_t>{0, 2}));
+  EXPECT_EQ(catalog.Point("nowhere"), nullptr);
+  EXPECT_EQ(catalog.settings.outcomes.at("clicked"), 1);
+}
+
+TEST(Catalog, RefusesConditionsThatDoNotTypeCheckAndEmptyDecisionPoints) {
+  absl::StatusOr<std::shared_ptr<const Catalog>> bad = Compile(R"(
+workspaces:
+  - name: shop
+    decisions:
+      actions:
+        - id: a
+          issue: i
+          group: g
+          suitability: "profile.orders.count > 'many'"
+          treatments: [{id: t, channel: web}]
+)");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(ErrorCodeOf(bad.status()), "invalid_config");
+  EXPECT_NE(bad.status().message().find("w.yaml:9: workspaces[0].decisions.actions[0].suitability"),
+            absl::string_view::npos)
+      << bad.status();
+  absl::StatusOr<std::shared_ptr<const Catalog>> empty = Compile(R"(
+workspaces:
+  - name: shop
+    decisions:
+      actions:
+        - {id: a, issue: i, group: g, treatments: [{id: t, channel: web}]}
+      decision_points:
+        - {id: p, issues: [other]}
+)");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("no action of the catalog is a candidate"),
+            absl::string_view::npos);
+}
+
+TEST(Catalog, ConsentPurposesMustBeKnown) {
+  constexpr char kYaml[] = R"(
+workspaces:
+  - name: shop
+    decisions:
+      actions:
+        - {id: a, issue: i, group: g, consent: loyalty, treatments: [{id: t, channel: web}]}
+)";
+  absl::StatusOr<config::Config> c = config::ParseConfig(kYaml, "w.yaml");
+  ASSERT_TRUE(c.ok());
+  absl::StatusOr<std::shared_ptr<const Catalog>> unknown =
+      CompileCatalog(c->workspaces[0].decisions);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find(
+                "w.yaml:6: workspaces[0].decisions.actions[0].consent: `loyalty` is not a consent"),
+            absl::string_view::npos)
+      << unknown.status();
+  EXPECT_TRUE(CompileCatalog(c->workspaces[0].decisions, {"loyalty"}).ok());
+}
+
+TEST(Catalog, ConfigErrorsNameTheKey) {
+  struct Case {
+    const char* yaml;
+    const char* expected;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"policy: greedy", "must be thompson, linucb, epsilon_greedy or softmax"},
+           {"environment: prod", "must be production, staging or development"},
+           {"actions: [{id: a, issue: i, group: g, treatments: [{id: t, channel: fax}]}]",
+            "must be email, sms, push, in_app, web or phone"},
+           {"actions: [{id: a, issue: i, group: g}]", "an action needs a list of treatments"},
+           {"actions: [{id: a, group: g, treatments: [{id: t, channel: web}]}]",
+            "an action needs an issue and a group"},
+           {"decision_points: [{id: p, actions: [missing]}]", "names no action of this workspace"},
+           {"thresholds: {autonomous: 0.5, supervised: 0.7}",
+            "supervised must not be above autonomous"},
+           {"rewards: {outcomes: {clicked: 2}}", "must be a number from -1 to 1"},
+           {"rewards: {aggregate: max}", "must be first or sum"},
+       }) {
+    absl::StatusOr<config::Config> parsed = config::ParseConfig(
+        StrCat("workspaces:\n  - name: shop\n    decisions:\n      ", c.yaml, "\n"), "w.yaml");
+    ASSERT_FALSE(parsed.ok()) << c.yaml;
+    EXPECT_NE(parsed.status().message().find(c.expected), absl::string_view::npos)
+        << c.yaml << ": " << parsed.status();
+  }
+}
+
+}  // namespace
+}  // namespace whisperer::decide

@@ -1,0 +1,101 @@
+// Deciding: for one customer at one decision point, which actions to take, in which slots.
+//
+//   1. Filters. Each candidate of the decision point is dropped, with a reason code, when it is
+//      outside its validity window (not_valid_now), its eligibility, applicability or
+//      suitability condition does not hold (not_eligible, not_applicable, not_suitable), the
+//      customer has not granted its consent purpose (no_consent), or none of its treatments is
+//      on a channel the request allows (no_channel).
+//   2. Scores. Each remaining action's reward is predicted by the decision point's bandit
+//      (learn/bandit.h) from the customer's features crossed with the action. Its priority is
+//      that propensity x context weight (the product of its weights whose condition holds) x
+//      value x business lever: in priority units the prediction is N(m c, v c^2) for c the
+//      product of the last three.
+//   3. Arbitration, slot by slot among the actions not yet placed, by the policy:
+//        thompson        the highest priority drawn from each action's posterior;
+//        linucb          the highest m c + alpha sqrt(v) c;
+//        epsilon_greedy  the highest m c;
+//        softmax         drawn with probability proportional to exp(m c / temperature);
+//      and with probability `exploration`, instead, uniformly among them. A customer in the
+//      control group (a stable `control_group` share of customers) gets uniform draws in every
+//      slot: the lift of the engine is measured against them. Every choice logs the probability
+//      with which it was made (the propensity offline evaluation divides by): for a slot, the
+//      probability of that action there given the actions of the earlier slots.
+//   4. Autonomy. The confidence of a slot's action is the posterior probability that it has the
+//      highest priority among the actions left for the slot (learn::ProbabilityOfBest). From
+//      `autonomous` the engine acts alone; from `supervised` it acts and flags the decision for
+//      review; below, the slot is held for a person's approval.
+//
+// Thread-safety: Decide is a pure function of its arguments (the posterior is only read).
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "decide/catalog.h"
+#include "expr/expr.h"
+#include "learn/bandit.h"
+#include "state/profile.h"
+
+namespace whisperer::decide {
+
+struct DecideInput {
+  const Catalog* catalog = nullptr;
+  const DecisionPoint* point = nullptr;
+  size_t slots = 1;
+  std::vector<std::string> channels;  // allowed channels; empty: every channel
+  const expr::Bindings* bindings = nullptr;
+  const state::Profile* profile = nullptr;
+  int64_t now_ms = 0;
+  // The customer's and the context's hashed features, with their names (FeatureBuilder with
+  // keep_names), crossed with each action before scoring.
+  std::span<const learn::Feature> features;
+  std::span<const std::string> feature_names;
+  uint64_t customer_hash = 0;  // stable per customer: the control group
+};
+
+struct Filtered {
+  size_t action = 0;
+  std::string_view reason;
+};
+
+struct Factor {
+  std::string feature;
+  double contribution = 0;  // to the predicted reward, signed
+};
+
+struct SlotChoice {
+  size_t slot = 0;  // 0-based
+  size_t action = 0;
+  const Treatment* treatment = nullptr;
+  double propensity_term = 0;  // the posterior mean reward m
+  double variance = 0;
+  double weight = 1;
+  double value = 1;
+  double lever = 1;
+  double priority = 0;                   // m x weight x value x lever
+  double propensity = 0;                 // the probability this action was chosen for this slot
+  bool explore = false;                  // drawn uniformly, or sampled away from the best mean
+  double confidence = 0;                 // P(best) under the posterior among the actions left
+  std::string_view autonomy;             // autonomous, supervised or approval
+  std::vector<learn::Feature> features;  // crossed: what a reward teaches
+  std::vector<Factor> factors;           // the largest contributions, up to 5
+};
+
+struct Decision {
+  std::vector<SlotChoice> slots;
+  std::vector<Filtered> filtered;
+  size_t candidates = 0;  // of the decision point
+  bool control = false;
+};
+
+// Whether the customer with this hash is in the control group of `share`.
+bool InControlGroup(uint64_t customer_hash, double share);
+
+Decision Decide(const DecideInput& input, const learn::LinearPosterior& posterior,
+                std::mt19937_64& rng);
+
+}  // namespace whisperer::decide

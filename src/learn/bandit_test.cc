@@ -1,0 +1,126 @@
+#include "learn/bandit.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace whisperer::learn {
+namespace {
+
+std::vector<Feature> Context(FeatureBuilder& b, std::string_view plan, double visits) {
+  b.Clear();
+  b.Categorical("plan", plan);
+  b.Numeric("visits", visits);
+  return {b.features().begin(), b.features().end()};
+}
+
+TEST(LinearPosterior, AnUpdateMovesThePredictionTowardsTheRewardWithoutOvershoot) {
+  LinearPosterior p({.bits = 12});
+  std::vector<Feature> x;
+  for (uint32_t i = 1; i <= 60; ++i) x.push_back({i, 1.0f});  // many active features
+  RewardEstimate before = p.Predict(x);
+  EXPECT_EQ(before.mean, 0);
+  EXPECT_NEAR(before.variance, 60 * 0.05, 1e-5);
+  p.Update(x, 1);
+  RewardEstimate after = p.Predict(x);
+  EXPECT_GT(after.mean, 0.5);
+  EXPECT_LT(after.mean, 1.0);  // the Kalman step: never past the reward
+  EXPECT_LT(after.variance, before.variance);
+  EXPECT_EQ(p.updates(), 1u);
+}
+
+TEST(LinearPosterior, LearnsEachActionsRewardRateInContext) {
+  LinearPosterior p({.bits = 14});
+  FeatureBuilder b(14);
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<Feature> crossed;
+  // Action 1 pays 0.7 to pro customers and 0.2 to free ones; action 2 pays 0.4 to both.
+  for (int n = 0; n < 6000; ++n) {
+    const bool pro = n % 2 == 0;
+    const uint64_t action = 1 + (n / 2) % 2;
+    std::vector<Feature> x = Context(b, pro ? "pro" : "free", 0.5);
+    const double rate = action == 1 ? (pro ? 0.7 : 0.2) : 0.4;
+    CrossWithAction(x, action, 14, &crossed);
+    p.Update(crossed, u(rng) < rate ? 1 : 0);
+  }
+  auto predict = [&](uint64_t action, std::string_view plan) {
+    std::vector<Feature> x = Context(b, plan, 0.5);
+    CrossWithAction(x, action, 14, &crossed);
+    return p.Predict(crossed);
+  };
+  EXPECT_NEAR(predict(1, "pro").mean, 0.7, 0.06);
+  EXPECT_NEAR(predict(1, "free").mean, 0.2, 0.06);
+  EXPECT_NEAR(predict(2, "pro").mean, 0.4, 0.06);
+  EXPECT_NEAR(predict(2, "free").mean, 0.4, 0.06);
+  EXPECT_LT(predict(1, "pro").variance, 0.01);
+  // An action never tried keeps the prior's variance: its bias, the context's bias and plan (1
+  // each) and visits (0.5^2).
+  EXPECT_NEAR(predict(3, "pro").variance, 3.25 * 0.05, 1e-6);
+}
+
+TEST(LinearPosterior, SerializesAndRefusesOtherBytes) {
+  LinearPosterior p({.bits = 10, .prior_variance = 0.1, .noise = 0.2, .learning_rate = 0.5});
+  std::vector<Feature> x = {{3, 1.0f}, {9, 0.5f}};
+  p.Update(x, 1);
+  absl::StatusOr<LinearPosterior> back = LinearPosterior::Deserialize(p.Serialize());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->updates(), 1u);
+  EXPECT_EQ(back->options().bits, 10);
+  EXPECT_EQ(back->options().learning_rate, 0.5);
+  EXPECT_EQ(back->Predict(x).mean, p.Predict(x).mean);
+  EXPECT_EQ(back->Predict(x).variance, p.Predict(x).variance);
+  std::string image = p.Serialize();
+  EXPECT_FALSE(LinearPosterior::Deserialize(image.substr(0, image.size() - 1)).ok());
+  EXPECT_FALSE(LinearPosterior::Deserialize("nonsense").ok());
+}
+
+TEST(CrossWithAction, GivesEachActionItsOwnSlots) {
+  std::vector<Feature> base = {{5, 1.0f}, {77, 0.25f}, {1000, 2.0f}};
+  std::vector<Feature> a, b, again;
+  CrossWithAction(base, 11, 16, &a);
+  CrossWithAction(base, 12, 16, &b);
+  CrossWithAction(base, 11, 16, &again);
+  ASSERT_EQ(a.size(), 4u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].index, again[i].index);
+    EXPECT_NE(a[i].index, b[i].index);
+    EXPECT_LT(a[i].index, 1u << 16);
+  }
+  EXPECT_EQ(a[2].value, 0.25f);
+}
+
+TEST(ProbabilityOfBest, MatchesSimulationAndSumsToOne) {
+  std::vector<RewardEstimate> c = {{0.5, 0.01}, {0.45, 0.04}, {0.2, 0.09}, {0.52, 0.0004}};
+  std::mt19937_64 rng(1);
+  std::vector<int> wins(c.size());
+  constexpr int kDraws = 200'000;
+  for (int n = 0; n < kDraws; ++n) {
+    size_t best = 0;
+    double top = -1e9;
+    for (size_t i = 0; i < c.size(); ++i) {
+      double s = std::normal_distribution<double>(c[i].mean, std::sqrt(c[i].variance))(rng);
+      if (s > top) top = s, best = i;
+    }
+    ++wins[best];
+  }
+  double total = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    const double p = ProbabilityOfBest(c, i);
+    EXPECT_NEAR(p, static_cast<double>(wins[i]) / kDraws, 0.005) << i;
+    total += p;
+  }
+  EXPECT_NEAR(total, 1, 2e-3);
+  // Equal candidates split evenly; an excluded one does not compete.
+  std::vector<RewardEstimate> twins = {{0.3, 0.02}, {0.3, 0.02}, {0.9, 0.0001}};
+  uint8_t excluded[] = {0, 0, 1};
+  EXPECT_NEAR(ProbabilityOfBest(twins, 0, excluded), 0.5, 1e-3);
+  EXPECT_LT(ProbabilityOfBest(twins, 0), 1e-4);  // the third is 4 standard deviations ahead
+  // Point masses.
+  std::vector<RewardEstimate> points = {{0.6, 0}, {0.4, 0}};
+  EXPECT_EQ(ProbabilityOfBest(points, 0), 1);
+  EXPECT_EQ(ProbabilityOfBest(points, 1), 0);
+}
+
+}  // namespace
+}  // namespace whisperer::learn

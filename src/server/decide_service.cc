@@ -1,0 +1,723 @@
+#include "server/decide_service.h"
+
+#include <random>
+
+#include "api/query.h"
+#include "common/hash.h"
+#include "common/json_writer.h"
+#include "common/status.h"
+#include "common/strings.h"
+#include "common/timestamp.h"
+#include "decide/decider.h"
+#include "decide/log.h"
+#include "obs/log.h"
+#include "server/request_context.h"
+#include "state/conditions.h"
+#include "state/models.h"
+
+namespace whisperer::server {
+
+namespace http = net::http;
+
+namespace {
+
+constexpr size_t kMaxChannels = 6;
+
+std::mt19937_64& Rng() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return rng;
+}
+
+absl::Status StoreError(const rocksdb::Status& s) {
+  return absl::InternalError(ToAbsl(StrCat("decision log: ", s.ToString())));
+}
+
+// The context's features beside the profile's (state/models.h ProfileFeatures): the device
+// type, the campaign's source and medium, and the referrer's host.
+void ContextFeatures(const state::EventFacts& facts, const state::DeviceFacts* device,
+                     learn::FeatureBuilder* b) {
+  if (device != nullptr && !device->type.empty()) b->Categorical("context.device", device->type);
+  if (!facts.utm_source.empty()) b->Categorical("context.source", facts.utm_source);
+  if (!facts.utm_medium.empty()) b->Categorical("context.medium", facts.utm_medium);
+  if (!facts.referrer_host.empty()) b->Categorical("context.referrer", facts.referrer_host);
+}
+
+std::string_view SlotStatus(std::string_view autonomy) {
+  if (autonomy == "autonomous") return "act";
+  if (autonomy == "supervised") return "act_and_review";
+  return "held_for_approval";
+}
+
+// The decision as answered, and as logged (with `features`: what each slot was scored on).
+void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
+                   const decide::DecisionPoint& point, const Customer& customer, int64_t now,
+                   const decide::Decision& d, uint64_t bandit_updates, bool with_features) {
+  const decide::Settings& s = catalog.settings;
+  w.StartObject();
+  w.Key("decisionId");
+  w.String(decide::DecisionIdString(id));
+  w.Key("decisionPoint");
+  w.String(point.id);
+  w.Key("profileId");
+  if (customer.profile_id) {
+    w.String(state::ProfileIdString(*customer.profile_id));
+  } else {
+    w.Null();
+  }
+  w.Key("at");
+  w.String(FormatIso8601(now));
+  w.Key("environment");
+  w.String(s.environment);
+  w.Key("policy");
+  w.String(decide::PolicyName(s.policy));
+  w.Key("group");
+  w.String(d.control ? "control" : "engine");
+  w.Key("model");
+  w.StartObject();
+  w.Key("name");
+  w.String(StrCat("bandit:", point.id));
+  w.Key("version");
+  w.Uint(bandit_updates);
+  w.EndObject();
+  w.Key("candidates");
+  w.Uint(d.candidates);
+  w.Key("slots");
+  w.StartArray();
+  for (const decide::SlotChoice& c : d.slots) {
+    const decide::Action& a = catalog.actions[c.action];
+    w.StartObject();
+    w.Key("slot");
+    w.Uint(c.slot + 1);
+    w.Key("action");
+    w.String(a.id);
+    w.Key("issue");
+    w.String(a.issue);
+    w.Key("group");
+    w.String(a.group);
+    w.Key("kind");
+    w.String(a.kind);
+    w.Key("treatment");
+    w.StartObject();
+    w.Key("id");
+    w.String(c.treatment->id);
+    w.Key("channel");
+    w.String(c.treatment->channel);
+    w.EndObject();
+    w.Key("priority");
+    w.StartObject();
+    w.Key("value");
+    w.Double(c.priority);
+    w.Key("propensity");
+    w.Double(c.propensity_term);
+    w.Key("contextWeight");
+    w.Double(c.weight);
+    w.Key("actionValue");
+    w.Double(c.value);
+    w.Key("lever");
+    w.Double(c.lever);
+    w.EndObject();
+    w.Key("probability");
+    w.Double(c.propensity);
+    w.Key("mode");
+    w.String(c.explore ? "explore" : "exploit");
+    w.Key("confidence");
+    w.Double(c.confidence);
+    w.Key("autonomy");
+    w.String(c.autonomy);
+    w.Key("status");
+    w.String(SlotStatus(c.autonomy));
+    w.Key("cost");
+    w.Double(a.cost);
+    w.Key("explanation");
+    w.StartObject();
+    w.Key("factors");
+    w.StartArray();
+    for (const decide::Factor& f : c.factors) {
+      w.StartObject();
+      w.Key("feature");
+      w.String(f.feature);
+      w.Key("contribution");
+      w.Double(f.contribution);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("uncertainty");
+    w.Double(std::sqrt(c.variance));
+    w.EndObject();
+    if (with_features) {
+      w.Key("features");
+      w.StartArray();
+      for (const learn::Feature& f : c.features) {
+        w.StartArray();
+        w.Uint(f.index);
+        w.Double(f.value);
+        w.EndArray();
+      }
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("filtered");
+  w.StartArray();
+  for (const decide::Filtered& f : d.filtered) {
+    w.StartObject();
+    w.Key("action");
+    w.String(catalog.actions[f.action].id);
+    w.Key("reason");
+    w.String(f.reason);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+// A slot of a logged decision: its action and the features it was scored on.
+struct LoggedSlot {
+  std::string action;
+  std::vector<learn::Feature> features;
+};
+
+struct LoggedDecision {
+  std::string point;
+  std::vector<LoggedSlot> slots;
+};
+
+std::optional<LoggedDecision> ParseLogged(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) return std::nullopt;
+  LoggedDecision d;
+  std::string_view point;
+  simdjson::dom::array slots;
+  if (doc["decisionPoint"].get(point) != simdjson::SUCCESS ||
+      doc["slots"].get(slots) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  d.point = point;
+  for (simdjson::dom::element slot : slots) {
+    LoggedSlot s;
+    std::string_view action;
+    simdjson::dom::array features;
+    if (slot["action"].get(action) != simdjson::SUCCESS ||
+        slot["features"].get(features) != simdjson::SUCCESS) {
+      return std::nullopt;
+    }
+    s.action = action;
+    for (simdjson::dom::element f : features) {
+      uint64_t index = 0;
+      double value = 0;
+      if (f.at(0).get(index) != simdjson::SUCCESS || f.at(1).get(value) != simdjson::SUCCESS) {
+        return std::nullopt;
+      }
+      s.features.push_back({static_cast<uint32_t>(index), static_cast<float>(value)});
+    }
+    d.slots.push_back(std::move(s));
+  }
+  return d;
+}
+
+absl::StatusOr<uint64_t> DecisionIdParam(std::string_view raw, std::string_view field) {
+  std::optional<uint64_t> id = decide::ParseDecisionId(raw);
+  if (!id) {
+    return MakeError(absl::StatusCode::kNotFound, "decision_not_found",
+                     StrCat("no decision ", raw, " (decision ids read dec_ and 16 hex digits)"),
+                     std::string(field));
+  }
+  return *id;
+}
+
+}  // namespace
+
+DecideService::DecideService(const api::KeyRing* keys, const std::vector<Workspace>* workspaces,
+                             storage::Store* store, const state::DeviceDetector* detector,
+                             const Clock* clock)
+    : keys_(keys), store_(store), detector_(detector), clock_(clock) {
+  for (const Workspace& ws : *workspaces) {
+    State& state = states_[ws.id];
+    state.workspace = &ws;
+    if (ws.decisions == nullptr) continue;
+    for (const decide::DecisionPoint& p : ws.decisions->points) {
+      state.points.emplace(p.id, std::make_unique<Point>(ws.decisions->settings.posterior));
+    }
+  }
+}
+
+absl::Status DecideService::Start() {
+  for (auto& [id, state] : states_) {
+    for (auto& [name, point] : state.points) {
+      absl::StatusOr<std::optional<std::string>> image =
+          store_->Get(store_->decisions(), decide::BanditKey(id, name));
+      if (!image.ok()) return image.status();
+      if (!image->has_value()) continue;
+      absl::StatusOr<learn::LinearPosterior> stored = learn::LinearPosterior::Deserialize(**image);
+      if (!stored.ok()) {
+        return absl::DataLossError(
+            ToAbsl(StrCat("workspace ", state.workspace->name, " decision point ", name, ": ",
+                          ToStd(stored.status().message()))));
+      }
+      const learn::PosteriorOptions& want = state.workspace->decisions->settings.posterior;
+      if (stored->options().bits != want.bits) {
+        obs::LogEvent(spdlog::level::warn, "bandit_restarted",
+                      {{"workspace", state.workspace->name},
+                       {"decision_point", name},
+                       {"reason", "decisions.bandit.bits changed"}});
+        continue;
+      }
+      stored->set_learning_rate(want.learning_rate);
+      point->posterior = *std::move(stored);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecideService::SaveBandits() {
+  rocksdb::WriteBatch batch;
+  std::vector<Point*> saved;
+  for (auto& [id, state] : states_) {
+    for (auto& [name, point] : state.points) {
+      std::shared_lock lock(point->mu);
+      if (!point->dirty) continue;
+      rocksdb::Status s =
+          batch.Put(store_->decisions(), decide::BanditKey(id, name), point->posterior.Serialize());
+      if (!s.ok()) return StoreError(s);
+      saved.push_back(point.get());
+    }
+  }
+  if (saved.empty()) return absl::OkStatus();
+  if (absl::Status s = store_->Write(&batch); !s.ok()) return s;
+  // A reward learned between the image and now leaves the point dirty: Update sets it again.
+  for (Point* p : saved) {
+    std::unique_lock lock(p->mu);
+    p->dirty = false;
+  }
+  return absl::OkStatus();
+}
+
+void DecideService::Register(net::Router* router) {
+  router->Add(http::verb::post, "/v1/decide",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleDecide(ctx, r); });
+  router->Add(http::verb::post, "/v1/rewards",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleReward(ctx, r); });
+  router->Add(http::verb::get, "/v1/decisions/{id}",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleGet(ctx, r); });
+  router->Add(http::verb::get, "/v1/decisions",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleList(ctx, r); });
+}
+
+absl::StatusOr<DecideService::State*> DecideService::StateOf(uint32_t workspace_id) {
+  auto it = states_.find(workspace_id);
+  if (it == states_.end() || it->second.workspace->decisions == nullptr) {
+    return MakeError(absl::StatusCode::kNotFound, "decisions_not_configured",
+                     "this workspace has no `decisions` block in the config: no actions or "
+                     "decision points to decide among");
+  }
+  return &it->second;
+}
+
+void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respond) {
+  simdjson::dom::parser parser;
+  absl::StatusOr<CallerRequest> request = ReadCallerRequest(*keys_, ctx, parser);
+  if (!request.ok()) return respond(net::ErrorResponse(request.status()));
+  const simdjson::dom::element body = request->body;
+  const api::Principal* principal = &request->principal;
+  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  if (!state.ok()) return respond(net::ErrorResponse(state.status()));
+  const Workspace& ws = *(*state)->workspace;
+  const decide::Catalog& catalog = *ws.decisions;
+
+  std::string_view point_id;
+  simdjson::dom::element v;
+  if (body["decisionPoint"].get(v) != simdjson::SUCCESS) {
+    return respond(net::ErrorResponse(
+        InvalidInput("missing_field", "decisionPoint is required", "decisionPoint")));
+  }
+  if (v.get(point_id) != simdjson::SUCCESS) {
+    return respond(net::ErrorResponse(
+        InvalidInput("wrong_type", "decisionPoint must be a string", "decisionPoint")));
+  }
+  const decide::DecisionPoint* point = catalog.Point(point_id);
+  if (point == nullptr) {
+    return respond(net::ErrorResponse(MakeError(
+        absl::StatusCode::kNotFound, "unknown_decision_point",
+        StrCat("no decision point '", point_id, "' in this workspace"), "decisionPoint")));
+  }
+  size_t slots = point->slots;
+  if (body["slots"].get(v) == simdjson::SUCCESS) {
+    uint64_t n = 0;
+    if (v.get(n) != simdjson::SUCCESS || n < 1 || n > 20) {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value", "slots must be a whole number from 1 to 20", "slots")));
+    }
+    slots = static_cast<size_t>(n);
+  }
+  decide::DecideInput in;
+  if (body["channels"].get(v) == simdjson::SUCCESS) {
+    simdjson::dom::array list;
+    bool ok = v.get(list) == simdjson::SUCCESS;
+    for (simdjson::dom::element e : ok ? list : simdjson::dom::array()) {
+      std::string_view channel;
+      ok = ok && e.get(channel) == simdjson::SUCCESS;
+      if (!ok) break;
+      if (channel != "email" && channel != "sms" && channel != "push" && channel != "in_app" &&
+          channel != "web" && channel != "phone") {
+        return respond(
+            net::ErrorResponse(InvalidInput("invalid_value",
+                                            StrCat("unknown channel '", channel,
+                                                   "'; channels are email, sms, push, in_app, web, "
+                                                   "phone"),
+                                            "channels")));
+      }
+      in.channels.emplace_back(channel);
+    }
+    if (!ok || in.channels.empty() || in.channels.size() > kMaxChannels) {
+      return respond(net::ErrorResponse(InvalidInput(
+          "wrong_type", "channels must be a non-empty list of channel names", "channels")));
+    }
+  }
+  if (body["context"].get(v) == simdjson::SUCCESS && !v.is_object()) {
+    return respond(
+        net::ErrorResponse(InvalidInput("wrong_type", "context must be an object", "context")));
+  }
+  absl::StatusOr<Customer> customer = FindCustomer(body, *store_, ws.id);
+  if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
+
+  const int64_t now = clock_->NowMillis();
+  state::EventFacts facts = ContextFacts(body, now);
+  state::DeviceFacts device_scratch;
+  const state::DeviceFacts* device =
+      state::DetectDevice(detector_, facts.user_agent, &device_scratch);
+  state::EventBindings bindings(facts, body, customer->profile, device, now);
+  learn::FeatureBuilder features(catalog.settings.posterior.bits, /*keep_names=*/true);
+  state::ProfileFeatures(customer->profile, now, ws.profiles.models, &features);
+  ContextFeatures(facts, device, &features);
+
+  in.catalog = &catalog;
+  in.point = point;
+  in.slots = slots;
+  in.bindings = &bindings;
+  in.profile = &customer->profile;
+  in.now_ms = now;
+  in.features = features.features();
+  in.feature_names = features.names();
+  in.customer_hash =
+      Hash64(customer->profile_id ? state::ProfileIdString(*customer->profile_id) : customer->key);
+  Point& model = *(*state)->points.at(point->id);
+  decide::Decision decision;
+  uint64_t updates = 0;
+  {
+    std::shared_lock lock(model.mu);
+    decision = decide::Decide(in, model.posterior, Rng());
+    updates = model.posterior.updates();
+  }
+
+  const uint64_t id = decide::NextDecisionId(now);
+  std::string record;
+  JsonWriter log(&record);
+  WriteDecision(log, id, catalog, *point, *customer, now, decision, updates, true);
+  rocksdb::WriteBatch batch;
+  rocksdb::Status put = batch.Put(store_->decisions(), decide::DecisionKey(ws.id, id), record);
+  if (put.ok() && customer->profile_id) {
+    put = batch.Put(store_->decisions(),
+                    decide::ProfileDecisionKey(ws.id, *customer->profile_id, id), "");
+  }
+  if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
+  if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  std::string out;
+  JsonWriter w(&out);
+  WriteDecision(w, id, catalog, *point, *customer, now, decision, updates, false);
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respond) {
+  simdjson::dom::parser parser;
+  absl::StatusOr<CallerRequest> request = ReadCallerRequest(*keys_, ctx, parser);
+  if (!request.ok()) return respond(net::ErrorResponse(request.status()));
+  const simdjson::dom::element body = request->body;
+  const api::Principal* principal = &request->principal;
+  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  if (!state.ok()) return respond(net::ErrorResponse(state.status()));
+  const Workspace& ws = *(*state)->workspace;
+  const decide::Settings& settings = ws.decisions->settings;
+
+  simdjson::dom::element v;
+  std::string_view raw_id;
+  if (body["decisionId"].get(v) != simdjson::SUCCESS) {
+    return respond(
+        net::ErrorResponse(InvalidInput("missing_field", "decisionId is required", "decisionId")));
+  }
+  if (v.get(raw_id) != simdjson::SUCCESS) {
+    return respond(net::ErrorResponse(
+        InvalidInput("wrong_type", "decisionId must be a string", "decisionId")));
+  }
+  absl::StatusOr<uint64_t> id = DecisionIdParam(raw_id, "decisionId");
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  uint64_t slot = 1;
+  if (body["slot"].get(v) == simdjson::SUCCESS &&
+      (v.get(slot) != simdjson::SUCCESS || slot < 1 || slot > 20)) {
+    return respond(net::ErrorResponse(
+        InvalidInput("invalid_value", "slot must be a whole number from 1 to 20", "slot")));
+  }
+  double value = 0;
+  std::string outcome;
+  const bool has_value = body["value"].get(v) == simdjson::SUCCESS;
+  if (has_value && (v.get(value) != simdjson::SUCCESS || !(value >= -1 && value <= 1))) {
+    return respond(net::ErrorResponse(
+        InvalidInput("invalid_value", "value must be a number from -1 to 1", "value")));
+  }
+  if (body["outcome"].get(v) == simdjson::SUCCESS) {
+    std::string_view name;
+    if (has_value || v.get(name) != simdjson::SUCCESS) {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value",
+                       "give either value (a number) or outcome (a name), not both", "outcome")));
+    }
+    auto it = settings.outcomes.find(name);
+    if (it == settings.outcomes.end()) {
+      std::string known;
+      for (const auto& [k, x] : settings.outcomes) StrAppend(&known, known.empty() ? "" : ", ", k);
+      return respond(net::ErrorResponse(InvalidInput("invalid_value",
+                                                     StrCat("unknown outcome '", name,
+                                                            "'; this workspace's "
+                                                            "outcomes are ",
+                                                            known),
+                                                     "outcome")));
+    }
+    outcome = name;
+    value = it->second;
+  } else if (!has_value) {
+    return respond(net::ErrorResponse(
+        InvalidInput("missing_field", "give value (-1 to 1) or outcome", "value")));
+  }
+  std::string reward_id;
+  if (body["rewardId"].get(v) == simdjson::SUCCESS) {
+    std::string_view r;
+    if (v.get(r) != simdjson::SUCCESS || r.empty() || r.size() > 200) {
+      return respond(net::ErrorResponse(
+          InvalidInput("wrong_type", "rewardId must be a string of 1 to 200 bytes", "rewardId")));
+    }
+    reward_id = r;
+  }
+
+  std::lock_guard lock(rewards_mu_);
+  absl::StatusOr<std::optional<std::string>> stored =
+      store_->Get(store_->decisions(), decide::DecisionKey(ws.id, *id));
+  if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+  if (!stored->has_value()) {
+    return respond(net::ErrorResponse(
+        MakeError(absl::StatusCode::kNotFound, "decision_not_found",
+                  StrCat("no decision ", raw_id, " in this workspace"), "decisionId")));
+  }
+  std::optional<LoggedDecision> logged = ParseLogged(**stored);
+  if (!logged) {
+    return respond(net::ErrorResponse(MakeError(absl::StatusCode::kDataLoss, "corrupt_decision",
+                                                StrCat("decision ", raw_id, " is unreadable"))));
+  }
+  if (slot > logged->slots.size()) {
+    return respond(
+        net::ErrorResponse(InvalidInput("invalid_value",
+                                        StrCat("decision ", raw_id, " has ", logged->slots.size(),
+                                               " slot", logged->slots.size() == 1 ? "" : "s"),
+                                        "slot")));
+  }
+  // First: one reward per slot (whatever its rewardId). Sum: one per rewardId.
+  const std::string prefix = decide::RewardPrefix(ws.id, *id, static_cast<uint8_t>(slot));
+  bool duplicate = false;
+  double total = 0;
+  absl::Status scanned = store_->ScanPrefix(
+      store_->decisions(), prefix, [&](std::string_view key, std::string_view json) {
+        if (!settings.sum_rewards || key.substr(prefix.size()) == reward_id) duplicate = true;
+        simdjson::dom::parser p;
+        double x = 0;
+        simdjson::dom::element doc;
+        if (p.parse(json.data(), json.size()).get(doc) == simdjson::SUCCESS &&
+            doc["value"].get(x) == simdjson::SUCCESS) {
+          total += x;
+        }
+        return true;
+      });
+  if (!scanned.ok()) return respond(net::ErrorResponse(scanned));
+
+  const LoggedSlot& logged_slot = logged->slots[slot - 1];
+  auto answer = [&](bool applied) {
+    std::string out;
+    JsonWriter w(&out);
+    w.StartObject();
+    w.Key("decisionId");
+    w.String(decide::DecisionIdString(*id));
+    w.Key("slot");
+    w.Uint(slot);
+    w.Key("action");
+    w.String(logged_slot.action);
+    w.Key("value");
+    w.Double(value);
+    w.Key("outcome");
+    w.StringOrNull(outcome);
+    w.Key("applied");
+    w.Bool(applied);
+    if (!applied) {
+      w.Key("reason");
+      w.String(settings.sum_rewards ? "duplicate_reward_id" : "already_rewarded");
+    }
+    w.Key("total");
+    w.Double(applied ? total + value : total);
+    w.EndObject();
+    respond(net::JsonResponse(200, std::move(out)));
+  };
+  if (duplicate) return answer(false);
+
+  const int64_t now = clock_->NowMillis();
+  std::string json;
+  JsonWriter rw(&json);
+  rw.StartObject();
+  rw.Key("value");
+  rw.Double(value);
+  rw.Key("outcome");
+  rw.StringOrNull(outcome);
+  rw.Key("rewardId");
+  rw.StringOrNull(reward_id);
+  rw.Key("at");
+  rw.String(FormatIso8601(now));
+  rw.EndObject();
+  rocksdb::WriteBatch batch;
+  rocksdb::Status put = batch.Put(store_->decisions(), prefix + reward_id, json);
+  if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
+  if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  auto point = (*state)->points.find(logged->point);
+  if (point != (*state)->points.end()) {  // a decision point since removed learns nothing
+    std::unique_lock model_lock(point->second->mu);
+    point->second->posterior.Update(logged_slot.features, value);
+    point->second->dirty = true;
+  }
+  answer(true);
+}
+
+void DecideService::HandleGet(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<uint64_t> id = DecisionIdParam(net::PathParam(ctx), "id");
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  absl::StatusOr<std::optional<std::string>> stored =
+      store_->Get(store_->decisions(), decide::DecisionKey(principal->workspace_id, *id));
+  if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+  if (!stored->has_value()) {
+    return respond(net::ErrorResponse(MakeError(
+        absl::StatusCode::kNotFound, "decision_not_found",
+        StrCat("no decision ", decide::DecisionIdString(*id), " in this workspace"), "id")));
+  }
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("decision");
+  w.RawValue(**stored);
+  w.Key("rewards");
+  w.StartArray();
+  for (uint8_t slot = 1; slot <= 20; ++slot) {
+    absl::Status s = store_->ScanPrefix(
+        store_->decisions(), decide::RewardPrefix(principal->workspace_id, *id, slot),
+        [&](std::string_view, std::string_view json) {
+          // {"slot": n, ...the stored reward}
+          w.RawValue(StrCat("{\"slot\":", slot, ",", json.substr(1)));
+          return true;
+        });
+    if (!s.ok()) return respond(net::ErrorResponse(s));
+  }
+  w.EndArray();
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  const uint32_t ws = principal->workspace_id;
+  std::string_view url = net::Target(ctx.request);
+  absl::StatusOr<uint64_t> limit =
+      api::ParseUintParam(api::QueryParam(url, "limit").value_or(""), "limit", 100, 1000);
+  if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
+  if (*limit == 0) {
+    return respond(
+        net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
+  }
+  auto time_param = [&](std::string_view name, int64_t fallback) -> absl::StatusOr<int64_t> {
+    std::optional<std::string_view> raw = api::QueryParam(url, name);
+    if (!raw || raw->empty()) return fallback;
+    absl::StatusOr<std::string> decoded = api::PercentDecode(*raw, name);
+    if (!decoded.ok()) return decoded.status();
+    std::optional<int64_t> ms = ParseIso8601(*decoded);
+    if (!ms) {
+      return InvalidInput("invalid_timestamp", StrCat(name, " must be an ISO-8601 time"),
+                          std::string(name));
+    }
+    return *ms;
+  };
+  absl::StatusOr<int64_t> from = time_param("from", 0);
+  if (!from.ok()) return respond(net::ErrorResponse(from.status()));
+  absl::StatusOr<int64_t> to = time_param("to", int64_t{1} << 46);
+  if (!to.ok()) return respond(net::ErrorResponse(to.status()));
+  uint64_t after = 0;
+  if (std::optional<std::string_view> cursor = api::QueryParam(url, "cursor");
+      cursor && !cursor->empty()) {
+    std::optional<uint64_t> c = decide::ParseDecisionId(*cursor);
+    if (!c) {
+      return respond(net::ErrorResponse(InvalidInput(
+          "invalid_value", "cursor must be a nextCursor this endpoint gave", "cursor")));
+    }
+    after = *c;
+  }
+  std::optional<uint64_t> profile;
+  if (std::optional<std::string_view> raw = api::QueryParam(url, "profile"); raw && !raw->empty()) {
+    profile = state::ParseProfileId(*raw);
+    if (!profile) {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value", "profile must be a profile id (prf_...)", "profile")));
+    }
+  }
+  const uint64_t first = std::max(decide::FirstDecisionIdAt(*from), after + (after ? 1 : 0));
+  const uint64_t end = decide::FirstDecisionIdAt(*to);  // exclusive
+  std::vector<uint64_t> ids;
+  bool more = false;
+  // Both key forms end with the decision id: seek straight to the first one wanted.
+  std::string start =
+      profile ? decide::ProfileDecisionKey(ws, *profile, first) : decide::DecisionKey(ws, first);
+  const std::string prefix = start.substr(0, start.size() - sizeof(uint64_t));
+  absl::Status s = store_->ScanPrefixFrom(store_->decisions(), prefix, start,
+                                          [&](std::string_view key, std::string_view) {
+                                            const uint64_t id = decide::DecisionOfKey(key);
+                                            if (id < first) return true;
+                                            if (id >= end) return false;
+                                            if (ids.size() == *limit) {
+                                              more = true;
+                                              return false;
+                                            }
+                                            ids.push_back(id);
+                                            return true;
+                                          });
+  if (!s.ok()) return respond(net::ErrorResponse(s));
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("decisions");
+  w.StartArray();
+  for (uint64_t id : ids) {
+    absl::StatusOr<std::optional<std::string>> stored =
+        store_->Get(store_->decisions(), decide::DecisionKey(ws, id));
+    if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+    if (stored->has_value()) w.RawValue(**stored);
+  }
+  w.EndArray();
+  w.Key("nextCursor");
+  if (more && !ids.empty()) {
+    w.String(decide::DecisionIdString(ids.back()));
+  } else {
+    w.Null();
+  }
+  w.Key("hasMore");
+  w.Bool(more);
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+}  // namespace whisperer::server

@@ -1,0 +1,86 @@
+// DecideService: next-best-action decisions over HTTP, their rewards and their log.
+//
+//   POST /v1/decide          write or admin key; {"userId"|"anonymousId", "decisionPoint",
+//                            "slots", "channels": [...], "context": {...}}: decides
+//                            (decide/decider.h), writes the decision to the log, then answers
+//                            it with its id, each slot's action, treatment, priority terms,
+//                            probability, explore/exploit, confidence, autonomy and
+//                            explanation, and every filtered candidate with its reason.
+//   POST /v1/rewards         write or admin key; {"decisionId", "slot", "value" | "outcome",
+//                            "rewardId"}: the outcome of one slot, learned by the decision
+//                            point's bandit. Idempotent: with `rewards.aggregate: first` a
+//                            slot's first reward counts and later ones are acknowledged
+//                            without effect; with `sum` every distinct rewardId adds up.
+//   GET /v1/decisions/{id}   admin key; the decision as logged, with its rewards
+//   GET /v1/decisions        admin key; ?profile=&from=&to=&limit=&cursor=: logged decisions in
+//                            time order, with the features each slot was scored on (what
+//                            offline evaluation needs)
+//
+// The log is written before the answer: an answered decision is never lost, and a reward is
+// stored before it is learned. Each decision point's bandit (learn::LinearPosterior) is held in
+// memory and written every 30 seconds when it learned something (SaveBandits) and at shutdown;
+// a crash loses what it learned since (the rewards themselves are in the log).
+//
+// Thread-safety: handlers run on any server thread. A decision point's bandit is read under a
+// shared lock and updated under an exclusive one; rewards are checked and written under one
+// mutex, so two retries of a reward cannot both count.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "api/auth.h"
+#include "common/clock.h"
+#include "decide/catalog.h"
+#include "learn/bandit.h"
+#include "net/http_server.h"
+#include "server/workspaces.h"
+#include "state/device.h"
+#include "storage/store.h"
+
+namespace whisperer::server {
+
+class DecideService {
+ public:
+  DecideService(const api::KeyRing* keys, const std::vector<Workspace>* workspaces,
+                storage::Store* store, const state::DeviceDetector* detector, const Clock* clock);
+
+  // Loads each decision point's stored bandit (a changed `bandit.bits` starts it afresh).
+  absl::Status Start();
+  void Register(net::Router* router);
+  // Writes the bandits that learned since they were last written.
+  absl::Status SaveBandits();
+
+ private:
+  struct Point {
+    std::shared_mutex mu;
+    learn::LinearPosterior posterior;
+    bool dirty = false;  // learned since written
+    explicit Point(const learn::PosteriorOptions& o) : posterior(o) {}
+  };
+  struct State {
+    const Workspace* workspace = nullptr;
+    std::map<std::string, std::unique_ptr<Point>, std::less<>> points;
+  };
+
+  void HandleDecide(net::RequestContext& ctx, net::Responder respond);
+  void HandleReward(net::RequestContext& ctx, net::Responder respond);
+  void HandleGet(net::RequestContext& ctx, net::Responder respond);
+  void HandleList(net::RequestContext& ctx, net::Responder respond);
+  // The workspace's decision state; 404 decisions_not_configured without a `decisions` block.
+  absl::StatusOr<State*> StateOf(uint32_t workspace_id);
+
+  const api::KeyRing* keys_;
+  storage::Store* store_;
+  const state::DeviceDetector* detector_;
+  const Clock* clock_;
+  std::map<uint32_t, State> states_;
+  std::mutex rewards_mu_;
+};
+
+}  // namespace whisperer::server

@@ -1,0 +1,77 @@
+#include "server/request_context.h"
+
+#include "api/query.h"
+#include "common/status.h"
+#include "common/strings.h"
+#include "state/profiles.h"
+
+namespace whisperer::server {
+
+absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
+                                                const net::RequestContext& ctx,
+                                                simdjson::dom::parser& parser) {
+  absl::StatusOr<simdjson::dom::element> body = api::JsonObjectBody(ctx.request.body(), parser);
+  if (!body.ok()) return body.status();
+  std::string_view body_key;
+  if ((*body)["writeKey"].get(body_key) != simdjson::SUCCESS) body_key = {};
+  absl::StatusOr<api::Principal> principal = api::AuthenticateCollect(
+      keys, net::Header(ctx.request, net::http::field::authorization), body_key);
+  if (!principal.ok()) return principal.status();
+  return CallerRequest{*body, *principal};
+}
+
+absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage::Store& store,
+                                      uint32_t workspace_id) {
+  Customer c;
+  for (std::string_view type : {"userId", "anonymousId"}) {
+    simdjson::dom::element v;
+    if (body[type].get(v) != simdjson::SUCCESS || v.is_null()) continue;
+    std::string_view id;
+    if (v.get(id) != simdjson::SUCCESS) {
+      return InvalidInput("wrong_type", StrCat(type, " must be a string"), std::string(type));
+    }
+    if (id.empty()) continue;
+    if (!c.key.empty()) continue;
+    c.key = StrCat(type, ":", id);
+    absl::StatusOr<std::optional<uint64_t>> found =
+        state::ProfileEngine::Lookup(store, workspace_id, type, id);
+    if (!found.ok()) return found.status();
+    c.profile_id = *found;
+  }
+  if (c.key.empty()) return InvalidInput("missing_field", "give userId or anonymousId", "userId");
+  if (c.profile_id) {
+    absl::StatusOr<state::Profile> read =
+        state::ProfileEngine::ReadProfile(store, workspace_id, *c.profile_id);
+    if (read.ok()) {
+      c.profile = *std::move(read);
+    } else if (read.status().code() != absl::StatusCode::kNotFound) {
+      return read.status();
+    }
+  }
+  return c;
+}
+
+state::EventFacts ContextFacts(simdjson::dom::element body, int64_t now_ms) {
+  state::EventFacts f;
+  f.type = api::EventType::kPage;
+  f.timestamp_ms = now_ms;
+  f.received_at_ms = now_ms;
+  simdjson::dom::element context;
+  if (body["context"].get(context) != simdjson::SUCCESS || !context.is_object()) return f;
+  std::string_view v;
+  if (context["userAgent"].get(v) == simdjson::SUCCESS) f.user_agent = v;
+  simdjson::dom::element campaign;
+  if (context["campaign"].get(campaign) == simdjson::SUCCESS && campaign.is_object()) {
+    if (campaign["source"].get(v) == simdjson::SUCCESS) f.utm_source = v;
+    if (campaign["medium"].get(v) == simdjson::SUCCESS) f.utm_medium = v;
+    if (campaign["name"].get(v) == simdjson::SUCCESS) f.utm_campaign = v;
+  }
+  simdjson::dom::element page;
+  if (context["page"].get(page) == simdjson::SUCCESS && page.is_object() &&
+      page["referrer"].get(v) == simdjson::SUCCESS) {
+    f.referrer_host = state::UrlHost(v);
+  }
+  return f;
+}
+
+}  // namespace whisperer::server

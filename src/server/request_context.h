@@ -1,0 +1,48 @@
+// What the request-time APIs (POST /v1/experience, POST /v1/decide) read from a request body:
+// who the customer is, their stored profile, and the request's context as the facts of a page
+// event, so that the condition language (state/conditions.h) answers device, campaign and
+// referrer for them.
+//
+// Thread-safety: pure functions over the store's thread-safe reads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "api/auth.h"
+#include "net/http_server.h"
+#include "simdjson.h"
+#include "state/profile.h"
+#include "storage/store.h"
+
+namespace whisperer::server {
+
+struct Customer {
+  std::optional<uint64_t> profile_id;  // none: a first-time visitor
+  std::string key;                     // "userId:<id>" or "anonymousId:<id>", the first given
+  state::Profile profile;              // as stored; empty for a first-time visitor
+};
+
+// The body of a request-time call, parsed by `parser` (which must outlive it) as a JSON object,
+// and its caller authenticated like collection: a write or admin key, from the Authorization
+// header or, without one, `writeKey` in the body.
+struct CallerRequest {
+  simdjson::dom::element body;
+  api::Principal principal;
+};
+absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
+                                                const net::RequestContext& ctx,
+                                                simdjson::dom::parser& parser);
+
+// userId first, then anonymousId. 400 missing_field without either, wrong_type when one is not
+// a string.
+absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage::Store& store,
+                                      uint32_t workspace_id);
+
+// The request as a page event: the device (context.userAgent), campaign (context.campaign) and
+// referrer (context.page.referrer) of its context, at `now_ms`.
+state::EventFacts ContextFacts(simdjson::dom::element body, int64_t now_ms);
+
+}  // namespace whisperer::server

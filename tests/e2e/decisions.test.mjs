@@ -1,0 +1,283 @@
+// Next-best-action decisions through the real binary: POST /v1/decide (filters with reason
+// codes, slots, logged probabilities, autonomy), POST /v1/rewards (outcomes, idempotence),
+// the decision log (GET /v1/decisions, /v1/decisions/{id}), a bandit that learns which action
+// pays from rewards alone, and what survives a restart and a kill -9.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './lib/server.mjs';
+
+const CONFIG = `
+workspaces:
+  - name: shop
+    write_keys: [wk_shop]
+    admin_keys: [ak_shop]
+    decisions:
+      environment: production
+      control_group: 0
+      rewards:
+        outcomes: {clicked: 1, ignored: 0, complained: -1}
+      actions:
+        - id: winback
+          issue: retention
+          group: offers
+          value: 10
+          eligibility: "profile.orders.count > 0"
+          treatments: [{id: winback_mail, channel: email}]
+        - id: vip
+          issue: retention
+          group: offers
+          consent: marketing_sms
+          treatments: [{id: vip_sms, channel: sms}]
+        - id: good
+          issue: engage
+          group: content
+          treatments: [{id: good_web, channel: web}, {id: good_push, channel: push}]
+        - id: bad
+          issue: engage
+          group: content
+          treatments: [{id: bad_web, channel: web}]
+      decision_points:
+        - {id: home, issues: [engage]}
+        - {id: mail, groups: [offers, content], slots: 2}
+  - name: plain
+    write_keys: [wk_plain]
+    admin_keys: [ak_plain]
+`;
+
+let server;
+let dataDir;
+
+before(async () => {
+  server = await startServer({ config: CONFIG });
+  dataDir = server.dataDir;
+});
+
+after(async () => {
+  if (server?.running) assert.equal(await server.stop(), 0);
+});
+
+const basic = (key = 'wk_shop') => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
+const decide = (body, key = 'wk_shop') =>
+  server.request('/v1/decide', { body, headers: { authorization: basic(key) } });
+const reward = (body, key = 'wk_shop') =>
+  server.request('/v1/rewards', { body, headers: { authorization: basic(key) } });
+const admin = (p, key = 'ak_shop') => server.request(p, { headers: { authorization: `Bearer ${key}` } });
+
+async function send(batch) {
+  const res = await server.request('/v1/batch', {
+    body: { batch },
+    headers: { authorization: basic(), 'user-agent': 'analytics-node/3.1.0' },
+  });
+  assert.equal(res.status, 200, res.text);
+}
+
+test('a decision: candidates filtered with reasons, slots with their terms, logged before the answer', async () => {
+  await send([{ type: 'track', userId: 'ann', event: 'Signed Up', messageId: 'ann-1' }]);
+  const res = await decide({ userId: 'ann', decisionPoint: 'mail', context: { userAgent: 'analytics-node' } });
+  assert.equal(res.status, 200, res.text);
+  const d = res.json;
+  assert.match(d.decisionId, /^dec_[0-9a-f]{16}$/);
+  assert.equal(d.decisionPoint, 'mail');
+  assert.match(d.profileId, /^prf_/);
+  assert.equal(d.environment, 'production');
+  assert.equal(d.policy, 'thompson');
+  assert.equal(d.group, 'engine');
+  assert.equal(d.candidates, 4);
+  assert.deepEqual(
+    d.filtered.map((f) => [f.action, f.reason]).sort(),
+    [['vip', 'no_consent'], ['winback', 'not_eligible']],
+  );
+  assert.equal(d.slots.length, 2);
+  assert.deepEqual(d.slots.map((s) => s.action).sort(), ['bad', 'good']);
+  for (const [i, s] of d.slots.entries()) {
+    assert.equal(s.slot, i + 1);
+    assert.ok(s.probability > 0 && s.probability <= 1, `probability ${s.probability}`);
+    assert.ok(['explore', 'exploit'].includes(s.mode));
+    assert.ok(s.confidence >= 0 && s.confidence <= 1);
+    assert.ok(['autonomous', 'supervised', 'approval'].includes(s.autonomy));
+    assert.equal(s.treatment.channel, s.action === 'good' ? 'web' : 'web');
+    assert.equal(s.priority.value, s.priority.propensity * s.priority.contextWeight * s.priority.actionValue * s.priority.lever);
+    assert.equal(s.features, undefined, 'features are in the log, not the answer');
+  }
+  // Two equal unknowns: the first slot is a coin flip, not confident enough to act alone.
+  assert.ok(Math.abs(d.slots[0].probability - 0.5) < 1e-3, `${d.slots[0].probability}`);
+  assert.equal(d.slots[0].autonomy, 'approval');
+  assert.equal(d.slots[0].status, 'held_for_approval');
+
+  const logged = await admin(`/v1/decisions/${d.decisionId}`);
+  assert.equal(logged.status, 200, logged.text);
+  assert.deepEqual(logged.json.rewards, []);
+  const { features, ...slot } = logged.json.decision.slots[0];
+  assert.deepEqual(slot, d.slots[0]);
+  assert.ok(features.length > 3 && features.every(([i, v]) => Number.isInteger(i) && typeof v === 'number'));
+
+  // With an order and consent, the offers are candidates too; channels narrow the treatments.
+  await send([
+    { type: 'track', userId: 'ann', event: 'Order Completed', properties: { revenue: 20 }, messageId: 'ann-2' },
+  ]);
+  const consent = await server.request(`/v1/profiles/${d.profileId}/consent`, {
+    method: 'PUT',
+    body: { purposes: { marketing_sms: 'granted' } },
+    headers: { authorization: 'Bearer ak_shop' },
+  });
+  assert.equal(consent.status, 200, consent.text);
+  const sms = await decide({ userId: 'ann', decisionPoint: 'mail', slots: 4, channels: ['sms', 'push'] });
+  assert.equal(sms.status, 200, sms.text);
+  assert.deepEqual(
+    sms.json.filtered.map((f) => [f.action, f.reason]).sort(),
+    [['bad', 'no_channel'], ['winback', 'no_channel']],
+  );
+  assert.deepEqual(sms.json.slots.map((s) => s.treatment.id).sort(), ['good_push', 'vip_sms']);
+});
+
+test('rewards teach the bandit: after a few hundred decisions it picks what pays, alone', async () => {
+  let last;
+  for (let i = 0; i < 400; i++) {
+    const res = await decide({ anonymousId: `visitor-${i % 40}`, decisionPoint: 'home' });
+    assert.equal(res.status, 200, res.text);
+    last = res.json;
+    const s = last.slots[0];
+    const r = await reward({ decisionId: last.decisionId, outcome: s.action === 'good' ? 'clicked' : 'ignored' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.applied, true);
+  }
+  let good = 0;
+  let autonomous = 0;
+  for (let i = 0; i < 40; i++) {
+    const res = await decide({ anonymousId: `visitor-${i}`, decisionPoint: 'home' });
+    const s = res.json.slots[0];
+    good += s.action === 'good';
+    autonomous += s.autonomy === 'autonomous';
+    if (s.action === 'good' && s.mode === 'exploit') {
+      assert.ok(s.confidence > 0.85, `confidence ${s.confidence}`);
+      // Thompson sampling with 5 % uniform exploration over two actions.
+      assert.ok(Math.abs(s.probability - (0.95 * s.confidence + 0.025)) < 1e-9);
+      assert.ok(s.explanation.factors.length > 0);
+    }
+  }
+  assert.ok(good >= 34, `good chosen ${good} of 40`);
+  assert.ok(autonomous >= 30, `autonomous ${autonomous} of 40`);
+  assert.equal(last.model.name, 'bandit:home');
+  assert.ok(last.model.version >= 399, `${last.model.version} rewards learned`);
+});
+
+test('rewards: idempotent, named outcomes, and clear errors', async () => {
+  const d = (await decide({ userId: 'bob', decisionPoint: 'mail' })).json;
+  const first = await reward({ decisionId: d.decisionId, slot: 2, value: 0.25 });
+  assert.equal(first.status, 200, first.text);
+  assert.deepEqual(first.json, {
+    decisionId: d.decisionId, slot: 2, action: d.slots[1].action, value: 0.25, outcome: null, applied: true, total: 0.25,
+  });
+  const again = await reward({ decisionId: d.decisionId, slot: 2, outcome: 'clicked' });
+  assert.equal(again.status, 200);
+  assert.equal(again.json.applied, false);
+  assert.equal(again.json.reason, 'already_rewarded');
+  assert.equal(again.json.total, 0.25);
+  const logged = await admin(`/v1/decisions/${d.decisionId}`);
+  assert.equal(logged.json.rewards.length, 1);
+  assert.equal(logged.json.rewards[0].slot, 2);
+  assert.equal(logged.json.rewards[0].value, 0.25);
+
+  for (const [body, status, code, field] of [
+    [{ slot: 1, value: 1 }, 400, 'missing_field', 'decisionId'],
+    [{ decisionId: 'dec_nope', value: 1 }, 404, 'decision_not_found', 'decisionId'],
+    [{ decisionId: 'dec_0000000000000001', value: 1 }, 404, 'decision_not_found', 'decisionId'],
+    [{ decisionId: d.decisionId, slot: 3, value: 1 }, 400, 'invalid_value', 'slot'],
+    [{ decisionId: d.decisionId, value: 2 }, 400, 'invalid_value', 'value'],
+    [{ decisionId: d.decisionId, outcome: 'bought' }, 400, 'invalid_value', 'outcome'],
+    [{ decisionId: d.decisionId, value: 1, outcome: 'clicked' }, 400, 'invalid_value', 'outcome'],
+    [{ decisionId: d.decisionId }, 400, 'missing_field', 'value'],
+  ]) {
+    const res = await reward(body);
+    assert.equal(res.status, status, `${JSON.stringify(body)}: ${res.text}`);
+    assert.equal(res.json.error.code, code);
+    assert.equal(res.json.error.field, field);
+  }
+  assert.equal((await admin(`/v1/decisions/${d.decisionId}`)).json.rewards.length, 1, 'refusals store nothing');
+  // Another workspace's key does not see the decision.
+  const other = await reward({ decisionId: d.decisionId, value: 1 }, 'wk_plain');
+  assert.equal(other.status, 404);
+  assert.equal(other.json.error.code, 'decisions_not_configured');
+});
+
+test('decide: errors name the field', async () => {
+  for (const [body, status, code, field] of [
+    [{ userId: 'a' }, 400, 'missing_field', 'decisionPoint'],
+    [{ userId: 'a', decisionPoint: 7 }, 400, 'wrong_type', 'decisionPoint'],
+    [{ userId: 'a', decisionPoint: 'nowhere' }, 404, 'unknown_decision_point', 'decisionPoint'],
+    [{ decisionPoint: 'home' }, 400, 'missing_field', 'userId'],
+    [{ userId: 'a', decisionPoint: 'home', slots: 0 }, 400, 'invalid_value', 'slots'],
+    [{ userId: 'a', decisionPoint: 'home', channels: ['fax'] }, 400, 'invalid_value', 'channels'],
+    [{ userId: 'a', decisionPoint: 'home', channels: 'web' }, 400, 'wrong_type', 'channels'],
+    [{ userId: 'a', decisionPoint: 'home', context: [] }, 400, 'wrong_type', 'context'],
+  ]) {
+    const res = await decide(body);
+    assert.equal(res.status, status, `${JSON.stringify(body)}: ${res.text}`);
+    assert.equal(res.json.error.code, code, JSON.stringify(body));
+    assert.equal(res.json.error.field, field, JSON.stringify(body));
+  }
+  const noKey = await server.request('/v1/decide', { body: { userId: 'a', decisionPoint: 'home' } });
+  assert.equal(noKey.status, 401);
+  const plain = await decide({ userId: 'a', decisionPoint: 'home' }, 'wk_plain');
+  assert.equal(plain.status, 404);
+  assert.equal(plain.json.error.code, 'decisions_not_configured');
+  const writeKey = await server.request('/v1/decisions', { headers: { authorization: 'Bearer wk_shop' } });
+  assert.equal(writeKey.status, 403);
+});
+
+test('the log: by profile and time, paginated', async () => {
+  const t0 = new Date().toISOString();
+  const ids = [];
+  for (let i = 0; i < 5; i++) ids.push((await decide({ userId: 'cara', decisionPoint: 'home' })).json);
+  const profile = ids[0].profileId;
+  assert.equal(profile, null, 'cara sent no event: no profile');
+  await send([{ type: 'identify', userId: 'cara', traits: { plan: 'pro' }, messageId: 'cara-1' }]);
+  const mine = [];
+  for (let i = 0; i < 5; i++) mine.push((await decide({ userId: 'cara', decisionPoint: 'home' })).json.decisionId);
+  const prf = (await decide({ userId: 'cara', decisionPoint: 'home' })).json.profileId;
+  mine.push(null);
+  const page1 = await admin(`/v1/decisions?profile=${prf}&limit=4`);
+  assert.equal(page1.status, 200, page1.text);
+  assert.equal(page1.json.decisions.length, 4);
+  assert.equal(page1.json.hasMore, true);
+  assert.deepEqual(page1.json.decisions.map((d) => d.decisionId), mine.slice(0, 4));
+  const page2 = await admin(`/v1/decisions?profile=${prf}&limit=4&cursor=${page1.json.nextCursor}`);
+  assert.equal(page2.json.decisions.length, 2);
+  assert.equal(page2.json.hasMore, false);
+  assert.equal(page2.json.nextCursor, null);
+  assert.ok(page2.json.decisions.every((d) => d.profileId === prf));
+  // Every decision since t0, in time order, features included for offline evaluation.
+  const all = await admin(`/v1/decisions?from=${encodeURIComponent(t0)}&limit=1000`);
+  assert.equal(all.json.decisions.length, 11);
+  assert.deepEqual(all.json.decisions.slice(0, 5).map((d) => d.decisionId), ids.map((d) => d.decisionId));
+  assert.ok(all.json.decisions.every((d) => Array.isArray(d.slots[0].features)));
+  const none = await admin(`/v1/decisions?to=${encodeURIComponent(t0)}&from=${encodeURIComponent(t0)}`);
+  assert.equal(none.json.decisions.length, 0);
+  for (const [query, field] of [['from=yesterday', 'from'], ['profile=bob', 'profile'], ['cursor=x', 'cursor'], ['limit=0', 'limit']]) {
+    const res = await admin(`/v1/decisions?${query}`);
+    assert.equal(res.status, 400, query);
+    assert.equal(res.json.error.field, field, query);
+  }
+  const missing = await admin('/v1/decisions/dec_0000000000000001');
+  assert.equal(missing.status, 404);
+  assert.equal(missing.json.error.code, 'decision_not_found');
+});
+
+test('a restart keeps the bandit and the log; a kill -9 keeps every answered decision', async () => {
+  const before = (await decide({ anonymousId: 'visitor-1', decisionPoint: 'home' })).json;
+  assert.equal(await server.stop(), 0);
+  server = await startServer({ config: CONFIG, dataDir });
+  const after = (await decide({ anonymousId: 'visitor-1', decisionPoint: 'home' })).json;
+  assert.equal(after.model.version, before.model.version, 'what the bandit learned was saved');
+  assert.equal((await admin(`/v1/decisions/${before.decisionId}`)).status, 200);
+
+  const answered = (await decide({ anonymousId: 'visitor-2', decisionPoint: 'home' })).json;
+  await server.kill9();
+  server = await startServer({ config: CONFIG, dataDir });
+  const logged = await admin(`/v1/decisions/${answered.decisionId}`);
+  assert.equal(logged.status, 200, 'logged before it was answered');
+  assert.equal(logged.json.decision.slots[0].action, answered.slots[0].action);
+  // The reward for it still counts after the crash.
+  const r = await reward({ decisionId: answered.decisionId, outcome: 'clicked' });
+  assert.equal(r.json.applied, true);
+});
