@@ -3,48 +3,7 @@
 #include <atomic>
 #include <charconv>
 
-#include "storage/keys.h"
-
 namespace whisperer::decide {
-
-std::string DecisionKey(uint32_t workspace_id, uint64_t decision) {
-  std::string key = storage::WorkspacePrefix(workspace_id);
-  key.push_back('D');
-  storage::PutBigEndian64(&key, decision);
-  return key;
-}
-
-std::string ProfileDecisionPrefix(uint32_t workspace_id, uint64_t profile) {
-  std::string key = storage::WorkspacePrefix(workspace_id);
-  key.push_back('P');
-  storage::PutBigEndian64(&key, profile);
-  return key;
-}
-
-std::string ProfileDecisionKey(uint32_t workspace_id, uint64_t profile, uint64_t decision) {
-  std::string key = ProfileDecisionPrefix(workspace_id, profile);
-  storage::PutBigEndian64(&key, decision);
-  return key;
-}
-
-std::string RewardPrefix(uint32_t workspace_id, uint64_t decision, uint8_t slot) {
-  std::string key = storage::WorkspacePrefix(workspace_id);
-  key.push_back('R');
-  storage::PutBigEndian64(&key, decision);
-  key.push_back(static_cast<char>(slot));
-  return key;
-}
-
-std::string BanditKey(uint32_t workspace_id, std::string_view point) {
-  std::string key = storage::WorkspacePrefix(workspace_id);
-  key.push_back('B');
-  key.append(point);
-  return key;
-}
-
-uint64_t DecisionOfKey(std::string_view key) {
-  return storage::GetBigEndian64(key.data() + key.size() - sizeof(uint64_t));
-}
 
 uint64_t NextDecisionId(int64_t now_ms) {
   static std::atomic<uint64_t> last{0};

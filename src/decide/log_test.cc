@@ -25,16 +25,5 @@ TEST(DecisionLog, IdsAreTimeOrderedAndReadBack) {
   EXPECT_FALSE(ParseDecisionId("dec_0123456789abcdeg"));
 }
 
-TEST(DecisionLog, KeysSortByDecisionWithinTheirPrefix) {
-  EXPECT_LT(DecisionKey(1, 5), DecisionKey(1, 6));
-  EXPECT_LT(DecisionKey(1, 0xffffffffffffull), DecisionKey(2, 0));
-  EXPECT_EQ(DecisionOfKey(DecisionKey(3, 42)), 42u);
-  EXPECT_EQ(DecisionOfKey(ProfileDecisionKey(3, 7, 42)), 42u);
-  std::string p = ProfileDecisionPrefix(3, 7);
-  EXPECT_EQ(ProfileDecisionKey(3, 7, 42).substr(0, p.size()), p);
-  EXPECT_NE(RewardPrefix(3, 42, 1), RewardPrefix(3, 42, 2));
-  EXPECT_NE(BanditKey(3, "home"), BanditKey(4, "home"));
-}
-
 }  // namespace
 }  // namespace whisperer::decide

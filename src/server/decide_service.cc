@@ -14,6 +14,7 @@
 #include "server/request_context.h"
 #include "state/conditions.h"
 #include "state/models.h"
+#include "storage/keys.h"
 
 namespace whisperer::server {
 
@@ -247,7 +248,7 @@ absl::Status DecideService::Start() {
   for (auto& [id, state] : states_) {
     for (auto& [name, point] : state.points) {
       absl::StatusOr<std::optional<std::string>> image =
-          store_->Get(store_->decisions(), decide::BanditKey(id, name));
+          store_->Get(store_->decisions(), storage::BanditKey(id, name));
       if (!image.ok()) return image.status();
       if (!image->has_value()) continue;
       absl::StatusOr<learn::LinearPosterior> stored = learn::LinearPosterior::Deserialize(**image);
@@ -278,8 +279,8 @@ absl::Status DecideService::SaveBandits() {
     for (auto& [name, point] : state.points) {
       std::shared_lock lock(point->mu);
       if (!point->dirty) continue;
-      rocksdb::Status s =
-          batch.Put(store_->decisions(), decide::BanditKey(id, name), point->posterior.Serialize());
+      rocksdb::Status s = batch.Put(store_->decisions(), storage::BanditKey(id, name),
+                                    point->posterior.Serialize());
       if (!s.ok()) return StoreError(s);
       saved.push_back(point.get());
     }
@@ -416,10 +417,10 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   JsonWriter log(&record);
   WriteDecision(log, id, catalog, *point, *customer, now, decision, updates, true);
   rocksdb::WriteBatch batch;
-  rocksdb::Status put = batch.Put(store_->decisions(), decide::DecisionKey(ws.id, id), record);
+  rocksdb::Status put = batch.Put(store_->decisions(), storage::DecisionKey(ws.id, id), record);
   if (put.ok() && customer->profile_id) {
     put = batch.Put(store_->decisions(),
-                    decide::ProfileDecisionKey(ws.id, *customer->profile_id, id), "");
+                    storage::ProfileDecisionKey(ws.id, *customer->profile_id, id), "");
   }
   if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
@@ -501,7 +502,7 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
 
   std::lock_guard lock(rewards_mu_);
   absl::StatusOr<std::optional<std::string>> stored =
-      store_->Get(store_->decisions(), decide::DecisionKey(ws.id, *id));
+      store_->Get(store_->decisions(), storage::DecisionKey(ws.id, *id));
   if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
   if (!stored->has_value()) {
     return respond(net::ErrorResponse(
@@ -521,7 +522,7 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
                                         "slot")));
   }
   // First: one reward per slot (whatever its rewardId). Sum: one per rewardId.
-  const std::string prefix = decide::RewardPrefix(ws.id, *id, static_cast<uint8_t>(slot));
+  const std::string prefix = storage::RewardPrefix(ws.id, *id, static_cast<uint8_t>(slot));
   bool duplicate = false;
   double total = 0;
   absl::Status scanned = store_->ScanPrefix(
@@ -599,7 +600,7 @@ void DecideService::HandleGet(net::RequestContext& ctx, net::Responder respond) 
   absl::StatusOr<uint64_t> id = DecisionIdParam(net::PathParam(ctx), "id");
   if (!id.ok()) return respond(net::ErrorResponse(id.status()));
   absl::StatusOr<std::optional<std::string>> stored =
-      store_->Get(store_->decisions(), decide::DecisionKey(principal->workspace_id, *id));
+      store_->Get(store_->decisions(), storage::DecisionKey(principal->workspace_id, *id));
   if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
   if (!stored->has_value()) {
     return respond(net::ErrorResponse(MakeError(
@@ -615,7 +616,7 @@ void DecideService::HandleGet(net::RequestContext& ctx, net::Responder respond) 
   w.StartArray();
   for (uint8_t slot = 1; slot <= 20; ++slot) {
     absl::Status s = store_->ScanPrefix(
-        store_->decisions(), decide::RewardPrefix(principal->workspace_id, *id, slot),
+        store_->decisions(), storage::RewardPrefix(principal->workspace_id, *id, slot),
         [&](std::string_view, std::string_view json) {
           // {"slot": n, ...the stored reward}
           w.RawValue(StrCat("{\"slot\":", slot, ",", json.substr(1)));
@@ -681,11 +682,11 @@ void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond)
   bool more = false;
   // Both key forms end with the decision id: seek straight to the first one wanted.
   std::string start =
-      profile ? decide::ProfileDecisionKey(ws, *profile, first) : decide::DecisionKey(ws, first);
+      profile ? storage::ProfileDecisionKey(ws, *profile, first) : storage::DecisionKey(ws, first);
   const std::string prefix = start.substr(0, start.size() - sizeof(uint64_t));
   absl::Status s = store_->ScanPrefixFrom(store_->decisions(), prefix, start,
                                           [&](std::string_view key, std::string_view) {
-                                            const uint64_t id = decide::DecisionOfKey(key);
+                                            const uint64_t id = storage::DecisionOfKey(key);
                                             if (id < first) return true;
                                             if (id >= end) return false;
                                             if (ids.size() == *limit) {
@@ -703,7 +704,7 @@ void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond)
   w.StartArray();
   for (uint64_t id : ids) {
     absl::StatusOr<std::optional<std::string>> stored =
-        store_->Get(store_->decisions(), decide::DecisionKey(ws, id));
+        store_->Get(store_->decisions(), storage::DecisionKey(ws, id));
     if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
     if (stored->has_value()) w.RawValue(**stored);
   }

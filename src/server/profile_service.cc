@@ -303,7 +303,8 @@ void ProfileService::HandleErase(net::RequestContext& ctx, net::Responder respon
   std::string body = R"({"profileId":)";
   AppendJsonString(&body, state::ProfileIdString(erased.profile));
   StrAppend(&body, R"(,"erased":true,"events":)", erased.events, R"(,"identifiers":)",
-            erased.identifiers, R"(,"suppressed":)", suppress ? "true" : "false", "}");
+            erased.identifiers, R"(,"decisions":)", erased.decisions, R"(,"suppressed":)",
+            suppress ? "true" : "false", "}");
   respond(net::JsonResponse(200, std::move(body)));
 }
 

@@ -626,6 +626,29 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
   std::vector<uint64_t> ids = profile->absorbed;
   ids.push_back(profile->id);
   if (absl::Status s = DeleteTimelines(workspace_id, ids, batch); !s.ok()) return s;
+  // The decision log: each decision of these profiles, its rewards and its index row.
+  for (uint64_t id : ids) {
+    rocksdb::Status d;
+    absl::Status s = store_->ScanPrefix(
+        store_->decisions(), storage::ProfileDecisionPrefix(workspace_id, id),
+        [&](std::string_view key, std::string_view) {
+          const uint64_t decision = storage::DecisionOfKey(key);
+          d = batch->Delete(store_->decisions(), key);
+          if (d.ok()) {
+            d = batch->Delete(store_->decisions(), storage::DecisionKey(workspace_id, decision));
+          }
+          // Its rewards, whatever their slots and ids, without reading them: every reward key
+          // is the prefix, a slot byte (1 to 20) and the reward id.
+          if (d.ok()) {
+            std::string rewards = storage::RewardPrefix(workspace_id, decision);
+            d = batch->DeleteRange(store_->decisions(), rewards, rewards + '\xff');
+          }
+          ++erased.decisions;
+          return d.ok();
+        });
+    if (!s.ok()) return s;
+    if (!d.ok()) return RocksError(d);
+  }
   models_.Forget(workspace_id, profile->id);
   for (uint64_t id : ids) {
     rocksdb::Status s = batch->Delete(store_->profiles(), storage::ProfileKey(workspace_id, id));

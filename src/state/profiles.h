@@ -141,13 +141,16 @@ class ProfileEngine {
                           rocksdb::WriteBatch* batch);
 
   // Erases a profile (DELETE /v1/profiles/{id}): its row and the rows of profiles merged into
-  // it, its identifiers, its events (and their dedupe entries) and its timeline. With
+  // it, its identifiers, its events (and their dedupe entries), its timeline, and its decisions
+  // in the decision log with their rewards (what the bandits learned from them stays, as
+  // weights that name no one). With
   // `suppress`, a 128-bit hash of each identifier is kept so that later events carrying one
   // are acknowledged but not stored. The deleted bytes leave the disk as RocksDB compacts.
   struct Erased {
     uint64_t profile = 0;  // the surviving id that was erased
     size_t events = 0;
     size_t identifiers = 0;
+    size_t decisions = 0;
   };
   absl::StatusOr<Erased> Erase(uint32_t workspace_id, uint64_t profile_id, bool suppress,
                                rocksdb::WriteBatch* batch);

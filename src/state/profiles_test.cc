@@ -263,6 +263,23 @@ TEST_F(ProfileEngineTest, EraseLeavesNothingOfTheCustomerInAnyColumnFamily) {
   Ingest(R"("type":"page","anonymousId":"someone-else")");
   uint64_t id = Find("userId", "erase-user");
   ASSERT_FALSE(Occurrences(*store_, "erase-").empty());
+  // Two logged decisions of the customer, one rewarded, as server/decide_service.cc writes them,
+  // and one of somebody else.
+  {
+    rocksdb::WriteBatch log;
+    for (uint64_t decision : {11u, 12u}) {
+      ASSERT_TRUE(log.Put(store_->decisions(), storage::DecisionKey(1, decision),
+                          R"({"decisionPoint":"erase-point"})")
+                      .ok());
+      ASSERT_TRUE(
+          log.Put(store_->decisions(), storage::ProfileDecisionKey(1, id, decision), "").ok());
+    }
+    ASSERT_TRUE(log.Put(store_->decisions(), storage::RewardPrefix(1, 11, 1) + "erase-reward",
+                        R"({"value":1})")
+                    .ok());
+    ASSERT_TRUE(log.Put(store_->decisions(), storage::DecisionKey(1, 13), "{}").ok());
+    ASSERT_TRUE(store_->Write(&log).ok());
+  }
 
   rocksdb::WriteBatch batch;
   absl::StatusOr<ProfileEngine::Erased> erased = engine_->Erase(1, id, false, &batch);
@@ -270,6 +287,9 @@ TEST_F(ProfileEngineTest, EraseLeavesNothingOfTheCustomerInAnyColumnFamily) {
   ASSERT_TRUE(store_->Write(&batch).ok());
   EXPECT_EQ(erased->events, 3u);
   EXPECT_EQ(erased->identifiers, 4u);
+  EXPECT_EQ(erased->decisions, 2u);
+  EXPECT_FALSE(store_->Get(store_->decisions(), storage::DecisionKey(1, 11))->has_value());
+  EXPECT_TRUE(store_->Get(store_->decisions(), storage::DecisionKey(1, 13))->has_value());
   EXPECT_EQ(Occurrences(*store_, "erase-"), std::vector<std::string>{});
   EXPECT_EQ(ProfileEngine::ReadProfile(*store_, 1, id).status().code(),
             absl::StatusCode::kNotFound);

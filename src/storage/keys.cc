@@ -127,4 +127,48 @@ std::optional<DedupeEntry> DecodeDedupeEntry(std::string_view value) {
                      static_cast<int64_t>(GetBigEndian64(value.data() + 8)), value.substr(16)};
 }
 
+std::string DecisionKey(uint32_t workspace_id, uint64_t decision) {
+  std::string key = WorkspacePrefix(workspace_id);
+  key.push_back('D');
+  PutBigEndian64(&key, decision);
+  return key;
+}
+
+std::string ProfileDecisionPrefix(uint32_t workspace_id, uint64_t profile) {
+  std::string key = WorkspacePrefix(workspace_id);
+  key.push_back('P');
+  PutBigEndian64(&key, profile);
+  return key;
+}
+
+std::string ProfileDecisionKey(uint32_t workspace_id, uint64_t profile, uint64_t decision) {
+  std::string key = ProfileDecisionPrefix(workspace_id, profile);
+  PutBigEndian64(&key, decision);
+  return key;
+}
+
+std::string RewardPrefix(uint32_t workspace_id, uint64_t decision) {
+  std::string key = WorkspacePrefix(workspace_id);
+  key.push_back('R');
+  PutBigEndian64(&key, decision);
+  return key;
+}
+
+std::string RewardPrefix(uint32_t workspace_id, uint64_t decision, uint8_t slot) {
+  std::string key = RewardPrefix(workspace_id, decision);
+  key.push_back(static_cast<char>(slot));
+  return key;
+}
+
+std::string BanditKey(uint32_t workspace_id, std::string_view point) {
+  std::string key = WorkspacePrefix(workspace_id);
+  key.push_back('B');
+  key.append(point);
+  return key;
+}
+
+uint64_t DecisionOfKey(std::string_view key) {
+  return GetBigEndian64(key.data() + key.size() - sizeof(uint64_t));
+}
+
 }  // namespace whisperer::storage

@@ -63,6 +63,22 @@ std::string SuppressionKey(uint32_t workspace_id, std::string_view type, std::st
 inline constexpr std::string_view kSuppressionPrefix = "suppressed/";
 // The value of a profile row that was merged into `survivor`.
 std::string MergedIntoValue(uint64_t survivor);
+
+// The decision log (the `decisions` column family, decide/log.h):
+//   [workspace u32] D [decision id u64]                        the decision's record (JSON)
+//   [workspace u32] P [profile u64] [decision id u64]          a profile's decisions, in time
+//                                                              order
+//   [workspace u32] R [decision id u64] [slot u8] [reward key] a reward of one slot (JSON)
+//   [workspace u32] B [decision point id]                      the decision point's bandit
+std::string DecisionKey(uint32_t workspace_id, uint64_t decision);
+std::string ProfileDecisionPrefix(uint32_t workspace_id, uint64_t profile);
+std::string ProfileDecisionKey(uint32_t workspace_id, uint64_t profile, uint64_t decision);
+// Every reward of a decision (no slot), or of one slot.
+std::string RewardPrefix(uint32_t workspace_id, uint64_t decision);
+std::string RewardPrefix(uint32_t workspace_id, uint64_t decision, uint8_t slot);
+std::string BanditKey(uint32_t workspace_id, std::string_view point);
+// The decision id in the last 8 bytes of a D or P key.
+uint64_t DecisionOfKey(std::string_view key);
 // The survivor named by a profile row, or nullopt when the row is a profile.
 std::optional<uint64_t> DecodeMergedInto(std::string_view value);
 

@@ -42,5 +42,18 @@ TEST(KeysTest, DedupeKeyAndEntry) {
   EXPECT_FALSE(DecodeDedupeEntry("bad"));
 }
 
+TEST(KeysTest, DecisionKeysSortByDecisionWithinTheirPrefix) {
+  EXPECT_LT(DecisionKey(1, 5), DecisionKey(1, 6));
+  EXPECT_LT(DecisionKey(1, 0xffffffffffffull), DecisionKey(2, 0));
+  EXPECT_EQ(DecisionOfKey(DecisionKey(3, 42)), 42u);
+  EXPECT_EQ(DecisionOfKey(ProfileDecisionKey(3, 7, 42)), 42u);
+  std::string p = ProfileDecisionPrefix(3, 7);
+  EXPECT_EQ(ProfileDecisionKey(3, 7, 42).substr(0, p.size()), p);
+  EXPECT_NE(RewardPrefix(3, 42, 1), RewardPrefix(3, 42, 2));
+  const std::string all = RewardPrefix(3, 42);
+  EXPECT_EQ(RewardPrefix(3, 42, 2).substr(0, all.size()), all);
+  EXPECT_NE(BanditKey(3, "home"), BanditKey(4, "home"));
+}
+
 }  // namespace
 }  // namespace whisperer::storage

@@ -263,6 +263,29 @@ test('the log: by profile and time, paginated', async () => {
   assert.equal(missing.json.error.code, 'decision_not_found');
 });
 
+test('erasing a profile erases its decisions and their rewards', async () => {
+  await send([{ type: 'identify', userId: 'dora', traits: { plan: 'pro' }, messageId: 'dora-1' }]);
+  const mine = [];
+  for (let i = 0; i < 3; i++) mine.push((await decide({ userId: 'dora', decisionPoint: 'mail' })).json);
+  assert.equal((await reward({ decisionId: mine[0].decisionId, value: 1 })).status, 200);
+  const others = (await decide({ userId: 'ann', decisionPoint: 'home' })).json;
+  const erased = await server.request(`/v1/profiles/${mine[0].profileId}`, {
+    method: 'DELETE',
+    headers: { authorization: 'Bearer ak_shop' },
+  });
+  assert.equal(erased.status, 200, erased.text);
+  assert.equal(erased.json.decisions, 3);
+  for (const d of mine) {
+    const res = await admin(`/v1/decisions/${d.decisionId}`);
+    assert.equal(res.status, 404, 'the record is gone');
+    const late = await reward({ decisionId: d.decisionId, slot: 2, value: 1 });
+    assert.equal(late.status, 404, 'and cannot be rewarded');
+  }
+  const listed = await admin(`/v1/decisions?profile=${mine[0].profileId}`);
+  assert.deepEqual(listed.json.decisions, []);
+  assert.equal((await admin(`/v1/decisions/${others.decisionId}`)).status, 200, "others' stay");
+});
+
 test('a restart keeps the bandit and the log; a kill -9 keeps every answered decision', async () => {
   const before = (await decide({ anonymousId: 'visitor-1', decisionPoint: 'home' })).json;
   assert.equal(await server.stop(), 0);
