@@ -516,7 +516,7 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
   WHISPERER_RETURN_IF_ERROR(
       r.Map(n, path,
             {"environment", "exploration", "thresholds", "learning_rate", "control_group", "policy",
-             "bandit", "rewards", "actions", "decision_points"}));
+             "bandit", "rewards", "approvals", "actions", "decision_points"}));
   d->configured = true;
   WHISPERER_RETURN_IF_ERROR(r.String(n["environment"], path + ".environment", &d->environment));
   if (d->environment != "production" && d->environment != "staging" &&
@@ -581,6 +581,43 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
       }
     }
   }
+  if (const YAML::Node& ap = n["approvals"]) {
+    const std::string p = path + ".approvals";
+    WHISPERER_RETURN_IF_ERROR(r.Map(ap, p, {"expire_after", "feedback", "templates"}));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Duration(ap["expire_after"], p + ".expire_after", &d->approval_expiry_ms));
+    if (d->approval_expiry_ms < 1000) {
+      return ConfigError(r.file(), ap["expire_after"], p + ".expire_after", "must be at least 1s");
+    }
+    if (const YAML::Node& f = ap["feedback"]) {
+      WHISPERER_RETURN_IF_ERROR(r.Map(f, p + ".feedback", {"approve", "reject"}));
+      WHISPERER_RETURN_IF_ERROR(
+          r.Number(f["approve"], p + ".feedback.approve", &d->approve_reward, -1, 1));
+      WHISPERER_RETURN_IF_ERROR(
+          r.Number(f["reject"], p + ".feedback.reject", &d->reject_reward, -1, 1));
+    }
+    if (const YAML::Node& t = ap["templates"]) {
+      const std::string tp = p + ".templates";
+      WHISPERER_RETURN_IF_ERROR(
+          r.Map(t, tp, {"offer", "content", "message", "urgency", "webhook"}));
+      for (auto it = t.begin(); it != t.end(); ++it) {
+        const std::string kind = it->first.as<std::string>();
+        std::vector<std::string> fields;
+        WHISPERER_RETURN_IF_ERROR(r.StringList(it->second, StrCat(tp, ".", kind), &fields));
+        for (size_t i = 0; i < fields.size(); ++i) {
+          static const std::set<std::string, std::less<>> kKnown = {
+              "action",      "treatment", "priority", "confidence",
+              "explanation", "cost",      "issue",    "group"};
+          if (!kKnown.contains(fields[i])) {
+            return ConfigError(r.file(), it->second[i], StrCat(tp, ".", kind, "[", i, "]"),
+                               "must be action, treatment, priority, confidence, explanation, "
+                               "cost, issue or group");
+          }
+        }
+        d->review_templates[kind] = std::move(fields);
+      }
+    }
+  }
   std::set<std::string> action_ids;
   if (const YAML::Node& as = n["actions"]) {
     if (!as.IsSequence()) return ConfigError(r.file(), as, path + ".actions", "must be a list");
@@ -598,7 +635,8 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
     }
     for (size_t i = 0; i < ps.size(); ++i) {
       const std::string pp = StrCat(path, ".decision_points[", i, "]");
-      WHISPERER_RETURN_IF_ERROR(r.Map(ps[i], pp, {"id", "actions", "issues", "groups", "slots"}));
+      WHISPERER_RETURN_IF_ERROR(
+          r.Map(ps[i], pp, {"id", "actions", "issues", "groups", "slots", "fallback"}));
       DecisionPointConfig p;
       WHISPERER_RETURN_IF_ERROR(
           EntryId(r, r.file(), ps[i], pp, "decision point", &point_ids, &p.id));
@@ -606,6 +644,11 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
       WHISPERER_RETURN_IF_ERROR(r.StringList(ps[i]["issues"], pp + ".issues", &p.issues));
       WHISPERER_RETURN_IF_ERROR(r.StringList(ps[i]["groups"], pp + ".groups", &p.groups));
       WHISPERER_RETURN_IF_ERROR(r.Uint(ps[i]["slots"], pp + ".slots", &p.slots, 1, 20));
+      WHISPERER_RETURN_IF_ERROR(r.String(ps[i]["fallback"], pp + ".fallback", &p.fallback));
+      if (!p.fallback.empty() && !action_ids.contains(p.fallback)) {
+        return ConfigError(r.file(), ps[i]["fallback"], pp + ".fallback",
+                           "names no action of this workspace");
+      }
       for (size_t k = 0; k < p.actions.size(); ++k) {
         if (!action_ids.contains(p.actions[k])) {
           return ConfigError(r.file(), ps[i]["actions"][k], StrCat(pp, ".actions[", k, "]"),

@@ -147,6 +147,7 @@ struct DecisionPointConfig {
   std::vector<std::string> issues;   // and every action of these issues
   std::vector<std::string> groups;   // and of these groups
   int64_t slots = 1;                 // answered when the request does not say
+  std::string fallback;  // the action a held decision falls back to when its approval expires
   SourceRef ref;
 };
 
@@ -168,6 +169,12 @@ struct DecisionsConfig {
   std::string aggregate = "first";  // several rewards of one slot: first or sum
   std::map<std::string, double> outcomes = {{"clicked", 1},   {"converted", 1}, {"accepted", 1},
                                             {"dismissed", 0}, {"ignored", 0},   {"rejected", 0}};
+  // Held decisions: how long an approval waits, what an approval or a rejection teaches the
+  // bandit, and what the reviewer sees per action kind.
+  int64_t approval_expiry_ms = 24 * 3'600'000LL;
+  double approve_reward = 1;
+  double reject_reward = 0;
+  std::map<std::string, std::vector<std::string>> review_templates;  // kind -> fields
   std::vector<ActionConfig> actions;
   std::vector<DecisionPointConfig> points;
 };

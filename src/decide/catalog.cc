@@ -41,6 +41,10 @@ Settings SettingsOf(const config::DecisionsConfig& c) {
   s.posterior.learning_rate = s.learning_rate;
   s.sum_rewards = c.aggregate == "sum";
   for (const auto& [name, value] : c.outcomes) s.outcomes.emplace(name, value);
+  s.approval_expiry_ms = c.approval_expiry_ms;
+  s.approve_reward = c.approve_reward;
+  s.reject_reward = c.reject_reward;
+  for (const auto& [kind, fields] : c.review_templates) s.review_templates.emplace(kind, fields);
   return s;
 }
 
@@ -58,6 +62,13 @@ std::string_view PolicyName(Policy policy) {
       return "softmax";
   }
   return "thompson";
+}
+
+const std::vector<std::string>& Settings::ReviewFields(std::string_view kind) const {
+  static const std::vector<std::string> kDefault = {"action", "treatment", "priority", "confidence",
+                                                    "explanation"};
+  auto it = review_templates.find(kind);
+  return it == review_templates.end() ? kDefault : it->second;
 }
 
 const DecisionPoint* Catalog::Point(std::string_view id) const {
@@ -126,6 +137,9 @@ absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
     DecisionPoint p;
     p.id = pc.id;
     p.slots = static_cast<size_t>(pc.slots);
+    for (size_t i = 0; i < catalog->actions.size(); ++i) {
+      if (catalog->actions[i].id == pc.fallback) p.fallback = i;
+    }
     for (size_t i = 0; i < catalog->actions.size(); ++i) {
       const Action& a = catalog->actions[i];
       auto named = [](const std::vector<std::string>& list, const std::string& v) {

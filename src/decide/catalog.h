@@ -46,6 +46,14 @@ struct Settings {
   learn::PosteriorOptions posterior;
   bool sum_rewards = false;  // several rewards of one slot add up (else the first counts)
   std::map<std::string, double, std::less<>> outcomes;
+  // Held decisions (server/decide_service.h): how long an approval waits, the rewards an
+  // approval and a rejection teach, and the fields a reviewer sees per action kind.
+  int64_t approval_expiry_ms = 24 * 3'600'000LL;
+  double approve_reward = 1;
+  double reject_reward = 0;
+  std::map<std::string, std::vector<std::string>, std::less<>> review_templates;
+  // The fields of an action kind's template (the default for a kind not configured).
+  const std::vector<std::string>& ReviewFields(std::string_view kind) const;
 };
 
 struct Treatment {
@@ -72,6 +80,7 @@ struct DecisionPoint {
   std::string id;
   std::vector<size_t> candidates;  // indexes into Catalog::actions, in catalog order
   size_t slots = 1;
+  std::optional<size_t> fallback;  // the action an expired approval falls back to
 };
 
 struct Catalog {

@@ -63,6 +63,37 @@ TEST(Catalog, CompilesActionsAndDecisionPointsWithTheEnvironmentsDefaults) {
   EXPECT_EQ(catalog.Point("churn_mail")->candidates, (std::vector<size_t>{0, 2}));
   EXPECT_EQ(catalog.Point("nowhere"), nullptr);
   EXPECT_EQ(catalog.settings.outcomes.at("clicked"), 1);
+  // Approvals: a day to wait, and the default review template for every kind.
+  EXPECT_EQ(catalog.settings.approval_expiry_ms, 24 * 3'600'000LL);
+  EXPECT_EQ(
+      catalog.settings.ReviewFields("offer"),
+      (std::vector<std::string>{"action", "treatment", "priority", "confidence", "explanation"}));
+  EXPECT_FALSE(catalog.Point("home")->fallback.has_value());
+}
+
+TEST(Catalog, ApprovalSettingsAndFallbacks) {
+  absl::StatusOr<std::shared_ptr<const Catalog>> c = Compile(R"(
+workspaces:
+  - name: shop
+    decisions:
+      approvals:
+        expire_after: 2h
+        feedback: {approve: 0.5, reject: -1}
+        templates: {content: [action, cost]}
+      actions:
+        - {id: a, issue: i, group: g, kind: content, treatments: [{id: t, channel: web}]}
+        - {id: b, issue: i, group: g, treatments: [{id: u, channel: web}]}
+      decision_points:
+        - {id: p, issues: [i], fallback: b}
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const Settings& s = (*c)->settings;
+  EXPECT_EQ(s.approval_expiry_ms, 2 * 3'600'000LL);
+  EXPECT_EQ(s.approve_reward, 0.5);
+  EXPECT_EQ(s.reject_reward, -1);
+  EXPECT_EQ(s.ReviewFields("content"), (std::vector<std::string>{"action", "cost"}));
+  EXPECT_EQ(s.ReviewFields("offer").size(), 5u);
+  EXPECT_EQ((*c)->Point("p")->fallback, 1u);
 }
 
 TEST(Catalog, RefusesConditionsThatDoNotTypeCheckAndEmptyDecisionPoints) {
@@ -134,6 +165,13 @@ TEST(Catalog, ConfigErrorsNameTheKey) {
             "supervised must not be above autonomous"},
            {"rewards: {outcomes: {clicked: 2}}", "must be a number from -1 to 1"},
            {"rewards: {aggregate: max}", "must be first or sum"},
+           {"approvals: {templates: {offer: [action, secrets]}}",
+            "must be action, treatment, priority, confidence, explanation, cost, issue or group"},
+           {"approvals: {expire_after: 10ms}", "must be at least 1s"},
+           {"approvals: {feedback: {reject: -2}}", "must be a number from -1 to 1"},
+           {"actions: [{id: a, issue: i, group: g, treatments: [{id: t, channel: web}]}]\n"
+            "      decision_points: [{id: p, actions: [a], fallback: b}]",
+            "names no action of this workspace"},
        }) {
     absl::StatusOr<config::Config> parsed = config::ParseConfig(
         StrCat("workspaces:\n  - name: shop\n    decisions:\n      ", c.yaml, "\n"), "w.yaml");

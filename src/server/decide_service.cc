@@ -43,6 +43,28 @@ void ContextFeatures(const state::EventFacts& facts, const state::DeviceFacts* d
   if (!facts.referrer_host.empty()) b->Categorical("context.referrer", facts.referrer_host);
 }
 
+void WriteTreatment(JsonWriter& w, std::string_view id, std::string_view channel) {
+  w.StartObject();
+  w.Key("id");
+  w.String(id);
+  w.Key("channel");
+  w.String(channel);
+  w.EndObject();
+}
+
+void WriteFactors(JsonWriter& w, const std::vector<decide::Factor>& factors) {
+  w.StartArray();
+  for (const decide::Factor& f : factors) {
+    w.StartObject();
+    w.Key("feature");
+    w.String(f.feature);
+    w.Key("contribution");
+    w.Double(f.contribution);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 std::string_view SlotStatus(std::string_view autonomy) {
   if (autonomy == "autonomous") return "act";
   if (autonomy == "supervised") return "act_and_review";
@@ -52,7 +74,8 @@ std::string_view SlotStatus(std::string_view autonomy) {
 // The decision as answered, and as logged (with `features`: what each slot was scored on).
 void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
                    const decide::DecisionPoint& point, const Customer& customer, int64_t now,
-                   const decide::Decision& d, uint64_t bandit_updates, bool with_features) {
+                   const decide::Decision& d, uint64_t bandit_updates, bool with_features,
+                   int64_t approval_expires_ms) {
   const decide::Settings& s = catalog.settings;
   w.StartObject();
   w.Key("decisionId");
@@ -98,12 +121,7 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
     w.Key("kind");
     w.String(a.kind);
     w.Key("treatment");
-    w.StartObject();
-    w.Key("id");
-    w.String(c.treatment->id);
-    w.Key("channel");
-    w.String(c.treatment->channel);
-    w.EndObject();
+    WriteTreatment(w, c.treatment->id, c.treatment->channel);
     w.Key("priority");
     w.StartObject();
     w.Key("value");
@@ -132,16 +150,7 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
     w.Key("explanation");
     w.StartObject();
     w.Key("factors");
-    w.StartArray();
-    for (const decide::Factor& f : c.factors) {
-      w.StartObject();
-      w.Key("feature");
-      w.String(f.feature);
-      w.Key("contribution");
-      w.Double(f.contribution);
-      w.EndObject();
-    }
-    w.EndArray();
+    WriteFactors(w, c.factors);
     w.Key("uncertainty");
     w.Double(std::sqrt(c.variance));
     w.EndObject();
@@ -159,6 +168,19 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
     w.EndObject();
   }
   w.EndArray();
+  w.Key("approval");
+  if (approval_expires_ms == 0) {
+    w.Null();
+  } else {
+    w.StartObject();
+    w.Key("approvalId");
+    w.String(decide::DecisionIdString(id));
+    w.Key("status");
+    w.String("pending");
+    w.Key("expiresAt");
+    w.String(FormatIso8601(approval_expires_ms));
+    w.EndObject();
+  }
   w.Key("filtered");
   w.StartArray();
   for (const decide::Filtered& f : d.filtered) {
@@ -216,6 +238,162 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
     d.slots.push_back(std::move(s));
   }
   return d;
+}
+
+// The approval of a held decision (its id is the decision's), as stored and answered.
+struct Approval {
+  uint64_t decision = 0;
+  std::string point;
+  std::string profile;             // "" for none
+  std::string status = "pending";  // pending, approved, rejected, expired
+  int64_t created_ms = 0, expires_ms = 0, decided_ms = 0;
+  struct Held {
+    uint64_t slot = 0;  // 1-based
+    std::string action;
+    std::string review;  // JSON: the fields of the action kind's review template
+  };
+  std::vector<Held> slots;
+  std::string reviewer, note;
+  std::string fallback_action, fallback_treatment, fallback_channel;  // when expired
+};
+
+void WriteApproval(JsonWriter& w, const Approval& a) {
+  w.StartObject();
+  w.Key("approvalId");
+  w.String(decide::DecisionIdString(a.decision));
+  w.Key("decisionId");
+  w.String(decide::DecisionIdString(a.decision));
+  w.Key("decisionPoint");
+  w.String(a.point);
+  w.Key("profileId");
+  w.StringOrNull(a.profile);
+  w.Key("status");
+  w.String(a.status);
+  w.Key("createdAt");
+  w.String(FormatIso8601(a.created_ms));
+  w.Key("expiresAt");
+  w.String(FormatIso8601(a.expires_ms));
+  w.Key("slots");
+  w.StartArray();
+  for (const Approval::Held& h : a.slots) {
+    w.StartObject();
+    w.Key("slot");
+    w.Uint(h.slot);
+    w.Key("action");
+    w.String(h.action);
+    w.Key("review");
+    w.RawValue(h.review);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("reviewer");
+  w.StringOrNull(a.reviewer);
+  w.Key("note");
+  w.StringOrNull(a.note);
+  w.Key("decidedAt");
+  if (a.decided_ms == 0) {
+    w.Null();
+  } else {
+    w.String(FormatIso8601(a.decided_ms));
+  }
+  w.Key("fallback");
+  if (a.fallback_action.empty()) {
+    w.Null();
+  } else {
+    w.StartObject();
+    w.Key("action");
+    w.String(a.fallback_action);
+    w.Key("treatment");
+    WriteTreatment(w, a.fallback_treatment, a.fallback_channel);
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
+std::string ApprovalJson(const Approval& a) {
+  std::string out;
+  JsonWriter w(&out);
+  WriteApproval(w, a);
+  return out;
+}
+
+std::optional<Approval> ParseApproval(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) return std::nullopt;
+  Approval a;
+  std::string_view id, point, status, created, expires;
+  simdjson::dom::array slots;
+  if (doc["decisionId"].get(id) != simdjson::SUCCESS ||
+      doc["decisionPoint"].get(point) != simdjson::SUCCESS ||
+      doc["status"].get(status) != simdjson::SUCCESS ||
+      doc["createdAt"].get(created) != simdjson::SUCCESS ||
+      doc["expiresAt"].get(expires) != simdjson::SUCCESS ||
+      doc["slots"].get(slots) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  std::optional<uint64_t> decision = decide::ParseDecisionId(id);
+  if (!decision) return std::nullopt;
+  a.decision = *decision;
+  a.point = point;
+  a.status = status;
+  a.created_ms = ParseIso8601(created).value_or(0);
+  a.expires_ms = ParseIso8601(expires).value_or(0);
+  std::string_view v;
+  if (doc["profileId"].get(v) == simdjson::SUCCESS) a.profile = v;
+  if (doc["reviewer"].get(v) == simdjson::SUCCESS) a.reviewer = v;
+  if (doc["note"].get(v) == simdjson::SUCCESS) a.note = v;
+  if (doc["decidedAt"].get(v) == simdjson::SUCCESS) a.decided_ms = ParseIso8601(v).value_or(0);
+  simdjson::dom::element fallback;
+  if (doc["fallback"].get(fallback) == simdjson::SUCCESS && fallback.is_object()) {
+    if (fallback["action"].get(v) == simdjson::SUCCESS) a.fallback_action = v;
+    if (fallback["treatment"]["id"].get(v) == simdjson::SUCCESS) a.fallback_treatment = v;
+    if (fallback["treatment"]["channel"].get(v) == simdjson::SUCCESS) a.fallback_channel = v;
+  }
+  for (simdjson::dom::element s : slots) {
+    Approval::Held h;
+    std::string_view action;
+    simdjson::dom::element review;
+    if (s["slot"].get(h.slot) != simdjson::SUCCESS ||
+        s["action"].get(action) != simdjson::SUCCESS ||
+        s["review"].get(review) != simdjson::SUCCESS) {
+      return std::nullopt;
+    }
+    h.action = action;
+    h.review = simdjson::minify(review);
+    a.slots.push_back(std::move(h));
+  }
+  return a;
+}
+
+// What a reviewer sees of a held slot: the fields of its action kind's template.
+std::string ReviewOf(const decide::Catalog& catalog, const decide::SlotChoice& c) {
+  const decide::Action& a = catalog.actions[c.action];
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  for (const std::string& field : catalog.settings.ReviewFields(a.kind)) {
+    w.Key(field);
+    if (field == "action") {
+      w.String(a.id);
+    } else if (field == "issue") {
+      w.String(a.issue);
+    } else if (field == "group") {
+      w.String(a.group);
+    } else if (field == "treatment") {
+      WriteTreatment(w, c.treatment->id, c.treatment->channel);
+    } else if (field == "priority") {
+      w.Double(c.priority);
+    } else if (field == "confidence") {
+      w.Double(c.confidence);
+    } else if (field == "cost") {
+      w.Double(a.cost);
+    } else {  // explanation
+      WriteFactors(w, c.factors);
+    }
+  }
+  w.EndObject();
+  return out;
 }
 
 absl::StatusOr<uint64_t> DecisionIdParam(std::string_view raw, std::string_view field) {
@@ -304,6 +482,14 @@ void DecideService::Register(net::Router* router) {
               [this](net::RequestContext& ctx, net::Responder r) { HandleGet(ctx, r); });
   router->Add(http::verb::get, "/v1/decisions",
               [this](net::RequestContext& ctx, net::Responder r) { HandleList(ctx, r); });
+  router->Add(http::verb::get, "/v1/approvals",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleApprovals(ctx, r); });
+  router->Add(http::verb::get, "/v1/approvals/{id}",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleApproval(ctx, r); });
+  router->Add(http::verb::post, "/v1/approvals/{id}/approve",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleReview(ctx, r, true); });
+  router->Add(http::verb::post, "/v1/approvals/{id}/reject",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleReview(ctx, r, false); });
 }
 
 absl::StatusOr<DecideService::State*> DecideService::StateOf(uint32_t workspace_id) {
@@ -413,20 +599,42 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   }
 
   const uint64_t id = decide::NextDecisionId(now);
+  // Slots below the supervised threshold are held: one approval for the decision.
+  Approval approval;
+  for (const decide::SlotChoice& c : decision.slots) {
+    if (c.autonomy != "approval") continue;
+    approval.slots.push_back({c.slot + 1, catalog.actions[c.action].id, ReviewOf(catalog, c)});
+  }
+  if (!approval.slots.empty()) {
+    approval.decision = id;
+    approval.point = point->id;
+    if (customer->profile_id) approval.profile = state::ProfileIdString(*customer->profile_id);
+    approval.created_ms = now;
+    approval.expires_ms = now + catalog.settings.approval_expiry_ms;
+  }
   std::string record;
   JsonWriter log(&record);
-  WriteDecision(log, id, catalog, *point, *customer, now, decision, updates, true);
+  WriteDecision(log, id, catalog, *point, *customer, now, decision, updates, true,
+                approval.expires_ms);
   rocksdb::WriteBatch batch;
   rocksdb::Status put = batch.Put(store_->decisions(), storage::DecisionKey(ws.id, id), record);
   if (put.ok() && customer->profile_id) {
     put = batch.Put(store_->decisions(),
                     storage::ProfileDecisionKey(ws.id, *customer->profile_id, id), "");
   }
+  if (put.ok() && !approval.slots.empty()) {
+    put = batch.Put(store_->decisions(), storage::ApprovalKey(ws.id, id), ApprovalJson(approval));
+    if (put.ok()) {
+      put = batch.Put(store_->decisions(), storage::ApprovalDueKey(ws.id, approval.expires_ms, id),
+                      "");
+    }
+  }
   if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
   std::string out;
   JsonWriter w(&out);
-  WriteDecision(w, id, catalog, *point, *customer, now, decision, updates, false);
+  WriteDecision(w, id, catalog, *point, *customer, now, decision, updates, false,
+                approval.expires_ms);
   respond(net::JsonResponse(200, std::move(out)));
 }
 
@@ -500,7 +708,7 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
     reward_id = r;
   }
 
-  std::lock_guard lock(rewards_mu_);
+  std::lock_guard lock(log_mu_);
   absl::StatusOr<std::optional<std::string>> stored =
       store_->Get(store_->decisions(), storage::DecisionKey(ws.id, *id));
   if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
@@ -718,6 +926,234 @@ void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond)
   w.Key("hasMore");
   w.Bool(more);
   w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+absl::Status DecideService::Learn(State& state, uint32_t workspace_id, uint64_t decision,
+                                  const std::vector<size_t>& slots, double reward) {
+  absl::StatusOr<std::optional<std::string>> stored =
+      store_->Get(store_->decisions(), storage::DecisionKey(workspace_id, decision));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return absl::OkStatus();  // erased since
+  std::optional<LoggedDecision> logged = ParseLogged(**stored);
+  if (!logged) {
+    return MakeError(absl::StatusCode::kDataLoss, "corrupt_decision",
+                     StrCat("decision ", decide::DecisionIdString(decision), " is unreadable"));
+  }
+  auto point = state.points.find(logged->point);
+  if (point == state.points.end()) return absl::OkStatus();  // a decision point since removed
+  std::unique_lock lock(point->second->mu);
+  for (size_t slot : slots) {
+    if (slot >= 1 && slot <= logged->slots.size()) {
+      point->second->posterior.Update(logged->slots[slot - 1].features, reward);
+      point->second->dirty = true;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecideService::ExpireApprovals() {
+  const int64_t now = clock_->NowMillis();
+  for (auto& [id, state] : states_) {
+    if (state.workspace->decisions == nullptr) continue;
+    const decide::Catalog& catalog = *state.workspace->decisions;
+    std::vector<std::pair<std::string, uint64_t>> due;
+    const std::string prefix = storage::ApprovalDuePrefix(id);
+    absl::Status s = store_->ScanPrefix(
+        store_->decisions(), prefix, [&](std::string_view key, std::string_view) {
+          const int64_t expires =
+              static_cast<int64_t>(storage::GetBigEndian64(key.data() + prefix.size()));
+          if (expires > now) return false;
+          due.emplace_back(std::string(key), storage::DecisionOfKey(key));
+          return true;
+        });
+    if (!s.ok()) return s;
+    std::lock_guard lock(log_mu_);
+    for (const auto& [due_key, decision] : due) {
+      rocksdb::WriteBatch batch;
+      rocksdb::Status d = batch.Delete(store_->decisions(), due_key);
+      absl::StatusOr<std::optional<std::string>> stored =
+          store_->Get(store_->decisions(), storage::ApprovalKey(id, decision));
+      if (!stored.ok()) return stored.status();
+      std::optional<Approval> a =
+          stored->has_value() ? ParseApproval(**stored) : std::optional<Approval>();
+      if (a && a->status == "pending") {
+        a->status = "expired";
+        a->decided_ms = now;
+        const decide::DecisionPoint* point = catalog.Point(a->point);
+        if (point != nullptr && point->fallback) {
+          const decide::Action& f = catalog.actions[*point->fallback];
+          a->fallback_action = f.id;
+          a->fallback_treatment = f.treatments.front().id;
+          a->fallback_channel = f.treatments.front().channel;
+        }
+        if (d.ok()) {
+          d = batch.Put(store_->decisions(), storage::ApprovalKey(id, decision), ApprovalJson(*a));
+        }
+      }
+      if (!d.ok()) return StoreError(d);
+      if (absl::Status w = store_->Write(&batch); !w.ok()) return w;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void DecideService::HandleApprovals(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  const uint32_t ws = principal->workspace_id;
+  std::string_view url = net::Target(ctx.request);
+  absl::StatusOr<uint64_t> limit =
+      api::ParseUintParam(api::QueryParam(url, "limit").value_or(""), "limit", 100, 1000);
+  if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
+  if (*limit == 0) {
+    return respond(
+        net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
+  }
+  std::string_view status = api::QueryParam(url, "status").value_or("pending");
+  if (status.empty()) status = "pending";
+  if (status != "pending" && status != "approved" && status != "rejected" && status != "expired" &&
+      status != "all") {
+    return respond(net::ErrorResponse(InvalidInput(
+        "invalid_value", "status must be pending, approved, rejected, expired or all", "status")));
+  }
+  uint64_t after = 0;
+  if (std::optional<std::string_view> cursor = api::QueryParam(url, "cursor");
+      cursor && !cursor->empty()) {
+    std::optional<uint64_t> c = decide::ParseDecisionId(*cursor);
+    if (!c) {
+      return respond(net::ErrorResponse(InvalidInput(
+          "invalid_value", "cursor must be a nextCursor this endpoint gave", "cursor")));
+    }
+    after = *c + 1;
+  }
+  std::string start = storage::ApprovalKey(ws, after);
+  const std::string prefix = start.substr(0, start.size() - sizeof(uint64_t));
+  std::string items;
+  JsonWriter list(&items);
+  list.StartArray();
+  size_t n = 0;
+  bool more = false;
+  uint64_t last = 0;
+  absl::Status s = store_->ScanPrefixFrom(store_->decisions(), prefix, start,
+                                          [&](std::string_view key, std::string_view json) {
+                                            std::optional<Approval> a = ParseApproval(json);
+                                            if (!a || (status != "all" && a->status != status))
+                                              return true;
+                                            if (n == *limit) {
+                                              more = true;
+                                              return false;
+                                            }
+                                            list.RawValue(json);
+                                            last = storage::DecisionOfKey(key);
+                                            ++n;
+                                            return true;
+                                          });
+  if (!s.ok()) return respond(net::ErrorResponse(s));
+  list.EndArray();
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("approvals");
+  w.RawValue(items);
+  w.Key("nextCursor");
+  if (more) {
+    w.String(decide::DecisionIdString(last));
+  } else {
+    w.Null();
+  }
+  w.Key("hasMore");
+  w.Bool(more);
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+void DecideService::HandleApproval(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  std::optional<uint64_t> id = decide::ParseDecisionId(net::PathParam(ctx));
+  absl::StatusOr<std::optional<std::string>> stored =
+      id ? store_->Get(store_->decisions(), storage::ApprovalKey(principal->workspace_id, *id))
+         : absl::StatusOr<std::optional<std::string>>(std::nullopt);
+  if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+  if (!stored->has_value()) {
+    return respond(net::ErrorResponse(
+        MakeError(absl::StatusCode::kNotFound, "approval_not_found",
+                  StrCat("no approval ", net::PathParam(ctx), " in this workspace"), "id")));
+  }
+  respond(net::JsonResponse(200, **std::move(stored)));
+}
+
+void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respond, bool approve) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  if (!state.ok()) return respond(net::ErrorResponse(state.status()));
+  simdjson::dom::parser parser;
+  absl::StatusOr<simdjson::dom::element> body = api::JsonObjectBody(ctx.request.body(), parser);
+  if (!body.ok()) return respond(net::ErrorResponse(body.status()));
+  simdjson::dom::element v;
+  std::string_view reviewer, note;
+  if ((*body)["reviewer"].get(v) != simdjson::SUCCESS) {
+    return respond(
+        net::ErrorResponse(InvalidInput("missing_field", "reviewer is required", "reviewer")));
+  }
+  if (v.get(reviewer) != simdjson::SUCCESS || reviewer.empty() || reviewer.size() > 200) {
+    return respond(net::ErrorResponse(
+        InvalidInput("wrong_type", "reviewer must be a string of 1 to 200 bytes", "reviewer")));
+  }
+  if ((*body)["note"].get(v) == simdjson::SUCCESS &&
+      (v.get(note) != simdjson::SUCCESS || note.size() > 2000)) {
+    return respond(net::ErrorResponse(
+        InvalidInput("wrong_type", "note must be a string of at most 2000 bytes", "note")));
+  }
+  const uint32_t ws = principal->workspace_id;
+  std::optional<uint64_t> id = decide::ParseDecisionId(net::PathParam(ctx));
+  std::lock_guard lock(log_mu_);
+  absl::StatusOr<std::optional<std::string>> stored =
+      id ? store_->Get(store_->decisions(), storage::ApprovalKey(ws, *id))
+         : absl::StatusOr<std::optional<std::string>>(std::nullopt);
+  if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+  std::optional<Approval> a =
+      stored->has_value() ? ParseApproval(**stored) : std::optional<Approval>();
+  if (!a) {
+    return respond(net::ErrorResponse(
+        MakeError(absl::StatusCode::kNotFound, "approval_not_found",
+                  StrCat("no approval ", net::PathParam(ctx), " in this workspace"), "id")));
+  }
+  if (a->status != "pending") {
+    return respond(net::ErrorResponse(
+        MakeError(absl::StatusCode::kAlreadyExists, "approval_closed",
+                  StrCat("approval ", net::PathParam(ctx), " is already ", a->status), "id")));
+  }
+  const int64_t now = clock_->NowMillis();
+  a->status = approve ? "approved" : "rejected";
+  a->reviewer = reviewer;
+  a->note = note;
+  a->decided_ms = now;
+  rocksdb::WriteBatch batch;
+  rocksdb::Status put =
+      batch.Put(store_->decisions(), storage::ApprovalKey(ws, *id), ApprovalJson(*a));
+  if (put.ok()) {
+    put = batch.Delete(store_->decisions(), storage::ApprovalDueKey(ws, a->expires_ms, *id));
+  }
+  if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
+  if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  // A person's verdict is a label: the held slots' bandit learns it.
+  std::vector<size_t> slots;
+  for (const Approval::Held& h : a->slots) slots.push_back(h.slot);
+  const decide::Settings& settings = (*state)->workspace->decisions->settings;
+  if (absl::Status s = Learn(**state, ws, *id, slots,
+                             approve ? settings.approve_reward : settings.reject_reward);
+      !s.ok()) {
+    return respond(net::ErrorResponse(s));
+  }
+  std::string out;
+  JsonWriter w(&out);
+  WriteApproval(w, *a);
   respond(net::JsonResponse(200, std::move(out)));
 }
 

@@ -15,6 +15,17 @@
 //   GET /v1/decisions        admin key; ?profile=&from=&to=&limit=&cursor=: logged decisions in
 //                            time order, with the features each slot was scored on (what
 //                            offline evaluation needs)
+//   GET /v1/approvals        admin key; ?status=pending|approved|rejected|expired|all: the
+//                            approvals of held decisions (a decision with a slot whose
+//                            confidence is below `thresholds.supervised`), oldest first, each
+//                            held slot with what its action kind's review template shows
+//   GET /v1/approvals/{id}   admin key; one approval (its id is the decision's)
+//   POST /v1/approvals/{id}/approve, /reject
+//                            admin key; {"reviewer", "note"}: closes a pending approval; the
+//                            held slots' bandit learns `approvals.feedback.approve|reject`.
+//                            409 approval_closed when it is no longer pending
+// A pending approval expires after `approvals.expire_after` (ExpireApprovals, every second)
+// into the decision point's `fallback` action, or none.
 //
 // The log is written before the answer: an answered decision is never lost, and a reward is
 // stored before it is learned. Each decision point's bandit (learn::LinearPosterior) is held in
@@ -55,6 +66,8 @@ class DecideService {
   void Register(net::Router* router);
   // Writes the bandits that learned since they were last written.
   absl::Status SaveBandits();
+  // Closes the pending approvals whose time has passed, as expired, with their fallback.
+  absl::Status ExpireApprovals();
 
  private:
   struct Point {
@@ -72,6 +85,12 @@ class DecideService {
   void HandleReward(net::RequestContext& ctx, net::Responder respond);
   void HandleGet(net::RequestContext& ctx, net::Responder respond);
   void HandleList(net::RequestContext& ctx, net::Responder respond);
+  void HandleApprovals(net::RequestContext& ctx, net::Responder respond);
+  void HandleApproval(net::RequestContext& ctx, net::Responder respond);
+  void HandleReview(net::RequestContext& ctx, net::Responder respond, bool approve);
+  // Teaches the bandit of `point` `reward` for the slots `slots` (1-based) of a logged decision.
+  absl::Status Learn(State& state, uint32_t workspace_id, uint64_t decision,
+                     const std::vector<size_t>& slots, double reward);
   // The workspace's decision state; 404 decisions_not_configured without a `decisions` block.
   absl::StatusOr<State*> StateOf(uint32_t workspace_id);
 
@@ -80,7 +99,9 @@ class DecideService {
   const state::DeviceDetector* detector_;
   const Clock* clock_;
   std::map<uint32_t, State> states_;
-  std::mutex rewards_mu_;
+  // Rewards and approvals are read, checked and written under it: two retries of a reward, or
+  // a review racing the expiry, cannot both count.
+  std::mutex log_mu_;
 };
 
 }  // namespace whisperer::server

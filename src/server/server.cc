@@ -219,6 +219,11 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   };
   std::optional<PeriodicThread> timers, publishes, refits;
   PeriodicThread bandits("bandit-saves", std::chrono::seconds(30), save_bandits);
+  PeriodicThread approvals("approval-expiry", std::chrono::seconds(1), [&decide_service] {
+    if (absl::Status s = decide_service.ExpireApprovals(); !s.ok()) {
+      obs::LogEvent(spdlog::level::warn, "approvals_not_expired", {{"error", ToStd(s.message())}});
+    }
+  });
   if (state::ProfileEngine* engine = profiles->get()) {
     timers.emplace("journey-timers", std::chrono::milliseconds(20),
                    [engine, &shards] { FireJourneyTimeouts(engine, &shards); });
@@ -283,6 +288,7 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   if (refits) refits->Stop();
   if (publishes) publishes->Stop();
   if (timers) timers->Stop();
+  approvals.Stop();
   bandits.Stop();
   save_bandits();  // after the last request: every reward answered is in
   shards.Stop();   // everything queued is written

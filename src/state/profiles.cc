@@ -637,6 +637,10 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
           if (d.ok()) {
             d = batch->Delete(store_->decisions(), storage::DecisionKey(workspace_id, decision));
           }
+          // Its approval, if it was held (the expiry index row finds no approval and goes).
+          if (d.ok()) {
+            d = batch->Delete(store_->decisions(), storage::ApprovalKey(workspace_id, decision));
+          }
           // Its rewards, whatever their slots and ids, without reading them: every reward key
           // is the prefix, a slot byte (1 to 20) and the reward id.
           if (d.ok()) {

@@ -171,4 +171,24 @@ uint64_t DecisionOfKey(std::string_view key) {
   return GetBigEndian64(key.data() + key.size() - sizeof(uint64_t));
 }
 
+std::string ApprovalKey(uint32_t workspace_id, uint64_t decision) {
+  std::string key = WorkspacePrefix(workspace_id);
+  key.push_back('A');
+  PutBigEndian64(&key, decision);
+  return key;
+}
+
+std::string ApprovalDuePrefix(uint32_t workspace_id) {
+  std::string key = WorkspacePrefix(workspace_id);
+  key.push_back('Q');
+  return key;
+}
+
+std::string ApprovalDueKey(uint32_t workspace_id, int64_t expires_ms, uint64_t decision) {
+  std::string key = ApprovalDuePrefix(workspace_id);
+  PutBigEndian64(&key, static_cast<uint64_t>(expires_ms));
+  PutBigEndian64(&key, decision);
+  return key;
+}
+
 }  // namespace whisperer::storage

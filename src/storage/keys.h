@@ -70,6 +70,8 @@ std::string MergedIntoValue(uint64_t survivor);
 //                                                              order
 //   [workspace u32] R [decision id u64] [slot u8] [reward key] a reward of one slot (JSON)
 //   [workspace u32] B [decision point id]                      the decision point's bandit
+//   [workspace u32] A [decision id u64]                        the approval of a held decision
+//   [workspace u32] Q [expires at u64] [decision id u64]       pending approvals by expiry
 std::string DecisionKey(uint32_t workspace_id, uint64_t decision);
 std::string ProfileDecisionPrefix(uint32_t workspace_id, uint64_t profile);
 std::string ProfileDecisionKey(uint32_t workspace_id, uint64_t profile, uint64_t decision);
@@ -77,7 +79,10 @@ std::string ProfileDecisionKey(uint32_t workspace_id, uint64_t profile, uint64_t
 std::string RewardPrefix(uint32_t workspace_id, uint64_t decision);
 std::string RewardPrefix(uint32_t workspace_id, uint64_t decision, uint8_t slot);
 std::string BanditKey(uint32_t workspace_id, std::string_view point);
-// The decision id in the last 8 bytes of a D or P key.
+std::string ApprovalKey(uint32_t workspace_id, uint64_t decision);
+std::string ApprovalDuePrefix(uint32_t workspace_id);
+std::string ApprovalDueKey(uint32_t workspace_id, int64_t expires_ms, uint64_t decision);
+// The decision id in the last 8 bytes of a D, P, A or Q key.
 uint64_t DecisionOfKey(std::string_view key);
 // The survivor named by a profile row, or nullopt when the row is a profile.
 std::optional<uint64_t> DecodeMergedInto(std::string_view value);

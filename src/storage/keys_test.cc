@@ -53,6 +53,12 @@ TEST(KeysTest, DecisionKeysSortByDecisionWithinTheirPrefix) {
   const std::string all = RewardPrefix(3, 42);
   EXPECT_EQ(RewardPrefix(3, 42, 2).substr(0, all.size()), all);
   EXPECT_NE(BanditKey(3, "home"), BanditKey(4, "home"));
+  // Pending approvals sort by expiry, then decision.
+  EXPECT_LT(ApprovalDueKey(3, 1000, 9), ApprovalDueKey(3, 1001, 1));
+  EXPECT_EQ(DecisionOfKey(ApprovalDueKey(3, 1000, 9)), 9u);
+  EXPECT_EQ(DecisionOfKey(ApprovalKey(3, 9)), 9u);
+  const std::string due = ApprovalDuePrefix(3);
+  EXPECT_EQ(ApprovalDueKey(3, 1000, 9).substr(0, due.size()), due);
 }
 
 }  // namespace

@@ -304,3 +304,112 @@ test('a restart keeps the bandit and the log; a kill -9 keeps every answered dec
   const r = await reward({ decisionId: answered.decisionId, outcome: 'clicked' });
   assert.equal(r.json.applied, true);
 });
+
+const APPROVAL_CONFIG = `
+workspaces:
+  - name: desk
+    write_keys: [wk_desk]
+    admin_keys: [ak_desk]
+    decisions:
+      control_group: 0
+      exploration: 0
+      approvals:
+        expire_after: 2s
+        feedback: {approve: 1, reject: -1}
+        templates:
+          content: [action, confidence]
+      actions:
+        - {id: a1, issue: i, group: g, kind: content, treatments: [{id: a1_web, channel: web}]}
+        - {id: a2, issue: i, group: g, kind: offer, treatments: [{id: a2_web, channel: web}]}
+        - {id: safe, issue: other, group: g2, treatments: [{id: safe_mail, channel: email}]}
+        - {id: b1, issue: j, group: g, treatments: [{id: b1_web, channel: web}]}
+        - {id: b2, issue: j, group: g, treatments: [{id: b2_web, channel: web}]}
+        - {id: c1, issue: k, group: g, treatments: [{id: c1_web, channel: web}]}
+        - {id: c2, issue: k, group: g, treatments: [{id: c2_web, channel: web}]}
+      decision_points:
+        - {id: p, issues: [i], fallback: safe}
+        - {id: q, issues: [j]}
+        - {id: r, issues: [k], fallback: safe}
+`;
+
+test('held decisions: the approval queue, review templates, verdicts that teach, and expiry into the fallback', async (t) => {
+  const desk = await startServer({ t, config: APPROVAL_CONFIG });
+  const call = (p, body, key = 'ak_desk', method) =>
+    desk.request(p, { method, body, headers: { authorization: key.startsWith('ak') ? `Bearer ${key}` : basic(key) } });
+  // Each decision point starts with two untried actions: a coin flip, below the supervised
+  // threshold, so its first decision is held.
+  const held = async (point = 'p') => {
+    const res = await call('/v1/decide', { anonymousId: 'v', decisionPoint: point }, 'wk_desk');
+    assert.equal(res.status, 200, res.text);
+    return res.json;
+  };
+  const d = await held();
+  assert.equal(d.slots[0].status, 'held_for_approval');
+  assert.equal(d.approval.approvalId, d.decisionId);
+  assert.equal(d.approval.status, 'pending');
+  assert.ok(Date.parse(d.approval.expiresAt) - Date.parse(d.at) === 2000);
+  const queue = await call('/v1/approvals');
+  assert.equal(queue.status, 200, queue.text);
+  const item = queue.json.approvals.find((a) => a.approvalId === d.decisionId);
+  assert.ok(item, 'listed as pending');
+  assert.equal(item.status, 'pending');
+  assert.equal(item.slots[0].slot, 1);
+  assert.equal(item.slots[0].action, d.slots[0].action);
+  // What the reviewer sees follows the action kind's template.
+  assert.deepEqual(
+    Object.keys(item.slots[0].review),
+    d.slots[0].kind === 'content' ? ['action', 'confidence'] : ['action', 'treatment', 'priority', 'confidence', 'explanation'],
+  );
+
+  const approved = await call(`/v1/approvals/${d.decisionId}/approve`, { reviewer: 'maria', note: 'fine' });
+  assert.equal(approved.status, 200, approved.text);
+  assert.equal(approved.json.status, 'approved');
+  assert.equal(approved.json.reviewer, 'maria');
+  assert.equal(approved.json.note, 'fine');
+  assert.ok(approved.json.decidedAt);
+  const again = await call(`/v1/approvals/${d.decisionId}/reject`, { reviewer: 'maria' });
+  assert.equal(again.status, 409);
+  assert.equal(again.json.error.code, 'approval_closed');
+  assert.equal((await call(`/v1/approvals/${d.decisionId}`)).json.status, 'approved');
+  const approvedList = await call('/v1/approvals?status=approved');
+  assert.deepEqual(approvedList.json.approvals.map((a) => a.approvalId), [d.decisionId]);
+  // The verdict was a label: the bandit has learned one example.
+  assert.equal((await held()).model.version, 1);
+  const d2 = await held('q');
+  const rejected = await call(`/v1/approvals/${d2.decisionId}/reject`, { reviewer: 'li' });
+  assert.equal(rejected.json.status, 'rejected', rejected.text);
+  assert.equal((await held('q')).model.version, 1);
+
+  for (const [path, body, key, status, code, field] of [
+    [`/v1/approvals/${d2.decisionId}/approve`, {}, 'ak_desk', 400, 'missing_field', 'reviewer'],
+    [`/v1/approvals/${d2.decisionId}/approve`, { reviewer: 7 }, 'ak_desk', 400, 'wrong_type', 'reviewer'],
+    ['/v1/approvals/dec_0000000000000001/approve', { reviewer: 'x' }, 'ak_desk', 404, 'approval_not_found', 'id'],
+    ['/v1/approvals/nope/reject', { reviewer: 'x' }, 'ak_desk', 404, 'approval_not_found', 'id'],
+  ]) {
+    const res = await call(path, body, key);
+    assert.equal(res.status, status, `${path}: ${res.text}`);
+    assert.equal(res.json.error.code, code);
+    assert.equal(res.json.error.field, field);
+  }
+  const writeKey = await desk.request('/v1/approvals', { headers: { authorization: 'Bearer wk_desk' } });
+  assert.equal(writeKey.status, 403);
+  const badStatus = await call('/v1/approvals?status=open');
+  assert.equal(badStatus.status, 400);
+  assert.equal(badStatus.json.error.field, 'status');
+
+  // Unreviewed, it expires into the decision point's fallback.
+  const d3 = await held('r');
+  assert.equal(d3.approval?.status, 'pending', JSON.stringify(d3.slots));
+  let expired;
+  for (let i = 0; i < 60; i++) {
+    expired = (await call(`/v1/approvals/${d3.decisionId}`)).json;
+    if (expired.status !== 'pending') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(expired.status, 'expired');
+  assert.deepEqual(expired.fallback, { action: 'safe', treatment: { id: 'safe_mail', channel: 'email' } });
+  assert.equal(expired.reviewer, null);
+  const late = await call(`/v1/approvals/${d3.decisionId}/approve`, { reviewer: 'maria' });
+  assert.equal(late.status, 409);
+  assert.equal(await desk.stop(), 0);
+});
