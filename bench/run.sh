@@ -6,7 +6,8 @@
 #   BENCH_EVENTS      events sent through /v1/batch (default 10000000; also the RSS run)
 #   BENCH_SENDERS     concurrent keep-alive senders (default 4)
 #   BENCH_WRK_SECONDS duration of the latency run (default 30)
-#   BENCH_EXPERIENCE_SECONDS  duration of each of the /v1/experience and /healthz runs (default 20)
+#   BENCH_EXPERIENCE_SECONDS  duration of each of the /v1/experience, /v1/decide and /healthz
+#                     runs (default 20)
 #   BENCH_PROFILE_EVENTS  events of the profile runs (default 2000000)
 #   BENCH_CUSTOMERS   distinct customers of the profile runs (default 1000000)
 #   BENCH_OUT         file to write (default BENCHMARKS.md)
@@ -26,7 +27,8 @@ git diff --quiet HEAD -- src bench 2>/dev/null || commit="$commit plus uncommitt
 BIN=build/release/whisperer
 LOAD=build/release/bench/ingest_load
 MODELS=build/release/bench/models_bench
-for tool in "$BIN" "$LOAD" "$MODELS" db_bench wrk node; do
+DECIDE=build/release/bench/decide_bench
+for tool in "$BIN" "$LOAD" "$MODELS" "$DECIDE" db_bench wrk node; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (run 'make bench')"; exit 1; }
 done
 
@@ -168,6 +170,40 @@ exp_ratio=$(awk -v a="$exp_rate" -v b="$health_rate" 'BEGIN { printf "%.2f", (b 
 echo "  experience $exp_rate answers/s (wrk p99 $exp_p99_wrk; server-side p99 <= ${exp_p99_bound} ms," \
   "$exp_share_1ms within 1 ms), healthz $health_rate requests/s ${exp_errors}"
 
+echo "bench: /v1/decide (50 candidate actions, 3 slots): paced for latency, then unpaced, then /healthz"
+# The latency run's 5,000 customers, with a catalog of 50 actions (half with an eligibility
+# condition, a third needing consent, each with context weights and two treatments) and one
+# decision point over all of them, 3 slots.
+awk 'BEGIN {
+  print "workspaces:\n  - name: default\n    decisions:\n      actions:"
+  for (a = 0; a < 50; a++) {
+    printf "        - id: action_%d\n          issue: issue_%d\n          group: g_%d\n          value: %d\n", a, a % 5, a % 10, 1 + a % 7
+    if (a % 2 == 0) print "          eligibility: \"profile.events > 1\""
+    if (a % 3 == 0) print "          consent: marketing_email"
+    print "          weights: [{when: \"profile.sessions.count > 3\", weight: 1.2}]"
+    printf "          treatments: [{id: t_%d_web, channel: web}, {id: t_%d_mail, channel: email}]\n", a, a
+  }
+  print "      decision_points:\n        - {id: home, issues: [issue_0, issue_1, issue_2, issue_3, issue_4], slots: 3}"
+}' >"$work/decide.yaml"
+start_server "$work/latency" "$work/decide.yaml"
+decide_paced=$(wrk -t2 -c15 -d"${WRK_SECONDS}s" --latency -s bench/decide.lua \
+  "http://127.0.0.1:$port" -- "$auth" 2)
+decide_max=$(wrk -t2 -c16 -d"${EXPERIENCE_SECONDS}s" --latency -s bench/decide.lua \
+  "http://127.0.0.1:$port" -- "$auth" 0)
+decide_health=$(wrk -t2 -c16 -d"${EXPERIENCE_SECONDS}s" --latency "http://127.0.0.1:$port/healthz")
+stop_server
+decide_paced_rate=$(grep 'Requests/sec' <<<"$decide_paced" | awk '{printf "%.0f", $2}')
+decide_p50=$(grep -E '^ +50%' <<<"$decide_paced" | awk '{print $2}')
+decide_p99=$(grep -E '^ +99%' <<<"$decide_paced" | awk '{print $2}')
+decide_max_rate=$(grep 'Requests/sec' <<<"$decide_max" | awk '{printf "%.0f", $2}')
+decide_health_rate=$(grep 'Requests/sec' <<<"$decide_health" | awk '{printf "%.0f", $2}')
+decide_errors=$(grep -E 'Non-2xx|Socket errors' <<<"$decide_paced$decide_max" || true)
+decide_ratio=$(awk -v a="$decide_max_rate" -v b="$decide_health_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+echo "  paced $decide_paced_rate/s p99 $decide_p99; unpaced $decide_max_rate/s; healthz $decide_health_rate/s ${decide_errors}"
+
+echo "bench: decisions in process (Google Benchmark, bench/decide_bench.cc)"
+"$DECIDE" --benchmark_format=json --benchmark_min_time=2 >"$work/decide.json" 2>/dev/null
+
 echo "bench: models (Google Benchmark, bench/models_bench.cc)"
 "$MODELS" --benchmark_format=json --benchmark_min_time=2 >"$work/models.json" 2>/dev/null
 # name -> "ns_per_item items_per_second p99_us" (p99 only for the profile scoring run).
@@ -182,6 +218,11 @@ read -r learn20_ns learn20_rate _ <<<"$(models_field BM_FtrlLearn/20)"
 read -r learn8_ns learn8_rate _ <<<"$(models_field BM_FtrlLearn/8)"
 read -r predict_ns _ _ <<<"$(models_field BM_FtrlPredict/20)"
 read -r score_ns _ score_p99 <<<"$(models_field BM_ScoreProfileOnEvent)"
+cp "$work/decide.json" "$work/models.json"  # models_field reads models.json
+read -r update_ns update_rate _ <<<"$(models_field BM_BanditUpdate/50)"
+read -r decide_ns decide_rate decide_inproc_p99 <<<"$(models_field BM_Decide/50/3)"
+read -r fresh_ns fresh_rate fresh_p99 <<<"$(models_field BM_DecideUntrained/50/3)"
+echo "  bandit update (50 features) $update_ns ns; decide $decide_rate/s (p99 $decide_inproc_p99 us), untrained $fresh_rate/s"
 echo "  learn (20 features) $learn20_ns ns, $learn20_rate/s; learn (8) $learn8_ns ns; score a profile p99 $score_p99 us"
 
 to_ms() {  # wrk prints 512.00us, 1.23ms or 1.02s
@@ -196,6 +237,11 @@ prof_memory_ok=$(awk -v b="$bytes_per_profile" 'BEGIN { print (b <= 1024) ? 1 : 
 learn_ok=$(awk -v r="$learn20_rate" 'BEGIN { print (r >= 2000000) ? 1 : 0 }')
 score_ok=$(awk -v p="$score_p99" 'BEGIN { print (p <= 20) ? 1 : 0 }')
 exp_ok=$(awk -v s="$exp_share_1ms" -v r="$exp_rate" 'BEGIN { print (s >= 0.99 && r >= 20000) ? 1 : 0 }')
+decide_p99_ms=$(to_ms "$decide_p99")
+decide_lat_ok=$(awk -v p="$decide_p99_ms" -v r="$decide_paced_rate" 'BEGIN { print (p <= 2 && r >= 4900) ? 1 : 0 }')
+decide_ratio_ok=$(awk -v r="$decide_ratio" 'BEGIN { print (r >= 0.5) ? 1 : 0 }')
+decide_rate_ok=$(awk -v r="$decide_rate" 'BEGIN { print (r >= 50000) ? 1 : 0 }')
+update_ok=$(awk -v n="$update_ns" 'BEGIN { print (n <= 2000) ? 1 : 0 }')
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 cat >"$OUT" <<MD
@@ -306,6 +352,41 @@ Targets: ≥ 2 million examples/s per core with 20 features — $(verdict "$lear
 models for one profile ≤ 20 µs p99 — $(verdict "$score_ok").
 fastText intent prediction of a message is measured by \`make eval\` (EVALUATION.md, µs per
 message on BANKING77's test set).
+
+## Decisions
+
+\`POST /v1/decide\` on the latency run's data (5,000 customers) with a catalog of 50 actions (half
+with an eligibility condition, a third needing consent, each with context weights and two
+treatments) and one decision point over all of them, 3 slots, Thompson sampling: every
+request filters, scores and arbitrates the 50 candidates, computes each slot's probability and
+confidence, and writes the decision to the log before answering. First \`wrk -t2 -c15
+-s bench/decide.lua\` for ${WRK_SECONDS} s with each connection pausing 2 ms between requests (about
+5,000 requests/s), then unpaced with 16 connections for ${EXPERIENCE_SECONDS} s, then \`GET /healthz\` the
+same way on the same server as the reference. The bandits are fresh (no reward in this run).
+
+| measure | value |
+|---|---|
+| paced rate | $decide_paced_rate decisions/s |
+| p50, paced | $decide_p50 |
+| **p99, paced** | **$decide_p99** |
+| **unpaced rate** | **$decide_max_rate decisions/s** |
+| /healthz rate, same server | $decide_health_rate requests/s |
+| **ratio decide / healthz** | **$decide_ratio** |
+
+In process (\`bench/decide_bench\`, Google Benchmark, one thread): one decision as the server makes it
+(profile features, conditions, 50 candidates scored and crossed with their actions, 3 slots,
+probabilities and confidence), for 200 realistic profiles, with a bandit that has learned 20,000
+rewards and with a fresh one; and one bandit update with 50 active features.
+
+| measure | value |
+|---|---|
+| **decide, trained bandit** | **$decide_rate decisions/s** ($decide_ns ns mean, p99 $decide_inproc_p99 µs) |
+| decide, fresh bandit | $fresh_rate decisions/s ($fresh_ns ns mean, p99 $fresh_p99 µs) |
+| **bandit update, 50 features** | **$update_ns ns** (Vowpal Wabbit publishes ~1.3 µs per contextual-bandit learn with few features, on other hardware) |
+
+Targets: p99 ≤ 2 ms at 5,000 requests/s — $(verdict "$decide_lat_ok"); unpaced ≥ 0.5 of /healthz —
+$(verdict "$decide_ratio_ok"); ≥ 50,000 decisions/s per core in process — $(verdict "$decide_rate_ok");
+bandit update ≤ 2 µs — $(verdict "$update_ok").
 
 ## Memory
 

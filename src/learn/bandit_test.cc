@@ -90,6 +90,42 @@ TEST(CrossWithAction, GivesEachActionItsOwnSlots) {
   EXPECT_EQ(a[2].value, 0.25f);
 }
 
+TEST(ProbabilityOfBest, MatchesSimulationOnRandomCandidates) {
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> mean(-0.5, 1.5), sd(0.005, 0.5);
+  for (int round = 0; round < 8; ++round) {
+    std::vector<RewardEstimate> c(2 + round * 3);
+    for (RewardEstimate& e : c) {
+      const double s = sd(rng);
+      e = {mean(rng), s * s};
+    }
+    std::vector<int> wins(c.size());
+    constexpr int kDraws = 100'000;
+    for (int n = 0; n < kDraws; ++n) {
+      size_t best = 0;
+      double top = -1e9;
+      for (size_t i = 0; i < c.size(); ++i) {
+        double s = std::normal_distribution<double>(c[i].mean, std::sqrt(c[i].variance))(rng);
+        if (s > top) top = s, best = i;
+      }
+      ++wins[best];
+    }
+    for (size_t i = 0; i < c.size(); ++i) {
+      EXPECT_NEAR(ProbabilityOfBest(c, i), static_cast<double>(wins[i]) / kDraws, 5e-3)
+          << "round " << round << " candidate " << i;
+    }
+  }
+}
+
+TEST(NormalCdf, MatchesErfc) {
+  for (double z = -9; z <= 9; z += 0.0137) {
+    EXPECT_NEAR(NormalCdf(z), 0.5 * std::erfc(-z / std::sqrt(2.0)), 1e-6) << z;
+  }
+  EXPECT_EQ(NormalCdf(-20), 0);
+  EXPECT_EQ(NormalCdf(20), 1);
+  EXPECT_EQ(NormalCdf(0), 0.5);
+}
+
 TEST(ProbabilityOfBest, MatchesSimulationAndSumsToOne) {
   std::vector<RewardEstimate> c = {{0.5, 0.01}, {0.45, 0.04}, {0.2, 0.09}, {0.52, 0.0004}};
   std::mt19937_64 rng(1);
