@@ -439,10 +439,10 @@ absl::Status Timestamp(Reader& r, const YAML::Node& n, const std::string& path, 
 
 absl::Status ParseAction(Reader& r, const YAML::Node& n, const std::string& path,
                          std::set<std::string>* ids, ActionConfig* a) {
-  WHISPERER_RETURN_IF_ERROR(
-      r.Map(n, path,
-            {"id", "issue", "group", "kind", "value", "cost", "lever", "consent", "valid",
-             "eligibility", "applicability", "suitability", "weights", "treatments"}));
+  WHISPERER_RETURN_IF_ERROR(r.Map(
+      n, path,
+      {"id", "issue", "group", "kind", "value", "cost", "lever", "consent", "valid", "eligibility",
+       "applicability", "suitability", "weights", "treatments", "contact", "suppress_after"}));
   WHISPERER_RETURN_IF_ERROR(EntryId(r, r.file(), n, path, "action", ids, &a->id));
   for (auto [key, out] : {std::pair{"issue", &a->issue}, std::pair{"group", &a->group}}) {
     WHISPERER_RETURN_IF_ERROR(r.String(n[key], StrCat(path, ".", key), out));
@@ -489,6 +489,26 @@ absl::Status ParseAction(Reader& r, const YAML::Node& n, const std::string& path
       a->weights.push_back(std::move(w));
     }
   }
+  if (const YAML::Node& cn = n["contact"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(cn, path + ".contact", {"max", "per"}));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(cn["max"], path + ".contact.max", &a->contact_max, 1, 1000));
+    WHISPERER_RETURN_IF_ERROR(r.Duration(cn["per"], path + ".contact.per", &a->contact_per_ms));
+    if (a->contact_max == 0 || a->contact_per_ms < 60'000) {
+      return ConfigError(r.file(), cn, path + ".contact",
+                         "needs max (1 to 1000) and per (a duration of at least 1m)");
+    }
+  }
+  if (const YAML::Node& sp = n["suppress_after"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(sp, path + ".suppress_after", {"negatives", "within"}));
+    WHISPERER_RETURN_IF_ERROR(r.Uint(sp["negatives"], path + ".suppress_after.negatives",
+                                     &a->suppress_negatives, 1, 1000));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Duration(sp["within"], path + ".suppress_after.within", &a->suppress_within_ms));
+    if (a->suppress_negatives == 0 || a->suppress_within_ms < 60'000) {
+      return ConfigError(r.file(), sp, path + ".suppress_after",
+                         "needs negatives (1 to 1000) and within (a duration of at least 1m)");
+    }
+  }
   const YAML::Node& ts = n["treatments"];
   if (!ts || !ts.IsSequence() || ts.size() == 0) {
     return ConfigError(r.file(), ts ? ts : n, path + ".treatments",
@@ -516,7 +536,7 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
   WHISPERER_RETURN_IF_ERROR(
       r.Map(n, path,
             {"environment", "exploration", "thresholds", "learning_rate", "control_group", "policy",
-             "bandit", "rewards", "approvals", "actions", "decision_points"}));
+             "bandit", "rewards", "approvals", "contact_policy", "actions", "decision_points"}));
   d->configured = true;
   WHISPERER_RETURN_IF_ERROR(r.String(n["environment"], path + ".environment", &d->environment));
   if (d->environment != "production" && d->environment != "staging" &&
@@ -561,7 +581,7 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
   }
   if (const YAML::Node& rw = n["rewards"]) {
     const std::string rp = path + ".rewards";
-    WHISPERER_RETURN_IF_ERROR(r.Map(rw, rp, {"aggregate", "outcomes"}));
+    WHISPERER_RETURN_IF_ERROR(r.Map(rw, rp, {"aggregate", "outcomes", "negative"}));
     WHISPERER_RETURN_IF_ERROR(r.String(rw["aggregate"], rp + ".aggregate", &d->aggregate));
     if (d->aggregate != "first" && d->aggregate != "sum") {
       return ConfigError(r.file(), rw["aggregate"], rp + ".aggregate", "must be first or sum");
@@ -578,6 +598,41 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
         double v = 0;
         WHISPERER_RETURN_IF_ERROR(r.Number(it->second, op, &v, -1, 1));
         d->outcomes[name] = v;
+      }
+    }
+    if (rw["negative"]) {
+      d->negative_outcomes.clear();
+      WHISPERER_RETURN_IF_ERROR(
+          r.StringList(rw["negative"], rp + ".negative", &d->negative_outcomes));
+      for (size_t i = 0; i < d->negative_outcomes.size(); ++i) {
+        if (!d->outcomes.contains(d->negative_outcomes[i])) {
+          return ConfigError(r.file(), rw["negative"][i], StrCat(rp, ".negative[", i, "]"),
+                             "names no outcome of rewards.outcomes");
+        }
+      }
+    } else {  // the default negatives the outcomes written still name
+      std::erase_if(d->negative_outcomes,
+                    [&](const std::string& name) { return !d->outcomes.contains(name); });
+    }
+  }
+  if (const YAML::Node& cp = n["contact_policy"]) {
+    const std::string p = path + ".contact_policy";
+    WHISPERER_RETURN_IF_ERROR(r.Map(cp, p, {"channels"}));
+    if (const YAML::Node& ch = cp["channels"]) {
+      WHISPERER_RETURN_IF_ERROR(
+          r.Map(ch, p + ".channels", {"email", "sms", "push", "in_app", "web", "phone"}));
+      for (auto it = ch.begin(); it != ch.end(); ++it) {
+        const std::string channel = it->first.as<std::string>();
+        const std::string cp2 = StrCat(p, ".channels.", channel);
+        DecisionsConfig::ChannelLimit limit;
+        WHISPERER_RETURN_IF_ERROR(r.Map(it->second, cp2, {"max", "per"}));
+        WHISPERER_RETURN_IF_ERROR(r.Uint(it->second["max"], cp2 + ".max", &limit.max, 1, 1000));
+        WHISPERER_RETURN_IF_ERROR(r.Duration(it->second["per"], cp2 + ".per", &limit.per_ms));
+        if (limit.max == 0 || limit.per_ms < 60'000) {
+          return ConfigError(r.file(), it->second, cp2,
+                             "needs max (1 to 1000) and per (a duration of at least 1m)");
+        }
+        d->channel_limits[channel] = limit;
       }
     }
   }

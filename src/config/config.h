@@ -134,6 +134,13 @@ struct ActionConfig {
     double weight = 1;
   };
   std::vector<Weight> weights;  // context weights: the product of those that hold
+  // Contact policy of this action: at most `contact_max` decisions acted on per customer within
+  // `contact_per` (0: no limit), and none for a customer with `suppress_negatives` negative
+  // outcomes within `suppress_within` (0: never suppressed).
+  int64_t contact_max = 0;
+  int64_t contact_per_ms = 0;
+  int64_t suppress_negatives = 0;
+  int64_t suppress_within_ms = 0;
   struct Treatment {
     std::string id;
     std::string channel;  // email, sms, push, in_app, web, phone
@@ -169,6 +176,15 @@ struct DecisionsConfig {
   std::string aggregate = "first";  // several rewards of one slot: first or sum
   std::map<std::string, double> outcomes = {{"clicked", 1},   {"converted", 1}, {"accepted", 1},
                                             {"dismissed", 0}, {"ignored", 0},   {"rejected", 0}};
+  // Contact policy per channel: at most `max` actions on that channel per customer within `per`.
+  struct ChannelLimit {
+    int64_t max = 0;
+    int64_t per_ms = 0;
+  };
+  std::map<std::string, ChannelLimit> channel_limits;
+  // Outcomes that count as negative for suppression (besides any reward below 0). Default: those
+  // of dismissed and rejected that `outcomes` names.
+  std::vector<std::string> negative_outcomes = {"dismissed", "rejected"};
   // Held decisions: how long an approval waits, what an approval or a rejection teaches the
   // bandit, and what the reviewer sees per action kind.
   int64_t approval_expiry_ms = 24 * 3'600'000LL;

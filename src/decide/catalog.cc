@@ -41,6 +41,12 @@ Settings SettingsOf(const config::DecisionsConfig& c) {
   s.posterior.learning_rate = s.learning_rate;
   s.sum_rewards = c.aggregate == "sum";
   for (const auto& [name, value] : c.outcomes) s.outcomes.emplace(name, value);
+  for (const auto& [channel, limit] : c.channel_limits) {
+    s.channel_limits.emplace(channel, Settings::ChannelLimit{limit.max, limit.per_ms});
+    s.contact_policy = true;
+    s.contact_horizon_ms = std::max(s.contact_horizon_ms, limit.per_ms);
+  }
+  s.negative_outcomes = c.negative_outcomes;
   s.approval_expiry_ms = c.approval_expiry_ms;
   s.approve_reward = c.approve_reward;
   s.reject_reward = c.reject_reward;
@@ -131,6 +137,13 @@ absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
       a.treatments.push_back({t.id, t.channel});
     }
     a.hash = Hash64(a.id);
+    a.contact_max = ac.contact_max;
+    a.contact_per_ms = ac.contact_per_ms;
+    a.suppress_negatives = ac.suppress_negatives;
+    a.suppress_within_ms = ac.suppress_within_ms;
+    Settings& s = catalog->settings;
+    if (a.contact_max > 0 || a.suppress_negatives > 0) s.contact_policy = true;
+    s.contact_horizon_ms = std::max({s.contact_horizon_ms, a.contact_per_ms, a.suppress_within_ms});
     catalog->actions.push_back(std::move(a));
   }
   for (const config::DecisionPointConfig& pc : c.points) {

@@ -46,6 +46,16 @@ struct Settings {
   learn::PosteriorOptions posterior;
   bool sum_rewards = false;  // several rewards of one slot add up (else the first counts)
   std::map<std::string, double, std::less<>> outcomes;
+  // Contact policy per channel: at most `max` actions on it per customer within `per_ms`.
+  struct ChannelLimit {
+    int64_t max = 0;
+    int64_t per_ms = 0;
+  };
+  std::map<std::string, ChannelLimit, std::less<>> channel_limits;
+  std::vector<std::string> negative_outcomes;  // besides any reward below 0
+  // Whether any contact policy is set, and the longest period one looks back.
+  bool contact_policy = false;
+  int64_t contact_horizon_ms = 0;
   // Held decisions (server/decide_service.h): how long an approval waits, the rewards an
   // approval and a rejection teach, and the fields a reviewer sees per action kind.
   int64_t approval_expiry_ms = 24 * 3'600'000LL;
@@ -74,6 +84,10 @@ struct Action {
   std::vector<Weight> weights;
   std::vector<Treatment> treatments;
   uint64_t hash = 0;  // of the id: the action's slots in the bandit
+  // Contact policy (0: none): at most contact_max acted on per customer within contact_per_ms;
+  // none after suppress_negatives negative outcomes within suppress_within_ms.
+  int64_t contact_max = 0, contact_per_ms = 0;
+  int64_t suppress_negatives = 0, suppress_within_ms = 0;
 };
 
 struct DecisionPoint {

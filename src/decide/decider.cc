@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 namespace whisperer::decide {
 namespace {
@@ -10,6 +11,17 @@ constexpr size_t kMaxFactors = 5;
 
 bool Holds(const std::optional<expr::Expr>& condition, const expr::Bindings& bindings) {
   return !condition || condition->Eval(bindings);
+}
+
+// Whether `channel` has reached its limit for this customer, counting `extra` contacts of the
+// decision being made.
+bool ChannelFull(const DecideInput& in, std::string_view channel, size_t extra) {
+  const auto& limits = in.catalog->settings.channel_limits;
+  auto it = limits.find(channel);
+  if (it == limits.end()) return false;
+  const size_t past =
+      in.contacts == nullptr ? 0 : in.contacts->OnChannel(channel, in.now_ms - it->second.per_ms);
+  return static_cast<int64_t>(past + extra) >= it->second.max;
 }
 
 // The reason `a` cannot be a candidate now, or "" when it can.
@@ -25,15 +37,29 @@ std::string_view FilterReason(const Action& a, const DecideInput& in, const Trea
     auto it = in.profile->consent.find(a.consent);
     if (it == in.profile->consent.end() || !it->second.granted) return "no_consent";
   }
-  *treatment = nullptr;
-  for (const Treatment& t : a.treatments) {
-    if (in.channels.empty() ||
-        std::find(in.channels.begin(), in.channels.end(), t.channel) != in.channels.end()) {
-      *treatment = &t;
-      break;
-    }
+  const ContactHistory* h = in.contacts;
+  if (h != nullptr && a.suppress_negatives > 0 &&
+      static_cast<int64_t>(h->NegativesOf(a.id, in.now_ms - a.suppress_within_ms)) >=
+          a.suppress_negatives) {
+    return "suppressed";
   }
-  if (*treatment == nullptr) return "no_channel";
+  if (h != nullptr && a.contact_max > 0 &&
+      static_cast<int64_t>(h->OfAction(a.id, in.now_ms - a.contact_per_ms)) >= a.contact_max) {
+    return "contact_limit";
+  }
+  *treatment = nullptr;
+  bool allowed = false;
+  for (const Treatment& t : a.treatments) {
+    if (!in.channels.empty() &&
+        std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) {
+      continue;
+    }
+    allowed = true;
+    if (ChannelFull(in, t.channel, 0)) continue;
+    *treatment = &t;
+    break;
+  }
+  if (*treatment == nullptr) return allowed ? "channel_limit" : "no_channel";
   return {};
 }
 
@@ -84,12 +110,21 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
   for (const Scored& c : scored) priorities.push_back(c.priority);
   std::vector<uint8_t> placed(scored.size(), 0);
   std::uniform_real_distribution<double> unit(0, 1);
-  const size_t slots = std::min(in.slots, scored.size());
-  for (size_t slot = 0; slot < slots; ++slot) {
+  std::map<std::string_view, size_t> used;  // channel -> slots of this decision on it
+  for (size_t slot = 0; slot < in.slots; ++slot) {
     std::vector<size_t> left;
     for (size_t i = 0; i < scored.size(); ++i) {
-      if (!placed[i]) left.push_back(i);
+      if (placed[i]) continue;
+      // An earlier slot may have used up its channel.
+      const std::string& channel = scored[i].treatment->channel;
+      if (used.contains(channel) && ChannelFull(in, channel, used[channel])) {
+        placed[i] = 1;
+        d.filtered.push_back({scored[i].action, "channel_limit"});
+        continue;
+      }
+      left.push_back(i);
     }
+    if (left.empty()) break;
     const double n = static_cast<double>(left.size());
     const double epsilon = d.control ? 1.0 : s.exploration;
     // The exploiting choice, with each action's probability of being it.
@@ -185,6 +220,7 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     });
     if (choice.factors.size() > kMaxFactors) choice.factors.resize(kMaxFactors);
     choice.features = std::move(c.features);
+    ++used[choice.treatment->channel];
     d.slots.push_back(std::move(choice));
     placed[chosen] = 1;
   }

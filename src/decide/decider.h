@@ -3,8 +3,11 @@
 //   1. Filters. Each candidate of the decision point is dropped, with a reason code, when it is
 //      outside its validity window (not_valid_now), its eligibility, applicability or
 //      suitability condition does not hold (not_eligible, not_applicable, not_suitable), the
-//      customer has not granted its consent purpose (no_consent), or none of its treatments is
-//      on a channel the request allows (no_channel).
+//      customer has not granted its consent purpose (no_consent), the customer gave it
+//      `suppress_after.negatives` negative outcomes within its period (suppressed), it was acted
+//      on `contact.max` times for the customer within its period (contact_limit), none of its
+//      treatments is on a channel the request allows (no_channel), or every allowed one is on a
+//      channel at its limit (channel_limit; the slots of this decision count towards it too).
 //   2. Scores. Each remaining action's reward is predicted by the decision point's bandit
 //      (learn/bandit.h) from the customer's features crossed with the action. Its priority is
 //      that propensity x context weight (the product of its weights whose condition holds) x
@@ -36,6 +39,7 @@
 #include <vector>
 
 #include "decide/catalog.h"
+#include "decide/contacts.h"
 #include "expr/expr.h"
 #include "learn/bandit.h"
 #include "state/profile.h"
@@ -54,7 +58,8 @@ struct DecideInput {
   // keep_names), crossed with each action before scoring.
   std::span<const learn::Feature> features;
   std::span<const std::string> feature_names;
-  uint64_t customer_hash = 0;  // stable per customer: the control group
+  uint64_t customer_hash = 0;                // stable per customer: the control group
+  const ContactHistory* contacts = nullptr;  // for the contact policy; null: none yet
 };
 
 struct Filtered {

@@ -47,6 +47,7 @@ class DeciderTest : public ::testing::Test {
     in.features = features_;
     in.feature_names = names_;
     in.customer_hash = customer_hash_;
+    in.contacts = contacts_ ? &*contacts_ : nullptr;
     return Decide(in, *posterior_, rng_);
   }
 
@@ -75,6 +76,7 @@ class DeciderTest : public ::testing::Test {
   std::vector<learn::Feature> features_;
   std::vector<std::string> names_;
   uint64_t customer_hash_ = 999'999;  // outside any control group below 100 %
+  std::optional<ContactHistory> contacts_;
   std::mt19937_64 rng_{42};
 };
 
@@ -213,6 +215,77 @@ TEST_F(DeciderTest, SlotsTakeDistinctActionsEachWithItsProbabilityGivenTheEarlie
   for (const SlotChoice& c : d.slots) actions.insert(c.action);
   EXPECT_EQ(actions.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(d.slots[i].slot, i);
+}
+
+TEST_F(DeciderTest, ContactPolicyLimitsChannelsAndActionsAndSuppresses) {
+  Use(R"(
+      exploration: 0
+      contact_policy:
+        channels: {email: {max: 1, per: 7d}, web: {max: 1, per: 1d}}
+      actions:
+        - id: mail
+          issue: i
+          group: g
+          treatments: [{id: mail_email, channel: email}]
+        - id: banner
+          issue: i
+          group: g
+          treatments: [{id: banner_web, channel: web}, {id: banner_push, channel: push}]
+        - id: tile
+          issue: i
+          group: g
+          treatments: [{id: tile_web, channel: web}]
+        - id: nag
+          issue: i
+          group: g
+          contact: {max: 2, per: 30d}
+          suppress_after: {negatives: 2, within: 14d}
+          treatments: [{id: nag_push, channel: push}]
+      decision_points:
+        - {id: p, issues: [i]}
+)");
+  constexpr int64_t kDay = 86'400'000;
+  auto reasons = [&](const Decision& d) {
+    std::map<std::string, std::string> out;
+    for (const Filtered& f : d.filtered)
+      out[catalog_->actions[f.action].id] = std::string(f.reason);
+    return out;
+  };
+  // No history: every action is a candidate; one decision may not put two slots on the web
+  // channel (its limit is 1): the second web-only action is filtered, the banner moves to push.
+  contacts_.emplace();
+  Decision d = Run("p", 4);
+  std::map<std::string, std::string> channel_of;
+  for (const SlotChoice& c : d.slots) channel_of[std::string(ActionOf(c))] = c.treatment->channel;
+  size_t web = 0;
+  for (const auto& [a, ch] : channel_of) web += ch == "web";
+  EXPECT_EQ(web, 1u);
+  EXPECT_EQ(d.slots.size() + d.filtered.size(), 4u);
+  // An email 3 days ago: the email action is at its channel's limit; a web contact 2 days ago
+  // is outside the web period (1 day); the banner's web treatment was used within the day, so it
+  // goes out on push.
+  contacts_->contacts = {{"mail", "email", kNow - 3 * kDay},
+                         {"tile", "web", kNow - 2 * kDay},
+                         {"banner", "web", kNow - kDay / 2}};
+  d = Run("p", 1);
+  EXPECT_EQ(reasons(d)["mail"], "channel_limit");
+  EXPECT_EQ(reasons(d)["tile"], "channel_limit");
+  for (const SlotChoice& c : d.slots) {
+    if (ActionOf(c) == "banner") {
+      EXPECT_EQ(c.treatment->channel, "push");
+    }
+  }
+  // The action's own limit: two nags within 30 days.
+  contacts_->contacts = {{"nag", "push", kNow - 20 * kDay}, {"nag", "push", kNow - kDay}};
+  EXPECT_EQ(reasons(Run("p"))["nag"], "contact_limit");
+  // Suppression: two negative outcomes within 14 days.
+  contacts_->contacts.clear();
+  contacts_->negatives = {{"nag", kNow - 13 * kDay}, {"nag", kNow - kDay}};
+  EXPECT_EQ(reasons(Run("p"))["nag"], "suppressed");
+  contacts_->negatives = {{"nag", kNow - 15 * kDay}, {"nag", kNow - kDay}};  // one too old
+  EXPECT_EQ(reasons(Run("p")).count("nag"), 0u);
+  EXPECT_TRUE(catalog_->settings.contact_policy);
+  EXPECT_EQ(catalog_->settings.contact_horizon_ms, 30 * kDay);
 }
 
 TEST_F(DeciderTest, OtherPolicies) {

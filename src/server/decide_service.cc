@@ -1,5 +1,7 @@
 #include "server/decide_service.h"
 
+#include <charconv>
+#include <cstdio>
 #include <random>
 
 #include "api/query.h"
@@ -65,6 +67,19 @@ void WriteFactors(JsonWriter& w, const std::vector<decide::Factor>& factors) {
   w.EndArray();
 }
 
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::optional<uint64_t> ParseHex64(std::string_view s) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (s.size() != 16 || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
 std::string_view SlotStatus(std::string_view autonomy) {
   if (autonomy == "autonomous") return "act";
   if (autonomy == "supervised") return "act_and_review";
@@ -75,7 +90,7 @@ std::string_view SlotStatus(std::string_view autonomy) {
 void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
                    const decide::DecisionPoint& point, const Customer& customer, int64_t now,
                    const decide::Decision& d, uint64_t bandit_updates, bool with_features,
-                   int64_t approval_expires_ms) {
+                   int64_t approval_expires_ms, uint64_t customer_hash) {
   const decide::Settings& s = catalog.settings;
   w.StartObject();
   w.Key("decisionId");
@@ -105,6 +120,10 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
   w.EndObject();
   w.Key("candidates");
   w.Uint(d.candidates);
+  if (with_features) {  // in the log: whose contact history the outcomes go to (a hash)
+    w.Key("customer");
+    w.String(Hex64(customer_hash));
+  }
   w.Key("slots");
   w.StartArray();
   for (const decide::SlotChoice& c : d.slots) {
@@ -198,11 +217,13 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
 // A slot of a logged decision: its action and the features it was scored on.
 struct LoggedSlot {
   std::string action;
+  std::string channel;
   std::vector<learn::Feature> features;
 };
 
 struct LoggedDecision {
   std::string point;
+  uint64_t customer = 0;  // the hash of the contact history
   std::vector<LoggedSlot> slots;
 };
 
@@ -218,8 +239,14 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
     return std::nullopt;
   }
   d.point = point;
+  std::string_view customer;
+  if (doc["customer"].get(customer) == simdjson::SUCCESS) {
+    d.customer = ParseHex64(customer).value_or(0);
+  }
   for (simdjson::dom::element slot : slots) {
     LoggedSlot s;
+    std::string_view channel;
+    if (slot["treatment"]["channel"].get(channel) == simdjson::SUCCESS) s.channel = channel;
     std::string_view action;
     simdjson::dom::array features;
     if (slot["action"].get(action) != simdjson::SUCCESS ||
@@ -590,6 +617,20 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   in.customer_hash =
       Hash64(customer->profile_id ? state::ProfileIdString(*customer->profile_id) : customer->key);
   Point& model = *(*state)->points.at(point->id);
+  // With a contact policy, the customer's history is read, decided on and extended under its
+  // stripe of locks (held to the write).
+  std::unique_lock<std::mutex> contact_lock;
+  decide::ContactHistory history;
+  if (catalog.settings.contact_policy) {
+    contact_lock = std::unique_lock(contact_mu_[in.customer_hash % contact_mu_.size()]);
+    absl::StatusOr<std::optional<std::string>> stored =
+        store_->Get(store_->decisions(), storage::ContactKey(ws.id, in.customer_hash));
+    if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+    if (stored->has_value()) {
+      history = decide::ContactHistory::Decode(**stored).value_or(decide::ContactHistory{});
+    }
+    in.contacts = &history;
+  }
   decide::Decision decision;
   uint64_t updates = 0;
   {
@@ -615,7 +656,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   std::string record;
   JsonWriter log(&record);
   WriteDecision(log, id, catalog, *point, *customer, now, decision, updates, true,
-                approval.expires_ms);
+                approval.expires_ms, in.customer_hash);
   rocksdb::WriteBatch batch;
   rocksdb::Status put = batch.Put(store_->decisions(), storage::DecisionKey(ws.id, id), record);
   if (put.ok() && customer->profile_id) {
@@ -630,11 +671,24 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     }
   }
   if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
+  if (catalog.settings.contact_policy) {  // the slots acted on now are contacts
+    std::vector<std::pair<std::string, std::string>> contacts;
+    for (const decide::SlotChoice& c : decision.slots) {
+      if (c.autonomy == "approval") continue;
+      contacts.emplace_back(catalog.actions[c.action].id, c.treatment->channel);
+    }
+    if (absl::Status s =
+            RecordContacts(catalog, ws.id, in.customer_hash, now, contacts, "", &batch);
+        !s.ok()) {
+      return respond(net::ErrorResponse(s));
+    }
+  }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  if (contact_lock.owns_lock()) contact_lock.unlock();
   std::string out;
   JsonWriter w(&out);
   WriteDecision(w, id, catalog, *point, *customer, now, decision, updates, false,
-                approval.expires_ms);
+                approval.expires_ms, in.customer_hash);
   respond(net::JsonResponse(200, std::move(out)));
 }
 
@@ -791,7 +845,22 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
   rocksdb::WriteBatch batch;
   rocksdb::Status put = batch.Put(store_->decisions(), prefix + reward_id, json);
   if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
+  // A negative outcome counts towards the action's suppression for this customer.
+  const decide::Catalog& catalog = *ws.decisions;
+  const bool negative =
+      value < 0 || std::find(settings.negative_outcomes.begin(), settings.negative_outcomes.end(),
+                             outcome) != settings.negative_outcomes.end();
+  std::unique_lock<std::mutex> contact_lock;
+  if (negative && catalog.settings.contact_policy && logged->customer != 0) {
+    contact_lock = std::unique_lock(contact_mu_[logged->customer % contact_mu_.size()]);
+    if (absl::Status s =
+            RecordContacts(catalog, ws.id, logged->customer, now, {}, logged_slot.action, &batch);
+        !s.ok()) {
+      return respond(net::ErrorResponse(s));
+    }
+  }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  if (contact_lock.owns_lock()) contact_lock.unlock();
   auto point = (*state)->points.find(logged->point);
   if (point != (*state)->points.end()) {  // a decision point since removed learns nothing
     std::unique_lock model_lock(point->second->mu);
@@ -1141,7 +1210,32 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
     put = batch.Delete(store_->decisions(), storage::ApprovalDueKey(ws, a->expires_ms, *id));
   }
   if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
+  // Approved, the held slots are acted on: contacts of the customer.
+  const decide::Catalog& catalog = *(*state)->workspace->decisions;
+  std::unique_lock<std::mutex> contact_lock;
+  if (approve && catalog.settings.contact_policy) {
+    absl::StatusOr<std::optional<std::string>> record =
+        store_->Get(store_->decisions(), storage::DecisionKey(ws, *id));
+    if (!record.ok()) return respond(net::ErrorResponse(record.status()));
+    std::optional<LoggedDecision> logged =
+        record->has_value() ? ParseLogged(**record) : std::optional<LoggedDecision>();
+    if (logged && logged->customer != 0) {
+      std::vector<std::pair<std::string, std::string>> contacts;
+      for (const Approval::Held& h : a->slots) {
+        if (h.slot >= 1 && h.slot <= logged->slots.size()) {
+          const LoggedSlot& s = logged->slots[h.slot - 1];
+          contacts.emplace_back(s.action, s.channel);
+        }
+      }
+      contact_lock = std::unique_lock(contact_mu_[logged->customer % contact_mu_.size()]);
+      if (absl::Status s = RecordContacts(catalog, ws, logged->customer, now, contacts, "", &batch);
+          !s.ok()) {
+        return respond(net::ErrorResponse(s));
+      }
+    }
+  }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  if (contact_lock.owns_lock()) contact_lock.unlock();
   // A person's verdict is a label: the held slots' bandit learns it.
   std::vector<size_t> slots;
   for (const Approval::Held& h : a->slots) slots.push_back(h.slot);
@@ -1155,6 +1249,26 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   JsonWriter w(&out);
   WriteApproval(w, *a);
   respond(net::JsonResponse(200, std::move(out)));
+}
+
+absl::Status DecideService::RecordContacts(
+    const decide::Catalog& catalog, uint32_t workspace_id, uint64_t customer, int64_t now_ms,
+    const std::vector<std::pair<std::string, std::string>>& contacts,
+    const std::string& negative_action, rocksdb::WriteBatch* batch) {
+  if (contacts.empty() && negative_action.empty()) return absl::OkStatus();
+  const std::string key = storage::ContactKey(workspace_id, customer);
+  absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->decisions(), key);
+  if (!stored.ok()) return stored.status();
+  decide::ContactHistory history;
+  if (stored->has_value()) {
+    history = decide::ContactHistory::Decode(**stored).value_or(decide::ContactHistory{});
+  }
+  for (const auto& [action, channel] : contacts)
+    history.contacts.push_back({action, channel, now_ms});
+  if (!negative_action.empty()) history.negatives.push_back({negative_action, now_ms});
+  history.Trim(now_ms, catalog.settings.contact_horizon_ms);
+  rocksdb::Status put = batch->Put(store_->decisions(), key, history.Encode());
+  return put.ok() ? absl::OkStatus() : StoreError(put);
 }
 
 }  // namespace whisperer::server

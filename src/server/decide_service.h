@@ -27,6 +27,10 @@
 // A pending approval expires after `approvals.expire_after` (ExpireApprovals, every second)
 // into the decision point's `fallback` action, or none.
 //
+// Contact policy (decide/contacts.h): with any limit configured, each customer's contact history
+// is read before a decision and extended in its write (the slots acted on), on approval (the
+// held slots) and on a negative outcome, under a stripe of mutexes by customer.
+//
 // The log is written before the answer: an answered decision is never lost, and a reward is
 // stored before it is learned. Each decision point's bandit (learn::LinearPosterior) is held in
 // memory and written every 30 seconds when it learned something (SaveBandits) and at shutdown;
@@ -37,6 +41,7 @@
 // mutex, so two retries of a reward cannot both count.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -88,6 +93,12 @@ class DecideService {
   void HandleApprovals(net::RequestContext& ctx, net::Responder respond);
   void HandleApproval(net::RequestContext& ctx, net::Responder respond);
   void HandleReview(net::RequestContext& ctx, net::Responder respond, bool approve);
+  // Adds the contacts of `slots` (1-based; action and channel) of a decision, or a negative
+  // outcome of `action`, to the customer's contact history, in `batch`.
+  absl::Status RecordContacts(const decide::Catalog& catalog, uint32_t workspace_id,
+                              uint64_t customer, int64_t now_ms,
+                              const std::vector<std::pair<std::string, std::string>>& contacts,
+                              const std::string& negative_action, rocksdb::WriteBatch* batch);
   // Teaches the bandit of `point` `reward` for the slots `slots` (1-based) of a logged decision.
   absl::Status Learn(State& state, uint32_t workspace_id, uint64_t decision,
                      const std::vector<size_t>& slots, double reward);
@@ -102,6 +113,9 @@ class DecideService {
   // Rewards and approvals are read, checked and written under it: two retries of a reward, or
   // a review racing the expiry, cannot both count.
   std::mutex log_mu_;
+  // The contact history of one customer is read, decided on and written under the stripe of
+  // its hash, so that two decisions at once cannot both pass a limit.
+  std::array<std::mutex, 64> contact_mu_;
 };
 
 }  // namespace whisperer::server

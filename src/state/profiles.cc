@@ -653,6 +653,12 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
     if (!s.ok()) return s;
     if (!d.ok()) return RocksError(d);
   }
+  // The contact histories of these profiles (decide/contacts.h), keyed by a hash of the id.
+  for (uint64_t id : ids) {
+    rocksdb::Status d = batch->Delete(
+        store_->decisions(), storage::ContactKey(workspace_id, Hash64(ProfileIdString(id))));
+    if (!d.ok()) return RocksError(d);
+  }
   models_.Forget(workspace_id, profile->id);
   for (uint64_t id : ids) {
     rocksdb::Status s = batch->Delete(store_->profiles(), storage::ProfileKey(workspace_id, id));

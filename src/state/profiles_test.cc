@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/hash.h"
 #include "common/timestamp.h"
 #include "storage/keys.h"
 #include "testing/temp_dir.h"
@@ -278,6 +279,9 @@ TEST_F(ProfileEngineTest, EraseLeavesNothingOfTheCustomerInAnyColumnFamily) {
                         R"({"value":1})")
                     .ok());
     ASSERT_TRUE(log.Put(store_->decisions(), storage::DecisionKey(1, 13), "{}").ok());
+    ASSERT_TRUE(log.Put(store_->decisions(), storage::ContactKey(1, Hash64(ProfileIdString(id))),
+                        R"({"contacts":[["erase-action","email",1]],"negatives":[]})")
+                    .ok());
     ASSERT_TRUE(store_->Write(&log).ok());
   }
 

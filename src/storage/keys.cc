@@ -191,4 +191,11 @@ std::string ApprovalDueKey(uint32_t workspace_id, int64_t expires_ms, uint64_t d
   return key;
 }
 
+std::string ContactKey(uint32_t workspace_id, uint64_t customer_hash) {
+  std::string key = WorkspacePrefix(workspace_id);
+  key.push_back('C');
+  PutBigEndian64(&key, customer_hash);
+  return key;
+}
+
 }  // namespace whisperer::storage

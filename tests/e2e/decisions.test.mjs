@@ -413,3 +413,62 @@ test('held decisions: the approval queue, review templates, verdicts that teach,
   assert.equal(late.status, 409);
   assert.equal(await desk.stop(), 0);
 });
+
+const CONTACT_CONFIG = `
+workspaces:
+  - name: crm
+    write_keys: [wk_crm]
+    admin_keys: [ak_crm]
+    decisions:
+      control_group: 0
+      exploration: 0
+      thresholds: {autonomous: 0, supervised: 0}
+      contact_policy:
+        channels: {email: {max: 1, per: 7d}}
+      actions:
+        - {id: newsletter, issue: i, group: g, treatments: [{id: newsletter_email, channel: email}]}
+        - id: nag
+          issue: i
+          group: g
+          contact: {max: 3, per: 30d}
+          suppress_after: {negatives: 2, within: 14d}
+          treatments: [{id: nag_push, channel: push}]
+      decision_points:
+        - {id: p, issues: [i], slots: 2}
+        - {id: nag_only, actions: [nag]}
+`;
+
+test('the contact policy: channel limits, action limits and suppression after negative outcomes', async (t) => {
+  const crm = await startServer({ t, config: CONTACT_CONFIG });
+  const post = async (p, body) => {
+    const res = await crm.request(p, { body, headers: { authorization: basic('wk_crm') } });
+    assert.equal(res.status, 200, res.text);
+    return res.json;
+  };
+  const reasons = (d) => Object.fromEntries(d.filtered.map((f) => [f.action, f.reason]));
+  // Acted on alone (thresholds at 0): the email goes out, and is then at its weekly limit.
+  const first = await post('/v1/decide', { userId: 'pat', decisionPoint: 'p' });
+  assert.deepEqual(first.slots.map((s) => s.action).sort(), ['nag', 'newsletter']);
+  assert.ok(first.slots.every((s) => s.status === 'act'));
+  const second = await post('/v1/decide', { userId: 'pat', decisionPoint: 'p' });
+  assert.deepEqual(reasons(second), { newsletter: 'channel_limit' });
+  assert.deepEqual(second.slots.map((s) => s.action), ['nag']);
+  // Somebody else has their own history.
+  assert.deepEqual(reasons(await post('/v1/decide', { userId: 'quinn', decisionPoint: 'p' })), {});
+  // The nag's own limit: 3 within 30 days (two so far).
+  await post('/v1/decide', { userId: 'pat', decisionPoint: 'nag_only' });
+  assert.deepEqual(reasons(await post('/v1/decide', { userId: 'pat', decisionPoint: 'nag_only' })), {
+    nag: 'contact_limit',
+  });
+  // Two negative outcomes suppress the nag for quinn.
+  for (let i = 0; i < 2; i++) {
+    const d = await post('/v1/decide', { userId: 'quinn', decisionPoint: 'nag_only' });
+    assert.equal(d.slots[0].action, 'nag', JSON.stringify(d.filtered));
+    const r = await post('/v1/rewards', { decisionId: d.decisionId, outcome: 'dismissed' });
+    assert.equal(r.applied, true);
+  }
+  assert.deepEqual(reasons(await post('/v1/decide', { userId: 'quinn', decisionPoint: 'nag_only' })), {
+    nag: 'suppressed',
+  });
+  assert.equal(await crm.stop(), 0);
+});

@@ -1,0 +1,46 @@
+// A customer's contact history, what the contact policy reads (decide/decider.h): the actions
+// acted on for them, on which channel and when, and the negative outcomes they gave, per
+// action. Kept per customer in the decision log's column family (storage/keys.h ContactKey),
+// trimmed to the longest period any limit looks back, and at most kMaxEntries of each.
+//
+// Thread-safety: a value type; server/decide_service.h serialises the read-decide-write of one
+// customer.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace whisperer::decide {
+
+struct ContactHistory {
+  static constexpr size_t kMaxEntries = 500;
+
+  struct Contact {
+    std::string action;
+    std::string channel;
+    int64_t at_ms = 0;
+  };
+  struct Negative {
+    std::string action;
+    int64_t at_ms = 0;
+  };
+  std::vector<Contact> contacts;  // oldest first
+  std::vector<Negative> negatives;
+
+  // Counts of entries at or after `since_ms`.
+  size_t OnChannel(std::string_view channel, int64_t since_ms) const;
+  size_t OfAction(std::string_view action, int64_t since_ms) const;
+  size_t NegativesOf(std::string_view action, int64_t since_ms) const;
+
+  // Drops what is older than `keep_ms` before `now_ms`, and the oldest beyond kMaxEntries.
+  void Trim(int64_t now_ms, int64_t keep_ms);
+
+  // JSON: {"contacts": [[action, channel, at_ms], ...], "negatives": [[action, at_ms], ...]}.
+  std::string Encode() const;
+  static std::optional<ContactHistory> Decode(std::string_view json);
+};
+
+}  // namespace whisperer::decide
