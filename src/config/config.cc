@@ -439,10 +439,11 @@ absl::Status Timestamp(Reader& r, const YAML::Node& n, const std::string& path, 
 
 absl::Status ParseAction(Reader& r, const YAML::Node& n, const std::string& path,
                          std::set<std::string>* ids, ActionConfig* a) {
-  WHISPERER_RETURN_IF_ERROR(r.Map(
-      n, path,
-      {"id", "issue", "group", "kind", "value", "cost", "lever", "consent", "valid", "eligibility",
-       "applicability", "suitability", "weights", "treatments", "contact", "suppress_after"}));
+  WHISPERER_RETURN_IF_ERROR(
+      r.Map(n, path,
+            {"id", "issue", "group", "kind", "value", "cost", "lever", "consent", "valid",
+             "eligibility", "applicability", "suitability", "weights", "treatments", "contact",
+             "suppress_after", "budget"}));
   WHISPERER_RETURN_IF_ERROR(EntryId(r, r.file(), n, path, "action", ids, &a->id));
   for (auto [key, out] : {std::pair{"issue", &a->issue}, std::pair{"group", &a->group}}) {
     WHISPERER_RETURN_IF_ERROR(r.String(n[key], StrCat(path, ".", key), out));
@@ -507,6 +508,20 @@ absl::Status ParseAction(Reader& r, const YAML::Node& n, const std::string& path
     if (a->suppress_negatives == 0 || a->suppress_within_ms < 60'000) {
       return ConfigError(r.file(), sp, path + ".suppress_after",
                          "needs negatives (1 to 1000) and within (a duration of at least 1m)");
+    }
+  }
+  if (const YAML::Node& b = n["budget"]) {
+    WHISPERER_RETURN_IF_ERROR(r.Map(b, path + ".budget", {"per_day", "total_spend"}));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Uint(b["per_day"], path + ".budget.per_day", &a->budget_per_day, 1, 1'000'000'000));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Number(b["total_spend"], path + ".budget.total_spend", &a->budget_total_spend, 0, 1e15));
+    if (a->budget_per_day == 0 && a->budget_total_spend == 0) {
+      return ConfigError(r.file(), b, path + ".budget", "needs per_day or total_spend");
+    }
+    if (a->budget_total_spend > 0 && a->cost == 0) {
+      return ConfigError(r.file(), b["total_spend"], path + ".budget.total_spend",
+                         "a spend budget needs the action's cost");
     }
   }
   const YAML::Node& ts = n["treatments"];

@@ -141,6 +141,10 @@ struct ActionConfig {
   int64_t contact_per_ms = 0;
   int64_t suppress_negatives = 0;
   int64_t suppress_within_ms = 0;
+  // Budget across all customers (0: none): at most `budget_per_day` acted on per UTC day, and
+  // at most `budget_total_spend` of `cost` in all.
+  int64_t budget_per_day = 0;
+  double budget_total_spend = 0;
   struct Treatment {
     std::string id;
     std::string channel;  // email, sms, push, in_app, web, phone

@@ -141,6 +141,9 @@ absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
     a.contact_per_ms = ac.contact_per_ms;
     a.suppress_negatives = ac.suppress_negatives;
     a.suppress_within_ms = ac.suppress_within_ms;
+    a.budget_per_day = ac.budget_per_day;
+    a.budget_total_spend = ac.budget_total_spend;
+    if (a.budget_per_day > 0 || a.budget_total_spend > 0) catalog->settings.budgets = true;
     Settings& s = catalog->settings;
     if (a.contact_max > 0 || a.suppress_negatives > 0) s.contact_policy = true;
     s.contact_horizon_ms = std::max({s.contact_horizon_ms, a.contact_per_ms, a.suppress_within_ms});

@@ -53,6 +53,8 @@ struct Settings {
   };
   std::map<std::string, ChannelLimit, std::less<>> channel_limits;
   std::vector<std::string> negative_outcomes;  // besides any reward below 0
+  // Whether any action has a budget.
+  bool budgets = false;
   // Whether any contact policy is set, and the longest period one looks back.
   bool contact_policy = false;
   int64_t contact_horizon_ms = 0;
@@ -88,6 +90,9 @@ struct Action {
   // none after suppress_negatives negative outcomes within suppress_within_ms.
   int64_t contact_max = 0, contact_per_ms = 0;
   int64_t suppress_negatives = 0, suppress_within_ms = 0;
+  // Budget across customers (0: none): acted on per UTC day, and the total cost.
+  int64_t budget_per_day = 0;
+  double budget_total_spend = 0;
 };
 
 struct DecisionPoint {

@@ -168,6 +168,13 @@ TEST(Catalog, ConfigErrorsNameTheKey) {
            {"approvals: {templates: {offer: [action, secrets]}}",
             "must be action, treatment, priority, confidence, explanation, cost, issue or group"},
            {"approvals: {expire_after: 10ms}", "must be at least 1s"},
+           {"actions: [{id: a, issue: i, group: g, budget: {total_spend: 5}, "
+            "treatments: [{id: t, channel: web}]}]",
+            "a spend budget needs the action's cost"},
+           {"actions: [{id: a, issue: i, group: g, budget: {}, treatments: [{id: t, channel: "
+            "web}]}]",
+            "needs per_day or total_spend"},
+           {"contact_policy: {channels: {email: {max: 1}}}", "needs max (1 to 1000) and per"},
            {"approvals: {feedback: {reject: -2}}", "must be a number from -1 to 1"},
            {"actions: [{id: a, issue: i, group: g, treatments: [{id: t, channel: web}]}]\n"
             "      decision_points: [{id: p, actions: [a], fallback: b}]",

@@ -37,6 +37,10 @@ std::string_view FilterReason(const Action& a, const DecideInput& in, const Trea
     auto it = in.profile->consent.find(a.consent);
     if (it == in.profile->consent.end() || !it->second.granted) return "no_consent";
   }
+  if (!in.budget_spent.empty() &&
+      in.budget_spent[static_cast<size_t>(&a - in.catalog->actions.data())]) {
+    return "budget_exhausted";
+  }
   const ContactHistory* h = in.contacts;
   if (h != nullptr && a.suppress_negatives > 0 &&
       static_cast<int64_t>(h->NegativesOf(a.id, in.now_ms - a.suppress_within_ms)) >=

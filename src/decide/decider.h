@@ -7,7 +7,8 @@
 //      `suppress_after.negatives` negative outcomes within its period (suppressed), it was acted
 //      on `contact.max` times for the customer within its period (contact_limit), none of its
 //      treatments is on a channel the request allows (no_channel), or every allowed one is on a
-//      channel at its limit (channel_limit; the slots of this decision count towards it too).
+//      channel at its limit (channel_limit; the slots of this decision count towards it too), or
+//      its budget is spent (budget_exhausted: today's count, or the total spend).
 //   2. Scores. Each remaining action's reward is predicted by the decision point's bandit
 //      (learn/bandit.h) from the customer's features crossed with the action. Its priority is
 //      that propensity x context weight (the product of its weights whose condition holds) x
@@ -60,6 +61,9 @@ struct DecideInput {
   std::span<const std::string> feature_names;
   uint64_t customer_hash = 0;                // stable per customer: the control group
   const ContactHistory* contacts = nullptr;  // for the contact policy; null: none yet
+  // Per catalog action, 1 when its budget is spent (server/decide_service.h keeps the counts);
+  // empty: no budgets.
+  std::span<const uint8_t> budget_spent;
 };
 
 struct Filtered {

@@ -48,6 +48,7 @@ class DeciderTest : public ::testing::Test {
     in.feature_names = names_;
     in.customer_hash = customer_hash_;
     in.contacts = contacts_ ? &*contacts_ : nullptr;
+    in.budget_spent = budget_spent_;
     return Decide(in, *posterior_, rng_);
   }
 
@@ -77,6 +78,7 @@ class DeciderTest : public ::testing::Test {
   std::vector<std::string> names_;
   uint64_t customer_hash_ = 999'999;  // outside any control group below 100 %
   std::optional<ContactHistory> contacts_;
+  std::vector<uint8_t> budget_spent_;
   std::mt19937_64 rng_{42};
 };
 
@@ -286,6 +288,20 @@ TEST_F(DeciderTest, ContactPolicyLimitsChannelsAndActionsAndSuppresses) {
   EXPECT_EQ(reasons(Run("p")).count("nag"), 0u);
   EXPECT_TRUE(catalog_->settings.contact_policy);
   EXPECT_EQ(catalog_->settings.contact_horizon_ms, 30 * kDay);
+}
+
+TEST_F(DeciderTest, SpentBudgetsFilterTheirActions) {
+  Use(kCatalog);
+  budget_spent_.assign(catalog_->actions.size(), 0);
+  budget_spent_[3] = 1;  // tips
+  Decision d = Run("home", 2);
+  std::map<std::string, std::string> reasons;
+  for (const Filtered& f : d.filtered) {
+    reasons[catalog_->actions[f.action].id] = std::string(f.reason);
+  }
+  EXPECT_EQ(reasons["tips"], "budget_exhausted");
+  ASSERT_EQ(d.slots.size(), 1u);
+  EXPECT_EQ(ActionOf(d.slots[0]), "survey");
 }
 
 TEST_F(DeciderTest, OtherPolicies) {

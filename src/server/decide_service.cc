@@ -443,6 +443,7 @@ DecideService::DecideService(const api::KeyRing* keys, const std::vector<Workspa
     State& state = states_[ws.id];
     state.workspace = &ws;
     if (ws.decisions == nullptr) continue;
+    state.budgets.resize(ws.decisions->actions.size());
     for (const decide::DecisionPoint& p : ws.decisions->points) {
       state.points.emplace(p.id, std::make_unique<Point>(ws.decisions->settings.posterior));
     }
@@ -451,6 +452,26 @@ DecideService::DecideService(const api::KeyRing* keys, const std::vector<Workspa
 
 absl::Status DecideService::Start() {
   for (auto& [id, state] : states_) {
+    if (state.workspace->decisions != nullptr && state.workspace->decisions->settings.budgets) {
+      const decide::Catalog& catalog = *state.workspace->decisions;
+      for (size_t i = 0; i < catalog.actions.size(); ++i) {
+        absl::StatusOr<std::optional<std::string>> stored =
+            store_->Get(store_->decisions(), storage::BudgetKey(id, catalog.actions[i].id));
+        if (!stored.ok()) return stored.status();
+        if (!stored->has_value()) continue;
+        simdjson::dom::parser parser;
+        simdjson::dom::element doc;
+        BudgetUse& use = state.budgets[i];
+        if (parser.parse(**stored).get(doc) != simdjson::SUCCESS ||
+            doc["day"].get(use.day) != simdjson::SUCCESS ||
+            doc["count"].get(use.count) != simdjson::SUCCESS ||
+            doc["spent"].get(use.spent) != simdjson::SUCCESS) {
+          return absl::DataLossError(
+              ToAbsl(StrCat("workspace ", state.workspace->name, " budget of ",
+                            catalog.actions[i].id, " is unreadable")));
+        }
+      }
+    }
     for (auto& [name, point] : state.points) {
       absl::StatusOr<std::optional<std::string>> image =
           store_->Get(store_->decisions(), storage::BanditKey(id, name));
@@ -631,6 +652,22 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     }
     in.contacts = &history;
   }
+  // With budgets, the workspace's decisions are made one at a time to the write.
+  std::unique_lock<std::mutex> budget_lock;
+  std::vector<uint8_t> budget_spent;
+  if (catalog.settings.budgets) {
+    budget_lock = std::unique_lock((*state)->budget_mu);
+    const int64_t day = now / 86'400'000;
+    budget_spent.resize(catalog.actions.size());
+    for (size_t i = 0; i < catalog.actions.size(); ++i) {
+      const decide::Action& a = catalog.actions[i];
+      const BudgetUse& use = (*state)->budgets[i];
+      const int64_t today = use.day == day ? use.count : 0;
+      budget_spent[i] = (a.budget_per_day > 0 && today >= a.budget_per_day) ||
+                        (a.budget_total_spend > 0 && use.spent + a.cost > a.budget_total_spend);
+    }
+    in.budget_spent = budget_spent;
+  }
   decide::Decision decision;
   uint64_t updates = 0;
   {
@@ -683,7 +720,20 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
       return respond(net::ErrorResponse(s));
     }
   }
+  std::vector<std::pair<size_t, BudgetUse>> spent;
+  if (catalog.settings.budgets) {  // the slots acted on now use their actions' budgets
+    std::vector<size_t> acted;
+    for (const decide::SlotChoice& c : decision.slots) {
+      if (c.autonomy != "approval") acted.push_back(c.action);
+    }
+    absl::StatusOr<std::vector<std::pair<size_t, BudgetUse>>> uses =
+        SpendBudgets(**state, acted, now, &batch);
+    if (!uses.ok()) return respond(net::ErrorResponse(uses.status()));
+    spent = *std::move(uses);
+  }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  for (const auto& [i, use] : spent) (*state)->budgets[i] = use;
+  if (budget_lock.owns_lock()) budget_lock.unlock();
   if (contact_lock.owns_lock()) contact_lock.unlock();
   std::string out;
   JsonWriter w(&out);
@@ -1234,7 +1284,26 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
       }
     }
   }
+  // Approved, the held slots use their actions' budgets (a person may approve past a budget
+  // spent since the decision was held).
+  std::unique_lock<std::mutex> budget_lock;
+  std::vector<std::pair<size_t, BudgetUse>> spent;
+  if (approve && catalog.settings.budgets) {
+    budget_lock = std::unique_lock((*state)->budget_mu);
+    std::vector<size_t> acted;
+    for (const Approval::Held& h : a->slots) {
+      for (size_t i = 0; i < catalog.actions.size(); ++i) {
+        if (catalog.actions[i].id == h.action) acted.push_back(i);
+      }
+    }
+    absl::StatusOr<std::vector<std::pair<size_t, BudgetUse>>> uses =
+        SpendBudgets(**state, acted, now, &batch);
+    if (!uses.ok()) return respond(net::ErrorResponse(uses.status()));
+    spent = *std::move(uses);
+  }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  for (const auto& [i, use] : spent) (*state)->budgets[i] = use;
+  if (budget_lock.owns_lock()) budget_lock.unlock();
   if (contact_lock.owns_lock()) contact_lock.unlock();
   // A person's verdict is a label: the held slots' bandit learns it.
   std::vector<size_t> slots;
@@ -1269,6 +1338,37 @@ absl::Status DecideService::RecordContacts(
   history.Trim(now_ms, catalog.settings.contact_horizon_ms);
   rocksdb::Status put = batch->Put(store_->decisions(), key, history.Encode());
   return put.ok() ? absl::OkStatus() : StoreError(put);
+}
+
+absl::StatusOr<std::vector<std::pair<size_t, DecideService::BudgetUse>>>
+DecideService::SpendBudgets(State& state, const std::vector<size_t>& acted, int64_t now_ms,
+                            rocksdb::WriteBatch* batch) {
+  const decide::Catalog& catalog = *state.workspace->decisions;
+  const int64_t day = now_ms / 86'400'000;
+  std::vector<std::pair<size_t, BudgetUse>> out;
+  for (size_t i : acted) {
+    const decide::Action& a = catalog.actions[i];
+    if (a.budget_per_day == 0 && a.budget_total_spend == 0) continue;
+    BudgetUse use = state.budgets[i];
+    if (use.day != day) use = {day, 0, use.spent};
+    ++use.count;
+    use.spent += a.cost;
+    std::string json;
+    JsonWriter w(&json);
+    w.StartObject();
+    w.Key("day");
+    w.Int(use.day);
+    w.Key("count");
+    w.Int(use.count);
+    w.Key("spent");
+    w.Double(use.spent);
+    w.EndObject();
+    rocksdb::Status put =
+        batch->Put(store_->decisions(), storage::BudgetKey(state.workspace->id, a.id), json);
+    if (!put.ok()) return StoreError(put);
+    out.emplace_back(i, use);
+  }
+  return out;
 }
 
 }  // namespace whisperer::server

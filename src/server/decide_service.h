@@ -27,6 +27,10 @@
 // A pending approval expires after `approvals.expire_after` (ExpireApprovals, every second)
 // into the decision point's `fallback` action, or none.
 //
+// Budgets (filter reason budget_exhausted): an action's `budget.per_day` and `budget.total_spend`
+// count the slots acted on (at once, or when approved), across customers; kept in the store beside
+// the log.
+//
 // Contact policy (decide/contacts.h): with any limit configured, each customer's contact history
 // is read before a decision and extended in its write (the slots acted on), on approval (the
 // held slots) and on a negative outcome, under a stripe of mutexes by customer.
@@ -81,10 +85,24 @@ class DecideService {
     bool dirty = false;  // learned since written
     explicit Point(const learn::PosteriorOptions& o) : posterior(o) {}
   };
+  // An action's budget use: acted on in UTC day `day`, and the cost spent in all.
+  struct BudgetUse {
+    int64_t day = 0;
+    int64_t count = 0;
+    double spent = 0;
+  };
   struct State {
     const Workspace* workspace = nullptr;
     std::map<std::string, std::unique_ptr<Point>, std::less<>> points;
+    // Per catalog action. With budgets, decisions of the workspace are made one at a time from
+    // reading these to writing them (in the decision's batch), so none overspends.
+    std::vector<BudgetUse> budgets;
+    std::mutex budget_mu;
   };
+  // Puts the use of the actions `acted` (catalog indexes) into `batch` and returns the new
+  // uses, to be installed once the batch is written. Call under budget_mu.
+  absl::StatusOr<std::vector<std::pair<size_t, BudgetUse>>> SpendBudgets(
+      State& state, const std::vector<size_t>& acted, int64_t now_ms, rocksdb::WriteBatch* batch);
 
   void HandleDecide(net::RequestContext& ctx, net::Responder respond);
   void HandleReward(net::RequestContext& ctx, net::Responder respond);

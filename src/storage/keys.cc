@@ -198,4 +198,11 @@ std::string ContactKey(uint32_t workspace_id, uint64_t customer_hash) {
   return key;
 }
 
+std::string BudgetKey(uint32_t workspace_id, std::string_view action) {
+  std::string key = WorkspacePrefix(workspace_id);
+  key.push_back('U');
+  key.append(action);
+  return key;
+}
+
 }  // namespace whisperer::storage

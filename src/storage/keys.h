@@ -73,6 +73,7 @@ std::string MergedIntoValue(uint64_t survivor);
 //   [workspace u32] A [decision id u64]                        the approval of a held decision
 //   [workspace u32] Q [expires at u64] [decision id u64]       pending approvals by expiry
 //   [workspace u32] C [customer hash u64]                      a customer's contact history
+//   [workspace u32] U [action id]                              an action's budget use
 std::string DecisionKey(uint32_t workspace_id, uint64_t decision);
 std::string ProfileDecisionPrefix(uint32_t workspace_id, uint64_t profile);
 std::string ProfileDecisionKey(uint32_t workspace_id, uint64_t profile, uint64_t decision);
@@ -83,6 +84,8 @@ std::string BanditKey(uint32_t workspace_id, std::string_view point);
 std::string ApprovalKey(uint32_t workspace_id, uint64_t decision);
 // [workspace u32] C [customer hash u64]: a customer's contact history (decide/contacts.h).
 std::string ContactKey(uint32_t workspace_id, uint64_t customer_hash);
+// [workspace u32] U [action id]: an action's budget use (server/decide_service.h).
+std::string BudgetKey(uint32_t workspace_id, std::string_view action);
 std::string ApprovalDuePrefix(uint32_t workspace_id);
 std::string ApprovalDueKey(uint32_t workspace_id, int64_t expires_ms, uint64_t decision);
 // The decision id in the last 8 bytes of a D, P, A or Q key.

@@ -4,7 +4,7 @@
 // pays from rewards alone, and what survives a restart and a kill -9.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './lib/server.mjs';
+import { makeTempDir, startServer } from './lib/server.mjs';
 
 const CONFIG = `
 workspaces:
@@ -472,3 +472,46 @@ test('the contact policy: channel limits, action limits and suppression after ne
   });
   assert.equal(await crm.stop(), 0);
 });
+
+const BUDGET_CONFIG = `
+workspaces:
+  - name: promo
+    write_keys: [wk_promo]
+    admin_keys: [ak_promo]
+    decisions:
+      control_group: 0
+      exploration: 0
+      thresholds: {autonomous: 0, supervised: 0}
+      actions:
+        - {id: coupon, issue: i, group: g, cost: 5, budget: {total_spend: 10}, treatments: [{id: coupon_web, channel: web}]}
+        - {id: sample, issue: i, group: g, budget: {per_day: 3}, treatments: [{id: sample_web, channel: web}]}
+        - {id: tip, issue: i, group: g, treatments: [{id: tip_web, channel: web}]}
+      decision_points:
+        - {id: p, issues: [i], slots: 3}
+`;
+
+test('budgets: per day and total spend, across customers and restarts', async (t) => {
+  const dir = `${await makeTempDir(t)}/data`;
+  let promo = await startServer({ t, config: BUDGET_CONFIG, dataDir: dir });
+  const decideFor = async (user) => {
+    const res = await promo.request('/v1/decide', {
+      body: { userId: user, decisionPoint: 'p' },
+      headers: { authorization: basic('wk_promo') },
+    });
+    assert.equal(res.status, 200, res.text);
+    return { chosen: res.json.slots.map((s) => s.action).sort(), filtered: Object.fromEntries(res.json.filtered.map((f) => [f.action, f.reason])) };
+  };
+  // Two coupons cost 10, the total: the third customer gets none.
+  assert.deepEqual(await decideFor('a'), { chosen: ['coupon', 'sample', 'tip'], filtered: {} });
+  assert.deepEqual(await decideFor('b'), { chosen: ['coupon', 'sample', 'tip'], filtered: {} });
+  assert.deepEqual(await decideFor('c'), { chosen: ['sample', 'tip'], filtered: { coupon: 'budget_exhausted' } });
+  assert.equal(await promo.stop(), 0);
+  // Three samples a day: spent too, and still after a restart.
+  promo = await startServer({ t, config: BUDGET_CONFIG, dataDir: dir });
+  assert.deepEqual(await decideFor('d'), {
+    chosen: ['tip'],
+    filtered: { coupon: 'budget_exhausted', sample: 'budget_exhausted' },
+  });
+  assert.equal(await promo.stop(), 0);
+});
+
