@@ -120,9 +120,11 @@ int main(int argc, char** argv) {
   std::string eval_data;
   CLI::App* eval = app.add_subcommand(
       "eval", "Train and score the models on a public dataset; print the figures as JSON");
-  eval->add_option("task", eval_task, "telco_churn, cdnow, banking77, bitext or sentiment")
+  eval->add_option("task", eval_task,
+                   "telco_churn, cdnow, banking77, bitext, sentiment, ope_synthetic or hillstrom")
       ->required()
-      ->check(CLI::IsMember({"telco_churn", "cdnow", "banking77", "bitext", "sentiment"}));
+      ->check(CLI::IsMember({"telco_churn", "cdnow", "banking77", "bitext", "sentiment",
+                             "ope_synthetic", "hillstrom"}));
   eval->add_option("--data", eval_data,
                    "the datasets folder (default $WHISPERER_DATA, else ../shared/data)");
 

@@ -10,9 +10,12 @@ absl::StatusOr<std::string> Run(const std::string& task, const std::string& data
   if (task == "banking77") return RunBanking77(data_dir);
   if (task == "bitext") return RunBitext(data_dir);
   if (task == "sentiment") return RunSentiment(data_dir);
-  return absl::InvalidArgumentError(
-      ToAbsl(StrCat("unknown evaluation task '", task,
-                    "' (expected telco_churn, cdnow, banking77, bitext or sentiment)")));
+  if (task == "ope_synthetic") return RunOpeSynthetic(data_dir);
+  if (task == "hillstrom") return RunHillstrom(data_dir);
+  return absl::InvalidArgumentError(ToAbsl(
+      StrCat("unknown evaluation task '", task,
+             "' (expected telco_churn, cdnow, banking77, bitext, sentiment, ope_synthetic or "
+             "hillstrom)")));
 }
 
 }  // namespace whisperer::eval

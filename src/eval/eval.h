@@ -34,8 +34,16 @@ absl::StatusOr<std::string> RunBitext(const std::string& data_dir);
 // sentences.
 absl::StatusOr<std::string> RunSentiment(const std::string& data_dir);
 
-// One of the tasks above by its name (telco_churn, cdnow, banking77, bitext, sentiment);
-// InvalidArgument for another name.
+// Off-policy evaluation (learn/ope.h) on a synthetic logged bandit whose true values are known:
+// every estimator's error for logs of 1,000, 10,000 and 100,000 rounds.
+absl::StatusOr<std::string> RunOpeSynthetic(const std::string& data_dir);
+
+// hillstrom/: the decision engine's bandit learned by replaying the training rows of the fixed
+// split, its greedy policy's value estimated on the test rows (IPW, SNIPW, DR, bootstrap).
+absl::StatusOr<std::string> RunHillstrom(const std::string& data_dir);
+
+// One of the tasks above by its name (telco_churn, cdnow, banking77, bitext, sentiment,
+// ope_synthetic, hillstrom); InvalidArgument for another name.
 absl::StatusOr<std::string> Run(const std::string& task, const std::string& data_dir);
 
 }  // namespace whisperer::eval
