@@ -64,6 +64,15 @@ absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view
   return v;
 }
 
+absl::StatusOr<uint64_t> PageLimit(std::string_view target) {
+  absl::StatusOr<uint64_t> limit =
+      ParseUintParam(QueryParam(target, "limit").value_or(""), "limit", 100, 1000);
+  if (limit.ok() && *limit == 0) {
+    return InvalidInput("invalid_value", "limit must be 1 to 1000", "limit");
+  }
+  return limit;
+}
+
 absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
                                                       simdjson::dom::parser& parser) {
   simdjson::dom::element doc;

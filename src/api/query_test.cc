@@ -34,5 +34,16 @@ TEST(ParseUintParam, RangeAndFallback) {
   EXPECT_FALSE(ParseUintParam("1x", "limit", 100, 1000).ok());
 }
 
+TEST(PageLimit, OneToAThousandDefaultAHundred) {
+  EXPECT_EQ(*PageLimit("/v1/x"), 100u);
+  EXPECT_EQ(*PageLimit("/v1/x?limit=1"), 1u);
+  EXPECT_EQ(*PageLimit("/v1/x?cursor=5&limit=1000"), 1000u);
+  for (const char* bad : {"/v1/x?limit=0", "/v1/x?limit=1001", "/v1/x?limit=ten"}) {
+    absl::StatusOr<uint64_t> limit = PageLimit(bad);
+    ASSERT_FALSE(limit.ok()) << bad;
+    EXPECT_EQ(ErrorCodeOf(limit.status()), "invalid_value");
+  }
+}
+
 }  // namespace
 }  // namespace whisperer::api

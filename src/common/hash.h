@@ -12,18 +12,23 @@ namespace whisperer {
 
 inline constexpr uint64_t kFnvOffsetBasis = 1469598103934665603ULL;
 
-constexpr uint64_t Hash64(std::string_view data, uint64_t seed = kFnvOffsetBasis) {
-  uint64_t h = seed;
-  for (char c : data) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ULL;
-  }
+// The murmur3 64-bit finalizer: spreads every input bit over every output bit.
+constexpr uint64_t Mix64(uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
   h *= 0xc4ceb9fe1a85ec53ULL;
   h ^= h >> 33;
   return h;
+}
+
+constexpr uint64_t Hash64(std::string_view data, uint64_t seed = kFnvOffsetBasis) {
+  uint64_t h = seed;
+  for (char c : data) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return Mix64(h);
 }
 
 // A 128-bit fingerprint: two independently seeded Hash64s. Collisions are negligible at any

@@ -25,6 +25,24 @@ bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
 }
 
+std::string Hex16(uint64_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (int shift = 60; shift >= 0; shift -= 4) s.push_back(kHex[(v >> shift) & 0xf]);
+  return s;
+}
+
+std::optional<uint64_t> ParseHex16(std::string_view s) {
+  if (s.size() != 16) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (digit < 0) return std::nullopt;
+    v = v << 4 | static_cast<uint64_t>(digit);
+  }
+  return v;
+}
+
 std::string ToLower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -8,6 +8,8 @@
 
 #include <charconv>
 #include <concepts>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -50,6 +52,11 @@ std::string_view StripWhitespace(std::string_view s);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix);
 std::string ToLower(std::string_view s);
+
+// A 64-bit value as exactly 16 lower-case hex digits, and back (nullopt for anything else: one
+// spelling per value).
+std::string Hex16(uint64_t v);
+std::optional<uint64_t> ParseHex16(std::string_view s);
 
 // Standard base64 (RFC 4648, with padding). Decoding accepts missing padding; returns false on
 // any other malformed input.

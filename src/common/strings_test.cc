@@ -21,6 +21,15 @@ TEST(StringsTest, CaseAndWhitespace) {
   EXPECT_EQ(ToLower("AbC"), "abc");
 }
 
+TEST(StringsTest, Hex16) {
+  EXPECT_EQ(Hex16(0x1a2b), "0000000000001a2b");
+  EXPECT_EQ(ParseHex16("0000000000001a2b"), 0x1a2bu);
+  EXPECT_EQ(ParseHex16(Hex16(~uint64_t{0})), ~uint64_t{0});
+  EXPECT_FALSE(ParseHex16("1a2b").has_value());              // not 16 digits
+  EXPECT_FALSE(ParseHex16("0000000000001A2B").has_value());  // one spelling: lower case
+  EXPECT_FALSE(ParseHex16("000000000000 a2b").has_value());
+}
+
 TEST(StringsTest, Base64) {
   for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar", "wk_abc:"}) {
     std::string decoded;

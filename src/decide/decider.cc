@@ -24,8 +24,9 @@ bool ChannelFull(const DecideInput& in, std::string_view channel, size_t extra) 
   return static_cast<int64_t>(past + extra) >= it->second.max;
 }
 
-// The reason `a` cannot be a candidate now, or "" when it can.
-std::string_view FilterReason(const Action& a, const DecideInput& in, const Treatment** treatment) {
+// The reason catalog action `index` cannot be a candidate now, or "" when it can.
+std::string_view FilterReason(size_t index, const DecideInput& in, const Treatment** treatment) {
+  const Action& a = in.catalog->actions[index];
   if ((a.valid_from_ms != 0 && in.now_ms < a.valid_from_ms) ||
       (a.valid_until_ms != 0 && in.now_ms >= a.valid_until_ms)) {
     return "not_valid_now";
@@ -37,8 +38,7 @@ std::string_view FilterReason(const Action& a, const DecideInput& in, const Trea
     auto it = in.profile->consent.find(a.consent);
     if (it == in.profile->consent.end() || !it->second.granted) return "no_consent";
   }
-  if (!in.budget_spent.empty() &&
-      in.budget_spent[static_cast<size_t>(&a - in.catalog->actions.data())]) {
+  if (!in.budget_spent.empty() && in.budget_spent[index]) {
     return "budget_exhausted";
   }
   const ContactHistory* h = in.contacts;
@@ -94,7 +94,7 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
   for (size_t index : in.point->candidates) {
     const Action& a = catalog.actions[index];
     const Treatment* treatment = nullptr;
-    std::string_view reason = FilterReason(a, in, &treatment);
+    std::string_view reason = FilterReason(index, in, &treatment);
     if (!reason.empty()) {
       d.filtered.push_back({index, reason});
       continue;

@@ -1,7 +1,9 @@
 #include "decide/log.h"
 
+#include <algorithm>
 #include <atomic>
-#include <charconv>
+
+#include "common/strings.h"
 
 namespace whisperer::decide {
 
@@ -16,22 +18,11 @@ uint64_t NextDecisionId(int64_t now_ms) {
   }
 }
 
-std::string DecisionIdString(uint64_t id) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s = "dec_";
-  for (int shift = 60; shift >= 0; shift -= 4) s.push_back(kHex[(id >> shift) & 0xf]);
-  return s;
-}
+std::string DecisionIdString(uint64_t id) { return "dec_" + Hex16(id); }
 
 std::optional<uint64_t> ParseDecisionId(std::string_view s) {
-  if (s.size() != 20 || s.substr(0, 4) != "dec_") return std::nullopt;
-  uint64_t id = 0;
-  auto [p, ec] = std::from_chars(s.data() + 4, s.data() + s.size(), id, 16);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  for (char c : s.substr(4)) {
-    if (c >= 'A' && c <= 'F') return std::nullopt;  // one spelling per id
-  }
-  return id;
+  if (s.substr(0, 4) != "dec_") return std::nullopt;
+  return ParseHex16(s.substr(4));
 }
 
 }  // namespace whisperer::decide

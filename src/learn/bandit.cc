@@ -4,21 +4,13 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/hash.h"
 #include "common/strings.h"
 
 namespace whisperer::learn {
 namespace {
 
 constexpr char kMagic[] = "WHPOST1";
-
-uint64_t Mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
 
 // f^n by squaring: std::pow is ten times slower for these small whole exponents.
 double IntPow(double f, int n) {
@@ -121,10 +113,10 @@ void CrossWithAction(std::span<const Feature> base, uint64_t action, int bits,
   const uint32_t mask = (uint32_t{1} << bits) - 1;
   out->clear();
   out->reserve(base.size() + 1);
-  out->push_back({static_cast<uint32_t>(Mix(action) & mask), 1.0f});  // the action's bias
+  out->push_back({static_cast<uint32_t>(Mix64(action) & mask), 1.0f});  // the action's bias
   for (const Feature& f : base) {
     out->push_back(
-        {static_cast<uint32_t>(Mix(action ^ (uint64_t{f.index} * 0x9e3779b97f4a7c15ULL)) & mask),
+        {static_cast<uint32_t>(Mix64(action ^ (uint64_t{f.index} * 0x9e3779b97f4a7c15ULL)) & mask),
          f.value});
   }
 }

@@ -132,14 +132,9 @@ void CollectService::HandleListEvents(net::RequestContext& ctx, net::Responder r
   std::string_view target = net::Target(ctx.request);
   absl::StatusOr<uint64_t> after =
       api::ParseUintParam(api::QueryParam(target, "cursor").value_or(""), "cursor", 0, UINT64_MAX);
-  absl::StatusOr<uint64_t> limit =
-      api::ParseUintParam(api::QueryParam(target, "limit").value_or(""), "limit", 100, 1000);
+  absl::StatusOr<uint64_t> limit = api::PageLimit(target);
   if (!after.ok()) return respond(net::ErrorResponse(after.status()));
   if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
-  if (*limit == 0) {
-    return respond(
-        net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
-  }
   std::string body = R"({"events":[)";
   uint64_t count = 0, last = *after;
   bool more = false;

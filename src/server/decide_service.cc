@@ -1,7 +1,5 @@
 #include "server/decide_service.h"
 
-#include <charconv>
-#include <cstdio>
 #include <random>
 
 #include "api/query.h"
@@ -67,19 +65,6 @@ void WriteFactors(JsonWriter& w, const std::vector<decide::Factor>& factors) {
   w.EndArray();
 }
 
-std::string Hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-std::optional<uint64_t> ParseHex64(std::string_view s) {
-  uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
-  if (s.size() != 16 || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 std::string_view SlotStatus(std::string_view autonomy) {
   if (autonomy == "autonomous") return "act";
   if (autonomy == "supervised") return "act_and_review";
@@ -122,7 +107,7 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
   w.Uint(d.candidates);
   if (with_features) {  // in the log: whose contact history the outcomes go to (a hash)
     w.Key("customer");
-    w.String(Hex64(customer_hash));
+    w.String(Hex16(customer_hash));
   }
   w.Key("slots");
   w.StartArray();
@@ -241,7 +226,7 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
   d.point = point;
   std::string_view customer;
   if (doc["customer"].get(customer) == simdjson::SUCCESS) {
-    d.customer = ParseHex64(customer).value_or(0);
+    d.customer = ParseHex16(customer).value_or(0);
   }
   for (simdjson::dom::element slot : slots) {
     LoggedSlot s;
@@ -421,6 +406,49 @@ std::string ReviewOf(const decide::Catalog& catalog, const decide::SlotChoice& c
   }
   w.EndObject();
   return out;
+}
+
+// The logged decision `decision`; nullopt when there is none (never, or erased since); 500
+// corrupt_decision when it cannot be read.
+absl::StatusOr<std::optional<LoggedDecision>> ReadLogged(const storage::Store& store,
+                                                         uint32_t workspace_id, uint64_t decision) {
+  absl::StatusOr<std::optional<std::string>> stored =
+      store.Get(store.decisions(), storage::DecisionKey(workspace_id, decision));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<LoggedDecision>();
+  std::optional<LoggedDecision> logged = ParseLogged(**stored);
+  if (!logged) {
+    return MakeError(absl::StatusCode::kDataLoss, "corrupt_decision",
+                     StrCat("decision ", decide::DecisionIdString(decision), " is unreadable"));
+  }
+  return logged;
+}
+
+// The stored approval named by the path's `raw_id`; 404 approval_not_found otherwise.
+absl::StatusOr<std::string> ReadApprovalJson(const storage::Store& store, uint32_t workspace_id,
+                                             std::string_view raw_id) {
+  std::optional<uint64_t> id = decide::ParseDecisionId(raw_id);
+  absl::StatusOr<std::optional<std::string>> stored =
+      id ? store.Get(store.decisions(), storage::ApprovalKey(workspace_id, *id))
+         : absl::StatusOr<std::optional<std::string>>(std::nullopt);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) {
+    return MakeError(absl::StatusCode::kNotFound, "approval_not_found",
+                     StrCat("no approval ", raw_id, " in this workspace"), "id");
+  }
+  return **std::move(stored);
+}
+
+// The `cursor` of a list of decisions or approvals (a decision id); nullopt when absent.
+absl::StatusOr<std::optional<uint64_t>> DecisionCursor(std::string_view url) {
+  std::optional<std::string_view> cursor = api::QueryParam(url, "cursor");
+  if (!cursor || cursor->empty()) return std::optional<uint64_t>();
+  std::optional<uint64_t> c = decide::ParseDecisionId(*cursor);
+  if (!c) {
+    return InvalidInput("invalid_value", "cursor must be a nextCursor this endpoint gave",
+                        "cursor");
+  }
+  return c;
 }
 
 absl::StatusOr<uint64_t> DecisionIdParam(std::string_view raw, std::string_view field) {
@@ -813,19 +841,14 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
   }
 
   std::lock_guard lock(log_mu_);
-  absl::StatusOr<std::optional<std::string>> stored =
-      store_->Get(store_->decisions(), storage::DecisionKey(ws.id, *id));
-  if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-  if (!stored->has_value()) {
+  absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws.id, *id);
+  if (!read.ok()) return respond(net::ErrorResponse(read.status()));
+  if (!read->has_value()) {
     return respond(net::ErrorResponse(
         MakeError(absl::StatusCode::kNotFound, "decision_not_found",
                   StrCat("no decision ", raw_id, " in this workspace"), "decisionId")));
   }
-  std::optional<LoggedDecision> logged = ParseLogged(**stored);
-  if (!logged) {
-    return respond(net::ErrorResponse(MakeError(absl::StatusCode::kDataLoss, "corrupt_decision",
-                                                StrCat("decision ", raw_id, " is unreadable"))));
-  }
+  const LoggedDecision* logged = &**read;
   if (slot > logged->slots.size()) {
     return respond(
         net::ErrorResponse(InvalidInput("invalid_value",
@@ -911,12 +934,7 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
   }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
   if (contact_lock.owns_lock()) contact_lock.unlock();
-  auto point = (*state)->points.find(logged->point);
-  if (point != (*state)->points.end()) {  // a decision point since removed learns nothing
-    std::unique_lock model_lock(point->second->mu);
-    point->second->posterior.Update(logged_slot.features, value);
-    point->second->dirty = true;
-  }
+  Teach(**state, logged->point, {&logged_slot.features}, value);
   answer(true);
 }
 
@@ -962,13 +980,8 @@ void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond)
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
   const uint32_t ws = principal->workspace_id;
   std::string_view url = net::Target(ctx.request);
-  absl::StatusOr<uint64_t> limit =
-      api::ParseUintParam(api::QueryParam(url, "limit").value_or(""), "limit", 100, 1000);
+  absl::StatusOr<uint64_t> limit = api::PageLimit(url);
   if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
-  if (*limit == 0) {
-    return respond(
-        net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
-  }
   auto time_param = [&](std::string_view name, int64_t fallback) -> absl::StatusOr<int64_t> {
     std::optional<std::string_view> raw = api::QueryParam(url, name);
     if (!raw || raw->empty()) return fallback;
@@ -985,16 +998,9 @@ void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond)
   if (!from.ok()) return respond(net::ErrorResponse(from.status()));
   absl::StatusOr<int64_t> to = time_param("to", int64_t{1} << 46);
   if (!to.ok()) return respond(net::ErrorResponse(to.status()));
-  uint64_t after = 0;
-  if (std::optional<std::string_view> cursor = api::QueryParam(url, "cursor");
-      cursor && !cursor->empty()) {
-    std::optional<uint64_t> c = decide::ParseDecisionId(*cursor);
-    if (!c) {
-      return respond(net::ErrorResponse(InvalidInput(
-          "invalid_value", "cursor must be a nextCursor this endpoint gave", "cursor")));
-    }
-    after = *c;
-  }
+  absl::StatusOr<std::optional<uint64_t>> cursor = DecisionCursor(url);
+  if (!cursor.ok()) return respond(net::ErrorResponse(cursor.status()));
+  const uint64_t after = cursor->value_or(0);
   std::optional<uint64_t> profile;
   if (std::optional<std::string_view> raw = api::QueryParam(url, "profile"); raw && !raw->empty()) {
     profile = state::ParseProfileId(*raw);
@@ -1048,27 +1054,14 @@ void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond)
   respond(net::JsonResponse(200, std::move(out)));
 }
 
-absl::Status DecideService::Learn(State& state, uint32_t workspace_id, uint64_t decision,
-                                  const std::vector<size_t>& slots, double reward) {
-  absl::StatusOr<std::optional<std::string>> stored =
-      store_->Get(store_->decisions(), storage::DecisionKey(workspace_id, decision));
-  if (!stored.ok()) return stored.status();
-  if (!stored->has_value()) return absl::OkStatus();  // erased since
-  std::optional<LoggedDecision> logged = ParseLogged(**stored);
-  if (!logged) {
-    return MakeError(absl::StatusCode::kDataLoss, "corrupt_decision",
-                     StrCat("decision ", decide::DecisionIdString(decision), " is unreadable"));
-  }
-  auto point = state.points.find(logged->point);
-  if (point == state.points.end()) return absl::OkStatus();  // a decision point since removed
-  std::unique_lock lock(point->second->mu);
-  for (size_t slot : slots) {
-    if (slot >= 1 && slot <= logged->slots.size()) {
-      point->second->posterior.Update(logged->slots[slot - 1].features, reward);
-      point->second->dirty = true;
-    }
-  }
-  return absl::OkStatus();
+void DecideService::Teach(State& state, std::string_view point,
+                          const std::vector<const std::vector<learn::Feature>*>& features,
+                          double reward) {
+  auto it = state.points.find(point);
+  if (it == state.points.end()) return;  // a decision point since removed learns nothing
+  std::unique_lock lock(it->second->mu);
+  for (const std::vector<learn::Feature>* x : features) it->second->posterior.Update(*x, reward);
+  if (!features.empty()) it->second->dirty = true;
 }
 
 absl::Status DecideService::ExpireApprovals() {
@@ -1123,13 +1116,8 @@ void DecideService::HandleApprovals(net::RequestContext& ctx, net::Responder res
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
   const uint32_t ws = principal->workspace_id;
   std::string_view url = net::Target(ctx.request);
-  absl::StatusOr<uint64_t> limit =
-      api::ParseUintParam(api::QueryParam(url, "limit").value_or(""), "limit", 100, 1000);
+  absl::StatusOr<uint64_t> limit = api::PageLimit(url);
   if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
-  if (*limit == 0) {
-    return respond(
-        net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
-  }
   std::string_view status = api::QueryParam(url, "status").value_or("pending");
   if (status.empty()) status = "pending";
   if (status != "pending" && status != "approved" && status != "rejected" && status != "expired" &&
@@ -1137,16 +1125,9 @@ void DecideService::HandleApprovals(net::RequestContext& ctx, net::Responder res
     return respond(net::ErrorResponse(InvalidInput(
         "invalid_value", "status must be pending, approved, rejected, expired or all", "status")));
   }
-  uint64_t after = 0;
-  if (std::optional<std::string_view> cursor = api::QueryParam(url, "cursor");
-      cursor && !cursor->empty()) {
-    std::optional<uint64_t> c = decide::ParseDecisionId(*cursor);
-    if (!c) {
-      return respond(net::ErrorResponse(InvalidInput(
-          "invalid_value", "cursor must be a nextCursor this endpoint gave", "cursor")));
-    }
-    after = *c + 1;
-  }
+  absl::StatusOr<std::optional<uint64_t>> cursor = DecisionCursor(url);
+  if (!cursor.ok()) return respond(net::ErrorResponse(cursor.status()));
+  const uint64_t after = *cursor ? **cursor + 1 : 0;
   std::string start = storage::ApprovalKey(ws, after);
   const std::string prefix = start.substr(0, start.size() - sizeof(uint64_t));
   std::string items;
@@ -1192,17 +1173,10 @@ void DecideService::HandleApproval(net::RequestContext& ctx, net::Responder resp
   absl::StatusOr<api::Principal> principal =
       api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  std::optional<uint64_t> id = decide::ParseDecisionId(net::PathParam(ctx));
-  absl::StatusOr<std::optional<std::string>> stored =
-      id ? store_->Get(store_->decisions(), storage::ApprovalKey(principal->workspace_id, *id))
-         : absl::StatusOr<std::optional<std::string>>(std::nullopt);
+  absl::StatusOr<std::string> stored =
+      ReadApprovalJson(*store_, principal->workspace_id, net::PathParam(ctx));
   if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-  if (!stored->has_value()) {
-    return respond(net::ErrorResponse(
-        MakeError(absl::StatusCode::kNotFound, "approval_not_found",
-                  StrCat("no approval ", net::PathParam(ctx), " in this workspace"), "id")));
-  }
-  respond(net::JsonResponse(200, **std::move(stored)));
+  respond(net::JsonResponse(200, *std::move(stored)));
 }
 
 void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respond, bool approve) {
@@ -1230,19 +1204,16 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
         InvalidInput("wrong_type", "note must be a string of at most 2000 bytes", "note")));
   }
   const uint32_t ws = principal->workspace_id;
-  std::optional<uint64_t> id = decide::ParseDecisionId(net::PathParam(ctx));
   std::lock_guard lock(log_mu_);
-  absl::StatusOr<std::optional<std::string>> stored =
-      id ? store_->Get(store_->decisions(), storage::ApprovalKey(ws, *id))
-         : absl::StatusOr<std::optional<std::string>>(std::nullopt);
+  absl::StatusOr<std::string> stored = ReadApprovalJson(*store_, ws, net::PathParam(ctx));
   if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-  std::optional<Approval> a =
-      stored->has_value() ? ParseApproval(**stored) : std::optional<Approval>();
+  std::optional<Approval> a = ParseApproval(*stored);
   if (!a) {
     return respond(net::ErrorResponse(
         MakeError(absl::StatusCode::kNotFound, "approval_not_found",
                   StrCat("no approval ", net::PathParam(ctx), " in this workspace"), "id")));
   }
+  const uint64_t id = a->decision;
   if (a->status != "pending") {
     return respond(net::ErrorResponse(
         MakeError(absl::StatusCode::kAlreadyExists, "approval_closed",
@@ -1255,20 +1226,18 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   a->decided_ms = now;
   rocksdb::WriteBatch batch;
   rocksdb::Status put =
-      batch.Put(store_->decisions(), storage::ApprovalKey(ws, *id), ApprovalJson(*a));
+      batch.Put(store_->decisions(), storage::ApprovalKey(ws, id), ApprovalJson(*a));
   if (put.ok()) {
-    put = batch.Delete(store_->decisions(), storage::ApprovalDueKey(ws, a->expires_ms, *id));
+    put = batch.Delete(store_->decisions(), storage::ApprovalDueKey(ws, a->expires_ms, id));
   }
   if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
-  // Approved, the held slots are acted on: contacts of the customer.
+  // The held slots as logged: what they teach, and for an approval, the contacts they make.
+  absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, id);
+  if (!read.ok()) return respond(net::ErrorResponse(read.status()));
+  const std::optional<LoggedDecision>& logged = *read;
   const decide::Catalog& catalog = *(*state)->workspace->decisions;
   std::unique_lock<std::mutex> contact_lock;
   if (approve && catalog.settings.contact_policy) {
-    absl::StatusOr<std::optional<std::string>> record =
-        store_->Get(store_->decisions(), storage::DecisionKey(ws, *id));
-    if (!record.ok()) return respond(net::ErrorResponse(record.status()));
-    std::optional<LoggedDecision> logged =
-        record->has_value() ? ParseLogged(**record) : std::optional<LoggedDecision>();
     if (logged && logged->customer != 0) {
       std::vector<std::pair<std::string, std::string>> contacts;
       for (const Approval::Held& h : a->slots) {
@@ -1306,13 +1275,15 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   if (budget_lock.owns_lock()) budget_lock.unlock();
   if (contact_lock.owns_lock()) contact_lock.unlock();
   // A person's verdict is a label: the held slots' bandit learns it.
-  std::vector<size_t> slots;
-  for (const Approval::Held& h : a->slots) slots.push_back(h.slot);
-  const decide::Settings& settings = (*state)->workspace->decisions->settings;
-  if (absl::Status s = Learn(**state, ws, *id, slots,
-                             approve ? settings.approve_reward : settings.reject_reward);
-      !s.ok()) {
-    return respond(net::ErrorResponse(s));
+  if (logged) {
+    std::vector<const std::vector<learn::Feature>*> features;
+    for (const Approval::Held& h : a->slots) {
+      if (h.slot >= 1 && h.slot <= logged->slots.size()) {
+        features.push_back(&logged->slots[h.slot - 1].features);
+      }
+    }
+    Teach(**state, logged->point, features,
+          approve ? catalog.settings.approve_reward : catalog.settings.reject_reward);
   }
   std::string out;
   JsonWriter w(&out);

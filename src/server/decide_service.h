@@ -117,9 +117,10 @@ class DecideService {
                               uint64_t customer, int64_t now_ms,
                               const std::vector<std::pair<std::string, std::string>>& contacts,
                               const std::string& negative_action, rocksdb::WriteBatch* batch);
-  // Teaches the bandit of `point` `reward` for the slots `slots` (1-based) of a logged decision.
-  absl::Status Learn(State& state, uint32_t workspace_id, uint64_t decision,
-                     const std::vector<size_t>& slots, double reward);
+  // Teaches the bandit of decision point `point` `reward` for each of `features` (the logged
+  // slots' features); a decision point since removed learns nothing.
+  void Teach(State& state, std::string_view point,
+             const std::vector<const std::vector<learn::Feature>*>& features, double reward);
   // The workspace's decision state; 404 decisions_not_configured without a `decisions` block.
   absl::StatusOr<State*> StateOf(uint32_t workspace_id);
 

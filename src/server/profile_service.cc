@@ -151,13 +151,8 @@ void ProfileService::HandleEvents(net::RequestContext& ctx, net::Responder respo
   absl::StatusOr<uint64_t> before =
       api::ParseUintParam(api::QueryParam(url, "cursor").value_or(""), "cursor", 0, UINT64_MAX);
   if (!before.ok()) return respond(net::ErrorResponse(before.status()));
-  absl::StatusOr<uint64_t> limit =
-      api::ParseUintParam(api::QueryParam(url, "limit").value_or(""), "limit", 100, 1000);
+  absl::StatusOr<uint64_t> limit = api::PageLimit(url);
   if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
-  if (*limit == 0) {
-    return respond(
-        net::ErrorResponse(InvalidInput("invalid_value", "limit must be 1 to 1000", "limit")));
-  }
   absl::StatusOr<state::Profile> profile =
       state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
   if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
