@@ -64,11 +64,11 @@ absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view
   return v;
 }
 
-absl::StatusOr<uint64_t> PageLimit(std::string_view target) {
+absl::StatusOr<uint64_t> PageLimit(std::string_view target, uint64_t fallback, uint64_t max) {
   absl::StatusOr<uint64_t> limit =
-      ParseUintParam(QueryParam(target, "limit").value_or(""), "limit", 100, 1000);
+      ParseUintParam(QueryParam(target, "limit").value_or(""), "limit", fallback, max);
   if (limit.ok() && *limit == 0) {
-    return InvalidInput("invalid_value", "limit must be 1 to 1000", "limit");
+    return InvalidInput("invalid_value", StrCat("limit must be 1 to ", max), "limit");
   }
   return limit;
 }

@@ -25,9 +25,10 @@ absl::StatusOr<std::string> PercentDecode(std::string_view value, std::string_vi
 absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view name,
                                         uint64_t fallback, uint64_t max);
 
-// The `limit` query parameter of a paginated list: 1 to 1000, 100 when absent. 400
+// The `limit` query parameter of a paginated list: 1 to `max`, `fallback` when absent. 400
 // invalid_value naming `limit` otherwise.
-absl::StatusOr<uint64_t> PageLimit(std::string_view target);
+absl::StatusOr<uint64_t> PageLimit(std::string_view target, uint64_t fallback = 100,
+                                   uint64_t max = 1000);
 
 // `body` parsed by `parser` (which must outlive the result) as a JSON object; otherwise 400
 // malformed_json "the body must be a JSON object".

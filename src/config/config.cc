@@ -596,7 +596,7 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
   }
   if (const YAML::Node& rw = n["rewards"]) {
     const std::string rp = path + ".rewards";
-    WHISPERER_RETURN_IF_ERROR(r.Map(rw, rp, {"aggregate", "outcomes", "negative"}));
+    WHISPERER_RETURN_IF_ERROR(r.Map(rw, rp, {"aggregate", "outcomes", "negative", "goals"}));
     WHISPERER_RETURN_IF_ERROR(r.String(rw["aggregate"], rp + ".aggregate", &d->aggregate));
     if (d->aggregate != "first" && d->aggregate != "sum") {
       return ConfigError(r.file(), rw["aggregate"], rp + ".aggregate", "must be first or sum");
@@ -628,6 +628,40 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
     } else {  // the default negatives the outcomes written still name
       std::erase_if(d->negative_outcomes,
                     [&](const std::string& name) { return !d->outcomes.contains(name); });
+    }
+    if (const YAML::Node& gs = rw["goals"]) {
+      if (!gs.IsSequence()) return ConfigError(r.file(), gs, rp + ".goals", "must be a list");
+      for (size_t i = 0; i < gs.size(); ++i) {
+        const std::string gp = StrCat(rp, ".goals[", i, "]");
+        WHISPERER_RETURN_IF_ERROR(
+            r.Map(gs[i], gp, {"event", "outcome", "value", "within", "decision_points"}));
+        GoalConfig g;
+        WHISPERER_RETURN_IF_ERROR(r.String(gs[i]["event"], gp + ".event", &g.event));
+        if (g.event.empty()) {
+          return ConfigError(r.file(), gs[i], gp + ".event", "names the goal's track event");
+        }
+        WHISPERER_RETURN_IF_ERROR(r.String(gs[i]["outcome"], gp + ".outcome", &g.outcome));
+        if (!g.outcome.empty()) {
+          if (gs[i]["value"]) {
+            return ConfigError(r.file(), gs[i]["value"], gp + ".value",
+                               "give either outcome or value, not both");
+          }
+          auto it = d->outcomes.find(g.outcome);
+          if (it == d->outcomes.end()) {
+            return ConfigError(r.file(), gs[i]["outcome"], gp + ".outcome",
+                               "names no outcome of rewards.outcomes");
+          }
+          g.value = it->second;
+        }
+        WHISPERER_RETURN_IF_ERROR(r.Number(gs[i]["value"], gp + ".value", &g.value, -1, 1));
+        WHISPERER_RETURN_IF_ERROR(r.Duration(gs[i]["within"], gp + ".within", &g.within_ms));
+        if (g.within_ms <= 0) {
+          return ConfigError(r.file(), gs[i]["within"], gp + ".within", "must be positive");
+        }
+        WHISPERER_RETURN_IF_ERROR(
+            r.StringList(gs[i]["decision_points"], gp + ".decision_points", &g.decision_points));
+        d->goals.push_back(std::move(g));
+      }
     }
   }
   if (const YAML::Node& cp = n["contact_policy"]) {
@@ -705,8 +739,9 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
     }
     for (size_t i = 0; i < ps.size(); ++i) {
       const std::string pp = StrCat(path, ".decision_points[", i, "]");
-      WHISPERER_RETURN_IF_ERROR(
-          r.Map(ps[i], pp, {"id", "actions", "issues", "groups", "slots", "fallback"}));
+      WHISPERER_RETURN_IF_ERROR(r.Map(ps[i], pp,
+                                      {"id", "actions", "issues", "groups", "slots", "fallback",
+                                       "reward_wait", "default_reward"}));
       DecisionPointConfig p;
       WHISPERER_RETURN_IF_ERROR(
           EntryId(r, r.file(), ps[i], pp, "decision point", &point_ids, &p.id));
@@ -715,6 +750,10 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
       WHISPERER_RETURN_IF_ERROR(r.StringList(ps[i]["groups"], pp + ".groups", &p.groups));
       WHISPERER_RETURN_IF_ERROR(r.Uint(ps[i]["slots"], pp + ".slots", &p.slots, 1, 20));
       WHISPERER_RETURN_IF_ERROR(r.String(ps[i]["fallback"], pp + ".fallback", &p.fallback));
+      WHISPERER_RETURN_IF_ERROR(
+          r.Duration(ps[i]["reward_wait"], pp + ".reward_wait", &p.reward_wait_ms));
+      WHISPERER_RETURN_IF_ERROR(
+          r.Number(ps[i]["default_reward"], pp + ".default_reward", &p.default_reward, -1, 1));
       if (!p.fallback.empty() && !action_ids.contains(p.fallback)) {
         return ConfigError(r.file(), ps[i]["fallback"], pp + ".fallback",
                            "names no action of this workspace");
@@ -731,6 +770,15 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
       }
       p.ref = RefOf(r.file(), ps[i], pp);
       d->points.push_back(std::move(p));
+    }
+  }
+  for (size_t i = 0; i < d->goals.size(); ++i) {
+    for (size_t k = 0; k < d->goals[i].decision_points.size(); ++k) {
+      if (!point_ids.contains(d->goals[i].decision_points[k])) {
+        return ConfigError(r.file(), n["rewards"]["goals"][i]["decision_points"][k],
+                           StrCat(path, ".rewards.goals[", i, "].decision_points[", k, "]"),
+                           "names no decision point of this workspace");
+      }
     }
   }
   return absl::OkStatus();

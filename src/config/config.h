@@ -159,7 +159,22 @@ struct DecisionPointConfig {
   std::vector<std::string> groups;   // and of these groups
   int64_t slots = 1;                 // answered when the request does not say
   std::string fallback;  // the action a held decision falls back to when its approval expires
+  // A slot still without a reward `reward_wait` after it was acted on (0: never) is given
+  // `default_reward`, and later rewards of it are acknowledged without effect.
+  int64_t reward_wait_ms = 0;
+  double default_reward = 0;
   SourceRef ref;
+};
+
+// A goal event (a track event by name) that rewards the customer's recent decisions: every slot
+// acted on within `within_ms` before it, at the listed decision points (empty: any), gets
+// `value`, as if posted to /v1/rewards with `outcome` (when given) or `value`.
+struct GoalConfig {
+  std::string event;
+  std::string outcome;  // "" for a plain value
+  double value = 1;
+  int64_t within_ms = 7 * 86'400'000LL;
+  std::vector<std::string> decision_points;
 };
 
 struct DecisionsConfig {
@@ -189,6 +204,7 @@ struct DecisionsConfig {
   // Outcomes that count as negative for suppression (besides any reward below 0). Default: those
   // of dismissed and rejected that `outcomes` names.
   std::vector<std::string> negative_outcomes = {"dismissed", "rejected"};
+  std::vector<GoalConfig> goals;
   // Held decisions: how long an approval waits, what an approval or a rejection teaches the
   // bandit, and what the reviewer sees per action kind.
   int64_t approval_expiry_ms = 24 * 3'600'000LL;

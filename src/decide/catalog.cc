@@ -47,6 +47,9 @@ Settings SettingsOf(const config::DecisionsConfig& c) {
     s.contact_horizon_ms = std::max(s.contact_horizon_ms, limit.per_ms);
   }
   s.negative_outcomes = c.negative_outcomes;
+  for (const config::GoalConfig& g : c.goals) {
+    s.goals.push_back({g.event, g.outcome, g.value, g.within_ms, g.decision_points});
+  }
   s.approval_expiry_ms = c.approval_expiry_ms;
   s.approve_reward = c.approve_reward;
   s.reject_reward = c.reject_reward;
@@ -153,6 +156,8 @@ absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
     DecisionPoint p;
     p.id = pc.id;
     p.slots = static_cast<size_t>(pc.slots);
+    p.reward_wait_ms = pc.reward_wait_ms;
+    p.default_reward = pc.default_reward;
     for (size_t i = 0; i < catalog->actions.size(); ++i) {
       if (catalog->actions[i].id == pc.fallback) p.fallback = i;
     }

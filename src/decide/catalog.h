@@ -53,6 +53,15 @@ struct Settings {
   };
   std::map<std::string, ChannelLimit, std::less<>> channel_limits;
   std::vector<std::string> negative_outcomes;  // besides any reward below 0
+  // Goal events: a track event `event` rewards the customer's slots acted on within `within_ms`
+  // before it at `points` (empty: any) with `value` (named `outcome`, or "").
+  struct Goal {
+    std::string event, outcome;
+    double value = 1;
+    int64_t within_ms = 0;
+    std::vector<std::string> points;
+  };
+  std::vector<Goal> goals;
   // Whether any action has a budget.
   bool budgets = false;
   // Whether any contact policy is set, and the longest period one looks back.
@@ -100,6 +109,9 @@ struct DecisionPoint {
   std::vector<size_t> candidates;  // indexes into Catalog::actions, in catalog order
   size_t slots = 1;
   std::optional<size_t> fallback;  // the action an expired approval falls back to
+  // A slot acted on without a reward for reward_wait_ms (0: never) gets default_reward.
+  int64_t reward_wait_ms = 0;
+  double default_reward = 0;
 };
 
 struct Catalog {

@@ -224,6 +224,8 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     });
     if (choice.factors.size() > kMaxFactors) choice.factors.resize(kMaxFactors);
     choice.features = std::move(c.features);
+    choice.open.reserve(left.size());
+    for (size_t i : left) choice.open.push_back(scored[i].action);
     ++used[choice.treatment->channel];
     d.slots.push_back(std::move(choice));
     placed[chosen] = 1;

@@ -91,6 +91,7 @@ struct SlotChoice {
   double confidence = 0;                 // P(best) under the posterior among the actions left
   std::string_view autonomy;             // autonomous, supervised or approval
   std::vector<learn::Feature> features;  // crossed: what a reward teaches
+  std::vector<size_t> open;              // the actions this slot was chosen among (catalog order)
   std::vector<Factor> factors;           // the largest contributions, up to 5
 };
 

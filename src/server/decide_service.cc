@@ -23,6 +23,10 @@ namespace http = net::http;
 namespace {
 
 constexpr size_t kMaxChannels = 6;
+constexpr size_t kMaxSlots = 20;
+// Decisions per export page: by default, and at most.
+constexpr uint64_t kExportLimit = 10'000;
+constexpr uint64_t kMaxExportLimit = 100'000;
 
 std::mt19937_64& Rng() {
   thread_local std::mt19937_64 rng(std::random_device{}());
@@ -71,11 +75,25 @@ std::string_view SlotStatus(std::string_view autonomy) {
   return "held_for_approval";
 }
 
-// The decision as answered, and as logged (with `features`: what each slot was scored on).
+void WriteFeatures(JsonWriter& w, std::span<const learn::Feature> features) {
+  w.StartArray();
+  for (const learn::Feature& f : features) {
+    w.StartArray();
+    w.Uint(f.index);
+    w.Double(f.value);
+    w.EndArray();
+  }
+  w.EndArray();
+}
+
+// The decision as answered, and as logged (`with_features`: the customer's features, and for
+// each slot the actions it was chosen among and the features it was scored on: what learning
+// from its rewards and offline evaluation need).
 void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
                    const decide::DecisionPoint& point, const Customer& customer, int64_t now,
                    const decide::Decision& d, uint64_t bandit_updates, bool with_features,
-                   int64_t approval_expires_ms, uint64_t customer_hash) {
+                   int64_t approval_expires_ms, uint64_t customer_hash, bool deferred,
+                   std::span<const learn::Feature> context) {
   const decide::Settings& s = catalog.settings;
   w.StartObject();
   w.Key("decisionId");
@@ -105,9 +123,13 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
   w.EndObject();
   w.Key("candidates");
   w.Uint(d.candidates);
+  w.Key("activation");
+  w.String(deferred ? "deferred" : "immediate");
   if (with_features) {  // in the log: whose contact history the outcomes go to (a hash)
     w.Key("customer");
     w.String(Hex16(customer_hash));
+    w.Key("context");
+    WriteFeatures(w, context);
   }
   w.Key("slots");
   w.StartArray();
@@ -159,15 +181,12 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
     w.Double(std::sqrt(c.variance));
     w.EndObject();
     if (with_features) {
-      w.Key("features");
+      w.Key("candidates");
       w.StartArray();
-      for (const learn::Feature& f : c.features) {
-        w.StartArray();
-        w.Uint(f.index);
-        w.Double(f.value);
-        w.EndArray();
-      }
+      for (size_t i : c.open) w.String(catalog.actions[i].id);
       w.EndArray();
+      w.Key("features");
+      WriteFeatures(w, c.features);
     }
     w.EndObject();
   }
@@ -199,18 +218,24 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
   w.EndObject();
 }
 
+}  // namespace
+
 // A slot of a logged decision: its action and the features it was scored on.
 struct LoggedSlot {
   std::string action;
   std::string channel;
+  bool held = false;  // held for approval
   std::vector<learn::Feature> features;
 };
 
 struct LoggedDecision {
   std::string point;
   uint64_t customer = 0;  // the hash of the contact history
+  bool deferred = false;  // acted on only once activated
   std::vector<LoggedSlot> slots;
 };
+
+namespace {
 
 std::optional<LoggedDecision> ParseLogged(std::string_view json) {
   simdjson::dom::parser parser;
@@ -224,14 +249,16 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
     return std::nullopt;
   }
   d.point = point;
-  std::string_view customer;
+  std::string_view customer, activation;
   if (doc["customer"].get(customer) == simdjson::SUCCESS) {
     d.customer = ParseHex16(customer).value_or(0);
   }
+  d.deferred = doc["activation"].get(activation) == simdjson::SUCCESS && activation == "deferred";
   for (simdjson::dom::element slot : slots) {
     LoggedSlot s;
-    std::string_view channel;
+    std::string_view channel, status;
     if (slot["treatment"]["channel"].get(channel) == simdjson::SUCCESS) s.channel = channel;
+    s.held = slot["status"].get(status) == simdjson::SUCCESS && status == "held_for_approval";
     std::string_view action;
     simdjson::dom::array features;
     if (slot["action"].get(action) != simdjson::SUCCESS ||
@@ -439,6 +466,21 @@ absl::StatusOr<std::string> ReadApprovalJson(const storage::Store& store, uint32
   return **std::move(stored);
 }
 
+// Whether the held slots of `logged` were approved (false when none is held: no read).
+absl::StatusOr<bool> HeldSlotsApproved(const storage::Store& store, uint32_t workspace_id,
+                                       uint64_t decision, const LoggedDecision& logged) {
+  if (std::none_of(logged.slots.begin(), logged.slots.end(),
+                   [](const LoggedSlot& s) { return s.held; })) {
+    return false;
+  }
+  absl::StatusOr<std::optional<std::string>> stored =
+      store.Get(store.decisions(), storage::ApprovalKey(workspace_id, decision));
+  if (!stored.ok()) return stored.status();
+  std::optional<Approval> a =
+      stored->has_value() ? ParseApproval(**stored) : std::optional<Approval>();
+  return a && a->status == "approved";
+}
+
 // The `cursor` of a list of decisions or approvals (a decision id); nullopt when absent.
 absl::StatusOr<std::optional<uint64_t>> DecisionCursor(std::string_view url) {
   std::optional<std::string_view> cursor = api::QueryParam(url, "cursor");
@@ -554,8 +596,12 @@ void DecideService::Register(net::Router* router) {
               [this](net::RequestContext& ctx, net::Responder r) { HandleDecide(ctx, r); });
   router->Add(http::verb::post, "/v1/rewards",
               [this](net::RequestContext& ctx, net::Responder r) { HandleReward(ctx, r); });
+  router->Add(http::verb::get, "/v1/decisions/export",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleExport(ctx, r); });
   router->Add(http::verb::get, "/v1/decisions/{id}",
               [this](net::RequestContext& ctx, net::Responder r) { HandleGet(ctx, r); });
+  router->Add(http::verb::post, "/v1/decisions/{id}/activate",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleActivate(ctx, r); });
   router->Add(http::verb::get, "/v1/decisions",
               [this](net::RequestContext& ctx, net::Responder r) { HandleList(ctx, r); });
   router->Add(http::verb::get, "/v1/approvals",
@@ -642,6 +688,11 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     return respond(
         net::ErrorResponse(InvalidInput("wrong_type", "context must be an object", "context")));
   }
+  bool deferred = false;
+  if (body["deferActivation"].get(v) == simdjson::SUCCESS && v.get(deferred) != simdjson::SUCCESS) {
+    return respond(net::ErrorResponse(
+        InvalidInput("wrong_type", "deferActivation must be true or false", "deferActivation")));
+  }
   absl::StatusOr<Customer> customer = FindCustomer(body, *store_, ws.id);
   if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
 
@@ -721,7 +772,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   std::string record;
   JsonWriter log(&record);
   WriteDecision(log, id, catalog, *point, *customer, now, decision, updates, true,
-                approval.expires_ms, in.customer_hash);
+                approval.expires_ms, in.customer_hash, deferred, in.features);
   rocksdb::WriteBatch batch;
   rocksdb::Status put = batch.Put(store_->decisions(), storage::DecisionKey(ws.id, id), record);
   if (put.ok() && customer->profile_id) {
@@ -736,28 +787,20 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     }
   }
   if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
-  if (catalog.settings.contact_policy) {  // the slots acted on now are contacts
-    std::vector<std::pair<std::string, std::string>> contacts;
-    for (const decide::SlotChoice& c : decision.slots) {
-      if (c.autonomy == "approval") continue;
-      contacts.emplace_back(catalog.actions[c.action].id, c.treatment->channel);
-    }
-    if (absl::Status s =
-            RecordContacts(catalog, ws.id, in.customer_hash, now, contacts, "", &batch);
-        !s.ok()) {
-      return respond(net::ErrorResponse(s));
-    }
+  // The slots acted on now (none of a deferred decision until it is activated): contacts, budget
+  // use and the wait for their rewards.
+  std::vector<std::pair<std::string, std::string>> contacts;
+  std::vector<size_t> acted;
+  for (const decide::SlotChoice& c : decision.slots) {
+    if (c.autonomy == "approval" || deferred) continue;
+    contacts.emplace_back(catalog.actions[c.action].id, c.treatment->channel);
+    acted.push_back(c.action);
   }
   std::vector<std::pair<size_t, BudgetUse>> spent;
-  if (catalog.settings.budgets) {  // the slots acted on now use their actions' budgets
-    std::vector<size_t> acted;
-    for (const decide::SlotChoice& c : decision.slots) {
-      if (c.autonomy != "approval") acted.push_back(c.action);
-    }
-    absl::StatusOr<std::vector<std::pair<size_t, BudgetUse>>> uses =
-        SpendBudgets(**state, acted, now, &batch);
-    if (!uses.ok()) return respond(net::ErrorResponse(uses.status()));
-    spent = *std::move(uses);
+  if (absl::Status s =
+          Act(**state, point, id, in.customer_hash, now, contacts, acted, &batch, &spent);
+      !s.ok()) {
+    return respond(net::ErrorResponse(s));
   }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
   for (const auto& [i, use] : spent) (*state)->budgets[i] = use;
@@ -766,7 +809,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   std::string out;
   JsonWriter w(&out);
   WriteDecision(w, id, catalog, *point, *customer, now, decision, updates, false,
-                approval.expires_ms, in.customer_hash);
+                approval.expires_ms, in.customer_hash, deferred, {});
   respond(net::JsonResponse(200, std::move(out)));
 }
 
@@ -856,8 +899,55 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
                                                " slot", logged->slots.size() == 1 ? "" : "s"),
                                         "slot")));
   }
+  if (logged->deferred) {
+    absl::StatusOr<std::optional<int64_t>> activated = ActivatedAt(ws.id, *id);
+    if (!activated.ok()) return respond(net::ErrorResponse(activated.status()));
+    if (!activated->has_value()) {
+      return respond(net::ErrorResponse(
+          MakeError(absl::StatusCode::kAborted, "decision_not_activated",
+                    StrCat("decision ", raw_id,
+                           " was made with deferActivation and is not activated: POST "
+                           "/v1/decisions/",
+                           raw_id, "/activate once it is shown"),
+                    "decisionId")));
+    }
+  }
+  absl::StatusOr<RewardResult> result =
+      ApplyReward(**state, *id, *logged, slot, value, outcome, reward_id, "api");
+  if (!result.ok()) return respond(net::ErrorResponse(result.status()));
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("decisionId");
+  w.String(decide::DecisionIdString(*id));
+  w.Key("slot");
+  w.Uint(slot);
+  w.Key("action");
+  w.String(logged->slots[slot - 1].action);
+  w.Key("value");
+  w.Double(value);
+  w.Key("outcome");
+  w.StringOrNull(outcome);
+  w.Key("applied");
+  w.Bool(result->applied);
+  if (!result->applied) {
+    w.Key("reason");
+    w.String(settings.sum_rewards ? "duplicate_reward_id" : "already_rewarded");
+  }
+  w.Key("total");
+  w.Double(result->total);
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+absl::StatusOr<DecideService::RewardResult> DecideService::ApplyReward(
+    State& state, uint64_t id, const LoggedDecision& logged, uint64_t slot, double value,
+    std::string_view outcome, std::string_view reward_id, std::string_view source) {
+  const uint32_t ws = state.workspace->id;
+  const decide::Catalog& catalog = *state.workspace->decisions;
+  const decide::Settings& settings = catalog.settings;
   // First: one reward per slot (whatever its rewardId). Sum: one per rewardId.
-  const std::string prefix = storage::RewardPrefix(ws.id, *id, static_cast<uint8_t>(slot));
+  const std::string prefix = storage::RewardPrefix(ws, id, static_cast<uint8_t>(slot));
   bool duplicate = false;
   double total = 0;
   absl::Status scanned = store_->ScanPrefix(
@@ -872,35 +962,8 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
         }
         return true;
       });
-  if (!scanned.ok()) return respond(net::ErrorResponse(scanned));
-
-  const LoggedSlot& logged_slot = logged->slots[slot - 1];
-  auto answer = [&](bool applied) {
-    std::string out;
-    JsonWriter w(&out);
-    w.StartObject();
-    w.Key("decisionId");
-    w.String(decide::DecisionIdString(*id));
-    w.Key("slot");
-    w.Uint(slot);
-    w.Key("action");
-    w.String(logged_slot.action);
-    w.Key("value");
-    w.Double(value);
-    w.Key("outcome");
-    w.StringOrNull(outcome);
-    w.Key("applied");
-    w.Bool(applied);
-    if (!applied) {
-      w.Key("reason");
-      w.String(settings.sum_rewards ? "duplicate_reward_id" : "already_rewarded");
-    }
-    w.Key("total");
-    w.Double(applied ? total + value : total);
-    w.EndObject();
-    respond(net::JsonResponse(200, std::move(out)));
-  };
-  if (duplicate) return answer(false);
+  if (!scanned.ok()) return scanned;
+  if (duplicate) return RewardResult{false, total};
 
   const int64_t now = clock_->NowMillis();
   std::string json;
@@ -912,30 +975,146 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
   rw.StringOrNull(outcome);
   rw.Key("rewardId");
   rw.StringOrNull(reward_id);
+  rw.Key("source");
+  rw.String(source);
   rw.Key("at");
   rw.String(FormatIso8601(now));
   rw.EndObject();
   rocksdb::WriteBatch batch;
-  rocksdb::Status put = batch.Put(store_->decisions(), prefix + reward_id, json);
-  if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
+  rocksdb::Status put = batch.Put(store_->decisions(), StrCat(prefix, reward_id), json);
+  if (!put.ok()) return StoreError(put);
   // A negative outcome counts towards the action's suppression for this customer.
-  const decide::Catalog& catalog = *ws.decisions;
+  const LoggedSlot& logged_slot = logged.slots[slot - 1];
   const bool negative =
       value < 0 || std::find(settings.negative_outcomes.begin(), settings.negative_outcomes.end(),
                              outcome) != settings.negative_outcomes.end();
   std::unique_lock<std::mutex> contact_lock;
-  if (negative && catalog.settings.contact_policy && logged->customer != 0) {
-    contact_lock = std::unique_lock(contact_mu_[logged->customer % contact_mu_.size()]);
+  if (negative && settings.contact_policy && logged.customer != 0) {
+    contact_lock = std::unique_lock(contact_mu_[logged.customer % contact_mu_.size()]);
     if (absl::Status s =
-            RecordContacts(catalog, ws.id, logged->customer, now, {}, logged_slot.action, &batch);
+            RecordContacts(catalog, ws, logged.customer, now, {}, logged_slot.action, &batch);
         !s.ok()) {
-      return respond(net::ErrorResponse(s));
+      return s;
     }
   }
-  if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  if (absl::Status s = store_->Write(&batch); !s.ok()) return s;
   if (contact_lock.owns_lock()) contact_lock.unlock();
-  Teach(**state, logged->point, {&logged_slot.features}, value);
-  answer(true);
+  Teach(state, logged.point, {&logged_slot.features}, value);
+  return RewardResult{true, total + value};
+}
+
+absl::StatusOr<std::optional<int64_t>> DecideService::ActivatedAt(uint32_t workspace_id,
+                                                                  uint64_t id) {
+  absl::StatusOr<std::optional<std::string>> stored =
+      store_->Get(store_->decisions(), storage::ActivationKey(workspace_id, id));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<int64_t>();
+  return ParseIso8601(**stored).value_or(0);
+}
+
+absl::Status DecideService::Act(State& state, const decide::DecisionPoint* point, uint64_t id,
+                                uint64_t customer, int64_t now,
+                                const std::vector<std::pair<std::string, std::string>>& contacts,
+                                const std::vector<size_t>& acted, rocksdb::WriteBatch* batch,
+                                std::vector<std::pair<size_t, BudgetUse>>* spent) {
+  const decide::Catalog& catalog = *state.workspace->decisions;
+  const uint32_t ws = state.workspace->id;
+  if (catalog.settings.contact_policy && customer != 0) {
+    if (absl::Status s = RecordContacts(catalog, ws, customer, now, contacts, "", batch); !s.ok()) {
+      return s;
+    }
+  }
+  if (catalog.settings.budgets) {
+    absl::StatusOr<std::vector<std::pair<size_t, BudgetUse>>> uses =
+        SpendBudgets(state, acted, now, batch);
+    if (!uses.ok()) return uses.status();
+    *spent = *std::move(uses);
+  }
+  if (point != nullptr && point->reward_wait_ms > 0 && !acted.empty()) {
+    rocksdb::Status put = batch->Put(
+        store_->decisions(), storage::RewardDueKey(ws, now + point->reward_wait_ms, id), point->id);
+    if (!put.ok()) return StoreError(put);
+  }
+  return absl::OkStatus();
+}
+
+void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateCollect(*keys_, net::Header(ctx.request, http::field::authorization), "");
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  if (!state.ok()) return respond(net::ErrorResponse(state.status()));
+  absl::StatusOr<uint64_t> id = DecisionIdParam(net::PathParam(ctx), "id");
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  const uint32_t ws = principal->workspace_id;
+  const decide::Catalog& catalog = *(*state)->workspace->decisions;
+  std::lock_guard lock(log_mu_);
+  absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, *id);
+  if (!read.ok()) return respond(net::ErrorResponse(read.status()));
+  if (!read->has_value()) {
+    return respond(net::ErrorResponse(MakeError(
+        absl::StatusCode::kNotFound, "decision_not_found",
+        StrCat("no decision ", decide::DecisionIdString(*id), " in this workspace"), "id")));
+  }
+  const LoggedDecision& logged = **read;
+  absl::StatusOr<std::optional<int64_t>> activated = ActivatedAt(ws, *id);
+  if (!activated.ok()) return respond(net::ErrorResponse(activated.status()));
+  auto answer = [&](bool applied, std::string_view reason, int64_t at) {
+    std::string out;
+    JsonWriter w(&out);
+    w.StartObject();
+    w.Key("decisionId");
+    w.String(decide::DecisionIdString(*id));
+    w.Key("activated");
+    w.Bool(applied);
+    w.Key("reason");
+    w.StringOrNull(reason);
+    w.Key("activatedAt");
+    if (at > 0) {
+      w.String(FormatIso8601(at));
+    } else {
+      w.Null();
+    }
+    w.EndObject();
+    respond(net::JsonResponse(200, std::move(out)));
+  };
+  // Idempotent: activating twice, or a decision acted on at once, changes nothing.
+  if (!logged.deferred) return answer(false, "not_deferred", decide::DecisionMillis(*id));
+  if (activated->has_value()) return answer(false, "already_activated", **activated);
+
+  const int64_t now = clock_->NowMillis();
+  rocksdb::WriteBatch batch;
+  rocksdb::Status put =
+      batch.Put(store_->decisions(), storage::ActivationKey(ws, *id), FormatIso8601(now));
+  if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
+  // The slots not held for approval are acted on now, and the held ones if already approved
+  // (else when they are).
+  absl::StatusOr<bool> approved = HeldSlotsApproved(*store_, ws, *id, logged);
+  if (!approved.ok()) return respond(net::ErrorResponse(approved.status()));
+  std::vector<std::pair<std::string, std::string>> contacts;
+  std::vector<size_t> acted;
+  for (const LoggedSlot& s : logged.slots) {
+    if (s.held && !*approved) continue;
+    contacts.emplace_back(s.action, s.channel);
+    for (size_t i = 0; i < catalog.actions.size(); ++i) {
+      if (catalog.actions[i].id == s.action) acted.push_back(i);
+    }
+  }
+  std::unique_lock<std::mutex> contact_lock;
+  if (catalog.settings.contact_policy && logged.customer != 0) {
+    contact_lock = std::unique_lock(contact_mu_[logged.customer % contact_mu_.size()]);
+  }
+  std::unique_lock<std::mutex> budget_lock;
+  if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
+  std::vector<std::pair<size_t, BudgetUse>> spent;
+  if (absl::Status s = Act(**state, catalog.Point(logged.point), *id, logged.customer, now,
+                           contacts, acted, &batch, &spent);
+      !s.ok()) {
+    return respond(net::ErrorResponse(s));
+  }
+  if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  for (const auto& [i, use] : spent) (*state)->budgets[i] = use;
+  answer(true, "", now);
 }
 
 void DecideService::HandleGet(net::RequestContext& ctx, net::Responder respond) {
@@ -957,6 +1136,14 @@ void DecideService::HandleGet(net::RequestContext& ctx, net::Responder respond) 
   w.StartObject();
   w.Key("decision");
   w.RawValue(**stored);
+  absl::StatusOr<std::optional<int64_t>> activated = ActivatedAt(principal->workspace_id, *id);
+  if (!activated.ok()) return respond(net::ErrorResponse(activated.status()));
+  w.Key("activatedAt");
+  if (activated->has_value()) {
+    w.String(FormatIso8601(**activated));
+  } else {
+    w.Null();
+  }
   w.Key("rewards");
   w.StartArray();
   for (uint8_t slot = 1; slot <= 20; ++slot) {
@@ -974,14 +1161,17 @@ void DecideService::HandleGet(net::RequestContext& ctx, net::Responder respond) 
   respond(net::JsonResponse(200, std::move(out)));
 }
 
-void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  const uint32_t ws = principal->workspace_id;
-  std::string_view url = net::Target(ctx.request);
-  absl::StatusOr<uint64_t> limit = api::PageLimit(url);
-  if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
+namespace {
+
+// The decisions a list or an export selects: ?profile=&from=&to=&cursor= and at most `limit`,
+// in time order; `more` when the range holds more.
+struct Selection {
+  std::vector<uint64_t> ids;
+  bool more = false;
+};
+
+absl::StatusOr<Selection> SelectDecisions(const storage::Store& store, uint32_t ws,
+                                          std::string_view url, uint64_t limit) {
   auto time_param = [&](std::string_view name, int64_t fallback) -> absl::StatusOr<int64_t> {
     std::optional<std::string_view> raw = api::QueryParam(url, name);
     if (!raw || raw->empty()) return fallback;
@@ -995,47 +1185,124 @@ void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond)
     return *ms;
   };
   absl::StatusOr<int64_t> from = time_param("from", 0);
-  if (!from.ok()) return respond(net::ErrorResponse(from.status()));
+  if (!from.ok()) return from.status();
   absl::StatusOr<int64_t> to = time_param("to", int64_t{1} << 46);
-  if (!to.ok()) return respond(net::ErrorResponse(to.status()));
+  if (!to.ok()) return to.status();
   absl::StatusOr<std::optional<uint64_t>> cursor = DecisionCursor(url);
-  if (!cursor.ok()) return respond(net::ErrorResponse(cursor.status()));
+  if (!cursor.ok()) return cursor.status();
   const uint64_t after = cursor->value_or(0);
   std::optional<uint64_t> profile;
   if (std::optional<std::string_view> raw = api::QueryParam(url, "profile"); raw && !raw->empty()) {
     profile = state::ParseProfileId(*raw);
     if (!profile) {
-      return respond(net::ErrorResponse(
-          InvalidInput("invalid_value", "profile must be a profile id (prf_...)", "profile")));
+      return InvalidInput("invalid_value", "profile must be a profile id (prf_...)", "profile");
     }
   }
   const uint64_t first = std::max(decide::FirstDecisionIdAt(*from), after + (after ? 1 : 0));
   const uint64_t end = decide::FirstDecisionIdAt(*to);  // exclusive
-  std::vector<uint64_t> ids;
-  bool more = false;
+  Selection out;
   // Both key forms end with the decision id: seek straight to the first one wanted.
   std::string start =
       profile ? storage::ProfileDecisionKey(ws, *profile, first) : storage::DecisionKey(ws, first);
   const std::string prefix = start.substr(0, start.size() - sizeof(uint64_t));
-  absl::Status s = store_->ScanPrefixFrom(store_->decisions(), prefix, start,
-                                          [&](std::string_view key, std::string_view) {
-                                            const uint64_t id = storage::DecisionOfKey(key);
-                                            if (id < first) return true;
-                                            if (id >= end) return false;
-                                            if (ids.size() == *limit) {
-                                              more = true;
-                                              return false;
-                                            }
-                                            ids.push_back(id);
-                                            return true;
-                                          });
-  if (!s.ok()) return respond(net::ErrorResponse(s));
+  absl::Status s = store.ScanPrefixFrom(store.decisions(), prefix, start,
+                                        [&](std::string_view key, std::string_view) {
+                                          const uint64_t id = storage::DecisionOfKey(key);
+                                          if (id < first) return true;
+                                          if (id >= end) return false;
+                                          if (out.ids.size() == limit) {
+                                            out.more = true;
+                                            return false;
+                                          }
+                                          out.ids.push_back(id);
+                                          return true;
+                                        });
+  if (!s.ok()) return s;
+  return out;
+}
+
+// The export of one logged decision: a line per slot with what offline evaluation needs
+// (`whisperer eval ope --log`). `rewards` is each slot's reward (the sum of those stored: with
+// `aggregate: first` there is one), NaN for none.
+void WriteExportLines(std::string* out, uint64_t id, simdjson::dom::element doc,
+                      const std::vector<double>& rewards) {
+  auto text = [](simdjson::dom::element e, std::string_view key) {
+    std::string_view v;
+    return e[key].get(v) == simdjson::SUCCESS ? v : std::string_view();
+  };
+  const std::string_view at = text(doc, "at"), point = text(doc, "decisionPoint"),
+                         group = text(doc, "group");
+  simdjson::dom::array slots, context;
+  if (doc["slots"].get(slots) != simdjson::SUCCESS) return;
+  const bool has_context = doc["context"].get(context) == simdjson::SUCCESS;
+  size_t position = 0;
+  for (simdjson::dom::element slot : slots) {
+    ++position;
+    JsonWriter w(out);
+    w.StartObject();
+    w.Key("decisionId");
+    w.String(decide::DecisionIdString(id));
+    w.Key("at");
+    w.String(at);
+    w.Key("decisionPoint");
+    w.String(point);
+    w.Key("group");
+    w.String(group);
+    w.Key("position");
+    w.Uint(position);
+    const std::string_view action = text(slot, "action");
+    w.Key("action");
+    w.String(action);
+    w.Key("status");
+    w.String(text(slot, "status"));
+    double probability = 0;
+    w.Key("propensity");
+    w.Double(slot["probability"].get(probability) == simdjson::SUCCESS ? probability : 0);
+    w.Key("reward");
+    if (position <= rewards.size() && !std::isnan(rewards[position - 1])) {
+      w.Double(rewards[position - 1]);
+    } else {
+      w.Null();
+    }
+    simdjson::dom::array candidates;
+    w.Key("candidates");
+    if (slot["candidates"].get(candidates) == simdjson::SUCCESS) {
+      w.RawValue(simdjson::minify(candidates));
+    } else {  // logged before candidates were: the action alone
+      w.StartArray();
+      w.String(action);
+      w.EndArray();
+    }
+    w.Key("context");
+    if (has_context) {
+      w.RawValue(simdjson::minify(context));
+    } else {
+      w.StartArray();
+      w.EndArray();
+    }
+    w.EndObject();
+    out->push_back('\n');
+  }
+}
+
+}  // namespace
+
+void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  const uint32_t ws = principal->workspace_id;
+  std::string_view url = net::Target(ctx.request);
+  absl::StatusOr<uint64_t> limit = api::PageLimit(url);
+  if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
+  absl::StatusOr<Selection> selected = SelectDecisions(*store_, ws, url, *limit);
+  if (!selected.ok()) return respond(net::ErrorResponse(selected.status()));
   std::string out;
   JsonWriter w(&out);
   w.StartObject();
   w.Key("decisions");
   w.StartArray();
-  for (uint64_t id : ids) {
+  for (uint64_t id : selected->ids) {
     absl::StatusOr<std::optional<std::string>> stored =
         store_->Get(store_->decisions(), storage::DecisionKey(ws, id));
     if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
@@ -1043,15 +1310,59 @@ void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond)
   }
   w.EndArray();
   w.Key("nextCursor");
-  if (more && !ids.empty()) {
-    w.String(decide::DecisionIdString(ids.back()));
+  if (selected->more && !selected->ids.empty()) {
+    w.String(decide::DecisionIdString(selected->ids.back()));
   } else {
     w.Null();
   }
   w.Key("hasMore");
-  w.Bool(more);
+  w.Bool(selected->more);
   w.EndObject();
   respond(net::JsonResponse(200, std::move(out)));
+}
+
+void DecideService::HandleExport(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  const uint32_t ws = principal->workspace_id;
+  std::string_view url = net::Target(ctx.request);
+  absl::StatusOr<uint64_t> limit = api::PageLimit(url, kExportLimit, kMaxExportLimit);
+  if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
+  absl::StatusOr<Selection> selected = SelectDecisions(*store_, ws, url, *limit);
+  if (!selected.ok()) return respond(net::ErrorResponse(selected.status()));
+  std::string out;
+  simdjson::dom::parser parser;
+  for (uint64_t id : selected->ids) {
+    absl::StatusOr<std::optional<std::string>> stored =
+        store_->Get(store_->decisions(), storage::DecisionKey(ws, id));
+    if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+    simdjson::dom::element doc;
+    if (!stored->has_value() || parser.parse(**stored).get(doc) != simdjson::SUCCESS) continue;
+    std::vector<double> rewards(kMaxSlots, std::nan(""));
+    const std::string prefix = storage::RewardPrefix(ws, id);
+    absl::Status s = store_->ScanPrefix(
+        store_->decisions(), prefix, [&](std::string_view key, std::string_view json) {
+          const size_t slot = static_cast<uint8_t>(key[prefix.size()]);
+          simdjson::dom::parser p;
+          simdjson::dom::element r;
+          double x = 0;
+          if (slot >= 1 && slot <= kMaxSlots &&
+              p.parse(json.data(), json.size()).get(r) == simdjson::SUCCESS &&
+              r["value"].get(x) == simdjson::SUCCESS) {
+            rewards[slot - 1] = std::isnan(rewards[slot - 1]) ? x : rewards[slot - 1] + x;
+          }
+          return true;
+        });
+    if (!s.ok()) return respond(net::ErrorResponse(s));
+    WriteExportLines(&out, id, doc, rewards);
+  }
+  net::Response res = net::JsonResponse(200, std::move(out));
+  res.set(http::field::content_type, "application/x-ndjson");
+  if (selected->more && !selected->ids.empty()) {
+    res.set("Whisperer-Next-Cursor", decide::DecisionIdString(selected->ids.back()));
+  }
+  respond(std::move(res));
 }
 
 void DecideService::Teach(State& state, std::string_view point,
@@ -1105,6 +1416,122 @@ absl::Status DecideService::ExpireApprovals() {
       }
       if (!d.ok()) return StoreError(d);
       if (absl::Status w = store_->Write(&batch); !w.ok()) return w;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecideService::ApplyDueRewards() {
+  const int64_t now = clock_->NowMillis();
+  for (auto& [id, state] : states_) {
+    if (state.workspace->decisions == nullptr) continue;
+    std::vector<std::pair<std::string, uint64_t>> due;
+    absl::Status s = store_->ScanPrefix(store_->decisions(), storage::RewardDuePrefix(id),
+                                        [&](std::string_view key, std::string_view) {
+                                          if (storage::DueOfKey(key) > now) return false;
+                                          due.emplace_back(key, storage::DecisionOfKey(key));
+                                          return true;
+                                        });
+    if (!s.ok()) return s;
+    std::lock_guard lock(log_mu_);
+    for (const auto& [due_key, decision] : due) {
+      absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, id, decision);
+      if (!read.ok()) return read.status();
+      if (read->has_value()) {  // else erased since
+        const LoggedDecision& logged = **read;
+        const decide::DecisionPoint* point = state.workspace->decisions->Point(logged.point);
+        const double value = point != nullptr ? point->default_reward : 0;
+        // Every slot acted on without a reward by now gets the default.
+        absl::StatusOr<bool> approved = HeldSlotsApproved(*store_, id, decision, logged);
+        if (!approved.ok()) return approved.status();
+        for (size_t slot = 1; slot <= logged.slots.size(); ++slot) {
+          if (logged.slots[slot - 1].held && !*approved) continue;
+          bool rewarded = false;
+          absl::Status scanned = store_->ScanPrefix(
+              store_->decisions(), storage::RewardPrefix(id, decision, static_cast<uint8_t>(slot)),
+              [&](std::string_view, std::string_view) {
+                rewarded = true;
+                return false;
+              });
+          if (!scanned.ok()) return scanned;
+          if (rewarded) continue;
+          absl::StatusOr<RewardResult> r =
+              ApplyReward(state, decision, logged, slot, value, "", "default", "default");
+          if (!r.ok()) return r.status();
+        }
+      }
+      rocksdb::WriteBatch batch;
+      if (rocksdb::Status d = batch.Delete(store_->decisions(), due_key); !d.ok()) {
+        return StoreError(d);
+      }
+      if (absl::Status w = store_->Write(&batch); !w.ok()) return w;
+    }
+  }
+  return ApplyGoals();
+}
+
+void DecideService::OnEvent(uint32_t workspace_id, uint64_t profile_id,
+                            const state::EventFacts& facts) {
+  if (facts.type != api::EventType::kTrack) return;
+  auto it = states_.find(workspace_id);
+  if (it == states_.end() || it->second.workspace->decisions == nullptr) return;
+  const std::vector<decide::Settings::Goal>& goals =
+      it->second.workspace->decisions->settings.goals;
+  for (size_t g = 0; g < goals.size(); ++g) {
+    if (goals[g].event != facts.name) continue;
+    std::lock_guard lock(goal_mu_);
+    goal_hits_.push_back(
+        {workspace_id, profile_id, g, std::string(facts.message_id), facts.received_at_ms});
+  }
+}
+
+absl::Status DecideService::ApplyGoals() {
+  std::vector<GoalHit> hits;
+  {
+    std::lock_guard lock(goal_mu_);
+    hits.swap(goal_hits_);
+  }
+  std::lock_guard lock(log_mu_);
+  for (const GoalHit& hit : hits) {
+    State& state = states_.at(hit.workspace);
+    const decide::Settings::Goal& goal = state.workspace->decisions->settings.goals[hit.goal];
+    // The customer's decisions within the goal's window before the event, in time order.
+    const uint64_t first = decide::FirstDecisionIdAt(hit.at_ms - goal.within_ms);
+    const uint64_t end = decide::FirstDecisionIdAt(hit.at_ms + 1);
+    std::vector<uint64_t> ids;
+    absl::Status s = store_->ScanPrefixFrom(
+        store_->decisions(), storage::ProfileDecisionPrefix(hit.workspace, hit.profile),
+        storage::ProfileDecisionKey(hit.workspace, hit.profile, first),
+        [&](std::string_view key, std::string_view) {
+          const uint64_t id = storage::DecisionOfKey(key);
+          if (id >= end) return false;
+          ids.push_back(id);
+          return true;
+        });
+    if (!s.ok()) return s;
+    for (uint64_t id : ids) {
+      absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, hit.workspace, id);
+      if (!read.ok()) return read.status();
+      if (!read->has_value()) continue;
+      const LoggedDecision& logged = **read;
+      if (!goal.points.empty() &&
+          std::find(goal.points.begin(), goal.points.end(), logged.point) == goal.points.end()) {
+        continue;
+      }
+      if (logged.deferred) {  // never shown: nothing to credit
+        absl::StatusOr<std::optional<int64_t>> activated = ActivatedAt(hit.workspace, id);
+        if (!activated.ok()) return activated.status();
+        if (!activated->has_value()) continue;
+      }
+      absl::StatusOr<bool> approved = HeldSlotsApproved(*store_, hit.workspace, id, logged);
+      if (!approved.ok()) return approved.status();
+      for (size_t slot = 1; slot <= logged.slots.size(); ++slot) {
+        if (logged.slots[slot - 1].held && !*approved) continue;
+        absl::StatusOr<RewardResult> r =
+            ApplyReward(state, id, logged, slot, goal.value, goal.outcome,
+                        StrCat("goal:", hit.message_id), "goal");
+        if (!r.ok()) return r.status();
+      }
     }
   }
   return absl::OkStatus();
@@ -1236,39 +1663,36 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   if (!read.ok()) return respond(net::ErrorResponse(read.status()));
   const std::optional<LoggedDecision>& logged = *read;
   const decide::Catalog& catalog = *(*state)->workspace->decisions;
+  // Approved, the held slots are acted on: their contacts, their actions' budgets (a person may
+  // approve past a budget spent since the decision was held) and their reward wait. A deferred
+  // decision's held slots wait for its activation too.
   std::unique_lock<std::mutex> contact_lock;
-  if (approve && catalog.settings.contact_policy) {
-    if (logged && logged->customer != 0) {
-      std::vector<std::pair<std::string, std::string>> contacts;
-      for (const Approval::Held& h : a->slots) {
-        if (h.slot >= 1 && h.slot <= logged->slots.size()) {
-          const LoggedSlot& s = logged->slots[h.slot - 1];
-          contacts.emplace_back(s.action, s.channel);
-        }
-      }
-      contact_lock = std::unique_lock(contact_mu_[logged->customer % contact_mu_.size()]);
-      if (absl::Status s = RecordContacts(catalog, ws, logged->customer, now, contacts, "", &batch);
-          !s.ok()) {
-        return respond(net::ErrorResponse(s));
-      }
-    }
-  }
-  // Approved, the held slots use their actions' budgets (a person may approve past a budget
-  // spent since the decision was held).
   std::unique_lock<std::mutex> budget_lock;
   std::vector<std::pair<size_t, BudgetUse>> spent;
-  if (approve && catalog.settings.budgets) {
-    budget_lock = std::unique_lock((*state)->budget_mu);
+  absl::StatusOr<std::optional<int64_t>> activated =
+      logged && logged->deferred ? ActivatedAt(ws, id) : std::optional<int64_t>(now);
+  if (!activated.ok()) return respond(net::ErrorResponse(activated.status()));
+  if (approve && logged && activated->has_value()) {
+    std::vector<std::pair<std::string, std::string>> contacts;
     std::vector<size_t> acted;
     for (const Approval::Held& h : a->slots) {
+      if (h.slot >= 1 && h.slot <= logged->slots.size()) {
+        const LoggedSlot& s = logged->slots[h.slot - 1];
+        contacts.emplace_back(s.action, s.channel);
+      }
       for (size_t i = 0; i < catalog.actions.size(); ++i) {
         if (catalog.actions[i].id == h.action) acted.push_back(i);
       }
     }
-    absl::StatusOr<std::vector<std::pair<size_t, BudgetUse>>> uses =
-        SpendBudgets(**state, acted, now, &batch);
-    if (!uses.ok()) return respond(net::ErrorResponse(uses.status()));
-    spent = *std::move(uses);
+    if (catalog.settings.contact_policy && logged->customer != 0) {
+      contact_lock = std::unique_lock(contact_mu_[logged->customer % contact_mu_.size()]);
+    }
+    if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
+    if (absl::Status s = Act(**state, catalog.Point(logged->point), id, logged->customer, now,
+                             contacts, acted, &batch, &spent);
+        !s.ok()) {
+      return respond(net::ErrorResponse(s));
+    }
   }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
   for (const auto& [i, use] : spent) (*state)->budgets[i] = use;

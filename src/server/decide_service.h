@@ -11,10 +11,20 @@
 //                            point's bandit. Idempotent: with `rewards.aggregate: first` a
 //                            slot's first reward counts and later ones are acknowledged
 //                            without effect; with `sum` every distinct rewardId adds up.
-//   GET /v1/decisions/{id}   admin key; the decision as logged, with its rewards
+//                            With "deferActivation": true nothing is acted on (no contact, no
+//                            budget, no reward accepted) until the decision is activated.
+//   POST /v1/decisions/{id}/activate
+//                            write or admin key: a deferred decision was shown; its slots are
+//                            acted on now. Idempotent (activated: false, reason).
+//   GET /v1/decisions/{id}   admin key; the decision as logged, with its activation and rewards
 //   GET /v1/decisions        admin key; ?profile=&from=&to=&limit=&cursor=: logged decisions in
-//                            time order, with the features each slot was scored on (what
-//                            offline evaluation needs)
+//                            time order, with the customer's features and, per slot, the
+//                            actions it was chosen among and the features it was scored on
+//   GET /v1/decisions/export admin key; the same selection (limit 1 to 100,000, default 10,000;
+//                            the next page's cursor in the Whisperer-Next-Cursor header) as
+//                            NDJSON, a line per slot with what offline evaluation reads
+//                            (`whisperer eval ope --log`): position, action, candidates,
+//                            propensity, reward (null: none yet), context
 //   GET /v1/approvals        admin key; ?status=pending|approved|rejected|expired|all: the
 //                            approvals of held decisions (a decision with a slot whose
 //                            confidence is below `thresholds.supervised`), oldest first, each
@@ -26,6 +36,14 @@
 //                            409 approval_closed when it is no longer pending
 // A pending approval expires after `approvals.expire_after` (ExpireApprovals, every second)
 // into the decision point's `fallback` action, or none.
+//
+// Rewards come from POST /v1/rewards, from goal events (`rewards.goals`: a track event folded
+// into a profile rewards that profile's slots acted on within the goal's window; OnEvent queues
+// it on the profile engine's thread and ApplyDueRewards applies it within a second), and from
+// the decision point's `reward_wait`: a slot acted on with no reward by then gets the
+// `default_reward` (ApplyDueRewards, every second). All three go through ApplyReward, so each
+// is idempotent and aggregated alike. A goal queued but not yet applied is lost in a crash (the
+// event itself is kept).
 //
 // Budgets (filter reason budget_exhausted): an action's `budget.per_day` and `budget.total_spend`
 // count the slots acted on (at once, or when approved), across customers; kept in the store beside
@@ -50,8 +68,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/auth.h"
@@ -61,9 +81,12 @@
 #include "net/http_server.h"
 #include "server/workspaces.h"
 #include "state/device.h"
+#include "state/profile.h"
 #include "storage/store.h"
 
 namespace whisperer::server {
+
+struct LoggedDecision;  // a decision as read back from the log (decide_service.cc)
 
 class DecideService {
  public:
@@ -77,6 +100,13 @@ class DecideService {
   absl::Status SaveBandits();
   // Closes the pending approvals whose time has passed, as expired, with their fallback.
   absl::Status ExpireApprovals();
+  // Gives the slots whose reward wait has passed their default reward, and applies the goal
+  // events queued since the last call.
+  absl::Status ApplyDueRewards();
+  // A profile's event, from the profile engine's thread (state::ProfileEngine::SetEventSink):
+  // a track event that is a goal is queued for ApplyDueRewards. Cheap and non-blocking but for
+  // a short lock.
+  void OnEvent(uint32_t workspace_id, uint64_t profile_id, const state::EventFacts& facts);
 
  private:
   struct Point {
@@ -104,7 +134,22 @@ class DecideService {
   absl::StatusOr<std::vector<std::pair<size_t, BudgetUse>>> SpendBudgets(
       State& state, const std::vector<size_t>& acted, int64_t now_ms, rocksdb::WriteBatch* batch);
 
+  struct RewardResult {
+    bool applied = false;
+    double total = 0;  // of the slot's rewards
+  };
+  // A goal event to apply: goal `goal` of the workspace's settings, at `at_ms`.
+  struct GoalHit {
+    uint32_t workspace = 0;
+    uint64_t profile = 0;
+    size_t goal = 0;
+    std::string message_id;
+    int64_t at_ms = 0;
+  };
+
   void HandleDecide(net::RequestContext& ctx, net::Responder respond);
+  void HandleActivate(net::RequestContext& ctx, net::Responder respond);
+  void HandleExport(net::RequestContext& ctx, net::Responder respond);
   void HandleReward(net::RequestContext& ctx, net::Responder respond);
   void HandleGet(net::RequestContext& ctx, net::Responder respond);
   void HandleList(net::RequestContext& ctx, net::Responder respond);
@@ -117,6 +162,24 @@ class DecideService {
                               uint64_t customer, int64_t now_ms,
                               const std::vector<std::pair<std::string, std::string>>& contacts,
                               const std::string& negative_action, rocksdb::WriteBatch* batch);
+  // Under log_mu_: stores `value` as a reward of `slot` (1-based) of the logged decision `id`
+  // unless the slot has one already (aggregate first) or one with this `reward_id` (sum), counts
+  // a negative outcome towards suppression, and teaches the bandit. `source`: api, goal or
+  // default.
+  absl::StatusOr<RewardResult> ApplyReward(State& state, uint64_t id, const LoggedDecision& logged,
+                                           uint64_t slot, double value, std::string_view outcome,
+                                           std::string_view reward_id, std::string_view source);
+  absl::Status ApplyGoals();
+  // When the deferred decision `id` was activated; nullopt when it was not.
+  absl::StatusOr<std::optional<int64_t>> ActivatedAt(uint32_t workspace_id, uint64_t id);
+  // Puts into `batch` what acting on slots of decision `id` does: `contacts` (action, channel)
+  // into the customer's history, the budget use of the `acted` actions (returned in `spent`, to
+  // install once the batch is written) and the reward wait of `point` (may be null). The caller
+  // holds the customer's contact stripe and budget_mu where the catalog has those policies.
+  absl::Status Act(State& state, const decide::DecisionPoint* point, uint64_t id, uint64_t customer,
+                   int64_t now, const std::vector<std::pair<std::string, std::string>>& contacts,
+                   const std::vector<size_t>& acted, rocksdb::WriteBatch* batch,
+                   std::vector<std::pair<size_t, BudgetUse>>* spent);
   // Teaches the bandit of decision point `point` `reward` for each of `features` (the logged
   // slots' features); a decision point since removed learns nothing.
   void Teach(State& state, std::string_view point,
@@ -135,6 +198,8 @@ class DecideService {
   // The contact history of one customer is read, decided on and written under the stripe of
   // its hash, so that two decisions at once cannot both pass a limit.
   std::array<std::mutex, 64> contact_mu_;
+  std::mutex goal_mu_;
+  std::vector<GoalHit> goal_hits_;  // queued by OnEvent
 };
 
 }  // namespace whisperer::server

@@ -193,6 +193,14 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
     own_detector = *std::move(d);
     detector = own_detector.get();
   }
+  DecideService decide_service(&*keys, &*workspaces, store_ptr, detector, &SystemClock::Get());
+  if (auto s = decide_service.Start(); !s.ok()) return s;
+  if (*profiles != nullptr) {  // goal events reward decisions
+    (*profiles)->SetEventSink(
+        [&decide_service](uint32_t ws, uint64_t profile, const state::EventFacts& facts) {
+          decide_service.OnEvent(ws, profile, facts);
+        });
+  }
   shard::ShardSet shards(store_ptr, &SystemClock::Get(), &metrics, ShardOptions(config));
   shards.SetProfileEngine(profiles->get());
   if (auto s = shards.Start(); !s.ok()) return s;
@@ -209,8 +217,6 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   experience.Register(&router);
   ModelService model_service(&*keys, &shards, profiles->get(), store_ptr, &SystemClock::Get());
   model_service.Register(&router);
-  DecideService decide_service(&*keys, &*workspaces, store_ptr, detector, &SystemClock::Get());
-  if (auto s = decide_service.Start(); !s.ok()) return s;
   decide_service.Register(&router);
   auto save_bandits = [&decide_service] {
     if (absl::Status s = decide_service.SaveBandits(); !s.ok()) {
@@ -219,9 +225,12 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   };
   std::optional<PeriodicThread> timers, publishes, refits;
   PeriodicThread bandits("bandit-saves", std::chrono::seconds(30), save_bandits);
-  PeriodicThread approvals("approval-expiry", std::chrono::seconds(1), [&decide_service] {
+  PeriodicThread approvals("decision-timers", std::chrono::seconds(1), [&decide_service] {
     if (absl::Status s = decide_service.ExpireApprovals(); !s.ok()) {
       obs::LogEvent(spdlog::level::warn, "approvals_not_expired", {{"error", ToStd(s.message())}});
+    }
+    if (absl::Status s = decide_service.ApplyDueRewards(); !s.ok()) {
+      obs::LogEvent(spdlog::level::warn, "rewards_not_applied", {{"error", ToStd(s.message())}});
     }
   });
   if (state::ProfileEngine* engine = profiles->get()) {
@@ -290,8 +299,11 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   if (timers) timers->Stop();
   approvals.Stop();
   bandits.Stop();
-  save_bandits();  // after the last request: every reward answered is in
-  shards.Stop();   // everything queued is written
+  shards.Stop();  // everything queued is written (and its goal events queued)
+  if (absl::Status s = decide_service.ApplyDueRewards(); !s.ok()) {
+    obs::LogEvent(spdlog::level::warn, "rewards_not_applied", {{"error", ToStd(s.message())}});
+  }
+  save_bandits();  // after the last request and goal: every reward answered is in
   SaveModels(profiles->get(), &shards);
   absl::Status flushed = (*store)->Flush();
   if (!flushed.ok()) return flushed;

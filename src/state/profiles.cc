@@ -323,7 +323,10 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
                   facts->message_id);
   }
   // Bots' events are kept out of every statistic, the models' examples included.
-  if (device_ptr == nullptr || !device_ptr->bot) models_.OnEvent(workspace_id, *target, *facts);
+  if (device_ptr == nullptr || !device_ptr->bot) {
+    models_.OnEvent(workspace_id, *target, *facts);
+    if (event_sink_) event_sink_(workspace_id, target->id, *facts);
+  }
   JourneyEffects effects;
   if (!plan.merge.empty()) {
     // A merge may have brought in a journey stage with a running timeout.
@@ -640,6 +643,10 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
           // Its approval, if it was held (the expiry index row finds no approval and goes).
           if (d.ok()) {
             d = batch->Delete(store_->decisions(), storage::ApprovalKey(workspace_id, decision));
+          }
+          // Its activation, if it was deferred (a reward wait's index row finds no decision).
+          if (d.ok()) {
+            d = batch->Delete(store_->decisions(), storage::ActivationKey(workspace_id, decision));
           }
           // Its rewards, whatever their slots and ids, without reading them: every reward key
           // is the prefix, a slot byte (1 to 20) and the reward id.

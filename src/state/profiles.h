@@ -85,6 +85,11 @@ class ProfileEngine {
   // Where `Product Viewed` events are counted for live viewer counts (state/experience.h);
   // none by default. Must outlive the engine.
   void SetLiveViews(LiveViews* views) { live_views_ = views; }
+  // Told every event folded into a profile (bots' aside), on the commit thread: it must be
+  // quick (server/decide_service.h queues goal events). Set before the shards start.
+  using EventSink =
+      std::function<void(uint32_t workspace_id, uint64_t profile_id, const EventFacts& facts)>;
+  void SetEventSink(EventSink sink) { event_sink_ = std::move(sink); }
   const DeviceDetector* device_detector() const { return detector_.get(); }
   // The workspaces' models: readers from any thread; Rollback under the commit lock
   // (ShardSet::WriteExclusive).
@@ -264,6 +269,7 @@ class ProfileEngine {
   absl::flat_hash_map<uint32_t, std::shared_ptr<const text::IntentModel>> intent_models_;
   std::unique_ptr<DeviceDetector> detector_;
   LiveViews* live_views_ = nullptr;
+  EventSink event_sink_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
   std::atomic<int64_t> next_deadline_{INT64_MAX};
   bool event_time_ = false;

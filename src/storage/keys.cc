@@ -178,17 +178,41 @@ std::string ApprovalKey(uint32_t workspace_id, uint64_t decision) {
   return key;
 }
 
-std::string ApprovalDuePrefix(uint32_t workspace_id) {
+namespace {
+
+std::string DecisionKeyPrefix(uint32_t workspace_id, char tag) {
   std::string key = WorkspacePrefix(workspace_id);
-  key.push_back('Q');
+  key.push_back(tag);
   return key;
 }
 
-std::string ApprovalDueKey(uint32_t workspace_id, int64_t expires_ms, uint64_t decision) {
-  std::string key = ApprovalDuePrefix(workspace_id);
-  PutBigEndian64(&key, static_cast<uint64_t>(expires_ms));
+std::string DueKey(uint32_t workspace_id, char tag, int64_t at_ms, uint64_t decision) {
+  std::string key = DecisionKeyPrefix(workspace_id, tag);
+  PutBigEndian64(&key, static_cast<uint64_t>(at_ms));
   PutBigEndian64(&key, decision);
   return key;
+}
+
+}  // namespace
+
+std::string ApprovalDuePrefix(uint32_t workspace_id) {
+  return DecisionKeyPrefix(workspace_id, 'Q');
+}
+
+std::string ApprovalDueKey(uint32_t workspace_id, int64_t expires_ms, uint64_t decision) {
+  return DueKey(workspace_id, 'Q', expires_ms, decision);
+}
+
+std::string ActivationKey(uint32_t workspace_id, uint64_t decision) {
+  std::string key = DecisionKeyPrefix(workspace_id, 'V');
+  PutBigEndian64(&key, decision);
+  return key;
+}
+
+std::string RewardDuePrefix(uint32_t workspace_id) { return DecisionKeyPrefix(workspace_id, 'W'); }
+
+std::string RewardDueKey(uint32_t workspace_id, int64_t due_ms, uint64_t decision) {
+  return DueKey(workspace_id, 'W', due_ms, decision);
 }
 
 std::string ContactKey(uint32_t workspace_id, uint64_t customer_hash) {

@@ -74,6 +74,8 @@ std::string MergedIntoValue(uint64_t survivor);
 //   [workspace u32] Q [expires at u64] [decision id u64]       pending approvals by expiry
 //   [workspace u32] C [customer hash u64]                      a customer's contact history
 //   [workspace u32] U [action id]                              an action's budget use
+//   [workspace u32] V [decision id u64]                        a deferred decision's activation
+//   [workspace u32] W [due at u64] [decision id u64]           decisions whose reward wait ends
 std::string DecisionKey(uint32_t workspace_id, uint64_t decision);
 std::string ProfileDecisionPrefix(uint32_t workspace_id, uint64_t profile);
 std::string ProfileDecisionKey(uint32_t workspace_id, uint64_t profile, uint64_t decision);
@@ -88,7 +90,14 @@ std::string ContactKey(uint32_t workspace_id, uint64_t customer_hash);
 std::string BudgetKey(uint32_t workspace_id, std::string_view action);
 std::string ApprovalDuePrefix(uint32_t workspace_id);
 std::string ApprovalDueKey(uint32_t workspace_id, int64_t expires_ms, uint64_t decision);
-// The decision id in the last 8 bytes of a D, P, A or Q key.
+std::string ActivationKey(uint32_t workspace_id, uint64_t decision);
+std::string RewardDuePrefix(uint32_t workspace_id);
+std::string RewardDueKey(uint32_t workspace_id, int64_t due_ms, uint64_t decision);
+// The time in a Q or W key (after its prefix).
+inline int64_t DueOfKey(std::string_view key) {
+  return static_cast<int64_t>(GetBigEndian64(key.data() + key.size() - 2 * sizeof(uint64_t)));
+}
+// The decision id in the last 8 bytes of a D, P, A, Q, V or W key.
 uint64_t DecisionOfKey(std::string_view key);
 // The survivor named by a profile row, or nullopt when the row is a profile.
 std::optional<uint64_t> DecodeMergedInto(std::string_view value);

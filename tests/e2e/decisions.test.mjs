@@ -107,9 +107,17 @@ test('a decision: candidates filtered with reasons, slots with their terms, logg
   const logged = await admin(`/v1/decisions/${d.decisionId}`);
   assert.equal(logged.status, 200, logged.text);
   assert.deepEqual(logged.json.rewards, []);
-  const { features, ...slot } = logged.json.decision.slots[0];
+  const { features, candidates, ...slot } = logged.json.decision.slots[0];
   assert.deepEqual(slot, d.slots[0]);
   assert.ok(features.length > 3 && features.every(([i, v]) => Number.isInteger(i) && typeof v === 'number'));
+  // The log keeps what offline evaluation needs: what each slot was chosen among, and the
+  // customer's features before they were crossed with an action.
+  assert.deepEqual(candidates, ['good', 'bad']);
+  assert.deepEqual(logged.json.decision.slots[1].candidates, [d.slots[1].action]);
+  const context = logged.json.decision.context;
+  assert.ok(context.length > 3 && context.every(([i, v]) => Number.isInteger(i) && typeof v === 'number'));
+  assert.equal(logged.json.decision.activation, 'immediate');
+  assert.equal(logged.json.activatedAt, null);
 
   // With an order and consent, the offers are candidates too; channels narrow the treatments.
   await send([

@@ -1,0 +1,208 @@
+// Where decisions' rewards come from besides POST /v1/rewards, through the real binary:
+// decisions computed ahead of showing (deferActivation, POST /v1/decisions/{id}/activate), a
+// decision point's reward wait with its default reward, goal events arriving through the
+// collection API, and the NDJSON export of the log that offline evaluation reads.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './lib/server.mjs';
+
+const CONFIG = `
+workspaces:
+  - name: shop
+    write_keys: [wk_shop]
+    admin_keys: [ak_shop]
+    decisions:
+      control_group: 0
+      thresholds: {autonomous: 0, supervised: 0}
+      rewards:
+        outcomes: {clicked: 1, converted: 1, ignored: 0}
+        goals:
+          - {event: Order Completed, outcome: converted, within: 1d, decision_points: [home]}
+      actions:
+        - {id: a, issue: engage, group: content, treatments: [{id: a_web, channel: web}]}
+        - {id: b, issue: engage, group: content, treatments: [{id: b_web, channel: web}]}
+        - {id: c, issue: engage, group: content, treatments: [{id: c_web, channel: web}]}
+      decision_points:
+        - {id: home, issues: [engage], slots: 2}
+        - {id: banner, issues: [engage]}
+        - {id: quick, issues: [engage], reward_wait: 1s, default_reward: -0.25}
+`;
+
+let server;
+
+before(async () => {
+  server = await startServer({ config: CONFIG });
+});
+
+after(async () => {
+  if (server?.running) assert.equal(await server.stop(), 0);
+});
+
+const basic = (key = 'wk_shop') => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
+const post = (path, body) => server.request(path, { method: 'POST', body, headers: { authorization: basic() } });
+const decide = (body) => post('/v1/decide', body);
+const reward = (body) => post('/v1/rewards', body);
+const activate = (id) => post(`/v1/decisions/${id}/activate`, {});
+const admin = (p) => server.request(p, { headers: { authorization: 'Bearer ak_shop' } });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function rewardsOf(id, want, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await admin(`/v1/decisions/${id}`);
+    assert.equal(res.status, 200, res.text);
+    if (res.json.rewards.length >= want || Date.now() > deadline) return res.json;
+    await sleep(100);
+  }
+}
+
+test('a deferred decision is acted on, and rewarded, only once activated', async () => {
+  const bad = await decide({ userId: 'dee', decisionPoint: 'banner', deferActivation: 'yes' });
+  assert.equal(bad.status, 400, bad.text);
+  assert.equal(bad.json.error.field, 'deferActivation');
+
+  const d = await decide({ userId: 'dee', decisionPoint: 'banner', deferActivation: true });
+  assert.equal(d.status, 200, d.text);
+  assert.equal(d.json.activation, 'deferred');
+  const id = d.json.decisionId;
+  const early = await reward({ decisionId: id, outcome: 'clicked' });
+  assert.equal(early.status, 409, early.text);
+  assert.equal(early.json.error.code, 'decision_not_activated');
+  assert.match(early.json.error.message, /activate/);
+  assert.equal((await admin(`/v1/decisions/${id}`)).json.activatedAt, null);
+
+  const first = await activate(id);
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.json.activated, true);
+  assert.match(first.json.activatedAt, /^\d{4}-\d\d-\d\dT/);
+  const again = await activate(id);
+  assert.equal(again.status, 200, again.text);
+  assert.deepEqual([again.json.activated, again.json.reason], [false, 'already_activated']);
+  assert.equal(again.json.activatedAt, first.json.activatedAt);
+  assert.equal((await admin(`/v1/decisions/${id}`)).json.activatedAt, first.json.activatedAt);
+
+  const now = await reward({ decisionId: id, outcome: 'clicked' });
+  assert.equal(now.status, 200, now.text);
+  assert.equal(now.json.applied, true);
+
+  const plain = await decide({ userId: 'dee', decisionPoint: 'banner' });
+  assert.equal(plain.json.activation, 'immediate');
+  const noop = await activate(plain.json.decisionId);
+  assert.deepEqual([noop.json.activated, noop.json.reason], [false, 'not_deferred']);
+  const unknown = await activate('dec_00000000000000ff');
+  assert.equal(unknown.status, 404, unknown.text);
+  assert.equal(unknown.json.error.code, 'decision_not_found');
+});
+
+test('a slot with no reward after the wait gets the default reward; later ones do not count', async () => {
+  const d = await decide({ userId: 'walt', decisionPoint: 'quick' });
+  assert.equal(d.status, 200, d.text);
+  const id = d.json.decisionId;
+  const got = await rewardsOf(id, 1);
+  assert.equal(got.rewards.length, 1, JSON.stringify(got));
+  assert.deepEqual(
+    [got.rewards[0].slot, got.rewards[0].value, got.rewards[0].source, got.rewards[0].rewardId],
+    [1, -0.25, 'default', 'default'],
+  );
+  const late = await reward({ decisionId: id, outcome: 'clicked' });
+  assert.equal(late.status, 200, late.text);
+  assert.deepEqual([late.json.applied, late.json.reason, late.json.total], [false, 'already_rewarded', -0.25]);
+
+  // Rewarded in time: no default.
+  const quick = await decide({ userId: 'walt', decisionPoint: 'quick' });
+  assert.equal((await reward({ decisionId: quick.json.decisionId, outcome: 'clicked' })).json.applied, true);
+  // Deferred: the wait starts at activation.
+  const later = await decide({ userId: 'walt', decisionPoint: 'quick', deferActivation: true });
+  await sleep(2000);
+  assert.deepEqual((await admin(`/v1/decisions/${later.json.decisionId}`)).json.rewards, []);
+  assert.equal((await activate(later.json.decisionId)).json.activated, true);
+  const defaulted = await rewardsOf(later.json.decisionId, 1);
+  assert.equal(defaulted.rewards[0].source, 'default');
+  const kept = await admin(`/v1/decisions/${quick.json.decisionId}`);
+  assert.deepEqual(kept.json.rewards.map((r) => [r.source, r.value]), [['api', 1]]);
+});
+
+async function send(batch) {
+  const res = await server.request('/v1/batch', { body: { batch }, headers: { authorization: basic() } });
+  assert.equal(res.status, 200, res.text);
+}
+
+test('a goal event rewards the customer\'s recent decisions at its decision points, once', async () => {
+  // Goals credit the decisions of a profile: these customers have one.
+  await send([
+    { type: 'identify', userId: 'gus', traits: { plan: 'pro' }, messageId: 'gus-0' },
+    { type: 'identify', userId: 'ida', traits: { plan: 'pro' }, messageId: 'ida-0' },
+  ]);
+  await sleep(300);
+  const home = await decide({ userId: 'gus', decisionPoint: 'home' });
+  assert.equal(home.status, 200, home.text);
+  assert.equal(home.json.slots.length, 2);
+  const banner = await decide({ userId: 'gus', decisionPoint: 'banner' });
+  const other = await decide({ userId: 'ida', decisionPoint: 'home' });
+  const batch = [
+    { type: 'track', userId: 'gus', event: 'Order Completed', messageId: 'gus-order-1' },
+    { type: 'track', userId: 'gus', event: 'Product Viewed', messageId: 'gus-view-1' },
+  ];
+  await send(batch);
+  const got = await rewardsOf(home.json.decisionId, 2);
+  assert.deepEqual(
+    got.rewards.map((r) => [r.slot, r.value, r.outcome, r.source, r.rewardId]),
+    [
+      [1, 1, 'converted', 'goal', 'goal:gus-order-1'],
+      [2, 1, 'converted', 'goal', 'goal:gus-order-1'],
+    ],
+  );
+  await sleep(1500);
+  assert.deepEqual((await admin(`/v1/decisions/${banner.json.decisionId}`)).json.rewards, [], 'not a goal point');
+  assert.deepEqual((await admin(`/v1/decisions/${other.json.decisionId}`)).json.rewards, [], 'another customer');
+  // The same event again (a retry) is deduplicated at collection; a second order counts once
+  // more only under aggregate: sum, and this workspace keeps the first.
+  const again = await server.request('/v1/track', {
+    body: { userId: 'gus', event: 'Order Completed', messageId: 'gus-order-2' },
+    headers: { authorization: basic() },
+  });
+  assert.equal(again.status, 200, again.text);
+  await sleep(1500);
+  assert.equal((await admin(`/v1/decisions/${home.json.decisionId}`)).json.rewards.length, 2);
+});
+
+test('the log exports as NDJSON, a line per slot, with what offline evaluation needs', async () => {
+  const from = new Date(Date.now() - 1000).toISOString();
+  const ids = [];
+  for (const user of ['eve', 'fay', 'gil']) {
+    const d = await decide({ userId: user, decisionPoint: 'home', context: { page: { path: '/x' } } });
+    assert.equal(d.status, 200, d.text);
+    ids.push(d.json.decisionId);
+  }
+  await reward({ decisionId: ids[0], slot: 2, value: 0.5 });
+  const res = await admin(`/v1/decisions/export?from=${encodeURIComponent(from)}`);
+  assert.equal(res.status, 200, res.text);
+  assert.match(res.headers['content-type'], /application\/x-ndjson/);
+  assert.equal(res.headers['whisperer-next-cursor'], undefined);
+  const lines = res.text.trim().split('\n').map((l) => JSON.parse(l));
+  const mine = lines.filter((l) => ids.includes(l.decisionId));
+  assert.equal(mine.length, 6);
+  for (const l of mine) {
+    assert.equal(l.decisionPoint, 'home', JSON.stringify(l));
+    assert.ok([1, 2].includes(l.position));
+    assert.ok(l.candidates.includes(l.action), JSON.stringify(l));
+    assert.equal(l.candidates.length, l.position === 1 ? 3 : 2);
+    assert.ok(l.propensity > 0 && l.propensity <= 1);
+    assert.ok(l.context.length > 0 && l.context.every(([i, v]) => Number.isInteger(i) && typeof v === 'number'), JSON.stringify(l));
+  }
+  const rewarded = mine.filter((l) => l.reward !== null);
+  assert.deepEqual(rewarded.map((l) => [l.decisionId, l.position, l.reward]), [[ids[0], 2, 0.5]]);
+
+  // Pages: the cursor of the next one in a header.
+  const page = await admin(`/v1/decisions/export?from=${encodeURIComponent(from)}&limit=1`);
+  assert.equal(page.status, 200, page.text);
+  const cursor = page.headers['whisperer-next-cursor'];
+  assert.match(cursor, /^dec_/);
+  const next = await admin(`/v1/decisions/export?from=${encodeURIComponent(from)}&limit=1&cursor=${cursor}`);
+  assert.notEqual(JSON.parse(next.text.split('\n')[0]).decisionId, JSON.parse(page.text.split('\n')[0]).decisionId);
+  const tooMany = await admin('/v1/decisions/export?limit=100001');
+  assert.equal(tooMany.status, 400, tooMany.text);
+  assert.equal(tooMany.json.error.field, 'limit');
+  const noKey = await server.request('/v1/decisions/export', { headers: { authorization: basic() } });
+  assert.equal(noKey.status, 401, noKey.text);
+});
