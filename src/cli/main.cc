@@ -8,8 +8,10 @@
 
 #include "CLI/CLI.hpp"
 #include "common/status.h"
+#include "common/strings.h"
 #include "config/config.h"
 #include "eval/eval.h"
+#include "eval/ope_log.h"
 #include "server/server.h"
 
 namespace {
@@ -121,16 +123,71 @@ int main(int argc, char** argv) {
   CLI::App* eval = app.add_subcommand(
       "eval", "Train and score the models on a public dataset; print the figures as JSON");
   eval->add_option("task", eval_task,
-                   "telco_churn, cdnow, banking77, bitext, sentiment, ope_synthetic or hillstrom")
+                   "telco_churn, cdnow, banking77, bitext, sentiment, ope_synthetic, hillstrom, "
+                   "open_bandit, or ope (a decision log: --log, --policy)")
       ->required()
       ->check(CLI::IsMember({"telco_churn", "cdnow", "banking77", "bitext", "sentiment",
-                             "ope_synthetic", "hillstrom"}));
+                             "ope_synthetic", "hillstrom", "open_bandit", "ope"}));
   eval->add_option("--data", eval_data,
                    "the datasets folder (default $WHISPERER_DATA, else ../shared/data)");
+  // `eval ope`: the value of a policy estimated from a decision log (eval/ope_log.h).
+  whisperer::eval::OpeCommand ope_cmd;
+  const char* ope_options[] = {"--log",       "--policy",      "--train",
+                               "--bootstrap", "--seed",        "--priors",
+                               "--campaign",  "--simulations", "--marginal-positions"};
+  eval->add_option("--log", ope_cmd.log,
+                   "ope: the decision log, NDJSON of one logged slot per line (as GET "
+                   "/v1/decisions/export writes it)");
+  eval->add_option("--policy", ope_cmd.policy,
+                   "ope: the policy to evaluate: uniform, logged, greedy, thompson or bts");
+  eval->add_option("--train", ope_cmd.train,
+                   "ope: the first fraction of the lines trains the reward model (and greedy's "
+                   "and thompson's policy), the rest are evaluated; 0: train on every line and "
+                   "evaluate every line")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  eval->add_option("--bootstrap", ope_cmd.bootstrap, "ope: resamples of the 95 % intervals")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  eval->add_option("--seed", ope_cmd.seed, "ope: seed of the bootstrap and of bts's draws")
+      ->capture_default_str();
+  eval->add_option("--priors", ope_cmd.priors,
+                   "ope, bts: Beta priors per action, campaign: {alpha: [...], beta: [...]} "
+                   "(actions named by their index)");
+  eval->add_option("--campaign", ope_cmd.campaign, "ope, bts: the campaign of --priors");
+  eval->add_option("--simulations", ope_cmd.simulations,
+                   "ope, bts: draws that estimate the policy's probabilities")
+      ->check(CLI::Range(1, 100'000'000))
+      ->capture_default_str();
+  eval->add_flag("--marginal-positions", ope_cmd.marginal_positions,
+                 "ope: the log's propensities are each action's probability at its position, not "
+                 "given the earlier positions (as in the Open Bandit Dataset)");
 
   CLI11_PARSE(app, argc, argv);
 
   if (*eval) {
+    if (eval_task == "ope") {
+      if (ope_cmd.log.empty() || ope_cmd.policy.empty()) {
+        return Fail(absl::InvalidArgumentError(
+                        "eval ope needs --log FILE and --policy NAME (uniform, logged, greedy, "
+                        "thompson or bts)"),
+                    2);
+      }
+      absl::StatusOr<std::string> figures = whisperer::eval::RunOpeCommand(ope_cmd);
+      if (!figures.ok()) {
+        return Fail(figures.status(),
+                    figures.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+      }
+      std::cout << *figures << "\n";
+      return 0;
+    }
+    for (const char* option : ope_options) {
+      if (eval->count(option) > 0) {
+        return Fail(absl::InvalidArgumentError(
+                        whisperer::ToAbsl(whisperer::StrCat(option, " is an option of eval ope"))),
+                    2);
+      }
+    }
     // Here --data and WHISPERER_DATA name the datasets folder, not a server's data directory.
     if (eval_data.empty()) {
       const char* env = std::getenv("WHISPERER_DATA");

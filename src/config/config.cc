@@ -443,7 +443,7 @@ absl::Status ParseAction(Reader& r, const YAML::Node& n, const std::string& path
       r.Map(n, path,
             {"id", "issue", "group", "kind", "value", "cost", "lever", "consent", "valid",
              "eligibility", "applicability", "suitability", "weights", "treatments", "contact",
-             "suppress_after", "budget"}));
+             "suppress_after", "budget", "variants"}));
   WHISPERER_RETURN_IF_ERROR(EntryId(r, r.file(), n, path, "action", ids, &a->id));
   for (auto [key, out] : {std::pair{"issue", &a->issue}, std::pair{"group", &a->group}}) {
     WHISPERER_RETURN_IF_ERROR(r.String(n[key], StrCat(path, ".", key), out));
@@ -543,6 +543,21 @@ absl::Status ParseAction(Reader& r, const YAML::Node& n, const std::string& path
     }
     a->treatments.push_back(std::move(t));
   }
+  if (const YAML::Node& vs = n["variants"]) {
+    if (!vs.IsSequence() || vs.size() < 2) {
+      return ConfigError(r.file(), vs, path + ".variants",
+                         "must be a list of at least two variants ({id, content})");
+    }
+    std::set<std::string> variant_ids;
+    for (size_t i = 0; i < vs.size(); ++i) {
+      const std::string vp = StrCat(path, ".variants[", i, "]");
+      WHISPERER_RETURN_IF_ERROR(r.Map(vs[i], vp, {"id", "content"}));
+      ActionConfig::Variant v;
+      WHISPERER_RETURN_IF_ERROR(EntryId(r, r.file(), vs[i], vp, "variant", &variant_ids, &v.id));
+      WHISPERER_RETURN_IF_ERROR(r.String(vs[i]["content"], vp + ".content", &v.content));
+      a->variants.push_back(std::move(v));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -551,7 +566,8 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
   WHISPERER_RETURN_IF_ERROR(
       r.Map(n, path,
             {"environment", "exploration", "thresholds", "learning_rate", "control_group", "policy",
-             "bandit", "rewards", "approvals", "contact_policy", "actions", "decision_points"}));
+             "bandit", "rewards", "approvals", "contact_policy", "actions", "decision_points",
+             "channels", "send_time"}));
   d->configured = true;
   WHISPERER_RETURN_IF_ERROR(r.String(n["environment"], path + ".environment", &d->environment));
   if (d->environment != "production" && d->environment != "staging" &&
@@ -561,6 +577,29 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
   }
   WHISPERER_RETURN_IF_ERROR(
       r.Number(n["exploration"], path + ".exploration", &d->exploration, 0, 1));
+  if (const YAML::Node& c = n["channels"]) {
+    const std::string cp = path + ".channels";
+    WHISPERER_RETURN_IF_ERROR(r.Map(c, cp, {"choose", "prior_strength"}));
+    d->channel_choice = true;
+    if (c["choose"]) {
+      WHISPERER_RETURN_IF_ERROR(r.Bool(c["choose"], cp + ".choose", &d->channel_choice));
+    }
+    WHISPERER_RETURN_IF_ERROR(r.Number(c["prior_strength"], cp + ".prior_strength",
+                                       &d->channel_prior_strength, 0.01, 1e6));
+  }
+  if (const YAML::Node& t = n["send_time"]) {
+    const std::string tp = path + ".send_time";
+    WHISPERER_RETURN_IF_ERROR(
+        r.Map(t, tp, {"exploration", "smoothing", "min_lead", "default_hour"}));
+    d->send_time = true;
+    WHISPERER_RETURN_IF_ERROR(
+        r.Number(t["exploration"], tp + ".exploration", &d->send_exploration, 0, 1));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Number(t["smoothing"], tp + ".smoothing", &d->send_smoothing, 0, 1e6));
+    WHISPERER_RETURN_IF_ERROR(r.Duration(t["min_lead"], tp + ".min_lead", &d->send_min_lead_ms));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Uint(t["default_hour"], tp + ".default_hour", &d->send_default_hour, 0, 23));
+  }
   if (const YAML::Node& t = n["thresholds"]) {
     WHISPERER_RETURN_IF_ERROR(r.Map(t, path + ".thresholds", {"autonomous", "supervised"}));
     WHISPERER_RETURN_IF_ERROR(

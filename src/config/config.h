@@ -150,6 +150,13 @@ struct ActionConfig {
     std::string channel;  // email, sms, push, in_app, web, phone
   };
   std::vector<Treatment> treatments;  // at least one
+  // A/B/n content variants (subject lines, copy), chosen by a Thompson-sampling bandit per
+  // action; none: no variant.
+  struct Variant {
+    std::string id;
+    std::string content;  // what the caller renders (free text, returned as is)
+  };
+  std::vector<Variant> variants;
 };
 
 struct DecisionPointConfig {
@@ -205,6 +212,20 @@ struct DecisionsConfig {
   // of dismissed and rejected that `outcomes` names.
   std::vector<std::string> negative_outcomes = {"dismissed", "rejected"};
   std::vector<GoalConfig> goals;
+  // Channel choice among an action's treatments by each customer's engagement (Thompson sampling
+  // on a Beta posterior shrunk towards the workspace's rate with `channel_prior_strength`
+  // pseudo-messages). Off: the first treatment the request allows.
+  bool channel_choice = false;
+  double channel_prior_strength = 10;
+  // The next best send time in each answer: the customer's hour-of-week engagement, smoothed by
+  // `send_smoothing` pseudo-engagements shaped like the workspace's, explored with
+  // `send_exploration`, at least `send_min_lead_ms` ahead; `send_default_hour` local time for a
+  // workspace without history.
+  bool send_time = false;
+  double send_smoothing = 5;
+  double send_exploration = 0.1;
+  int64_t send_min_lead_ms = 0;
+  int64_t send_default_hour = 10;
   // Held decisions: how long an approval waits, what an approval or a rejection teaches the
   // bandit, and what the reviewer sees per action kind.
   int64_t approval_expiry_ms = 24 * 3'600'000LL;

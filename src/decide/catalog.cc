@@ -47,6 +47,13 @@ Settings SettingsOf(const config::DecisionsConfig& c) {
     s.contact_horizon_ms = std::max(s.contact_horizon_ms, limit.per_ms);
   }
   s.negative_outcomes = c.negative_outcomes;
+  s.channel_choice = c.channel_choice;
+  s.channel_prior_strength = c.channel_prior_strength;
+  s.send_time = c.send_time;
+  s.send.smoothing = c.send_smoothing;
+  s.send.exploration = c.send_exploration;
+  s.send.min_lead_ms = c.send_min_lead_ms;
+  s.send.default_hour = static_cast<int>(c.send_default_hour);
   for (const config::GoalConfig& g : c.goals) {
     s.goals.push_back({g.event, g.outcome, g.value, g.within_ms, g.decision_points});
   }
@@ -144,6 +151,10 @@ absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
     a.contact_per_ms = ac.contact_per_ms;
     a.suppress_negatives = ac.suppress_negatives;
     a.suppress_within_ms = ac.suppress_within_ms;
+    for (const config::ActionConfig::Variant& v : ac.variants) {
+      a.variants.push_back({v.id, v.content});
+      a.variant_ids.push_back(v.id);
+    }
     a.budget_per_day = ac.budget_per_day;
     a.budget_total_spend = ac.budget_total_spend;
     if (a.budget_per_day > 0 || a.budget_total_spend > 0) catalog->settings.budgets = true;

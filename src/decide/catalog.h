@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "config/config.h"
+#include "decide/engagement.h"
 #include "expr/expr.h"
 #include "learn/bandit.h"
 
@@ -62,6 +63,17 @@ struct Settings {
     std::vector<std::string> points;
   };
   std::vector<Goal> goals;
+  // Delivery (decide/engagement.h): channel choice among an action's usable treatments by the
+  // customer's engagement; the next best send time in each answer.
+  bool channel_choice = false;
+  double channel_prior_strength = kDefaultPriorStrength;
+  bool send_time = false;
+  SendTimeOptions send;
+  // Whether a customer's engagement counts are kept (channel choice or send time).
+  bool engagement() const { return channel_choice || send_time; }
+  // Whether a decision reads or writes per-customer state (contact history, engagement), under
+  // the customer's lock stripe (server/decide_service.h).
+  bool PerCustomer() const { return contact_policy || engagement(); }
   // Whether any action has a budget.
   bool budgets = false;
   // Whether any contact policy is set, and the longest period one looks back.
@@ -82,6 +94,11 @@ struct Treatment {
   std::string channel;
 };
 
+struct Variant {
+  std::string id;
+  std::string content;
+};
+
 struct Action {
   std::string id, issue, group, kind;
   double value = 1, cost = 0, lever = 1;
@@ -94,6 +111,8 @@ struct Action {
   };
   std::vector<Weight> weights;
   std::vector<Treatment> treatments;
+  std::vector<Variant> variants;  // A/B/n content, chosen per decision by Thompson sampling
+  std::vector<std::string> variant_ids;
   uint64_t hash = 0;  // of the id: the action's slots in the bandit
   // Contact policy (0: none): at most contact_max acted on per customer within contact_per_ms;
   // none after suppress_negatives negative outcomes within suppress_within_ms.

@@ -147,6 +147,58 @@ workspaces:
   EXPECT_TRUE(CompileCatalog(c->workspaces[0].decisions, {"loyalty"}).ok());
 }
 
+TEST(Catalog, RewardsAndDeliverySettings) {
+  absl::StatusOr<std::shared_ptr<const Catalog>> c = Compile(R"(
+workspaces:
+  - name: shop
+    decisions:
+      channels: {prior_strength: 4}
+      send_time: {exploration: 0.2, smoothing: 3, min_lead: 15m, default_hour: 8}
+      rewards:
+        goals:
+          - {event: Order Completed, outcome: converted, within: 2d, decision_points: [home]}
+          - {event: Signed Up, value: 0.5}
+      actions:
+        - id: a
+          issue: i
+          group: g
+          variants: [{id: v1, content: one}, {id: v2}]
+          treatments: [{id: t, channel: web}]
+      decision_points:
+        - {id: home, actions: [a], reward_wait: 30m, default_reward: -0.1}
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const Settings& s = (*c)->settings;
+  EXPECT_TRUE(s.channel_choice);
+  EXPECT_EQ(s.channel_prior_strength, 4);
+  EXPECT_TRUE(s.send_time);
+  EXPECT_TRUE(s.engagement());
+  EXPECT_TRUE(s.PerCustomer());
+  EXPECT_EQ(s.send.exploration, 0.2);
+  EXPECT_EQ(s.send.smoothing, 3);
+  EXPECT_EQ(s.send.min_lead_ms, 15 * 60'000);
+  EXPECT_EQ(s.send.default_hour, 8);
+  ASSERT_EQ(s.goals.size(), 2u);
+  EXPECT_EQ(s.goals[0].event, "Order Completed");
+  EXPECT_EQ(s.goals[0].outcome, "converted");
+  EXPECT_EQ(s.goals[0].value, 1);  // converted's value
+  EXPECT_EQ(s.goals[0].within_ms, 2 * 86'400'000);
+  EXPECT_EQ(s.goals[0].points, std::vector<std::string>{"home"});
+  EXPECT_EQ(s.goals[1].value, 0.5);
+  EXPECT_EQ(s.goals[1].within_ms, 7 * 86'400'000);  // the default window
+  const Action& a = (*c)->actions[0];
+  ASSERT_EQ(a.variants.size(), 2u);
+  EXPECT_EQ(a.variants[0].content, "one");
+  EXPECT_EQ(a.variant_ids, (std::vector<std::string>{"v1", "v2"}));
+  const DecisionPoint* home = (*c)->Point("home");
+  EXPECT_EQ(home->reward_wait_ms, 30 * 60'000);
+  EXPECT_EQ(home->default_reward, -0.1);
+  absl::StatusOr<std::shared_ptr<const Catalog>> plain = Compile(kShop);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE((*plain)->settings.engagement());
+  EXPECT_EQ((*plain)->Point("home")->reward_wait_ms, 0);
+}
+
 TEST(Catalog, ConfigErrorsNameTheKey) {
   struct Case {
     const char* yaml;
@@ -179,6 +231,22 @@ TEST(Catalog, ConfigErrorsNameTheKey) {
            {"actions: [{id: a, issue: i, group: g, treatments: [{id: t, channel: web}]}]\n"
             "      decision_points: [{id: p, actions: [a], fallback: b}]",
             "names no action of this workspace"},
+           {"rewards: {goals: [{event: Bought, outcome: won}]}",
+            "names no outcome of rewards.outcomes"},
+           {"rewards: {goals: [{event: Bought, outcome: clicked, value: 1}]}",
+            "give either outcome or value, not both"},
+           {"rewards: {goals: [{outcome: clicked}]}", "names the goal's track event"},
+           {"rewards: {goals: [{event: Bought, within: 0s}]}", "must be positive"},
+           {"rewards: {goals: [{event: Bought, decision_points: [nowhere]}]}",
+            "names no decision point of this workspace"},
+           {"decision_points: [{id: p, issues: [i], reward_wait: soon}]", "is not a duration"},
+           {"decision_points: [{id: p, issues: [i], default_reward: 3}]",
+            "must be a number from -1 to 1"},
+           {"actions: [{id: a, issue: i, group: g, variants: [{id: v}], "
+            "treatments: [{id: t, channel: web}]}]",
+            "at least two variants"},
+           {"send_time: {default_hour: 24}", "must be a whole number from 0 to 23"},
+           {"channels: {prior_strength: 0}", "must be a number from"},
        }) {
     absl::StatusOr<config::Config> parsed = config::ParseConfig(
         StrCat("workspaces:\n  - name: shop\n    decisions:\n      ", c.yaml, "\n"), "w.yaml");

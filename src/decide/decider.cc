@@ -67,6 +67,50 @@ std::string_view FilterReason(size_t index, const DecideInput& in, const Treatme
   return {};
 }
 
+// The slot's channel and content variant (see decider.h, step 4). `used`: the channels of the
+// earlier slots.
+void ChooseDelivery(const DecideInput& in, const Action& a,
+                    const std::map<std::string_view, size_t>& used, std::mt19937_64& rng,
+                    SlotChoice* choice) {
+  const Settings& s = in.catalog->settings;
+  if (s.channel_choice && a.treatments.size() > 1) {
+    std::vector<std::string> usable;
+    std::vector<const Treatment*> by_channel;
+    for (const Treatment& t : a.treatments) {
+      if (!in.channels.empty() &&
+          std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) {
+        continue;
+      }
+      auto it = used.find(t.channel);
+      if (ChannelFull(in, t.channel, it == used.end() ? 0 : it->second)) continue;
+      if (std::find(usable.begin(), usable.end(), t.channel) != usable.end()) continue;
+      usable.push_back(t.channel);
+      by_channel.push_back(&t);
+    }
+    static const Engagement kNone;
+    if (usable.size() > 1) {
+      std::optional<ChannelChoice> c =
+          ChooseChannel(usable, in.engagement != nullptr ? *in.engagement : kNone,
+                        in.workspace_engagement != nullptr ? *in.workspace_engagement : kNone,
+                        s.channel_prior_strength, rng);
+      if (c) {
+        choice->treatment = by_channel[c->index];
+        choice->channels = usable.size();
+        choice->channel_probability = c->probability;
+      }
+    }
+  }
+  if (!a.variants.empty()) {
+    static const VariantStats kNoStats;
+    const VariantStats& stats = in.variants != nullptr ? *in.variants : kNoStats;
+    std::vector<VariantCounts> counts = stats.CountsOf(a.id, a.variant_ids);
+    if (std::optional<VariantChoice> v = ChooseVariant(counts, rng)) {
+      choice->variant = static_cast<int>(v->index);
+      choice->variant_probability = v->probability;
+    }
+  }
+}
+
 struct Scored {
   size_t action;
   const Treatment* treatment;
@@ -224,6 +268,7 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     });
     if (choice.factors.size() > kMaxFactors) choice.factors.resize(kMaxFactors);
     choice.features = std::move(c.features);
+    ChooseDelivery(in, a, used, rng, &choice);
     choice.open.reserve(left.size());
     for (size_t i : left) choice.open.push_back(scored[i].action);
     ++used[choice.treatment->channel];

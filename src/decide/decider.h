@@ -24,7 +24,11 @@
 //      slot: the lift of the engine is measured against them. Every choice logs the probability
 //      with which it was made (the propensity offline evaluation divides by): for a slot, the
 //      probability of that action there given the actions of the earlier slots.
-//   4. Autonomy. The confidence of a slot's action is the posterior probability that it has the
+//   4. Delivery. With channel choice, the slot's treatment is drawn among the action's usable
+//      ones (a channel the request allows and not at its limit) by Thompson sampling on the
+//      customer's engagement per channel (decide/engagement.h); else it is the first usable one.
+//      An action with content variants gets one by its own Thompson-sampling bandit.
+//   5. Autonomy. The confidence of a slot's action is the posterior probability that it has the
 //      highest priority among the actions left for the slot (learn::ProbabilityOfBest). From
 //      `autonomous` the engine acts alone; from `supervised` it acts and flags the decision for
 //      review; below, the slot is held for a person's approval.
@@ -64,6 +68,11 @@ struct DecideInput {
   // Per catalog action, 1 when its budget is spent (server/decide_service.h keeps the counts);
   // empty: no budgets.
   std::span<const uint8_t> budget_spent;
+  // With Settings::channel_choice: the customer's and the workspace's engagement counts
+  // (decide/engagement.h); null: none yet. With variants: the workspace's counts per variant.
+  const Engagement* engagement = nullptr;
+  const Engagement* workspace_engagement = nullptr;
+  const VariantStats* variants = nullptr;
 };
 
 struct Filtered {
@@ -92,7 +101,14 @@ struct SlotChoice {
   std::string_view autonomy;             // autonomous, supervised or approval
   std::vector<learn::Feature> features;  // crossed: what a reward teaches
   std::vector<size_t> open;              // the actions this slot was chosen among (catalog order)
-  std::vector<Factor> factors;           // the largest contributions, up to 5
+  // The treatment's channel was drawn among this many usable ones (channel choice), with this
+  // probability; 1 and 1 when there was no choice.
+  size_t channels = 1;
+  double channel_probability = 1;
+  // The content variant (index into the action's variants; -1: it has none) and its probability.
+  int variant = -1;
+  double variant_probability = 1;
+  std::vector<Factor> factors;  // the largest contributions, up to 5
 };
 
 struct Decision {

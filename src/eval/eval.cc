@@ -12,10 +12,11 @@ absl::StatusOr<std::string> Run(const std::string& task, const std::string& data
   if (task == "sentiment") return RunSentiment(data_dir);
   if (task == "ope_synthetic") return RunOpeSynthetic(data_dir);
   if (task == "hillstrom") return RunHillstrom(data_dir);
-  return absl::InvalidArgumentError(ToAbsl(
-      StrCat("unknown evaluation task '", task,
-             "' (expected telco_churn, cdnow, banking77, bitext, sentiment, ope_synthetic or "
-             "hillstrom)")));
+  if (task == "open_bandit") return RunOpenBandit(data_dir);
+  return absl::InvalidArgumentError(
+      ToAbsl(StrCat("unknown evaluation task '", task,
+                    "' (expected telco_churn, cdnow, banking77, bitext, sentiment, ope_synthetic, "
+                    "hillstrom or open_bandit)")));
 }
 
 }  // namespace whisperer::eval

@@ -42,8 +42,14 @@ absl::StatusOr<std::string> RunOpeSynthetic(const std::string& data_dir);
 // split, its greedy policy's value estimated on the test rows (IPW, SNIPW, DR, bootstrap).
 absl::StatusOr<std::string> RunHillstrom(const std::string& data_dir);
 
+// open_bandit/: the production Bernoulli Thompson sampling policy (prior_bts.yaml) evaluated
+// off-policy (eval/ope_log.h: DM, IPW, SNIPW, DR) on each campaign's uniformly random log, next
+// to both logs' click rates. A wiring check, not an accuracy target.
+absl::StatusOr<std::string> RunOpenBandit(const std::string& data_dir);
+
 // One of the tasks above by its name (telco_churn, cdnow, banking77, bitext, sentiment,
-// ope_synthetic, hillstrom); InvalidArgument for another name.
+// ope_synthetic, hillstrom, open_bandit); InvalidArgument for another name. (`whisperer eval
+// ope`, the evaluation of a decision log, is eval/ope_log.h's RunOpeCommand.)
 absl::StatusOr<std::string> Run(const std::string& task, const std::string& data_dir);
 
 }  // namespace whisperer::eval

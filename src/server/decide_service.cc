@@ -75,6 +75,18 @@ std::string_view SlotStatus(std::string_view autonomy) {
   return "held_for_approval";
 }
 
+// The customer's time zone (an IANA name): the request's context.timezone (Segment's field),
+// else the profile's `timezone` trait; "" for none (UTC).
+std::string CustomerZone(simdjson::dom::element body, const state::Profile& profile) {
+  std::string_view zone;
+  if (body["context"]["timezone"].get(zone) == simdjson::SUCCESS) return std::string(zone);
+  auto it = profile.traits.find("timezone");
+  if (it != profile.traits.end() && it->second.json.size() > 2 && it->second.json.front() == '"') {
+    return it->second.json.substr(1, it->second.json.size() - 2);
+  }
+  return {};
+}
+
 void WriteFeatures(JsonWriter& w, std::span<const learn::Feature> features) {
   w.StartArray();
   for (const learn::Feature& f : features) {
@@ -93,6 +105,7 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
                    const decide::DecisionPoint& point, const Customer& customer, int64_t now,
                    const decide::Decision& d, uint64_t bandit_updates, bool with_features,
                    int64_t approval_expires_ms, uint64_t customer_hash, bool deferred,
+                   const std::optional<decide::SendTime>& send_time,
                    std::span<const learn::Feature> context) {
   const decide::Settings& s = catalog.settings;
   w.StartObject();
@@ -125,6 +138,23 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
   w.Uint(d.candidates);
   w.Key("activation");
   w.String(deferred ? "deferred" : "immediate");
+  if (send_time) {
+    w.Key("sendTime");
+    w.StartObject();
+    w.Key("at");
+    w.String(FormatIso8601(send_time->at_ms));
+    w.Key("zone");
+    w.String(send_time->zone);
+    w.Key("hourOfWeek");
+    w.Int(send_time->hour_of_week);
+    w.Key("source");
+    w.String(send_time->source);
+    w.Key("mode");
+    w.String(send_time->explore ? "explore" : "exploit");
+    w.Key("probability");
+    w.Double(send_time->probability);
+    w.EndObject();
+  }
   if (with_features) {  // in the log: whose contact history the outcomes go to (a hash)
     w.Key("customer");
     w.String(Hex16(customer_hash));
@@ -148,6 +178,27 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
     w.String(a.kind);
     w.Key("treatment");
     WriteTreatment(w, c.treatment->id, c.treatment->channel);
+    if (c.channels > 1) {  // the channel was chosen among several, by engagement
+      w.Key("channelChoice");
+      w.StartObject();
+      w.Key("among");
+      w.Uint(c.channels);
+      w.Key("probability");
+      w.Double(c.channel_probability);
+      w.EndObject();
+    }
+    if (c.variant >= 0) {
+      const decide::Variant& v = a.variants[static_cast<size_t>(c.variant)];
+      w.Key("variant");
+      w.StartObject();
+      w.Key("id");
+      w.String(v.id);
+      w.Key("content");
+      w.String(v.content);
+      w.Key("probability");
+      w.Double(c.variant_probability);
+      w.EndObject();
+    }
     w.Key("priority");
     w.StartObject();
     w.Key("value");
@@ -224,7 +275,8 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
 struct LoggedSlot {
   std::string action;
   std::string channel;
-  bool held = false;  // held for approval
+  bool held = false;    // held for approval
+  std::string variant;  // its content variant's id, "" for none
   std::vector<learn::Feature> features;
 };
 
@@ -232,6 +284,7 @@ struct LoggedDecision {
   std::string point;
   uint64_t customer = 0;  // the hash of the contact history
   bool deferred = false;  // acted on only once activated
+  std::string zone;       // the customer's time zone when a send time was chosen
   std::vector<LoggedSlot> slots;
 };
 
@@ -254,11 +307,15 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
     d.customer = ParseHex16(customer).value_or(0);
   }
   d.deferred = doc["activation"].get(activation) == simdjson::SUCCESS && activation == "deferred";
+  std::string_view zone;
+  if (doc["sendTime"]["zone"].get(zone) == simdjson::SUCCESS) d.zone = zone;
   for (simdjson::dom::element slot : slots) {
     LoggedSlot s;
     std::string_view channel, status;
     if (slot["treatment"]["channel"].get(channel) == simdjson::SUCCESS) s.channel = channel;
     s.held = slot["status"].get(status) == simdjson::SUCCESS && status == "held_for_approval";
+    std::string_view variant;
+    if (slot["variant"]["id"].get(variant) == simdjson::SUCCESS) s.variant = variant;
     std::string_view action;
     simdjson::dom::array features;
     if (slot["action"].get(action) != simdjson::SUCCESS ||
@@ -542,6 +599,26 @@ absl::Status DecideService::Start() {
         }
       }
     }
+    for (const auto& [key, load] :
+         {std::pair<std::string, std::function<bool(std::string_view)>>{
+              storage::WorkspaceEngagementKey(id),
+              [&state](std::string_view json) {
+                std::optional<decide::Engagement> e = decide::Engagement::Decode(json);
+                if (e) state.engagement = *std::move(e);
+                return e.has_value();
+              }},
+          {storage::VariantStatsKey(id), [&state](std::string_view json) {
+             std::optional<decide::VariantStats> v = decide::VariantStats::Decode(json);
+             if (v) state.variants = *std::move(v);
+             return v.has_value();
+           }}}) {
+      absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->decisions(), key);
+      if (!stored.ok()) return stored.status();
+      if (stored->has_value() && !load(**stored)) {
+        return absl::DataLossError(ToAbsl(
+            StrCat("workspace ", state.workspace->name, ": its engagement counts are unreadable")));
+      }
+    }
     for (auto& [name, point] : state.points) {
       absl::StatusOr<std::optional<std::string>> image =
           store_->Get(store_->decisions(), storage::BanditKey(id, name));
@@ -571,6 +648,7 @@ absl::Status DecideService::Start() {
 absl::Status DecideService::SaveBandits() {
   rocksdb::WriteBatch batch;
   std::vector<Point*> saved;
+  std::vector<State*> delivery_saved;
   for (auto& [id, state] : states_) {
     for (auto& [name, point] : state.points) {
       std::shared_lock lock(point->mu);
@@ -580,13 +658,26 @@ absl::Status DecideService::SaveBandits() {
       if (!s.ok()) return StoreError(s);
       saved.push_back(point.get());
     }
+    std::shared_lock lock(state.delivery_mu);
+    if (!state.delivery_dirty) continue;
+    rocksdb::Status s = batch.Put(store_->decisions(), storage::WorkspaceEngagementKey(id),
+                                  state.engagement.Encode());
+    if (s.ok()) {
+      s = batch.Put(store_->decisions(), storage::VariantStatsKey(id), state.variants.Encode());
+    }
+    if (!s.ok()) return StoreError(s);
+    delivery_saved.push_back(&state);
   }
-  if (saved.empty()) return absl::OkStatus();
+  if (saved.empty() && delivery_saved.empty()) return absl::OkStatus();
   if (absl::Status s = store_->Write(&batch); !s.ok()) return s;
   // A reward learned between the image and now leaves the point dirty: Update sets it again.
   for (Point* p : saved) {
     std::unique_lock lock(p->mu);
     p->dirty = false;
+  }
+  for (State* state : delivery_saved) {
+    std::unique_lock lock(state->delivery_mu);
+    state->delivery_dirty = false;
   }
   return absl::OkStatus();
 }
@@ -720,9 +811,11 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   // With a contact policy, the customer's history is read, decided on and extended under its
   // stripe of locks (held to the write).
   std::unique_lock<std::mutex> contact_lock;
+  if (catalog.settings.PerCustomer()) {
+    contact_lock = std::unique_lock(contact_mu_[in.customer_hash % contact_mu_.size()]);
+  }
   decide::ContactHistory history;
   if (catalog.settings.contact_policy) {
-    contact_lock = std::unique_lock(contact_mu_[in.customer_hash % contact_mu_.size()]);
     absl::StatusOr<std::optional<std::string>> stored =
         store_->Get(store_->decisions(), storage::ContactKey(ws.id, in.customer_hash));
     if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
@@ -747,12 +840,34 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     }
     in.budget_spent = budget_spent;
   }
+  // With channel choice or send time, the customer's engagement counts.
+  decide::Engagement engagement;
+  if (catalog.settings.engagement()) {
+    absl::StatusOr<std::optional<std::string>> stored =
+        store_->Get(store_->decisions(), storage::EngagementKey(ws.id, in.customer_hash));
+    if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+    if (stored->has_value()) {
+      engagement = decide::Engagement::Decode(**stored).value_or(decide::Engagement{});
+    }
+    in.engagement = &engagement;
+  }
   decide::Decision decision;
   uint64_t updates = 0;
+  std::optional<decide::SendTime> send_time;
   {
-    std::shared_lock lock(model.mu);
-    decision = decide::Decide(in, model.posterior, Rng());
-    updates = model.posterior.updates();
+    std::shared_lock delivery((*state)->delivery_mu);
+    in.workspace_engagement = &(*state)->engagement;
+    in.variants = &(*state)->variants;
+    {
+      std::shared_lock lock(model.mu);
+      decision = decide::Decide(in, model.posterior, Rng());
+      updates = model.posterior.updates();
+    }
+    if (catalog.settings.send_time) {
+      send_time = decide::NextSendTime(
+          now, decide::LoadLocalZone(CustomerZone(body, customer->profile)), engagement.hours,
+          (*state)->engagement.hours, catalog.settings.send, Rng());
+    }
   }
 
   const uint64_t id = decide::NextDecisionId(now);
@@ -772,7 +887,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   std::string record;
   JsonWriter log(&record);
   WriteDecision(log, id, catalog, *point, *customer, now, decision, updates, true,
-                approval.expires_ms, in.customer_hash, deferred, in.features);
+                approval.expires_ms, in.customer_hash, deferred, send_time, in.features);
   rocksdb::WriteBatch batch;
   rocksdb::Status put = batch.Put(store_->decisions(), storage::DecisionKey(ws.id, id), record);
   if (put.ok() && customer->profile_id) {
@@ -788,17 +903,16 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   }
   if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
   // The slots acted on now (none of a deferred decision until it is activated): contacts, budget
-  // use and the wait for their rewards.
-  std::vector<std::pair<std::string, std::string>> contacts;
-  std::vector<size_t> acted;
+  // use, delivery counts and the wait for their rewards.
+  std::vector<Acted> acted;
   for (const decide::SlotChoice& c : decision.slots) {
     if (c.autonomy == "approval" || deferred) continue;
-    contacts.emplace_back(catalog.actions[c.action].id, c.treatment->channel);
-    acted.push_back(c.action);
+    const decide::Action& a = catalog.actions[c.action];
+    acted.push_back({a.id, c.treatment->channel,
+                     c.variant >= 0 ? a.variants[static_cast<size_t>(c.variant)].id : ""});
   }
   std::vector<std::pair<size_t, BudgetUse>> spent;
-  if (absl::Status s =
-          Act(**state, point, id, in.customer_hash, now, contacts, acted, &batch, &spent);
+  if (absl::Status s = Act(**state, point, id, in.customer_hash, now, acted, &batch, &spent);
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
@@ -809,7 +923,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   std::string out;
   JsonWriter w(&out);
   WriteDecision(w, id, catalog, *point, *customer, now, decision, updates, false,
-                approval.expires_ms, in.customer_hash, deferred, {});
+                approval.expires_ms, in.customer_hash, deferred, send_time, {});
   respond(net::JsonResponse(200, std::move(out)));
 }
 
@@ -988,19 +1102,55 @@ absl::StatusOr<DecideService::RewardResult> DecideService::ApplyReward(
   const bool negative =
       value < 0 || std::find(settings.negative_outcomes.begin(), settings.negative_outcomes.end(),
                              outcome) != settings.negative_outcomes.end();
+  // The first positive reward of a slot is an engagement with its message: its channel and
+  // hour for the customer and the workspace, and its variant.
+  const bool engaged = value > 0 && total <= 0;
+  const bool customer_write = logged.customer != 0 && ((negative && settings.contact_policy) ||
+                                                       (engaged && settings.engagement()));
   std::unique_lock<std::mutex> contact_lock;
-  if (negative && settings.contact_policy && logged.customer != 0) {
+  if (customer_write) {
     contact_lock = std::unique_lock(contact_mu_[logged.customer % contact_mu_.size()]);
+  }
+  if (negative && settings.contact_policy && logged.customer != 0) {
     if (absl::Status s =
             RecordContacts(catalog, ws, logged.customer, now, {}, logged_slot.action, &batch);
         !s.ok()) {
       return s;
     }
   }
+  if (engaged && (settings.engagement() || !logged_slot.variant.empty())) {
+    const decide::LocalZone zone = decide::LoadLocalZone(logged.zone);
+    if (settings.engagement() && logged.customer != 0) {
+      absl::Status s = UpdateEngagement(ws, logged.customer, &batch, [&](decide::Engagement& e) {
+        e.RecordEngagement(logged_slot.channel, now, zone.zone);
+      });
+      if (!s.ok()) return s;
+    }
+    std::unique_lock lock(state.delivery_mu);
+    if (settings.engagement())
+      state.engagement.RecordEngagement(logged_slot.channel, now, zone.zone);
+    if (!logged_slot.variant.empty()) {
+      state.variants.RecordEngaged(logged_slot.action, logged_slot.variant);
+    }
+    state.delivery_dirty = true;
+  }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return s;
   if (contact_lock.owns_lock()) contact_lock.unlock();
   Teach(state, logged.point, {&logged_slot.features}, value);
   return RewardResult{true, total + value};
+}
+
+absl::Status DecideService::UpdateEngagement(uint32_t workspace_id, uint64_t customer,
+                                             rocksdb::WriteBatch* batch,
+                                             const std::function<void(decide::Engagement&)>& fn) {
+  const std::string key = storage::EngagementKey(workspace_id, customer);
+  absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->decisions(), key);
+  if (!stored.ok()) return stored.status();
+  decide::Engagement e;
+  if (stored->has_value()) e = decide::Engagement::Decode(**stored).value_or(decide::Engagement{});
+  fn(e);
+  rocksdb::Status put = batch->Put(store_->decisions(), key, e.Encode());
+  return put.ok() ? absl::OkStatus() : StoreError(put);
 }
 
 absl::StatusOr<std::optional<int64_t>> DecideService::ActivatedAt(uint32_t workspace_id,
@@ -1013,12 +1163,38 @@ absl::StatusOr<std::optional<int64_t>> DecideService::ActivatedAt(uint32_t works
 }
 
 absl::Status DecideService::Act(State& state, const decide::DecisionPoint* point, uint64_t id,
-                                uint64_t customer, int64_t now,
-                                const std::vector<std::pair<std::string, std::string>>& contacts,
-                                const std::vector<size_t>& acted, rocksdb::WriteBatch* batch,
+                                uint64_t customer, int64_t now, const std::vector<Acted>& slots,
+                                rocksdb::WriteBatch* batch,
                                 std::vector<std::pair<size_t, BudgetUse>>* spent) {
   const decide::Catalog& catalog = *state.workspace->decisions;
   const uint32_t ws = state.workspace->id;
+  std::vector<std::pair<std::string, std::string>> contacts;
+  std::vector<size_t> acted;
+  for (const Acted& a : slots) {
+    contacts.emplace_back(a.action, a.channel);
+    for (size_t i = 0; i < catalog.actions.size(); ++i) {
+      if (catalog.actions[i].id == a.action) acted.push_back(i);
+    }
+  }
+  // What was delivered: the customer's and the workspace's messages per channel, and the shows
+  // of each variant. The workspace's counts are statistics, changed here even if the batch then
+  // fails to write.
+  if (catalog.settings.engagement() && customer != 0 && !slots.empty()) {
+    absl::Status s = UpdateEngagement(ws, customer, batch, [&](decide::Engagement& e) {
+      for (const Acted& a : slots) e.RecordDelivery(a.channel);
+    });
+    if (!s.ok()) return s;
+  }
+  const bool variants =
+      std::any_of(slots.begin(), slots.end(), [](const Acted& a) { return !a.variant.empty(); });
+  if (catalog.settings.engagement() || variants) {
+    std::unique_lock lock(state.delivery_mu);
+    for (const Acted& a : slots) {
+      if (catalog.settings.engagement()) state.engagement.RecordDelivery(a.channel);
+      if (!a.variant.empty()) state.variants.RecordShown(a.action, a.variant);
+    }
+    state.delivery_dirty = true;
+  }
   if (catalog.settings.contact_policy && customer != 0) {
     if (absl::Status s = RecordContacts(catalog, ws, customer, now, contacts, "", batch); !s.ok()) {
       return s;
@@ -1030,7 +1206,7 @@ absl::Status DecideService::Act(State& state, const decide::DecisionPoint* point
     if (!uses.ok()) return uses.status();
     *spent = *std::move(uses);
   }
-  if (point != nullptr && point->reward_wait_ms > 0 && !acted.empty()) {
+  if (point != nullptr && point->reward_wait_ms > 0 && !slots.empty()) {
     rocksdb::Status put = batch->Put(
         store_->decisions(), storage::RewardDueKey(ws, now + point->reward_wait_ms, id), point->id);
     if (!put.ok()) return StoreError(put);
@@ -1091,24 +1267,19 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
   // (else when they are).
   absl::StatusOr<bool> approved = HeldSlotsApproved(*store_, ws, *id, logged);
   if (!approved.ok()) return respond(net::ErrorResponse(approved.status()));
-  std::vector<std::pair<std::string, std::string>> contacts;
-  std::vector<size_t> acted;
+  std::vector<Acted> acted;
   for (const LoggedSlot& s : logged.slots) {
-    if (s.held && !*approved) continue;
-    contacts.emplace_back(s.action, s.channel);
-    for (size_t i = 0; i < catalog.actions.size(); ++i) {
-      if (catalog.actions[i].id == s.action) acted.push_back(i);
-    }
+    if (!s.held || *approved) acted.push_back({s.action, s.channel, s.variant});
   }
   std::unique_lock<std::mutex> contact_lock;
-  if (catalog.settings.contact_policy && logged.customer != 0) {
+  if (catalog.settings.PerCustomer() && logged.customer != 0) {
     contact_lock = std::unique_lock(contact_mu_[logged.customer % contact_mu_.size()]);
   }
   std::unique_lock<std::mutex> budget_lock;
   if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
   std::vector<std::pair<size_t, BudgetUse>> spent;
-  if (absl::Status s = Act(**state, catalog.Point(logged.point), *id, logged.customer, now,
-                           contacts, acted, &batch, &spent);
+  if (absl::Status s = Act(**state, catalog.Point(logged.point), *id, logged.customer, now, acted,
+                           &batch, &spent);
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
@@ -1673,23 +1844,19 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
       logged && logged->deferred ? ActivatedAt(ws, id) : std::optional<int64_t>(now);
   if (!activated.ok()) return respond(net::ErrorResponse(activated.status()));
   if (approve && logged && activated->has_value()) {
-    std::vector<std::pair<std::string, std::string>> contacts;
-    std::vector<size_t> acted;
+    std::vector<Acted> acted;
     for (const Approval::Held& h : a->slots) {
       if (h.slot >= 1 && h.slot <= logged->slots.size()) {
         const LoggedSlot& s = logged->slots[h.slot - 1];
-        contacts.emplace_back(s.action, s.channel);
-      }
-      for (size_t i = 0; i < catalog.actions.size(); ++i) {
-        if (catalog.actions[i].id == h.action) acted.push_back(i);
+        acted.push_back({s.action, s.channel, s.variant});
       }
     }
-    if (catalog.settings.contact_policy && logged->customer != 0) {
+    if (catalog.settings.PerCustomer() && logged->customer != 0) {
       contact_lock = std::unique_lock(contact_mu_[logged->customer % contact_mu_.size()]);
     }
     if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
     if (absl::Status s = Act(**state, catalog.Point(logged->point), id, logged->customer, now,
-                             contacts, acted, &batch, &spent);
+                             acted, &batch, &spent);
         !s.ok()) {
       return respond(net::ErrorResponse(s));
     }

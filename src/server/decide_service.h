@@ -65,6 +65,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -128,6 +129,17 @@ class DecideService {
     // reading these to writing them (in the decision's batch), so none overspends.
     std::vector<BudgetUse> budgets;
     std::mutex budget_mu;
+    // Delivery learning (decide/engagement.h): the workspace's engagement counts per channel and
+    // hour, and its content variants' counts; read under a shared lock while deciding, changed
+    // under an exclusive one, written with the bandits.
+    std::shared_mutex delivery_mu;
+    decide::Engagement engagement;
+    decide::VariantStats variants;
+    bool delivery_dirty = false;
+  };
+  // A slot acted on: its action, channel and content variant ("" for none).
+  struct Acted {
+    std::string action, channel, variant;
   };
   // Puts the use of the actions `acted` (catalog indexes) into `batch` and returns the new
   // uses, to be installed once the batch is written. Call under budget_mu.
@@ -172,14 +184,19 @@ class DecideService {
   absl::Status ApplyGoals();
   // When the deferred decision `id` was activated; nullopt when it was not.
   absl::StatusOr<std::optional<int64_t>> ActivatedAt(uint32_t workspace_id, uint64_t id);
-  // Puts into `batch` what acting on slots of decision `id` does: `contacts` (action, channel)
-  // into the customer's history, the budget use of the `acted` actions (returned in `spent`, to
-  // install once the batch is written) and the reward wait of `point` (may be null). The caller
-  // holds the customer's contact stripe and budget_mu where the catalog has those policies.
+  // Puts into `batch` what acting on `slots` of decision `id` does: their contacts in the
+  // customer's history, their delivery in the engagement counts, their actions' budget use
+  // (returned in `spent`, to install once the batch is written) and the reward wait of `point`
+  // (may be null). The caller holds the customer's contact stripe (Settings::PerCustomer) and
+  // budget_mu where the catalog has those policies.
   absl::Status Act(State& state, const decide::DecisionPoint* point, uint64_t id, uint64_t customer,
-                   int64_t now, const std::vector<std::pair<std::string, std::string>>& contacts,
-                   const std::vector<size_t>& acted, rocksdb::WriteBatch* batch,
+                   int64_t now, const std::vector<Acted>& slots, rocksdb::WriteBatch* batch,
                    std::vector<std::pair<size_t, BudgetUse>>* spent);
+  // Reads the customer's engagement counts, applies `fn` and puts them into `batch`, under the
+  // customer's contact stripe.
+  absl::Status UpdateEngagement(uint32_t workspace_id, uint64_t customer,
+                                rocksdb::WriteBatch* batch,
+                                const std::function<void(decide::Engagement&)>& fn);
   // Teaches the bandit of decision point `point` `reward` for each of `features` (the logged
   // slots' features); a decision point since removed learns nothing.
   void Teach(State& state, std::string_view point,

@@ -660,10 +660,12 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
     if (!s.ok()) return s;
     if (!d.ok()) return RocksError(d);
   }
-  // The contact histories of these profiles (decide/contacts.h), keyed by a hash of the id.
+  // The contact histories and engagement counts of these profiles (decide/contacts.h,
+  // decide/engagement.h), keyed by a hash of the id.
   for (uint64_t id : ids) {
-    rocksdb::Status d = batch->Delete(
-        store_->decisions(), storage::ContactKey(workspace_id, Hash64(ProfileIdString(id))));
+    const uint64_t hash = Hash64(ProfileIdString(id));
+    rocksdb::Status d = batch->Delete(store_->decisions(), storage::ContactKey(workspace_id, hash));
+    if (d.ok()) d = batch->Delete(store_->decisions(), storage::EngagementKey(workspace_id, hash));
     if (!d.ok()) return RocksError(d);
   }
   models_.Forget(workspace_id, profile->id);

@@ -209,6 +209,18 @@ std::string ActivationKey(uint32_t workspace_id, uint64_t decision) {
   return key;
 }
 
+std::string EngagementKey(uint32_t workspace_id, uint64_t customer_hash) {
+  std::string key = DecisionKeyPrefix(workspace_id, 'E');
+  PutBigEndian64(&key, customer_hash);
+  return key;
+}
+
+std::string WorkspaceEngagementKey(uint32_t workspace_id) {
+  return DecisionKeyPrefix(workspace_id, 'G');
+}
+
+std::string VariantStatsKey(uint32_t workspace_id) { return DecisionKeyPrefix(workspace_id, 'H'); }
+
 std::string RewardDuePrefix(uint32_t workspace_id) { return DecisionKeyPrefix(workspace_id, 'W'); }
 
 std::string RewardDueKey(uint32_t workspace_id, int64_t due_ms, uint64_t decision) {

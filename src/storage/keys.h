@@ -76,6 +76,9 @@ std::string MergedIntoValue(uint64_t survivor);
 //   [workspace u32] U [action id]                              an action's budget use
 //   [workspace u32] V [decision id u64]                        a deferred decision's activation
 //   [workspace u32] W [due at u64] [decision id u64]           decisions whose reward wait ends
+//   [workspace u32] E [customer hash u64]                      a customer's engagement counts
+//   [workspace u32] G                                          the workspace's engagement counts
+//   [workspace u32] H                                          content variants' counts
 std::string DecisionKey(uint32_t workspace_id, uint64_t decision);
 std::string ProfileDecisionPrefix(uint32_t workspace_id, uint64_t profile);
 std::string ProfileDecisionKey(uint32_t workspace_id, uint64_t profile, uint64_t decision);
@@ -91,6 +94,10 @@ std::string BudgetKey(uint32_t workspace_id, std::string_view action);
 std::string ApprovalDuePrefix(uint32_t workspace_id);
 std::string ApprovalDueKey(uint32_t workspace_id, int64_t expires_ms, uint64_t decision);
 std::string ActivationKey(uint32_t workspace_id, uint64_t decision);
+// E, G and H (decide/engagement.h).
+std::string EngagementKey(uint32_t workspace_id, uint64_t customer_hash);
+std::string WorkspaceEngagementKey(uint32_t workspace_id);
+std::string VariantStatsKey(uint32_t workspace_id);
 std::string RewardDuePrefix(uint32_t workspace_id);
 std::string RewardDueKey(uint32_t workspace_id, int64_t due_ms, uint64_t decision);
 // The time in a Q or W key (after its prefix).

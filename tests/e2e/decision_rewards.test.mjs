@@ -4,7 +4,9 @@
 // collection API, and the NDJSON export of the log that offline evaluation reads.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './lib/server.mjs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { makeTempDir, runCli, startServer } from './lib/server.mjs';
 
 const CONFIG = `
 workspaces:
@@ -200,9 +202,100 @@ test('the log exports as NDJSON, a line per slot, with what offline evaluation n
   assert.match(cursor, /^dec_/);
   const next = await admin(`/v1/decisions/export?from=${encodeURIComponent(from)}&limit=1&cursor=${cursor}`);
   assert.notEqual(JSON.parse(next.text.split('\n')[0]).decisionId, JSON.parse(page.text.split('\n')[0]).decisionId);
+  // What offline evaluation reads: the export as it is.
+  const dir = await makeTempDir();
+  const file = path.join(dir, 'log.ndjson');
+  await fsp.writeFile(file, res.text);
+  const ope = await runCli(['eval', 'ope', '--log', file, '--policy', 'uniform', '--train', '0']);
+  assert.equal(ope.code, 0, ope.stderr);
+  const est = JSON.parse(ope.stdout);
+  assert.equal(est.lines, lines.length);
+  assert.equal(est.missingRewards, lines.filter((l) => l.reward === null).length);
+  assert.ok(Number.isFinite(est.ipw.value) && Number.isFinite(est.dr.value), ope.stdout);
+
   const tooMany = await admin('/v1/decisions/export?limit=100001');
   assert.equal(tooMany.status, 400, tooMany.text);
   assert.equal(tooMany.json.error.field, 'limit');
   const noKey = await server.request('/v1/decisions/export', { headers: { authorization: basic() } });
   assert.equal(noKey.status, 401, noKey.text);
+});
+
+const DELIVERY = `
+workspaces:
+  - name: mail
+    write_keys: [wk_mail]
+    admin_keys: [ak_mail]
+    decisions:
+      control_group: 0
+      thresholds: {autonomous: 0, supervised: 0}
+      channels: {prior_strength: 2}
+      send_time: {exploration: 0, default_hour: 9}
+      actions:
+        - id: promo
+          issue: engage
+          group: mail
+          treatments: [{id: promo_email, channel: email}, {id: promo_sms, channel: sms}]
+          variants:
+            - {id: plain, content: "Our new range"}
+            - {id: urgent, content: "Last day: 20% off"}
+      decision_points:
+        - {id: send, actions: [promo]}
+`;
+
+test('delivery: the channel a customer engages on, variants by their clicks, the next send time in their zone', async () => {
+  const srv = await startServer({ config: DELIVERY });
+  try {
+    const auth = { authorization: `Basic ${Buffer.from('wk_mail:').toString('base64')}` };
+    const ask = (body) => srv.request('/v1/decide', { body, headers: auth });
+    const pay = (body) => srv.request('/v1/rewards', { body, headers: auth });
+    await srv.request('/v1/identify', {
+      body: { userId: 'kim', traits: { timezone: 'Asia/Tokyo' }, messageId: 'kim-0' },
+      headers: auth,
+    });
+    await sleep(300);
+    // Kim clicks what comes by SMS with the urgent copy, never e-mail or the plain copy.
+    for (let i = 0; i < 60; ++i) {
+      const d = await ask({ userId: 'kim', decisionPoint: 'send' });
+      assert.equal(d.status, 200, d.text);
+      const [slot] = d.json.slots;
+      assert.equal(slot.channelChoice.among, 2);
+      assert.ok(slot.channelChoice.probability > 0 && slot.channelChoice.probability <= 1);
+      assert.ok(['plain', 'urgent'].includes(slot.variant.id));
+      assert.equal(slot.variant.content, slot.variant.id === 'plain' ? 'Our new range' : 'Last day: 20% off');
+      assert.equal(d.json.sendTime.zone, 'Asia/Tokyo');
+      const clicked = slot.treatment.channel === 'sms' && slot.variant.id === 'urgent';
+      const r = await pay({ decisionId: d.json.decisionId, value: clicked ? 1 : 0 });
+      assert.equal(r.status, 200, r.text);
+    }
+    let sms = 0;
+    let urgent = 0;
+    let last;
+    for (let i = 0; i < 40; ++i) {
+      last = await ask({ userId: 'kim', decisionPoint: 'send' });
+      if (last.json.slots[0].treatment.channel === 'sms') ++sms;
+      if (last.json.slots[0].variant.id === 'urgent') ++urgent;
+    }
+    assert.ok(sms >= 30, `sms chosen ${sms} of 40`);
+    assert.ok(urgent >= 30, `urgent chosen ${urgent} of 40`);
+    // Her engagements were all this hour, Tokyo time: the best send time is that hour next
+    // week or sooner, in her zone, from her own history.
+    const st = last.json.sendTime;
+    assert.equal(st.source, 'customer');
+    assert.equal(st.mode, 'exploit');
+    const at = Date.parse(st.at);
+    assert.ok(at > Date.now() && at <= Date.now() + 7 * 86_400_000, st.at);
+    const tokyoHour = (ms) => Number(new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Tokyo', hour: 'numeric', hourCycle: 'h23' }).format(ms));
+    assert.equal(tokyoHour(at), tokyoHour(Date.now()));
+    assert.equal(new Date(at).getUTCMinutes(), 0);
+
+    // A customer with no history: the workspace's best hour (Kim's), in their own zone.
+    const fresh = await ask({ userId: 'lee', decisionPoint: 'send', context: { timezone: 'Europe/Paris' } });
+    assert.equal(fresh.json.sendTime.zone, 'Europe/Paris');
+    assert.equal(fresh.json.sendTime.source, 'workspace');
+    const bad = await ask({ userId: 'lee', decisionPoint: 'send', context: { timezone: '../etc/passwd' } });
+    assert.equal(bad.status, 200, bad.text);
+    assert.equal(bad.json.sendTime.zone, 'UTC');
+  } finally {
+    assert.equal(await srv.stop(), 0);
+  }
 });
