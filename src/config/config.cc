@@ -9,6 +9,7 @@
 #include "common/strings.h"
 
 #include "common/duration.h"
+#include "common/json_writer.h"
 #include "common/status.h"
 #include "common/timestamp.h"
 #include "yaml-cpp/yaml.h"
@@ -909,6 +910,159 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
 }
 
 }  // namespace
+
+absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_view id) {
+  // The body is JSON, which is YAML: the config's own reader checks it, and its errors are
+  // turned into the API's (the key path within the action, without the file and line).
+  auto invalid = [](std::string_view field, std::string_view message) {
+    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_action", message,
+                     std::string(field));
+  };
+  YAML::Node node;
+  try {
+    node = YAML::Load(std::string(json));
+  } catch (const YAML::Exception& e) {
+    return MakeError(absl::StatusCode::kInvalidArgument, "malformed_json",
+                     "the body must be a JSON object (an action)");
+  }
+  if (!node.IsMap()) return invalid("", "the body must be a JSON object (an action)");
+  if (node["id"]) {
+    if (!node["id"].IsScalar() || node["id"].Scalar() != id) {
+      return invalid("id", StrCat("id must be the action's id in the path, '", id, "'"));
+    }
+  } else {
+    node["id"] = std::string(id);
+  }
+  constexpr std::string_view kRoot = "action";
+  Reader r("body");
+  std::set<std::string> ids;
+  ActionConfig a;
+  absl::Status s = ParseAction(r, node, std::string(kRoot), &ids, &a);
+  if (s.ok()) return a;
+  std::string field = ErrorFieldOf(s);
+  const std::string message(ToStd(s.message()));
+  // "body:LINE: action.FIELD: REASON" -> field FIELD, message "FIELD: REASON".
+  const size_t at = message.find(StrCat(": ", field, ": "));
+  std::string reason = at == std::string_view::npos
+                           ? std::string(message)
+                           : std::string(message.substr(at + field.size() + 4));
+  if (field.rfind(kRoot, 0) == 0) field = field.substr(std::min(field.size(), kRoot.size() + 1));
+  return invalid(field, field.empty() ? reason : StrCat(field, ": ", reason));
+}
+
+std::string ActionJson(const ActionConfig& a) {
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("id");
+  w.String(a.id);
+  w.Key("issue");
+  w.String(a.issue);
+  w.Key("group");
+  w.String(a.group);
+  w.Key("kind");
+  w.String(a.kind);
+  w.Key("value");
+  w.Double(a.value);
+  w.Key("cost");
+  w.Double(a.cost);
+  w.Key("lever");
+  w.Double(a.lever);
+  if (!a.consent.empty()) {
+    w.Key("consent");
+    w.String(a.consent);
+  }
+  if (a.valid_from_ms != 0 || a.valid_until_ms != 0) {
+    w.Key("valid");
+    w.StartObject();
+    if (a.valid_from_ms != 0) {
+      w.Key("from");
+      w.String(FormatIso8601(a.valid_from_ms));
+    }
+    if (a.valid_until_ms != 0) {
+      w.Key("until");
+      w.String(FormatIso8601(a.valid_until_ms));
+    }
+    w.EndObject();
+  }
+  for (const auto& [key, condition] :
+       {std::pair{"eligibility", &a.eligibility}, std::pair{"applicability", &a.applicability},
+        std::pair{"suitability", &a.suitability}}) {
+    if (condition->empty()) continue;
+    w.Key(key);
+    w.String(*condition);
+  }
+  if (!a.weights.empty()) {
+    w.Key("weights");
+    w.StartArray();
+    for (const ActionConfig::Weight& x : a.weights) {
+      w.StartObject();
+      w.Key("when");
+      w.String(x.when);
+      w.Key("weight");
+      w.Double(x.weight);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (a.contact_max > 0) {
+    w.Key("contact");
+    w.StartObject();
+    w.Key("max");
+    w.Int(a.contact_max);
+    w.Key("per");
+    w.String(FormatDurationMillis(a.contact_per_ms));
+    w.EndObject();
+  }
+  if (a.suppress_negatives > 0) {
+    w.Key("suppress_after");
+    w.StartObject();
+    w.Key("negatives");
+    w.Int(a.suppress_negatives);
+    w.Key("within");
+    w.String(FormatDurationMillis(a.suppress_within_ms));
+    w.EndObject();
+  }
+  if (a.budget_per_day > 0 || a.budget_total_spend > 0) {
+    w.Key("budget");
+    w.StartObject();
+    if (a.budget_per_day > 0) {
+      w.Key("per_day");
+      w.Int(a.budget_per_day);
+    }
+    if (a.budget_total_spend > 0) {
+      w.Key("total_spend");
+      w.Double(a.budget_total_spend);
+    }
+    w.EndObject();
+  }
+  w.Key("treatments");
+  w.StartArray();
+  for (const ActionConfig::Treatment& t : a.treatments) {
+    w.StartObject();
+    w.Key("id");
+    w.String(t.id);
+    w.Key("channel");
+    w.String(t.channel);
+    w.EndObject();
+  }
+  w.EndArray();
+  if (!a.variants.empty()) {
+    w.Key("variants");
+    w.StartArray();
+    for (const ActionConfig::Variant& v : a.variants) {
+      w.StartObject();
+      w.Key("id");
+      w.String(v.id);
+      w.Key("content");
+      w.String(v.content);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+  return out;
+}
 
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename) {
   YAML::Node root;

@@ -296,6 +296,13 @@ struct Config {
 
 // Parses YAML text; `filename` is used in error messages only.
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename);
+
+// An action written as JSON (PUT /v1/actions/{id}), checked by the same rules as the config's
+// `actions` entries. The body's `id`, when given, must be `id`. 400 `invalid_action` naming the
+// field (its key path within the action, such as `treatments[0].channel`), `malformed_json`.
+absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_view id);
+// The action as JSON, in the shape ParseActionJson reads (durations as 7d, times ISO-8601).
+std::string ActionJson(const ActionConfig& a);
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 
 using Getenv = std::function<const char*(const char*)>;

@@ -349,5 +349,49 @@ TEST(ConfigTest, ValidateCrossFieldRules) {
   EXPECT_EQ(ErrorFieldOf(Validate(d)), "log.level");
 }
 
+TEST(ConfigTest, ActionJsonRoundTripsAndErrorsNameTheFieldWithinTheAction) {
+  absl::StatusOr<ActionConfig> a = ParseActionJson(
+      R"({"issue": "retention", "group": "offers", "kind": "urgency", "value": 3, "cost": 1,
+          "consent": "marketing_email", "valid": {"until": "2027-01-01T00:00:00Z"},
+          "eligibility": "profile.orders.count > 0", "weights": [{"when": "true", "weight": 2}],
+          "contact": {"max": 2, "per": "7d"}, "suppress_after": {"negatives": 1, "within": "30d"},
+          "budget": {"per_day": 10}, "treatments": [{"id": "t", "channel": "push"}],
+          "variants": [{"id": "v1", "content": "a"}, {"id": "v2", "content": "b"}]})",
+      "flash");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->id, "flash");
+  EXPECT_EQ(a->contact_per_ms, 7 * 86'400'000LL);
+  // What ActionJson writes reads back the same.
+  absl::StatusOr<ActionConfig> again = ParseActionJson(ActionJson(*a), "flash");
+  ASSERT_TRUE(again.ok()) << again.status() << ActionJson(*a);
+  EXPECT_EQ(ActionJson(*again), ActionJson(*a));
+  EXPECT_EQ(again->valid_until_ms, a->valid_until_ms);
+  EXPECT_EQ(again->variants.size(), 2u);
+
+  struct Case {
+    const char* json;
+    const char* field;
+  };
+  for (
+      const Case& c : std::initializer_list<Case>{
+          {R"({"issue": "i", "group": "g", "treatments": [{"id": "t", "channel": "fax"}]})",
+           "treatments[0].channel"},
+          {R"({"issue": "i", "group": "g", "value": -1, "treatments": [{"id": "t", "channel": "web"}]})",
+           "value"},
+          {R"({"id": "other", "issue": "i", "group": "g", "treatments": [{"id": "t", "channel": "web"}]})",
+           "id"},
+          {R"({"issue": "i", "group": "g", "size": 1, "treatments": [{"id": "t", "channel": "web"}]})",
+           "size"},
+          {R"([1, 2])", ""},
+      }) {
+    absl::StatusOr<ActionConfig> bad = ParseActionJson(c.json, "x");
+    ASSERT_FALSE(bad.ok()) << c.json;
+    EXPECT_EQ(ErrorCodeOf(bad.status()), "invalid_action") << c.json;
+    EXPECT_EQ(ErrorFieldOf(bad.status()), c.field) << bad.status();
+    EXPECT_EQ(bad.status().message().find("body:"), absl::string_view::npos) << bad.status();
+  }
+  EXPECT_EQ(ErrorCodeOf(ParseActionJson("{\"issue\": ", "x").status()), "malformed_json");
+}
+
 }  // namespace
 }  // namespace whisperer::config

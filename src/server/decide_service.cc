@@ -24,9 +24,13 @@ namespace {
 
 constexpr size_t kMaxChannels = 6;
 constexpr size_t kMaxSlots = 20;
+// The stored edit of an action deleted through /v1/actions.
+constexpr std::string_view kDeletedAction = R"({"deleted":true})";
 // Decisions per export page: by default, and at most.
 constexpr uint64_t kExportLimit = 10'000;
 constexpr uint64_t kMaxExportLimit = 100'000;
+// Decisions a lift report reads at most (it says when there were more).
+constexpr uint64_t kMaxLiftDecisions = 1'000'000;
 
 std::mt19937_64& Rng() {
   thread_local std::mt19937_64 rng(std::random_device{}());
@@ -570,7 +574,8 @@ DecideService::DecideService(const api::KeyRing* keys, const std::vector<Workspa
     State& state = states_[ws.id];
     state.workspace = &ws;
     if (ws.decisions == nullptr) continue;
-    state.budgets.resize(ws.decisions->actions.size());
+    state.catalog = ws.decisions;
+    state.config = ws.decisions_config;
     for (const decide::DecisionPoint& p : ws.decisions->points) {
       state.points.emplace(p.id, std::make_unique<Point>(ws.decisions->settings.posterior));
     }
@@ -579,8 +584,11 @@ DecideService::DecideService(const api::KeyRing* keys, const std::vector<Workspa
 
 absl::Status DecideService::Start() {
   for (auto& [id, state] : states_) {
-    if (state.workspace->decisions != nullptr && state.workspace->decisions->settings.budgets) {
-      const decide::Catalog& catalog = *state.workspace->decisions;
+    if (state.catalog == nullptr) continue;
+    // The actions edited through /v1/actions since the config was written.
+    if (absl::Status s = LoadActionEdits(state); !s.ok()) return s;
+    if (state.catalog->settings.budgets) {
+      const decide::Catalog& catalog = *state.catalog;
       for (size_t i = 0; i < catalog.actions.size(); ++i) {
         absl::StatusOr<std::optional<std::string>> stored =
             store_->Get(store_->decisions(), storage::BudgetKey(id, catalog.actions[i].id));
@@ -588,7 +596,7 @@ absl::Status DecideService::Start() {
         if (!stored->has_value()) continue;
         simdjson::dom::parser parser;
         simdjson::dom::element doc;
-        BudgetUse& use = state.budgets[i];
+        BudgetUse& use = state.budgets[catalog.actions[i].id];
         if (parser.parse(**stored).get(doc) != simdjson::SUCCESS ||
             doc["day"].get(use.day) != simdjson::SUCCESS ||
             doc["count"].get(use.count) != simdjson::SUCCESS ||
@@ -630,7 +638,7 @@ absl::Status DecideService::Start() {
             ToAbsl(StrCat("workspace ", state.workspace->name, " decision point ", name, ": ",
                           ToStd(stored.status().message()))));
       }
-      const learn::PosteriorOptions& want = state.workspace->decisions->settings.posterior;
+      const learn::PosteriorOptions& want = state.catalog->settings.posterior;
       if (stored->options().bits != want.bits) {
         obs::LogEvent(spdlog::level::warn, "bandit_restarted",
                       {{"workspace", state.workspace->name},
@@ -685,8 +693,18 @@ absl::Status DecideService::SaveBandits() {
 void DecideService::Register(net::Router* router) {
   router->Add(http::verb::post, "/v1/decide",
               [this](net::RequestContext& ctx, net::Responder r) { HandleDecide(ctx, r); });
+  router->Add(http::verb::get, "/v1/actions",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleActions(ctx, r); });
+  router->Add(http::verb::get, "/v1/actions/{id}",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleAction(ctx, r); });
+  router->Add(http::verb::put, "/v1/actions/{id}",
+              [this](net::RequestContext& ctx, net::Responder r) { HandlePutAction(ctx, r); });
+  router->Add(http::verb::delete_, "/v1/actions/{id}",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleDeleteAction(ctx, r); });
   router->Add(http::verb::post, "/v1/rewards",
               [this](net::RequestContext& ctx, net::Responder r) { HandleReward(ctx, r); });
+  router->Add(http::verb::get, "/v1/decisions/lift",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleLift(ctx, r); });
   router->Add(http::verb::get, "/v1/decisions/export",
               [this](net::RequestContext& ctx, net::Responder r) { HandleExport(ctx, r); });
   router->Add(http::verb::get, "/v1/decisions/{id}",
@@ -705,9 +723,228 @@ void DecideService::Register(net::Router* router) {
               [this](net::RequestContext& ctx, net::Responder r) { HandleReview(ctx, r, false); });
 }
 
+std::shared_ptr<const decide::Catalog> DecideService::CatalogOf(const State& state) const {
+  std::lock_guard lock(state.catalog_mu);
+  return state.catalog;
+}
+
+namespace {
+
+// `actions` with the edit of action `id` applied: replaced by `edit` (or added), or removed
+// when `edit` is nullopt.
+void ApplyEdit(std::vector<config::ActionConfig>* actions, std::string_view id,
+               std::optional<config::ActionConfig> edit) {
+  auto it = std::find_if(actions->begin(), actions->end(),
+                         [&](const config::ActionConfig& a) { return a.id == id; });
+  if (!edit) {
+    if (it != actions->end()) actions->erase(it);
+  } else if (it != actions->end()) {
+    *it = *std::move(edit);
+  } else {
+    actions->push_back(*std::move(edit));
+  }
+}
+
+// A compile error of an edited catalog as the API's: 400 invalid_action naming the field within
+// the action ("body:1: action.eligibility: ..." -> field eligibility).
+absl::Status ActionError(const absl::Status& s) {
+  std::string field = ErrorFieldOf(s);
+  const std::string message(ToStd(s.message()));
+  // The field may carry where the condition was written ("body:1: action.eligibility").
+  const size_t at = field.find("action.");
+  field = at == std::string::npos ? "" : field.substr(at + 7);
+  // The message may start with the whole path ("...action.eligibility: REASON").
+  const size_t path = message.find(StrCat("action.", field, ": "));
+  const std::string reason =
+      path == std::string::npos ? message : message.substr(path + field.size() + 9);
+  return MakeError(absl::StatusCode::kInvalidArgument, "invalid_action",
+                   field.empty() ? reason : StrCat(field, ": ", reason), field);
+}
+
+// The stored edit's JSON with where the action comes from.
+std::string WithSource(std::string action_json, bool edited) {
+  action_json.pop_back();  // the closing brace
+  StrAppend(&action_json, R"(,"source":")", edited ? "api" : "config", R"("})");
+  return action_json;
+}
+
+}  // namespace
+
+absl::Status DecideService::LoadActionEdits(State& state) {
+  const uint32_t ws = state.workspace->id;
+  config::DecisionsConfig current = state.workspace->decisions_config;
+  std::set<std::string, std::less<>> edited;
+  std::shared_ptr<const decide::Catalog> catalog = state.catalog;
+  const std::string prefix = storage::ActionEditPrefix(ws);
+  absl::Status s = store_->ScanPrefix(
+      store_->decisions(), prefix, [&](std::string_view key, std::string_view json) {
+        const std::string id(key.substr(prefix.size()));
+        config::DecisionsConfig next = current;
+        const bool deleted = json == kDeletedAction;
+        absl::StatusOr<config::ActionConfig> action =
+            deleted ? config::ActionConfig() : config::ParseActionJson(json, id);
+        absl::StatusOr<std::shared_ptr<const decide::Catalog>> compiled =
+            absl::InternalError("not compiled");
+        if (action.ok()) {
+          ApplyEdit(&next.actions, id,
+                    deleted ? std::nullopt : std::optional<config::ActionConfig>(*action));
+          compiled = decide::CompileCatalog(next, state.workspace->consent_purposes);
+        } else {
+          compiled = action.status();
+        }
+        if (!compiled.ok()) {
+          obs::LogEvent(spdlog::level::warn, "action_edit_skipped",
+                        {{"workspace", state.workspace->name},
+                         {"action", id},
+                         {"error", ToStd(compiled.status().message())}});
+          return true;
+        }
+        current = std::move(next);
+        catalog = *std::move(compiled);
+        edited.insert(id);
+        return true;
+      });
+  if (!s.ok()) return s;
+  std::lock_guard lock(state.catalog_mu);
+  state.catalog = std::move(catalog);
+  state.config = std::move(current);
+  state.edited = std::move(edited);
+  return absl::OkStatus();
+}
+
+void DecideService::HandleActions(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  if (!state.ok()) return respond(net::ErrorResponse(state.status()));
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("actions");
+  w.StartArray();
+  {
+    std::lock_guard lock((*state)->catalog_mu);
+    for (const config::ActionConfig& a : (*state)->config.actions) {
+      w.RawValue(WithSource(config::ActionJson(a), (*state)->edited.contains(a.id)));
+    }
+  }
+  w.EndArray();
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+void DecideService::HandleAction(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  if (!state.ok()) return respond(net::ErrorResponse(state.status()));
+  const std::string_view id = net::PathParam(ctx);
+  std::lock_guard lock((*state)->catalog_mu);
+  for (const config::ActionConfig& a : (*state)->config.actions) {
+    if (a.id != id) continue;
+    return respond(
+        net::JsonResponse(200, WithSource(config::ActionJson(a), (*state)->edited.contains(a.id))));
+  }
+  respond(net::ErrorResponse(MakeError(absl::StatusCode::kNotFound, "action_not_found",
+                                       StrCat("no action '", id, "' in this workspace"), "id")));
+}
+
+void DecideService::HandlePutAction(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  if (!state.ok()) return respond(net::ErrorResponse(state.status()));
+  const std::string id(net::PathParam(ctx));
+  const std::string_view body(ctx.request.body().data(), ctx.request.body().size());
+  absl::StatusOr<config::ActionConfig> action = config::ParseActionJson(body, id);
+  if (!action.ok()) return respond(net::ErrorResponse(action.status()));
+  std::lock_guard edit((*state)->edit_mu);
+  config::DecisionsConfig next;
+  {
+    std::lock_guard lock((*state)->catalog_mu);
+    next = (*state)->config;
+  }
+  const bool created = std::none_of(next.actions.begin(), next.actions.end(),
+                                    [&](const config::ActionConfig& a) { return a.id == id; });
+  const std::string json = config::ActionJson(*action);
+  ApplyEdit(&next.actions, id, *std::move(action));
+  absl::StatusOr<std::shared_ptr<const decide::Catalog>> compiled =
+      decide::CompileCatalog(next, (*state)->workspace->consent_purposes);
+  if (!compiled.ok()) return respond(net::ErrorResponse(ActionError(compiled.status())));
+  // Stored before it is used: an edit answered survives a restart.
+  rocksdb::WriteBatch batch;
+  rocksdb::Status put =
+      batch.Put(store_->decisions(), storage::ActionEditKey((*state)->workspace->id, id), json);
+  if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
+  if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  {
+    std::lock_guard lock((*state)->catalog_mu);
+    (*state)->catalog = *std::move(compiled);
+    (*state)->config = std::move(next);
+    (*state)->edited.insert(id);
+  }
+  net::Response res = net::JsonResponse(created ? 201 : 200, WithSource(json, true));
+  respond(std::move(res));
+}
+
+void DecideService::HandleDeleteAction(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  if (!state.ok()) return respond(net::ErrorResponse(state.status()));
+  const std::string id(net::PathParam(ctx));
+  std::lock_guard edit((*state)->edit_mu);
+  config::DecisionsConfig next;
+  {
+    std::lock_guard lock((*state)->catalog_mu);
+    next = (*state)->config;
+  }
+  if (std::none_of(next.actions.begin(), next.actions.end(),
+                   [&](const config::ActionConfig& a) { return a.id == id; })) {
+    return respond(
+        net::ErrorResponse(MakeError(absl::StatusCode::kNotFound, "action_not_found",
+                                     StrCat("no action '", id, "' in this workspace"), "id")));
+  }
+  // A decision point that names it (as a candidate or its fallback) keeps it.
+  for (const config::DecisionPointConfig& p : next.points) {
+    if (p.fallback == id || std::find(p.actions.begin(), p.actions.end(), id) != p.actions.end()) {
+      return respond(net::ErrorResponse(
+          MakeError(absl::StatusCode::kAborted, "action_in_use",
+                    StrCat("decision point '", p.id, "' names action '", id,
+                           p.fallback == id ? "' as its fallback" : "' among its actions",
+                           " in the config: change the config to remove it"),
+                    "id")));
+    }
+  }
+  ApplyEdit(&next.actions, id, std::nullopt);
+  absl::StatusOr<std::shared_ptr<const decide::Catalog>> compiled =
+      decide::CompileCatalog(next, (*state)->workspace->consent_purposes);
+  if (!compiled.ok()) {  // a decision point would be left without candidates
+    return respond(net::ErrorResponse(
+        MakeError(absl::StatusCode::kAborted, "action_in_use",
+                  StrCat("without action '", id, "': ", compiled.status().message()), "id")));
+  }
+  rocksdb::WriteBatch batch;
+  rocksdb::Status put = batch.Put(
+      store_->decisions(), storage::ActionEditKey((*state)->workspace->id, id), kDeletedAction);
+  if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
+  if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
+  {
+    std::lock_guard lock((*state)->catalog_mu);
+    (*state)->catalog = *std::move(compiled);
+    (*state)->config = std::move(next);
+    (*state)->edited.erase(id);
+  }
+  respond(net::JsonResponse(200, StrCat(R"({"deleted":")", id, R"("})")));
+}
+
 absl::StatusOr<DecideService::State*> DecideService::StateOf(uint32_t workspace_id) {
   auto it = states_.find(workspace_id);
-  if (it == states_.end() || it->second.workspace->decisions == nullptr) {
+  if (it == states_.end() || it->second.catalog == nullptr) {
     return MakeError(absl::StatusCode::kNotFound, "decisions_not_configured",
                      "this workspace has no `decisions` block in the config: no actions or "
                      "decision points to decide among");
@@ -724,7 +961,8 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   absl::StatusOr<State*> state = StateOf(principal->workspace_id);
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
   const Workspace& ws = *(*state)->workspace;
-  const decide::Catalog& catalog = *ws.decisions;
+  const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(**state);
+  const decide::Catalog& catalog = *snapshot;
 
   std::string_view point_id;
   simdjson::dom::element v;
@@ -833,7 +1071,8 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     budget_spent.resize(catalog.actions.size());
     for (size_t i = 0; i < catalog.actions.size(); ++i) {
       const decide::Action& a = catalog.actions[i];
-      const BudgetUse& use = (*state)->budgets[i];
+      auto it = (*state)->budgets.find(a.id);
+      const BudgetUse use = it == (*state)->budgets.end() ? BudgetUse{} : it->second;
       const int64_t today = use.day == day ? use.count : 0;
       budget_spent[i] = (a.budget_per_day > 0 && today >= a.budget_per_day) ||
                         (a.budget_total_spend > 0 && use.spent + a.cost > a.budget_total_spend);
@@ -911,13 +1150,13 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     acted.push_back({a.id, c.treatment->channel,
                      c.variant >= 0 ? a.variants[static_cast<size_t>(c.variant)].id : ""});
   }
-  std::vector<std::pair<size_t, BudgetUse>> spent;
+  std::vector<std::pair<std::string, BudgetUse>> spent;
   if (absl::Status s = Act(**state, point, id, in.customer_hash, now, acted, &batch, &spent);
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
-  for (const auto& [i, use] : spent) (*state)->budgets[i] = use;
+  for (const auto& [action, use] : spent) (*state)->budgets[action] = use;
   if (budget_lock.owns_lock()) budget_lock.unlock();
   if (contact_lock.owns_lock()) contact_lock.unlock();
   std::string out;
@@ -936,7 +1175,8 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
   absl::StatusOr<State*> state = StateOf(principal->workspace_id);
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
   const Workspace& ws = *(*state)->workspace;
-  const decide::Settings& settings = ws.decisions->settings;
+  const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(**state);
+  const decide::Settings& settings = snapshot->settings;
 
   simdjson::dom::element v;
   std::string_view raw_id;
@@ -1058,7 +1298,8 @@ absl::StatusOr<DecideService::RewardResult> DecideService::ApplyReward(
     State& state, uint64_t id, const LoggedDecision& logged, uint64_t slot, double value,
     std::string_view outcome, std::string_view reward_id, std::string_view source) {
   const uint32_t ws = state.workspace->id;
-  const decide::Catalog& catalog = *state.workspace->decisions;
+  const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(state);
+  const decide::Catalog& catalog = *snapshot;
   const decide::Settings& settings = catalog.settings;
   // First: one reward per slot (whatever its rewardId). Sum: one per rewardId.
   const std::string prefix = storage::RewardPrefix(ws, id, static_cast<uint8_t>(slot));
@@ -1165,8 +1406,9 @@ absl::StatusOr<std::optional<int64_t>> DecideService::ActivatedAt(uint32_t works
 absl::Status DecideService::Act(State& state, const decide::DecisionPoint* point, uint64_t id,
                                 uint64_t customer, int64_t now, const std::vector<Acted>& slots,
                                 rocksdb::WriteBatch* batch,
-                                std::vector<std::pair<size_t, BudgetUse>>* spent) {
-  const decide::Catalog& catalog = *state.workspace->decisions;
+                                std::vector<std::pair<std::string, BudgetUse>>* spent) {
+  const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(state);
+  const decide::Catalog& catalog = *snapshot;
   const uint32_t ws = state.workspace->id;
   std::vector<std::pair<std::string, std::string>> contacts;
   std::vector<size_t> acted;
@@ -1201,8 +1443,8 @@ absl::Status DecideService::Act(State& state, const decide::DecisionPoint* point
     }
   }
   if (catalog.settings.budgets) {
-    absl::StatusOr<std::vector<std::pair<size_t, BudgetUse>>> uses =
-        SpendBudgets(state, acted, now, batch);
+    absl::StatusOr<std::vector<std::pair<std::string, BudgetUse>>> uses =
+        SpendBudgets(state, catalog, acted, now, batch);
     if (!uses.ok()) return uses.status();
     *spent = *std::move(uses);
   }
@@ -1223,7 +1465,8 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
   absl::StatusOr<uint64_t> id = DecisionIdParam(net::PathParam(ctx), "id");
   if (!id.ok()) return respond(net::ErrorResponse(id.status()));
   const uint32_t ws = principal->workspace_id;
-  const decide::Catalog& catalog = *(*state)->workspace->decisions;
+  const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(**state);
+  const decide::Catalog& catalog = *snapshot;
   std::lock_guard lock(log_mu_);
   absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, *id);
   if (!read.ok()) return respond(net::ErrorResponse(read.status()));
@@ -1277,14 +1520,14 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
   }
   std::unique_lock<std::mutex> budget_lock;
   if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
-  std::vector<std::pair<size_t, BudgetUse>> spent;
+  std::vector<std::pair<std::string, BudgetUse>> spent;
   if (absl::Status s = Act(**state, catalog.Point(logged.point), *id, logged.customer, now, acted,
                            &batch, &spent);
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
-  for (const auto& [i, use] : spent) (*state)->budgets[i] = use;
+  for (const auto& [action, use] : spent) (*state)->budgets[action] = use;
   answer(true, "", now);
 }
 
@@ -1390,6 +1633,61 @@ absl::StatusOr<Selection> SelectDecisions(const storage::Store& store, uint32_t 
                                         });
   if (!s.ok()) return s;
   return out;
+}
+
+// Each slot's reward of decision `id` (the sum of those stored: with `aggregate: first` there is
+// one), NaN for none.
+absl::StatusOr<std::vector<double>> SlotRewards(const storage::Store& store, uint32_t ws,
+                                                uint64_t id) {
+  std::vector<double> rewards(kMaxSlots, std::nan(""));
+  const std::string prefix = storage::RewardPrefix(ws, id);
+  absl::Status s =
+      store.ScanPrefix(store.decisions(), prefix, [&](std::string_view key, std::string_view json) {
+        const size_t slot = static_cast<uint8_t>(key[prefix.size()]);
+        simdjson::dom::parser p;
+        simdjson::dom::element r;
+        double x = 0;
+        if (slot >= 1 && slot <= kMaxSlots &&
+            p.parse(json.data(), json.size()).get(r) == simdjson::SUCCESS &&
+            r["value"].get(x) == simdjson::SUCCESS) {
+          rewards[slot - 1] = std::isnan(rewards[slot - 1]) ? x : rewards[slot - 1] + x;
+        }
+        return true;
+      });
+  if (!s.ok()) return s;
+  return rewards;
+}
+
+// Rewards of the slots acted on for one group (engine or control) of a lift report.
+struct GroupStats {
+  uint64_t decisions = 0, slots = 0, rewarded = 0;
+  double sum = 0, sum_squares = 0;
+  double Mean() const { return slots == 0 ? 0 : sum / static_cast<double>(slots); }
+  // The variance of the mean.
+  double MeanVariance() const {
+    if (slots < 2) return 0;
+    const double n = static_cast<double>(slots);
+    return std::max(0.0, (sum_squares - sum * sum / n) / (n - 1)) / n;
+  }
+};
+
+void WriteGroup(JsonWriter& w, std::string_view key, const GroupStats& g) {
+  w.Key(key);
+  w.StartObject();
+  w.Key("decisions");
+  w.Uint(g.decisions);
+  w.Key("slots");
+  w.Uint(g.slots);
+  w.Key("rewarded");
+  w.Uint(g.rewarded);
+  w.Key("meanReward");
+  w.Double(g.Mean());
+  const double half = 1.96 * std::sqrt(g.MeanVariance());
+  w.Key("low");
+  w.Double(g.Mean() - half);
+  w.Key("high");
+  w.Double(g.Mean() + half);
+  w.EndObject();
 }
 
 // The export of one logged decision: a line per slot with what offline evaluation needs
@@ -1510,23 +1808,9 @@ void DecideService::HandleExport(net::RequestContext& ctx, net::Responder respon
     if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
     simdjson::dom::element doc;
     if (!stored->has_value() || parser.parse(**stored).get(doc) != simdjson::SUCCESS) continue;
-    std::vector<double> rewards(kMaxSlots, std::nan(""));
-    const std::string prefix = storage::RewardPrefix(ws, id);
-    absl::Status s = store_->ScanPrefix(
-        store_->decisions(), prefix, [&](std::string_view key, std::string_view json) {
-          const size_t slot = static_cast<uint8_t>(key[prefix.size()]);
-          simdjson::dom::parser p;
-          simdjson::dom::element r;
-          double x = 0;
-          if (slot >= 1 && slot <= kMaxSlots &&
-              p.parse(json.data(), json.size()).get(r) == simdjson::SUCCESS &&
-              r["value"].get(x) == simdjson::SUCCESS) {
-            rewards[slot - 1] = std::isnan(rewards[slot - 1]) ? x : rewards[slot - 1] + x;
-          }
-          return true;
-        });
-    if (!s.ok()) return respond(net::ErrorResponse(s));
-    WriteExportLines(&out, id, doc, rewards);
+    absl::StatusOr<std::vector<double>> rewards = SlotRewards(*store_, ws, id);
+    if (!rewards.ok()) return respond(net::ErrorResponse(rewards.status()));
+    WriteExportLines(&out, id, doc, *rewards);
   }
   net::Response res = net::JsonResponse(200, std::move(out));
   res.set(http::field::content_type, "application/x-ndjson");
@@ -1534,6 +1818,90 @@ void DecideService::HandleExport(net::RequestContext& ctx, net::Responder respon
     res.set("Whisperer-Next-Cursor", decide::DecisionIdString(selected->ids.back()));
   }
   respond(std::move(res));
+}
+
+void DecideService::HandleLift(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  const uint32_t ws = principal->workspace_id;
+  std::string_view url = net::Target(ctx.request);
+  std::string point;
+  if (std::optional<std::string_view> raw = api::QueryParam(url, "decisionPoint")) {
+    absl::StatusOr<std::string> decoded = api::PercentDecode(*raw, "decisionPoint");
+    if (!decoded.ok()) return respond(net::ErrorResponse(decoded.status()));
+    point = *std::move(decoded);
+  }
+  absl::StatusOr<Selection> selected = SelectDecisions(*store_, ws, url, kMaxLiftDecisions);
+  if (!selected.ok()) return respond(net::ErrorResponse(selected.status()));
+  GroupStats engine, control;
+  simdjson::dom::parser parser;
+  for (uint64_t id : selected->ids) {
+    absl::StatusOr<std::optional<std::string>> stored =
+        store_->Get(store_->decisions(), storage::DecisionKey(ws, id));
+    if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+    simdjson::dom::element doc;
+    std::string_view group, at_point;
+    simdjson::dom::array slots;
+    if (!stored->has_value() || parser.parse(**stored).get(doc) != simdjson::SUCCESS ||
+        doc["group"].get(group) != simdjson::SUCCESS ||
+        doc["decisionPoint"].get(at_point) != simdjson::SUCCESS ||
+        doc["slots"].get(slots) != simdjson::SUCCESS || (!point.empty() && at_point != point)) {
+      continue;
+    }
+    absl::StatusOr<std::vector<double>> rewards = SlotRewards(*store_, ws, id);
+    if (!rewards.ok()) return respond(net::ErrorResponse(rewards.status()));
+    GroupStats& g = group == "control" ? control : engine;
+    ++g.decisions;
+    size_t slot = 0;
+    for (simdjson::dom::element s : slots) {
+      const double r = (*rewards)[slot++];
+      std::string_view status;
+      if (s["status"].get(status) == simdjson::SUCCESS && status == "held_for_approval" &&
+          std::isnan(r)) {
+        continue;  // never acted on, as far as the log knows
+      }
+      ++g.slots;  // a slot acted on without a reward earned nothing
+      if (std::isnan(r)) continue;
+      ++g.rewarded;
+      g.sum += r;
+      g.sum_squares += r * r;
+    }
+  }
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("decisionPoint");
+  w.StringOrNull(point);
+  w.Key("scanned");
+  w.Uint(selected->ids.size());
+  w.Key("truncated");
+  w.Bool(selected->more);
+  WriteGroup(w, "engine", engine);
+  WriteGroup(w, "control", control);
+  w.Key("lift");
+  if (engine.slots == 0 || control.slots == 0) {
+    w.Null();
+  } else {
+    const double diff = engine.Mean() - control.Mean();
+    const double half = 1.96 * std::sqrt(engine.MeanVariance() + control.MeanVariance());
+    w.StartObject();
+    w.Key("absolute");
+    w.Double(diff);
+    w.Key("low");
+    w.Double(diff - half);
+    w.Key("high");
+    w.Double(diff + half);
+    w.Key("relative");
+    if (control.Mean() != 0) {
+      w.Double(diff / control.Mean());
+    } else {
+      w.Null();
+    }
+    w.EndObject();
+  }
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
 }
 
 void DecideService::Teach(State& state, std::string_view point,
@@ -1549,8 +1917,9 @@ void DecideService::Teach(State& state, std::string_view point,
 absl::Status DecideService::ExpireApprovals() {
   const int64_t now = clock_->NowMillis();
   for (auto& [id, state] : states_) {
-    if (state.workspace->decisions == nullptr) continue;
-    const decide::Catalog& catalog = *state.workspace->decisions;
+    if (state.catalog == nullptr) continue;
+    const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(state);
+    const decide::Catalog& catalog = *snapshot;
     std::vector<std::pair<std::string, uint64_t>> due;
     const std::string prefix = storage::ApprovalDuePrefix(id);
     absl::Status s = store_->ScanPrefix(
@@ -1595,7 +1964,8 @@ absl::Status DecideService::ExpireApprovals() {
 absl::Status DecideService::ApplyDueRewards() {
   const int64_t now = clock_->NowMillis();
   for (auto& [id, state] : states_) {
-    if (state.workspace->decisions == nullptr) continue;
+    if (state.catalog == nullptr) continue;
+    const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(state);
     std::vector<std::pair<std::string, uint64_t>> due;
     absl::Status s = store_->ScanPrefix(store_->decisions(), storage::RewardDuePrefix(id),
                                         [&](std::string_view key, std::string_view) {
@@ -1610,7 +1980,7 @@ absl::Status DecideService::ApplyDueRewards() {
       if (!read.ok()) return read.status();
       if (read->has_value()) {  // else erased since
         const LoggedDecision& logged = **read;
-        const decide::DecisionPoint* point = state.workspace->decisions->Point(logged.point);
+        const decide::DecisionPoint* point = snapshot->Point(logged.point);
         const double value = point != nullptr ? point->default_reward : 0;
         // Every slot acted on without a reward by now gets the default.
         absl::StatusOr<bool> approved = HeldSlotsApproved(*store_, id, decision, logged);
@@ -1645,7 +2015,8 @@ void DecideService::OnEvent(uint32_t workspace_id, uint64_t profile_id,
                             const state::EventFacts& facts) {
   if (facts.type != api::EventType::kTrack) return;
   auto it = states_.find(workspace_id);
-  if (it == states_.end() || it->second.workspace->decisions == nullptr) return;
+  if (it == states_.end() || it->second.catalog == nullptr) return;
+  // Goals are settings, the same in every catalog edited from this config.
   const std::vector<decide::Settings::Goal>& goals =
       it->second.workspace->decisions->settings.goals;
   for (size_t g = 0; g < goals.size(); ++g) {
@@ -1833,13 +2204,14 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, id);
   if (!read.ok()) return respond(net::ErrorResponse(read.status()));
   const std::optional<LoggedDecision>& logged = *read;
-  const decide::Catalog& catalog = *(*state)->workspace->decisions;
+  const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(**state);
+  const decide::Catalog& catalog = *snapshot;
   // Approved, the held slots are acted on: their contacts, their actions' budgets (a person may
   // approve past a budget spent since the decision was held) and their reward wait. A deferred
   // decision's held slots wait for its activation too.
   std::unique_lock<std::mutex> contact_lock;
   std::unique_lock<std::mutex> budget_lock;
-  std::vector<std::pair<size_t, BudgetUse>> spent;
+  std::vector<std::pair<std::string, BudgetUse>> spent;
   absl::StatusOr<std::optional<int64_t>> activated =
       logged && logged->deferred ? ActivatedAt(ws, id) : std::optional<int64_t>(now);
   if (!activated.ok()) return respond(net::ErrorResponse(activated.status()));
@@ -1862,7 +2234,7 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
     }
   }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
-  for (const auto& [i, use] : spent) (*state)->budgets[i] = use;
+  for (const auto& [action, use] : spent) (*state)->budgets[action] = use;
   if (budget_lock.owns_lock()) budget_lock.unlock();
   if (contact_lock.owns_lock()) contact_lock.unlock();
   // A person's verdict is a label: the held slots' bandit learns it.
@@ -1902,16 +2274,17 @@ absl::Status DecideService::RecordContacts(
   return put.ok() ? absl::OkStatus() : StoreError(put);
 }
 
-absl::StatusOr<std::vector<std::pair<size_t, DecideService::BudgetUse>>>
-DecideService::SpendBudgets(State& state, const std::vector<size_t>& acted, int64_t now_ms,
+absl::StatusOr<std::vector<std::pair<std::string, DecideService::BudgetUse>>>
+DecideService::SpendBudgets(State& state, const decide::Catalog& catalog,
+                            const std::vector<size_t>& acted, int64_t now_ms,
                             rocksdb::WriteBatch* batch) {
-  const decide::Catalog& catalog = *state.workspace->decisions;
   const int64_t day = now_ms / 86'400'000;
-  std::vector<std::pair<size_t, BudgetUse>> out;
+  std::vector<std::pair<std::string, BudgetUse>> out;
   for (size_t i : acted) {
     const decide::Action& a = catalog.actions[i];
     if (a.budget_per_day == 0 && a.budget_total_spend == 0) continue;
-    BudgetUse use = state.budgets[i];
+    auto it = state.budgets.find(a.id);
+    BudgetUse use = it == state.budgets.end() ? BudgetUse{} : it->second;
     if (use.day != day) use = {day, 0, use.spent};
     ++use.count;
     use.spent += a.cost;
@@ -1928,7 +2301,7 @@ DecideService::SpendBudgets(State& state, const std::vector<size_t>& acted, int6
     rocksdb::Status put =
         batch->Put(store_->decisions(), storage::BudgetKey(state.workspace->id, a.id), json);
     if (!put.ok()) return StoreError(put);
-    out.emplace_back(i, use);
+    out.emplace_back(a.id, use);
   }
   return out;
 }

@@ -20,6 +20,13 @@
 //   GET /v1/decisions        admin key; ?profile=&from=&to=&limit=&cursor=: logged decisions in
 //                            time order, with the customer's features and, per slot, the
 //                            actions it was chosen among and the features it was scored on
+//   GET /v1/decisions/lift   admin key; ?decisionPoint=&from=&to=: the mean reward per slot acted
+//                            on of the engine's decisions and of the control group's, with 95 %
+//                            intervals, and the lift between them (at most 1,000,000 decisions)
+//   GET /v1/actions, /v1/actions/{id}; PUT, DELETE /v1/actions/{id}
+//                            admin key; the action catalog, edited with the config's rules:
+//                            stored (the `decisions` column family, K rows), compiled into a new
+//                            catalog and used from the next decision; kept across restarts
 //   GET /v1/decisions/export admin key; the same selection (limit 1 to 100,000, default 10,000;
 //                            the next page's cursor in the Whisperer-Next-Cursor header) as
 //                            NDJSON, a line per slot with what offline evaluation reads
@@ -70,6 +77,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -77,6 +85,7 @@
 
 #include "api/auth.h"
 #include "common/clock.h"
+#include "config/config.h"
 #include "decide/catalog.h"
 #include "learn/bandit.h"
 #include "net/http_server.h"
@@ -127,8 +136,16 @@ class DecideService {
     std::map<std::string, std::unique_ptr<Point>, std::less<>> points;
     // Per catalog action. With budgets, decisions of the workspace are made one at a time from
     // reading these to writing them (in the decision's batch), so none overspends.
-    std::vector<BudgetUse> budgets;
+    std::map<std::string, BudgetUse, std::less<>> budgets;  // by action id
     std::mutex budget_mu;
+    // The catalog decisions are made with: the config's, with the actions edited through
+    // /v1/actions, compiled from `config` and replaced whole by an edit (requests keep the
+    // snapshot they started with: CatalogOf). `edited`: the ids defined or changed over HTTP.
+    std::shared_ptr<const decide::Catalog> catalog;
+    config::DecisionsConfig config;
+    std::set<std::string, std::less<>> edited;
+    mutable std::mutex catalog_mu;  // guards catalog, config and edited
+    std::mutex edit_mu;             // one edit at a time, from compiling to installing
     // Delivery learning (decide/engagement.h): the workspace's engagement counts per channel and
     // hour, and its content variants' counts; read under a shared lock while deciding, changed
     // under an exclusive one, written with the bandits.
@@ -143,8 +160,9 @@ class DecideService {
   };
   // Puts the use of the actions `acted` (catalog indexes) into `batch` and returns the new
   // uses, to be installed once the batch is written. Call under budget_mu.
-  absl::StatusOr<std::vector<std::pair<size_t, BudgetUse>>> SpendBudgets(
-      State& state, const std::vector<size_t>& acted, int64_t now_ms, rocksdb::WriteBatch* batch);
+  absl::StatusOr<std::vector<std::pair<std::string, BudgetUse>>> SpendBudgets(
+      State& state, const decide::Catalog& catalog, const std::vector<size_t>& acted,
+      int64_t now_ms, rocksdb::WriteBatch* batch);
 
   struct RewardResult {
     bool applied = false;
@@ -160,8 +178,18 @@ class DecideService {
   };
 
   void HandleDecide(net::RequestContext& ctx, net::Responder respond);
+  void HandleActions(net::RequestContext& ctx, net::Responder respond);
+  void HandleAction(net::RequestContext& ctx, net::Responder respond);
+  void HandlePutAction(net::RequestContext& ctx, net::Responder respond);
+  void HandleDeleteAction(net::RequestContext& ctx, net::Responder respond);
+  // The catalog to decide with now (it stays valid however the catalog is edited meanwhile).
+  std::shared_ptr<const decide::Catalog> CatalogOf(const State& state) const;
+  // Applies the stored action edits to the config's catalog (each that no longer compiles
+  // against the config is skipped, with a warning).
+  absl::Status LoadActionEdits(State& state);
   void HandleActivate(net::RequestContext& ctx, net::Responder respond);
   void HandleExport(net::RequestContext& ctx, net::Responder respond);
+  void HandleLift(net::RequestContext& ctx, net::Responder respond);
   void HandleReward(net::RequestContext& ctx, net::Responder respond);
   void HandleGet(net::RequestContext& ctx, net::Responder respond);
   void HandleList(net::RequestContext& ctx, net::Responder respond);
@@ -191,7 +219,7 @@ class DecideService {
   // budget_mu where the catalog has those policies.
   absl::Status Act(State& state, const decide::DecisionPoint* point, uint64_t id, uint64_t customer,
                    int64_t now, const std::vector<Acted>& slots, rocksdb::WriteBatch* batch,
-                   std::vector<std::pair<size_t, BudgetUse>>* spent);
+                   std::vector<std::pair<std::string, BudgetUse>>* spent);
   // Reads the customer's engagement counts, applies `fn` and puts them into `batch`, under the
   // customer's contact stripe.
   absl::Status UpdateEngagement(uint32_t workspace_id, uint64_t customer,

@@ -174,6 +174,8 @@ absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
           decide::CompileCatalog(wc.decisions, wc.consent_purposes);
       if (!catalog.ok()) return catalog.status();
       ws.decisions = *std::move(catalog);
+      ws.decisions_config = wc.decisions;
+      ws.consent_purposes = wc.consent_purposes;
     }
     if (ws.write_keys.empty()) {
       absl::StatusOr<std::string> key = GeneratedKey(store, ws.name, "write", "wk_");

@@ -36,6 +36,10 @@ struct Workspace {
   // POST /v1/decide: the action catalog and decision points compiled; null without a
   // `decisions` block.
   std::shared_ptr<const decide::Catalog> decisions = {};
+  // What `decisions` was compiled from, and the workspace's own consent purposes: actions
+  // edited through /v1/actions are compiled with them.
+  config::DecisionsConfig decisions_config = {};
+  std::vector<std::string> consent_purposes = {};
 };
 
 // The profile settings a workspace's config describes (unset values keep the defaults), with

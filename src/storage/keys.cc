@@ -221,6 +221,14 @@ std::string WorkspaceEngagementKey(uint32_t workspace_id) {
 
 std::string VariantStatsKey(uint32_t workspace_id) { return DecisionKeyPrefix(workspace_id, 'H'); }
 
+std::string ActionEditPrefix(uint32_t workspace_id) { return DecisionKeyPrefix(workspace_id, 'K'); }
+
+std::string ActionEditKey(uint32_t workspace_id, std::string_view action) {
+  std::string key = ActionEditPrefix(workspace_id);
+  key.append(action);
+  return key;
+}
+
 std::string RewardDuePrefix(uint32_t workspace_id) { return DecisionKeyPrefix(workspace_id, 'W'); }
 
 std::string RewardDueKey(uint32_t workspace_id, int64_t due_ms, uint64_t decision) {

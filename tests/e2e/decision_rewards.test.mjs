@@ -299,3 +299,59 @@ test('delivery: the channel a customer engages on, variants by their clicks, the
     assert.equal(await srv.stop(), 0);
   }
 });
+
+test('the lift report: the engine against its control group', async (t) => {
+  const srv = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: lift
+    write_keys: [wk_lift]
+    admin_keys: [ak_lift]
+    decisions:
+      control_group: 0.5
+      thresholds: {autonomous: 0, supervised: 0}
+      actions:
+        - {id: good, issue: i, group: g, treatments: [{id: good_web, channel: web}]}
+        - {id: meh, issue: i, group: g, treatments: [{id: meh_web, channel: web}]}
+        - {id: bad, issue: i, group: g, treatments: [{id: bad_web, channel: web}]}
+      decision_points:
+        - {id: page, issues: [i]}
+        - {id: other, issues: [i]}
+`,
+  });
+  const auth = { authorization: `Basic ${Buffer.from('wk_lift:').toString('base64')}` };
+  const groups = { engine: 0, control: 0 };
+  for (let i = 0; i < 300; ++i) {
+    const d = await srv.request('/v1/decide', { body: { userId: `c${i}`, decisionPoint: 'page' }, headers: auth });
+    assert.equal(d.status, 200, d.text);
+    ++groups[d.json.group];
+    const value = d.json.slots[0].action === 'good' ? 1 : 0;
+    if (i % 10 !== 9) {  // every tenth slot gets no reward: it counts as 0
+      await srv.request('/v1/rewards', { body: { decisionId: d.json.decisionId, value }, headers: auth });
+    }
+  }
+  await srv.request('/v1/decide', { body: { userId: 'x', decisionPoint: 'other' }, headers: auth });
+  const admin = (p) => srv.request(p, { headers: { authorization: 'Bearer ak_lift' } });
+  const res = await admin('/v1/decisions/lift?decisionPoint=page');
+  assert.equal(res.status, 200, res.text);
+  const { engine, control, lift } = res.json;
+  assert.equal(res.json.scanned, 301);
+  assert.equal(res.json.truncated, false);
+  assert.deepEqual([engine.decisions, control.decisions], [groups.engine, groups.control]);
+  assert.ok(groups.control > 90 && groups.engine > 90, JSON.stringify(groups));
+  assert.equal(engine.slots + control.slots, 300);
+  assert.equal(engine.rewarded + control.rewarded, 270);
+  assert.ok(engine.low <= engine.meanReward && engine.meanReward <= engine.high);
+  assert.ok(Math.abs(lift.absolute - (engine.meanReward - control.meanReward)) < 1e-12);
+  assert.ok(lift.low < lift.absolute && lift.absolute < lift.high);
+  // The engine learned that good pays; the control group draws uniformly (about a third).
+  assert.ok(engine.meanReward > control.meanReward + 0.2, res.text);
+  assert.ok(lift.low > 0, res.text);
+  const other = await admin('/v1/decisions/lift?decisionPoint=other');
+  assert.equal(other.json.lift, null, other.text);
+  const bad = await admin('/v1/decisions/lift?from=yesterday');
+  assert.equal(bad.status, 400, bad.text);
+  assert.equal(bad.json.error.field, 'from');
+  assert.equal(await srv.stop(), 0);
+});

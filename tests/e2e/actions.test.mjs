@@ -1,0 +1,116 @@
+// The action catalog edited over HTTP (/v1/actions) through the real binary: list, read, create,
+// replace and delete actions with the config's own rules, decisions made with the edited
+// catalog at once, and edits that survive a restart.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './lib/server.mjs';
+
+const CONFIG = `
+workspaces:
+  - name: shop
+    write_keys: [wk_shop]
+    admin_keys: [ak_shop]
+    decisions:
+      control_group: 0
+      actions:
+        - {id: a, issue: engage, group: content, treatments: [{id: a_web, channel: web}]}
+        - {id: b, issue: engage, group: content, value: 2, treatments: [{id: b_web, channel: web}]}
+      decision_points:
+        - {id: home, issues: [engage], slots: 3}
+        - {id: pinned, actions: [a]}
+`;
+
+test('actions: listed, created, replaced and deleted over HTTP, used at once, kept across a restart', async (t) => {
+  let server = await startServer({ t, config: CONFIG });
+  const dataDir = server.dataDir;
+  const admin = (path, opts = {}) =>
+    server.request(path, { ...opts, headers: { authorization: 'Bearer ak_shop', ...(opts.headers ?? {}) } });
+  const decide = () =>
+    server.request('/v1/decide', {
+      body: { userId: 'u1', decisionPoint: 'home' },
+      headers: { authorization: `Basic ${Buffer.from('wk_shop:').toString('base64')}` },
+    });
+
+  const list = await admin('/v1/actions');
+  assert.equal(list.status, 200, list.text);
+  assert.deepEqual(list.json.actions.map((a) => [a.id, a.source, a.value]), [['a', 'config', 1], ['b', 'config', 2]]);
+  assert.deepEqual(list.json.actions[0].treatments, [{ id: 'a_web', channel: 'web' }]);
+  assert.equal((await decide()).json.candidates, 2);
+
+  // Created: a candidate of the decision point whose issue it joins, in the next decision.
+  const flash = {
+    issue: 'engage', group: 'offers', kind: 'urgency', value: 3, cost: 1,
+    eligibility: 'profile.orders.count >= 0',
+    contact: { max: 2, per: '7d' },
+    treatments: [{ id: 'flash_push', channel: 'push' }],
+    variants: [{ id: 'v1', content: 'Now' }, { id: 'v2', content: 'Today only' }],
+  };
+  const created = await admin('/v1/actions/flash', { method: 'PUT', body: flash });
+  assert.equal(created.status, 201, created.text);
+  assert.equal(created.json.source, 'api');
+  assert.equal(created.json.id, 'flash');
+  assert.deepEqual(created.json.contact, { max: 2, per: '7d' });
+  const after = await decide();
+  assert.equal(after.json.candidates, 3);
+  assert.ok(after.json.slots.some((s) => s.action === 'flash'), after.text);
+
+  // Replaced: a config action, changed.
+  const replaced = await admin('/v1/actions/b', {
+    method: 'PUT',
+    body: { id: 'b', issue: 'engage', group: 'content', value: 5, treatments: [{ id: 'b_web', channel: 'web' }] },
+  });
+  assert.equal(replaced.status, 200, replaced.text);
+  assert.equal((await admin('/v1/actions/b')).json.value, 5);
+  assert.equal((await admin('/v1/actions/b')).json.source, 'api');
+
+  // Refused with the config's rules, naming the field; nothing changes.
+  const cases = [
+    [{ issue: 'engage', group: 'g', treatments: [{ id: 't', channel: 'fax' }] }, 'treatments[0].channel', /email, sms/],
+    [{ issue: 'engage', group: 'g', eligibility: 'profile.nope > 1', treatments: [{ id: 't', channel: 'web' }] }, 'eligibility', /nope/],
+    [{ id: 'other', issue: 'engage', group: 'g', treatments: [{ id: 't', channel: 'web' }] }, 'id', /path/],
+    [{ issue: 'engage', group: 'g', colour: 'red', treatments: [{ id: 't', channel: 'web' }] }, 'colour', /unknown key/],
+    [{ issue: 'engage', group: 'g' }, 'treatments', /treatments/],
+  ];
+  for (const [body, field, message] of cases) {
+    const res = await admin('/v1/actions/bad', { method: 'PUT', body });
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.json.error.code, 'invalid_action', res.text);
+    assert.equal(res.json.error.field, field, res.text);
+    assert.match(res.json.error.message, message);
+  }
+  const malformed = await admin('/v1/actions/bad', { method: 'PUT', body: '{"issue": ' });
+  assert.equal(malformed.status, 400, malformed.text);
+  assert.equal((await admin('/v1/actions/bad')).status, 404);
+
+  // Deleted; one a decision point names stays.
+  const inUse = await admin('/v1/actions/a', { method: 'DELETE' });
+  assert.equal(inUse.status, 409, inUse.text);
+  assert.equal(inUse.json.error.code, 'action_in_use');
+  assert.match(inUse.json.error.message, /pinned/);
+  const gone = await admin('/v1/actions/flash', { method: 'DELETE' });
+  assert.equal(gone.status, 200, gone.text);
+  assert.deepEqual(gone.json, { deleted: 'flash' });
+  assert.equal((await admin('/v1/actions/flash', { method: 'DELETE' })).status, 404);
+  assert.equal((await decide()).json.candidates, 2);
+  const again = await admin('/v1/actions/later', {
+    method: 'PUT',
+    body: { issue: 'engage', group: 'content', treatments: [{ id: 'l_web', channel: 'web' }] },
+  });
+  assert.equal(again.status, 201, again.text);
+  const noKey = await server.request('/v1/actions', {
+    headers: { authorization: `Basic ${Buffer.from('wk_shop:').toString('base64')}` },
+  });
+  assert.equal(noKey.status, 401, noKey.text);
+
+  // A restart keeps every edit.
+  assert.equal(await server.stop(), 0);
+  server = await startServer({ t, config: CONFIG, dataDir });
+  const kept = await admin('/v1/actions');
+  assert.deepEqual(kept.json.actions.map((a) => [a.id, a.source, a.value]), [
+    ['a', 'config', 1],
+    ['b', 'api', 5],
+    ['later', 'api', 1],
+  ]);
+  assert.equal((await decide()).json.candidates, 3);
+  assert.equal(await server.stop(), 0);
+});
