@@ -9,6 +9,7 @@
 #include "common/json_writer.h"
 #include "common/strings.h"
 #include "eval/eval.h"
+#include "eval/ope_log.h"
 #include "learn/bandit.h"
 #include "learn/ope.h"
 
@@ -17,26 +18,11 @@ namespace {
 
 constexpr int kBits = 16;
 
-void WriteEstimate(JsonWriter& w, std::string_view key, const learn::OpeEstimate& e) {
-  w.Key(key);
-  w.StartObject();
-  w.Key("value");
-  w.Double(e.value);
-  w.Key("low");
-  w.Double(e.low);
-  w.Key("high");
-  w.Double(e.high);
-  w.EndObject();
-}
-
 void WriteResult(JsonWriter& w, const learn::OpeResult& r) {
   w.StartObject();
   w.Key("rounds");
   w.Uint(r.rounds);
-  WriteEstimate(w, "dm", r.dm);
-  WriteEstimate(w, "ipw", r.ipw);
-  WriteEstimate(w, "snipw", r.snipw);
-  WriteEstimate(w, "dr", r.dr);
+  WriteOpeEstimates(w, r);
   w.EndObject();
 }
 

@@ -813,10 +813,7 @@ absl::Status DecideService::LoadActionEdits(State& state) {
 }
 
 void DecideService::HandleActions(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  absl::StatusOr<State*> state = AdminState(ctx);
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
   std::string out;
   JsonWriter w(&out);
@@ -835,10 +832,7 @@ void DecideService::HandleActions(net::RequestContext& ctx, net::Responder respo
 }
 
 void DecideService::HandleAction(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  absl::StatusOr<State*> state = AdminState(ctx);
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
   const std::string_view id = net::PathParam(ctx);
   std::lock_guard lock((*state)->catalog_mu);
@@ -852,10 +846,7 @@ void DecideService::HandleAction(net::RequestContext& ctx, net::Responder respon
 }
 
 void DecideService::HandlePutAction(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  absl::StatusOr<State*> state = AdminState(ctx);
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
   const std::string id(net::PathParam(ctx));
   const std::string_view body(ctx.request.body().data(), ctx.request.body().size());
@@ -891,10 +882,7 @@ void DecideService::HandlePutAction(net::RequestContext& ctx, net::Responder res
 }
 
 void DecideService::HandleDeleteAction(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  absl::StatusOr<State*> state = AdminState(ctx);
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
   const std::string id(net::PathParam(ctx));
   std::lock_guard edit((*state)->edit_mu);
@@ -940,6 +928,13 @@ void DecideService::HandleDeleteAction(net::RequestContext& ctx, net::Responder 
     (*state)->edited.erase(id);
   }
   respond(net::JsonResponse(200, StrCat(R"({"deleted":")", id, R"("})")));
+}
+
+absl::StatusOr<DecideService::State*> DecideService::AdminState(const net::RequestContext& ctx) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return principal.status();
+  return StateOf(principal->workspace_id);
 }
 
 absl::StatusOr<DecideService::State*> DecideService::StateOf(uint32_t workspace_id) {
@@ -2149,10 +2144,7 @@ void DecideService::HandleApproval(net::RequestContext& ctx, net::Responder resp
 }
 
 void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respond, bool approve) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<State*> state = StateOf(principal->workspace_id);
+  absl::StatusOr<State*> state = AdminState(ctx);
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
   simdjson::dom::parser parser;
   absl::StatusOr<simdjson::dom::element> body = api::JsonObjectBody(ctx.request.body(), parser);
@@ -2172,7 +2164,7 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
     return respond(net::ErrorResponse(
         InvalidInput("wrong_type", "note must be a string of at most 2000 bytes", "note")));
   }
-  const uint32_t ws = principal->workspace_id;
+  const uint32_t ws = (*state)->workspace->id;
   std::lock_guard lock(log_mu_);
   absl::StatusOr<std::string> stored = ReadApprovalJson(*store_, ws, net::PathParam(ctx));
   if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));

@@ -231,6 +231,8 @@ class DecideService {
              const std::vector<const std::vector<learn::Feature>*>& features, double reward);
   // The workspace's decision state; 404 decisions_not_configured without a `decisions` block.
   absl::StatusOr<State*> StateOf(uint32_t workspace_id);
+  // The state of the admin key's workspace (401 without one).
+  absl::StatusOr<State*> AdminState(const net::RequestContext& ctx);
 
   const api::KeyRing* keys_;
   storage::Store* store_;
