@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 
 namespace whisperer::decide {
 namespace {
@@ -67,11 +66,34 @@ std::string_view FilterReason(size_t index, const DecideInput& in, const Treatme
   return {};
 }
 
+// The channels of a decision's earlier slots, with how many slots each: a handful at most, so a
+// vector searched linearly beats a map.
+class UsedChannels {
+ public:
+  size_t Of(std::string_view channel) const {
+    for (const auto& [c, n] : used_) {
+      if (c == channel) return n;
+    }
+    return 0;
+  }
+  void Add(std::string_view channel) {
+    for (auto& [c, n] : used_) {
+      if (c == channel) {
+        ++n;
+        return;
+      }
+    }
+    used_.emplace_back(channel, 1);
+  }
+
+ private:
+  std::vector<std::pair<std::string_view, size_t>> used_;
+};
+
 // The slot's channel and content variant (see decider.h, step 4). `used`: the channels of the
 // earlier slots.
-void ChooseDelivery(const DecideInput& in, const Action& a,
-                    const std::map<std::string_view, size_t>& used, std::mt19937_64& rng,
-                    SlotChoice* choice) {
+void ChooseDelivery(const DecideInput& in, const Action& a, const UsedChannels& used,
+                    std::mt19937_64& rng, SlotChoice* choice) {
   const Settings& s = in.catalog->settings;
   if (s.channel_choice && a.treatments.size() > 1) {
     std::vector<std::string> usable;
@@ -81,8 +103,7 @@ void ChooseDelivery(const DecideInput& in, const Action& a,
           std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) {
         continue;
       }
-      auto it = used.find(t.channel);
-      if (ChannelFull(in, t.channel, it == used.end() ? 0 : it->second)) continue;
+      if (ChannelFull(in, t.channel, used.Of(t.channel))) continue;
       if (std::find(usable.begin(), usable.end(), t.channel) != usable.end()) continue;
       usable.push_back(t.channel);
       by_channel.push_back(&t);
@@ -114,11 +135,51 @@ void ChooseDelivery(const DecideInput& in, const Action& a,
 struct Scored {
   size_t action;
   const Treatment* treatment;
-  std::vector<learn::Feature> features;
   learn::RewardEstimate reward;  // of the propensity
   double weight, scale;          // scale = weight x value x lever
-  learn::RewardEstimate priority;
 };
+
+// The explanation of a prediction: the features' contributions (mean x value) largest in
+// magnitude first, up to kMaxFactors, named after the customer's features (the action's bias
+// first). Only the few kept are named: building every feature's name cost more than the rest
+// of the explanation.
+std::vector<Factor> FactorsOf(std::span<const learn::Feature> crossed,
+                              std::span<const std::string> names,
+                              const learn::LinearPosterior& model) {
+  struct Contribution {
+    double value;
+    size_t feature;
+  };
+  constexpr size_t kOnStack = 128;
+  Contribution on_stack[kOnStack];
+  std::vector<Contribution> on_heap;
+  Contribution* all = on_stack;
+  if (crossed.size() > kOnStack) {
+    on_heap.resize(crossed.size());
+    all = on_heap.data();
+  }
+  size_t n = 0;
+  for (size_t k = 0; k < crossed.size(); ++k) {
+    const double contribution = model.MeanOf(crossed[k].index) * crossed[k].value;
+    if (contribution != 0) all[n++] = {contribution, k};
+  }
+  // Sorted as the factors themselves used to be (so that ties, as between features always
+  // present together, come out in the same order), but without their names.
+  std::sort(all, all + n, [](const Contribution& x, const Contribution& y) {
+    return std::fabs(x.value) > std::fabs(y.value);
+  });
+  const size_t kept = std::min(n, kMaxFactors);
+  std::vector<Factor> factors;
+  factors.reserve(kept);
+  for (size_t f = 0; f < kept; ++f) {
+    const size_t k = all[f].feature;
+    factors.push_back({k == 0                 ? std::string("action")
+                       : k - 1 < names.size() ? names[k - 1]
+                                              : std::string("feature"),
+                       all[f].value});
+  }
+  return factors;
+}
 
 }  // namespace
 
@@ -134,7 +195,15 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
   d.candidates = in.point->candidates.size();
   d.control = InControlGroup(in.customer_hash, s.control_group);
 
+  d.filtered.reserve(in.point->candidates.size());
+  d.slots.reserve(in.slots);
   std::vector<Scored> scored;
+  scored.reserve(in.point->candidates.size());
+  std::vector<learn::RewardEstimate> priorities;  // parallel to scored
+  priorities.reserve(in.point->candidates.size());
+  std::vector<double> sds;  // of the priorities: drawn from in every slot
+  sds.reserve(in.point->candidates.size());
+  const learn::CrossableFeatures features(in.features);
   for (size_t index : in.point->candidates) {
     const Action& a = catalog.actions[index];
     const Treatment* treatment = nullptr;
@@ -143,29 +212,34 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
       d.filtered.push_back({index, reason});
       continue;
     }
-    Scored c{index, treatment, {}, {}, 1, 1, {}};
+    Scored c{index, treatment, {}, 1, 1};
     for (const Action::Weight& w : a.weights) {
       if (w.when.Eval(*in.bindings)) c.weight *= w.weight;
     }
     c.scale = c.weight * a.value * a.lever;
-    learn::CrossWithAction(in.features, a.hash, s.posterior.bits, &c.features);
-    c.reward = posterior.Predict(c.features);
-    c.priority = {c.reward.mean * c.scale, c.reward.variance * c.scale * c.scale};
-    scored.push_back(std::move(c));
+    // Only the chosen actions' crossed features are kept (below).
+    c.reward = posterior.PredictCrossed(features, a.hash, s.posterior.bits);
+    priorities.push_back({c.reward.mean * c.scale, c.reward.variance * c.scale * c.scale});
+    const double variance = priorities.back().variance;
+    sds.push_back(variance > 0 ? std::sqrt(variance) : 0);
+    scored.push_back(c);
   }
 
-  std::vector<learn::RewardEstimate> priorities;
-  for (const Scored& c : scored) priorities.push_back(c.priority);
   std::vector<uint8_t> placed(scored.size(), 0);
   std::uniform_real_distribution<double> unit(0, 1);
-  std::map<std::string_view, size_t> used;  // channel -> slots of this decision on it
+  UsedChannels used;  // channel -> slots of this decision on it
+  const bool limits = !s.channel_limits.empty();
+  std::vector<size_t> left;
+  left.reserve(scored.size());
+  std::vector<double> exploit_p(s.policy == Policy::kThompson ? 0 : scored.size());
   for (size_t slot = 0; slot < in.slots; ++slot) {
-    std::vector<size_t> left;
+    left.clear();
     for (size_t i = 0; i < scored.size(); ++i) {
       if (placed[i]) continue;
-      // An earlier slot may have used up its channel.
+      // An earlier slot may have used up its channel (only if channels have limits at all).
       const std::string& channel = scored[i].treatment->channel;
-      if (used.contains(channel) && ChannelFull(in, channel, used[channel])) {
+      const size_t on_channel = limits ? used.Of(channel) : 0;
+      if (on_channel > 0 && ChannelFull(in, channel, on_channel)) {
         placed[i] = 1;
         d.filtered.push_back({scored[i].action, "channel_limit"});
         continue;
@@ -178,16 +252,15 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     // The exploiting choice, with each action's probability of being it.
     size_t best_mean = left[0];
     for (size_t i : left) {
-      if (scored[i].priority.mean > scored[best_mean].priority.mean) best_mean = i;
+      if (priorities[i].mean > priorities[best_mean].mean) best_mean = i;
     }
     size_t exploit = best_mean;
-    std::vector<double> exploit_p(scored.size(), 0.0);
+    std::fill(exploit_p.begin(), exploit_p.end(), 0.0);
     switch (s.policy) {
       case Policy::kThompson: {
         double top = -HUGE_VAL;
         for (size_t i : left) {
-          const double sd = std::sqrt(scored[i].priority.variance);
-          const double draw = scored[i].priority.mean + sd * std::normal_distribution<>()(rng);
+          const double draw = priorities[i].mean + sds[i] * learn::StandardNormal(rng);
           if (draw > top) top = draw, exploit = i;
         }
         break;
@@ -195,8 +268,7 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
       case Policy::kLinUcb: {
         double top = -HUGE_VAL;
         for (size_t i : left) {
-          const double ucb =
-              scored[i].priority.mean + s.ucb_alpha * std::sqrt(scored[i].priority.variance);
+          const double ucb = priorities[i].mean + s.ucb_alpha * sds[i];
           if (ucb > top) top = ucb, exploit = i;
         }
         exploit_p[exploit] = 1;
@@ -207,9 +279,9 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
         break;
       case Policy::kSoftmax: {
         double max = -HUGE_VAL, total = 0;
-        for (size_t i : left) max = std::max(max, scored[i].priority.mean);
+        for (size_t i : left) max = std::max(max, priorities[i].mean);
         for (size_t i : left) {
-          exploit_p[i] = std::exp((scored[i].priority.mean - max) / s.temperature);
+          exploit_p[i] = std::exp((priorities[i].mean - max) / s.temperature);
           total += exploit_p[i];
         }
         for (size_t i : left) exploit_p[i] /= total;
@@ -232,12 +304,12 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     }
     // P(best) among the actions left: Thompson sampling's probability of choosing it, and the
     // confidence of every policy.
-    const double confidence = learn::ProbabilityOfBest(priorities, chosen, placed);
+    const double confidence = learn::ProbabilityOfBest(priorities, sds, chosen, placed);
     const double p_exploit = s.policy == Policy::kThompson ? confidence : exploit_p[chosen];
 
     SlotChoice choice;
     choice.slot = slot;
-    Scored& c = scored[chosen];
+    const Scored& c = scored[chosen];
     const Action& a = catalog.actions[c.action];
     choice.action = c.action;
     choice.treatment = c.treatment;
@@ -246,32 +318,19 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     choice.weight = c.weight;
     choice.value = a.value;
     choice.lever = a.lever;
-    choice.priority = c.priority.mean;
+    choice.priority = priorities[chosen].mean;
     choice.propensity = (1 - epsilon) * p_exploit + epsilon / n;
     choice.explore = uniform || chosen != best_mean;
     choice.confidence = confidence;
     choice.autonomy = confidence >= s.autonomous   ? "autonomous"
                       : confidence >= s.supervised ? "supervised"
                                                    : "approval";
-    // Contributions: the action's bias first, then the customer's features in order.
-    const learn::LinearPosterior& model = posterior;
-    for (size_t k = 0; k < c.features.size(); ++k) {
-      const double contribution = model.MeanOf(c.features[k].index) * c.features[k].value;
-      if (contribution == 0) continue;
-      std::string name = k == 0                            ? std::string("action")
-                         : k - 1 < in.feature_names.size() ? in.feature_names[k - 1]
-                                                           : std::string("feature");
-      choice.factors.push_back({std::move(name), contribution});
-    }
-    std::sort(choice.factors.begin(), choice.factors.end(), [](const Factor& x, const Factor& y) {
-      return std::fabs(x.contribution) > std::fabs(y.contribution);
-    });
-    if (choice.factors.size() > kMaxFactors) choice.factors.resize(kMaxFactors);
-    choice.features = std::move(c.features);
+    learn::CrossWithAction(in.features, a.hash, s.posterior.bits, &choice.features);
+    choice.factors = FactorsOf(choice.features, in.feature_names, posterior);
     ChooseDelivery(in, a, used, rng, &choice);
     choice.open.reserve(left.size());
     for (size_t i : left) choice.open.push_back(scored[i].action);
-    ++used[choice.treatment->channel];
+    used.Add(choice.treatment->channel);
     d.slots.push_back(std::move(choice));
     placed[chosen] = 1;
   }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 
 namespace whisperer::learn {
@@ -90,6 +92,26 @@ TEST(CrossWithAction, GivesEachActionItsOwnSlots) {
   EXPECT_EQ(a[2].value, 0.25f);
 }
 
+TEST(LinearPosterior, PredictCrossedIsPredictOfTheCrossedFeatures) {
+  LinearPosterior p({.bits = 12});
+  std::mt19937_64 rng(5);
+  for (size_t n : {0, 1, 3, 4, 7, 50}) {
+    std::vector<Feature> base;
+    for (size_t k = 0; k < n; ++k) {
+      base.push_back({static_cast<uint32_t>(rng()), static_cast<float>(rng() % 100) / 37});
+    }
+    std::vector<Feature> crossed;
+    for (uint64_t action : {uint64_t{11}, uint64_t{0x9e3779b97f4a7c15}}) {
+      CrossWithAction(base, action, 12, &crossed);
+      for (int i = 0; i < 3; ++i) p.Update(crossed, i % 2);
+      const RewardEstimate a = p.Predict(crossed),
+                           b = p.PredictCrossed(CrossableFeatures(base), action, 12);
+      EXPECT_EQ(a.mean, b.mean) << n;  // the same sums in the same order: bit for bit
+      EXPECT_EQ(a.variance, b.variance) << n;
+    }
+  }
+}
+
 TEST(ProbabilityOfBest, MatchesSimulationOnRandomCandidates) {
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<double> mean(-0.5, 1.5), sd(0.005, 0.5);
@@ -156,6 +178,35 @@ TEST(ProbabilityOfBest, MatchesSimulationAndSumsToOne) {
   std::vector<RewardEstimate> points = {{0.6, 0}, {0.4, 0}};
   EXPECT_EQ(ProbabilityOfBest(points, 0), 1);
   EXPECT_EQ(ProbabilityOfBest(points, 1), 0);
+}
+
+TEST(StandardNormal, IsTheStandardNormalDistribution) {
+  std::mt19937_64 rng(11);
+  constexpr int kDraws = 2'000'000;
+  std::vector<double> draws(kDraws);
+  double sum = 0, squares = 0, fourth = 0;
+  int tail = 0;
+  for (double& x : draws) {
+    x = StandardNormal(rng);
+    sum += x;
+    squares += x * x;
+    fourth += x * x * x * x;
+    tail += std::fabs(x) > 3.6541528853610088;  // beyond the ziggurat's base: its tail method
+  }
+  EXPECT_NEAR(sum / kDraws, 0, 3e-3);
+  EXPECT_NEAR(squares / kDraws, 1, 4e-3);
+  EXPECT_NEAR(fourth / kDraws, 3, 3e-2);
+  const double expected_tail = kDraws * std::erfc(3.6541528853610088 / std::sqrt(2.0));
+  EXPECT_NEAR(tail, expected_tail, 5 * std::sqrt(expected_tail));
+  // Kolmogorov-Smirnov: the empirical CDF within 1.63 / sqrt(n) of the normal's (1 % level).
+  std::sort(draws.begin(), draws.end());
+  double distance = 0;
+  for (size_t k = 0; k < draws.size(); ++k) {
+    const double cdf = 0.5 * std::erfc(-draws[k] / std::sqrt(2.0));
+    distance = std::max({distance, std::fabs(cdf - static_cast<double>(k) / kDraws),
+                         std::fabs(cdf - static_cast<double>(k + 1) / kDraws)});
+  }
+  EXPECT_LT(distance, 1.63 / std::sqrt(static_cast<double>(kDraws)));
 }
 
 }  // namespace
