@@ -2006,6 +2006,13 @@ absl::Status DecideService::ApplyDueRewards() {
   return ApplyGoals();
 }
 
+bool DecideService::HasGoals() const {
+  return std::any_of(states_.begin(), states_.end(), [](const auto& entry) {
+    const Workspace& ws = *entry.second.workspace;
+    return ws.decisions != nullptr && !ws.decisions->settings.goals.empty();
+  });
+}
+
 void DecideService::OnEvent(uint32_t workspace_id, uint64_t profile_id,
                             const state::EventFacts& facts) {
   if (facts.type != api::EventType::kTrack) return;

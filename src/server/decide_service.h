@@ -117,6 +117,8 @@ class DecideService {
   // a track event that is a goal is queued for ApplyDueRewards. Cheap and non-blocking but for
   // a short lock.
   void OnEvent(uint32_t workspace_id, uint64_t profile_id, const state::EventFacts& facts);
+  // Whether any workspace has goal events (else OnEvent need not be called).
+  bool HasGoals() const;
 
  private:
   struct Point {

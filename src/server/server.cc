@@ -195,7 +195,7 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   }
   DecideService decide_service(&*keys, &*workspaces, store_ptr, detector, &SystemClock::Get());
   if (auto s = decide_service.Start(); !s.ok()) return s;
-  if (*profiles != nullptr) {  // goal events reward decisions
+  if (*profiles != nullptr && decide_service.HasGoals()) {  // goal events reward decisions
     (*profiles)->SetEventSink(
         [&decide_service](uint32_t ws, uint64_t profile, const state::EventFacts& facts) {
           decide_service.OnEvent(ws, profile, facts);
