@@ -939,15 +939,23 @@ absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_
   ActionConfig a;
   absl::Status s = ParseAction(r, node, std::string(kRoot), &ids, &a);
   if (s.ok()) return a;
-  std::string field = ErrorFieldOf(s);
-  const std::string message(ToStd(s.message()));
-  // "body:LINE: action.FIELD: REASON" -> field FIELD, message "FIELD: REASON".
-  const size_t at = message.find(StrCat(": ", field, ": "));
-  std::string reason = at == std::string_view::npos
-                           ? std::string(message)
-                           : std::string(message.substr(at + field.size() + 4));
-  if (field.rfind(kRoot, 0) == 0) field = field.substr(std::min(field.size(), kRoot.size() + 1));
-  return invalid(field, field.empty() ? reason : StrCat(field, ": ", reason));
+  return ActionErrorOf(s);
+}
+
+absl::Status ActionErrorOf(const absl::Status& config_error) {
+  // The field is the key path from the action ("action.treatments[0].channel"), maybe after
+  // where it was written ("body:1: action.eligibility"); the message holds "PATH: REASON".
+  std::string path = ErrorFieldOf(config_error);
+  const std::string message(ToStd(config_error.message()));
+  if (const size_t root = path.find("action"); root != std::string::npos) {
+    path = path.substr(root);
+  }
+  const size_t at = message.find(StrCat(path, ": "));
+  const std::string reason =
+      at == std::string::npos ? message : message.substr(at + path.size() + 2);
+  const std::string field = path.rfind("action.", 0) == 0 ? path.substr(7) : "";
+  return MakeError(absl::StatusCode::kInvalidArgument, "invalid_action",
+                   field.empty() ? reason : StrCat(field, ": ", reason), field);
 }
 
 std::string ActionJson(const ActionConfig& a) {

@@ -301,6 +301,9 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
 // `actions` entries. The body's `id`, when given, must be `id`. 400 `invalid_action` naming the
 // field (its key path within the action, such as `treatments[0].channel`), `malformed_json`.
 absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_view id);
+// A config error about an action parsed or compiled from a body rooted at `action` as the
+// API's: 400 `invalid_action` naming the field within the action, without the file and line.
+absl::Status ActionErrorOf(const absl::Status& config_error);
 // The action as JSON, in the shape ParseActionJson reads (durations as 7d, times ISO-8601).
 std::string ActionJson(const ActionConfig& a);
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);

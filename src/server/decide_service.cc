@@ -745,22 +745,6 @@ void ApplyEdit(std::vector<config::ActionConfig>* actions, std::string_view id,
   }
 }
 
-// A compile error of an edited catalog as the API's: 400 invalid_action naming the field within
-// the action ("body:1: action.eligibility: ..." -> field eligibility).
-absl::Status ActionError(const absl::Status& s) {
-  std::string field = ErrorFieldOf(s);
-  const std::string message(ToStd(s.message()));
-  // The field may carry where the condition was written ("body:1: action.eligibility").
-  const size_t at = field.find("action.");
-  field = at == std::string::npos ? "" : field.substr(at + 7);
-  // The message may start with the whole path ("...action.eligibility: REASON").
-  const size_t path = message.find(StrCat("action.", field, ": "));
-  const std::string reason =
-      path == std::string::npos ? message : message.substr(path + field.size() + 9);
-  return MakeError(absl::StatusCode::kInvalidArgument, "invalid_action",
-                   field.empty() ? reason : StrCat(field, ": ", reason), field);
-}
-
 // The stored edit's JSON with where the action comes from.
 std::string WithSource(std::string action_json, bool edited) {
   action_json.pop_back();  // the closing brace
@@ -864,7 +848,7 @@ void DecideService::HandlePutAction(net::RequestContext& ctx, net::Responder res
   ApplyEdit(&next.actions, id, *std::move(action));
   absl::StatusOr<std::shared_ptr<const decide::Catalog>> compiled =
       decide::CompileCatalog(next, (*state)->workspace->consent_purposes);
-  if (!compiled.ok()) return respond(net::ErrorResponse(ActionError(compiled.status())));
+  if (!compiled.ok()) return respond(net::ErrorResponse(config::ActionErrorOf(compiled.status())));
   // Stored before it is used: an edit answered survives a restart.
   rocksdb::WriteBatch batch;
   rocksdb::Status put =
@@ -1146,7 +1130,8 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
                      c.variant >= 0 ? a.variants[static_cast<size_t>(c.variant)].id : ""});
   }
   std::vector<std::pair<std::string, BudgetUse>> spent;
-  if (absl::Status s = Act(**state, point, id, in.customer_hash, now, acted, &batch, &spent);
+  if (absl::Status s =
+          Act(**state, catalog, point, id, in.customer_hash, now, acted, &batch, &spent);
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
@@ -1398,21 +1383,12 @@ absl::StatusOr<std::optional<int64_t>> DecideService::ActivatedAt(uint32_t works
   return ParseIso8601(**stored).value_or(0);
 }
 
-absl::Status DecideService::Act(State& state, const decide::DecisionPoint* point, uint64_t id,
-                                uint64_t customer, int64_t now, const std::vector<Acted>& slots,
+absl::Status DecideService::Act(State& state, const decide::Catalog& catalog,
+                                const decide::DecisionPoint* point, uint64_t id, uint64_t customer,
+                                int64_t now, const std::vector<Acted>& slots,
                                 rocksdb::WriteBatch* batch,
                                 std::vector<std::pair<std::string, BudgetUse>>* spent) {
-  const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(state);
-  const decide::Catalog& catalog = *snapshot;
   const uint32_t ws = state.workspace->id;
-  std::vector<std::pair<std::string, std::string>> contacts;
-  std::vector<size_t> acted;
-  for (const Acted& a : slots) {
-    contacts.emplace_back(a.action, a.channel);
-    for (size_t i = 0; i < catalog.actions.size(); ++i) {
-      if (catalog.actions[i].id == a.action) acted.push_back(i);
-    }
-  }
   // What was delivered: the customer's and the workspace's messages per channel, and the shows
   // of each variant. The workspace's counts are statistics, changed here even if the batch then
   // fails to write.
@@ -1433,11 +1409,19 @@ absl::Status DecideService::Act(State& state, const decide::DecisionPoint* point
     state.delivery_dirty = true;
   }
   if (catalog.settings.contact_policy && customer != 0) {
+    std::vector<std::pair<std::string, std::string>> contacts;
+    for (const Acted& a : slots) contacts.emplace_back(a.action, a.channel);
     if (absl::Status s = RecordContacts(catalog, ws, customer, now, contacts, "", batch); !s.ok()) {
       return s;
     }
   }
   if (catalog.settings.budgets) {
+    std::vector<size_t> acted;
+    for (const Acted& a : slots) {
+      for (size_t i = 0; i < catalog.actions.size(); ++i) {
+        if (catalog.actions[i].id == a.action) acted.push_back(i);
+      }
+    }
     absl::StatusOr<std::vector<std::pair<std::string, BudgetUse>>> uses =
         SpendBudgets(state, catalog, acted, now, batch);
     if (!uses.ok()) return uses.status();
@@ -1516,8 +1500,8 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
   std::unique_lock<std::mutex> budget_lock;
   if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
   std::vector<std::pair<std::string, BudgetUse>> spent;
-  if (absl::Status s = Act(**state, catalog.Point(logged.point), *id, logged.customer, now, acted,
-                           &batch, &spent);
+  if (absl::Status s = Act(**state, catalog, catalog.Point(logged.point), *id, logged.customer, now,
+                           acted, &batch, &spent);
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
@@ -2226,8 +2210,8 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
       contact_lock = std::unique_lock(contact_mu_[logged->customer % contact_mu_.size()]);
     }
     if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
-    if (absl::Status s = Act(**state, catalog.Point(logged->point), id, logged->customer, now,
-                             acted, &batch, &spent);
+    if (absl::Status s = Act(**state, catalog, catalog.Point(logged->point), id, logged->customer,
+                             now, acted, &batch, &spent);
         !s.ok()) {
       return respond(net::ErrorResponse(s));
     }

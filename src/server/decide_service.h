@@ -219,8 +219,9 @@ class DecideService {
   // (returned in `spent`, to install once the batch is written) and the reward wait of `point`
   // (may be null). The caller holds the customer's contact stripe (Settings::PerCustomer) and
   // budget_mu where the catalog has those policies.
-  absl::Status Act(State& state, const decide::DecisionPoint* point, uint64_t id, uint64_t customer,
-                   int64_t now, const std::vector<Acted>& slots, rocksdb::WriteBatch* batch,
+  absl::Status Act(State& state, const decide::Catalog& catalog, const decide::DecisionPoint* point,
+                   uint64_t id, uint64_t customer, int64_t now, const std::vector<Acted>& slots,
+                   rocksdb::WriteBatch* batch,
                    std::vector<std::pair<std::string, BudgetUse>>* spent);
   // Reads the customer's engagement counts, applies `fn` and puts them into `batch`, under the
   // customer's contact stripe.
