@@ -264,7 +264,7 @@ struct Config {
   struct Server {
     std::string host = "0.0.0.0";
     uint16_t port = 8080;
-    size_t threads = 0;  // 0: half the cores (common/cores.h)
+    size_t threads = 0;  // 0: every core (common/cores.h)
     int64_t read_timeout_ms = 30'000;
     int64_t shutdown_timeout_ms = 10'000;
     bool trust_forwarded_for = false;

@@ -351,7 +351,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
 namespace {
 ServerOptions Resolved(ServerOptions options) {
-  if (options.threads == 0) options.threads = HalfTheCores();
+  if (options.threads == 0) options.threads = AllTheCores();
   return options;
 }
 }  // namespace

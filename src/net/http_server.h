@@ -1,6 +1,6 @@
 // HttpServer: HTTP/1.1 with keep-alive on Boost.Beast/Asio.
 //
-// One io_context runs on `threads` threads (default: half the cores, see common/cores.h); every
+// One io_context runs on `threads` threads (default: every core, see common/cores.h); every
 // connection has its own strand, so its handlers never run concurrently. Each request is read with
 // a body limit and a read timeout (which also bounds idle keep-alive connections), gzip bodies are
 // inflated with the same limit, and the route's handler is called with a Responder it must call
@@ -107,7 +107,7 @@ class Router {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   uint16_t port = 8080;  // 0: any free port (see HttpServer::port())
-  size_t threads = 0;    // 0: half the cores
+  size_t threads = 0;    // 0: every core
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds shutdown_timeout{10'000};
   size_t body_limit = 500 * 1024;  // after gzip inflation too

@@ -173,7 +173,7 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   obs::Registry metrics;
   storage::Store* store_ptr = store->get();
   metrics.AddGauge("whisperer_store_size_bytes",
-                   "Bytes on disk of the data directory's tables and write-ahead log.",
+                   "Bytes on disk of the data directory's tables, blob files and write-ahead log.",
                    [store_ptr] { return static_cast<double>(store_ptr->SizeBytes()); });
 
   absl::StatusOr<std::unique_ptr<state::ProfileEngine>> profiles =

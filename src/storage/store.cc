@@ -91,6 +91,20 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(rocksdb::CompactionFilter*
       table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
       table.whole_key_filtering = true;
       cf.compression = rocksdb::kLZ4Compression;
+    } else if (n == "decisions") {
+      // Mostly the decision log: a few kilobytes per decision, written at thousands of
+      // decisions per second and never changed. Its values go to blob files at flush
+      // (BlobDB), so compactions move keys and blob references instead of rewriting the
+      // records: with them in the tables, flushes and compactions took a fifth of the CPU of
+      // /v1/decide (bench/, November 2026). Garbage collection relocates what is still live in
+      // the oldest blob files during compactions, so erased decisions leave the disk too.
+      cf.write_buffer_size = 64 << 20;
+      cf.max_write_buffer_number = 4;
+      cf.compression = rocksdb::kLZ4Compression;
+      cf.enable_blob_files = true;
+      cf.min_blob_size = 512;
+      cf.blob_compression_type = rocksdb::kLZ4Compression;
+      cf.enable_blob_garbage_collection = true;
     } else if (n == "timeline") {
       cf.compression = rocksdb::kLZ4Compression;  // empty values: keys only
     }
@@ -326,6 +340,7 @@ uint64_t Store::SizeBytes() const {
   for (auto* h : handles_) {
     uint64_t v = 0;
     if (db_->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &v)) total += v;
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kTotalBlobFileSize, &v)) total += v;
   }
   // The live write-ahead log is not a RocksDB property: add the sizes of its files.
   std::error_code ec;
