@@ -223,6 +223,7 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     const double variance = priorities.back().variance;
     sds.push_back(variance > 0 ? std::sqrt(variance) : 0);
     scored.push_back(c);
+    d.eligible.push_back(index);
   }
 
   std::vector<uint8_t> placed(scored.size(), 0);
@@ -241,7 +242,7 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
       const size_t on_channel = limits ? used.Of(channel) : 0;
       if (on_channel > 0 && ChannelFull(in, channel, on_channel)) {
         placed[i] = 1;
-        d.filtered.push_back({scored[i].action, "channel_limit"});
+        d.filtered.push_back({scored[i].action, "channel_limit", slot + 1});
         continue;
       }
       left.push_back(i);
@@ -328,8 +329,6 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     learn::CrossWithAction(in.features, a.hash, s.posterior.bits, &choice.features);
     choice.factors = FactorsOf(choice.features, in.feature_names, posterior);
     ChooseDelivery(in, a, used, rng, &choice);
-    choice.open.reserve(left.size());
-    for (size_t i : left) choice.open.push_back(scored[i].action);
     used.Add(choice.treatment->channel);
     d.slots.push_back(std::move(choice));
     placed[chosen] = 1;

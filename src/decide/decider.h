@@ -36,6 +36,7 @@
 // Thread-safety: Decide is a pure function of its arguments (the posterior is only read).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <span>
@@ -78,6 +79,7 @@ struct DecideInput {
 struct Filtered {
   size_t action = 0;
   std::string_view reason;
+  size_t slot = 0;  // channel_limit: the slot (1-based) at which its channel was full; else 0
 };
 
 struct Factor {
@@ -100,7 +102,6 @@ struct SlotChoice {
   double confidence = 0;                 // P(best) under the posterior among the actions left
   std::string_view autonomy;             // autonomous, supervised or approval
   std::vector<learn::Feature> features;  // crossed: what a reward teaches
-  std::vector<size_t> open;              // the actions this slot was chosen among (catalog order)
   // The treatment's channel was drawn among this many usable ones (channel choice), with this
   // probability; 1 and 1 when there was no choice.
   size_t channels = 1;
@@ -114,9 +115,30 @@ struct SlotChoice {
 struct Decision {
   std::vector<SlotChoice> slots;
   std::vector<Filtered> filtered;
+  // The actions scored, in catalog order: the first slot's candidates. Each later slot is
+  // chosen among those not chosen before it and not filtered as channel_limit at or before it
+  // (SlotCandidates).
+  std::vector<size_t> eligible;
   size_t candidates = 0;  // of the decision point
   bool control = false;
 };
+
+// The actions the slot at `position` (1-based) was chosen among, from what a decision keeps
+// once for all its slots: `eligible` without `chosen_before` (the actions of the slots before
+// it) and without those filtered as channel_limit at or before it (action, slot). T is an
+// action's index or its id.
+template <typename T>
+std::vector<T> SlotCandidates(const std::vector<T>& eligible, const std::vector<T>& chosen_before,
+                              const std::vector<std::pair<T, size_t>>& channel_limited,
+                              size_t position) {
+  std::vector<T> out;
+  for (const T& a : eligible) {
+    bool open = std::find(chosen_before.begin(), chosen_before.end(), a) == chosen_before.end();
+    for (const auto& [b, at] : channel_limited) open = open && !(b == a && at <= position);
+    if (open) out.push_back(a);
+  }
+  return out;
+}
 
 // Whether the customer with this hash is in the control group of `share`.
 bool InControlGroup(uint64_t customer_hash, double share);

@@ -290,6 +290,45 @@ TEST_F(DeciderTest, ContactPolicyLimitsChannelsAndActionsAndSuppresses) {
   EXPECT_EQ(catalog_->settings.contact_horizon_ms, 30 * kDay);
 }
 
+TEST_F(DeciderTest, EachSlotsCandidatesFollowFromTheEligibleActions) {
+  // Uniform exploration: each slot's propensity is one over the number it was chosen among, so
+  // SlotCandidates must give exactly the actions Decide chose among, channel limits included.
+  Use(R"(
+      exploration: 1
+      contact_policy:
+        channels: {web: {max: 1, per: 1d}}
+      actions:
+        - {id: mail, issue: i, group: g, treatments: [{id: mail_email, channel: email}]}
+        - {id: banner, issue: i, group: g, treatments: [{id: banner_web, channel: web}]}
+        - {id: tile, issue: i, group: g, treatments: [{id: tile_web, channel: web}]}
+        - {id: nag, issue: i, group: g, treatments: [{id: nag_push, channel: push}]}
+      decision_points:
+        - {id: p, issues: [i]}
+)");
+  contacts_.emplace();
+  int limited_later = 0;
+  for (int run = 0; run < 50; ++run) {
+    const Decision d = Run("p", 4);
+    EXPECT_EQ(d.eligible.size(), 4u);
+    std::vector<std::pair<size_t, size_t>> channel_limited;
+    for (const Filtered& f : d.filtered) {
+      ASSERT_EQ(f.reason, "channel_limit");
+      channel_limited.emplace_back(f.action, f.slot);
+      limited_later += f.slot > 1;
+    }
+    std::vector<size_t> before;
+    for (const SlotChoice& c : d.slots) {
+      const std::vector<size_t> among =
+          SlotCandidates(d.eligible, before, channel_limited, c.slot + 1);
+      EXPECT_NE(std::find(among.begin(), among.end(), c.action), among.end());
+      EXPECT_DOUBLE_EQ(c.propensity, 1.0 / static_cast<double>(among.size()));
+      before.push_back(c.action);
+    }
+    EXPECT_EQ(d.slots.size() + d.filtered.size(), 4u);
+  }
+  EXPECT_GT(limited_later, 0);  // the second web action, dropped after the first was chosen
+}
+
 TEST_F(DeciderTest, SpentBudgetsFilterTheirActions) {
   Use(kCatalog);
   budget_spent_.assign(catalog_->actions.size(), 0);

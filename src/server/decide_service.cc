@@ -102,15 +102,11 @@ void WriteFeatures(JsonWriter& w, std::span<const learn::Feature> features) {
   w.EndArray();
 }
 
-// The decision as answered, and as logged (`with_features`: the customer's features, and for
-// each slot the actions it was chosen among and the features it was scored on: what learning
-// from its rewards and offline evaluation need).
+// The decision as answered.
 void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
                    const decide::DecisionPoint& point, const Customer& customer, int64_t now,
-                   const decide::Decision& d, uint64_t bandit_updates, bool with_features,
-                   int64_t approval_expires_ms, uint64_t customer_hash, bool deferred,
-                   const std::optional<decide::SendTime>& send_time,
-                   std::span<const learn::Feature> context) {
+                   const decide::Decision& d, uint64_t bandit_updates, int64_t approval_expires_ms,
+                   bool deferred, const std::optional<decide::SendTime>& send_time) {
   const decide::Settings& s = catalog.settings;
   w.StartObject();
   w.Key("decisionId");
@@ -158,12 +154,6 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
     w.Key("probability");
     w.Double(send_time->probability);
     w.EndObject();
-  }
-  if (with_features) {  // in the log: whose contact history the outcomes go to (a hash)
-    w.Key("customer");
-    w.String(Hex16(customer_hash));
-    w.Key("context");
-    WriteFeatures(w, context);
   }
   w.Key("slots");
   w.StartArray();
@@ -235,14 +225,6 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
     w.Key("uncertainty");
     w.Double(std::sqrt(c.variance));
     w.EndObject();
-    if (with_features) {
-      w.Key("candidates");
-      w.StartArray();
-      for (size_t i : c.open) w.String(catalog.actions[i].id);
-      w.EndArray();
-      w.Key("features");
-      WriteFeatures(w, c.features);
-    }
     w.EndObject();
   }
   w.EndArray();
@@ -267,15 +249,49 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
     w.String(catalog.actions[f.action].id);
     w.Key("reason");
     w.String(f.reason);
+    if (f.slot > 0) {
+      w.Key("slot");
+      w.Uint(f.slot);
+    }
     w.EndObject();
   }
   w.EndArray();
   w.EndObject();
 }
 
+// The decision as logged: the `answer` (WriteDecision's object) with what learning from
+// rewards and offline evaluation need added: whose contact history the outcomes go to (a
+// hash), the customer's features and the actions scored. With the slots and the channel_limit
+// filters these give what each slot was chosen among (decide::SlotCandidates) and the features
+// it was scored on (learn::CrossWithAction), kept once per decision rather than per slot: the
+// log's bytes are most of what a decision costs (bench/).
+std::string LogRecord(std::string_view answer, const decide::Catalog& catalog,
+                      const decide::Decision& d, uint64_t customer_hash,
+                      std::span<const learn::Feature> context) {
+  std::string added;
+  JsonWriter w(&added);
+  w.StartObject();
+  w.Key("customer");
+  w.String(Hex16(customer_hash));
+  w.Key("context");
+  WriteFeatures(w, context);
+  w.Key("eligible");
+  w.StartArray();
+  for (size_t i : d.eligible) w.String(catalog.actions[i].id);
+  w.EndArray();
+  w.EndObject();
+  std::string record;
+  record.reserve(answer.size() + added.size());
+  record.append(answer.substr(0, answer.size() - 1));  // without its closing brace
+  record.push_back(',');
+  record.append(std::string_view(added).substr(1));  // without the opening one
+  return record;
+}
+
 }  // namespace
 
-// A slot of a logged decision: its action and the features it was scored on.
+// A slot of a logged decision: its action, and the features it was scored on when the log
+// has them (decisions logged before the log kept only the customer's features).
 struct LoggedSlot {
   std::string action;
   std::string channel;
@@ -286,19 +302,36 @@ struct LoggedSlot {
 
 struct LoggedDecision {
   std::string point;
-  uint64_t customer = 0;  // the hash of the contact history
-  bool deferred = false;  // acted on only once activated
-  std::string zone;       // the customer's time zone when a send time was chosen
+  uint64_t customer = 0;                // the hash of the contact history
+  bool deferred = false;                // acted on only once activated
+  std::string zone;                     // the customer's time zone when a send time was chosen
+  std::vector<learn::Feature> context;  // the customer's features, not crossed with an action
   std::vector<LoggedSlot> slots;
 };
 
 namespace {
+
+// Appends the [index, value] pairs of `list` to `out`; false when one is not such a pair.
+bool ParseFeatures(simdjson::dom::array list, std::vector<learn::Feature>* out) {
+  for (simdjson::dom::element f : list) {
+    uint64_t index = 0;
+    double value = 0;
+    if (f.at(0).get(index) != simdjson::SUCCESS || f.at(1).get(value) != simdjson::SUCCESS) {
+      return false;
+    }
+    out->push_back({static_cast<uint32_t>(index), static_cast<float>(value)});
+  }
+  return true;
+}
 
 std::optional<LoggedDecision> ParseLogged(std::string_view json) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) return std::nullopt;
   LoggedDecision d;
+  simdjson::dom::array context;
+  const bool has_context = doc["context"].get(context) == simdjson::SUCCESS;
+  if (has_context && !ParseFeatures(context, &d.context)) return std::nullopt;
   std::string_view point;
   simdjson::dom::array slots;
   if (doc["decisionPoint"].get(point) != simdjson::SUCCESS ||
@@ -321,19 +354,13 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
     std::string_view variant;
     if (slot["variant"]["id"].get(variant) == simdjson::SUCCESS) s.variant = variant;
     std::string_view action;
-    simdjson::dom::array features;
-    if (slot["action"].get(action) != simdjson::SUCCESS ||
-        slot["features"].get(features) != simdjson::SUCCESS) {
-      return std::nullopt;
-    }
+    if (slot["action"].get(action) != simdjson::SUCCESS) return std::nullopt;
     s.action = action;
-    for (simdjson::dom::element f : features) {
-      uint64_t index = 0;
-      double value = 0;
-      if (f.at(0).get(index) != simdjson::SUCCESS || f.at(1).get(value) != simdjson::SUCCESS) {
-        return std::nullopt;
-      }
-      s.features.push_back({static_cast<uint32_t>(index), static_cast<float>(value)});
+    simdjson::dom::array features;
+    if (slot["features"].get(features) == simdjson::SUCCESS) {
+      if (!ParseFeatures(features, &s.features)) return std::nullopt;
+    } else if (!has_context) {
+      return std::nullopt;  // neither the slot's features nor the customer's to cross
     }
     d.slots.push_back(std::move(s));
   }
@@ -1102,10 +1129,11 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     approval.created_ms = now;
     approval.expires_ms = now + catalog.settings.approval_expiry_ms;
   }
-  std::string record;
-  JsonWriter log(&record);
-  WriteDecision(log, id, catalog, *point, *customer, now, decision, updates, true,
-                approval.expires_ms, in.customer_hash, deferred, send_time, in.features);
+  std::string out;
+  JsonWriter w(&out);
+  WriteDecision(w, id, catalog, *point, *customer, now, decision, updates, approval.expires_ms,
+                deferred, send_time);
+  const std::string record = LogRecord(out, catalog, decision, in.customer_hash, in.features);
   rocksdb::WriteBatch batch;
   rocksdb::Status put = batch.Put(store_->decisions(), storage::DecisionKey(ws.id, id), record);
   if (put.ok() && customer->profile_id) {
@@ -1139,10 +1167,6 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   for (const auto& [action, use] : spent) (*state)->budgets[action] = use;
   if (budget_lock.owns_lock()) budget_lock.unlock();
   if (contact_lock.owns_lock()) contact_lock.unlock();
-  std::string out;
-  JsonWriter w(&out);
-  WriteDecision(w, id, catalog, *point, *customer, now, decision, updates, false,
-                approval.expires_ms, in.customer_hash, deferred, send_time, {});
   respond(net::JsonResponse(200, std::move(out)));
 }
 
@@ -1357,7 +1381,7 @@ absl::StatusOr<DecideService::RewardResult> DecideService::ApplyReward(
   }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return s;
   if (contact_lock.owns_lock()) contact_lock.unlock();
-  Teach(state, logged.point, {&logged_slot.features}, value);
+  Teach(state, logged, {slot - 1}, value);
   return RewardResult{true, total + value};
 }
 
@@ -1680,9 +1704,25 @@ void WriteExportLines(std::string* out, uint64_t id, simdjson::dom::element doc,
   };
   const std::string_view at = text(doc, "at"), point = text(doc, "decisionPoint"),
                          group = text(doc, "group");
-  simdjson::dom::array slots, context;
+  simdjson::dom::array slots, context, eligible_list, filtered;
   if (doc["slots"].get(slots) != simdjson::SUCCESS) return;
   const bool has_context = doc["context"].get(context) == simdjson::SUCCESS;
+  // What each slot was chosen among: the actions scored without those of earlier slots and
+  // those filtered for a full channel by then.
+  std::vector<std::string_view> eligible, before;
+  std::vector<std::pair<std::string_view, size_t>> channel_limited;
+  const bool has_eligible = doc["eligible"].get(eligible_list) == simdjson::SUCCESS;
+  for (simdjson::dom::element e : has_eligible ? eligible_list : simdjson::dom::array()) {
+    std::string_view a;
+    if (e.get(a) == simdjson::SUCCESS) eligible.push_back(a);
+  }
+  for (simdjson::dom::element f :
+       doc["filtered"].get(filtered) == simdjson::SUCCESS ? filtered : simdjson::dom::array()) {
+    uint64_t at = 0;
+    if (text(f, "reason") == "channel_limit" && f["slot"].get(at) == simdjson::SUCCESS) {
+      channel_limited.emplace_back(text(f, "action"), at);
+    }
+  }
   size_t position = 0;
   for (simdjson::dom::element slot : slots) {
     ++position;
@@ -1714,13 +1754,21 @@ void WriteExportLines(std::string* out, uint64_t id, simdjson::dom::element doc,
     }
     simdjson::dom::array candidates;
     w.Key("candidates");
-    if (slot["candidates"].get(candidates) == simdjson::SUCCESS) {
+    if (has_eligible) {
+      w.StartArray();
+      for (std::string_view a :
+           decide::SlotCandidates(eligible, before, channel_limited, position)) {
+        w.String(a);
+      }
+      w.EndArray();
+    } else if (slot["candidates"].get(candidates) == simdjson::SUCCESS) {  // logged per slot
       w.RawValue(simdjson::minify(candidates));
     } else {  // logged before candidates were: the action alone
       w.StartArray();
       w.String(action);
       w.EndArray();
     }
+    before.push_back(action);
     w.Key("context");
     if (has_context) {
       w.RawValue(simdjson::minify(context));
@@ -1883,14 +1931,22 @@ void DecideService::HandleLift(net::RequestContext& ctx, net::Responder respond)
   respond(net::JsonResponse(200, std::move(out)));
 }
 
-void DecideService::Teach(State& state, std::string_view point,
-                          const std::vector<const std::vector<learn::Feature>*>& features,
-                          double reward) {
-  auto it = state.points.find(point);
+void DecideService::Teach(State& state, const LoggedDecision& logged,
+                          const std::vector<size_t>& slots, double reward) {
+  auto it = state.points.find(logged.point);
   if (it == state.points.end()) return;  // a decision point since removed learns nothing
-  std::unique_lock lock(it->second->mu);
-  for (const std::vector<learn::Feature>* x : features) it->second->posterior.Update(*x, reward);
-  if (!features.empty()) it->second->dirty = true;
+  Point& point = *it->second;
+  std::vector<learn::Feature> crossed;
+  std::unique_lock lock(point.mu);
+  for (size_t slot : slots) {
+    const LoggedSlot& s = logged.slots[slot];
+    if (s.features.empty()) {  // the customer's features crossed with the slot's action
+      learn::CrossWithAction(logged.context, Hash64(s.action), point.posterior.options().bits,
+                             &crossed);
+    }
+    point.posterior.Update(s.features.empty() ? crossed : s.features, reward);
+  }
+  if (!slots.empty()) point.dirty = true;
 }
 
 absl::Status DecideService::ExpireApprovals() {
@@ -2222,13 +2278,11 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   if (contact_lock.owns_lock()) contact_lock.unlock();
   // A person's verdict is a label: the held slots' bandit learns it.
   if (logged) {
-    std::vector<const std::vector<learn::Feature>*> features;
+    std::vector<size_t> slots;
     for (const Approval::Held& h : a->slots) {
-      if (h.slot >= 1 && h.slot <= logged->slots.size()) {
-        features.push_back(&logged->slots[h.slot - 1].features);
-      }
+      if (h.slot >= 1 && h.slot <= logged->slots.size()) slots.push_back(h.slot - 1);
     }
-    Teach(**state, logged->point, features,
+    Teach(**state, *logged, slots,
           approve ? catalog.settings.approve_reward : catalog.settings.reject_reward);
   }
   std::string out;

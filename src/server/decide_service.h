@@ -228,10 +228,11 @@ class DecideService {
   absl::Status UpdateEngagement(uint32_t workspace_id, uint64_t customer,
                                 rocksdb::WriteBatch* batch,
                                 const std::function<void(decide::Engagement&)>& fn);
-  // Teaches the bandit of decision point `point` `reward` for each of `features` (the logged
-  // slots' features); a decision point since removed learns nothing.
-  void Teach(State& state, std::string_view point,
-             const std::vector<const std::vector<learn::Feature>*>& features, double reward);
+  // Teaches the bandit of the logged decision's point `reward` for each of its `slots`
+  // (0-based), on the features each was scored on; a decision point since removed learns
+  // nothing.
+  void Teach(State& state, const LoggedDecision& logged, const std::vector<size_t>& slots,
+             double reward);
   // The workspace's decision state; 404 decisions_not_configured without a `decisions` block.
   absl::StatusOr<State*> StateOf(uint32_t workspace_id);
   // The state of the admin key's workspace (401 without one).

@@ -192,6 +192,10 @@ test('the log exports as NDJSON, a line per slot, with what offline evaluation n
     assert.ok(l.propensity > 0 && l.propensity <= 1);
     assert.ok(l.context.length > 0 && l.context.every(([i, v]) => Number.isInteger(i) && typeof v === 'number'), JSON.stringify(l));
   }
+  for (const id of ids) {  // the second slot chose among what the first left
+    const [first, second] = [1, 2].map((p) => mine.find((l) => l.decisionId === id && l.position === p));
+    assert.deepEqual(second.candidates, first.candidates.filter((a) => a !== first.action));
+  }
   const rewarded = mine.filter((l) => l.reward !== null);
   assert.deepEqual(rewarded.map((l) => [l.decisionId, l.position, l.reward]), [[ids[0], 2, 0.5]]);
 

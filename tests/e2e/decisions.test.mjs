@@ -107,13 +107,11 @@ test('a decision: candidates filtered with reasons, slots with their terms, logg
   const logged = await admin(`/v1/decisions/${d.decisionId}`);
   assert.equal(logged.status, 200, logged.text);
   assert.deepEqual(logged.json.rewards, []);
-  const { features, candidates, ...slot } = logged.json.decision.slots[0];
-  assert.deepEqual(slot, d.slots[0]);
-  assert.ok(features.length > 3 && features.every(([i, v]) => Number.isInteger(i) && typeof v === 'number'));
-  // The log keeps what offline evaluation needs: what each slot was chosen among, and the
-  // customer's features before they were crossed with an action.
-  assert.deepEqual(candidates, ['good', 'bad']);
-  assert.deepEqual(logged.json.decision.slots[1].candidates, [d.slots[1].action]);
+  // The log's slots are the answer's; the log adds, once for the decision, what learning and
+  // offline evaluation need: the actions scored (each later slot chose among those not yet
+  // taken) and the customer's features before they were crossed with an action.
+  assert.deepEqual(logged.json.decision.slots, d.slots);
+  assert.deepEqual(logged.json.decision.eligible, ['good', 'bad']);
   const context = logged.json.decision.context;
   assert.ok(context.length > 3 && context.every(([i, v]) => Number.isInteger(i) && typeof v === 'number'));
   assert.equal(logged.json.decision.activation, 'immediate');
@@ -254,11 +252,12 @@ test('the log: by profile and time, paginated', async () => {
   assert.equal(page2.json.hasMore, false);
   assert.equal(page2.json.nextCursor, null);
   assert.ok(page2.json.decisions.every((d) => d.profileId === prf));
-  // Every decision since t0, in time order, features included for offline evaluation.
+  // Every decision since t0, in time order, the customer's features included for offline
+  // evaluation.
   const all = await admin(`/v1/decisions?from=${encodeURIComponent(t0)}&limit=1000`);
   assert.equal(all.json.decisions.length, 11);
   assert.deepEqual(all.json.decisions.slice(0, 5).map((d) => d.decisionId), ids.map((d) => d.decisionId));
-  assert.ok(all.json.decisions.every((d) => Array.isArray(d.slots[0].features)));
+  assert.ok(all.json.decisions.every((d) => Array.isArray(d.context) && Array.isArray(d.eligible)));
   const none = await admin(`/v1/decisions?to=${encodeURIComponent(t0)}&from=${encodeURIComponent(t0)}`);
   assert.equal(none.json.decisions.length, 0);
   for (const [query, field] of [['from=yesterday', 'from'], ['profile=bob', 'profile'], ['cursor=x', 'cursor'], ['limit=0', 'limit']]) {
