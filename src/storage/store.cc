@@ -7,6 +7,7 @@
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/perf_level.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/sst_file_writer.h"
 #include "rocksdb/table.h"
 #include "storage/keys.h"
@@ -68,11 +69,14 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(rocksdb::CompactionFilter*
       // them, which needs the same compression on every level: ZSTD at the bottom level saved
       // 20% of the disk but cost compaction three times the CPU, and with it 10% of the ingest
       // rate on 2 cores (bench/, November 2026). Dynamic level sizes send flushed data
-      // straight to the lowest level in use.
+      // straight to the lowest level in use. Each workspace's keys arrive in order, so the
+      // memtable inserts next to the previous key of the same workspace (a hint per 4-byte
+      // workspace prefix) instead of searching the skiplist from its head.
       cf.write_buffer_size = 64 << 20;
       cf.max_write_buffer_number = 4;
       cf.compression = rocksdb::kLZ4Compression;
       cf.level_compaction_dynamic_level_bytes = true;
+      cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(4));
       table.block_size = 32 << 10;
     } else if (n == "dedupe") {
       // Almost every lookup is for a new messageId: bloom filters answer those without
@@ -80,10 +84,14 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(rocksdb::CompactionFilter*
       // filters get 20 bits per key (about 0.01% false positives instead of 1% at 10 bits): at
       // 10 bits the blocks read for false positives cost a fifth of the shard thread's time.
       // Entries arrive as whole table files (state/dedupe.h); the memtable holds only deletes.
+      // Hashes do not compress: the tables are written uncompressed. With this and the events'
+      // insert hint, 10 million events cost the server 8% less CPU (10.3 µs per event instead of
+      // 11.2; bench/ingest_load, November 2026).
       cf.write_buffer_size = 32 << 20;
       cf.memtable_prefix_bloom_size_ratio = 0.1;
       cf.memtable_whole_key_filtering = true;
       cf.compaction_filter = dedupe_filter;
+      cf.compression = rocksdb::kNoCompression;
       table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(20));
       table.whole_key_filtering = true;
     } else if (n == "identities" || n == "profiles") {
