@@ -2053,69 +2053,125 @@ bool DecideService::HasGoals() const {
   });
 }
 
-void DecideService::OnEvent(uint32_t workspace_id, uint64_t profile_id,
-                            const state::EventFacts& facts) {
+namespace {
+
+// A goal event kept until its rewards are applied (key O): the profile, when the event arrived,
+// its name and messageId.
+struct PendingGoal {
+  uint64_t profile = 0;
+  int64_t at_ms = 0;
+  std::string event, message_id;
+};
+
+std::string EncodePendingGoal(uint64_t profile, int64_t at_ms, std::string_view event,
+                              std::string_view message_id) {
+  std::string v;
+  storage::PutBigEndian64(&v, profile);
+  storage::PutBigEndian64(&v, static_cast<uint64_t>(at_ms));
+  storage::PutBigEndian32(&v, static_cast<uint32_t>(event.size()));
+  v.append(event);
+  v.append(message_id);
+  return v;
+}
+
+std::optional<PendingGoal> DecodePendingGoal(std::string_view v) {
+  if (v.size() < 20) return std::nullopt;
+  const uint32_t n = storage::GetBigEndian32(v.data() + 16);
+  if (v.size() - 20 < n) return std::nullopt;
+  return PendingGoal{storage::GetBigEndian64(v.data()),
+                     static_cast<int64_t>(storage::GetBigEndian64(v.data() + 8)),
+                     std::string(v.substr(20, n)), std::string(v.substr(20 + n))};
+}
+
+}  // namespace
+
+void DecideService::OnEvent(uint32_t workspace_id, uint64_t profile_id, uint64_t sequence,
+                            const state::EventFacts& facts, rocksdb::WriteBatch* batch) {
   if (facts.type != api::EventType::kTrack) return;
   auto it = states_.find(workspace_id);
   if (it == states_.end() || it->second.catalog == nullptr) return;
   // Goals are settings, the same in every catalog edited from this config.
   const std::vector<decide::Settings::Goal>& goals =
       it->second.workspace->decisions->settings.goals;
-  for (size_t g = 0; g < goals.size(); ++g) {
-    if (goals[g].event != facts.name) continue;
-    std::lock_guard lock(goal_mu_);
-    goal_hits_.push_back(
-        {workspace_id, profile_id, g, std::string(facts.message_id), facts.received_at_ms});
+  if (std::none_of(goals.begin(), goals.end(),
+                   [&](const decide::Settings::Goal& g) { return g.event == facts.name; })) {
+    return;
+  }
+  rocksdb::Status put =
+      batch->Put(store_->decisions(), storage::GoalPendingKey(workspace_id, sequence),
+                 EncodePendingGoal(profile_id, facts.received_at_ms, facts.name, facts.message_id));
+  if (!put.ok()) {
+    obs::LogEvent(spdlog::level::warn, "goal_not_kept",
+                  {{"messageId", std::string(facts.message_id)}, {"error", put.ToString()}});
   }
 }
 
 absl::Status DecideService::ApplyGoals() {
-  std::vector<GoalHit> hits;
-  {
-    std::lock_guard lock(goal_mu_);
-    hits.swap(goal_hits_);
-  }
   std::lock_guard lock(log_mu_);
-  for (const GoalHit& hit : hits) {
-    State& state = states_.at(hit.workspace);
-    const decide::Settings::Goal& goal = state.workspace->decisions->settings.goals[hit.goal];
-    // The customer's decisions within the goal's window before the event, in time order.
-    const uint64_t first = decide::FirstDecisionIdAt(hit.at_ms - goal.within_ms);
-    const uint64_t end = decide::FirstDecisionIdAt(hit.at_ms + 1);
-    std::vector<uint64_t> ids;
-    absl::Status s = store_->ScanPrefixFrom(
-        store_->decisions(), storage::ProfileDecisionPrefix(hit.workspace, hit.profile),
-        storage::ProfileDecisionKey(hit.workspace, hit.profile, first),
-        [&](std::string_view key, std::string_view) {
-          const uint64_t id = storage::DecisionOfKey(key);
-          if (id >= end) return false;
-          ids.push_back(id);
-          return true;
-        });
+  for (auto& [ws, state] : states_) {
+    if (state.catalog == nullptr) continue;
+    // Goal events stored since the last call (or before a crash), in the order they arrived;
+    // one whose goal has since left the config is dropped.
+    std::vector<std::pair<std::string, std::string>> pending;
+    absl::Status s = store_->ScanPrefix(store_->decisions(), storage::GoalPendingPrefix(ws),
+                                        [&](std::string_view key, std::string_view value) {
+                                          pending.emplace_back(key, value);
+                                          return pending.size() < 10'000;  // the rest next time
+                                        });
     if (!s.ok()) return s;
-    for (uint64_t id : ids) {
-      absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, hit.workspace, id);
-      if (!read.ok()) return read.status();
-      if (!read->has_value()) continue;
-      const LoggedDecision& logged = **read;
-      if (!goal.points.empty() &&
-          std::find(goal.points.begin(), goal.points.end(), logged.point) == goal.points.end()) {
-        continue;
+    const std::vector<decide::Settings::Goal>& goals = state.workspace->decisions->settings.goals;
+    rocksdb::WriteBatch applied;
+    for (const auto& [key, value] : pending) {
+      const std::optional<PendingGoal> hit = DecodePendingGoal(value);
+      for (const decide::Settings::Goal& goal : goals) {
+        if (!hit || goal.event != hit->event) continue;
+        // The customer's decisions within the goal's window before the event, in time order.
+        const uint64_t first = decide::FirstDecisionIdAt(hit->at_ms - goal.within_ms);
+        const uint64_t end = decide::FirstDecisionIdAt(hit->at_ms + 1);
+        std::vector<uint64_t> ids;
+        s = store_->ScanPrefixFrom(store_->decisions(),
+                                   storage::ProfileDecisionPrefix(ws, hit->profile),
+                                   storage::ProfileDecisionKey(ws, hit->profile, first),
+                                   [&](std::string_view k, std::string_view) {
+                                     const uint64_t id = storage::DecisionOfKey(k);
+                                     if (id >= end) return false;
+                                     ids.push_back(id);
+                                     return true;
+                                   });
+        if (!s.ok()) return s;
+        for (uint64_t id : ids) {
+          absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, id);
+          if (!read.ok()) return read.status();
+          if (!read->has_value()) continue;
+          const LoggedDecision& logged = **read;
+          if (!goal.points.empty() && std::find(goal.points.begin(), goal.points.end(),
+                                                logged.point) == goal.points.end()) {
+            continue;
+          }
+          if (logged.deferred) {  // never shown: nothing to credit
+            absl::StatusOr<std::optional<int64_t>> activated = ActivatedAt(ws, id);
+            if (!activated.ok()) return activated.status();
+            if (!activated->has_value()) continue;
+          }
+          absl::StatusOr<bool> approved = HeldSlotsApproved(*store_, ws, id, logged);
+          if (!approved.ok()) return approved.status();
+          for (size_t slot = 1; slot <= logged.slots.size(); ++slot) {
+            if (logged.slots[slot - 1].held && !*approved) continue;
+            absl::StatusOr<RewardResult> r =
+                ApplyReward(state, id, logged, slot, goal.value, goal.outcome,
+                            StrCat("goal:", hit->message_id), "goal");
+            if (!r.ok()) return r.status();
+          }
+        }
       }
-      if (logged.deferred) {  // never shown: nothing to credit
-        absl::StatusOr<std::optional<int64_t>> activated = ActivatedAt(hit.workspace, id);
-        if (!activated.ok()) return activated.status();
-        if (!activated->has_value()) continue;
+      // Applied (a crash before this write applies it again, to no effect: rewards are
+      // idempotent by their id).
+      if (rocksdb::Status d = applied.Delete(store_->decisions(), key); !d.ok()) {
+        return StoreError(d);
       }
-      absl::StatusOr<bool> approved = HeldSlotsApproved(*store_, hit.workspace, id, logged);
-      if (!approved.ok()) return approved.status();
-      for (size_t slot = 1; slot <= logged.slots.size(); ++slot) {
-        if (logged.slots[slot - 1].held && !*approved) continue;
-        absl::StatusOr<RewardResult> r =
-            ApplyReward(state, id, logged, slot, goal.value, goal.outcome,
-                        StrCat("goal:", hit.message_id), "goal");
-        if (!r.ok()) return r.status();
-      }
+    }
+    if (applied.Count() > 0) {
+      if (absl::Status w = store_->Write(&applied); !w.ok()) return w;
     }
   }
   return absl::OkStatus();

@@ -49,8 +49,9 @@
 // it on the profile engine's thread and ApplyDueRewards applies it within a second), and from
 // the decision point's `reward_wait`: a slot acted on with no reward by then gets the
 // `default_reward` (ApplyDueRewards, every second). All three go through ApplyReward, so each
-// is idempotent and aggregated alike. A goal queued but not yet applied is lost in a crash (the
-// event itself is kept).
+// is idempotent and aggregated alike. A goal event is kept (key O) in the write that stores
+// the event and deleted once applied, so a crash in between loses no goal: the next start
+// applies it, and one applied but not yet deleted is applied again to no effect.
 //
 // Budgets (filter reason budget_exhausted): an action's `budget.per_day` and `budget.total_spend`
 // count the slots acted on (at once, or when approved), across customers; kept in the store beside
@@ -111,12 +112,13 @@ class DecideService {
   // Closes the pending approvals whose time has passed, as expired, with their fallback.
   absl::Status ExpireApprovals();
   // Gives the slots whose reward wait has passed their default reward, and applies the goal
-  // events queued since the last call.
+  // events stored since the last call.
   absl::Status ApplyDueRewards();
   // A profile's event, from the profile engine's thread (state::ProfileEngine::SetEventSink):
-  // a track event that is a goal is queued for ApplyDueRewards. Cheap and non-blocking but for
-  // a short lock.
-  void OnEvent(uint32_t workspace_id, uint64_t profile_id, const state::EventFacts& facts);
+  // a track event that is a goal is put into `batch`, the write that stores the event, for
+  // ApplyDueRewards. Cheap: no lock, no read.
+  void OnEvent(uint32_t workspace_id, uint64_t profile_id, uint64_t sequence,
+               const state::EventFacts& facts, rocksdb::WriteBatch* batch);
   // Whether any workspace has goal events (else OnEvent need not be called).
   bool HasGoals() const;
 
@@ -169,14 +171,6 @@ class DecideService {
   struct RewardResult {
     bool applied = false;
     double total = 0;  // of the slot's rewards
-  };
-  // A goal event to apply: goal `goal` of the workspace's settings, at `at_ms`.
-  struct GoalHit {
-    uint32_t workspace = 0;
-    uint64_t profile = 0;
-    size_t goal = 0;
-    std::string message_id;
-    int64_t at_ms = 0;
   };
 
   void HandleDecide(net::RequestContext& ctx, net::Responder respond);
@@ -249,8 +243,6 @@ class DecideService {
   // The contact history of one customer is read, decided on and written under the stripe of
   // its hash, so that two decisions at once cannot both pass a limit.
   std::array<std::mutex, 64> contact_mu_;
-  std::mutex goal_mu_;
-  std::vector<GoalHit> goal_hits_;  // queued by OnEvent
 };
 
 }  // namespace whisperer::server

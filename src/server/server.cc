@@ -196,10 +196,11 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   DecideService decide_service(&*keys, &*workspaces, store_ptr, detector, &SystemClock::Get());
   if (auto s = decide_service.Start(); !s.ok()) return s;
   if (*profiles != nullptr && decide_service.HasGoals()) {  // goal events reward decisions
-    (*profiles)->SetEventSink(
-        [&decide_service](uint32_t ws, uint64_t profile, const state::EventFacts& facts) {
-          decide_service.OnEvent(ws, profile, facts);
-        });
+    (*profiles)->SetEventSink([&decide_service](uint32_t ws, uint64_t profile, uint64_t sequence,
+                                                const state::EventFacts& facts,
+                                                rocksdb::WriteBatch* batch) {
+      decide_service.OnEvent(ws, profile, sequence, facts, batch);
+    });
   }
   shard::ShardSet shards(store_ptr, &SystemClock::Get(), &metrics, ShardOptions(config));
   shards.SetProfileEngine(profiles->get());

@@ -325,7 +325,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   // Bots' events are kept out of every statistic, the models' examples included.
   if (device_ptr == nullptr || !device_ptr->bot) {
     models_.OnEvent(workspace_id, *target, *facts);
-    if (event_sink_) event_sink_(workspace_id, target->id, *facts);
+    if (event_sink_) event_sink_(workspace_id, target->id, sequence, *facts, batch);
   }
   JourneyEffects effects;
   if (!plan.merge.empty()) {

@@ -85,10 +85,13 @@ class ProfileEngine {
   // Where `Product Viewed` events are counted for live viewer counts (state/experience.h);
   // none by default. Must outlive the engine.
   void SetLiveViews(LiveViews* views) { live_views_ = views; }
-  // Told every event folded into a profile (bots' aside), on the commit thread: it must be
-  // quick (server/decide_service.h queues goal events). Set before the shards start.
+  // Told every event folded into a profile (bots' aside), with its sequence and the commit's
+  // batch (what it puts there is written with the event, or not at all), on the commit
+  // thread: it must be quick (server/decide_service.h keeps goal events). Set before the shards
+  // start.
   using EventSink =
-      std::function<void(uint32_t workspace_id, uint64_t profile_id, const EventFacts& facts)>;
+      std::function<void(uint32_t workspace_id, uint64_t profile_id, uint64_t sequence,
+                         const EventFacts& facts, rocksdb::WriteBatch* batch)>;
   void SetEventSink(EventSink sink) { event_sink_ = std::move(sink); }
   const DeviceDetector* device_detector() const { return detector_.get(); }
   // The workspaces' models: readers from any thread; Rollback under the commit lock

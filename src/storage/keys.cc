@@ -229,6 +229,16 @@ std::string ActionEditKey(uint32_t workspace_id, std::string_view action) {
   return key;
 }
 
+std::string GoalPendingPrefix(uint32_t workspace_id) {
+  return DecisionKeyPrefix(workspace_id, 'O');
+}
+
+std::string GoalPendingKey(uint32_t workspace_id, uint64_t sequence) {
+  std::string key = GoalPendingPrefix(workspace_id);
+  PutBigEndian64(&key, sequence);
+  return key;
+}
+
 std::string RewardDuePrefix(uint32_t workspace_id) { return DecisionKeyPrefix(workspace_id, 'W'); }
 
 std::string RewardDueKey(uint32_t workspace_id, int64_t due_ms, uint64_t decision) {

@@ -80,6 +80,7 @@ std::string MergedIntoValue(uint64_t survivor);
 //   [workspace u32] G                                          the workspace's engagement counts
 //   [workspace u32] H                                          content variants' counts
 //   [workspace u32] K [action id]                              an action edited over HTTP
+//   [workspace u32] O [event sequence u64]                     a goal event not yet applied
 std::string DecisionKey(uint32_t workspace_id, uint64_t decision);
 std::string ProfileDecisionPrefix(uint32_t workspace_id, uint64_t profile);
 std::string ProfileDecisionKey(uint32_t workspace_id, uint64_t profile, uint64_t decision);
@@ -102,6 +103,10 @@ std::string VariantStatsKey(uint32_t workspace_id);
 // K: the actions edited through /v1/actions (their JSON, or {"deleted":true}).
 std::string ActionEditPrefix(uint32_t workspace_id);
 std::string ActionEditKey(uint32_t workspace_id, std::string_view action);
+// O: goal events written with the event, deleted once their rewards are applied
+// (server/decide_service.h).
+std::string GoalPendingPrefix(uint32_t workspace_id);
+std::string GoalPendingKey(uint32_t workspace_id, uint64_t sequence);
 std::string RewardDuePrefix(uint32_t workspace_id);
 std::string RewardDueKey(uint32_t workspace_id, int64_t due_ms, uint64_t decision);
 // The time in a Q or W key (after its prefix).

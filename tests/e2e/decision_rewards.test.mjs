@@ -168,6 +168,28 @@ test('a goal event rewards the customer\'s recent decisions at its decision poin
   assert.equal((await admin(`/v1/decisions/${home.json.decisionId}`)).json.rewards.length, 2);
 });
 
+test('a goal event acknowledged just before a kill -9 still rewards after the restart', async () => {
+  await send([{ type: 'identify', userId: 'kim', messageId: 'kim-0' }]);
+  await sleep(300);
+  const d = await decide({ userId: 'kim', decisionPoint: 'home' });
+  assert.equal(d.status, 200, d.text);
+  // Goals are applied once a second: killed right after the answer, this one has not been yet,
+  // and only what was written with the event can bring it back.
+  await send([{ type: 'track', userId: 'kim', event: 'Order Completed', messageId: 'kim-order-1' }]);
+  await server.kill9();
+  server = await startServer({ config: CONFIG, dataDir: server.dataDir });
+  const got = await rewardsOf(d.json.decisionId, 2);
+  assert.deepEqual(
+    got.rewards.map((r) => [r.slot, r.source, r.rewardId]),
+    [
+      [1, 'goal', 'goal:kim-order-1'],
+      [2, 'goal', 'goal:kim-order-1'],
+    ],
+  );
+  await sleep(1500);  // applied once, and not again
+  assert.equal((await admin(`/v1/decisions/${d.json.decisionId}`)).json.rewards.length, 2);
+});
+
 test('the log exports as NDJSON, a line per slot, with what offline evaluation needs', async () => {
   const from = new Date(Date.now() - 1000).toISOString();
   const ids = [];
