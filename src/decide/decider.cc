@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/scratch.h"
+
 namespace whisperer::decide {
 namespace {
 
@@ -150,14 +152,8 @@ std::vector<Factor> FactorsOf(std::span<const learn::Feature> crossed,
     double value;
     size_t feature;
   };
-  constexpr size_t kOnStack = 128;
-  Contribution on_stack[kOnStack];
-  std::vector<Contribution> on_heap;
-  Contribution* all = on_stack;
-  if (crossed.size() > kOnStack) {
-    on_heap.resize(crossed.size());
-    all = on_heap.data();
-  }
+  ScratchArray<Contribution, 128> scratch(crossed.size());
+  Contribution* all = scratch.data();
   size_t n = 0;
   for (size_t k = 0; k < crossed.size(); ++k) {
     const double contribution = model.MeanOf(crossed[k].index) * crossed[k].value;
@@ -196,6 +192,7 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
   d.control = InControlGroup(in.customer_hash, s.control_group);
 
   d.filtered.reserve(in.point->candidates.size());
+  d.eligible.reserve(in.point->candidates.size());
   d.slots.reserve(in.slots);
   std::vector<Scored> scored;
   scored.reserve(in.point->candidates.size());

@@ -10,6 +10,7 @@
 #endif
 
 #include "common/hash.h"
+#include "common/scratch.h"
 #include "common/strings.h"
 
 namespace whisperer::learn {
@@ -345,14 +346,8 @@ double StandardNormal(std::mt19937_64& rng) {
 
 double ProbabilityOfBest(std::span<const RewardEstimate> c, size_t i,
                          std::span<const uint8_t> excluded) {
-  constexpr size_t kOnStack = 64;
-  double on_stack[kOnStack];
-  std::vector<double> on_heap;
-  double* sds = on_stack;
-  if (c.size() > kOnStack) {
-    on_heap.resize(c.size());
-    sds = on_heap.data();
-  }
+  ScratchArray<double, 64> scratch(c.size());
+  double* sds = scratch.data();
   for (size_t j = 0; j < c.size(); ++j) sds[j] = c[j].variance > 0 ? std::sqrt(c[j].variance) : 0;
   return ProbabilityOfBest(c, std::span<const double>(sds, c.size()), i, excluded);
 }
@@ -374,14 +369,8 @@ double ProbabilityOfBest(std::span<const RewardEstimate> c, std::span<const doub
   };
   // On the stack for the usual few dozen candidates (no allocation per call). One more than the
   // candidates: a sentinel equal to none.
-  constexpr size_t kOnStack = 64;
-  Competitor on_stack[kOnStack + 1];
-  std::vector<Competitor> on_heap;
-  Competitor* all = on_stack;
-  if (c.size() > kOnStack) {
-    on_heap.resize(c.size() + 1);
-    all = on_heap.data();
-  }
+  ScratchArray<Competitor, 65> competitors(c.size() + 1);
+  Competitor* all = competitors.data();
   // Equal competitors (untried actions share a prior) are one factor raised to their count.
   // They are found through a small direct-mapped table of the last competitor seen per hash of
   // (mean, sd): it may miss an equal one on a collision, which costs only speed, and unlike an
@@ -474,13 +463,8 @@ double ProbabilityOfBest(std::span<const RewardEstimate> c, std::span<const doub
   // in (measurably faster than one loop: the setups' latencies overlap); point masses instead
   // cut off the points where they are surely above (s_k <= mean), a prefix below `first`.
   const double inv_base = 1 / (si * h * kCdfPerUnit);  // a line's step = inv_sd / inv_base
-  Line lines_on_stack[kOnStack];
-  std::vector<Line> lines_on_heap;
-  Line* lines = lines_on_stack;
-  if (active.size() > kOnStack) {
-    lines_on_heap.resize(active.size());
-    lines = lines_on_heap.data();
-  }
+  ScratchArray<Line, 64> line_scratch(active.size());
+  Line* lines = line_scratch.data();
   int first = 0;
   size_t n_lines = 0;
   for (const Competitor& x : active) {

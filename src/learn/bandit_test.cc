@@ -139,6 +139,20 @@ TEST(ProbabilityOfBest, MatchesSimulationOnRandomCandidates) {
   }
 }
 
+TEST(ProbabilityOfBest, ManyCandidatesSumToOne) {
+  // More candidates than are kept on the stack: the probabilities still sum to one.
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<double> mean(0, 1), sd(0.05, 0.3);
+  std::vector<RewardEstimate> c(150);
+  for (RewardEstimate& e : c) {
+    const double s = sd(rng);
+    e = {mean(rng), s * s};
+  }
+  double total = 0;
+  for (size_t i = 0; i < c.size(); ++i) total += ProbabilityOfBest(c, i);
+  EXPECT_NEAR(total, 1, 5e-3);
+}
+
 TEST(NormalCdf, MatchesErfc) {
   for (double z = -9; z <= 9; z += 0.0137) {
     EXPECT_NEAR(NormalCdf(z), 0.5 * std::erfc(-z / std::sqrt(2.0)), 1e-6) << z;

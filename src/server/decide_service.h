@@ -45,13 +45,13 @@
 // into the decision point's `fallback` action, or none.
 //
 // Rewards come from POST /v1/rewards, from goal events (`rewards.goals`: a track event folded
-// into a profile rewards that profile's slots acted on within the goal's window; OnEvent queues
-// it on the profile engine's thread and ApplyDueRewards applies it within a second), and from
-// the decision point's `reward_wait`: a slot acted on with no reward by then gets the
+// into a profile rewards that profile's slots acted on within the goal's window), and from the
+// decision point's `reward_wait`: a slot acted on with no reward by then gets the
 // `default_reward` (ApplyDueRewards, every second). All three go through ApplyReward, so each
-// is idempotent and aggregated alike. A goal event is kept (key O) in the write that stores
-// the event and deleted once applied, so a crash in between loses no goal: the next start
-// applies it, and one applied but not yet deleted is applied again to no effect.
+// is idempotent and aggregated alike. OnEvent, on the profile engine's thread, puts a goal
+// event (key O) into the write that stores the event; ApplyDueRewards applies it within a
+// second and deletes it, so a crash in between loses no goal: the next start applies it, and
+// one applied but not yet deleted is applied again to no effect.
 //
 // Budgets (filter reason budget_exhausted): an action's `budget.per_day` and `budget.total_spend`
 // count the slots acted on (at once, or when approved), across customers; kept in the store beside
