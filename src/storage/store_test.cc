@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <random>
 
 #include "common/status.h"
 #include "storage/keys.h"
@@ -56,6 +57,31 @@ TEST_F(StoreTest, MaxEventSequenceAcrossWorkspaces) {
   ASSERT_TRUE(store->Write(&batch).ok());
   EXPECT_EQ(*store->MaxEventSequence(), 9u);
   EXPECT_GT(store->SizeBytes(), 0u);
+}
+
+TEST_F(StoreTest, TheDecisionLogLivesInBlobFilesCountedInTheSize) {
+  auto store = *Store::Open(Opts());
+  std::mt19937_64 rng(1);
+  std::vector<std::string> records;
+  rocksdb::WriteBatch batch;
+  for (uint64_t id = 1; id <= 200; ++id) {
+    std::string record(2000, ' ');
+    for (char& c : record) c = static_cast<char>('a' + rng() % 26);  // barely compressible
+    ASSERT_TRUE(batch.Put(store->decisions(), DecisionKey(1, id), record).ok());
+    records.push_back(std::move(record));
+  }
+  ASSERT_TRUE(store->Write(&batch).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  uint64_t blob = 0, log = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    if (entry.path().extension() == ".blob") blob += entry.file_size();
+    if (entry.path().extension() == ".log") log += entry.file_size();
+  }
+  EXPECT_GT(blob, 200u * 1000);  // the records, LZ4 or not
+  EXPECT_GE(store->SizeBytes(), blob + log);
+  for (uint64_t id : {1, 200}) {
+    EXPECT_EQ(**store->Get(store->decisions(), DecisionKey(1, id)), records[id - 1]);
+  }
 }
 
 TEST_F(StoreTest, ScanEventsIsOneWorkspaceInOrder) {
