@@ -36,18 +36,9 @@ DedupeIndex::Key DedupeIndex::ToKey(std::string_view key) {
   return k;
 }
 
-void DedupeIndex::Table::Add(const Key& key, const storage::DedupeEntry& entry) {
-  size_t offset = values.size();
-  storage::AppendDedupeEntry(&values, entry);
-  index.insert_or_assign(
-      key, Span{static_cast<uint32_t>(offset), static_cast<uint32_t>(values.size() - offset)});
-  max_sequence = std::max(max_sequence, entry.sequence);
-}
-
-std::string_view DedupeIndex::Table::Find(const Key& key) const {
-  auto it = index.find(key);
-  if (it == index.end()) return {};
-  return std::string_view(values).substr(it->second.offset, it->second.size);
+void DedupeIndex::Table::Add(const Key& key, uint64_t sequence, int64_t received_at_ms) {
+  index.insert_or_assign(key, received_at_ms);
+  max_sequence = std::max(max_sequence, sequence);
 }
 
 DedupeIndex::DedupeIndex(storage::Store* store, const Clock* clock, Options options)
@@ -97,7 +88,7 @@ absl::Status DedupeIndex::Recover() {
         std::optional<int64_t> at = ParseIso8601(received_at);
         key.clear();
         storage::AppendDedupeKey(&key, ws, message_id);
-        active_->Add(ToKey(key), {seq, at.value_or(clock_->NowMillis()), message_id});
+        active_->Add(ToKey(key), seq, at.value_or(clock_->NowMillis()));
         return true;
       });
   if (!status.ok()) return status;
@@ -169,14 +160,26 @@ absl::Status DedupeIndex::CheckpointLocked() {
   }
   // frozen_ changes only under checkpoint_mu_, which the caller holds: read it without mu_.
   const Table& table = *frozen_;
+  struct Entry {
+    const Key* key;
+    int64_t received_at_ms;
+  };
+  std::vector<Entry> entries;
+  entries.reserve(table.index.size());
+  for (const auto& [key, at] : table.index) entries.push_back({&key, at});
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return storage::DedupeKeyLess(a.key->data(), b.key->data());
+  });
+  std::string values;
+  values.reserve(entries.size() * storage::kDedupeEntryBytes);
+  for (const Entry& e : entries) values += storage::EncodeDedupeEntry(e.received_at_ms);
   std::vector<std::pair<std::string_view, std::string_view>> rows;
-  rows.reserve(table.index.size());
-  for (const auto& [key, span] : table.index) {
-    rows.emplace_back(std::string_view(key.data(), key.size()),
-                      std::string_view(table.values).substr(span.offset, span.size));
+  rows.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    rows.emplace_back(std::string_view(entries[i].key->data(), entries[i].key->size()),
+                      std::string_view(values).substr(i * storage::kDedupeEntryBytes,
+                                                      storage::kDedupeEntryBytes));
   }
-  std::sort(rows.begin(), rows.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
   if (absl::Status s = store_->IngestSorted(store_->dedupe(), rows); !s.ok()) return s;
   std::string value;
   storage::PutBigEndian64(&value, table.max_sequence);
@@ -184,6 +187,15 @@ absl::Status DedupeIndex::CheckpointLocked() {
   std::lock_guard lock(mu_);
   frozen_.reset();
   return absl::OkStatus();
+}
+
+const int64_t* DedupeIndex::HeldLocked(const Key& key) const {
+  for (const Table* table : {active_.get(), frozen_.get()}) {
+    if (table == nullptr) continue;
+    auto it = table->index.find(key);
+    if (it != table->index.end()) return &it->second;
+  }
+  return nullptr;
 }
 
 absl::Status DedupeIndex::FindDuplicates(std::span<const MessageRef> refs,
@@ -197,10 +209,14 @@ absl::Status DedupeIndex::FindDuplicates(std::span<const MessageRef> refs,
     storage::AppendDedupeKey(&keys_out->bytes_, ref.workspace_id, ref.message_id);
   }
   const int64_t now = clock_->NowMillis();
+  auto within_window = [&](int64_t received_at_ms) {
+    return now - received_at_ms <= store_->dedupe_window_ms();
+  };
   auto is_retry = [&](size_t i, std::string_view value) {
     auto entry = storage::DecodeDedupeEntry(value);
-    return entry && entry->message_id == refs[i].message_id &&
-           now - entry->received_at_ms <= store_->dedupe_window_ms();
+    // An entry of the old format carries its messageId (storage/keys.h): compared as before.
+    return entry && (entry->message_id.empty() || entry->message_id == refs[i].message_id) &&
+           within_window(entry->received_at_ms);
   };
   // Earlier refs of this group by key; a key hit counts only when the messageId matches too.
   // Then the entries held in memory; the store is asked only about the rest.
@@ -215,24 +231,25 @@ absl::Status DedupeIndex::FindDuplicates(std::span<const MessageRef> refs,
         (*duplicate)[i] = true;
         continue;
       }
-      Key key = ToKey(keys[i]);
-      std::string_view held = active_->Find(key);
-      if (held.empty() && frozen_ != nullptr) held = frozen_->Find(key);
-      if (!held.empty()) {
-        (*duplicate)[i] = is_retry(i, held);
+      if (const int64_t* received_at_ms = HeldLocked(ToKey(keys[i]))) {
+        (*duplicate)[i] = within_window(*received_at_ms);
       } else {
         ask.push_back(i);
       }
     }
   }
   if (ask.empty()) return absl::OkStatus();
+  // In key order, which spares MultiGet sorting them with its comparator.
+  std::sort(ask.begin(), ask.end(), [&keys](size_t a, size_t b) {
+    return storage::DedupeKeyLess(keys[a].data(), keys[b].data());
+  });
   std::vector<rocksdb::Slice> slices;
   slices.reserve(ask.size());
   for (size_t i : ask) slices.emplace_back(keys[i].data(), keys[i].size());
   std::vector<rocksdb::PinnableSlice> values(ask.size());
   std::vector<rocksdb::Status> statuses(ask.size());
   store_->db()->MultiGet(rocksdb::ReadOptions(), store_->dedupe(), slices.size(), slices.data(),
-                         values.data(), statuses.data());
+                         values.data(), statuses.data(), /*sorted_input=*/true);
   for (size_t j = 0; j < ask.size(); ++j) {
     if (statuses[j].IsNotFound()) continue;
     if (!statuses[j].ok()) {
@@ -249,7 +266,7 @@ void DedupeIndex::Record(std::span<const NewEntry> entries) {
   {
     std::lock_guard lock(mu_);
     for (const NewEntry& e : entries) {
-      active_->Add(ToKey(e.key), {e.sequence, e.received_at_ms, e.ref->message_id});
+      active_->Add(ToKey(e.key), e.sequence, e.received_at_ms);
     }
     wake = active_->index.size() >= options_.checkpoint_entries;
   }

@@ -57,7 +57,7 @@ struct MessageRef {
 class DedupeIndex {
  public:
   struct Options {
-    // Entries held in memory before they are written out (about 90 bytes each).
+    // Entries held in memory before they are written out (about 40 bytes each).
     size_t checkpoint_entries = 1 << 18;
     // Entries are written out at least this often, which bounds what Start() reads back.
     std::chrono::milliseconds checkpoint_interval{30'000};
@@ -97,7 +97,6 @@ class DedupeIndex {
                               Keys* keys) const;
 
   struct NewEntry {
-    const MessageRef* ref;
     std::string_view key;  // from FindDuplicates' Keys
     uint64_t sequence;
     int64_t received_at_ms;
@@ -130,23 +129,18 @@ class DedupeIndex {
     // Keys are already hashes (storage/keys.h): their first 8 hash bytes serve as they are.
     size_t operator()(const Key& k) const;
   };
-  // Entries recorded since the last checkpoint: values (storage::EncodeDedupeEntry) back to
-  // back in one buffer, which spares an allocation per event.
+  // Entries recorded since the last checkpoint: key -> receivedAt (ms).
   struct Table {
-    struct Span {
-      uint32_t offset;
-      uint32_t size;
-    };
-    absl::flat_hash_map<Key, Span, KeyHash> index;
-    std::string values;
+    absl::flat_hash_map<Key, int64_t, KeyHash> index;
     uint64_t max_sequence = 0;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
-    void Add(const Key& key, const storage::DedupeEntry& entry);
-    std::string_view Find(const Key& key) const;  // empty when absent
+    void Add(const Key& key, uint64_t sequence, int64_t received_at_ms);
   };
 
   static Key ToKey(std::string_view key);
+  // The receivedAt of the entry held in memory under `key`, or null. Called with mu_ held.
+  const int64_t* HeldLocked(const Key& key) const;
   void Run();
   // Writes the frozen table to the store, freezing the active one first when there is none,
   // then records the checkpoint. Called with checkpoint_mu_ held.

@@ -108,23 +108,19 @@ std::optional<uint64_t> DecodeMergedInto(std::string_view value) {
   return GetBigEndian64(value.data() + 1);
 }
 
-void AppendDedupeEntry(std::string* out, const DedupeEntry& entry) {
-  PutBigEndian64(out, entry.sequence);
-  PutBigEndian64(out, static_cast<uint64_t>(entry.received_at_ms));
-  out->append(entry.message_id);
-}
-
-std::string EncodeDedupeEntry(const DedupeEntry& entry) {
+std::string EncodeDedupeEntry(int64_t received_at_ms) {
   std::string value;
-  value.reserve(16 + entry.message_id.size());
-  AppendDedupeEntry(&value, entry);
+  PutBigEndian64(&value, static_cast<uint64_t>(received_at_ms));
   return value;
 }
 
 std::optional<DedupeEntry> DecodeDedupeEntry(std::string_view value) {
-  if (value.size() < 16) return std::nullopt;
-  return DedupeEntry{GetBigEndian64(value.data()),
-                     static_cast<int64_t>(GetBigEndian64(value.data() + 8)), value.substr(16)};
+  if (value.size() == kDedupeEntryBytes) {
+    return DedupeEntry{static_cast<int64_t>(GetBigEndian64(value.data())), {}};
+  }
+  // The old format: [sequence u64][receivedAt i64][messageId], the messageId never empty.
+  if (value.size() <= 16) return std::nullopt;
+  return DedupeEntry{static_cast<int64_t>(GetBigEndian64(value.data() + 8)), value.substr(16)};
 }
 
 std::string DecisionKey(uint32_t workspace_id, uint64_t decision) {

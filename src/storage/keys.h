@@ -2,7 +2,7 @@
 // order and a workspace's rows are one contiguous range.
 //
 //   events   [workspace u32][sequence u64]        -> normalized event JSON
-//   dedupe   [workspace u32][hash128(messageId)]  -> [sequence u64][receivedAt ms i64][messageId]
+//   dedupe   [workspace u32][hash128(messageId)]  -> [receivedAt ms i64]
 //   meta     utf-8 name (see storage/store.h)     -> value
 //   identities [workspace u32][type length u8][type][value] -> [profile u64]
 //   profiles   [workspace u32][profile u64]       -> profile JSON ('{...}'), or 'M'[profile u64]
@@ -11,8 +11,12 @@
 //
 // Dedupe keys are fixed-width (20 bytes) rather than the messageId itself, which may be up to
 // 256 bytes: short keys make every comparison and every index entry cheaper, and the hot path
-// packs a group's keys into one buffer. The messageId is kept in the value and compared on
-// every hit, so a hash collision can never make a new event look like a retry.
+// packs a group's keys into one buffer. The key stands for the messageId: the 128-bit
+// fingerprint is trusted as the identity graph trusts it (common/hash.h), so the value is only
+// what expiry needs, 8 bytes. Stores written before November 2026 also hold
+// [sequence u64][receivedAt][messageId] values; those are still read, and their messageId is
+// still compared on a hit. (Keeping the messageId in every entry made the dedupe index 2.5
+// times larger, and writing, sorting and compacting it cost ingest about a tenth of its CPU.)
 //
 // Sequences are assigned once, increasing, across all workspaces, and written in commit order
 // (shard/shard_set.h): a workspace's events read in key order are in the order they were
@@ -20,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +37,7 @@ uint32_t GetBigEndian32(const char* p);
 uint64_t GetBigEndian64(const char* p);
 
 std::string EventKey(uint32_t workspace_id, uint64_t sequence);
+inline constexpr size_t kEventKeyBytes = 12;
 // The 4-byte prefix every key of `workspace_id` starts with; WorkspacePrefix(id + 1) is the
 // first key after them.
 std::string WorkspacePrefix(uint32_t workspace_id);
@@ -47,12 +53,22 @@ std::string DedupeKey(uint32_t workspace_id, std::string_view message_id);
 // Appends the same 20 bytes to `out` (hot path: many keys in one buffer, no allocation each).
 void AppendDedupeKey(std::string* out, uint32_t workspace_id, std::string_view message_id);
 inline constexpr size_t kDedupeKeyBytes = 20;
+// Byte order of two dedupe keys (kDedupeKeyBytes each), the first 8 bytes compared as one
+// number: sorting a group's keys with memcmp was most of the cost of sorting them.
+inline bool DedupeKeyLess(const char* a, const char* b) {
+  uint64_t x, y;
+  std::memcpy(&x, a, sizeof(x));
+  std::memcpy(&y, b, sizeof(y));
+  if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y);
+  return std::memcmp(a + 8, b + 8, kDedupeKeyBytes - 8) < 0;
+}
 
 struct DedupeEntry {
-  uint64_t sequence;
   int64_t received_at_ms;
-  std::string_view message_id;  // points into the decoded value
+  // Only in entries of the old format (see above); empty otherwise. Points into the value.
+  std::string_view message_id;
 };
+inline constexpr size_t kDedupeEntryBytes = 8;
 std::string IdentityKey(uint32_t workspace_id, std::string_view type, std::string_view value);
 std::string ProfileKey(uint32_t workspace_id, uint64_t profile);
 std::string TimelineKey(uint32_t workspace_id, uint64_t profile, uint64_t sequence);
@@ -118,8 +134,9 @@ uint64_t DecisionOfKey(std::string_view key);
 // The survivor named by a profile row, or nullopt when the row is a profile.
 std::optional<uint64_t> DecodeMergedInto(std::string_view value);
 
-std::string EncodeDedupeEntry(const DedupeEntry& entry);
-void AppendDedupeEntry(std::string* out, const DedupeEntry& entry);
+// The value written for an event received at `received_at_ms` (kDedupeEntryBytes).
+std::string EncodeDedupeEntry(int64_t received_at_ms);
+// Either format; nullopt for a value of neither.
 std::optional<DedupeEntry> DecodeDedupeEntry(std::string_view value);
 
 }  // namespace whisperer::storage

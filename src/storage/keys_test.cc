@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "testing/old_formats.h"
+
 namespace whisperer::storage {
 namespace {
 
@@ -11,6 +13,7 @@ TEST(KeysTest, EventKeysSortByWorkspaceThenSequence) {
   EXPECT_EQ(EventKey(0x01020304, 0x05060708090a0b0c),
             std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c", 12));
   EXPECT_EQ(EventKey(7, 9).substr(0, 4), WorkspacePrefix(7));
+  EXPECT_EQ(EventKey(7, 9).size(), kEventKeyBytes);
 }
 
 TEST(KeysTest, EventKeyRoundTrips) {
@@ -33,13 +36,20 @@ TEST(KeysTest, DedupeKeyAndEntry) {
             DedupeKey(1, "ajs-next-aaaaaaab").substr(4, 8));
   EXPECT_NE(DedupeKey(1, "ajs-next-aaaaaaaa").substr(12, 8),
             DedupeKey(1, "ajs-next-aaaaaaab").substr(12, 8));
-  std::string encoded = EncodeDedupeEntry({99, -5, "m-1"});
-  auto entry = DecodeDedupeEntry(encoded);  // views into `encoded`
+  std::string encoded = EncodeDedupeEntry(-5);
+  EXPECT_EQ(encoded.size(), kDedupeEntryBytes);
+  auto entry = DecodeDedupeEntry(encoded);
   ASSERT_TRUE(entry);
-  EXPECT_EQ(entry->sequence, 99u);
   EXPECT_EQ(entry->received_at_ms, -5);
+  EXPECT_EQ(entry->message_id, "");
+  // The old format still reads, with its messageId (a view into `old`).
+  std::string old = testing::OldDedupeEntry(99, 1'700'000'000'000, "m-1");
+  entry = DecodeDedupeEntry(old);
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->received_at_ms, 1'700'000'000'000);
   EXPECT_EQ(entry->message_id, "m-1");
   EXPECT_FALSE(DecodeDedupeEntry("bad"));
+  EXPECT_FALSE(DecodeDedupeEntry(std::string(16, 'x')));  // old format without a messageId
 }
 
 TEST(KeysTest, DecisionKeysSortByDecisionWithinTheirPrefix) {

@@ -7,6 +7,7 @@
 
 #include "common/status.h"
 #include "storage/keys.h"
+#include "testing/old_formats.h"
 #include "testing/temp_dir.h"
 
 namespace whisperer::storage {
@@ -191,12 +192,17 @@ TEST_F(StoreTest, FollowerOfMissingDirectoryIsNotFound) {
 TEST_F(StoreTest, CompactionDropsExpiredDedupeEntries) {
   auto store = *Store::Open(Opts());
   rocksdb::WriteBatch batch;
-  ASSERT_TRUE(
-      batch.Put(store->dedupe(), DedupeKey(1, "old"), EncodeDedupeEntry({1, 1'000'000, "old"}))
-          .ok());
-  ASSERT_TRUE(
-      batch.Put(store->dedupe(), DedupeKey(1, "new"), EncodeDedupeEntry({2, 1'001'500, "new"}))
-          .ok());
+  ASSERT_TRUE(batch.Put(store->dedupe(), DedupeKey(1, "old"), EncodeDedupeEntry(1'000'000)).ok());
+  ASSERT_TRUE(batch.Put(store->dedupe(), DedupeKey(1, "new"), EncodeDedupeEntry(1'001'500)).ok());
+  // Entries of the old format (with sequence and messageId) expire the same way.
+  ASSERT_TRUE(batch
+                  .Put(store->dedupe(), DedupeKey(1, "old-format-old"),
+                       testing::OldDedupeEntry(1, 1'000'000, "old-format-old"))
+                  .ok());
+  ASSERT_TRUE(batch
+                  .Put(store->dedupe(), DedupeKey(1, "old-format-new"),
+                       testing::OldDedupeEntry(2, 1'001'500, "old-format-new"))
+                  .ok());
   ASSERT_TRUE(store->Write(&batch).ok());
   clock_.Set(1'002'000);  // "old" is 2000 ms old, past the 1000 ms window; "new" 500 ms.
   ASSERT_TRUE(store->Flush().ok());
@@ -204,6 +210,9 @@ TEST_F(StoreTest, CompactionDropsExpiredDedupeEntries) {
   std::string v;
   EXPECT_TRUE(store->db()->Get({}, store->dedupe(), DedupeKey(1, "old"), &v).IsNotFound());
   EXPECT_TRUE(store->db()->Get({}, store->dedupe(), DedupeKey(1, "new"), &v).ok());
+  EXPECT_TRUE(
+      store->db()->Get({}, store->dedupe(), DedupeKey(1, "old-format-old"), &v).IsNotFound());
+  EXPECT_TRUE(store->db()->Get({}, store->dedupe(), DedupeKey(1, "old-format-new"), &v).ok());
 }
 
 }  // namespace
