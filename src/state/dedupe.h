@@ -57,8 +57,13 @@ struct MessageRef {
 class DedupeIndex {
  public:
   struct Options {
-    // Entries held in memory before they are written out (about 40 bytes each).
-    size_t checkpoint_entries = 1 << 18;
+    // Entries held in memory before they are written out (about 40 bytes each). Every table
+    // file overlaps all others (the keys are hashes), so each compaction of the column family
+    // rewrites it whole: fewer, larger files cost far less (10M events on 2 cores, November
+    // 2026: compaction threads 1.6 us per event with 2^18 entries per file, 0.25 us with 2^20
+    // counting 40 s after the load). Start() reads back at most this many events after a
+    // crash (2^20: about 2 s).
+    size_t checkpoint_entries = 1 << 20;
     // Entries are written out at least this often, which bounds what Start() reads back.
     std::chrono::milliseconds checkpoint_interval{30'000};
   };
