@@ -17,7 +17,7 @@ BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config make
   libboost-dev libsimdjson-dev librocksdb-dev libyaml-cpp-dev libcli11-dev libspdlog-dev
   libfmt-dev libabsl-dev zlib1g-dev libzstd-dev libgtest-dev libgmock-dev
-  libre2-dev uap-core liblbfgs-dev libfasttext-dev libbenchmark-dev
+  libre2-dev uap-core liblbfgs-dev libfasttext-dev libbenchmark-dev libgoogle-perftools-dev
 )
 TEST_PACKAGES=(clang-format prometheus nodejs)
 BENCH_PACKAGES=(rocksdb-tools wrk curl)
