@@ -49,11 +49,19 @@ std::vector<HintChoice> Adapt(const AdaptationSet& rules, const expr::Bindings& 
 void LiveViews::Record(uint32_t workspace_id, std::string_view item, uint64_t profile_id,
                        int64_t at_ms) {
   std::lock_guard lock(mu_);
-  auto& viewers = views_[Key{workspace_id, std::string(item)}];
-  std::erase_if(viewers, [&](const auto& v) {
-    return v.first == profile_id || at_ms - v.second > kMaxWindowMs;
-  });
-  viewers.emplace_back(profile_id, at_ms);
+  Item& views = views_[Key{workspace_id, std::string(item)}];
+  auto [it, inserted] = views.latest.try_emplace(profile_id, at_ms);
+  if (!inserted) it->second = std::max(it->second, at_ms);
+  views.newest_ms = std::max(views.newest_ms, at_ms);
+  if (views.latest.size() < views.sweep_at) return;
+  for (auto v = views.latest.begin(); v != views.latest.end();) {
+    if (views.newest_ms - v->second > kMaxWindowMs) {
+      views.latest.erase(v++);
+    } else {
+      ++v;
+    }
+  }
+  views.sweep_at = std::max(kMinSweep, 2 * views.latest.size());
 }
 
 size_t LiveViews::Viewers(uint32_t workspace_id, std::string_view item, uint64_t except,
@@ -62,10 +70,16 @@ size_t LiveViews::Viewers(uint32_t workspace_id, std::string_view item, uint64_t
   auto it = views_.find(Key{workspace_id, std::string(item)});
   if (it == views_.end()) return 0;
   size_t n = 0;
-  for (const auto& [profile, at] : it->second) {
+  for (const auto& [profile, at] : it->second.latest) {
     n += profile != except && now_ms - at <= window_ms && at <= now_ms;
   }
   return n;
+}
+
+size_t LiveViews::held(uint32_t workspace_id, std::string_view item) const {
+  std::lock_guard lock(mu_);
+  auto it = views_.find(Key{workspace_id, std::string(item)});
+  return it == views_.end() ? 0 : it->second.latest.size();
 }
 
 }  // namespace whisperer::state

@@ -73,12 +73,23 @@ class LiveViews {
   // before `now_ms`.
   size_t Viewers(uint32_t workspace_id, std::string_view item, uint64_t except, int64_t now_ms,
                  int64_t window_ms) const;
+  // Viewers held for `item`, expired ones not yet dropped included (tests).
+  size_t held(uint32_t workspace_id, std::string_view item) const;
 
  private:
   using Key = std::pair<uint32_t, std::string>;
-  // Per item: each viewer's latest view, oldest entries dropped as new ones arrive.
+  // Per item: each viewer's latest view. Record runs on the shard thread for every product
+  // view, so it costs O(1) amortised: views older than kMaxWindowMs before the item's newest
+  // are dropped only when the table has doubled since the last sweep (scanning every viewer
+  // of the last hour on every view made a popular item quadratic).
+  struct Item {
+    absl::flat_hash_map<uint64_t, int64_t> latest;  // viewer -> latest view (ms)
+    int64_t newest_ms = INT64_MIN;
+    size_t sweep_at = kMinSweep;
+  };
+  static constexpr size_t kMinSweep = 64;
   mutable std::mutex mu_;
-  absl::flat_hash_map<Key, std::vector<std::pair<uint64_t, int64_t>>> views_;  // GUARDED_BY(mu_)
+  absl::flat_hash_map<Key, Item> views_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace whisperer::state

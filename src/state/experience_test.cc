@@ -91,5 +91,27 @@ TEST(LiveViews, CountsDistinctOtherViewersWithinTheWindow) {
   EXPECT_EQ(v.Viewers(1, "other", 0, kT0, 15 * 60'000), 0u);
 }
 
+TEST(LiveViews, AViewerRecordedOutOfOrderKeepsTheLatestView) {
+  LiveViews v;
+  v.Record(1, "sku", 10, kT0 + 10 * 60'000);
+  v.Record(1, "sku", 10, kT0);  // an older view arriving later does not move it back
+  EXPECT_EQ(v.Viewers(1, "sku", 0, kT0 + 12 * 60'000, 5 * 60'000), 1u);
+}
+
+TEST(LiveViews, ViewsOlderThanAnHourBeforeTheNewestAreDroppedAsTheItemGrows) {
+  LiveViews v;
+  for (uint64_t p = 1; p <= 1000; ++p) v.Record(1, "sku", p, kT0);
+  EXPECT_EQ(v.held(1, "sku"), 1000u);  // within the hour: all kept
+  // Two hours later, 3,000 other viewers: the first thousand go at a sweep, and what is held
+  // stays within twice the live viewers.
+  for (uint64_t p = 1001; p <= 4000; ++p) v.Record(1, "sku", p, kT0 + 2 * 3'600'000);
+  EXPECT_LE(v.held(1, "sku"), 2 * 3000u);
+  EXPECT_LT(v.held(1, "sku"), 4000u);
+  EXPECT_EQ(v.Viewers(1, "sku", 0, kT0 + 2 * 3'600'000, 3 * 3'600'000), 3000u);
+  // One viewer seen again keeps a single entry.
+  v.Record(1, "sku", 1001, kT0 + 2 * 3'600'000 + 1);
+  EXPECT_EQ(v.Viewers(1, "sku", 0, kT0 + 2 * 3'600'000 + 1, 60'000), 3000u);
+}
+
 }  // namespace
 }  // namespace whisperer::state
