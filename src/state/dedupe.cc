@@ -172,7 +172,7 @@ absl::Status DedupeIndex::CheckpointLocked() {
   });
   std::string values;
   values.reserve(entries.size() * storage::kDedupeEntryBytes);
-  for (const Entry& e : entries) values += storage::EncodeDedupeEntry(e.received_at_ms);
+  for (const Entry& e : entries) storage::AppendDedupeEntry(&values, e.received_at_ms);
   std::vector<std::pair<std::string_view, std::string_view>> rows;
   rows.reserve(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {

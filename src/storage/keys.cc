@@ -15,15 +15,6 @@ void PutBigEndian64(std::string* out, uint64_t v) {
   PutBigEndian32(out, static_cast<uint32_t>(v));
 }
 
-uint32_t GetBigEndian32(const char* p) {
-  auto b = reinterpret_cast<const unsigned char*>(p);
-  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
-}
-
-uint64_t GetBigEndian64(const char* p) {
-  return (uint64_t{GetBigEndian32(p)} << 32) | GetBigEndian32(p + 4);
-}
-
 std::string EventKey(uint32_t workspace_id, uint64_t sequence) {
   std::string key;
   key.reserve(12);
@@ -108,9 +99,13 @@ std::optional<uint64_t> DecodeMergedInto(std::string_view value) {
   return GetBigEndian64(value.data() + 1);
 }
 
+void AppendDedupeEntry(std::string* out, int64_t received_at_ms) {
+  PutBigEndian64(out, static_cast<uint64_t>(received_at_ms));
+}
+
 std::string EncodeDedupeEntry(int64_t received_at_ms) {
   std::string value;
-  PutBigEndian64(&value, static_cast<uint64_t>(received_at_ms));
+  AppendDedupeEntry(&value, received_at_ms);
   return value;
 }
 

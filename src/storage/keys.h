@@ -33,8 +33,15 @@ namespace whisperer::storage {
 
 void PutBigEndian32(std::string* out, uint32_t v);
 void PutBigEndian64(std::string* out, uint64_t v);
-uint32_t GetBigEndian32(const char* p);
-uint64_t GetBigEndian64(const char* p);
+// Inline: hot comparisons (DedupeKeyLess) read keys through them; compilers make each one load
+// and a byte swap.
+inline uint32_t GetBigEndian32(const char* p) {
+  auto b = reinterpret_cast<const unsigned char*>(p);
+  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+}
+inline uint64_t GetBigEndian64(const char* p) {
+  return (uint64_t{GetBigEndian32(p)} << 32) | GetBigEndian32(p + 4);
+}
 
 std::string EventKey(uint32_t workspace_id, uint64_t sequence);
 inline constexpr size_t kEventKeyBytes = 12;
@@ -56,10 +63,8 @@ inline constexpr size_t kDedupeKeyBytes = 20;
 // Byte order of two dedupe keys (kDedupeKeyBytes each), the first 8 bytes compared as one
 // number: sorting a group's keys with memcmp was most of the cost of sorting them.
 inline bool DedupeKeyLess(const char* a, const char* b) {
-  uint64_t x, y;
-  std::memcpy(&x, a, sizeof(x));
-  std::memcpy(&y, b, sizeof(y));
-  if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y);
+  const uint64_t x = GetBigEndian64(a), y = GetBigEndian64(b);
+  if (x != y) return x < y;
   return std::memcmp(a + 8, b + 8, kDedupeKeyBytes - 8) < 0;
 }
 
@@ -136,6 +141,8 @@ std::optional<uint64_t> DecodeMergedInto(std::string_view value);
 
 // The value written for an event received at `received_at_ms` (kDedupeEntryBytes).
 std::string EncodeDedupeEntry(int64_t received_at_ms);
+// Appends the same bytes to `out` (checkpoints: many values in one buffer).
+void AppendDedupeEntry(std::string* out, int64_t received_at_ms);
 // Either format; nullopt for a value of neither.
 std::optional<DedupeEntry> DecodeDedupeEntry(std::string_view value);
 
