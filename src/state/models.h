@@ -229,6 +229,10 @@ class ModelEngine {
 
   // --- Readers, any thread ---
   const ModelSettings* Settings(uint32_t workspace_id) const;
+  // The readers' copy of a live model (as of the last publish) and its latest version number;
+  // a null model when models are off. The copy never changes while it is held.
+  std::pair<std::shared_ptr<const learn::FtrlModel>, uint64_t> PublishedModel(uint32_t workspace_id,
+                                                                              ModelKind kind) const;
   // Scores `profile` at its latest event with the published model; nullopt when models are off.
   std::optional<ModelExplanation> Explain(uint32_t workspace_id, ModelKind kind,
                                           const Profile& profile, size_t factors) const;
@@ -277,6 +281,10 @@ class ModelEngine {
     std::vector<ModelVersion> versions;
     // Versions cut since the last checkpoint, with their state as it was then.
     std::vector<std::pair<ModelVersion, std::string>> unsaved;
+    // The readers' copy of `model` published last, and the one published before it, whose
+    // memory the next Publish reuses once no reader holds it (PublishedCopy).
+    std::shared_ptr<learn::FtrlModel> published;
+    std::shared_ptr<learn::FtrlModel> spare;
   };
   struct Workspace {
     ModelSettings settings;
@@ -308,7 +316,8 @@ class ModelEngine {
   void Expire(Workspace& ws, ModelKind kind);
   void CutVersion(Workspace& ws, ModelKind kind, std::string reason, uint64_t restored,
                   int64_t now_ms);
-  void Publish(uint32_t workspace_id, const Workspace& ws);
+  void Publish(uint32_t workspace_id, Workspace& ws);
+  static std::shared_ptr<const learn::FtrlModel> PublishedCopy(Live& live);
 
   storage::Store* store_;
   const Clock* clock_;

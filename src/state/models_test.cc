@@ -178,6 +178,50 @@ TEST_F(ModelEngineTest, LearnsWhatLeadsToTheGoal) {
   EXPECT_GT(b->factors[0].contribution, 0);
 }
 
+// Readers keep the copy they took however often the models are published after, and a copy no
+// reader holds any more is the memory the next publish reuses.
+TEST_F(ModelEngineTest, PublishedCopiesStayPutWhileHeldAndAreReusedAfter) {
+  settings_.sample_every_ms = 1;
+  settings_.conversion_window_ms = kHour;
+  Open();
+  int64_t t = kT0;
+  uint64_t id = 0;
+  auto learn_some = [&] {  // 20 more labelled examples
+    for (int i = 0; i < 20; ++i) {
+      Event(++id, t += 60'000, "Product Added");
+      Event(id, t + 1'000, "Order Completed");
+    }
+    Event(++id, t += 2 * kHour);  // the windows pass
+  };
+  auto published = [&] { return engine_->PublishedModel(1, ModelKind::kConversion).first; };
+  learn_some();
+  Checkpoint();
+  std::shared_ptr<const learn::FtrlModel> first = published();
+  ASSERT_NE(first, nullptr);
+  const uint64_t first_examples = first->examples();
+  const std::string first_image = first->Serialize();
+  EXPECT_EQ(first_examples, engine_->learned(1, ModelKind::kConversion));
+  const learn::FtrlModel* second_address = nullptr;
+  {
+    learn_some();
+    Checkpoint();
+    second_address = published().get();
+    // `first` is held: the next publish may not write over it.
+    learn_some();
+    Checkpoint();
+    EXPECT_NE(published().get(), first.get());
+    EXPECT_NE(published().get(), second_address);
+  }
+  EXPECT_EQ(first->examples(), first_examples);
+  EXPECT_EQ(first->Serialize(), first_image);
+  // Nobody holds the second copy now: the next publish writes the live model over it.
+  learn_some();
+  Checkpoint();
+  EXPECT_EQ(published().get(), second_address);
+  EXPECT_EQ(published()->examples(), engine_->learned(1, ModelKind::kConversion));
+  EXPECT_GT(published()->examples(), first_examples);
+}
+
 TEST_F(ModelEngineTest, VersionsPersistAndRollBack) {
   settings_.version_every = 100;
   settings_.sample_every_ms = 1;
