@@ -111,10 +111,30 @@ prof_ratio=$(awk -v a="$prof_eps" -v b="$plain_eps" 'BEGIN {printf "%.2f", a / b
 bytes_per_profile=$(awk -v a="$prof_rss" -v b="$plain_rss" -v n="$prof_cached" \
   'BEGIN {printf "%.0f", (n > 0 ? (a - b) * 1024 / n : 0)}')
 
-echo "bench: /v1/track latency with wrk, 14 connections paced to ~5,000 requests/s"
+# Debian's wrk paces per connection (each waits 2 ms after its answer), so what a number of
+# connections offers depends on the host and on the route's latency: a 5 s run with 14
+# connections measures it, and the latency run uses as many connections as offer 5,000
+# requests/s. $1 = wrk script, $2 = Authorization; uses $port; prints the connection count.
+paced_connections() {
+  local rate
+  rate=$(wrk -t2 -c14 -d5s -s "$1" "http://127.0.0.1:$port" -- "$2" 2 |
+    awk '/Requests\/sec/ {print $2}')
+  awk -v r="$rate" 'BEGIN { c = (r > 0) ? int(14 * 5000 / r + 0.999) : 14; print (c < 2 ? 2 : (c > 64 ? 64 : c)) }'
+}
+# The verdict of a paced latency target: $1 = p99 in ms, $2 = achieved rate.
+paced_verdict() {
+  awk -v p="$1" -v r="$2" 'BEGIN {
+    if (p <= 2 && r >= 4900) print "met"
+    else if (p <= 2) print "**not met** (p99 within 2 ms, but at under 4,900 requests/s)"
+    else print "**not met**"
+  }'
+}
+
 start_server "$work/latency" "$work/profiles.yaml"
 auth="Basic $(printf '%s:' "$WHISPERER_WRITE_KEY" | base64)"
-wrk_out=$(wrk -t2 -c14 -d"${WRK_SECONDS}s" --latency -s bench/track.lua \
+track_conns=$(paced_connections bench/track.lua "$auth")
+echo "bench: /v1/track latency with wrk, $track_conns connections paced to ~5,000 requests/s"
+wrk_out=$(wrk -t2 -c"$track_conns" -d"${WRK_SECONDS}s" --latency -s bench/track.lua \
   "http://127.0.0.1:$port" -- "$auth" 2)
 stop_server
 wrk_rate=$(grep 'Requests/sec' <<<"$wrk_out" | awk '{printf "%.0f", $2}')
@@ -186,7 +206,8 @@ awk 'BEGIN {
   print "      decision_points:\n        - {id: home, issues: [issue_0, issue_1, issue_2, issue_3, issue_4], slots: 3}"
 }' >"$work/decide.yaml"
 start_server "$work/latency" "$work/decide.yaml"
-decide_paced=$(wrk -t2 -c15 -d"${WRK_SECONDS}s" --latency -s bench/decide.lua \
+decide_conns=$(paced_connections bench/decide.lua "$auth")
+decide_paced=$(wrk -t2 -c"$decide_conns" -d"${WRK_SECONDS}s" --latency -s bench/decide.lua \
   "http://127.0.0.1:$port" -- "$auth" 2)
 decide_max=$(wrk -t2 -c16 -d"${EXPERIENCE_SECONDS}s" --latency -s bench/decide.lua \
   "http://127.0.0.1:$port" -- "$auth" 0)
@@ -231,14 +252,12 @@ to_ms() {  # wrk prints 512.00us, 1.23ms or 1.02s
 p99_ms=$(to_ms "$p99")
 verdict() { awk -v c="$1" 'BEGIN { print (c ? "met" : "**not met**") }'; }
 tput_ok=$(awk -v e="$ingest_eps" -v r="$ratio" 'BEGIN { print (e >= 200000 && r >= 0.35) ? 1 : 0 }')
-lat_ok=$(awk -v p="$p99_ms" -v r="$wrk_rate" 'BEGIN { print (p <= 2 && r >= 4900) ? 1 : 0 }')
 prof_ratio_ok=$(awk -v r="$prof_ratio" 'BEGIN { print (r >= 0.7) ? 1 : 0 }')
 prof_memory_ok=$(awk -v b="$bytes_per_profile" 'BEGIN { print (b <= 1024) ? 1 : 0 }')
 learn_ok=$(awk -v r="$learn20_rate" 'BEGIN { print (r >= 2000000) ? 1 : 0 }')
 score_ok=$(awk -v p="$score_p99" 'BEGIN { print (p <= 20) ? 1 : 0 }')
 exp_ok=$(awk -v s="$exp_share_1ms" -v r="$exp_rate" 'BEGIN { print (s >= 0.99 && r >= 20000) ? 1 : 0 }')
 decide_p99_ms=$(to_ms "$decide_p99")
-decide_lat_ok=$(awk -v p="$decide_p99_ms" -v r="$decide_paced_rate" 'BEGIN { print (p <= 2 && r >= 4900) ? 1 : 0 }')
 decide_ratio_ok=$(awk -v r="$decide_ratio" 'BEGIN { print (r >= 0.5) ? 1 : 0 }')
 decide_rate_ok=$(awk -v r="$decide_rate" 'BEGIN { print (r >= 50000) ? 1 : 0 }')
 update_ok=$(awk -v n="$update_ns" 'BEGIN { print (n <= 2000) ? 1 : 0 }')
@@ -298,10 +317,12 @@ Targets: ratio ≥ 0.7 — $(verdict "$prof_ratio_ok"); ≤ 1 KB per hot profile
 
 ## Single-event latency
 
-\`wrk -t2 -c14 --latency -s bench/track.lua\` for ${WRK_SECONDS} s, profiles on: \`POST /v1/track\`, one
+\`wrk -t2 -c$track_conns --latency -s bench/track.lua\` for ${WRK_SECONDS} s, profiles on: \`POST /v1/track\`, one
 event per request, each connection pausing 2 ms between requests to hold about 5,000 requests/s (Debian
 has wrk, not wrk2, so the rate is paced per connection rather than fixed; wrk measures from
 the request's send, so queueing behind a slow answer on the same connection is not counted).
+The number of connections is what offered 5,000 requests/s in a 5 s run with 14 just before.
+The target counts as met only when the achieved rate is at least 4,900 requests/s.
 
 | measure | value |
 |---|---|
@@ -310,7 +331,7 @@ the request's send, so queueing behind a slow answer on the same connection is n
 | p90 | $p90 |
 | **p99** | **$p99** |
 
-Target: p99 ≤ 2 ms at 5,000 requests/s — $(verdict "$lat_ok").
+Target: p99 ≤ 2 ms at 5,000 requests/s — $(paced_verdict "$p99_ms" "$wrk_rate").
 
 ## Real-time adaptation: \`POST /v1/experience\`
 
@@ -359,9 +380,10 @@ message on BANKING77's test set).
 with an eligibility condition, a third needing consent, each with context weights and two
 treatments) and one decision point over all of them, 3 slots, Thompson sampling: every
 request filters, scores and arbitrates the 50 candidates, computes each slot's probability and
-confidence, and writes the decision to the log before answering. First \`wrk -t2 -c15
--s bench/decide.lua\` for ${WRK_SECONDS} s with each connection pausing 2 ms between requests (about
-5,000 requests/s), then unpaced with 16 connections for ${EXPERIENCE_SECONDS} s, then \`GET /healthz\` the
+confidence, and writes the decision to the log before answering. First \`wrk -t2 -c$decide_conns
+-s bench/decide.lua\` for ${WRK_SECONDS} s with each connection pausing 2 ms between requests (as
+many connections as offered 5,000 requests/s in a 5 s run with 14 just before; met only at
+4,900 requests/s or more), then unpaced with 16 connections for ${EXPERIENCE_SECONDS} s, then \`GET /healthz\` the
 same way on the same server as the reference. The bandits are fresh (no reward in this run).
 
 | measure | value |
@@ -384,7 +406,7 @@ rewards and with a fresh one; and one bandit update with 50 active features.
 | decide, fresh bandit | $fresh_rate decisions/s ($fresh_ns ns mean, p99 $fresh_p99 µs) |
 | **bandit update, 50 features** | **$update_ns ns** (Vowpal Wabbit publishes ~1.3 µs per contextual-bandit learn with few features, on other hardware) |
 
-Targets: p99 ≤ 2 ms at 5,000 requests/s — $(verdict "$decide_lat_ok"); unpaced ≥ 0.5 of /healthz —
+Targets: p99 ≤ 2 ms at 5,000 requests/s — $(paced_verdict "$decide_p99_ms" "$decide_paced_rate"); unpaced ≥ 0.5 of /healthz —
 $(verdict "$decide_ratio_ok"); ≥ 50,000 decisions/s per core in process — $(verdict "$decide_rate_ok");
 bandit update ≤ 2 µs — $(verdict "$update_ok").
 
