@@ -1,8 +1,13 @@
 -- wrk script: POST /v1/decide for the customers user-0 .. user-4999 (the latency run's
 -- profiles) at the decision point `home` (50 candidate actions, 3 slots), from an iPhone.
--- Arguments (after --): <Authorization header value> <pause_ms: 0 for as fast as possible>
+-- Arguments (after --): <Authorization header value> <pause_ms: 0 for as fast as possible; a
+-- fraction is an average, bench/pace.lua>
 -- With a pause, each connection waits that long after each answer, so with C connections the
 -- offered rate is about C * 1000 / (pause_ms + latency) requests/s.
+
+-- bench/pace.lua, next to this script.
+local pace = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "pace.lua")
+
 local next_id = 0
 
 function setup(thread)
@@ -14,7 +19,7 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = args[1]
-  pause_ms = tonumber(args[2]) or 0
+  wait = pace(tonumber(args[2]) or 0)
   counter = thread_id
 end
 
@@ -29,5 +34,5 @@ function request()
 end
 
 function delay()
-  return pause_ms
+  return wait()
 end

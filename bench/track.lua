@@ -2,7 +2,12 @@
 -- Each connection waits `pause_ms` after each answer, so with C connections the offered rate is
 -- about C * 1000 / (pause_ms + latency) requests/s. Every request has a new messageId, so none
 -- is deduplicated away.
--- Arguments (after --): <Authorization header value> <pause_ms>
+-- Arguments (after --): <Authorization header value> <pause_ms: a fraction is an average,
+-- bench/pace.lua>
+
+-- bench/pace.lua, next to this script.
+local pace = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "pace.lua")
+
 local next_id = 0
 local threads = {}
 
@@ -15,7 +20,7 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = args[1]
-  pause_ms = tonumber(args[2]) or 2
+  wait = pace(tonumber(args[2]) or 2)
   counter = 0
 end
 
@@ -30,5 +35,5 @@ function request()
 end
 
 function delay()
-  return pause_ms
+  return wait()
 end
