@@ -1,9 +1,7 @@
 -- wrk script: POST /v1/decide for the customers user-0 .. user-4999 (the latency run's
 -- profiles) at the decision point `home` (50 candidate actions, 3 slots), from an iPhone.
--- Arguments (after --): <Authorization header value> <pause_ms: 0 for as fast as possible; a
--- fraction is an average, bench/pace.lua>
--- With a pause, each connection waits that long after each answer, so with C connections the
--- offered rate is about C * 1000 / (pause_ms + latency) requests/s.
+-- Arguments (after --): <Authorization header value> <requests/s per wrk thread, held by
+-- bench/pace.lua; 0 for as fast as the connections go>
 
 -- bench/pace.lua, next to this script.
 local pace = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "pace.lua")

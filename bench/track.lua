@@ -1,9 +1,6 @@
--- wrk script: single-event POST /v1/track at a paced rate.
--- Each connection waits `pause_ms` after each answer, so with C connections the offered rate is
--- about C * 1000 / (pause_ms + latency) requests/s. Every request has a new messageId, so none
--- is deduplicated away.
--- Arguments (after --): <Authorization header value> <pause_ms: a fraction is an average,
--- bench/pace.lua>
+-- wrk script: single-event POST /v1/track at a fixed rate (bench/pace.lua). Every request has a
+-- new messageId, so none is deduplicated away.
+-- Arguments (after --): <Authorization header value> <requests/s per wrk thread>
 
 -- bench/pace.lua, next to this script.
 local pace = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "pace.lua")
@@ -20,7 +17,7 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = args[1]
-  wait = pace(tonumber(args[2]) or 2)
+  wait = pace(tonumber(args[2]) or 2500)
   counter = 0
 end
 
