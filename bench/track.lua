@@ -6,7 +6,6 @@
 local pace = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "pace.lua")
 
 local next_id = 0
-local threads = {}
 
 function setup(thread)
   thread:set("thread_id", next_id)
