@@ -73,7 +73,11 @@ class ShardSet::Shard {
     if (thread_.joinable()) thread_.join();
   }
 
-  absl::Status Enqueue(Part part) {
+  // Queues `part` for the shard thread, or, when `may_commit_here` and the shard is idle (nothing
+  // queued, no commit running), commits it on the calling thread before returning.
+  absl::Status Enqueue(Part part, bool may_commit_here) {
+    std::vector<Part> group;
+    bool notify = false;
     {
       std::lock_guard lock(mu_);
       if (stopping_) {
@@ -85,10 +89,39 @@ class ShardSet::Shard {
                          StrCat("shard ", index_, " has ", queued_events_,
                                 " events waiting to be written; retry later"));
       }
-      queued_events_ += part.events.size();
-      queue_.push_back(std::move(part));
+      if (may_commit_here && !committing_ && queue_.empty()) {
+        committing_ = true;
+        group.push_back(std::move(part));
+      } else {
+        queued_events_ += part.events.size();
+        queue_.push_back(std::move(part));
+        notify = !committing_;  // else the committer wakes the shard thread when it is done
+      }
     }
-    cv_.notify_one();
+    if (group.empty()) {
+      if (notify) cv_.notify_one();
+      return absl::OkStatus();
+    }
+    // Perf counters off, as on the shard threads: nothing reads them.
+    storage::Store::DisablePerfCountersOnThisThread();
+    bool wake = false;
+    for (int round = 0;; ++round) {
+      Commit(group);
+      group.clear();
+      std::lock_guard lock(mu_);
+      // What arrived meanwhile is committed here too when it is small, once: the shard thread
+      // would cost another wake-up.
+      if (round == 0 && !stopping_ && !queue_.empty() &&
+          queued_events_ <= set_->options_.commit_on_caller_max_events) {
+        group.swap(queue_);
+        queued_events_ = 0;
+        continue;
+      }
+      committing_ = false;
+      wake = stopping_ || !queue_.empty();  // what arrived meanwhile, or a Stop waiting for us
+      break;
+    }
+    if (wake) cv_.notify_one();
     return absl::OkStatus();
   }
 
@@ -98,13 +131,17 @@ class ShardSet::Shard {
     for (;;) {
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, and everything queued before is committed
+        cv_.wait(lock, [&] { return !committing_ && (stopping_ || !queue_.empty()); });
+        // Stopping, everything queued before is committed, and no caller is committing.
+        if (queue_.empty()) return;
         group.swap(queue_);
         queued_events_ = 0;
+        committing_ = true;
       }
       Commit(group);
       group.clear();
+      std::lock_guard lock(mu_);
+      committing_ = false;
     }
   }
 
@@ -201,6 +238,9 @@ class ShardSet::Shard {
   std::vector<Part> queue_;   // GUARDED_BY(mu_)
   size_t queued_events_ = 0;  // GUARDED_BY(mu_)
   bool stopping_ = false;     // GUARDED_BY(mu_)
+  // A group of this shard is being committed, by the shard thread or by a caller (Enqueue):
+  // at most one at a time, so the shard's state keeps a single writer.
+  bool committing_ = false;  // GUARDED_BY(mu_)
 };
 
 ShardSet::ShardSet(storage::Store* store, const Clock* clock, obs::Registry* metrics,
@@ -284,7 +324,9 @@ absl::Status ShardSet::Submit(uint32_t workspace_id, std::vector<api::Event> eve
   bool queued_any = false;
   for (size_t s = 0; s < by_shard.size(); ++s) {
     if (by_shard[s].empty()) continue;
-    absl::Status status = shards_[s]->Enqueue(Part{request, workspace_id, std::move(by_shard[s])});
+    bool may_commit_here = parts == 1 && by_shard[s].size() <= options_.commit_on_caller_max_events;
+    absl::Status status =
+        shards_[s]->Enqueue(Part{request, workspace_id, std::move(by_shard[s])}, may_commit_here);
     if (!status.ok()) {
       if (!queued_any) return status;  // nothing queued: the caller answers, `done` is dropped
       request->Finish(0, 0, status);

@@ -3,7 +3,12 @@
 // pipeline needs no locks on that state.
 //
 // For each request, Submit() splits the events by shard and queues one part per shard. A shard
-// thread takes everything queued since its last commit (group commit) and, in order:
+// thread takes everything queued since its last commit (group commit). A small request that
+// falls to one shard while that shard is idle is committed by the submitting thread itself
+// instead (Options::commit_on_caller_max_events), as RocksDB's write thread lets a lone writer
+// lead its own group: the hand-off to the shard thread and back costs two wake-ups, which on a
+// busy 2-core machine were most of a single /v1/track's latency. Either way one group of a
+// shard is committed at a time, so the shard's state keeps a single writer. A commit, in order:
 //   1. drops retries: DedupeIndex on (workspace, messageId);
 //   2. assigns sequence numbers (global, increasing) to the new events and
 //   3. resolves each new event to its customer and folds it into the profile
@@ -13,7 +18,7 @@
 //      that order; Store::Write returns once the batch is in the write-ahead log (and fsynced
 //      with storage.sync); then the events' dedupe entries are recorded (in memory, written out
 //      in bulk and recovered from the event log: state/dedupe.h);
-//   5. completes each request whose last part this was: `done` runs on the shard thread.
+//   5. completes each request whose last part this was: `done` runs on the committing thread.
 // Later issues add journeys, features and scores to step 3, in the same WriteBatch.
 //
 // A failed write fails every request in the group with Unavailable; parts of such a request that
@@ -21,7 +26,8 @@
 // completes the request exactly once.
 //
 // Thread-safety: Submit may be called from any thread. Start/Stop from the owning thread only;
-// Stop drains what was queued before it, then joins the shard threads (reverse of Start).
+// Stop drains what was queued before it and waits for commits running on callers' threads, then
+// joins the shard threads (reverse of Start).
 #pragma once
 
 #include <atomic>
@@ -58,6 +64,11 @@ class ShardSet {
     size_t num_shards = 0;
     // Events a shard may hold queued before Submit answers Unavailable (503, retry later).
     size_t max_queued_events = 200'000;
+    // A request of at most this many events that all fall to one shard is committed on the
+    // submitting thread when that shard has nothing queued and no commit running. 0 = always
+    // hand off to the shard thread; the server sets 0 with storage.sync, where the submitting
+    // HTTP thread would wait out the fsync instead of serving its other connections.
+    size_t commit_on_caller_max_events = 16;
   };
 
   ShardSet(storage::Store* store, const Clock* clock, obs::Registry* metrics, Options options);
@@ -72,8 +83,9 @@ class ShardSet {
   void Stop();
 
   // Queues `events` of `workspace_id`. `done` runs exactly once when every event is durable or
-  // the write failed: on a shard thread, or on the caller's thread when there are no events or
-  // a shard refused its part after others had been queued.
+  // the write failed: on a shard thread, or on the caller's thread (before Submit returns) when
+  // the caller committed the events itself (Options::commit_on_caller_max_events), when there
+  // are no events, or when a shard refused its part after others had been queued.
   // Returns Unavailable, without calling `done`, when stopped or over max_queued_events.
   absl::Status Submit(uint32_t workspace_id, std::vector<api::Event> events, IngestCallback done);
 

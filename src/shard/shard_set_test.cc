@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "storage/keys.h"
@@ -110,13 +111,100 @@ TEST_F(ShardSetTest, EmptySubmitCompletesAndStoppedRefuses) {
 }
 
 TEST_F(ShardSetTest, FullQueueIsUnavailable) {
-  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1, .max_queued_events = 2});
+  ShardSet shards(store_.get(), &clock_, &metrics_,
+                  {.num_shards = 1, .max_queued_events = 2, .commit_on_caller_max_events = 0});
   ASSERT_TRUE(shards.Start().ok());
   bool called = false;
   absl::Status s = shards.Submit(1, {Event("u", "1"), Event("u", "2"), Event("u", "3")},
                                  [&](IngestResult) { called = true; });
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(called);
+}
+
+TEST_F(ShardSetTest, SmallRequestOfAnIdleShardIsCommittedByTheCaller) {
+  ShardSet shards(store_.get(), &clock_, &metrics_,
+                  {.num_shards = 1, .commit_on_caller_max_events = 2});
+  ASSERT_TRUE(shards.Start().ok());
+  // Which thread ran `done`, and whether it ran before Submit returned.
+  auto submit = [&](std::vector<api::Event> events) {
+    std::promise<std::pair<std::thread::id, bool>> ran;
+    std::atomic<bool> returned{false};
+    absl::Status s = shards.Submit(1, std::move(events), [&](IngestResult r) {
+      EXPECT_TRUE(r.status.ok()) << r.status;
+      ran.set_value({std::this_thread::get_id(), returned.load()});
+    });
+    returned = true;
+    EXPECT_TRUE(s.ok()) << s;
+    return ran.get_future().get();
+  };
+  auto [thread, after_return] = submit({Event("u", "1"), Event("u", "2")});
+  EXPECT_EQ(thread, std::this_thread::get_id());
+  EXPECT_FALSE(after_return);
+  // Over the limit: the shard thread commits it.
+  std::tie(thread, after_return) = submit({Event("u", "3"), Event("u", "4"), Event("u", "5")});
+  EXPECT_NE(thread, std::this_thread::get_id());
+  EXPECT_EQ(Stored(1).size(), 5u);
+  EXPECT_EQ(shards.last_sequence(), 5u);
+}
+
+TEST_F(ShardSetTest, StopWaitsForACommitOnACallersThread) {
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});
+  ASSERT_TRUE(shards.Start().ok());
+  // `done` runs inside the caller's commit; holding it there holds the commit open.
+  std::promise<void> in_commit, release;
+  std::thread caller([&] {
+    absl::Status s = shards.Submit(1, {Event("u", "1")}, [&](IngestResult r) {
+      EXPECT_TRUE(r.status.ok()) << r.status;
+      in_commit.set_value();
+      release.get_future().wait();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  in_commit.get_future().wait();
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    shards.Stop();
+    stopped = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(stopped.load());
+  release.set_value();
+  stopper.join();
+  caller.join();
+  EXPECT_TRUE(stopped.load());
+  EXPECT_EQ(Stored(1).size(), 1u);
+}
+
+TEST_F(ShardSetTest, ConcurrentSubmitsAndStopCompleteEveryAcceptedRequest) {
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});
+  ASSERT_TRUE(shards.Start().ok());
+  std::atomic<size_t> accepted{0}, completed{0}, stored{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0;; ++i) {
+        std::string id = std::to_string(t) + "-" + std::to_string(i);
+        absl::Status s = shards.Submit(1, {Event("u" + id, id)}, [&](IngestResult r) {
+          stored += r.stored;
+          ++completed;
+        });
+        if (!s.ok()) {
+          EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+          return;
+        }
+        ++accepted;
+      }
+    });
+  }
+  while (completed.load() < 200) std::this_thread::yield();
+  shards.Stop();
+  size_t completed_at_stop = completed.load();
+  for (auto& t : threads) t.join();
+  // Every accepted request completed before Stop returned, and none after.
+  EXPECT_EQ(completed_at_stop, accepted.load());
+  EXPECT_EQ(completed.load(), accepted.load());
+  EXPECT_EQ(Stored(1).size(), stored.load());
+  EXPECT_EQ(stored.load(), accepted.load());
 }
 
 }  // namespace
