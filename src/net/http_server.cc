@@ -10,7 +10,6 @@
 #include "api/http_status.h"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/post.hpp"
-#include "boost/asio/strand.hpp"
 #include "boost/beast/core.hpp"
 #include "common/cores.h"
 #include "common/status.h"
@@ -300,10 +299,14 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     RequestContext ctx{request_, ip, std::move(match.params)};
     const std::string* route_ptr = &route;
+    // An answer given on the connection's own thread (a handler that answers before it
+    // returns, or a commit the handler ran itself: shard/shard_set.h) is written at once; from
+    // another thread (a shard thread) it is posted to the connection's io_context.
     (*match.handler)(ctx, [self = shared_from_this(), route_ptr](Response res) {
-      asio::post(self->stream_.get_executor(), [self, route_ptr, res = std::move(res)]() mutable {
-        self->Send(std::move(res), *route_ptr);
-      });
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, route_ptr, res = std::move(res)]() mutable {
+                       self->Send(std::move(res), *route_ptr);
+                     });
     });
   }
 
@@ -354,13 +357,21 @@ ServerOptions Resolved(ServerOptions options) {
   if (options.threads == 0) options.threads = AllTheCores();
   return options;
 }
+
+std::vector<std::unique_ptr<asio::io_context>> Contexts(size_t n) {
+  std::vector<std::unique_ptr<asio::io_context>> out;
+  // Concurrency hint 1: one thread runs each, so asio queues what that thread posts to itself
+  // without locking or waking anyone; other threads (shards) may still post to it.
+  for (size_t i = 0; i < n; ++i) out.push_back(std::make_unique<asio::io_context>(1));
+  return out;
+}
 }  // namespace
 
 HttpServer::HttpServer(ServerOptions options, Router router, obs::Registry* metrics)
     : options_(Resolved(options)),
       shared_(std::make_shared<Shared>()),
-      ioc_(static_cast<int>(options_.threads)),  // concurrency hint: the threads that run it
-      acceptor_(ioc_) {
+      iocs_(Contexts(options_.threads)),
+      acceptor_(*iocs_[0]) {
   shared_->options = options_;
   shared_->router = std::move(router);
   shared_->metrics = metrics;
@@ -387,12 +398,12 @@ absl::Status HttpServer::Start() {
         StrCat("cannot listen on ", options_.host, ":", options_.port, ": ", ec.message()));
   }
   port_ = acceptor_.local_endpoint().port();
-  work_.emplace(ioc_.get_executor());
+  for (auto& ioc : iocs_) work_.push_back(asio::make_work_guard(*ioc));
   Accept();
-  for (size_t i = 0; i < options_.threads; ++i) {
+  for (size_t i = 0; i < iocs_.size(); ++i) {
     threads_.emplace_back([this, i] {
       pthread_setname_np(pthread_self(), StrCat("http-", i).c_str());
-      ioc_.run();
+      iocs_[i]->run();
     });
   }
   started_ = true;
@@ -400,7 +411,8 @@ absl::Status HttpServer::Start() {
 }
 
 void HttpServer::Accept() {
-  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  asio::io_context& ioc = *iocs_[next_ioc_++ % iocs_.size()];
+  acceptor_.async_accept(ioc, [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
       obs::LogEvent(spdlog::level::warn, "accept failed", {{"error", ec.message()}});
@@ -435,8 +447,8 @@ void HttpServer::Stop() {
     shared_->cv.wait_for(lock, options_.shutdown_timeout,
                          [&] { return shared_->live_sessions == 0; });
   }
-  work_.reset();
-  ioc_.stop();
+  work_.clear();
+  for (auto& ioc : iocs_) ioc->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "boost/asio/connect.hpp"
@@ -49,6 +51,12 @@ class HttpServerTest : public ::testing::Test {
         respond(JsonResponse(200, "{\"slow\":true}"));
       }).detach();
     });
+    // Names the thread that ran the handler (0, 1, ... in order of first appearance).
+    router.Add(http::verb::get, "/thread", [this](RequestContext&, Responder respond) {
+      std::lock_guard lock(threads_mu_);
+      auto [it, added] = threads_.try_emplace(std::this_thread::get_id(), threads_.size());
+      respond(JsonResponse(200, std::to_string(it->second)));
+    });
     options.host = "127.0.0.1";
     options.port = 0;
     options.threads = 2;
@@ -84,7 +92,26 @@ class HttpServerTest : public ::testing::Test {
   obs::Registry metrics_;
   std::unique_ptr<HttpServer> server_;
   std::promise<void> slow_started_;
+  std::mutex threads_mu_;
+  std::map<std::thread::id, size_t> threads_;  // GUARDED_BY(threads_mu_)
 };
+
+TEST_F(HttpServerTest, ConnectionsAreDealtToTheThreadsAndStayOnTheirs) {
+  StartServer();
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<Client>(server_->port()));
+  std::vector<std::string> first;
+  for (auto& c : clients) first.push_back(c->Send(http::verb::get, "/thread").body());
+  // Both threads serve, connections alternating between them.
+  EXPECT_NE(first[0], first[1]);
+  EXPECT_EQ(first[0], first[2]);
+  EXPECT_EQ(first[1], first[3]);
+  for (int round = 0; round < 5; ++round) {
+    for (size_t i = 0; i < clients.size(); ++i) {
+      EXPECT_EQ(clients[i]->Send(http::verb::get, "/thread").body(), first[i]);
+    }
+  }
+}
 
 TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   StartServer();
