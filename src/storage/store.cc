@@ -48,7 +48,12 @@ rocksdb::Options DbOptions() {
   o.create_missing_column_families = true;
   o.max_background_jobs = 4;
   o.bytes_per_sync = 1 << 20;
-  o.wal_bytes_per_sync = 0;
+  // Starts writing the WAL back to disk every 1 MiB (sync_file_range, without waiting for it)
+  // rather than leaving it to the kernel's periodic flush, which wrote seconds of log at once
+  // and held up everything on the machine while it did. At 5,000 /v1/track requests/s on 2
+  // cores (bench/, November 2026) p99 was 1.4-2.6 ms (median 1.7) in six runs, against 2.3-4.1
+  // ms (median 3.1) without; ingest throughput unchanged. 256 KiB was no better.
+  o.wal_bytes_per_sync = 1 << 20;
   // Shards hold one commit lock across their writes (shard/shard_set.h), so RocksDB never sees
   // concurrent writers; pipelined writes measured no gain.
   o.enable_pipelined_write = false;

@@ -39,6 +39,13 @@ TEST_F(StoreTest, MetaPersistsAcrossReopen) {
   EXPECT_EQ(**(*store)->GetMeta("x"), "1");
 }
 
+// The write-ahead log is written back in small steps, not left to the kernel's periodic flush
+// (the /v1/track latency bench in bench/ depends on it).
+TEST_F(StoreTest, TheLogIsWrittenBackEveryMebibyte) {
+  auto store = *Store::Open(Opts());
+  EXPECT_EQ(store->db()->GetDBOptions().wal_bytes_per_sync, 1u << 20);
+}
+
 TEST_F(StoreTest, SecondOpenIsRefusedClearly) {
   auto first = Store::Open(Opts());
   ASSERT_TRUE(first.ok());
