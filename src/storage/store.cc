@@ -1,6 +1,14 @@
 #include "storage/store.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "common/status.h"
 #include "common/strings.h"
@@ -48,12 +56,8 @@ rocksdb::Options DbOptions() {
   o.create_missing_column_families = true;
   o.max_background_jobs = 4;
   o.bytes_per_sync = 1 << 20;
-  // Starts writing the WAL back to disk every 1 MiB (sync_file_range, without waiting for it)
-  // rather than leaving it to the kernel's periodic flush, which wrote seconds of log at once
-  // and held up everything on the machine while it did. At 5,000 /v1/track requests/s on 2
-  // cores (bench/, November 2026) p99 was 1.4-2.6 ms (median 1.7) in six runs, against 2.3-4.1
-  // ms (median 3.1) without; ingest throughput unchanged. 256 KiB was no better.
-  o.wal_bytes_per_sync = 1 << 20;
+  // Not here: it would write the WAL back on the writing thread. See Store::LogWriteback.
+  o.wal_bytes_per_sync = 0;
   // Shards hold one commit lock across their writes (shard/shard_set.h), so RocksDB never sees
   // concurrent writers; pipelined writes measured no gain.
   o.enable_pipelined_write = false;
@@ -143,6 +147,72 @@ absl::Status Store::FromRocks(const rocksdb::Status& s, std::string_view what) {
   return MakeError(absl::StatusCode::kInternal, "storage_error", message);
 }
 
+// Writes the write-ahead log back to disk in small steps, from a thread of its own.
+//
+// Left alone, the kernel writes dirty pages back in bursts (every 5 s, those older than 30 s),
+// and on the 2-core bench machine (bench/, November 2026) a burst held up everything running:
+// /v1/track p99 at 5,000 requests/s was 2.3-4.1 ms (median 3.1) in six runs, against 1.4-2.6 ms
+// (median 1.7) with the log written back every 1 MiB. RocksDB's wal_bytes_per_sync does that,
+// but on the thread that writes the log, which under ingest is the shard thread the rate is
+// bound by: it cost that thread 0.3 us per event, and ingest 7%. This thread starts the same
+// writeback (sync_file_range SYNC_FILE_RANGE_WRITE: start it, do not wait) every 100 ms.
+class Store::LogWriteback {
+ public:
+  static constexpr std::chrono::milliseconds kInterval{100};
+
+  LogWriteback(rocksdb::DB* db, std::string dir) : db_(db), dir_(std::move(dir)) {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "wal-writeback");
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, kInterval, [this] { return stop_; })) {
+        lock.unlock();
+        Step();
+        lock.lock();
+      }
+    });
+  }
+
+  ~LogWriteback() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+
+  uint64_t Step() {
+    std::lock_guard lock(step_mu_);
+    std::unique_ptr<rocksdb::LogFile> log;
+    if (!db_->GetCurrentWalFile(&log).ok() || log == nullptr) return 0;
+    if (log->LogNumber() != number_) {
+      if (fd_ >= 0) {
+        sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);  // the rest of the previous log
+        close(fd_);
+      }
+      fd_ = open((dir_ + log->PathName()).c_str(), O_RDONLY | O_CLOEXEC);
+      number_ = fd_ >= 0 ? log->LogNumber() : 0;  // not opened: tried again next time
+    }
+    if (fd_ < 0) return 0;
+    sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+    return number_;
+  }
+
+ private:
+  rocksdb::DB* db_;
+  std::string dir_;
+  std::mutex step_mu_;   // Step from the thread and from WriteBackLog
+  int fd_ = -1;          // GUARDED_BY(step_mu_): the current log, read-only
+  uint64_t number_ = 0;  // GUARDED_BY(step_mu_): its number
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+uint64_t Store::WriteBackLog() { return log_writeback_ ? log_writeback_->Step() : 0; }
+
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   std::unique_ptr<Store> store(new Store());
   store->options_ = options;
@@ -159,6 +229,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
       DbOptions(), options.path, Families(store->dedupe_filter_.get()), &store->handles_, &db);
   if (!s.ok()) return FromRocks(s, StrCat("opening ", options.path));
   store->db_.reset(db);
+  // With sync the log is on disk at every write already.
+  if (!options.sync) store->log_writeback_ = std::make_unique<LogWriteback>(db, options.path);
   // Table files IngestSorted was building when the process stopped.
   std::filesystem::remove_all(std::filesystem::path(options.path) / kIngestDir, ec);
   return store;
@@ -190,6 +262,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::OpenFollower(const std::string& pa
 }
 
 Store::~Store() {
+  log_writeback_.reset();  // before the database closes
   if (db_) {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     db_->Close().PermitUncheckedError();

@@ -147,7 +147,14 @@ class Store {
   // Flushes memtables and syncs the WAL; the Store stays usable. Called on graceful shutdown.
   absl::Status Flush();
 
+  // Starts writing the current write-ahead log back to disk without waiting for it, as a
+  // thread of the read-write Store does every 100 ms (unless Options::sync). Returns the log's
+  // number, 0 when there is none (a follower, or with sync).
+  uint64_t WriteBackLog();
+
  private:
+  class LogWriteback;
+
   Store() = default;
   static absl::Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
@@ -157,6 +164,7 @@ class Store {
   std::unique_ptr<rocksdb::CompactionFilter> dedupe_filter_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // in kColumnFamilies order
   std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<LogWriteback> log_writeback_;  // read-write and not sync only
 };
 
 }  // namespace whisperer::storage
