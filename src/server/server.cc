@@ -52,10 +52,7 @@ api::Limits LimitsOf(const config::Config& c) {
 }
 
 shard::ShardSet::Options ShardOptions(const config::Config& c) {
-  shard::ShardSet::Options o{.num_shards = c.ingest.shards,
-                             .max_queued_events = c.ingest.max_queued_events};
-  if (c.storage.sync) o.commit_on_caller_max_events = 0;
-  return o;
+  return {.num_shards = c.ingest.shards, .max_queued_events = c.ingest.max_queued_events};
 }
 
 // The profile engine for `workspaces`, or null when profiles are off.

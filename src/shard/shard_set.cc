@@ -249,6 +249,7 @@ ShardSet::ShardSet(storage::Store* store, const Clock* clock, obs::Registry* met
   if (options_.num_shards == 0) {
     options_.num_shards = HalfTheCores();
   }
+  if (store_->sync()) options_.commit_on_caller_max_events = 0;
   ingested_ = &metrics->GetCounter("whisperer_events_ingested_total",
                                    "Events stored durably (acknowledged to clients).");
   deduplicated_ = &metrics->GetCounter(

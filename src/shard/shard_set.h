@@ -66,8 +66,9 @@ class ShardSet {
     size_t max_queued_events = 200'000;
     // A request of at most this many events that all fall to one shard is committed on the
     // submitting thread when that shard has nothing queued and no commit running. 0 = always
-    // hand off to the shard thread; the server sets 0 with storage.sync, where the submitting
-    // HTTP thread would wait out the fsync instead of serving its other connections.
+    // hand off to the shard thread, which is what a store that fsyncs every write
+    // (storage.sync) gets whatever this says: the submitting HTTP thread would wait out the
+    // fsync instead of serving its other connections.
     size_t commit_on_caller_max_events = 16;
   };
 

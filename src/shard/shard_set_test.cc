@@ -15,10 +15,11 @@ namespace {
 class ShardSetTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
-  void Open() {
+  void Open(bool sync = false) {
     storage::Store::Options o;
     o.path = dir_.string();
     o.clock = &clock_;
+    o.sync = sync;
     store_ = *storage::Store::Open(o);
   }
   static api::Event Event(std::string user, std::string message_id) {
@@ -145,6 +146,20 @@ TEST_F(ShardSetTest, SmallRequestOfAnIdleShardIsCommittedByTheCaller) {
   EXPECT_NE(thread, std::this_thread::get_id());
   EXPECT_EQ(Stored(1).size(), 5u);
   EXPECT_EQ(shards.last_sequence(), 5u);
+}
+
+TEST_F(ShardSetTest, WithAStoreThatSyncsTheShardThreadCommitsEverything) {
+  store_.reset();
+  Open(/*sync=*/true);
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});
+  ASSERT_TRUE(shards.Start().ok());
+  std::promise<std::thread::id> ran;
+  ASSERT_TRUE(shards
+                  .Submit(1, {Event("u", "1")},
+                          [&](IngestResult) { ran.set_value(std::this_thread::get_id()); })
+                  .ok());
+  EXPECT_NE(ran.get_future().get(), std::this_thread::get_id());
+  EXPECT_EQ(Stored(1).size(), 1u);
 }
 
 TEST_F(ShardSetTest, StopWaitsForACommitOnACallersThread) {

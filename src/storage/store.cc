@@ -165,11 +165,7 @@ class Store::LogWriteback {
     thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "wal-writeback");
       std::unique_lock lock(mu_);
-      while (!cv_.wait_for(lock, kInterval, [this] { return stop_; })) {
-        lock.unlock();
-        Step();
-        lock.lock();
-      }
+      while (!cv_.wait_for(lock, kInterval, [this] { return stop_; })) StepLocked();
     });
   }
 
@@ -184,7 +180,12 @@ class Store::LogWriteback {
   }
 
   uint64_t Step() {
-    std::lock_guard lock(step_mu_);
+    std::lock_guard lock(mu_);
+    return StepLocked();
+  }
+
+ private:
+  uint64_t StepLocked() {
     std::unique_ptr<rocksdb::LogFile> log;
     if (!db_->GetCurrentWalFile(&log).ok() || log == nullptr) return 0;
     if (log->LogNumber() != number_) {
@@ -200,15 +201,13 @@ class Store::LogWriteback {
     return number_;
   }
 
- private:
   rocksdb::DB* db_;
   std::string dir_;
-  std::mutex step_mu_;   // Step from the thread and from WriteBackLog
-  int fd_ = -1;          // GUARDED_BY(step_mu_): the current log, read-only
-  uint64_t number_ = 0;  // GUARDED_BY(step_mu_): its number
-  std::mutex mu_;
+  std::mutex mu_;  // the thread's steps, WriteBackLog's and stopping
   std::condition_variable cv_;
-  bool stop_ = false;  // GUARDED_BY(mu_)
+  int fd_ = -1;          // GUARDED_BY(mu_): the current log, read-only
+  uint64_t number_ = 0;  // GUARDED_BY(mu_): its number
+  bool stop_ = false;    // GUARDED_BY(mu_)
   std::thread thread_;
 };
 
