@@ -288,7 +288,11 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
       << "/v1/track -H 'Content-Type: application/json' -d "
          "'{\"userId\":\"u1\",\"event\":\"Signed Up\"}'\n"
       << std::flush;
-  obs::LogEvent(spdlog::level::info, "listening", {{"url", url}, {"data", config.storage.path}});
+  obs::LogEvent(
+      spdlog::level::info, "listening",
+      {{"url", url},
+       {"data", config.storage.path},
+       {"checksums", store_ptr->checksums_accelerated() ? "crc32 instruction" : "software"}});
 
   int received = 0;
   sigwait(&signals, &received);

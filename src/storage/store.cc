@@ -18,6 +18,7 @@
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/sst_file_writer.h"
 #include "rocksdb/table.h"
+#include "storage/crc32c.h"
 #include "storage/keys.h"
 
 namespace whisperer::storage {
@@ -229,6 +230,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
       DbOptions(), options.path, Families(store->dedupe_filter_.get()), &store->handles_, &db);
   if (!s.ok()) return FromRocks(s, StrCat("opening ", options.path));
   store->db_.reset(db);
+  store->checksums_accelerated_ = Crc32cAccelerated();
   // With sync the log is on disk at every write already.
   if (!options.sync) store->log_writeback_ = std::make_unique<LogWriteback>(db, options.path);
   // Table files IngestSorted was building when the process stopped.

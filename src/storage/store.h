@@ -86,6 +86,8 @@ class Store {
   // Every column family, for scans that must cover them all (erasure checks).
   const std::vector<rocksdb::ColumnFamilyHandle*>& column_families() const { return handles_; }
   bool sync() const { return options_.sync; }
+  // Whether RocksDB's checksums run on the crc32 instruction (storage/crc32c.h).
+  bool checksums_accelerated() const { return checksums_accelerated_; }
   int64_t dedupe_window_ms() const { return options_.dedupe_window_ms; }
   const std::string& path() const { return options_.path; }
 
@@ -165,6 +167,7 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // in kColumnFamilies order
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<LogWriteback> log_writeback_;  // read-write and not sync only
+  bool checksums_accelerated_ = false;
 };
 
 }  // namespace whisperer::storage

@@ -39,6 +39,21 @@ TEST_F(StoreTest, MetaPersistsAcrossReopen) {
   EXPECT_EQ(**(*store)->GetMeta("x"), "1");
 }
 
+// RocksDB's checksums go to storage/crc32c.cc, on the crc32 instruction where the CPU has it,
+// and what they wrote reads back after a reopen (the WAL's records are checked on replay).
+TEST_F(StoreTest, ChecksumsRunOnTheCrc32InstructionWhereTheCpuHasIt) {
+  {
+    auto store = *Store::Open(Opts());
+    __builtin_cpu_init();
+    EXPECT_EQ(store->checksums_accelerated(), static_cast<bool>(__builtin_cpu_supports("sse4.2")));
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(batch.Put(store->meta(), "k", std::string(100'000, 'v')).ok());
+    ASSERT_TRUE(store->Write(&batch).ok());
+  }
+  auto store = *Store::Open(Opts());
+  EXPECT_EQ(**store->GetMeta("k"), std::string(100'000, 'v'));
+}
+
 // The write-ahead log is written back in steps by a thread of the Store, which follows the
 // log RocksDB is writing (the /v1/track latency bench in bench/ depends on it).
 TEST_F(StoreTest, TheCurrentLogIsWrittenBack) {
