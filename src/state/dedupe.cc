@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
-#include <unordered_map>
 #include <utility>
 
 #include "common/strings.h"
@@ -189,6 +188,11 @@ absl::Status DedupeIndex::CheckpointLocked() {
   return absl::OkStatus();
 }
 
+void DedupeIndex::PrefetchLocked(const Key& key) const {
+  active_->index.prefetch(key);
+  if (frozen_ != nullptr) frozen_->index.prefetch(key);
+}
+
 const int64_t* DedupeIndex::HeldLocked(const Key& key) const {
   for (const Table* table : {active_.get(), frozen_.get()}) {
     if (table == nullptr) continue;
@@ -222,10 +226,11 @@ absl::Status DedupeIndex::FindDuplicates(std::span<const MessageRef> refs,
   // Then the entries held in memory; the store is asked only about the rest.
   std::vector<size_t> ask;
   {
-    std::unordered_map<std::string_view, size_t> seen;
+    absl::flat_hash_map<std::string_view, size_t> seen;
     seen.reserve(refs.size());
     std::lock_guard lock(mu_);
     for (size_t i = 0; i < refs.size(); ++i) {
+      if (i + kPrefetchAhead < refs.size()) PrefetchLocked(ToKey(keys[i + kPrefetchAhead]));
       auto [it, inserted] = seen.emplace(keys[i], i);
       if (!inserted && refs[it->second].message_id == refs[i].message_id) {
         (*duplicate)[i] = true;
@@ -265,8 +270,11 @@ void DedupeIndex::Record(std::span<const NewEntry> entries) {
   bool wake;
   {
     std::lock_guard lock(mu_);
-    for (const NewEntry& e : entries) {
-      active_->Add(ToKey(e.key), e.sequence, e.received_at_ms);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (i + kPrefetchAhead < entries.size()) {
+        active_->index.prefetch(ToKey(entries[i + kPrefetchAhead].key));
+      }
+      active_->Add(ToKey(entries[i].key), entries[i].sequence, entries[i].received_at_ms);
     }
     wake = active_->index.size() >= options_.checkpoint_entries;
   }

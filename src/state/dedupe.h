@@ -146,6 +146,11 @@ class DedupeIndex {
   static Key ToKey(std::string_view key);
   // The receivedAt of the entry held in memory under `key`, or null. Called with mu_ held.
   const int64_t* HeldLocked(const Key& key) const;
+  // The tables hold up to millions of random keys, so most lookups and inserts miss the cache:
+  // a group's lookups and inserts first ask for the slots of the key this many places ahead,
+  // so that the misses overlap instead of following one another. Called with mu_ held.
+  static constexpr size_t kPrefetchAhead = 8;
+  void PrefetchLocked(const Key& key) const;
   void Run();
   // Writes the frozen table to the store, freezing the active one first when there is none,
   // then records the checkpoint. Called with checkpoint_mu_ held.
