@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
+
 namespace whisperer {
 namespace {
 
@@ -10,6 +13,44 @@ TEST(JsonWriterTest, EscapesStrings) {
   AppendJsonString(&out, std::string_view("a\"b\\c\n\t\x01\x1f\xc3\xa9", 11));
   EXPECT_EQ(out, R"("a\"b\\c\n\t\u0001\u001f)"
                  "\xc3\xa9\"");
+}
+
+// Every length up to 24, clean or with one byte to escape at each position: the word-at-a-time
+// checks and their padded tail agree with escaping byte by byte.
+TEST(JsonWriterTest, EscapesAtEveryLengthAndPosition) {
+  auto expected = [](std::string_view s) {
+    std::string e = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') {
+        e += '\\';
+        e += c;
+      } else if (c == '\n') {
+        e += "\\n";
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+        e += buf;
+      } else {
+        e += c;
+      }
+    }
+    return e + "\"";
+  };
+  for (size_t n = 0; n <= 24; ++n) {
+    std::string clean(n, 'x');
+    std::string out;
+    AppendJsonString(&out, clean);
+    EXPECT_EQ(out, expected(clean));
+    for (size_t at = 0; at < n; ++at) {
+      for (char bad : {'"', '\\', '\n', '\x01', '\x1f'}) {
+        std::string s = clean;
+        s[at] = bad;
+        out.clear();
+        AppendJsonString(&out, s);
+        ASSERT_EQ(out, expected(s)) << "length " << n << " at " << at;
+      }
+    }
+  }
 }
 
 TEST(JsonWriterTest, NestedContainersAndCommas) {
