@@ -11,6 +11,7 @@
 namespace whisperer {
 
 inline constexpr uint64_t kFnvOffsetBasis = 1469598103934665603ULL;
+inline constexpr uint64_t kFnvPrime = 1099511628211ULL;
 
 // The murmur3 64-bit finalizer: spreads every input bit over every output bit.
 constexpr uint64_t Mix64(uint64_t h) {
@@ -26,7 +27,7 @@ constexpr uint64_t Hash64(std::string_view data, uint64_t seed = kFnvOffsetBasis
   uint64_t h = seed;
   for (char c : data) {
     h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ULL;
+    h *= kFnvPrime;
   }
   return Mix64(h);
 }
@@ -49,8 +50,8 @@ constexpr Hash128 Fingerprint128(std::string_view data) {
   // chains interleave, where one after the other each waited out every multiply.
   uint64_t a = kFnvOffsetBasis, b = 0x9e3779b97f4a7c15ULL;
   for (char c : data) {
-    a = (a ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-    b = (b ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    a = (a ^ static_cast<unsigned char>(c)) * kFnvPrime;
+    b = (b ^ static_cast<unsigned char>(c)) * kFnvPrime;
   }
   return {Mix64(a), Mix64(b)};
 }

@@ -15,8 +15,8 @@ TEST(JsonWriterTest, EscapesStrings) {
                  "\xc3\xa9\"");
 }
 
-// Every length up to 24, clean or with one byte to escape at each position: the word-at-a-time
-// checks and their padded tail agree with escaping byte by byte.
+// Every length up to 24, clean or with one byte to escape at each position: the 8-bytes-at-a-time
+// check and the byte-by-byte loop after it agree with a plain escaper.
 TEST(JsonWriterTest, EscapesAtEveryLengthAndPosition) {
   auto expected = [](std::string_view s) {
     std::string e = "\"";
