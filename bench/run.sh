@@ -133,16 +133,39 @@ paced_verdict() {
   }'
 }
 
+# Server-side figures of a route, from its duration histogram in a /metrics dump (request read
+# to response handed to the socket): $1 = the dump, $2 = the route; prints the bound (ms) of the
+# first bucket holding 99% of its requests, and the share within 1 ms.
+server_side() {
+  awk -v m="$1" -v r="$2" 'BEGIN {
+    prefix = "whisperer_http_request_duration_seconds_bucket{route=\"" r "\",le=\""
+    n = split(m, lines, "\n")
+    for (i = 1; i <= n; i++) {
+      if (index(lines[i], prefix) != 1) continue
+      split(lines[i], f, " ")
+      le = substr(f[1], length(prefix) + 1); sub(/"}$/, "", le)
+      if (le == "+Inf") total = f[2]; else { k++; bound[k] = le; count[k] = f[2] }
+      if (le == "0.001") within = f[2]
+    }
+    p99 = "?"
+    for (j = 1; j <= k; j++) if (count[j] >= 0.99 * total) { p99 = sprintf("%g", bound[j] * 1000); break }
+    printf "%s %.4f\n", p99, (total > 0 ? within / total : 0)
+  }'
+}
+
 start_server "$work/latency" "$work/profiles.yaml"
 auth="Basic $(printf '%s:' "$WHISPERER_WRITE_KEY" | base64)"
 echo "bench: /v1/track latency with wrk, $PACED_CONNECTIONS connections held to 5,000 requests/s"
 wrk_out=$(paced_run bench/track.lua)
+# The histogram counts the warm-up's requests too.
+read -r track_p99_bound track_share_1ms <<<"$(server_side "$(curl -sf "http://127.0.0.1:$port/metrics")" /v1/track)"
 stop_server
 wrk_rate=$(grep 'Requests/sec' <<<"$wrk_out" | awk '{printf "%.0f", $2}')
 lat() { grep -E "^ +$1%" <<<"$wrk_out" | awk '{print $2}'; }
 p50=$(lat 50); p90=$(lat 90); p99=$(lat 99)
 wrk_errors=$(grep -E 'Non-2xx|Socket errors' <<<"$wrk_out" || true)
-echo "  $wrk_rate requests/s, p50 $p50, p90 $p90, p99 $p99 ${wrk_errors}"
+echo "  $wrk_rate requests/s, p50 $p50, p90 $p90, p99 $p99 (server-side p99 <= ${track_p99_bound} ms," \
+  "$track_share_1ms within 1 ms) ${wrk_errors}"
 
 echo "bench: /v1/experience and /healthz, wrk -t2 -c16 unpaced, ${EXPERIENCE_SECONDS} s each"
 # The latency run's 5,000 customers, with the example config's adaptation rules and triggers;
@@ -171,22 +194,7 @@ exp_rate=$(grep 'Requests/sec' <<<"$exp_out" | awk '{printf "%.0f", $2}')
 health_rate=$(grep 'Requests/sec' <<<"$health_out" | awk '{printf "%.0f", $2}')
 exp_errors=$(grep -E 'Non-2xx|Socket errors' <<<"$exp_out" || true)
 exp_p99_wrk=$(grep -E '^ +99%' <<<"$exp_out" | awk '{print $2}')
-# Server-side: the route's duration histogram (request read to response handed to the socket).
-bucket() {
-  grep -F "whisperer_http_request_duration_seconds_bucket{route=\"/v1/experience\",le=\"$1\"}" \
-    <<<"$metrics" | awk '{print $2}'
-}
-exp_total=$(bucket +Inf)
-exp_within_1ms=$(bucket 0.001)
-exp_p99_bound=$(awk -v m="$metrics" 'BEGIN {
-  n = split(m, lines, "\n")
-  for (i = 1; i <= n; i++) if (lines[i] ~ /^whisperer_http_request_duration_seconds_bucket\{route="\/v1\/experience",le="\+Inf"\}/) { split(lines[i], f, " "); total = f[2] }
-  for (i = 1; i <= n; i++) if (lines[i] ~ /^whisperer_http_request_duration_seconds_bucket\{route="\/v1\/experience",le="[0-9.e-]+"\}/) {
-    split(lines[i], f, " "); match(lines[i], /le="[^"]+"/); le = substr(lines[i], RSTART + 4, RLENGTH - 5)
-    if (f[2] >= 0.99 * total) { printf "%g", le * 1000; exit }
-  }
-}')
-exp_share_1ms=$(awk -v a="$exp_within_1ms" -v t="$exp_total" 'BEGIN { printf "%.4f", (t > 0 ? a / t : 0) }')
+read -r exp_p99_bound exp_share_1ms <<<"$(server_side "$metrics" /v1/experience)"
 exp_ratio=$(awk -v a="$exp_rate" -v b="$health_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 echo "  experience $exp_rate answers/s (wrk p99 $exp_p99_wrk; server-side p99 <= ${exp_p99_bound} ms," \
   "$exp_share_1ms within 1 ms), healthz $health_rate requests/s ${exp_errors}"
@@ -330,8 +338,11 @@ requests/s.
 | p50 | $p50 |
 | p90 | $p90 |
 | **p99** | **$p99** |
+| server-side p99 (bucket bound; warm-up included) | ≤ ${track_p99_bound} ms; $track_share_1ms of requests within 1 ms |
 
-Target: p99 ≤ 2 ms at 5,000 requests/s — $(paced_verdict "$p99_ms" "$wrk_rate").
+Target: p99 ≤ 2 ms at 5,000 requests/s — $(paced_verdict "$p99_ms" "$wrk_rate"). The target is
+wrk's p99; the server's own histogram (from the request read to the response handed to the
+socket) shows how much of it is spent in the server.
 
 ## Real-time adaptation: \`POST /v1/experience\`
 
