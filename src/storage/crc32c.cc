@@ -9,18 +9,10 @@
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 
-// The function of librocksdb's util/crc32c.h that every WAL record and table block checksum
-// goes through: CRC32C (Castagnoli) of data[0, n) continuing from init_crc. Defining it here
-// replaces the library's for the whole process (see crc32c.h).
-namespace rocksdb::crc32c {
-uint32_t Extend(uint32_t init_crc, const char* data, size_t n);
-}
-
 namespace whisperer::storage {
 namespace {
 
 using ExtendFunction = uint32_t (*)(uint32_t, const char*, size_t);
-constexpr char kExtendSymbol[] = "_ZN7rocksdb6crc32c6ExtendEjPKcm";
 
 __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t init_crc, const char* data,
                                                        size_t n) {
@@ -38,19 +30,22 @@ __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t init_crc, const 
   return ~crc;
 }
 
-// Without SSE4.2: the library's own function, the next definition after the binary's.
+// The crc32 instruction where the CPU has it, else the library's own function (the next
+// definition after the binary's). Defining Extend here replaces the library's for the whole
+// process (see crc32c.h).
 ExtendFunction Choose() {
   __builtin_cpu_init();  // Extend may be called by the library's static constructors
   if (__builtin_cpu_supports("sse4.2")) return ExtendSse42;
-  return reinterpret_cast<ExtendFunction>(dlsym(RTLD_NEXT, kExtendSymbol));
+  return reinterpret_cast<ExtendFunction>(dlsym(RTLD_NEXT, kRocksDbExtendSymbol));
 }
 
 }  // namespace
 
 bool Crc32cAccelerated() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("sse4.2") &&
-         dlsym(RTLD_DEFAULT, kExtendSymbol) == reinterpret_cast<void*>(&rocksdb::crc32c::Extend);
+  if (!__builtin_cpu_supports("sse4.2")) return false;
+  void* bound = dlsym(RTLD_DEFAULT, kRocksDbExtendSymbol);  // what the library's calls reach
+  return bound == reinterpret_cast<void*>(&rocksdb::crc32c::Extend);
 }
 
 }  // namespace whisperer::storage

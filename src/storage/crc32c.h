@@ -10,7 +10,19 @@
 // same CRC32C either way, so files written by either read with the other.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
+// librocksdb's util/crc32c.h function that every WAL record and table block checksum goes
+// through: CRC32C (Castagnoli) of data[0, n) continuing from init_crc. crc32c.cc defines it.
+namespace rocksdb::crc32c {
+uint32_t Extend(uint32_t init_crc, const char* data, size_t n);
+}
+
 namespace whisperer::storage {
+
+// Its mangled name, under which the library exports it (for dlsym).
+inline constexpr char kRocksDbExtendSymbol[] = "_ZN7rocksdb6crc32c6ExtendEjPKcm";
 
 // Whether RocksDB's CRC32C calls run on the crc32 instruction: false on other CPUs, or when
 // the process's `rocksdb::crc32c::Extend` is not ours. (A library built to call its own copy

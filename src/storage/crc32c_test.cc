@@ -8,10 +8,6 @@
 
 #include "gtest/gtest.h"
 
-namespace rocksdb::crc32c {
-uint32_t Extend(uint32_t init_crc, const char* data, size_t n);
-}
-
 namespace whisperer::storage {
 namespace {
 
@@ -30,8 +26,7 @@ TEST(Crc32c, MatchesTheStandardCheckValues) {
 
 TEST(Crc32c, AgreesWithTheLibrarysOwnAtEveryLengthAndAlignment) {
   using ExtendFunction = uint32_t (*)(uint32_t, const char*, size_t);
-  auto library =
-      reinterpret_cast<ExtendFunction>(dlsym(RTLD_NEXT, "_ZN7rocksdb6crc32c6ExtendEjPKcm"));
+  auto library = reinterpret_cast<ExtendFunction>(dlsym(RTLD_NEXT, kRocksDbExtendSymbol));
   ASSERT_NE(library, nullptr) << "librocksdb's crc32c::Extend not found";
   std::mt19937 rng(7);
   std::string buffer(4096 + 8, '\0');
