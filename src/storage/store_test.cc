@@ -2,10 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
 #include "common/status.h"
+#include "common/strings.h"
 #include "storage/keys.h"
 #include "testing/old_formats.h"
 #include "testing/temp_dir.h"
@@ -205,6 +212,44 @@ TEST_F(StoreTest, IngestSortedRowsAreReadableAndNewerThanEarlierWrites) {
   EXPECT_FALSE(store->Get(store->dedupe(), "z")->has_value());
   EXPECT_FALSE(std::filesystem::exists(dir_ / "ingest") &&
                !std::filesystem::is_empty(dir_ / "ingest"));
+}
+
+// Lookups that a bloom filter lets through read the ingested file: its pages must still be in
+// the page cache, not on disk only (store.cc, IngestSorted).
+TEST_F(StoreTest, IngestedFileStaysInThePageCache) {
+  auto store = *Store::Open(Opts());
+  std::vector<std::string> keys, values;
+  for (int i = 0; i < 40'000; ++i) {  // about 4 MB: the writer used to drop every 1 MB
+    keys.push_back(DedupeKey(1, StrCat("message-", 1'000'000 + i)));
+    values.push_back(std::string(64, 'v'));
+  }
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::pair<std::string_view, std::string_view>> rows;
+  for (size_t i = 0; i < keys.size(); ++i) rows.emplace_back(keys[i], values[i]);
+  ASSERT_TRUE(store->IngestSorted(store->dedupe(), rows).ok());
+
+  std::vector<rocksdb::LiveFileMetaData> files;
+  store->db()->GetLiveFilesMetaData(&files);
+  std::string path;
+  for (const auto& f : files) {
+    if (f.column_family_name == "dedupe") path = f.db_path + f.name;
+  }
+  ASSERT_FALSE(path.empty());
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << path;
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  ASSERT_GT(st.st_size, 2 << 20);
+  void* map = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  ASSERT_NE(map, MAP_FAILED);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((st.st_size + page - 1) / page);
+  ASSERT_EQ(mincore(map, st.st_size, resident.data()), 0);
+  munmap(map, st.st_size);
+  size_t in_cache = 0;
+  for (unsigned char r : resident) in_cache += r & 1;
+  EXPECT_GE(in_cache * 10, resident.size() * 9) << in_cache << " of " << resident.size();
 }
 
 TEST_F(StoreTest, FollowerSeesWritesOfRunningPrimary) {
