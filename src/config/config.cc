@@ -29,6 +29,11 @@ std::string Join(std::initializer_list<std::string_view> items) {
   return out;
 }
 
+constexpr std::string_view kBackgroundPriorities = "must be one of idle, low, normal";
+bool KnownBackgroundPriority(std::string_view p) {
+  return p == "idle" || p == "low" || p == "normal";
+}
+
 class Reader {
  public:
   explicit Reader(std::string_view file) : file_(file) {}
@@ -1100,9 +1105,15 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
                                      &c.server.trust_forwarded_for));
   }
   if (YAML::Node n = root["storage"]) {
-    WHISPERER_RETURN_IF_ERROR(r.Map(n, "storage", {"path", "sync"}));
+    WHISPERER_RETURN_IF_ERROR(r.Map(n, "storage", {"path", "sync", "background_priority"}));
     WHISPERER_RETURN_IF_ERROR(r.String(n["path"], "storage.path", &c.storage.path));
     WHISPERER_RETURN_IF_ERROR(r.Bool(n["sync"], "storage.sync", &c.storage.sync));
+    WHISPERER_RETURN_IF_ERROR(r.String(n["background_priority"], "storage.background_priority",
+                                       &c.storage.background_priority));
+    if (!KnownBackgroundPriority(c.storage.background_priority)) {
+      return ConfigError(filename, n["background_priority"], "storage.background_priority",
+                         kBackgroundPriorities);
+    }
   }
   if (YAML::Node n = root["ingest"]) {
     WHISPERER_RETURN_IF_ERROR(
@@ -1259,6 +1270,9 @@ absl::Status Validate(const Config& c) {
                      StrCat(field, ": ", reason), field);
   };
   if (c.storage.path.empty()) return error("storage.path", "may not be empty");
+  if (!KnownBackgroundPriority(c.storage.background_priority)) {
+    return error("storage.background_priority", kBackgroundPriorities);
+  }
   if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {
     return error("ingest.max_event_bytes", "may not be larger than ingest.max_request_bytes");
   }

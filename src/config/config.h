@@ -272,6 +272,9 @@ struct Config {
   struct Storage {
     std::string path = "./data";
     bool sync = false;
+    // CPU priority of RocksDB's flush and compaction threads: "idle", "low" or "normal"
+    // (storage/store.h, storage::BackgroundPriority).
+    std::string background_priority = "idle";
   } storage;
   struct Ingest {
     int64_t dedupe_window_ms = 7LL * 24 * 3600 * 1000;

@@ -34,6 +34,7 @@ TEST(ConfigTest, ExampleFileLoadsAndMatchesDefaults) {
   EXPECT_EQ(c->server.trust_forwarded_for, d.server.trust_forwarded_for);
   EXPECT_EQ(c->storage.path, d.storage.path);
   EXPECT_EQ(c->storage.sync, d.storage.sync);
+  EXPECT_EQ(c->storage.background_priority, d.storage.background_priority);
   EXPECT_EQ(c->ingest.dedupe_window_ms, d.ingest.dedupe_window_ms);
   EXPECT_EQ(c->ingest.max_event_bytes, d.ingest.max_event_bytes);
   EXPECT_EQ(c->ingest.max_request_bytes, d.ingest.max_request_bytes);
@@ -107,7 +108,7 @@ workspaces:
 TEST(ConfigTest, ReadsValues) {
   auto c = ParseConfig(R"(
 server: {host: 127.0.0.1, port: 9000, read_timeout: 500ms}
-storage: {path: /tmp/x, sync: true}
+storage: {path: /tmp/x, sync: true, background_priority: low}
 ingest: {dedupe_window: 1h, shards: 3}
 log: {level: debug, format: text}
 workspaces:
@@ -121,6 +122,7 @@ workspaces:
   EXPECT_EQ(c->server.port, 9000);
   EXPECT_EQ(c->server.read_timeout_ms, 500);
   EXPECT_TRUE(c->storage.sync);
+  EXPECT_EQ(c->storage.background_priority, "low");
   EXPECT_EQ(c->ingest.dedupe_window_ms, 3'600'000);
   EXPECT_EQ(c->ingest.shards, 3u);
   EXPECT_EQ(c->log.format, "text");
@@ -139,6 +141,10 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
            {"server:\n  port: 70000\n", "x.yaml:2: server.port", "server.port"},
            {"server:\n  port: eighty\n", "whole number", "server.port"},
            {"storage:\n  sync: maybe\n", "true or false", "storage.sync"},
+           {"storage:\n  background_priority: realtime\n",
+            "x.yaml:2: storage.background_priority: "
+            "must be one of idle, low, normal",
+            "storage.background_priority"},
            {"ingest:\n  dedupe_window: 7w\n", "x.yaml:2: ingest.dedupe_window",
             "ingest.dedupe_window"},
            {"log:\n  level: loud\n", "log.level", "log.level"},
@@ -347,6 +353,9 @@ TEST(ConfigTest, ValidateCrossFieldRules) {
   Config d;
   d.log.level = "loud";
   EXPECT_EQ(ErrorFieldOf(Validate(d)), "log.level");
+  Config e;
+  e.storage.background_priority = "high";
+  EXPECT_EQ(ErrorFieldOf(Validate(e)), "storage.background_priority");
 }
 
 TEST(ConfigTest, ActionJsonRoundTripsAndErrorsNameTheFieldWithinTheAction) {

@@ -42,6 +42,9 @@ storage::Store::Options StoreOptions(const config::Config& c) {
   storage::Store::Options o;
   o.path = c.storage.path;
   o.sync = c.storage.sync;
+  // One of the three, checked when the config was read.
+  o.background_priority = storage::BackgroundPriorityNamed(c.storage.background_priority)
+                              .value_or(o.background_priority);
   o.dedupe_window_ms = c.ingest.dedupe_window_ms;
   return o;
 }

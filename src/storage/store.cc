@@ -134,6 +134,13 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(rocksdb::CompactionFilter*
 
 }  // namespace
 
+std::optional<BackgroundPriority> BackgroundPriorityNamed(std::string_view name) {
+  if (name == "idle") return BackgroundPriority::kIdle;
+  if (name == "low") return BackgroundPriority::kLow;
+  if (name == "normal") return BackgroundPriority::kNormal;
+  return std::nullopt;
+}
+
 absl::Status Store::FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
   std::string message = StrCat(what, ": ", s.ToString());
@@ -225,6 +232,16 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   }
   store->dedupe_filter_ =
       std::make_unique<DedupeExpiryFilter>(options.clock, options.dedupe_window_ms);
+  if (options.background_priority != BackgroundPriority::kNormal) {
+    // Each pool thread takes the priority on starting its next job.
+    const rocksdb::CpuPriority priority = options.background_priority == BackgroundPriority::kIdle
+                                              ? rocksdb::CpuPriority::kIdle
+                                              : rocksdb::CpuPriority::kLow;
+    for (rocksdb::Env::Priority pool : {rocksdb::Env::HIGH, rocksdb::Env::LOW}) {
+      rocksdb::Status s = rocksdb::Env::Default()->LowerThreadPoolCPUPriority(pool, priority);
+      if (!s.ok()) return FromRocks(s, "lowering the priority of flushes and compactions");
+    }
+  }
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(
       DbOptions(), options.path, Families(store->dedupe_filter_.get()), &store->handles_, &db);

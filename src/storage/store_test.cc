@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "common/status.h"
@@ -250,6 +252,43 @@ TEST_F(StoreTest, IngestedFileStaysInThePageCache) {
   size_t in_cache = 0;
   for (unsigned char r : resident) in_cache += r & 1;
   EXPECT_GE(in_cache * 10, resident.size() * 9) << in_cache << " of " << resident.size();
+}
+
+// The scheduling policies of this process's threads named `name`.
+std::vector<int> PoliciesOfThreads(std::string_view name) {
+  std::vector<int> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string thread_name;
+    std::getline(comm, thread_name);
+    if (thread_name != name) continue;
+    out.push_back(sched_getscheduler(std::stoi(task.path().filename().string())));
+  }
+  return out;
+}
+
+TEST(BackgroundPriorityTest, NamedAsInTheConfig) {
+  EXPECT_EQ(BackgroundPriorityNamed("idle"), BackgroundPriority::kIdle);
+  EXPECT_EQ(BackgroundPriorityNamed("low"), BackgroundPriority::kLow);
+  EXPECT_EQ(BackgroundPriorityNamed("normal"), BackgroundPriority::kNormal);
+  EXPECT_EQ(BackgroundPriorityNamed("Idle"), std::nullopt);
+  EXPECT_EQ(BackgroundPriorityNamed(""), std::nullopt);
+}
+
+TEST_F(StoreTest, FlushesAndCompactionsRunAtIdlePriority) {
+  Store::Options o = Opts();
+  ASSERT_EQ(o.background_priority, BackgroundPriority::kIdle);  // the default
+  auto store = *Store::Open(o);
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put(store->events(), EventKey(1, 1), "event").ok());
+  ASSERT_TRUE(store->Write(&batch).ok());
+  ASSERT_TRUE(store->Flush().ok());  // a job of the flush pool
+  ASSERT_TRUE(store->db()->CompactRange({}, store->events(), nullptr, nullptr).ok());  // compaction
+  // The thread that ran each job took the priority before running it.
+  for (std::string_view pool : {"rocksdb:high", "rocksdb:low"}) {
+    std::vector<int> policies = PoliciesOfThreads(pool);
+    EXPECT_NE(std::find(policies.begin(), policies.end(), SCHED_IDLE), policies.end()) << pool;
+  }
 }
 
 TEST_F(StoreTest, FollowerSeesWritesOfRunningPrimary) {
