@@ -23,12 +23,14 @@ constexpr uint64_t Mix64(uint64_t h) {
   return h;
 }
 
+// One byte of FNV-1a.
+constexpr uint64_t FnvStep(uint64_t h, char c) {
+  return (h ^ static_cast<unsigned char>(c)) * kFnvPrime;
+}
+
 constexpr uint64_t Hash64(std::string_view data, uint64_t seed = kFnvOffsetBasis) {
   uint64_t h = seed;
-  for (char c : data) {
-    h ^= static_cast<unsigned char>(c);
-    h *= kFnvPrime;
-  }
+  for (char c : data) h = FnvStep(h, c);
   return Mix64(h);
 }
 
@@ -50,8 +52,8 @@ constexpr Hash128 Fingerprint128(std::string_view data) {
   // chains interleave, where one after the other each waited out every multiply.
   uint64_t a = kFnvOffsetBasis, b = 0x9e3779b97f4a7c15ULL;
   for (char c : data) {
-    a = (a ^ static_cast<unsigned char>(c)) * kFnvPrime;
-    b = (b ^ static_cast<unsigned char>(c)) * kFnvPrime;
+    a = FnvStep(a, c);
+    b = FnvStep(b, c);
   }
   return {Mix64(a), Mix64(b)};
 }
