@@ -11,10 +11,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "common/status.h"
 #include "common/strings.h"
+#include "rocksdb/slice_transform.h"
+#include "rocksdb/utilities/options_util.h"
 #include "storage/keys.h"
 #include "testing/old_formats.h"
 #include "testing/temp_dir.h"
@@ -50,6 +53,25 @@ TEST_F(StoreTest, MetaPersistsAcrossReopen) {
 
 // RocksDB's checksums go to storage/crc32c.cc, on the crc32 instruction where the CPU has it,
 // and what they wrote reads back after a reopen (the WAL's records are checked on replay).
+// Memtable inserts start next to the previous key of the same prefix: the workspace for events,
+// the workspace and the kind of row for the decision log (the OPTIONS file RocksDB keeps says
+// what the column families were opened with).
+TEST_F(StoreTest, EventsAndDecisionsInsertNextToThePreviousKeyOfTheirPrefix) {
+  { ASSERT_TRUE(Store::Open(Opts()).ok()); }
+  rocksdb::DBOptions db;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  rocksdb::ConfigOptions config;
+  ASSERT_TRUE(rocksdb::LoadLatestOptions(config, dir_.string(), &db, &families).ok());
+  std::map<std::string, std::string> hint;
+  for (const auto& f : families) {
+    const auto& extractor = f.options.memtable_insert_with_hint_prefix_extractor;
+    hint[f.name] = extractor ? extractor->AsString() : "";
+  }
+  EXPECT_EQ(hint["events"], "rocksdb.FixedPrefix.4");
+  EXPECT_EQ(hint["decisions"], "rocksdb.FixedPrefix.5");
+  EXPECT_EQ(hint["profiles"], "");
+}
+
 TEST_F(StoreTest, ChecksumsRunOnTheCrc32InstructionWhereTheCpuHasIt) {
   {
     auto store = *Store::Open(Opts());
