@@ -596,7 +596,7 @@ absl::StatusOr<uint64_t> DecisionIdParam(std::string_view raw, std::string_view 
 DecideService::DecideService(const api::KeyRing* keys, const std::vector<Workspace>* workspaces,
                              storage::Store* store, const state::DeviceDetector* detector,
                              const Clock* clock)
-    : keys_(keys), store_(store), detector_(detector), clock_(clock) {
+    : keys_(keys), store_(store), detector_(detector), clock_(clock), log_writer_(store) {
   for (const Workspace& ws : *workspaces) {
     State& state = states_[ws.id];
     state.workspace = &ws;
@@ -1163,10 +1163,18 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
+  if (!contact_lock.owns_lock() && !budget_lock.owns_lock()) {
+    // Nothing waits for this write but the answer (see the header).
+    log_writer_.Write(std::move(batch), [respond = std::move(respond),
+                                         out = std::move(out)](absl::Status s) mutable {
+      respond(s.ok() ? net::JsonResponse(200, std::move(out)) : net::ErrorResponse(s));
+    });
+    return;
+  }
   if (absl::Status s = store_->Write(&batch); !s.ok()) return respond(net::ErrorResponse(s));
   for (const auto& [action, use] : spent) (*state)->budgets[action] = use;
-  if (budget_lock.owns_lock()) budget_lock.unlock();
-  if (contact_lock.owns_lock()) contact_lock.unlock();
+  budget_lock = {};
+  contact_lock = {};
   respond(net::JsonResponse(200, std::move(out)));
 }
 

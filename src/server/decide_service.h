@@ -62,9 +62,14 @@
 // held slots) and on a negative outcome, under a stripe of mutexes by customer.
 //
 // The log is written before the answer: an answered decision is never lost, and a reward is
-// stored before it is learned. Each decision point's bandit (learn::LinearPosterior) is held in
-// memory and written every 30 seconds when it learned something (SaveBandits) and at shutdown;
-// a crash loses what it learned since (the rewards themselves are in the log).
+// stored before it is learned. A decision without a contact policy or budget is written
+// through a storage::GroupWriter: when the other HTTP thread is writing, the decision is
+// handed to it (it writes and answers it with its own) instead of waiting in RocksDB's write
+// group. Decisions with a contact policy or budget write while holding their locks, as the
+// next decision of that customer or workspace must read what they wrote. Each decision point's
+// bandit (learn::LinearPosterior) is held in memory and written every 30 seconds when it learned
+// something (SaveBandits) and at shutdown; a crash loses what it learned since (the rewards
+// themselves are in the log).
 //
 // Thread-safety: handlers run on any server thread. A decision point's bandit is read under a
 // shared lock and updated under an exclusive one; rewards are checked and written under one
@@ -93,6 +98,7 @@
 #include "server/workspaces.h"
 #include "state/device.h"
 #include "state/profile.h"
+#include "storage/group_writer.h"
 #include "storage/store.h"
 
 namespace whisperer::server {
@@ -243,6 +249,8 @@ class DecideService {
   // The contact history of one customer is read, decided on and written under the stripe of
   // its hash, so that two decisions at once cannot both pass a limit.
   std::array<std::mutex, 64> contact_mu_;
+  // Writes the decisions that hold no lock (see above).
+  storage::GroupWriter log_writer_;
 };
 
 }  // namespace whisperer::server

@@ -171,11 +171,16 @@ class Store {
   // number, 0 when there is none (a follower, or with sync).
   uint64_t WriteBackLog();
 
+  // A RocksDB status as the store reports it, with the message "<what>: <RocksDB's>":
+  // data_dir_in_use (FailedPrecondition) for a data directory another process holds,
+  // storage_unavailable (Unavailable) for I/O errors, a full disk or a busy database, and
+  // storage_error (Internal) for the rest.
+  static absl::Status FromRocks(const rocksdb::Status& s, std::string_view what);
+
  private:
   class LogWriteback;
 
   Store() = default;
-  static absl::Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
   Options options_;
   std::atomic<uint64_t> ingested_files_{0};  // names IngestSorted's files

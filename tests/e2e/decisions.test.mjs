@@ -302,11 +302,22 @@ test('a restart keeps the bandit and the log; a kill -9 keeps every answered dec
   assert.equal((await admin(`/v1/decisions/${before.decisionId}`)).status, 200);
 
   const answered = (await decide({ anonymousId: 'visitor-2', decisionPoint: 'home' })).json;
+  // Many at once over many connections: the server threads hand their writes to one another
+  // (storage/group_writer.h); every answered one is in the log all the same.
+  const crowd = await Promise.all(
+    Array.from({ length: 200 }, (_, i) => decide({ anonymousId: `crowd-${i}`, decisionPoint: 'home' })),
+  );
+  for (const res of crowd) assert.equal(res.status, 200, res.text);
   await server.kill9();
   server = await startServer({ config: CONFIG, dataDir });
   const logged = await admin(`/v1/decisions/${answered.decisionId}`);
   assert.equal(logged.status, 200, 'logged before it was answered');
   assert.equal(logged.json.decision.slots[0].action, answered.slots[0].action);
+  for (const res of crowd) {
+    const again = await admin(`/v1/decisions/${res.json.decisionId}`);
+    assert.equal(again.status, 200, `${res.json.decisionId} was answered, so it is logged`);
+    assert.equal(again.json.decision.slots[0].action, res.json.slots[0].action);
+  }
   // The reward for it still counts after the crash.
   const r = await reward({ decisionId: answered.decisionId, outcome: 'clicked' });
   assert.equal(r.json.applied, true);
