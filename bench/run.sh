@@ -214,12 +214,33 @@ awk 'BEGIN {
   }
   print "      decision_points:\n        - {id: home, issues: [issue_0, issue_1, issue_2, issue_3, issue_4], slots: 3}"
 }' >"$work/decide.yaml"
+# Where the 2 cores went in the unpaced runs: wrk shares them with the server, so the CPU time
+# of each per request, the server's from /proc/<pid>/stat and wrk's from this shell's
+# waited-for children (fields 16-17 of its own stat), is printed after wrk's output as
+# "cpu_us <server> <wrk>".
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+wrk_with_cpu() {
+  local server0 children0 out requests
+  local self=$BASHPID  # here: inside $(...) below, BASHPID is that subshell's
+  server0=$(cpu_ticks "$server_pid")
+  children0=$(awk '{print $16 + $17}' "/proc/$self/stat")
+  out=$(wrk "$@")
+  requests=$(grep -oE '^ +[0-9]+ requests in' <<<"$out" | awk '{print $1}')
+  echo "$out"
+  awk -v s0="$server0" -v s1="$(cpu_ticks "$server_pid")" -v c0="$children0" \
+    -v c1="$(awk '{print $16 + $17}' "/proc/$self/stat")" -v n="${requests:-0}" \
+    -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (n > 0) printf "cpu_us %.0f %.0f\n", (s1 - s0) / hz * 1e6 / n, (c1 - c0) / hz * 1e6 / n }'
+}
 start_server "$work/latency" "$work/decide.yaml"
 decide_paced=$(paced_run bench/decide.lua)
-decide_max=$(wrk -t2 -c16 -d"${EXPERIENCE_SECONDS}s" --latency -s bench/decide.lua \
+decide_max=$(wrk_with_cpu -t2 -c16 -d"${EXPERIENCE_SECONDS}s" --latency -s bench/decide.lua \
   "http://127.0.0.1:$port" -- "$auth" 0)
-decide_health=$(wrk -t2 -c16 -d"${EXPERIENCE_SECONDS}s" --latency "http://127.0.0.1:$port/healthz")
+decide_health=$(wrk_with_cpu -t2 -c16 -d"${EXPERIENCE_SECONDS}s" --latency \
+  "http://127.0.0.1:$port/healthz")
 stop_server
+read -r _ decide_server_us decide_wrk_us <<<"$(grep '^cpu_us' <<<"$decide_max")"
+read -r _ health_server_us health_wrk_us <<<"$(grep '^cpu_us' <<<"$decide_health")"
 decide_paced_rate=$(grep 'Requests/sec' <<<"$decide_paced" | awk '{printf "%.0f", $2}')
 decide_p50=$(grep -E '^ +50%' <<<"$decide_paced" | awk '{print $2}')
 decide_p99=$(grep -E '^ +99%' <<<"$decide_paced" | awk '{print $2}')
@@ -228,6 +249,7 @@ decide_health_rate=$(grep 'Requests/sec' <<<"$decide_health" | awk '{printf "%.0
 decide_errors=$(grep -E 'Non-2xx|Socket errors' <<<"$decide_paced$decide_max" || true)
 decide_ratio=$(awk -v a="$decide_max_rate" -v b="$decide_health_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 echo "  paced $decide_paced_rate/s p99 $decide_p99; unpaced $decide_max_rate/s; healthz $decide_health_rate/s ${decide_errors}"
+echo "  CPU per request, server / wrk: decide $decide_server_us / $decide_wrk_us us, healthz $health_server_us / $health_wrk_us us"
 
 echo "bench: decisions in process (Google Benchmark, bench/decide_bench.cc)"
 "$DECIDE" --benchmark_format=json --benchmark_min_time=2 >"$work/decide.json" 2>/dev/null
@@ -404,6 +426,11 @@ same way on the same server as the reference. The bandits are fresh (no reward i
 | **unpaced rate** | **$decide_max_rate decisions/s** |
 | /healthz rate, same server | $decide_health_rate requests/s |
 | **ratio decide / healthz** | **$decide_ratio** |
+| CPU per unpaced decision: server / wrk | $decide_server_us µs / $decide_wrk_us µs |
+| CPU per /healthz request: server / wrk | $health_server_us µs / $health_wrk_us µs |
+
+The two cores are shared by the server and wrk, so each rate is about 2 cores divided by the
+server's and wrk's CPU per request together; the last two rows show where they went.
 
 In process (\`bench/decide_bench\`, Google Benchmark, one thread): one decision as the server makes it
 (profile features, conditions, 50 candidates scored and crossed with their actions, 3 slots,
