@@ -18,12 +18,23 @@
 //      that order; Store::Write returns once the batch is in the write-ahead log (and fsynced
 //      with storage.sync); then the events' dedupe entries are recorded (in memory, written out
 //      in bulk and recovered from the event log: state/dedupe.h);
-//   5. completes each request whose last part this was: `done` runs on the committing thread.
-// Later issues add journeys, features and scores to step 3, in the same WriteBatch.
+//   5. completes each request whose last part this was: `done` runs on the writing thread.
+// With a profile engine, a shard thread hands step 4 and 5 of its group to the writer thread
+// and resolves its next group meanwhile (a caller committing its own request writes it
+// itself). At most one group is in the air: the next commit waits for it to be written
+// before its own group is written or acknowledged, so the order of writes stays the order of
+// sequences. Resolving a group ahead of the write of the one before is safe because the
+// profile engine reads what that group changed from its cache (it never evicts the profiles
+// of the group being finished), and because a retry of an event still in the air is found in
+// that group's keys (the dedupe index knows written events only). Measured on 2 cores with
+// 1M customers (November 2026): 76,000 instead of 70,000 events/s; without profiles the
+// hand-off only added wake-ups, so the shard thread writes itself.
 //
-// A failed write fails every request in the group with Unavailable; parts of such a request that
-// other shards committed stay stored, and the client's retry is deduplicated, so a retry
-// completes the request exactly once.
+// A failed write fails every request in the group with Unavailable, and the group resolved on
+// top of it fails too (its profile changes build on the lost ones); the profile engine's
+// caches are then dropped and the next group starts from what the store holds. Parts of such a
+// request that other shards committed stay stored, and the client's retry is deduplicated, so
+// a retry completes the request exactly once.
 //
 // Thread-safety: Submit may be called from any thread. Start/Stop from the owning thread only;
 // Stop drains what was queued before it and waits for commits running on callers' threads, then
@@ -105,7 +116,23 @@ class ShardSet {
  private:
   struct Request;
   struct Part;
+  struct Flight;
   class Shard;
+
+  // Reports the group's outcome to its requests (on the thread that wrote it).
+  void Complete(std::vector<Part>& group, const std::vector<bool>& duplicate,
+                const absl::Status& status);
+  // With commit_mu_ held: whether the group handed off last is written (false when none).
+  bool FlightWrittenLocked();
+  // Whether `flight` was written, or may still be: false once its write failed.
+  bool FlightOk(const Flight& flight);
+  // With commit_mu_ held and no flight in the air (LandLocked): gives `flight` to the writer.
+  void HandOffLocked(std::shared_ptr<Flight> flight);
+  // With commit_mu_ held: waits until the group handed off last is written and returns how the
+  // write went (OK when there is none). After a failure the profile engine's caches are dropped:
+  // they hold that group's changes.
+  absl::Status LandLocked();
+  void RunWriter();
 
   storage::Store* store_;
   state::ProfileEngine* profiles_ = nullptr;
@@ -115,6 +142,14 @@ class ShardSet {
   std::atomic<uint64_t> next_sequence_{1};
   // Held from sequence allocation to the end of Store::Write (see Shard::Commit).
   std::mutex commit_mu_;
+  // The writer thread writes the batch of a group handed off by a shard thread while that
+  // thread resolves its next group; at most one group is in the air (see Shard::Commit).
+  std::shared_ptr<Flight> flight_;  // GUARDED_BY(commit_mu_): handed off, not yet landed
+  std::mutex flight_mu_;
+  std::condition_variable flight_cv_;
+  std::shared_ptr<Flight> to_write_;  // GUARDED_BY(flight_mu_)
+  bool writer_stopping_ = false;      // GUARDED_BY(flight_mu_)
+  std::thread writer_;
   std::atomic<bool> running_{false};
   std::vector<std::unique_ptr<Shard>> shards_;
   obs::Counter* ingested_ = nullptr;

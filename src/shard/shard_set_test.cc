@@ -20,6 +20,7 @@ class ShardSetTest : public ::testing::Test {
     o.path = dir_.string();
     o.clock = &clock_;
     o.sync = sync;
+    o.write_fault = write_fault_;
     store_ = *storage::Store::Open(o);
   }
   static api::Event Event(std::string user, std::string message_id) {
@@ -43,6 +44,7 @@ class ShardSetTest : public ::testing::Test {
   std::filesystem::path dir_ = tmp_.path();
   ManualClock clock_{1'000'000};
   obs::Registry metrics_;
+  std::function<absl::Status(const rocksdb::WriteBatch&)> write_fault_;
   std::unique_ptr<storage::Store> store_;
 };
 
@@ -220,6 +222,126 @@ TEST_F(ShardSetTest, ConcurrentSubmitsAndStopCompleteEveryAcceptedRequest) {
   EXPECT_EQ(completed.load(), accepted.load());
   EXPECT_EQ(Stored(1).size(), stored.load());
   EXPECT_EQ(stored.load(), accepted.load());
+}
+
+// With a profile engine, the shard thread hands each group's write to the writer thread and
+// resolves the next group meanwhile (groups above commit_on_caller_max_events).
+class ShardSetWithProfilesTest : public ShardSetTest {
+ protected:
+  void SetUp() override {
+    ShardSetTest::SetUp();
+    profiles_ = std::make_unique<state::ProfileEngine>(store_.get(), &clock_, &metrics_);
+  }
+  // A track event of `user` named `name`, with message id `id`.
+  static api::Event Track(const std::string& user, const std::string& id,
+                          const std::string& name = "Viewed") {
+    api::Event e = Event(user, id);
+    e.json = R"({"type":"track","event":")" + name + R"(","userId":")" + user +
+             R"(","messageId":")" + id +
+             R"(","timestamp":"2024-06-01T12:00:00.000Z","receivedAt":"2024-06-01T12:00:00.000Z"})";
+    return e;
+  }
+  // The events folded into the profile of `user` (0 when there is none).
+  uint64_t ProfileEvents(const std::string& user) {
+    absl::StatusOr<std::optional<uint64_t>> id =
+        state::ProfileEngine::Lookup(*store_, 1, "userId", user);
+    if (!id.ok() || !id->has_value()) return 0;
+    absl::StatusOr<state::Profile> p = state::ProfileEngine::ReadProfile(*store_, 1, **id);
+    return p.ok() ? p->seen.events : 0;
+  }
+
+  std::unique_ptr<state::ProfileEngine> profiles_;
+};
+
+TEST_F(ShardSetWithProfilesTest, RetriesOfAGroupStillBeingWrittenAreDuplicates) {
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});
+  shards.SetProfileEngine(profiles_.get());
+  ASSERT_TRUE(shards.Start().ok());
+  // Four senders send the same 30 requests of 40 events at once: most copies of a request meet
+  // the original in the group being written, or in the one being resolved.
+  constexpr int kRequests = 30, kEvents = 40;
+  std::atomic<size_t> stored{0}, duplicates{0};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 4; ++t) {
+    senders.emplace_back([&] {
+      for (int r = 0; r < kRequests; ++r) {
+        std::vector<api::Event> events;
+        for (int i = 0; i < kEvents; ++i) {
+          events.push_back(
+              Track("u" + std::to_string(r), std::to_string(r) + "-" + std::to_string(i)));
+        }
+        IngestResult result = shards.SubmitAndWait(1, std::move(events));
+        EXPECT_TRUE(result.status.ok()) << result.status;
+        stored += result.stored;
+        duplicates += result.duplicates;
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  shards.Stop();
+  EXPECT_EQ(stored.load(), size_t{kRequests * kEvents});
+  EXPECT_EQ(duplicates.load(), size_t{3 * kRequests * kEvents});
+  EXPECT_EQ(Stored(1).size(), size_t{kRequests * kEvents});
+  for (int r = 0; r < kRequests; ++r) EXPECT_EQ(ProfileEvents("u" + std::to_string(r)), 40u);
+}
+
+TEST_F(ShardSetWithProfilesTest, AFailedWriteFailsItsGroupAndWhatWasResolvedOnIt) {
+  // Events named "poison" mark their group's batch, and the store fails every marked write
+  // (as a full disk would fail it).
+  profiles_.reset();
+  store_.reset();
+  // Poisoned writes take a while to fail, so that the next group is resolved meanwhile.
+  write_fault_ = [](const rocksdb::WriteBatch& batch) {
+    if (batch.Data().find("test/poison") == std::string::npos) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return absl::UnavailableError("injected write failure");
+  };
+  Open();
+  profiles_ = std::make_unique<state::ProfileEngine>(store_.get(), &clock_, &metrics_);
+  profiles_->SetEventSink([this](uint32_t, uint64_t, uint64_t, const state::EventFacts& facts,
+                                 rocksdb::WriteBatch* batch) {
+    if (facts.name == "poison") {
+      ASSERT_TRUE(batch->Put(store_->meta(), "test/poison", "").ok());
+    }
+  });
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});
+  shards.SetProfileEngine(profiles_.get());
+  ASSERT_TRUE(shards.Start().ok());
+  // Each round sends a poisoned request and, without waiting, a clean one: the clean one
+  // fails too when it was resolved while the poisoned one was being written, and is stored
+  // otherwise. Either way the profile counts exactly what was acknowledged.
+  size_t acknowledged = 0, failed_with = 0;
+  for (int round = 0; round < 20; ++round) {
+    std::vector<api::Event> poisoned, clean;
+    for (int i = 0; i < 20; ++i) {
+      std::string n = std::to_string(round) + "-" + std::to_string(i);
+      poisoned.push_back(Track("u", "p" + n, "poison"));
+      clean.push_back(Track("u", "c" + n));
+    }
+    std::promise<IngestResult> first, second;
+    ASSERT_TRUE(shards.Submit(1, poisoned, [&](IngestResult r) { first.set_value(r); }).ok());
+    ASSERT_TRUE(shards.Submit(1, clean, [&](IngestResult r) { second.set_value(r); }).ok());
+    IngestResult p = first.get_future().get();
+    IngestResult c = second.get_future().get();
+    EXPECT_FALSE(p.status.ok());
+    EXPECT_EQ(p.stored, 0u);
+    if (c.status.ok()) {
+      EXPECT_EQ(c.stored, 20u);
+      acknowledged += c.stored;
+    }
+    // What failed is not a duplicate of anything: sent again alone, it is stored.
+    if (!c.status.ok()) {
+      ++failed_with;
+      IngestResult again = shards.SubmitAndWait(1, clean);
+      ASSERT_TRUE(again.status.ok()) << again.status;
+      EXPECT_EQ(again.stored, 20u);
+      acknowledged += again.stored;
+    }
+  }
+  shards.Stop();
+  EXPECT_GT(failed_with, 0u);
+  EXPECT_EQ(Stored(1).size(), acknowledged);
+  EXPECT_EQ(ProfileEvents("u"), acknowledged);
 }
 
 }  // namespace

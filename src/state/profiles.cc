@@ -151,10 +151,16 @@ void ProfileEngine::Uncache(const Key& key) {
 void ProfileEngine::Evict() {
   // Down to 90% of the limit, so eviction runs once per many groups rather than every group.
   // Which profiles go is arbitrary (hash order): a profile read again is decoded from the
-  // store, so eviction costs a read, never data.
+  // store, so eviction costs a read, never data. Except the profiles of the group being
+  // finished (dirty_, sorted): their rows may not be in the store yet when the next group reads
+  // them (shard/shard_set.h writes a group while it resolves the next).
   const size_t target = cache_limit_bytes_ / 10 * 9;
   size_t evicted = 0;
   for (auto it = cache_.begin(); it != cache_.end() && cache_bytes_ > target;) {
+    if (std::binary_search(dirty_.begin(), dirty_.end(), it->first)) {
+      ++it;
+      continue;
+    }
     cache_bytes_ -= CachedBytes(it->second);
     cache_.erase(it++);
     ++evicted;
@@ -506,9 +512,7 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
     if (!s.ok()) return RocksError(s);
   }
   pending_timeline_.clear();
-  std::sort(dirty_.begin(), dirty_.end(), [](const Key& a, const Key& b) {
-    return a.workspace != b.workspace ? a.workspace < b.workspace : a.profile < b.profile;
-  });
+  std::sort(dirty_.begin(), dirty_.end());
   dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
   for (const Key& key : dirty_) {
     auto it = working_.find(key);
@@ -526,9 +530,9 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
         batch->Put(store_->profiles(), storage::ProfileKey(key.workspace, key.profile), encoded);
     if (!s.ok()) return RocksError(s);
   }
-  dirty_.clear();
   working_.clear();
   if (cache_bytes_ > cache_limit_bytes_) Evict();
+  dirty_.clear();
   cached_count_.store(cache_.size(), std::memory_order_relaxed);
   if (counter_dirty_) {
     rocksdb::Status s =

@@ -217,7 +217,7 @@ class ProfileEngine {
   struct Key {
     uint32_t workspace;
     uint64_t profile;
-    bool operator==(const Key&) const = default;
+    auto operator<=>(const Key&) const = default;  // by workspace, then profile
     template <typename H>
     friend H AbslHashValue(H h, const Key& k) {
       return H::combine(std::move(h), k.workspace, k.profile);

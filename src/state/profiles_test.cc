@@ -205,6 +205,35 @@ TEST_F(ProfileEngineTest, CacheLimitEvictsAndEvictedProfilesComeBackFromTheStore
   EXPECT_NE(metrics_.Render().find("whisperer_profile_cache_evictions_total"), std::string::npos);
 }
 
+TEST_F(ProfileEngineTest, ProfilesOfAGroupNotYetWrittenStayCachedPastTheLimit) {
+  // The shard set writes a group while the next is resolved (shard/shard_set.h): the next group
+  // must find the profiles of the one before in the cache, even when they are over its limit.
+  engine_->SetCacheLimit(10'000);  // room for about a hundred small profiles
+  auto group = [&](uint64_t first_seq, const char* type, rocksdb::WriteBatch* batch) {
+    for (int i = 0; i < 300; ++i) {
+      uint64_t seq = first_seq + static_cast<uint64_t>(i);
+      std::string json = R"({"type":")" + std::string(type) + R"(","userId":"u)" +
+                         std::to_string(i) + R"(","messageId":"m)" + std::to_string(seq) +
+                         R"(","timestamp":")" + FormatIso8601(kT0) + R"(","receivedAt":")" +
+                         FormatIso8601(kT0) + "\"}";
+      ASSERT_TRUE(batch->Put(store_->events(), storage::EventKey(1, seq), json).ok());
+      absl::StatusOr<ProfileEngine::Outcome> s = engine_->Apply(1, seq, json, batch);
+      ASSERT_TRUE(s.ok()) << s.status();
+    }
+    ASSERT_TRUE(engine_->Finish(batch).ok());
+  };
+  rocksdb::WriteBatch first, second;
+  group(1, "identify", &first);
+  EXPECT_GE(engine_->cached_profiles(), 300u);
+  group(301, "page", &second);  // none of `first` is in the store yet
+  ASSERT_TRUE(store_->Write(&first).ok());
+  ASSERT_TRUE(store_->Write(&second).ok());
+  for (int i = 0; i < 300; i += 30) {
+    EXPECT_EQ(Read(Find("userId", "u" + std::to_string(i))).seen.events, 2u) << i;
+  }
+  EXPECT_LT(engine_->cached_profiles(), 400u);  // the first group's went once the second's came
+}
+
 TEST_F(ProfileEngineTest, RestartContinuesWhereItStopped) {
   Ingest(R"("type":"identify","userId":"u1")");
   uint64_t first = Find("userId", "u1");

@@ -310,6 +310,9 @@ void Store::DisablePerfCountersOnThisThread() {
 absl::Status Store::Write(rocksdb::WriteBatch* batch) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
+  if (options_.write_fault) {
+    if (absl::Status s = options_.write_fault(*batch); !s.ok()) return s;
+  }
   return FromRocks(db_->Write(wo, batch), "writing");
 }
 

@@ -77,6 +77,10 @@ class Store {
     // Dedupe entries older than this are dropped by compaction (and ignored before that).
     int64_t dedupe_window_ms = 7LL * 24 * 3600 * 1000;
     const Clock* clock = &SystemClock::Get();
+    // Fault injection for tests: asked before every Write(); a non-OK answer fails that write
+    // with it, and nothing of the batch is written (as when the write-ahead log cannot be
+    // appended to). Unset in the server.
+    std::function<absl::Status(const rocksdb::WriteBatch&)> write_fault;
   };
 
   static absl::StatusOr<std::unique_ptr<Store>> Open(const Options& options);
