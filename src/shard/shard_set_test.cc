@@ -6,6 +6,7 @@
 #include <future>
 #include <thread>
 
+#include "common/strings.h"
 #include "storage/keys.h"
 #include "testing/temp_dir.h"
 
@@ -283,6 +284,32 @@ TEST_F(ShardSetWithProfilesTest, RetriesOfAGroupStillBeingWrittenAreDuplicates) 
   EXPECT_EQ(duplicates.load(), size_t{3 * kRequests * kEvents});
   EXPECT_EQ(Stored(1).size(), size_t{kRequests * kEvents});
   for (int r = 0; r < kRequests; ++r) EXPECT_EQ(ProfileEvents("u" + std::to_string(r)), 40u);
+}
+
+TEST_F(ShardSetWithProfilesTest, AProfileChangedByEveryGroupCountsEveryEvent) {
+  // One customer in every group: each group reads the profile the group in the air changed.
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});
+  shards.SetProfileEngine(profiles_.get());
+  ASSERT_TRUE(shards.Start().ok());
+  std::atomic<size_t> stored{0};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 4; ++t) {
+    senders.emplace_back([&, t] {
+      for (int r = 0; r < 25; ++r) {
+        std::vector<api::Event> events;
+        for (int i = 0; i < 20; ++i) {
+          events.push_back(Track("hot", StrCat(t, "-", r, "-", i)));
+        }
+        IngestResult result = shards.SubmitAndWait(1, std::move(events));
+        EXPECT_TRUE(result.status.ok()) << result.status;
+        stored += result.stored;
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  shards.Stop();
+  EXPECT_EQ(stored.load(), 4u * 25 * 20);
+  EXPECT_EQ(ProfileEvents("hot"), 4u * 25 * 20);
 }
 
 TEST_F(ShardSetWithProfilesTest, AFailedWriteFailsItsGroupAndWhatWasResolvedOnIt) {
