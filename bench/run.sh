@@ -87,26 +87,36 @@ echo "  fillseq: $fillseq_ops ops/s"
 rm -rf "$work/db_bench"
 ratio=$(awk -v a="$ingest_eps" -v b="$fillseq_ops" 'BEGIN {printf "%.2f", a / b}')
 
+# CPU time (user + system, clock ticks) that process $1 has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cores_busy() { awk -v us="$1" -v eps="$2" 'BEGIN {printf "%.2f", us * eps / 1e6}'; }
+
 # Profiles: the same load for $CUSTOMERS distinct customers, with profile updates off and on.
-# RSS is read after the load (VmRSS), when every customer's profile is held in memory.
-profile_run() {  # $1 = config; prints "events_per_second rss_kb profiles_cached"
+# RSS is read after the load (VmRSS), when every customer's profile is held in memory; the
+# server's CPU time during the load, all threads, per event.
+profile_run() {  # $1 = config; prints "events_per_second rss_kb profiles_cached cpu_us_per_event"
   start_server "$work/profiles-data" "$1"
-  local out
+  local out cpu0 cpu1
+  cpu0=$(cpu_ticks "$server_pid")
   out=$("$LOAD" --port "$port" --write-key "$WHISPERER_WRITE_KEY" --events "$PROFILE_EVENTS" \
     --senders "$SENDERS" --customers "$CUSTOMERS")
+  cpu1=$(cpu_ticks "$server_pid")
   local rss cached
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
   cached=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^whisperer_profiles_cached / {printf "%.0f", $2}')
   stop_server
   rm -rf "$work/profiles-data"
-  echo "$(sed -E 's/.*"events_per_second":([0-9.]+).*/\1/' <<<"$out") $rss ${cached:-0}"
+  echo "$(sed -E 's/.*"events_per_second":([0-9.]+).*/\1/' <<<"$out") $rss ${cached:-0}" \
+    "$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" -v n="$PROFILE_EVENTS" \
+      'BEGIN {printf "%.1f", (b - a) / hz * 1e6 / n}')"
 }
 echo "bench: $PROFILE_EVENTS events for $CUSTOMERS customers, profiles off"
-read -r plain_eps plain_rss _ <<<"$(profile_run "$work/plain.yaml")"
-echo "  $plain_eps events/s, RSS $((plain_rss / 1024)) MiB"
+read -r plain_eps plain_rss _ plain_cpu <<<"$(profile_run "$work/plain.yaml")"
+echo "  $plain_eps events/s, RSS $((plain_rss / 1024)) MiB, server CPU $plain_cpu us/event"
 echo "bench: the same with identity resolution and profile updates on"
-read -r prof_eps prof_rss prof_cached <<<"$(profile_run "$work/profiles.yaml")"
-echo "  $prof_eps events/s, RSS $((prof_rss / 1024)) MiB, $prof_cached profiles in memory"
+read -r prof_eps prof_rss prof_cached prof_cpu <<<"$(profile_run "$work/profiles.yaml")"
+echo "  $prof_eps events/s, RSS $((prof_rss / 1024)) MiB, $prof_cached profiles in memory," \
+  "server CPU $prof_cpu us/event"
 prof_ratio=$(awk -v a="$prof_eps" -v b="$plain_eps" 'BEGIN {printf "%.2f", a / b}')
 bytes_per_profile=$(awk -v a="$prof_rss" -v b="$plain_rss" -v n="$prof_cached" \
   'BEGIN {printf "%.0f", (n > 0 ? (a - b) * 1024 / n : 0)}')
@@ -218,7 +228,6 @@ awk 'BEGIN {
 # of each per request, the server's from /proc/<pid>/stat and wrk's from this shell's
 # waited-for children (fields 16-17 of its own stat), is printed after wrk's output as
 # "cpu_us <server> <wrk>".
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 wrk_with_cpu() {
   local server0 children0 out requests
   local self=$BASHPID  # here: inside $(...) below, BASHPID is that subshell's
@@ -337,10 +346,15 @@ held in memory.
 | ingest rate | $(printf "%.0f" "$plain_eps") events/s | $(printf "%.0f" "$prof_eps") events/s |
 | resident memory after the load | $((plain_rss / 1024)) MiB | $((prof_rss / 1024)) MiB |
 | profiles held in memory | 0 | $prof_cached |
+| server CPU per event (all threads, during the load) | $plain_cpu µs | $prof_cpu µs |
+| cores the server kept busy (CPU per event × rate) | $(cores_busy "$plain_cpu" "$plain_eps") of $(nproc) | $(cores_busy "$prof_cpu" "$prof_eps") of $(nproc) |
 
 - **ratio on / off: $prof_ratio**
 - **memory per profile held: $bytes_per_profile bytes** (the difference in resident memory divided by
   the profiles held, so it includes the identity graph's share)
+- When both runs keep about as many cores busy (the rows above), the ratio on / off is the
+  inverse of the ratio of their CPU per event: 0.7 needs an event with profiles to cost at most
+  1/0.7 = 1.43 times the CPU of one without.
 
 Targets: ratio ≥ 0.7 — $(verdict "$prof_ratio_ok"); ≤ 1 KB per hot profile — $(verdict "$prof_memory_ok").
 
