@@ -140,7 +140,8 @@ class ShardSet {
   Options options_;
   state::DedupeIndex dedupe_;
   std::atomic<uint64_t> next_sequence_{1};
-  // Held from sequence allocation to the end of Store::Write (see Shard::Commit).
+  // Held from sequence allocation to the end of Store::Write, or to the hand-off of the group to
+  // the writer thread (see Shard::Commit).
   std::mutex commit_mu_;
   // The writer thread writes the batch of a group handed off by a shard thread while that
   // thread resolves its next group; at most one group is in the air (see Shard::Commit).

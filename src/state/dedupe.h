@@ -23,7 +23,9 @@
 // Thread-safety: all methods may be called from any thread, but the check-then-record of one
 // messageId must not race with another check-then-record of the same messageId. Shards
 // guarantee this: an event and its retries carry the same identifiers and so go to the same
-// shard, whose single thread checks and records in order. Not covered: two *different* events
+// shard, which checks and records in order (while a group's write, and so its Record, is still
+// on the writer thread, the shard checks its next group against that group's keys itself:
+// shard/shard_set.h). Not covered: two *different* events
 // of different profiles that claim the same messageId at the same moment may both be stored
 // (a client bug; Segment's own dedupe has the same window).
 #pragma once
@@ -107,7 +109,8 @@ class DedupeIndex {
     int64_t received_at_ms;
   };
   // Remembers the entries of newly stored events. Call once their write succeeded, in sequence
-  // order (shards do, under their commit lock).
+  // order (shards do: under their commit lock, or on their writer thread, which writes one
+  // group at a time in order).
   void Record(std::span<const NewEntry> entries);
 
   // For writes that delete dedupe entries (erasure): construct one before building the batch
