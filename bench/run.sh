@@ -28,7 +28,8 @@ BIN=build/release/whisperer
 LOAD=build/release/bench/ingest_load
 MODELS=build/release/bench/models_bench
 DECIDE=build/release/bench/decide_bench
-for tool in "$BIN" "$LOAD" "$MODELS" "$DECIDE" db_bench wrk node; do
+PROFILES=build/release/bench/profiles_bench
+for tool in "$BIN" "$LOAD" "$MODELS" "$DECIDE" "$PROFILES" db_bench wrk node; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (run 'make bench')"; exit 1; }
 done
 
@@ -265,22 +266,30 @@ echo "bench: decisions in process (Google Benchmark, bench/decide_bench.cc)"
 
 echo "bench: models (Google Benchmark, bench/models_bench.cc)"
 "$MODELS" --benchmark_format=json --benchmark_min_time=2 >"$work/models.json" 2>/dev/null
-# name -> "ns_per_item items_per_second p99_us" (p99 only for the profile scoring run).
-models_field() {
+echo "bench: profile work in process (Google Benchmark, bench/profiles_bench.cc)"
+"$PROFILES" --benchmark_format=json >"$work/profiles.json" 2>/dev/null
+# file, name -> "ns_per_item items_per_second p99_us" (p99 only where the benchmark reports it).
+bench_field() {
   node -e '
     const r = require(process.argv[1]).benchmarks.find((b) => b.name.startsWith(process.argv[2]));
     const ns = r.real_time * (r.time_unit === "us" ? 1000 : r.time_unit === "ms" ? 1e6 : 1);
     console.log([ns.toFixed(0), Math.round(r.items_per_second), (r.p99_us ?? 0).toFixed(2)].join(" "));
-  ' "$work/models.json" "$1"
+  ' "$1" "$2"
 }
+models_field() { bench_field "$work/models.json" "$1"; }
 read -r learn20_ns learn20_rate _ <<<"$(models_field BM_FtrlLearn/20)"
 read -r learn8_ns learn8_rate _ <<<"$(models_field BM_FtrlLearn/8)"
 read -r predict_ns _ _ <<<"$(models_field BM_FtrlPredict/20)"
 read -r score_ns _ score_p99 <<<"$(models_field BM_ScoreProfileOnEvent)"
-cp "$work/decide.json" "$work/models.json"  # models_field reads models.json
-read -r update_ns update_rate _ <<<"$(models_field BM_BanditUpdate/50)"
-read -r decide_ns decide_rate decide_inproc_p99 <<<"$(models_field BM_Decide/50/3)"
-read -r fresh_ns fresh_rate fresh_p99 <<<"$(models_field BM_DecideUntrained/50/3)"
+read -r update_ns update_rate _ <<<"$(bench_field "$work/decide.json" BM_BanditUpdate/50)"
+read -r decide_ns decide_rate decide_inproc_p99 <<<"$(bench_field "$work/decide.json" BM_Decide/50/3)"
+read -r fresh_ns fresh_rate fresh_p99 <<<"$(bench_field "$work/decide.json" BM_DecideUntrained/50/3)"
+read -r _ fold_rate _ <<<"$(bench_field "$work/profiles.json" BM_ResolveAndFold)"
+read -r _ fold_write_rate _ <<<"$(bench_field "$work/profiles.json" BM_ResolveFoldAndWrite)"
+per_event_us() { awk -v r="$1" 'BEGIN {printf "%.1f", (r > 0 ? 1e6 / r : 0)}'; }
+fold_us=$(per_event_us "$fold_rate")
+fold_write_us=$(per_event_us "$fold_write_rate")
+echo "  resolve, fold and finish $fold_us us/event; with the write $fold_write_us us/event"
 echo "  bandit update (50 features) $update_ns ns; decide $decide_rate/s (p99 $decide_inproc_p99 us), untrained $fresh_rate/s"
 echo "  learn (20 features) $learn20_ns ns, $learn20_rate/s; learn (8) $learn8_ns ns; score a profile p99 $score_p99 us"
 
@@ -355,6 +364,15 @@ held in memory.
 - When both runs keep about as many cores busy (the rows above), the ratio on / off is the
   inverse of the ratio of their CPU per event: 0.7 needs an event with profiles to cost at most
   1/0.7 = 1.43 times the CPU of one without.
+
+In process (\`bench/profiles_bench\`, Google Benchmark, one thread, no HTTP): 400,000 events of
+the same shapes for 200,000 customers (each created, then seen again), applied in groups of
+1,139 events (the size \`ingest_load\`'s batches arrive in):
+
+| measure | per event | events/s |
+|---|---|---|
+| resolve, fold and finish (\`ProfileEngine::Apply\` + \`Finish\`: the shard thread's share) | $fold_us µs | $fold_rate |
+| the same and \`Store::Write\` of the group with its events | $fold_write_us µs | $fold_write_rate |
 
 Targets: ratio ≥ 0.7 — $(verdict "$prof_ratio_ok"); ≤ 1 KB per hot profile — $(verdict "$prof_memory_ok").
 
