@@ -30,6 +30,7 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "common/strings.h"
+#include "event_shapes.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -48,57 +49,19 @@ struct Options {
   uint64_t customers = 0;  // 0: the template's customers
 };
 
-constexpr char kCustomerMark[] = "#######";  // 7 characters: customer numbers below 10^7
-constexpr size_t kCustomerDigits = 7;
+using whisperer::bench::kCustomerMark;
+constexpr size_t kCustomerDigits = sizeof(kCustomerMark) - 1;
 
 void WriteCustomer(char* at, uint64_t customer) {
   for (size_t d = kCustomerDigits; d-- > 0; customer /= 10)
     at[d] = static_cast<char>('0' + customer % 10);
 }
 
-// One event of a rotating set of realistic shapes. `id_pos` receives the offset of its
+// One event of the rotating set (bench/event_shapes.h). `id_pos` receives the offset of its
 // placeholder messageId within the returned string, `customer_pos` those of its customer number.
 std::string MakeEvent(uint64_t i, size_t* id_pos, std::vector<size_t>* customer_pos) {
-  char buf[1024];
-  const char* user = kCustomerMark;
-  int sku = static_cast<int>(i * 104729 % 20'000);
-  int n = 0;
-  switch (i % 4) {
-    case 0:
-    case 1:
-      n = std::snprintf(
-          buf, sizeof(buf),
-          R"({"type":"track","event":"Product Viewed","messageId":"00000000-0000-4000-8000-000000000000",)"
-          R"("anonymousId":"anon-%s","userId":"user-%s","properties":{"product_id":"sku-%05d",)"
-          R"("category":"Shoes","name":"Trail Runner %d","price":89.99,"currency":"USD",)"
-          R"("position":%d},"context":{"library":{"name":"analytics.js","version":"5.2.0"},)"
-          R"("page":{"path":"/p/sku-%05d","referrer":"https://www.google.com/"},)"
-          R"("locale":"en-US"},"timestamp":"2024-06-01T12:00:00.123Z"})",
-          user, user, sku, sku % 97, static_cast<int>(i % 24), sku);
-      break;
-    case 2:
-      n = std::snprintf(
-          buf, sizeof(buf),
-          R"({"type":"page","name":"Product","messageId":"00000000-0000-4000-8000-000000000000",)"
-          R"("anonymousId":"anon-%s","properties":{"path":"/p/sku-%05d","title":"Trail Runner",)"
-          R"("url":"https://shop.example.com/p/sku-%05d","referrer":"https://www.google.com/"},)"
-          R"("context":{"library":{"name":"analytics.js","version":"5.2.0"},"locale":"en-US",)"
-          R"("campaign":{"source":"google","medium":"cpc"}},"timestamp":"2024-06-01T12:00:00.456Z"})",
-          user, sku, sku);
-      break;
-    default:
-      n = std::snprintf(
-          buf, sizeof(buf),
-          R"({"type":"identify","messageId":"00000000-0000-4000-8000-000000000000","userId":"user-%s",)"
-          R"("anonymousId":"anon-%s","traits":{"email":"user%s@example.com","plan":"pro",)"
-          R"("firstName":"Ada","lastName":"Lovelace","createdAt":"2023-11-05T09:30:00.000Z",)"
-          R"("company":{"name":"Example Inc","employees":250}},"context":{"library":)"
-          R"({"name":"analytics-node","version":"3.1.0"}},"timestamp":"2024-06-01T12:00:01.000Z"})",
-          user, user, user);
-      break;
-  }
-  std::string event(buf, n);
-  *id_pos = event.find("00000000-0000-4000-8000-000000000000");
+  std::string event = whisperer::bench::EventShape(i);
+  *id_pos = event.find(whisperer::bench::kMessageIdMark);
   // The template's own customer, until --customers rewrites it.
   uint64_t customer = i * 7919 % 50'000;
   for (size_t at = event.find(kCustomerMark); at != std::string::npos;

@@ -8,15 +8,17 @@
 //   BM_ResolveFoldAndWrite  the same plus Store::Write of the group's batch with its events
 //                      (the writer thread's share added)
 //
-// The events have the shapes bench/ingest_load sends (product views, pages, identifies with an
-// anonymousId, a userId and an email), stored form, built before the timing starts.
+// The events are bench/ingest_load's (bench/event_shapes.h) in their stored form, built before
+// the timing starts.
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "benchmark/benchmark.h"
 #include "common/clock.h"
+#include "event_shapes.h"
 #include "obs/metrics.h"
 #include "state/profiles.h"
 #include "storage/keys.h"
@@ -29,50 +31,21 @@ constexpr size_t kGroup = 1139;
 constexpr uint64_t kCustomers = 200'000;
 constexpr uint64_t kEvents = 2 * kCustomers;
 
+// Event i in its stored form: the shape with customer i mod kCustomers, a messageId of its own
+// and the receivedAt the server adds.
 std::string MakeEvent(uint64_t i) {
-  const uint64_t customer = i % kCustomers;
-  const int sku = static_cast<int>(i * 104729 % 20'000);
-  char buf[1024];
-  int n = 0;
-  switch (i % 4) {
-    case 0:
-    case 1:
-      n = std::snprintf(
-          buf, sizeof(buf),
-          R"({"type":"track","event":"Product Viewed","messageId":"m%llu",)"
-          R"("anonymousId":"anon-%07llu","userId":"user-%07llu","properties":{"product_id":"sku-%05d",)"
-          R"("category":"Shoes","name":"Trail Runner","price":89.99,"currency":"USD"},)"
-          R"("context":{"library":{"name":"analytics.js","version":"5.2.0"},)"
-          R"("page":{"path":"/p/sku-%05d","referrer":"https://www.google.com/"},"locale":"en-US"},)"
-          R"("timestamp":"2024-06-01T12:00:00.123Z","receivedAt":"2024-06-01T12:00:00.200Z"})",
-          static_cast<unsigned long long>(i), static_cast<unsigned long long>(customer),
-          static_cast<unsigned long long>(customer), sku, sku);
-      break;
-    case 2:
-      n = std::snprintf(
-          buf, sizeof(buf),
-          R"({"type":"page","name":"Product","messageId":"m%llu","anonymousId":"anon-%07llu",)"
-          R"("properties":{"path":"/p/sku-%05d","title":"Trail Runner",)"
-          R"("url":"https://shop.example.com/p/sku-%05d","referrer":"https://www.google.com/"},)"
-          R"("context":{"library":{"name":"analytics.js","version":"5.2.0"},"locale":"en-US",)"
-          R"("campaign":{"source":"google","medium":"cpc"}},)"
-          R"("timestamp":"2024-06-01T12:00:00.456Z","receivedAt":"2024-06-01T12:00:00.500Z"})",
-          static_cast<unsigned long long>(i), static_cast<unsigned long long>(customer), sku, sku);
-      break;
-    default:
-      n = std::snprintf(
-          buf, sizeof(buf),
-          R"({"type":"identify","messageId":"m%llu","userId":"user-%07llu",)"
-          R"("anonymousId":"anon-%07llu","traits":{"email":"user%07llu@example.com","plan":"pro",)"
-          R"("firstName":"Ada","lastName":"Lovelace","createdAt":"2023-11-05T09:30:00.000Z",)"
-          R"("company":{"name":"Example Inc","employees":250}},"context":{"library":)"
-          R"({"name":"analytics-node","version":"3.1.0"}},)"
-          R"("timestamp":"2024-06-01T12:00:01.000Z","receivedAt":"2024-06-01T12:00:01.100Z"})",
-          static_cast<unsigned long long>(i), static_cast<unsigned long long>(customer),
-          static_cast<unsigned long long>(customer), static_cast<unsigned long long>(customer));
-      break;
+  std::string event = whisperer::bench::EventShape(i);
+  char digits[16];
+  std::snprintf(digits, sizeof(digits), "%07llu", static_cast<unsigned long long>(i % kCustomers));
+  const std::string_view mark = whisperer::bench::kCustomerMark;
+  for (size_t at = event.find(mark); at != std::string::npos; at = event.find(mark, at + 1)) {
+    event.replace(at, mark.size(), digits);
   }
-  return std::string(buf, static_cast<size_t>(n));
+  char id[40];
+  std::snprintf(id, sizeof(id), "%036llu", static_cast<unsigned long long>(i));
+  event.replace(event.find(whisperer::bench::kMessageIdMark), 36, id);
+  event.insert(event.size() - 1, R"(,"receivedAt":"2024-06-01T12:00:02.000Z")");
+  return event;
 }
 
 const std::vector<std::string>& Events() {
