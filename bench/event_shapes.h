@@ -4,6 +4,7 @@
 // the page a userId, of one customer.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -14,6 +15,13 @@ namespace whisperer::bench {
 // (36 characters, the length of the UUIDs the SDKs send): the callers write them in place.
 constexpr char kCustomerMark[] = "#######";
 constexpr char kMessageIdMark[] = "00000000-0000-4000-8000-000000000000";
+
+// Writes `customer` (below 10^7) as the 7 digits at `at`, where a kCustomerMark was.
+inline void WriteCustomer(char* at, uint64_t customer) {
+  for (size_t d = sizeof(kCustomerMark) - 1; d-- > 0; customer /= 10) {
+    at[d] = static_cast<char>('0' + customer % 10);
+  }
+}
 
 // Event i of the rotating set, with kCustomerMark for its customer and kMessageIdMark for its
 // messageId.

@@ -50,12 +50,7 @@ struct Options {
 };
 
 using whisperer::bench::kCustomerMark;
-constexpr size_t kCustomerDigits = sizeof(kCustomerMark) - 1;
-
-void WriteCustomer(char* at, uint64_t customer) {
-  for (size_t d = kCustomerDigits; d-- > 0; customer /= 10)
-    at[d] = static_cast<char>('0' + customer % 10);
-}
+using whisperer::bench::WriteCustomer;
 
 // One event of the rotating set (bench/event_shapes.h). `id_pos` receives the offset of its
 // placeholder messageId within the returned string, `customer_pos` those of its customer number.

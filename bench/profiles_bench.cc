@@ -35,11 +35,9 @@ constexpr uint64_t kEvents = 2 * kCustomers;
 // and the receivedAt the server adds.
 std::string MakeEvent(uint64_t i) {
   std::string event = whisperer::bench::EventShape(i);
-  char digits[16];
-  std::snprintf(digits, sizeof(digits), "%07llu", static_cast<unsigned long long>(i % kCustomers));
   const std::string_view mark = whisperer::bench::kCustomerMark;
   for (size_t at = event.find(mark); at != std::string::npos; at = event.find(mark, at + 1)) {
-    event.replace(at, mark.size(), digits);
+    whisperer::bench::WriteCustomer(event.data() + at, i % kCustomers);
   }
   char id[40];
   std::snprintf(id, sizeof(id), "%036llu", static_cast<unsigned long long>(i));

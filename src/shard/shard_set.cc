@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <future>
 
 #include "absl/container/flat_hash_set.h"
@@ -178,8 +179,13 @@ class ShardSet::Shard {
     for (const Part& part : group) {
       for (const api::Event& e : part.events) event_bytes += e.json.size() + kRecordOverhead;
     }
-    auto flight = std::make_shared<Flight>(event_bytes);
-    absl::Status status = set_->dedupe_.FindDuplicates(refs, &flight->duplicate, &flight->keys);
+    std::vector<bool> found;
+    state::DedupeIndex::Keys keys;
+    absl::Status status = set_->dedupe_.FindDuplicates(refs, &found, &keys);
+    const bool any_fresh = std::find(found.begin(), found.end(), false) != found.end();
+    auto flight = std::make_shared<Flight>(status.ok() && any_fresh ? event_bytes : 0);
+    flight->duplicate = std::move(found);
+    flight->keys = std::move(keys);
     std::vector<bool>& duplicate = flight->duplicate;
     rocksdb::WriteBatch& batch = flight->batch;
     std::vector<state::DedupeIndex::NewEntry>& entries = flight->entries;
@@ -379,7 +385,7 @@ void ShardSet::RunWriter() {
     // What completing the requests needs is taken out first: once `written` is set, the next
     // commit may go on and let go of the flight.
     std::vector<Part> group = std::move(flight->group);
-    std::vector<bool> duplicate = flight->duplicate;
+    std::vector<bool> duplicate = std::move(flight->duplicate);  // the next commit needs `fresh`
     flight->batch.Clear();
     {
       std::lock_guard lock(flight_mu_);
