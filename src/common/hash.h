@@ -47,15 +47,30 @@ struct Hash128 {
   }
 };
 
-constexpr Hash128 Fingerprint128(std::string_view data) {
+// Fingerprint128 fed piece by piece: the fingerprint of a key that is never built (see
+// storage::IdentityFingerprint). Feeding the pieces of a string gives that string's Fingerprint128.
+class Fingerprinter {
+ public:
   // Hash64(data) and Hash64(data, 0x9e3779b97f4a7c15) in one pass: two independent multiply
   // chains interleave, where one after the other each waited out every multiply.
-  uint64_t a = kFnvOffsetBasis, b = 0x9e3779b97f4a7c15ULL;
-  for (char c : data) {
-    a = FnvStep(a, c);
-    b = FnvStep(b, c);
+  constexpr void Add(char c) {
+    a_ = FnvStep(a_, c);
+    b_ = FnvStep(b_, c);
   }
-  return {Mix64(a), Mix64(b)};
+  constexpr void Add(std::string_view data) {
+    for (char c : data) Add(c);
+  }
+  constexpr Hash128 Finish() const { return {Mix64(a_), Mix64(b_)}; }
+
+ private:
+  uint64_t a_ = kFnvOffsetBasis;
+  uint64_t b_ = 0x9e3779b97f4a7c15ULL;
+};
+
+constexpr Hash128 Fingerprint128(std::string_view data) {
+  Fingerprinter f;
+  f.Add(data);
+  return f.Finish();
 }
 
 }  // namespace whisperer

@@ -33,6 +33,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
+
 namespace whisperer::identity {
 
 inline constexpr std::string_view kUserId = "userId";
@@ -106,6 +108,6 @@ struct ResolvePlan {
 // `ids` as PrepareIdentifiers returns them; `owners[i]` is the profile `ids[i]` belongs to, or
 // 0. `facts(p)` describes profile p (only called for non-zero owners).
 ResolvePlan Resolve(const std::vector<Identifier>& ids, const std::vector<uint64_t>& owners,
-                    const std::function<ProfileFacts(uint64_t)>& facts, const IdentityRules& rules);
+                    absl::FunctionRef<ProfileFacts(uint64_t)> facts, const IdentityRules& rules);
 
 }  // namespace whisperer::identity

@@ -200,6 +200,26 @@ TEST(Resolve, LimitOnNewIdentifiersOfAType) {
   EXPECT_EQ(plan.unlinked[0], E("new@x.io"));
 }
 
+TEST(Resolve, LimitAboveOneCountsTheDistinctValuesOfBothSides) {
+  IdentityRules rules;
+  rules.limits = {{"userId", 1}, {"email", 2}};
+  Graph g{
+      {{1, {U("u1"), E("e1@x.io")}}, {2, {A("a2"), E("e2@x.io")}}, {3, {A("a3"), E("e3@x.io")}}}};
+  // Profile 2 brings the second email; profile 3 would bring a third.
+  ResolvePlan plan = g.Run({U("u1"), A("a2"), A("a3")}, rules);
+  EXPECT_EQ(plan.target, 1u);
+  EXPECT_EQ(plan.merge, std::vector<uint64_t>{2});
+  ASSERT_EQ(plan.refused.size(), 1u);
+  EXPECT_EQ(plan.refused[0].profile, 3u);
+  EXPECT_EQ(plan.refused[0].reason, MergeRefusal::kLimit);
+  // A new email on top of two held ones stays unlinked; one already held is no new value.
+  Graph full{{{1, {U("u1"), E("e1@x.io"), E("e2@x.io")}}}};
+  plan = full.Run({U("u1"), E("e2@x.io"), E("e3@x.io")}, rules);
+  EXPECT_EQ(plan.target, 1u);
+  EXPECT_TRUE(plan.link.empty());
+  EXPECT_EQ(plan.unlinked, std::vector<Identifier>{E("e3@x.io")});
+}
+
 TEST(Resolve, NoLimitsMergesTwoUserIds) {
   IdentityRules rules;
   rules.limits.clear();

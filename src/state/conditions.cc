@@ -274,8 +274,8 @@ Value EventBindings::Field(int slot) const {
     const bool session = slot >= kIntentFirst + kIntentCount;
     std::optional<Intent>& intent = session ? session_intent_ : profile_intent_;
     if (!intent) {
-      intent =
-          ComputeIntent(profile_, session ? IntentScope::kSession : IntentScope::kProfile, now_ms_);
+      intent = ComputeIntent(profile_, session ? IntentScope::kSession : IntentScope::kProfile,
+                             now_ms_, IntentDetail::kScoresOnly);
     }
     switch ((slot - kIntentFirst) % kIntentCount) {
       case 0:

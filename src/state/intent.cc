@@ -16,14 +16,14 @@ struct Term {
   double weight;
 };
 
-IntentSignal NoisyOr(std::initializer_list<Term> terms) {
+IntentSignal NoisyOr(IntentDetail detail, std::initializer_list<Term> terms) {
   IntentSignal s;
   double none = 1;
   for (const Term& t : terms) {
     if (t.value <= 0) continue;
     double c = t.weight * t.value / (t.value + t.half);
     none *= 1 - c;
-    s.drivers.push_back({t.feature, t.value, c});
+    if (detail == IntentDetail::kWithDrivers) s.drivers.push_back({t.feature, t.value, c});
   }
   s.score = 1 - none;
   std::stable_sort(
@@ -97,7 +97,7 @@ uint32_t ClassifySignals(api::EventType type, std::string_view name,
   return bits;
 }
 
-Intent ComputeIntent(const Profile& p, IntentScope scope, int64_t now_ms) {
+Intent ComputeIntent(const Profile& p, IntentScope scope, int64_t now_ms, IntentDetail detail) {
   const Sessions& s = p.sessions;
   const bool session = scope == IntentScope::kSession;
   const SignalCounts& n = session ? s.current_signals : p.signals;
@@ -119,24 +119,27 @@ Intent ComputeIntent(const Profile& p, IntentScope scope, int64_t now_ms) {
                                    s.current_start_ms - s.previous_last_ms <= 86'400'000;
 
   Intent out;
-  out.purchase_intent = NoisyOr({{"product views", count(Signal::kProductView), 2, 0.2},
-                                 {"cart adds", count(Signal::kCartAdd), 1, 0.5},
-                                 {"checkouts", count(Signal::kCheckout), 1, 0.7},
-                                 {"wishlist adds", count(Signal::kWishlist), 1, 0.2}});
+  out.purchase_intent = NoisyOr(detail, {{"product views", count(Signal::kProductView), 2, 0.2},
+                                         {"cart adds", count(Signal::kCartAdd), 1, 0.5},
+                                         {"checkouts", count(Signal::kCheckout), 1, 0.7},
+                                         {"wishlist adds", count(Signal::kWishlist), 1, 0.2}});
   const SignalCounts& now = s.current_signals;
   out.urgency = NoisyOr(
+      detail,
       {{"events per minute in the session", per_minute, 4, 0.4},
        {"checkouts in the session", static_cast<double>(now[size_t(Signal::kCheckout)]), 1, 0.5},
        {"cart adds in the session", static_cast<double>(now[size_t(Signal::kCartAdd)]), 1, 0.3},
        {"returned within a day", returned_within_day ? 1.0 : 0.0, 1, 0.3}});
-  out.price_sensitivity = NoisyOr({{"coupons", count(Signal::kCoupon), 1, 0.5},
-                                   {"promotions", count(Signal::kPromotion), 1, 0.3},
-                                   {"price sorts and filters", count(Signal::kPriceSort), 1, 0.4}});
-  out.research_depth = NoisyOr({{"views per session", views_per_session, 5, 0.3},
-                                {"comparisons", count(Signal::kComparison), 1, 0.4},
-                                {"reviews and specifications", count(Signal::kReview), 1, 0.3},
-                                {"minutes per session", minutes_per_session, 5, 0.2},
-                                {"trust pages", count(Signal::kTrust), 1, 0.2}});
+  out.price_sensitivity =
+      NoisyOr(detail, {{"coupons", count(Signal::kCoupon), 1, 0.5},
+                       {"promotions", count(Signal::kPromotion), 1, 0.3},
+                       {"price sorts and filters", count(Signal::kPriceSort), 1, 0.4}});
+  out.research_depth =
+      NoisyOr(detail, {{"views per session", views_per_session, 5, 0.3},
+                       {"comparisons", count(Signal::kComparison), 1, 0.4},
+                       {"reviews and specifications", count(Signal::kReview), 1, 0.3},
+                       {"minutes per session", minutes_per_session, 5, 0.2},
+                       {"trust pages", count(Signal::kTrust), 1, 0.2}});
   const double x = -3 + 3 * out.purchase_intent.score + 0.8 * (s.count > 1 ? 1 : 0) +
                    0.6 * static_cast<double>(std::min<uint64_t>(p.orders, 3));
   out.conversion_probability = 1 / (1 + std::exp(-x));

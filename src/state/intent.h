@@ -66,8 +66,14 @@ struct Intent {
 
 enum class IntentScope { kProfile, kSession };
 
+// Whether ComputeIntent lists each signal's drivers. kScoresOnly leaves them empty, the scores
+// equal: what model features and conditions read, on every event, without the drivers'
+// allocations (half of ProfileFeatures' time, bench/, November 2026).
+enum class IntentDetail { kWithDrivers, kScoresOnly };
+
 // The intent of `profile` over all sessions or the current one, at `now_ms`.
-Intent ComputeIntent(const Profile& profile, IntentScope scope, int64_t now_ms);
+Intent ComputeIntent(const Profile& profile, IntentScope scope, int64_t now_ms,
+                     IntentDetail detail = IntentDetail::kWithDrivers);
 
 // {"profile": {...}, "session": {...}}, each {"purchaseIntent": {"score", "drivers": [...]},
 // "urgency", "priceSensitivity", "researchDepth", "conversionProbability"}.

@@ -70,6 +70,25 @@ TEST_F(IntentTest, PurchaseIntentIsTheDocumentedNoisyOr) {
   EXPECT_DOUBLE_EQ(i.conversion_probability, 1 / (1 + std::exp(3 - 3 * expected)));
 }
 
+TEST_F(IntentTest, ScoresOnlyGivesTheSameScoresWithoutDrivers) {
+  Track("Product Viewed", 0);
+  Track("Product Added", 1000);
+  Track("Coupon Applied", 2000);
+  Track("Reviews Viewed", 3000);
+  for (IntentScope scope : {IntentScope::kProfile, IntentScope::kSession}) {
+    Intent full = ComputeIntent(profile_, scope, kT0 + 3000);
+    Intent scores = ComputeIntent(profile_, scope, kT0 + 3000, IntentDetail::kScoresOnly);
+    for (auto signal : {&Intent::purchase_intent, &Intent::urgency, &Intent::price_sensitivity,
+                        &Intent::research_depth}) {
+      EXPECT_GT((full.*signal).score, 0);
+      EXPECT_FALSE((full.*signal).drivers.empty());
+      EXPECT_EQ((scores.*signal).score, (full.*signal).score);
+      EXPECT_TRUE((scores.*signal).drivers.empty());
+    }
+    EXPECT_EQ(scores.conversion_probability, full.conversion_probability);
+  }
+}
+
 TEST_F(IntentTest, SessionCountsStartAgainAndProfileCountsDoNot) {
   Track("Coupon Applied", 0);
   Track("Product List Filtered", 1000, R"({"sorts":[{"type":"price"}]})");

@@ -613,7 +613,7 @@ void ProfileFeatures(const Profile& profile, int64_t now_ms, const ModelSettings
     out->Numeric("days_since_last_order",
                  Log1p(static_cast<double>(now_ms - profile.last_order_ms) / day) / 4);
   }
-  Intent intent = ComputeIntent(profile, IntentScope::kProfile, now_ms);
+  Intent intent = ComputeIntent(profile, IntentScope::kProfile, now_ms, IntentDetail::kScoresOnly);
   out->Numeric("intent.purchase", intent.purchase_intent.score);
   out->Numeric("intent.urgency", intent.urgency.score);
   out->Numeric("intent.price_sensitivity", intent.price_sensitivity.score);

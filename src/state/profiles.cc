@@ -196,7 +196,7 @@ absl::Status ProfileEngine::LoadGraph() {
 }
 
 uint64_t ProfileEngine::Owner(uint32_t workspace_id, const identity::Identifier& id) const {
-  auto it = graph_.find(Fingerprint128(storage::IdentityKey(workspace_id, id.type, id.value)));
+  auto it = graph_.find(storage::IdentityFingerprint(workspace_id, id.type, id.value));
   return it == graph_.end() ? 0 : it->second;
 }
 

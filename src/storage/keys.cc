@@ -66,6 +66,17 @@ std::string IdentityKey(uint32_t workspace_id, std::string_view type, std::strin
   return key;
 }
 
+Hash128 IdentityFingerprint(uint32_t workspace_id, std::string_view type, std::string_view value) {
+  Fingerprinter f;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    f.Add(static_cast<char>(static_cast<uint8_t>(workspace_id >> shift)));
+  }
+  f.Add(static_cast<char>(static_cast<uint8_t>(type.size())));
+  f.Add(type);
+  f.Add(value);
+  return f.Finish();
+}
+
 std::string ProfileKey(uint32_t workspace_id, uint64_t profile) {
   return EventKey(workspace_id, profile);  // the same [u32][u64] layout
 }

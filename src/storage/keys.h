@@ -29,6 +29,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/hash.h"
+
 namespace whisperer::storage {
 
 void PutBigEndian32(std::string* out, uint32_t v);
@@ -75,6 +77,9 @@ struct DedupeEntry {
 };
 inline constexpr size_t kDedupeEntryBytes = 8;
 std::string IdentityKey(uint32_t workspace_id, std::string_view type, std::string_view value);
+// Fingerprint128(IdentityKey(...)) without building the key: what the in-memory identity graph
+// is keyed by, looked up for every identifier of every event.
+Hash128 IdentityFingerprint(uint32_t workspace_id, std::string_view type, std::string_view value);
 std::string ProfileKey(uint32_t workspace_id, uint64_t profile);
 std::string TimelineKey(uint32_t workspace_id, uint64_t profile, uint64_t sequence);
 inline constexpr size_t kTimelineKeyBytes = 20;

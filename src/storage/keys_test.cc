@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <string_view>
+#include <utility>
+
 #include "testing/old_formats.h"
 
 namespace whisperer::storage {
@@ -56,6 +60,21 @@ TEST(KeysTest, DedupeKeyAndEntry) {
   EXPECT_EQ(entry->message_id, "m-1");
   EXPECT_FALSE(DecodeDedupeEntry("bad"));
   EXPECT_FALSE(DecodeDedupeEntry(std::string(16, 'x')));  // old format without a messageId
+}
+
+TEST(KeysTest, IdentityFingerprintIsTheFingerprintOfTheKey) {
+  const std::string long_value(300, 'v');
+  for (uint32_t ws : {0u, 1u, 0x01020304u, 0xffffffffu}) {
+    for (auto [type, value] : {std::pair<std::string_view, std::string_view>{"userId", "u-1"},
+                               {"email", ""},
+                               {"", "x"},
+                               {"anonymousId", long_value}}) {
+      EXPECT_EQ(IdentityFingerprint(ws, type, value), Fingerprint128(IdentityKey(ws, type, value)))
+          << ws << " " << type << " " << value;
+    }
+  }
+  EXPECT_FALSE(IdentityFingerprint(1, "userId", "u1") == IdentityFingerprint(2, "userId", "u1"));
+  EXPECT_FALSE(IdentityFingerprint(1, "userId", "u1") == IdentityFingerprint(1, "email", "u1"));
 }
 
 TEST(KeysTest, DecisionKeysSortByDecisionWithinTheirPrefix) {
