@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "absl/container/inlined_vector.h"
-
 #include "common/strings.h"
 
 namespace whisperer::identity {
