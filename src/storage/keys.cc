@@ -56,24 +56,35 @@ std::string DedupeKey(uint32_t workspace_id, std::string_view message_id) {
   return key;
 }
 
+namespace {
+
+// The identity key's layout, [workspace u32][type length u8][type][value], handed to `put` in
+// three pieces: IdentityKey appends them, IdentityFingerprint hashes them, so both follow the
+// one layout.
+template <typename Put>
+void IdentityKeyPieces(uint32_t workspace_id, std::string_view type, std::string_view value,
+                       Put put) {
+  std::string head;  // 5 bytes: within the string's own buffer, no allocation
+  PutBigEndian32(&head, workspace_id);
+  head.push_back(static_cast<char>(static_cast<uint8_t>(type.size())));
+  put(std::string_view(head));
+  put(type);
+  put(value);
+}
+
+}  // namespace
+
 std::string IdentityKey(uint32_t workspace_id, std::string_view type, std::string_view value) {
   std::string key;
   key.reserve(5 + type.size() + value.size());
-  PutBigEndian32(&key, workspace_id);
-  key.push_back(static_cast<char>(static_cast<uint8_t>(type.size())));
-  key.append(type);
-  key.append(value);
+  IdentityKeyPieces(workspace_id, type, value,
+                    [&key](std::string_view piece) { key.append(piece); });
   return key;
 }
 
 Hash128 IdentityFingerprint(uint32_t workspace_id, std::string_view type, std::string_view value) {
   Fingerprinter f;
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    f.Add(static_cast<char>(static_cast<uint8_t>(workspace_id >> shift)));
-  }
-  f.Add(static_cast<char>(static_cast<uint8_t>(type.size())));
-  f.Add(type);
-  f.Add(value);
+  IdentityKeyPieces(workspace_id, type, value, [&f](std::string_view piece) { f.Add(piece); });
   return f.Finish();
 }
 
