@@ -2,18 +2,27 @@
 // funnels). Thread-safety: pure functions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace whisperer {
 
-inline void PutVarint(std::string* out, uint64_t v) {
+// Writes `v` at `dst`, which has room for kMaxVarintBytes, and returns the end of what it wrote.
+constexpr size_t kMaxVarintBytes = 10;
+inline char* EncodeVarint(char* dst, uint64_t v) {
   while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
+    *dst++ = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  out->push_back(static_cast<char>(v));
+  *dst++ = static_cast<char>(v);
+  return dst;
+}
+
+inline void PutVarint(std::string* out, uint64_t v) {
+  char buf[kMaxVarintBytes];
+  out->append(buf, static_cast<size_t>(EncodeVarint(buf, v) - buf));
 }
 
 // Reads one varint from the front of `in`; false (and `in` unspecified) when it is truncated or

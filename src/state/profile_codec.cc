@@ -1,5 +1,6 @@
 #include "state/profile_codec.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/status.h"
@@ -22,21 +23,28 @@ namespace {
 constexpr uint8_t kVersion = 7;
 constexpr uint8_t kOldestVersion = 3;
 
+// Writes into the string's own buffer, growing it ahead of need and cutting it to what was
+// written in Finish. EncodeProfile took a sixth of the shard thread's time on the 1M-customer
+// load, most of it in std::string's capacity checks, one per byte of each varint; written this
+// way the load ran at 83.0/82.4/76.8k instead of 79.2/75.5/72.8k events/s (alternating runs,
+// bench/ingest_load, November 2026).
 class Writer {
  public:
-  explicit Writer(std::string* out) : out_(out) {}
+  explicit Writer(std::string* out) : out_(out), pos_(out->size()) {}
 
-  void Varint(uint64_t v) { PutVarint(out_, v); }
+  // Cuts the string to what was written. Call once, last.
+  void Finish() { out_->resize(pos_); }
+
+  void Varint(uint64_t v) {
+    char* start = Room(kMaxVarintBytes);
+    pos_ += static_cast<size_t>(EncodeVarint(start, v) - start);
+  }
   void Signed(int64_t v) { Varint(ZigZag(v)); }
   void Str(std::string_view s) {
     Varint(s.size());
-    out_->append(s);
+    Bytes(s.data(), s.size());
   }
-  void Double(double d) {
-    char buf[sizeof(double)];
-    std::memcpy(buf, &d, sizeof(d));
-    out_->append(buf, sizeof(buf));
-  }
+  void Double(double d) { Bytes(&d, sizeof(d)); }
   void SeenOf(const Seen& s) {
     Signed(s.first_ms);
     Signed(s.last_ms);
@@ -62,7 +70,19 @@ class Writer {
   }
 
  private:
+  // At least `n` writable bytes at pos_.
+  char* Room(size_t n) {
+    if (out_->size() - pos_ < n) out_->resize(std::max({out_->size() * 2, pos_ + n, size_t{512}}));
+    return out_->data() + pos_;
+  }
+  void Bytes(const void* data, size_t n) {
+    if (n == 0) return;
+    std::memcpy(Room(n), data, n);
+    pos_ += n;
+  }
+
   std::string* out_;
+  size_t pos_;  // bytes written; the string beyond them is room
 };
 
 // Reads with bounds checks; the first failure sticks and every later read returns zero values.
@@ -273,6 +293,7 @@ void EncodeProfile(const Profile& p, std::string* out) {
     w.Double(t.intent_probability);
     w.Signed(t.intent_ms);
   }
+  w.Finish();
 }
 
 absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <string>
+
 #include "common/strings.h"
 #include "common/timestamp.h"
 #include "state/profile_codec.h"
@@ -257,6 +260,39 @@ TEST(MergeProfiles, SumsStatsUnitesListsAndKeepsLatestTraits) {
   EXPECT_EQ(a.text.latest, 0.8);
   EXPECT_EQ(a.text.latest_message_id, "ma");
   EXPECT_EQ(a.text.intent, "refund");
+}
+
+// The encoder writes ahead into the string's own buffer and grows it: what was in the string
+// stays in front, the string ends where the profile does, and values longer than the buffer's
+// first growth (a 5,000-byte trait, 10-byte varints) come back whole.
+TEST(ProfileCodec, AppendsAndGrowsPastItsFirstBuffer) {
+  Profile p;
+  p.id = 7;
+  p.identifiers = {{"userId", "u1"}};
+  p.traits["bio"] = {std::string(5000, 'x'), kT0};
+  p.last_sequence = std::numeric_limits<uint64_t>::max();
+  p.seen = {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 1};
+  std::string alone;
+  EncodeProfile(p, &alone);
+  std::string appended = "prefix";
+  EncodeProfile(p, &appended);
+  EXPECT_EQ(appended, "prefix" + alone);
+  absl::StatusOr<Profile> back = DecodeProfile(alone);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->traits.at("bio").json, std::string(5000, 'x'));
+  EXPECT_EQ(back->last_sequence, std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(back->seen.first_ms, std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(back->seen.last_ms, std::numeric_limits<int64_t>::max());
+  // A profile that fits the first buffer: the string holds exactly its bytes.
+  Profile small;
+  small.id = 1;
+  std::string encoded;
+  EncodeProfile(small, &encoded);
+  EXPECT_LT(encoded.size(), 512u);
+  ASSERT_TRUE(DecodeProfile(encoded).ok());
+  std::string twice = encoded;
+  EncodeProfile(small, &twice);
+  EXPECT_EQ(twice, encoded + encoded);
 }
 
 TEST(ProfileCodec, RoundTripsEveryField) {
