@@ -3,16 +3,20 @@
 -- Arguments (after --): <Authorization header value> <requests/s per wrk thread, held by
 -- bench/pace.lua; 0 for as fast as the connections go>
 --
--- wrk shares the 2 cores with the server, so the client's own cost per request comes off the
--- server's rate. The requests are therefore formatted once, in init, and the unpaced run
--- defines no delay(): with one, wrk parks every connection on a timer between an answer and
--- the next request (two more epoll_ctl calls per request), which the plain /healthz run it is
--- compared with does not do.
+-- The requests are formatted once (bench/customer_requests.lua), and the unpaced run defines no
+-- delay(): with one, wrk parks every connection on a timer between an answer and the next
+-- request (two more epoll_ctl calls per request), which the plain /healthz run it is compared
+-- with does not do.
 
--- bench/pace.lua, next to this script.
-local pace = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "pace.lua")
+-- bench/pace.lua and bench/customer_requests.lua, next to this script.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)")
+local pace = dofile(dir .. "pace.lua")
+local customer_requests = dofile(dir .. "customer_requests.lua")
 
-local CUSTOMERS = 5000
+local BODY = '{"userId":"user-%d","decisionPoint":"home","slots":3,"context":{"userAgent":' ..
+  '"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like ' ..
+  'Gecko) Version/17.1 Mobile/15E148 Safari/604.1","campaign":{"source":"tiktok"}}}'
+
 local next_id = 0
 
 function setup(thread)
@@ -24,17 +28,7 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = args[1]
-  -- Each of the two wrk threads walks every other customer, as before.
-  requests = {}
-  for i = 0, CUSTOMERS / 2 - 1 do
-    local body = string.format(
-      '{"userId":"user-%d","decisionPoint":"home","slots":3,"context":{"userAgent":"Mozilla/5.0 ' ..
-      '(iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) ' ..
-      'Version/17.1 Mobile/15E148 Safari/604.1","campaign":{"source":"tiktok"}}}',
-      (thread_id + 2 * i) % CUSTOMERS)
-    requests[#requests + 1] = wrk.format(nil, "/v1/decide", nil, body)
-  end
-  counter = 0
+  next_request = customer_requests("/v1/decide", BODY, thread_id, 5000)
   local rate = tonumber(args[2]) or 0
   if rate > 0 then
     local wait = pace(rate)
@@ -43,6 +37,5 @@ function init(args)
 end
 
 function request()
-  counter = counter % #requests + 1
-  return requests[counter]
+  return next_request()
 end
