@@ -70,6 +70,10 @@ absl::StatusOr<Principal> AuthenticateCollect(const KeyRing& keys, std::string_v
 absl::StatusOr<Principal> AuthenticateAdmin(const KeyRing& keys, std::string_view authorization) {
   absl::StatusOr<std::string> key = KeyFromHeader(authorization, "Bearer");
   if (!key.ok()) return key.status();
+  // Basic too: the Segment clients and `curl -u KEY:` send keys that way, and a write key sent
+  // so must get the 403 that says what it may do, not a 401 that says no key came.
+  if (key->empty()) key = KeyFromHeader(authorization, "Basic");
+  if (!key.ok()) return key.status();
   if (key->empty()) {
     return Unauthenticated("this endpoint needs an admin key: Authorization: Bearer <admin key>");
   }

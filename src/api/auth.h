@@ -5,8 +5,9 @@
 //     `Authorization: Bearer <key>`, or `writeKey` in the body (used when the header carries no
 //     key). An admin key is accepted too (it may do everything a write key may). Missing or
 //     unknown key: 401.
-//   everything else that needs a key (reads, later decisions and configuration):
-//     `Authorization: Bearer <admin key>`. Missing or unknown key: 401; a write key: 403.
+//   everything else that needs a key (reads, decisions' logs, approvals and configuration):
+//     `Authorization: Bearer <admin key>`, or HTTP Basic with the admin key as user name.
+//     Missing or unknown key: 401; a write key, sent either way: 403.
 //
 // Thread-safety: a KeyRing is built once at start-up and then only read, from any thread.
 #pragma once

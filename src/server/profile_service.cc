@@ -108,6 +108,10 @@ void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respo
   }
   absl::StatusOr<std::string> value = api::PercentDecode(*raw, type);
   if (!value.ok()) return respond(net::ErrorResponse(value.status()));
+  if (value->empty()) {  // no identifier is empty: the caller left the value out
+    return respond(net::ErrorResponse(
+        InvalidInput("invalid_value", StrCat(type, " must not be empty"), type)));
+  }
   absl::StatusOr<std::optional<uint64_t>> id =
       state::ProfileEngine::Lookup(*store_, principal->workspace_id, type, *value);
   if (!id.ok()) return respond(net::ErrorResponse(id.status()));

@@ -97,10 +97,11 @@ test('actions: listed, created, replaced and deleted over HTTP, used at once, ke
     body: { issue: 'engage', group: 'content', treatments: [{ id: 'l_web', channel: 'web' }] },
   });
   assert.equal(again.status, 201, again.text);
-  const noKey = await server.request('/v1/actions', {
+  const writeKey = await server.request('/v1/actions', {
     headers: { authorization: `Basic ${Buffer.from('wk_shop:').toString('base64')}` },
   });
-  assert.equal(noKey.status, 401, noKey.text);
+  assert.equal(writeKey.status, 403, writeKey.text);
+  assert.equal(writeKey.json.error.code, 'forbidden');
 
   // A restart keeps every edit.
   assert.equal(await server.stop(), 0);

@@ -561,7 +561,8 @@ test('registry errors: unknown model, and keys', async () => {
       [undefined, 401, 'unauthenticated'],
       ['Bearer ak_nobody', 401, 'unauthenticated'],
       ['Bearer wk_shop', 403, 'forbidden'],
-      [`Basic ${Buffer.from('wk_shop:').toString('base64')}`, 401, 'unauthenticated'],
+      [`Basic ${Buffer.from('wk_shop:').toString('base64')}`, 403, 'forbidden'],
+      [`Basic ${Buffer.from('ak_nobody:').toString('base64')}`, 401, 'unauthenticated'],
     ];
     for (const [authorization, status, code] of cases) {
       const headers = authorization ? { authorization } : {};

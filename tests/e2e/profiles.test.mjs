@@ -319,11 +319,20 @@ test('profile endpoints: admin key only, clear errors', async () => {
     assert.equal(withWriteKey.status, 403, path);
     const anonymous = await server.request(path);
     assert.equal(anonymous.status, 401, path);
+    // Keys sent as the Segment clients and curl -u send them: the write key is refused as a
+    // write key, the admin key is let in.
+    const basicWrite = await server.request(path, { headers: { authorization: server.basic() } });
+    assert.equal(basicWrite.status, 403, path);
+    assert.equal(basicWrite.json.error.code, 'forbidden');
+    const basicAdmin = await server.request(path, { headers: { authorization: server.basic(server.adminKey) } });
+    assert.equal(basicAdmin.status, 200, `${path}: ${basicAdmin.text}`);
   }
   const cases = [
     ['/v1/profiles/lookup', 400, 'missing_field'],
     ['/v1/profiles/lookup?userId=a&email=b', 400, 'invalid_value'],
     ['/v1/profiles/lookup?email=%zz', 400, 'invalid_value'],
+    ['/v1/profiles/lookup?userId=', 400, 'invalid_value'],
+    ['/v1/profiles/lookup?type=email&value=', 400, 'invalid_value'],
     ['/v1/profiles/lookup?userId=nobody-at-all', 404, 'profile_not_found'],
     ['/v1/profiles/not-an-id', 404, 'profile_not_found'],
     ['/v1/profiles/prf_ffffff', 404, 'profile_not_found'],
