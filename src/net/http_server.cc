@@ -113,8 +113,18 @@ Router::Match Router::Find(http::verb method, std::string_view path) const {
   if (found == nullptr) return m;
   m.path_known = true;
   m.route = &found->path;
+  const Handler* get = nullptr;
   for (const auto& [verb, handler] : found->methods) {
     if (verb == method) m.handler = &handler;
+    if (verb == http::verb::get) get = &handler;
+    if (!m.allow.empty()) m.allow += ", ";
+    m.allow += SV(http::to_string(verb));
+  }
+  // HEAD is GET without the body (Session::Send drops it), as load balancers' health checks
+  // and `curl -I` expect.
+  if (get != nullptr) {
+    if (m.handler == nullptr && method == http::verb::head) m.handler = get;
+    m.allow += ", HEAD";
   }
   return m;
 }
@@ -267,10 +277,12 @@ class Session : public std::enable_shared_from_this<Session> {
                   route);
     }
     if (match.handler == nullptr) {
-      return Send(ErrorResponse(MakeError(
-                      absl::StatusCode::kUnimplemented, "method_not_allowed",
-                      StrCat(SV(request_.method_string()), " is not allowed on ", route))),
-                  route);
+      Response res =
+          ErrorResponse(MakeError(absl::StatusCode::kUnimplemented, "method_not_allowed",
+                                  StrCat(SV(request_.method_string()), " is not allowed on ", route,
+                                         " (", match.allow, ")")));
+      res.set(http::field::allow, match.allow);
+      return Send(std::move(res), route);
     }
     std::string_view encoding = SV(request_[http::field::content_encoding]);
     if (!encoding.empty() && !EqualsIgnoreCase(encoding, "identity")) {
@@ -319,6 +331,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res.version(11);
     res.keep_alive(!close_after_);
     res.prepare_payload();
+    if (request_.method() == http::verb::head) res.body().clear();  // Content-Length stays
     response_ = std::move(res);
     stream_.expires_after(shared_->options.read_timeout);
     http::async_write(stream_, response_,

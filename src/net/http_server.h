@@ -90,7 +90,8 @@ class Router {
  public:
   // A path is exact ("/v1/track") or a pattern whose `{name}` segments match one non-empty
   // segment each ("/v1/profiles/{id}/events"). Exact paths win over patterns; patterns are
-  // tried in the order added. A path registered for one method answers 405 to the others.
+  // tried in the order added. A path registered for one method answers 405 to the others,
+  // with an Allow header; a path with a GET handler answers HEAD with it, without the body.
   // The route label in metrics is the path as registered, so ids never become labels.
   void Add(http::verb method, std::string path, Handler handler);
 
@@ -99,6 +100,7 @@ class Router {
     bool path_known = false;
     const std::string* route = nullptr;
     std::vector<std::string> params;
+    std::string allow;  // the path's methods, for the Allow header of a 405 ("GET, HEAD")
   };
   Match Find(http::verb method, std::string_view path) const;
 

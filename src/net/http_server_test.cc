@@ -137,6 +137,36 @@ TEST_F(HttpServerTest, NotFoundAndMethodNotAllowed) {
   res = c.Send(http::verb::get, "/echo");
   EXPECT_EQ(res.result_int(), 405u);
   EXPECT_NE(res.body().find("method_not_allowed"), std::string::npos);
+  EXPECT_EQ(res[http::field::allow], "POST");
+  res = c.Send(http::verb::delete_, "/ip");
+  EXPECT_EQ(res.result_int(), 405u);
+  EXPECT_EQ(res[http::field::allow], "GET, HEAD");
+  EXPECT_NE(res.body().find("DELETE is not allowed on /ip (GET, HEAD)"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, HeadIsGetWithoutTheBody) {
+  StartServer();
+  Client c(server_->port());
+  Request req{http::verb::head, "/ip", 11};
+  req.set(http::field::host, "localhost");
+  http::write(c.stream, req);
+  http::response_parser<http::string_body> parser;
+  parser.skip(true);  // a response to HEAD has no body, whatever its Content-Length says
+  http::read(c.stream, c.buffer, parser);
+  EXPECT_EQ(parser.get().result_int(), 200u);
+  EXPECT_EQ(parser.get()[http::field::content_length], "9");  // "127.0.0.1", as GET sends it
+  EXPECT_EQ(parser.get().body(), "");
+  // The connection stays in step: nothing of a body was sent to be misread as the next answer.
+  Response res = c.Send(http::verb::get, "/ip");
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "127.0.0.1");
+  // HEAD of a path without GET is still 405.
+  req.target("/echo");
+  http::write(c.stream, req);
+  http::response_parser<http::string_body> refused;
+  refused.skip(true);
+  http::read(c.stream, c.buffer, refused);
+  EXPECT_EQ(refused.get().result_int(), 405u);
 }
 
 TEST_F(HttpServerTest, BodyOverLimitIs413) {

@@ -65,6 +65,17 @@ test('/healthz and /readyz answer 200', async (t) => {
   const ready = await server.request('/readyz');
   assert.equal(ready.status, 200);
   assert.deepEqual(ready.json, { status: 'ready' });
+  // HEAD, as load balancers' health checks send it: the GET's status and headers, no body.
+  for (const path of ['/healthz', '/readyz']) {
+    const head = await server.request(path, { method: 'HEAD' });
+    assert.equal(head.status, 200, path);
+    assert.equal(head.text, '', path);
+    assert.equal(head.headers['content-type'], 'application/json', path);
+  }
+  const refused = await server.request('/healthz', { method: 'POST', body: {} });
+  assert.equal(refused.status, 405);
+  assert.equal(refused.headers.allow, 'GET, HEAD');
+  assert.equal(refused.json.error.code, 'method_not_allowed');
   assert.equal(await server.stop(), 0);
 });
 
