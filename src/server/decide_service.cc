@@ -1905,6 +1905,18 @@ void DecideService::HandleLift(net::RequestContext& ctx, net::Responder respond)
       g.sum_squares += r * r;
     }
   }
+  // A point neither configured nor in the log is a mistake (a typo would read as no lift); one
+  // taken out of the catalog still shows its logged decisions.
+  if (!point.empty() && engine.decisions == 0 && control.decisions == 0) {
+    absl::StatusOr<State*> state = StateOf(ws);
+    if (state.ok() && CatalogOf(**state)->Point(point) == nullptr) {
+      return respond(net::ErrorResponse(
+          MakeError(absl::StatusCode::kNotFound, "unknown_decision_point",
+                    StrCat("no decision point '", point.substr(0, 200),
+                           "' in this workspace, and no logged decision at one of that name"),
+                    "decisionPoint")));
+    }
+  }
   std::string out;
   JsonWriter w(&out);
   w.StartObject();

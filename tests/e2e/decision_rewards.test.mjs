@@ -381,5 +381,37 @@ workspaces:
   const bad = await admin('/v1/decisions/lift?from=yesterday');
   assert.equal(bad.status, 400, bad.text);
   assert.equal(bad.json.error.field, 'from');
+  // A point neither configured nor logged is a mistake, not zero lift.
+  const typo = await admin('/v1/decisions/lift?decisionPoint=pgae');
+  assert.equal(typo.status, 404, typo.text);
+  assert.equal(typo.json.error.code, 'unknown_decision_point');
+  assert.equal(typo.json.error.field, 'decisionPoint');
+  // A configured point with nothing logged in the range is no lift yet.
+  const empty = await admin('/v1/decisions/lift?decisionPoint=page&to=2020-01-01T00:00:00Z');
+  assert.equal(empty.status, 200, empty.text);
+  assert.deepEqual([empty.json.scanned, empty.json.lift], [0, null]);
   assert.equal(await srv.stop(), 0);
+
+  // A point taken out of the catalog still reports what was logged at it.
+  const again = await startServer({
+    t,
+    dataDir: srv.dataDir,
+    config: `
+workspaces:
+  - name: lift
+    write_keys: [wk_lift]
+    admin_keys: [ak_lift]
+    decisions:
+      actions:
+        - {id: good, issue: i, group: g, treatments: [{id: good_web, channel: web}]}
+      decision_points:
+        - {id: other, issues: [i]}
+`,
+  });
+  const gone = await again.request('/v1/decisions/lift?decisionPoint=page', {
+    headers: { authorization: 'Bearer ak_lift' },
+  });
+  assert.equal(gone.status, 200, gone.text);
+  assert.deepEqual([gone.json.engine.decisions, gone.json.control.decisions], [groups.engine, groups.control]);
+  assert.equal(await again.stop(), 0);
 });
