@@ -328,16 +328,19 @@ test('delivery: the channel a customer engages on, variants by their clicks, the
   }
 });
 
-test('the lift report: the engine against its control group', async (t) => {
-  const srv = await startServer({
-    t,
-    config: `
+// The lift test's workspace, before its decisions' settings.
+const LIFT_WORKSPACE = `
 workspaces:
   - name: lift
     write_keys: [wk_lift]
     admin_keys: [ak_lift]
     decisions:
-      control_group: 0.5
+`;
+
+test('the lift report: the engine against its control group', async (t) => {
+  const srv = await startServer({
+    t,
+    config: `${LIFT_WORKSPACE}      control_group: 0.5
       thresholds: {autonomous: 0, supervised: 0}
       actions:
         - {id: good, issue: i, group: g, treatments: [{id: good_web, channel: web}]}
@@ -396,13 +399,7 @@ workspaces:
   const again = await startServer({
     t,
     dataDir: srv.dataDir,
-    config: `
-workspaces:
-  - name: lift
-    write_keys: [wk_lift]
-    admin_keys: [ak_lift]
-    decisions:
-      actions:
+    config: `${LIFT_WORKSPACE}      actions:
         - {id: good, issue: i, group: g, treatments: [{id: good_web, channel: web}]}
       decision_points:
         - {id: other, issues: [i]}
