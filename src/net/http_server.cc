@@ -117,14 +117,16 @@ Router::Match Router::Find(http::verb method, std::string_view path) const {
   for (const auto& [verb, handler] : found->methods) {
     if (verb == method) m.handler = &handler;
     if (verb == http::verb::get) get = &handler;
-    if (!m.allow.empty()) m.allow += ", ";
-    m.allow += SV(http::to_string(verb));
   }
   // HEAD is GET without the body (Session::Send drops it), as load balancers' health checks
   // and `curl -I` expect.
-  if (get != nullptr) {
-    if (m.handler == nullptr && method == http::verb::head) m.handler = get;
-    m.allow += ", HEAD";
+  if (m.handler == nullptr && method == http::verb::head) m.handler = get;
+  if (m.handler == nullptr) {  // only a 405 needs the list
+    for (const auto& [verb, handler] : found->methods) {
+      if (!m.allow.empty()) m.allow += ", ";
+      m.allow += SV(http::to_string(verb));
+    }
+    if (get != nullptr) m.allow += ", HEAD";
   }
   return m;
 }

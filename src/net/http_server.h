@@ -100,7 +100,7 @@ class Router {
     bool path_known = false;
     const std::string* route = nullptr;
     std::vector<std::string> params;
-    std::string allow;  // the path's methods, for the Allow header of a 405 ("GET, HEAD")
+    std::string allow;  // without a handler: the path's methods, for a 405's Allow header
   };
   Match Find(http::verb method, std::string_view path) const;
 
