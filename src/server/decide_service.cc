@@ -1615,6 +1615,9 @@ absl::StatusOr<Selection> SelectDecisions(const storage::Store& store, uint32_t 
   if (!from.ok()) return from.status();
   absl::StatusOr<int64_t> to = time_param("to", int64_t{1} << 46);
   if (!to.ok()) return to.status();
+  if (*from > *to) {  // swapped bounds select nothing: say so rather than answer empty
+    return InvalidInput("invalid_value", "from must not be after to", "from");
+  }
   absl::StatusOr<std::optional<uint64_t>> cursor = DecisionCursor(url);
   if (!cursor.ok()) return cursor.status();
   const uint64_t after = cursor->value_or(0);

@@ -260,10 +260,23 @@ test('the log: by profile and time, paginated', async () => {
   assert.ok(all.json.decisions.every((d) => Array.isArray(d.context) && Array.isArray(d.eligible)));
   const none = await admin(`/v1/decisions?to=${encodeURIComponent(t0)}&from=${encodeURIComponent(t0)}`);
   assert.equal(none.json.decisions.length, 0);
-  for (const [query, field] of [['from=yesterday', 'from'], ['profile=bob', 'profile'], ['cursor=x', 'cursor'], ['limit=0', 'limit']]) {
+  const swapped = `from=${encodeURIComponent(t0)}&to=2020-01-01T00:00:00Z`;
+  for (const [query, field] of [
+    ['from=yesterday', 'from'],
+    ['profile=bob', 'profile'],
+    ['cursor=x', 'cursor'],
+    ['limit=0', 'limit'],
+    [swapped, 'from'],
+  ]) {
     const res = await admin(`/v1/decisions?${query}`);
     assert.equal(res.status, 400, query);
     assert.equal(res.json.error.field, field, query);
+  }
+  // The export and the lift report select the same way.
+  for (const path of ['/v1/decisions/export', '/v1/decisions/lift']) {
+    const res = await admin(`${path}?${swapped}`);
+    assert.equal(res.status, 400, `${path}: ${res.text}`);
+    assert.equal(res.json.error.message, 'from must not be after to');
   }
   const missing = await admin('/v1/decisions/dec_0000000000000001');
   assert.equal(missing.status, 404);
