@@ -101,12 +101,16 @@ absl::Status ReadTimestamp(element value, std::string_view field, std::optional<
   return absl::OkStatus();
 }
 
+}  // namespace
+
 absl::Status ReadObject(element value, std::string_view field, std::optional<object>* out) {
   if (value.is_null()) return absl::OkStatus();
   if (!value.is_object()) return WrongType(field, "an object", value);
   *out = object(value);
   return absl::OkStatus();
 }
+
+namespace {
 
 absl::Status RequireNonEmptyString(element value, std::string_view field, bool* present) {
   if (value.is_null()) return absl::OkStatus();

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,13 @@
 #include "simdjson.h"
 
 namespace whisperer::api {
+
+// A field the spec defines as an object: `value` is null (absent; `out` is left alone) or an
+// object (set in `out`); anything else is 400 wrong_type naming `field`. Shared with the
+// request-time APIs (server/request_context.h), whose bodies take Segment's `context` and
+// `properties`.
+absl::Status ReadObject(simdjson::dom::element value, std::string_view field,
+                        std::optional<simdjson::dom::object>* out);
 
 // The Segment tracking API's limits (its documented 32 KB per event, 500 KB per request and
 // 2,500 events per batch), configurable under `ingest:` in the config file.

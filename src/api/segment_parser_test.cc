@@ -239,5 +239,22 @@ TEST(SegmentParserNullTest, NullSpecFieldsAreNotStored) {
   EXPECT_NE(r->events[0].json.find("\"custom\":null"), std::string::npos);  // not ours to drop
 }
 
+TEST(ReadObjectTest, NullIsAbsentAnObjectIsReadAnythingElseIsWrongType) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = parser.parse(
+      std::string_view(R"({"context":{"k":1},"properties":null,"traits":[1],"integrations":"x"})"));
+  std::optional<simdjson::dom::object> out;
+  EXPECT_TRUE(ReadObject(doc["properties"], "properties", &out).ok());
+  EXPECT_FALSE(out.has_value());
+  ASSERT_TRUE(ReadObject(doc["context"], "context", &out).ok());
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(int64_t((*out)["k"]), 1);
+  absl::Status array = ReadObject(doc["traits"], "traits", &out);
+  EXPECT_EQ(ErrorCodeOf(array), "wrong_type");
+  EXPECT_EQ(ErrorFieldOf(array), "traits");
+  EXPECT_NE(array.message().find("traits must be an object, not an array"), std::string::npos);
+  EXPECT_EQ(ErrorCodeOf(ReadObject(doc["integrations"], "integrations", &out)), "wrong_type");
+}
+
 }  // namespace
 }  // namespace whisperer::api

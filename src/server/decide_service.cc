@@ -1021,9 +1021,8 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
           "wrong_type", "channels must be a non-empty list of channel names", "channels")));
     }
   }
-  if (body["context"].get(v) == simdjson::SUCCESS && !v.is_object()) {
-    return respond(
-        net::ErrorResponse(InvalidInput("wrong_type", "context must be an object", "context")));
+  if (absl::Status s = CheckSegmentObjects(body); !s.ok()) {
+    return respond(net::ErrorResponse(s));
   }
   bool deferred = false;
   if (body["deferActivation"].get(v) == simdjson::SUCCESS && v.get(deferred) != simdjson::SUCCESS) {

@@ -234,10 +234,8 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
           InvalidInput("invalid_value", StrCat("at most ", kMaxItems, " items"), "items")));
     }
   }
-  simdjson::dom::element context;
-  if (body["context"].get(context) == simdjson::SUCCESS && !context.is_object()) {
-    return respond(
-        net::ErrorResponse(InvalidInput("wrong_type", "context must be an object", "context")));
+  if (absl::Status s = CheckSegmentObjects(body); !s.ok()) {
+    return respond(net::ErrorResponse(s));
   }
 
   const state::Profile& profile = customer->profile;

@@ -1,6 +1,7 @@
 #include "server/request_context.h"
 
 #include "api/query.h"
+#include "api/segment_parser.h"
 #include "common/status.h"
 #include "common/strings.h"
 #include "state/profiles.h"
@@ -18,6 +19,16 @@ absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
       keys, net::Header(ctx.request, net::http::field::authorization), body_key);
   if (!principal.ok()) return principal.status();
   return CallerRequest{*body, *principal};
+}
+
+absl::Status CheckSegmentObjects(simdjson::dom::element body) {
+  for (std::string_view field : {"context", "properties"}) {
+    simdjson::dom::element v;
+    if (body[field].get(v) != simdjson::SUCCESS) continue;
+    std::optional<simdjson::dom::object> ignored;
+    if (absl::Status s = api::ReadObject(v, field, &ignored); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage::Store& store,

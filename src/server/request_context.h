@@ -36,6 +36,10 @@ absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
                                                 const net::RequestContext& ctx,
                                                 simdjson::dom::parser& parser);
 
+// Segment's `context` and `properties` of the body, when given and not null, are objects: else
+// 400 wrong_type naming the field (as collection answers).
+absl::Status CheckSegmentObjects(simdjson::dom::element body);
+
 // userId first, then anonymousId. 400 missing_field without either, wrong_type when one is not
 // a string.
 absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage::Store& store,

@@ -216,12 +216,16 @@ test('decide: errors name the field', async () => {
     [{ userId: 'a', decisionPoint: 'home', channels: ['fax'] }, 400, 'invalid_value', 'channels'],
     [{ userId: 'a', decisionPoint: 'home', channels: 'web' }, 400, 'wrong_type', 'channels'],
     [{ userId: 'a', decisionPoint: 'home', context: [] }, 400, 'wrong_type', 'context'],
+    [{ userId: 'a', decisionPoint: 'home', properties: 'x' }, 400, 'wrong_type', 'properties'],
   ]) {
     const res = await decide(body);
     assert.equal(res.status, status, `${JSON.stringify(body)}: ${res.text}`);
     assert.equal(res.json.error.code, code, JSON.stringify(body));
     assert.equal(res.json.error.field, field, JSON.stringify(body));
   }
+  // null is absent, as in collection.
+  const nulls = await decide({ userId: 'a', decisionPoint: 'home', context: null, properties: null });
+  assert.equal(nulls.status, 200, nulls.text);
   const noKey = await server.request('/v1/decide', { body: { userId: 'a', decisionPoint: 'home' } });
   assert.equal(noKey.status, 401);
   const plain = await decide({ userId: 'a', decisionPoint: 'home' }, 'wk_plain');

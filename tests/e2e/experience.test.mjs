@@ -172,12 +172,16 @@ test('bad experience requests get clear errors', async () => {
     [{ anonymousId: 'a', items: 'sku' }, 400, 'wrong_type', 'items'],
     [{ anonymousId: 'a', items: Array.from({ length: 51 }, (_, i) => `s${i}`) }, 400, 'invalid_value', 'items'],
     [{ anonymousId: 'a', context: 'mobile' }, 400, 'wrong_type', 'context'],
+    [{ anonymousId: 'a', properties: ['shirts'] }, 400, 'wrong_type', 'properties'],
   ]) {
     const res = await experience(body);
     assert.equal(res.status, status, JSON.stringify(body));
     assert.equal(res.json.error.code, code, JSON.stringify(body));
     assert.equal(res.json.error.field, field, JSON.stringify(body));
   }
+  // null is absent, as in collection.
+  const nulls = await experience({ anonymousId: 'a', context: null, properties: null });
+  assert.equal(nulls.status, 200, nulls.text);
   const noKey = await experience({ anonymousId: 'a' }, null);
   assert.equal(noKey.status, 401);
   const text = await server.request('/v1/experience', {
