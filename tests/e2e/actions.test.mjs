@@ -115,3 +115,32 @@ test('actions: listed, created, replaced and deleted over HTTP, used at once, ke
   assert.equal((await decide()).json.candidates, 3);
   assert.equal(await server.stop(), 0);
 });
+
+test("decide reads the request's properties as the event's: event.properties.* in applicability", async (t) => {
+  const server = await startServer({ t, config: CONFIG });
+  const put = await server.request('/v1/actions/shirts', {
+    method: 'PUT',
+    body: {
+      issue: 'engage', group: 'content',
+      applicability: 'event.properties.category == "shirts"',
+      treatments: [{ id: 'shirts_web', channel: 'web' }],
+    },
+    headers: { authorization: 'Bearer ak_shop' },
+  });
+  assert.equal(put.status, 201, put.text);
+  const decide = (properties) =>
+    server.request('/v1/decide', {
+      body: { userId: 'u1', decisionPoint: 'home', properties },
+      headers: { authorization: `Basic ${Buffer.from('wk_shop:').toString('base64')}` },
+    });
+  const filteredOut = (res) => res.json.filtered.find((f) => f.action === 'shirts')?.reason;
+  const shirts = await decide({ category: 'shirts' });
+  assert.equal(shirts.status, 200, shirts.text);
+  assert.equal(filteredOut(shirts), undefined, shirts.text);
+  assert.ok(shirts.json.slots.some((s) => s.action === 'shirts'), shirts.text);
+  const hats = await decide({ category: 'hats' });
+  assert.equal(filteredOut(hats), 'not_applicable', hats.text);
+  const none = await decide(undefined);
+  assert.equal(filteredOut(none), 'not_applicable', none.text);
+  assert.equal(await server.stop(), 0);
+});
