@@ -73,6 +73,17 @@ absl::Status ProfileService::ProfilesOn() const {
                    "(ingest.profiles: false)");
 }
 
+absl::StatusOr<state::Profile> ProfileService::ReadTarget(const Target& target) const {
+  absl::StatusOr<state::Profile> profile =
+      state::ProfileEngine::ReadProfile(*store_, target.workspace_id, target.profile_id);
+  if (profile.status().code() == absl::StatusCode::kNotFound) {
+    // The profile of the path's {id}: name it as the field, as a malformed id is named.
+    return MakeError(absl::StatusCode::kNotFound, "profile_not_found",
+                     std::string(profile.status().message()), "id");
+  }
+  return profile;
+}
+
 absl::Status ProfileService::Change(const std::function<absl::Status(rocksdb::WriteBatch*)>& fn) {
   if (absl::Status on = ProfilesOn(); !on.ok()) return on;
   return shards_->WriteExclusive(fn);
@@ -133,8 +144,7 @@ void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respo
 void ProfileService::HandleGet(net::RequestContext& ctx, net::Responder respond) {
   absl::StatusOr<Target> target = Authorize(ctx);
   if (!target.ok()) return respond(net::ErrorResponse(target.status()));
-  absl::StatusOr<state::Profile> profile =
-      state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
+  absl::StatusOr<state::Profile> profile = ReadTarget(*target);
   if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
   std::string body;
   JsonWriter w(&body);
@@ -157,8 +167,7 @@ void ProfileService::HandleEvents(net::RequestContext& ctx, net::Responder respo
   if (!before.ok()) return respond(net::ErrorResponse(before.status()));
   absl::StatusOr<uint64_t> limit = api::PageLimit(url);
   if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
-  absl::StatusOr<state::Profile> profile =
-      state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
+  absl::StatusOr<state::Profile> profile = ReadTarget(*target);
   if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
   absl::StatusOr<state::ProfileEngine::TimelinePage> page =
       state::ProfileEngine::Timeline(*store_, target->workspace_id, *profile, *before, *limit);
@@ -233,8 +242,7 @@ void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder resp
     return engine_->SetConsent(target->workspace_id, target->profile_id, changes, batch);
   });
   if (!written.ok()) return respond(net::ErrorResponse(written));
-  absl::StatusOr<state::Profile> profile =
-      state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
+  absl::StatusOr<state::Profile> profile = ReadTarget(*target);
   if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
   std::string out;
   JsonWriter w(&out);
@@ -250,8 +258,7 @@ void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder resp
 void ProfileService::HandleExport(net::RequestContext& ctx, net::Responder respond) {
   absl::StatusOr<Target> target = Authorize(ctx);
   if (!target.ok()) return respond(net::ErrorResponse(target.status()));
-  absl::StatusOr<state::Profile> profile =
-      state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
+  absl::StatusOr<state::Profile> profile = ReadTarget(*target);
   if (!profile.ok()) return respond(net::ErrorResponse(profile.status()));
   absl::StatusOr<std::vector<uint64_t>> sequences =
       state::ProfileEngine::Sequences(*store_, target->workspace_id, *profile);
@@ -338,8 +345,7 @@ void ProfileService::HandleUnmerge(net::RequestContext& ctx, net::Responder resp
     return absl::OkStatus();
   });
   if (!written.ok()) return respond(net::ErrorResponse(written));
-  absl::StatusOr<state::Profile> kept =
-      state::ProfileEngine::ReadProfile(*store_, target->workspace_id, target->profile_id);
+  absl::StatusOr<state::Profile> kept = ReadTarget(*target);
   if (!kept.ok()) return respond(net::ErrorResponse(kept.status()));
   std::string out = R"({"profileId":)";
   AppendJsonString(&out, state::ProfileIdString(kept->id));

@@ -73,6 +73,8 @@ class ProfileService {
     uint64_t profile_id;
   };
   absl::StatusOr<Target> Authorize(const net::RequestContext& ctx) const;
+  // The target's profile as stored (merges followed); 404 profile_not_found, field `id`.
+  absl::StatusOr<state::Profile> ReadTarget(const Target& target) const;
   // The workspace of the request's admin key (401/403 otherwise).
   absl::StatusOr<api::Principal> Admin(const net::RequestContext& ctx) const;
   // 503 profiles_disabled when the server runs with ingest.profiles: false.

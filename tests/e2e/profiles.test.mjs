@@ -343,6 +343,10 @@ test('profile endpoints: admin key only, clear errors', async () => {
     const res = await admin(path);
     assert.equal(res.status, status, `${path}: ${res.text}`);
     assert.equal(res.json.error.code, code, path);
+    // A path id that names no profile, well-formed or not, is the field `id`.
+    if (code === 'profile_not_found' && !path.includes('lookup')) {
+      assert.equal(res.json.error.field, 'id', `${path}: ${res.text}`);
+    }
   }
   const method = await admin(`/v1/profiles/${id}`, { method: 'POST', body: {} });
   assert.equal(method.status, 405);
