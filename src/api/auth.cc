@@ -28,6 +28,14 @@ absl::StatusOr<std::string> KeyFromHeader(std::string_view header, std::string_v
   return decoded.substr(0, decoded.find(':'));
 }
 
+// The key an Authorization header carries, Basic or Bearer (the scheme the header has), or ""
+// when it carries none.
+absl::StatusOr<std::string> HeaderKey(std::string_view authorization) {
+  absl::StatusOr<std::string> key = KeyFromHeader(authorization, "Basic");
+  if (!key.ok() || !key->empty()) return key;
+  return KeyFromHeader(authorization, "Bearer");
+}
+
 }  // namespace
 
 absl::Status KeyRing::Add(std::string key, Principal principal) {
@@ -53,9 +61,7 @@ bool HasHeaderKey(std::string_view authorization) {
 
 absl::StatusOr<Principal> AuthenticateCollect(const KeyRing& keys, std::string_view authorization,
                                               std::string_view body_write_key) {
-  absl::StatusOr<std::string> key = KeyFromHeader(authorization, "Basic");
-  if (!key.ok()) return key.status();
-  if (key->empty()) key = KeyFromHeader(authorization, "Bearer");
+  absl::StatusOr<std::string> key = HeaderKey(authorization);
   if (!key.ok()) return key.status();
   if (key->empty()) *key = std::string(body_write_key);
   if (key->empty()) {
@@ -68,11 +74,9 @@ absl::StatusOr<Principal> AuthenticateCollect(const KeyRing& keys, std::string_v
 }
 
 absl::StatusOr<Principal> AuthenticateAdmin(const KeyRing& keys, std::string_view authorization) {
-  absl::StatusOr<std::string> key = KeyFromHeader(authorization, "Bearer");
-  if (!key.ok()) return key.status();
-  // Basic too: the Segment clients and `curl -u KEY:` send keys that way, and a write key sent
-  // so must get the 403 that says what it may do, not a 401 that says no key came.
-  if (key->empty()) key = KeyFromHeader(authorization, "Basic");
+  // Basic as well as Bearer: the Segment clients and `curl -u KEY:` send keys that way, and a
+  // write key sent so must get the 403 that says what it may do, not a 401 that says no key came.
+  absl::StatusOr<std::string> key = HeaderKey(authorization);
   if (!key.ok()) return key.status();
   if (key->empty()) {
     return Unauthenticated("this endpoint needs an admin key: Authorization: Bearer <admin key>");
