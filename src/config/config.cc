@@ -901,13 +901,31 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
     }
   }
   if (YAML::Node c = node["consent"]) {
-    WHISPERER_RETURN_IF_ERROR(r.Map(c, path + ".consent", {"purposes"}));
+    WHISPERER_RETURN_IF_ERROR(r.Map(c, path + ".consent", {"purposes", "categories"}));
     WHISPERER_RETURN_IF_ERROR(
         r.StringList(c["purposes"], path + ".consent.purposes", &ws->consent_purposes));
     for (size_t i = 0; i < ws->consent_purposes.size(); ++i) {
       if (!ValidIdName(ws->consent_purposes[i])) {
         return ConfigError(file, c["purposes"][i], StrCat(path, ".consent.purposes[", i, "]"),
                            "must be 1-64 letters, digits or _");
+      }
+    }
+    if (YAML::Node cats = c["categories"]) {
+      const std::string cp = path + ".consent.categories";
+      if (!cats.IsMap()) return ConfigError(file, cats, cp, "must be a mapping");
+      for (auto it = cats.begin(); it != cats.end(); ++it) {
+        WorkspaceConfig::ConsentCategory cat;
+        cat.name = it->first.as<std::string>();
+        const std::string at = StrCat(cp, ".", cat.name);
+        if (cat.name.empty() || cat.name.size() > 128) {
+          return ConfigError(file, it->first, at, "a category name must be 1-128 characters");
+        }
+        WHISPERER_RETURN_IF_ERROR(r.StringList(it->second, at, &cat.purposes));
+        if (cat.purposes.empty()) {
+          return ConfigError(file, it->second, at, "must list at least one purpose");
+        }
+        cat.ref = RefOf(file, it->second, at);
+        ws->consent_categories.push_back(std::move(cat));
       }
     }
   }

@@ -252,6 +252,14 @@ struct WorkspaceConfig {
   int64_t session_timeout_ms = 30 * 60 * 1000;
   // Consent purposes beyond the standard ones (state/profile.h).
   std::vector<std::string> consent_purposes = {};
+  // A consent manager's categories, as events state them in context.consent.categoryPreferences,
+  // and the purposes each stands for (state::ConsentPurposes).
+  struct ConsentCategory {
+    std::string name;
+    std::vector<std::string> purposes;
+    SourceRef ref;
+  };
+  std::vector<ConsentCategory> consent_categories = {};
   std::vector<JourneyConfig> journeys = {};
   std::vector<PersonaConfig> personas = {};
   std::vector<AdaptationConfig> adaptations = {};

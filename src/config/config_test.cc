@@ -90,7 +90,9 @@ workspaces:
       priority: [crm_id, userId, anonymousId]
       external_ids: [crm_id]
     sessions: {timeout: 10m}
-    consent: {purposes: [profiling]}
+    consent:
+      purposes: [profiling]
+      categories: {C0004: [marketing_email, profiling], "Strictly Necessary": [analytics]}
 )",
                        "x.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -103,6 +105,13 @@ workspaces:
   EXPECT_EQ(ws.identity.priority->front(), "crm_id");
   EXPECT_EQ(ws.session_timeout_ms, 600'000);
   EXPECT_EQ(ws.consent_purposes, std::vector<std::string>{"profiling"});
+  ASSERT_EQ(ws.consent_categories.size(), 2u);
+  EXPECT_EQ(ws.consent_categories[0].name, "C0004");
+  EXPECT_EQ(ws.consent_categories[0].purposes,
+            (std::vector<std::string>{"marketing_email", "profiling"}));
+  EXPECT_EQ(ws.consent_categories[1].name, "Strictly Necessary");
+  EXPECT_EQ(ws.consent_categories[1].ref.path,
+            "workspaces[0].consent.categories.Strictly Necessary");
 }
 
 TEST(ConfigTest, ReadsValues) {
@@ -178,6 +187,12 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "workspaces[0].sessions.timeout"},
            {"workspaces:\n  - name: a\n    consent: {purposes: [\"bad purpose\"]}\n", "letters",
             "workspaces[0].consent.purposes[0]"},
+           {"workspaces:\n  - name: a\n    consent: {categories: [C0004]}\n", "must be a mapping",
+            "workspaces[0].consent.categories"},
+           {"workspaces:\n  - name: a\n    consent: {categories: {C0004: []}}\n",
+            "at least one purpose", "workspaces[0].consent.categories.C0004"},
+           {"workspaces:\n  - name: a\n    consent: {categories: {C0004: analytics}}\n",
+            "list of strings", "workspaces[0].consent.categories.C0004"},
            {"workspaces:\n  - name: a\n    personas:\n      - id: p\n", "needs a list of rules",
             "workspaces[0].personas[0].rules"},
            {"workspaces:\n  - name: a\n    personas:\n      - id: p\n"

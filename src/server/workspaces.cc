@@ -84,7 +84,25 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
   if (config.identity.priority) rules.priority = *config.identity.priority;
   rules.external_ids = config.identity.external_ids;
   out.fold.session_timeout_ms = config.session_timeout_ms;
-  out.extra_purposes = config.consent_purposes;
+  for (const std::string& purpose : config.consent_purposes) out.fold.consent.AddPurpose(purpose);
+  for (const config::WorkspaceConfig::ConsentCategory& c : config.consent_categories) {
+    for (const std::string& purpose : c.purposes) {
+      if (!out.fold.consent.Known(purpose)) {
+        return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                         StrCat(c.ref.Describe(), ": `", purpose,
+                                "` is not a consent purpose of this workspace (standard ones, or "
+                                "add it under consent.purposes)"),
+                         c.ref.path);
+      }
+    }
+    if (out.fold.consent.Known(c.name)) {
+      return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                       StrCat(c.ref.Describe(), ": `", c.name,
+                              "` is a consent purpose; a category needs another name"),
+                       c.ref.path);
+    }
+    out.fold.consent.AddCategory(c.name, c.purposes);
+  }
   for (const config::JourneyConfig& jc : config.journeys) {
     state::JourneySpec spec;
     spec.id = jc.id;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/status.h"
+#include "common/strings.h"
 #include "testing/temp_dir.h"
 
 namespace whisperer::server {
@@ -79,7 +80,7 @@ TEST(WorkspacesTest, ExampleConfigStatesTheProfileDefaults) {
   EXPECT_EQ(example.rules.priority, defaults.rules.priority);
   EXPECT_EQ(example.rules.external_ids, defaults.rules.external_ids);
   EXPECT_EQ(example.fold.session_timeout_ms, defaults.fold.session_timeout_ms);
-  EXPECT_EQ(example.extra_purposes, defaults.extra_purposes);
+  EXPECT_EQ(example.fold.consent, defaults.fold.consent);
   // The example journeys compile (the defaults have none).
   ASSERT_EQ(example.journeys.size(), 3u);
   EXPECT_EQ(example.journeys[0]->id, "mobile_short_video");
@@ -140,6 +141,40 @@ TEST(WorkspacesTest, ModelsClvAndTextPropertiesFollowTheConfig) {
   EXPECT_EQ(s->models.clv_refit_every_ms, 6 * 3'600'000);
   EXPECT_EQ(s->models.clv_monthly_discount, 0.05);
   EXPECT_EQ(s->text_properties, (std::vector<std::string>{"comment", "review.body"}));
+}
+
+TEST(WorkspacesTest, ConsentCategoriesNameKnownPurposes) {
+  absl::StatusOr<config::Config> c = config::ParseConfig(R"(workspaces:
+  - name: shop
+    consent:
+      purposes: [profiling]
+      categories: {C0004: [marketing_email, profiling]}
+)",
+                                                         "shop.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::StatusOr<state::WorkspaceProfileSettings> s = ProfileSettingsOf(c->workspaces[0]);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->fold.consent.Known("profiling"));
+  EXPECT_FALSE(s->fold.consent.Known("C0004"));  // a name events use, not a purpose
+  std::vector<std::string> stated;
+  EXPECT_TRUE(
+      s->fold.consent.ForStated("C0004", [&](std::string_view p) { stated.emplace_back(p); }));
+  EXPECT_EQ(stated, (std::vector<std::string>{"marketing_email", "profiling"}));
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"categories: {C0004: [telepathy]}",
+       "shop.yaml:4: workspaces[0].consent.categories.C0004: `telepathy` is not a consent purpose"},
+      {"categories: {analytics: [analytics]}", "`analytics` is a consent purpose"},
+  };
+  for (const auto& [yaml, message] : bad) {
+    c = config::ParseConfig(StrCat("workspaces:\n  - name: shop\n    consent:\n      ", yaml, "\n"),
+                            "shop.yaml");
+    ASSERT_TRUE(c.ok()) << c.status();
+    s = ProfileSettingsOf(c->workspaces[0]);
+    ASSERT_FALSE(s.ok()) << yaml;
+    EXPECT_EQ(ErrorCodeOf(s.status()), "invalid_config");
+    EXPECT_NE(std::string(s.status().message()).find(message), std::string::npos) << s.status();
+  }
 }
 
 }  // namespace

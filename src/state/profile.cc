@@ -78,7 +78,11 @@ std::optional<bool> ConsentValue(simdjson::dom::element v) {
 void ReadConsentObject(simdjson::dom::object obj, EventFacts* f) {
   for (auto [key, value] : obj) {
     if (key == "categoryPreferences") continue;
-    if (std::optional<bool> g = ConsentValue(value)) f->consent.emplace_back(std::string(key), *g);
+    if (std::optional<bool> g = ConsentValue(value)) {
+      f->consent.emplace_back(std::string(key), *g);
+    } else {
+      ++f->consent_invalid;
+    }
   }
 }
 
@@ -112,10 +116,10 @@ void SetTrait(Profile& p, std::string_view key, std::string json, int64_t at_ms)
   }
 }
 
-void SetConsent(Profile& p, const std::string& purpose, ConsentState state) {
+void SetConsent(Profile& p, std::string_view purpose, ConsentState state) {
   auto it = p.consent.find(purpose);
   if (it == p.consent.end()) {
-    p.consent.emplace(purpose, std::move(state));
+    p.consent.emplace(std::string(purpose), std::move(state));
   } else if (state.at_ms >= it->second.at_ms) {
     it->second = std::move(state);
   }
@@ -237,6 +241,12 @@ void Seen::Absorb(const Seen& other) {
   if (events == 0 || other.first_ms < first_ms) first_ms = other.first_ms;
   if (events == 0 || other.last_ms > last_ms) last_ms = other.last_ms;
   events += other.events;
+}
+
+bool ConsentPurposes::Known(std::string_view purpose) const {
+  return std::find(std::begin(kStandardPurposes), std::end(kStandardPurposes), purpose) !=
+             std::end(kStandardPurposes) ||
+         std::find(extra_.begin(), extra_.end(), purpose) != extra_.end();
 }
 
 bool Profile::Denied(std::string_view purpose) const {
@@ -399,8 +409,10 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
   // below leave bots out.
   if (!f.consent.empty()) {
     std::string source = StrCat("event:", f.message_id);
-    for (const auto& [purpose, granted] : f.consent) {
-      SetConsent(p, purpose, ConsentState{granted, f.timestamp_ms, source});
+    for (const auto& [name, granted] : f.consent) {
+      options.consent.ForStated(name, [&](std::string_view purpose) {
+        SetConsent(p, purpose, ConsentState{granted, f.timestamp_ms, source});
+      });
     }
   }
   if (device != nullptr && device->bot) {

@@ -19,7 +19,7 @@
 //     channels (`channel`), sources (UTM: context.campaign source/medium/name) and referrer
 //     hosts (context.page.referrer), each with first/last seen and a count;
 //   - consent per purpose (granted or denied, when, and from which source), set by the consent
-//     API or by context.consent of events;
+//     API or by context.consent of events (ConsentPurposes says which of their keys count);
 //   - merge history (which profile was absorbed, when, by which event, through which
 //     identifiers), absorbed profile ids (whose timelines are part of this one), and profiles
 //     this one was separated from by an unmerge;
@@ -63,6 +63,37 @@ inline constexpr std::string_view kCrossDevice = "cross_device";
 inline constexpr std::string_view kStandardPurposes[] = {"personalization", "cross_device",
                                                          "analytics",       "marketing_email",
                                                          "marketing_sms",   "marketing_push"};
+
+// A workspace's consent purposes (kStandardPurposes and those it adds) and the names events
+// may state them under: a purpose's own name, or a consent manager's category (Segment's
+// context.consent.categoryPreferences, e.g. OneTrust's "C0004" or "Advertising") that the
+// workspace maps to purposes. A statement under any other name sets nothing: the purposes a
+// profile holds stay the ones decisions and the consent API know, however many names senders
+// invent.
+class ConsentPurposes {
+ public:
+  void AddPurpose(std::string name) { extra_.push_back(std::move(name)); }
+  void AddCategory(std::string name, std::vector<std::string> purposes) {
+    categories_[std::move(name)] = std::move(purposes);
+  }
+  bool Known(std::string_view purpose) const;
+  bool operator==(const ConsentPurposes&) const = default;
+  // Calls `f` with each purpose a statement under `name` sets; false when it sets none.
+  template <typename F>
+  bool ForStated(std::string_view name, F&& f) const {
+    if (auto it = categories_.find(name); it != categories_.end()) {
+      for (const std::string& p : it->second) f(std::string_view(p));
+      return !it->second.empty();
+    }
+    if (!Known(name)) return false;
+    f(name);
+    return true;
+  }
+
+ private:
+  std::vector<std::string> extra_;
+  std::map<std::string, std::vector<std::string>, std::less<>> categories_;
+};
 
 struct TraitValue {
   std::string json;  // the value as compact JSON
@@ -269,9 +300,10 @@ struct EventFacts {
   std::string_view channel;
   std::string_view utm_source, utm_medium, utm_campaign;
   std::string referrer_host;
-  std::vector<std::pair<std::string, bool>> consent;
-  uint32_t signals = 0;    // bit i: of Signal kind i
-  std::string product_id;  // Product Viewed: properties.product_id (string or number)
+  std::vector<std::pair<std::string, bool>> consent;  // as stated: name -> granted
+  uint32_t consent_invalid = 0;  // statements whose value is no yes or no (none of the above)
+  uint32_t signals = 0;          // bit i: of Signal kind i
+  std::string product_id;        // Product Viewed: properties.product_id (string or number)
   // The event's text properties the workspace names, scored (ScoreTexts, state/text_signals.h;
   // ExtractFacts leaves them empty): in config order, `property` pointing into the settings.
   struct ScoredText {
@@ -302,6 +334,7 @@ const DeviceFacts* DetectDevice(const DeviceDetector* detector, std::string_view
 
 struct FoldOptions {
   int64_t session_timeout_ms = 30 * 60 * 1000;
+  ConsentPurposes consent;  // which consent statements of events count, and as which purposes
 };
 
 // Applies one event (already resolved to `profile`). `device` is null when the event has no

@@ -174,6 +174,21 @@ TEST_F(FoldTest, DevicesSourcesReferrersAndConsent) {
   EXPECT_TRUE(profile_.Facts().cross_device_denied);
 }
 
+TEST_F(FoldTest, ConsentStatementsSetOnlyPurposesAndMappedCategories) {
+  options_.consent.AddPurpose("profiling");
+  options_.consent.AddCategory("C0004", {"marketing_email", "marketing_sms"});
+  Fold("page", kT0,
+       R"("anonymousId":"a","context":{"consent":{"profiling":"granted","Advertising":false,)"
+       R"("analytics":"maybe","categoryPreferences":{"C0004":false,"C0002":false}}})");
+  EXPECT_TRUE(profile_.Denied("marketing_email"));
+  EXPECT_TRUE(profile_.Denied("marketing_sms"));
+  ASSERT_TRUE(profile_.consent.contains("profiling"));
+  EXPECT_TRUE(profile_.consent.at("profiling").granted);
+  // Unknown names (Advertising, C0002) and a value that is no yes or no set nothing.
+  EXPECT_EQ(profile_.consent.size(), 3u);
+  EXPECT_FALSE(profile_.consent.contains("analytics"));
+}
+
 TEST_F(FoldTest, TextPropertiesAreScoredButNotOfBots) {
   text_properties_ = {"comment", "review.body"};
   Fold("track", kT0,

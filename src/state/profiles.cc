@@ -60,6 +60,13 @@ ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Reg
                                           {{"reason", "cross_device_consent"}});
   refused_separated_ = &metrics->GetCounter("whisperer_profile_merges_refused_total", refused_help,
                                             {{"reason", "unmerged"}});
+  const char* consent_help =
+      "Consent statements of events (context.consent) that set no purpose: under a name that is "
+      "no purpose or category of the workspace, or with a value that is no yes or no.";
+  consent_unknown_ = &metrics->GetCounter("whisperer_consent_statements_ignored_total",
+                                          consent_help, {{"reason", "unknown_name"}});
+  consent_invalid_ = &metrics->GetCounter("whisperer_consent_statements_ignored_total",
+                                          consent_help, {{"reason", "invalid_value"}});
 }
 
 void ProfileEngine::Configure(uint32_t workspace_id, WorkspaceProfileSettings settings) {
@@ -223,6 +230,12 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   if (!facts.ok()) {
     unresolved_->Inc();
     return facts.status();
+  }
+  if (facts->consent_invalid > 0) consent_invalid_->Inc(facts->consent_invalid);
+  for (const auto& statement : facts->consent) {
+    if (!settings.fold.consent.ForStated(statement.first, [](std::string_view) {})) {
+      consent_unknown_->Inc();
+    }
   }
   if (event_time_) {
     // Replay: time is the events' own; what timed out before this event happened first.
@@ -574,11 +587,7 @@ absl::Status ProfileEngine::SetConsent(
     const std::vector<std::pair<std::string, ConsentState>>& changes, rocksdb::WriteBatch* batch) {
   const WorkspaceProfileSettings& settings = Settings(workspace_id);
   for (const auto& [purpose, state] : changes) {
-    bool known = std::find(std::begin(kStandardPurposes), std::end(kStandardPurposes), purpose) !=
-                     std::end(kStandardPurposes) ||
-                 std::find(settings.extra_purposes.begin(), settings.extra_purposes.end(),
-                           purpose) != settings.extra_purposes.end();
-    if (!known) {
+    if (!settings.fold.consent.Known(purpose)) {
       return InvalidInput("unknown_purpose", StrCat("unknown consent purpose `", purpose, "`"),
                           StrCat("purposes.", purpose));
     }

@@ -62,8 +62,6 @@ namespace whisperer::state {
 struct WorkspaceProfileSettings {
   identity::IdentityRules rules;
   FoldOptions fold;
-  // Consent purposes beyond kStandardPurposes that the consent API accepts.
-  std::vector<std::string> extra_purposes;
   // Journeys every event of the workspace is run through (state/journeys.h).
   std::vector<std::shared_ptr<const Journey>> journeys;
   // Personas every profile of the workspace is scored against (state/personas.h).
@@ -308,6 +306,8 @@ class ProfileEngine {
   obs::Counter* refused_limit_ = nullptr;
   obs::Counter* refused_consent_ = nullptr;
   obs::Counter* refused_separated_ = nullptr;
+  obs::Counter* consent_unknown_ = nullptr;
+  obs::Counter* consent_invalid_ = nullptr;
 };
 
 }  // namespace whisperer::state

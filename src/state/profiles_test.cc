@@ -156,10 +156,24 @@ TEST_F(ProfileEngineTest, ConsentApiChangesOnlyKnownPurposes) {
   EXPECT_TRUE(Read(id).Denied("marketing_sms"));
 
   WorkspaceProfileSettings settings;
-  settings.extra_purposes = {"telepathy"};
+  settings.fold.consent.AddPurpose("telepathy");
   engine_->Configure(1, settings);
   rocksdb::WriteBatch batch2;
   EXPECT_TRUE(engine_->SetConsent(1, id, {{"telepathy", {true, kT0, "api"}}}, &batch2).ok());
+}
+
+TEST_F(ProfileEngineTest, IgnoredConsentStatementsAreCountedByReason) {
+  Ingest(R"("type":"page","anonymousId":"d1","context":{"consent":{"analytics":"maybe",)"
+         R"("categoryPreferences":{"Advertising":false,"C0002":true,"marketing_sms":false}}})");
+  EXPECT_TRUE(Read(Find("anonymousId", "d1")).Denied("marketing_sms"));
+  const std::string rendered = metrics_.Render();
+  EXPECT_NE(rendered.find(R"(whisperer_consent_statements_ignored_total{reason="unknown_name"} 2)"),
+            std::string::npos)
+      << rendered;
+  EXPECT_NE(
+      rendered.find(R"(whisperer_consent_statements_ignored_total{reason="invalid_value"} 1)"),
+      std::string::npos)
+      << rendered;
 }
 
 TEST_F(ProfileEngineTest, BlockedIdentifiersOnlyLeaveTheEventUnresolved) {

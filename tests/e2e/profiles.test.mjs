@@ -303,6 +303,50 @@ test('consent: set through the API and from events; denied cross_device stops me
   );
 });
 
+test('consent from a consent manager: its categories set the purposes they map to', async (t) => {
+  const cm = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: default
+    consent:
+      categories:
+        C0004: [marketing_email, marketing_sms]
+        Performance: [analytics]
+`,
+  });
+  // Segment's consent shape (context.consent.categoryPreferences, as its consent manager
+  // integrations send it), with a category the workspace does not map and a purpose stated
+  // with a value that is no yes or no.
+  const res = await cm.request('/v1/track', {
+    body: {
+      userId: 'cmp-user',
+      event: 'Consent Updated',
+      messageId: 'cmp-1',
+      context: {
+        consent: {
+          personalization: 'maybe',
+          categoryPreferences: { C0004: false, Performance: true, C0005: true },
+        },
+      },
+    },
+    headers: { authorization: cm.basic() },
+  });
+  assert.equal(res.status, 200, res.text);
+  const id = (await cm.request('/v1/profiles/lookup?userId=cmp-user', { headers: { authorization: cm.bearer() } }))
+    .json.profileId;
+  const profile = (await cm.request(`/v1/profiles/${id}`, { headers: { authorization: cm.bearer() } })).json;
+  assert.deepEqual(Object.keys(profile.consent).sort(), ['analytics', 'marketing_email', 'marketing_sms']);
+  assert.equal(profile.consent.marketing_email.state, 'denied');
+  assert.equal(profile.consent.marketing_sms.state, 'denied');
+  assert.equal(profile.consent.analytics.state, 'granted');
+  assert.equal(profile.consent.analytics.source, 'event:cmp-1');
+  const metrics = (await cm.request('/metrics')).text;
+  assert.match(metrics, /whisperer_consent_statements_ignored_total\{reason="unknown_name"\} 1\n/);
+  assert.match(metrics, /whisperer_consent_statements_ignored_total\{reason="invalid_value"\} 1\n/);
+  assert.equal(await cm.stop(), 0);
+});
+
 test('profile endpoints: admin key only, clear errors', async () => {
   const sent = await server.request('/v1/track', {
     body: { userId: 'errs-user', event: 'X' },
