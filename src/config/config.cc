@@ -956,6 +956,8 @@ absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_
   } else {
     node["id"] = std::string(id);
   }
+  // `source` is what GET adds (config or api): an action read, changed and sent back keeps it.
+  node.remove("source");
   constexpr std::string_view kRoot = "action";
   Reader r("body");
   std::set<std::string> ids;

@@ -391,6 +391,12 @@ TEST(ConfigTest, ActionJsonRoundTripsAndErrorsNameTheFieldWithinTheAction) {
   EXPECT_EQ(ActionJson(*again), ActionJson(*a));
   EXPECT_EQ(again->valid_until_ms, a->valid_until_ms);
   EXPECT_EQ(again->variants.size(), 2u);
+  // The `source` that GET /v1/actions/{id} adds is ignored when the action is sent back.
+  std::string read = ActionJson(*a);
+  read.insert(read.size() - 1, R"(,"source":"config")");
+  absl::StatusOr<ActionConfig> sent_back = ParseActionJson(read, "flash");
+  ASSERT_TRUE(sent_back.ok()) << sent_back.status();
+  EXPECT_EQ(ActionJson(*sent_back), ActionJson(*a));
 
   struct Case {
     const char* json;

@@ -1908,10 +1908,11 @@ void DecideService::HandleLift(net::RequestContext& ctx, net::Responder respond)
     }
   }
   // A point neither configured nor in the log is a mistake (a typo would read as no lift); one
-  // taken out of the catalog still shows its logged decisions.
+  // taken out of the catalog, or of a workspace that no longer decides, still shows its logged
+  // decisions.
   if (!point.empty() && engine.decisions == 0 && control.decisions == 0) {
     absl::StatusOr<State*> state = StateOf(ws);
-    if (state.ok() && CatalogOf(**state)->Point(point) == nullptr) {
+    if (!state.ok() || CatalogOf(**state)->Point(point) == nullptr) {
       return respond(net::ErrorResponse(
           MakeError(absl::StatusCode::kNotFound, "unknown_decision_point",
                     StrCat("no decision point '", point.substr(0, 200),

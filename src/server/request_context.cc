@@ -11,12 +11,21 @@ namespace whisperer::server {
 absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
                                                 const net::RequestContext& ctx,
                                                 simdjson::dom::parser& parser) {
+  const std::string_view authorization = net::Header(ctx.request, net::http::field::authorization);
+  // As in collection, a key in the header is refused before the body is read.
+  std::optional<api::Principal> early;
+  if (api::HasHeaderKey(authorization)) {
+    absl::StatusOr<api::Principal> principal = api::AuthenticateCollect(keys, authorization, "");
+    if (!principal.ok()) return principal.status();
+    early = *std::move(principal);
+  }
   absl::StatusOr<simdjson::dom::element> body = api::JsonObjectBody(ctx.request.body(), parser);
   if (!body.ok()) return body.status();
+  if (early) return CallerRequest{*body, *std::move(early)};
   std::string_view body_key;
   if ((*body)["writeKey"].get(body_key) != simdjson::SUCCESS) body_key = {};
-  absl::StatusOr<api::Principal> principal = api::AuthenticateCollect(
-      keys, net::Header(ctx.request, net::http::field::authorization), body_key);
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateCollect(keys, authorization, body_key);
   if (!principal.ok()) return principal.status();
   return CallerRequest{*body, *principal};
 }

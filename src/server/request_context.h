@@ -27,7 +27,7 @@ struct Customer {
 
 // The body of a request-time call, parsed by `parser` (which must outlive it) as a JSON object,
 // and its caller authenticated like collection: a write or admin key, from the Authorization
-// header or, without one, `writeKey` in the body.
+// header (checked before the body is parsed) or, without one, `writeKey` in the body.
 struct CallerRequest {
   simdjson::dom::element body;
   api::Principal principal;

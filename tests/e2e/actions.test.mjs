@@ -62,6 +62,11 @@ test('actions: listed, created, replaced and deleted over HTTP, used at once, ke
   assert.equal(replaced.status, 200, replaced.text);
   assert.equal((await admin('/v1/actions/b')).json.value, 5);
   assert.equal((await admin('/v1/actions/b')).json.source, 'api');
+  // What GET answers, changed and sent back as it is (with its read-only `source`).
+  const read = (await admin('/v1/actions/b')).json;
+  const sentBack = await admin('/v1/actions/b', { method: 'PUT', body: { ...read, value: 6 } });
+  assert.equal(sentBack.status, 200, sentBack.text);
+  assert.equal((await admin('/v1/actions/b')).json.value, 6);
 
   // Refused with the config's rules, naming the field; nothing changes.
   const cases = [
@@ -109,7 +114,7 @@ test('actions: listed, created, replaced and deleted over HTTP, used at once, ke
   const kept = await admin('/v1/actions');
   assert.deepEqual(kept.json.actions.map((a) => [a.id, a.source, a.value]), [
     ['a', 'config', 1],
-    ['b', 'api', 5],
+    ['b', 'api', 6],
     ['later', 'api', 1],
   ]);
   assert.equal((await decide()).json.candidates, 3);

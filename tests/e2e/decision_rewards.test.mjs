@@ -411,4 +411,20 @@ test('the lift report: the engine against its control group', async (t) => {
   assert.equal(gone.status, 200, gone.text);
   assert.deepEqual([gone.json.engine.decisions, gone.json.control.decisions], [groups.engine, groups.control]);
   assert.equal(await again.stop(), 0);
+
+  // So does a workspace whose decisions block is gone; a point it never logged is still a typo.
+  const none = await startServer({
+    t,
+    dataDir: srv.dataDir,
+    config: LIFT_WORKSPACE.replace('    decisions:\n', ''),
+  });
+  const liftOf = (point) =>
+    none.request(`/v1/decisions/lift?decisionPoint=${point}`, { headers: { authorization: 'Bearer ak_lift' } });
+  const logged = await liftOf('page');
+  assert.equal(logged.status, 200, logged.text);
+  assert.equal(logged.json.engine.decisions, groups.engine);
+  const typoNone = await liftOf('pgae');
+  assert.equal(typoNone.status, 404, typoNone.text);
+  assert.equal(typoNone.json.error.code, 'unknown_decision_point');
+  assert.equal(await none.stop(), 0);
 });

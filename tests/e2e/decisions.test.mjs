@@ -228,6 +228,14 @@ test('decide: errors name the field', async () => {
   assert.equal(nulls.status, 200, nulls.text);
   const noKey = await server.request('/v1/decide', { body: { userId: 'a', decisionPoint: 'home' } });
   assert.equal(noKey.status, 401);
+  // As in collection, a key in the header is refused before the body is read.
+  for (const authorization of ['Bearer wk_nope', `Basic ${Buffer.from('wk_nope:').toString('base64')}`]) {
+    const badKey = await server.request('/v1/decide', { body: '{not json', headers: { authorization } });
+    assert.equal(badKey.status, 401, `${authorization}: ${badKey.text}`);
+    assert.equal(badKey.json.error.code, 'unauthenticated');
+  }
+  const noKeyBadBody = await server.request('/v1/decide', { body: '{not json' });
+  assert.equal(noKeyBadBody.status, 400, 'without a header key, the body (which may hold it) is read first');
   const plain = await decide({ userId: 'a', decisionPoint: 'home' }, 'wk_plain');
   assert.equal(plain.status, 404);
   assert.equal(plain.json.error.code, 'decisions_not_configured');
