@@ -5,8 +5,10 @@
 //   dedupe   [workspace u32][hash128(messageId)]  -> [receivedAt ms i64]
 //   meta     utf-8 name (see storage/store.h)     -> value
 //   identities [workspace u32][type length u8][type][value] -> [profile u64]
-//   profiles   [workspace u32][profile u64]       -> profile JSON ('{...}'), or 'M'[profile u64]
-//                                                    when merged into that profile
+//   profiles   [workspace u32][profile u64]       -> the profile's binary form
+//                                                    (state/profile_codec.h), or
+//                                                    'M'[profile u64] when merged into that
+//                                                    profile
 //   timeline   [workspace u32][profile u64][sequence u64] -> empty
 //
 // Dedupe keys are fixed-width (20 bytes) rather than the messageId itself, which may be up to
