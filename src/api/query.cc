@@ -4,6 +4,7 @@
 
 #include "common/status.h"
 #include "common/strings.h"
+#include "simdjson.h"
 
 namespace whisperer::api {
 namespace {
@@ -50,6 +51,9 @@ absl::StatusOr<std::string> PercentDecode(std::string_view value, std::string_vi
     out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
   }
+  if (!simdjson::validate_utf8(out.data(), out.size())) {
+    return InvalidInput("invalid_value", StrCat(name, " is not valid UTF-8 once %-decoded"), name);
+  }
   return out;
 }
 
@@ -76,9 +80,12 @@ absl::StatusOr<uint64_t> PageLimit(std::string_view target, uint64_t fallback, u
 absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
                                                       simdjson::dom::parser& parser) {
   simdjson::dom::element doc;
-  if (parser.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
-    return InvalidInput("malformed_json", "the body must be a JSON object");
+  if (const simdjson::error_code e = parser.parse(body.data(), body.size()).get(doc); e) {
+    if (e == simdjson::UTF8_ERROR) return InvalidInput("invalid_utf8", "the body is not UTF-8");
+    return InvalidInput("malformed_json",
+                        StrCat("the body must be a JSON object: ", simdjson::error_message(e)));
   }
+  if (!doc.is_object()) return InvalidInput("malformed_json", "the body must be a JSON object");
   return doc;
 }
 

@@ -18,7 +18,7 @@ namespace whisperer::api {
 std::optional<std::string_view> QueryParam(std::string_view target, std::string_view name);
 
 // RFC 3986 percent-decoding ("%40" -> "@"). A '+' stays a '+' (phone numbers); a malformed
-// escape is an InvalidArgument naming `name`.
+// escape, or a result that is not UTF-8, is an InvalidArgument naming `name`.
 absl::StatusOr<std::string> PercentDecode(std::string_view value, std::string_view name);
 
 // `value` as a whole number up to `max`; `fallback` when empty. The error names `name`.

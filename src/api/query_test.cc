@@ -24,6 +24,12 @@ TEST(PercentDecode, DecodesAndRejectsMalformedEscapes) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(ErrorFieldOf(bad.status()), "email");
   EXPECT_FALSE(PercentDecode("%zz", "email").ok());
+  // Decoded bytes must be UTF-8: they end up in JSON answers and in stored keys.
+  EXPECT_EQ(*PercentDecode("caf%C3%A9", "userId"), "caf\xc3\xa9");
+  absl::StatusOr<std::string> not_utf8 = PercentDecode("%C3%28", "userId");
+  ASSERT_FALSE(not_utf8.ok());
+  EXPECT_EQ(ErrorCodeOf(not_utf8.status()), "invalid_value");
+  EXPECT_EQ(ErrorFieldOf(not_utf8.status()), "userId");
 }
 
 TEST(ParseUintParam, RangeAndFallback) {
@@ -43,6 +49,17 @@ TEST(PageLimit, OneToAThousandDefaultAHundred) {
     ASSERT_FALSE(limit.ok()) << bad;
     EXPECT_EQ(ErrorCodeOf(limit.status()), "invalid_value");
   }
+}
+
+TEST(JsonObjectBody, ObjectsOnlyWithTheReasonForEachRefusal) {
+  simdjson::dom::parser parser;
+  absl::StatusOr<simdjson::dom::element> ok = JsonObjectBody(R"({"a":1})", parser);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_TRUE(ok->is_object());
+  EXPECT_EQ(ErrorCodeOf(JsonObjectBody("[1]", parser).status()), "malformed_json");
+  EXPECT_EQ(ErrorCodeOf(JsonObjectBody("", parser).status()), "malformed_json");
+  EXPECT_EQ(ErrorCodeOf(JsonObjectBody("{\"a\":", parser).status()), "malformed_json");
+  EXPECT_EQ(ErrorCodeOf(JsonObjectBody("{\"a\":\"\xc3(\"}", parser).status()), "invalid_utf8");
 }
 
 }  // namespace

@@ -24,14 +24,41 @@ constexpr auto kEscape = [] {
 }();
 
 // True when one of the 8 bytes of `w` is a control character, a quote or a backslash (the
-// bytes that need escaping); "has zero byte" tricks from Hacker's Delight.
-inline bool NeedsEscape8(uint64_t w) {
+// bytes that need escaping) or not ASCII (checked one by one); "has zero byte" tricks from
+// Hacker's Delight.
+inline bool NeedsLook8(uint64_t w) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
   uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
   uint64_t has_quote = (quote - kOnes) & ~quote & kHigh;
   uint64_t has_backslash = (backslash - kOnes) & ~backslash & kHigh;
   uint64_t has_control = (w - kOnes * 0x20) & ~w & kHigh;
-  return (has_quote | has_backslash | has_control) != 0;
+  return (has_quote | has_backslash | has_control | (w & kHigh)) != 0;
+}
+
+// The length of the well-formed UTF-8 sequence at s[i] (a byte of 0x80 or more), or 0 when there
+// is none: a stray continuation byte, a truncated or overlong sequence, a surrogate or a code
+// point past U+10FFFF.
+size_t Utf8SequenceAt(std::string_view s, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n;
+  uint32_t cp, min;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2, cp = c & 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3, cp = c & 0x0F, min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4, cp = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (s.size() - i < n) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
 }
 
 }  // namespace
@@ -44,10 +71,21 @@ void AppendJsonString(std::string* out, std::string_view s) {
   while (i + 8 <= s.size()) {
     uint64_t w;
     std::memcpy(&w, s.data() + i, 8);
-    if (NeedsEscape8(w)) break;
+    if (NeedsLook8(w)) break;
     i += 8;
   }
   for (; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) >= 0x80) {
+      if (const size_t n = Utf8SequenceAt(s, i); n > 0) {
+        i += n - 1;
+        continue;
+      }
+      // Not UTF-8: U+FFFD in its place, so that the output stays JSON.
+      out->append(s.data() + run_start, i - run_start);
+      out->append("\xEF\xBF\xBD");
+      run_start = i + 1;
+      continue;
+    }
     char esc = kEscape[static_cast<unsigned char>(s[i])];
     if (esc == 0) continue;
     out->append(s.data() + run_start, i - run_start);

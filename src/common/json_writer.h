@@ -19,7 +19,8 @@
 namespace whisperer {
 
 // Appends `s` as a quoted JSON string, escaping quotes, backslashes and control characters.
-// `s` must be valid UTF-8 (input that reached here passed simdjson's validation).
+// A byte that is not part of well-formed UTF-8 is written as U+FFFD, so the output is JSON
+// whatever `s` holds (inputs are validated before they get here; this is the safety net).
 void AppendJsonString(std::string* out, std::string_view s);
 
 class JsonWriter {

@@ -15,6 +15,33 @@ TEST(JsonWriterTest, EscapesStrings) {
                  "\xc3\xa9\"");
 }
 
+// Bytes that are not UTF-8 (from a %-decoded URL, say) become U+FFFD, so the output stays JSON;
+// well-formed sequences of 2 to 4 bytes are kept, in the 8-byte scan's range and after it.
+TEST(JsonWriterTest, ReplacesBytesThatAreNotUtf8) {
+  const std::string kReplacement = "\xEF\xBF\xBD";
+  const std::pair<std::string, std::string> cases[] = {
+      {"\xc3(", kReplacement + "("},              // a lead byte without continuation
+      {"ab\xff", "ab" + kReplacement},            // never valid
+      {"\x80x", kReplacement + "x"},              // a stray continuation byte
+      {"\xc0\xaf", kReplacement + kReplacement},  // overlong '/'
+      {"\xed\xa0\x80", kReplacement + kReplacement + kReplacement},  // a surrogate
+      {"\xf4\x90\x80\x80",
+       kReplacement + kReplacement + kReplacement + kReplacement},  // > U+10FFFF
+      {"\xe2\x82", kReplacement + kReplacement},                    // truncated at the end
+      {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 12345678",
+       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 12345678"},
+  };
+  for (const auto& [in, want] : cases) {
+    const std::string& expected = want;
+    std::string out;
+    AppendJsonString(&out, in);
+    EXPECT_EQ(out, "\"" + expected + "\"") << in;
+    std::string padded;  // the same after 16 clean bytes, past the 8-byte scan
+    AppendJsonString(&padded, "0123456789abcdef" + in);
+    EXPECT_EQ(padded, "\"0123456789abcdef" + expected + "\"") << in;
+  }
+}
+
 // Every length up to 24, clean or with one byte to escape at each position: the 8-bytes-at-a-time
 // check and the byte-by-byte loop after it agree with a plain escaper.
 TEST(JsonWriterTest, EscapesAtEveryLengthAndPosition) {

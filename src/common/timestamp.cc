@@ -112,7 +112,10 @@ std::optional<int64_t> ParseIso8601(std::string_view s) {
   if (pos != s.size()) return std::nullopt;
   int64_t days = DaysFromCivil(year, month, day);
   int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-  return secs * 1000 + millis;
+  const int64_t ms = secs * 1000 + millis;
+  // In UTC the time must still be within years 0000 to 9999, the ones this form can write back.
+  if (ms < kMinIso8601Millis || ms > kMaxIso8601Millis) return std::nullopt;
+  return ms;
 }
 
 void FormatIso8601(int64_t millis, char buf[kIso8601Bytes]) {

@@ -14,8 +14,14 @@
 
 namespace whisperer {
 
+// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the times the ISO 8601 form below
+// can write.
+inline constexpr int64_t kMinIso8601Millis = -62167219200000;
+inline constexpr int64_t kMaxIso8601Millis = 253402300799999;
+
 // Milliseconds since the Unix epoch, or nullopt when `text` is not a valid timestamp (including
-// impossible dates such as February 30th).
+// impossible dates such as February 30th, and times whose UTC form is outside years 0000 to
+// 9999, such as 9999-12-31T23:00:00-02:00).
 std::optional<int64_t> ParseIso8601(std::string_view text);
 
 // Writes `millis` in the canonical form above: exactly kIso8601Bytes characters, no NUL.

@@ -27,6 +27,13 @@ TEST(TimestampTest, RejectsInvalid) {
                           "yesterday", "1700000000", "2024-01-01T00:00:00+24:00"}) {
     EXPECT_EQ(ParseIso8601(bad), std::nullopt) << bad;
   }
+  // Years 0000 to 9999 in UTC: the ends are kept, an offset that crosses them is refused.
+  EXPECT_EQ(ParseIso8601("0000-01-01T00:00:00Z"), kMinIso8601Millis);
+  EXPECT_EQ(ParseIso8601("9999-12-31T23:59:59.999Z"), kMaxIso8601Millis);
+  EXPECT_EQ(FormatIso8601(kMaxIso8601Millis), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(FormatIso8601(kMinIso8601Millis), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(ParseIso8601("9999-12-31T23:59:59-12:00"), std::nullopt);
+  EXPECT_EQ(ParseIso8601("0000-01-01T00:00:00+01:00"), std::nullopt);
 }
 
 TEST(TimestampTest, FormatsCanonically) {

@@ -12,6 +12,7 @@
 #include "common/json_writer.h"
 #include "common/status.h"
 #include "common/timestamp.h"
+#include "simdjson.h"
 #include "yaml-cpp/yaml.h"
 
 namespace whisperer::config {
@@ -473,6 +474,10 @@ absl::Status ParseAction(Reader& r, const YAML::Node& n, const std::string& path
     WHISPERER_RETURN_IF_ERROR(r.Map(v, path + ".valid", {"from", "until"}));
     WHISPERER_RETURN_IF_ERROR(Timestamp(r, v["from"], path + ".valid.from", &a->valid_from_ms));
     WHISPERER_RETURN_IF_ERROR(Timestamp(r, v["until"], path + ".valid.until", &a->valid_until_ms));
+    if (v["until"] && a->valid_until_ms <= 0) {
+      return ConfigError(r.file(), v["until"], path + ".valid.until",
+                         "must be after 1970-01-01T00:00:00Z");
+    }
     if (a->valid_until_ms != 0 && a->valid_until_ms <= a->valid_from_ms) {
       return ConfigError(r.file(), v, path + ".valid", "until must be after from");
     }
@@ -941,6 +946,18 @@ absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_
     return MakeError(absl::StatusCode::kInvalidArgument, "invalid_action", message,
                      std::string(field));
   };
+  // JSON first: the YAML reader would also take comments, unquoted keys, anchors or text after
+  // the object, none of which is JSON.
+  {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (const simdjson::error_code e = parser.parse(json.data(), json.size()).get(doc); e) {
+      return MakeError(
+          absl::StatusCode::kInvalidArgument,
+          e == simdjson::UTF8_ERROR ? "invalid_utf8" : "malformed_json",
+          StrCat("the body must be a JSON object (an action): ", simdjson::error_message(e)));
+    }
+  }
   YAML::Node node;
   try {
     node = YAML::Load(std::string(json));

@@ -413,6 +413,9 @@ TEST(ConfigTest, ActionJsonRoundTripsAndErrorsNameTheFieldWithinTheAction) {
           {R"({"issue": "i", "group": "g", "size": 1, "treatments": [{"id": "t", "channel": "web"}]})",
            "size"},
           {R"([1, 2])", ""},
+          {R"({"issue": "i", "group": "g", "valid": {"until": "1969-06-01T00:00:00Z"},
+               "treatments": [{"id": "t", "channel": "web"}]})",
+           "valid.until"},
       }) {
     absl::StatusOr<ActionConfig> bad = ParseActionJson(c.json, "x");
     ASSERT_FALSE(bad.ok()) << c.json;
@@ -421,6 +424,17 @@ TEST(ConfigTest, ActionJsonRoundTripsAndErrorsNameTheFieldWithinTheAction) {
     EXPECT_EQ(bad.status().message().find("body:"), absl::string_view::npos) << bad.status();
   }
   EXPECT_EQ(ErrorCodeOf(ParseActionJson("{\"issue\": ", "x").status()), "malformed_json");
+  // YAML that is not JSON is refused, though the config's reader would take it.
+  for (const char* not_json : {
+           R"({"issue": "i", "group": "g", "treatments": [{"id": "t", "channel": "web"}]} garbage)",
+           R"({issue: i, group: g, treatments: [{id: t, channel: web}]})",
+           R"({"issue": "i", "group": "g", "treatments": [{"id": "t", "channel": "web"},]})",
+           "issue: i\ngroup: g\ntreatments: [{id: t, channel: web}]  # a comment\n",
+           "",
+       }) {
+    EXPECT_EQ(ErrorCodeOf(ParseActionJson(not_json, "x").status()), "malformed_json") << not_json;
+  }
+  EXPECT_EQ(ErrorCodeOf(ParseActionJson("{\"issue\": \"\xc3(\"}", "x").status()), "invalid_utf8");
 }
 
 }  // namespace

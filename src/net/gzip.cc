@@ -17,7 +17,19 @@ absl::StatusOr<std::string> Gunzip(std::string_view compressed, size_t max_bytes
   zs.avail_in = static_cast<uInt>(compressed.size());
   size_t produced = 0;
   int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
+  bool trailing = false;  // bytes after the last member that start no other member
+  while (true) {
+    if (rc == Z_STREAM_END) {
+      // A gzip file may hold several members one after the other (RFC 1952, 2.2), as `cat a.gz
+      // b.gz` makes; anything else after a member is not gzip.
+      if (zs.avail_in == 0) break;
+      if (zs.avail_in < 2 || zs.next_in[0] != 0x1f || zs.next_in[1] != 0x8b) {
+        trailing = true;
+        break;
+      }
+      if (inflateReset(&zs) != Z_OK) break;
+      rc = Z_OK;
+    }
     if (produced == out.size()) {
       if (out.size() > max_bytes) break;
       out.resize(std::min(out.size() * 2, max_bytes + 1));
@@ -34,7 +46,7 @@ absl::StatusOr<std::string> Gunzip(std::string_view compressed, size_t max_bytes
     return MakeError(absl::StatusCode::kOutOfRange, "request_too_large",
                      StrCat("the gzip body inflates past the limit of ", max_bytes, " bytes"));
   }
-  if (rc != Z_STREAM_END) {
+  if (rc != Z_STREAM_END || trailing) {
     return InvalidInput("invalid_gzip", "Content-Encoding is gzip but the body is not valid gzip");
   }
   out.resize(produced);

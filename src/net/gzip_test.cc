@@ -31,6 +31,17 @@ TEST(GzipTest, CorruptAndTruncated) {
   EXPECT_EQ(ErrorCodeOf(Gunzip("", 1000).status()), "invalid_gzip");
 }
 
+TEST(GzipTest, MembersFollowOneAnotherButNothingElseMay) {
+  // `cat a.gz b.gz` is gzip (RFC 1952, 2.2); a member followed by other bytes is not.
+  absl::StatusOr<std::string> both = Gunzip(Gzip("hello ") + Gzip("world"), 1000);
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(*both, "hello world");
+  EXPECT_EQ(ErrorCodeOf(Gunzip(Gzip("hello") + "garbage", 1000).status()), "invalid_gzip");
+  EXPECT_EQ(ErrorCodeOf(Gunzip(Gzip("hello") + "\x1f", 1000).status()), "invalid_gzip");
+  // The limit counts every member.
+  EXPECT_EQ(ErrorCodeOf(Gunzip(Gzip("hello ") + Gzip("world"), 8).status()), "request_too_large");
+}
+
 TEST(GzipTest, ExactlyAtLimitIsAccepted) {
   std::string data(1000, 'x');
   EXPECT_TRUE(Gunzip(Gzip(data), 1000).ok());

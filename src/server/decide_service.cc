@@ -1211,14 +1211,19 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
   }
   double value = 0;
   std::string outcome;
-  const bool has_value = body["value"].get(v) == simdjson::SUCCESS;
+  // null is absent, as in collection.
+  const bool has_value = body["value"].get(v) == simdjson::SUCCESS && !v.is_null();
   if (has_value && (v.get(value) != simdjson::SUCCESS || !(value >= -1 && value <= 1))) {
     return respond(net::ErrorResponse(
         InvalidInput("invalid_value", "value must be a number from -1 to 1", "value")));
   }
-  if (body["outcome"].get(v) == simdjson::SUCCESS) {
+  if (body["outcome"].get(v) == simdjson::SUCCESS && !v.is_null()) {
     std::string_view name;
-    if (has_value || v.get(name) != simdjson::SUCCESS) {
+    if (v.get(name) != simdjson::SUCCESS) {
+      return respond(net::ErrorResponse(
+          InvalidInput("wrong_type", "outcome must be a string (a named outcome)", "outcome")));
+    }
+    if (has_value) {
       return respond(net::ErrorResponse(
           InvalidInput("invalid_value",
                        "give either value (a number) or outcome (a name), not both", "outcome")));
@@ -1610,9 +1615,9 @@ absl::StatusOr<Selection> SelectDecisions(const storage::Store& store, uint32_t 
     }
     return *ms;
   };
-  absl::StatusOr<int64_t> from = time_param("from", 0);
+  absl::StatusOr<int64_t> from = time_param("from", kMinIso8601Millis);
   if (!from.ok()) return from.status();
-  absl::StatusOr<int64_t> to = time_param("to", int64_t{1} << 46);
+  absl::StatusOr<int64_t> to = time_param("to", kMaxIso8601Millis);
   if (!to.ok()) return to.status();
   if (*from > *to) {  // swapped bounds select nothing: say so rather than answer empty
     return InvalidInput("invalid_value", "from must not be after to", "from");
@@ -1620,6 +1625,9 @@ absl::StatusOr<Selection> SelectDecisions(const storage::Store& store, uint32_t 
   absl::StatusOr<std::optional<uint64_t>> cursor = DecisionCursor(url);
   if (!cursor.ok()) return cursor.status();
   const uint64_t after = cursor->value_or(0);
+  Selection out;
+  // Nothing was decided before 1970 (ids count milliseconds from then) or after the last id.
+  if (*to < 0 || after == UINT64_MAX) return out;
   std::optional<uint64_t> profile;
   if (std::optional<std::string_view> raw = api::QueryParam(url, "profile"); raw && !raw->empty()) {
     profile = state::ParseProfileId(*raw);
@@ -1627,9 +1635,9 @@ absl::StatusOr<Selection> SelectDecisions(const storage::Store& store, uint32_t 
       return InvalidInput("invalid_value", "profile must be a profile id (prf_...)", "profile");
     }
   }
-  const uint64_t first = std::max(decide::FirstDecisionIdAt(*from), after + (after ? 1 : 0));
+  const uint64_t first =
+      std::max(decide::FirstDecisionIdAt(std::max<int64_t>(*from, 0)), after + (after ? 1 : 0));
   const uint64_t end = decide::FirstDecisionIdAt(*to);  // exclusive
-  Selection out;
   // Both key forms end with the decision id: seek straight to the first one wanted.
   std::string start =
       profile ? storage::ProfileDecisionKey(ws, *profile, first) : storage::DecisionKey(ws, first);
@@ -2219,7 +2227,9 @@ void DecideService::HandleApprovals(net::RequestContext& ctx, net::Responder res
   }
   absl::StatusOr<std::optional<uint64_t>> cursor = DecisionCursor(url);
   if (!cursor.ok()) return respond(net::ErrorResponse(cursor.status()));
-  const uint64_t after = *cursor ? **cursor + 1 : 0;
+  // The last possible id as the cursor: nothing comes after it.
+  const bool past_end = *cursor && **cursor == UINT64_MAX;
+  const uint64_t after = *cursor && !past_end ? **cursor + 1 : 0;
   std::string start = storage::ApprovalKey(ws, after);
   const std::string prefix = start.substr(0, start.size() - sizeof(uint64_t));
   std::string items;
@@ -2230,6 +2240,7 @@ void DecideService::HandleApprovals(net::RequestContext& ctx, net::Responder res
   uint64_t last = 0;
   absl::Status s = store_->ScanPrefixFrom(store_->decisions(), prefix, start,
                                           [&](std::string_view key, std::string_view json) {
+                                            if (past_end) return false;
                                             std::optional<Approval> a = ParseApproval(json);
                                             if (!a || (status != "all" && a->status != status))
                                               return true;

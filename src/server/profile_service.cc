@@ -86,7 +86,12 @@ absl::StatusOr<state::Profile> ProfileService::ReadTarget(const Target& target) 
 
 absl::Status ProfileService::Change(const std::function<absl::Status(rocksdb::WriteBatch*)>& fn) {
   if (absl::Status on = ProfilesOn(); !on.ok()) return on;
-  return shards_->WriteExclusive(fn);
+  absl::Status s = shards_->WriteExclusive(fn);
+  if (ErrorCodeOf(s) == "profile_not_found" && ErrorFieldOf(s).empty()) {
+    // Every change is of the path's profile: name it, as ReadTarget does.
+    return MakeError(absl::StatusCode::kNotFound, "profile_not_found", ToStd(s.message()), "id");
+  }
+  return s;
 }
 
 void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respond) {
@@ -115,6 +120,10 @@ void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respo
     }
     absl::StatusOr<std::string> decoded = api::PercentDecode(*t, "type");
     if (!decoded.ok()) return respond(net::ErrorResponse(decoded.status()));
+    if (decoded->empty()) {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value", "type must name an identifier type", "type")));
+    }
     type = *decoded;
   }
   absl::StatusOr<std::string> value = api::PercentDecode(*raw, type);

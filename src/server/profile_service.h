@@ -79,7 +79,8 @@ class ProfileService {
   absl::StatusOr<api::Principal> Admin(const net::RequestContext& ctx) const;
   // 503 profiles_disabled when the server runs with ingest.profiles: false.
   absl::Status ProfilesOn() const;
-  // Runs a change under the commit lock; 503 profiles_disabled when profiles are off.
+  // Runs a change of the path's profile under the commit lock; 503 profiles_disabled when
+  // profiles are off, and profile_not_found names the field `id`.
   absl::Status Change(const std::function<absl::Status(rocksdb::WriteBatch*)>& fn);
 
   const api::KeyRing* keys_;

@@ -414,9 +414,12 @@ absl::StatusOr<ClvFit> ModelEngine::FitClv(const storage::Store& store, uint32_t
   absl::Status s = ProfileEngine::ForEachProfile(store, workspace_id, [&](uint32_t, Profile&& p) {
     std::optional<learn::RfmSummary> rfm = ProfileRfm(p, now_ms);
     if (!rfm) return;
-    // Repeat orders that carried no revenue say nothing about spend: count the customer as one
-    // who has not bought again.
-    if (rfm->x > 0 && !(rfm->monetary > 0)) *rfm = {0, 0, rfm->T, 0};
+    // Repeat orders that carried no revenue, or revenue past what a double holds (1e308 three
+    // times), say nothing about spend: count the customer as one who has not bought again,
+    // rather than let one customer stop the workspace's fit.
+    if (rfm->x > 0 && !(rfm->monetary > 0 && std::isfinite(rfm->monetary))) {
+      *rfm = {0, 0, rfm->T, 0};
+    }
     rows.push_back(*rfm);
   });
   if (!s.ok()) return s;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "simdjson.h"
 #include "state/profile_codec.h"
 #include "storage/keys.h"
@@ -386,11 +388,26 @@ TEST_F(ModelEngineTest, LifetimeValueFitsInstallsPersistsAndRollsBack) {
     EncodeProfile(p, &encoded);
     ASSERT_TRUE(batch.Put(store_->profiles(), storage::ProfileKey(1, id), encoded).ok());
   }
+  {
+    // One customer whose orders summed past a double (three of 1e308): counted, left out of the
+    // spend model, and no obstacle to everyone else's fit.
+    Profile p;
+    p.id = 201;
+    p.seen = {kT0, kT0, 1};
+    p.orders = p.order_days = 3;
+    p.first_day_revenue = 1e308;
+    p.revenue = std::numeric_limits<double>::infinity();
+    p.first_order_ms = kT0;
+    p.last_order_ms = kT0 + 42 * 24 * kHour;
+    std::string encoded;
+    EncodeProfile(p, &encoded);
+    ASSERT_TRUE(batch.Put(store_->profiles(), storage::ProfileKey(1, p.id), encoded).ok());
+  }
   ASSERT_TRUE(store_->Write(&batch).ok());
   const int64_t now = kT0 + 120 * 24 * kHour;
   absl::StatusOr<ClvFit> fit = ModelEngine::FitClv(*store_, 1, now);
   ASSERT_TRUE(fit.ok()) << fit.status();
-  EXPECT_EQ(fit->customers, 200u);
+  EXPECT_EQ(fit->customers, 201u);
   EXPECT_EQ(fit->repeaters, 150u);
   EXPECT_GT(fit->model.purchases.r, 0);
   EXPECT_GT(fit->model.spend.p, 0);

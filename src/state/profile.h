@@ -301,7 +301,7 @@ struct EventFacts {
   std::string_view utm_source, utm_medium, utm_campaign;
   std::string referrer_host;
   std::vector<std::pair<std::string, bool>> consent;  // as stated: name -> granted
-  uint32_t consent_invalid = 0;  // statements whose value is no yes or no (none of the above)
+  uint32_t consent_invalid = 0;  // statements left out: their value is no yes or no
   uint32_t signals = 0;          // bit i: of Signal kind i
   std::string product_id;        // Product Viewed: properties.product_id (string or number)
   // The event's text properties the workspace names, scored (ScoreTexts, state/text_signals.h;

@@ -373,6 +373,7 @@ absl::StatusOr<std::optional<std::string>> Store::GetEvent(uint32_t workspace_id
 
 absl::Status Store::ScanEvents(uint32_t workspace_id, uint64_t after,
                                const std::function<bool(uint64_t, std::string_view)>& fn) const {
+  if (after == UINT64_MAX) return absl::OkStatus();  // no sequence comes after it
   rocksdb::ReadOptions ro;
   std::string upper =
       workspace_id == UINT32_MAX ? std::string(13, '\xff') : WorkspacePrefix(workspace_id + 1);

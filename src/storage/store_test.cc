@@ -181,6 +181,9 @@ TEST_F(StoreTest, ScanEventsIsOneWorkspaceInOrder) {
                                })
                   .ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"e2"}));
+  seen.clear();  // no sequence comes after the largest
+  ASSERT_TRUE(store->ScanEvents(5, UINT64_MAX, collect).ok());
+  EXPECT_TRUE(seen.empty());
 }
 
 TEST_F(StoreTest, ScanEventsAfterSkipsEachWorkspacesOlderEvents) {

@@ -193,6 +193,11 @@ test('rewards: idempotent, named outcomes, and clear errors', async () => {
     [{ decisionId: d.decisionId, outcome: 'bought' }, 400, 'invalid_value', 'outcome'],
     [{ decisionId: d.decisionId, value: 1, outcome: 'clicked' }, 400, 'invalid_value', 'outcome'],
     [{ decisionId: d.decisionId }, 400, 'missing_field', 'value'],
+    [{ decisionId: d.decisionId, outcome: 5 }, 400, 'wrong_type', 'outcome'],
+    [{ decisionId: d.decisionId, outcome: ['clicked'] }, 400, 'wrong_type', 'outcome'],
+    // null is absent: no value, and an outcome alone (unknown here), not "both".
+    [{ decisionId: d.decisionId, value: null, outcome: null }, 400, 'missing_field', 'value'],
+    [{ decisionId: d.decisionId, value: null, outcome: 'bought' }, 400, 'invalid_value', 'outcome'],
   ]) {
     const res = await reward(body);
     assert.equal(res.status, status, `${JSON.stringify(body)}: ${res.text}`);
@@ -272,6 +277,19 @@ test('the log: by profile and time, paginated', async () => {
   assert.ok(all.json.decisions.every((d) => Array.isArray(d.context) && Array.isArray(d.eligible)));
   const none = await admin(`/v1/decisions?to=${encodeURIComponent(t0)}&from=${encodeURIComponent(t0)}`);
   assert.equal(none.json.decisions.length, 0);
+  // Bounds before 1970 (when decision ids start) and the last possible cursor.
+  const everything = await admin('/v1/decisions?limit=1000');
+  const since1969 = await admin('/v1/decisions?limit=1000&from=1969-12-31T23:59:59Z');
+  assert.equal(since1969.status, 200, since1969.text);
+  assert.deepEqual(since1969.json.decisions.map((d) => d.decisionId), everything.json.decisions.map((d) => d.decisionId));
+  for (const query of ['to=1969-12-31T23:59:59Z', 'cursor=dec_ffffffffffffffff']) {
+    const empty = await admin(`/v1/decisions?${query}`);
+    assert.equal(empty.status, 200, `${query}: ${empty.text}`);
+    assert.deepEqual(empty.json.decisions, [], query);
+  }
+  const noApprovals = await admin('/v1/approvals?status=all&cursor=dec_ffffffffffffffff');
+  assert.equal(noApprovals.status, 200, noApprovals.text);
+  assert.deepEqual(noApprovals.json.approvals, []);
   const swapped = `from=${encodeURIComponent(t0)}&to=2020-01-01T00:00:00Z`;
   for (const [query, field] of [
     ['from=yesterday', 'from'],

@@ -53,6 +53,11 @@ test('catalog items: put, get, and clear errors', async () => {
     assert.equal(res.json.error.field, field);
   }
   assert.equal((await admin('/v1/catalog/items/sku-1')).json.stock, 7, 'a refused PUT changes nothing');
+  // An id that is not UTF-8 once %-decoded would make answers that are not JSON.
+  const notUtf8 = await admin('/v1/catalog/items/%C3%28', { method: 'PUT', body: { stock: 3 } });
+  assert.equal(notUtf8.status, 400, notUtf8.text);
+  assert.equal(notUtf8.json.error.code, 'invalid_value');
+  assert.equal(notUtf8.json.error.field, 'id');
   const missing = await admin('/v1/catalog/items/nope');
   assert.equal(missing.status, 404);
   assert.equal(missing.json.error.code, 'item_not_found');

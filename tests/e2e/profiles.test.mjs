@@ -377,20 +377,34 @@ test('profile endpoints: admin key only, clear errors', async () => {
     ['/v1/profiles/lookup?email=%zz', 400, 'invalid_value'],
     ['/v1/profiles/lookup?userId=', 400, 'invalid_value'],
     ['/v1/profiles/lookup?type=email&value=', 400, 'invalid_value'],
+    ['/v1/profiles/lookup?type=&value=x', 400, 'invalid_value', 'type'],
+    ['/v1/profiles/lookup?userId=%C3%28', 400, 'invalid_value', 'userId'],
     ['/v1/profiles/lookup?userId=nobody-at-all', 404, 'profile_not_found'],
     ['/v1/profiles/not-an-id', 404, 'profile_not_found'],
     ['/v1/profiles/prf_ffffff', 404, 'profile_not_found'],
     [`/v1/profiles/${id}/events?limit=0`, 400, 'invalid_value'],
     [`/v1/profiles/${id}/events?cursor=abc`, 400, 'invalid_value'],
   ];
-  for (const [path, status, code] of cases) {
+  for (const [path, status, code, field] of cases) {
     const res = await admin(path);
     assert.equal(res.status, status, `${path}: ${res.text}`);
     assert.equal(res.json.error.code, code, path);
+    if (field) assert.equal(res.json.error.field, field, `${path}: ${res.text}`);
     // A path id that names no profile, well-formed or not, is the field `id`.
     if (code === 'profile_not_found' && !path.includes('lookup')) {
       assert.equal(res.json.error.field, 'id', `${path}: ${res.text}`);
     }
+  }
+  // The changes name the path's id too when it names no profile.
+  for (const [method, path, body] of [
+    ['PUT', '/v1/profiles/prf_ffffff/consent', { purposes: { analytics: true } }],
+    ['POST', '/v1/profiles/prf_ffffff/unmerge', { identifiers: [{ type: 'userId', value: 'x' }] }],
+    ['DELETE', '/v1/profiles/prf_ffffff', undefined],
+  ]) {
+    const res = await admin(path, { method, body });
+    assert.equal(res.status, 404, `${method} ${path}: ${res.text}`);
+    assert.equal(res.json.error.code, 'profile_not_found');
+    assert.equal(res.json.error.field, 'id', `${method} ${path}: ${res.text}`);
   }
   const method = await admin(`/v1/profiles/${id}`, { method: 'POST', body: {} });
   assert.equal(method.status, 405);
