@@ -232,6 +232,28 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(shared_->options.body_limit);
     parser_->header_limit(16 * 1024);
     stream_.expires_after(shared_->options.read_timeout);
+    // The header first: a client that sent `Expect: 100-continue` waits for the interim answer
+    // before it sends the body (RFC 9110, 10.1.1); without one, each of its requests would wait
+    // out the client's timeout (a second for curl). .NET's and PHP's HTTP clients send it.
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec || parser_->is_done()) return OnRead(ec);  // an error, or a request without a body
+    if (EqualsIgnoreCase(SV(parser_->get()[http::field::expect]), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                               [self = shared_from_this()](beast::error_code ec, size_t) {
+                                 if (ec) return self->Close();
+                                 self->ReadBody();
+                               });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });

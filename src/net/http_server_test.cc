@@ -254,6 +254,40 @@ TEST_F(HttpServerTest, StopFinishesARequestStillBeingReceived) {
   EXPECT_NE(reply.find(body), std::string::npos);
 }
 
+// A client that sends `Expect: 100-continue` holds its body back until the interim answer.
+TEST_F(HttpServerTest, ExpectContinueGetsTheInterimAnswerBeforeTheBody) {
+  StartServer();
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  const std::string body = "{\"held\":true}";
+  asio::write(s, asio::buffer("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n"
+                              "Content-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n"));
+  std::string interim;
+  while (interim.find("\r\n\r\n") == std::string::npos) {
+    char buf[256];
+    interim.append(buf, s.read_some(asio::buffer(buf)));
+  }
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  asio::write(s, asio::buffer(body));
+  beast::flat_buffer buffer;
+  Response res;
+  http::read(s, buffer, res);
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), body);
+  // The connection stays in step: a request without Expect on it gets no interim answer.
+  Request plain{http::verb::post, "/echo", 11};
+  plain.set(http::field::host, "x");
+  plain.body() = "{\"plain\":true}";
+  plain.prepare_payload();
+  http::write(s, plain);
+  Response second;
+  http::read(s, buffer, second);
+  EXPECT_EQ(second.result_int(), 200);
+  EXPECT_EQ(second.body(), plain.body());
+}
+
 TEST_F(HttpServerTest, ErrorResponseCarriesRetryAfterWhenOverloaded) {
   Response res = ErrorResponse(MakeError(absl::StatusCode::kUnavailable, "overloaded", "later"));
   EXPECT_EQ(res.result_int(), 503u);
