@@ -286,7 +286,26 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request_ = parser_->release();
     close_after_ = !request_.keep_alive();
+    ToOriginForm();
     Dispatch();
+  }
+
+  // An absolute-form target (`GET http://host/path?q`, RFC 9112 3.2.2: what a client sends to
+  // a proxy, and servers must accept) is read as its path and query.
+  void ToOriginForm() {
+    const std::string_view t = SV(request_.target());
+    size_t rest;
+    if (StartsWithIgnoreCase(t, "http://")) {
+      rest = 7;
+    } else if (StartsWithIgnoreCase(t, "https://")) {
+      rest = 8;
+    } else {
+      return;
+    }
+    const size_t path = t.find_first_of("/?", rest);
+    std::string origin = path == std::string_view::npos ? "/" : std::string(t.substr(path));
+    if (origin.front() == '?') origin.insert(0, "/");
+    request_.target(origin);
   }
 
   void Dispatch() {

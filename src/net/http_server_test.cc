@@ -254,6 +254,19 @@ TEST_F(HttpServerTest, StopFinishesARequestStillBeingReceived) {
   EXPECT_NE(reply.find(body), std::string::npos);
 }
 
+// A target in absolute form, as sent to a proxy, is its path and query.
+TEST_F(HttpServerTest, AbsoluteFormTargetsAreTheirPath) {
+  StartServer();
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  asio::write(s, asio::buffer(std::string("GET HTTP://localhost:8080/ip?x=1 HTTP/1.1\r\n"
+                                          "Host: localhost\r\nConnection: close\r\n\r\n")));
+  std::string reply = ReadUntilClosed(s);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+  EXPECT_NE(reply.find("127.0.0.1"), std::string::npos) << reply;
+}
+
 // A client that sends `Expect: 100-continue` holds its body back until the interim answer.
 TEST_F(HttpServerTest, ExpectContinueGetsTheInterimAnswerBeforeTheBody) {
   StartServer();

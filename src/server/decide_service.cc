@@ -22,7 +22,6 @@ namespace http = net::http;
 
 namespace {
 
-constexpr size_t kMaxChannels = 6;
 constexpr size_t kMaxSlots = 20;
 // The stored edit of an action deleted through /v1/actions.
 constexpr std::string_view kDeletedAction = R"({"deleted":true})";
@@ -1014,9 +1013,12 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
                                                    "phone"),
                                             "channels")));
       }
-      in.channels.emplace_back(channel);
+      // A channel named twice is one channel.
+      if (std::find(in.channels.begin(), in.channels.end(), channel) == in.channels.end()) {
+        in.channels.emplace_back(channel);
+      }
     }
-    if (!ok || in.channels.empty() || in.channels.size() > kMaxChannels) {
+    if (!ok || in.channels.empty()) {
       return respond(net::ErrorResponse(InvalidInput(
           "wrong_type", "channels must be a non-empty list of channel names", "channels")));
     }

@@ -227,7 +227,8 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
         return respond(net::ErrorResponse(
             InvalidInput("wrong_type", "items must be a list of item ids", "items")));
       }
-      items.push_back(id);
+      // An item named twice is one item (its triggers are answered once).
+      if (std::find(items.begin(), items.end(), id) == items.end()) items.push_back(id);
     }
     if (items.size() > kMaxItems) {
       return respond(net::ErrorResponse(

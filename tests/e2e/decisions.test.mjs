@@ -231,6 +231,13 @@ test('decide: errors name the field', async () => {
   // null is absent, as in collection.
   const nulls = await decide({ userId: 'a', decisionPoint: 'home', context: null, properties: null });
   assert.equal(nulls.status, 200, nulls.text);
+  // A channel named twice counts once: all six and one again is every channel.
+  const repeated = await decide({
+    userId: 'a',
+    decisionPoint: 'home',
+    channels: ['web', 'email', 'sms', 'push', 'in_app', 'phone', 'web'],
+  });
+  assert.equal(repeated.status, 200, repeated.text);
   const noKey = await server.request('/v1/decide', { body: { userId: 'a', decisionPoint: 'home' } });
   assert.equal(noKey.status, 401);
   // As in collection, a key in the header is refused before the body is read.
