@@ -37,7 +37,10 @@ bool KnownBackgroundPriority(std::string_view p) {
 
 class Reader {
  public:
-  explicit Reader(std::string_view file) : file_(file) {}
+  // `json`: the text was checked to be JSON (an action sent over HTTP), so a value must have its
+  // JSON type: a string quoted, a number or a boolean not. (YAML would read `"issue": 5` as the
+  // string "5" and `"cost": "5"` as the number 5.)
+  explicit Reader(std::string_view file, bool json = false) : file_(file), json_(json) {}
 
   // Checks that `node` is a map whose keys are all in `known`.
   absl::Status Map(const YAML::Node& node, std::string_view path,
@@ -57,7 +60,9 @@ class Reader {
 
   absl::Status String(const YAML::Node& node, std::string_view path, std::string* out) {
     if (!node) return absl::OkStatus();
-    if (!node.IsScalar()) return ConfigError(file_, node, path, "must be a string");
+    if (!node.IsScalar() || !QuotedIfJson(node)) {
+      return ConfigError(file_, node, path, "must be a string");
+    }
     *out = node.Scalar();
     return absl::OkStatus();
   }
@@ -65,7 +70,7 @@ class Reader {
   absl::Status Bool(const YAML::Node& node, std::string_view path, bool* out) {
     if (!node) return absl::OkStatus();
     bool v;
-    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, v)) {
+    if (!node.IsScalar() || !PlainIfJson(node) || !YAML::convert<bool>::decode(node, v)) {
       return ConfigError(file_, node, path, "must be true or false");
     }
     *out = v;
@@ -76,7 +81,7 @@ class Reader {
   absl::Status Uint(const YAML::Node& node, std::string_view path, T* out, uint64_t min,
                     uint64_t max) {
     if (!node) return absl::OkStatus();
-    const std::string& s = node.IsScalar() ? node.Scalar() : std::string();
+    const std::string& s = node.IsScalar() && PlainIfJson(node) ? node.Scalar() : std::string();
     uint64_t v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v < min || v > max) {
@@ -90,7 +95,7 @@ class Reader {
   absl::Status Number(const YAML::Node& node, std::string_view path, double* out, double min,
                       double max) {
     if (!node) return absl::OkStatus();
-    const std::string& s = node.IsScalar() ? node.Scalar() : std::string();
+    const std::string& s = node.IsScalar() && PlainIfJson(node) ? node.Scalar() : std::string();
     double v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || !(v >= min && v <= max)) {
@@ -102,7 +107,8 @@ class Reader {
 
   absl::Status Duration(const YAML::Node& node, std::string_view path, int64_t* out) {
     if (!node) return absl::OkStatus();
-    absl::StatusOr<int64_t> ms = ParseDurationMillis(node.IsScalar() ? node.Scalar() : "");
+    absl::StatusOr<int64_t> ms =
+        ParseDurationMillis(node.IsScalar() && QuotedIfJson(node) ? node.Scalar() : "");
     if (!ms.ok()) return ConfigError(file_, node, path, ToStd(ms.status().message()));
     *out = *ms;
     return absl::OkStatus();
@@ -113,7 +119,7 @@ class Reader {
     if (!node) return absl::OkStatus();
     if (!node.IsSequence()) return ConfigError(file_, node, path, "must be a list of strings");
     for (size_t i = 0; i < node.size(); ++i) {
-      if (!node[i].IsScalar() || node[i].Scalar().empty()) {
+      if (!node[i].IsScalar() || !QuotedIfJson(node[i]) || node[i].Scalar().empty()) {
         return ConfigError(file_, node[i], StrCat(path, "[", i, "]"), "must be a non-empty string");
       }
       out->push_back(node[i].Scalar());
@@ -122,9 +128,14 @@ class Reader {
   }
 
   const std::string& file() const { return file_; }
+  // In JSON, a string is a quoted scalar (YAML tags those "!") and a number or boolean a plain
+  // one ("?"); in a YAML file either reads.
+  bool QuotedIfJson(const YAML::Node& node) const { return !json_ || node.Tag() == "!"; }
+  bool PlainIfJson(const YAML::Node& node) const { return !json_ || node.Tag() != "!"; }
 
  private:
   std::string file_;
+  bool json_;
 };
 
 #define WHISPERER_RETURN_IF_ERROR(expr)       \
@@ -436,7 +447,8 @@ absl::Status Condition(Reader& r, const YAML::Node& n, std::string_view key,
 
 absl::Status Timestamp(Reader& r, const YAML::Node& n, const std::string& path, int64_t* out) {
   if (!n) return absl::OkStatus();
-  std::optional<int64_t> ms = n.IsScalar() ? ParseIso8601(n.Scalar()) : std::nullopt;
+  std::optional<int64_t> ms =
+      n.IsScalar() && r.QuotedIfJson(n) ? ParseIso8601(n.Scalar()) : std::nullopt;
   if (!ms) {
     return ConfigError(r.file(), n, path, "must be an ISO-8601 time such as 2025-01-31T00:00:00Z");
   }
@@ -972,11 +984,12 @@ absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_
     }
   } else {
     node["id"] = std::string(id);
+    node["id"].SetTag("!");  // a string, as if it had been sent quoted
   }
   // `source` is what GET adds (config or api): an action read, changed and sent back keeps it.
   node.remove("source");
   constexpr std::string_view kRoot = "action";
-  Reader r("body");
+  Reader r("body", /*json=*/true);
   std::set<std::string> ids;
   ActionConfig a;
   absl::Status s = ParseAction(r, node, std::string(kRoot), &ids, &a);
