@@ -44,6 +44,40 @@ TEST(SegmentParserTest, TrackIsNormalized) {
             R"("receivedAt":"2024-06-01T12:00:00.000Z","timestamp":"2024-06-01T11:59:00.000Z"})");
 }
 
+// JavaScript writes 2e19 as 20000000000000000000: past 64 bits, so simdjson refuses it as an
+// integer. Such a number is read as the double JavaScript holds, not a reason to drop a batch.
+TEST(SegmentParserTest, IntegersPast64BitsAreReadAsDoubles) {
+  SegmentParser parser;
+  auto r = parser.ParseBatch(
+      R"({"batch":[{"type":"track","userId":"u","event":"E","properties":{)"
+      R"("big":20000000000000000000,"low":-9300000000000000000,"max":18446744073709551615,)"
+      R"("min":-9223372036854775808,"fine":1.5e300,"text":"123456789012345678901234 \" 99999999999999999999"}}]})",
+      Info());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->events.size(), 1u);
+  EXPECT_EQ(
+      FieldOf(r->events[0], "properties"),
+      R"({"big":2e+19,"low":-9.3e+18,"max":18446744073709551615,)"
+      R"("min":-9223372036854775808,"fine":1.5e+300,"text":"123456789012345678901234 \" 99999999999999999999"})");
+  // A number no double holds is still malformed.
+  auto out_of_range = parser.ParseBatch(
+      R"({"batch":[{"type":"track","userId":"u","event":"E","properties":{"x":1e400}}]})", Info());
+  EXPECT_EQ(ErrorCodeOf(out_of_range.status()), "malformed_json");
+}
+
+TEST(SegmentParserTest, WidenBigIntegersTouchesOnlyIntegerLiteralsPast64Bits) {
+  std::string out;
+  EXPECT_FALSE(WidenBigIntegers(R"({"a":[1,-2,3.5e30,18446744073709551615],"b":"1e99"})", &out));
+  EXPECT_EQ(out, R"({"a":[1,-2,3.5e30,18446744073709551615],"b":"1e99"})");
+  EXPECT_TRUE(WidenBigIntegers(
+      R"({"a":18446744073709551616,"b":-9223372036854775809,"c":1.00000000000000000000001,)"
+      R"("d":"99999999999999999999","e":000000000000000000000001})",
+      &out));
+  EXPECT_EQ(out, R"({"a":18446744073709551616.0,"b":-9223372036854775809.0,)"
+                 R"("c":1.00000000000000000000001,"d":"99999999999999999999",)"
+                 R"("e":000000000000000000000001})");
+}
+
 TEST(SegmentParserTest, ClockSkewIsCorrected) {
   SegmentParser parser;
   // The device clock is 1 hour fast: it says it sent at 13:00:05 an event made at 13:00:00.

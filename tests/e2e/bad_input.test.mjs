@@ -534,3 +534,16 @@ test('a batch with some invalid items stores the valid ones and lists the others
   assert.deepEqual(identify.traits, { a: 1 });
   assert.equal(identify.anonymousId, 'anon-mixed');
 });
+
+test('a number JavaScript writes without an exponent past 64 bits does not cost the batch', async () => {
+  // JSON.stringify writes 2e19 as 20000000000000000000, an integer simdjson cannot hold.
+  const body = JSON.stringify({
+    batch: [{ type: 'track', userId: 'big-number', event: 'Big', messageId: 'big-1', properties: { n: 2e19 } }],
+  });
+  assert.match(body, /"n":20000000000000000000}/);
+  const res = await post('/v1/batch', body);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.accepted, 1);
+  const stored = (await exportEvents(server.dataDir)).find((e) => e.messageId === 'big-1');
+  assert.equal(stored.properties.n, 2e19);
+});
