@@ -67,38 +67,42 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
   size_t run_start = 0;
   size_t i = 0;
-  // Most strings need no escaping: skip 8 clean bytes at a time.
-  while (i + 8 <= s.size()) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    if (NeedsLook8(w)) break;
-    i += 8;
-  }
-  for (; i < s.size(); ++i) {
-    if (static_cast<unsigned char>(s[i]) >= 0x80) {
+  while (i < s.size()) {
+    // Most bytes need no look: skip 8 clean ASCII bytes at a time, also after a byte that did
+    // (a text in another script is mostly multi-byte sequences between runs of ASCII).
+    while (i + 8 <= s.size()) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if (NeedsLook8(w)) break;
+      i += 8;
+    }
+    if (i == s.size()) break;
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
       if (const size_t n = Utf8SequenceAt(s, i); n > 0) {
-        i += n - 1;
+        i += n;
         continue;
       }
       // Not UTF-8: U+FFFD in its place, so that the output stays JSON.
       out->append(s.data() + run_start, i - run_start);
       out->append("\xEF\xBF\xBD");
-      run_start = i + 1;
+      run_start = ++i;
       continue;
     }
-    char esc = kEscape[static_cast<unsigned char>(s[i])];
-    if (esc == 0) continue;
-    out->append(s.data() + run_start, i - run_start);
-    out->push_back('\\');
-    out->push_back(esc);
-    if (esc == 'u') {
-      static constexpr char kHex[] = "0123456789abcdef";
-      unsigned char c = static_cast<unsigned char>(s[i]);
-      out->append("00");
-      out->push_back(kHex[c >> 4]);
-      out->push_back(kHex[c & 0xf]);
+    const char esc = kEscape[c];
+    if (esc != 0) {
+      out->append(s.data() + run_start, i - run_start);
+      out->push_back('\\');
+      out->push_back(esc);
+      if (esc == 'u') {
+        static constexpr char kHex[] = "0123456789abcdef";
+        out->append("00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 0xf]);
+      }
+      run_start = i + 1;
     }
-    run_start = i + 1;
+    ++i;
   }
   out->append(s.data() + run_start, s.size() - run_start);
   out->push_back('"');

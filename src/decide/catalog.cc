@@ -108,11 +108,7 @@ absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
     a.cost = ac.cost;
     a.lever = ac.lever;
     a.consent = ac.consent;
-    if (!a.consent.empty() &&
-        std::find(std::begin(state::kStandardPurposes), std::end(state::kStandardPurposes),
-                  a.consent) == std::end(state::kStandardPurposes) &&
-        std::find(extra_purposes.begin(), extra_purposes.end(), a.consent) ==
-            extra_purposes.end()) {
+    if (!a.consent.empty() && !state::IsConsentPurpose(a.consent, extra_purposes)) {
       return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
                        StrCat(ac.consent_ref.Describe(), ": `", a.consent,
                               "` is not a consent purpose of this workspace (standard ones, or "

@@ -243,10 +243,10 @@ void Seen::Absorb(const Seen& other) {
   events += other.events;
 }
 
-bool ConsentPurposes::Known(std::string_view purpose) const {
+bool IsConsentPurpose(std::string_view purpose, std::span<const std::string> extra) {
   return std::find(std::begin(kStandardPurposes), std::end(kStandardPurposes), purpose) !=
              std::end(kStandardPurposes) ||
-         std::find(extra_.begin(), extra_.end(), purpose) != extra_.end();
+         std::find(extra.begin(), extra.end(), purpose) != extra.end();
 }
 
 bool Profile::Denied(std::string_view purpose) const {

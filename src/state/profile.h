@@ -42,6 +42,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,9 @@ inline constexpr std::string_view kStandardPurposes[] = {"personalization", "cro
                                                          "analytics",       "marketing_email",
                                                          "marketing_sms",   "marketing_push"};
 
+// True when `purpose` is a standard purpose or one of `extra` (a workspace's consent.purposes).
+bool IsConsentPurpose(std::string_view purpose, std::span<const std::string> extra);
+
 // A workspace's consent purposes (kStandardPurposes and those it adds) and the names events
 // may state them under: a purpose's own name, or a consent manager's category (Segment's
 // context.consent.categoryPreferences, e.g. OneTrust's "C0004" or "Advertising") that the
@@ -76,7 +80,7 @@ class ConsentPurposes {
   void AddCategory(std::string name, std::vector<std::string> purposes) {
     categories_[std::move(name)] = std::move(purposes);
   }
-  bool Known(std::string_view purpose) const;
+  bool Known(std::string_view purpose) const { return IsConsentPurpose(purpose, extra_); }
   bool operator==(const ConsentPurposes&) const = default;
   // Calls `f` with each purpose a statement under `name` sets; false when it sets none.
   template <typename F>
