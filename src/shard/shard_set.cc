@@ -56,8 +56,9 @@ struct ShardSet::Flight {
   explicit Flight(size_t reserve_bytes) : batch(reserve_bytes) {}
 
   rocksdb::WriteBatch batch;
-  state::DedupeIndex::Keys keys;                      // of every event of the group
-  std::vector<bool> duplicate;                        // per event
+  state::DedupeIndex::Keys keys;  // of every event of the group
+  std::vector<bool> duplicate;    // per event
+  size_t dropped = 0;             // new events of suppressed customers: acknowledged, not stored
   std::vector<state::DedupeIndex::NewEntry> entries;  // of the stored events, views into keys
   absl::flat_hash_set<std::string_view> fresh;        // their keys, for the shard's next group
   std::vector<Part> group;                            // the parts to complete once written
@@ -239,6 +240,7 @@ class ShardSet::Shard {
                              {"error", ToStd(applied.status().message())}});
             } else if (*applied == state::ProfileEngine::Outcome::kSuppressed) {
               store_event = false;  // acknowledged, never stored (erased with suppress=true)
+              ++flight->dropped;
             }
           }
           if (store_event) {
@@ -274,7 +276,7 @@ class ShardSet::Shard {
       if (!status.ok() && set_->profiles_ != nullptr) set_->profiles_->Abandon();
     }
     lock.unlock();
-    set_->Complete(group, duplicate, status);
+    set_->Complete(group, duplicate, flight->dropped, status);
   }
 
   ShardSet* set_;
@@ -319,19 +321,20 @@ ShardSet::ShardSet(storage::Store* store, const Clock* clock, obs::Registry* met
 ShardSet::~ShardSet() { Stop(); }
 
 void ShardSet::Complete(std::vector<Part>& group, const std::vector<bool>& duplicate,
-                        const absl::Status& status) {
-  size_t i = 0;
+                        size_t dropped, const absl::Status& status) {
+  size_t i = 0, acknowledged = 0;
   for (Part& part : group) {
     size_t stored = 0, dups = 0;
     for (size_t k = 0; k < part.events.size(); ++k, ++i) {
       if (status.ok()) (duplicate[i] ? dups : stored)++;
     }
     if (status.ok()) {
-      ingested_->Inc(stored);
+      acknowledged += stored;
       deduplicated_->Inc(dups);
     }
     part.request->Finish(stored, dups, status);
   }
+  if (status.ok()) ingested_->Inc(acknowledged - dropped);
   commit_events_->Observe(static_cast<double>(i));
 }
 
@@ -386,6 +389,7 @@ void ShardSet::RunWriter() {
     // commit may go on and let go of the flight.
     std::vector<Part> group = std::move(flight->group);
     std::vector<bool> duplicate = std::move(flight->duplicate);  // the next commit needs `fresh`
+    const size_t dropped = flight->dropped;
     flight->batch.Clear();
     {
       std::lock_guard lock(flight_mu_);
@@ -393,7 +397,7 @@ void ShardSet::RunWriter() {
       flight->status = status;
     }
     flight_cv_.notify_all();
-    Complete(group, duplicate, status);
+    Complete(group, duplicate, dropped, status);
   }
 }
 

@@ -119,8 +119,10 @@ class ShardSet {
   struct Flight;
   class Shard;
 
-  // Reports the group's outcome to its requests (on the thread that wrote it).
-  void Complete(std::vector<Part>& group, const std::vector<bool>& duplicate,
+  // Reports the group's outcome to its requests (on the thread that wrote it). `dropped` of
+  // its new events were not stored (their customers are suppressed): acknowledged as new to the
+  // requests, not counted as ingested.
+  void Complete(std::vector<Part>& group, const std::vector<bool>& duplicate, size_t dropped,
                 const absl::Status& status);
   // With commit_mu_ held: whether the group handed off last is written (false when none).
   bool FlightWrittenLocked();

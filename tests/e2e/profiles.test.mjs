@@ -502,8 +502,18 @@ test('export, unmerge and erasure through the API', async () => {
   assert.equal((await admin(`/v1/profiles/${id}`)).status, 404);
   assert.equal((await lookup('userId', user)).status, 404);
   assert.equal((await lookup('email', `${user}@x.io`)).status, 404);
+  const counter = async (name) => {
+    const text = (await server.request('/metrics')).text;
+    const m = text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+    assert.ok(m, `${name} in /metrics`);
+    return Number(m[1]);
+  };
+  const ingested = await counter('whisperer_events_ingested_total');
+  const dropped = await counter('whisperer_events_suppressed_total');
   await post([{ type: 'track', event: 'Came Back', userId: user }]);
   assert.equal((await lookup('userId', user)).status, 404, 'suppressed: not stored again');
+  assert.equal(await counter('whisperer_events_ingested_total'), ingested, 'a dropped event is not ingested');
+  assert.equal(await counter('whisperer_events_suppressed_total'), dropped + 1);
   const all = await server.request('/v1/events?limit=1000', { headers: { authorization: server.bearer() } });
   assert.ok(!all.text.includes(`${user}-own`), 'no event of the erased customer is left');
   assert.ok(all.text.includes(`${user}-stranger`), 'the split-off device was not erased');
