@@ -94,6 +94,13 @@ const DecisionPoint* Catalog::Point(std::string_view id) const {
   return nullptr;
 }
 
+const Action* Catalog::FindAction(std::string_view id) const {
+  for (const Action& a : actions) {
+    if (a.id == id) return &a;
+  }
+  return nullptr;
+}
+
 absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
     const config::DecisionsConfig& c, const std::vector<std::string>& extra_purposes) {
   auto catalog = std::make_shared<Catalog>();

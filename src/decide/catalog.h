@@ -139,6 +139,7 @@ struct Catalog {
   std::vector<DecisionPoint> points;
 
   const DecisionPoint* Point(std::string_view id) const;
+  const Action* FindAction(std::string_view id) const;  // null when there is none
 };
 
 // InvalidArgument `invalid_config` naming where a condition is wrong, an action needs a consent

@@ -24,6 +24,15 @@ size_t ContactHistory::NegativesOf(std::string_view action, int64_t since_ms) co
   });
 }
 
+void ContactHistory::Add(const ContactHistory& other) {
+  contacts.insert(contacts.end(), other.contacts.begin(), other.contacts.end());
+  negatives.insert(negatives.end(), other.negatives.begin(), other.negatives.end());
+  std::stable_sort(contacts.begin(), contacts.end(),
+                   [](const Contact& a, const Contact& b) { return a.at_ms < b.at_ms; });
+  std::stable_sort(negatives.begin(), negatives.end(),
+                   [](const Negative& a, const Negative& b) { return a.at_ms < b.at_ms; });
+}
+
 void ContactHistory::Trim(int64_t now_ms, int64_t keep_ms) {
   const int64_t since = now_ms - keep_ms;
   std::erase_if(contacts, [&](const Contact& c) { return c.at_ms < since; });

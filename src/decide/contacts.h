@@ -35,6 +35,10 @@ struct ContactHistory {
   size_t OfAction(std::string_view action, int64_t since_ms) const;
   size_t NegativesOf(std::string_view action, int64_t since_ms) const;
 
+  // Adds `other`'s entries (the history of a profile merged into this customer's), keeping
+  // both lists oldest first.
+  void Add(const ContactHistory& other);
+
   // Drops what is older than `keep_ms` before `now_ms`, and the oldest beyond kMaxEntries.
   void Trim(int64_t now_ms, int64_t keep_ms);
 

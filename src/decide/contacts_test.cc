@@ -29,5 +29,26 @@ TEST(ContactHistory, CountsWithinPeriodsTrimsAndRoundTrips) {
   EXPECT_FALSE(ContactHistory::Decode(R"({"contacts":[["a"]],"negatives":[]})").has_value());
 }
 
+TEST(ContactHistory, AddsAMergedProfilesHistoryInTimeOrder) {
+  ContactHistory survivor;
+  survivor.contacts = {{"nag", "push", 100}, {"nag", "push", 300}};
+  survivor.negatives = {{"nag", 250}};
+  ContactHistory absorbed;
+  absorbed.contacts = {{"nag", "push", 200}, {"mail", "email", 400}};
+  absorbed.negatives = {{"nag", 50}};
+  survivor.Add(absorbed);
+  ASSERT_EQ(survivor.contacts.size(), 4u);
+  EXPECT_EQ(survivor.OfAction("nag", 0), 3u);
+  EXPECT_EQ(survivor.OnChannel("email", 0), 1u);
+  EXPECT_EQ(survivor.NegativesOf("nag", 0), 2u);
+  for (size_t i = 1; i < survivor.contacts.size(); ++i) {
+    EXPECT_LT(survivor.contacts[i - 1].at_ms, survivor.contacts[i].at_ms);
+  }
+  EXPECT_EQ(survivor.negatives.front().at_ms, 50);
+  // Trim drops the oldest first, whichever profile they came from.
+  survivor.Trim(/*now_ms=*/400, /*keep_ms=*/150);
+  EXPECT_EQ(survivor.contacts.front().at_ms, 300);
+}
+
 }  // namespace
 }  // namespace whisperer::decide

@@ -25,7 +25,8 @@ bool ChannelFull(const DecideInput& in, std::string_view channel, size_t extra) 
   return static_cast<int64_t>(past + extra) >= it->second.max;
 }
 
-// The reason catalog action `index` cannot be a candidate now, or "" when it can.
+}  // namespace
+
 std::string_view FilterReason(size_t index, const DecideInput& in, const Treatment** treatment) {
   const Action& a = in.catalog->actions[index];
   if ((a.valid_from_ms != 0 && in.now_ms < a.valid_from_ms) ||
@@ -35,10 +36,7 @@ std::string_view FilterReason(size_t index, const DecideInput& in, const Treatme
   if (!Holds(a.eligibility, *in.bindings)) return "not_eligible";
   if (!Holds(a.applicability, *in.bindings)) return "not_applicable";
   if (!Holds(a.suitability, *in.bindings)) return "not_suitable";
-  if (!a.consent.empty()) {
-    auto it = in.profile->consent.find(a.consent);
-    if (it == in.profile->consent.end() || !it->second.granted) return "no_consent";
-  }
+  if (!MissingConsent(a, *in.profile).empty()) return "no_consent";
   if (!in.budget_spent.empty() && in.budget_spent[index]) {
     return "budget_exhausted";
   }
@@ -67,6 +65,8 @@ std::string_view FilterReason(size_t index, const DecideInput& in, const Treatme
   if (*treatment == nullptr) return allowed ? "channel_limit" : "no_channel";
   return {};
 }
+
+namespace {
 
 // The channels of a decision's earlier slots, with how many slots each: a handful at most, so a
 // vector searched linearly beats a map.
@@ -178,6 +178,12 @@ std::vector<Factor> FactorsOf(std::span<const learn::Feature> crossed,
 }
 
 }  // namespace
+
+std::string_view MissingConsent(const Action& a, const state::Profile& profile) {
+  if (a.consent.empty()) return {};
+  auto it = profile.consent.find(a.consent);
+  return it != profile.consent.end() && it->second.granted ? std::string_view() : a.consent;
+}
 
 bool InControlGroup(uint64_t customer_hash, double share) {
   return share > 0 && static_cast<double>(customer_hash % 1'000'000) < share * 1'000'000;

@@ -140,6 +140,16 @@ std::vector<T> SlotCandidates(const std::vector<T>& eligible, const std::vector<
   return out;
 }
 
+// Why catalog action `index` cannot be a candidate for the customer of `in` now (a reason code
+// of Filtered), or "" when it can; then `*treatment` is the treatment it would be given. What
+// `in` leaves out is not checked: no budgets, no contact history, every channel.
+std::string_view FilterReason(size_t index, const DecideInput& in, const Treatment** treatment);
+
+// The consent purpose action `a` needs that `profile` has not granted, or "" when it needs none
+// or has it. Decide filters such an action as no_consent; approving a held slot and an expired
+// approval's fallback check it again, since consent may have been withdrawn meanwhile.
+std::string_view MissingConsent(const Action& a, const state::Profile& profile);
+
 // Whether the customer with this hash is in the control group of `share`.
 bool InControlGroup(uint64_t customer_hash, double share);
 

@@ -1,6 +1,8 @@
 #include "server/decide_service.h"
 
+#include <algorithm>
 #include <random>
+#include <span>
 
 #include "api/query.h"
 #include "common/hash.h"
@@ -369,6 +371,18 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
 }
 
 // The approval of a held decision (its id is the decision's), as stored and answered.
+// The current profile of the customer a decision was made for (`profile` as logged, "" for a
+// first-time visitor; a merged one answers with its survivor): empty when there is none (never
+// created, or erased since).
+absl::StatusOr<state::Profile> CurrentProfile(const storage::Store& store, uint32_t ws,
+                                              std::string_view profile) {
+  const std::optional<uint64_t> id = state::ParseProfileId(profile);
+  if (!id) return state::Profile{};
+  absl::StatusOr<state::Profile> p = state::ProfileEngine::ReadProfile(store, ws, *id);
+  if (!p.ok() && p.status().code() == absl::StatusCode::kNotFound) return state::Profile{};
+  return p;
+}
+
 struct Approval {
   uint64_t decision = 0;
   std::string point;
@@ -383,6 +397,8 @@ struct Approval {
   std::vector<Held> slots;
   std::string reviewer, note;
   std::string fallback_action, fallback_treatment, fallback_channel;  // when expired
+  // Expired with a fallback the customer may not get now: why (a filter reason code).
+  std::string fallback_withheld;
 };
 
 void WriteApproval(JsonWriter& w, const Approval& a) {
@@ -435,6 +451,8 @@ void WriteApproval(JsonWriter& w, const Approval& a) {
     WriteTreatment(w, a.fallback_treatment, a.fallback_channel);
     w.EndObject();
   }
+  w.Key("fallbackWithheld");
+  w.StringOrNull(a.fallback_withheld);
   w.EndObject();
 }
 
@@ -478,6 +496,7 @@ std::optional<Approval> ParseApproval(std::string_view json) {
     if (fallback["treatment"]["id"].get(v) == simdjson::SUCCESS) a.fallback_treatment = v;
     if (fallback["treatment"]["channel"].get(v) == simdjson::SUCCESS) a.fallback_channel = v;
   }
+  if (doc["fallbackWithheld"].get(v) == simdjson::SUCCESS) a.fallback_withheld = v;
   for (simdjson::dom::element s : slots) {
     Approval::Held h;
     std::string_view action;
@@ -1053,7 +1072,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   in.features = features.features();
   in.feature_names = features.names();
   in.customer_hash =
-      Hash64(customer->profile_id ? state::ProfileIdString(*customer->profile_id) : customer->key);
+      customer->profile_id ? state::ProfileHash(*customer->profile_id) : Hash64(customer->key);
   Point& model = *(*state)->points.at(point->id);
   // With a contact policy, the customer's history is read, decided on and extended under its
   // stripe of locks (held to the write).
@@ -1068,6 +1087,17 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
     if (stored->has_value()) {
       history = decide::ContactHistory::Decode(**stored).value_or(decide::ContactHistory{});
+    }
+    // A merged customer's contacts made before the merge stay under the profiles merged into
+    // theirs (new ones go to the survivor's): they count too.
+    for (uint64_t absorbed : customer->profile.absorbed) {
+      absl::StatusOr<std::optional<std::string>> more = store_->Get(
+          store_->decisions(), storage::ContactKey(ws.id, state::ProfileHash(absorbed)));
+      if (!more.ok()) return respond(net::ErrorResponse(more.status()));
+      if (!more->has_value()) continue;
+      if (std::optional<decide::ContactHistory> h = decide::ContactHistory::Decode(**more)) {
+        history.Add(*h);
+      }
     }
     in.contacts = &history;
   }
@@ -1596,8 +1626,51 @@ void DecideService::HandleGet(net::RequestContext& ctx, net::Responder respond) 
 
 namespace {
 
+// The profiles whose decisions are the customer of `profile`'s: its survivor (when it was merged
+// away) and every profile merged into that, since a decision stays indexed under the profile it
+// was made for. Just `profile` when it has no stored profile (erased).
+absl::StatusOr<std::vector<uint64_t>> ProfilesOfCustomer(const storage::Store& store, uint32_t ws,
+                                                         uint64_t profile) {
+  absl::StatusOr<state::Profile> p = state::ProfileEngine::ReadProfile(store, ws, profile);
+  if (!p.ok()) {
+    if (p.status().code() == absl::StatusCode::kNotFound) return std::vector<uint64_t>{profile};
+    return p.status();
+  }
+  std::vector<uint64_t> out{p->id};
+  out.insert(out.end(), p->absorbed.begin(), p->absorbed.end());
+  return out;
+}
+
+// The ids of the decisions of `profiles` in [first, end), in time order, at most `limit` of
+// them; `*more` when there are others after those.
+absl::Status ProfileDecisions(const storage::Store& store, uint32_t ws,
+                              std::span<const uint64_t> profiles, uint64_t first, uint64_t end,
+                              uint64_t limit, std::vector<uint64_t>* ids, bool* more) {
+  std::vector<uint64_t> found;
+  for (uint64_t profile : profiles) {
+    uint64_t taken = 0;
+    absl::Status s = store.ScanPrefixFrom(
+        store.decisions(), storage::ProfileDecisionPrefix(ws, profile),
+        storage::ProfileDecisionKey(ws, profile, first),
+        [&](std::string_view key, std::string_view) {
+          const uint64_t id = storage::DecisionOfKey(key);
+          if (id >= end) return false;
+          found.push_back(id);
+          return ++taken <= limit;  // one past the limit tells whether there are more
+        });
+    if (!s.ok()) return s;
+  }
+  std::sort(found.begin(), found.end());
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  *more = found.size() > limit;
+  if (*more) found.resize(limit);
+  *ids = std::move(found);
+  return absl::OkStatus();
+}
+
 // The decisions a list or an export selects: ?profile=&from=&to=&cursor= and at most `limit`,
-// in time order; `more` when the range holds more.
+// in time order; `more` when the range holds more. A profile's are those of the customer it
+// belongs to (ProfilesOfCustomer).
 struct Selection {
   std::vector<uint64_t> ids;
   bool more = false;
@@ -1640,9 +1713,15 @@ absl::StatusOr<Selection> SelectDecisions(const storage::Store& store, uint32_t 
   const uint64_t first =
       std::max(decide::FirstDecisionIdAt(std::max<int64_t>(*from, 0)), after + (after ? 1 : 0));
   const uint64_t end = decide::FirstDecisionIdAt(*to);  // exclusive
-  // Both key forms end with the decision id: seek straight to the first one wanted.
-  std::string start =
-      profile ? storage::ProfileDecisionKey(ws, *profile, first) : storage::DecisionKey(ws, first);
+  if (profile) {
+    absl::StatusOr<std::vector<uint64_t>> profiles = ProfilesOfCustomer(store, ws, *profile);
+    if (!profiles.ok()) return profiles.status();
+    absl::Status s = ProfileDecisions(store, ws, *profiles, first, end, limit, &out.ids, &out.more);
+    if (!s.ok()) return s;
+    return out;
+  }
+  // The key ends with the decision id: seek straight to the first one wanted.
+  const std::string start = storage::DecisionKey(ws, first);
   const std::string prefix = start.substr(0, start.size() - sizeof(uint64_t));
   absl::Status s = store.ScanPrefixFrom(store.decisions(), prefix, start,
                                         [&](std::string_view key, std::string_view) {
@@ -1986,6 +2065,12 @@ void DecideService::Teach(State& state, const LoggedDecision& logged,
 
 absl::Status DecideService::ExpireApprovals() {
   const int64_t now = clock_->NowMillis();
+  // The fallback's conditions read an event: there is none, so an empty one.
+  simdjson::dom::parser parser;
+  simdjson::dom::element empty_event;
+  if (parser.parse("{}", 2).get(empty_event) != simdjson::SUCCESS) {
+    return absl::InternalError("parsing {}");
+  }
   for (auto& [id, state] : states_) {
     if (state.catalog == nullptr) continue;
     const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(state);
@@ -2015,10 +2100,28 @@ absl::Status DecideService::ExpireApprovals() {
         a->decided_ms = now;
         const decide::DecisionPoint* point = catalog.Point(a->point);
         if (point != nullptr && point->fallback) {
-          const decide::Action& f = catalog.actions[*point->fallback];
-          a->fallback_action = f.id;
-          a->fallback_treatment = f.treatments.front().id;
-          a->fallback_channel = f.treatments.front().channel;
+          // The fallback is what to do for this customer now: it must pass the filters a
+          // decision would apply (consent, conditions, validity), its consent above all.
+          absl::StatusOr<state::Profile> customer = CurrentProfile(*store_, id, a->profile);
+          if (!customer.ok()) return customer.status();
+          state::EventFacts facts;
+          facts.timestamp_ms = facts.received_at_ms = now;
+          state::EventBindings bindings(facts, empty_event, *customer, nullptr, now);
+          decide::DecideInput in;
+          in.catalog = &catalog;
+          in.point = point;
+          in.bindings = &bindings;
+          in.profile = &*customer;
+          in.now_ms = now;
+          const decide::Treatment* treatment = nullptr;
+          const std::string_view reason = decide::FilterReason(*point->fallback, in, &treatment);
+          if (reason.empty()) {
+            a->fallback_action = catalog.actions[*point->fallback].id;
+            a->fallback_treatment = treatment->id;
+            a->fallback_channel = treatment->channel;
+          } else {
+            a->fallback_withheld = reason;
+          }
         }
         if (d.ok()) {
           d = batch.Put(store_->decisions(), storage::ApprovalKey(id, decision), ApprovalJson(*a));
@@ -2160,19 +2263,16 @@ absl::Status DecideService::ApplyGoals() {
       const std::optional<PendingGoal> hit = DecodePendingGoal(value);
       for (const decide::Settings::Goal& goal : goals) {
         if (!hit || goal.event != hit->event) continue;
-        // The customer's decisions within the goal's window before the event, in time order.
+        // The customer's decisions within the goal's window before the event, in time order,
+        // those made for profiles merged into theirs included.
         const uint64_t first = decide::FirstDecisionIdAt(hit->at_ms - goal.within_ms);
         const uint64_t end = decide::FirstDecisionIdAt(hit->at_ms + 1);
+        absl::StatusOr<std::vector<uint64_t>> profiles =
+            ProfilesOfCustomer(*store_, ws, hit->profile);
+        if (!profiles.ok()) return profiles.status();
         std::vector<uint64_t> ids;
-        s = store_->ScanPrefixFrom(store_->decisions(),
-                                   storage::ProfileDecisionPrefix(ws, hit->profile),
-                                   storage::ProfileDecisionKey(ws, hit->profile, first),
-                                   [&](std::string_view k, std::string_view) {
-                                     const uint64_t id = storage::DecisionOfKey(k);
-                                     if (id >= end) return false;
-                                     ids.push_back(id);
-                                     return true;
-                                   });
+        bool more = false;
+        s = ProfileDecisions(*store_, ws, *profiles, first, end, UINT64_MAX - 1, &ids, &more);
         if (!s.ok()) return s;
         for (uint64_t id : ids) {
           absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, id);
@@ -2321,6 +2421,25 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
         MakeError(absl::StatusCode::kAlreadyExists, "approval_closed",
                   StrCat("approval ", net::PathParam(ctx), " is already ", a->status), "id")));
   }
+  const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(**state);
+  const decide::Catalog& catalog = *snapshot;
+  if (approve) {
+    // The customer may have withdrawn a consent since the decision was held: a slot whose action
+    // needs it is not approved (the approval stays pending, for a rejection).
+    absl::StatusOr<state::Profile> customer = CurrentProfile(*store_, ws, a->profile);
+    if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
+    for (const Approval::Held& h : a->slots) {
+      const decide::Action* action = catalog.FindAction(h.action);
+      if (action == nullptr) continue;  // deleted from the catalog since
+      if (std::string_view purpose = decide::MissingConsent(*action, *customer); !purpose.empty()) {
+        return respond(net::ErrorResponse(
+            MakeError(absl::StatusCode::kAborted, "consent_withdrawn",
+                      StrCat("the customer does not consent to ", purpose, ", which action ",
+                             h.action, " (slot ", h.slot, ") needs; reject the approval instead"),
+                      "id")));
+      }
+    }
+  }
   const int64_t now = clock_->NowMillis();
   a->status = approve ? "approved" : "rejected";
   a->reviewer = reviewer;
@@ -2337,8 +2456,6 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, id);
   if (!read.ok()) return respond(net::ErrorResponse(read.status()));
   const std::optional<LoggedDecision>& logged = *read;
-  const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(**state);
-  const decide::Catalog& catalog = *snapshot;
   // Approved, the held slots are acted on: their contacts, their actions' budgets (a person may
   // approve past a budget spent since the decision was held) and their reward wait. A deferred
   // decision's held slots wait for its activation too.

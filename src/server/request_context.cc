@@ -51,8 +51,10 @@ absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage
       return InvalidInput("wrong_type", StrCat(type, " must be a string"), std::string(type));
     }
     if (id.empty()) continue;
-    if (!c.key.empty()) continue;
-    c.key = StrCat(type, ":", id);
+    if (c.key.empty()) c.key = StrCat(type, ":", id);
+    // A userId seen for the first time with a known anonymousId is the visitor who just signed
+    // in: their profile is the anonymousId's until the identify event links the two.
+    if (c.profile_id) continue;
     absl::StatusOr<std::optional<uint64_t>> found =
         state::ProfileEngine::Lookup(store, workspace_id, type, id);
     if (!found.ok()) return found.status();

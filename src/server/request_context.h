@@ -40,8 +40,10 @@ absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
 // 400 wrong_type naming the field (as collection answers).
 absl::Status CheckSegmentObjects(simdjson::dom::element body);
 
-// userId first, then anonymousId. 400 missing_field without either, wrong_type when one is not
-// a string.
+// The customer of a request-time call: the profile of its userId, else of its anonymousId (a
+// visitor who just signed in is known by the anonymousId until the identify event links the
+// two), else a first-time visitor keyed by the userId, else the anonymousId. 400 missing_field
+// without either, wrong_type when one is not a string.
 absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage::Store& store,
                                       uint32_t workspace_id);
 

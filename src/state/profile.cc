@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/hash.h"
 #include "common/status.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
@@ -560,6 +561,8 @@ std::string ProfileIdString(uint64_t id) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), id, 16);
   return StrCat("prf_", std::string_view(buf, static_cast<size_t>(end - buf)));
 }
+
+uint64_t ProfileHash(uint64_t id) { return Hash64(ProfileIdString(id)); }
 
 std::optional<uint64_t> ParseProfileId(std::string_view s) {
   if (s.substr(0, 4) != "prf_" || s.size() < 5 || s.size() > 20) return std::nullopt;

@@ -357,6 +357,10 @@ void WriteTime(JsonWriter& w, std::string_view key, int64_t ms);
 // "prf_<hex>" and back.
 std::string ProfileIdString(uint64_t id);
 std::optional<uint64_t> ParseProfileId(std::string_view s);
+// What a profile's contact history and engagement counts are keyed by (decide/contacts.h,
+// decide/engagement.h): the hash of its id string, as a first-time visitor's are keyed by the
+// hash of their identifier.
+uint64_t ProfileHash(uint64_t id);
 
 // The profile as JSON: the body of GET /v1/profiles/{id} (the stored form is binary,
 // state/profile_codec.h). `now_ms` is used for the derived recency figures. `scores` writes the

@@ -683,7 +683,7 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
   // The contact histories and engagement counts of these profiles (decide/contacts.h,
   // decide/engagement.h), keyed by a hash of the id.
   for (uint64_t id : ids) {
-    const uint64_t hash = Hash64(ProfileIdString(id));
+    const uint64_t hash = ProfileHash(id);
     rocksdb::Status d = batch->Delete(store_->decisions(), storage::ContactKey(workspace_id, hash));
     if (d.ok()) d = batch->Delete(store_->decisions(), storage::EngagementKey(workspace_id, hash));
     if (!d.ok()) return RocksError(d);

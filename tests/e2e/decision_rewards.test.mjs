@@ -168,6 +168,27 @@ test('a goal event rewards the customer\'s recent decisions at its decision poin
   assert.equal((await admin(`/v1/decisions/${home.json.decisionId}`)).json.rewards.length, 2);
 });
 
+test('a goal credits the decisions made for a profile merged into the customer\'s since', async () => {
+  // Decided for while anonymous, then signed in: the order comes from the merged customer.
+  await send([{ type: 'page', anonymousId: 'goal-anon', messageId: 'goal-anon-1' }]);
+  await send([{ type: 'identify', userId: 'goal-user', messageId: 'goal-user-1' }]);
+  const home = await decide({ anonymousId: 'goal-anon', decisionPoint: 'home' });
+  assert.equal(home.status, 200, home.text);
+  assert.match(home.json.profileId, /^prf_/);
+  await send([{ type: 'identify', userId: 'goal-user', anonymousId: 'goal-anon', messageId: 'goal-merge-1' }]);
+  const profile = await admin(`/v1/profiles/${home.json.profileId}`);
+  assert.notEqual(profile.json.profileId, home.json.profileId, 'the anonymous profile was merged away');
+  await send([{ type: 'track', userId: 'goal-user', event: 'Order Completed', messageId: 'goal-order-1' }]);
+  const got = await rewardsOf(home.json.decisionId, 2);
+  assert.deepEqual(
+    got.rewards.map((r) => [r.slot, r.source, r.rewardId]),
+    [
+      [1, 'goal', 'goal:goal-order-1'],
+      [2, 'goal', 'goal:goal-order-1'],
+    ],
+  );
+});
+
 test('a goal event acknowledged just before a kill -9 still rewards after the restart', async () => {
   await send([{ type: 'identify', userId: 'kim', messageId: 'kim-0' }]);
   await sleep(300);

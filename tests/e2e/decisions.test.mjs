@@ -136,6 +136,22 @@ test('a decision: candidates filtered with reasons, slots with their terms, logg
   assert.deepEqual(sms.json.slots.map((s) => s.treatment.id).sort(), ['good_push', 'vip_sms']);
 });
 
+test('a visitor who just signed in is decided for with the profile of their anonymousId', async () => {
+  await send([{ type: 'page', anonymousId: 'anon-before-login', name: 'Home', messageId: 'abl-1' }]);
+  const before = await decide({ anonymousId: 'anon-before-login', decisionPoint: 'home' });
+  assert.equal(before.status, 200, before.text);
+  assert.match(before.json.profileId, /^prf_/);
+  // The first call after login carries a userId the server has not seen yet.
+  const after = await decide({ userId: 'new-login', anonymousId: 'anon-before-login', decisionPoint: 'home' });
+  assert.equal(after.status, 200, after.text);
+  assert.equal(after.json.profileId, before.json.profileId);
+  // A userId with a profile of its own wins over the anonymousId's.
+  await send([{ type: 'identify', userId: 'has-own', messageId: 'ho-1' }]);
+  const own = await decide({ userId: 'has-own', anonymousId: 'anon-before-login', decisionPoint: 'home' });
+  assert.notEqual(own.json.profileId, before.json.profileId);
+  assert.match(own.json.profileId, /^prf_/);
+});
+
 test('rewards teach the bandit: after a few hundred decisions it picks what pays, alone', async () => {
   let last;
   for (let i = 0; i < 400; i++) {
@@ -538,7 +554,120 @@ test('the contact policy: channel limits, action limits and suppression after ne
   assert.deepEqual(reasons(await post('/v1/decide', { userId: 'quinn', decisionPoint: 'nag_only' })), {
     nag: 'suppressed',
   });
+
+  // Two devices, one contact each, then one customer: the contacts of both count.
+  await post('/v1/batch', {
+    batch: [
+      { type: 'page', anonymousId: 'dev-a', messageId: 'dev-a-1' },
+      { type: 'page', anonymousId: 'dev-b', messageId: 'dev-b-1' },
+    ],
+  });
+  const onA = await post('/v1/decide', { anonymousId: 'dev-a', decisionPoint: 'nag_only' });
+  const onB = await post('/v1/decide', { anonymousId: 'dev-b', decisionPoint: 'nag_only' });
+  assert.equal(onA.slots[0]?.action, 'nag');
+  assert.equal(onB.slots[0]?.action, 'nag');
+  assert.notEqual(onA.profileId, onB.profileId);
+  await post('/v1/batch', {
+    batch: [
+      { type: 'identify', userId: 'rae', anonymousId: 'dev-a', messageId: 'rae-1' },
+      { type: 'identify', userId: 'rae', anonymousId: 'dev-b', messageId: 'rae-2' },
+    ],
+  });
+  const merged = await post('/v1/decide', { userId: 'rae', decisionPoint: 'nag_only' });
+  assert.equal(merged.slots[0]?.action, 'nag', 'the third contact of 3');
+  const full = await post('/v1/decide', { userId: 'rae', decisionPoint: 'nag_only' });
+  assert.deepEqual(reasons(full), { nag: 'contact_limit' });
+  // The customer's decisions are listed under either profile id, in time order.
+  for (const profile of [onA.profileId, onB.profileId]) {
+    const listed = await crm.request(`/v1/decisions?profile=${profile}&limit=3`, {
+      headers: { authorization: 'Bearer ak_crm' },
+    });
+    assert.equal(listed.status, 200, listed.text);
+    assert.deepEqual(
+      listed.json.decisions.map((d) => d.decisionId),
+      [onA.decisionId, onB.decisionId, merged.decisionId],
+    );
+    assert.equal(listed.json.hasMore, true, 'a fourth one follows');
+    const rest = await crm.request(`/v1/decisions?profile=${profile}&cursor=${listed.json.nextCursor}`, {
+      headers: { authorization: 'Bearer ak_crm' },
+    });
+    assert.deepEqual(rest.json.decisions.map((d) => d.decisionId), [full.decisionId]);
+  }
   assert.equal(await crm.stop(), 0);
+});
+
+const GATE_CONFIG = `
+workspaces:
+  - name: gate
+    write_keys: [wk_gate]
+    admin_keys: [ak_gate]
+    decisions:
+      control_group: 0
+      exploration: 0
+      approvals: {expire_after: 2s}
+      actions:
+        - {id: push1, issue: i, group: g, consent: marketing_push, treatments: [{id: push1_push, channel: push}]}
+        - {id: push2, issue: i, group: g, consent: marketing_push, treatments: [{id: push2_push, channel: push}]}
+        - {id: mail, issue: other, group: g2, consent: marketing_email, treatments: [{id: mail_email, channel: email}]}
+      decision_points:
+        - {id: p, issues: [i], fallback: mail}
+`;
+
+test('consent is checked again when a held slot is approved and when an approval expires into its fallback', async (t) => {
+  const gate = await startServer({ t, config: GATE_CONFIG });
+  const track = async (userId, consent) => {
+    const res = await gate.request('/v1/track', {
+      body: { userId, event: 'Consent Changed', context: { consent } },
+      headers: { authorization: basic('wk_gate') },
+    });
+    assert.equal(res.status, 200, res.text);
+  };
+  const held = async (userId) => {
+    const res = await gate.request('/v1/decide', {
+      body: { userId, decisionPoint: 'p' },
+      headers: { authorization: basic('wk_gate') },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.approval?.status, 'pending', JSON.stringify(res.json.slots));
+    return res.json.decisionId;
+  };
+  const admin = (p, body) => gate.request(p, { body, headers: { authorization: 'Bearer ak_gate' } });
+
+  // Held while push was granted; withdrawn before the review: not approvable, still pending.
+  await track('cy', { marketing_push: true });
+  const withdrawn = await held('cy');
+  await track('cy', { marketing_push: false });
+  const refused = await admin(`/v1/approvals/${withdrawn}/approve`, { reviewer: 'maria' });
+  assert.equal(refused.status, 409, refused.text);
+  assert.equal(refused.json.error.code, 'consent_withdrawn');
+  assert.equal(refused.json.error.field, 'id');
+  assert.match(refused.json.error.message, /marketing_push/);
+  assert.equal((await admin(`/v1/approvals/${withdrawn}`)).json.status, 'pending');
+  const rejected = await admin(`/v1/approvals/${withdrawn}/reject`, { reviewer: 'maria' });
+  assert.equal(rejected.json.status, 'rejected', rejected.text);
+
+  // Expired: the fallback needs marketing_email, which eve grants and di denies.
+  await track('eve', { marketing_push: true, marketing_email: true });
+  await track('di', { marketing_push: true, marketing_email: false });
+  const granted = await held('eve');
+  const denied = await held('di');
+  const expired = async (id) => {
+    for (let i = 0; i < 60; i++) {
+      const a = (await admin(`/v1/approvals/${id}`)).json;
+      if (a.status !== 'pending') return a;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`approval ${id} did not expire`);
+  };
+  const eve = await expired(granted);
+  assert.equal(eve.status, 'expired');
+  assert.deepEqual(eve.fallback, { action: 'mail', treatment: { id: 'mail_email', channel: 'email' } });
+  assert.equal(eve.fallbackWithheld, null);
+  const di = await expired(denied);
+  assert.equal(di.status, 'expired');
+  assert.equal(di.fallback, null);
+  assert.equal(di.fallbackWithheld, 'no_consent');
+  assert.equal(await gate.stop(), 0);
 });
 
 const BUDGET_CONFIG = `
