@@ -84,8 +84,9 @@ absl::StatusOr<Principal> AuthenticateAdmin(const KeyRing& keys, std::string_vie
   const Principal* p = keys.Find(*key);
   if (p == nullptr) return Unauthenticated("the admin key is not valid");
   if (p->role != Role::kAdmin) {
-    return MakeError(absl::StatusCode::kPermissionDenied, "forbidden",
-                     "a write key may only send events; this endpoint needs an admin key");
+    return MakeError(
+        absl::StatusCode::kPermissionDenied, "forbidden",
+        "a write key may send events, decide and reward; this endpoint needs an admin key");
   }
   return *p;
 }

@@ -163,7 +163,13 @@ int main(int argc, char** argv) {
                  "ope: the log's propensities are each action's probability at its position, not "
                  "given the earlier positions (as in the Open Bandit Dataset)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and succeeds; any other parse error is bad usage, exit 2 (README), not one
+    // of CLI11's own codes (105 and up).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (*eval) {
     if (eval_task == "ope") {

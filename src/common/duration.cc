@@ -29,7 +29,10 @@ absl::StatusOr<int64_t> ParseDurationMillis(std::string_view text) {
   if (suffix.empty()) suffix = "s";
   for (const Unit& unit : kUnits) {
     if (suffix == unit.suffix) {
-      if (value > INT64_MAX / unit.millis) break;
+      if (value > kMaxDurationMillis / unit.millis) {
+        return InvalidInput("invalid_duration",
+                            StrCat("'", text, "' is longer than 36500d (100 years)"));
+      }
       return value * unit.millis;
     }
   }

@@ -10,7 +10,12 @@
 
 namespace whisperer {
 
-// Parses a non-negative duration into milliseconds. A bare number is seconds.
+// The longest duration parsed: 100 years. Longer ones mean "never", which the options that
+// allow it spell otherwise, and in nanoseconds (timers) they would overflow.
+inline constexpr int64_t kMaxDurationMillis = 36'500LL * 86'400'000;
+
+// Parses a non-negative duration of at most kMaxDurationMillis into milliseconds. A bare number
+// is seconds.
 absl::StatusOr<int64_t> ParseDurationMillis(std::string_view text);
 
 // The shortest exact form of `millis` in the syntax above ("7d", "1500ms").

@@ -20,6 +20,10 @@ TEST(DurationTest, Rejects) {
   EXPECT_FALSE(ParseDurationMillis("7w").ok());
   EXPECT_FALSE(ParseDurationMillis("s").ok());
   EXPECT_FALSE(ParseDurationMillis("99999999999999999999d").ok());
+  // Up to 100 years: longer would overflow a timer's nanoseconds.
+  EXPECT_EQ(*ParseDurationMillis("36500d"), kMaxDurationMillis);
+  EXPECT_FALSE(ParseDurationMillis("36501d").ok());
+  EXPECT_FALSE(ParseDurationMillis("106752d").ok());
 }
 
 TEST(DurationTest, Formats) {

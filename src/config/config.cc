@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -42,10 +44,12 @@ class Reader {
   // string "5" and `"cost": "5"` as the number 5.)
   explicit Reader(std::string_view file, bool json = false) : file_(file), json_(json) {}
 
-  // Checks that `node` is a map whose keys are all in `known`.
+  // Checks that `node` is a map whose keys are all in `known`, each once (yaml-cpp keeps a
+  // repeated key and answers lookups with its first value, where most YAML tools take the last).
   absl::Status Map(const YAML::Node& node, std::string_view path,
                    std::initializer_list<std::string_view> known) {
     if (!node.IsMap()) return ConfigError(file_, node, path, "must be a mapping");
+    std::vector<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = it->first.as<std::string>();
       bool ok = false;
@@ -54,6 +58,11 @@ class Reader {
         return ConfigError(file_, it->first, StrCat(path, path.empty() ? "" : ".", key),
                            StrCat("unknown key; expected one of ", Join(known)));
       }
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+        return ConfigError(file_, it->first, StrCat(path, path.empty() ? "" : ".", key),
+                           "set twice in the same mapping");
+      }
+      seen.push_back(std::move(key));
     }
     return absl::OkStatus();
   }
@@ -1258,6 +1267,11 @@ std::string SourceRef::Describe() const {
 }
 
 absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return MakeError(absl::StatusCode::kNotFound, "config_not_found",
+                     StrCat("cannot read config file ", path, ": it is a directory"));
+  }
   std::ifstream in(path);
   if (!in) {
     return MakeError(absl::StatusCode::kNotFound, "config_not_found",
@@ -1334,6 +1348,35 @@ absl::Status Validate(const Config& c) {
     return error("log.format", "must be json or text");
   }
   if (c.server.read_timeout_ms <= 0) return error("server.read_timeout", "must be positive");
+  if (c.ingest.max_queued_events < c.ingest.max_batch_events) {
+    return error("ingest.max_queued_events",
+                 StrCat("must be at least ingest.max_batch_events (", c.ingest.max_batch_events,
+                        "): a batch that cannot be queued whole would be refused at every retry"));
+  }
+  // Keys: checked here, before anything is opened. HTTP Basic sends a key as `key:` (its
+  // password empty) and a header's value is trimmed, so a key with a colon or a blank in it
+  // could only be sent as a Bearer token or in the body.
+  std::map<std::string_view, std::string_view> owner;  // key -> its workspace
+  for (size_t i = 0; i < c.workspaces.size(); ++i) {
+    const WorkspaceConfig& ws = c.workspaces[i];
+    for (const auto& [kind, list] : {std::pair<std::string_view, const std::vector<std::string>*>{
+                                         "write_keys", &ws.write_keys},
+                                     {"admin_keys", &ws.admin_keys}}) {
+      for (size_t k = 0; k < list->size(); ++k) {
+        const std::string& key = (*list)[k];
+        const std::string field = StrCat("workspaces[", i, "].", kind, "[", k, "]");
+        if (std::any_of(key.begin(), key.end(), [](char ch) {
+              return ch == ':' || static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f;
+            })) {
+          return error(field, "a key may not contain ':', spaces or control characters");
+        }
+        if (auto [it, added] = owner.emplace(key, ws.name); !added) {
+          return error(field, StrCat("is already a key of workspace '", it->second,
+                                     "': a key belongs to one workspace, once"));
+        }
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -160,6 +160,12 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
            {"workspaces:\n  - name: Bad Name\n", "workspaces[0].name", "workspaces[0].name"},
            {"workspaces:\n  - name: a\n  - name: a\n", "twice", "workspaces[1].name"},
            {"bogus: 1\n", "x.yaml:1: bogus: unknown key", "bogus"},
+           {"log: {level: error, level: debug}\n", "x.yaml:1: log.level: set twice", "log.level"},
+           {"server:\n  port: 1\nserver:\n  port: 2\n", "x.yaml:3: server: set twice", "server"},
+           {"server:\n  read_timeout: 106752d\n",
+            "x.yaml:2: server.read_timeout: '106752d' is "
+            "longer than 36500d",
+            "server.read_timeout"},
            {"workspaces:\n  - name: a\n    journeys:\n      - id: j\n        stages: [{id: s, "
             "entry: 'true'}]\n",
             "needs a goal", "workspaces[0].journeys[0].goal"},
@@ -334,6 +340,10 @@ TEST(ConfigTest, ModelsClvAndTextProperties) {
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {
+  // A directory is no config file (an ifstream opens it and reads nothing).
+  absl::StatusOr<Config> dir = LoadConfigFile(WHISPERER_SOURCE_DIR);
+  ASSERT_FALSE(dir.ok());
+  EXPECT_NE(dir.status().message().find("is a directory"), std::string::npos) << dir.status();
   EXPECT_EQ(LoadConfigFile("/nonexistent/whisperer.yaml").status().code(),
             absl::StatusCode::kNotFound);
 }
@@ -371,6 +381,35 @@ TEST(ConfigTest, ValidateCrossFieldRules) {
   Config e;
   e.storage.background_priority = "high";
   EXPECT_EQ(ErrorFieldOf(Validate(e)), "storage.background_priority");
+  // A batch larger than the queue could never be queued: refused at start, not at every retry.
+  Config q;
+  q.ingest.max_queued_events = q.ingest.max_batch_events - 1;
+  EXPECT_EQ(ErrorFieldOf(Validate(q)), "ingest.max_queued_events");
+  q.ingest.max_queued_events = q.ingest.max_batch_events;
+  EXPECT_TRUE(Validate(q).ok());
+}
+
+TEST(ConfigTest, KeysAreUsableOverBasicAuthAndBelongToOneWorkspace) {
+  Config c;
+  c.workspaces.resize(2);
+  c.workspaces[0].name = "a";
+  c.workspaces[1].name = "b";
+  c.workspaces[0].write_keys = {"wk_a"};
+  c.workspaces[1].admin_keys = {"ak_b"};
+  EXPECT_TRUE(Validate(c).ok());
+  for (const char* bad : {"wk:a", "wk a", "wk\ta", "wk\x7f"}) {
+    Config d = c;
+    d.workspaces[1].write_keys = {bad};
+    EXPECT_EQ(ErrorFieldOf(Validate(d)), "workspaces[1].write_keys[0]") << bad;
+  }
+  Config dup = c;
+  dup.workspaces[1].write_keys = {"wk_a"};
+  absl::Status s = Validate(dup);
+  EXPECT_EQ(ErrorFieldOf(s), "workspaces[1].write_keys[0]");
+  EXPECT_NE(s.message().find("workspace 'a'"), std::string::npos) << s;
+  Config same = c;
+  same.workspaces[0].admin_keys = {"wk_a"};  // a write key and an admin key alike
+  EXPECT_EQ(ErrorFieldOf(Validate(same)), "workspaces[0].admin_keys[0]");
 }
 
 TEST(ConfigTest, ActionJsonRoundTripsAndErrorsNameTheFieldWithinTheAction) {

@@ -44,6 +44,12 @@ Response ErrorResponse(const absl::Status& status) {
   return res;
 }
 
+std::string LocalUrl(std::string_view host, uint16_t port) {
+  std::string name(host == "0.0.0.0" ? "127.0.0.1" : host == "::" ? "::1" : host);
+  if (name.find(':') != std::string::npos) name = StrCat("[", name, "]");
+  return StrCat("http://", name, ":", port);
+}
+
 namespace {
 
 std::vector<std::string> Segments(std::string_view path) {

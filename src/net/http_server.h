@@ -86,6 +86,10 @@ Response JsonResponse(unsigned status, std::string body);
 // Builds the JSON error response for `status` (its HTTP code from api/http_status.h).
 Response ErrorResponse(const absl::Status& status);
 
+// The URL of a server listening on `host`:`port` that one can paste into curl: the wildcard
+// addresses (0.0.0.0, ::) name the loopback, and an IPv6 address is bracketed.
+std::string LocalUrl(std::string_view host, uint16_t port);
+
 class Router {
  public:
   // A path is exact ("/v1/track") or a pattern whose `{name}` segments match one non-empty

@@ -96,6 +96,15 @@ class HttpServerTest : public ::testing::Test {
   std::map<std::thread::id, size_t> threads_;  // GUARDED_BY(threads_mu_)
 };
 
+TEST(LocalUrlTest, NamesTheLoopbackForWildcardsAndBracketsIpv6) {
+  EXPECT_EQ(LocalUrl("127.0.0.1", 8080), "http://127.0.0.1:8080");
+  EXPECT_EQ(LocalUrl("0.0.0.0", 8080), "http://127.0.0.1:8080");
+  EXPECT_EQ(LocalUrl("::", 8080), "http://[::1]:8080");
+  EXPECT_EQ(LocalUrl("::1", 36125), "http://[::1]:36125");
+  EXPECT_EQ(LocalUrl("fe80::1", 1), "http://[fe80::1]:1");
+  EXPECT_EQ(LocalUrl("localhost", 80), "http://localhost:80");
+}
+
 TEST_F(HttpServerTest, ConnectionsAreDealtToTheThreadsAndStayOnTheirs) {
   StartServer();
   std::vector<std::unique_ptr<Client>> clients;

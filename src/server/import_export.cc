@@ -135,7 +135,20 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
       failure = InvalidInput("invalid_gzip", StrCat(options.file, ": ", gzerror(file, &errnum)));
       break;
     }
-    if (n == 0) break;
+    if (n == 0) {
+      // End of input. Z_BUF_ERROR: it ended inside a gzip stream, so the file is cut short and
+      // its last line is likely cut too (plain files end with Z_OK).
+      int errnum = Z_OK;
+      gzerror(file, &errnum);
+      if (errnum == Z_BUF_ERROR) {
+        failure = InvalidInput(
+            "invalid_gzip",
+            StrCat(options.file,
+                   ": the file ends inside its gzip stream (truncated?); the complete lines "
+                   "before the cut were imported, and importing the whole file again skips them"));
+      }
+      break;
+    }
     std::string_view data(chunk.data(), n);
     while (!data.empty()) {
       size_t nl = data.find('\n');

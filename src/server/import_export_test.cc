@@ -109,5 +109,18 @@ TEST_F(ImportExportTest, CorruptGzipFails) {
   EXPECT_FALSE(summary.ok());
 }
 
+TEST_F(ImportExportTest, TruncatedGzipFailsEvenWhenWhatItHoldsReadsCleanly) {
+  // Cut anywhere inside the stream, even just before the trailer (every line is there but
+  // nothing says the file is whole), the import reports the file as truncated.
+  const std::string z = net::Gzip(kLines);
+  for (size_t keep : {z.size() / 2, z.size() - 4}) {
+    auto summary = Import(Write("cut.ndjson.gz", z.substr(0, keep)));
+    ASSERT_FALSE(summary.ok()) << keep;
+    EXPECT_NE(summary.status().message().find("truncated"), std::string::npos) << summary.status();
+  }
+  // The whole file imports cleanly.
+  EXPECT_TRUE(Import(Write("whole.ndjson.gz", z)).ok());
+}
+
 }  // namespace
 }  // namespace whisperer::server

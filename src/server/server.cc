@@ -279,8 +279,7 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   if (auto s = server.Start(); !s.ok()) return s;
   ready = true;
 
-  std::string host = config.server.host == "0.0.0.0" ? "127.0.0.1" : config.server.host;
-  std::string url = StrCat("http://", host, ":", server.port());
+  const std::string url = net::LocalUrl(config.server.host, server.port());
   out << "whisperer listening on " << url << " (data: " << config.storage.path << ")\n";
   for (const Workspace& ws : *workspaces) {
     out << "workspace " << ws.name << "\n";

@@ -668,3 +668,40 @@ test('WHISPERER_WRITE_KEY / WHISPERER_ADMIN_KEY set the keys of the default work
   );
   assert.equal(await server.stop(), 0);
 });
+
+test('bad usage and a bad config exit 2 with a message, before anything is written', async (t) => {
+  const dir = await makeTempDir(t);
+  const data = path.join(dir, 'data');
+  for (const args of [
+    [],
+    ['serve', '--bogus'],
+    ['serve', 'extra'],
+    ['serve', '--port', '70000'],
+    ['serve', '--config'],
+    ['models'],
+  ]) {
+    const res = await runCli([...args, ...(args[0] === 'serve' ? ['--data', data] : [])]);
+    assert.equal(res.code, 2, `whisperer ${args.join(' ')}: exit ${res.code}\n${res.stderr}`);
+    assert.ok(res.stderr.trim().length > 0, `whisperer ${args.join(' ')} says why`);
+  }
+  assert.equal((await runCli(['--help'])).code, 0);
+  assert.equal((await runCli(['serve', '--help'])).code, 0);
+
+  const write = async (name, text) => {
+    const file = path.join(dir, name);
+    await fsp.writeFile(file, text);
+    return file;
+  };
+  for (const [config, expect] of [
+    [dir, /is a directory/],
+    [await write('dup.yaml', 'log: {level: error, level: debug}\n'), /log\.level: set twice/],
+    [await write('queue.yaml', 'ingest: {max_queued_events: 5}\n'), /ingest\.max_queued_events/],
+    [await write('key.yaml', 'workspaces:\n  - name: a\n    write_keys: ["a:b"]\n'), /may not contain ':'/],
+    [await write('timeout.yaml', 'server: {read_timeout: 106752d}\n'), /longer than 36500d/],
+  ]) {
+    const res = await runCli(['serve', '--data', data, '--port', '0', '--config', config]);
+    assert.equal(res.code, 2, `${config}: exit ${res.code}\n${res.stderr}`);
+    assert.match(res.stderr, expect);
+  }
+  assert.equal(fs.existsSync(data), false, 'no data directory was created');
+});
