@@ -837,7 +837,10 @@ void ModelEngine::OnEvent(uint32_t workspace_id, Profile& profile, const EventFa
     example.features.assign(ws.builder.features().begin(), ws.builder.features().end());
     int64_t window =
         kind == ModelKind::kConversion ? settings.conversion_window_ms : settings.churn_inactive_ms;
-    live.expiries.push({at_ms + window, profile.id, at_ms});
+    // A moment whose window the workspace's clock has passed already (history loaded after
+    // later events, such as a backfill next to live traffic) would expire at the next event as
+    // if nothing followed it: only the customer's own later events label it (above).
+    if (at_ms + window > ws.clock_ms) live.expiries.push({at_ms + window, profile.id, at_ms});
   }
   profile.scores.at_ms = at_ms;
 }

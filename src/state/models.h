@@ -11,13 +11,14 @@
 //               0 when any other event comes first.
 // The window is measured in event time (each event's timestamp, never later than when it was
 // received), per workspace, so imported history is labelled the way live traffic is; a window
-// that ends is noticed when a later event of the workspace arrives. Labelled examples are learned
-// at once by FTRL-Proximal (learn/ftrl.h). Pending examples are held in memory, at most
-// `max_pending` per workspace (beyond that new moments are not kept, and counted), and written
-// at a clean shutdown or the end of an import (SavePending), to be read back once by the next
-// Start. The live models are written every 30 s, when a version is cut, and at a clean shutdown
-// or the end of an import: a crash (kill -9) loses the pending examples and what was learned
-// since the last write. Events are never lost; only what the models learned from them.
+// that ends is noticed when a later event of the workspace arrives. A moment already behind
+// that clock (a backfill next to live traffic) is labelled by the customer's own later events.
+// Labelled examples are learned at once by FTRL-Proximal (learn/ftrl.h). Pending examples are held
+// in memory, at most `max_pending` per workspace (beyond that new moments are not kept, and
+// counted), and written at a clean shutdown or the end of an import (SavePending), to be read back
+// once by the next Start. The live models are written every 30 s, when a version is cut, and at a
+// clean shutdown or the end of an import: a crash (kill -9) loses the pending examples and what was
+// learned since the last write. Events are never lost; only what the models learned from them.
 //
 // Features (ProfileFeatures): counts and amounts on log scales (events, sessions, orders,
 // revenue, days since first seen, the gap before the current session, views per session, the

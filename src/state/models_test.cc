@@ -95,6 +95,29 @@ TEST_F(ModelEngineTest, ConversionLabelsArriveLateAndNeverFromTheFuture) {
   EXPECT_LT(profiles_[3].scores.conversion, 1.0);
 }
 
+TEST_F(ModelEngineTest, HistoryLoadedAfterLiveTrafficIsLabelledByTheCustomersOwnEvents) {
+  // Live traffic first: the workspace's clock is at `now`.
+  const int64_t now = kT0 + 100 * 24 * kHour;
+  Event(1, now);
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 1u);
+  // Then customer 2's history, from 90 days before. By the workspace's clock its windows ended
+  // long ago, but the customer's own events decide: a page 12 hours later decides nothing yet
+  // (it used to label the example 0 at once)...
+  Event(2, now - 90 * 24 * kHour);
+  Event(2, now - 90 * 24 * kHour + 12 * kHour);
+  EXPECT_EQ(engine_->learned(1, ModelKind::kConversion), 0u);
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 2u);
+  // ...and the order a day later is a conversion within the window.
+  Event(2, now - 89 * 24 * kHour, "Order Completed");
+  EXPECT_EQ(engine_->learned(1, ModelKind::kConversion), 1u);
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 1u);
+  // Live traffic goes on: customer 1's window passes; customer 2's churn example from the
+  // history (its order) still waits for customer 2's next event.
+  Event(1, now + 8 * 24 * kHour);
+  EXPECT_EQ(engine_->learned(1, ModelKind::kConversion), 2u);
+  EXPECT_EQ(engine_->pending(1, ModelKind::kChurn), 2u);
+}
+
 TEST_F(ModelEngineTest, PendingExamplesSurviveACleanRestartOnce) {
   Event(1, kT0);
   Event(2, kT0 + kHour);
