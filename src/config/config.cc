@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
@@ -1348,6 +1350,14 @@ absl::Status Validate(const Config& c) {
     return error("log.format", "must be json or text");
   }
   if (c.server.read_timeout_ms <= 0) return error("server.read_timeout", "must be positive");
+  // The address to listen on, as the server binds it (no name lookup): checked before the data
+  // directory is opened.
+  in6_addr scratch;
+  if (inet_pton(AF_INET, c.server.host.c_str(), &scratch) != 1 &&
+      inet_pton(AF_INET6, c.server.host.c_str(), &scratch) != 1) {
+    return error("server.host",
+                 StrCat("'", c.server.host, "' is not an IP address (such as 127.0.0.1 or ::1)"));
+  }
   if (c.ingest.max_queued_events < c.ingest.max_batch_events) {
     return error("ingest.max_queued_events",
                  StrCat("must be at least ingest.max_batch_events (", c.ingest.max_batch_events,

@@ -387,6 +387,17 @@ TEST(ConfigTest, ValidateCrossFieldRules) {
   EXPECT_EQ(ErrorFieldOf(Validate(q)), "ingest.max_queued_events");
   q.ingest.max_queued_events = q.ingest.max_batch_events;
   EXPECT_TRUE(Validate(q).ok());
+  // The listen address is an IP address, checked before anything is opened.
+  for (const char* ok : {"127.0.0.1", "0.0.0.0", "::1", "::"}) {
+    Config h;
+    h.server.host = ok;
+    EXPECT_TRUE(Validate(h).ok()) << ok;
+  }
+  for (const char* bad : {"localhost", "bad", "", "1.2.3.4.5"}) {
+    Config h;
+    h.server.host = bad;
+    EXPECT_EQ(ErrorFieldOf(Validate(h)), "server.host") << bad;
+  }
 }
 
 TEST(ConfigTest, KeysAreUsableOverBasicAuthAndBelongToOneWorkspace) {

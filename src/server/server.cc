@@ -165,11 +165,14 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (auto s = obs::InitLogging(config.log.level, config.log.format); !s.ok()) return s;
+  // The config compiled first: a mistake in it is reported before the data directory is
+  // created or locked.
+  absl::StatusOr<std::vector<Workspace>> workspaces = CompileWorkspaces(config);
+  if (!workspaces.ok()) return workspaces.status();
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::Store::Open(StoreOptions(config));
   if (!store.ok()) return store.status();
-  absl::StatusOr<std::vector<Workspace>> workspaces = ResolveWorkspaces(store->get(), config);
-  if (!workspaces.ok()) return workspaces.status();
+  if (absl::Status s = AssignFromStore(store->get(), &*workspaces); !s.ok()) return s;
   absl::StatusOr<api::KeyRing> keys = BuildKeyRing(*workspaces);
   if (!keys.ok()) return keys.status();
 
@@ -329,6 +332,8 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
                       const std::function<void(state::ProfileEngine*)>& prepare,
                       const std::function<absl::Status(const storage::Store&, const Workspace&,
                                                        const state::ProfileEngine*)>& inspect) {
+  absl::StatusOr<std::vector<Workspace>> workspaces = CompileWorkspaces(config);
+  if (!workspaces.ok()) return workspaces.status();
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::Store::Open(StoreOptions(config));
   if (!store.ok()) {
@@ -340,8 +345,7 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
     }
     return store.status();
   }
-  absl::StatusOr<std::vector<Workspace>> workspaces = ResolveWorkspaces(store->get(), config);
-  if (!workspaces.ok()) return workspaces.status();
+  if (absl::Status s = AssignFromStore(store->get(), &*workspaces); !s.ok()) return s;
   absl::StatusOr<uint32_t> ws = FindWorkspaceId(**store, workspace);
   if (!ws.ok()) return ws.status();
   obs::Registry metrics;

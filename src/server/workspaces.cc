@@ -159,8 +159,7 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
   return out;
 }
 
-absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
-                                                         const config::Config& config) {
+absl::StatusOr<std::vector<Workspace>> CompileWorkspaces(const config::Config& config) {
   std::vector<config::WorkspaceConfig> configured = config.workspaces;
   if (configured.empty()) {
     configured.emplace_back();
@@ -170,9 +169,6 @@ absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
   for (const config::WorkspaceConfig& wc : configured) {
     Workspace ws;
     ws.name = wc.name;
-    absl::StatusOr<uint32_t> id = IdFor(store, wc.name);
-    if (!id.ok()) return id.status();
-    ws.id = *id;
     ws.write_keys = wc.write_keys;
     ws.admin_keys = wc.admin_keys;
     absl::StatusOr<state::WorkspaceProfileSettings> profiles = ProfileSettingsOf(wc);
@@ -195,6 +191,16 @@ absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
       ws.decisions_config = wc.decisions;
       ws.consent_purposes = wc.consent_purposes;
     }
+    out.push_back(std::move(ws));
+  }
+  return out;
+}
+
+absl::Status AssignFromStore(storage::Store* store, std::vector<Workspace>* workspaces) {
+  for (Workspace& ws : *workspaces) {
+    absl::StatusOr<uint32_t> id = IdFor(store, ws.name);
+    if (!id.ok()) return id.status();
+    ws.id = *id;
     if (ws.write_keys.empty()) {
       absl::StatusOr<std::string> key = GeneratedKey(store, ws.name, "write", "wk_");
       if (!key.ok()) return key.status();
@@ -205,8 +211,15 @@ absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
       if (!key.ok()) return key.status();
       ws.admin_keys.push_back(*key);
     }
-    out.push_back(std::move(ws));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
+                                                         const config::Config& config) {
+  absl::StatusOr<std::vector<Workspace>> out = CompileWorkspaces(config);
+  if (!out.ok()) return out.status();
+  if (absl::Status s = AssignFromStore(store, &*out); !s.ok()) return s;
   return out;
 }
 

@@ -48,7 +48,16 @@ struct Workspace {
 absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
     const config::WorkspaceConfig& config);
 
-// The configured workspaces (or `default` when none is configured) with ids and keys.
+// The configured workspaces (or `default` when none is configured), compiled (settings,
+// journeys, personas, adaptations, the action catalog): all a config can get wrong, found
+// before anything is opened. Their ids and generated keys are not assigned yet.
+absl::StatusOr<std::vector<Workspace>> CompileWorkspaces(const config::Config& config);
+
+// Gives each compiled workspace its id, and a generated key of each kind it has none of, from
+// the store (created and kept there on first use).
+absl::Status AssignFromStore(storage::Store* store, std::vector<Workspace>* workspaces);
+
+// CompileWorkspaces then AssignFromStore.
 absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
                                                          const config::Config& config);
 

@@ -698,6 +698,15 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
     [await write('queue.yaml', 'ingest: {max_queued_events: 5}\n'), /ingest\.max_queued_events/],
     [await write('key.yaml', 'workspaces:\n  - name: a\n    write_keys: ["a:b"]\n'), /may not contain ':'/],
     [await write('timeout.yaml', 'server: {read_timeout: 106752d}\n'), /longer than 36500d/],
+    [await write('host.yaml', 'server: {host: localhost}\n'), /server\.host/],
+    [
+      await write(
+        'point.yaml',
+        'workspaces:\n  - name: a\n    decisions:\n      actions: [{id: x, issue: i, group: g, ' +
+          'treatments: [{id: t, channel: web}]}]\n      decision_points: [{id: p, issues: [nope]}]\n',
+      ),
+      /decision_points\[0\]|no candidate/,
+    ],
   ]) {
     const res = await runCli(['serve', '--data', data, '--port', '0', '--config', config]);
     assert.equal(res.code, 2, `${config}: exit ${res.code}\n${res.stderr}`);
