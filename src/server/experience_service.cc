@@ -245,7 +245,11 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
   state::DeviceFacts device_scratch;
   const state::DeviceFacts* device =
       state::DetectDevice(detector_, facts.user_agent, &device_scratch);
-  state::EventBindings bindings(facts, body, profile, device, now);
+  // A customer who denied personalization gets the page adapted to the request's context alone
+  // (device, campaign, page): the rules see an empty profile.
+  static const state::Profile kNobody;
+  const bool personalize = !profile.Denied("personalization");
+  state::EventBindings bindings(facts, body, personalize ? profile : kNobody, device, now);
   std::vector<state::HintChoice> hints;
   if (ws->adaptations != nullptr) hints = state::Adapt(*ws->adaptations, bindings);
 

@@ -123,6 +123,19 @@ test('intent and persona steer the hints: a deal seeker ready to buy', async () 
   assert.equal(e.adaptations.navigation, 'checkout_shortcut');
   const trust = e.explanations.find((x) => x.hint === 'trust_signals');
   assert.deepEqual(trust.overruled.map((o) => [o.rule, o.reason]), [['deal_seeker_offers', 'lower priority']]);
+
+  // Denied personalization: the page adapts to the request's context only, not the profile.
+  const { profileId } = (await admin(`/v1/profiles/lookup?userId=${user}`)).json;
+  const denied = await admin(`/v1/profiles/${profileId}/consent`, {
+    method: 'PUT',
+    body: { purposes: { personalization: 'denied' } },
+  });
+  assert.equal(denied.status, 200, denied.text);
+  const plain = (await experience({ userId: user, context: { userAgent: MAC_UA } })).json;
+  assert.equal(plain.persona.id, 'deal_seeker', 'the profile is still described');
+  const rules = plain.explanations.map((x) => x.rule);
+  assert.ok(!rules.includes('ready_to_buy') && !rules.includes('deal_seeker_offers'), JSON.stringify(rules));
+  assert.ok(rules.includes('desktop_layout'), 'the device still counts');
 });
 
 test('triggers come from real data, need personalization consent and stop at the daily cap', async () => {
