@@ -42,6 +42,7 @@ JourneyStep StepOf(const Journey& j, const JourneyState& s, int from, int to, in
   step.device = s.entry_device;
   step.source = s.entry_source;
   step.persona = s.entry_persona;
+  step.version = j.version;
   return step;
 }
 
@@ -126,7 +127,9 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
     if (s != nullptr && s->version != j.version) {
       int index = j.StageIndex(s->stage);
       if (s->status == kActive && index < 0) {
+        // Counted in the funnel of the version the customer was in, not in this one's.
         Finish(j, *s, kExited, at, sequence, facts.message_id, "version_changed", effects);
+        effects->steps.back().version = s->version;
       } else if (index >= 0) {
         s->stage_index = index;
       }

@@ -96,6 +96,7 @@ struct JourneyStep {
   std::string device;       // device type of the entering event
   std::string source;       // UTM source of the entering event
   std::string persona;      // the customer's persona when entering ("" for none)
+  int64_t version = 0;      // the journey version whose funnel counts it
   static constexpr int kConverted = -3;
   static constexpr int kExited = -4;
 };

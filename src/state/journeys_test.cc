@@ -140,9 +140,15 @@ TEST_F(JourneysTest, NewVersionKeepsKnownStagesAndExitsRemovedOnes) {
   JourneySpec v3 = Funnel(3);
   v3.stages.erase(v3.stages.begin() + 1);  // browse is gone
   Use(v3);
+  effects_.steps.clear();
   Event("track", "Something", 30);
   EXPECT_EQ(State().status, "exited");
   EXPECT_EQ(Path().back(), "exited/version_changed");
+  // The exit counts in the funnel of version 2, where the customer was, not in version 3's.
+  ASSERT_EQ(effects_.steps.size(), 1u);
+  EXPECT_EQ(effects_.steps[0].to, JourneyStep::kExited);
+  EXPECT_EQ(effects_.steps[0].version, 2);
+  EXPECT_EQ(State().version, 3);
 }
 
 TEST_F(JourneysTest, MergeKeepsTheFurtherProgress) {

@@ -456,7 +456,7 @@ absl::Status ProfileEngine::CountSteps(uint32_t workspace_id,
         {FunnelDimension::kSource, step.source.empty() ? std::string("(none)") : step.source},
         {FunnelDimension::kPersona, step.persona.empty() ? std::string("(none)") : step.persona}};
     for (const auto& [dimension, value] : rows) {
-      std::string key = FunnelKey(workspace_id, j.id, j.version, day, dimension, value);
+      std::string key = FunnelKey(workspace_id, j.id, step.version, day, dimension, value);
       auto it = funnels_.find(key);
       if (it == funnels_.end()) {
         FunnelCounts counts;
@@ -781,7 +781,14 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
       if (device_ptr == nullptr || !device_ptr->bot) {
         ScoreEventTexts(workspace_id, settings, doc, &*facts);
       }
-      FoldEvent(carried ? split_profile : kept_profile, *facts, device_ptr, seq, settings.fold);
+      Profile& side = carried ? split_profile : kept_profile;
+      FoldEvent(side, *facts, device_ptr, seq, settings.fold);
+      // Each side's persona as its own events make it, as when they arrived.
+      if (settings.personas != nullptr) {
+        EventBindings bindings(*facts, doc, side, device_ptr, facts->received_at_ms);
+        UpdatePersona(*settings.personas, bindings, side, facts->timestamp_ms, seq,
+                      facts->message_id);
+      }
     }
     (carried ? split_seqs : kept_seqs).push_back(seq);
   }

@@ -520,5 +520,29 @@ TEST_F(ProfileEngineTest, UnmergeRescoresEachSidesTexts) {
   EXPECT_EQ(moved.text.negative, 1u);
 }
 
+TEST_F(ProfileEngineTest, UnmergeGivesEachSideThePersonaOfItsOwnEvents) {
+  PersonaSpec shopper;
+  shopper.id = "shopper";
+  shopper.rules = {{"profile.counts.product_added >= 1", "test", 1}};
+  absl::StatusOr<std::shared_ptr<const PersonaSet>> personas = CompilePersonas({shopper});
+  ASSERT_TRUE(personas.ok()) << personas.status();
+  WorkspaceProfileSettings settings;
+  settings.personas = *personas;
+  engine_->Configure(1, settings);
+  Ingest(R"("type":"track","event":"Page","anonymousId":"mine")");
+  Ingest(R"("type":"track","event":"Product Added","anonymousId":"other")");
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"mine")");
+  Ingest(R"("type":"identify","userId":"u1","anonymousId":"other")");
+  uint64_t id = Find("userId", "u1");
+  ASSERT_EQ(Read(id).persona.id, "shopper");
+  rocksdb::WriteBatch batch;
+  absl::StatusOr<uint64_t> split = engine_->Unmerge(1, id, {{"anonymousId", "other"}}, &batch);
+  ASSERT_TRUE(split.ok()) << split.status();
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  // The product was added on the split-off device: the persona goes with it, at once.
+  EXPECT_EQ(Read(*split).persona.id, "shopper");
+  EXPECT_EQ(Read(id).persona.id, "");
+}
+
 }  // namespace
 }  // namespace whisperer::state
