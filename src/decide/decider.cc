@@ -25,7 +25,20 @@ bool ChannelFull(const DecideInput& in, std::string_view channel, size_t extra) 
   return static_cast<int64_t>(past + extra) >= it->second.max;
 }
 
+// Whether the customer denied the marketing purpose of `channel` (ChannelPurpose).
+bool ChannelDenied(const DecideInput& in, std::string_view channel) {
+  const std::string_view purpose = ChannelPurpose(channel);
+  return !purpose.empty() && in.profile->Denied(purpose);
+}
+
 }  // namespace
+
+std::string_view ChannelPurpose(std::string_view channel) {
+  if (channel == "email") return "marketing_email";
+  if (channel == "sms") return "marketing_sms";
+  if (channel == "push") return "marketing_push";
+  return {};
+}
 
 std::string_view FilterReason(size_t index, const DecideInput& in, const Treatment** treatment) {
   const Action& a = in.catalog->actions[index];
@@ -51,10 +64,14 @@ std::string_view FilterReason(size_t index, const DecideInput& in, const Treatme
     return "contact_limit";
   }
   *treatment = nullptr;
-  bool allowed = false;
+  bool allowed = false, denied = false;
   for (const Treatment& t : a.treatments) {
     if (!in.channels.empty() &&
         std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) {
+      continue;
+    }
+    if (ChannelDenied(in, t.channel)) {
+      denied = true;
       continue;
     }
     allowed = true;
@@ -62,7 +79,8 @@ std::string_view FilterReason(size_t index, const DecideInput& in, const Treatme
     *treatment = &t;
     break;
   }
-  if (*treatment == nullptr) return allowed ? "channel_limit" : "no_channel";
+  if (*treatment == nullptr)
+    return allowed ? "channel_limit" : denied ? "no_consent" : "no_channel";
   return {};
 }
 
@@ -105,6 +123,7 @@ void ChooseDelivery(const DecideInput& in, const Action& a, const UsedChannels& 
           std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) {
         continue;
       }
+      if (ChannelDenied(in, t.channel)) continue;
       if (ChannelFull(in, t.channel, used.Of(t.channel))) continue;
       if (std::find(usable.begin(), usable.end(), t.channel) != usable.end()) continue;
       usable.push_back(t.channel);

@@ -145,6 +145,12 @@ std::vector<T> SlotCandidates(const std::vector<T>& eligible, const std::vector<
 // `in` leaves out is not checked: no budgets, no contact history, every channel.
 std::string_view FilterReason(size_t index, const DecideInput& in, const Treatment** treatment);
 
+// The marketing consent purpose of a channel: marketing_email, marketing_sms and marketing_push
+// for email, sms and push, none for the others. A customer who denied it gets no treatment on
+// that channel, whatever the action (an action's own `consent` must be granted on top); an
+// action left without a treatment that way is filtered as no_consent.
+std::string_view ChannelPurpose(std::string_view channel);
+
 // The consent purpose action `a` needs that `profile` has not granted, or "" when it needs none
 // or has it. Decide filters such an action as no_consent; approving a held slot and an expired
 // approval's fallback check it again, since consent may have been withdrawn meanwhile.

@@ -144,6 +144,24 @@ TEST_F(DeciderTest, FiltersEachCandidateWithItsReason) {
                      }));
   ASSERT_EQ(d.slots.size(), 2u);  // five slots asked, two candidates left
   for (const SlotChoice& c : d.slots) EXPECT_EQ(c.treatment->channel, "push");
+
+  // A customer who denied push marketing gets no push treatment, whatever the action: tips
+  // falls back to the web, survey (push only) is filtered for consent.
+  profile_.consent["marketing_push"] = {false, kNow, "api"};
+  d = Run("home", 5);
+  reasons.clear();
+  for (const Filtered& f : d.filtered) {
+    reasons[catalog_->actions[f.action].id] = std::string(f.reason);
+  }
+  EXPECT_EQ(reasons["survey"], "no_consent");
+  for (const SlotChoice& c : d.slots) {
+    EXPECT_NE(c.treatment->channel, "push") << ActionOf(c);
+    if (ActionOf(c) == "tips") {
+      EXPECT_EQ(c.treatment->id, "tips_web");
+    }
+  }
+  EXPECT_EQ(ChannelPurpose("push"), "marketing_push");
+  EXPECT_EQ(ChannelPurpose("web"), "");
 }
 
 TEST_F(DeciderTest, ExploitsWhatItLearnedAndSaysHowSure) {

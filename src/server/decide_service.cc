@@ -2423,23 +2423,6 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   }
   const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(**state);
   const decide::Catalog& catalog = *snapshot;
-  if (approve) {
-    // The customer may have withdrawn a consent since the decision was held: a slot whose action
-    // needs it is not approved (the approval stays pending, for a rejection).
-    absl::StatusOr<state::Profile> customer = CurrentProfile(*store_, ws, a->profile);
-    if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
-    for (const Approval::Held& h : a->slots) {
-      const decide::Action* action = catalog.FindAction(h.action);
-      if (action == nullptr) continue;  // deleted from the catalog since
-      if (std::string_view purpose = decide::MissingConsent(*action, *customer); !purpose.empty()) {
-        return respond(net::ErrorResponse(
-            MakeError(absl::StatusCode::kAborted, "consent_withdrawn",
-                      StrCat("the customer does not consent to ", purpose, ", which action ",
-                             h.action, " (slot ", h.slot, ") needs; reject the approval instead"),
-                      "id")));
-      }
-    }
-  }
   const int64_t now = clock_->NowMillis();
   a->status = approve ? "approved" : "rejected";
   a->reviewer = reviewer;
@@ -2456,6 +2439,29 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, id);
   if (!read.ok()) return respond(net::ErrorResponse(read.status()));
   const std::optional<LoggedDecision>& logged = *read;
+  if (approve) {
+    // The customer may have withdrawn a consent since the decision was held: a slot whose action
+    // or channel needs it is not approved (the approval stays pending, for a rejection).
+    absl::StatusOr<state::Profile> customer = CurrentProfile(*store_, ws, a->profile);
+    if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
+    for (const Approval::Held& h : a->slots) {
+      std::string_view purpose;
+      if (const decide::Action* action = catalog.FindAction(h.action)) {
+        purpose = decide::MissingConsent(*action, *customer);
+      }
+      if (purpose.empty() && logged && h.slot >= 1 && h.slot <= logged->slots.size()) {
+        const std::string_view channel = decide::ChannelPurpose(logged->slots[h.slot - 1].channel);
+        if (!channel.empty() && customer->Denied(channel)) purpose = channel;
+      }
+      if (!purpose.empty()) {
+        return respond(net::ErrorResponse(
+            MakeError(absl::StatusCode::kAborted, "consent_withdrawn",
+                      StrCat("the customer does not consent to ", purpose, ", which action ",
+                             h.action, " (slot ", h.slot, ") needs; reject the approval instead"),
+                      "id")));
+      }
+    }
+  }
   // Approved, the held slots are acted on: their contacts, their actions' budgets (a person may
   // approve past a budget spent since the decision was held) and their reward wait. A deferred
   // decision's held slots wait for its activation too.

@@ -609,8 +609,11 @@ workspaces:
         - {id: push1, issue: i, group: g, consent: marketing_push, treatments: [{id: push1_push, channel: push}]}
         - {id: push2, issue: i, group: g, consent: marketing_push, treatments: [{id: push2_push, channel: push}]}
         - {id: mail, issue: other, group: g2, consent: marketing_email, treatments: [{id: mail_email, channel: email}]}
+        - {id: nudge, issue: n, group: g3, treatments: [{id: nudge_push, channel: push}, {id: nudge_web, channel: web}]}
+        - {id: ping, issue: n, group: g3, treatments: [{id: ping_push, channel: push}]}
       decision_points:
         - {id: p, issues: [i], fallback: mail}
+        - {id: n, issues: [n], slots: 2}
 `;
 
 test('consent is checked again when a held slot is approved and when an approval expires into its fallback', async (t) => {
@@ -667,6 +670,15 @@ test('consent is checked again when a held slot is approved and when an approval
   assert.equal(di.status, 'expired');
   assert.equal(di.fallback, null);
   assert.equal(di.fallbackWithheld, 'no_consent');
+
+  // Actions that need no consent of their own still respect a denied channel: no push for cy.
+  const n = await gate.request('/v1/decide', {
+    body: { userId: 'cy', decisionPoint: 'n' },
+    headers: { authorization: basic('wk_gate') },
+  });
+  assert.equal(n.status, 200, n.text);
+  assert.deepEqual(n.json.filtered.map((f) => [f.action, f.reason]), [['ping', 'no_consent']]);
+  assert.deepEqual(n.json.slots.map((s) => s.treatment.id), ['nudge_web']);
   assert.equal(await gate.stop(), 0);
 });
 
