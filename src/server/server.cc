@@ -162,6 +162,7 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // a closed terminal: stop as gracefully as on SIGTERM
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (auto s = obs::InitLogging(config.log.level, config.log.format); !s.ok()) return s;
@@ -366,6 +367,12 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
   shards.Stop();
   if (!summary.ok()) return summary.status();
   PrintImportSummary(*summary, out);
+  // A file none of whose lines was an event is a mistake (the wrong file, or the wrong format),
+  // not a success: exit 2 after the summary, which says why.
+  if (summary->rejected > 0 && summary->stored == 0 && summary->duplicates == 0) {
+    return InvalidInput("no_valid_events", StrCat("none of the ", summary->rejected,
+                                                  " lines of ", file, " is a valid event"));
+  }
   if (inspect) {
     for (const Workspace& w : *workspaces) {
       if (w.id == *ws) {

@@ -619,6 +619,29 @@ test('import while a server runs on the data directory fails with data_dir_in_us
   const ok = await runCli(['import', file, '--data', server.dataDir]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /^imported 1 events from 1 lines; 0 rejected$/m);
+  // A file without one valid event is the wrong file: the summary says so, and the exit is 2.
+  const wrong = path.join(dir, 'wrong.csv');
+  await fsp.writeFile(wrong, 'userId,event\nu,x\n');
+  const none = await runCli(['import', wrong, '--data', server.dataDir]);
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stdout, /imported 0 events from 2 lines; 2 rejected/);
+  assert.match(none.stderr, /no_valid_events/);
+});
+
+test('SIGHUP (a closed terminal) stops the server as gracefully as SIGTERM', async (t) => {
+  const server = await startServer({ t });
+  const res = await server.request('/v1/track', {
+    body: { userId: 'hup', event: 'Before Hangup', messageId: 'hup-1' },
+    headers: { authorization: server.basic() },
+  });
+  assert.equal(res.status, 200, res.text);
+  server.child.kill('SIGHUP');
+  const { code, signal } = await withTimeout(server.exited, 20_000, () => {
+    throw new Error('no exit after SIGHUP');
+  });
+  assert.equal(signal, null);
+  assert.equal(code, 0);
+  assert.deepEqual((await exportEvents(server.dataDir)).map((e) => e.messageId), ['hup-1']);
 });
 
 test('WHISPERER_WRITE_KEY / WHISPERER_ADMIN_KEY set the keys of the default workspace', async (t) => {
