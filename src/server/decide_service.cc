@@ -370,7 +370,6 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
   return d;
 }
 
-// The approval of a held decision (its id is the decision's), as stored and answered.
 // The current profile of the customer a decision was made for (`profile` as logged, "" for a
 // first-time visitor; a merged one answers with its survivor): empty when there is none (never
 // created, or erased since).
@@ -383,6 +382,7 @@ absl::StatusOr<state::Profile> CurrentProfile(const storage::Store& store, uint3
   return p;
 }
 
+// The approval of a held decision (its id is the decision's), as stored and answered.
 struct Approval {
   uint64_t decision = 0;
   std::string point;
@@ -2102,8 +2102,15 @@ absl::Status DecideService::ExpireApprovals() {
         if (point != nullptr && point->fallback) {
           // The fallback is what to do for this customer now: it must pass the filters a
           // decision would apply (consent, conditions, validity), its consent above all.
+          // A profile that cannot be read counts as none (nothing granted): one corrupt profile
+          // must not hold up the expiry of every approval after it.
           absl::StatusOr<state::Profile> customer = CurrentProfile(*store_, id, a->profile);
-          if (!customer.ok()) return customer.status();
+          if (!customer.ok()) {
+            obs::LogEvent(
+                spdlog::level::warn, "fallback_profile_unreadable",
+                {{"profileId", a->profile}, {"error", std::string(customer.status().message())}});
+            customer = state::Profile{};
+          }
           state::EventFacts facts;
           facts.timestamp_ms = facts.received_at_ms = now;
           state::EventBindings bindings(facts, empty_event, *customer, nullptr, now);
