@@ -370,8 +370,8 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
   // A file none of whose lines was an event is a mistake (the wrong file, or the wrong format),
   // not a success: exit 2 after the summary, which says why.
   if (summary->rejected > 0 && summary->stored == 0 && summary->duplicates == 0) {
-    return InvalidInput("no_valid_events", StrCat("none of the ", summary->rejected,
-                                                  " lines of ", file, " is a valid event"));
+    return InvalidInput("no_valid_events", StrCat("none of the ", summary->rejected, " lines of ",
+                                                  file, " is a valid event"));
   }
   if (inspect) {
     for (const Workspace& w : *workspaces) {
