@@ -1141,7 +1141,15 @@ std::string ActionJson(const ActionConfig& a) {
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filename) {
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(yaml));
+    // One document: a second one (after `---`) would be ignored by Load, and with it every
+    // setting the user wrote there.
+    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
+    if (documents.size() > 1) {
+      return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                       StrCat(filename, ":", documents[1].Mark().line + 1,
+                              ": a second YAML document; the config is one document"));
+    }
+    if (!documents.empty()) root = documents.front();
   } catch (const YAML::Exception& e) {
     return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
                      StrCat(filename, ":", e.mark.line + 1, ": ", e.msg));

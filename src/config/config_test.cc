@@ -162,6 +162,8 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
            {"bogus: 1\n", "x.yaml:1: bogus: unknown key", "bogus"},
            {"log: {level: error, level: debug}\n", "x.yaml:1: log.level: set twice", "log.level"},
            {"server:\n  port: 1\nserver:\n  port: 2\n", "x.yaml:3: server: set twice", "server"},
+           {"server:\n  port: 1\n---\nserver:\n  port: 2\n", "x.yaml:4: a second YAML document",
+            ""},
            {"server:\n  read_timeout: 106752d\n",
             "x.yaml:2: server.read_timeout: '106752d' is "
             "longer than 36500d",
