@@ -370,16 +370,21 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
   return d;
 }
 
-// The current profile of the customer a decision was made for (`profile` as logged, "" for a
-// first-time visitor; a merged one answers with its survivor): empty when there is none (never
-// created, or erased since).
+// The current profile of customer `id` (a merged one answers with its survivor): empty (id 0)
+// when there is none (erased since).
+absl::StatusOr<state::Profile> CurrentProfile(const storage::Store& store, uint32_t ws,
+                                              uint64_t id) {
+  absl::StatusOr<state::Profile> p = state::ProfileEngine::ReadProfile(store, ws, id);
+  if (!p.ok() && p.status().code() == absl::StatusCode::kNotFound) return state::Profile{};
+  return p;
+}
+
+// The same for a decision's `profile` as logged ("" for a first-time visitor: empty).
 absl::StatusOr<state::Profile> CurrentProfile(const storage::Store& store, uint32_t ws,
                                               std::string_view profile) {
   const std::optional<uint64_t> id = state::ParseProfileId(profile);
   if (!id) return state::Profile{};
-  absl::StatusOr<state::Profile> p = state::ProfileEngine::ReadProfile(store, ws, *id);
-  if (!p.ok() && p.status().code() == absl::StatusCode::kNotFound) return state::Profile{};
-  return p;
+  return CurrentProfile(store, ws, *id);
 }
 
 // The approval of a held decision (its id is the decision's), as stored and answered.
@@ -1631,11 +1636,9 @@ namespace {
 // was made for. Just `profile` when it has no stored profile (erased).
 absl::StatusOr<std::vector<uint64_t>> ProfilesOfCustomer(const storage::Store& store, uint32_t ws,
                                                          uint64_t profile) {
-  absl::StatusOr<state::Profile> p = state::ProfileEngine::ReadProfile(store, ws, profile);
-  if (!p.ok()) {
-    if (p.status().code() == absl::StatusCode::kNotFound) return std::vector<uint64_t>{profile};
-    return p.status();
-  }
+  absl::StatusOr<state::Profile> p = CurrentProfile(store, ws, profile);
+  if (!p.ok()) return p.status();
+  if (p->id == 0) return std::vector<uint64_t>{profile};
   std::vector<uint64_t> out{p->id};
   out.insert(out.end(), p->absorbed.begin(), p->absorbed.end());
   return out;

@@ -47,6 +47,17 @@ class ProfileEngineTest : public ::testing::Test {
     }
   }
 
+  // Workspace 1 with one persona of one rule (`when`), and `settings` otherwise.
+  void UsePersona(std::string id, std::string when, WorkspaceProfileSettings settings = {}) {
+    PersonaSpec spec;
+    spec.id = std::move(id);
+    spec.rules = {{std::move(when), "test", 1}};
+    absl::StatusOr<std::shared_ptr<const PersonaSet>> personas = CompilePersonas({spec});
+    ASSERT_TRUE(personas.ok()) << personas.status();
+    settings.personas = *personas;
+    engine_->Configure(1, settings);
+  }
+
   uint64_t Find(std::string_view type, std::string_view value, uint32_t ws = 1) {
     absl::StatusOr<std::optional<uint64_t>> id = ProfileEngine::Lookup(*store_, ws, type, value);
     EXPECT_TRUE(id.ok());
@@ -453,15 +464,9 @@ TEST_F(ProfileEngineTest, ConfiguredTextPropertiesAreScoredOnEveryEvent) {
 }
 
 TEST_F(ProfileEngineTest, EventSentimentIsKnownToPersonaConditions) {
-  PersonaSpec unhappy;
-  unhappy.id = "unhappy";
-  unhappy.rules = {{"event.sentiment <= -0.5 or profile.sentiment.average < 0", "test", 1}};
-  absl::StatusOr<std::shared_ptr<const PersonaSet>> personas = CompilePersonas({unhappy});
-  ASSERT_TRUE(personas.ok()) << personas.status();
   WorkspaceProfileSettings settings;
   settings.text_properties = {"comment"};
-  settings.personas = *personas;
-  engine_->Configure(1, settings);
+  UsePersona("unhappy", "event.sentiment <= -0.5 or profile.sentiment.average < 0", settings);
   Ingest(R"("type":"track","event":"Chat","anonymousId":"a","properties":{"comment":"Thanks!"})");
   EXPECT_EQ(Read(Find("anonymousId", "a")).persona.id, "");
   Ingest(R"("type":"track","event":"Chat","anonymousId":"a",)"
@@ -521,14 +526,7 @@ TEST_F(ProfileEngineTest, UnmergeRescoresEachSidesTexts) {
 }
 
 TEST_F(ProfileEngineTest, UnmergeGivesEachSideThePersonaOfItsOwnEvents) {
-  PersonaSpec shopper;
-  shopper.id = "shopper";
-  shopper.rules = {{"profile.counts.product_added >= 1", "test", 1}};
-  absl::StatusOr<std::shared_ptr<const PersonaSet>> personas = CompilePersonas({shopper});
-  ASSERT_TRUE(personas.ok()) << personas.status();
-  WorkspaceProfileSettings settings;
-  settings.personas = *personas;
-  engine_->Configure(1, settings);
+  UsePersona("shopper", "profile.counts.product_added >= 1");
   Ingest(R"("type":"track","event":"Page","anonymousId":"mine")");
   Ingest(R"("type":"track","event":"Product Added","anonymousId":"other")");
   Ingest(R"("type":"identify","userId":"u1","anonymousId":"mine")");
