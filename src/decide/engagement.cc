@@ -117,6 +117,15 @@ uint64_t Engagement::TotalHourEngagements() const {
   return total;
 }
 
+void Engagement::Add(const Engagement& other) {
+  for (const auto& [channel, counts] : other.channels) {
+    ChannelCounts& mine = channels[channel];
+    mine.received += counts.received;
+    mine.engaged += counts.engaged;
+  }
+  for (size_t h = 0; h < hours.size(); ++h) hours[h] += other.hours[h];
+}
+
 std::string Engagement::Encode() const {
   std::string out;
   JsonWriter w(&out);

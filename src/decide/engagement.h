@@ -75,6 +75,9 @@ struct Engagement {
   void RecordEngagement(int64_t at_ms, const absl::TimeZone& zone);
 
   uint64_t TotalHourEngagements() const;
+  // Adds `other`'s counts (those kept for the same customer under another key: a profile merged
+  // into theirs, or the visitor they were before their profile existed).
+  void Add(const Engagement& other);
 
   // Compact JSON, zero hours left out:
   //   {"channels":{"email":[received,engaged],...},"hours":[[hour,count],...]}

@@ -37,6 +37,23 @@ TEST(EngagementChannel, PosteriorShrinksTowardsTheWorkspaceRate) {
   EXPECT_NEAR(p.Variance(), 7.9 * 12.1 / (20.0 * 20.0 * 21.0), 1e-12);
 }
 
+TEST(EngagementChannel, AddSumsChannelsAndHours) {
+  Engagement mine = WithChannel("email", 10, 3);
+  mine.hours[5] = 2;
+  Engagement other = WithChannel("email", 4, 1);
+  other.channels["sms"] = {2, 2};
+  other.hours[5] = 1;
+  other.hours[100] = 7;
+  mine.Add(other);
+  EXPECT_EQ(mine.channels["email"].received, 14u);
+  EXPECT_EQ(mine.channels["email"].engaged, 4u);
+  EXPECT_EQ(mine.channels["sms"].received, 2u);
+  EXPECT_EQ(mine.channels["sms"].engaged, 2u);
+  EXPECT_EQ(mine.hours[5], 3u);
+  EXPECT_EQ(mine.hours[100], 7u);
+  EXPECT_EQ(mine.TotalHourEngagements(), 10u);
+}
+
 TEST(EngagementChannel, ACustomerWhoEngagesOnSmsGetsSmsMostOfTheTime) {
   Engagement customer = WithChannel("sms", 40, 30);
   customer.channels["email"] = {40, 2};

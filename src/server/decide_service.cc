@@ -1055,8 +1055,17 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     return respond(net::ErrorResponse(
         InvalidInput("wrong_type", "deferActivation must be true or false", "deferActivation")));
   }
-  absl::StatusOr<Customer> customer = FindCustomer(body, *store_, ws.id);
+  absl::StatusOr<Customer> customer = FindCustomer(body, *store_, ws.id, ws.profiles.rules);
   if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
+  if (!customer->suppressed.empty()) {
+    // Erased with ?suppress=true: a decision would keep a record of them again.
+    return respond(net::ErrorResponse(MakeError(
+        absl::StatusCode::kAborted, "customer_suppressed",
+        StrCat(customer->suppressed,
+               " names a customer erased with suppress=true: nothing is decided for or kept "
+               "about them"),
+        std::string(customer->suppressed))));
+  }
 
   const int64_t now = clock_->NowMillis();
   state::EventFacts facts = ContextFacts(body, now);
@@ -1077,7 +1086,14 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   in.features = features.features();
   in.feature_names = features.names();
   in.customer_hash =
-      customer->profile_id ? state::ProfileHash(*customer->profile_id) : Hash64(customer->key);
+      customer->profile_id ? state::ProfileHash(*customer->profile_id) : customer->visitor_hash;
+  // The keys a known customer's history is kept under besides their own (KeysOfCustomer): the
+  // profiles merged into theirs and the visitor they were keep what was recorded before.
+  std::vector<uint64_t> earlier_hashes;
+  if (customer->profile_id && customer->profile.id != 0) {
+    earlier_hashes = state::KeysOfCustomer(customer->profile).hashes;
+    std::erase(earlier_hashes, in.customer_hash);
+  }
   Point& model = *(*state)->points.at(point->id);
   // With a contact policy, the customer's history is read, decided on and extended under its
   // stripe of locks (held to the write).
@@ -1086,26 +1102,26 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     contact_lock = std::unique_lock(contact_mu_[in.customer_hash % contact_mu_.size()]);
   }
   decide::ContactHistory history;
-  if (catalog.settings.contact_policy) {
+  if (catalog.settings.contact_policy && in.customer_hash != 0) {
     absl::StatusOr<std::optional<std::string>> stored =
         store_->Get(store_->decisions(), storage::ContactKey(ws.id, in.customer_hash));
     if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
     if (stored->has_value()) {
       history = decide::ContactHistory::Decode(**stored).value_or(decide::ContactHistory{});
     }
-    // A merged customer's contacts made before the merge stay under the profiles merged into
-    // theirs (new ones go to the survivor's): they count too.
-    for (uint64_t absorbed : customer->profile.absorbed) {
-      absl::StatusOr<std::optional<std::string>> more = store_->Get(
-          store_->decisions(), storage::ContactKey(ws.id, state::ProfileHash(absorbed)));
+    // Contacts made before a merge, or before the profile existed, stay where they were
+    // recorded (new ones go to the customer's own key): they count too.
+    for (uint64_t hash : earlier_hashes) {
+      absl::StatusOr<std::optional<std::string>> more =
+          store_->Get(store_->decisions(), storage::ContactKey(ws.id, hash));
       if (!more.ok()) return respond(net::ErrorResponse(more.status()));
       if (!more->has_value()) continue;
       if (std::optional<decide::ContactHistory> h = decide::ContactHistory::Decode(**more)) {
         history.Add(*h);
       }
     }
-    in.contacts = &history;
   }
+  if (catalog.settings.contact_policy) in.contacts = &history;
   // With budgets, the workspace's decisions are made one at a time to the write.
   std::unique_lock<std::mutex> budget_lock;
   std::vector<uint8_t> budget_spent;
@@ -1126,11 +1142,15 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   // With channel choice or send time, the customer's engagement counts.
   decide::Engagement engagement;
   if (catalog.settings.engagement()) {
-    absl::StatusOr<std::optional<std::string>> stored =
-        store_->Get(store_->decisions(), storage::EngagementKey(ws.id, in.customer_hash));
-    if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-    if (stored->has_value()) {
-      engagement = decide::Engagement::Decode(**stored).value_or(decide::Engagement{});
+    for (size_t i = 0; i <= earlier_hashes.size() && in.customer_hash != 0; ++i) {
+      const uint64_t hash = i == 0 ? in.customer_hash : earlier_hashes[i - 1];
+      absl::StatusOr<std::optional<std::string>> stored =
+          store_->Get(store_->decisions(), storage::EngagementKey(ws.id, hash));
+      if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+      if (!stored->has_value()) continue;
+      if (std::optional<decide::Engagement> e = decide::Engagement::Decode(**stored)) {
+        engagement.Add(*e);
+      }
     }
     in.engagement = &engagement;
   }
@@ -1174,9 +1194,13 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   const std::string record = LogRecord(out, catalog, decision, in.customer_hash, in.features);
   rocksdb::WriteBatch batch;
   rocksdb::Status put = batch.Put(store_->decisions(), storage::DecisionKey(ws.id, id), record);
-  if (put.ok() && customer->profile_id) {
-    put = batch.Put(store_->decisions(),
-                    storage::ProfileDecisionKey(ws.id, *customer->profile_id, id), "");
+  // Indexed under the customer's profile, or a first-time visitor's key: when their profile
+  // appears, its decisions include these (state::KeysOfCustomer).
+  const uint64_t index = customer->profile_id     ? *customer->profile_id
+                         : customer->visitor_hash ? state::VisitorIndex(customer->visitor_hash)
+                                                  : 0;
+  if (put.ok() && index != 0) {
+    put = batch.Put(store_->decisions(), storage::ProfileDecisionKey(ws.id, index, id), "");
   }
   if (put.ok() && !approval.slots.empty()) {
     put = batch.Put(store_->decisions(), storage::ApprovalKey(ws.id, id), ApprovalJson(approval));
@@ -1631,17 +1655,16 @@ void DecideService::HandleGet(net::RequestContext& ctx, net::Responder respond) 
 
 namespace {
 
-// The profiles whose decisions are the customer of `profile`'s: its survivor (when it was merged
-// away) and every profile merged into that, since a decision stays indexed under the profile it
-// was made for. Just `profile` when it has no stored profile (erased).
+// The index ids whose decisions are the customer of `profile`'s: its survivor (when it was
+// merged away), every profile merged into that and the visitors it was (state::KeysOfCustomer),
+// since a decision stays indexed where it was made. Just `profile` when it has no stored profile
+// (erased).
 absl::StatusOr<std::vector<uint64_t>> ProfilesOfCustomer(const storage::Store& store, uint32_t ws,
                                                          uint64_t profile) {
   absl::StatusOr<state::Profile> p = CurrentProfile(store, ws, profile);
   if (!p.ok()) return p.status();
   if (p->id == 0) return std::vector<uint64_t>{profile};
-  std::vector<uint64_t> out{p->id};
-  out.insert(out.end(), p->absorbed.begin(), p->absorbed.end());
-  return out;
+  return state::KeysOfCustomer(*p).index;
 }
 
 // The ids of the decisions of `profiles` in [first, end), in time order, at most `limit` of

@@ -211,7 +211,7 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
   const Workspace* ws = WorkspaceById(principal->workspace_id);
   if (ws == nullptr) return respond(net::ErrorResponse(absl::InternalError("unknown workspace")));
 
-  absl::StatusOr<Customer> customer = FindCustomer(body, *store_, ws->id);
+  absl::StatusOr<Customer> customer = FindCustomer(body, *store_, ws->id, ws->profiles.rules);
   if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
   std::vector<std::string_view> items;
   simdjson::dom::element items_el;

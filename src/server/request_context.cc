@@ -5,6 +5,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "state/profiles.h"
+#include "storage/keys.h"
 
 namespace whisperer::server {
 
@@ -41,17 +42,25 @@ absl::Status CheckSegmentObjects(simdjson::dom::element body) {
 }
 
 absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage::Store& store,
-                                      uint32_t workspace_id) {
+                                      uint32_t workspace_id, const identity::IdentityRules& rules) {
   Customer c;
-  for (std::string_view type : {"userId", "anonymousId"}) {
+  bool given = false;
+  for (std::string_view type : {identity::kUserId, identity::kAnonymousId}) {
     simdjson::dom::element v;
     if (body[type].get(v) != simdjson::SUCCESS || v.is_null()) continue;
-    std::string_view id;
-    if (v.get(id) != simdjson::SUCCESS) {
+    std::string_view raw;
+    if (v.get(raw) != simdjson::SUCCESS) {
       return InvalidInput("wrong_type", StrCat(type, " must be a string"), std::string(type));
     }
-    if (id.empty()) continue;
-    if (c.key.empty()) c.key = StrCat(type, ":", id);
+    if (raw.empty()) continue;
+    given = true;
+    const std::string id = identity::NormalizeIdentifier(type, raw);
+    if (id.empty() || rules.Blocked(id)) continue;
+    absl::StatusOr<std::optional<std::string>> suppressed =
+        store.GetMeta(storage::SuppressionKey(workspace_id, type, id));
+    if (!suppressed.ok()) return suppressed.status();
+    if (suppressed->has_value() && c.suppressed.empty()) c.suppressed = type;
+    if (c.visitor_hash == 0) c.visitor_hash = state::VisitorHash(type, id);
     // A userId seen for the first time with a known anonymousId is the visitor who just signed
     // in: their profile is the anonymousId's until the identify event links the two.
     if (c.profile_id) continue;
@@ -60,7 +69,7 @@ absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage
     if (!found.ok()) return found.status();
     c.profile_id = *found;
   }
-  if (c.key.empty()) return InvalidInput("missing_field", "give userId or anonymousId", "userId");
+  if (!given) return InvalidInput("missing_field", "give userId or anonymousId", "userId");
   if (c.profile_id) {
     absl::StatusOr<state::Profile> read =
         state::ProfileEngine::ReadProfile(store, workspace_id, *c.profile_id);

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "api/auth.h"
+#include "identity/resolver.h"
 #include "net/http_server.h"
 #include "simdjson.h"
 #include "state/profile.h"
@@ -21,8 +22,14 @@ namespace whisperer::server {
 
 struct Customer {
   std::optional<uint64_t> profile_id;  // none: a first-time visitor
-  std::string key;                     // "userId:<id>" or "anonymousId:<id>", the first given
-  state::Profile profile;              // as stored; empty for a first-time visitor
+  // A first-time visitor's key (state::VisitorHash) of the first identifier given; 0 when every
+  // one given is a blocked value (identity.blocked_values, `anonymous` or `null`...): such a
+  // visitor is answered, but nothing is kept for them, since the value names no one.
+  uint64_t visitor_hash = 0;
+  // The field ("userId" or "anonymousId") of an identifier given that was erased with
+  // ?suppress=true (nothing may be kept about them); empty when none was.
+  std::string_view suppressed;
+  state::Profile profile;  // as stored; empty for a first-time visitor
 };
 
 // The body of a request-time call, parsed by `parser` (which must outlive it) as a JSON object,
@@ -42,10 +49,11 @@ absl::Status CheckSegmentObjects(simdjson::dom::element body);
 
 // The customer of a request-time call: the profile of its userId, else of its anonymousId (a
 // visitor who just signed in is known by the anonymousId until the identify event links the
-// two), else a first-time visitor keyed by the userId, else the anonymousId. 400 missing_field
-// without either, wrong_type when one is not a string.
+// two), else a first-time visitor keyed by the userId, else the anonymousId. Values are
+// normalized and blocked ones passed over as the workspace's identity `rules` say, as for
+// events. 400 missing_field without either, wrong_type when one is not a string.
 absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage::Store& store,
-                                      uint32_t workspace_id);
+                                      uint32_t workspace_id, const identity::IdentityRules& rules);
 
 // The request as a page event: the device (context.userAgent), campaign (context.campaign) and
 // referrer (context.page.referrer) of its context, at `now_ms`.

@@ -564,6 +564,24 @@ std::string ProfileIdString(uint64_t id) {
 
 uint64_t ProfileHash(uint64_t id) { return Hash64(ProfileIdString(id)); }
 
+uint64_t VisitorHash(std::string_view type, std::string_view normalized_value) {
+  return Hash64(StrCat(type, ":", normalized_value));
+}
+
+CustomerKeys KeysOfCustomer(const Profile& profile) {
+  CustomerKeys keys;
+  keys.index.push_back(profile.id);
+  keys.index.insert(keys.index.end(), profile.absorbed.begin(), profile.absorbed.end());
+  for (uint64_t id : keys.index) keys.hashes.push_back(ProfileHash(id));
+  for (const identity::Identifier& id : profile.identifiers) {
+    if (id.type != identity::kUserId && id.type != identity::kAnonymousId) continue;
+    const uint64_t hash = VisitorHash(id.type, id.value);
+    keys.index.push_back(VisitorIndex(hash));
+    keys.hashes.push_back(hash);
+  }
+  return keys;
+}
+
 std::optional<uint64_t> ParseProfileId(std::string_view s) {
   if (s.substr(0, 4) != "prf_" || s.size() < 5 || s.size() > 20) return std::nullopt;
   uint64_t id = 0;

@@ -361,6 +361,20 @@ std::optional<uint64_t> ParseProfileId(std::string_view s);
 // decide/engagement.h): the hash of its id string, as a first-time visitor's are keyed by the
 // hash of their identifier.
 uint64_t ProfileHash(uint64_t id);
+// A first-time visitor (a userId or anonymousId no profile has yet, asking /v1/decide) is keyed
+// by the hash of "type:value", the value normalized (identity::NormalizeIdentifier); the
+// decision log indexes their decisions under VisitorIndex of it, an id with the top bit set,
+// which profile ids (counted from 1) never reach.
+uint64_t VisitorHash(std::string_view type, std::string_view normalized_value);
+inline uint64_t VisitorIndex(uint64_t visitor_hash) { return visitor_hash | (uint64_t{1} << 63); }
+// Everything one customer's decisions, contact histories and engagement counts are kept under:
+// those of `profile`, of the profiles merged into it, and of the visitor each of its userIds and
+// anonymousIds was before it had a profile. The profile's own come first.
+struct CustomerKeys {
+  std::vector<uint64_t> index;   // decision-log index ids (profile ids and VisitorIndex)
+  std::vector<uint64_t> hashes;  // contact and engagement keys (ProfileHash and VisitorHash)
+};
+CustomerKeys KeysOfCustomer(const Profile& profile);
 
 // The profile as JSON: the body of GET /v1/profiles/{id} (the stored form is binary,
 // state/profile_codec.h). `now_ms` is used for the derived recency figures. `scores` writes the

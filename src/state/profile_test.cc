@@ -513,6 +513,23 @@ TEST(ProfileId, OneSpellingPerId) {
   EXPECT_FALSE(ParseProfileId("prf_fffffffffffffffff"));
 }
 
+TEST(KeysOfCustomer, TheProfileThoseMergedIntoItAndTheVisitorsItsIdsWere) {
+  Profile p;
+  p.id = 7;
+  p.absorbed = {3, 5};
+  p.identifiers = {{"userId", "u1"}, {"email", "a@b.c"}, {"anonymousId", "dev"}};
+  const CustomerKeys keys = KeysOfCustomer(p);
+  const uint64_t user = VisitorHash("userId", "u1");
+  const uint64_t device = VisitorHash("anonymousId", "dev");
+  EXPECT_EQ(keys.index, (std::vector<uint64_t>{7, 3, 5, VisitorIndex(user), VisitorIndex(device)}));
+  EXPECT_EQ(keys.hashes,
+            (std::vector<uint64_t>{ProfileHash(7), ProfileHash(3), ProfileHash(5), user, device}));
+  // Visitor index ids never meet a profile id, and the type is part of the key.
+  EXPECT_GE(VisitorIndex(user), uint64_t{1} << 63);
+  EXPECT_NE(VisitorHash("userId", "dev"), device);
+  EXPECT_NE(VisitorHash("userId", "u1"), ProfileHash(7));
+}
+
 TEST(UrlHost, Hosts) {
   EXPECT_EQ(UrlHost("https://www.Google.com/search?q=1"), "www.google.com");
   EXPECT_EQ(UrlHost("http://user@host.io:8080"), "host.io");

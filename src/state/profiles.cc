@@ -642,8 +642,10 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
   std::vector<uint64_t> ids = profile->absorbed;
   ids.push_back(profile->id);
   if (absl::Status s = DeleteTimelines(workspace_id, ids, batch); !s.ok()) return s;
-  // The decision log: each decision of these profiles, its rewards and its index row.
-  for (uint64_t id : ids) {
+  // The decision log: each decision of the customer (these profiles and the visitor each of its
+  // userIds and anonymousIds was before: KeysOfCustomer), its rewards and its index row.
+  const CustomerKeys keys = KeysOfCustomer(*profile);
+  for (uint64_t id : keys.index) {
     rocksdb::Status d;
     absl::Status rewards_scan;
     absl::Status s = store_->ScanPrefix(
@@ -680,10 +682,9 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
     if (!rewards_scan.ok()) return rewards_scan;
     if (!d.ok()) return RocksError(d);
   }
-  // The contact histories and engagement counts of these profiles (decide/contacts.h,
-  // decide/engagement.h), keyed by a hash of the id.
-  for (uint64_t id : ids) {
-    const uint64_t hash = ProfileHash(id);
+  // The customer's contact histories and engagement counts (decide/contacts.h,
+  // decide/engagement.h).
+  for (uint64_t hash : keys.hashes) {
     rocksdb::Status d = batch->Delete(store_->decisions(), storage::ContactKey(workspace_id, hash));
     if (d.ok()) d = batch->Delete(store_->decisions(), storage::EngagementKey(workspace_id, hash));
     if (!d.ok()) return RocksError(d);

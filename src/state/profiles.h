@@ -148,8 +148,9 @@ class ProfileEngine {
 
   // Erases a profile (DELETE /v1/profiles/{id}): its row and the rows of profiles merged into
   // it, its identifiers, its events (and their dedupe entries), its timeline, and its decisions
-  // in the decision log with their rewards (what the bandits learned from them stays, as
-  // weights that name no one). With
+  // in the decision log with their rewards, contact histories and engagement counts (those of
+  // the visitor it was included: KeysOfCustomer; what the bandits learned stays, as weights that
+  // name no one). With
   // `suppress`, a 128-bit hash of each identifier is kept so that later events carrying one
   // are acknowledged but not stored. The deleted bytes leave the disk as RocksDB compacts.
   struct Erased {

@@ -95,7 +95,8 @@ std::string MergedIntoValue(uint64_t survivor);
 // The decision log (the `decisions` column family, decide/log.h):
 //   [workspace u32] D [decision id u64]                        the decision's record (JSON)
 //   [workspace u32] P [profile u64] [decision id u64]          a profile's decisions, in time
-//                                                              order
+//                                                              order (a first-time visitor's
+//                                                              under state::VisitorIndex)
 //   [workspace u32] R [decision id u64] [slot u8] [reward key] a reward of one slot (JSON)
 //   [workspace u32] B [decision point id]                      the decision point's bandit
 //   [workspace u32] A [decision id u64]                        the approval of a held decision

@@ -596,6 +596,64 @@ test('the contact policy: channel limits, action limits and suppression after ne
   assert.equal(await crm.stop(), 0);
 });
 
+test('a first-time visitor: their decisions and contacts become their profile\'s, and go with its erasure; a suppressed customer is not decided for', async (t) => {
+  const crm = await startServer({ t, config: CONTACT_CONFIG });
+  const post = (p, body) => crm.request(p, { body, headers: { authorization: basic('wk_crm') } });
+  const get = (p) => crm.request(p, { headers: { authorization: 'Bearer ak_crm' } });
+  const reasons = (d) => Object.fromEntries(d.filtered.map((f) => [f.action, f.reason]));
+  // Decided for before any event of theirs arrived (the page's decide call beat its page event),
+  // as ' Vic ' (identifiers are normalized as events' are).
+  const early = await post('/v1/decide', { anonymousId: ' vic-device ', decisionPoint: 'p' });
+  assert.equal(early.status, 200, early.text);
+  assert.equal(early.json.profileId, null);
+  assert.ok(early.json.slots.some((s) => s.action === 'newsletter'), 'the email goes out');
+  const sent = await post('/v1/batch', {
+    batch: [
+      { type: 'page', anonymousId: 'vic-device', messageId: 'vic-1' },
+      { type: 'identify', userId: 'vic', anonymousId: 'vic-device', messageId: 'vic-2' },
+    ],
+  });
+  assert.equal(sent.status, 200, sent.text);
+  // Now a customer: the email of a week's limit was already sent.
+  const later = await post('/v1/decide', { userId: 'vic', decisionPoint: 'p' });
+  assert.equal(later.status, 200, later.text);
+  assert.match(later.json.profileId, /^prf_/);
+  assert.deepEqual(reasons(later.json), { newsletter: 'channel_limit' });
+  const listed = await get(`/v1/decisions?profile=${later.json.profileId}`);
+  assert.equal(listed.status, 200, listed.text);
+  assert.deepEqual(
+    listed.json.decisions.map((d) => d.decisionId),
+    [early.json.decisionId, later.json.decisionId],
+  );
+  // Erased with suppression: the visitor's decision goes too, and no decision is made again.
+  const erased = await crm.request(`/v1/profiles/${later.json.profileId}?suppress=true`, {
+    method: 'DELETE',
+    headers: { authorization: 'Bearer ak_crm' },
+  });
+  assert.equal(erased.status, 200, erased.text);
+  assert.equal(erased.json.decisions, 2);
+  assert.equal((await get(`/v1/decisions/${early.json.decisionId}`)).status, 404);
+  const logBefore = (await get('/v1/decisions/export')).text;
+  for (const who of [{ userId: 'vic' }, { anonymousId: 'someone-new', userId: 'vic' }, { anonymousId: 'vic-device' }]) {
+    const refused = await post('/v1/decide', { ...who, decisionPoint: 'p' });
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal(refused.json.error.code, 'customer_suppressed');
+    assert.equal(refused.json.error.field, who.anonymousId === 'vic-device' ? 'anonymousId' : 'userId');
+  }
+  const logAfter = await get('/v1/decisions/export');
+  assert.equal(logAfter.status, 200, logAfter.text);
+  assert.equal(logAfter.text, logBefore, 'nothing was logged for them');
+  assert.ok(!logAfter.text.includes(early.json.decisionId));
+  // A blocked value names no one: answered, but no contact history is shared by everybody who
+  // sends it.
+  for (let i = 0; i < 2; i++) {
+    const d = await post('/v1/decide', { userId: 'anonymous', decisionPoint: 'p' });
+    assert.equal(d.status, 200, d.text);
+    assert.deepEqual(reasons(d.json), {}, 'no channel limit reached');
+  }
+  assert.equal(await crm.stop(), 0);
+});
+
 const GATE_CONFIG = `
 workspaces:
   - name: gate
