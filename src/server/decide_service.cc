@@ -1609,47 +1609,120 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
   answer(true, "", now);
 }
 
-void DecideService::HandleGet(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<uint64_t> id = DecisionIdParam(net::PathParam(ctx), "id");
-  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+absl::StatusOr<bool> WriteLoggedDecision(const storage::Store& store, uint32_t workspace_id,
+                                         uint64_t id, JsonWriter& w) {
   absl::StatusOr<std::optional<std::string>> stored =
-      store_->Get(store_->decisions(), storage::DecisionKey(principal->workspace_id, *id));
-  if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-  if (!stored->has_value()) {
-    return respond(net::ErrorResponse(MakeError(
-        absl::StatusCode::kNotFound, "decision_not_found",
-        StrCat("no decision ", decide::DecisionIdString(*id), " in this workspace"), "id")));
-  }
-  std::string out;
-  JsonWriter w(&out);
+      store.Get(store.decisions(), storage::DecisionKey(workspace_id, id));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return false;
+  absl::StatusOr<std::optional<std::string>> activated =
+      store.Get(store.decisions(), storage::ActivationKey(workspace_id, id));
+  if (!activated.ok()) return activated.status();
   w.StartObject();
   w.Key("decision");
   w.RawValue(**stored);
-  absl::StatusOr<std::optional<int64_t>> activated = ActivatedAt(principal->workspace_id, *id);
-  if (!activated.ok()) return respond(net::ErrorResponse(activated.status()));
   w.Key("activatedAt");
   if (activated->has_value()) {
-    w.String(FormatIso8601(**activated));
+    w.String(FormatIso8601(ParseIso8601(**activated).value_or(0)));
   } else {
     w.Null();
   }
   w.Key("rewards");
   w.StartArray();
   for (uint8_t slot = 1; slot <= 20; ++slot) {
-    absl::Status s = store_->ScanPrefix(
-        store_->decisions(), storage::RewardPrefix(principal->workspace_id, *id, slot),
-        [&](std::string_view, std::string_view json) {
-          // {"slot": n, ...the stored reward}
-          w.RawValue(StrCat("{\"slot\":", slot, ",", json.substr(1)));
-          return true;
-        });
-    if (!s.ok()) return respond(net::ErrorResponse(s));
+    absl::Status s =
+        store.ScanPrefix(store.decisions(), storage::RewardPrefix(workspace_id, id, slot),
+                         [&](std::string_view, std::string_view json) {
+                           // {"slot": n, ...the stored reward}
+                           w.RawValue(StrCat("{\"slot\":", slot, ",", json.substr(1)));
+                           return true;
+                         });
+    if (!s.ok()) return s;
   }
   w.EndArray();
   w.EndObject();
+  return true;
+}
+
+absl::Status WriteCustomerDecisions(const storage::Store& store, uint32_t workspace_id,
+                                    const state::Profile& profile, JsonWriter& w) {
+  const state::CustomerKeys keys = state::KeysOfCustomer(profile);
+  std::vector<uint64_t> ids;
+  for (uint64_t index : keys.index) {
+    absl::Status s =
+        store.ScanPrefix(store.decisions(), storage::ProfileDecisionPrefix(workspace_id, index),
+                         [&](std::string_view key, std::string_view) {
+                           ids.push_back(storage::DecisionOfKey(key));
+                           return true;
+                         });
+    if (!s.ok()) return s;
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  w.Key("decisions");
+  w.StartArray();
+  for (uint64_t id : ids) {
+    if (absl::StatusOr<bool> written = WriteLoggedDecision(store, workspace_id, id, w);
+        !written.ok()) {
+      return written.status();
+    }
+  }
+  w.EndArray();
+  // The histories kept under each key, as one.
+  decide::ContactHistory contacts;
+  decide::Engagement engagement;
+  bool any_contacts = false;
+  bool any_engagement = false;
+  for (uint64_t hash : keys.hashes) {
+    absl::StatusOr<std::optional<std::string>> c =
+        store.Get(store.decisions(), storage::ContactKey(workspace_id, hash));
+    if (!c.ok()) return c.status();
+    if (c->has_value()) {
+      if (std::optional<decide::ContactHistory> h = decide::ContactHistory::Decode(**c)) {
+        contacts.Add(*h);
+        any_contacts = true;
+      }
+    }
+    absl::StatusOr<std::optional<std::string>> e =
+        store.Get(store.decisions(), storage::EngagementKey(workspace_id, hash));
+    if (!e.ok()) return e.status();
+    if (e->has_value()) {
+      if (std::optional<decide::Engagement> counts = decide::Engagement::Decode(**e)) {
+        engagement.Add(*counts);
+        any_engagement = true;
+      }
+    }
+  }
+  w.Key("contactHistory");
+  if (any_contacts) {
+    w.RawValue(contacts.Encode());
+  } else {
+    w.Null();
+  }
+  w.Key("engagement");
+  if (any_engagement) {
+    w.RawValue(engagement.Encode());
+  } else {
+    w.Null();
+  }
+  return absl::OkStatus();
+}
+
+void DecideService::HandleGet(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<uint64_t> id = DecisionIdParam(net::PathParam(ctx), "id");
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  std::string out;
+  JsonWriter w(&out);
+  absl::StatusOr<bool> found = WriteLoggedDecision(*store_, principal->workspace_id, *id, w);
+  if (!found.ok()) return respond(net::ErrorResponse(found.status()));
+  if (!*found) {
+    return respond(net::ErrorResponse(MakeError(
+        absl::StatusCode::kNotFound, "decision_not_found",
+        StrCat("no decision ", decide::DecisionIdString(*id), " in this workspace"), "id")));
+  }
   respond(net::JsonResponse(200, std::move(out)));
 }
 

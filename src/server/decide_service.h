@@ -91,6 +91,7 @@
 
 #include "api/auth.h"
 #include "common/clock.h"
+#include "common/json_writer.h"
 #include "config/config.h"
 #include "decide/catalog.h"
 #include "learn/bandit.h"
@@ -104,6 +105,19 @@
 namespace whisperer::server {
 
 struct LoggedDecision;  // a decision as read back from the log (decide_service.cc)
+
+// A logged decision as GET /v1/decisions/{id} answers it, written to `w`: {"decision": the
+// record, "activatedAt", "rewards": [{"slot", ...}]}. False, with nothing written, when the log
+// has no decision `id`.
+absl::StatusOr<bool> WriteLoggedDecision(const storage::Store& store, uint32_t workspace_id,
+                                         uint64_t id, JsonWriter& w);
+// What the decision log keeps about the customer of `profile` (state::KeysOfCustomer: the
+// profiles merged into it and the visitor it was included), as GET /v1/profiles/{id}/export
+// lists it: the members "decisions" (each as WriteLoggedDecision writes it, in time order),
+// "contactHistory" and "engagement" (decide/contacts.h, decide/engagement.h; null when none)
+// of the open object of `w`.
+absl::Status WriteCustomerDecisions(const storage::Store& store, uint32_t workspace_id,
+                                    const state::Profile& profile, JsonWriter& w);
 
 class DecideService {
  public:

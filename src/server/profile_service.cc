@@ -5,6 +5,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
+#include "server/decide_service.h"
 
 namespace whisperer::server {
 
@@ -288,6 +289,10 @@ void ProfileService::HandleExport(net::RequestContext& ctx, net::Responder respo
     if (json->has_value()) w.RawValue(**json);
   }
   w.EndArray();
+  if (absl::Status s = WriteCustomerDecisions(*store_, target->workspace_id, *profile, w);
+      !s.ok()) {
+    return respond(net::ErrorResponse(s));
+  }
   w.EndObject();
   respond(net::JsonResponse(200, std::move(body)));
 }

@@ -280,15 +280,19 @@ test('the log: by profile and time, paginated', async () => {
   await send([{ type: 'identify', userId: 'cara', traits: { plan: 'pro' }, messageId: 'cara-1' }]);
   const mine = [];
   for (let i = 0; i < 5; i++) mine.push((await decide({ userId: 'cara', decisionPoint: 'home' })).json.decisionId);
-  const prf = (await decide({ userId: 'cara', decisionPoint: 'home' })).json.profileId;
-  mine.push(null);
-  const page1 = await admin(`/v1/decisions?profile=${prf}&limit=4`);
+  const last = (await decide({ userId: 'cara', decisionPoint: 'home' })).json;
+  const prf = last.profileId;
+  mine.push(last.decisionId);
+  // The profile's decisions are the customer's: those made for cara before she had a profile
+  // first.
+  const theirs = [...ids.map((d) => d.decisionId), ...mine];
+  const page1 = await admin(`/v1/decisions?profile=${prf}&limit=8`);
   assert.equal(page1.status, 200, page1.text);
-  assert.equal(page1.json.decisions.length, 4);
+  assert.equal(page1.json.decisions.length, 8);
   assert.equal(page1.json.hasMore, true);
-  assert.deepEqual(page1.json.decisions.map((d) => d.decisionId), mine.slice(0, 4));
-  const page2 = await admin(`/v1/decisions?profile=${prf}&limit=4&cursor=${page1.json.nextCursor}`);
-  assert.equal(page2.json.decisions.length, 2);
+  assert.deepEqual(page1.json.decisions.map((d) => d.decisionId), theirs.slice(0, 8));
+  const page2 = await admin(`/v1/decisions?profile=${prf}&limit=8&cursor=${page1.json.nextCursor}`);
+  assert.deepEqual(page2.json.decisions.map((d) => d.decisionId), theirs.slice(8));
   assert.equal(page2.json.hasMore, false);
   assert.equal(page2.json.nextCursor, null);
   assert.ok(page2.json.decisions.every((d) => d.profileId === prf));
@@ -625,6 +629,21 @@ test('a first-time visitor: their decisions and contacts become their profile\'s
     listed.json.decisions.map((d) => d.decisionId),
     [early.json.decisionId, later.json.decisionId],
   );
+  // The customer's export holds what the log keeps about them, the visitor's included.
+  const exported = await get(`/v1/profiles/${later.json.profileId}/export`);
+  assert.equal(exported.status, 200, exported.text);
+  assert.deepEqual(
+    exported.json.decisions.map((d) => d.decision.decisionId),
+    [early.json.decisionId, later.json.decisionId],
+  );
+  assert.deepEqual(exported.json.decisions[0].rewards, []);
+  assert.equal(exported.json.decisions[0].activatedAt, null);
+  assert.deepEqual(
+    exported.json.contactHistory.contacts.map(([action, channel]) => `${action}/${channel}`).sort(),
+    ['nag/push', 'nag/push', 'newsletter/email'],
+    'the visitor\'s contacts and the customer\'s',
+  );
+  assert.equal(exported.json.engagement, null, 'no channel choice or send time configured');
   // Erased with suppression: the visitor's decision goes too, and no decision is made again.
   const erased = await crm.request(`/v1/profiles/${later.json.profileId}?suppress=true`, {
     method: 'DELETE',

@@ -472,6 +472,9 @@ test('export, unmerge and erasure through the API', async () => {
   assert.equal(res.status, 200);
   assert.equal(res.json.profile.profileId, id);
   assert.equal(res.json.events.length, 4, 'every event of the customer');
+  assert.deepEqual(res.json.decisions, [], 'no decision was made for them');
+  assert.equal(res.json.contactHistory, null);
+  assert.equal(res.json.engagement, null);
 
   // Unmerge the stranger's device with the events that carried it.
   res = await admin(`/v1/profiles/${id}/unmerge`, {
