@@ -1345,6 +1345,20 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
                     "decisionId")));
     }
   }
+  if (logged->slots[slot - 1].held) {
+    // Held for approval: shown, and so rewardable, only once approved (as goals and default
+    // rewards count it).
+    absl::StatusOr<bool> approved = HeldSlotsApproved(*store_, ws.id, *id, *logged);
+    if (!approved.ok()) return respond(net::ErrorResponse(approved.status()));
+    if (!*approved) {
+      return respond(net::ErrorResponse(MakeError(
+          absl::StatusCode::kAborted, "slot_not_approved",
+          StrCat("slot ", slot, " of decision ", raw_id,
+                 " was held for approval and is not approved (pending, rejected or expired): "
+                 "its action was not acted on, so it has no outcome to learn"),
+          "slot")));
+    }
+  }
   absl::StatusOr<RewardResult> result =
       ApplyReward(**state, *id, *logged, slot, value, outcome, reward_id, "api");
   if (!result.ok()) return respond(net::ErrorResponse(result.status()));

@@ -436,6 +436,11 @@ test('held decisions: the approval queue, review templates, verdicts that teach,
   assert.equal(d.approval.approvalId, d.decisionId);
   assert.equal(d.approval.status, 'pending');
   assert.ok(Date.parse(d.approval.expiresAt) - Date.parse(d.at) === 2000);
+  // Not shown until approved: no outcome to learn yet.
+  const early = await call('/v1/rewards', { decisionId: d.decisionId, value: 1 }, 'wk_desk');
+  assert.equal(early.status, 409, early.text);
+  assert.equal(early.json.error.code, 'slot_not_approved');
+  assert.equal(early.json.error.field, 'slot');
   const queue = await call('/v1/approvals');
   assert.equal(queue.status, 200, queue.text);
   const item = queue.json.approvals.find((a) => a.approvalId === d.decisionId);
@@ -463,10 +468,18 @@ test('held decisions: the approval queue, review templates, verdicts that teach,
   assert.deepEqual(approvedList.json.approvals.map((a) => a.approvalId), [d.decisionId]);
   // The verdict was a label: the bandit has learned one example.
   assert.equal((await held()).model.version, 1);
+  // Approved, it was shown: its outcome counts.
+  const shown = await call('/v1/rewards', { decisionId: d.decisionId, value: 1 }, 'wk_desk');
+  assert.equal(shown.status, 200, shown.text);
+  assert.equal(shown.json.applied, true);
   const d2 = await held('q');
   const rejected = await call(`/v1/approvals/${d2.decisionId}/reject`, { reviewer: 'li' });
   assert.equal(rejected.json.status, 'rejected', rejected.text);
   assert.equal((await held('q')).model.version, 1);
+  const onRejected = await call('/v1/rewards', { decisionId: d2.decisionId, value: 1 }, 'wk_desk');
+  assert.equal(onRejected.status, 409, onRejected.text);
+  assert.equal(onRejected.json.error.code, 'slot_not_approved');
+  assert.equal((await held('q')).model.version, 1, 'and the bandit did not learn it');
 
   for (const [path, body, key, status, code, field] of [
     [`/v1/approvals/${d2.decisionId}/approve`, {}, 'ak_desk', 400, 'missing_field', 'reviewer'],
@@ -499,6 +512,8 @@ test('held decisions: the approval queue, review templates, verdicts that teach,
   assert.equal(expired.reviewer, null);
   const late = await call(`/v1/approvals/${d3.decisionId}/approve`, { reviewer: 'maria' });
   assert.equal(late.status, 409);
+  const onExpired = await call('/v1/rewards', { decisionId: d3.decisionId, value: 1 }, 'wk_desk');
+  assert.equal(onExpired.json.error?.code, 'slot_not_approved', onExpired.text);
   assert.equal(await desk.stop(), 0);
 });
 
