@@ -900,6 +900,11 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
           return ConfigError(file, pr[i], StrCat(p, ".priority[", i, "]"),
                              StrCat("unknown identifier type; expected ", kTypes));
         }
+        if (std::find(priority.begin(), priority.begin() + static_cast<ptrdiff_t>(i),
+                      priority[i]) != priority.begin() + static_cast<ptrdiff_t>(i)) {
+          return ConfigError(file, pr[i], StrCat(p, ".priority[", i, "]"),
+                             StrCat("'", priority[i], "' is listed twice: each type has one rank"));
+        }
       }
       ws->identity.priority = std::move(priority);
     }

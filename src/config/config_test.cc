@@ -189,6 +189,8 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "whole number from 1", "workspaces[0].identity.limits.userId"},
            {"workspaces:\n  - name: a\n    identity:\n      priority: [userId, crm]\n",
             "unknown identifier type", "workspaces[0].identity.priority[1]"},
+           {"workspaces:\n  - name: a\n    identity:\n      priority: [email, userId, email]\n",
+            "listed twice", "workspaces[0].identity.priority[2]"},
            {"workspaces:\n  - name: a\n    identity:\n      external_ids: [email]\n", "built-in",
             "workspaces[0].identity.external_ids[0]"},
            {"workspaces:\n  - name: a\n    sessions: {timeout: 10ms}\n", "at least 1s",
