@@ -89,6 +89,17 @@ void Router::Add(http::verb method, std::string path, Handler handler) {
   entry.methods.emplace_back(method, std::move(handler));
 }
 
+void Router::AllowBrowsers(const std::string& path) {
+  auto it = routes_.find(path);
+  if (it != routes_.end()) {
+    it->second.browsers = true;
+    return;
+  }
+  for (Entry& e : patterns_) {
+    if (e.path == path) e.browsers = true;
+  }
+}
+
 Router::Match Router::Find(http::verb method, std::string_view path) const {
   Match m;
   const Entry* found = nullptr;
@@ -119,6 +130,7 @@ Router::Match Router::Find(http::verb method, std::string_view path) const {
   if (found == nullptr) return m;
   m.path_known = true;
   m.route = &found->path;
+  m.browsers = found->browsers;
   const Handler* get = nullptr;
   for (const auto& [verb, handler] : found->methods) {
     if (verb == method) m.handler = &handler;
@@ -274,6 +286,8 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = true;
     start_ = std::chrono::steady_clock::now();
     close_after_ = true;  // after a read error the stream position is unknown
+    // A page may read the error too (the header was read whole when the body was too large).
+    cors_ = ec == http::error::body_limit && BrowserCall(parser_->get());
     if (ec == http::error::body_limit) {
       return Send(ErrorResponse(MakeError(absl::StatusCode::kOutOfRange, "request_too_large",
                                           StrCat("the request body is over the limit of ",
@@ -325,6 +339,10 @@ class Session : public std::enable_shared_from_this<Session> {
                                           StrCat("no endpoint at ", target.substr(0, 200)))),
                   route);
     }
+    cors_ = match.browsers && !request_[http::field::origin].empty();
+    if (match.handler == nullptr && match.browsers && request_.method() == http::verb::options) {
+      return Send(Preflight(match.allow), route);
+    }
     if (match.handler == nullptr) {
       Response res =
           ErrorResponse(MakeError(absl::StatusCode::kUnimplemented, "method_not_allowed",
@@ -371,7 +389,31 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // A request from a web page to a path that allows browsers.
+  bool BrowserCall(const Request& req) const {
+    if (req[http::field::origin].empty()) return false;
+    const std::string_view target = SV(req.target());
+    return shared_->router.Find(req.method(), target.substr(0, target.find('?'))).browsers;
+  }
+
+  // The answer to a CORS preflight: the path's `methods`, the headers the page asked to send
+  // (Authorization for a key in the header, Content-Encoding for gzip), for a day.
+  Response Preflight(const std::string& methods) const {
+    Response res{http::status::no_content, 11};
+    res.set(http::field::access_control_allow_methods, methods);
+    const auto asked = request_[http::field::access_control_request_headers];
+    if (asked.empty() || asked.size() > 1024) {
+      res.set(http::field::access_control_allow_headers,
+              "Authorization, Content-Type, Content-Encoding");
+    } else {
+      res.set(http::field::access_control_allow_headers, asked);
+    }
+    res.set(http::field::access_control_max_age, "86400");
+    return res;
+  }
+
   void Send(Response res, const std::string& route) {
+    if (cors_) res.set(http::field::access_control_allow_origin, "*");
     auto& rm = shared_->MetricsFor(route);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -412,6 +454,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool registered_ = false;
   bool busy_ = false;         // a request is being handled or answered
   bool close_after_ = false;  // close once the response is written
+  bool cors_ = false;         // the answer carries Access-Control-Allow-Origin (BrowserCall)
 };
 
 namespace {

@@ -15,6 +15,11 @@
 // with a Responder it must call exactly once, from any thread (a shard thread, typically). The
 // next request on a connection is read after the response is written.
 //
+// Browsers (Router::AllowBrowsers): web pages on any origin may call the paths marked so; the
+// server answers their CORS preflight (OPTIONS) itself and marks every answer to a request
+// with an Origin header, errors included, `Access-Control-Allow-Origin: *` (write keys are
+// public in a page anyway, and no cookie is read).
+//
 // Errors the server answers itself, with the JSON error body of api/http_status.h: 404
 // unknown path (not_found), 405 wrong method (method_not_allowed), 413 over the body limit,
 // also after gzip inflation (request_too_large), 400 malformed HTTP (malformed_http), headers
@@ -98,13 +103,19 @@ class Router {
   // with an Allow header; a path with a GET handler answers HEAD with it, without the body.
   // The route label in metrics is the path as registered, so ids never become labels.
   void Add(http::verb method, std::string path, Handler handler);
+  // Lets web pages on any origin call `path` (added before): its answers to a request with an
+  // Origin header carry `Access-Control-Allow-Origin: *`, and an OPTIONS preflight is answered
+  // 204 with the path's methods and the request headers asked for. For the endpoints a browser
+  // SDK calls with a write key (collection, decisions, experience); never for admin ones.
+  void AllowBrowsers(const std::string& path);
 
   struct Match {
     const Handler* handler = nullptr;  // null: not found or method not allowed
     bool path_known = false;
     const std::string* route = nullptr;
     std::vector<std::string> params;
-    std::string allow;  // without a handler: the path's methods, for a 405's Allow header
+    std::string allow;      // without a handler: the path's methods, for a 405's Allow header
+    bool browsers = false;  // AllowBrowsers
   };
   Match Find(http::verb method, std::string_view path) const;
 
@@ -113,6 +124,7 @@ class Router {
     std::string path;
     std::vector<std::pair<http::verb, Handler>> methods;
     std::vector<std::string> segments;  // patterns only
+    bool browsers = false;
   };
   std::unordered_map<std::string, Entry> routes_;
   std::vector<Entry> patterns_;

@@ -40,6 +40,10 @@ class HttpServerTest : public ::testing::Test {
     router.Add(http::verb::post, "/echo", [](RequestContext& ctx, Responder respond) {
       respond(JsonResponse(200, ctx.request.body()));
     });
+    router.Add(http::verb::post, "/page", [](RequestContext& ctx, Responder respond) {
+      respond(JsonResponse(200, ctx.request.body()));
+    });
+    router.AllowBrowsers("/page");
     router.Add(http::verb::get, "/ip", [](RequestContext& ctx, Responder respond) {
       respond(JsonResponse(200, std::string(ctx.remote_ip)));
     });
@@ -151,6 +155,41 @@ TEST_F(HttpServerTest, NotFoundAndMethodNotAllowed) {
   EXPECT_EQ(res.result_int(), 405u);
   EXPECT_EQ(res[http::field::allow], "GET, HEAD");
   EXPECT_NE(res.body().find("DELETE is not allowed on /ip (GET, HEAD)"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, PathsThatAllowBrowsersAnswerPagesOfAnyOrigin) {
+  ServerOptions o;
+  o.body_limit = 1000;
+  StartServer(o);
+  Client c(server_->port());
+  const std::pair<std::string, std::string> origin{"Origin", "https://shop.example"};
+  Response res = c.Send(http::verb::post, "/page", "{}", {origin});
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res[http::field::access_control_allow_origin], "*");
+  // Not from a page, or not a path for pages: no CORS header.
+  res = c.Send(http::verb::post, "/page", "{}");
+  EXPECT_EQ(res.count(http::field::access_control_allow_origin), 0u);
+  res = c.Send(http::verb::post, "/echo", "{}", {origin});
+  EXPECT_EQ(res.count(http::field::access_control_allow_origin), 0u);
+  // The preflight of a request with a key in its Authorization header.
+  res = c.Send(http::verb::options, "/page", "",
+               {origin,
+                {"Access-Control-Request-Method", "POST"},
+                {"Access-Control-Request-Headers", "authorization,content-type"}});
+  EXPECT_EQ(res.result_int(), 204u);
+  EXPECT_EQ(res[http::field::access_control_allow_origin], "*");
+  EXPECT_EQ(res[http::field::access_control_allow_methods], "POST");
+  EXPECT_EQ(res[http::field::access_control_allow_headers], "authorization,content-type");
+  EXPECT_EQ(res[http::field::access_control_max_age], "86400");
+  res = c.Send(http::verb::options, "/echo", "", {origin});
+  EXPECT_EQ(res.result_int(), 405u);
+  // A page reads the errors too, the server's own included.
+  res = c.Send(http::verb::get, "/page", "", {origin});
+  EXPECT_EQ(res.result_int(), 405u);
+  EXPECT_EQ(res[http::field::access_control_allow_origin], "*");
+  res = c.Send(http::verb::post, "/page", std::string(1001, 'x'), {origin});
+  EXPECT_EQ(res.result_int(), 413u);
+  EXPECT_EQ(res[http::field::access_control_allow_origin], "*");
 }
 
 TEST_F(HttpServerTest, HeadIsGetWithoutTheBody) {

@@ -24,15 +24,22 @@ void CollectService::Register(net::Router* router) {
   for (api::EventType type :
        {api::EventType::kIdentify, api::EventType::kTrack, api::EventType::kPage,
         api::EventType::kScreen, api::EventType::kGroup, api::EventType::kAlias}) {
-    router->Add(http::verb::post, StrCat("/v1/", api::EventTypeName(type)),
-                [this, type](net::RequestContext& ctx, net::Responder respond) {
-                  HandleSingle(type, ctx, std::move(respond));
-                });
+    // Segment's analytics.js posts to the type's first letter (/v1/t, /v1/p...).
+    const std::string_view name = api::EventTypeName(type);
+    for (std::string path : {StrCat("/v1/", name), StrCat("/v1/", name.substr(0, 1))}) {
+      router->Add(http::verb::post, path,
+                  [this, type](net::RequestContext& ctx, net::Responder respond) {
+                    HandleSingle(type, ctx, std::move(respond));
+                  });
+      router->AllowBrowsers(path);
+    }
   }
-  for (const char* path : {"/v1/batch", "/v1/import"}) {
+  // /v1/b: analytics.js's batching delivery.
+  for (const char* path : {"/v1/batch", "/v1/b", "/v1/import"}) {
     router->Add(http::verb::post, path, [this](net::RequestContext& ctx, net::Responder respond) {
       HandleBatch(ctx, std::move(respond));
     });
+    router->AllowBrowsers(path);
   }
   router->Add(http::verb::get, "/v1/events",
               [this](net::RequestContext& ctx, net::Responder respond) {

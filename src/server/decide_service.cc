@@ -773,6 +773,10 @@ void DecideService::Register(net::Router* router) {
               [this](net::RequestContext& ctx, net::Responder r) { HandleReview(ctx, r, true); });
   router->Add(http::verb::post, "/v1/approvals/{id}/reject",
               [this](net::RequestContext& ctx, net::Responder r) { HandleReview(ctx, r, false); });
+  // What a web page calls with its write key: decide, then activate or reward what it shows.
+  for (const char* path : {"/v1/decide", "/v1/rewards", "/v1/decisions/{id}/activate"}) {
+    router->AllowBrowsers(path);
+  }
 }
 
 std::shared_ptr<const decide::Catalog> DecideService::CatalogOf(const State& state) const {

@@ -227,6 +227,70 @@ test(
   },
 );
 
+test('browser clients: analytics.js paths and bodies, and CORS for pages on other origins', async () => {
+  // What Segment's analytics.js (analytics-next, its segmentio plugin) sends from a page: each
+  // call to /v1/<first letter of its type> as text/plain (no preflight) with the writeKey in
+  // the body, or with batching delivery to /v1/b; the page reads the answer only with CORS.
+  const run = randomUUID().slice(0, 8);
+  const page = { Origin: 'https://shop.example', 'Content-Type': 'text/plain' };
+  const calls = [
+    ['t', { type: 'track', event: 'Viewed', anonymousId: `web-${run}`, messageId: `web-t-${run}` }],
+    ['p', { type: 'page', name: 'Home', anonymousId: `web-${run}`, messageId: `web-p-${run}` }],
+    ['i', { type: 'identify', userId: `web-user-${run}`, anonymousId: `web-${run}`, messageId: `web-i-${run}` }],
+    ['g', { type: 'group', groupId: 'g1', anonymousId: `web-${run}`, messageId: `web-g-${run}` }],
+    ['s', { type: 'screen', name: 'S', anonymousId: `web-${run}`, messageId: `web-s-${run}` }],
+    ['a', { type: 'alias', previousId: `web-${run}`, userId: `web-user-${run}`, messageId: `web-a-${run}` }],
+  ];
+  for (const [letter, event] of calls) {
+    const res = await server.request(`/v1/${letter}`, {
+      body: { ...event, writeKey: server.writeKey, sentAt: new Date().toISOString() },
+      headers: page,
+    });
+    assert.equal(res.status, 200, `/v1/${letter}: ${res.text}`);
+    assert.equal(res.headers['access-control-allow-origin'], '*', `/v1/${letter}`);
+  }
+  const batched = await server.request('/v1/b', {
+    body: {
+      writeKey: server.writeKey,
+      sentAt: new Date().toISOString(),
+      batch: [{ type: 'track', event: 'Batched', anonymousId: `web-${run}`, messageId: `web-b-${run}` }],
+    },
+    headers: page,
+  });
+  assert.equal(batched.status, 200, batched.text);
+  assert.equal(batched.json.accepted, 1);
+  assert.equal(batched.headers['access-control-allow-origin'], '*');
+  // An error is readable by the page too.
+  const bad = await server.request('/v1/t', { body: { writeKey: server.writeKey, event: 'x' }, headers: page });
+  assert.equal(bad.status, 400, bad.text);
+  assert.equal(bad.headers['access-control-allow-origin'], '*');
+  // A client that puts the key in an Authorization header (RudderStack's JavaScript SDK) is
+  // preflighted first.
+  const preflight = await server.request('/v1/batch', {
+    method: 'OPTIONS',
+    headers: {
+      Origin: 'https://shop.example',
+      'Access-Control-Request-Method': 'POST',
+      'Access-Control-Request-Headers': 'authorization,content-type',
+    },
+  });
+  assert.equal(preflight.status, 204, preflight.text);
+  assert.equal(preflight.headers['access-control-allow-origin'], '*');
+  assert.equal(preflight.headers['access-control-allow-methods'], 'POST');
+  assert.equal(preflight.headers['access-control-allow-headers'], 'authorization,content-type');
+  // Admin endpoints are not for pages.
+  const admin = await server.request('/v1/events', { method: 'OPTIONS', headers: { Origin: 'https://shop.example' } });
+  assert.equal(admin.status, 405);
+  assert.equal(admin.headers['access-control-allow-origin'], undefined);
+
+  const events = (await exportEvents(server.dataDir)).filter((e) => e.messageId?.endsWith(run));
+  assert.deepEqual(
+    events.map((e) => e.type).sort(),
+    ['alias', 'group', 'identify', 'page', 'screen', 'track', 'track'],
+  );
+  assert.ok(events.every((e) => e.writeKey === undefined), 'the key is not stored');
+});
+
 test('a client retrying the same batch (same messageIds) stores nothing new', async () => {
   // What an SDK does when a response is lost: it sends the same batch again.
   const { calls } = scenario('retry');
