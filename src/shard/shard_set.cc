@@ -143,6 +143,11 @@ class ShardSet::Shard {
     return absl::OkStatus();
   }
 
+  // Under the commit lock, once every group handed off is written and in the dedupe index
+  // (LandLocked): the next commit need not check its events against this shard's last group.
+  // An erasure calls it, so that a messageId it deleted is not taken for a retry of its event.
+  void ForgetLastFlightLocked() { last_flight_.reset(); }
+
  private:
   void Run() {
     std::vector<Part> group;
@@ -406,6 +411,7 @@ absl::Status ShardSet::WriteExclusive(const std::function<absl::Status(rocksdb::
   // What `fn` reads of the store must include every group committed before (a failure of the
   // last one is its requests' to report; the caches are dropped and `fn` starts from the store).
   (void)LandLocked();
+  for (const std::unique_ptr<Shard>& shard : shards_) shard->ForgetLastFlightLocked();
   state::DedupeIndex::DeletionScope deleting(&dedupe_);
   rocksdb::WriteBatch batch;
   absl::Status status = fn(&batch);

@@ -286,6 +286,36 @@ TEST_F(ShardSetWithProfilesTest, RetriesOfAGroupStillBeingWrittenAreDuplicates) 
   for (int r = 0; r < kRequests; ++r) EXPECT_EQ(ProfileEvents("u" + std::to_string(r)), 40u);
 }
 
+TEST_F(ShardSetWithProfilesTest, EventsOfAnErasedProfileSentAgainAreStoredAgain) {
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});
+  shards.SetProfileEngine(profiles_.get());
+  ASSERT_TRUE(shards.Start().ok());
+  // A group large enough to be handed to the writer thread: the shard remembers it as its last.
+  auto events = [] {
+    std::vector<api::Event> out;
+    for (int i = 0; i < 40; ++i) out.push_back(Track("erased", "e-" + std::to_string(i)));
+    return out;
+  };
+  IngestResult first = shards.SubmitAndWait(1, events());
+  ASSERT_TRUE(first.status.ok()) << first.status;
+  ASSERT_EQ(first.stored, 40u);
+  absl::StatusOr<std::optional<uint64_t>> id =
+      state::ProfileEngine::Lookup(*store_, 1, "userId", "erased");
+  ASSERT_TRUE(id.ok() && id->has_value());
+  ASSERT_TRUE(shards
+                  .WriteExclusive([&](rocksdb::WriteBatch* batch) {
+                    return profiles_->Erase(1, **id, /*suppress=*/false, batch).status();
+                  })
+                  .ok());
+  // Erased with their dedupe entries: sent again, they are new events of a new profile.
+  IngestResult again = shards.SubmitAndWait(1, events());
+  ASSERT_TRUE(again.status.ok()) << again.status;
+  EXPECT_EQ(again.stored, 40u);
+  EXPECT_EQ(again.duplicates, 0u);
+  shards.Stop();
+  EXPECT_EQ(ProfileEvents("erased"), 40u);
+}
+
 TEST_F(ShardSetWithProfilesTest, AProfileChangedByEveryGroupCountsEveryEvent) {
   // One customer in every group: each group reads the profile the group in the air changed.
   ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});

@@ -291,7 +291,19 @@ void DedupeIndex::Forget(const rocksdb::WriteBatch& batch) {
         keys.push_back(ToKey(key.ToStringView()));
       return rocksdb::Status::OK();
     }
+    // Every other kind of record is passed over: the Handler's defaults answer
+    // InvalidArgument for some (a range deletion, which an erasure writes for the timeline),
+    // and that stopped the iteration before the dedupe deletes were read.
     rocksdb::Status PutCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status DeleteRangeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status SingleDeleteCF(uint32_t, const rocksdb::Slice&) override {
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status MergeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
       return rocksdb::Status::OK();
     }
     std::vector<Key> keys;

@@ -522,4 +522,16 @@ test('export, unmerge and erasure through the API', async () => {
   assert.ok(all.text.includes(`${user}-stranger`), 'the split-off device was not erased');
   res = await admin(`/v1/profiles/${id}`, { method: 'DELETE' });
   assert.equal(res.status, 404, 'erasing twice is not found');
+
+  // Erased without suppression, the customer's events sent again (a client's retry queue, a
+  // re-import) are new events: their dedupe entries went with them.
+  const again = [{ type: 'track', event: 'Kept', userId: `${user}-back`, messageId: `${user}-back-1` }];
+  await post(again);
+  const back = (await lookup('userId', `${user}-back`)).json.profileId;
+  res = await admin(`/v1/profiles/${back}`, { method: 'DELETE' });
+  assert.equal(res.status, 200, res.text);
+  res = await server.request('/v1/batch', { body: { batch: again }, headers: { authorization: server.basic() } });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.duplicates, 0, 'not taken for a retry of the erased event');
+  assert.equal((await lookup('userId', `${user}-back`)).status, 200, 'a new profile');
 });
