@@ -800,6 +800,18 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
     for (const auto& [purpose, state] : current->consent) p->consent.emplace(purpose, state);
   }
   kept_profile.merges = current->merges;
+  // The ids of the profiles merged into this one named the customer it was; split, that is two
+  // customers, and which one such an id meant is not known. Those ids are not found from now on
+  // (a request that kept one, an erasure say, cannot act on the wrong half); what the decision
+  // log keeps under them stays the kept profile's (KeysOfCustomer: `absorbed` stays).
+  kept_profile.absorbed = current->absorbed;
+  for (uint64_t absorbed : current->absorbed) {
+    rocksdb::Status s =
+        batch->Delete(store_->profiles(), storage::ProfileKey(workspace_id, absorbed));
+    if (!s.ok()) return RocksError(s);
+    working_.erase(Key{workspace_id, absorbed});
+    Uncache(Key{workspace_id, absorbed});
+  }
   // Journey progress stays with the kept profile; the split-off one starts afresh.
   kept_profile.journeys = current->journeys;
   kept_profile.separated = current->separated;

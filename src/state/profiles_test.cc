@@ -386,6 +386,9 @@ TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApa
   uint64_t id = Find("userId", "u1");
   ASSERT_EQ(Find("anonymousId", "not-mine"), id);
   ASSERT_EQ(Read(id).seen.events, 5u);
+  ASSERT_EQ(Read(id).absorbed.size(), 1u);
+  const uint64_t absorbed = Read(id).absorbed[0];  // not-mine's own profile, merged into u1's
+  ASSERT_EQ(Read(absorbed).id, id);
 
   rocksdb::WriteBatch bad;
   EXPECT_EQ(engine_->Unmerge(1, id, {{"anonymousId", "nobody"}}, &bad).status().code(),
@@ -413,6 +416,10 @@ TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApa
   EXPECT_EQ(TimelineSeqs(kept), (std::vector<uint64_t>{4, 2, 1}));
   EXPECT_EQ(TimelineSeqs(moved), (std::vector<uint64_t>{5, 3}));
   EXPECT_EQ(kept.separated, std::vector<uint64_t>{*split});
+  // The id merged in no longer names either half.
+  EXPECT_EQ(ProfileEngine::ReadProfile(*store_, 1, absorbed).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(kept.absorbed, std::vector<uint64_t>{absorbed});
 
   // The same linking event again does not re-merge them.
   Ingest(R"("type":"identify","userId":"u1","anonymousId":"not-mine")");

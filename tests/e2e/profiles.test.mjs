@@ -476,6 +476,10 @@ test('export, unmerge and erasure through the API', async () => {
   assert.equal(res.json.contactHistory, null);
   assert.equal(res.json.engagement, null);
 
+  const absorbed = (await admin(`/v1/profiles/${id}`)).json.absorbedProfiles;
+  assert.ok(absorbed.length > 0, 'the devices\' own profiles were merged into the customer\'s');
+  for (const old of absorbed) assert.equal((await admin(`/v1/profiles/${old}`)).json.profileId, id);
+
   // Unmerge the stranger's device with the events that carried it.
   res = await admin(`/v1/profiles/${id}/unmerge`, {
     body: { identifiers: [{ type: 'anonymousId', value: `${user}-stranger` }] },
@@ -484,6 +488,11 @@ test('export, unmerge and erasure through the API', async () => {
   const stranger = res.json.newProfileId;
   assert.equal((await lookup('anonymousId', `${user}-stranger`)).json.profileId, stranger);
   assert.equal((await admin(`/v1/profiles/${stranger}`)).json.orders.count, 1);
+  // The ids merged in named the customer before the split, now two people: not found.
+  for (const old of absorbed) {
+    const gone = await admin(`/v1/profiles/${old}`, { method: 'DELETE' });
+    assert.equal(gone.status, 404, `${old}: ${gone.text}`);
+  }
   assert.equal((await admin(`/v1/profiles/${id}`)).json.orders.count, 0);
   for (const [body, field] of [
     [{ identifiers: [] }, 'identifiers'],
