@@ -269,6 +269,15 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   }
   std::vector<uint64_t> owners(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) owners[i] = Owner(workspace_id, ids[i]);
+  // An event that denies cross_device itself (context.consent) links no devices: its
+  // statement is applied to the profile after resolution, but the customer said it with the
+  // very event that would merge them.
+  bool event_denies_cross_device = false;
+  for (const auto& [name, granted] : facts->consent) {
+    settings.fold.consent.ForStated(name, [&](std::string_view purpose) {
+      if (purpose == kCrossDevice && !granted) event_denies_cross_device = true;
+    });
+  }
   absl::Status load_error;
   auto facts_of = [&](uint64_t id) -> identity::ProfileFacts {
     absl::StatusOr<Profile*> p = Load(workspace_id, id);
@@ -276,7 +285,9 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
       if (load_error.ok()) load_error = p.status();
       return {};
     }
-    return (*p)->Facts();
+    identity::ProfileFacts f = (*p)->Facts();
+    f.cross_device_denied = f.cross_device_denied || event_denies_cross_device;
+    return f;
   };
   identity::ResolvePlan plan = identity::Resolve(ids, owners, facts_of, settings.rules);
   if (!load_error.ok()) return load_error;

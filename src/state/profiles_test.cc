@@ -154,6 +154,27 @@ TEST_F(ProfileEngineTest, DeniedCrossDeviceConsentStopsMerges) {
   EXPECT_NE(Find("userId", "u1"), Find("anonymousId", "d1"));
 }
 
+TEST_F(ProfileEngineTest, TheLinkingEventsOwnDenialOfCrossDeviceStopsItsMerge) {
+  ConsentPurposes purposes;
+  purposes.AddCategory("C0009", {"cross_device"});
+  WorkspaceProfileSettings settings;
+  settings.fold.consent = purposes;
+  engine_->Configure(1, settings);
+  Ingest(R"("type":"page","anonymousId":"laptop")");
+  Ingest(R"("type":"identify","userId":"u2")");
+  // Denied by a consent manager's category, in the very event that would link the two.
+  Ingest(R"("type":"identify","userId":"u2","anonymousId":"laptop",)"
+         R"("context":{"consent":{"categoryPreferences":{"C0009":false}}})");
+  EXPECT_NE(Find("userId", "u2"), Find("anonymousId", "laptop"));
+  EXPECT_FALSE(Read(Find("userId", "u2")).consent.at("cross_device").granted);
+  // Granted in the linking event: merged.
+  Ingest(R"("type":"page","anonymousId":"phone")");
+  Ingest(R"("type":"identify","userId":"u3")");
+  Ingest(R"("type":"identify","userId":"u3","anonymousId":"phone",)"
+         R"("context":{"consent":{"categoryPreferences":{"C0009":true}}})");
+  EXPECT_EQ(Find("userId", "u3"), Find("anonymousId", "phone"));
+}
+
 TEST_F(ProfileEngineTest, ConsentApiChangesOnlyKnownPurposes) {
   Ingest(R"("type":"identify","userId":"u1")");
   uint64_t id = Find("userId", "u1");
