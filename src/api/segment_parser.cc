@@ -1,6 +1,8 @@
 #include "api/segment_parser.h"
 
+#include <algorithm>
 #include <optional>
+#include <vector>
 
 #include "common/ids.h"
 #include "common/json_writer.h"
@@ -251,11 +253,81 @@ void WriteMerged(JsonWriter& w, std::string_view key, const std::optional<object
   w.EndObject();
 }
 
+// A key that appears twice among the members of `obj` (not below them); false when none does.
+bool RepeatedKey(object obj, std::string_view* key) {
+  const size_t n = obj.size();
+  if (n < 2) return false;
+  if (n <= 32) {  // each key against those before it: no allocation for the usual objects
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      for (auto before = obj.begin(); before != it; ++before) {
+        if (before.key() == it.key()) {
+          *key = it.key();
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+  std::vector<std::string_view> keys;
+  keys.reserve(n);
+  for (auto [k, v] : obj) keys.push_back(k);
+  std::sort(keys.begin(), keys.end());
+  auto twice = std::adjacent_find(keys.begin(), keys.end());
+  if (twice == keys.end()) return false;
+  *key = *twice;
+  return true;
+}
+
+// The path ("properties.revenue", "items[2].sku") of the first key that appears twice in one
+// object of `value`, depth first; false when none does. JSON leaves which of the two counts
+// undefined: the profile would read the first, a JavaScript reader of the stored event the
+// last, so such an event is refused rather than stored with both.
+bool RepeatedKeyPath(element value, std::string* path) {
+  auto prepend = [path](std::string head) {
+    if (!path->empty() && path->front() != '[') head.push_back('.');
+    *path = StrCat(head, *path);
+  };
+  if (value.is_object()) {
+    object obj(value);
+    std::string_view key;
+    if (RepeatedKey(obj, &key)) {
+      *path = std::string(key);
+      return true;
+    }
+    for (auto [k, child] : obj) {
+      if (RepeatedKeyPath(child, path)) {
+        prepend(std::string(k));
+        return true;
+      }
+    }
+  } else if (value.is_array()) {
+    size_t i = 0;
+    for (element child : simdjson::dom::array(value)) {
+      if (RepeatedKeyPath(child, path)) {
+        prepend(StrCat("[", i, "]"));
+        return true;
+      }
+      ++i;
+    }
+  }
+  return false;
+}
+
+absl::Status RepeatedKeyError(const std::string& path) {
+  const size_t dot = path.find_last_of(".]");
+  const std::string_view key =
+      dot == std::string::npos ? std::string_view(path) : std::string_view(path).substr(dot + 1);
+  return InvalidInput(
+      "duplicate_key",
+      StrCat("the key '", key.substr(0, 64), "' appears twice in one object; send it once"), path);
+}
+
 absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type,
                                 const Defaults& defaults, const RequestInfo& info,
                                 const Limits& limits) {
   if (!root.is_object()) return WrongType("", "an object", root);
   object obj(root);
+  if (std::string path; RepeatedKeyPath(root, &path)) return RepeatedKeyError(path);
   Fields f;
   if (absl::Status s = CollectFields(obj, path_type, &f); !s.ok()) return s;
 
@@ -444,6 +516,16 @@ absl::StatusOr<ParsedRequest> SegmentParser::ParseBatch(std::string_view body,
   if (!root.ok()) return root.status();
   if (!root->is_object()) return WrongType("", "an object", *root);
   object envelope(*root);
+  // The envelope's own keys, and its defaults for every event (each event is checked alone:
+  // Normalize).
+  if (std::string_view key; RepeatedKey(envelope, &key)) return RepeatedKeyError(std::string(key));
+  for (std::string_view shared : {"context", "integrations"}) {
+    element value;
+    std::string path;
+    if (envelope[shared].get(value) == simdjson::SUCCESS && RepeatedKeyPath(value, &path)) {
+      return RepeatedKeyError(StrCat(shared, ".", path));
+    }
+  }
 
   Defaults defaults;
   std::optional<simdjson::dom::array> batch;

@@ -152,6 +152,15 @@ TEST(SegmentParserTest, RejectsBadEventsNamingTheField) {
       {EventType::kTrack, R"({"userId":"u",)", "malformed_json", ""},
       {EventType::kTrack, "", "malformed_json", ""},
       {EventType::kTrack, "{\"userId\":\"\xff\",\"event\":\"x\"}", "invalid_utf8", ""},
+      // A key twice in one object, at any depth: readers disagree on which counts.
+      {EventType::kTrack, R"({"userId":"u","event":"x","userId":"v"})", "duplicate_key", "userId"},
+      {EventType::kTrack,
+       R"({"userId":"u","event":"Order Completed","properties":{"revenue":10,"revenue":1000}})",
+       "duplicate_key", "properties.revenue"},
+      {EventType::kTrack, R"({"userId":"u","event":"x","properties":{"items":[{},{"a":1,"a":2}]}})",
+       "duplicate_key", "properties.items[1].a"},
+      {EventType::kTrack, R"({"userId":"u","event":"x","properties":{},"properties":{}})",
+       "duplicate_key", "properties"},
   };
   for (const BadCase& c : cases) {
     SegmentParser parser;
@@ -235,6 +244,26 @@ TEST(SegmentParserTest, BatchEnvelopeErrors) {
   EXPECT_EQ(ErrorCodeOf(too_big.status()), "request_too_large");
   auto bad_sent = parser.ParseBatch(R"({"batch":[],"sentAt":"x"})", Info());
   EXPECT_EQ(ErrorFieldOf(bad_sent.status()), "sentAt");
+  auto twice = parser.ParseBatch(R"({"batch":[],"batch":[]})", Info());
+  EXPECT_EQ(ErrorCodeOf(twice.status()), "duplicate_key");
+  EXPECT_EQ(ErrorFieldOf(twice.status()), "batch");
+  auto shared = parser.ParseBatch(R"({"batch":[],"context":{"ip":"1","ip":"2"}})", Info());
+  EXPECT_EQ(ErrorFieldOf(shared.status()), "context.ip");
+}
+
+TEST(SegmentParserTest, AnEventWithAKeyTwiceIsRejectedAloneInABatch) {
+  SegmentParser parser;
+  // Many keys: the set-based check (over 32 members) finds the repeat too.
+  std::string wide = R"({"type":"track","userId":"u","event":"e","properties":{)";
+  for (int i = 0; i < 40; ++i) wide += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  wide += R"("k7":0}})";
+  auto r = parser.ParseBatch(
+      R"({"batch":[)" + wide + R"(,{"type":"track","userId":"u","event":"e"}]})", Info());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->events.size(), 1u);
+  ASSERT_EQ(r->rejected.size(), 1u);
+  EXPECT_EQ(ErrorCodeOf(r->rejected[0].error), "duplicate_key");
+  EXPECT_EQ(ErrorFieldOf(r->rejected[0].error), "batch[0].properties.k7");
 }
 
 TEST(SegmentParserTest, StoredJsonParsesAndNeedsNoNewlines) {

@@ -133,6 +133,14 @@ const cases = [
   ],
   ['a JSON array instead of an event', () => post('/v1/track', [track()]), 400, 'wrong_type', null],
   [
+    'a key twice in one object',
+    () =>
+      post('/v1/track', '{"userId":"u1","event":"Order Completed","properties":{"revenue":10,"revenue":1000}}'),
+    400,
+    'duplicate_key',
+    'properties.revenue',
+  ],
+  [
     'neither userId nor anonymousId',
     () => post('/v1/track', { event: 'x', properties: {} }),
     400,
