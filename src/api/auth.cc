@@ -54,9 +54,10 @@ const Principal* KeyRing::Find(std::string_view key) const {
 }
 
 bool HasHeaderKey(std::string_view authorization) {
-  authorization = StripWhitespace(authorization);
-  return StartsWithIgnoreCase(authorization, "Basic ") ||
-         StartsWithIgnoreCase(authorization, "Bearer ");
+  // Malformed credentials count as a key (their error is the answer); `Basic Og==` (":", no
+  // user name), as a browser's fetch may send, carries none.
+  absl::StatusOr<std::string> key = HeaderKey(authorization);
+  return !key.ok() || !key->empty();
 }
 
 absl::StatusOr<Principal> AuthenticateCollect(const KeyRing& keys, std::string_view authorization,

@@ -29,6 +29,11 @@ TEST(AuthTest, CollectWithBasicOrBodyKey) {
   EXPECT_TRUE(AuthenticateCollect(keys, "Digest xyz", "wk").ok());
   EXPECT_TRUE(HasHeaderKey(" basic abc"));
   EXPECT_FALSE(HasHeaderKey("Digest abc"));
+  // Basic without a user name ("Og==" is ":") carries no key either: the body's counts.
+  EXPECT_FALSE(HasHeaderKey(Basic(":")));
+  EXPECT_FALSE(HasHeaderKey("Basic "));
+  EXPECT_TRUE(AuthenticateCollect(keys, Basic(":"), "wk").ok());
+  EXPECT_TRUE(HasHeaderKey("Basic %%%"));  // malformed: its error is the answer
 }
 
 TEST(AuthTest, CollectFailures) {

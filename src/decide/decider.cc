@@ -33,6 +33,41 @@ bool ChannelDenied(const DecideInput& in, std::string_view channel) {
 
 }  // namespace
 
+std::optional<ContactBreach> ContactPolicyBreach(
+    const Catalog& catalog, std::span<const std::pair<std::string_view, std::string_view>> slots,
+    const ContactHistory& history, int64_t now_ms) {
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const auto& [action_id, channel] = slots[i];
+    auto earlier = [&](auto&& same) {
+      size_t n = 0;
+      for (size_t j = 0; j < i; ++j) n += same(slots[j]);
+      return n;
+    };
+    if (const Action* a = catalog.FindAction(action_id)) {
+      if (a->suppress_negatives > 0 &&
+          static_cast<int64_t>(history.NegativesOf(a->id, now_ms - a->suppress_within_ms)) >=
+              a->suppress_negatives) {
+        return ContactBreach{i, "suppressed"};
+      }
+      const size_t mine = earlier([&](const auto& s) { return s.first == action_id; });
+      if (a->contact_max > 0 &&
+          static_cast<int64_t>(history.OfAction(a->id, now_ms - a->contact_per_ms) + mine) >=
+              a->contact_max) {
+        return ContactBreach{i, "contact_limit"};
+      }
+    }
+    auto limit = catalog.settings.channel_limits.find(channel);
+    if (limit != catalog.settings.channel_limits.end()) {
+      const size_t same = earlier([&](const auto& s) { return s.second == channel; });
+      if (static_cast<int64_t>(history.OnChannel(channel, now_ms - limit->second.per_ms) + same) >=
+          limit->second.max) {
+        return ContactBreach{i, "channel_limit"};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 std::string_view ChannelPurpose(std::string_view channel) {
   if (channel == "email") return "marketing_email";
   if (channel == "sms") return "marketing_sms";

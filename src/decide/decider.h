@@ -38,10 +38,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "decide/catalog.h"
@@ -144,6 +146,19 @@ std::vector<T> SlotCandidates(const std::vector<T>& eligible, const std::vector<
 // of Filtered), or "" when it can; then `*treatment` is the treatment it would be given. What
 // `in` leaves out is not checked: no budgets, no contact history, every channel.
 std::string_view FilterReason(size_t index, const DecideInput& in, const Treatment** treatment);
+
+// What acting now on `slots` (action id, channel; in slot order) would break of the catalog's
+// contact policy for a customer with `history`: the first slot that would, and why
+// ("suppressed", "contact_limit" or "channel_limit", as decide filters), each slot counting
+// against the ones after it. Nullopt when none would. Approving held slots checks it again:
+// contacts made since the decision was held count.
+struct ContactBreach {
+  size_t slot = 0;  // index into `slots`
+  std::string_view reason;
+};
+std::optional<ContactBreach> ContactPolicyBreach(
+    const Catalog& catalog, std::span<const std::pair<std::string_view, std::string_view>> slots,
+    const ContactHistory& history, int64_t now_ms);
 
 // The marketing consent purpose of a channel: marketing_email, marketing_sms and marketing_push
 // for email, sms and push, none for the others. A customer who denied it gets no treatment on

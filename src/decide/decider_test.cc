@@ -306,6 +306,27 @@ TEST_F(DeciderTest, ContactPolicyLimitsChannelsAndActionsAndSuppresses) {
   EXPECT_EQ(reasons(Run("p")).count("nag"), 0u);
   EXPECT_TRUE(catalog_->settings.contact_policy);
   EXPECT_EQ(catalog_->settings.contact_horizon_ms, 30 * kDay);
+
+  // The same rules for slots about to be acted on (an approval of held slots): each slot
+  // counts against the ones after it.
+  using Slots = std::vector<std::pair<std::string_view, std::string_view>>;
+  ContactHistory h;
+  EXPECT_FALSE(ContactPolicyBreach(*catalog_, Slots{{"mail", "email"}, {"nag", "push"}}, h, kNow));
+  std::optional<ContactBreach> b = ContactPolicyBreach(
+      *catalog_, Slots{{"nag", "push"}, {"mail", "email"}, {"mail", "email"}}, h, kNow);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->slot, 2u);
+  EXPECT_EQ(b->reason, "channel_limit");
+  h.contacts = {{"mail", "email", kNow - 3 * kDay}};  // made since the decision was held
+  b = ContactPolicyBreach(*catalog_, Slots{{"mail", "email"}}, h, kNow);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->reason, "channel_limit");
+  h.contacts = {{"nag", "push", kNow - kDay}};
+  EXPECT_EQ(
+      ContactPolicyBreach(*catalog_, Slots{{"nag", "push"}, {"nag", "push"}}, h, kNow)->reason,
+      "contact_limit");
+  h.negatives = {{"nag", kNow - kDay}, {"nag", kNow - 2 * kDay}};
+  EXPECT_EQ(ContactPolicyBreach(*catalog_, Slots{{"nag", "push"}}, h, kNow)->reason, "suppressed");
 }
 
 TEST_F(DeciderTest, EachSlotsCandidatesFollowFromTheEligibleActions) {

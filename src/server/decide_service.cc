@@ -370,6 +370,25 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
   return d;
 }
 
+// A customer's contact history: what is kept under `own`, the key their decisions extend, and
+// under `earlier` (profiles merged into theirs, the visitor they were: contacts stay where they
+// were recorded), as one.
+absl::StatusOr<decide::ContactHistory> ReadContactHistory(const storage::Store& store, uint32_t ws,
+                                                          uint64_t own,
+                                                          std::span<const uint64_t> earlier) {
+  decide::ContactHistory history;
+  for (size_t i = 0; i <= earlier.size(); ++i) {
+    absl::StatusOr<std::optional<std::string>> stored =
+        store.Get(store.decisions(), storage::ContactKey(ws, i == 0 ? own : earlier[i - 1]));
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) continue;
+    if (std::optional<decide::ContactHistory> h = decide::ContactHistory::Decode(**stored)) {
+      history.Add(*h);
+    }
+  }
+  return history;
+}
+
 // The current profile of customer `id` (a merged one answers with its survivor): empty (id 0)
 // when there is none (erased since).
 absl::StatusOr<state::Profile> CurrentProfile(const storage::Store& store, uint32_t ws,
@@ -1107,23 +1126,10 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   }
   decide::ContactHistory history;
   if (catalog.settings.contact_policy && in.customer_hash != 0) {
-    absl::StatusOr<std::optional<std::string>> stored =
-        store_->Get(store_->decisions(), storage::ContactKey(ws.id, in.customer_hash));
-    if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-    if (stored->has_value()) {
-      history = decide::ContactHistory::Decode(**stored).value_or(decide::ContactHistory{});
-    }
-    // Contacts made before a merge, or before the profile existed, stay where they were
-    // recorded (new ones go to the customer's own key): they count too.
-    for (uint64_t hash : earlier_hashes) {
-      absl::StatusOr<std::optional<std::string>> more =
-          store_->Get(store_->decisions(), storage::ContactKey(ws.id, hash));
-      if (!more.ok()) return respond(net::ErrorResponse(more.status()));
-      if (!more->has_value()) continue;
-      if (std::optional<decide::ContactHistory> h = decide::ContactHistory::Decode(**more)) {
-        history.Add(*h);
-      }
-    }
+    absl::StatusOr<decide::ContactHistory> read =
+        ReadContactHistory(*store_, ws.id, in.customer_hash, earlier_hashes);
+    if (!read.ok()) return respond(net::ErrorResponse(read.status()));
+    history = *std::move(read);
   }
   if (catalog.settings.contact_policy) in.contacts = &history;
   // With budgets, the workspace's decisions are made one at a time to the write.
@@ -2563,11 +2569,12 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, id);
   if (!read.ok()) return respond(net::ErrorResponse(read.status()));
   const std::optional<LoggedDecision>& logged = *read;
+  absl::StatusOr<state::Profile> customer =
+      approve ? CurrentProfile(*store_, ws, a->profile) : state::Profile{};
+  if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
   if (approve) {
     // The customer may have withdrawn a consent since the decision was held: a slot whose action
     // or channel needs it is not approved (the approval stays pending, for a rejection).
-    absl::StatusOr<state::Profile> customer = CurrentProfile(*store_, ws, a->profile);
-    if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
     for (const Approval::Held& h : a->slots) {
       std::string_view purpose;
       if (const decide::Action* action = catalog.FindAction(h.action)) {
@@ -2597,14 +2604,39 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   if (!activated.ok()) return respond(net::ErrorResponse(activated.status()));
   if (approve && logged && activated->has_value()) {
     std::vector<Acted> acted;
+    std::vector<size_t> acted_slots;  // their slot numbers
     for (const Approval::Held& h : a->slots) {
       if (h.slot >= 1 && h.slot <= logged->slots.size()) {
         const LoggedSlot& s = logged->slots[h.slot - 1];
         acted.push_back({s.action, s.channel, s.variant});
+        acted_slots.push_back(h.slot);
       }
     }
     if (catalog.settings.PerCustomer() && logged->customer != 0) {
       contact_lock = std::unique_lock(contact_mu_[logged->customer % contact_mu_.size()]);
+    }
+    if (catalog.settings.contact_policy && logged->customer != 0) {
+      // Contacts made since the decision was held count: approving must not take the customer
+      // past a limit a decision now would not (the approval stays pending, for a rejection).
+      std::vector<uint64_t> earlier;
+      if (customer->id != 0) earlier = state::KeysOfCustomer(*customer).hashes;
+      std::erase(earlier, logged->customer);
+      absl::StatusOr<decide::ContactHistory> history =
+          ReadContactHistory(*store_, ws, logged->customer, earlier);
+      if (!history.ok()) return respond(net::ErrorResponse(history.status()));
+      std::vector<std::pair<std::string_view, std::string_view>> slots;
+      for (const Acted& act : acted) slots.emplace_back(act.action, act.channel);
+      if (std::optional<decide::ContactBreach> breach =
+              decide::ContactPolicyBreach(catalog, slots, *history, now)) {
+        return respond(net::ErrorResponse(MakeError(
+            absl::StatusCode::kAborted, "contact_limit_reached",
+            StrCat("acting on action ", acted[breach->slot].action, " (slot ",
+                   acted_slots[breach->slot], ") now would break the ", "contact policy (",
+                   breach->reason,
+                   "): the customer was contacted since the decision was held; reject the "
+                   "approval instead"),
+            "id")));
+      }
     }
     if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
     if (absl::Status s = Act(**state, catalog, catalog.Point(logged->point), id, logged->customer,

@@ -817,6 +817,66 @@ workspaces:
         - {id: p, issues: [i], slots: 3}
 `;
 
+test('approving a held slot checks the contact policy again: contacts made since it was held count', async (t) => {
+  const desk = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: limits
+    write_keys: [wk_lim]
+    admin_keys: [ak_lim]
+    decisions:
+      control_group: 0
+      thresholds: {autonomous: 1, supervised: 1}
+      contact_policy:
+        channels: {email: {max: 1, per: 7d}}
+      actions:
+        - {id: e1, issue: i, group: g, treatments: [{id: e1_mail, channel: email}]}
+        - {id: e2, issue: i, group: g, treatments: [{id: e2_mail, channel: email}]}
+      decision_points:
+        - {id: p, issues: [i]}
+`,
+  });
+  const decideHeld = async () => {
+    const res = await desk.request('/v1/decide', {
+      body: { userId: 'kim', decisionPoint: 'p' },
+      headers: { authorization: basic('wk_lim') },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.slots[0].status, 'held_for_approval');
+    return res.json;
+  };
+  const verdict = (d, v) =>
+    desk.request(`/v1/approvals/${d.decisionId}/${v}`, {
+      body: { reviewer: 'qa' },
+      headers: { authorization: 'Bearer ak_lim' },
+    });
+  // Two decisions held before either was approved: each passed the limit of one email a week.
+  const first = await decideHeld();
+  const second = await decideHeld();
+  assert.equal((await verdict(first, 'approve')).status, 200);
+  const refused = await verdict(second, 'approve');
+  assert.equal(refused.status, 409, refused.text);
+  assert.equal(refused.json.error.code, 'contact_limit_reached');
+  assert.equal(refused.json.error.field, 'id');
+  assert.match(refused.json.error.message, /channel_limit/);
+  const pending = await desk.request(`/v1/approvals/${second.decisionId}`, {
+    headers: { authorization: 'Bearer ak_lim' },
+  });
+  assert.equal(pending.json.status, 'pending', 'left for a rejection');
+  assert.equal((await verdict(second, 'reject')).status, 200);
+  // One email went out.
+  const listed = await desk.request('/v1/decide', {
+    body: { userId: 'kim', decisionPoint: 'p' },
+    headers: { authorization: basic('wk_lim') },
+  });
+  assert.deepEqual(
+    listed.json.filtered.map((f) => f.reason),
+    ['channel_limit', 'channel_limit'],
+  );
+  assert.equal(await desk.stop(), 0);
+});
+
 test('budgets: per day and total spend, across customers and restarts', async (t) => {
   const dir = `${await makeTempDir(t)}/data`;
   let promo = await startServer({ t, config: BUDGET_CONFIG, dataDir: dir });
