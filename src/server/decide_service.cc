@@ -1559,8 +1559,15 @@ absl::Status DecideService::Act(State& state, const decide::Catalog& catalog,
 }
 
 void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateCollect(*keys_, net::Header(ctx.request, http::field::authorization), "");
+  const std::string_view authorization = net::Header(ctx.request, http::field::authorization);
+  if (!api::HasHeaderKey(authorization)) {
+    // AuthenticateCollect's message would point at a body, which an activation has none of.
+    return respond(net::ErrorResponse(MakeError(
+        absl::StatusCode::kUnauthenticated, "unauthenticated",
+        "no write key: send it in the Authorization header (the user name of HTTP Basic auth, "
+        "or Bearer); an activation has no body")));
+  }
+  absl::StatusOr<api::Principal> principal = api::AuthenticateCollect(*keys_, authorization, "");
   if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
   absl::StatusOr<State*> state = StateOf(principal->workspace_id);
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
@@ -2530,7 +2537,7 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
     return respond(net::ErrorResponse(
         InvalidInput("wrong_type", "reviewer must be a string of 1 to 200 bytes", "reviewer")));
   }
-  if ((*body)["note"].get(v) == simdjson::SUCCESS &&
+  if ((*body)["note"].get(v) == simdjson::SUCCESS && !v.is_null() &&  // null: no note
       (v.get(note) != simdjson::SUCCESS || note.size() > 2000)) {
     return respond(net::ErrorResponse(
         InvalidInput("wrong_type", "note must be a string of at most 2000 bytes", "note")));

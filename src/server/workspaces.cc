@@ -55,7 +55,9 @@ absl::StatusOr<uint32_t> FindWorkspaceId(const storage::Store& store, const std:
   if (!stored.ok()) return stored.status();
   if (!stored->has_value()) {
     return MakeError(absl::StatusCode::kNotFound, "unknown_workspace",
-                     StrCat("there is no workspace named '", name, "' in this data directory"));
+                     StrCat("there is no workspace named '", name,
+                            "': name one of the config's workspaces (`default` when the config "
+                            "declares none)"));
   }
   std::optional<uint32_t> id = ParseId(**stored);
   if (!id) return absl::DataLossError(StrCat("meta workspace/", name, " is corrupt"));

@@ -153,6 +153,8 @@ void ProfileEngine::Uncache(const Key& key) {
   if (it == cache_.end()) return;
   cache_bytes_ -= CachedBytes(it->second);
   cache_.erase(it);
+  // An erasure finishes no group: the gauge follows here too.
+  cached_count_.store(cache_.size(), std::memory_order_relaxed);
 }
 
 void ProfileEngine::Evict() {

@@ -354,19 +354,33 @@ TEST_F(ProfileEngineTest, EraseLeavesNothingOfTheCustomerInAnyColumnFamily) {
                         R"({"value":1})")
                     .ok());
     ASSERT_TRUE(log.Put(store_->decisions(), storage::DecisionKey(1, 13), "{}").ok());
+    // A decision made for the customer as a first-time visitor, before their profile existed,
+    // with the contact it made.
+    const uint64_t visitor = VisitorHash("userId", "erase-user");
+    ASSERT_TRUE(log.Put(store_->decisions(), storage::DecisionKey(1, 14),
+                        R"({"decisionPoint":"erase-visitor-point"})")
+                    .ok());
+    ASSERT_TRUE(
+        log.Put(store_->decisions(), storage::ProfileDecisionKey(1, VisitorIndex(visitor), 14), "")
+            .ok());
+    ASSERT_TRUE(log.Put(store_->decisions(), storage::ContactKey(1, visitor),
+                        R"({"contacts":[["erase-visitor-action","web",1]],"negatives":[]})")
+                    .ok());
     ASSERT_TRUE(log.Put(store_->decisions(), storage::ContactKey(1, Hash64(ProfileIdString(id))),
                         R"({"contacts":[["erase-action","email",1]],"negatives":[]})")
                     .ok());
     ASSERT_TRUE(store_->Write(&log).ok());
   }
 
+  const size_t cached = engine_->cached_profiles();
   rocksdb::WriteBatch batch;
   absl::StatusOr<ProfileEngine::Erased> erased = engine_->Erase(1, id, false, &batch);
   ASSERT_TRUE(erased.ok()) << erased.status();
   ASSERT_TRUE(store_->Write(&batch).ok());
   EXPECT_EQ(erased->events, 3u);
   EXPECT_EQ(erased->identifiers, 4u);
-  EXPECT_EQ(erased->decisions, 2u);
+  EXPECT_EQ(erased->decisions, 3u);
+  EXPECT_LT(engine_->cached_profiles(), cached) << "no longer held in memory";
   EXPECT_FALSE(store_->Get(store_->decisions(), storage::DecisionKey(1, 11))->has_value());
   EXPECT_TRUE(store_->Get(store_->decisions(), storage::DecisionKey(1, 13))->has_value());
   EXPECT_EQ(Occurrences(*store_, "erase-"), std::vector<std::string>{});

@@ -91,6 +91,11 @@ test('a deferred decision is acted on, and rewarded, only once activated', async
   assert.equal(plain.json.activation, 'immediate');
   const noop = await activate(plain.json.decisionId);
   assert.deepEqual([noop.json.activated, noop.json.reason], [false, 'not_deferred']);
+  // The key comes in the header: there is no body to put it in.
+  const keyless = await server.request(`/v1/decisions/${id}/activate`, { method: 'POST', body: '' });
+  assert.equal(keyless.status, 401, keyless.text);
+  assert.match(keyless.json.error.message, /Authorization header/);
+  assert.doesNotMatch(keyless.json.error.message, /body;|in the body/);
   const unknown = await activate('dec_00000000000000ff');
   assert.equal(unknown.status, 404, unknown.text);
   assert.equal(unknown.json.error.code, 'decision_not_found');
