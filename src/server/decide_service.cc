@@ -1,6 +1,7 @@
 #include "server/decide_service.h"
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 #include <span>
 
@@ -807,6 +808,25 @@ namespace {
 
 // `actions` with the edit of action `id` applied: replaced by `edit` (or added), or removed
 // when `edit` is nullopt.
+// Why `next`, a catalog edited over HTTP, does not compile when its actions are each valid:
+// the decision point its `error` names would have no candidate. Named by its id, not by where
+// the config file has it (the caller of /v1/actions need not know the file).
+std::string CatalogConflict(const config::DecisionsConfig& next, const absl::Status& error) {
+  const std::string field = ErrorFieldOf(error);
+  constexpr std::string_view kPoints = "decision_points[";
+  const size_t at = field.find(kPoints);
+  size_t index = 0;
+  if (at != std::string::npos) {
+    const char* begin = field.data() + at + kPoints.size();
+    auto [end, ec] = std::from_chars(begin, field.data() + field.size(), index);
+    if (ec == std::errc() && index < next.points.size()) {
+      return StrCat("decision point '", next.points[index].id,
+                    "' would have no candidate action (see its actions, issues and groups)");
+    }
+  }
+  return std::string(error.message());
+}
+
 void ApplyEdit(std::vector<config::ActionConfig>* actions, std::string_view id,
                std::optional<config::ActionConfig> edit) {
   auto it = std::find_if(actions->begin(), actions->end(),
@@ -923,7 +943,18 @@ void DecideService::HandlePutAction(net::RequestContext& ctx, net::Responder res
   ApplyEdit(&next.actions, id, *std::move(action));
   absl::StatusOr<std::shared_ptr<const decide::Catalog>> compiled =
       decide::CompileCatalog(next, (*state)->workspace->consent_purposes);
-  if (!compiled.ok()) return respond(net::ErrorResponse(config::ActionErrorOf(compiled.status())));
+  if (!compiled.ok()) {
+    absl::Status error = config::ActionErrorOf(compiled.status());
+    if (ErrorFieldOf(error).empty()) {
+      // Valid alone, but not with the rest of the catalog: a decision point would be left
+      // without candidates (moved to another issue or group), as a DELETE would leave it.
+      error = MakeError(
+          absl::StatusCode::kAborted, "action_in_use",
+          StrCat("with action '", id, "' changed so, ", CatalogConflict(next, compiled.status())),
+          "id");
+    }
+    return respond(net::ErrorResponse(error));
+  }
   // Stored before it is used: an edit answered survives a restart.
   rocksdb::WriteBatch batch;
   rocksdb::Status put =
@@ -971,9 +1002,9 @@ void DecideService::HandleDeleteAction(net::RequestContext& ctx, net::Responder 
   absl::StatusOr<std::shared_ptr<const decide::Catalog>> compiled =
       decide::CompileCatalog(next, (*state)->workspace->consent_purposes);
   if (!compiled.ok()) {  // a decision point would be left without candidates
-    return respond(net::ErrorResponse(
-        MakeError(absl::StatusCode::kAborted, "action_in_use",
-                  StrCat("without action '", id, "': ", compiled.status().message()), "id")));
+    return respond(net::ErrorResponse(MakeError(
+        absl::StatusCode::kAborted, "action_in_use",
+        StrCat("without action '", id, "', ", CatalogConflict(next, compiled.status())), "id")));
   }
   rocksdb::WriteBatch batch;
   rocksdb::Status put = batch.Put(

@@ -149,3 +149,35 @@ test("decide reads the request's properties as the event's: event.properties.* i
   assert.equal(filteredOut(none), 'not_applicable', none.text);
   assert.equal(await server.stop(), 0);
 });
+
+test('an edit that would leave a decision point without candidates is refused like a deletion', async (t) => {
+  const server = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: shop
+    write_keys: [wk_shop]
+    admin_keys: [ak_shop]
+    decisions:
+      actions:
+        - {id: only, issue: rare, group: g, treatments: [{id: only_web, channel: web}]}
+        - {id: other, issue: common, group: g, treatments: [{id: other_web, channel: web}]}
+      decision_points:
+        - {id: rare_point, issues: [rare]}
+        - {id: common_point, issues: [common]}
+`,
+  });
+  const admin = (path, opts = {}) =>
+    server.request(path, { ...opts, headers: { authorization: 'Bearer ak_shop' } });
+  const moved = await admin('/v1/actions/only', {
+    method: 'PUT',
+    body: { issue: 'common', group: 'g', treatments: [{ id: 'only_web', channel: 'web' }] },
+  });
+  assert.equal(moved.status, 409, moved.text);
+  assert.equal(moved.json.error.code, 'action_in_use');
+  assert.equal(moved.json.error.field, 'id');
+  assert.match(moved.json.error.message, /rare_point/);
+  const kept = await admin('/v1/actions/only');
+  assert.equal(kept.json.issue, 'rare', 'nothing changed');
+  assert.equal(await server.stop(), 0);
+});
