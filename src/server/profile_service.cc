@@ -114,16 +114,28 @@ void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respo
   if (!raw) {
     std::optional<std::string_view> t = api::QueryParam(target, "type");
     raw = api::QueryParam(target, "value");
-    if (!t || !raw) {
+    if (!t) {
       return respond(net::ErrorResponse(InvalidInput(
           "missing_field", "give one of userId, anonymousId, email, phone, or type and value",
           "userId")));
     }
+    if (!raw) {
+      return respond(net::ErrorResponse(
+          InvalidInput("missing_field", "type needs value: the identifier to look up", "value")));
+    }
     absl::StatusOr<std::string> decoded = api::PercentDecode(*t, "type");
     if (!decoded.ok()) return respond(net::ErrorResponse(decoded.status()));
-    if (decoded->empty()) {
+    // (Without profiles, nothing is resolved and nothing found: any type answers 404.)
+    const identity::IdentityRules* rules =
+        engine_ != nullptr ? &engine_->Settings(principal->workspace_id).rules : nullptr;
+    if (rules != nullptr && !rules->KnownType(*decoded)) {
+      std::string known = "userId, anonymousId, email, phone";
+      for (const std::string& e : rules->external_ids) StrAppend(&known, ", ", e);
       return respond(net::ErrorResponse(
-          InvalidInput("invalid_value", "type must name an identifier type", "type")));
+          InvalidInput("invalid_value",
+                       StrCat("type '", decoded->substr(0, 64),
+                              "' is no identifier type of this workspace (", known, ")"),
+                       "type")));
     }
     type = *decoded;
   }
