@@ -93,10 +93,16 @@ std::string NormalizeIdentifier(std::string_view type, std::string_view value) {
     out = ToLower(value);
   } else if (type == kPhone) {
     for (char c : value) {
-      if (std::isdigit(static_cast<unsigned char>(c)) || (c == '+' && out.empty()))
+      const unsigned char u = static_cast<unsigned char>(c);
+      if (std::isdigit(u) || (c == '+' && out.empty())) {
         out.push_back(c);
+      } else if ((std::isalpha(u) || c == '#' || c == ';' || c == ',') &&
+                 out.find_first_of("0123456789") != std::string::npos) {
+        break;  // an extension ("ext. 12", "x12", "#12", ";ext=12") is not the number
+      }
     }
-    if (out == "+") out.clear();
+    // Only zeros ("0", "+(000)") name no one, whatever the blocked values say.
+    if (out.find_first_not_of("+0") == std::string::npos) out.clear();
   } else {
     out.assign(value);
   }

@@ -16,6 +16,13 @@ TEST(NormalizeIdentifier, EmailsPhonesAndTrimming) {
   EXPECT_EQ(NormalizeIdentifier("phone", "+1 (555) 010-9999"), "+15550109999");
   EXPECT_EQ(NormalizeIdentifier("phone", "00 44 20 7946"), "0044207946");
   EXPECT_EQ(NormalizeIdentifier("phone", "n/a"), "");
+  // An extension is not part of the number; only zeros name no one.
+  EXPECT_EQ(NormalizeIdentifier("phone", "+1 555 010 9999 ext. 12"), "+15550109999");
+  EXPECT_EQ(NormalizeIdentifier("phone", "555-0109 x7"), "5550109");
+  EXPECT_EQ(NormalizeIdentifier("phone", "+44 20 7946 0000#3"), "+442079460000");
+  EXPECT_EQ(NormalizeIdentifier("phone", "tel:+15550109999"), "+15550109999");
+  EXPECT_EQ(NormalizeIdentifier("phone", "+(000)"), "");
+  EXPECT_EQ(NormalizeIdentifier("phone", "000 000"), "");
   EXPECT_EQ(NormalizeIdentifier("userId", " U-1 "), "U-1");  // case kept: ids are opaque
 }
 
