@@ -345,6 +345,15 @@ absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type
   } else {
     event.timestamp_ms = info.received_at_ms;
   }
+  if (event.timestamp_ms < kMinIso8601Millis || event.timestamp_ms > kMaxIso8601Millis) {
+    // Each time was valid alone; their difference is not (a sentAt of 9999 for an event of
+    // year 0): no time can be stored for the event.
+    return InvalidInput("invalid_timestamp",
+                        "the time corrected for clock skew, receivedAt - (sentAt - "
+                        "timestamp), falls outside the years 0000-9999: sentAt or the event's "
+                        "time is wrong",
+                        "sentAt");
+  }
 
   std::string& out = event.json;
   out.reserve(512);
