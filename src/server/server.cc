@@ -131,10 +131,18 @@ void SaveModels(state::ProfileEngine* engine, shard::ShardSet* shards) {
   }
 }
 
+// The configured name of workspace `id`, for log lines (its number when it has none).
+std::string WorkspaceName(const std::vector<Workspace>& workspaces, uint32_t id) {
+  for (const Workspace& ws : workspaces) {
+    if (ws.id == id) return ws.name;
+  }
+  return std::to_string(id);
+}
+
 // Refits each workspace's lifetime value when its models.clv.refit_every has passed since the
 // last fit or attempt (checked at start and then every minute).
 void RefitLifetimeValues(state::ProfileEngine* engine, shard::ShardSet* shards,
-                         ModelService* models) {
+                         ModelService* models, const std::vector<Workspace>& workspaces) {
   int64_t now = SystemClock::Get().NowMillis();
   for (uint32_t workspace_id : engine->models().workspace_ids()) {
     bool due = false;
@@ -148,7 +156,7 @@ void RefitLifetimeValues(state::ProfileEngine* engine, shard::ShardSet* shards,
     absl::Status fitted = models->FitAndInstallClv(workspace_id, "scheduled");
     obs::LogEvent(fitted.ok() ? spdlog::level::info : spdlog::level::warn,
                   fitted.ok() ? "clv_refitted" : "clv_not_refitted",
-                  {{"workspace", std::to_string(workspace_id)},
+                  {{"workspace", WorkspaceName(workspaces, workspace_id)},
                    {"result", fitted.ok() ? "ok" : ToStd(fitted.message())}});
   }
 }
@@ -250,9 +258,10 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
       (void)shards.WriteExclusive(
           [engine](rocksdb::WriteBatch* batch) { return engine->models().Checkpoint(batch); });
     });
-    refits.emplace("clv-refits", std::chrono::minutes(1), [engine, &shards, &model_service] {
-      RefitLifetimeValues(engine, &shards, &model_service);
-    });
+    refits.emplace("clv-refits", std::chrono::minutes(1),
+                   [engine, &shards, &model_service, &workspaces] {
+                     RefitLifetimeValues(engine, &shards, &model_service, *workspaces);
+                   });
   }
   router.Add(http::verb::get, "/healthz", [](net::RequestContext&, net::Responder respond) {
     respond(net::JsonResponse(200, R"({"status":"ok"})"));
