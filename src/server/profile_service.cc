@@ -456,12 +456,19 @@ std::string DayString(int64_t day) { return FormatIso8601(day * kDayMs).substr(0
 void WriteFunnel(const state::Journey& journey, int64_t from_day, int64_t to_day,
                  std::string_view by,
                  const std::vector<std::pair<std::string, state::FunnelCounts>>& groups,
-                 JsonWriter& w) {
+                 JsonWriter& w, int64_t version) {
+  const bool current = version == 0 || version == journey.version;
+  // An earlier version had as many stages as its counts have (the config holds today's only).
+  size_t stages = journey.stages.size();
+  if (!current) {
+    stages = 0;
+    for (const auto& [value, c] : groups) stages = std::max(stages, c.entered.size());
+  }
   w.StartObject();
   w.Key("journey");
   w.String(journey.id);
   w.Key("version");
-  w.Int(journey.version);
+  w.Int(current ? journey.version : version);
   // from after to: every day (replay), shown as null.
   for (auto [key, day] : {std::pair{"from", from_day}, std::pair{"to", to_day}}) {
     w.Key(key);
@@ -485,10 +492,14 @@ void WriteFunnel(const state::Journey& journey, int64_t from_day, int64_t to_day
     }
     w.Key("stages");
     w.StartArray();
-    for (size_t i = 0; i < journey.stages.size(); ++i) {
+    for (size_t i = 0; i < stages; ++i) {
       w.StartObject();
       w.Key("id");
-      w.String(journey.stages[i].id);
+      if (current) {
+        w.String(journey.stages[i].id);
+      } else {
+        w.Null();
+      }
       w.Key("entered");
       w.Uint(c.entered[i]);
       w.Key("movedOn");
@@ -546,7 +557,9 @@ void ProfileService::HandleFunnel(net::RequestContext& ctx, net::Responder respo
   int64_t today = clock_->NowMillis() / kDayMs;
   absl::StatusOr<int64_t> to = DayParam(url, "to", today);
   if (!to.ok()) return respond(net::ErrorResponse(to.status()));
-  absl::StatusOr<int64_t> from = DayParam(url, "from", *to - 29);
+  // Thirty days back by default, not before the first day a date can name.
+  absl::StatusOr<int64_t> from =
+      DayParam(url, "from", std::max<int64_t>(*to - 29, kMinIso8601Millis / kDayMs));
   if (!from.ok()) return respond(net::ErrorResponse(from.status()));
   if (*from > *to) {
     return respond(
@@ -567,13 +580,22 @@ void ProfileService::HandleFunnel(net::RequestContext& ctx, net::Responder respo
     return respond(net::ErrorResponse(
         InvalidInput("invalid_value", "by must be all, device, source or persona", "by")));
   }
+  // An earlier version's funnel: its rows stay after the journey's version is raised.
+  absl::StatusOr<uint64_t> version = api::ParseUintParam(
+      api::QueryParam(url, "version").value_or(""), "version",
+      static_cast<uint64_t>(journey->version), static_cast<uint64_t>(journey->version));
+  if (!version.ok() || *version == 0) {
+    return respond(net::ErrorResponse(InvalidInput(
+        "invalid_value",
+        StrCat("version must be a version of the journey, 1 to ", journey->version), "version")));
+  }
   absl::StatusOr<std::vector<std::pair<std::string, state::FunnelCounts>>> groups =
       state::ProfileEngine::Funnel(*store_, principal->workspace_id, *journey, *from, *to,
-                                   dimension);
+                                   dimension, static_cast<int64_t>(*version));
   if (!groups.ok()) return respond(net::ErrorResponse(groups.status()));
   std::string body;
   JsonWriter w(&body);
-  WriteFunnel(*journey, *from, *to, by, *groups, w);
+  WriteFunnel(*journey, *from, *to, by, *groups, w, static_cast<int64_t>(*version));
   respond(net::JsonResponse(200, std::move(body)));
 }
 

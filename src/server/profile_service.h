@@ -41,11 +41,12 @@
 namespace whisperer::server {
 
 // A journey's funnel as GET /v1/journeys/{id}/funnel answers it (also `whisperer replay`, which
-// passes from_day > to_day for "every day": from and to are then null).
+// passes from_day > to_day for "every day": from and to are then null). `version`: an earlier
+// version's funnel (0: the current one), whose stages are not known by id any more (null).
 void WriteFunnel(const state::Journey& journey, int64_t from_day, int64_t to_day,
                  std::string_view by,
                  const std::vector<std::pair<std::string, state::FunnelCounts>>& groups,
-                 JsonWriter& w);
+                 JsonWriter& w, int64_t version = 0);
 
 class ProfileService {
  public:

@@ -490,10 +490,11 @@ absl::Status ProfileEngine::CountSteps(uint32_t workspace_id,
 
 absl::StatusOr<std::vector<std::pair<std::string, FunnelCounts>>> ProfileEngine::Funnel(
     const storage::Store& store, uint32_t workspace_id, const Journey& journey, int64_t from_day,
-    int64_t to_day, FunnelDimension dimension) {
+    int64_t to_day, FunnelDimension dimension, int64_t version) {
+  if (version == 0) version = journey.version;
   std::map<std::string, FunnelCounts> groups;
-  std::string lower = FunnelKeyPrefix(workspace_id, journey.id, journey.version, from_day);
-  std::string upper = FunnelKeyPrefix(workspace_id, journey.id, journey.version, to_day + 1);
+  std::string lower = FunnelKeyPrefix(workspace_id, journey.id, version, from_day);
+  std::string upper = FunnelKeyPrefix(workspace_id, journey.id, version, to_day + 1);
   size_t head = lower.size() - 4;  // the day starts here
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
@@ -506,10 +507,16 @@ absl::StatusOr<std::vector<std::pair<std::string, FunnelCounts>>> ProfileEngine:
     absl::StatusOr<FunnelCounts> counts = DecodeFunnel(it->value().ToStringView());
     if (!counts.ok()) return counts.status();
     FunnelCounts& group = groups[parts->value];
-    group.Resize(journey.stages.size());
+    group.Resize(version == journey.version
+                     ? journey.stages.size()
+                     : std::max(group.entered.size(), counts->entered.size()));
     group.Add(*counts);
   }
   if (!it->status().ok()) return RocksError(it->status());
+  // Every group as long as the longest (an earlier version's days may differ in length).
+  size_t stages = 0;
+  for (const auto& [value, group] : groups) stages = std::max(stages, group.entered.size());
+  for (auto& [value, group] : groups) group.Resize(stages);
   return std::vector<std::pair<std::string, FunnelCounts>>(groups.begin(), groups.end());
 }
 

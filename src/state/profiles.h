@@ -174,9 +174,11 @@ class ProfileEngine {
 
   // The funnel of `journey` (its current version) for customers who entered it on UTC days
   // [from_day, to_day] (days since the epoch), one group per value of `dimension`, by value.
+  // `version`: an earlier version of the journey instead (its rows are kept; 0 for the current
+  // one), whose groups have as many stages as that version had.
   static absl::StatusOr<std::vector<std::pair<std::string, FunnelCounts>>> Funnel(
       const storage::Store& store, uint32_t workspace_id, const Journey& journey, int64_t from_day,
-      int64_t to_day, FunnelDimension dimension);
+      int64_t to_day, FunnelDimension dimension, int64_t version = 0);
 
   // Every event sequence of `profile` and the profiles merged into it, ascending.
   static absl::StatusOr<std::vector<uint64_t>> Sequences(const storage::Store& store,

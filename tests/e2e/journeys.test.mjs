@@ -349,3 +349,68 @@ test('whisperer personas discover clusters the stored profiles while a server ru
   assert.notEqual(empty.code, 0);
   assert.match(empty.stderr, /no whisperer data directory/);
 });
+
+test('a raised journey version: the old version funnel stays readable with ?version=', async (t) => {
+  const journey = (version, stages) => `
+workspaces:
+  - name: shop
+    write_keys: [wk_j]
+    admin_keys: [ak_j]
+    journeys:
+      - id: onboarding
+        version: ${version}
+        stages:
+${stages.map(([id, entry]) => `          - {id: ${id}, entry: "${entry}"}`).join('\n')}
+        goal: "event.name == 'Subscribed'"
+`;
+  let shop = await startServer({
+    t,
+    config: journey(1, [['signup', "event.name == 'Signed Up'"], ['setup', "event.name == 'Setup Done'"]]),
+  });
+  const dataDir = shop.dataDir;
+  const post = async (batch) => {
+    const res = await shop.request('/v1/batch', { body: { batch }, headers: { authorization: 'Bearer wk_j' } });
+    assert.equal(res.status, 200, res.text);
+  };
+  const funnel = async (query = '') => {
+    const res = await shop.request(`/v1/journeys/onboarding/funnel${query}`, {
+      headers: { authorization: 'Bearer ak_j' },
+    });
+    return res;
+  };
+  await post([
+    { type: 'track', userId: 'v-1', event: 'Signed Up' },
+    { type: 'track', userId: 'v-1', event: 'Setup Done' },
+    { type: 'track', userId: 'v-2', event: 'Signed Up' },
+  ]);
+  assert.equal(await shop.stop(), 0);
+  // Version 2 drops the setup stage: v-1, in it, leaves at its next event.
+  shop = await startServer({
+    t,
+    dataDir,
+    config: journey(2, [['signup', "event.name == 'Signed Up'"], ['invite', "event.name == 'Invited'"]]),
+  });
+  await post([{ type: 'page', userId: 'v-1', name: 'Home' }]);
+  const current = await funnel();
+  assert.equal(current.status, 200, current.text);
+  assert.equal(current.json.version, 2);
+  const old = await funnel('?version=1');
+  assert.equal(old.status, 200, old.text);
+  assert.equal(old.json.version, 1);
+  const [all] = old.json.groups;
+  assert.deepEqual(
+    all.stages.map((s) => [s.id, s.entered, s.movedOn]),
+    [
+      [null, 2, 1],
+      [null, 1, 0],
+    ],
+    'its stages by position: the config holds the current version only',
+  );
+  assert.equal(all.exited, 1, 'the version change counted as an exit in the old funnel');
+  for (const bad of ['?version=3', '?version=0', '?version=x']) {
+    const res = await funnel(bad);
+    assert.equal(res.status, 400, `${bad}: ${res.text}`);
+    assert.equal(res.json.error.field, 'version');
+  }
+  assert.equal(await shop.stop(), 0);
+});
