@@ -35,9 +35,17 @@ int main(int argc, char** argv) {
   std::string host;
   int port = -1;
 
+  // --data "" is a mistake (an unset shell variable, say), not a request for ./data.
+  const CLI::Validator not_empty(
+      [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; },
+      "DIR");
+  auto add_data = [&](CLI::App* cmd) {
+    cmd->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)")
+        ->check(not_empty);
+  };
   auto add_common = [&](CLI::App* cmd) {
     cmd->add_option("--config", config_file, "YAML config file (env WHISPERER_CONFIG)");
-    cmd->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)");
+    add_data(cmd);
   };
 
   CLI::App* serve = app.add_subcommand("serve", "Start the HTTP server");
@@ -67,7 +75,7 @@ int main(int argc, char** argv) {
 
   whisperer::server::ExportCommand export_cmd;
   CLI::App* exp = app.add_subcommand("export", "Write the event log as NDJSON");
-  exp->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)");
+  add_data(exp);
   exp->add_option("--out", export_cmd.out_file, "file to write (default: standard output)");
   exp->add_option("--workspace", export_cmd.workspace, "workspace to export")
       ->capture_default_str();
@@ -77,7 +85,7 @@ int main(int argc, char** argv) {
   personas->require_subcommand(1);
   CLI::App* discover = personas->add_subcommand(
       "discover", "Cluster the stored profiles and describe each cluster (k-means, silhouette)");
-  discover->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)");
+  add_data(discover);
   discover->add_option("--workspace", discover_cmd.workspace, "workspace whose profiles to read")
       ->capture_default_str();
   discover->add_option("--max-k", discover_cmd.max_k, "most clusters to try")
@@ -99,7 +107,7 @@ int main(int argc, char** argv) {
   fit->require_subcommand(1);
   CLI::App* fit_clv = fit->add_subcommand(
       "clv", "Lifetime value (BG/NBD + Gamma-Gamma) on the stored profiles' orders");
-  fit_clv->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)");
+  add_data(fit_clv);
   fit_clv->add_option("--workspace", fit_clv_cmd.workspace, "workspace whose profiles to fit on")
       ->capture_default_str();
 
@@ -113,8 +121,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train_intent->add_option("--label-column", train_intent_cmd.label_column, "column of the intents")
       ->capture_default_str();
-  train_intent->add_option("--data", data_dir,
-                           "data directory (default ./data; env WHISPERER_DATA)");
+  add_data(train_intent);
   train_intent->add_option("--workspace", train_intent_cmd.workspace, "workspace to train for")
       ->capture_default_str();
 

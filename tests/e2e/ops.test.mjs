@@ -708,6 +708,12 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
     assert.equal(res.code, 2, `whisperer ${args.join(' ')}: exit ${res.code}\n${res.stderr}`);
     assert.ok(res.stderr.trim().length > 0, `whisperer ${args.join(' ')} says why`);
   }
+  // An empty --data (an unset shell variable) is a mistake, not ./data.
+  for (const cmd of [['serve'], ['export']]) {
+    const res = await runCli([...cmd, '--data', '']);
+    assert.equal(res.code, 2, `whisperer ${cmd} --data '': exit ${res.code}\n${res.stderr}`);
+    assert.match(res.stderr, /--data: must not be empty/);
+  }
   assert.equal((await runCli(['--help'])).code, 0);
   assert.equal((await runCli(['serve', '--help'])).code, 0);
 
