@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -312,6 +313,18 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   int received = 0;
   sigwait(&signals, &received);
   obs::LogEvent(spdlog::level::info, "stopping", {{"signal", strsignal(received)}});
+  // A second signal while stopping (an operator's second Ctrl-C) exits at once, 128 + its
+  // number, as a shell reports a process killed by it. Acknowledged events are in the
+  // write-ahead log and replayed at the next start; what the bandits and models learned since
+  // their last save, and rewards not yet applied, are lost.
+  std::thread([signals] {
+    int again = 0;
+    if (sigwait(&signals, &again) != 0) return;
+    obs::LogEvent(spdlog::level::warn, "stopping_now",
+                  {{"signal", strsignal(again)},
+                   {"note", "a second signal: exiting without finishing the stop"}});
+    std::_Exit(128 + again);
+  }).detach();
   ready = false;
   server.Stop();  // no new requests; requests in flight are answered
   if (refits) refits->Stop();

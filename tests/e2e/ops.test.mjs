@@ -645,6 +645,32 @@ test('SIGHUP (a closed terminal) stops the server as gracefully as SIGTERM', asy
   assert.deepEqual((await exportEvents(server.dataDir)).map((e) => e.messageId), ['hup-1']);
 });
 
+test('a second SIGTERM while the server waits to finish stopping exits at once', async (t) => {
+  const server = await startServer({ t });
+  const res = await server.request('/v1/track', {
+    body: { userId: 'twice', event: 'Acknowledged', messageId: 'twice-1' },
+    headers: { authorization: server.basic() },
+  });
+  assert.equal(res.status, 200, res.text);
+  // A request still being received holds the stop for up to server.shutdown_timeout (10 s).
+  const socket = net.connect(server.port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write('POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"userId":');
+  await sleep(200);
+  server.child.kill('SIGTERM');
+  await sleep(500);
+  assert.ok(server.running, 'the first SIGTERM waits for the request being received');
+  server.child.kill('SIGTERM');
+  const { code } = await withTimeout(server.exited, 3_000, () => {
+    throw new Error('no exit within 3 s of the second SIGTERM');
+  });
+  assert.equal(code, 128 + 15);
+  assert.match(server.stderr, /stopping_now/);
+  // What was acknowledged is in the write-ahead log: the next start has it.
+  assert.deepEqual((await exportEvents(server.dataDir)).map((e) => e.messageId), ['twice-1']);
+});
+
 test('WHISPERER_WRITE_KEY / WHISPERER_ADMIN_KEY set the keys of the default workspace', async (t) => {
   const writeKey = 'wk_e2e_from_environment_0001';
   const adminKey = 'ak_e2e_from_environment_0001';
