@@ -35,6 +35,9 @@ void ModelService::Register(net::Router* router) {
               [this](net::RequestContext& ctx, net::Responder r) { HandleRollback(ctx, r); });
   router->Add(http::verb::post, "/v1/models/clv/fit",
               [this](net::RequestContext& ctx, net::Responder r) { HandleFitClv(ctx, r); });
+  // The other models are not fitted on demand: say how they learn rather than "no endpoint".
+  router->Add(http::verb::post, "/v1/models/{name}/fit",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleFitOther(ctx, r); });
 }
 
 absl::StatusOr<api::Principal> ModelService::Authorize(const net::RequestContext& ctx) const {
@@ -149,6 +152,18 @@ void ModelService::HandleRollback(net::RequestContext& ctx, net::Responder respo
   JsonWriter w(&body);
   WriteModel(principal->workspace_id, *name, /*with_versions=*/true, w);
   respond(net::JsonResponse(200, std::move(body)));
+}
+
+void ModelService::HandleFitOther(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal = Authorize(ctx);
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<std::string_view> name = ModelParam(ctx);
+  if (!name.ok()) return respond(net::ErrorResponse(name.status()));
+  const std::string how =
+      *name == "intent" ? std::string("is trained with `whisperer models train intent FILE.csv`")
+                        : StrCat("learns online from every event (GET /v1/models/", *name, ")");
+  respond(net::ErrorResponse(InvalidInput(
+      "invalid_value", StrCat("only clv is fitted on demand: ", *name, " ", how), "name")));
 }
 
 void ModelService::HandleFitClv(net::RequestContext& ctx, net::Responder respond) {

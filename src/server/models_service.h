@@ -30,6 +30,8 @@ class ModelService {
   void HandleGet(net::RequestContext& ctx, net::Responder respond);
   void HandleRollback(net::RequestContext& ctx, net::Responder respond);
   void HandleFitClv(net::RequestContext& ctx, net::Responder respond);
+  // POST /v1/models/{name}/fit of another model: 400 saying how that one learns.
+  void HandleFitOther(net::RequestContext& ctx, net::Responder respond);
 
   // Fits lifetime value on the workspace's stored profiles and installs it as the next version
   // (the POST above, and the server's scheduled refits). FailedPrecondition not_enough_data when

@@ -543,8 +543,13 @@ test('registry errors: unknown model, and keys', async () => {
   }
   // Only lifetime value is fitted on demand.
   const fitConversion = await post('/v1/models/conversion/fit', {});
-  assert.equal(fitConversion.status, 404, fitConversion.text);
-  assert.equal(fitConversion.json.error.code, 'not_found');
+  assert.equal(fitConversion.status, 400, fitConversion.text);
+  assert.equal(fitConversion.json.error.code, 'invalid_value');
+  assert.equal(fitConversion.json.error.field, 'name');
+  assert.match(fitConversion.json.error.message, /conversion learns online/);
+  const fitIntent = await post('/v1/models/intent/fit', {});
+  assert.match(fitIntent.json.error.message, /whisperer models train intent/);
+  assert.equal((await post('/v1/models/lead/fit', {})).json.error.code, 'unknown_model');
   assert.equal((await get('/v1/models/clv/fit')).status, 405);
   for (const [method, path] of [
     ['GET', '/v1/models'],
