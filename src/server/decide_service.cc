@@ -371,23 +371,36 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
   return d;
 }
 
-// A customer's contact history: what is kept under `own`, the key their decisions extend, and
-// under `earlier` (profiles merged into theirs, the visitor they were: contacts stay where they
-// were recorded), as one.
-absl::StatusOr<decide::ContactHistory> ReadContactHistory(const storage::Store& store, uint32_t ws,
-                                                          uint64_t own,
-                                                          std::span<const uint64_t> earlier) {
-  decide::ContactHistory history;
-  for (size_t i = 0; i <= earlier.size(); ++i) {
-    absl::StatusOr<std::optional<std::string>> stored =
-        store.Get(store.decisions(), storage::ContactKey(ws, i == 0 ? own : earlier[i - 1]));
+// The keys one customer's contact history and engagement counts are kept under, `own` (where
+// their decisions add to) first: with a profile, also those of the profiles merged into it and of
+// the visitor it was (state::KeysOfCustomer), since rows stay where they were recorded.
+std::vector<uint64_t> CustomerHashes(uint64_t own, const state::Profile& profile) {
+  std::vector<uint64_t> out{own};
+  if (profile.id == 0) return out;
+  for (uint64_t hash : state::KeysOfCustomer(profile).hashes) {
+    if (hash != own) out.push_back(hash);
+  }
+  return out;
+}
+
+// What is kept for one customer under each of `hashes`, added into one: contact histories
+// (Rows = decide::ContactHistory, key = storage::ContactKey) or engagement counts
+// (decide::Engagement, storage::EngagementKey). Nullopt when nothing is kept.
+template <typename Rows>
+absl::StatusOr<std::optional<Rows>> ReadCustomerRows(const storage::Store& store, uint32_t ws,
+                                                     std::string (*key)(uint32_t, uint64_t),
+                                                     std::span<const uint64_t> hashes) {
+  std::optional<Rows> out;
+  for (uint64_t hash : hashes) {
+    absl::StatusOr<std::optional<std::string>> stored = store.Get(store.decisions(), key(ws, hash));
     if (!stored.ok()) return stored.status();
     if (!stored->has_value()) continue;
-    if (std::optional<decide::ContactHistory> h = decide::ContactHistory::Decode(**stored)) {
-      history.Add(*h);
+    if (std::optional<Rows> rows = Rows::Decode(**stored)) {
+      if (!out) out.emplace();
+      out->Add(*rows);
     }
   }
-  return history;
+  return out;
 }
 
 // The current profile of customer `id` (a merged one answers with its survivor): empty (id 0)
@@ -1141,13 +1154,9 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   in.feature_names = features.names();
   in.customer_hash =
       customer->profile_id ? state::ProfileHash(*customer->profile_id) : customer->visitor_hash;
-  // The keys a known customer's history is kept under besides their own (KeysOfCustomer): the
-  // profiles merged into theirs and the visitor they were keep what was recorded before.
-  std::vector<uint64_t> earlier_hashes;
-  if (customer->profile_id && customer->profile.id != 0) {
-    earlier_hashes = state::KeysOfCustomer(customer->profile).hashes;
-    std::erase(earlier_hashes, in.customer_hash);
-  }
+  const std::vector<uint64_t> customer_hashes =
+      in.customer_hash == 0 ? std::vector<uint64_t>{}
+                            : CustomerHashes(in.customer_hash, customer->profile);
   Point& model = *(*state)->points.at(point->id);
   // With a contact policy, the customer's history is read, decided on and extended under its
   // stripe of locks (held to the write).
@@ -1156,13 +1165,14 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     contact_lock = std::unique_lock(contact_mu_[in.customer_hash % contact_mu_.size()]);
   }
   decide::ContactHistory history;
-  if (catalog.settings.contact_policy && in.customer_hash != 0) {
-    absl::StatusOr<decide::ContactHistory> read =
-        ReadContactHistory(*store_, ws.id, in.customer_hash, earlier_hashes);
+  if (catalog.settings.contact_policy) {
+    absl::StatusOr<std::optional<decide::ContactHistory>> read =
+        ReadCustomerRows<decide::ContactHistory>(*store_, ws.id, storage::ContactKey,
+                                                 customer_hashes);
     if (!read.ok()) return respond(net::ErrorResponse(read.status()));
-    history = *std::move(read);
+    if (read->has_value()) history = **std::move(read);
+    in.contacts = &history;
   }
-  if (catalog.settings.contact_policy) in.contacts = &history;
   // With budgets, the workspace's decisions are made one at a time to the write.
   std::unique_lock<std::mutex> budget_lock;
   std::vector<uint8_t> budget_spent;
@@ -1183,16 +1193,10 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   // With channel choice or send time, the customer's engagement counts.
   decide::Engagement engagement;
   if (catalog.settings.engagement()) {
-    for (size_t i = 0; i <= earlier_hashes.size() && in.customer_hash != 0; ++i) {
-      const uint64_t hash = i == 0 ? in.customer_hash : earlier_hashes[i - 1];
-      absl::StatusOr<std::optional<std::string>> stored =
-          store_->Get(store_->decisions(), storage::EngagementKey(ws.id, hash));
-      if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-      if (!stored->has_value()) continue;
-      if (std::optional<decide::Engagement> e = decide::Engagement::Decode(**stored)) {
-        engagement.Add(*e);
-      }
-    }
+    absl::StatusOr<std::optional<decide::Engagement>> read = ReadCustomerRows<decide::Engagement>(
+        *store_, ws.id, storage::EngagementKey, customer_hashes);
+    if (!read.ok()) return respond(net::ErrorResponse(read.status()));
+    if (read->has_value()) engagement = **std::move(read);
     in.engagement = &engagement;
   }
   decide::Decision decision;
@@ -1731,39 +1735,23 @@ absl::Status WriteCustomerDecisions(const storage::Store& store, uint32_t worksp
   }
   w.EndArray();
   // The histories kept under each key, as one.
-  decide::ContactHistory contacts;
-  decide::Engagement engagement;
-  bool any_contacts = false;
-  bool any_engagement = false;
-  for (uint64_t hash : keys.hashes) {
-    absl::StatusOr<std::optional<std::string>> c =
-        store.Get(store.decisions(), storage::ContactKey(workspace_id, hash));
-    if (!c.ok()) return c.status();
-    if (c->has_value()) {
-      if (std::optional<decide::ContactHistory> h = decide::ContactHistory::Decode(**c)) {
-        contacts.Add(*h);
-        any_contacts = true;
-      }
-    }
-    absl::StatusOr<std::optional<std::string>> e =
-        store.Get(store.decisions(), storage::EngagementKey(workspace_id, hash));
-    if (!e.ok()) return e.status();
-    if (e->has_value()) {
-      if (std::optional<decide::Engagement> counts = decide::Engagement::Decode(**e)) {
-        engagement.Add(*counts);
-        any_engagement = true;
-      }
-    }
-  }
+  absl::StatusOr<std::optional<decide::ContactHistory>> contacts =
+      ReadCustomerRows<decide::ContactHistory>(store, workspace_id, storage::ContactKey,
+                                               keys.hashes);
+  if (!contacts.ok()) return contacts.status();
+  absl::StatusOr<std::optional<decide::Engagement>> engagement =
+      ReadCustomerRows<decide::Engagement>(store, workspace_id, storage::EngagementKey,
+                                           keys.hashes);
+  if (!engagement.ok()) return engagement.status();
   w.Key("contactHistory");
-  if (any_contacts) {
-    w.RawValue(contacts.Encode());
+  if (contacts->has_value()) {
+    w.RawValue((*contacts)->Encode());
   } else {
     w.Null();
   }
   w.Key("engagement");
-  if (any_engagement) {
-    w.RawValue(engagement.Encode());
+  if (engagement->has_value()) {
+    w.RawValue((*engagement)->Encode());
   } else {
     w.Null();
   }
@@ -2656,16 +2644,14 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
     if (catalog.settings.contact_policy && logged->customer != 0) {
       // Contacts made since the decision was held count: approving must not take the customer
       // past a limit a decision now would not (the approval stays pending, for a rejection).
-      std::vector<uint64_t> earlier;
-      if (customer->id != 0) earlier = state::KeysOfCustomer(*customer).hashes;
-      std::erase(earlier, logged->customer);
-      absl::StatusOr<decide::ContactHistory> history =
-          ReadContactHistory(*store_, ws, logged->customer, earlier);
+      absl::StatusOr<std::optional<decide::ContactHistory>> history =
+          ReadCustomerRows<decide::ContactHistory>(*store_, ws, storage::ContactKey,
+                                                   CustomerHashes(logged->customer, *customer));
       if (!history.ok()) return respond(net::ErrorResponse(history.status()));
       std::vector<std::pair<std::string_view, std::string_view>> slots;
       for (const Acted& act : acted) slots.emplace_back(act.action, act.channel);
-      if (std::optional<decide::ContactBreach> breach =
-              decide::ContactPolicyBreach(catalog, slots, *history, now)) {
+      if (std::optional<decide::ContactBreach> breach = decide::ContactPolicyBreach(
+              catalog, slots, history->value_or(decide::ContactHistory{}), now)) {
         return respond(net::ErrorResponse(MakeError(
             absl::StatusCode::kAborted, "contact_limit_reached",
             StrCat("acting on action ", acted[breach->slot].action, " (slot ",
