@@ -424,7 +424,10 @@ absl::StatusOr<state::Profile> CurrentProfile(const storage::Store& store, uint3
 struct Approval {
   uint64_t decision = 0;
   std::string point;
-  std::string profile;             // "" for none
+  std::string profile;  // "" for none
+  // A first-time visitor's identifiers, while the approval is pending: the profile events
+  // gave them since is found by these when it is reviewed or expires (then they are dropped).
+  std::vector<identity::Identifier> visitor;
   std::string status = "pending";  // pending, approved, rejected, expired
   int64_t created_ms = 0, expires_ms = 0, decided_ms = 0;
   struct Held {
@@ -449,6 +452,19 @@ void WriteApproval(JsonWriter& w, const Approval& a) {
   w.String(a.point);
   w.Key("profileId");
   w.StringOrNull(a.profile);
+  if (!a.visitor.empty()) {
+    w.Key("visitor");
+    w.StartArray();
+    for (const identity::Identifier& id : a.visitor) {
+      w.StartObject();
+      w.Key("type");
+      w.String(id.type);
+      w.Key("value");
+      w.String(id.value);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.Key("status");
   w.String(a.status);
   w.Key("createdAt");
@@ -535,6 +551,17 @@ std::optional<Approval> ParseApproval(std::string_view json) {
     if (fallback["treatment"]["channel"].get(v) == simdjson::SUCCESS) a.fallback_channel = v;
   }
   if (doc["fallbackWithheld"].get(v) == simdjson::SUCCESS) a.fallback_withheld = v;
+  simdjson::dom::array visitor;
+  if (doc["visitor"].get(visitor) == simdjson::SUCCESS) {
+    for (simdjson::dom::element id : visitor) {
+      std::string_view type, value;
+      if (id["type"].get(type) != simdjson::SUCCESS ||
+          id["value"].get(value) != simdjson::SUCCESS) {
+        return std::nullopt;
+      }
+      a.visitor.push_back({std::string(type), std::string(value)});
+    }
+  }
   for (simdjson::dom::element s : slots) {
     Approval::Held h;
     std::string_view action;
@@ -549,6 +576,27 @@ std::optional<Approval> ParseApproval(std::string_view json) {
     a.slots.push_back(std::move(h));
   }
   return a;
+}
+
+// The customer of an approval being closed, as they are now: its profile's current form, or,
+// for a decision made for a first-time visitor, the profile events have given them since (found
+// by their identifiers; none yet: empty). The profile found is recorded in the approval and the
+// identifiers dropped: a closed approval keeps none.
+absl::StatusOr<state::Profile> ClosingApprovalCustomer(const storage::Store& store, uint32_t ws,
+                                                       Approval& a) {
+  if (a.profile.empty()) {
+    for (const identity::Identifier& id : a.visitor) {
+      absl::StatusOr<std::optional<uint64_t>> found =
+          state::ProfileEngine::Lookup(store, ws, id.type, id.value);
+      if (!found.ok()) return found.status();
+      if (found->has_value()) {
+        a.profile = state::ProfileIdString(**found);
+        break;
+      }
+    }
+  }
+  a.visitor.clear();
+  return CurrentProfile(store, ws, a.profile);
 }
 
 // What a reviewer sees of a held slot: the fields of its action kind's template.
@@ -1154,9 +1202,19 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   in.feature_names = features.names();
   in.customer_hash =
       customer->profile_id ? state::ProfileHash(*customer->profile_id) : customer->visitor_hash;
-  const std::vector<uint64_t> customer_hashes =
-      in.customer_hash == 0 ? std::vector<uint64_t>{}
-                            : CustomerHashes(in.customer_hash, customer->profile);
+  // Where the customer's contacts and engagement are read from: a first-time visitor's are kept
+  // under the anonymousId (written there), but one decided for by the userId alone before
+  // counts too.
+  std::vector<uint64_t> customer_hashes;
+  if (customer->profile_id) {
+    customer_hashes = CustomerHashes(in.customer_hash, customer->profile);
+  } else if (in.customer_hash != 0) {
+    customer_hashes.push_back(in.customer_hash);
+    for (const identity::Identifier& id : customer->visitor_ids) {
+      const uint64_t hash = state::VisitorHash(id.type, id.value);
+      if (hash != in.customer_hash) customer_hashes.push_back(hash);
+    }
+  }
   Point& model = *(*state)->points.at(point->id);
   // With a contact policy, the customer's history is read, decided on and extended under its
   // stripe of locks (held to the write).
@@ -1228,7 +1286,11 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   if (!approval.slots.empty()) {
     approval.decision = id;
     approval.point = point->id;
-    if (customer->profile_id) approval.profile = state::ProfileIdString(*customer->profile_id);
+    if (customer->profile_id) {
+      approval.profile = state::ProfileIdString(*customer->profile_id);
+    } else {
+      approval.visitor = customer->visitor_ids;  // to find their profile when it is reviewed
+    }
     approval.created_ms = now;
     approval.expires_ms = now + catalog.settings.approval_expiry_ms;
   }
@@ -1239,13 +1301,20 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   const std::string record = LogRecord(out, catalog, decision, in.customer_hash, in.features);
   rocksdb::WriteBatch batch;
   rocksdb::Status put = batch.Put(store_->decisions(), storage::DecisionKey(ws.id, id), record);
-  // Indexed under the customer's profile, or a first-time visitor's key: when their profile
-  // appears, its decisions include these (state::KeysOfCustomer).
-  const uint64_t index = customer->profile_id     ? *customer->profile_id
-                         : customer->visitor_hash ? state::VisitorIndex(customer->visitor_hash)
-                                                  : 0;
-  if (put.ok() && index != 0) {
-    put = batch.Put(store_->decisions(), storage::ProfileDecisionKey(ws.id, index, id), "");
+  // Indexed under the customer's profile, or under each identifier of a first-time visitor:
+  // when their profile appears, by whichever of them, its decisions include these
+  // (state::KeysOfCustomer).
+  std::vector<uint64_t> index;
+  if (customer->profile_id) {
+    index.push_back(*customer->profile_id);
+  } else {
+    for (const identity::Identifier& v : customer->visitor_ids) {
+      index.push_back(state::VisitorIndex(state::VisitorHash(v.type, v.value)));
+    }
+  }
+  for (uint64_t i : index) {
+    if (put.ok())
+      put = batch.Put(store_->decisions(), storage::ProfileDecisionKey(ws.id, i, id), "");
   }
   if (put.ok() && !approval.slots.empty()) {
     put = batch.Put(store_->decisions(), storage::ApprovalKey(ws.id, id), ApprovalJson(approval));
@@ -2247,19 +2316,19 @@ absl::Status DecideService::ExpireApprovals() {
       if (a && a->status == "pending") {
         a->status = "expired";
         a->decided_ms = now;
+        // A profile that cannot be read counts as none (nothing granted): one corrupt profile
+        // must not hold up the expiry of every approval after it.
+        absl::StatusOr<state::Profile> customer = ClosingApprovalCustomer(*store_, id, *a);
+        if (!customer.ok()) {
+          obs::LogEvent(
+              spdlog::level::warn, "fallback_profile_unreadable",
+              {{"profileId", a->profile}, {"error", std::string(customer.status().message())}});
+          customer = state::Profile{};
+        }
         const decide::DecisionPoint* point = catalog.Point(a->point);
         if (point != nullptr && point->fallback) {
           // The fallback is what to do for this customer now: it must pass the filters a
           // decision would apply (consent, conditions, validity), its consent above all.
-          // A profile that cannot be read counts as none (nothing granted): one corrupt profile
-          // must not hold up the expiry of every approval after it.
-          absl::StatusOr<state::Profile> customer = CurrentProfile(*store_, id, a->profile);
-          if (!customer.ok()) {
-            obs::LogEvent(
-                spdlog::level::warn, "fallback_profile_unreadable",
-                {{"profileId", a->profile}, {"error", std::string(customer.status().message())}});
-            customer = state::Profile{};
-          }
           state::EventFacts facts;
           facts.timestamp_ms = facts.received_at_ms = now;
           state::EventBindings bindings(facts, empty_event, *customer, nullptr, now);
@@ -2584,6 +2653,10 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   a->reviewer = reviewer;
   a->note = note;
   a->decided_ms = now;
+  // Who the customer is now (a first-time visitor may have a profile since), recorded in the
+  // closed approval.
+  absl::StatusOr<state::Profile> customer = ClosingApprovalCustomer(*store_, ws, *a);
+  if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
   rocksdb::WriteBatch batch;
   rocksdb::Status put =
       batch.Put(store_->decisions(), storage::ApprovalKey(ws, id), ApprovalJson(*a));
@@ -2595,9 +2668,6 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, id);
   if (!read.ok()) return respond(net::ErrorResponse(read.status()));
   const std::optional<LoggedDecision>& logged = *read;
-  absl::StatusOr<state::Profile> customer =
-      approve ? CurrentProfile(*store_, ws, a->profile) : state::Profile{};
-  if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
   if (approve) {
     // The customer may have withdrawn a consent since the decision was held: a slot whose action
     // or channel needs it is not approved (the approval stays pending, for a rejection).
@@ -2655,10 +2725,12 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
         return respond(net::ErrorResponse(MakeError(
             absl::StatusCode::kAborted, "contact_limit_reached",
             StrCat("acting on action ", acted[breach->slot].action, " (slot ",
-                   acted_slots[breach->slot], ") now would break the ", "contact policy (",
+                   acted_slots[breach->slot], ") now would break the contact policy (",
                    breach->reason,
-                   "): the customer was contacted since the decision was held; reject the "
-                   "approval instead"),
+                   breach->reason == "suppressed"
+                       ? "): the customer gave it negative outcomes since the decision was held"
+                       : "): the customer was contacted since the decision was held",
+                   "; reject the approval instead"),
             "id")));
       }
     }

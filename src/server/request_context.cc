@@ -48,9 +48,17 @@ absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage
   for (std::string_view type : {identity::kUserId, identity::kAnonymousId}) {
     simdjson::dom::element v;
     if (body[type].get(v) != simdjson::SUCCESS || v.is_null()) continue;
-    std::string_view raw;
-    if (v.get(raw) != simdjson::SUCCESS) {
-      return InvalidInput("wrong_type", StrCat(type, " must be a string"), std::string(type));
+    // A string, or an integer stored as its digits, as collection takes ids.
+    std::string raw;
+    if (std::string_view text; v.get(text) == simdjson::SUCCESS) {
+      raw = text;
+    } else if (int64_t n; v.get(n) == simdjson::SUCCESS) {
+      raw = std::to_string(n);
+    } else if (uint64_t u; v.get(u) == simdjson::SUCCESS) {
+      raw = std::to_string(u);
+    } else {
+      return InvalidInput("wrong_type", StrCat(type, " must be a string or an integer"),
+                          std::string(type));
     }
     if (raw.empty()) continue;
     given = true;
@@ -60,7 +68,8 @@ absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage
         store.GetMeta(storage::SuppressionKey(workspace_id, type, id));
     if (!suppressed.ok()) return suppressed.status();
     if (suppressed->has_value() && c.suppressed.empty()) c.suppressed = type;
-    if (c.visitor_hash == 0) c.visitor_hash = state::VisitorHash(type, id);
+    c.visitor_hash = state::VisitorHash(type, id);  // the anonymousId's, when both are given
+    c.visitor_ids.push_back({std::string(type), id});
     // A userId seen for the first time with a known anonymousId is the visitor who just signed
     // in: their profile is the anonymousId's until the identify event links the two.
     if (c.profile_id) continue;

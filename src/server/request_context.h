@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "api/auth.h"
@@ -22,9 +23,12 @@ namespace whisperer::server {
 
 struct Customer {
   std::optional<uint64_t> profile_id;  // none: a first-time visitor
-  // A first-time visitor's key (state::VisitorHash) of the first identifier given; 0 when every
-  // one given is a blocked value (identity.blocked_values, `anonymous` or `null`...): such a
-  // visitor is answered, but nothing is kept for them, since the value names no one.
+  // A first-time visitor's identifiers (userId and anonymousId, normalized, blocked values left
+  // out: identity.blocked_values, `anonymous` or `null`... name no one), and the key
+  // (state::VisitorHash) of the one their contacts are kept under: the anonymousId when given,
+  // which every event of their browser carries, else the userId. 0 when none is usable: such a
+  // visitor is answered, but nothing is kept for them.
+  std::vector<identity::Identifier> visitor_ids;
   uint64_t visitor_hash = 0;
   // The field ("userId" or "anonymousId") of an identifier given that was erased with
   // ?suppress=true (nothing may be kept about them); empty when none was.

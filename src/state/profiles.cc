@@ -4,6 +4,7 @@
 #include <charconv>
 #include <map>
 
+#include "absl/container/flat_hash_set.h"
 #include "common/hash.h"
 #include "common/status.h"
 #include "common/strings.h"
@@ -665,6 +666,7 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
   // The decision log: each decision of the customer (these profiles and the visitor each of its
   // userIds and anonymousIds was before: KeysOfCustomer), its rewards and its index row.
   const CustomerKeys keys = KeysOfCustomer(*profile);
+  absl::flat_hash_set<uint64_t> seen;  // a visitor's decision is indexed under each identifier
   for (uint64_t id : keys.index) {
     rocksdb::Status d;
     absl::Status rewards_scan;
@@ -673,6 +675,7 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
         [&](std::string_view key, std::string_view) {
           const uint64_t decision = storage::DecisionOfKey(key);
           d = batch->Delete(store_->decisions(), key);
+          if (!seen.insert(decision).second) return d.ok();
           if (d.ok()) {
             d = batch->Delete(store_->decisions(), storage::DecisionKey(workspace_id, decision));
           }

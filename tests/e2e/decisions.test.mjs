@@ -714,6 +714,77 @@ test('a first-time visitor: their decisions and contacts become their profile\'s
   assert.equal(await crm.stop(), 0);
 });
 
+test('a first-time visitor\'s held decision is reviewed against the profile they have since, found by either identifier', async (t) => {
+  const desk = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: inbox
+    write_keys: [wk_in]
+    admin_keys: [ak_in]
+    decisions:
+      control_group: 0
+      thresholds: {autonomous: 1, supervised: 1}
+      contact_policy:
+        channels: {email: {max: 1, per: 7d}}
+      actions:
+        - {id: news, issue: i, group: g, treatments: [{id: news_email, channel: email}]}
+      decision_points:
+        - {id: p, actions: [news]}
+`,
+  });
+  const post = (p, body) => desk.request(p, { body, headers: { authorization: basic('wk_in') } });
+  const admin = (p, body) => desk.request(p, { body, headers: { authorization: 'Bearer ak_in' } });
+  const held = async (who) => {
+    const res = await post('/v1/decide', { ...who, decisionPoint: 'p' });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.slots[0].status, 'held_for_approval');
+    return res.json.decisionId;
+  };
+  const page = async (body) => assert.equal((await post('/v1/page', { name: 'Home', ...body })).status, 200);
+
+  // Held while a first-time visitor; they deny marketing email before the review.
+  const d1 = await held({ anonymousId: 'fv-1' });
+  assert.deepEqual((await admin(`/v1/approvals/${d1}`)).json.visitor, [{ type: 'anonymousId', value: 'fv-1' }]);
+  await page({ anonymousId: 'fv-1', context: { consent: { marketing_email: 'denied' } } });
+  const withdrawn = await admin(`/v1/approvals/${d1}/approve`, { reviewer: 'qa' });
+  assert.equal(withdrawn.status, 409, withdrawn.text);
+  assert.equal(withdrawn.json.error.code, 'consent_withdrawn');
+  const rejected = await admin(`/v1/approvals/${d1}/reject`, { reviewer: 'qa' });
+  assert.equal(rejected.status, 200, rejected.text);
+  assert.match(rejected.json.profileId, /^prf_/, 'the closed approval names the profile found');
+  assert.equal(rejected.json.visitor, undefined, 'and keeps no identifier');
+
+  // Held while a visitor, then again once a profile: approving both would send two emails.
+  const d2 = await held({ anonymousId: 'fv-2' });
+  await page({ anonymousId: 'fv-2' });
+  const d3 = await held({ anonymousId: 'fv-2' });
+  assert.equal((await admin(`/v1/approvals/${d3}/approve`, { reviewer: 'qa' })).status, 200);
+  const second = await admin(`/v1/approvals/${d2}/approve`, { reviewer: 'qa' });
+  assert.equal(second.status, 409, second.text);
+  assert.equal(second.json.error.code, 'contact_limit_reached');
+
+  // A page that sends both identifiers: the decision follows the profile of either.
+  const d4 = await held({ userId: 'fv-user', anonymousId: 'fv-device' });
+  await page({ anonymousId: 'fv-device' });
+  const profile = (await admin('/v1/profiles/lookup?anonymousId=fv-device')).json.profileId;
+  const listed = await admin(`/v1/decisions?profile=${profile}`);
+  assert.deepEqual(listed.json.decisions.map((d) => d.decisionId), [d4]);
+  assert.equal((await admin(`/v1/approvals/${d4}/approve`, { reviewer: 'qa' })).status, 200);
+  const erased = await desk.request(`/v1/profiles/${profile}?suppress=true`, {
+    method: 'DELETE',
+    headers: { authorization: 'Bearer ak_in' },
+  });
+  assert.equal(erased.status, 200, erased.text);
+  assert.equal(erased.json.decisions, 1, 'counted once, though indexed under both identifiers');
+  assert.equal((await admin(`/v1/decisions/${d4}`)).status, 404);
+
+  // An integer userId, as collection takes it.
+  const numeric = await post('/v1/decide', { userId: 42, decisionPoint: 'p' });
+  assert.equal(numeric.status, 200, numeric.text);
+  assert.equal(await desk.stop(), 0);
+});
+
 const GATE_CONFIG = `
 workspaces:
   - name: gate
