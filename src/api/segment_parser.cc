@@ -282,7 +282,7 @@ bool RepeatedKey(object obj, std::string_view* key) {
 // object of `value`, depth first; false when none does. JSON leaves which of the two counts
 // undefined: the profile would read the first, a JavaScript reader of the stored event the
 // last, so such an event is refused rather than stored with both.
-bool RepeatedKeyPath(element value, std::string* path) {
+bool RepeatedKeyPath(element value, std::string* path, std::string* repeated) {
   auto prepend = [path](std::string head) {
     if (!path->empty() && path->front() != '[') head.push_back('.');
     *path = StrCat(head, *path);
@@ -292,10 +292,11 @@ bool RepeatedKeyPath(element value, std::string* path) {
     std::string_view key;
     if (RepeatedKey(obj, &key)) {
       *path = std::string(key);
+      *repeated = std::string(key);
       return true;
     }
     for (auto [k, child] : obj) {
-      if (RepeatedKeyPath(child, path)) {
+      if (RepeatedKeyPath(child, path, repeated)) {
         prepend(std::string(k));
         return true;
       }
@@ -303,7 +304,7 @@ bool RepeatedKeyPath(element value, std::string* path) {
   } else if (value.is_array()) {
     size_t i = 0;
     for (element child : simdjson::dom::array(value)) {
-      if (RepeatedKeyPath(child, path)) {
+      if (RepeatedKeyPath(child, path, repeated)) {
         prepend(StrCat("[", i, "]"));
         return true;
       }
@@ -313,13 +314,11 @@ bool RepeatedKeyPath(element value, std::string* path) {
   return false;
 }
 
-absl::Status RepeatedKeyError(const std::string& path) {
-  const size_t dot = path.find_last_of(".]");
-  const std::string_view key =
-      dot == std::string::npos ? std::string_view(path) : std::string_view(path).substr(dot + 1);
+absl::Status RepeatedKeyError(const std::string& path, std::string_view key) {
   return InvalidInput(
       "duplicate_key",
-      StrCat("the key '", key.substr(0, 64), "' appears twice in one object; send it once"), path);
+      StrCat("the key \"", key.substr(0, 64), "\" appears twice in one object; send it once"),
+      path);
 }
 
 absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type,
@@ -327,7 +326,9 @@ absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type
                                 const Limits& limits) {
   if (!root.is_object()) return WrongType("", "an object", root);
   object obj(root);
-  if (std::string path; RepeatedKeyPath(root, &path)) return RepeatedKeyError(path);
+  if (std::string path, key; RepeatedKeyPath(root, &path, &key)) {
+    return RepeatedKeyError(path, key);
+  }
   Fields f;
   if (absl::Status s = CollectFields(obj, path_type, &f); !s.ok()) return s;
 
@@ -527,12 +528,14 @@ absl::StatusOr<ParsedRequest> SegmentParser::ParseBatch(std::string_view body,
   object envelope(*root);
   // The envelope's own keys, and its defaults for every event (each event is checked alone:
   // Normalize).
-  if (std::string_view key; RepeatedKey(envelope, &key)) return RepeatedKeyError(std::string(key));
-  for (std::string_view shared : {"context", "integrations"}) {
-    element value;
-    std::string path;
-    if (envelope[shared].get(value) == simdjson::SUCCESS && RepeatedKeyPath(value, &path)) {
-      return RepeatedKeyError(StrCat(shared, ".", path));
+  if (std::string_view key; RepeatedKey(envelope, &key)) {
+    return RepeatedKeyError(std::string(key), key);
+  }
+  for (auto [name, value] : envelope) {
+    if (name == "batch") continue;  // each event is checked alone: Normalize
+    std::string path, key;
+    if (RepeatedKeyPath(value, &path, &key)) {
+      return RepeatedKeyError(StrCat(name, !path.empty() && path.front() == '[' ? "" : ".", path), key);
     }
   }
 

@@ -252,6 +252,15 @@ TEST(SegmentParserTest, BatchEnvelopeErrors) {
   EXPECT_EQ(ErrorFieldOf(twice.status()), "batch");
   auto shared = parser.ParseBatch(R"({"batch":[],"context":{"ip":"1","ip":"2"}})", Info());
   EXPECT_EQ(ErrorFieldOf(shared.status()), "context.ip");
+  auto extra = parser.ParseBatch(R"({"batch":[],"extra":{"a":1,"a":2}})", Info());
+  EXPECT_EQ(ErrorFieldOf(extra.status()), "extra.a");
+  // The message names the key itself, even empty or with a dot in it.
+  auto empty = parser.ParseBatch(R"({"batch":[],"context":{"":1,"":2}})", Info());
+  EXPECT_NE(empty.status().message().find("key \"\" appears twice"), std::string_view::npos)
+      << empty.status();
+  auto dotted = parser.ParseBatch(R"({"batch":[],"context":{"a.b":1,"a.b":2}})", Info());
+  EXPECT_NE(dotted.status().message().find("key \"a.b\""), std::string_view::npos)
+      << dotted.status();
 }
 
 TEST(SegmentParserTest, AnEventWithAKeyTwiceIsRejectedAloneInABatch) {

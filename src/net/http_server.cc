@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <list>
 #include <mutex>
@@ -400,13 +402,21 @@ class Session : public std::enable_shared_from_this<Session> {
   // (Authorization for a key in the header, Content-Encoding for gzip), for a day.
   Response Preflight(const std::string& methods) const {
     Response res{http::status::no_content, 11};
+    res.set(http::field::allow, methods);
     res.set(http::field::access_control_allow_methods, methods);
-    const auto asked = request_[http::field::access_control_request_headers];
-    if (asked.empty() || asked.size() > 1024) {
+    // The header names asked for, when they are header names (tokens, commas and spaces): a
+    // value is echoed only when it is one. Any other, or none, gets the ones a page needs.
+    const std::string_view asked = SV(request_[http::field::access_control_request_headers]);
+    const bool names = !asked.empty() && asked.size() <= 1024 &&
+                       std::all_of(asked.begin(), asked.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                                c == '_' || c == ',' || c == ' ';
+                       });
+    if (names) {
+      res.set(http::field::access_control_allow_headers, std::string(asked));
+    } else {
       res.set(http::field::access_control_allow_headers,
               "Authorization, Content-Type, Content-Encoding");
-    } else {
-      res.set(http::field::access_control_allow_headers, asked);
     }
     res.set(http::field::access_control_max_age, "86400");
     return res;
@@ -422,6 +432,8 @@ class Session : public std::enable_shared_from_this<Session> {
     res.version(11);
     res.keep_alive(!close_after_);
     res.prepare_payload();
+    // A 204 has no body and no Content-Length (RFC 9110 8.6).
+    if (res.result() == http::status::no_content) res.erase(http::field::content_length);
     if (request_.method() == http::verb::head) res.body().clear();  // Content-Length stays
     response_ = std::move(res);
     stream_.expires_after(shared_->options.read_timeout);

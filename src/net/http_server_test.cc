@@ -181,6 +181,13 @@ TEST_F(HttpServerTest, PathsThatAllowBrowsersAnswerPagesOfAnyOrigin) {
   EXPECT_EQ(res[http::field::access_control_allow_methods], "POST");
   EXPECT_EQ(res[http::field::access_control_allow_headers], "authorization,content-type");
   EXPECT_EQ(res[http::field::access_control_max_age], "86400");
+  EXPECT_EQ(res[http::field::allow], "POST");
+  EXPECT_EQ(res.count(http::field::content_length), 0u);  // none on a 204
+  // Only header names are echoed.
+  res = c.Send(http::verb::options, "/page", "",
+               {origin, {"Access-Control-Request-Headers", "x-a\"<script>"}});
+  EXPECT_EQ(res[http::field::access_control_allow_headers],
+            "Authorization, Content-Type, Content-Encoding");
   res = c.Send(http::verb::options, "/echo", "", {origin});
   EXPECT_EQ(res.result_int(), 405u);
   // A page reads the errors too, the server's own included.

@@ -111,6 +111,11 @@ void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respo
       raw = v;
     }
   }
+  if (raw && (api::QueryParam(target, "type") || api::QueryParam(target, "value"))) {
+    return respond(net::ErrorResponse(InvalidInput(
+        "invalid_value", "give exactly one of userId, anonymousId, email, phone, or type and value",
+        "type")));
+  }
   if (!raw) {
     std::optional<std::string_view> t = api::QueryParam(target, "type");
     raw = api::QueryParam(target, "value");

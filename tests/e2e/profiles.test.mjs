@@ -380,6 +380,7 @@ test('profile endpoints: admin key only, clear errors', async () => {
     ['/v1/profiles/lookup?type=&value=x', 400, 'invalid_value', 'type'],
     ['/v1/profiles/lookup?type=bogus&value=x', 400, 'invalid_value', 'type'],
     ['/v1/profiles/lookup?type=email', 400, 'missing_field', 'value'],
+    ['/v1/profiles/lookup?type=userId&value=a&userId=b', 400, 'invalid_value', 'type'],
     ['/v1/profiles/lookup?userId=%C3%28', 400, 'invalid_value', 'userId'],
     ['/v1/profiles/lookup?userId=nobody-at-all', 404, 'profile_not_found'],
     ['/v1/profiles/not-an-id', 404, 'profile_not_found'],
