@@ -187,7 +187,8 @@ test('triggers come from real data, need personalization consent and stop at the
 test('bad experience requests get clear errors', async () => {
   for (const [body, status, code, field] of [
     [{ context: {} }, 400, 'missing_field', 'userId'],
-    [{ userId: 7 }, 400, 'wrong_type', 'userId'],
+    [{ userId: true }, 400, 'wrong_type', 'userId'],
+    [{ anonymousId: { id: 'a' } }, 400, 'wrong_type', 'anonymousId'],
     [{ anonymousId: 'a', items: 'sku' }, 400, 'wrong_type', 'items'],
     [{ anonymousId: 'a', items: Array.from({ length: 51 }, (_, i) => `s${i}`) }, 400, 'invalid_value', 'items'],
     [{ anonymousId: 'a', context: 'mobile' }, 400, 'wrong_type', 'context'],
@@ -198,9 +199,11 @@ test('bad experience requests get clear errors', async () => {
     assert.equal(res.json.error.code, code, JSON.stringify(body));
     assert.equal(res.json.error.field, field, JSON.stringify(body));
   }
-  // null is absent, as in collection.
+  // null is absent, and an integer id is its digits, as in collection.
   const nulls = await experience({ anonymousId: 'a', context: null, properties: null });
   assert.equal(nulls.status, 200, nulls.text);
+  const numeric = await experience({ userId: 7 });
+  assert.equal(numeric.status, 200, numeric.text);
   const noKey = await experience({ anonymousId: 'a' }, null);
   assert.equal(noKey.status, 401);
   const text = await server.request('/v1/experience', {
