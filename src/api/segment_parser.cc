@@ -535,7 +535,8 @@ absl::StatusOr<ParsedRequest> SegmentParser::ParseBatch(std::string_view body,
     if (name == "batch") continue;  // each event is checked alone: Normalize
     std::string path, key;
     if (RepeatedKeyPath(value, &path, &key)) {
-      return RepeatedKeyError(StrCat(name, !path.empty() && path.front() == '[' ? "" : ".", path), key);
+      return RepeatedKeyError(StrCat(name, !path.empty() && path.front() == '[' ? "" : ".", path),
+                              key);
     }
   }
 
