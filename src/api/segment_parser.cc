@@ -68,7 +68,23 @@ struct Fields {
   bool has_event = false, has_group_id = false, has_previous_id = false;
 };
 
-// Reads an identifier: a non-empty string, or an integer written as a string.
+absl::Status ReadTimestamp(element value, std::string_view field, std::optional<int64_t>* out) {
+  if (value.is_null()) return absl::OkStatus();
+  if (!value.is_string()) return WrongType(field, "an ISO-8601 string", value);
+  std::string_view text(value);
+  *out = ParseIso8601(text);
+  if (!*out) {
+    return InvalidInput("invalid_timestamp",
+                        StrCat(field, " '", text.substr(0, 64),
+                               "' is not an ISO-8601 timestamp such as "
+                               "2024-05-01T12:00:00.000Z"),
+                        field);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ReadId(element value, std::string_view field, std::string* out) {
   switch (value.type()) {
     case element_type::STRING:
@@ -87,23 +103,6 @@ absl::Status ReadId(element value, std::string_view field, std::string* out) {
       return WrongType(field, "a string", value);
   }
 }
-
-absl::Status ReadTimestamp(element value, std::string_view field, std::optional<int64_t>* out) {
-  if (value.is_null()) return absl::OkStatus();
-  if (!value.is_string()) return WrongType(field, "an ISO-8601 string", value);
-  std::string_view text(value);
-  *out = ParseIso8601(text);
-  if (!*out) {
-    return InvalidInput("invalid_timestamp",
-                        StrCat(field, " '", text.substr(0, 64),
-                               "' is not an ISO-8601 timestamp such as "
-                               "2024-05-01T12:00:00.000Z"),
-                        field);
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::Status ReadObject(element value, std::string_view field, std::optional<object>* out) {
   if (value.is_null()) return absl::OkStatus();

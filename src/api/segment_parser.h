@@ -45,6 +45,10 @@ namespace whisperer::api {
 // `properties`.
 absl::Status ReadObject(simdjson::dom::element value, std::string_view field,
                         std::optional<simdjson::dom::object>* out);
+// An identifier (userId, anonymousId, groupId, previousId): a string, or an integer read as its
+// digits, as Segment takes them; null is empty. Anything else is 400 wrong_type naming `field`.
+// Shared with the request-time APIs' userId and anonymousId.
+absl::Status ReadId(simdjson::dom::element value, std::string_view field, std::string* out);
 
 // The Segment tracking API's limits (its documented 32 KB per event, 500 KB per request and
 // 2,500 events per batch), configurable under `ingest:` in the config file.

@@ -454,16 +454,7 @@ void WriteApproval(JsonWriter& w, const Approval& a) {
   w.StringOrNull(a.profile);
   if (!a.visitor.empty()) {
     w.Key("visitor");
-    w.StartArray();
-    for (const identity::Identifier& id : a.visitor) {
-      w.StartObject();
-      w.Key("type");
-      w.String(id.type);
-      w.Key("value");
-      w.String(id.value);
-      w.EndObject();
-    }
-    w.EndArray();
+    state::WriteIdentifiers(w, a.visitor);
   }
   w.Key("status");
   w.String(a.status);

@@ -47,19 +47,9 @@ absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage
   bool given = false;
   for (std::string_view type : {identity::kUserId, identity::kAnonymousId}) {
     simdjson::dom::element v;
-    if (body[type].get(v) != simdjson::SUCCESS || v.is_null()) continue;
-    // A string, or an integer stored as its digits, as collection takes ids.
-    std::string raw;
-    if (std::string_view text; v.get(text) == simdjson::SUCCESS) {
-      raw = text;
-    } else if (int64_t n; v.get(n) == simdjson::SUCCESS) {
-      raw = std::to_string(n);
-    } else if (uint64_t u; v.get(u) == simdjson::SUCCESS) {
-      raw = std::to_string(u);
-    } else {
-      return InvalidInput("wrong_type", StrCat(type, " must be a string or an integer"),
-                          std::string(type));
-    }
+    if (body[type].get(v) != simdjson::SUCCESS) continue;
+    std::string raw;  // a string, or an integer's digits, as collection takes ids
+    if (absl::Status s = api::ReadId(v, type, &raw); !s.ok()) return s;
     if (raw.empty()) continue;
     given = true;
     const std::string id = identity::NormalizeIdentifier(type, raw);

@@ -157,19 +157,6 @@ void WriteSeenMap(JsonWriter& w, std::string_view key, std::string_view name_key
   w.EndArray();
 }
 
-void WriteIdentifiers(JsonWriter& w, const std::vector<Identifier>& ids) {
-  w.StartArray();
-  for (const Identifier& id : ids) {
-    w.StartObject();
-    w.Key("type");
-    w.String(id.type);
-    w.Key("value");
-    w.String(id.value);
-    w.EndObject();
-  }
-  w.EndArray();
-}
-
 // Orders and the days they fall on (see Profile::order_days).
 void AddOrder(Profile& p, int64_t ts, double revenue) {
   if (p.orders == 0) {
@@ -230,6 +217,19 @@ void WriteIdList(JsonWriter& w, std::string_view key, const std::vector<uint64_t
 }
 
 }  // namespace
+
+void WriteIdentifiers(JsonWriter& w, const std::vector<Identifier>& ids) {
+  w.StartArray();
+  for (const Identifier& id : ids) {
+    w.StartObject();
+    w.Key("type");
+    w.String(id.type);
+    w.Key("value");
+    w.String(id.value);
+    w.EndObject();
+  }
+  w.EndArray();
+}
 
 void Seen::Touch(int64_t ts) {
   if (events == 0 || ts < first_ms) first_ms = ts;

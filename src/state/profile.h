@@ -383,5 +383,7 @@ void WriteProfile(const Profile& profile, int64_t now_ms, JsonWriter& w,
                   const std::function<void(JsonWriter&)>& scores = {});
 // Just the `consent` object of that form.
 void WriteConsent(const Profile& profile, JsonWriter& w);
+// [{"type", "value"}, ...]: a profile's identifiers, or those a pending approval keeps.
+void WriteIdentifiers(JsonWriter& w, const std::vector<identity::Identifier>& ids);
 
 }  // namespace whisperer::state

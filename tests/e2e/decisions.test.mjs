@@ -714,27 +714,31 @@ test('a first-time visitor: their decisions and contacts become their profile\'s
   assert.equal(await crm.stop(), 0);
 });
 
-test('a first-time visitor\'s held decision is reviewed against the profile they have since, found by either identifier', async (t) => {
-  const desk = await startServer({
-    t,
-    config: `
+// Every slot held for approval (no confidence reaches 1), one email a week, two email actions.
+const HELD_EMAIL_CONFIG = `
 workspaces:
-  - name: inbox
-    write_keys: [wk_in]
-    admin_keys: [ak_in]
+  - name: held
+    write_keys: [wk_held]
+    admin_keys: [ak_held]
     decisions:
       control_group: 0
       thresholds: {autonomous: 1, supervised: 1}
       contact_policy:
         channels: {email: {max: 1, per: 7d}}
       actions:
-        - {id: news, issue: i, group: g, treatments: [{id: news_email, channel: email}]}
+        - {id: e1, issue: i, group: g, treatments: [{id: e1_mail, channel: email}]}
+        - {id: e2, issue: i, group: g, treatments: [{id: e2_mail, channel: email}]}
       decision_points:
-        - {id: p, actions: [news]}
-`,
+        - {id: p, issues: [i]}
+`;
+
+test('a first-time visitor\'s held decision is reviewed against the profile they have since, found by either identifier', async (t) => {
+  const desk = await startServer({
+    t,
+    config: HELD_EMAIL_CONFIG,
   });
-  const post = (p, body) => desk.request(p, { body, headers: { authorization: basic('wk_in') } });
-  const admin = (p, body) => desk.request(p, { body, headers: { authorization: 'Bearer ak_in' } });
+  const post = (p, body) => desk.request(p, { body, headers: { authorization: basic('wk_held') } });
+  const admin = (p, body) => desk.request(p, { body, headers: { authorization: 'Bearer ak_held' } });
   const held = async (who) => {
     const res = await post('/v1/decide', { ...who, decisionPoint: 'p' });
     assert.equal(res.status, 200, res.text);
@@ -773,7 +777,7 @@ workspaces:
   assert.equal((await admin(`/v1/approvals/${d4}/approve`, { reviewer: 'qa' })).status, 200);
   const erased = await desk.request(`/v1/profiles/${profile}?suppress=true`, {
     method: 'DELETE',
-    headers: { authorization: 'Bearer ak_in' },
+    headers: { authorization: 'Bearer ak_held' },
   });
   assert.equal(erased.status, 200, erased.text);
   assert.equal(erased.json.decisions, 1, 'counted once, though indexed under both identifiers');
@@ -891,27 +895,12 @@ workspaces:
 test('approving a held slot checks the contact policy again: contacts made since it was held count', async (t) => {
   const desk = await startServer({
     t,
-    config: `
-workspaces:
-  - name: limits
-    write_keys: [wk_lim]
-    admin_keys: [ak_lim]
-    decisions:
-      control_group: 0
-      thresholds: {autonomous: 1, supervised: 1}
-      contact_policy:
-        channels: {email: {max: 1, per: 7d}}
-      actions:
-        - {id: e1, issue: i, group: g, treatments: [{id: e1_mail, channel: email}]}
-        - {id: e2, issue: i, group: g, treatments: [{id: e2_mail, channel: email}]}
-      decision_points:
-        - {id: p, issues: [i]}
-`,
+    config: HELD_EMAIL_CONFIG,
   });
   const decideHeld = async () => {
     const res = await desk.request('/v1/decide', {
       body: { userId: 'kim', decisionPoint: 'p' },
-      headers: { authorization: basic('wk_lim') },
+      headers: { authorization: basic('wk_held') },
     });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.slots[0].status, 'held_for_approval');
@@ -920,7 +909,7 @@ workspaces:
   const verdict = (d, v) =>
     desk.request(`/v1/approvals/${d.decisionId}/${v}`, {
       body: { reviewer: 'qa' },
-      headers: { authorization: 'Bearer ak_lim' },
+      headers: { authorization: 'Bearer ak_held' },
     });
   // Two decisions held before either was approved: each passed the limit of one email a week.
   const first = await decideHeld();
@@ -932,14 +921,14 @@ workspaces:
   assert.equal(refused.json.error.field, 'id');
   assert.match(refused.json.error.message, /channel_limit/);
   const pending = await desk.request(`/v1/approvals/${second.decisionId}`, {
-    headers: { authorization: 'Bearer ak_lim' },
+    headers: { authorization: 'Bearer ak_held' },
   });
   assert.equal(pending.json.status, 'pending', 'left for a rejection');
   assert.equal((await verdict(second, 'reject')).status, 200);
   // One email went out.
   const listed = await desk.request('/v1/decide', {
     body: { userId: 'kim', decisionPoint: 'p' },
-    headers: { authorization: basic('wk_lim') },
+    headers: { authorization: basic('wk_held') },
   });
   assert.deepEqual(
     listed.json.filtered.map((f) => f.reason),
