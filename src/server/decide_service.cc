@@ -306,6 +306,7 @@ struct LoggedSlot {
 
 struct LoggedDecision {
   std::string point;
+  std::string profile;                  // its profileId, "" for a first-time visitor
   uint64_t customer = 0;                // the hash of the contact history
   bool deferred = false;                // acted on only once activated
   std::string zone;                     // the customer's time zone when a send time was chosen
@@ -343,7 +344,8 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
     return std::nullopt;
   }
   d.point = point;
-  std::string_view customer, activation;
+  std::string_view profile, customer, activation;
+  if (doc["profileId"].get(profile) == simdjson::SUCCESS) d.profile = profile;
   if (doc["customer"].get(customer) == simdjson::SUCCESS) {
     d.customer = ParseHex16(customer).value_or(0);
   }
@@ -588,6 +590,19 @@ absl::StatusOr<state::Profile> ClosingApprovalCustomer(const storage::Store& sto
   }
   a.visitor.clear();
   return CurrentProfile(store, ws, a.profile);
+}
+
+// The consent purpose that acting on `action` over `channel` needs and `customer` now denies
+// (they withdrew it since the decision), "" for none.
+std::string_view WithdrawnConsent(const decide::Catalog& catalog, std::string_view action,
+                                  std::string_view channel, const state::Profile& customer) {
+  if (const decide::Action* a = catalog.FindAction(action)) {
+    if (std::string_view purpose = decide::MissingConsent(*a, customer); !purpose.empty()) {
+      return purpose;
+    }
+  }
+  const std::string_view purpose = decide::ChannelPurpose(channel);
+  return !purpose.empty() && customer.Denied(purpose) ? purpose : std::string_view();
 }
 
 // What a reviewer sees of a held slot: the fields of its action kind's template.
@@ -1601,6 +1616,35 @@ absl::StatusOr<std::optional<int64_t>> DecideService::ActivatedAt(uint32_t works
   return ParseIso8601(**stored).value_or(0);
 }
 
+absl::Status DecideService::CheckContactPolicy(const decide::Catalog& catalog, uint32_t ws,
+                                               uint64_t customer, const state::Profile& profile,
+                                               const std::vector<Acted>& acted,
+                                               const std::vector<size_t>& slot_numbers, int64_t now,
+                                               std::string_view made,
+                                               std::string_view instead) const {
+  if (!catalog.settings.contact_policy || customer == 0 || acted.empty()) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<decide::ContactHistory>> history =
+      ReadCustomerRows<decide::ContactHistory>(*store_, ws, storage::ContactKey,
+                                               CustomerHashes(customer, profile));
+  if (!history.ok()) return history.status();
+  std::vector<std::pair<std::string_view, std::string_view>> slots;
+  for (const Acted& a : acted) slots.emplace_back(a.action, a.channel);
+  const std::optional<decide::ContactBreach> breach =
+      decide::ContactPolicyBreach(catalog, slots, history->value_or(decide::ContactHistory{}), now);
+  if (!breach) return absl::OkStatus();
+  return MakeError(
+      absl::StatusCode::kAborted, "contact_limit_reached",
+      StrCat("acting on action ", acted[breach->slot].action, " (slot ", slot_numbers[breach->slot],
+             ") now would break the contact policy (", breach->reason,
+             breach->reason == "suppressed"
+                 ? "): the customer gave it negative outcomes since the decision was "
+                 : "): the customer was contacted since the decision was ",
+             made, "; ", instead),
+      "id");
+}
+
 absl::Status DecideService::Act(State& state, const decide::Catalog& catalog,
                                 const decide::DecisionPoint* point, uint64_t id, uint64_t customer,
                                 int64_t now, const std::vector<Acted>& slots,
@@ -1715,12 +1759,39 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
   absl::StatusOr<bool> approved = HeldSlotsApproved(*store_, ws, *id, logged);
   if (!approved.ok()) return respond(net::ErrorResponse(approved.status()));
   std::vector<Acted> acted;
-  for (const LoggedSlot& s : logged.slots) {
-    if (!s.held || *approved) acted.push_back({s.action, s.channel, s.variant});
+  std::vector<size_t> acted_slots;  // their slot numbers
+  for (size_t i = 0; i < logged.slots.size(); ++i) {
+    const LoggedSlot& s = logged.slots[i];
+    if (s.held && !*approved) continue;
+    acted.push_back({s.action, s.channel, s.variant});
+    acted_slots.push_back(i + 1);
+  }
+  // Shown now, so what the customer allows now rules, as for an approval: a consent withdrawn
+  // since the decision was made, or contacts made since, refuse the activation (nothing is
+  // recorded, and the decision can take no reward).
+  absl::StatusOr<state::Profile> customer = CurrentProfile(*store_, ws, logged.profile);
+  if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
+  for (size_t i = 0; i < acted.size(); ++i) {
+    if (std::string_view purpose =
+            WithdrawnConsent(catalog, acted[i].action, acted[i].channel, *customer);
+        !purpose.empty()) {
+      return respond(net::ErrorResponse(
+          MakeError(absl::StatusCode::kAborted, "consent_withdrawn",
+                    StrCat("the customer does not consent to ", purpose, ", which action ",
+                           acted[i].action, " (slot ", acted_slots[i],
+                           ") needs; the decision was not activated: do not show it"),
+                    "id")));
+    }
   }
   std::unique_lock<std::mutex> contact_lock;
   if (catalog.settings.PerCustomer() && logged.customer != 0) {
     contact_lock = std::unique_lock(contact_mu_[logged.customer % contact_mu_.size()]);
+  }
+  if (absl::Status s =
+          CheckContactPolicy(catalog, ws, logged.customer, *customer, acted, acted_slots, now,
+                             "made", "the decision was not activated: do not show it");
+      !s.ok()) {
+    return respond(net::ErrorResponse(s));
   }
   std::unique_lock<std::mutex> budget_lock;
   if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
@@ -2663,15 +2734,11 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
     // The customer may have withdrawn a consent since the decision was held: a slot whose action
     // or channel needs it is not approved (the approval stays pending, for a rejection).
     for (const Approval::Held& h : a->slots) {
-      std::string_view purpose;
-      if (const decide::Action* action = catalog.FindAction(h.action)) {
-        purpose = decide::MissingConsent(*action, *customer);
-      }
-      if (purpose.empty() && logged && h.slot >= 1 && h.slot <= logged->slots.size()) {
-        const std::string_view channel = decide::ChannelPurpose(logged->slots[h.slot - 1].channel);
-        if (!channel.empty() && customer->Denied(channel)) purpose = channel;
-      }
-      if (!purpose.empty()) {
+      const std::string_view channel = logged && h.slot >= 1 && h.slot <= logged->slots.size()
+                                           ? std::string_view(logged->slots[h.slot - 1].channel)
+                                           : std::string_view();
+      if (std::string_view purpose = WithdrawnConsent(catalog, h.action, channel, *customer);
+          !purpose.empty()) {
         return respond(net::ErrorResponse(
             MakeError(absl::StatusCode::kAborted, "consent_withdrawn",
                       StrCat("the customer does not consent to ", purpose, ", which action ",
@@ -2702,28 +2769,13 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
     if (catalog.settings.PerCustomer() && logged->customer != 0) {
       contact_lock = std::unique_lock(contact_mu_[logged->customer % contact_mu_.size()]);
     }
-    if (catalog.settings.contact_policy && logged->customer != 0) {
-      // Contacts made since the decision was held count: approving must not take the customer
-      // past a limit a decision now would not (the approval stays pending, for a rejection).
-      absl::StatusOr<std::optional<decide::ContactHistory>> history =
-          ReadCustomerRows<decide::ContactHistory>(*store_, ws, storage::ContactKey,
-                                                   CustomerHashes(logged->customer, *customer));
-      if (!history.ok()) return respond(net::ErrorResponse(history.status()));
-      std::vector<std::pair<std::string_view, std::string_view>> slots;
-      for (const Acted& act : acted) slots.emplace_back(act.action, act.channel);
-      if (std::optional<decide::ContactBreach> breach = decide::ContactPolicyBreach(
-              catalog, slots, history->value_or(decide::ContactHistory{}), now)) {
-        return respond(net::ErrorResponse(MakeError(
-            absl::StatusCode::kAborted, "contact_limit_reached",
-            StrCat("acting on action ", acted[breach->slot].action, " (slot ",
-                   acted_slots[breach->slot], ") now would break the contact policy (",
-                   breach->reason,
-                   breach->reason == "suppressed"
-                       ? "): the customer gave it negative outcomes since the decision was held"
-                       : "): the customer was contacted since the decision was held",
-                   "; reject the approval instead"),
-            "id")));
-      }
+    // Contacts made since the decision was held count: approving must not take the customer
+    // past a limit a decision now would not (the approval stays pending, for a rejection).
+    if (absl::Status s =
+            CheckContactPolicy(catalog, ws, logged->customer, *customer, acted, acted_slots, now,
+                               "held", "reject the approval instead");
+        !s.ok()) {
+      return respond(net::ErrorResponse(s));
     }
     if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
     if (absl::Status s = Act(**state, catalog, catalog.Point(logged->point), id, logged->customer,

@@ -182,6 +182,15 @@ class DecideService {
   struct Acted {
     std::string action, channel, variant;
   };
+  // OK when acting now on `acted` (slots numbered `slot_numbers`, from 1) of a decision for the
+  // customer whose contacts are kept under `customer` keeps within the contact policy, counting
+  // the contacts made since the decision (kept under every key of `profile` too); else 409
+  // contact_limit_reached, its message naming the slot, the reason, when the decision was
+  // `made` ("held" or "made") and what to do `instead`. Call under the customer's contact lock.
+  absl::Status CheckContactPolicy(const decide::Catalog& catalog, uint32_t ws, uint64_t customer,
+                                  const state::Profile& profile, const std::vector<Acted>& acted,
+                                  const std::vector<size_t>& slot_numbers, int64_t now,
+                                  std::string_view made, std::string_view instead) const;
   // Puts the use of the actions `acted` (catalog indexes) into `batch` and returns the new
   // uses, to be installed once the batch is written. Call under budget_mu.
   absl::StatusOr<std::vector<std::pair<std::string, BudgetUse>>> SpendBudgets(

@@ -937,6 +937,73 @@ test('approving a held slot checks the contact policy again: contacts made since
   assert.equal(await desk.stop(), 0);
 });
 
+test('activating a deferred decision checks consent and the contact policy again: what changed since it was made counts', async (t) => {
+  const shop = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: later
+    write_keys: [wk_later]
+    admin_keys: [ak_later]
+    decisions:
+      control_group: 0
+      thresholds: {autonomous: 0, supervised: 0}
+      contact_policy:
+        channels: {email: {max: 1, per: 7d}}
+      actions:
+        - {id: e1, issue: i, group: g, treatments: [{id: e1_mail, channel: email}]}
+        - {id: e2, issue: i, group: g, treatments: [{id: e2_mail, channel: email}]}
+      decision_points:
+        - {id: p, issues: [i]}
+`,
+  });
+  const post = (p, body) => shop.request(p, { body, headers: { authorization: basic('wk_later') } });
+  const deferred = async (userId) => {
+    const res = await post('/v1/decide', { userId, decisionPoint: 'p', deferActivation: true });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.activation, 'deferred');
+    assert.equal(res.json.slots[0].treatment.channel, 'email');
+    return res.json.decisionId;
+  };
+  const activate = (id) => post(`/v1/decisions/${id}/activate`, {});
+  const activatedAt = async (id) =>
+    (await shop.request(`/v1/decisions/${id}`, { headers: { authorization: 'Bearer ak_later' } })).json
+      .activatedAt;
+
+  // Two emails computed ahead for kim: neither was sent, so each passed the limit of one a week.
+  assert.equal((await post('/v1/track', { userId: 'kim', event: 'Signed Up' })).status, 200);
+  const first = await deferred('kim');
+  const second = await deferred('kim');
+  assert.equal((await activate(first)).status, 200);
+  const refused = await activate(second);
+  assert.equal(refused.status, 409, refused.text);
+  assert.equal(refused.json.error.code, 'contact_limit_reached');
+  assert.equal(refused.json.error.field, 'id');
+  assert.match(refused.json.error.message, /channel_limit.*since the decision was made.*not activated/);
+  assert.equal(await activatedAt(second), null, 'not recorded as shown');
+  const reward = await post('/v1/rewards', { decisionId: second, value: 1 });
+  assert.equal(reward.json.error.code, 'decision_not_activated');
+  // Refused, it recorded no contact: the next decision is still limited by the first email only.
+  const next = await post('/v1/decide', { userId: 'kim', decisionPoint: 'p' });
+  assert.deepEqual(next.json.filtered.map((f) => f.reason), ['channel_limit', 'channel_limit']);
+
+  // lee withdraws email consent after the decision was made.
+  assert.equal((await post('/v1/track', { userId: 'lee', event: 'Signed Up' })).status, 200);
+  const lees = await deferred('lee');
+  const withdrawn = await post('/v1/track', {
+    userId: 'lee',
+    event: 'Preferences Saved',
+    context: { consent: { marketing_email: false } },
+  });
+  assert.equal(withdrawn.status, 200);
+  const denied = await activate(lees);
+  assert.equal(denied.status, 409, denied.text);
+  assert.equal(denied.json.error.code, 'consent_withdrawn');
+  assert.match(denied.json.error.message, /marketing_email.*slot 1.*not activated/);
+  assert.equal(await activatedAt(lees), null);
+  assert.equal(await shop.stop(), 0);
+});
+
 test('budgets: per day and total spend, across customers and restarts', async (t) => {
   const dir = `${await makeTempDir(t)}/data`;
   let promo = await startServer({ t, config: BUDGET_CONFIG, dataDir: dir });
