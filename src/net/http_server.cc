@@ -355,7 +355,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     std::string_view encoding = SV(request_[http::field::content_encoding]);
     if (!encoding.empty() && !EqualsIgnoreCase(encoding, "identity")) {
-      if (!EqualsIgnoreCase(encoding, "gzip")) {
+      // x-gzip is gzip's old name, which recipients are to take as gzip (RFC 9110 8.4.1.3).
+      if (!EqualsIgnoreCase(encoding, "gzip") && !EqualsIgnoreCase(encoding, "x-gzip")) {
         return Send(ErrorResponse(InvalidInput("unsupported_encoding",
                                                StrCat("Content-Encoding ", encoding.substr(0, 64),
                                                       " is not supported; use gzip or none"))),
