@@ -1,6 +1,8 @@
 #include "api/query.h"
 
+#include <algorithm>
 #include <charconv>
+#include <vector>
 
 #include "common/status.h"
 #include "common/strings.h"
@@ -77,6 +79,69 @@ absl::StatusOr<uint64_t> PageLimit(std::string_view target, uint64_t fallback, u
   return limit;
 }
 
+bool RepeatedKey(simdjson::dom::object obj, std::string_view* key) {
+  const size_t n = obj.size();
+  if (n < 2) return false;
+  if (n <= 32) {  // each key against those before it: no allocation for the usual objects
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      for (auto before = obj.begin(); before != it; ++before) {
+        if (before.key() == it.key()) {
+          *key = it.key();
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+  std::vector<std::string_view> keys;
+  keys.reserve(n);
+  for (auto [k, v] : obj) keys.push_back(k);
+  std::sort(keys.begin(), keys.end());
+  auto twice = std::adjacent_find(keys.begin(), keys.end());
+  if (twice == keys.end()) return false;
+  *key = *twice;
+  return true;
+}
+
+bool RepeatedKeyPath(simdjson::dom::element value, std::string* path, std::string* repeated) {
+  auto prepend = [path](std::string head) {
+    if (!path->empty() && path->front() != '[') head.push_back('.');
+    *path = StrCat(head, *path);
+  };
+  if (value.is_object()) {
+    simdjson::dom::object obj(value);
+    std::string_view key;
+    if (RepeatedKey(obj, &key)) {
+      *path = std::string(key);
+      *repeated = std::string(key);
+      return true;
+    }
+    for (auto [k, child] : obj) {
+      if (RepeatedKeyPath(child, path, repeated)) {
+        prepend(std::string(k));
+        return true;
+      }
+    }
+  } else if (value.is_array()) {
+    size_t i = 0;
+    for (simdjson::dom::element child : simdjson::dom::array(value)) {
+      if (RepeatedKeyPath(child, path, repeated)) {
+        prepend(StrCat("[", i, "]"));
+        return true;
+      }
+      ++i;
+    }
+  }
+  return false;
+}
+
+absl::Status RepeatedKeyError(const std::string& path, std::string_view key) {
+  return InvalidInput(
+      "duplicate_key",
+      StrCat("the key \"", key.substr(0, 64), "\" appears twice in one object; send it once"),
+      path);
+}
+
 absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
                                                       simdjson::dom::parser& parser) {
   simdjson::dom::element doc;
@@ -86,6 +151,7 @@ absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
                         StrCat("the body must be a JSON object: ", simdjson::error_message(e)));
   }
   if (!doc.is_object()) return InvalidInput("malformed_json", "the body must be a JSON object");
+  if (std::string path, key; RepeatedKeyPath(doc, &path, &key)) return RepeatedKeyError(path, key);
   return doc;
 }
 

@@ -1,5 +1,6 @@
 // Query strings and bodies of API requests: finding a parameter, percent-decoding it, reading
-// numbers with an error that names the parameter, and reading a JSON object body.
+// numbers with an error that names the parameter, and reading a JSON object body (refusing keys
+// that appear twice).
 // Thread-safety: pure functions.
 #pragma once
 
@@ -31,8 +32,21 @@ absl::StatusOr<uint64_t> PageLimit(std::string_view target, uint64_t fallback = 
                                    uint64_t max = 1000);
 
 // `body` parsed by `parser` (which must outlive the result) as a JSON object; otherwise 400
-// malformed_json "the body must be a JSON object".
+// malformed_json "the body must be a JSON object", or 400 duplicate_key when a key appears twice
+// in one of its objects (RepeatedKeyPath).
 absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
                                                       simdjson::dom::parser& parser);
+
+// Keys that appear twice in one object. JSON leaves which of the two counts undefined (simdjson
+// would read the first, a JavaScript reader of what is stored the last), so a body with one is
+// refused rather than read one way and kept the other.
+//
+// A key that appears twice among the members of `obj` (not below them); false when none does.
+bool RepeatedKey(simdjson::dom::object obj, std::string_view* key);
+// The path ("properties.revenue", "items[2].sku") of the first key that appears twice in one
+// object of `value`, depth first, and the key; false when none does.
+bool RepeatedKeyPath(simdjson::dom::element value, std::string* path, std::string* repeated);
+// 400 duplicate_key naming the key, its field the path.
+absl::Status RepeatedKeyError(const std::string& path, std::string_view key);
 
 }  // namespace whisperer::api

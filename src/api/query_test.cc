@@ -62,5 +62,34 @@ TEST(JsonObjectBody, ObjectsOnlyWithTheReasonForEachRefusal) {
   EXPECT_EQ(ErrorCodeOf(JsonObjectBody("{\"a\":\"\xc3(\"}", parser).status()), "invalid_utf8");
 }
 
+TEST(JsonObjectBody, KeysTwiceInOneObjectAreRefusedWithTheirPath) {
+  simdjson::dom::parser parser;
+  struct Case {
+    std::string body;
+    std::string field;  // "" when accepted
+  };
+  const Case cases[] = {
+      {R"({"slots":1,"slots":3})", "slots"},
+      {R"({"context":{"page":{"url":"a","url":"b"}}})", "context.page.url"},
+      {R"({"items":[{"id":1},{"id":2,"id":3}]})", "items[1].id"},
+      // Equal keys in different objects, or a key equal to a value, are fine.
+      {R"({"a":{"id":1},"b":{"id":1},"id":"id"})", ""},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<simdjson::dom::element> got = JsonObjectBody(c.body, parser);
+    if (c.field.empty()) {
+      EXPECT_TRUE(got.ok()) << c.body << ": " << got.status();
+      continue;
+    }
+    EXPECT_EQ(ErrorCodeOf(got.status()), "duplicate_key") << c.body;
+    EXPECT_EQ(ErrorFieldOf(got.status()), c.field) << c.body;
+  }
+  // More members than the pairwise check takes: the sorted one finds the repeat too.
+  std::string wide = "{";
+  for (int i = 0; i < 40; ++i) wide += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  wide += "\"k7\":0}";
+  EXPECT_EQ(ErrorFieldOf(JsonObjectBody(wide, parser).status()), "k7");
+}
+
 }  // namespace
 }  // namespace whisperer::api

@@ -4,6 +4,7 @@
 #include <optional>
 #include <vector>
 
+#include "api/query.h"
 #include "common/ids.h"
 #include "common/json_writer.h"
 #include "common/status.h"
@@ -250,74 +251,6 @@ void WriteMerged(JsonWriter& w, std::string_view key, const std::optional<object
     w.String(v);
   }
   w.EndObject();
-}
-
-// A key that appears twice among the members of `obj` (not below them); false when none does.
-bool RepeatedKey(object obj, std::string_view* key) {
-  const size_t n = obj.size();
-  if (n < 2) return false;
-  if (n <= 32) {  // each key against those before it: no allocation for the usual objects
-    for (auto it = obj.begin(); it != obj.end(); ++it) {
-      for (auto before = obj.begin(); before != it; ++before) {
-        if (before.key() == it.key()) {
-          *key = it.key();
-          return true;
-        }
-      }
-    }
-    return false;
-  }
-  std::vector<std::string_view> keys;
-  keys.reserve(n);
-  for (auto [k, v] : obj) keys.push_back(k);
-  std::sort(keys.begin(), keys.end());
-  auto twice = std::adjacent_find(keys.begin(), keys.end());
-  if (twice == keys.end()) return false;
-  *key = *twice;
-  return true;
-}
-
-// The path ("properties.revenue", "items[2].sku") of the first key that appears twice in one
-// object of `value`, depth first; false when none does. JSON leaves which of the two counts
-// undefined: the profile would read the first, a JavaScript reader of the stored event the
-// last, so such an event is refused rather than stored with both.
-bool RepeatedKeyPath(element value, std::string* path, std::string* repeated) {
-  auto prepend = [path](std::string head) {
-    if (!path->empty() && path->front() != '[') head.push_back('.');
-    *path = StrCat(head, *path);
-  };
-  if (value.is_object()) {
-    object obj(value);
-    std::string_view key;
-    if (RepeatedKey(obj, &key)) {
-      *path = std::string(key);
-      *repeated = std::string(key);
-      return true;
-    }
-    for (auto [k, child] : obj) {
-      if (RepeatedKeyPath(child, path, repeated)) {
-        prepend(std::string(k));
-        return true;
-      }
-    }
-  } else if (value.is_array()) {
-    size_t i = 0;
-    for (element child : simdjson::dom::array(value)) {
-      if (RepeatedKeyPath(child, path, repeated)) {
-        prepend(StrCat("[", i, "]"));
-        return true;
-      }
-      ++i;
-    }
-  }
-  return false;
-}
-
-absl::Status RepeatedKeyError(const std::string& path, std::string_view key) {
-  return InvalidInput(
-      "duplicate_key",
-      StrCat("the key \"", key.substr(0, 64), "\" appears twice in one object; send it once"),
-      path);
 }
 
 absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type,

@@ -1,14 +1,15 @@
 #include "server/experience_service.h"
 
-#include "server/request_context.h"
-
 #include <simdjson.h>
+
+#include <cmath>
 
 #include "api/query.h"
 #include "common/json_writer.h"
 #include "common/status.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
+#include "server/request_context.h"
 #include "state/conditions.h"
 #include "state/intent.h"
 #include "state/profiles.h"
@@ -130,14 +131,27 @@ void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder r
   w.Key("id");
   w.String(*id);
   for (auto [key, value] : simdjson::dom::object(*body)) {
-    if (key == "stock") {
-      int64_t stock;
-      if (value.get(stock) != simdjson::SUCCESS || stock < 0) {
+    if (key == "id" || key == "updatedAt") {
+      // What GET answered can be sent back as it is: the id must be the path's, and the time
+      // of the change is the server's.
+      std::string_view text;
+      if (value.get(text) != simdjson::SUCCESS || (key == "id" && text != *id)) {
+        return respond(net::ErrorResponse(InvalidInput(
+            "invalid_value",
+            key == "id" ? StrCat("id must be the item's id in the path, ", *id, ", or absent")
+                        : std::string("updatedAt is set by the server: leave it out"),
+            std::string(key))));
+      }
+    } else if (key == "stock") {
+      // A whole number, written as JSON allows one (3, 3.0, 1e3).
+      double stock;
+      if (value.get(stock) != simdjson::SUCCESS || stock < 0 || stock > 9.0e15 ||
+          stock != std::floor(stock)) {
         return respond(net::ErrorResponse(
             InvalidInput("invalid_value", "stock must be a whole number, 0 or more", "stock")));
       }
       w.Key("stock");
-      w.Int(stock);
+      w.Int(static_cast<int64_t>(stock));
     } else if (key == "offerEndsAt") {
       std::string_view ends;
       if (value.is_null()) {
@@ -172,7 +186,9 @@ void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder r
     } else {
       return respond(net::ErrorResponse(
           InvalidInput("invalid_value",
-                       StrCat("unknown field ", key, "; expected stock, offerEndsAt, price, name"),
+                       StrCat("unknown field ", key,
+                              "; expected stock, offerEndsAt, price, name (and id, updatedAt as "
+                              "read)"),
                        std::string(key))));
     }
   }

@@ -141,6 +141,13 @@ const cases = [
     'properties.revenue',
   ],
   [
+    'a key twice in a decide body (every JSON body is checked)',
+    () => post('/v1/decide', '{"userId":"u1","decisionPoint":"home","context":{"locale":"en","locale":"fr"}}'),
+    400,
+    'duplicate_key',
+    'context.locale',
+  ],
+  [
     'neither userId nor anonymousId',
     () => post('/v1/track', { event: 'x', properties: {} }),
     400,

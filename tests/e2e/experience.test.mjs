@@ -42,17 +42,32 @@ test('catalog items: put, get, and clear errors', async () => {
   const got = await admin('/v1/catalog/items/sku-1');
   assert.equal(got.status, 200);
   assert.deepEqual(got.json, put.json);
-  for (const [body, field] of [
+  // What GET answered goes back as it is, changed; a whole stock may be written as 1e1.
+  const roundTrip = await admin('/v1/catalog/items/sku-1', {
+    method: 'PUT',
+    body: JSON.stringify({ ...got.json, price: 17.5 }).replace('"stock":7', '"stock":1e1'),
+  });
+  assert.equal(roundTrip.status, 200, roundTrip.text);
+  assert.equal(roundTrip.json.stock, 10);
+  assert.equal(roundTrip.json.price, 17.5);
+  assert.equal(roundTrip.json.id, 'sku-1');
+  assert.notEqual(roundTrip.json.updatedAt, '2000-01-01T00:00:00.000Z');
+  for (const [body, field, code = 'invalid_value'] of [
     [{ stock: -1 }, 'stock'],
     [{ stock: 'many' }, 'stock'],
-    [{ offerEndsAt: 'soon' }, 'offerEndsAt'],
+    [{ stock: 2.5 }, 'stock'],
+    [{ offerEndsAt: 'soon' }, 'offerEndsAt', 'invalid_timestamp'],
     [{ colour: 'red' }, 'colour'],
+    [{ id: 'sku-2', stock: 1 }, 'id'],
+    [{ updatedAt: 5 }, 'updatedAt'],
+    ['{"stock":1,"stock":2}', 'stock', 'duplicate_key'],
   ]) {
     const res = await admin('/v1/catalog/items/sku-1', { method: 'PUT', body });
     assert.equal(res.status, 400, JSON.stringify(body));
     assert.equal(res.json.error.field, field);
+    assert.equal(res.json.error.code, code, res.text);
   }
-  assert.equal((await admin('/v1/catalog/items/sku-1')).json.stock, 7, 'a refused PUT changes nothing');
+  assert.equal((await admin('/v1/catalog/items/sku-1')).json.stock, 10, 'a refused PUT changes nothing');
   // An id that is not UTF-8 once %-decoded would make answers that are not JSON.
   const notUtf8 = await admin('/v1/catalog/items/%C3%28', { method: 'PUT', body: { stock: 3 } });
   assert.equal(notUtf8.status, 400, notUtf8.text);
