@@ -129,11 +129,20 @@ class Reader {
                           std::vector<std::string>* out) {
     if (!node) return absl::OkStatus();
     if (!node.IsSequence()) return ConfigError(file_, node, path, "must be a list of strings");
+    const size_t first = out->size();
     for (size_t i = 0; i < node.size(); ++i) {
       if (!node[i].IsScalar() || !QuotedIfJson(node[i]) || node[i].Scalar().empty()) {
         return ConfigError(file_, node[i], StrCat(path, "[", i, "]"), "must be a non-empty string");
       }
-      out->push_back(node[i].Scalar());
+      // Every list of the config is a set (traits, purposes, keys, decision points...): a
+      // value twice is a slip, which could count twice (a trait's feature, a goal's point).
+      const std::string& value = node[i].Scalar();
+      if (std::find(out->begin() + static_cast<ptrdiff_t>(first), out->end(), value) !=
+          out->end()) {
+        return ConfigError(file_, node[i], StrCat(path, "[", i, "]"),
+                           StrCat("'", value, "' is listed twice"));
+      }
+      out->push_back(value);
     }
     return absl::OkStatus();
   }
@@ -422,7 +431,6 @@ absl::Status ParseModels(Reader& r, const YAML::Node& n, const std::string& path
       return ConfigError(r.file(), t["properties"], p,
                          StrCat("names more than ", kMaxTextProperties, " properties"));
     }
-    std::set<std::string, std::less<>> seen;
     for (size_t i = 0; i < m->text_properties.size(); ++i) {
       const std::string& prop = m->text_properties[i];
       std::string ip = StrCat(p, "[", i, "]");
@@ -437,9 +445,6 @@ absl::Status ParseModels(Reader& r, const YAML::Node& n, const std::string& path
       if (prop.rfind("properties.", 0) == 0) {
         return ConfigError(r.file(), t["properties"][i], ip,
                            "paths are below the event's `properties`: leave out `properties.`");
-      }
-      if (!seen.insert(prop).second) {
-        return ConfigError(r.file(), t["properties"][i], ip, "names a property twice");
       }
     }
   }
@@ -899,11 +904,6 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
         if (!known(priority[i])) {
           return ConfigError(file, pr[i], StrCat(p, ".priority[", i, "]"),
                              StrCat("unknown identifier type; expected ", kTypes));
-        }
-        if (std::find(priority.begin(), priority.begin() + static_cast<ptrdiff_t>(i),
-                      priority[i]) != priority.begin() + static_cast<ptrdiff_t>(i)) {
-          return ConfigError(file, pr[i], StrCat(p, ".priority[", i, "]"),
-                             StrCat("'", priority[i], "' is listed twice: each type has one rank"));
         }
       }
       ws->identity.priority = std::move(priority);
