@@ -230,7 +230,7 @@ void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder resp
     std::string_view s;
     if (v.get(s) != simdjson::SUCCESS || s.empty() || s.size() > 200) {
       return respond(net::ErrorResponse(
-          InvalidInput("invalid_type", "source must be a string of 1 to 200 bytes", "source")));
+          InvalidInput("wrong_type", "source must be a string of 1 to 200 bytes", "source")));
     }
     source = StrCat("api:", s);
   }
@@ -362,7 +362,7 @@ void ProfileService::HandleUnmerge(net::RequestContext& ctx, net::Responder resp
     std::string_view type, value;
     if (e["type"].get(type) != simdjson::SUCCESS || e["value"].get(value) != simdjson::SUCCESS) {
       return respond(net::ErrorResponse(
-          InvalidInput("invalid_type", "each identifier needs a string type and value",
+          InvalidInput("wrong_type", "each identifier needs a string type and value",
                        StrCat("identifiers[", ids.size(), "]"))));
     }
     ids.push_back({std::string(type), std::string(value)});

@@ -286,12 +286,14 @@ test('consent: set through the API and from events; denied cross_device stops me
     [{ purposes: { analytics: 'maybe' } }, 400, 'purposes.analytics'],
     [{ purposes: {} }, 400, 'purposes'],
     [{ purposes: { analytics: true }, timestamp: 'yesterday' }, 400, 'timestamp'],
+    [{ purposes: { analytics: true }, source: 7 }, 400, 'source', 'wrong_type'],
     ['{not json', 400, undefined],
   ];
-  for (const [body, status, field] of bad) {
+  for (const [body, status, field, code] of bad) {
     res = await admin(`/v1/profiles/${userProfile}/consent`, { method: 'PUT', body });
     assert.equal(res.status, status, JSON.stringify(body));
     assert.equal(res.json.error.field, field, JSON.stringify(body));
+    if (code) assert.equal(res.json.error.code, code, res.text);
   }
   res = await admin(`/v1/profiles/prf_fffffff/consent`, { method: 'PUT', body: { purposes: { analytics: true } } });
   assert.equal(res.status, 404);
@@ -497,14 +499,15 @@ test('export, unmerge and erasure through the API', async () => {
     assert.equal(gone.status, 404, `${old}: ${gone.text}`);
   }
   assert.equal((await admin(`/v1/profiles/${id}`)).json.orders.count, 0);
-  for (const [body, field] of [
+  for (const [body, field, code] of [
     [{ identifiers: [] }, 'identifiers'],
-    [{ identifiers: [{ type: 'anonymousId' }] }, 'identifiers[0]'],
+    [{ identifiers: [{ type: 'anonymousId' }] }, 'identifiers[0]', 'wrong_type'],
     [{ identifiers: [{ type: 'anonymousId', value: 'not-this-profiles' }] }, 'identifiers'],
   ]) {
     res = await admin(`/v1/profiles/${id}/unmerge`, { body });
     assert.equal(res.status, 400, JSON.stringify(body));
     assert.equal(res.json.error.field, field);
+    if (code) assert.equal(res.json.error.code, code, res.text);
   }
 
   // Erase with suppression: nothing of the customer can be read, and later events are dropped.
