@@ -18,6 +18,16 @@ int HexDigit(char c) {
   return -1;
 }
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// True when the digits of an integer literal (no sign) are past what simdjson reads: above
+// 18446744073709551615, or for a negative one below -9223372036854775808.
+bool PastInt64Range(std::string_view digits, bool negative) {
+  const std::string_view limit = negative ? "9223372036854775808" : "18446744073709551615";
+  while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+  return digits.size() != limit.size() ? digits.size() > limit.size() : digits > limit;
+}
+
 }  // namespace
 
 std::optional<std::string_view> QueryParam(std::string_view target, std::string_view name) {
@@ -142,10 +152,69 @@ absl::Status RepeatedKeyError(const std::string& path, std::string_view key) {
       path);
 }
 
+bool WidenBigIntegers(std::string_view json, std::string* out) {
+  out->clear();
+  out->reserve(json.size() + 16);
+  bool changed = false;
+  size_t i = 0;
+  while (i < json.size()) {
+    const char c = json[i];
+    if (c == '"') {  // a string, copied to its closing quote
+      const size_t start = i++;
+      while (i < json.size() && json[i] != '"') i += json[i] == '\\' ? 2 : 1;
+      i = std::min(i + 1, json.size());
+      out->append(json.substr(start, i - start));
+      continue;
+    }
+    if (c != '-' && !IsDigit(c)) {
+      out->push_back(c);
+      ++i;
+      continue;
+    }
+    // A number: sign, integer digits, then maybe a fraction and an exponent.
+    const size_t start = i;
+    const bool negative = c == '-';
+    if (negative) ++i;
+    const size_t digits_start = i;
+    while (i < json.size() && IsDigit(json[i])) ++i;
+    const std::string_view digits = json.substr(digits_start, i - digits_start);
+    bool plain = true;
+    if (i < json.size() && json[i] == '.') {
+      plain = false;
+      for (++i; i < json.size() && IsDigit(json[i]);) ++i;
+    }
+    if (i < json.size() && (json[i] == 'e' || json[i] == 'E')) {
+      plain = false;
+      ++i;
+      if (i < json.size() && (json[i] == '+' || json[i] == '-')) ++i;
+      while (i < json.size() && IsDigit(json[i])) ++i;
+    }
+    out->append(json.substr(start, i - start));
+    if (plain && !digits.empty() && PastInt64Range(digits, negative)) {
+      out->append(".0");
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+simdjson::error_code ParseJsonAsJavaScript(simdjson::dom::parser& parser, std::string_view body,
+                                           simdjson::dom::element* root) {
+  simdjson::error_code error = parser.parse(body.data(), body.size(), true).get(*root);
+  if (error == simdjson::NUMBER_ERROR) {
+    // Only on this error, so other bodies pay nothing.
+    std::string widened;
+    if (WidenBigIntegers(body, &widened)) {
+      error = parser.parse(widened.data(), widened.size(), true).get(*root);
+    }
+  }
+  return error;
+}
+
 absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
                                                       simdjson::dom::parser& parser) {
   simdjson::dom::element doc;
-  if (const simdjson::error_code e = parser.parse(body.data(), body.size()).get(doc); e) {
+  if (const simdjson::error_code e = ParseJsonAsJavaScript(parser, body, &doc); e) {
     if (e == simdjson::UTF8_ERROR) return InvalidInput("invalid_utf8", "the body is not UTF-8");
     return InvalidInput("malformed_json",
                         StrCat("the body must be a JSON object: ", simdjson::error_message(e)));

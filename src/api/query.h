@@ -31,6 +31,17 @@ absl::StatusOr<uint64_t> ParseUintParam(std::string_view value, std::string_view
 absl::StatusOr<uint64_t> PageLimit(std::string_view target, uint64_t fallback = 100,
                                    uint64_t max = 1000);
 
+// Copies `json` to `out` with every integer literal past the 64-bit range (which simdjson refuses)
+// written as a double ("20000000000000000000" -> "20000000000000000000.0"); strings are copied
+// untouched. False when there was no such literal.
+bool WidenBigIntegers(std::string_view json, std::string* out);
+
+// `body` parsed by `parser` into `root`, reading integers past the 64-bit range as the doubles a
+// JavaScript client holds: JavaScript writes numbers below 1e21 without an exponent, so a client
+// sends 2e19 as 20000000000000000000, which simdjson does not read as an integer.
+simdjson::error_code ParseJsonAsJavaScript(simdjson::dom::parser& parser, std::string_view body,
+                                           simdjson::dom::element* root);
+
 // `body` parsed by `parser` (which must outlive the result) as a JSON object; otherwise 400
 // malformed_json "the body must be a JSON object", or 400 duplicate_key when a key appears twice
 // in one of its objects (RepeatedKeyPath).

@@ -62,6 +62,29 @@ TEST(JsonObjectBody, ObjectsOnlyWithTheReasonForEachRefusal) {
   EXPECT_EQ(ErrorCodeOf(JsonObjectBody("{\"a\":\"\xc3(\"}", parser).status()), "invalid_utf8");
 }
 
+TEST(WidenBigIntegers, TouchesOnlyIntegerLiteralsPast64Bits) {
+  std::string out;
+  EXPECT_FALSE(WidenBigIntegers(R"({"a":[1,-2,3.5e30,18446744073709551615],"b":"1e99"})", &out));
+  EXPECT_EQ(out, R"({"a":[1,-2,3.5e30,18446744073709551615],"b":"1e99"})");
+  EXPECT_TRUE(WidenBigIntegers(
+      R"({"a":18446744073709551616,"b":-9223372036854775809,"c":1.00000000000000000000001,)"
+      R"("d":"99999999999999999999","e":000000000000000000000001})",
+      &out));
+  EXPECT_EQ(out, R"({"a":18446744073709551616.0,"b":-9223372036854775809.0,)"
+                 R"("c":1.00000000000000000000001,"d":"99999999999999999999",)"
+                 R"("e":000000000000000000000001})");
+}
+
+TEST(JsonObjectBody, IntegersPast64BitsAreReadAsDoubles) {
+  simdjson::dom::parser parser;
+  absl::StatusOr<simdjson::dom::element> got =
+      JsonObjectBody(R"({"n":20000000000000000000,"s":"20000000000000000000"})", parser);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(double((*got)["n"]), 2e19);
+  EXPECT_EQ(std::string_view((*got)["s"]), "20000000000000000000");
+  EXPECT_EQ(ErrorCodeOf(JsonObjectBody(R"({"n":1e400})", parser).status()), "malformed_json");
+}
+
 TEST(JsonObjectBody, KeysTwiceInOneObjectAreRefusedWithTheirPath) {
   simdjson::dom::parser parser;
   struct Case {

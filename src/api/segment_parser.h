@@ -70,11 +70,6 @@ struct Rejection {
   absl::Status error;
 };
 
-// Copies `json` to `out` with every integer literal past the 64-bit range (which simdjson refuses)
-// written as a double ("20000000000000000000" -> "20000000000000000000.0"); strings are copied
-// untouched. False when there was no such literal.
-bool WidenBigIntegers(std::string_view json, std::string* out);
-
 struct ParsedRequest {
   std::vector<Event> events;
   std::vector<Rejection> rejected;

@@ -65,19 +65,6 @@ TEST(SegmentParserTest, IntegersPast64BitsAreReadAsDoubles) {
   EXPECT_EQ(ErrorCodeOf(out_of_range.status()), "malformed_json");
 }
 
-TEST(SegmentParserTest, WidenBigIntegersTouchesOnlyIntegerLiteralsPast64Bits) {
-  std::string out;
-  EXPECT_FALSE(WidenBigIntegers(R"({"a":[1,-2,3.5e30,18446744073709551615],"b":"1e99"})", &out));
-  EXPECT_EQ(out, R"({"a":[1,-2,3.5e30,18446744073709551615],"b":"1e99"})");
-  EXPECT_TRUE(WidenBigIntegers(
-      R"({"a":18446744073709551616,"b":-9223372036854775809,"c":1.00000000000000000000001,)"
-      R"("d":"99999999999999999999","e":000000000000000000000001})",
-      &out));
-  EXPECT_EQ(out, R"({"a":18446744073709551616.0,"b":-9223372036854775809.0,)"
-                 R"("c":1.00000000000000000000001,"d":"99999999999999999999",)"
-                 R"("e":000000000000000000000001})");
-}
-
 TEST(SegmentParserTest, ClockSkewIsCorrected) {
   SegmentParser parser;
   // The device clock is 1 hour fast: it says it sent at 13:00:05 an event made at 13:00:00.
