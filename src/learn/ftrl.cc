@@ -166,35 +166,82 @@ void PlattCalibrator::Add(double logit, int label) {
 // squeezes the raw logits into a few bins, the centre would be far from them and a steep fit
 // would magnify the difference. A small prior (one pseudo-example of each class at logit 0, as
 // Platt's target smoothing does) keeps a and b finite on separable or one-class data.
+//
+// Newton's method with a backtracking line search on the log-likelihood (Lin, Lin and Weng, "A
+// note on Platt's probabilistic outputs for support vector machines", 2007): a full Newton step
+// from a fit far from the data (raw logits piled up where the labels do not put them, as an
+// early model's are) overshot, and the clamps below then left a = 100, b = 50, every
+// probability 1.
 void PlattCalibrator::Refit() {
-  double a = a_, b = b_;
-  for (int iter = 0; iter < 20; ++iter) {
-    double g_a = 0, g_b = 0, h_aa = 0, h_ab = 0, h_bb = 0;
-    auto accumulate = [&](double x, double count, double positives) {
-      double p = Sigmoid(a * x + b);
-      double residual = count * p - positives;
-      double weight = count * p * (1 - p);
-      g_a += residual * x;
-      g_b += residual;
-      h_aa += weight * x * x;
-      h_ab += weight * x;
-      h_bb += weight;
+  // The negative log-likelihood of the histogram and the prior at (a, b), in a form that does
+  // not overflow: sum of count * log(1 + e^t) - positives * t, with t = a * x + b.
+  auto loss = [this](double a, double b) {
+    double sum = 0;
+    auto add = [&](double x, double count, double positives) {
+      const double t = a * x + b;
+      const double softplus = std::max(t, 0.0) + std::log1p(std::exp(-std::abs(t)));
+      sum += count * softplus - positives * t;
     };
     for (int i = 0; i < kBins; ++i) {
-      if (count_[i] > 0) accumulate(logit_sum_[i] / count_[i], count_[i], positive_[i]);
+      if (count_[i] > 0) add(logit_sum_[i] / count_[i], count_[i], positive_[i]);
     }
-    accumulate(0, 2, 1);
-    h_aa += 1e-6;
-    double det = h_aa * h_bb - h_ab * h_ab;
-    if (!(det > 0)) break;
-    double da = (h_bb * g_a - h_ab * g_b) / det;
-    double db = (h_aa * g_b - h_ab * g_a) / det;
-    a -= da;
-    b -= db;
-    if (std::abs(da) + std::abs(db) < 1e-9) break;
+    add(0, 2, 1);
+    return sum;
+  };
+  // Damped Newton steps from (a, b); with `slope` false, on b alone.
+  auto newton = [&](double& a, double& b, bool slope) {
+    double current = loss(a, b);
+    for (int iter = 0; iter < 50; ++iter) {
+      double g_a = 0, g_b = 0, h_aa = 0, h_ab = 0, h_bb = 0;
+      auto accumulate = [&](double x, double count, double positives) {
+        double p = Sigmoid(a * x + b);
+        double residual = count * p - positives;
+        double weight = count * p * (1 - p);
+        g_a += residual * x;
+        g_b += residual;
+        h_aa += weight * x * x;
+        h_ab += weight * x;
+        h_bb += weight;
+      };
+      for (int i = 0; i < kBins; ++i) {
+        if (count_[i] > 0) accumulate(logit_sum_[i] / count_[i], count_[i], positive_[i]);
+      }
+      accumulate(0, 2, 1);
+      h_aa += 1e-6;  // keeps the Hessian invertible (Lin et al. add 1e-12 to both diagonals)
+      h_bb += 1e-6;
+      double da = 0, db = g_b / h_bb;
+      if (slope) {
+        const double det = h_aa * h_bb - h_ab * h_ab;
+        if (!(det > 0)) break;
+        da = (h_bb * g_a - h_ab * g_b) / det;
+        db = (h_aa * g_b - h_ab * g_a) / det;
+      }
+      const double descent = g_a * da + g_b * db;  // > 0: the Hessian is positive definite
+      if (!(descent > 1e-12)) break;
+      double step = 1;
+      double next = loss(a - da, b - db);
+      while (!(next <= current - 1e-4 * step * descent) && step > 1e-10) {
+        step /= 2;
+        next = loss(a - step * da, b - step * db);
+      }
+      if (step <= 1e-10) break;  // no step lowers the loss: as good as it gets
+      a -= step * da;
+      b -= step * db;
+      current = next;
+      if (std::abs(step * da) + std::abs(step * db) < 1e-9) break;
+    }
+  };
+  double a = a_, b = b_;
+  newton(a, b, true);
+  // The slope stays positive (calibration keeps the model's ranking) and bounded: when the best
+  // one is outside, the intercept is fitted again at the bound, as the best fit there.
+  if (std::isfinite(a) && (a < 0.01 || a > 100)) {
+    a = std::clamp(a, 0.01, 100.0);
+    if (!std::isfinite(b)) b = b_;
+    newton(a, b, false);
   }
   if (std::isfinite(a) && std::isfinite(b)) {
-    a_ = std::clamp(a, 0.01, 100.0);
+    a_ = a;
     b_ = std::clamp(b, -50.0, 50.0);
   }
   if (window_ > refit_every_) {

@@ -134,6 +134,23 @@ TEST(FtrlModelTest, SerializeRoundTripsAndRejectsCorruptImages) {
   EXPECT_FALSE(FtrlModel::Deserialize(image + "x").ok());
 }
 
+TEST(PlattCalibratorTest, StaysCalibratedWhenTheRawScoreIsFarFromTheLabelRate) {
+  // Raw logits piled up far from where the labels put them (an early model sure of the wrong
+  // thing): an undamped Newton step from the current fit overshot into a = 100, b = 50, every
+  // probability 1 (seen on live churn models). The fit must land near the truth instead.
+  std::mt19937 rng(3);
+  std::normal_distribution<double> around(0, 0.3);
+  std::uniform_real_distribution<double> unit(0, 1);
+  for (double centre : {-6.0, 6.0}) {
+    for (double rate : {0.1, 0.3, 0.9}) {
+      PlattCalibrator calibrator(256, 4096);
+      for (int i = 0; i < 2048; ++i) calibrator.Add(centre + around(rng), unit(rng) < rate);
+      EXPECT_NEAR(calibrator.Apply(centre), rate, 0.05) << centre << " " << rate;
+      EXPECT_LT(calibrator.a(), 100) << centre << " " << rate;
+    }
+  }
+}
+
 TEST(PlattCalibratorTest, FitsAnUnderconfidentScoreAndFollowsChange) {
   // True probability sigmoid(2 * logit - 1): the raw logit is underconfident and biased.
   PlattCalibrator calibrator(256, 1 << 30);
