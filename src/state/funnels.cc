@@ -93,7 +93,7 @@ std::string FunnelKey(uint32_t workspace_id, std::string_view journey, int64_t v
 std::optional<FunnelKeyParts> DecodeFunnelKeySuffix(std::string_view suffix) {
   if (suffix.size() < 5) return std::nullopt;
   FunnelKeyParts p;
-  p.day = storage::GetBigEndian32(suffix.data());
+  p.day = static_cast<int32_t>(storage::GetBigEndian32(suffix.data()));  // before 1970: < 0
   uint8_t dim = static_cast<uint8_t>(suffix[4]);
   if (dim > static_cast<uint8_t>(FunnelDimension::kPersona)) return std::nullopt;
   p.dimension = static_cast<FunnelDimension>(dim);

@@ -494,26 +494,37 @@ absl::StatusOr<std::vector<std::pair<std::string, FunnelCounts>>> ProfileEngine:
     int64_t to_day, FunnelDimension dimension, int64_t version) {
   if (version == 0) version = journey.version;
   std::map<std::string, FunnelCounts> groups;
-  std::string lower = FunnelKeyPrefix(workspace_id, journey.id, version, from_day);
-  std::string upper = FunnelKeyPrefix(workspace_id, journey.id, version, to_day + 1);
-  size_t head = lower.size() - 4;  // the day starts here
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.funnels()));
-  for (it->Seek(lower); it->Valid(); it->Next()) {
-    std::optional<FunnelKeyParts> parts =
-        DecodeFunnelKeySuffix(it->key().ToStringView().substr(head));
-    if (!parts || parts->dimension != dimension) continue;
-    absl::StatusOr<FunnelCounts> counts = DecodeFunnel(it->value().ToStringView());
-    if (!counts.ok()) return counts.status();
-    FunnelCounts& group = groups[parts->value];
-    group.Resize(version == journey.version
-                     ? journey.stages.size()
-                     : std::max(group.entered.size(), counts->entered.size()));
-    group.Add(*counts);
+  // The days `first` to `last`, both before 1970 or both not: a day is kept as 32 bits of two's
+  // complement, so the days before 1970 (negative) sort after the others.
+  auto scan = [&](int64_t first, int64_t last) -> absl::Status {
+    const std::string lower = FunnelKeyPrefix(workspace_id, journey.id, version, first);
+    std::string upper = FunnelKeyPrefix(workspace_id, journey.id, version, last);
+    upper.push_back('\xff');  // past every key of day `last` (a dimension byte follows the day)
+    const size_t head = lower.size() - 4;  // the day starts here
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(store.db()->NewIterator(ro, store.funnels()));
+    for (it->Seek(lower); it->Valid(); it->Next()) {
+      std::optional<FunnelKeyParts> parts =
+          DecodeFunnelKeySuffix(it->key().ToStringView().substr(head));
+      if (!parts || parts->dimension != dimension) continue;
+      absl::StatusOr<FunnelCounts> counts = DecodeFunnel(it->value().ToStringView());
+      if (!counts.ok()) return counts.status();
+      FunnelCounts& group = groups[parts->value];
+      group.Resize(version == journey.version
+                       ? journey.stages.size()
+                       : std::max(group.entered.size(), counts->entered.size()));
+      group.Add(*counts);
+    }
+    return it->status().ok() ? absl::OkStatus() : RocksError(it->status());
+  };
+  if (from_day < 0) {
+    if (absl::Status s = scan(from_day, std::min<int64_t>(to_day, -1)); !s.ok()) return s;
   }
-  if (!it->status().ok()) return RocksError(it->status());
+  if (to_day >= 0) {
+    if (absl::Status s = scan(std::max<int64_t>(from_day, 0), to_day); !s.ok()) return s;
+  }
   // Every group as long as the longest (an earlier version's days may differ in length).
   size_t stages = 0;
   for (const auto& [value, group] : groups) stages = std::max(stages, group.entered.size());

@@ -202,6 +202,9 @@ test('funnels are counted as customers move: entries, moves, time in stage, by d
   // Earlier days hold nothing.
   const old = await admin('/v1/journeys/mobile_short_video/funnel?from=2020-01-01&to=2020-01-31');
   assert.deepEqual(old.groups, []);
+  // "All time" from before 1970 takes in today too (days before 1970 are kept apart).
+  const allTime = await admin(`/v1/journeys/mobile_short_video/funnel?from=1900-01-01&to=${today}`);
+  assert.deepEqual(allTime.groups.map((g) => g.stages[0].entered), [2]);
 
   for (const [p, status, field] of [
     ['/v1/journeys/nope/funnel', 404, 'id'],
