@@ -1247,10 +1247,8 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     for (size_t i = 0; i < catalog.actions.size(); ++i) {
       const decide::Action& a = catalog.actions[i];
       auto it = (*state)->budgets.find(a.id);
-      const BudgetUse use = it == (*state)->budgets.end() ? BudgetUse{} : it->second;
-      const int64_t today = use.day == day ? use.count : 0;
-      budget_spent[i] = (a.budget_per_day > 0 && today >= a.budget_per_day) ||
-                        (a.budget_total_spend > 0 && use.spent + a.cost > a.budget_total_spend);
+      budget_spent[i] =
+          BudgetSpent(a, it == (*state)->budgets.end() ? BudgetUse{} : it->second, day);
     }
     in.budget_spent = budget_spent;
   }
@@ -1793,8 +1791,25 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
+  // A deferred decision used no budget when it was made: acting on it now must not take an
+  // action past its budget (unlike a person's approval, no one chose to).
   std::unique_lock<std::mutex> budget_lock;
-  if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
+  if (catalog.settings.budgets) {
+    budget_lock = std::unique_lock((*state)->budget_mu);
+    for (size_t i = 0; i < acted.size(); ++i) {
+      const decide::Action* a = catalog.FindAction(acted[i].action);
+      if (a == nullptr) continue;
+      auto it = (*state)->budgets.find(a->id);
+      if (BudgetSpent(*a, it == (*state)->budgets.end() ? BudgetUse{} : it->second,
+                      now / 86'400'000)) {
+        return respond(net::ErrorResponse(MakeError(
+            absl::StatusCode::kAborted, "budget_exhausted",
+            StrCat("action ", a->id, " (slot ", acted_slots[i],
+                   ") has no budget left; the decision was not activated: do not show it"),
+            "id")));
+      }
+    }
+  }
   std::vector<std::pair<std::string, BudgetUse>> spent;
   if (absl::Status s = Act(**state, catalog, catalog.Point(logged.point), *id, logged.customer, now,
                            acted, &batch, &spent);
@@ -2821,6 +2836,12 @@ absl::Status DecideService::RecordContacts(
   history.Trim(now_ms, catalog.settings.contact_horizon_ms);
   rocksdb::Status put = batch->Put(store_->decisions(), key, history.Encode());
   return put.ok() ? absl::OkStatus() : StoreError(put);
+}
+
+bool DecideService::BudgetSpent(const decide::Action& a, const BudgetUse& use, int64_t day) {
+  const int64_t today = use.day == day ? use.count : 0;
+  return (a.budget_per_day > 0 && today >= a.budget_per_day) ||
+         (a.budget_total_spend > 0 && use.spent + a.cost > a.budget_total_spend);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, DecideService::BudgetUse>>>

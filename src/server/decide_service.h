@@ -191,6 +191,9 @@ class DecideService {
                                   const state::Profile& profile, const std::vector<Acted>& acted,
                                   const std::vector<size_t>& slot_numbers, int64_t now,
                                   std::string_view made, std::string_view instead) const;
+  // Whether action `a`, with `use` so far, has no budget left on `day` for one more use: its
+  // day's count reached, or its cost would take it past its total spend.
+  static bool BudgetSpent(const decide::Action& a, const BudgetUse& use, int64_t day);
   // Puts the use of the actions `acted` (catalog indexes) into `batch` and returns the new
   // uses, to be installed once the batch is written. Call under budget_mu.
   absl::StatusOr<std::vector<std::pair<std::string, BudgetUse>>> SpendBudgets(

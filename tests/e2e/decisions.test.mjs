@@ -1029,3 +1029,30 @@ test('budgets: per day and total spend, across customers and restarts', async (t
   assert.equal(await promo.stop(), 0);
 });
 
+test('budgets: deferred decisions spend at activation, and one past the budget is not activated', async (t) => {
+  const promo = await startServer({ t, config: BUDGET_CONFIG });
+  const post = (p, body) => promo.request(p, { body, headers: { authorization: basic('wk_promo') } });
+  // Three coupons computed ahead: none is spent yet, so each decision offers one.
+  const ids = [];
+  for (const user of ['a', 'b', 'c']) {
+    const res = await post('/v1/decide', { userId: user, decisionPoint: 'p', deferActivation: true });
+    assert.equal(res.status, 200, res.text);
+    assert.ok(res.json.slots.some((s) => s.action === 'coupon'), res.text);
+    ids.push(res.json.decisionId);
+  }
+  // Two coupons cost 10, the total: the third activation would overspend.
+  assert.equal((await post(`/v1/decisions/${ids[0]}/activate`, {})).status, 200);
+  assert.equal((await post(`/v1/decisions/${ids[1]}/activate`, {})).status, 200);
+  const third = await post(`/v1/decisions/${ids[2]}/activate`, {});
+  assert.equal(third.status, 409, third.text);
+  assert.equal(third.json.error.code, 'budget_exhausted');
+  assert.equal(third.json.error.field, 'id');
+  assert.match(third.json.error.message, /coupon .*not activated/);
+  const logged = await promo.request(`/v1/decisions/${ids[2]}`, { headers: { authorization: 'Bearer ak_promo' } });
+  assert.equal(logged.json.activatedAt, null);
+  // Nothing of it was spent: a fourth decision is filtered by the two activated coupons only.
+  const next = await post('/v1/decide', { userId: 'd', decisionPoint: 'p' });
+  assert.deepEqual(next.json.filtered.map((f) => [f.action, f.reason]), [['coupon', 'budget_exhausted']]);
+  assert.equal(await promo.stop(), 0);
+});
+
