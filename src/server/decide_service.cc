@@ -2089,6 +2089,20 @@ void WriteGroup(JsonWriter& w, std::string_view key, const GroupStats& g) {
   w.EndObject();
 }
 
+// Whether logged decision `id` (`doc`) was made with deferActivation and not activated (yet):
+// never shown, so nothing of it was acted on and it has no outcome.
+absl::StatusOr<bool> NotActivated(const storage::Store& store, uint32_t ws, uint64_t id,
+                                  simdjson::dom::element doc) {
+  std::string_view activation;
+  if (doc["activation"].get(activation) != simdjson::SUCCESS || activation != "deferred") {
+    return false;
+  }
+  absl::StatusOr<std::optional<std::string>> at =
+      store.Get(store.decisions(), storage::ActivationKey(ws, id));
+  if (!at.ok()) return at.status();
+  return !at->has_value();
+}
+
 // The export of one logged decision: a line per slot with what offline evaluation needs
 // (`whisperer eval ope --log`). `rewards` is each slot's reward (the sum of those stored: with
 // `aggregate: first` there is one), NaN for none.
@@ -2231,6 +2245,9 @@ void DecideService::HandleExport(net::RequestContext& ctx, net::Responder respon
     if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
     simdjson::dom::element doc;
     if (!stored->has_value() || parser.parse(**stored).get(doc) != simdjson::SUCCESS) continue;
+    absl::StatusOr<bool> unshown = NotActivated(*store_, ws, id, doc);
+    if (!unshown.ok()) return respond(net::ErrorResponse(unshown.status()));
+    if (*unshown) continue;  // no outcome to learn from
     absl::StatusOr<std::vector<double>> rewards = SlotRewards(*store_, ws, id);
     if (!rewards.ok()) return respond(net::ErrorResponse(rewards.status()));
     WriteExportLines(&out, id, doc, *rewards);
@@ -2272,6 +2289,9 @@ void DecideService::HandleLift(net::RequestContext& ctx, net::Responder respond)
         doc["slots"].get(slots) != simdjson::SUCCESS || (!point.empty() && at_point != point)) {
       continue;
     }
+    absl::StatusOr<bool> unshown = NotActivated(*store_, ws, id, doc);
+    if (!unshown.ok()) return respond(net::ErrorResponse(unshown.status()));
+    if (*unshown) continue;  // nothing of it was acted on
     absl::StatusOr<std::vector<double>> rewards = SlotRewards(*store_, ws, id);
     if (!rewards.ok()) return respond(net::ErrorResponse(rewards.status()));
     GroupStats& g = group == "control" ? control : engine;

@@ -405,6 +405,35 @@ test('the lift report: the engine against its control group', async (t) => {
   // The engine learned that good pays; the control group draws uniformly (about a third).
   assert.ok(engine.meanReward > control.meanReward + 0.2, res.text);
   assert.ok(lift.low > 0, res.text);
+  // Decisions computed ahead and never activated were never shown: the report and the export
+  // leave them out. One activated counts (without a reward: as 0).
+  const deferred = [];
+  for (let i = 0; i < 3; ++i) {
+    const d = await srv.request('/v1/decide', {
+      body: { userId: `late${i}`, decisionPoint: 'page', deferActivation: true },
+      headers: auth,
+    });
+    assert.equal(d.status, 200, d.text);
+    deferred.push(d.json);
+  }
+  const shown = await srv.request(`/v1/decisions/${deferred[0].decisionId}/activate`, {
+    method: 'POST',
+    body: {},
+    headers: auth,
+  });
+  assert.equal(shown.status, 200, shown.text);
+  ++groups[deferred[0].group];
+  const after = (await admin('/v1/decisions/lift?decisionPoint=page')).json;
+  assert.equal(after.scanned, 304);
+  assert.deepEqual([after.engine.decisions, after.control.decisions], [groups.engine, groups.control]);
+  assert.equal(after.engine.slots + after.control.slots, 301);
+  assert.equal(after.engine.rewarded + after.control.rewarded, 270);
+  const exported = await admin('/v1/decisions/export');
+  const exportedIds = new Set(exported.text.trim().split('\n').map((l) => JSON.parse(l).decisionId));
+  assert.deepEqual(
+    deferred.map((d) => exportedIds.has(d.decisionId)),
+    [true, false, false],
+  );
   const other = await admin('/v1/decisions/lift?decisionPoint=other');
   assert.equal(other.json.lift, null, other.text);
   const bad = await admin('/v1/decisions/lift?from=yesterday');
