@@ -271,12 +271,19 @@ void WriteDecision(JsonWriter& w, uint64_t id, const decide::Catalog& catalog,
 // against 14.4k, four alternating runs, bench/ November 2026).
 std::string LogRecord(std::string_view answer, const decide::Catalog& catalog,
                       const decide::Decision& d, uint64_t customer_hash,
+                      const std::vector<identity::Identifier>& visitor,
                       std::span<const learn::Feature> context) {
   std::string added;
   JsonWriter w(&added);
   w.StartObject();
   w.Key("customer");
   w.String(Hex16(customer_hash));
+  if (!visitor.empty()) {
+    // A first-time visitor's identifiers: the profile they have by the time the decision is
+    // activated is found by them.
+    w.Key("visitor");
+    state::WriteIdentifiers(w, visitor);
+  }
   w.Key("context");
   WriteFeatures(w, context);
   w.Key("eligible");
@@ -306,15 +313,32 @@ struct LoggedSlot {
 
 struct LoggedDecision {
   std::string point;
-  std::string profile;                  // its profileId, "" for a first-time visitor
-  uint64_t customer = 0;                // the hash of the contact history
-  bool deferred = false;                // acted on only once activated
+  std::string profile;                        // its profileId, "" for a first-time visitor
+  std::vector<identity::Identifier> visitor;  // a first-time visitor's identifiers
+  uint64_t customer = 0;                      // the hash of the contact history
+  bool deferred = false;                      // acted on only once activated
   std::string zone;                     // the customer's time zone when a send time was chosen
   std::vector<learn::Feature> context;  // the customer's features, not crossed with an action
   std::vector<LoggedSlot> slots;
 };
 
 namespace {
+
+// Appends the identifiers of `doc[key]` (as state::WriteIdentifiers writes them) to `out`;
+// false when one is not {"type", "value"}.
+bool ReadIdentifiers(simdjson::dom::element doc, std::string_view key,
+                     std::vector<identity::Identifier>* out) {
+  simdjson::dom::array list;
+  if (doc[key].get(list) != simdjson::SUCCESS) return true;
+  for (simdjson::dom::element id : list) {
+    std::string_view type, value;
+    if (id["type"].get(type) != simdjson::SUCCESS || id["value"].get(value) != simdjson::SUCCESS) {
+      return false;
+    }
+    out->push_back({std::string(type), std::string(value)});
+  }
+  return true;
+}
 
 // Appends the [index, value] pairs of `list` to `out`; false when one is not such a pair.
 bool ParseFeatures(simdjson::dom::array list, std::vector<learn::Feature>* out) {
@@ -346,6 +370,7 @@ std::optional<LoggedDecision> ParseLogged(std::string_view json) {
   d.point = point;
   std::string_view profile, customer, activation;
   if (doc["profileId"].get(profile) == simdjson::SUCCESS) d.profile = profile;
+  if (!ReadIdentifiers(doc, "visitor", &d.visitor)) return std::nullopt;
   if (doc["customer"].get(customer) == simdjson::SUCCESS) {
     d.customer = ParseHex16(customer).value_or(0);
   }
@@ -544,17 +569,7 @@ std::optional<Approval> ParseApproval(std::string_view json) {
     if (fallback["treatment"]["channel"].get(v) == simdjson::SUCCESS) a.fallback_channel = v;
   }
   if (doc["fallbackWithheld"].get(v) == simdjson::SUCCESS) a.fallback_withheld = v;
-  simdjson::dom::array visitor;
-  if (doc["visitor"].get(visitor) == simdjson::SUCCESS) {
-    for (simdjson::dom::element id : visitor) {
-      std::string_view type, value;
-      if (id["type"].get(type) != simdjson::SUCCESS ||
-          id["value"].get(value) != simdjson::SUCCESS) {
-        return std::nullopt;
-      }
-      a.visitor.push_back({std::string(type), std::string(value)});
-    }
-  }
+  if (!ReadIdentifiers(doc, "visitor", &a.visitor)) return std::nullopt;
   for (simdjson::dom::element s : slots) {
     Approval::Held h;
     std::string_view action;
@@ -571,6 +586,19 @@ std::optional<Approval> ParseApproval(std::string_view json) {
   return a;
 }
 
+// The profile id a first-time visitor known by `visitor` has by now ("" for none), by the first
+// of the identifiers that has one.
+absl::StatusOr<std::string> VisitorProfile(const storage::Store& store, uint32_t ws,
+                                           const std::vector<identity::Identifier>& visitor) {
+  for (const identity::Identifier& id : visitor) {
+    absl::StatusOr<std::optional<uint64_t>> found =
+        state::ProfileEngine::Lookup(store, ws, id.type, id.value);
+    if (!found.ok()) return found.status();
+    if (found->has_value()) return state::ProfileIdString(**found);
+  }
+  return std::string();
+}
+
 // The customer of an approval being closed, as they are now: its profile's current form, or,
 // for a decision made for a first-time visitor, the profile events have given them since (found
 // by their identifiers; none yet: empty). The profile found is recorded in the approval and the
@@ -578,15 +606,9 @@ std::optional<Approval> ParseApproval(std::string_view json) {
 absl::StatusOr<state::Profile> ClosingApprovalCustomer(const storage::Store& store, uint32_t ws,
                                                        Approval& a) {
   if (a.profile.empty()) {
-    for (const identity::Identifier& id : a.visitor) {
-      absl::StatusOr<std::optional<uint64_t>> found =
-          state::ProfileEngine::Lookup(store, ws, id.type, id.value);
-      if (!found.ok()) return found.status();
-      if (found->has_value()) {
-        a.profile = state::ProfileIdString(**found);
-        break;
-      }
-    }
+    absl::StatusOr<std::string> found = VisitorProfile(store, ws, a.visitor);
+    if (!found.ok()) return found.status();
+    a.profile = *std::move(found);
   }
   a.visitor.clear();
   return CurrentProfile(store, ws, a.profile);
@@ -1302,7 +1324,10 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   JsonWriter w(&out);
   WriteDecision(w, id, catalog, *point, *customer, now, decision, updates, approval.expires_ms,
                 deferred, send_time);
-  const std::string record = LogRecord(out, catalog, decision, in.customer_hash, in.features);
+  const std::string record =
+      LogRecord(out, catalog, decision, in.customer_hash,
+                customer->profile_id ? std::vector<identity::Identifier>() : customer->visitor_ids,
+                in.features);
   rocksdb::WriteBatch batch;
   rocksdb::Status put = batch.Put(store_->decisions(), storage::DecisionKey(ws.id, id), record);
   // Indexed under the customer's profile, or under each identifier of a first-time visitor:
@@ -1767,7 +1792,13 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
   // Shown now, so what the customer allows now rules, as for an approval: a consent withdrawn
   // since the decision was made, or contacts made since, refuse the activation (nothing is
   // recorded, and the decision can take no reward).
-  absl::StatusOr<state::Profile> customer = CurrentProfile(*store_, ws, logged.profile);
+  std::string profile_id = logged.profile;
+  if (profile_id.empty()) {  // a first-time visitor then: the profile they have by now
+    absl::StatusOr<std::string> found = VisitorProfile(*store_, ws, logged.visitor);
+    if (!found.ok()) return respond(net::ErrorResponse(found.status()));
+    profile_id = *std::move(found);
+  }
+  absl::StatusOr<state::Profile> customer = CurrentProfile(*store_, ws, profile_id);
   if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
   for (size_t i = 0; i < acted.size(); ++i) {
     if (std::string_view purpose =

@@ -1001,6 +1001,18 @@ workspaces:
   assert.equal(denied.json.error.code, 'consent_withdrawn');
   assert.match(denied.json.error.message, /marketing_email.*slot 1.*not activated/);
   assert.equal(await activatedAt(lees), null);
+
+  // A first-time visitor: their decision keeps their identifiers, by which the profile they
+  // have by the time of the activation is found, with the consent they gave it.
+  const novas = await deferred('nova');
+  const logged = await shop.request(`/v1/decisions/${novas}`, { headers: { authorization: 'Bearer ak_later' } });
+  assert.equal(logged.json.decision.profileId, null);
+  assert.deepEqual(logged.json.decision.visitor, [{ type: 'userId', value: 'nova' }]);
+  const nova = await post('/v1/identify', { userId: 'nova', context: { consent: { marketing_email: false } } });
+  assert.equal(nova.status, 200);
+  const refusedVisitor = await activate(novas);
+  assert.equal(refusedVisitor.status, 409, refusedVisitor.text);
+  assert.equal(refusedVisitor.json.error.code, 'consent_withdrawn');
   assert.equal(await shop.stop(), 0);
 });
 
