@@ -194,9 +194,10 @@ namespace {
 // The data directory opened for the offline model commands, which need it to themselves.
 absl::StatusOr<std::unique_ptr<storage::Store>> OpenForModels(
     const storage::Store::Options& options) {
-  if (!std::filesystem::exists(options.path)) {
+  // A directory without a store is refused as `export` refuses it, not made into one.
+  if (!std::filesystem::exists(std::filesystem::path(options.path) / "CURRENT")) {
     return MakeError(absl::StatusCode::kNotFound, "no_data",
-                     StrCat("no data directory at ", options.path));
+                     StrCat("no whisperer data directory at ", options.path));
   }
   absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(options);
   if (!store.ok() && ToStd(store.status().message()).find("lock") != std::string_view::npos) {

@@ -1073,6 +1073,12 @@ test('whisperer models fit clv on a directory without data: no_data, and nothing
   assert.match(res.stderr, /\[no_data\]/);
   assert.equal(res.stdout, '');
   await assert.rejects(fsp.stat(missing), /ENOENT/);
+  // A directory that holds no store is not made into one.
+  const other = await makeTempDir(t);
+  const empty = await runCli(['models', 'fit', 'clv', '--data', other, '--workspace', 'store']);
+  assert.equal(empty.code, 1, empty.stderr);
+  assert.match(empty.stderr, /\[no_data\]/);
+  assert.deepEqual(await fsp.readdir(other), []);
 });
 
 // ---------------------------------------------------------------------------------------------
