@@ -104,6 +104,15 @@ std::string Substitute(std::string_view replacement, const re2::StringPiece* gro
 constexpr std::string_view kBotMarkers =
     R"(\b(?:bot|crawler|spider|scraper|headlesschrome|phantomjs|)"
     R"(chrome-lighthouse|lighthouse|puppeteer|playwright|selenium|webdriver)\b)";
+// A user agent that is nothing but an HTTP library's or command-line tool's product token:
+// uap-core calls some of them crawlers ("Python-urllib/3.11" and "Java/17" are Spiders) or phones
+// ("libwww-perl" a feature phone), but server-side code sends real customers' events through
+// them, so they are rule 7's kUnknown (device.h). With more after the token (a comment naming a
+// crawler, say), uap-core's verdict stands.
+constexpr std::string_view kHttpLibraries =
+    R"(^(?:python-urllib|python-requests|python-httpx|aiohttp|java|apache-httpclient|okhttp|)"
+    R"(go-http-client|libwww-perl|lwp::simple|curl|wget|axios|node-fetch|undici|)"
+    R"(ruby|faraday|guzzlehttp|php|dart|restsharp)/[^\s/]*$)";
 constexpr std::string_view kTvMarkers =
     R"(smart-?tv|hbbtv|\bweb0s\b|netcast|\broku\b|xbox|playstation|nintendo|\bcrkey\b|)"
     R"(apple ?tv|google ?tv|android tv)";
@@ -234,6 +243,7 @@ struct DeviceDetector::Rules {
   size_t total = 0;
 
   std::unique_ptr<RE2> bot_markers;
+  std::unique_ptr<RE2> http_libraries;
   std::unique_ptr<RE2> tv_markers;
   std::unique_ptr<RE2> tablet_markers;
   std::unique_ptr<RE2> tablet_device_families;
@@ -307,6 +317,7 @@ struct DeviceDetector::Rules {
   absl::Status CompileMarkers() {
     const std::tuple<std::string_view, bool, std::unique_ptr<RE2>*> markers[] = {
         {kBotMarkers, true, &bot_markers},
+        {kHttpLibraries, true, &http_libraries},
         {kTvMarkers, true, &tv_markers},
         {kTabletMarkers, false, &tablet_markers},
         {kTabletDeviceFamilies, false, &tablet_device_families},
@@ -323,9 +334,9 @@ struct DeviceDetector::Rules {
   DeviceType Classify(std::string_view ua, const DeviceInfo& info) const {
     re2::StringPiece text(ua.data(), ua.size());
     re2::StringPiece family(info.device_family.data(), info.device_family.size());
-    if (info.device_family == "Spider" || RE2::PartialMatch(text, *bot_markers)) {
-      return DeviceType::kBot;
-    }
+    if (RE2::PartialMatch(text, *bot_markers)) return DeviceType::kBot;
+    if (RE2::FullMatch(text, *http_libraries)) return DeviceType::kUnknown;
+    if (info.device_family == "Spider") return DeviceType::kBot;
     if (RE2::PartialMatch(text, *tv_markers) || RE2::PartialMatch(family, *tv_device_families)) {
       return DeviceType::kUnknown;
     }

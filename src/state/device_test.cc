@@ -106,6 +106,25 @@ const Case kCases[] = {
      "python-requests/2.31.0",
      {DeviceType::kUnknown, "Other", "", "Python Requests", "2", "Other", "", ""}},
     {"Axios", "axios/1.6.2", {DeviceType::kUnknown, "Other", "", "axios", "1", "Other", "", ""}},
+    // uap-core calls some libraries crawlers (Python-urllib, Java) or phones (libwww-perl):
+    // their own product token alone is a library all the same.
+    {"PythonUrllib",
+     "Python-urllib/3.11",
+     {DeviceType::kUnknown, "Other", "", "Python-urllib", "3", "Spider", "Spider", "Desktop"}},
+    {"Java",
+     "Java/17.0.1",
+     {DeviceType::kUnknown, "Other", "", "Java", "0", "Spider", "Spider", "Desktop"}},
+    {"ApacheHttpClient",
+     "Apache-HttpClient/4.5.13 (Java/11.0.2)",
+     {DeviceType::kUnknown, "Other", "", "Apache-HttpClient", "4", "Other", "", ""}},
+    {"LibwwwPerl",
+     "libwww-perl/6.67",
+     {DeviceType::kUnknown, "Other", "", "libwww-perl", "6", "Generic Feature Phone", "Generic",
+      "Feature Phone"}},
+    // A library's token followed by a crawler's name is the crawler.
+    {"LibraryBot",
+     "python-requests/2.31.0 (compatible; PriceBot)",
+     {DeviceType::kBot, "Other", "", "PriceBot", "", "Spider", "Spider", "Desktop"}},
     {"HeadlessChrome",
      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
      "HeadlessChrome/120.0.6099.109 Safari/537.36",
