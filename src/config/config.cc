@@ -50,15 +50,27 @@ class Reader {
   // repeated key and answers lookups with its first value, where most YAML tools take the last).
   absl::Status Map(const YAML::Node& node, std::string_view path,
                    std::initializer_list<std::string_view> known) {
+    return Keys(node, path, &known);
+  }
+  // A mapping whose keys are the user's own (hint names, outcomes, identifier types, consent
+  // categories): any keys, each once.
+  absl::Status OpenMap(const YAML::Node& node, std::string_view path) {
+    return Keys(node, path, nullptr);
+  }
+
+  absl::Status Keys(const YAML::Node& node, std::string_view path,
+                    const std::initializer_list<std::string_view>* known) {
     if (!node.IsMap()) return ConfigError(file_, node, path, "must be a mapping");
     std::vector<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = it->first.as<std::string>();
-      bool ok = false;
-      for (auto k : known) ok = ok || k == key;
+      bool ok = known == nullptr;
+      for (auto k : known ? *known : std::initializer_list<std::string_view>{}) {
+        ok = ok || k == key;
+      }
       if (!ok) {
         return ConfigError(file_, it->first, StrCat(path, path.empty() ? "" : ".", key),
-                           StrCat("unknown key; expected one of ", Join(known)));
+                           StrCat("unknown key; expected one of ", Join(*known)));
       }
       if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
         return ConfigError(file_, it->first, StrCat(path, path.empty() ? "" : ".", key),
@@ -310,6 +322,7 @@ absl::Status ParseAdaptations(Reader& r, std::string_view file, const YAML::Node
     if (!hints || !hints.IsMap() || hints.size() == 0) {
       return ConfigError(file, n, rp + ".hints", "a rule needs a mapping of hints to values");
     }
+    WHISPERER_RETURN_IF_ERROR(r.OpenMap(hints, rp + ".hints"));
     for (auto it = hints.begin(); it != hints.end(); ++it) {
       std::string hint = it->first.as<std::string>();
       if (!ValidIdName(hint)) {
@@ -680,7 +693,7 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
       return ConfigError(r.file(), rw["aggregate"], rp + ".aggregate", "must be first or sum");
     }
     if (const YAML::Node& o = rw["outcomes"]) {
-      if (!o.IsMap()) return ConfigError(r.file(), o, rp + ".outcomes", "must be a mapping");
+      WHISPERER_RETURN_IF_ERROR(r.OpenMap(o, rp + ".outcomes"));
       d->outcomes.clear();
       for (auto it = o.begin(); it != o.end(); ++it) {
         const std::string name = it->first.as<std::string>();
@@ -909,7 +922,7 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
       ws->identity.priority = std::move(priority);
     }
     if (YAML::Node l = id["limits"]) {
-      if (!l.IsMap()) return ConfigError(file, l, p + ".limits", "must be a mapping");
+      WHISPERER_RETURN_IF_ERROR(r.OpenMap(l, p + ".limits"));
       std::map<std::string, size_t> limits;
       for (auto it = l.begin(); it != l.end(); ++it) {
         std::string type = it->first.as<std::string>();
@@ -945,7 +958,7 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
     }
     if (YAML::Node cats = c["categories"]) {
       const std::string cp = path + ".consent.categories";
-      if (!cats.IsMap()) return ConfigError(file, cats, cp, "must be a mapping");
+      WHISPERER_RETURN_IF_ERROR(r.OpenMap(cats, cp));
       for (auto it = cats.begin(); it != cats.end(); ++it) {
         WorkspaceConfig::ConsentCategory cat;
         cat.name = it->first.as<std::string>();

@@ -262,6 +262,13 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "workspaces[0].models.traits[2]"},
            {"workspaces:\n  - name: a\n    write_keys: [wk_1, wk_1]\n", "listed twice",
             "workspaces[0].write_keys[1]"},
+           // Mappings of the user's own keys take each key once too.
+           {"workspaces:\n  - name: a\n    identity:\n      limits: {userId: 1, userId: 5}\n",
+            "x.yaml:4: workspaces[0].identity.limits.userId: set twice",
+            "workspaces[0].identity.limits.userId"},
+           {"workspaces:\n  - name: a\n    consent: {categories: {C1: [analytics], C1: "
+            "[marketing_email]}}\n",
+            "set twice", "workspaces[0].consent.categories.C1"},
            {"workspaces:\n  - name: a\n    models:\n      text: {fields: [a]}\n", "unknown key",
             "workspaces[0].models.text.fields"},
            {"server: [1, 2\n", "x.yaml:", ""},
