@@ -131,24 +131,23 @@ void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder r
   w.Key("id");
   w.String(*id);
   for (auto [key, value] : simdjson::dom::object(*body)) {
-    if (key == "id" || key == "updatedAt") {
-      // What GET answered can be sent back as it is: the id must be the path's, and the time
-      // of the change is the server's.
+    if (key == "updatedAt") {
+      continue;  // what GET answered can be sent back as it is: the time of a change is ours
+    } else if (key == "id") {
       std::string_view text;
-      if (value.get(text) != simdjson::SUCCESS || (key == "id" && text != *id)) {
+      if (value.get(text) != simdjson::SUCCESS || text != *id) {
         return respond(net::ErrorResponse(InvalidInput(
-            "invalid_value",
-            key == "id" ? StrCat("id must be the item's id in the path, ", *id, ", or absent")
-                        : std::string("updatedAt is set by the server: leave it out"),
-            std::string(key))));
+            "invalid_value", StrCat("id must be the item's id in the path, ", *id, ", or absent"),
+            "id")));
       }
     } else if (key == "stock") {
-      // A whole number, written as JSON allows one (3, 3.0, 1e3).
+      // A whole number, written as JSON allows one (3, 3.0, 1e3), that a double holds exactly.
+      constexpr double kMaxStock = 9'007'199'254'740'991;  // 2^53 - 1
       double stock;
-      if (value.get(stock) != simdjson::SUCCESS || stock < 0 || stock > 9.0e15 ||
+      if (value.get(stock) != simdjson::SUCCESS || stock < 0 || stock > kMaxStock ||
           stock != std::floor(stock)) {
-        return respond(net::ErrorResponse(
-            InvalidInput("invalid_value", "stock must be a whole number, 0 or more", "stock")));
+        return respond(net::ErrorResponse(InvalidInput(
+            "invalid_value", "stock must be a whole number from 0 to 9007199254740991", "stock")));
       }
       w.Key("stock");
       w.Int(static_cast<int64_t>(stock));
@@ -238,11 +237,17 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
       return respond(net::ErrorResponse(
           InvalidInput("wrong_type", "items must be a list of item ids", "items")));
     }
+    size_t index = 0;
     for (simdjson::dom::element e : list) {
       std::string_view id;
-      if (e.get(id) != simdjson::SUCCESS || id.empty() || id.size() > kMaxItemIdBytes) {
+      const std::string field = StrCat("items[", index++, "]");
+      if (e.get(id) != simdjson::SUCCESS) {
         return respond(net::ErrorResponse(
-            InvalidInput("wrong_type", "items must be a list of item ids", "items")));
+            InvalidInput("wrong_type", "items must be a list of item ids (strings)", field)));
+      }
+      if (id.empty() || id.size() > kMaxItemIdBytes) {
+        return respond(net::ErrorResponse(InvalidInput(
+            "invalid_value", StrCat("an item id is 1 to ", kMaxItemIdBytes, " bytes"), field)));
       }
       // An item named twice is one item (its triggers are answered once).
       if (std::find(items.begin(), items.end(), id) == items.end()) items.push_back(id);

@@ -59,7 +59,7 @@ test('catalog items: put, get, and clear errors', async () => {
     [{ offerEndsAt: 'soon' }, 'offerEndsAt', 'invalid_timestamp'],
     [{ colour: 'red' }, 'colour'],
     [{ id: 'sku-2', stock: 1 }, 'id'],
-    [{ updatedAt: 5 }, 'updatedAt'],
+    ['{"stock":9007199254740992}', 'stock'],
     ['{"stock":1,"stock":2}', 'stock', 'duplicate_key'],
   ]) {
     const res = await admin('/v1/catalog/items/sku-1', { method: 'PUT', body });
@@ -205,6 +205,8 @@ test('bad experience requests get clear errors', async () => {
     [{ userId: true }, 400, 'wrong_type', 'userId'],
     [{ anonymousId: { id: 'a' } }, 400, 'wrong_type', 'anonymousId'],
     [{ anonymousId: 'a', items: 'sku' }, 400, 'wrong_type', 'items'],
+    [{ anonymousId: 'a', items: ['sku-1', 7] }, 400, 'wrong_type', 'items[1]'],
+    [{ anonymousId: 'a', items: ['sku-1', 'x'.repeat(257)] }, 400, 'invalid_value', 'items[1]'],
     [{ anonymousId: 'a', items: Array.from({ length: 51 }, (_, i) => `s${i}`) }, 400, 'invalid_value', 'items'],
     [{ anonymousId: 'a', context: 'mobile' }, 400, 'wrong_type', 'context'],
     [{ anonymousId: 'a', properties: ['shirts'] }, 400, 'wrong_type', 'properties'],
