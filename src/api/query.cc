@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <vector>
 
 #include "common/status.h"
@@ -209,6 +210,19 @@ simdjson::error_code ParseJsonAsJavaScript(simdjson::dom::parser& parser, std::s
     }
   }
   return error;
+}
+
+std::optional<uint64_t> WholeNumber(simdjson::dom::element value, uint64_t max) {
+  constexpr uint64_t kExact = (uint64_t{1} << 53) - 1;  // every whole number a double holds
+  max = std::min(max, kExact);
+  uint64_t n = 0;
+  if (value.get(n) == simdjson::SUCCESS) return n <= max ? std::optional(n) : std::nullopt;
+  double d = 0;
+  if (value.get(d) != simdjson::SUCCESS || !(d >= 0) || d > static_cast<double>(max) ||
+      d != std::floor(d)) {
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(d);
 }
 
 absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,

@@ -48,6 +48,11 @@ simdjson::error_code ParseJsonAsJavaScript(simdjson::dom::parser& parser, std::s
 absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
                                                       simdjson::dom::parser& parser);
 
+// `value` as a whole number from 0 to `max` (at most 2^53 - 1), written as JSON allows one: 3,
+// 3.0 or 3e0 (a JavaScript client may send any of them); nullopt for anything else (a string,
+// 2.5, a negative number, one past `max`).
+std::optional<uint64_t> WholeNumber(simdjson::dom::element value, uint64_t max);
+
 // Keys that appear twice in one object. JSON leaves which of the two counts undefined (simdjson
 // would read the first, a JavaScript reader of what is stored the last), so a body with one is
 // refused rather than read one way and kept the other.

@@ -75,6 +75,27 @@ TEST(WidenBigIntegers, TouchesOnlyIntegerLiteralsPast64Bits) {
                  R"("e":000000000000000000000001})");
 }
 
+TEST(WholeNumber, TakesEveryWayJsonWritesOne) {
+  simdjson::dom::parser parser;
+  auto read = [&](std::string_view json, uint64_t max) {
+    return WholeNumber(parser.parse(json.data(), json.size()).value(), max);
+  };
+  EXPECT_EQ(read("3", 20), 3u);
+  EXPECT_EQ(read("3.0", 20), 3u);
+  EXPECT_EQ(read("3e0", 20), 3u);
+  EXPECT_EQ(read("0", 20), 0u);
+  EXPECT_EQ(read("20", 20), 20u);
+  EXPECT_EQ(read("21", 20), std::nullopt);
+  EXPECT_EQ(read("2.5", 20), std::nullopt);
+  EXPECT_EQ(read("-1", 20), std::nullopt);
+  EXPECT_EQ(read("-0.0", 20), 0u);
+  EXPECT_EQ(read("\"3\"", 20), std::nullopt);
+  EXPECT_EQ(read("null", 20), std::nullopt);
+  EXPECT_EQ(read("9007199254740991", UINT64_MAX), 9007199254740991u);
+  EXPECT_EQ(read("9007199254740992", UINT64_MAX), std::nullopt);
+  EXPECT_EQ(read("1e300", UINT64_MAX), std::nullopt);
+}
+
 TEST(JsonObjectBody, IntegersPast64BitsAreReadAsDoubles) {
   simdjson::dom::parser parser;
   absl::StatusOr<simdjson::dom::element> got =

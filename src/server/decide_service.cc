@@ -1156,12 +1156,12 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   }
   size_t slots = point->slots;
   if (body["slots"].get(v) == simdjson::SUCCESS) {
-    uint64_t n = 0;
-    if (v.get(n) != simdjson::SUCCESS || n < 1 || n > 20) {
+    const std::optional<uint64_t> n = api::WholeNumber(v, 20);
+    if (!n || *n < 1) {
       return respond(net::ErrorResponse(
           InvalidInput("invalid_value", "slots must be a whole number from 1 to 20", "slots")));
     }
-    slots = static_cast<size_t>(n);
+    slots = static_cast<size_t>(*n);
   }
   decide::DecideInput in;
   if (body["channels"].get(v) == simdjson::SUCCESS) {
@@ -1408,10 +1408,13 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
   absl::StatusOr<uint64_t> id = DecisionIdParam(raw_id, "decisionId");
   if (!id.ok()) return respond(net::ErrorResponse(id.status()));
   uint64_t slot = 1;
-  if (body["slot"].get(v) == simdjson::SUCCESS &&
-      (v.get(slot) != simdjson::SUCCESS || slot < 1 || slot > 20)) {
-    return respond(net::ErrorResponse(
-        InvalidInput("invalid_value", "slot must be a whole number from 1 to 20", "slot")));
+  if (body["slot"].get(v) == simdjson::SUCCESS && !v.is_null()) {  // null is absent
+    const std::optional<uint64_t> n = api::WholeNumber(v, 20);
+    if (!n || *n < 1) {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value", "slot must be a whole number from 1 to 20", "slot")));
+    }
+    slot = *n;
   }
   double value = 0;
   std::string outcome;

@@ -2,8 +2,6 @@
 
 #include <simdjson.h>
 
-#include <cmath>
-
 #include "api/query.h"
 #include "common/json_writer.h"
 #include "common/status.h"
@@ -141,16 +139,13 @@ void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder r
             "id")));
       }
     } else if (key == "stock") {
-      // A whole number, written as JSON allows one (3, 3.0, 1e3), that a double holds exactly.
-      constexpr double kMaxStock = 9'007'199'254'740'991;  // 2^53 - 1
-      double stock;
-      if (value.get(stock) != simdjson::SUCCESS || stock < 0 || stock > kMaxStock ||
-          stock != std::floor(stock)) {
+      const std::optional<uint64_t> stock = api::WholeNumber(value, UINT64_MAX);
+      if (!stock) {
         return respond(net::ErrorResponse(InvalidInput(
             "invalid_value", "stock must be a whole number from 0 to 9007199254740991", "stock")));
       }
       w.Key("stock");
-      w.Int(static_cast<int64_t>(stock));
+      w.Uint(*stock);
     } else if (key == "offerEndsAt") {
       std::string_view ends;
       if (value.is_null()) {

@@ -113,8 +113,12 @@ void ModelService::HandleRollback(net::RequestContext& ctx, net::Responder respo
   simdjson::dom::parser parser;
   absl::StatusOr<simdjson::dom::element> parsed = api::JsonObjectBody(ctx.request.body(), parser);
   if (!parsed.ok()) return respond(net::ErrorResponse(parsed.status()));
-  uint64_t version = 0;
-  if ((*parsed)["version"].get(version) != simdjson::SUCCESS || version == 0) {
+  simdjson::dom::element v;
+  const std::optional<uint64_t> whole = (*parsed)["version"].get(v) == simdjson::SUCCESS
+                                            ? api::WholeNumber(v, UINT64_MAX)
+                                            : std::nullopt;
+  const uint64_t version = whole.value_or(0);
+  if (version == 0) {
     return respond(net::ErrorResponse(InvalidInput(
         "invalid_value", "version must be the number of one of the model's versions", "version")));
   }

@@ -86,6 +86,13 @@ test('a deferred decision is acted on, and rewarded, only once activated', async
   const now = await reward({ decisionId: id, outcome: 'clicked' });
   assert.equal(now.status, 200, now.text);
   assert.equal(now.json.applied, true);
+  // The slot as JSON may write it (1.0), or null for the default: the same slot, rewarded.
+  for (const slot of ['1.0', '1e0', 'null']) {
+    const res = await reward(`{"decisionId":"${id}","slot":${slot},"outcome":"clicked"}`);
+    assert.equal(res.status, 200, `${slot}: ${res.text}`);
+    assert.deepEqual([res.json.applied, res.json.reason], [false, 'already_rewarded'], slot);
+  }
+  assert.equal((await reward(`{"decisionId":"${id}","slot":1.5,"value":1}`)).json.error.field, 'slot');
 
   const plain = await decide({ userId: 'dee', decisionPoint: 'banner' });
   assert.equal(plain.json.activation, 'immediate');

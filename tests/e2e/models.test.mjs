@@ -456,7 +456,14 @@ test('rollback to version 1 makes its state live again, as a new version', async
   assert.equal(c0.churn.probability, c0Before.churn.probability);
 
   // Bad versions.
-  for (const body of [{ version: 0 }, { version: '1' }, { version: -1 }, { version: 1.5 }, {}]) {
+  for (const body of [
+    { version: 0 },
+    { version: '1' },
+    { version: -1 },
+    { version: 1.5 },
+    {},
+    '{"version":99999999999999999999}',
+  ]) {
     const bad = await post('/v1/models/conversion/rollback', body);
     assert.equal(bad.status, 400, `${JSON.stringify(body)}: ${bad.text}`);
     assert.equal(bad.json.error.code, 'invalid_value');
