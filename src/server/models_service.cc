@@ -1,5 +1,6 @@
 #include "server/models_service.h"
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <ostream>
@@ -234,8 +235,13 @@ absl::Status FitClv(const FitClvCommand& command, std::ostream& out) {
       << fit->customers << " customers with orders, " << fit->repeaters << " with repeat orders\n"
       << "  BG/NBD       r " << bg.r << ", alpha " << bg.alpha << ", a " << bg.a << ", b " << bg.b
       << " (log-likelihood " << bg.log_likelihood << ")\n"
-      << "  Gamma-Gamma  p " << gg.p << ", q " << gg.q << ", v " << gg.v << " (log-likelihood "
-      << gg.log_likelihood << ")\n";
+      << "  Gamma-Gamma  p " << gg.p << ", q " << gg.q << ", v " << gg.v << " (log-likelihood ";
+  // As the registry answers it: null when the spends leave it undefined (all equal, say).
+  if (std::isfinite(gg.log_likelihood)) {
+    out << gg.log_likelihood << ")\n";
+  } else {
+    out << "null)\n";
+  }
   return absl::OkStatus();
 }
 
@@ -247,6 +253,11 @@ absl::Status TrainIntent(const TrainIntentCommand& command, std::ostream& out, s
   if (!store.ok()) return store.status();
   absl::StatusOr<uint32_t> workspace_id = FindWorkspaceId(**store, command.workspace);
   if (!workspace_id.ok()) return workspace_id.status();
+  if (command.text_column == command.label_column) {
+    return absl::InvalidArgumentError(
+        ToAbsl(StrCat("--text-column and --label-column both name '", command.text_column,
+                      "': the texts and their intents are two columns")));
+  }
   std::vector<std::vector<std::string>> rows;
   if (absl::Status s =
           ReadCsvColumns(command.file, {command.text_column, command.label_column}, &rows);
@@ -281,8 +292,12 @@ absl::Status TrainIntent(const TrainIntentCommand& command, std::ostream& out, s
       state::ModelEngine::StoreIntent(**store, *workspace_id, version, (*model)->Serialize());
   if (!stored.ok()) return stored.status();
   out << "intent version " << stored->version << " of workspace " << command.workspace << ": "
-      << stored->labels << " intents from " << stored->examples << " examples; accuracy "
-      << stored->accuracy << " on " << stored->holdout << " held-out examples\n";
+      << stored->labels << " intents from " << stored->examples << " examples; ";
+  if (stored->holdout > 0) {
+    out << "accuracy " << stored->accuracy << " on " << stored->holdout << " held-out examples\n";
+  } else {
+    out << "accuracy not measured (no label has 10 examples, so none was held out)\n";
+  }
   return absl::OkStatus();
 }
 

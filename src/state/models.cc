@@ -1202,7 +1202,11 @@ bool ModelEngine::WriteIntent(uint32_t workspace_id, bool with_versions, JsonWri
     w.Key("heldOut");
     w.Uint(v.holdout);
     w.Key("accuracy");
-    w.Double(v.accuracy);
+    if (v.holdout > 0) {
+      w.Double(v.accuracy);
+    } else {
+      w.Null();  // nothing was held out to measure it on
+    }
     w.EndObject();
     w.EndObject();
   };

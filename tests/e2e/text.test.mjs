@@ -460,6 +460,22 @@ test('whisperer models train intent: the errors', async (t) => {
   const columns = await runCli(['models', 'train', 'intent', csv, '--data', data, '--workspace', 'helpdesk']);
   assert.equal(columns.code, 2, columns.stderr);
   assert.equal(columns.stdout, '');
+  // One column for both is a slip: the texts would be their own intents.
+  const same = await runCli([
+    'models', 'train', 'intent', csv, '--data', data, '--workspace', 'helpdesk',
+    '--text-column', 'utterance', '--label-column', 'utterance',
+  ]);
+  assert.equal(same.code, 2, same.stderr);
+  assert.match(same.stderr, /both name 'utterance'/);
+  // Fewer than ten examples per intent: none is held out, so no accuracy is claimed.
+  const small = path.join(dir, 'small.csv');
+  await fsp.writeFile(small, intentCsv().split('\n').slice(0, 13).join('\n') + '\n');
+  const unmeasured = await runCli([
+    'models', 'train', 'intent', small, '--data', data, '--workspace', 'helpdesk',
+    '--text-column', 'utterance', '--label-column', 'intent',
+  ]);
+  assert.equal(unmeasured.code, 0, unmeasured.stderr);
+  assert.match(unmeasured.stdout, /accuracy not measured/);
 
   const missing = path.join(dir, 'no-such-data');
   const noData = await runCli(['models', 'train', 'intent', csv, '--data', missing]);
