@@ -938,26 +938,11 @@ test('approving a held slot checks the contact policy again: contacts made since
 });
 
 test('activating a deferred decision checks consent and the contact policy again: what changed since it was made counts', async (t) => {
-  const shop = await startServer({
-    t,
-    config: `
-workspaces:
-  - name: later
-    write_keys: [wk_later]
-    admin_keys: [ak_later]
-    decisions:
-      control_group: 0
-      thresholds: {autonomous: 0, supervised: 0}
-      contact_policy:
-        channels: {email: {max: 1, per: 7d}}
-      actions:
-        - {id: e1, issue: i, group: g, treatments: [{id: e1_mail, channel: email}]}
-        - {id: e2, issue: i, group: g, treatments: [{id: e2_mail, channel: email}]}
-      decision_points:
-        - {id: p, issues: [i]}
-`,
-  });
-  const post = (p, body) => shop.request(p, { body, headers: { authorization: basic('wk_later') } });
+  // The held-email workspace with nothing held: every slot is acted on when activated.
+  const config = HELD_EMAIL_CONFIG.replace('{autonomous: 1, supervised: 1}', '{autonomous: 0, supervised: 0}');
+  assert.notEqual(config, HELD_EMAIL_CONFIG);
+  const shop = await startServer({ t, config });
+  const post = (p, body) => shop.request(p, { body, headers: { authorization: basic('wk_held') } });
   const deferred = async (userId) => {
     const res = await post('/v1/decide', { userId, decisionPoint: 'p', deferActivation: true });
     assert.equal(res.status, 200, res.text);
@@ -967,7 +952,7 @@ workspaces:
   };
   const activate = (id) => post(`/v1/decisions/${id}/activate`, {});
   const activatedAt = async (id) =>
-    (await shop.request(`/v1/decisions/${id}`, { headers: { authorization: 'Bearer ak_later' } })).json
+    (await shop.request(`/v1/decisions/${id}`, { headers: { authorization: 'Bearer ak_held' } })).json
       .activatedAt;
 
   // Two emails computed ahead for kim: neither was sent, so each passed the limit of one a week.
@@ -1005,7 +990,7 @@ workspaces:
   // A first-time visitor: their decision keeps their identifiers, by which the profile they
   // have by the time of the activation is found, with the consent they gave it.
   const novas = await deferred('nova');
-  const logged = await shop.request(`/v1/decisions/${novas}`, { headers: { authorization: 'Bearer ak_later' } });
+  const logged = await shop.request(`/v1/decisions/${novas}`, { headers: { authorization: 'Bearer ak_held' } });
   assert.equal(logged.json.decision.profileId, null);
   assert.deepEqual(logged.json.decision.visitor, [{ type: 'userId', value: 'nova' }]);
   const nova = await post('/v1/identify', { userId: 'nova', context: { consent: { marketing_email: false } } });
