@@ -1211,7 +1211,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   }
 
   const int64_t now = clock_->NowMillis();
-  state::EventFacts facts = ContextFacts(body, now);
+  state::EventFacts facts = ContextFacts(body, now, ws.profiles.fold.consent, &*customer);
   state::DeviceFacts device_scratch;
   const state::DeviceFacts* device =
       state::DetectDevice(detector_, facts.user_agent, &device_scratch);
@@ -1231,7 +1231,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   in.customer_hash =
       customer->profile_id ? state::ProfileHash(*customer->profile_id) : customer->visitor_hash;
   // Where the customer's contacts and engagement are read from: a first-time visitor's are kept
-  // under the anonymousId (written there), but one decided for by the userId alone before
+  // under the userId when given (written there), but what their browser got while anonymous
   // counts too.
   std::vector<uint64_t> customer_hashes;
   if (customer->profile_id) {

@@ -256,9 +256,9 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
     return respond(net::ErrorResponse(s));
   }
 
-  const state::Profile& profile = customer->profile;
   const int64_t now = clock_->NowMillis();
-  state::EventFacts facts = ContextFacts(body, now);
+  state::EventFacts facts = ContextFacts(body, now, ws->profiles.fold.consent, &*customer);
+  const state::Profile& profile = customer->profile;
   state::DeviceFacts device_scratch;
   const state::DeviceFacts* device =
       state::DetectDevice(detector_, facts.user_agent, &device_scratch);

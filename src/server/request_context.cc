@@ -58,7 +58,7 @@ absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage
         store.GetMeta(storage::SuppressionKey(workspace_id, type, id));
     if (!suppressed.ok()) return suppressed.status();
     if (suppressed->has_value() && c.suppressed.empty()) c.suppressed = type;
-    c.visitor_hash = state::VisitorHash(type, id);  // the anonymousId's, when both are given
+    if (c.visitor_hash == 0) c.visitor_hash = state::VisitorHash(type, id);  // userId's first
     c.visitor_ids.push_back({std::string(type), id});
     // A userId seen for the first time with a known anonymousId is the visitor who just signed
     // in: their profile is the anonymousId's until the identify event links the two.
@@ -81,7 +81,8 @@ absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage
   return c;
 }
 
-state::EventFacts ContextFacts(simdjson::dom::element body, int64_t now_ms) {
+state::EventFacts ContextFacts(simdjson::dom::element body, int64_t now_ms,
+                               const state::ConsentPurposes& purposes, Customer* customer) {
   state::EventFacts f;
   f.type = api::EventType::kPage;
   f.timestamp_ms = now_ms;
@@ -101,6 +102,8 @@ state::EventFacts ContextFacts(simdjson::dom::element body, int64_t now_ms) {
       page["referrer"].get(v) == simdjson::SUCCESS) {
     f.referrer_host = state::UrlHost(v);
   }
+  state::ReadContextConsent(context, &f);
+  state::FoldConsent(customer->profile, f, purposes, "request");
   return f;
 }
 

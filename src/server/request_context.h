@@ -25,9 +25,9 @@ struct Customer {
   std::optional<uint64_t> profile_id;  // none: a first-time visitor
   // A first-time visitor's identifiers (userId and anonymousId, normalized, blocked values left
   // out: identity.blocked_values, `anonymous` or `null`... name no one), and the key
-  // (state::VisitorHash) of the one their contacts are kept under: the anonymousId when given,
-  // which every event of their browser carries, else the userId. 0 when none is usable: such a
-  // visitor is answered, but nothing is kept for them.
+  // (state::VisitorHash) of the one their contacts are kept under: the userId when given, which
+  // every device of theirs sends once they sign in, else the anonymousId (one browser's). 0 when
+  // none is usable: such a visitor is answered, but nothing is kept for them.
   std::vector<identity::Identifier> visitor_ids;
   uint64_t visitor_hash = 0;
   // The field ("userId" or "anonymousId") of an identifier given that was erased with
@@ -60,7 +60,10 @@ absl::StatusOr<Customer> FindCustomer(simdjson::dom::element body, const storage
                                       uint32_t workspace_id, const identity::IdentityRules& rules);
 
 // The request as a page event: the device (context.userAgent), campaign (context.campaign) and
-// referrer (context.page.referrer) of its context, at `now_ms`.
-state::EventFacts ContextFacts(simdjson::dom::element body, int64_t now_ms);
+// referrer (context.page.referrer) of its context, at `now_ms`. The consent its context states
+// (context.consent, as an event's: the names `purposes` knows) is set on `customer`'s profile
+// for this answer: the page's consent manager knows the latest. Events, not requests, store it.
+state::EventFacts ContextFacts(simdjson::dom::element body, int64_t now_ms,
+                               const state::ConsentPurposes& purposes, Customer* customer);
 
 }  // namespace whisperer::server

@@ -275,6 +275,23 @@ std::string UrlHost(std::string_view url) {
   return out;
 }
 
+void ReadContextConsent(simdjson::dom::element context, EventFacts* f) {
+  simdjson::dom::object consent;
+  if (context["consent"].get(consent) != simdjson::SUCCESS) return;
+  ReadConsentObject(consent, f);
+  simdjson::dom::object prefs;
+  if (consent["categoryPreferences"].get(prefs) == simdjson::SUCCESS) ReadConsentObject(prefs, f);
+}
+
+void FoldConsent(Profile& p, const EventFacts& f, const ConsentPurposes& purposes,
+                 std::string_view source) {
+  for (const auto& [name, granted] : f.consent) {
+    purposes.ForStated(name, [&](std::string_view purpose) {
+      SetConsent(p, purpose, ConsentState{granted, f.timestamp_ms, std::string(source)});
+    });
+  }
+}
+
 absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
                                         const identity::IdentityRules& rules) {
   EventFacts f;
@@ -364,14 +381,7 @@ absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
     if (context["page"].get(page) == simdjson::SUCCESS) {
       f.referrer_host = UrlHost(StringOr(page, "referrer"));
     }
-    simdjson::dom::object consent;
-    if (context["consent"].get(consent) == simdjson::SUCCESS) {
-      ReadConsentObject(consent, &f);
-      simdjson::dom::object prefs;
-      if (consent["categoryPreferences"].get(prefs) == simdjson::SUCCESS) {
-        ReadConsentObject(prefs, &f);
-      }
-    }
+    ReadContextConsent(context, &f);
   }
   f.channel = StringOr(event, "channel");
   simdjson::dom::element props;
@@ -408,14 +418,7 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
   if (sequence > p.last_sequence) p.last_sequence = sequence;
   // Identity and consent are facts about the person whoever the sender is; the statistics
   // below leave bots out.
-  if (!f.consent.empty()) {
-    std::string source = StrCat("event:", f.message_id);
-    for (const auto& [name, granted] : f.consent) {
-      options.consent.ForStated(name, [&](std::string_view purpose) {
-        SetConsent(p, purpose, ConsentState{granted, f.timestamp_ms, source});
-      });
-    }
-  }
+  if (!f.consent.empty()) FoldConsent(p, f, options.consent, StrCat("event:", f.message_id));
   if (device != nullptr && device->bot) {
     ++p.bot_events;
     return;

@@ -132,7 +132,7 @@ struct SourceSeen : Seen {
 struct ConsentState {
   bool granted = false;
   int64_t at_ms = 0;
-  std::string source;  // "api", or "event:<messageId>"
+  std::string source;  // "api", "event:<messageId>", or "request" (a decide's, never stored)
 };
 
 struct MergeRecord {
@@ -327,6 +327,16 @@ struct EventFacts {
 // Reads the facts from a stored (normalized) event. `rules` names the external id types.
 absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
                                         const identity::IdentityRules& rules);
+
+// The consent statements of an event's (or a request's) `context`: context.consent with
+// purposes or a consent manager's categories as keys, and its categoryPreferences (Segment's
+// form), into `f->consent` (`f->consent_invalid` counts those with no yes or no).
+void ReadContextConsent(simdjson::dom::element context, EventFacts* f);
+
+// Sets on `profile` the consent `f` states (the names `purposes` knows, as the purposes they
+// stand for), at `f.timestamp_ms`, from `source`; a later statement already held wins.
+void FoldConsent(Profile& profile, const EventFacts& f, const ConsentPurposes& purposes,
+                 std::string_view source);
 
 // The host of an absolute URL ("https://www.google.com/search?q" -> "www.google.com"), or "".
 std::string UrlHost(std::string_view url);

@@ -147,6 +147,19 @@ test('a decision: candidates filtered with reasons, slots with their terms, logg
     [['bad', 'no_channel'], ['winback', 'no_channel']],
   );
   assert.deepEqual(sms.json.slots.map((s) => s.treatment.id).sort(), ['good_push', 'vip_sms']);
+  // What the page's consent manager says now rules the decision; events, not decide, store it.
+  const withdrawn = await decide({
+    userId: 'ann', decisionPoint: 'mail', slots: 4, channels: ['sms', 'push'],
+    context: { consent: { categoryPreferences: { marketing_sms: false } } },
+  });
+  assert.equal(withdrawn.status, 200, withdrawn.text);
+  assert.deepEqual(
+    withdrawn.json.filtered.map((f) => [f.action, f.reason]).sort(),
+    [['bad', 'no_channel'], ['vip', 'no_consent'], ['winback', 'no_channel']],
+  );
+  assert.deepEqual(withdrawn.json.slots.map((s) => s.treatment.id), ['good_push']);
+  const stored = await admin(`/v1/profiles/${d.profileId}`);
+  assert.equal(stored.json.consent.marketing_sms.state, 'granted');
 });
 
 test('a visitor who just signed in is decided for with the profile of their anonymousId', async () => {
@@ -704,6 +717,15 @@ test('a first-time visitor: their decisions and contacts become their profile\'s
   assert.equal(logAfter.status, 200, logAfter.text);
   assert.equal(logAfter.text, logBefore, 'nothing was logged for them');
   assert.ok(!logAfter.text.includes(early.json.decisionId));
+  // A signed-in visitor on a second device, before any event of theirs: the email their first
+  // device got counts (their contacts are kept under the userId, which both devices send).
+  const phone = await post('/v1/decide', { userId: 'wen', anonymousId: 'wen-phone', decisionPoint: 'p' });
+  assert.equal(phone.status, 200, phone.text);
+  assert.equal(phone.json.profileId, null);
+  assert.ok(phone.json.slots.some((s) => s.action === 'newsletter'), 'the email goes out');
+  const laptop = await post('/v1/decide', { userId: 'wen', anonymousId: 'wen-laptop', decisionPoint: 'p' });
+  assert.equal(laptop.status, 200, laptop.text);
+  assert.deepEqual(reasons(laptop.json), { newsletter: 'channel_limit' });
   // A blocked value names no one: answered, but no contact history is shared by everybody who
   // sends it.
   for (let i = 0; i < 2; i++) {

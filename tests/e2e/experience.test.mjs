@@ -178,6 +178,10 @@ test('triggers come from real data, need personalization consent and stop at the
     body: { purposes: { personalization: 'granted' } },
   });
   assert.equal(consent.status, 200, consent.text);
+  // The page's consent manager, in the request's context, rules over what is stored.
+  e = (await experience({ userId: user, items: [sku], context: { consent: { personalization: false } } })).json;
+  assert.deepEqual(e.triggers, []);
+  assert.equal(e.triggersWithheld, 'no_personalization_consent');
   // An item named twice is answered once.
   e = (await experience({ userId: user, items: [sku, 'sku-unknown', sku] })).json;
   assert.equal(e.triggersWithheld, null);
