@@ -85,6 +85,19 @@ std::string_view FilterReason(size_t index, const DecideInput& in, const Treatme
   if (!Holds(a.applicability, *in.bindings)) return "not_applicable";
   if (!Holds(a.suitability, *in.bindings)) return "not_suitable";
   if (!MissingConsent(a, *in.profile).empty()) return "no_consent";
+  // The treatments the request allows, by the channels' consent: a customer who said no to
+  // every one is told apart from one the contact policy or a budget holds back.
+  bool allowed = false, consented = false;
+  for (const Treatment& t : a.treatments) {
+    if (!in.channels.empty() &&
+        std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) {
+      continue;
+    }
+    allowed = true;
+    consented = consented || !ChannelDenied(in, t.channel);
+  }
+  if (!allowed) return "no_channel";
+  if (!consented) return "no_consent";
   if (!in.budget_spent.empty() && in.budget_spent[index]) {
     return "budget_exhausted";
   }
@@ -99,24 +112,16 @@ std::string_view FilterReason(size_t index, const DecideInput& in, const Treatme
     return "contact_limit";
   }
   *treatment = nullptr;
-  bool allowed = false, denied = false;
   for (const Treatment& t : a.treatments) {
-    if (!in.channels.empty() &&
-        std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) {
+    if ((!in.channels.empty() &&
+         std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) ||
+        ChannelDenied(in, t.channel) || ChannelFull(in, t.channel, 0)) {
       continue;
     }
-    if (ChannelDenied(in, t.channel)) {
-      denied = true;
-      continue;
-    }
-    allowed = true;
-    if (ChannelFull(in, t.channel, 0)) continue;
     *treatment = &t;
     break;
   }
-  if (*treatment == nullptr)
-    return allowed ? "channel_limit" : denied ? "no_consent" : "no_channel";
-  return {};
+  return *treatment == nullptr ? "channel_limit" : "";
 }
 
 namespace {

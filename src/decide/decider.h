@@ -1,14 +1,16 @@
 // Deciding: for one customer at one decision point, which actions to take, in which slots.
 //
-//   1. Filters. Each candidate of the decision point is dropped, with a reason code, when it is
-//      outside its validity window (not_valid_now), its eligibility, applicability or
-//      suitability condition does not hold (not_eligible, not_applicable, not_suitable), the
-//      customer has not granted its consent purpose (no_consent), the customer gave it
+//   1. Filters. Each candidate of the decision point is dropped, with the reason code of the
+//      first of these that holds, when it is outside its validity window (not_valid_now), its
+//      eligibility, applicability or suitability condition does not hold (not_eligible,
+//      not_applicable, not_suitable), the customer has not granted its consent purpose
+//      (no_consent), none of its treatments is on a channel the request allows (no_channel),
+//      the customer denied the marketing purpose of every allowed one (no_consent), its budget
+//      is spent (budget_exhausted: today's count, or the total spend), the customer gave it
 //      `suppress_after.negatives` negative outcomes within its period (suppressed), it was acted
-//      on `contact.max` times for the customer within its period (contact_limit), none of its
-//      treatments is on a channel the request allows (no_channel), or every allowed one is on a
-//      channel at its limit (channel_limit; the slots of this decision count towards it too), or
-//      its budget is spent (budget_exhausted: today's count, or the total spend).
+//      on `contact.max` times for the customer within its period (contact_limit), or every
+//      allowed, consented one is on a channel at its limit (channel_limit; the slots of this
+//      decision count towards it too).
 //   2. Scores. Each remaining action's reward is predicted by the decision point's bandit
 //      (learn/bandit.h) from the customer's features crossed with the action. Its priority is
 //      that propensity x context weight (the product of its weights whose condition holds) x

@@ -298,6 +298,12 @@ TEST_F(DeciderTest, ContactPolicyLimitsChannelsAndActionsAndSuppresses) {
   // The action's own limit: two nags within 30 days.
   contacts_->contacts = {{"nag", "push", kNow - 20 * kDay}, {"nag", "push", kNow - kDay}};
   EXPECT_EQ(reasons(Run("p"))["nag"], "contact_limit");
+  // A customer who denied push is told that, not that the limit was reached; a request for the
+  // web alone has no channel for it either way.
+  profile_.consent["marketing_push"] = {false, kNow, "api"};
+  EXPECT_EQ(reasons(Run("p"))["nag"], "no_consent");
+  EXPECT_EQ(reasons(Run("p", 1, {"web"}))["nag"], "no_channel");
+  profile_.consent.clear();
   // Suppression: two negative outcomes within 14 days.
   contacts_->contacts.clear();
   contacts_->negatives = {{"nag", kNow - 13 * kDay}, {"nag", kNow - kDay}};
