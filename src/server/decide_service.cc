@@ -1018,6 +1018,15 @@ void DecideService::HandlePutAction(net::RequestContext& ctx, net::Responder res
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
   const std::string id(net::PathParam(ctx));
   const std::string_view body(ctx.request.body().data(), ctx.request.body().size());
+  {  // A key twice is refused as in every JSON body (api::JsonObjectBody); the rest as config.
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string path, key;
+    if (parser.parse(body.data(), body.size()).get(doc) == simdjson::SUCCESS &&
+        api::RepeatedKeyPath(doc, &path, &key)) {
+      return respond(net::ErrorResponse(api::RepeatedKeyError(path, key)));
+    }
+  }
   absl::StatusOr<config::ActionConfig> action = config::ParseActionJson(body, id);
   if (!action.ok()) return respond(net::ErrorResponse(action.status()));
   std::lock_guard edit((*state)->edit_mu);

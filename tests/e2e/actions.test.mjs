@@ -85,6 +85,14 @@ test('actions: listed, created, replaced and deleted over HTTP, used at once, ke
   }
   const malformed = await admin('/v1/actions/bad', { method: 'PUT', body: '{"issue": ' });
   assert.equal(malformed.status, 400, malformed.text);
+  // A key twice is refused as in every JSON body, naming where.
+  const twice = await admin('/v1/actions/bad', {
+    method: 'PUT',
+    body: '{"issue": "engage", "group": "g", "treatments": [{"id": "t", "channel": "web", "channel": "sms"}]}',
+  });
+  assert.equal(twice.status, 400, twice.text);
+  assert.equal(twice.json.error.code, 'duplicate_key', twice.text);
+  assert.equal(twice.json.error.field, 'treatments[0].channel', twice.text);
   assert.equal((await admin('/v1/actions/bad')).status, 404);
 
   // Deleted; one a decision point names stays.
