@@ -408,6 +408,9 @@ double ProbabilityOfBest(std::span<const RewardEstimate> c, std::span<const doub
     x.inv_sd = x.sd > 0 ? 1 / x.sd : 0;
     all[kept++] = x;
   }
+  // None left to beat (a sole candidate, or every other surely below): certain, not the
+  // truncated integral of X_i's own density (1 - 2e-9).
+  if (kept == 0) return 1;
   const std::span<const Competitor> active(all, kept);
   const double* cdf = CdfTable();
   // One competitor's factor at s: P(X_j < s)^count. From its mean + 8 sd on its CDF is 1.

@@ -153,6 +153,18 @@ TEST(ProbabilityOfBest, ManyCandidatesSumToOne) {
   EXPECT_NEAR(total, 1, 5e-3);
 }
 
+TEST(ProbabilityOfBest, ASoleCandidateIsCertainlyBest) {
+  // Alone, among excluded ones, or far above the rest: exactly 1, so an autonomy threshold of 1
+  // acts on it and its logged propensity is 1.
+  const std::vector<RewardEstimate> alone = {{0.3, 0.01}};
+  EXPECT_EQ(ProbabilityOfBest(alone, 0), 1.0);
+  const std::vector<RewardEstimate> c = {{0.3, 0.01}, {0.5, 0.01}, {-5, 0.01}};
+  const std::vector<uint8_t> excluded = {0, 1, 0};
+  EXPECT_EQ(ProbabilityOfBest(c, 0, excluded), 1.0);
+  EXPECT_EQ(ProbabilityOfBest(c, 2, excluded), 0.0);
+  EXPECT_LT(ProbabilityOfBest(c, 0), 0.1);
+}
+
 TEST(NormalCdf, MatchesErfc) {
   for (double z = -9; z <= 9; z += 0.0137) {
     EXPECT_NEAR(NormalCdf(z), 0.5 * std::erfc(-z / std::sqrt(2.0)), 1e-6) << z;
