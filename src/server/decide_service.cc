@@ -715,6 +715,20 @@ absl::StatusOr<std::optional<uint64_t>> DecisionCursor(std::string_view url) {
   return c;
 }
 
+// A body's slot number or count `field`: a whole number from 1 to 20 (api::WholeNumber); 400
+// wrong_type when it is no number, invalid_value when out of range or fractional.
+absl::StatusOr<size_t> SlotNumber(simdjson::dom::element v, std::string_view field) {
+  if (!v.is_number()) {
+    return InvalidInput("wrong_type", StrCat(field, " must be a number"), std::string(field));
+  }
+  const std::optional<uint64_t> n = api::WholeNumber(v, 20);
+  if (!n || *n < 1) {
+    return InvalidInput("invalid_value", StrCat(field, " must be a whole number from 1 to 20"),
+                        std::string(field));
+  }
+  return static_cast<size_t>(*n);
+}
+
 absl::StatusOr<uint64_t> DecisionIdParam(std::string_view raw, std::string_view field) {
   std::optional<uint64_t> id = decide::ParseDecisionId(raw);
   if (!id) {
@@ -1149,7 +1163,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
 
   std::string_view point_id;
   simdjson::dom::element v;
-  if (body["decisionPoint"].get(v) != simdjson::SUCCESS) {
+  if (body["decisionPoint"].get(v) != simdjson::SUCCESS || v.is_null()) {  // null is absent
     return respond(net::ErrorResponse(
         InvalidInput("missing_field", "decisionPoint is required", "decisionPoint")));
   }
@@ -1164,16 +1178,13 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
         StrCat("no decision point '", point_id, "' in this workspace"), "decisionPoint")));
   }
   size_t slots = point->slots;
-  if (body["slots"].get(v) == simdjson::SUCCESS) {
-    const std::optional<uint64_t> n = api::WholeNumber(v, 20);
-    if (!n || *n < 1) {
-      return respond(net::ErrorResponse(
-          InvalidInput("invalid_value", "slots must be a whole number from 1 to 20", "slots")));
-    }
-    slots = static_cast<size_t>(*n);
+  if (body["slots"].get(v) == simdjson::SUCCESS && !v.is_null()) {  // null: the point's
+    absl::StatusOr<size_t> n = SlotNumber(v, "slots");
+    if (!n.ok()) return respond(net::ErrorResponse(n.status()));
+    slots = *n;
   }
   decide::DecideInput in;
-  if (body["channels"].get(v) == simdjson::SUCCESS) {
+  if (body["channels"].get(v) == simdjson::SUCCESS && !v.is_null()) {  // null: every channel
     simdjson::dom::array list;
     bool ok = v.get(list) == simdjson::SUCCESS;
     for (simdjson::dom::element e : ok ? list : simdjson::dom::array()) {
@@ -1418,17 +1429,18 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
   if (!id.ok()) return respond(net::ErrorResponse(id.status()));
   uint64_t slot = 1;
   if (body["slot"].get(v) == simdjson::SUCCESS && !v.is_null()) {  // null is absent
-    const std::optional<uint64_t> n = api::WholeNumber(v, 20);
-    if (!n || *n < 1) {
-      return respond(net::ErrorResponse(
-          InvalidInput("invalid_value", "slot must be a whole number from 1 to 20", "slot")));
-    }
+    absl::StatusOr<size_t> n = SlotNumber(v, "slot");
+    if (!n.ok()) return respond(net::ErrorResponse(n.status()));
     slot = *n;
   }
   double value = 0;
   std::string outcome;
   // null is absent, as in collection.
   const bool has_value = body["value"].get(v) == simdjson::SUCCESS && !v.is_null();
+  if (has_value && !v.is_number()) {
+    return respond(
+        net::ErrorResponse(InvalidInput("wrong_type", "value must be a number", "value")));
+  }
   if (has_value && (v.get(value) != simdjson::SUCCESS || !(value >= -1 && value <= 1))) {
     return respond(net::ErrorResponse(
         InvalidInput("invalid_value", "value must be a number from -1 to 1", "value")));

@@ -243,6 +243,8 @@ test('rewards: idempotent, named outcomes, and clear errors', async () => {
     [{ decisionId: 'dec_0000000000000001', value: 1 }, 404, 'decision_not_found', 'decisionId'],
     [{ decisionId: d.decisionId, slot: 3, value: 1 }, 400, 'invalid_value', 'slot'],
     [{ decisionId: d.decisionId, value: 2 }, 400, 'invalid_value', 'value'],
+    [{ decisionId: d.decisionId, value: '1' }, 400, 'wrong_type', 'value'],
+    [{ decisionId: d.decisionId, slot: '1', value: 1 }, 400, 'wrong_type', 'slot'],
     [{ decisionId: d.decisionId, outcome: 'bought' }, 400, 'invalid_value', 'outcome'],
     [{ decisionId: d.decisionId, value: 1, outcome: 'clicked' }, 400, 'invalid_value', 'outcome'],
     [{ decisionId: d.decisionId }, 400, 'missing_field', 'value'],
@@ -270,7 +272,9 @@ test('decide: errors name the field', async () => {
     [{ userId: 'a', decisionPoint: 7 }, 400, 'wrong_type', 'decisionPoint'],
     [{ userId: 'a', decisionPoint: 'nowhere' }, 404, 'unknown_decision_point', 'decisionPoint'],
     [{ decisionPoint: 'home' }, 400, 'missing_field', 'userId'],
+    [{ userId: 'a', decisionPoint: null }, 400, 'missing_field', 'decisionPoint'],
     [{ userId: 'a', decisionPoint: 'home', slots: 0 }, 400, 'invalid_value', 'slots'],
+    [{ userId: 'a', decisionPoint: 'home', slots: '2' }, 400, 'wrong_type', 'slots'],
     [{ userId: 'a', decisionPoint: 'home', channels: ['fax'] }, 400, 'invalid_value', 'channels'],
     [{ userId: 'a', decisionPoint: 'home', channels: 'web' }, 400, 'wrong_type', 'channels'],
     [{ userId: 'a', decisionPoint: 'home', context: [] }, 400, 'wrong_type', 'context'],
@@ -282,8 +286,11 @@ test('decide: errors name the field', async () => {
     assert.equal(res.json.error.field, field, JSON.stringify(body));
   }
   // null is absent, as in collection.
-  const nulls = await decide({ userId: 'a', decisionPoint: 'home', context: null, properties: null });
+  const nulls = await decide({
+    userId: 'a', decisionPoint: 'home', context: null, properties: null, slots: null, channels: null,
+  });
   assert.equal(nulls.status, 200, nulls.text);
+  assert.equal(nulls.json.slots.length, 1, 'the decision point\'s slots');
   // A channel named twice counts once: all six and one again is every channel.
   const repeated = await decide({
     userId: 'a',
