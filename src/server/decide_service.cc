@@ -2125,6 +2125,16 @@ struct GroupStats {
   }
 };
 
+// `low` and `high`: the 95 % interval (normal approximation) of an estimate `mean` with
+// variance `variance`; both null when it is not `known` (a sample of fewer than two).
+void WriteInterval(JsonWriter& w, double mean, bool known, double variance) {
+  const double half = 1.96 * std::sqrt(variance);
+  w.Key("low");
+  known ? w.Double(mean - half) : w.Null();
+  w.Key("high");
+  known ? w.Double(mean + half) : w.Null();
+}
+
 void WriteGroup(JsonWriter& w, std::string_view key, const GroupStats& g) {
   w.Key(key);
   w.StartObject();
@@ -2135,12 +2145,12 @@ void WriteGroup(JsonWriter& w, std::string_view key, const GroupStats& g) {
   w.Key("rewarded");
   w.Uint(g.rewarded);
   w.Key("meanReward");
-  w.Double(g.Mean());
-  const double half = 1.96 * std::sqrt(g.MeanVariance());
-  w.Key("low");
-  w.Double(g.Mean() - half);
-  w.Key("high");
-  w.Double(g.Mean() + half);
+  if (g.slots == 0) {
+    w.Null();
+  } else {
+    w.Double(g.Mean());
+  }
+  WriteInterval(w, g.Mean(), g.slots >= 2, g.MeanVariance());
   w.EndObject();
 }
 
@@ -2395,14 +2405,11 @@ void DecideService::HandleLift(net::RequestContext& ctx, net::Responder respond)
     w.Null();
   } else {
     const double diff = engine.Mean() - control.Mean();
-    const double half = 1.96 * std::sqrt(engine.MeanVariance() + control.MeanVariance());
     w.StartObject();
     w.Key("absolute");
     w.Double(diff);
-    w.Key("low");
-    w.Double(diff - half);
-    w.Key("high");
-    w.Double(diff + half);
+    WriteInterval(w, diff, engine.slots >= 2 && control.slots >= 2,
+                  engine.MeanVariance() + control.MeanVariance());
     w.Key("relative");
     if (control.Mean() != 0) {
       w.Double(diff / control.Mean());

@@ -412,6 +412,14 @@ test('the lift report: the engine against its control group', async (t) => {
   // The engine learned that good pays; the control group draws uniformly (about a third).
   assert.ok(engine.meanReward > control.meanReward + 0.2, res.text);
   assert.ok(lift.low > 0, res.text);
+  // One decision at the other point: its group's mean has no interval, the other group's no mean.
+  const one = (await admin('/v1/decisions/lift?decisionPoint=other')).json;
+  const [used, unused] = one.engine.slots === 1 ? [one.engine, one.control] : [one.control, one.engine];
+  assert.equal(used.slots, 1, JSON.stringify(one));
+  assert.equal(typeof used.meanReward, 'number');
+  assert.deepEqual([used.low, used.high], [null, null]);
+  assert.deepEqual([unused.slots, unused.meanReward, unused.low, unused.high], [0, null, null, null]);
+  assert.equal(one.lift, null);
   // Decisions computed ahead and never activated were never shown: the report and the export
   // leave them out. One activated counts (without a reward: as 0).
   const deferred = [];
