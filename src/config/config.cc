@@ -1344,11 +1344,11 @@ absl::Status ApplyEnvironment(const Getenv& getenv, Config* c) {
     for (auto& ws : c->workspaces) {
       if (ws.name == "default") def = &ws;
     }
-    if (def == nullptr) {
+    if (def == nullptr) {  // after the file's, which keep the indexes their errors name
       WorkspaceConfig ws;
       ws.name = "default";
-      c->workspaces.insert(c->workspaces.begin(), std::move(ws));
-      def = &c->workspaces.front();
+      c->workspaces.push_back(std::move(ws));
+      def = &c->workspaces.back();
     }
     if (write_key && *write_key) def->write_keys = {write_key};
     if (admin_key && *admin_key) def->admin_keys = {admin_key};

@@ -382,6 +382,16 @@ TEST(ConfigTest, EnvironmentOverrides) {
   EXPECT_EQ(c.workspaces[0].name, "default");
   EXPECT_EQ(c.workspaces[0].write_keys, (std::vector<std::string>{"wk_env"}));
   EXPECT_TRUE(c.workspaces[0].admin_keys.empty());  // generated later
+  // With workspaces in the file, the default one comes after them: an error in the file names
+  // the index it has there.
+  Config file;
+  file.workspaces.resize(1);
+  file.workspaces[0].name = "shop";
+  file.workspaces[0].write_keys = {"wk shop"};  // a blank: not usable over HTTP Basic
+  ASSERT_TRUE(ApplyEnvironment(getenv, &file).ok());
+  ASSERT_EQ(file.workspaces.size(), 2u);
+  EXPECT_EQ(file.workspaces[1].name, "default");
+  EXPECT_EQ(ErrorFieldOf(Validate(file)), "workspaces[0].write_keys[0]");
 
   env["WHISPERER_PORT"] = "http";
   EXPECT_EQ(ErrorFieldOf(ApplyEnvironment(getenv, &c)), "WHISPERER_PORT");
