@@ -1,9 +1,12 @@
 #include "common/csv.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include <simdjson.h>
 
 #include "common/strings.h"
 
@@ -103,6 +106,11 @@ absl::Status ReadCsvColumns(const std::string& path, const std::vector<std::stri
       return absl::InvalidArgumentError(
           ToAbsl(StrCat(path, ": no column named '", want, "' in the header")));
     }
+    if (std::find(header.begin() + static_cast<ptrdiff_t>(i) + 1, header.end(), want) !=
+        header.end()) {
+      return absl::InvalidArgumentError(ToAbsl(
+          StrCat(path, ": the header names '", want, "' twice: which column is meant is unclear")));
+    }
     index.push_back(i);
   }
   std::vector<std::string> fields;
@@ -116,7 +124,15 @@ absl::Status ReadCsvColumns(const std::string& path, const std::vector<std::stri
     }
     std::vector<std::string> row;
     row.reserve(index.size());
-    for (size_t i : index) row.push_back(fields[i]);
+    for (size_t k = 0; k < index.size(); ++k) {
+      // What is read is stored and answered as JSON text: UTF-8 only.
+      const std::string& field = fields[index[k]];
+      if (!simdjson::validate_utf8(field.data(), field.size())) {
+        return absl::InvalidArgumentError(ToAbsl(StrCat(path, ": line ", reader.line(), ": the ",
+                                                        columns[k], " field is not valid UTF-8")));
+      }
+      row.push_back(field);
+    }
     rows->push_back(std::move(row));
   }
   if (!reader.status().ok()) {

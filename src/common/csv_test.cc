@@ -70,6 +70,28 @@ TEST(ReadCsvColumnsTest, PicksColumnsByNameAndChecksFieldCounts) {
   EXPECT_NE(std::string(short_row.message()).find("line 3 has 1 fields"), std::string::npos)
       << short_row;
   EXPECT_EQ(ReadCsvColumns(path + ".absent", {"a"}, &rows).code(), absl::StatusCode::kNotFound);
+
+  // A wanted column named twice is ambiguous; another one named twice does not matter.
+  {
+    std::ofstream out(path);
+    out << "text,label,text,x,x\nhi,greet,ho,1,2\n";
+  }
+  absl::Status twice = ReadCsvColumns(path, {"text", "label"}, &rows);
+  EXPECT_NE(std::string(twice.message()).find("names 'text' twice"), std::string::npos) << twice;
+  rows.clear();
+  EXPECT_TRUE(ReadCsvColumns(path, {"label"}, &rows).ok());
+  // A wanted field that is not UTF-8 is refused, naming its line and column; others are not read.
+  {
+    std::ofstream out(path);
+    out << "text,label,note\nhello,greet,\xff\nbye \xfe,leave,ok\n";
+  }
+  rows.clear();
+  absl::Status bytes = ReadCsvColumns(path, {"text", "label"}, &rows);
+  EXPECT_NE(std::string(bytes.message()).find("line 3: the text field is not valid UTF-8"),
+            std::string::npos)
+      << bytes;
+  rows.clear();
+  EXPECT_TRUE(ReadCsvColumns(path, {"label"}, &rows).ok());
   std::remove(path.c_str());
 }
 

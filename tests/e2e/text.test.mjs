@@ -467,6 +467,19 @@ test('whisperer models train intent: the errors', async (t) => {
   ]);
   assert.equal(same.code, 2, same.stderr);
   assert.match(same.stderr, /both name 'utterance'/);
+  // Bytes that are not UTF-8 would be stored as intents and answered as JSON: refused.
+  const latin1 = path.join(dir, 'latin1.csv');
+  await fsp.writeFile(latin1, Buffer.concat([
+    Buffer.from('utterance,intent\nwhere is my order,track\n'),
+    Buffer.from([0x72, 0xe9, 0x73, 0x75, 0x6d, 0xe9]),  // "résumé" in Latin-1
+    Buffer.from(',refund\n'),
+  ]));
+  const bytes = await runCli([
+    'models', 'train', 'intent', latin1, '--data', data, '--workspace', 'helpdesk',
+    '--text-column', 'utterance', '--label-column', 'intent',
+  ]);
+  assert.equal(bytes.code, 2, bytes.stderr);
+  assert.match(bytes.stderr, /line 3: the utterance field is not valid UTF-8/);
   // Fewer than ten examples per intent: none is held out, so no accuracy is claimed.
   const small = path.join(dir, 'small.csv');
   await fsp.writeFile(small, intentCsv().split('\n').slice(0, 13).join('\n') + '\n');
