@@ -2776,18 +2776,27 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   if (!body.ok()) return respond(net::ErrorResponse(body.status()));
   simdjson::dom::element v;
   std::string_view reviewer, note;
-  if ((*body)["reviewer"].get(v) != simdjson::SUCCESS) {
+  if ((*body)["reviewer"].get(v) != simdjson::SUCCESS || v.is_null()) {  // null is absent
     return respond(
         net::ErrorResponse(InvalidInput("missing_field", "reviewer is required", "reviewer")));
   }
-  if (v.get(reviewer) != simdjson::SUCCESS || reviewer.empty() || reviewer.size() > 200) {
+  if (v.get(reviewer) != simdjson::SUCCESS) {
     return respond(net::ErrorResponse(
-        InvalidInput("wrong_type", "reviewer must be a string of 1 to 200 bytes", "reviewer")));
+        InvalidInput("wrong_type", "reviewer must be a string (who reviewed)", "reviewer")));
   }
-  if ((*body)["note"].get(v) == simdjson::SUCCESS && !v.is_null() &&  // null: no note
-      (v.get(note) != simdjson::SUCCESS || note.size() > 2000)) {
+  if (reviewer.empty() || reviewer.size() > 200) {
     return respond(net::ErrorResponse(
-        InvalidInput("wrong_type", "note must be a string of at most 2000 bytes", "note")));
+        InvalidInput("invalid_value", "reviewer must be 1 to 200 bytes", "reviewer")));
+  }
+  if ((*body)["note"].get(v) == simdjson::SUCCESS && !v.is_null()) {  // null: no note
+    if (v.get(note) != simdjson::SUCCESS) {
+      return respond(
+          net::ErrorResponse(InvalidInput("wrong_type", "note must be a string", "note")));
+    }
+    if (note.size() > 2000) {
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value", "note must be at most 2000 bytes", "note")));
+    }
   }
   const uint32_t ws = (*state)->workspace->id;
   std::lock_guard lock(log_mu_);

@@ -529,7 +529,12 @@ test('held decisions: the approval queue, review templates, verdicts that teach,
 
   for (const [path, body, key, status, code, field] of [
     [`/v1/approvals/${d2.decisionId}/approve`, {}, 'ak_desk', 400, 'missing_field', 'reviewer'],
+    [`/v1/approvals/${d2.decisionId}/approve`, { reviewer: null }, 'ak_desk', 400, 'missing_field', 'reviewer'],
     [`/v1/approvals/${d2.decisionId}/approve`, { reviewer: 7 }, 'ak_desk', 400, 'wrong_type', 'reviewer'],
+    [`/v1/approvals/${d2.decisionId}/approve`, { reviewer: '' }, 'ak_desk', 400, 'invalid_value', 'reviewer'],
+    [`/v1/approvals/${d2.decisionId}/approve`, { reviewer: 'x'.repeat(201) }, 'ak_desk', 400, 'invalid_value', 'reviewer'],
+    [`/v1/approvals/${d2.decisionId}/approve`, { reviewer: 'x', note: ['n'] }, 'ak_desk', 400, 'wrong_type', 'note'],
+    [`/v1/approvals/${d2.decisionId}/approve`, { reviewer: 'x', note: 'n'.repeat(2001) }, 'ak_desk', 400, 'invalid_value', 'note'],
     ['/v1/approvals/dec_0000000000000001/approve', { reviewer: 'x' }, 'ak_desk', 404, 'approval_not_found', 'id'],
     ['/v1/approvals/nope/reject', { reviewer: 'x' }, 'ak_desk', 404, 'approval_not_found', 'id'],
   ]) {
