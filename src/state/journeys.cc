@@ -155,7 +155,8 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
     if (s != nullptr && !j.reentry) continue;
     if (!j.stages.front().entry.Eval(bindings)) continue;
     if (s == nullptr) s = &profile.journeys[j.id];
-    s->status.clear();  // a new round
+    s->status.clear();  // a new round, from outside the journey
+    s->stage.clear();
     s->started_ms = at;
     s->entry_device = device != nullptr ? device->type : "";
     s->entry_source = std::string(facts.utm_source);

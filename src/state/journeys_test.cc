@@ -124,6 +124,10 @@ TEST_F(JourneysTest, ExitAndReentry) {
   Event("track", "Landing", 30);
   EXPECT_EQ(State().status, "active");
   EXPECT_EQ(Path(), (std::vector<std::string>{"landing/entry", "exited/exit", "landing/entry"}));
+  // Each entry comes from outside the journey; the exit left the stage the customer was in.
+  EXPECT_EQ(State().history[0].from, "");
+  EXPECT_EQ(State().history[1].from, "landing");
+  EXPECT_EQ(State().history[2].from, "");
 }
 
 TEST_F(JourneysTest, NewVersionKeepsKnownStagesAndExitsRemovedOnes) {
