@@ -115,7 +115,8 @@ std::vector<Identifier> PrepareIdentifiers(std::vector<Identifier> ids,
   out.reserve(ids.size());
   for (Identifier& id : ids) {
     id.value = NormalizeIdentifier(id.type, id.value);
-    if (rules.Blocked(id.value)) continue;
+    // Nothing left ("   ", a phone of zeros) names no one, whatever the blocked values say.
+    if (id.value.empty() || rules.Blocked(id.value)) continue;
     if (std::find(out.begin(), out.end(), id) != out.end()) continue;
     out.push_back(std::move(id));
   }

@@ -58,7 +58,9 @@ struct IdentityRules {
   // Most identifiers of a type one profile may hold; a type not listed has no limit.
   std::map<std::string, size_t, std::less<>> limits = {{"userId", 1}};
   // Identifier types from the strongest to the weakest. Types not listed (external ids not
-  // named here) rank after the listed ones, in the order of `external_ids`.
+  // named here) rank after the listed ones, in the order of `external_ids`. A workspace that
+  // configures none gets this list with its external ids before anonymousId
+  // (server::ProfileSettingsOf).
   std::vector<std::string> priority = {"userId", "email", "phone", "anonymousId"};
   // External id types, read from context.externalIds[].type and from traits of that name.
   std::vector<std::string> external_ids;

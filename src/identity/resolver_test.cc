@@ -46,6 +46,9 @@ TEST(PrepareIdentifiers, ConfiguredBlockedValuesAndExternalIdRank) {
   // "null" is only blocked by default; this workspace blocks "guest" instead.
   std::vector<Identifier> want = {{"crm_id", "c9"}, U("null"), A("a")};
   EXPECT_EQ(got, want);
+  // A value with nothing left after normalization names no one even when "" is not blocked.
+  got = PrepareIdentifiers({U("   "), E("  "), {"phone", "+000-000"}, A("a")}, rules);
+  EXPECT_EQ(got, (std::vector<Identifier>{A("a")}));
 }
 
 // A small graph for the table: profile id -> identifiers and flags.

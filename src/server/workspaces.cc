@@ -1,5 +1,6 @@
 #include "server/workspaces.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/ids.h"
@@ -83,8 +84,16 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
     rules.limits.clear();
     for (const auto& [type, limit] : *config.identity.limits) rules.limits[type] = limit;
   }
-  if (config.identity.priority) rules.priority = *config.identity.priority;
   rules.external_ids = config.identity.external_ids;
+  if (config.identity.priority) {
+    rules.priority = *config.identity.priority;
+  } else {
+    // By default external ids (a CRM's, say) rank after phone and before the anonymousId, which
+    // names one browser only.
+    auto anonymous =
+        std::find(rules.priority.begin(), rules.priority.end(), identity::kAnonymousId);
+    rules.priority.insert(anonymous, rules.external_ids.begin(), rules.external_ids.end());
+  }
   out.fold.session_timeout_ms = config.session_timeout_ms;
   for (const std::string& purpose : config.consent_purposes) out.fold.consent.AddPurpose(purpose);
   for (const config::WorkspaceConfig::ConsentCategory& c : config.consent_categories) {

@@ -118,8 +118,15 @@ TEST(WorkspacesTest, ProfileSettingsFollowTheConfig) {
   EXPECT_EQ(s.rules.limits.at("email"), 2u);
   EXPECT_EQ(s.rules.external_ids, std::vector<std::string>{"crm_id"});
   EXPECT_EQ(s.fold.session_timeout_ms, 60'000);
-  EXPECT_EQ(s.rules.priority, state::WorkspaceProfileSettings().rules.priority);
+  // No priority configured: the default, with the external id before the anonymousId.
+  EXPECT_EQ(s.rules.priority,
+            (std::vector<std::string>{"userId", "email", "phone", "crm_id", "anonymousId"}));
   EXPECT_TRUE(s.text_properties.empty());
+  // A configured priority is kept as given: external ids it does not name rank after it.
+  wc.identity.priority = std::vector<std::string>{"userId", "anonymousId"};
+  s = *ProfileSettingsOf(wc);
+  EXPECT_EQ(s.rules.priority, (std::vector<std::string>{"userId", "anonymousId"}));
+  EXPECT_GT(s.rules.Rank("crm_id"), s.rules.Rank("anonymousId"));
   const state::ModelSettings defaults;
   EXPECT_EQ(s.models.clv_horizon_days, defaults.clv_horizon_days);
   EXPECT_EQ(s.models.clv_refit_every_ms, defaults.clv_refit_every_ms);
