@@ -83,12 +83,12 @@ const Workspace* ExperienceService::WorkspaceById(uint32_t id) const {
 }
 
 absl::StatusOr<bool> ExperienceService::TakeTriggerAllowance(uint32_t workspace_id,
-                                                             uint64_t profile_id, int64_t cap) {
+                                                             uint64_t counter, int64_t cap) {
   const int64_t day = clock_->NowMillis() / 86'400'000;
-  std::string key = storage::ProfileKey(workspace_id, profile_id);
+  std::string key = storage::ProfileKey(workspace_id, counter);
   key.append("triggers");
   std::lock_guard lock(mu_);
-  auto it = shown_.find({workspace_id, profile_id});
+  auto it = shown_.find({workspace_id, counter});
   if (it == shown_.end()) {
     // Not seen since the start: the count kept in the store, if any.
     Shown stored;
@@ -98,7 +98,7 @@ absl::StatusOr<bool> ExperienceService::TakeTriggerAllowance(uint32_t workspace_
       stored = {static_cast<int64_t>(storage::GetBigEndian64((*value)->data())),
                 static_cast<int64_t>(storage::GetBigEndian64((*value)->data() + 8))};
     }
-    it = shown_.emplace(std::make_pair(workspace_id, profile_id), stored).first;
+    it = shown_.emplace(std::make_pair(workspace_id, counter), stored).first;
   }
   Shown& s = it->second;
   if (s.day != day) s = {day, 0};
@@ -419,8 +419,14 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
   }
   tw.EndArray();
   if (shown > 0) {
-    absl::StatusOr<bool> allowed =
-        TakeTriggerAllowance(ws->id, profile.id, t.max_per_profile_per_day);
+    // A first-time visitor's answers count under their identifier (the userId's when given, as
+    // decide keeps their contacts); one known only by blocked values names no one, and all
+    // such share one count.
+    const uint64_t counter = profile.id != 0 ? profile.id
+                             : customer->visitor_hash != 0
+                                 ? state::VisitorIndex(customer->visitor_hash)
+                                 : 0;
+    absl::StatusOr<bool> allowed = TakeTriggerAllowance(ws->id, counter, t.max_per_profile_per_day);
     if (!allowed.ok()) return respond(net::ErrorResponse(allowed.status()));
     if (!*allowed) {
       withheld = "daily_cap_reached";

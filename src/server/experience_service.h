@@ -57,10 +57,10 @@ class ExperienceService {
 
  private:
   const Workspace* WorkspaceById(uint32_t id) const;
-  // Counts one answer with triggers for the profile today, in memory and in the store's `caps`
-  // column family; false when the cap is reached.
-  absl::StatusOr<bool> TakeTriggerAllowance(uint32_t workspace_id, uint64_t profile_id,
-                                            int64_t cap);
+  // Counts one answer with triggers for the customer `counter` today (a profile id, or a
+  // first-time visitor's state::VisitorIndex), in memory and in the store's `caps` column
+  // family; false when the cap is reached.
+  absl::StatusOr<bool> TakeTriggerAllowance(uint32_t workspace_id, uint64_t counter, int64_t cap);
 
   const api::KeyRing* keys_;
   std::map<uint32_t, const Workspace*> workspaces_;

@@ -195,6 +195,12 @@ test('triggers come from real data, need personalization consent and stop at the
   e = (await experience({ userId: user, items: [sku] })).json;
   assert.deepEqual(e.triggers, []);
   assert.equal(e.triggersWithheld, 'daily_cap_reached');
+  // First-time visitors (no profile yet) each have a cap of their own.
+  const visitors = [`v-${randomUUID()}`, `v-${randomUUID()}`];
+  for (const [i, anonymousId] of [visitors[0], visitors[0], visitors[0], visitors[0], visitors[1]].entries()) {
+    const v = (await experience({ anonymousId, items: [sku], context: { consent: { personalization: true } } })).json;
+    assert.equal(v.triggersWithheld, i === 3 ? 'daily_cap_reached' : null, `answer ${i}: ${JSON.stringify(v)}`);
+  }
   // The count survives a restart.
   const { dataDir } = server;
   assert.equal(await server.stop(), 0);
