@@ -440,8 +440,20 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
   if (f.revenue) AddOrder(p, ts, *f.revenue);
 
   Sessions& s = p.sessions;
-  bool view = f.type == api::EventType::kPage || f.type == api::EventType::kScreen;
-  if (s.count == 0 || ts - s.current_last_ms > options.session_timeout_ms) {
+  const bool view = f.type == api::EventType::kPage || f.type == api::EventType::kScreen;
+  const int64_t timeout = options.session_timeout_ms;
+  // An event that arrives late (an offline queue, an import) and falls more than the timeout
+  // before the current session belongs to an earlier one. Only the previous session's last
+  // event is kept, so this is an approximation: within the timeout of that event it is that
+  // session; otherwise a session of its own is counted (late events of one old session that
+  // arrive interleaved with others' may count it twice). It never changes the current session.
+  const bool earlier = s.count > 0 && ts < s.current_start_ms - timeout;
+  if (earlier) {
+    const bool previous = s.previous_last_ms != 0 && ts <= s.previous_last_ms + timeout &&
+                          ts >= s.previous_last_ms - timeout;
+    if (!previous) ++s.count;
+    s.previous_last_ms = std::max(s.previous_last_ms, ts);
+  } else if (s.count == 0 || ts - s.current_last_ms > timeout) {
     if (s.count > 0) s.previous_last_ms = s.current_last_ms;
     ++s.count;
     s.current_start_ms = ts;
@@ -452,15 +464,18 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
   } else if (ts > s.current_last_ms) {
     s.total_ms += ts - s.current_last_ms;
     s.current_last_ms = ts;
+  } else if (ts < s.current_start_ms) {  // late, but within the timeout: the session began then
+    s.total_ms += s.current_start_ms - ts;
+    s.current_start_ms = ts;
   }
-  ++s.current_events;
+  if (!earlier) ++s.current_events;
   if (view) {
-    ++s.current_views;
+    if (!earlier) ++s.current_views;
     ++s.views;
   }
   for (size_t k = 0; k < kSignalKinds; ++k) {
     if (f.signals & (1u << k)) {
-      ++s.current_signals[k];
+      if (!earlier) ++s.current_signals[k];
       ++p.signals[k];
     }
   }

@@ -15,6 +15,7 @@ namespace {
 
 constexpr int64_t kT0 = 1'700'000'000'000;  // 2023-11-14T22:13:20Z
 constexpr int64_t kMinute = 60'000;
+constexpr int64_t kDay = 24 * 60 * kMinute;
 
 class FoldTest : public ::testing::Test {
  protected:
@@ -90,7 +91,6 @@ TEST_F(FoldTest, CountsRevenueAndFirstLastSeen) {
 }
 
 TEST_F(FoldTest, CountsOrderDaysAndTheFirstDaysRevenue) {
-  constexpr int64_t kDay = 24 * 60 * kMinute;
   auto order = [&](int64_t ts, const char* revenue) {
     Fold(
         "track", ts,
@@ -139,6 +139,31 @@ TEST_F(FoldTest, SessionsSplitOnTheTimeout) {
   EXPECT_EQ(s.current_start_ms, kT0 + 71 * kMinute);
   EXPECT_EQ(s.current_events, 2u);
   EXPECT_EQ(s.current_views, 2u);
+}
+
+TEST_F(FoldTest, LateEventsCountTheSessionsTheyBelongTo) {
+  options_.session_timeout_ms = 30 * kMinute;
+  // Three visits days apart, the latest arriving first (an offline queue, an import): three
+  // sessions, as in time order; the current one stays the latest.
+  Fold("page", kT0 + 20 * kDay, R"("anonymousId":"a")");
+  Fold("page", kT0, R"("anonymousId":"a")");
+  Fold("page", kT0 + 9 * kDay, R"("anonymousId":"a")");
+  const Sessions& s = profile_.sessions;
+  EXPECT_EQ(s.count, 3u);
+  EXPECT_EQ(s.current_start_ms, kT0 + 20 * kDay);
+  EXPECT_EQ(s.current_events, 1u);
+  EXPECT_EQ(s.current_views, 1u);
+  EXPECT_EQ(s.views, 3u);
+  EXPECT_EQ(s.previous_last_ms, kT0 + 9 * kDay);
+  // A second late event of the visit 9 days in is that session, not a new one.
+  Fold("page", kT0 + 9 * kDay + 5 * kMinute, R"("anonymousId":"a")");
+  EXPECT_EQ(s.count, 3u);
+  // One a little before the current session began (within the timeout) starts it earlier.
+  Fold("page", kT0 + 20 * kDay - 10 * kMinute, R"("anonymousId":"a")");
+  EXPECT_EQ(s.count, 3u);
+  EXPECT_EQ(s.current_start_ms, kT0 + 20 * kDay - 10 * kMinute);
+  EXPECT_EQ(s.current_events, 2u);
+  EXPECT_EQ(s.total_ms, 10 * kMinute);
 }
 
 TEST_F(FoldTest, BotsAreKeptOutOfStatisticsButConsentCounts) {
