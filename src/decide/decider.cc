@@ -31,6 +31,25 @@ bool ChannelDenied(const DecideInput& in, std::string_view channel) {
   return !purpose.empty() && in.profile->Denied(purpose);
 }
 
+bool RequestAllows(const DecideInput& in, std::string_view channel) {
+  return in.channels.empty() ||
+         std::find(in.channels.begin(), in.channels.end(), channel) != in.channels.end();
+}
+
+// The first of `a`'s treatments on a channel the request allows, the customer has not denied,
+// and that is not at its limit counting `earlier(channel)` slots of the decision being made;
+// null when there is none.
+template <typename Earlier>
+const Treatment* FirstUsableTreatment(const DecideInput& in, const Action& a, Earlier&& earlier) {
+  for (const Treatment& t : a.treatments) {
+    if (RequestAllows(in, t.channel) && !ChannelDenied(in, t.channel) &&
+        !ChannelFull(in, t.channel, earlier(t.channel))) {
+      return &t;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::optional<ContactBreach> ContactPolicyBreach(
@@ -89,10 +108,7 @@ std::string_view FilterReason(size_t index, const DecideInput& in, const Treatme
   // every one is told apart from one the contact policy or a budget holds back.
   bool allowed = false, consented = false;
   for (const Treatment& t : a.treatments) {
-    if (!in.channels.empty() &&
-        std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) {
-      continue;
-    }
+    if (!RequestAllows(in, t.channel)) continue;
     allowed = true;
     consented = consented || !ChannelDenied(in, t.channel);
   }
@@ -111,16 +127,7 @@ std::string_view FilterReason(size_t index, const DecideInput& in, const Treatme
       static_cast<int64_t>(h->OfAction(a.id, in.now_ms - a.contact_per_ms)) >= a.contact_max) {
     return "contact_limit";
   }
-  *treatment = nullptr;
-  for (const Treatment& t : a.treatments) {
-    if ((!in.channels.empty() &&
-         std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) ||
-        ChannelDenied(in, t.channel) || ChannelFull(in, t.channel, 0)) {
-      continue;
-    }
-    *treatment = &t;
-    break;
-  }
+  *treatment = FirstUsableTreatment(in, a, [](std::string_view) { return size_t{0}; });
   return *treatment == nullptr ? "channel_limit" : "";
 }
 
@@ -159,11 +166,7 @@ void ChooseDelivery(const DecideInput& in, const Action& a, const UsedChannels& 
     std::vector<std::string> usable;
     std::vector<const Treatment*> by_channel;
     for (const Treatment& t : a.treatments) {
-      if (!in.channels.empty() &&
-          std::find(in.channels.begin(), in.channels.end(), t.channel) == in.channels.end()) {
-        continue;
-      }
-      if (ChannelDenied(in, t.channel)) continue;
+      if (!RequestAllows(in, t.channel) || ChannelDenied(in, t.channel)) continue;
       if (ChannelFull(in, t.channel, used.Of(t.channel))) continue;
       if (std::find(usable.begin(), usable.end(), t.channel) != usable.end()) continue;
       usable.push_back(t.channel);
@@ -299,13 +302,19 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     left.clear();
     for (size_t i = 0; i < scored.size(); ++i) {
       if (placed[i]) continue;
-      // An earlier slot may have used up its channel (only if channels have limits at all).
+      // An earlier slot may have used up its channel (only if channels have limits at all):
+      // then it takes its first treatment on a channel with room, if any.
       const std::string& channel = scored[i].treatment->channel;
       const size_t on_channel = limits ? used.Of(channel) : 0;
       if (on_channel > 0 && ChannelFull(in, channel, on_channel)) {
-        placed[i] = 1;
-        d.filtered.push_back({scored[i].action, "channel_limit", slot + 1});
-        continue;
+        const Treatment* other = FirstUsableTreatment(
+            in, catalog.actions[scored[i].action], [&](std::string_view c) { return used.Of(c); });
+        if (other == nullptr) {
+          placed[i] = 1;
+          d.filtered.push_back({scored[i].action, "channel_limit", slot + 1});
+          continue;
+        }
+        scored[i].treatment = other;
       }
       left.push_back(i);
     }

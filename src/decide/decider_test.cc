@@ -237,6 +237,46 @@ TEST_F(DeciderTest, SlotsTakeDistinctActionsEachWithItsProbabilityGivenTheEarlie
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(d.slots[i].slot, i);
 }
 
+TEST_F(DeciderTest, AnActionMovesToAChannelWithRoomWhenAnEarlierSlotFilledItsFirst) {
+  Use(R"(
+      exploration: 0
+      contact_policy:
+        channels: {email: {max: 1, per: 7d}}
+      actions:
+        - {id: mail, issue: i, group: g, treatments: [{id: mail_email, channel: email}]}
+        - id: both
+          issue: i
+          group: g
+          treatments: [{id: both_email, channel: email}, {id: both_web, channel: web}]
+      decision_points:
+        - {id: p, issues: [i]}
+)");
+  contacts_.emplace();
+  // Two equal unknowns: either comes first. When the email-only action takes the email, the
+  // other goes out on the web in the next slot; when the other comes first, it takes the email
+  // (its first treatment) and the email-only action has no channel left.
+  int mail_first = 0, both_first = 0;
+  for (int k = 0; k < 40; ++k) {
+    Decision d = Run("p", 2);
+    ASSERT_FALSE(d.slots.empty());
+    if (ActionOf(d.slots[0]) == "mail") {
+      ++mail_first;
+      ASSERT_EQ(d.slots.size(), 2u);
+      EXPECT_EQ(ActionOf(d.slots[1]), "both");
+      EXPECT_EQ(d.slots[1].treatment->id, "both_web");
+      EXPECT_TRUE(d.filtered.empty());
+    } else {
+      ++both_first;
+      EXPECT_EQ(d.slots[0].treatment->id, "both_email");
+      ASSERT_EQ(d.slots.size(), 1u);
+      ASSERT_EQ(d.filtered.size(), 1u);
+      EXPECT_EQ(d.filtered[0].reason, "channel_limit");
+    }
+  }
+  EXPECT_GT(mail_first, 0);
+  EXPECT_GT(both_first, 0);
+}
+
 TEST_F(DeciderTest, ContactPolicyLimitsChannelsAndActionsAndSuppresses) {
   Use(R"(
       exploration: 0
