@@ -2577,8 +2577,8 @@ bool DecideService::HasGoals() const {
 
 namespace {
 
-// A goal event kept until its rewards are applied (key O): the profile, when the event arrived,
-// its name and messageId.
+// A goal event kept until its rewards are applied (key O): the profile, when the event
+// happened, its name and messageId.
 struct PendingGoal {
   uint64_t profile = 0;
   int64_t at_ms = 0;
@@ -2619,9 +2619,13 @@ void DecideService::OnEvent(uint32_t workspace_id, uint64_t profile_id, uint64_t
                    [&](const decide::Settings::Goal& g) { return g.event == facts.name; })) {
     return;
   }
+  // The goal happened at the event's time (its timestamp, corrected for the client's clock),
+  // which an import or an offline queue puts well before its arrival: only decisions before
+  // that are credited. Never later than its arrival, whatever the client's clock said.
+  const int64_t at = std::min(facts.timestamp_ms, facts.received_at_ms);
   rocksdb::Status put =
       batch->Put(store_->decisions(), storage::GoalPendingKey(workspace_id, sequence),
-                 EncodePendingGoal(profile_id, facts.received_at_ms, facts.name, facts.message_id));
+                 EncodePendingGoal(profile_id, at, facts.name, facts.message_id));
   if (!put.ok()) {
     obs::LogEvent(spdlog::level::warn, "goal_not_kept",
                   {{"messageId", std::string(facts.message_id)}, {"error", put.ToString()}});

@@ -169,6 +169,14 @@ test('a goal event rewards the customer\'s recent decisions at its decision poin
   await sleep(1500);
   assert.deepEqual((await admin(`/v1/decisions/${banner.json.decisionId}`)).json.rewards, [], 'not a goal point');
   assert.deepEqual((await admin(`/v1/decisions/${other.json.decisionId}`)).json.rewards, [], 'another customer');
+  // An order placed before the decision, arriving late (its timestamp an hour earlier), did not
+  // follow it: no credit.
+  await send([{
+    type: 'track', userId: 'ida', event: 'Order Completed', messageId: 'ida-order-old',
+    timestamp: new Date(Date.now() - 3_600_000).toISOString(),
+  }]);
+  await sleep(1500);
+  assert.deepEqual((await admin(`/v1/decisions/${other.json.decisionId}`)).json.rewards, [], 'an order before it');
   // The same event again (a retry) is deduplicated at collection; a second order counts once
   // more only under aggregate: sum, and this workspace keeps the first.
   const again = await server.request('/v1/track', {
