@@ -233,7 +233,8 @@ absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
     return InvalidInput("malformed_json",
                         StrCat("the body must be a JSON object: ", simdjson::error_message(e)));
   }
-  if (!doc.is_object()) return InvalidInput("malformed_json", "the body must be a JSON object");
+  // JSON, but not an object: as collection says it (segment_parser.cc).
+  if (!doc.is_object()) return InvalidInput("wrong_type", "the body must be a JSON object");
   if (std::string path, key; RepeatedKeyPath(doc, &path, &key)) return RepeatedKeyError(path, key);
   return doc;
 }

@@ -43,8 +43,8 @@ simdjson::error_code ParseJsonAsJavaScript(simdjson::dom::parser& parser, std::s
                                            simdjson::dom::element* root);
 
 // `body` parsed by `parser` (which must outlive the result) as a JSON object; otherwise 400
-// malformed_json "the body must be a JSON object", or 400 duplicate_key when a key appears twice
-// in one of its objects (RepeatedKeyPath).
+// malformed_json when it is not JSON, wrong_type when it is JSON but no object, or 400
+// duplicate_key when a key appears twice in one of its objects (RepeatedKeyPath).
 absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
                                                       simdjson::dom::parser& parser);
 

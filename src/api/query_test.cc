@@ -56,7 +56,7 @@ TEST(JsonObjectBody, ObjectsOnlyWithTheReasonForEachRefusal) {
   absl::StatusOr<simdjson::dom::element> ok = JsonObjectBody(R"({"a":1})", parser);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_TRUE(ok->is_object());
-  EXPECT_EQ(ErrorCodeOf(JsonObjectBody("[1]", parser).status()), "malformed_json");
+  EXPECT_EQ(ErrorCodeOf(JsonObjectBody("[1]", parser).status()), "wrong_type");  // JSON, no object
   EXPECT_EQ(ErrorCodeOf(JsonObjectBody("", parser).status()), "malformed_json");
   EXPECT_EQ(ErrorCodeOf(JsonObjectBody("{\"a\":", parser).status()), "malformed_json");
   EXPECT_EQ(ErrorCodeOf(JsonObjectBody("{\"a\":\"\xc3(\"}", parser).status()), "invalid_utf8");

@@ -729,6 +729,11 @@ absl::StatusOr<size_t> SlotNumber(simdjson::dom::element v, std::string_view fie
   return static_cast<size_t>(*n);
 }
 
+// The ids of the rewards the server gives: a reward wait's default, and a goal's (followed by
+// the goal event's messageId).
+constexpr std::string_view kDefaultRewardId = "default";
+constexpr std::string_view kGoalRewardPrefix = "goal:";
+
 absl::StatusOr<uint64_t> DecisionIdParam(std::string_view raw, std::string_view field) {
   std::optional<uint64_t> id = decide::ParseDecisionId(raw);
   if (!id) {
@@ -1171,6 +1176,10 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     return respond(net::ErrorResponse(
         InvalidInput("wrong_type", "decisionPoint must be a string", "decisionPoint")));
   }
+  if (point_id.empty()) {
+    return respond(net::ErrorResponse(
+        InvalidInput("missing_field", "decisionPoint is required", "decisionPoint")));
+  }
   const decide::DecisionPoint* point = catalog.Point(point_id);
   if (point == nullptr) {
     return respond(net::ErrorResponse(MakeError(
@@ -1205,16 +1214,22 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
         in.channels.emplace_back(channel);
       }
     }
-    if (!ok || in.channels.empty()) {
-      return respond(net::ErrorResponse(InvalidInput(
-          "wrong_type", "channels must be a non-empty list of channel names", "channels")));
+    if (!ok) {
+      return respond(net::ErrorResponse(
+          InvalidInput("wrong_type", "channels must be a list of channel names", "channels")));
+    }
+    if (in.channels.empty()) {  // no channel at all would filter every action
+      return respond(net::ErrorResponse(
+          InvalidInput("invalid_value", "channels must name at least one channel (or be left out)",
+                       "channels")));
     }
   }
   if (absl::Status s = CheckSegmentObjects(body); !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
   bool deferred = false;
-  if (body["deferActivation"].get(v) == simdjson::SUCCESS && v.get(deferred) != simdjson::SUCCESS) {
+  if (body["deferActivation"].get(v) == simdjson::SUCCESS && !v.is_null() &&  // null is absent
+      v.get(deferred) != simdjson::SUCCESS) {
     return respond(net::ErrorResponse(
         InvalidInput("wrong_type", "deferActivation must be true or false", "deferActivation")));
   }
@@ -1474,11 +1489,23 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
         InvalidInput("missing_field", "give value (-1 to 1) or outcome", "value")));
   }
   std::string reward_id;
-  if (body["rewardId"].get(v) == simdjson::SUCCESS) {
+  if (body["rewardId"].get(v) == simdjson::SUCCESS && !v.is_null()) {  // null is absent
     std::string_view r;
-    if (v.get(r) != simdjson::SUCCESS || r.empty() || r.size() > 200) {
+    if (v.get(r) != simdjson::SUCCESS) {
+      return respond(
+          net::ErrorResponse(InvalidInput("wrong_type", "rewardId must be a string", "rewardId")));
+    }
+    if (r.empty() || r.size() > 200) {
       return respond(net::ErrorResponse(
-          InvalidInput("wrong_type", "rewardId must be a string of 1 to 200 bytes", "rewardId")));
+          InvalidInput("invalid_value", "rewardId must be 1 to 200 bytes", "rewardId")));
+    }
+    // The server's own rewards are "default" (a reward wait's) and "goal:<messageId>": a
+    // client's may not take their place.
+    if (r == kDefaultRewardId || r.starts_with(kGoalRewardPrefix)) {
+      return respond(net::ErrorResponse(InvalidInput(
+          "invalid_value",
+          StrCat("rewardId '", r, "' is reserved: the server names default and goal rewards so"),
+          "rewardId")));
     }
     reward_id = r;
   }
@@ -2554,7 +2581,7 @@ absl::Status DecideService::ApplyDueRewards() {
           if (!scanned.ok()) return scanned;
           if (rewarded) continue;
           absl::StatusOr<RewardResult> r =
-              ApplyReward(state, decision, logged, slot, value, "", "default", "default");
+              ApplyReward(state, decision, logged, slot, value, "", kDefaultRewardId, "default");
           if (!r.ok()) return r.status();
         }
       }
@@ -2682,7 +2709,7 @@ absl::Status DecideService::ApplyGoals() {
             if (logged.slots[slot - 1].held && !*approved) continue;
             absl::StatusOr<RewardResult> r =
                 ApplyReward(state, id, logged, slot, goal.value, goal.outcome,
-                            StrCat("goal:", hit->message_id), "goal");
+                            StrCat(kGoalRewardPrefix, hit->message_id), "goal");
             if (!r.ok()) return r.status();
           }
         }

@@ -250,6 +250,11 @@ test('rewards: idempotent, named outcomes, and clear errors', async () => {
     [{ decisionId: d.decisionId }, 400, 'missing_field', 'value'],
     [{ decisionId: d.decisionId, outcome: 5 }, 400, 'wrong_type', 'outcome'],
     [{ decisionId: d.decisionId, outcome: ['clicked'] }, 400, 'wrong_type', 'outcome'],
+    [{ decisionId: d.decisionId, value: 1, rewardId: 5 }, 400, 'wrong_type', 'rewardId'],
+    [{ decisionId: d.decisionId, value: 1, rewardId: '' }, 400, 'invalid_value', 'rewardId'],
+    // The server's own reward ids: a reward wait's default, and a goal's.
+    [{ decisionId: d.decisionId, value: 1, rewardId: 'default' }, 400, 'invalid_value', 'rewardId'],
+    [{ decisionId: d.decisionId, value: 1, rewardId: 'goal:order-1' }, 400, 'invalid_value', 'rewardId'],
     // null is absent: no value, and an outcome alone (unknown here), not "both".
     [{ decisionId: d.decisionId, value: null, outcome: null }, 400, 'missing_field', 'value'],
     [{ decisionId: d.decisionId, value: null, outcome: 'bought' }, 400, 'invalid_value', 'outcome'],
@@ -273,6 +278,10 @@ test('decide: errors name the field', async () => {
     [{ userId: 'a', decisionPoint: 'nowhere' }, 404, 'unknown_decision_point', 'decisionPoint'],
     [{ decisionPoint: 'home' }, 400, 'missing_field', 'userId'],
     [{ userId: 'a', decisionPoint: null }, 400, 'missing_field', 'decisionPoint'],
+    [{ userId: 'a', decisionPoint: '' }, 400, 'missing_field', 'decisionPoint'],
+    [[{ userId: 'a', decisionPoint: 'home' }], 400, 'wrong_type', undefined],
+    [{ userId: 'a', decisionPoint: 'home', channels: [] }, 400, 'invalid_value', 'channels'],
+    [{ userId: 'a', decisionPoint: 'home', channels: ['web', 7] }, 400, 'wrong_type', 'channels'],
     [{ userId: 'a', decisionPoint: 'home', slots: 0 }, 400, 'invalid_value', 'slots'],
     [{ userId: 'a', decisionPoint: 'home', slots: '2' }, 400, 'wrong_type', 'slots'],
     [{ userId: 'a', decisionPoint: 'home', channels: ['fax'] }, 400, 'invalid_value', 'channels'],
@@ -288,6 +297,7 @@ test('decide: errors name the field', async () => {
   // null is absent, as in collection.
   const nulls = await decide({
     userId: 'a', decisionPoint: 'home', context: null, properties: null, slots: null, channels: null,
+    deferActivation: null,
   });
   assert.equal(nulls.status, 200, nulls.text);
   assert.equal(nulls.json.slots.length, 1, 'the decision point\'s slots');

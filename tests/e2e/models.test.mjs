@@ -469,10 +469,10 @@ test('rollback to version 1 makes its state live again, as a new version', async
     assert.equal(bad.json.error.code, 'invalid_value');
     assert.equal(bad.json.error.field, 'version');
   }
-  for (const body of ['not json', '[1]']) {
+  for (const [body, code] of [['not json', 'malformed_json'], ['[1]', 'wrong_type']]) {
     const bad = await post('/v1/models/conversion/rollback', body);
     assert.equal(bad.status, 400, bad.text);
-    assert.equal(bad.json.error.code, 'malformed_json');
+    assert.equal(bad.json.error.code, code);
   }
   // A refused rollback changes nothing: not the model, and not the profiles held in memory (a
   // failed commit would drop the profile engine's caches). An event of the `off` workspace puts
