@@ -27,6 +27,25 @@ absl::Status RocksError(const rocksdb::Status& s) {
   return MakeError(absl::StatusCode::kInternal, "storage_error", s.ToString());
 }
 
+// VisitorHash of each identifier in a logged decision's "visitor" list (server/decide_service.cc
+// writes it for a first-time visitor); none for a customer's decision or an unreadable record.
+std::vector<uint64_t> RecordVisitorHashes(simdjson::dom::parser& parser, std::string_view record) {
+  std::vector<uint64_t> hashes;
+  simdjson::dom::element doc;
+  simdjson::dom::array visitor;
+  if (record.empty() || parser.parse(record).get(doc) != simdjson::SUCCESS ||
+      doc["visitor"].get(visitor) != simdjson::SUCCESS) {
+    return hashes;
+  }
+  for (simdjson::dom::element id : visitor) {
+    std::string_view type, value;
+    if (id["type"].get(type) == simdjson::SUCCESS && id["value"].get(value) == simdjson::SUCCESS) {
+      hashes.push_back(VisitorHash(type, value));
+    }
+  }
+  return hashes;
+}
+
 absl::Status FromRocksIterator(const rocksdb::Status& s) {
   return s.ok() ? absl::OkStatus() : RocksError(s);
 }
@@ -678,6 +697,7 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
   // userIds and anonymousIds was before: KeysOfCustomer), its rewards and its index row.
   const CustomerKeys keys = KeysOfCustomer(*profile);
   absl::flat_hash_set<uint64_t> seen;  // a visitor's decision is indexed under each identifier
+  absl::flat_hash_set<uint64_t> visitor_hashes;  // its identifiers this profile does not hold
   for (uint64_t id : keys.index) {
     rocksdb::Status d;
     absl::Status rewards_scan;
@@ -687,6 +707,29 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
           const uint64_t decision = storage::DecisionOfKey(key);
           d = batch->Delete(store_->decisions(), key);
           if (!seen.insert(decision).second) return d.ok();
+          // A first-time visitor's decision names every identifier it was made for: those this
+          // profile does not hold (a userId given with the anonymousId the profile came from)
+          // lose their index row, and the contacts and engagement kept under them go with the
+          // rest (they count this customer's messages).
+          if (d.ok()) {
+            absl::StatusOr<std::optional<std::string>> record =
+                store_->Get(store_->decisions(), storage::DecisionKey(workspace_id, decision));
+            if (!record.ok()) {
+              rewards_scan = record.status();
+              return false;
+            }
+            for (uint64_t hash : RecordVisitorHashes(parser_, record->value_or(""))) {
+              if (std::find(keys.hashes.begin(), keys.hashes.end(), hash) != keys.hashes.end()) {
+                continue;
+              }
+              visitor_hashes.insert(hash);
+              if (d.ok()) {
+                d = batch->Delete(
+                    store_->decisions(),
+                    storage::ProfileDecisionKey(workspace_id, VisitorIndex(hash), decision));
+              }
+            }
+          }
           if (d.ok()) {
             d = batch->Delete(store_->decisions(), storage::DecisionKey(workspace_id, decision));
           }
@@ -718,7 +761,9 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
   }
   // The customer's contact histories and engagement counts (decide/contacts.h,
   // decide/engagement.h).
-  for (uint64_t hash : keys.hashes) {
+  std::vector<uint64_t> hashes = keys.hashes;
+  hashes.insert(hashes.end(), visitor_hashes.begin(), visitor_hashes.end());
+  for (uint64_t hash : hashes) {
     rocksdb::Status d = batch->Delete(store_->decisions(), storage::ContactKey(workspace_id, hash));
     if (d.ok()) d = batch->Delete(store_->decisions(), storage::EngagementKey(workspace_id, hash));
     if (!d.ok()) return RocksError(d);

@@ -758,6 +758,45 @@ test('a first-time visitor: their decisions and contacts become their profile\'s
   assert.equal(await crm.stop(), 0);
 });
 
+test('erasing a profile made from a visitor\'s anonymousId also erases what their decision kept under the userId it was given with', async (t) => {
+  const crm = await startServer({ t, config: CONTACT_CONFIG });
+  const post = (p, body) => crm.request(p, { body, headers: { authorization: basic('wk_crm') } });
+  const get = (p) => crm.request(p, { headers: { authorization: 'Bearer ak_crm' } });
+  const reasons = (d) => Object.fromEntries(d.filtered.map((f) => [f.action, f.reason]));
+  // Signed in, decided for before any event: the email's contact is kept under the userId.
+  const first = await post('/v1/decide', { userId: 'ex', anonymousId: 'ex-a', decisionPoint: 'p' });
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.json.profileId, null);
+  assert.ok(first.json.slots.some((s) => s.action === 'newsletter'), 'the email goes out');
+  // Their profile comes from the anonymousId alone, and is erased (without suppression).
+  const page = await post('/v1/batch', { batch: [{ type: 'page', anonymousId: 'ex-a', messageId: 'ex-1' }] });
+  assert.equal(page.status, 200, page.text);
+  const found = await get('/v1/profiles/lookup?anonymousId=ex-a');
+  assert.equal(found.status, 200, found.text);
+  const erased = await crm.request(`/v1/profiles/${found.json.profileId}`, {
+    method: 'DELETE',
+    headers: { authorization: 'Bearer ak_crm' },
+  });
+  assert.equal(erased.status, 200, erased.text);
+  assert.equal(erased.json.decisions, 1);
+  // The same userId again, now with a profile of its own: nothing of the erased decision counts
+  // or is listed, so this week's email goes out.
+  const identified = await post('/v1/batch', { batch: [{ type: 'identify', userId: 'ex', messageId: 'ex-2' }] });
+  assert.equal(identified.status, 200, identified.text);
+  const again = await post('/v1/decide', { userId: 'ex', decisionPoint: 'p' });
+  assert.equal(again.status, 200, again.text);
+  assert.match(again.json.profileId, /^prf_/);
+  assert.deepEqual(reasons(again.json), {}, 'no channel limit reached');
+  assert.ok(again.json.slots.some((s) => s.action === 'newsletter'));
+  const listed = await get(`/v1/decisions?profile=${again.json.profileId}`);
+  assert.equal(listed.status, 200, listed.text);
+  assert.deepEqual(listed.json.decisions.map((d) => d.decisionId), [again.json.decisionId]);
+  const exported = await get(`/v1/profiles/${again.json.profileId}/export`);
+  assert.equal(exported.status, 200, exported.text);
+  assert.deepEqual(exported.json.decisions.map((d) => d.decision.decisionId), [again.json.decisionId]);
+  assert.equal(await crm.stop(), 0);
+});
+
 // Every slot held for approval (no confidence reaches 1), one email a week, two email actions.
 const HELD_EMAIL_CONFIG = `
 workspaces:
