@@ -1350,8 +1350,14 @@ absl::Status ApplyEnvironment(const Getenv& getenv, Config* c) {
       c->workspaces.push_back(std::move(ws));
       def = &c->workspaces.back();
     }
-    if (write_key && *write_key) def->write_keys = {write_key};
-    if (admin_key && *admin_key) def->admin_keys = {admin_key};
+    if (write_key && *write_key) {
+      def->write_keys = {write_key};
+      def->write_keys_variable = "WHISPERER_WRITE_KEY";
+    }
+    if (admin_key && *admin_key) {
+      def->admin_keys = {admin_key};
+      def->admin_keys_variable = "WHISPERER_ADMIN_KEY";
+    }
   }
   return absl::OkStatus();
 }
@@ -1395,12 +1401,18 @@ absl::Status Validate(const Config& c) {
   std::map<std::string_view, std::string_view> owner;  // key -> its workspace
   for (size_t i = 0; i < c.workspaces.size(); ++i) {
     const WorkspaceConfig& ws = c.workspaces[i];
-    for (const auto& [kind, list] : {std::pair<std::string_view, const std::vector<std::string>*>{
-                                         "write_keys", &ws.write_keys},
-                                     {"admin_keys", &ws.admin_keys}}) {
-      for (size_t k = 0; k < list->size(); ++k) {
-        const std::string& key = (*list)[k];
-        const std::string field = StrCat("workspaces[", i, "].", kind, "[", k, "]");
+    struct Keys {
+      std::string_view kind;
+      const std::vector<std::string>* list;
+      const std::string* variable;
+    };
+    for (const Keys& keys : {Keys{"write_keys", &ws.write_keys, &ws.write_keys_variable},
+                             Keys{"admin_keys", &ws.admin_keys, &ws.admin_keys_variable}}) {
+      for (size_t k = 0; k < keys.list->size(); ++k) {
+        const std::string& key = (*keys.list)[k];
+        const std::string field = keys.variable->empty()
+                                      ? StrCat("workspaces[", i, "].", keys.kind, "[", k, "]")
+                                      : *keys.variable;
         if (std::any_of(key.begin(), key.end(), [](char ch) {
               return ch == ':' || static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f;
             })) {

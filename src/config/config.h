@@ -242,6 +242,10 @@ struct WorkspaceConfig {
   // generated once and kept in the data directory.
   std::vector<std::string> write_keys = {};
   std::vector<std::string> admin_keys = {};
+  // The environment variable a key list came from (WHISPERER_WRITE_KEY, WHISPERER_ADMIN_KEY),
+  // which an error about its key names; empty for a list from the file.
+  std::string write_keys_variable = {};
+  std::string admin_keys_variable = {};
   // Identity resolution rules (identity/resolver.h). Unset ones keep the built-in defaults.
   struct Identity {
     std::optional<std::vector<std::string>> blocked_values;

@@ -392,6 +392,16 @@ TEST(ConfigTest, EnvironmentOverrides) {
   ASSERT_EQ(file.workspaces.size(), 2u);
   EXPECT_EQ(file.workspaces[1].name, "default");
   EXPECT_EQ(ErrorFieldOf(Validate(file)), "workspaces[0].write_keys[0]");
+  // A key from the environment: its error names the variable it came from.
+  file.workspaces[0].write_keys = {"wk_shop"};
+  ASSERT_TRUE(Validate(file).ok());
+  env["WHISPERER_ADMIN_KEY"] = "wk_shop";  // already the file's write key
+  ASSERT_TRUE(ApplyEnvironment(getenv, &file).ok());
+  EXPECT_EQ(ErrorFieldOf(Validate(file)), "WHISPERER_ADMIN_KEY");
+  env["WHISPERER_ADMIN_KEY"] = "ak env";
+  ASSERT_TRUE(ApplyEnvironment(getenv, &file).ok());
+  EXPECT_EQ(ErrorFieldOf(Validate(file)), "WHISPERER_ADMIN_KEY");
+  env.erase("WHISPERER_ADMIN_KEY");
 
   env["WHISPERER_PORT"] = "http";
   EXPECT_EQ(ErrorFieldOf(ApplyEnvironment(getenv, &c)), "WHISPERER_PORT");
