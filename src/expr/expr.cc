@@ -393,9 +393,30 @@ class Parser {
     return Error(column, StrCat("`", op, "` needs conditions, got a ", TypeName(n.type())));
   }
 
+  // Parentheses and `not` nest by recursion (here, in evaluation and in destruction): a bound
+  // keeps a condition from an HTTP body or a config file from overflowing the stack.
+  static constexpr int kMaxNesting = 64;
+  class Nesting {
+   public:
+    explicit Nesting(int* depth) : depth_(depth) { ++*depth_; }
+    ~Nesting() { --*depth_; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+    bool TooDeep() const { return *depth_ > kMaxNesting; }
+
+   private:
+    int* depth_;
+  };
+  absl::Status TooDeep(size_t column) const {
+    return Error(column, StrCat("nested more than ", kMaxNesting,
+                                " deep (parentheses and `not`): write it flatter"));
+  }
+
   absl::StatusOr<std::unique_ptr<Node>> ParseUnary() {
     if (IsKeyword("not")) {
       size_t column = tok_.column;
+      Nesting nesting(&depth_);
+      if (nesting.TooDeep()) return TooDeep(column);
       if (absl::Status s = Next(); !s.ok()) return s;
       absl::StatusOr<std::unique_ptr<Node>> child = ParseUnary();
       if (!child.ok()) return child;
@@ -491,6 +512,8 @@ class Parser {
 
   absl::StatusOr<std::unique_ptr<Node>> ParseOperand() {
     if (IsPunct("(")) {
+      Nesting nesting(&depth_);
+      if (nesting.TooDeep()) return TooDeep(tok_.column);
       if (absl::Status s = Next(); !s.ok()) return s;
       absl::StatusOr<std::unique_ptr<Node>> inner = ParseOr();
       if (!inner.ok()) return inner;
@@ -526,6 +549,7 @@ class Parser {
   const Schema& schema_;
   size_t pos_ = 0;
   Token tok_;
+  int depth_ = 0;  // parentheses and `not` open around the token
 };
 
 }  // namespace

@@ -132,6 +132,30 @@ TEST_F(ExprTest, TypeAndSyntaxErrorsNameTheColumn) {
   }
 }
 
+TEST_F(ExprTest, NestingIsBounded) {
+  // 64 levels of parentheses or `not` compile and evaluate; deeper is refused, however deep
+  // (a body of 50,000 parentheses overflowed the stack).
+  auto nested = [](int depth, std::string_view open, std::string_view close) {
+    std::string s;
+    for (int i = 0; i < depth; ++i) s += open;
+    s += "profile.returning";
+    for (int i = 0; i < depth; ++i) s += close;
+    return s;
+  };
+  Map values;
+  values.fields[returning_] = Value::Bool(true);
+  EXPECT_TRUE(Eval(nested(64, "(", ")"), values));
+  EXPECT_TRUE(Eval(nested(64, "not ", ""), values));  // an even number of them
+  EXPECT_FALSE(Eval(nested(63, "not ", ""), values));
+  EXPECT_TRUE(Eval(nested(32, "not (", ")"), values));
+  for (const std::string& deep :
+       {nested(65, "(", ")"), nested(65, "not ", ""), nested(33, "not (", ")"),
+        nested(50'000, "(", ")"), nested(60'000, "not ", "")}) {
+    EXPECT_NE(CompileError(deep).find("nested more than 64 deep"), std::string::npos)
+        << deep.substr(0, 80);
+  }
+}
+
 TEST_F(ExprTest, CompiledOnceEvaluatedManyTimesFromSeveralThreads) {
   absl::StatusOr<Expr> e = Expr::Compile("event.properties.price > 100", schema_);
   ASSERT_TRUE(e.ok());

@@ -83,6 +83,20 @@ test('actions: listed, created, replaced and deleted over HTTP, used at once, ke
     assert.equal(res.json.error.field, field, res.text);
     assert.match(res.json.error.message, message);
   }
+  // A condition nested past the bound is refused (50,000 parentheses once overflowed the stack).
+  const deep = await admin('/v1/actions/bad', {
+    method: 'PUT',
+    body: {
+      issue: 'engage',
+      group: 'g',
+      eligibility: `${'('.repeat(50000)}profile.events > 0${')'.repeat(50000)}`,
+      treatments: [{ id: 't', channel: 'web' }],
+    },
+  });
+  assert.equal(deep.status, 400, deep.text.slice(0, 300));
+  assert.equal(deep.json.error.code, 'invalid_action');
+  assert.equal(deep.json.error.field, 'eligibility');
+  assert.match(deep.json.error.message, /nested more than 64 deep/);
   const malformed = await admin('/v1/actions/bad', { method: 'PUT', body: '{"issue": ' });
   assert.equal(malformed.status, 400, malformed.text);
   // A key twice is refused as in every JSON body, naming where.
