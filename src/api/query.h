@@ -36,9 +36,18 @@ absl::StatusOr<uint64_t> PageLimit(std::string_view target, uint64_t fallback = 
 // untouched. False when there was no such literal.
 bool WidenBigIntegers(std::string_view json, std::string* out);
 
-// `body` parsed by `parser` into `root`, reading integers past the 64-bit range as the doubles a
-// JavaScript client holds: JavaScript writes numbers below 1e21 without an exponent, so a client
-// sends 2e19 as 20000000000000000000, which simdjson does not read as an integer.
+// Copies `json` to `out` with every \u escape of a lone UTF-16 surrogate (which simdjson refuses)
+// written as \uFFFD, the replacement character; pairs and other escapes are copied untouched.
+// False when there was none.
+bool ReplaceLoneSurrogates(std::string_view json, std::string* out);
+
+// `body` parsed by `parser` into `root` as a JavaScript client meant it:
+// - integers past the 64-bit range are read as the doubles the client holds. JavaScript writes
+//   numbers below 1e21 without an exponent, so a client sends 2e19 as 20000000000000000000,
+//   which simdjson does not read as an integer;
+// - an escaped lone surrogate reads as U+FFFD. JavaScript strings may hold one (a string cut in
+//   the middle of an emoji), JSON.stringify escapes it, and JSON's grammar allows it, but it
+//   has no UTF-8 form, so simdjson refuses it.
 simdjson::error_code ParseJsonAsJavaScript(simdjson::dom::parser& parser, std::string_view body,
                                            simdjson::dom::element* root);
 

@@ -75,6 +75,28 @@ TEST(WidenBigIntegers, TouchesOnlyIntegerLiteralsPast64Bits) {
                  R"("e":000000000000000000000001})");
 }
 
+TEST(ReplaceLoneSurrogates, OnlyLoneOnesBecomeTheReplacementCharacter) {
+  std::string out;
+  // A pair, other escapes, an escaped backslash before a u, and a bad escape stay as they are.
+  const std::string_view kept = R"({"a":"\ud83d\ude00 \u00e9 \\ud83d \n","b":"\uZZZZ"})";
+  EXPECT_FALSE(ReplaceLoneSurrogates(kept, &out));
+  EXPECT_EQ(out, kept);
+  EXPECT_TRUE(ReplaceLoneSurrogates(
+      R"({"cut":"Great \ud83d","low":"\uDE00x","two":"\ud83d\ud83d\ude00","end":"\udbff"})", &out));
+  EXPECT_EQ(out,
+            R"({"cut":"Great \uFFFD","low":"\uFFFDx","two":"\uFFFD\ud83d\ude00","end":"\uFFFD"})");
+  // Parsed as a JavaScript client meant it, big integers widened in the same body.
+  simdjson::dom::parser parser;
+  absl::StatusOr<simdjson::dom::element> body =
+      JsonObjectBody(R"({"t":"abc\ud83d","n":20000000000000000000})", parser);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(std::string_view((*body)["t"]), "abc\xef\xbf\xbd");
+  EXPECT_EQ(double((*body)["n"]), 2e19);
+  body = JsonObjectBody(R"({"n":20000000000000000000,"t":"abc\udc00"})", parser);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(ErrorCodeOf(JsonObjectBody(R"({"t":"\uZZZZ"})", parser).status()), "malformed_json");
+}
+
 TEST(WholeNumber, TakesEveryWayJsonWritesOne) {
   simdjson::dom::parser parser;
   auto read = [&](std::string_view json, uint64_t max) {

@@ -227,6 +227,31 @@ test(
   },
 );
 
+test('a string cut inside an emoji (a lone surrogate) is stored with U+FFFD; its batch is not refused', async () => {
+  const run = randomUUID().slice(0, 8);
+  const analytics = new SegmentAnalytics({
+    writeKey: server.writeKey,
+    host: server.url,
+    path: '/v1/batch',
+    flushAt: 2,
+    maxRetries: 0,
+  });
+  const responses = [];
+  analytics.on('http_response', (r) => responses.push(r.status));
+  const cut = 'Great product 😀'.slice(0, 15); // ends with half of the emoji
+  const sent = [
+    { messageId: `cut-${run}`, userId: `cut-${run}`, event: 'Review Written', properties: { review: cut } },
+    { messageId: `whole-${run}`, userId: `cut-${run}`, event: 'Review Read', properties: { review: 'fine 😀' } },
+  ];
+  const delivered = sent.map((msg) => new Promise((resolve) => analytics.track(msg, (err) => resolve(err))));
+  await analytics.closeAndFlush({ timeout: 0 });
+  assert.deepEqual(await Promise.all(delivered), [undefined, undefined]);
+  assert.deepEqual(responses, [200]);
+  const events = (await exportEvents(server.dataDir)).filter((e) => e.userId === `cut-${run}`);
+  const review = Object.fromEntries(events.map((e) => [e.messageId, e.properties.review]));
+  assert.deepEqual(review, { [`cut-${run}`]: 'Great product \uFFFD', [`whole-${run}`]: 'fine 😀' });
+});
+
 test('browser clients: analytics.js paths and bodies, and CORS for pages on other origins', async () => {
   // What Segment's analytics.js (analytics-next, its segmentio plugin) sends from a page: each
   // call to /v1/<first letter of its type> as text/plain (no preflight) with the writeKey in
