@@ -82,12 +82,14 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
   ImportSummary summary;
   std::vector<api::Event> batch;
   absl::Status failure;
+  bool write_failed = false;  // a read failure still writes the complete lines before it
   auto flush = [&]() {
-    if (batch.empty() || !failure.ok()) return;
+    if (batch.empty() || write_failed) return;
     shard::IngestResult r = shards->SubmitAndWait(workspace_id, std::move(batch));
     batch.clear();
     if (!r.status.ok()) {
       failure = r.status;
+      write_failed = true;
       return;
     }
     summary.stored += r.stored;
