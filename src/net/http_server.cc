@@ -489,7 +489,8 @@ HttpServer::HttpServer(ServerOptions options, Router router, obs::Registry* metr
     : options_(Resolved(options)),
       shared_(std::make_shared<Shared>()),
       iocs_(Contexts(options_.threads)),
-      acceptor_(*iocs_[0]) {
+      acceptor_(*iocs_[0]),
+      accept_retry_(*iocs_[0]) {
   shared_->options = options_;
   shared_->router = std::move(router);
   shared_->metrics = metrics;
@@ -533,7 +534,21 @@ void HttpServer::Accept() {
   acceptor_.async_accept(ioc, [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      obs::LogEvent(spdlog::level::warn, "accept failed", {{"error", ec.message()}});
+      // Retried at once, a lasting failure (out of file descriptors) would spin a core and
+      // flood the log: wait 50 ms, and log once a second.
+      ++accept_failures_;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - accept_logged_ >= std::chrono::seconds(1)) {
+        obs::LogEvent(spdlog::level::warn, "accept failed",
+                      {{"error", ec.message()}, {"failures", std::to_string(accept_failures_)}});
+        accept_logged_ = now;
+        accept_failures_ = 0;
+      }
+      accept_retry_.expires_after(std::chrono::milliseconds(50));
+      accept_retry_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && acceptor_.is_open()) Accept();
+      });
+      return;
     } else {
       socket.set_option(tcp::no_delay(true), ec);
       std::make_shared<Session>(std::move(socket), shared_)->Start();
@@ -549,6 +564,7 @@ void HttpServer::Stop() {
   asio::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
     acceptor_.close(ec);
+    accept_retry_.cancel();
   });
   std::vector<std::shared_ptr<Session>> open;
   {

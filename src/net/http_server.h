@@ -165,6 +165,11 @@ class HttpServer {
   // pending, until Stop() has seen every connection close.
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  // After a failed accept (out of file descriptors: EMFILE), the next waits a moment, and the
+  // failure is logged at most once a second, with how many there were since.
+  boost::asio::steady_timer accept_retry_;
+  std::chrono::steady_clock::time_point accept_logged_{};
+  uint64_t accept_failures_ = 0;  // since the last log line
   size_t next_ioc_ = 0;  // the io_context of the next accepted connection (acceptor's thread)
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;

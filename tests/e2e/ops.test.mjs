@@ -770,3 +770,36 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
   }
   assert.equal(fs.existsSync(data), false, 'no data directory was created');
 });
+
+test('out of file descriptors, the server neither spins nor floods its log, and serves again once some close', async (t) => {
+  const server = await startServer({ t });
+  const fds = fs.readdirSync(`/proc/${server.pid}/fd`).length;
+  // Room for a few connections more than the server holds open now.
+  const limit = fds + 8;
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('prlimit', ['--pid', String(server.pid), `--nofile=${limit}:${limit}`]);
+  const ticks = () => {
+    const fields = fs.readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime
+  };
+  const sockets = [];
+  for (let i = 0; i < 40; i++) {
+    const s = net.connect(server.port, '127.0.0.1');
+    s.on('error', () => {});
+    sockets.push(s);
+  }
+  await sleep(500);
+  const before = ticks();
+  const logBefore = server.stderr.length;
+  await sleep(2000);
+  const cpuSeconds = (ticks() - before) / 100; // clock ticks of 1/100 s
+  const logged = server.stderr.slice(logBefore).split('\n').filter((l) => l.includes('accept failed'));
+  assert.ok(cpuSeconds < 0.5, `the server used ${cpuSeconds} s of CPU in 2 s while out of descriptors`);
+  assert.ok(logged.length >= 1 && logged.length <= 3, `accept failed logged ${logged.length} times in 2 s`);
+  assert.match(logged[0], /failures/);
+  for (const s of sockets) s.destroy();
+  await sleep(300);
+  const health = await server.request('/healthz');
+  assert.equal(health.status, 200, health.text);
+  assert.equal(await server.stop(), 0);
+});
