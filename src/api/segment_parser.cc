@@ -139,7 +139,8 @@ absl::Status CollectFields(object event, std::optional<EventType> path_type, Fie
   for (auto [key, value] : event) {
     absl::Status s;
     if (key == "type") {
-      if (path_type) continue;  // the endpoint decides, as in Segment
+      if (path_type) continue;        // the endpoint decides, as in Segment
+      if (value.is_null()) continue;  // absent, as every spec field's null: missing_field below
       if (!value.is_string()) return WrongType("type", "a string", value);
       f->type = ParseEventType(std::string_view(value));
       if (!f->type) {

@@ -184,7 +184,8 @@ TEST(SegmentParserTest, BatchKeepsValidAndListsRejected) {
         {"type":"track","userId":"u"},
         {"type":"bogus","userId":"u"},
         {"type":"identify","anonymousId":"x"},
-        "not an object"
+        "not an object",
+        {"type":null,"userId":"u","event":"e"}
       ]})",
                              Info());
   ASSERT_TRUE(r.ok()) << r.status();
@@ -196,7 +197,7 @@ TEST(SegmentParserTest, BatchKeepsValidAndListsRejected) {
       FieldOf(r->events[0], "context"),
       R"({"locale":"de","library":{"name":"analytics-node"},"ip":"203.0.113.7","userAgent":"curl/8"})");
   EXPECT_EQ(r->events[1].type, EventType::kIdentify);
-  ASSERT_EQ(r->rejected.size(), 3u);
+  ASSERT_EQ(r->rejected.size(), 4u);
   EXPECT_EQ(r->rejected[0].index, 1u);
   EXPECT_EQ(ErrorFieldOf(r->rejected[0].error), "batch[1].event");
   EXPECT_EQ(r->rejected[1].index, 2u);
@@ -204,6 +205,9 @@ TEST(SegmentParserTest, BatchKeepsValidAndListsRejected) {
   EXPECT_EQ(ErrorFieldOf(r->rejected[1].error), "batch[2].type");
   EXPECT_EQ(r->rejected[2].index, 4u);
   EXPECT_EQ(ErrorFieldOf(r->rejected[2].error), "batch[4]");
+  // A null type is an absent one, as for every spec field.
+  EXPECT_EQ(ErrorCodeOf(r->rejected[3].error), "missing_field");
+  EXPECT_EQ(ErrorFieldOf(r->rejected[3].error), "batch[5].type");
 }
 
 TEST(SegmentParserTest, BatchItemOverEventLimitRejectedAlone) {
