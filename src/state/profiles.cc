@@ -802,7 +802,6 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
     const std::vector<identity::Identifier>& identifiers, rocksdb::WriteBatch* batch) {
   absl::StatusOr<Profile> current = ReadProfile(*store_, workspace_id, profile_id);
   if (!current.ok()) return current.status();
-  models_.Forget(workspace_id, current->id);  // both halves start their examples afresh
   std::vector<identity::Identifier> split, kept;
   for (identity::Identifier id : identifiers) {
     id.value = identity::NormalizeIdentifier(id.type, id.value);
@@ -825,6 +824,8 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
   }
   absl::StatusOr<std::vector<uint64_t>> sequences = Sequences(*store_, workspace_id, *current);
   if (!sequences.ok()) return sequences.status();
+  // Accepted: both halves start their examples afresh (a refused unmerge keeps them).
+  models_.Forget(workspace_id, current->id);
   // One pass: each event goes with the split-off identifiers when it carried any of them, and
   // is folded into the side it goes to. An event that cannot be read stays on the kept side,
   // unfolded.

@@ -412,6 +412,7 @@ TEST_F(ProfileEngineTest, SuppressedIdentifiersAreNotStoredAgainAcrossRestarts) 
 }
 
 TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApart) {
+  engine_->models().Configure(1, ModelSettings{});
   Ingest(R"("type":"page","anonymousId":"mine")");
   Ingest(R"("type":"page","anonymousId":"mine")");
   Ingest(R"("type":"track","event":"Order Completed","anonymousId":"not-mine",)"
@@ -425,6 +426,9 @@ TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApa
   const uint64_t absorbed = Read(id).absorbed[0];  // not-mine's own profile, merged into u1's
   ASSERT_EQ(Read(absorbed).id, id);
 
+  // A refused unmerge changes nothing, the models' pending examples of the profile included.
+  const size_t pending = engine_->models().pending(1, ModelKind::kConversion);
+  ASSERT_GT(pending, 0u);
   rocksdb::WriteBatch bad;
   EXPECT_EQ(engine_->Unmerge(1, id, {{"anonymousId", "nobody"}}, &bad).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -435,6 +439,7 @@ TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApa
           .status()
           .code(),
       absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->models().pending(1, ModelKind::kConversion), pending);
 
   rocksdb::WriteBatch batch;
   absl::StatusOr<uint64_t> split = engine_->Unmerge(1, id, {{"anonymousId", "not-mine"}}, &batch);
