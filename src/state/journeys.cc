@@ -123,14 +123,21 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
     const Journey& j = *jp;
     auto it = profile.journeys.find(j.id);
     JourneyState* s = it == profile.journeys.end() ? nullptr : &it->second;
-    // 1. A state of another version keeps its stage when the stage still exists.
+    // 1. A state of another version keeps its stage when the stage still exists. Either way
+    // an active customer leaves the funnel of the version they were in as an exit; one who
+    // keeps a stage enters this version's funnel there, in their cohort.
     if (s != nullptr && s->version != j.version) {
       int index = j.StageIndex(s->stage);
       if (s->status == kActive && index < 0) {
-        // Counted in the funnel of the version the customer was in, not in this one's.
         Finish(j, *s, kExited, at, sequence, facts.message_id, "version_changed", effects);
         effects->steps.back().version = s->version;
       } else if (index >= 0) {
+        if (s->status == kActive) {
+          JourneyStep left = StepOf(j, *s, s->stage_index, JourneyStep::kExited, at);
+          left.version = s->version;
+          effects->steps.push_back(std::move(left));
+          effects->steps.push_back(StepOf(j, *s, -1, index, at));
+        }
         s->stage_index = index;
       }
       s->version = j.version;
@@ -175,11 +182,15 @@ bool FireJourneyTimeout(const Journey& journey, Profile& profile, const JourneyD
   }
   int index = journey.StageIndex(s.stage);
   if (index < 0) return false;
-  int to = journey.stages[static_cast<size_t>(index)].timeout_to;
-  if (to == Journey::kToExit) {
-    Finish(journey, s, kExited, due.deadline_ms, 0, "", "timeout", effects);
-  } else if (to > index) {
-    EnterStage(journey, s, to, due.deadline_ms, due.deadline_ms, 0, "", "timeout", effects);
+  const Journey::Stage& stage = journey.stages[static_cast<size_t>(index)];
+  // The deadline is on the server's clock, but the stage was entered on the events' clock
+  // (the two differ for a batch of old events): the move happens `timeout` after the entry on
+  // the events' clock, so that history and time in stage stay on one clock.
+  const int64_t at = s.entered_ms + stage.timeout_ms;
+  if (stage.timeout_to == Journey::kToExit) {
+    Finish(journey, s, kExited, at, 0, "", "timeout", effects);
+  } else if (stage.timeout_to > index) {
+    EnterStage(journey, s, stage.timeout_to, at, due.deadline_ms, 0, "", "timeout", effects);
   } else {
     return false;
   }

@@ -34,11 +34,12 @@ class JourneysTest : public ::testing::Test {
     ASSERT_TRUE(j.ok()) << j.status();
     journeys_ = {*j};
   }
-  // One event at kT0 + offset_ms (received then too).
-  void Event(std::string_view type, std::string_view name, int64_t offset_ms) {
+  // One event at kT0 + offset_ms, received `late_ms` later.
+  void Event(std::string_view type, std::string_view name, int64_t offset_ms, int64_t late_ms = 0) {
     std::string json = R"({"type":")" + std::string(type) +
                        R"(","anonymousId":"a","messageId":"m)" + std::to_string(++seq_) +
-                       R"(","timestamp":")" + FormatIso8601(kT0 + offset_ms) + "\"";
+                       R"(","timestamp":")" + FormatIso8601(kT0 + offset_ms) +
+                       R"(","receivedAt":")" + FormatIso8601(kT0 + offset_ms + late_ms) + "\"";
     if (type == "track") json += R"(,"event":")" + std::string(name) + "\"";
     json += "}";
     simdjson::dom::element doc;
@@ -112,6 +113,24 @@ TEST_F(JourneysTest, TimeoutFiresOnlyWhileStillInTheStage) {
   EXPECT_EQ(State().stage, "browse");
 }
 
+TEST_F(JourneysTest, TimeoutOfAnOldEventMovesOnTheEventsClock) {
+  // A day-old event enters the landing stage: the timer is set from its receipt, but the move
+  // is dated on the events' clock, so the funnel sees 3 s in the stage, not a day.
+  Event("track", "Landing", 0, 86'400'000);
+  ASSERT_EQ(deadlines_.size(), 1u);
+  EXPECT_EQ(deadlines_[0].deadline_ms, kT0 + 86'400'000 + 3000);
+  JourneyEffects next;
+  ASSERT_TRUE(FireJourneyTimeout(*journeys_[0], profile_, deadlines_[0], &next));
+  ASSERT_EQ(next.steps.size(), 1u);
+  EXPECT_EQ(next.steps[0].in_stage_ms, 3000);
+  EXPECT_EQ(State().history.back().at_ms, kT0 + 3000);
+  EXPECT_EQ(State().entered_ms, kT0 + 3000);
+  // The next event, an hour after the entry, has been in `bounced` for that hour less 3 s.
+  Event("track", "Order Completed", 3'600'000, 86'400'000);
+  ASSERT_EQ(effects_.steps.size(), 2u);
+  EXPECT_EQ(effects_.steps[1].in_stage_ms, 3'600'000 - 3000);
+}
+
 TEST_F(JourneysTest, ExitAndReentry) {
   Event("track", "Landing", 0);
   Event("track", "Unsubscribed", 10);
@@ -137,10 +156,22 @@ TEST_F(JourneysTest, NewVersionKeepsKnownStagesAndExitsRemovedOnes) {
   JourneySpec v2 = Funnel(2);
   v2.stages.insert(v2.stages.begin() + 1, {"intro", "false", "intro.entry", 0, ""});
   Use(v2);
+  effects_.steps.clear();
   Event("track", "Something", 20);
   EXPECT_EQ(State().version, 2);
   EXPECT_EQ(State().stage, "browse");
   EXPECT_EQ(State().stage_index, 2);
+  // The customer leaves version 1's funnel (from browse, stage 1 there) and enters version
+  // 2's at browse (stage 2), in the cohort of their first entry.
+  ASSERT_EQ(effects_.steps.size(), 2u);
+  EXPECT_EQ(effects_.steps[0].version, 1);
+  EXPECT_EQ(effects_.steps[0].from, 1);
+  EXPECT_EQ(effects_.steps[0].to, JourneyStep::kExited);
+  EXPECT_EQ(effects_.steps[1].version, 2);
+  EXPECT_EQ(effects_.steps[1].from, -1);
+  EXPECT_EQ(effects_.steps[1].to, 2);
+  EXPECT_EQ(effects_.steps[1].started_ms, kT0);
+  EXPECT_EQ(Path().back(), "browse/advance");  // no transition: the stage is the same
   JourneySpec v3 = Funnel(3);
   v3.stages.erase(v3.stages.begin() + 1);  // browse is gone
   Use(v3);

@@ -482,7 +482,8 @@ absl::Status ProfileEngine::CountSteps(uint32_t workspace_id,
                                        const std::vector<JourneyStep>& steps) {
   for (const JourneyStep& step : steps) {
     const Journey& j = *step.journey;
-    int64_t day = step.started_ms / 86'400'000;
+    // Rounded down: a cohort day before 1970 is the day the customer entered, not the next.
+    int64_t day = step.started_ms / 86'400'000 - (step.started_ms % 86'400'000 < 0 ? 1 : 0);
     const std::pair<FunnelDimension, std::string> rows[] = {
         {FunnelDimension::kAll, ""},
         {FunnelDimension::kDevice, step.device.empty() ? std::string("unknown") : step.device},
