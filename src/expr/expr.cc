@@ -27,8 +27,8 @@ int Schema::AddField(std::string path, Type type) {
   return static_cast<int>(entries_.size()) - 1;
 }
 
-int Schema::AddPrefix(std::string path) {
-  entries_.push_back({std::move(path), Type::kAny, true});
+int Schema::AddPrefix(std::string path, Type type, bool one_name) {
+  entries_.push_back({std::move(path), type, true, one_name});
   return static_cast<int>(entries_.size()) - 1;
 }
 
@@ -42,9 +42,10 @@ Schema::Resolved Schema::Resolve(std::string_view path) const {
     }
     if (path.size() > e.path.size() + 1 && path.substr(0, e.path.size()) == e.path &&
         path[e.path.size()] == '.') {
-      r.slot = static_cast<int>(i);
-      r.type = Type::kAny;
       std::string_view rest = path.substr(e.path.size() + 1);
+      if (e.one_name && rest.find('.') != std::string_view::npos) continue;
+      r.slot = static_cast<int>(i);
+      r.type = e.type;
       r.rest.clear();
       for (size_t start = 0;;) {
         size_t dot = rest.find('.', start);
@@ -187,6 +188,7 @@ bool Compare(Op op, const Value& a, const Value& b) {
           return false;
       }
     case Value::Kind::kMissing:
+    case Value::Kind::kOther:
       return false;
   }
   return false;

@@ -53,7 +53,9 @@ std::string_view TypeName(Type type);
 
 // A value while evaluating. Strings point into the caller's data, valid during Eval.
 struct Value {
-  enum class Kind : uint8_t { kMissing, kBool, kNumber, kString };
+  // kOther: there, but neither a bool, a number nor a string (an array or an object): `exists`
+  // holds, every comparison is false.
+  enum class Kind : uint8_t { kMissing, kBool, kNumber, kString, kOther };
   Kind kind = Kind::kMissing;
   bool b = false;
   double num = 0;
@@ -63,17 +65,19 @@ struct Value {
   static Value Bool(bool v) { return {Kind::kBool, v, 0, {}}; }
   static Value Number(double v) { return {Kind::kNumber, false, v, {}}; }
   static Value String(std::string_view v) { return {Kind::kString, false, 0, v}; }
+  static Value Other() { return {Kind::kOther, false, 0, {}}; }
 };
 
 // The paths an expression may use. A field is one path with a type (`profile.sessions.count`:
-// number); a prefix stands for every path below it, of type any (`event.properties`:
-// `event.properties.price`, `event.properties.item.sku`, ...). Each gets a slot number, in the
-// order declared, which Bindings uses to answer.
+// number); a prefix stands for every path below it (`event.properties`: `event.properties.price`,
+// `event.properties.item.sku`, ...), of type any unless every value below it has one type
+// (`profile.counts`: numbers), and, when `one_name`, only for paths one name below it. Each gets a
+// slot number, in the order declared, which Bindings uses to answer.
 class Schema {
  public:
   // Returns the slot of the new field or prefix.
   int AddField(std::string path, Type type);
-  int AddPrefix(std::string path);
+  int AddPrefix(std::string path, Type type = Type::kAny, bool one_name = false);
 
   struct Resolved {
     int slot = -1;
@@ -88,6 +92,7 @@ class Schema {
     std::string path;
     Type type;
     bool prefix;
+    bool one_name = false;
   };
   std::vector<Entry> entries_;
 };

@@ -80,12 +80,13 @@ Value FromElement(simdjson::dom::element e) {
   if (e.get(d) == simdjson::SUCCESS) return Value::Number(d);
   bool b;
   if (e.get(b) == simdjson::SUCCESS) return Value::Bool(b);
-  return Value::Missing();
+  if (e.is_array() || e.is_object()) return Value::Other();
+  return Value::Missing();  // null: a null field is an absent one
 }
 
 Value NonEmpty(std::string_view s) { return s.empty() ? Value::Missing() : Value::String(s); }
 
-// A trait's stored JSON scalar as a value; strings are unescaped into `scratch`.
+// A trait's stored JSON as a value; strings are unescaped into `scratch`.
 Value FromJsonScalar(const std::string& json, std::deque<std::string>* scratch) {
   if (json == "true") return Value::Bool(true);
   if (json == "false") return Value::Bool(false);
@@ -126,7 +127,8 @@ Value FromJsonScalar(const std::string& json, std::deque<std::string>* scratch) 
   double d = 0;
   auto [p, ec] = std::from_chars(json.data(), json.data() + json.size(), d);
   if (ec == std::errc() && p == json.data() + json.size()) return Value::Number(d);
-  return Value::Missing();  // objects, arrays, null
+  if (json.starts_with('[') || json.starts_with('{')) return Value::Other();
+  return Value::Missing();  // null
 }
 
 expr::Schema BuildSchema() {
@@ -151,13 +153,13 @@ expr::Schema BuildSchema() {
   s.AddField("profile.returning", Type::kBool);
   s.AddField("profile.since_first_seen", Type::kNumber);
   s.AddPrefix("profile.traits");
-  s.AddPrefix("profile.consent");
-  s.AddPrefix("profile.counts");
+  s.AddPrefix("profile.consent", Type::kBool, /*one_name=*/true);
+  s.AddPrefix("profile.counts", Type::kNumber);
   s.AddField("profile.persona", Type::kString);
   s.AddField("profile.orders.average", Type::kNumber);
   s.AddField("profile.sessions.average_views", Type::kNumber);
-  s.AddPrefix("profile.shares");
-  s.AddPrefix("profile.journeys");
+  s.AddPrefix("profile.shares", Type::kNumber);
+  s.AddPrefix("profile.journeys", Type::kString, /*one_name=*/true);
   s.AddField("profile.scores.conversion", Type::kNumber);
   s.AddField("profile.scores.lead_score", Type::kNumber);
   s.AddField("profile.scores.churn", Type::kNumber);

@@ -38,8 +38,8 @@ class ConditionsTest : public ::testing::Test {
 const std::string kLanding =
     R"({"type":"track","event":"Video Ad Landing","anonymousId":"a","messageId":"m1",)"
     R"("timestamp":"2023-11-14T22:13:20.000Z","properties":{"price":120,"item":{"sku":"A-1"},)"
-    R"("tags":["x"],"onSale":true},"context":{"campaign":{"source":"tiktok","medium":"paid"},)"
-    R"("page":{"referrer":"https://m.tiktok.com/v/1"},"traits":{"plan":"pro \"x\"","age":41},)"
+    R"("tags":["x"],"onSale":true,"gone":null},"context":{"campaign":{"source":"tiktok","medium":"paid"},)"
+    R"("page":{"referrer":"https://m.tiktok.com/v/1"},"traits":{"plan":"pro \"x\"","age":41,"langs":["en"]},)"
     R"("consent":{"personalization":true}}})";
 
 TEST_F(ConditionsTest, EventFieldsAndProperties) {
@@ -47,7 +47,11 @@ TEST_F(ConditionsTest, EventFieldsAndProperties) {
   EXPECT_TRUE(
       Check("event.properties.price > 100 and event.properties.item.sku == 'A-1'", kLanding));
   EXPECT_TRUE(Check("event.properties.onSale", kLanding));
-  EXPECT_FALSE(Check("exists(event.properties.tags)", kLanding));  // arrays are not values
+  // An array or an object is there, though no comparison holds for it; null is absent.
+  EXPECT_TRUE(Check("exists(event.properties.tags) and exists(event.properties.item)", kLanding));
+  EXPECT_FALSE(Check("event.properties.tags == 'x' or event.properties.tags != 'x'", kLanding));
+  EXPECT_FALSE(Check("event.properties.tags", kLanding));
+  EXPECT_FALSE(Check("exists(event.properties.gone)", kLanding));
   EXPECT_FALSE(Check("exists(event.properties.nope.deeper)", kLanding));
   EXPECT_TRUE(Check("event.device.type == 'mobile' and event.device.os == 'iOS'", kLanding));
   EXPECT_TRUE(
@@ -61,10 +65,12 @@ TEST_F(ConditionsTest, ProfileFieldsTraitsAndConsent) {
   EXPECT_TRUE(Check("profile.traits.plan == 'pro \"x\"' and profile.traits.age >= 41", kLanding));
   EXPECT_TRUE(Check("profile.consent.personalization", kLanding));
   EXPECT_FALSE(Check("exists(profile.consent.marketing_email)", kLanding));
+  EXPECT_TRUE(Check("exists(profile.traits.langs)", kLanding));
+  EXPECT_FALSE(Check("profile.traits.langs == 'en'", kLanding));
   EXPECT_TRUE(Check("profile.since_first_seen == 0", kLanding, kT0));
   EXPECT_TRUE(Check("profile.since_first_seen >= 3s", kLanding, kT0 + 5000));
   EXPECT_TRUE(
-      Check("profile.sessions.count == 1 and profile.sessions.current.events == 7", kLanding));
+      Check("profile.sessions.count == 1 and profile.sessions.current.events == 9", kLanding));
   const std::string order =
       R"({"type":"track","event":"Order Completed","anonymousId":"a","messageId":"o",)"
       R"("timestamp":"2023-11-15T22:13:20.000Z","properties":{"revenue":30}})";
@@ -150,6 +156,27 @@ TEST_F(ConditionsTest, UnknownNamesAreRefusedAtCompileTime) {
   absl::StatusOr<expr::Expr> e = expr::Expr::Compile("profile.device == 'x'", ConditionSchema());
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("unknown name `profile.device`"), std::string::npos);
+}
+
+TEST(ConditionSchema, ProfileMapsHaveTypesAndConsentAndJourneysOneName) {
+  const auto error = [](std::string_view source) {
+    absl::StatusOr<expr::Expr> e = CompileCondition(source, "where");
+    return e.ok() ? std::string("compiled") : std::string(e.status().message());
+  };
+  EXPECT_EQ(error("profile.counts.page >= 2 and profile.shares.page < 0.5"), "compiled");
+  EXPECT_EQ(error("profile.consent.analytics and profile.journeys.shop == 'cart'"), "compiled");
+  EXPECT_NE(error("profile.counts.page == 'a'").find("compares a number with a string"),
+            std::string::npos)
+      << error("profile.counts.page == 'a'");
+  EXPECT_NE(error("profile.shares.page contains 'x'").find("column"), std::string::npos);
+  EXPECT_NE(error("profile.consent.analytics == 'yes'").find("compares a bool with a string"),
+            std::string::npos)
+      << error("profile.consent.analytics == 'yes'");
+  EXPECT_NE(error("profile.journeys.shop > 2").find("column"), std::string::npos);
+  EXPECT_NE(error("profile.consent.a.b").find("unknown name `profile.consent.a.b`"),
+            std::string::npos)
+      << error("profile.consent.a.b");
+  EXPECT_NE(error("profile.journeys.shop.stage == 'x'").find("unknown name"), std::string::npos);
 }
 
 }  // namespace
