@@ -13,6 +13,7 @@
 #include "learn/kmeans.h"
 #include "server/server.h"
 #include "server/workspaces.h"
+#include "state/conditions.h"
 #include "state/personas.h"
 #include "state/profiles.h"
 #include "storage/store.h"
@@ -59,11 +60,14 @@ absl::Status DiscoverPersonas(const DiscoverCommand& command, std::ostream& out,
   const storage::Store& store = *reader->store;
   const uint32_t ws = reader->workspace_id;
 
-  // Pass 1: the workspace's most frequent event names become count features.
+  // Pass 1: the workspace's most frequent event names become share features, by the name
+  // conditions read them with (profile.shares.<name>), which joins spellings of one event.
   std::map<std::string, uint64_t> totals;
   absl::Status s =
       state::ProfileEngine::ForEachProfile(store, ws, [&](uint32_t, state::Profile&& p) {
-        for (const auto& [name, n] : p.event_counts) totals[name] += n;
+        for (const auto& [name, n] : p.event_counts) {
+          if (name != state::kOtherEntry) totals[state::CountName(name)] += n;
+        }
       });
   if (!s.ok()) return s;
   std::vector<std::pair<std::string, uint64_t>> by_count(totals.begin(), totals.end());
@@ -72,7 +76,7 @@ absl::Status DiscoverPersonas(const DiscoverCommand& command, std::ostream& out,
   std::vector<std::string> event_names;
   for (const auto& [name, n] : by_count) {
     if (event_names.size() == command.event_names) break;
-    if (name != "(other)") event_names.push_back(name);
+    event_names.push_back(name);
   }
   const std::vector<std::string> names = state::DiscoveryFeatureNames(event_names);
 

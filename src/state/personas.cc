@@ -1,6 +1,7 @@
 #include "state/personas.h"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "state/conditions.h"
@@ -97,10 +98,13 @@ std::vector<double> DiscoveryFeatures(const Profile& p,
       p.revenue,
       p.sessions.count > 1 ? 1.0 : 0.0,
   };
+  // As profile.shares.<name> reads them: every stored name that spells the same condition name
+  // ("Product Viewed", "product viewed") counts.
+  std::map<std::string, uint64_t> counts;
+  for (const auto& [name, n] : p.event_counts) counts[CountName(name)] += n;
   for (const std::string& e : event_names) {
-    auto it = p.event_counts.find(e);
-    f.push_back(
-        it == p.event_counts.end() || p.seen.events == 0 ? 0.0 : d(it->second) / d(p.seen.events));
+    auto it = counts.find(CountName(e));
+    f.push_back(it == counts.end() || p.seen.events == 0 ? 0.0 : d(it->second) / d(p.seen.events));
   }
   return f;
 }

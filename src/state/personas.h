@@ -79,9 +79,10 @@ bool UpdatePersona(const PersonaSet& personas, const expr::Bindings& bindings, P
 // named by the condition that reads it, so what describes a cluster can be written into a
 // persona rule as it is: profile.events, profile.sessions.count,
 // profile.sessions.average_views, profile.orders.count, profile.orders.revenue,
-// profile.returning (0 or 1), then profile.shares.<name> for each of `event_names` (names as
-// stored, such as "Product Viewed"): shares rather than counts, so that what a customer does
-// is told apart from how much.
+// profile.returning (0 or 1), then profile.shares.<name> for each of `event_names` (as stored,
+// such as "Product Viewed", or as condition names, such as "product_viewed"; either way every
+// stored name with the same condition name counts): shares rather than counts, so that what a
+// customer does is told apart from how much.
 std::vector<std::string> DiscoveryFeatureNames(const std::vector<std::string>& event_names);
 std::vector<double> DiscoveryFeatures(const Profile& profile,
                                       const std::vector<std::string>& event_names);

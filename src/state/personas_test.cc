@@ -150,6 +150,12 @@ TEST_F(PersonasTest, DiscoveryFeaturesAreNamedAsTheConditionsThatReadThem) {
   EXPECT_EQ(f.at("profile.returning"), 0);
   EXPECT_EQ(f.at("profile.shares.coupon_applied"), 0.75);
   EXPECT_EQ(f.at("profile.shares.never_sent"), 0);
+  // Another spelling of the same event counts under the same condition name, as
+  // profile.shares.coupon_applied reads it.
+  Track("coupon applied", 4000);
+  std::vector<double> spelled = DiscoveryFeatures(profile_, {"coupon_applied"});
+  EXPECT_EQ(spelled.back(), 0.8);
+  EXPECT_EQ(DiscoveryFeatureNames({"coupon_applied"}).back(), "profile.shares.coupon_applied");
   // Every name compiles as a condition (profile.returning is a bool, the others numbers).
   for (const std::string& n : names) {
     std::string condition = n == "profile.returning" ? n : n + " >= 0";

@@ -30,8 +30,6 @@ namespace {
 
 using identity::Identifier;
 
-constexpr std::string_view kOther = "(other)";
-
 std::string_view StringOr(simdjson::dom::element e, std::string_view key) {
   std::string_view out;
   if (e.is_object() && e[key].get(out) == simdjson::SUCCESS) return out;
@@ -91,7 +89,7 @@ template <typename Map>
 Seen& CappedEntry(Map& map, std::string_view key) {
   auto it = map.find(key);
   if (it != map.end()) return it->second;
-  if (map.size() >= kMaxListEntries) return map[std::string(kOther)];
+  if (map.size() >= kMaxListEntries) return map[std::string(kOtherEntry)];
   return map[std::string(key)];
 }
 
@@ -101,7 +99,7 @@ void Count(std::map<std::string, uint64_t, std::less<>>& counts, std::string_vie
   if (it != counts.end()) {
     it->second += n;
   } else if (counts.size() >= kMaxEventNames) {
-    counts[std::string(kOther)] += n;
+    counts[std::string(kOtherEntry)] += n;
   } else {
     counts.emplace(std::string(name), n);
   }

@@ -56,6 +56,8 @@
 namespace whisperer::state {
 
 inline constexpr size_t kMaxListEntries = 50;
+// Where the entries beyond a list's cap are counted.
+inline constexpr std::string_view kOtherEntry = "(other)";
 inline constexpr size_t kMaxEventNames = 200;
 inline constexpr size_t kMaxTraits = 200;
 
