@@ -527,7 +527,12 @@ ClvEstimate EstimateClv(const ClvModel& model, const RfmSummary& c, const ClvOpt
   const BgNbdParams& bg = model.purchases;
   e.prob_alive = BgNbdProbAlive(bg, c.x, c.t_x, c.T);
   e.expected_purchases = BgNbdConditionalExpected(bg, options.horizon, c.x, c.t_x, c.T);
-  e.expected_spend = GammaGammaConditionalSpend(model.spend, c.x, c.monetary);
+  // Repeat purchases whose mean value is not positive (refunds booked as negative orders) say
+  // nothing about what the next purchase is worth, as in the fit (the spend model is of positive
+  // values): the spend of a customer with no repeat purchase, the population's mean.
+  const bool spend_known = c.x > 0 && c.monetary > 0 && std::isfinite(c.monetary);
+  e.expected_spend =
+      GammaGammaConditionalSpend(model.spend, spend_known ? c.x : 0, spend_known ? c.monetary : 0);
   if (options.monthly_discount_rate == 0) {
     e.value = e.expected_purchases * e.expected_spend;
     return e;

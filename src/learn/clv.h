@@ -186,7 +186,8 @@ struct ClvEstimate {
 
 // P(alive), E[Y(horizon)], the conditional expected spend and their (discounted) product for
 // `customer`, whose summary must be in the periods the model was fitted in. Fields are NaN
-// where the models are (see above).
+// where the models are (see above). A customer whose repeat purchases have no positive mean
+// value gets the population's mean spend, never a negative one.
 ClvEstimate EstimateClv(const ClvModel& model, const RfmSummary& customer,
                         const ClvOptions& options = {});
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -324,6 +325,19 @@ TEST(EstimateClv, CombinesTheModels) {
   EXPECT_NEAR(d.value, by_hand, 1e-9);
   EXPECT_LT(d.value, d.expected_purchases * d.expected_spend);
   EXPECT_GT(d.value, 0);
+}
+
+TEST(EstimateClv, RepeatPurchasesWithoutPositiveValueGetThePopulationSpend) {
+  const ClvModel model{kFitted, GammaGammaParams{6.25, 3.74, 15.44}};
+  const double population = GammaGammaConditionalSpend(model.spend, 0, 0);
+  for (double monetary : {-40.0, 0.0, std::numeric_limits<double>::infinity()}) {
+    ClvEstimate e = EstimateClv(model, RfmSummary{2, 30.43, 38.86, monetary});
+    EXPECT_DOUBLE_EQ(e.expected_spend, population) << monetary;
+    EXPECT_GT(e.value, 0) << monetary;
+    // The purchases still count: the customer bought twice more.
+    EXPECT_NEAR(e.expected_purchases, BgNbdConditionalExpected(kFitted, 52, 2, 30.43, 38.86),
+                1e-15);
+  }
 }
 
 }  // namespace

@@ -814,7 +814,10 @@ void ModelEngine::OnEvent(uint32_t workspace_id, Profile& profile, const EventFa
   }
 
   // Score the customer now (profile.scores), and keep the moment as a pending example when due.
-  ProfileFeatures(profile, at_ms, settings, &ws.builder);
+  // An event older than the one last scored (sent late) is folded in, but the customer is scored
+  // as of their latest moment: the scores never move back in time.
+  const int64_t score_ms = std::max(at_ms, profile.scores.at_ms);
+  ProfileFeatures(profile, score_ms, settings, &ws.builder);
   for (size_t k = 0; k < kModelKinds; ++k) {
     ModelKind kind = static_cast<ModelKind>(k);
     Live& live = *ws.live[k];
@@ -830,26 +833,30 @@ void ModelEngine::OnEvent(uint32_t workspace_id, Profile& profile, const EventFa
       continue;
     }
     int64_t last = profile.scores.sampled_ms[k];
-    if (last != 0 && at_ms - last < settings.sample_every_ms) continue;
-    profile.scores.sampled_ms[k] = at_ms;
+    if (last != 0 && score_ms - last < settings.sample_every_ms) continue;
+    profile.scores.sampled_ms[k] = score_ms;
     Pending& example = live.pending[profile.id];
-    example.at_ms = at_ms;
+    example.at_ms = score_ms;
     example.features.assign(ws.builder.features().begin(), ws.builder.features().end());
     int64_t window =
         kind == ModelKind::kConversion ? settings.conversion_window_ms : settings.churn_inactive_ms;
     // A moment whose window the workspace's clock has passed already (history loaded after
     // later events, such as a backfill next to live traffic) would expire at the next event as
     // if nothing followed it: only the customer's own later events label it (above).
-    if (at_ms + window > ws.clock_ms) live.expiries.push({at_ms + window, profile.id, at_ms});
+    if (score_ms + window > ws.clock_ms)
+      live.expiries.push({score_ms + window, profile.id, score_ms});
   }
-  profile.scores.at_ms = at_ms;
+  profile.scores.at_ms = score_ms;
 }
 
 void ModelEngine::Forget(uint32_t workspace_id, uint64_t profile_id) {
   auto it = workspaces_.find(workspace_id);
   if (it == workspaces_.end()) return;
   for (auto& live : it->second.live) {
-    if (live) live->pending.erase(profile_id);
+    // The registry's pendingExamples count follows at the next publish.
+    if (live && live->pending.erase(profile_id) > 0) {
+      changed_since_save_ = changed_since_publish_ = true;
+    }
   }
 }
 
@@ -1086,7 +1093,8 @@ void ModelEngine::WriteScores(uint32_t workspace_id, const Profile& profile, int
                               JsonWriter& w) const {
   const ModelSettings* settings = Settings(workspace_id);
   std::optional<ModelExplanation> conversion, churn;
-  if (settings != nullptr) {
+  // A profile with no event counted (bot traffic only) has no moment to be scored at.
+  if (settings != nullptr && (profile.scores.at_ms != 0 || profile.seen.events != 0)) {
     conversion = Explain(workspace_id, ModelKind::kConversion, profile, 5);
     churn = Explain(workspace_id, ModelKind::kChurn, profile, 5);
   }

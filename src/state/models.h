@@ -245,7 +245,7 @@ class ModelEngine {
   // factors} and churn {probability, risk, version, factors, interventionWindow}, scored at the
   // profile's latest event with the published models, and lifetimeValue (null until a CLV
   // version exists, or for a customer without orders) projected from `now_ms`; null when
-  // models are off.
+  // models are off or the profile has no event counted (bot traffic only).
   void WriteScores(uint32_t workspace_id, const Profile& profile, int64_t now_ms,
                    JsonWriter& w) const;
   // {"name": "clv", ...}: the lifetime value models' latest version (and every version).

@@ -37,7 +37,7 @@ class ModelEngineTest : public ::testing::Test {
     Profile& p = profiles_[id];
     p.id = id;
     if (p.seen.events == 0) p.seen.first_ms = at_ms;
-    p.seen.last_ms = at_ms;
+    p.seen.last_ms = std::max(p.seen.last_ms, at_ms);
     ++p.seen.events;
     if (p.sessions.count == 0 || at_ms - p.sessions.current_last_ms > 30 * 60'000) {
       if (p.sessions.count > 0) p.sessions.previous_last_ms = p.sessions.current_last_ms;
@@ -295,6 +295,25 @@ TEST_F(ModelEngineTest, ForgottenProfilesAreNotLabelled) {
   EXPECT_EQ(engine_->learned(1, ModelKind::kChurn), 0u);
 }
 
+TEST_F(ModelEngineTest, TheRegistryCountsPendingExamplesWithoutTheForgottenOnes) {
+  auto registry_pending = [&] {
+    std::string json;
+    JsonWriter w(&json);
+    EXPECT_TRUE(engine_->WriteModel(1, ModelKind::kChurn, false, w));
+    simdjson::dom::parser parser;
+    return uint64_t(parser.parse(json)["pendingExamples"]);
+  };
+  Event(1, kT0);
+  Event(2, kT0);
+  Checkpoint();
+  EXPECT_EQ(registry_pending(), 2u);
+  // An erasure, with no event after it: the next (unforced) checkpoint publishes the count.
+  engine_->Forget(1, 1);
+  clock_.Advance(2'000);
+  Checkpoint(/*force=*/false);
+  EXPECT_EQ(registry_pending(), 1u);
+}
+
 TEST_F(ModelEngineTest, InterventionWindowFromReturnGaps) {
   EXPECT_FALSE(engine_->InterventionWindowDays(1).has_value());
   // 30 customers come back after 1..30 days.
@@ -466,6 +485,24 @@ TEST_F(ModelEngineTest, LifetimeValueFitsInstallsPersistsAndRollsBack) {
   EXPECT_GT(double(ltv["expectedValue"]), 0.0);
   EXPECT_EQ(double(ltv["historicalValue"]), 75.0);
 
+  // Refunds booked as negative repeat orders: the population's spend, never a negative value.
+  Profile refunder = customer;
+  refunder.revenue = -10'000;  // repeat orders worth -5,012.5 each
+  std::string refund_json;
+  JsonWriter rw(&refund_json);
+  engine_->WriteScores(1, refunder, now, rw);
+  simdjson::dom::element refund_ltv = parser.parse(refund_json)["lifetimeValue"];
+  EXPECT_GT(double(refund_ltv["expectedSpendPerPurchase"]), 0.0) << refund_json;
+  EXPECT_GT(double(refund_ltv["expectedValue"]), 0.0) << refund_json;
+
+  // A profile with bot traffic only has no moment to score (not one dated 1970).
+  Profile bots;
+  bots.id = 10;
+  std::string bots_json;
+  JsonWriter bw(&bots_json);
+  engine_->WriteScores(1, bots, now, bw);
+  EXPECT_EQ(bots_json, "null");
+
   // The offline command's path stores version 2 beside it; a restart reads both.
   ClvFit second = *fit;
   second.model.purchases.r *= 2;
@@ -496,6 +533,13 @@ TEST_F(ModelEngineTest, LifetimeValueFitsInstallsPersistsAndRollsBack) {
   JsonWriter half(&model_json);
   ASSERT_TRUE(engine_->WriteClv(1, false, half));
   EXPECT_EQ(double(parser.parse(model_json)["refitEveryHours"]), 0.5);
+}
+
+TEST_F(ModelEngineTest, ALateOlderEventNeverMovesTheScoresBack) {
+  Event(1, kT0 + 2 * kHour);
+  Event(1, kT0);  // sent late
+  EXPECT_EQ(profiles_[1].scores.at_ms, kT0 + 2 * kHour);
+  EXPECT_EQ(profiles_[1].scores.sampled_ms[0], kT0 + 2 * kHour);
 }
 
 TEST_F(ModelEngineTest, OffMeansNoScores) {

@@ -698,6 +698,7 @@ test('bot traffic does not teach the models', async () => {
   const profile = await profileOf('crawler', 'ak_fresh');
   assert.equal(profile.botEvents, 2);
   assert.equal(profile.events, 0);
+  assert.equal(profile.scores, null, 'no moment to score a bot-only profile at (not one in 1970)');
   await refresh();
   const after = await getOk('/v1/models/churn', 'ak_fresh');
   assert.equal(after.pendingExamples, before.pendingExamples, 'no moment kept for a bot');
