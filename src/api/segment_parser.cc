@@ -105,6 +105,17 @@ absl::Status ReadId(element value, std::string_view field, std::string* out) {
   }
 }
 
+absl::Status ReadWriteKey(element body, std::string_view* out) {
+  *out = {};
+  element value;
+  if (!body.is_object() || body["writeKey"].get(value) != simdjson::SUCCESS || value.is_null()) {
+    return absl::OkStatus();
+  }
+  if (!value.is_string()) return WrongType("writeKey", "a string", value);
+  *out = std::string_view(value);
+  return absl::OkStatus();
+}
+
 absl::Status ReadObject(element value, std::string_view field, std::optional<object>* out) {
   if (value.is_null()) return absl::OkStatus();
   if (!value.is_object()) return WrongType(field, "an object", value);
@@ -340,14 +351,6 @@ absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type
   return event;
 }
 
-std::string_view WriteKeyOf(object obj) {
-  element value;
-  if (obj["writeKey"].get(value) == simdjson::SUCCESS && value.is_string()) {
-    return std::string_view(value);
-  }
-  return {};
-}
-
 }  // namespace
 
 absl::StatusOr<simdjson::dom::element> SegmentParser::ParseJson(std::string_view body) {
@@ -378,7 +381,9 @@ absl::StatusOr<ParsedRequest> SegmentParser::ParseSingle(EventType type, std::st
   absl::StatusOr<Event> event = Normalize(*root, type, Defaults{}, info, limits_);
   if (!event.ok()) return event.status();
   ParsedRequest out;
-  out.write_key = WriteKeyOf(object(*root));
+  std::string_view write_key;
+  if (absl::Status s = ReadWriteKey(*root, &write_key); !s.ok()) return s;
+  out.write_key = write_key;
   out.events.push_back(*std::move(event));
   return out;
 }
@@ -433,7 +438,9 @@ absl::StatusOr<ParsedRequest> SegmentParser::ParseBatch(std::string_view body,
   }
 
   ParsedRequest out;
-  out.write_key = WriteKeyOf(envelope);
+  std::string_view write_key;
+  if (absl::Status s = ReadWriteKey(*root, &write_key); !s.ok()) return s;
+  out.write_key = write_key;
   out.events.reserve(batch->size());
   size_t index = 0;
   for (element item : *batch) {

@@ -49,6 +49,9 @@ absl::Status ReadObject(simdjson::dom::element value, std::string_view field,
 // digits, as Segment takes them; null is empty. Anything else is 400 wrong_type naming `field`.
 // Shared with the request-time APIs' userId and anonymousId.
 absl::Status ReadId(simdjson::dom::element value, std::string_view field, std::string* out);
+// `writeKey` of a body object into `out` ("" when absent or null); wrong_type naming `writeKey`
+// when it is there but not a string (a key that cannot be one is an error, not "no key").
+absl::Status ReadWriteKey(simdjson::dom::element body, std::string_view* out);
 
 // The Segment tracking API's limits (its documented 32 KB per event, 500 KB per request and
 // 2,500 events per batch), configurable under `ingest:` in the config file.

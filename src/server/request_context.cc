@@ -22,9 +22,9 @@ absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
   }
   absl::StatusOr<simdjson::dom::element> body = api::JsonObjectBody(ctx.request.body(), parser);
   if (!body.ok()) return body.status();
-  if (early) return CallerRequest{*body, *std::move(early)};
   std::string_view body_key;
-  if ((*body)["writeKey"].get(body_key) != simdjson::SUCCESS) body_key = {};
+  if (absl::Status s = api::ReadWriteKey(*body, &body_key); !s.ok()) return s;
+  if (early) return CallerRequest{*body, *std::move(early)};
   absl::StatusOr<api::Principal> principal =
       api::AuthenticateCollect(keys, authorization, body_key);
   if (!principal.ok()) return principal.status();

@@ -375,6 +375,20 @@ const cases = [
     null,
   ],
   [
+    'a writeKey in the body that is a number, not a string',
+    () => post('/v1/batch', { writeKey: 123, batch: [{ type: 'track', ...track() }] }, {}),
+    400,
+    'wrong_type',
+    'writeKey',
+  ],
+  [
+    'a writeKey that is a number in a decision request',
+    () => post('/v1/decide', { writeKey: 123, userId: 'u-1', decisionPoint: 'home' }, {}),
+    400,
+    'wrong_type',
+    'writeKey',
+  ],
+  [
     'unknown key in a Bearer header on a collection endpoint wins over a valid writeKey in the body',
     () =>
       post(
