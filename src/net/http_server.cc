@@ -102,6 +102,38 @@ void Router::AllowBrowsers(const std::string& path) {
   }
 }
 
+void Router::Guard(const std::string& path, RouteGuard guard) {
+  auto it = routes_.find(path);
+  if (it != routes_.end()) {
+    it->second.guard = std::move(guard);
+    return;
+  }
+  for (Entry& e : patterns_) {
+    if (e.path == path) e.guard = guard;
+  }
+}
+
+std::optional<std::string> OriginForm(std::string_view target) {
+  size_t rest;
+  if (StartsWithIgnoreCase(target, "http://")) {
+    rest = 7;
+  } else if (StartsWithIgnoreCase(target, "https://")) {
+    rest = 8;
+  } else {
+    return std::nullopt;
+  }
+  const size_t path = target.find_first_of("/?", rest);
+  std::string origin = path == std::string_view::npos ? "/" : std::string(target.substr(path));
+  if (origin.front() == '?') origin.insert(0, "/");
+  return origin;
+}
+
+std::string PathOf(std::string_view target) {
+  std::optional<std::string> origin = OriginForm(target);
+  std::string_view t = origin ? std::string_view(*origin) : target;
+  return std::string(t.substr(0, t.find('?')));
+}
+
 Router::Match Router::Find(http::verb method, std::string_view path) const {
   Match m;
   const Entry* found = nullptr;
@@ -133,6 +165,7 @@ Router::Match Router::Find(http::verb method, std::string_view path) const {
   m.path_known = true;
   m.route = &found->path;
   m.browsers = found->browsers;
+  if (found->guard) m.guard = &*found->guard;
   const Handler* get = nullptr;
   for (const auto& [verb, handler] : found->methods) {
     if (verb == method) m.handler = &handler;
@@ -263,6 +296,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(beast::error_code ec) {
     if (ec || parser_->is_done()) return OnRead(ec);  // an error, or a request without a body
     if (EqualsIgnoreCase(SV(parser_->get()[http::field::expect]), "100-continue")) {
+      // A refused key is answered now: the client then never sends the body.
+      HeaderVerdict v = GuardHeader();
+      if (!v.refusal.ok()) return Refuse(v.refusal, v);
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                                [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -285,17 +321,20 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == asio::error::eof) {
       return Close();
     }
+    if (ec == http::error::body_limit) {
+      // The header was read whole: the route's guard speaks first (a bad key is 401, not 413).
+      HeaderVerdict v = GuardHeader();
+      if (v.refusal.ok()) {
+        v.refusal = MakeError(absl::StatusCode::kOutOfRange, "request_too_large",
+                              StrCat("the request body is over the limit of ",
+                                     shared_->options.body_limit, " bytes"));
+      }
+      return Refuse(v.refusal, v);
+    }
     busy_ = true;
     start_ = std::chrono::steady_clock::now();
     close_after_ = true;  // after a read error the stream position is unknown
-    // A page may read the error too (the header was read whole when the body was too large).
-    cors_ = ec == http::error::body_limit && BrowserCall(parser_->get());
-    if (ec == http::error::body_limit) {
-      return Send(ErrorResponse(MakeError(absl::StatusCode::kOutOfRange, "request_too_large",
-                                          StrCat("the request body is over the limit of ",
-                                                 shared_->options.body_limit, " bytes"))),
-                  "other");
-    }
+    cors_ = false;
     if (ec == http::error::header_limit) {
       return Send(ErrorResponse(InvalidInput("headers_too_large",
                                              "the request headers are over 16384 bytes")),
@@ -312,22 +351,37 @@ class Session : public std::enable_shared_from_this<Session> {
     Dispatch();
   }
 
-  // An absolute-form target (`GET http://host/path?q`, RFC 9112 3.2.2: what a client sends to
-  // a proxy, and servers must accept) is read as its path and query.
+  // The route of the request whose header `parser_` holds, and its guard's verdict on the
+  // header (OK without a guard).
+  struct HeaderVerdict {
+    const std::string* route;  // "other" when no route has the path
+    const RouteGuard* guard;
+    absl::Status refusal;
+  };
+  HeaderVerdict GuardHeader() const {
+    static const std::string kOther = "other";
+    const Request& header = parser_->get();
+    Router::Match match = shared_->router.Find(header.method(), PathOf(SV(header.target())));
+    HeaderVerdict v{match.route ? match.route : &kOther, match.guard, absl::OkStatus()};
+    if (v.guard != nullptr && v.guard->check) v.refusal = v.guard->check(header);
+    return v;
+  }
+
+  // Answers `error` to the request whose header `parser_` holds, without reading its body
+  // (the connection closes after), and tells the route's guard.
+  void Refuse(const absl::Status& error, const HeaderVerdict& v) {
+    busy_ = true;
+    start_ = std::chrono::steady_clock::now();
+    close_after_ = true;  // the body was not read (whole): the stream position is unknown
+    cors_ = BrowserCall(parser_->get());  // a page may read the error too
+    if (v.guard != nullptr && v.guard->refused) v.guard->refused(error);
+    Send(ErrorResponse(error), *v.route);
+  }
+
   void ToOriginForm() {
-    const std::string_view t = SV(request_.target());
-    size_t rest;
-    if (StartsWithIgnoreCase(t, "http://")) {
-      rest = 7;
-    } else if (StartsWithIgnoreCase(t, "https://")) {
-      rest = 8;
-    } else {
-      return;
+    if (std::optional<std::string> origin = OriginForm(SV(request_.target()))) {
+      request_.target(*origin);
     }
-    const size_t path = t.find_first_of("/?", rest);
-    std::string origin = path == std::string_view::npos ? "/" : std::string(t.substr(path));
-    if (origin.front() == '?') origin.insert(0, "/");
-    request_.target(origin);
   }
 
   void Dispatch() {
@@ -356,14 +410,16 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string_view encoding = SV(request_[http::field::content_encoding]);
     if (!encoding.empty() && !EqualsIgnoreCase(encoding, "identity")) {
       // x-gzip is gzip's old name, which recipients are to take as gzip (RFC 9110 8.4.1.3).
-      if (!EqualsIgnoreCase(encoding, "gzip") && !EqualsIgnoreCase(encoding, "x-gzip")) {
-        return Send(ErrorResponse(InvalidInput("unsupported_encoding",
-                                               StrCat("Content-Encoding ", encoding.substr(0, 64),
-                                                      " is not supported; use gzip or none"))),
-                    route);
+      absl::StatusOr<std::string> body =
+          EqualsIgnoreCase(encoding, "gzip") || EqualsIgnoreCase(encoding, "x-gzip")
+              ? Gunzip(request_.body(), shared_->options.body_limit)
+              : InvalidInput("unsupported_encoding",
+                             StrCat("Content-Encoding ", encoding.substr(0, 64),
+                                    " is not supported; use gzip or none"));
+      if (!body.ok()) {
+        if (match.guard != nullptr && match.guard->refused) match.guard->refused(body.status());
+        return Send(ErrorResponse(body.status()), route);
       }
-      absl::StatusOr<std::string> body = Gunzip(request_.body(), shared_->options.body_limit);
-      if (!body.ok()) return Send(ErrorResponse(body.status()), route);
       request_.body() = *std::move(body);
       request_.erase(http::field::content_encoding);
     }

@@ -69,6 +69,19 @@ struct RequestContext {
 using Responder = std::function<void(Response)>;
 using Handler = std::function<void(RequestContext&, Responder)>;
 
+// What a route asks of the server before its handler runs (Router::Guard).
+struct RouteGuard {
+  // Refuses a request from its header alone (a key that is not valid); OK lets it through. A
+  // refused request is answered with this error instead of `100 Continue` to a client that
+  // asked for one (its body is then never sent or read, and the connection closes), and instead
+  // of 413 when its body is over the limit. Otherwise the handler sees the request as usual.
+  std::function<absl::Status(const Request& header)> check;
+  // Told of each request to the route that the server answered with an error before the
+  // handler ran (the body over the limit, an unsupported or corrupt Content-Encoding, or
+  // `check`'s refusal), with that error.
+  std::function<void(const absl::Status&)> refused;
+};
+
 // The value of header `field` ("" when absent).
 inline std::string_view Header(const Request& req, http::field field) {
   auto v = req[field];
@@ -85,6 +98,13 @@ inline std::string_view PathParam(const RequestContext& ctx) {
 inline std::string_view Target(const Request& req) {
   return {req.target().data(), req.target().size()};
 }
+
+// An absolute-form request target (`GET http://host/path?q`, RFC 9112 3.2.2: what a client
+// sends to a proxy, and servers must accept) in origin form (`/path?q`); nullopt for a target
+// already in origin form.
+std::optional<std::string> OriginForm(std::string_view target);
+// The path of a request target in either form, without the query.
+std::string PathOf(std::string_view target);
 
 // Builds a response with a JSON body and the right headers.
 Response JsonResponse(unsigned status, std::string body);
@@ -108,6 +128,8 @@ class Router {
   // 204 with the path's methods and the request headers asked for. For the endpoints a browser
   // SDK calls with a write key (collection, decisions, experience); never for admin ones.
   void AllowBrowsers(const std::string& path);
+  // Sets the guard of `path` (added before), for every method.
+  void Guard(const std::string& path, RouteGuard guard);
 
   struct Match {
     const Handler* handler = nullptr;  // null: not found or method not allowed
@@ -116,6 +138,7 @@ class Router {
     std::vector<std::string> params;
     std::string allow;      // without a handler: the path's methods, for a 405's Allow header
     bool browsers = false;  // AllowBrowsers
+    const RouteGuard* guard = nullptr;
   };
   Match Find(http::verb method, std::string_view path) const;
 
@@ -125,6 +148,7 @@ class Router {
     std::vector<std::pair<http::verb, Handler>> methods;
     std::vector<std::string> segments;  // patterns only
     bool browsers = false;
+    std::optional<RouteGuard> guard;
   };
   std::unordered_map<std::string, Entry> routes_;
   std::vector<Entry> patterns_;

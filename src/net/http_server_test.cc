@@ -44,6 +44,20 @@ class HttpServerTest : public ::testing::Test {
       respond(JsonResponse(200, ctx.request.body()));
     });
     router.AllowBrowsers("/page");
+    // Refuses a request without `X-Key: good` from its header; records what it is told of.
+    router.Add(http::verb::post, "/guarded", [](RequestContext& ctx, Responder respond) {
+      respond(JsonResponse(200, ctx.request.body()));
+    });
+    router.Guard("/guarded", {[](const Request& header) {
+                                return header["X-Key"] == "good"
+                                           ? absl::OkStatus()
+                                           : MakeError(absl::StatusCode::kUnauthenticated,
+                                                       "unauthenticated", "the key is not valid");
+                              },
+                              [this](const absl::Status& error) {
+                                std::lock_guard lock(refused_mu_);
+                                refused_.push_back(ErrorCodeOf(error));
+                              }});
     router.Add(http::verb::get, "/ip", [](RequestContext& ctx, Responder respond) {
       respond(JsonResponse(200, std::string(ctx.remote_ip)));
     });
@@ -97,6 +111,8 @@ class HttpServerTest : public ::testing::Test {
   std::unique_ptr<HttpServer> server_;
   std::promise<void> slow_started_;
   std::mutex threads_mu_;
+  std::mutex refused_mu_;
+  std::vector<std::string> refused_;           // what /guarded's guard was told of
   std::map<std::thread::id, size_t> threads_;  // GUARDED_BY(threads_mu_)
 };
 
@@ -233,6 +249,55 @@ TEST_F(HttpServerTest, BodyOverLimitIs413) {
   EXPECT_EQ(res.result_int(), 413u);
   EXPECT_NE(res.body().find("request_too_large"), std::string::npos);
   EXPECT_FALSE(res.keep_alive());
+}
+
+TEST_F(HttpServerTest, AGuardRefusesABadKeyBeforeTheBodyAndHearsOfEveryRefusal) {
+  ServerOptions o;
+  o.body_limit = 1000;
+  StartServer(o);
+  // A client that waits for `100 Continue` gets the refusal instead, and never sends its body.
+  {
+    asio::io_context ioc;
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    asio::write(s, asio::buffer(std::string("POST /guarded HTTP/1.1\r\nHost: x\r\nX-Key: bad\r\n"
+                                            "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n")));
+    std::string reply = ReadUntilClosed(s);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 401", 0), 0u) << reply;
+    EXPECT_EQ(reply.find("100 Continue"), std::string::npos) << reply;
+    EXPECT_NE(reply.find("unauthenticated"), std::string::npos) << reply;
+  }
+  // A good key goes through.
+  Client good(server_->port());
+  Response res = good.Send(http::verb::post, "/guarded", "{}", {{"X-Key", "good"}});
+  EXPECT_EQ(res.result_int(), 200u);
+  // A body over the limit: a bad key is 401, not 413; with a good key 413, under the route.
+  Client bad_big(server_->port());
+  res = bad_big.Send(http::verb::post, "/guarded", std::string(1001, 'x'), {{"X-Key", "bad"}});
+  EXPECT_EQ(res.result_int(), 401u);
+  EXPECT_FALSE(res.keep_alive());
+  Client good_big(server_->port());
+  res = good_big.Send(http::verb::post, "/guarded", std::string(1001, 'x'), {{"X-Key", "good"}});
+  EXPECT_EQ(res.result_int(), 413u);
+  EXPECT_NE(
+      metrics_.Render().find("whisperer_http_requests_total{route=\"/guarded\",code=\"413\"} 1"),
+      std::string::npos)
+      << metrics_.Render();
+  // Encodings refused before the handler runs.
+  Client zipped(server_->port());
+  res = zipped.Send(http::verb::post, "/guarded", "garbage",
+                    {{"X-Key", "good"}, {"Content-Encoding", "gzip"}});
+  EXPECT_EQ(res.result_int(), 400u);
+  res = zipped.Send(http::verb::post, "/guarded", "x",
+                    {{"X-Key", "good"}, {"Content-Encoding", "br"}});
+  EXPECT_EQ(res.result_int(), 400u);
+  // A bad key without Expect and within the limit reaches the handler: the guard is no filter.
+  res = zipped.Send(http::verb::post, "/guarded", "{}", {{"X-Key", "bad"}});
+  EXPECT_EQ(res.result_int(), 200u);
+  std::lock_guard lock(refused_mu_);
+  EXPECT_EQ(refused_,
+            (std::vector<std::string>{"unauthenticated", "unauthenticated", "request_too_large",
+                                      "invalid_gzip", "unsupported_encoding"}));
 }
 
 TEST_F(HttpServerTest, GzipBodiesAreInflatedWithinTheLimit) {

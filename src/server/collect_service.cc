@@ -5,6 +5,7 @@
 #include "common/json_writer.h"
 #include "common/status.h"
 #include "common/strings.h"
+#include "server/request_context.h"
 
 namespace whisperer::server {
 
@@ -21,6 +22,11 @@ CollectService::CollectService(const api::KeyRing* keys, shard::ShardSet* shards
       metrics_(metrics) {}
 
 void CollectService::Register(net::Router* router) {
+  // A bad key in the header is refused before the body is read, and what the server refuses
+  // before a handler runs (a body over the limit, a bad encoding) counts as rejected too.
+  const net::RouteGuard guard{
+      [this](const net::Request& header) { return CheckHeaderKey(*keys_, header); },
+      [this](const absl::Status& error) { CountRejected(error); }};
   for (api::EventType type :
        {api::EventType::kIdentify, api::EventType::kTrack, api::EventType::kPage,
         api::EventType::kScreen, api::EventType::kGroup, api::EventType::kAlias}) {
@@ -32,6 +38,7 @@ void CollectService::Register(net::Router* router) {
                     HandleSingle(type, ctx, std::move(respond));
                   });
       router->AllowBrowsers(path);
+      router->Guard(path, guard);
     }
   }
   // /v1/b: analytics.js's batching delivery.
@@ -40,6 +47,7 @@ void CollectService::Register(net::Router* router) {
       HandleBatch(ctx, std::move(respond));
     });
     router->AllowBrowsers(path);
+    router->Guard(path, guard);
   }
   router->Add(http::verb::get, "/v1/events",
               [this](net::RequestContext& ctx, net::Responder respond) {
@@ -76,7 +84,10 @@ void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, b
   // With credentials in the header, refuse a bad key before reading the body.
   if (api::HasHeaderKey(authorization)) {
     absl::StatusOr<api::Principal> early = api::AuthenticateCollect(*keys_, authorization, "");
-    if (!early.ok()) return respond(net::ErrorResponse(early.status()));
+    if (!early.ok()) {
+      CountRejected(early.status());
+      return respond(net::ErrorResponse(early.status()));
+    }
   }
   thread_local api::SegmentParser parser;
   if (parser.limits().max_event_bytes != limits_.max_event_bytes ||
@@ -93,7 +104,10 @@ void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, b
   }
   absl::StatusOr<api::Principal> principal =
       api::AuthenticateCollect(*keys_, authorization, parsed->write_key);
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  if (!principal.ok()) {
+    CountRejected(principal.status());
+    return respond(net::ErrorResponse(principal.status()));
+  }
 
   for (const api::Rejection& r : parsed->rejected) CountRejected(r.error);
   // The rejection list, written now so the completion only adds counts.

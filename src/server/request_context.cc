@@ -31,6 +31,12 @@ absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
   return CallerRequest{*body, *principal};
 }
 
+absl::Status CheckHeaderKey(const api::KeyRing& keys, const net::Request& header) {
+  const std::string_view authorization = net::Header(header, net::http::field::authorization);
+  if (!api::HasHeaderKey(authorization)) return absl::OkStatus();
+  return api::AuthenticateCollect(keys, authorization, "").status();
+}
+
 absl::Status CheckSegmentObjects(simdjson::dom::element body) {
   for (std::string_view field : {"context", "properties"}) {
     simdjson::dom::element v;

@@ -47,6 +47,12 @@ absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
                                                 const net::RequestContext& ctx,
                                                 simdjson::dom::parser& parser);
 
+// For the routes a write key may call (collection, decisions, experiences): refuses a request
+// whose Authorization header carries a key that is not a valid write or admin key, from the
+// header alone (net::RouteGuard::check, so before the body is read); OK when the header
+// carries no key (the body may).
+absl::Status CheckHeaderKey(const api::KeyRing& keys, const net::Request& header);
+
 // Segment's `context` and `properties` of the body, when given and not null, are objects: else
 // 400 wrong_type naming the field (as collection answers).
 absl::Status CheckSegmentObjects(simdjson::dom::element body);

@@ -63,9 +63,15 @@ function rawHttp(bytes, ms = 5000) {
  * is only sent if the server asks for it, so the client never writes into a closed connection
  * (which would make the outcome racy).
  */
-function oversizedRequest(path, size) {
+function oversizedRequest(path, size, headers = auth()) {
+  return expectContinue(path, Buffer.alloc(size, 0x20), headers);
+}
+
+// POSTs `body` with `Expect: 100-continue`: the body goes only after the interim answer
+// (`continued` says whether it came).
+function expectContinue(path, body, headers = auth()) {
   return new Promise((resolve, reject) => {
-    const body = Buffer.alloc(size, 0x20);
+    let continued = false;
     const req = http.request({
       host: '127.0.0.1',
       port: server.port,
@@ -73,13 +79,16 @@ function oversizedRequest(path, size) {
       method: 'POST',
       agent: false,
       headers: {
-        ...auth(),
+        ...headers,
         'Content-Type': 'application/json',
-        'Content-Length': size,
+        'Content-Length': body.length,
         Expect: '100-continue',
       },
     });
-    req.on('continue', () => req.end(body));
+    req.on('continue', () => {
+      continued = true;
+      req.end(body);
+    });
     req.on('response', (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -90,7 +99,7 @@ function oversizedRequest(path, size) {
         try {
           json = JSON.parse(text);
         } catch {}
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
+        resolve({ status: res.statusCode, headers: res.headers, text, json, continued });
       });
     });
     req.on('error', reject);
@@ -499,6 +508,48 @@ for (const [name, send, status, code, field] of cases) {
     assert.deepEqual(health.json, { status: 'ok' });
   });
 }
+
+test('a bad key in the header is refused before the body is read: instead of 100 Continue, and of 413', async () => {
+  const bad = { Authorization: 'Bearer wk_not_a_key' };
+  const small = Buffer.from(JSON.stringify({ batch: [{ type: 'track', ...track() }] }));
+  const refused = await expectContinue('/v1/batch', small, bad);
+  assert.equal(refused.status, 401, refused.text);
+  assert.equal(refused.json.error.code, 'unauthenticated');
+  assert.equal(refused.continued, false, 'the body was never asked for');
+  assert.equal(refused.headers.connection, 'close');
+  // A good key gets the interim answer and its body read (here one that stores nothing).
+  const good = await expectContinue('/v1/batch', Buffer.from('{"batch": 7}'));
+  assert.equal(good.status, 400, good.text);
+  assert.equal(good.json.error.field, 'batch');
+  assert.equal(good.continued, true);
+  // Over the size limit: the key first.
+  const big = await oversizedRequest('/v1/batch', 600 * 1024, bad);
+  assert.equal(big.status, 401, big.text);
+  const decide = await expectContinue('/v1/decide', Buffer.from('{}'), bad);
+  assert.equal(decide.status, 401, decide.text);
+  assert.equal(decide.continued, false);
+});
+
+test('requests refused whole before the body is parsed count as rejected, under their route', async () => {
+  const before = await server.request('/metrics');
+  const count = (text, line) => {
+    const found = text.split('\n').find((l) => l.startsWith(line + ' '));
+    return found ? Number(found.slice(line.length + 1)) : 0;
+  };
+  const tooLarge = 'whisperer_events_rejected_total{reason="request_too_large"}';
+  const unsupported = 'whisperer_events_rejected_total{reason="unsupported_encoding"}';
+  const route413 = 'whisperer_http_requests_total{route="/v1/batch",code="413"}';
+  assert.equal((await oversizedRequest('/v1/batch', 600 * 1024)).status, 413);
+  const br = await server.request('/v1/batch', {
+    body: { batch: [] },
+    headers: { ...auth(), 'Content-Encoding': 'br' },
+  });
+  assert.equal(br.status, 400, br.text);
+  const after = await server.request('/metrics');
+  assert.equal(count(after.text, tooLarge), count(before.text, tooLarge) + 1, after.text);
+  assert.equal(count(after.text, unsupported), count(before.text, unsupported) + 1);
+  assert.equal(count(after.text, route413), count(before.text, route413) + 1);
+});
 
 test('a batch with some invalid items stores the valid ones and lists the others', async () => {
   const batch = [
