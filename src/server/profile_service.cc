@@ -367,19 +367,20 @@ void ProfileService::HandleUnmerge(net::RequestContext& ctx, net::Responder resp
     }
     ids.push_back({std::string(type), std::string(value)});
   }
+  // The id of a profile merged into another stands for the survivor, which is what is split:
+  // answer with the survivor's id (an unmerge makes the merged-away ids unknown).
+  absl::StatusOr<state::Profile> survivor = ReadTarget(*target);
+  if (!survivor.ok()) return respond(net::ErrorResponse(survivor.status()));
   uint64_t new_id = 0;
   absl::Status written = Change([&](rocksdb::WriteBatch* batch) {
-    absl::StatusOr<uint64_t> id =
-        engine_->Unmerge(target->workspace_id, target->profile_id, ids, batch);
+    absl::StatusOr<uint64_t> id = engine_->Unmerge(target->workspace_id, survivor->id, ids, batch);
     if (!id.ok()) return id.status();
     new_id = *id;
     return absl::OkStatus();
   });
   if (!written.ok()) return respond(net::ErrorResponse(written));
-  absl::StatusOr<state::Profile> kept = ReadTarget(*target);
-  if (!kept.ok()) return respond(net::ErrorResponse(kept.status()));
   std::string out = R"({"profileId":)";
-  AppendJsonString(&out, state::ProfileIdString(kept->id));
+  AppendJsonString(&out, state::ProfileIdString(survivor->id));
   out += R"(,"newProfileId":)";
   AppendJsonString(&out, state::ProfileIdString(new_id));
   out += "}";

@@ -485,11 +485,13 @@ test('export, unmerge and erasure through the API', async () => {
   assert.ok(absorbed.length > 0, 'the devices\' own profiles were merged into the customer\'s');
   for (const old of absorbed) assert.equal((await admin(`/v1/profiles/${old}`)).json.profileId, id);
 
-  // Unmerge the stranger's device with the events that carried it.
-  res = await admin(`/v1/profiles/${id}/unmerge`, {
+  // Unmerge the stranger's device with the events that carried it, asked through a merged-away
+  // id, which stands for the survivor: the answer names the survivor.
+  res = await admin(`/v1/profiles/${absorbed[0]}/unmerge`, {
     body: { identifiers: [{ type: 'anonymousId', value: `${user}-stranger` }] },
   });
   assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.profileId, id);
   const stranger = res.json.newProfileId;
   assert.equal((await lookup('anonymousId', `${user}-stranger`)).json.profileId, stranger);
   assert.equal((await admin(`/v1/profiles/${stranger}`)).json.orders.count, 1);
