@@ -79,9 +79,10 @@ size_t IdentityRules::Rank(std::string_view type) const {
   return base + external_ids.size();
 }
 
-bool IdentityRules::Blocked(std::string_view normalized_value) const {
+bool IdentityRules::Blocked(std::string_view value) const {
+  value = StripWhitespace(value);
   for (const std::string& b : blocked_values) {
-    if (EqualsIgnoreCase(b, normalized_value)) return true;
+    if (EqualsIgnoreCase(b, value)) return true;
   }
   return false;
 }
@@ -114,6 +115,8 @@ std::vector<Identifier> PrepareIdentifiers(std::vector<Identifier> ids,
   std::vector<Identifier> out;
   out.reserve(ids.size());
   for (Identifier& id : ids) {
+    // Blocked as sent, or once normalized: a phone "-1" is blocked, not the number "1".
+    if (rules.Blocked(id.value)) continue;
     id.value = NormalizeIdentifier(id.type, id.value);
     // Nothing left ("   ", a phone of zeros) names no one, whatever the blocked values say.
     if (id.value.empty() || rules.Blocked(id.value)) continue;

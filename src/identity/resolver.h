@@ -69,7 +69,8 @@ struct IdentityRules {
   bool KnownType(std::string_view type) const;
   // Lower is stronger.
   size_t Rank(std::string_view type) const;
-  bool Blocked(std::string_view normalized_value) const;
+  // Whether `value` is on blocked_values (compared case-insensitively after trimming).
+  bool Blocked(std::string_view value) const;
 };
 
 // Trims, lower-cases emails, reduces phones to a leading + and digits. Returns "" for values

@@ -28,10 +28,12 @@ TEST(NormalizeIdentifier, EmailsPhonesAndTrimming) {
 
 TEST(PrepareIdentifiers, DropsBlockedAndDuplicatesAndSortsByPriority) {
   IdentityRules rules;
-  std::vector<Identifier> ids = {A("a1"),        U("null"),      E("TEST@test.com"), U("u1"),
-                                 E("Ada@x.io "), A("a1"),        A("undefined"),     U("0"),
-                                 U(""),          A("Anonymous"), {"phone", "+1 555"}};
+  std::vector<Identifier> ids = {
+      A("a1"),        U("null"),      E("TEST@test.com"),  U("u1"),
+      E("Ada@x.io "), A("a1"),        A("undefined"),      U("0"),
+      U(""),          A("Anonymous"), {"phone", "+1 555"}, {"phone", " -1 "}};
   std::vector<Identifier> got = PrepareIdentifiers(ids, rules);
+  // The phone "-1" is blocked as sent: normalized, it would be the number "1".
   std::vector<Identifier> want = {U("u1"), E("ada@x.io"), {"phone", "+1555"}, A("a1")};
   EXPECT_EQ(got, want);
 }
