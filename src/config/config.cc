@@ -998,6 +998,10 @@ absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_
           e == simdjson::UTF8_ERROR ? "invalid_utf8" : "malformed_json",
           StrCat("the body must be a JSON object (an action): ", simdjson::error_message(e)));
     }
+    // As every JSON body: JSON that is no object is of the wrong type.
+    if (!doc.is_object()) {
+      return InvalidInput("wrong_type", "the body must be a JSON object (an action)");
+    }
   }
   YAML::Node node;
   try {

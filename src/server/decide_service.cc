@@ -1593,21 +1593,35 @@ absl::StatusOr<DecideService::RewardResult> DecideService::ApplyReward(
   // First: one reward per slot (whatever its rewardId). Sum: one per rewardId.
   const std::string prefix = storage::RewardPrefix(ws, id, static_cast<uint8_t>(slot));
   bool duplicate = false;
-  double total = 0;
+  // The slot's rewards in key (rewardId) order, and where this one goes among them: the total
+  // is always summed in that order, so the same rewards give the same total to the last digit.
+  std::vector<double> values;
+  size_t position = 0;
   absl::Status scanned = store_->ScanPrefix(
       store_->decisions(), prefix, [&](std::string_view key, std::string_view json) {
-        if (!settings.sum_rewards || key.substr(prefix.size()) == reward_id) duplicate = true;
+        const std::string_view id = key.substr(prefix.size());
+        if (!settings.sum_rewards || id == reward_id) duplicate = true;
+        if (id < reward_id) ++position;
         simdjson::dom::parser p;
         double x = 0;
         simdjson::dom::element doc;
-        if (p.parse(json.data(), json.size()).get(doc) == simdjson::SUCCESS &&
-            doc["value"].get(x) == simdjson::SUCCESS) {
-          total += x;
+        if (p.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS ||
+            doc["value"].get(x) != simdjson::SUCCESS) {
+          x = 0;  // unreadable: counts as nothing
         }
+        values.push_back(x);
         return true;
       });
   if (!scanned.ok()) return scanned;
+  const auto sum = [](const std::vector<double>& xs) {
+    double s = 0;
+    for (double x : xs) s += x;
+    return s;
+  };
+  const double total = sum(values);
   if (duplicate) return RewardResult{false, total};
+  values.insert(values.begin() + static_cast<ptrdiff_t>(std::min(position, values.size())), value);
+  const double new_total = sum(values);
 
   const int64_t now = clock_->NowMillis();
   std::string json;
@@ -1667,7 +1681,7 @@ absl::StatusOr<DecideService::RewardResult> DecideService::ApplyReward(
   if (absl::Status s = store_->Write(&batch); !s.ok()) return s;
   if (contact_lock.owns_lock()) contact_lock.unlock();
   Teach(state, logged, {slot - 1}, value);
-  return RewardResult{true, total + value};
+  return RewardResult{true, new_total};
 }
 
 absl::Status DecideService::UpdateEngagement(uint32_t workspace_id, uint64_t customer,
@@ -2847,9 +2861,16 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
         MakeError(absl::StatusCode::kAlreadyExists, "approval_closed",
                   StrCat("approval ", net::PathParam(ctx), " is already ", a->status), "id")));
   }
+  const int64_t now = clock_->NowMillis();
+  // Past its time, it is expired whether or not the sweep (every second) has marked it yet.
+  if (a->expires_ms != 0 && now >= a->expires_ms) {
+    return respond(net::ErrorResponse(MakeError(
+        absl::StatusCode::kAlreadyExists, "approval_closed",
+        StrCat("approval ", net::PathParam(ctx), " expired at ", FormatIso8601(a->expires_ms)),
+        "id")));
+  }
   const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(**state);
   const decide::Catalog& catalog = *snapshot;
-  const int64_t now = clock_->NowMillis();
   a->status = approve ? "approved" : "rejected";
   a->reviewer = reviewer;
   a->note = note;

@@ -99,6 +99,10 @@ test('actions: listed, created, replaced and deleted over HTTP, used at once, ke
   assert.match(deep.json.error.message, /nested more than 64 deep/);
   const malformed = await admin('/v1/actions/bad', { method: 'PUT', body: '{"issue": ' });
   assert.equal(malformed.status, 400, malformed.text);
+  // JSON that is no object is of the wrong type, as for every JSON body.
+  const notObject = await admin('/v1/actions/bad', { method: 'PUT', body: '[1]' });
+  assert.equal(notObject.status, 400, notObject.text);
+  assert.equal(notObject.json.error.code, 'wrong_type', notObject.text);
   // A key twice is refused as in every JSON body, naming where.
   const twice = await admin('/v1/actions/bad', {
     method: 'PUT',

@@ -506,3 +506,49 @@ test('the lift report: the engine against its control group', async (t) => {
   assert.equal(typoNone.json.error.code, 'unknown_decision_point');
   assert.equal(await none.stop(), 0);
 });
+
+test('aggregate: sum adds one reward per rewardId, and the same rewards always give the same total', async (t) => {
+  const srv = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: sums
+    write_keys: [wk_sum]
+    admin_keys: [ak_sum]
+    decisions:
+      control_group: 0
+      thresholds: {autonomous: 0, supervised: 0}
+      rewards: {aggregate: sum}
+      actions:
+        - {id: a, issue: engage, group: content, treatments: [{id: a_web, channel: web}]}
+      decision_points:
+        - {id: home, issues: [engage]}
+`,
+  });
+  const call = (p, body, key) =>
+    srv.request(p, { method: body ? 'POST' : 'GET', body, headers: { authorization: `Bearer ${key}` } });
+  const d = (await call('/v1/decide', { userId: 'summer', decisionPoint: 'home' }, 'wk_sum')).json;
+  // Sent out of rewardId order: each answer's total is of the rewards so far.
+  const totals = [];
+  for (const [rewardId, value] of [['d', 0.25], ['a', 0.5], ['c', -0.1], ['b', 0.3]]) {
+    const res = await call('/v1/rewards', { decisionId: d.decisionId, value, rewardId }, 'wk_sum');
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.applied, true);
+    totals.push(res.json.total);
+  }
+  assert.ok(Math.abs(totals[3] - 0.95) < 1e-12, String(totals[3]));
+  // A repeated rewardId changes nothing, the total to the last digit included; nor does a 0.
+  const repeated = await call('/v1/rewards', { decisionId: d.decisionId, value: 0.5, rewardId: 'a' }, 'wk_sum');
+  assert.equal(repeated.json.applied, false);
+  assert.equal(repeated.json.reason, 'duplicate_reward_id');
+  assert.equal(repeated.json.total, totals[3]);
+  const zero = await call('/v1/rewards', { decisionId: d.decisionId, value: 0, rewardId: 'e' }, 'wk_sum');
+  assert.equal(zero.json.total, totals[3]);
+  const logged = await call(`/v1/decisions/${d.decisionId}`, null, 'ak_sum');
+  assert.equal(logged.json.rewards.length, 5);
+  const exported = await call('/v1/decisions/export', null, 'ak_sum');
+  assert.equal(exported.status, 200, exported.text);
+  const line = JSON.parse(exported.text.trim().split('\n')[0]);
+  assert.equal(line.reward, totals[3], 'the export sums the same way');
+  assert.equal(await srv.stop(), 0);
+});

@@ -575,6 +575,13 @@ test('held decisions: the approval queue, review templates, verdicts that teach,
   assert.equal(late.status, 409);
   const onExpired = await call('/v1/rewards', { decisionId: d3.decisionId, value: 1 }, 'wk_desk');
   assert.equal(onExpired.json.error?.code, 'slot_not_approved', onExpired.text);
+  // Past its expiresAt an approval is closed even before the sweep (every second) marks it.
+  const d4 = await held('r');
+  assert.equal(d4.approval?.status, 'pending', JSON.stringify(d4.slots));
+  await new Promise((r) => setTimeout(r, Date.parse(d4.approval.expiresAt) + 20 - Date.now()));
+  const justLate = await call(`/v1/approvals/${d4.decisionId}/approve`, { reviewer: 'maria' });
+  assert.equal(justLate.status, 409, justLate.text);
+  assert.equal(justLate.json.error.code, 'approval_closed');
   assert.equal(await desk.stop(), 0);
 });
 
