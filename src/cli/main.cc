@@ -23,6 +23,18 @@ int Fail(const absl::Status& status, int code) {
   return code;
 }
 
+// A command's exit once it succeeded: 1 when what it printed could not be written (a full
+// disk, a closed pipe), since its output is its result.
+int Done() {
+  std::cout.flush();
+  if (!std::cout) {
+    return Fail(whisperer::MakeError(absl::StatusCode::kUnavailable, "cannot_write",
+                                     "writing standard output failed (disk full or closed pipe?)"),
+                1);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -35,13 +47,16 @@ int main(int argc, char** argv) {
   std::string host;
   int port = -1;
 
-  // --data "" is a mistake (an unset shell variable, say), not a request for ./data.
-  const CLI::Validator not_empty(
-      [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; },
-      "DIR");
+  // --data "" is a mistake (an unset shell variable, say), not a request for ./data; --host ""
+  // is one too, not a request for every interface.
+  const auto not_empty = [](const char* what) {
+    return CLI::Validator(
+        [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; },
+        what);
+  };
   auto add_data = [&](CLI::App* cmd) {
     cmd->add_option("--data", data_dir, "data directory (default ./data; env WHISPERER_DATA)")
-        ->check(not_empty);
+        ->check(not_empty("DIR"));
   };
   auto add_common = [&](CLI::App* cmd) {
     cmd->add_option("--config", config_file, "YAML config file (env WHISPERER_CONFIG)");
@@ -52,7 +67,8 @@ int main(int argc, char** argv) {
   add_common(serve);
   serve->add_option("--port", port, "port to listen on, 0 for any free port (default 8080)")
       ->check(CLI::Range(0, 65535));
-  serve->add_option("--host", host, "address to listen on (default 0.0.0.0)");
+  serve->add_option("--host", host, "address to listen on (default 0.0.0.0)")
+      ->check(not_empty("ADDRESS"));
 
   whisperer::server::ImportCommand import_cmd;
   CLI::App* import = app.add_subcommand("import", "Load Segment-format events from NDJSON(.gz)");
@@ -192,7 +208,7 @@ int main(int argc, char** argv) {
                     figures.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
       }
       std::cout << *figures << "\n";
-      return 0;
+      return Done();
     }
     for (const char* option : ope_options) {
       if (eval->count(option) > 0) {
@@ -209,7 +225,7 @@ int main(int argc, char** argv) {
     absl::StatusOr<std::string> figures = whisperer::eval::Run(eval_task, eval_data);
     if (!figures.ok()) return Fail(figures.status(), 1);
     std::cout << *figures << "\n";
-    return 0;
+    return Done();
   }
 
   // Defaults < file < environment < flags.
@@ -256,5 +272,5 @@ int main(int argc, char** argv) {
     int code = result.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
     return Fail(result, code);
   }
-  return 0;
+  return *serve ? 0 : Done();  // the server's output is a log, not its result
 }

@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "common/strings.h"
+#include "common/temp_files.h"
 #include "net/http_server.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -416,11 +417,9 @@ absl::Status Import(const config::Config& config, const ImportCommand& command, 
 absl::Status Replay(const config::Config& config, const ReplayCommand& command, std::ostream& out,
                     std::ostream& progress, bool progress_is_terminal) {
   // A scratch store, removed afterwards: replay never touches the real data directory.
-  std::string scratch = (std::filesystem::temp_directory_path() / "whisperer-replay-XXXXXX");
-  if (mkdtemp(scratch.data()) == nullptr) {
-    return absl::InternalError(StrCat("cannot create a scratch directory in ",
-                                      std::filesystem::temp_directory_path().string()));
-  }
+  absl::StatusOr<std::string> made = MakeTempDirectory("whisperer-replay");
+  if (!made.ok()) return made.status();
+  const std::string scratch = *std::move(made);
   struct Cleanup {
     std::string dir;
     ~Cleanup() {

@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "common/strings.h"
+#include "common/temp_files.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/perf_level.h"
@@ -272,19 +273,16 @@ absl::StatusOr<std::unique_ptr<Store>> Store::OpenFollower(const std::string& pa
   }
   std::unique_ptr<Store> store(new Store());
   store->options_.path = path;
-  std::string scratch = (std::filesystem::temp_directory_path() / "whisperer-follower-XXXXXX");
-  if (mkdtemp(scratch.data()) == nullptr) {
-    return absl::InternalError(StrCat("cannot create a scratch directory in ",
-                                      std::filesystem::temp_directory_path().string()));
-  }
-  store->follower_dir_ = scratch;
+  absl::StatusOr<std::string> scratch = MakeTempDirectory("whisperer-follower");
+  if (!scratch.ok()) return scratch.status();
+  store->follower_dir_ = *scratch;
   rocksdb::Options o = DbOptions();
   o.create_if_missing = false;
   o.create_missing_column_families = false;
   o.max_open_files = -1;  // required for a secondary to keep seeing files the primary compacts
   rocksdb::DB* db = nullptr;
   rocksdb::Status s =
-      rocksdb::DB::OpenAsSecondary(o, path, scratch, Families(nullptr), &store->handles_, &db);
+      rocksdb::DB::OpenAsSecondary(o, path, *scratch, Families(nullptr), &store->handles_, &db);
   if (!s.ok()) return FromRocks(s, StrCat("opening ", path, " read-only"));
   store->db_.reset(db);
   return store;

@@ -18,6 +18,7 @@
 
 #include "common/hash.h"
 #include "common/strings.h"
+#include "common/temp_files.h"
 #include "fasttext/fasttext.h"
 
 namespace whisperer::text {
@@ -230,9 +231,7 @@ class TempFile {
   }
 
   absl::Status Create(std::string_view contents) {
-    std::error_code ec;
-    std::filesystem::path dir = std::filesystem::temp_directory_path(ec);
-    if (ec) dir = "/tmp";
+    const std::filesystem::path dir = TempDirectory();
     std::string path = (dir / "whisperer-intent-XXXXXX").string();
     int fd = ::mkstemp(path.data());  // mode 0600
     if (fd < 0) {

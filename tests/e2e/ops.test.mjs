@@ -567,6 +567,12 @@ test('import of an NDJSON.gz file: summary, rejections, and an exact export', as
 
   // The export is itself an importable file: re-importing it stores nothing new.
   const exportFile = path.join(dir, 'export.ndjson');
+  // A TMPDIR that is empty or names no directory (the export reads through a scratch directory)
+  // falls back to /tmp rather than aborting.
+  for (const TMPDIR of ['', path.join(dir, 'missing')]) {
+    const res = await runCli(['export', '--data', dataDir, '--out', exportFile], { env: { TMPDIR } });
+    assert.equal(res.code, 0, `TMPDIR=${TMPDIR}: ${res.stderr}`);
+  }
   const exported = await runCli(['export', '--data', dataDir, '--out', exportFile]);
   assert.equal(exported.code, 0, exported.stderr);
   assert.match(exported.stderr, /exported 8 events of workspace default/);
@@ -740,6 +746,10 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
     assert.equal(res.code, 2, `whisperer ${cmd} --data '': exit ${res.code}\n${res.stderr}`);
     assert.match(res.stderr, /--data: must not be empty/);
   }
+  // So is an empty --host: not every interface.
+  const noHost = await runCli(['serve', '--host', '', '--data', data]);
+  assert.equal(noHost.code, 2, noHost.stderr);
+  assert.match(noHost.stderr, /--host: must not be empty/);
   assert.equal((await runCli(['--help'])).code, 0);
   assert.equal((await runCli(['serve', '--help'])).code, 0);
 
@@ -802,4 +812,19 @@ test('out of file descriptors, the server neither spins nor floods its log, and 
   const health = await server.request('/healthz');
   assert.equal(health.status, 200, health.text);
   assert.equal(await server.stop(), 0);
+});
+
+test('a command whose result is what it prints fails when that cannot be written', async (t) => {
+  const dir = await makeTempDir(t);
+  const file = path.join(dir, 'one.ndjson');
+  await fsp.writeFile(
+    file,
+    `${JSON.stringify({ type: 'track', userId: 'u', event: 'E', timestamp: '2024-06-01T00:00:00Z' })}\n`,
+  );
+  const written = await runCli(['replay', file], { stdoutTo: path.join(dir, 'out.json') });
+  assert.equal(written.code, 0, written.stderr);
+  assert.ok(JSON.parse(await fsp.readFile(path.join(dir, 'out.json'), 'utf8')).journeys);
+  const full = await runCli(['replay', file], { stdoutTo: '/dev/full' });
+  assert.equal(full.code, 1, full.stderr);
+  assert.match(full.stderr, /writing standard output failed/);
 });

@@ -328,14 +328,18 @@ export function request(port, pathname, opts = {}) {
 // The other commands
 
 /** Runs `whisperer ARGS`; resolves to { code, stdout, stderr } (never rejects on exit codes). */
-export async function runCli(args, { env = {}, timeoutMs = 60_000 } = {}) {
+export async function runCli(args, { env = {}, timeoutMs = 60_000, stdoutTo } = {}) {
   const bin = await binary();
+  // stdoutTo: a file the command's standard output goes to (through sh) instead of `stdout`.
+  const [file, argv] = stdoutTo
+    ? ['sh', ['-c', 'exec "$0" "$@" >"$E2E_STDOUT"', bin, ...args]]
+    : [bin, args];
   return new Promise((resolve, reject) => {
     execFile(
-      bin,
-      args,
+      file,
+      argv,
       {
-        env: childEnv(env, path.dirname(bin)),
+        env: { ...childEnv(env, path.dirname(bin)), ...(stdoutTo ? { E2E_STDOUT: stdoutTo } : {}) },
         maxBuffer: 512 * 1024 * 1024,
         timeout: timeoutMs,
         killSignal: 'SIGKILL',
