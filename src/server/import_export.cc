@@ -59,14 +59,20 @@ class ProgressBar {
 
 }  // namespace
 
+absl::Status CheckImportFile(const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return MakeError(absl::StatusCode::kNotFound, "file_not_found", StrCat("cannot read ", file));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limits limits,
                                          shard::ShardSet* shards, uint32_t workspace_id,
                                          const Clock* clock) {
+  if (absl::Status s = CheckImportFile(options.file); !s.ok()) return s;
   struct stat st {};
-  if (::stat(options.file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return MakeError(absl::StatusCode::kNotFound, "file_not_found",
-                     StrCat("cannot read ", options.file));
-  }
+  ::stat(options.file.c_str(), &st);
   // gzread reads plain files as they are, so one path serves .ndjson and .ndjson.gz.
   gzFile file = gzopen(options.file.c_str(), "rb");
   if (file == nullptr) {

@@ -358,6 +358,9 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
                                                        const state::ProfileEngine*)>& inspect) {
   absl::StatusOr<std::vector<Workspace>> workspaces = CompileWorkspaces(config);
   if (!workspaces.ok()) return workspaces.status();
+  // What can be checked without the data directory is, before it is opened (or created).
+  if (absl::Status s = CheckImportFile(file); !s.ok()) return s;
+  if (absl::Status s = CheckWorkspaceName(*workspaces, workspace); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::Store::Open(StoreOptions(config));
   if (!store.ok()) {
@@ -410,8 +413,15 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
 
 absl::Status Import(const config::Config& config, const ImportCommand& command, std::ostream& out,
                     std::ostream& progress, bool progress_is_terminal) {
-  return LoadFile(config, command.file, command.workspace, out, progress, progress_is_terminal,
-                  nullptr, nullptr);
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(config.storage.path, ec);
+  absl::Status s = LoadFile(config, command.file, command.workspace, out, progress,
+                            progress_is_terminal, nullptr, nullptr);
+  // A file of no events stored nothing: a data directory this import created goes again.
+  if (!existed && ErrorCodeOf(s) == "no_valid_events") {
+    std::filesystem::remove_all(config.storage.path, ec);
+  }
+  return s;
 }
 
 absl::Status Replay(const config::Config& config, const ReplayCommand& command, std::ostream& out,

@@ -49,17 +49,27 @@ absl::StatusOr<std::string> GeneratedKey(storage::Store* store, const std::strin
   return key;
 }
 
+
+absl::Status UnknownWorkspace(const std::string& name) {
+  return MakeError(absl::StatusCode::kNotFound, "unknown_workspace",
+                   StrCat("there is no workspace named '", name,
+                          "': name one of the config's workspaces (`default` when the config "
+                          "declares none)"));
+}
+
 }  // namespace
+
+absl::Status CheckWorkspaceName(const std::vector<Workspace>& workspaces, const std::string& name) {
+  for (const Workspace& w : workspaces) {
+    if (w.name == name) return absl::OkStatus();
+  }
+  return UnknownWorkspace(name);
+}
 
 absl::StatusOr<uint32_t> FindWorkspaceId(const storage::Store& store, const std::string& name) {
   absl::StatusOr<std::optional<std::string>> stored = store.GetMeta(StrCat("workspace/", name));
   if (!stored.ok()) return stored.status();
-  if (!stored->has_value()) {
-    return MakeError(absl::StatusCode::kNotFound, "unknown_workspace",
-                     StrCat("there is no workspace named '", name,
-                            "': name one of the config's workspaces (`default` when the config "
-                            "declares none)"));
-  }
+  if (!stored->has_value()) return UnknownWorkspace(name);
   std::optional<uint32_t> id = ParseId(**stored);
   if (!id) return absl::DataLossError(StrCat("meta workspace/", name, " is corrupt"));
   return *id;

@@ -61,8 +61,10 @@ absl::Status AssignFromStore(storage::Store* store, std::vector<Workspace>* work
 absl::StatusOr<std::vector<Workspace>> ResolveWorkspaces(storage::Store* store,
                                                          const config::Config& config);
 
-// The id of an existing workspace; NotFound when it never received an id.
+// The id of an existing workspace; NotFound `unknown_workspace` when it never received an id.
 absl::StatusOr<uint32_t> FindWorkspaceId(const storage::Store& store, const std::string& name);
+// NotFound `unknown_workspace` unless one of `workspaces` is named `name`.
+absl::Status CheckWorkspaceName(const std::vector<Workspace>& workspaces, const std::string& name);
 
 // `data_dir` opened read-only as a follower (a server may be running on it), caught up, and the
 // id of its workspace `name` (the offline commands: export, personas discover).

@@ -828,3 +828,30 @@ test('a command whose result is what it prints fails when that cannot be written
   assert.equal(full.code, 1, full.stderr);
   assert.match(full.stderr, /writing standard output failed/);
 });
+
+test('an import that fails before storing anything leaves no data directory behind', async (t) => {
+  const dir = await makeTempDir(t);
+  const good = path.join(dir, 'good.ndjson');
+  await fsp.writeFile(good, `${JSON.stringify({ type: 'track', userId: 'u', event: 'E' })}\n`);
+  const bad = path.join(dir, 'bad.ndjson');
+  await fsp.writeFile(bad, 'not json\n');
+  for (const [args, code, error] of [
+    [['import', path.join(dir, 'missing.ndjson')], 1, /file_not_found/],
+    [['import', good, '--workspace', 'nope'], 1, /unknown_workspace/],
+    [['import', bad], 2, /no_valid_events/],
+  ]) {
+    const data = path.join(dir, `data-${args[args.length - 1].length}-${code}`);
+    const res = await runCli([...args, '--data', data]);
+    assert.equal(res.code, code, `${args.join(' ')}: ${res.stderr}`);
+    assert.match(res.stderr, error);
+    assert.equal(fs.existsSync(data), false, `${args.join(' ')} created ${data}`);
+  }
+  // A directory that was there stays, and one that works is made.
+  const kept = path.join(dir, 'kept');
+  await fsp.mkdir(kept);
+  assert.equal((await runCli(['import', bad, '--data', kept])).code, 2);
+  assert.equal(fs.existsSync(kept), true);
+  const made = path.join(dir, 'made');
+  assert.equal((await runCli(['import', good, '--data', made])).code, 0);
+  assert.equal(fs.existsSync(path.join(made, 'CURRENT')), true);
+});
