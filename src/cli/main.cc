@@ -241,9 +241,15 @@ int main(int argc, char** argv) {
   if (auto s = whisperer::config::ApplyEnvironment(&std::getenv, &config); !s.ok()) {
     return Fail(s, 2);
   }
-  if (!data_dir.empty()) config.storage.path = data_dir;
+  if (!data_dir.empty()) {
+    config.storage.path = data_dir;
+    config.origin["storage.path"] = "--data";
+  }
   if (port >= 0) config.server.port = static_cast<uint16_t>(port);
-  if (!host.empty()) config.server.host = host;
+  if (!host.empty()) {
+    config.server.host = host;
+    config.origin["server.host"] = "--host";
+  }
   if (auto s = whisperer::config::Validate(config); !s.ok()) return Fail(s, 2);
 
   absl::Status result;

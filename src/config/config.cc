@@ -35,6 +35,14 @@ std::string Join(std::initializer_list<std::string_view> items) {
 }
 
 constexpr std::string_view kBackgroundPriorities = "must be one of idle, low, normal";
+
+// A key is sent as a Basic user name (which ends at ':') or a Bearer token, in a trimmed header.
+constexpr std::string_view kBadKey = "a key may not contain ':', spaces or control characters";
+bool ValidKey(std::string_view key) {
+  return std::none_of(key.begin(), key.end(), [](char ch) {
+    return ch == ':' || static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f;
+  });
+}
 bool KnownBackgroundPriority(std::string_view p) {
   return p == "idle" || p == "low" || p == "normal";
 }
@@ -135,6 +143,11 @@ class Reader {
     if (!ms.ok()) return ConfigError(file_, node, path, ToStd(ms.status().message()));
     *out = *ms;
     return absl::OkStatus();
+  }
+
+  // Notes where `node`, when given, set the value of `key` (Config::origin).
+  void Origin(const YAML::Node& node, const std::string& key, Config* c) const {
+    if (node) c->origin[key] = StrCat(file_, ":", node.Mark().line + 1);
   }
 
   absl::Status StringList(const YAML::Node& node, std::string_view path,
@@ -1186,6 +1199,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
         n, "server",
         {"host", "port", "threads", "read_timeout", "shutdown_timeout", "trust_forwarded_for"}));
     WHISPERER_RETURN_IF_ERROR(r.String(n["host"], "server.host", &c.server.host));
+    r.Origin(n["host"], "server.host", &c);
+    r.Origin(n["read_timeout"], "server.read_timeout", &c);
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["port"], "server.port", &c.server.port, 0, 65535));
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["threads"], "server.threads", &c.server.threads, 0, 1024));
     WHISPERER_RETURN_IF_ERROR(
@@ -1198,6 +1213,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
   if (YAML::Node n = root["storage"]) {
     WHISPERER_RETURN_IF_ERROR(r.Map(n, "storage", {"path", "sync", "background_priority"}));
     WHISPERER_RETURN_IF_ERROR(r.String(n["path"], "storage.path", &c.storage.path));
+    r.Origin(n["path"], "storage.path", &c);
     WHISPERER_RETURN_IF_ERROR(r.Bool(n["sync"], "storage.sync", &c.storage.sync));
     WHISPERER_RETURN_IF_ERROR(r.String(n["background_priority"], "storage.background_priority",
                                        &c.storage.background_priority));
@@ -1259,10 +1275,16 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       if (!names.insert(ws.name).second) {
         return ConfigError(filename, n[i], path + ".name", "names a workspace twice");
       }
-      WHISPERER_RETURN_IF_ERROR(
-          r.StringList(n[i]["write_keys"], path + ".write_keys", &ws.write_keys));
-      WHISPERER_RETURN_IF_ERROR(
-          r.StringList(n[i]["admin_keys"], path + ".admin_keys", &ws.admin_keys));
+      for (auto [kind, keys] :
+           {std::pair{"write_keys", &ws.write_keys}, std::pair{"admin_keys", &ws.admin_keys}}) {
+        const YAML::Node list = n[i][kind];
+        WHISPERER_RETURN_IF_ERROR(r.StringList(list, StrCat(path, ".", kind), keys));
+        for (size_t k = 0; k < keys->size(); ++k) {
+          if (!ValidKey((*keys)[k])) {
+            return ConfigError(filename, list[k], StrCat(path, ".", kind, "[", k, "]"), kBadKey);
+          }
+        }
+      }
       WHISPERER_RETURN_IF_ERROR(ParseWorkspaceProfiles(r, filename, n[i], path, &ws));
       if (n[i]["journeys"]) {
         WHISPERER_RETURN_IF_ERROR(
@@ -1319,7 +1341,13 @@ absl::Status ApplyEnvironment(const Getenv& getenv, Config* c) {
     return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
                      StrCat("environment variable ", name, ": ", reason), name);
   };
-  if (const char* v = getenv("WHISPERER_HOST")) c->server.host = v;
+  auto set = [&](const char* name, std::string* field, const char* key) {
+    if (const char* v = getenv(name)) {
+      *field = v;
+      c->origin[key] = StrCat("environment variable ", name);
+    }
+  };
+  set("WHISPERER_HOST", &c->server.host, "server.host");
   if (const char* v = getenv("WHISPERER_PORT")) {
     std::string_view s(v);
     unsigned port = 0;
@@ -1329,9 +1357,9 @@ absl::Status ApplyEnvironment(const Getenv& getenv, Config* c) {
     }
     c->server.port = static_cast<uint16_t>(port);
   }
-  if (const char* v = getenv("WHISPERER_DATA")) c->storage.path = v;
-  if (const char* v = getenv("WHISPERER_LOG_LEVEL")) c->log.level = v;
-  if (const char* v = getenv("WHISPERER_LOG_FORMAT")) c->log.format = v;
+  set("WHISPERER_DATA", &c->storage.path, "storage.path");
+  set("WHISPERER_LOG_LEVEL", &c->log.level, "log.level");
+  set("WHISPERER_LOG_FORMAT", &c->log.format, "log.format");
   if (const char* v = getenv("WHISPERER_STORAGE_SYNC")) {
     std::string_view s(v);
     if (s == "true" || s == "1")
@@ -1367,9 +1395,12 @@ absl::Status ApplyEnvironment(const Getenv& getenv, Config* c) {
 }
 
 absl::Status Validate(const Config& c) {
-  auto error = [](std::string_view field, std::string_view reason) {
-    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
-                     StrCat(field, ": ", reason), field);
+  auto error = [&c](std::string_view field, std::string_view reason) {
+    auto where = c.origin.find(std::string(field));
+    return MakeError(
+        absl::StatusCode::kInvalidArgument, "invalid_config",
+        StrCat(where == c.origin.end() ? "" : StrCat(where->second, ": "), field, ": ", reason),
+        field);
   };
   if (c.storage.path.empty()) return error("storage.path", "may not be empty");
   if (!KnownBackgroundPriority(c.storage.background_priority)) {
@@ -1417,11 +1448,7 @@ absl::Status Validate(const Config& c) {
         const std::string field = keys.variable->empty()
                                       ? StrCat("workspaces[", i, "].", keys.kind, "[", k, "]")
                                       : *keys.variable;
-        if (std::any_of(key.begin(), key.end(), [](char ch) {
-              return ch == ':' || static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f;
-            })) {
-          return error(field, "a key may not contain ':', spaces or control characters");
-        }
+        if (!ValidKey(key)) return error(field, kBadKey);
         if (auto [it, added] = owner.emplace(key, ws.name); !added) {
           return error(field, StrCat("is already a key of workspace '", it->second,
                                      "': a key belongs to one workspace, once"));

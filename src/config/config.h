@@ -307,6 +307,10 @@ struct Config {
   } log;
   // Empty: one workspace named `default`.
   std::vector<WorkspaceConfig> workspaces;
+  // Where the values Validate checks were set, by key ("server.host"): "file.yaml:3", or
+  // "environment variable WHISPERER_HOST", or "--host"; absent for a default. Validate's errors
+  // start with it, so that they point at the place to fix.
+  std::map<std::string, std::string> origin;
 };
 
 // Parses YAML text; `filename` is used in error messages only.

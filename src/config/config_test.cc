@@ -436,6 +436,45 @@ TEST(ConfigTest, ValidateCrossFieldRules) {
   }
 }
 
+TEST(ConfigTest, ValidateErrorsNameWhereTheValueWasSet) {
+  // In the file: its line.
+  absl::StatusOr<Config> c = ParseConfig(
+      "server:\n  read_timeout: 0s\nstorage:\n  path: \"\"\nworkspaces:\n"
+      "  - name: a\n    write_keys: [\"ok\", \"wk a\"]\n",
+      "w.yaml");
+  ASSERT_FALSE(c.ok());  // the key is checked where it is read
+  EXPECT_EQ(c.status().message(),
+            "w.yaml:7: workspaces[0].write_keys[1]: a key may not contain ':', spaces or control "
+            "characters");
+  c = ParseConfig("server:\n  read_timeout: 0s\nstorage:\n  path: \"\"\n", "w.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(Validate(*c).message(), "w.yaml:4: storage.path: may not be empty");
+  c->storage.path = "d";
+  EXPECT_EQ(Validate(*c).message(), "w.yaml:2: server.read_timeout: must be positive");
+  // From the environment: the variable.
+  std::map<std::string, std::string> env = {{"WHISPERER_HOST", "localhost"},
+                                            {"WHISPERER_LOG_LEVEL", "loud"}};
+  auto getenv = [&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  Config e;
+  ASSERT_TRUE(ApplyEnvironment(getenv, &e).ok());
+  EXPECT_EQ(Validate(e).message(),
+            "environment variable WHISPERER_LOG_LEVEL: log.level: must be one of trace, debug, "
+            "info, warn, error, off");
+  e.log.level = "info";
+  EXPECT_EQ(
+      std::string(Validate(e).message())
+          .rfind("environment variable WHISPERER_HOST: server.host: 'localhost' is not an IP", 0),
+      0u)
+      << Validate(e);
+  // A default has no origin.
+  Config d;
+  d.server.read_timeout_ms = 0;
+  EXPECT_EQ(Validate(d).message(), "server.read_timeout: must be positive");
+}
+
 TEST(ConfigTest, KeysAreUsableOverBasicAuthAndBelongToOneWorkspace) {
   Config c;
   c.workspaces.resize(2);
@@ -498,7 +537,6 @@ TEST(ConfigTest, ActionJsonRoundTripsAndErrorsNameTheFieldWithinTheAction) {
            "id"},
           {R"({"issue": "i", "group": "g", "size": 1, "treatments": [{"id": "t", "channel": "web"}]})",
            "size"},
-          {R"([1, 2])", ""},
           // JSON types are kept: YAML alone would read 5 as "5" and "5" as 5.
           {R"({"issue": 5, "group": "g", "treatments": [{"id": "t", "channel": "web"}]})", "issue"},
           {R"({"issue": "i", "group": "g", "cost": "5", "treatments": [{"id": "t", "channel": "web"}]})",
@@ -523,6 +561,7 @@ TEST(ConfigTest, ActionJsonRoundTripsAndErrorsNameTheFieldWithinTheAction) {
     EXPECT_EQ(bad.status().message().find("body:"), absl::string_view::npos) << bad.status();
   }
   EXPECT_EQ(ErrorCodeOf(ParseActionJson("{\"issue\": ", "x").status()), "malformed_json");
+  EXPECT_EQ(ErrorCodeOf(ParseActionJson("[1, 2]", "x").status()), "wrong_type");
   // YAML that is not JSON is refused, though the config's reader would take it.
   for (const char* not_json : {
            R"({"issue": "i", "group": "g", "treatments": [{"id": "t", "channel": "web"}]} garbage)",
