@@ -1331,9 +1331,17 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
     return MakeError(absl::StatusCode::kNotFound, "config_not_found",
                      StrCat("cannot read config file ", path));
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseConfig(text.str(), path);
+  // Read up to a bound: a config is kilobytes, and /dev/zero or a pipe that never ends must
+  // not fill the memory.
+  constexpr size_t kMaxConfigBytes = 16 << 20;
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxConfigBytes) {
+    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                     StrCat("config file ", path, " is over ", kMaxConfigBytes >> 20, " MiB"));
+  }
+  return ParseConfig(text, path);
 }
 
 absl::Status ApplyEnvironment(const Getenv& getenv, Config* c) {

@@ -750,6 +750,10 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
   const noHost = await runCli(['serve', '--host', '', '--data', data]);
   assert.equal(noHost.code, 2, noHost.stderr);
   assert.match(noHost.stderr, /--host: must not be empty/);
+  // A config that never ends is refused, not read into all the memory there is.
+  const endless = await runCli(['serve', '--config', '/dev/zero', '--data', data]);
+  assert.equal(endless.code, 2, endless.stderr);
+  assert.match(endless.stderr, /config file \/dev\/zero is over 16 MiB/);
   assert.equal((await runCli(['--help'])).code, 0);
   assert.equal((await runCli(['serve', '--help'])).code, 0);
 
