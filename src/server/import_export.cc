@@ -137,6 +137,10 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
     if (batch.size() >= options.lines_per_batch) flush();
   };
   for (;;) {
+    if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
+      failure = MakeError(absl::StatusCode::kCancelled, "interrupted", "stopped by a signal");
+      break;
+    }
     int n = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()));
     if (n < 0) {
       int errnum = 0;

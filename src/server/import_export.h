@@ -11,6 +11,7 @@
 // time per ShardSet/Store as documented there.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -29,6 +30,9 @@ struct ImportOptions {
   size_t lines_per_batch = 2000;
   std::ostream* progress = nullptr;  // null: no progress output
   bool progress_is_terminal = false;
+  // When set (by a signal, say), reading stops: the lines read are written, then the import
+  // answers Cancelled `interrupted`.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct ImportSummary {

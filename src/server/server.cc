@@ -355,7 +355,8 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
                       bool progress_is_terminal,
                       const std::function<void(state::ProfileEngine*)>& prepare,
                       const std::function<absl::Status(const storage::Store&, const Workspace&,
-                                                       const state::ProfileEngine*)>& inspect) {
+                                                       const state::ProfileEngine*)>& inspect,
+                      const std::atomic<bool>* stop = nullptr) {
   absl::StatusOr<std::vector<Workspace>> workspaces = CompileWorkspaces(config);
   if (!workspaces.ok()) return workspaces.status();
   // What can be checked without the data directory is, before it is opened (or created).
@@ -387,6 +388,7 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
   options.file = file;
   options.progress = &progress;
   options.progress_is_terminal = progress_is_terminal;
+  options.stop = stop;
   absl::StatusOr<ImportSummary> summary =
       ImportFile(options, LimitsOf(config), &shards, *ws, &SystemClock::Get());
   SaveModels(profiles->get(), &shards);
@@ -424,8 +426,11 @@ absl::Status Import(const config::Config& config, const ImportCommand& command, 
   return s;
 }
 
-absl::Status Replay(const config::Config& config, const ReplayCommand& command, std::ostream& out,
-                    std::ostream& progress, bool progress_is_terminal) {
+namespace {
+
+absl::Status ReplayInScratch(const config::Config& config, const ReplayCommand& command,
+                             std::ostream& out, std::ostream& progress, bool progress_is_terminal,
+                             const std::atomic<bool>* stop) {
   // A scratch store, removed afterwards: replay never touches the real data directory.
   absl::StatusOr<std::string> made = MakeTempDirectory("whisperer-replay");
   if (!made.ok()) return made.status();
@@ -465,7 +470,64 @@ absl::Status Replay(const config::Config& config, const ReplayCommand& command, 
         w.EndObject();
         out << body << "\n";
         return absl::OkStatus();
-      });
+      },
+      stop);
+}
+
+// SIGINT, SIGTERM and SIGHUP while a command runs, taken by a thread instead of ending the
+// process at once, so that the command can clean up; Finish() then ends the process by the
+// signal as it would have (exit 130 for Ctrl-C). Construct it before any other thread starts:
+// threads inherit the blocked signals.
+class SignalStop {
+ public:
+  SignalStop() {
+    sigemptyset(&set_);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, s);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    watcher_ = std::thread([this] {
+      const timespec tick{0, 100'000'000};
+      while (!done_.load()) {
+        int s = sigtimedwait(&set_, nullptr, &tick);
+        if (s > 0) {
+          caught_ = s;
+          stop_.store(true);
+          return;
+        }
+      }
+    });
+  }
+  ~SignalStop() { Finish(); }
+
+  const std::atomic<bool>* stop() const { return &stop_; }
+
+  void Finish() {
+    if (!watcher_.joinable()) return;
+    done_.store(true);
+    watcher_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);  // a signal still pending ends us here
+    if (caught_ != 0) {
+      signal(caught_, SIG_DFL);
+      raise(caught_);
+    }
+  }
+
+ private:
+  sigset_t set_, old_;
+  std::atomic<bool> done_{false}, stop_{false};
+  int caught_ = 0;  // written by the watcher before stop_, read after join
+  std::thread watcher_;
+};
+
+}  // namespace
+
+absl::Status Replay(const config::Config& config, const ReplayCommand& command, std::ostream& out,
+                    std::ostream& progress, bool progress_is_terminal) {
+  // Stopped by a signal, replay still removes its scratch store.
+  SignalStop signals;
+  absl::Status result =
+      ReplayInScratch(config, command, out, progress, progress_is_terminal, signals.stop());
+  signals.Finish();
+  return result;
 }
 
 absl::Status Export(const ExportCommand& command, std::ostream& out, std::ostream& log) {

@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
 import { IPHONE_UA, MAC_UA } from './lib/user_agents.mjs';
-import { exampleConfig, startServer, runCli, makeTempDir, REPO_ROOT } from './lib/server.mjs';
+import { spawn } from 'node:child_process';
+import { binary, exampleConfig, startServer, runCli, makeTempDir, REPO_ROOT } from './lib/server.mjs';
 
 let server;
 
@@ -440,4 +441,31 @@ ${stages.map(([id, entry]) => `          - {id: ${id}, entry: "${entry}"}`).join
     assert.equal(res.json.error.field, 'version');
   }
   assert.equal(await shop.stop(), 0);
+});
+
+test('whisperer replay stopped by a signal removes its scratch store, then ends by the signal', async (t) => {
+  const dir = await makeTempDir(t);
+  const scratch = path.join(dir, 'tmp');
+  await fsp.mkdir(scratch);
+  const lines = [];
+  for (let i = 0; i < 200_000; i += 1) {
+    lines.push(JSON.stringify({ type: 'track', userId: `u${i % 5000}`, event: `E${i % 7}`, messageId: `r${i}`,
+      timestamp: new Date(Date.UTC(2024, 0, 1) + i * 1000).toISOString() }));
+  }
+  const file = path.join(dir, 'big.ndjson');
+  await fsp.writeFile(file, `${lines.join('\n')}\n`);
+  const bin = await binary();
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    const child = spawn(bin, ['replay', file, '--config', path.join(REPO_ROOT, 'whisperer.example.yaml')], {
+      env: { ...process.env, TMPDIR: scratch },
+      stdio: 'ignore',
+    });
+    // Once its scratch store exists, stop it.
+    for (let i = 0; i < 100 && (await fsp.readdir(scratch)).length === 0; i += 1) await sleep(20);
+    await sleep(300);
+    child.kill(signal);
+    const [code, by] = await new Promise((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    assert.equal(by, signal, `ended by ${signal} (exit ${code})`);
+    assert.deepEqual(await fsp.readdir(scratch), [], `nothing left in TMPDIR after ${signal}`);
+  }
 });
