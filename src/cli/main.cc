@@ -186,6 +186,20 @@ int main(int argc, char** argv) {
                  "ope: the log's propensities are each action's probability at its position, not "
                  "given the earlier positions (as in the Open Bandit Dataset)");
 
+  // A first word that is no command: say so (CLI11 would say only that one is required).
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string commands;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known = known || sub->get_name() == argv[1];
+      commands += (commands.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::cerr << "whisperer: unknown command '" << argv[1] << "'; the commands are " << commands
+                << "\nRun with --help for more information.\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -71,6 +72,10 @@ bool CsvReader::Next(std::vector<std::string>* fields) {
 }
 
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(ToAbsl(StrCat(path, ": is a directory, not a file")));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::string why = std::strerror(errno);

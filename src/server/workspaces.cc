@@ -49,12 +49,18 @@ absl::StatusOr<std::string> GeneratedKey(storage::Store* store, const std::strin
   return key;
 }
 
-
 absl::Status UnknownWorkspace(const std::string& name) {
   return MakeError(absl::StatusCode::kNotFound, "unknown_workspace",
                    StrCat("there is no workspace named '", name,
                           "': name one of the config's workspaces (`default` when the config "
                           "declares none)"));
+}
+
+absl::Status NoStoredWorkspace(const std::string& name) {
+  return MakeError(absl::StatusCode::kNotFound, "unknown_workspace",
+                   StrCat("the data directory has no workspace named '", name,
+                          "': a workspace is kept there once a server or an import has run with "
+                          "it in the config (`default` when the config declares none)"));
 }
 
 }  // namespace
@@ -69,7 +75,7 @@ absl::Status CheckWorkspaceName(const std::vector<Workspace>& workspaces, const 
 absl::StatusOr<uint32_t> FindWorkspaceId(const storage::Store& store, const std::string& name) {
   absl::StatusOr<std::optional<std::string>> stored = store.GetMeta(StrCat("workspace/", name));
   if (!stored.ok()) return stored.status();
-  if (!stored->has_value()) return UnknownWorkspace(name);
+  if (!stored->has_value()) return NoStoredWorkspace(name);
   std::optional<uint32_t> id = ParseId(**stored);
   if (!id) return absl::DataLossError(StrCat("meta workspace/", name, " is corrupt"));
   return *id;
@@ -250,9 +256,19 @@ absl::StatusOr<api::KeyRing> BuildKeyRing(const std::vector<Workspace>& workspac
     for (const auto& [keys, role] : {std::pair{&ws.write_keys, api::Role::kWrite},
                                      std::pair{&ws.admin_keys, api::Role::kAdmin}}) {
       for (const std::string& key : *keys) {
+        const api::Principal* owner = ring.Find(key);
         if (auto s = ring.Add(key, {ws.id, ws.name, role}); !s.ok()) {
-          return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
-                           StrCat("workspace '", ws.name, "': ", s.message()), "workspaces");
+          // The file's own clashes are refused when it is read (config::Validate): this one is
+          // with a key generated earlier and kept in the data directory.
+          return MakeError(
+              absl::StatusCode::kInvalidArgument, "invalid_config",
+              StrCat("workspace '", ws.name, "': a ", role == api::Role::kWrite ? "write" : "admin",
+                     " key of it is already a key "
+                     "of workspace '",
+                     owner != nullptr ? owner->workspace : "?",
+                     "' (configured, or generated for it and kept in the data directory): a key "
+                     "belongs to one workspace"),
+              "workspaces");
         }
       }
     }

@@ -750,6 +750,18 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
   const noHost = await runCli(['serve', '--host', '', '--data', data]);
   assert.equal(noHost.code, 2, noHost.stderr);
   assert.match(noHost.stderr, /--host: must not be empty/);
+  // A word that is no command is named as such.
+  const bogus = await runCli(['bogus']);
+  assert.equal(bogus.code, 2);
+  assert.match(bogus.stderr, /unknown command 'bogus'; the commands are serve, import/);
+  // A directory where a file is wanted is named as such, not as an empty file.
+  const stored = path.join(dir, 'stored');
+  const oneEvent = path.join(dir, 'one-event.ndjson');
+  await fsp.writeFile(oneEvent, `${JSON.stringify({ type: 'track', userId: 'u', event: 'E' })}\n`);
+  assert.equal((await runCli(['import', oneEvent, '--data', stored])).code, 0);
+  const notFile = await runCli(['models', 'train', 'intent', dir, '--data', stored]);
+  assert.equal(notFile.code, 2, notFile.stderr);
+  assert.match(notFile.stderr, /is a directory, not a file/);
   // A config that never ends is refused, not read into all the memory there is.
   const endless = await runCli(['serve', '--config', '/dev/zero', '--data', data]);
   assert.equal(endless.code, 2, endless.stderr);
