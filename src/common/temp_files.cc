@@ -21,9 +21,9 @@ absl::StatusOr<std::string> MakeTempDirectory(std::string_view prefix) {
   const std::filesystem::path dir = TempDirectory();
   std::string path = (dir / StrCat(prefix, "-XXXXXX")).string();
   if (::mkdtemp(path.data()) == nullptr) {
-    return MakeError(absl::StatusCode::kInternal, "cannot_write",
-                     StrCat("cannot create a scratch directory in ", dir.string(), ": ",
-                            std::strerror(errno)));
+    return MakeError(
+        absl::StatusCode::kInternal, "cannot_write",
+        StrCat("cannot create a scratch directory in ", dir.string(), ": ", std::strerror(errno)));
   }
   return path;
 }
