@@ -134,16 +134,25 @@ void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, b
   }
 
   auto shared_respond = std::make_shared<net::Responder>(std::move(respond));
+  // A request refused when it is queued or written (overloaded, shutting_down, a storage error)
+  // counts as rejected too. The shards complete every request before they stop, and they stop
+  // before this service goes.
   absl::Status queued = shards_->Submit(
       principal->workspace_id, std::move(parsed->events),
-      [shared_respond, batch, rejected = std::move(rejected)](shard::IngestResult result) {
-        if (!result.status.ok()) return (*shared_respond)(net::ErrorResponse(result.status));
+      [this, shared_respond, batch, rejected = std::move(rejected)](shard::IngestResult result) {
+        if (!result.status.ok()) {
+          CountRejected(result.status);
+          return (*shared_respond)(net::ErrorResponse(result.status));
+        }
         if (!batch) return (*shared_respond)(net::JsonResponse(200, R"({"success":true})"));
         (*shared_respond)(net::JsonResponse(
             200, StrCat(R"({"success":true,"accepted":)", result.stored + result.duplicates,
                         R"(,"duplicates":)", result.duplicates, R"(,"rejected":)", rejected, "}")));
       });
-  if (!queued.ok()) (*shared_respond)(net::ErrorResponse(queued));
+  if (!queued.ok()) {
+    CountRejected(queued);
+    (*shared_respond)(net::ErrorResponse(queued));
+  }
 }
 
 void CollectService::HandleListEvents(net::RequestContext& ctx, net::Responder respond) {

@@ -871,3 +871,61 @@ test('an import that fails before storing anything leaves no data directory behi
   assert.equal((await runCli(['import', good, '--data', made])).code, 0);
   assert.equal(fs.existsSync(path.join(made, 'CURRENT')), true);
 });
+
+test('overloaded: a full queue answers 503 with Retry-After, counted as rejected; every 200 is stored', async (t) => {
+  const server = await startServer({
+    t,
+    config: `
+storage: {sync: true}
+ingest: {max_batch_events: 100, max_queued_events: 100, shards: 1}
+`,
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 40 });
+  t.after(() => agent.destroy());
+  const post = (body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: server.port,
+          path: '/v1/batch',
+          method: 'POST',
+          agent,
+          headers: { authorization: server.basic(), 'content-type': 'application/json' },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'], text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  const results = await Promise.all(
+    Array.from({ length: 120 }, (_, b) =>
+      post(
+        JSON.stringify({
+          batch: Array.from({ length: 100 }, (_, i) => ({
+            type: 'track', userId: `ov-${b}-${i % 7}`, event: 'Burst', messageId: `ov-${b}-${i}`,
+          })),
+        }),
+      ),
+    ),
+  );
+  const refused = results.filter((r) => r.status === 503);
+  const accepted = results.filter((r) => r.status === 200);
+  assert.equal(refused.length + accepted.length, results.length, JSON.stringify(results.find((r) => r.status !== 200 && r.status !== 503)));
+  assert.ok(refused.length > 0, 'a queue of 100 events refuses some of 120 concurrent batches of 100');
+  for (const r of refused) {
+    assert.equal(JSON.parse(r.text).error.code, 'overloaded');
+    assert.equal(r.retryAfter, '1');
+  }
+  const metrics = (await server.request('/metrics')).text;
+  const line = metrics.split('\n').find((l) => l.startsWith('whisperer_events_rejected_total{reason="overloaded"} '));
+  assert.ok(line, 'overloaded requests are counted as rejected');
+  assert.equal(Number(line.split(' ')[1]), refused.length);
+  assert.equal(await server.stop(), 0);
+  const stored = await exportEvents(server.dataDir);
+  assert.equal(stored.length, accepted.length * 100, 'every event of every 200 is stored, and of a 503 none');
+});
