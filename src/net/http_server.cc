@@ -264,7 +264,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // whose first bytes have arrived is read to its end and answered (with Connection: close).
   void CloseIfIdle() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      bool reading_a_request = self->parser_ && self->parser_->got_some();
+      bool reading_a_request =
+          self->buffer_.size() > 0 || (self->parser_ && self->parser_->got_some());
       if (!self->busy_ && !reading_a_request) {
         beast::error_code ec;
         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -284,6 +285,19 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(shared_->options.body_limit);
     parser_->header_limit(16 * 1024);
+    // Idle, the connection waits at most read_timeout for a request; the request then has a
+    // read_timeout of its own from its first byte (time spent idle before it does not count).
+    stream_.expires_after(shared_->options.read_timeout);
+    if (buffer_.size() > 0) return ReadHeader();  // the next request has begun already
+    stream_.async_read_some(buffer_.prepare(kReadBufferBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->OnRead(ec);  // idle too long, or closed
+                              self->buffer_.commit(n);
+                              self->ReadHeader();
+                            });
+  }
+
+  void ReadHeader() {
     stream_.expires_after(shared_->options.read_timeout);
     // The header first: a client that sent `Expect: 100-continue` waits for the interim answer
     // before it sends the body (RFC 9110, 10.1.1); without one, each of its requests would wait

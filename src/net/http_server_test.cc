@@ -300,6 +300,46 @@ TEST_F(HttpServerTest, AGuardRefusesABadKeyBeforeTheBodyAndHearsOfEveryRefusal) 
                                       "invalid_gzip", "unsupported_encoding"}));
 }
 
+// read_timeout bounds the idle wait for a request and, apart, each request from its first byte.
+TEST_F(HttpServerTest, ReadTimeoutCountsFromTheRequestsFirstByteAndClosesIdleConnections) {
+  ServerOptions o;
+  o.read_timeout = std::chrono::milliseconds(600);
+  StartServer(o);
+  const auto connect = [&](tcp::socket& s) {
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  };
+  const auto wait = [](int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); };
+  asio::io_context ioc;
+  {
+    // Idle 400 ms, then a request sent over 400 ms: 800 ms after connecting, but each within.
+    tcp::socket s(ioc);
+    connect(s);
+    wait(400);
+    asio::write(s, asio::buffer(std::string("GET /ip HTTP/1.1\r\n")));
+    wait(400);
+    asio::write(s, asio::buffer(std::string("Host: x\r\nConnection: close\r\n\r\n")));
+    std::string reply = ReadUntilClosed(s);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+  }
+  {
+    // Idle past the timeout: closed without an answer.
+    tcp::socket s(ioc);
+    connect(s);
+    wait(900);
+    EXPECT_EQ(ReadUntilClosed(s), "");
+  }
+  {
+    // A request still arriving read_timeout after its first byte: cut, without an answer.
+    tcp::socket s(ioc);
+    connect(s);
+    asio::write(s, asio::buffer(std::string("GET /ip HTTP/1.1\r\n")));
+    wait(900);
+    beast::error_code ec;
+    asio::write(s, asio::buffer(std::string("Host: x\r\n\r\n")), ec);
+    EXPECT_EQ(ReadUntilClosed(s), "");
+  }
+}
+
 TEST_F(HttpServerTest, GzipBodiesAreInflatedWithinTheLimit) {
   ServerOptions o;
   o.body_limit = 1000;
