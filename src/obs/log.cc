@@ -1,5 +1,6 @@
 #include "obs/log.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "common/clock.h"
@@ -15,6 +16,19 @@ namespace {
 std::atomic<bool> g_json{true};
 
 }  // namespace
+
+void AppendTextValue(std::string* line, std::string_view value) {
+  const bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+    return static_cast<unsigned char>(c) > ' ' && c != '"' && c != '\\' && c != '=' && c != 0x7f;
+  });
+  if (plain) {
+    line->append(value);
+    return;
+  }
+  // Quoted as a JSON string is (logfmt's rule): the line stays one line, and splits on blanks.
+  JsonWriter w(line);
+  w.String(value);
+}
 
 absl::Status InitLogging(std::string_view level, std::string_view format) {
   spdlog::level::level_enum lvl = spdlog::level::from_str(std::string(level));
@@ -61,8 +75,11 @@ void LogEvent(spdlog::level::level_enum level, std::string_view message,
     }
     w.EndObject();
   } else {
-    line = std::string(message);
-    for (const auto& [k, v] : fields) StrAppend(&line, " ", k, "=", v);
+    AppendTextValue(&line, message);
+    for (const auto& [k, v] : fields) {
+      StrAppend(&line, " ", k, "=");
+      AppendTextValue(&line, v);
+    }
   }
   spdlog::log(level, "{}", line);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -17,6 +18,11 @@ namespace whisperer::obs {
 absl::Status InitLogging(std::string_view level, std::string_view format);
 
 using Field = std::pair<std::string_view, std::string_view>;
+// `value` as the text format writes it (logfmt): as it is when it has no blank, quote,
+// backslash, `=` or control character, else quoted and escaped as a JSON string, so that an
+// event stays on one line and splits on blanks.
+void AppendTextValue(std::string* line, std::string_view value);
+
 // Logs `message` with extra string fields, e.g. LogEvent(info, "listening", {{"url", url}}).
 void LogEvent(spdlog::level::level_enum level, std::string_view message,
               std::initializer_list<Field> fields = {});

@@ -929,3 +929,16 @@ ingest: {max_batch_events: 100, max_queued_events: 100, shards: 1}
   const stored = await exportEvents(server.dataDir);
   assert.equal(stored.length, accepted.length * 100, 'every event of every 200 is stored, and of a 503 none');
 });
+
+test('log.format text: one event per line, values with blanks or quotes quoted', async (t) => {
+  const dir = await makeTempDir(t);
+  const dataDir = path.join(dir, 'my "odd"\ndata');
+  const server = await startServer({ t, dataDir, env: { WHISPERER_LOG_FORMAT: 'text' } });
+  assert.equal(await server.stop(), 0);
+  const listening = server.stderr.split('\n').find((l) => / listening /.test(l));
+  assert.ok(listening, server.stderr);
+  assert.ok(listening.includes(`data=${JSON.stringify(dataDir)}`), listening);
+  for (const line of server.stderr.split('\n').filter(Boolean)) {
+    assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \w+ /, `each line is an event: ${line}`);
+  }
+});
