@@ -59,6 +59,10 @@ TEST(WorkspacesTest, KeyRingRefusesAKeyUsedTwice) {
   auto ring = BuildKeyRing(ws);
   ASSERT_FALSE(ring.ok());
   EXPECT_EQ(ErrorCodeOf(ring.status()), "invalid_config");
+  // It names both workspaces and where the other copy may come from.
+  EXPECT_EQ(ring.status().message(),
+            "workspace 'b': a write key of it is already a key of workspace 'a' (configured, or "
+            "generated for it and kept in the data directory): a key belongs to one workspace");
   ws[1].write_keys = {"other"};
   ring = BuildKeyRing(ws);
   ASSERT_TRUE(ring.ok());
