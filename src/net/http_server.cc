@@ -91,26 +91,21 @@ void Router::Add(http::verb method, std::string path, Handler handler) {
   entry.methods.emplace_back(method, std::move(handler));
 }
 
-void Router::AllowBrowsers(const std::string& path) {
+Router::Entry* Router::EntryOf(const std::string& path) {
   auto it = routes_.find(path);
-  if (it != routes_.end()) {
-    it->second.browsers = true;
-    return;
-  }
+  if (it != routes_.end()) return &it->second;
   for (Entry& e : patterns_) {
-    if (e.path == path) e.browsers = true;
+    if (e.path == path) return &e;
   }
+  return nullptr;
+}
+
+void Router::AllowBrowsers(const std::string& path) {
+  if (Entry* e = EntryOf(path)) e->browsers = true;
 }
 
 void Router::Guard(const std::string& path, RouteGuard guard) {
-  auto it = routes_.find(path);
-  if (it != routes_.end()) {
-    it->second.guard = std::move(guard);
-    return;
-  }
-  for (Entry& e : patterns_) {
-    if (e.path == path) e.guard = guard;
-  }
+  if (Entry* e = EntryOf(path)) e->guard = std::move(guard);
 }
 
 std::optional<std::string> OriginForm(std::string_view target) {

@@ -150,6 +150,8 @@ class Router {
     bool browsers = false;
     std::optional<RouteGuard> guard;
   };
+  // The route added for `path` (exact or pattern, as written); null when none was.
+  Entry* EntryOf(const std::string& path);
   std::unordered_map<std::string, Entry> routes_;
   std::vector<Entry> patterns_;
 };

@@ -24,9 +24,8 @@ CollectService::CollectService(const api::KeyRing* keys, shard::ShardSet* shards
 void CollectService::Register(net::Router* router) {
   // A bad key in the header is refused before the body is read, and what the server refuses
   // before a handler runs (a body over the limit, a bad encoding) counts as rejected too.
-  const net::RouteGuard guard{
-      [this](const net::Request& header) { return CheckHeaderKey(*keys_, header); },
-      [this](const absl::Status& error) { CountRejected(error); }};
+  const net::RouteGuard guard =
+      HeaderKeyGuard(keys_, [this](const absl::Status& error) { CountRejected(error); });
   for (api::EventType type :
        {api::EventType::kIdentify, api::EventType::kTrack, api::EventType::kPage,
         api::EventType::kScreen, api::EventType::kGroup, api::EventType::kAlias}) {

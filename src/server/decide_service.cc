@@ -904,8 +904,7 @@ void DecideService::Register(net::Router* router) {
   // What a web page calls with its write key: decide, then activate or reward what it shows.
   for (const char* path : {"/v1/decide", "/v1/rewards", "/v1/decisions/{id}/activate"}) {
     router->AllowBrowsers(path);
-    router->Guard(path,
-                  {[this](const net::Request& h) { return CheckHeaderKey(*keys_, h); }, nullptr});
+    router->Guard(path, HeaderKeyGuard(keys_));
   }
 }
 

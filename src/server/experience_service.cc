@@ -71,8 +71,7 @@ void ExperienceService::Register(net::Router* router) {
   router->Add(http::verb::post, "/v1/experience",
               [this](net::RequestContext& ctx, net::Responder r) { HandleExperience(ctx, r); });
   router->AllowBrowsers("/v1/experience");  // called by the page itself
-  router->Guard("/v1/experience",
-                {[this](const net::Request& h) { return CheckHeaderKey(*keys_, h); }, nullptr});
+  router->Guard("/v1/experience", HeaderKeyGuard(keys_));
   router->Add(http::verb::put, "/v1/catalog/items/{id}",
               [this](net::RequestContext& ctx, net::Responder r) { HandlePutItem(ctx, r); });
   router->Add(http::verb::get, "/v1/catalog/items/{id}",

@@ -59,20 +59,19 @@ class ProgressBar {
 
 }  // namespace
 
-absl::Status CheckImportFile(const std::string& file) {
+absl::StatusOr<uint64_t> ImportFileSize(const std::string& file) {
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return MakeError(absl::StatusCode::kNotFound, "file_not_found", StrCat("cannot read ", file));
   }
-  return absl::OkStatus();
+  return static_cast<uint64_t>(st.st_size);
 }
 
 absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limits limits,
                                          shard::ShardSet* shards, uint32_t workspace_id,
                                          const Clock* clock) {
-  if (absl::Status s = CheckImportFile(options.file); !s.ok()) return s;
-  struct stat st {};
-  ::stat(options.file.c_str(), &st);
+  absl::StatusOr<uint64_t> size = ImportFileSize(options.file);
+  if (!size.ok()) return size.status();
   // gzread reads plain files as they are, so one path serves .ndjson and .ndjson.gz.
   gzFile file = gzopen(options.file.c_str(), "rb");
   if (file == nullptr) {
@@ -80,7 +79,7 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
                      StrCat("cannot open ", options.file));
   }
   gzbuffer(file, 1 << 20);
-  ProgressBar progress(options, static_cast<uint64_t>(st.st_size));
+  ProgressBar progress(options, *size);
   api::SegmentParser parser(limits);
   // Lines may be longer than the event limit only to be rejected; cap what is held in memory.
   const size_t max_line = std::max<size_t>(limits.max_event_bytes * 4, 1 << 20);
@@ -184,7 +183,7 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
   flush();
   gzclose(file);
   if (!failure.ok()) return failure;
-  progress.Update(static_cast<uint64_t>(st.st_size), summary.stored, true);
+  progress.Update(*size, summary.stored, true);
   return summary;
 }
 

@@ -48,9 +48,9 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
                                          shard::ShardSet* shards, uint32_t workspace_id,
                                          const Clock* clock);
 
-// NotFound `file_not_found` unless `file` is a regular file (ImportFile's first check, which
-// the commands make before they open or create a data directory).
-absl::Status CheckImportFile(const std::string& file);
+// The size of `file`; NotFound `file_not_found` unless it is a regular file (ImportFile's first
+// check, which the commands make before they open or create a data directory).
+absl::StatusOr<uint64_t> ImportFileSize(const std::string& file);
 
 // Writes the summary a person reads after an import.
 void PrintImportSummary(const ImportSummary& summary, std::ostream& out);

@@ -31,10 +31,15 @@ absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
   return CallerRequest{*body, *principal};
 }
 
-absl::Status CheckHeaderKey(const api::KeyRing& keys, const net::Request& header) {
-  const std::string_view authorization = net::Header(header, net::http::field::authorization);
-  if (!api::HasHeaderKey(authorization)) return absl::OkStatus();
-  return api::AuthenticateCollect(keys, authorization, "").status();
+net::RouteGuard HeaderKeyGuard(const api::KeyRing* keys,
+                               std::function<void(const absl::Status&)> refused) {
+  return {[keys](const net::Request& header) {
+            const std::string_view authorization =
+                net::Header(header, net::http::field::authorization);
+            if (!api::HasHeaderKey(authorization)) return absl::OkStatus();
+            return api::AuthenticateCollect(*keys, authorization, "").status();
+          },
+          std::move(refused)};
 }
 
 absl::Status CheckSegmentObjects(simdjson::dom::element body) {

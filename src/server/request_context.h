@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,11 +48,13 @@ absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
                                                 const net::RequestContext& ctx,
                                                 simdjson::dom::parser& parser);
 
-// For the routes a write key may call (collection, decisions, experiences): refuses a request
-// whose Authorization header carries a key that is not a valid write or admin key, from the
-// header alone (net::RouteGuard::check, so before the body is read); OK when the header
-// carries no key (the body may).
-absl::Status CheckHeaderKey(const api::KeyRing& keys, const net::Request& header);
+// The guard of the routes a write key may call (collection, decisions, experiences): it refuses
+// a request whose Authorization header carries a key that is not a valid write or admin key,
+// from the header alone (so before the body is read), and lets one without a key through (the
+// body may hold it). `refused` (may be null) is told of every refusal before the handler.
+// `keys` must outlive the router.
+net::RouteGuard HeaderKeyGuard(const api::KeyRing* keys,
+                               std::function<void(const absl::Status&)> refused = nullptr);
 
 // Segment's `context` and `properties` of the body, when given and not null, are objects: else
 // 400 wrong_type naming the field (as collection answers).

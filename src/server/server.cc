@@ -360,7 +360,7 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
   absl::StatusOr<std::vector<Workspace>> workspaces = CompileWorkspaces(config);
   if (!workspaces.ok()) return workspaces.status();
   // What can be checked without the data directory is, before it is opened (or created).
-  if (absl::Status s = CheckImportFile(file); !s.ok()) return s;
+  if (absl::StatusOr<uint64_t> size = ImportFileSize(file); !size.ok()) return size.status();
   if (absl::Status s = CheckWorkspaceName(*workspaces, workspace); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::Store::Open(StoreOptions(config));

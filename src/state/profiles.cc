@@ -8,6 +8,7 @@
 #include "common/hash.h"
 #include "common/status.h"
 #include "common/strings.h"
+#include "learn/clv.h"
 #include "obs/log.h"
 #include "state/conditions.h"
 #include "state/funnels.h"
@@ -483,7 +484,7 @@ absl::Status ProfileEngine::CountSteps(uint32_t workspace_id,
   for (const JourneyStep& step : steps) {
     const Journey& j = *step.journey;
     // Rounded down: a cohort day before 1970 is the day the customer entered, not the next.
-    int64_t day = step.started_ms / 86'400'000 - (step.started_ms % 86'400'000 < 0 ? 1 : 0);
+    int64_t day = learn::DayOfMillis(step.started_ms);
     const std::pair<FunnelDimension, std::string> rows[] = {
         {FunnelDimension::kAll, ""},
         {FunnelDimension::kDevice, step.device.empty() ? std::string("unknown") : step.device},
