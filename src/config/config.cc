@@ -1211,7 +1211,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
                                      &c.server.trust_forwarded_for));
   }
   if (YAML::Node n = root["storage"]) {
-    WHISPERER_RETURN_IF_ERROR(r.Map(n, "storage", {"path", "sync", "background_priority"}));
+    WHISPERER_RETURN_IF_ERROR(
+        r.Map(n, "storage", {"path", "sync", "background_priority", "min_free_mb"}));
     WHISPERER_RETURN_IF_ERROR(r.String(n["path"], "storage.path", &c.storage.path));
     r.Origin(n["path"], "storage.path", &c);
     WHISPERER_RETURN_IF_ERROR(r.Bool(n["sync"], "storage.sync", &c.storage.sync));
@@ -1221,6 +1222,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
       return ConfigError(filename, n["background_priority"], "storage.background_priority",
                          kBackgroundPriorities);
     }
+    WHISPERER_RETURN_IF_ERROR(r.Uint(n["min_free_mb"], "storage.min_free_mb",
+                                     &c.storage.min_free_mb, 0, uint64_t{1} << 30));
   }
   if (YAML::Node n = root["ingest"]) {
     WHISPERER_RETURN_IF_ERROR(

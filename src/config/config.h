@@ -287,6 +287,9 @@ struct Config {
     // CPU priority of RocksDB's flush and compaction threads: "idle", "low" or "normal"
     // (storage/store.h, storage::BackgroundPriority).
     std::string background_priority = "idle";
+    // Writes are refused (503 storage_unavailable) while the data directory's disk has less
+    // than this many MiB free; 0 never refuses (storage/store.h, Options::min_free_bytes).
+    uint64_t min_free_mb = 128;
   } storage;
   struct Ingest {
     int64_t dedupe_window_ms = 7LL * 24 * 3600 * 1000;

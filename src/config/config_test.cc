@@ -35,6 +35,7 @@ TEST(ConfigTest, ExampleFileLoadsAndMatchesDefaults) {
   EXPECT_EQ(c->storage.path, d.storage.path);
   EXPECT_EQ(c->storage.sync, d.storage.sync);
   EXPECT_EQ(c->storage.background_priority, d.storage.background_priority);
+  EXPECT_EQ(c->storage.min_free_mb, d.storage.min_free_mb);
   EXPECT_EQ(c->ingest.dedupe_window_ms, d.ingest.dedupe_window_ms);
   EXPECT_EQ(c->ingest.max_event_bytes, d.ingest.max_event_bytes);
   EXPECT_EQ(c->ingest.max_request_bytes, d.ingest.max_request_bytes);
@@ -117,7 +118,7 @@ workspaces:
 TEST(ConfigTest, ReadsValues) {
   auto c = ParseConfig(R"(
 server: {host: 127.0.0.1, port: 9000, read_timeout: 500ms}
-storage: {path: /tmp/x, sync: true, background_priority: low}
+storage: {path: /tmp/x, sync: true, background_priority: low, min_free_mb: 2048}
 ingest: {dedupe_window: 1h, shards: 3}
 log: {level: debug, format: text}
 workspaces:
@@ -132,6 +133,7 @@ workspaces:
   EXPECT_EQ(c->server.read_timeout_ms, 500);
   EXPECT_TRUE(c->storage.sync);
   EXPECT_EQ(c->storage.background_priority, "low");
+  EXPECT_EQ(c->storage.min_free_mb, 2048u);
   EXPECT_EQ(c->ingest.dedupe_window_ms, 3'600'000);
   EXPECT_EQ(c->ingest.shards, 3u);
   EXPECT_EQ(c->log.format, "text");
@@ -154,6 +156,8 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "x.yaml:2: storage.background_priority: "
             "must be one of idle, low, normal",
             "storage.background_priority"},
+           {"storage:\n  min_free_mb: -1\n", "x.yaml:2: storage.min_free_mb",
+            "storage.min_free_mb"},
            {"ingest:\n  dedupe_window: 7w\n", "x.yaml:2: ingest.dedupe_window",
             "ingest.dedupe_window"},
            {"log:\n  level: loud\n", "log.level", "log.level"},

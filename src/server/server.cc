@@ -48,6 +48,18 @@ storage::Store::Options StoreOptions(const config::Config& c) {
   o.background_priority = storage::BackgroundPriorityNamed(c.storage.background_priority)
                               .value_or(o.background_priority);
   o.dedupe_window_ms = c.ingest.dedupe_window_ms;
+  o.min_free_bytes = c.storage.min_free_mb << 20;
+  o.on_space_change = [min_free_mb = c.storage.min_free_mb](bool low, uint64_t free_bytes) {
+    if (low) {
+      obs::LogEvent(spdlog::level::err, "disk_space_low",
+                    {{"free_mb", StrCat(free_bytes >> 20)},
+                     {"min_free_mb", StrCat(min_free_mb)},
+                     {"writes", "refused until space is freed"}});
+    } else {
+      obs::LogEvent(spdlog::level::info, "disk_space_ok",
+                    {{"free_mb", StrCat(free_bytes >> 20)}, {"writes", "resumed"}});
+    }
+  };
   return o;
 }
 
@@ -192,6 +204,10 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   metrics.AddGauge("whisperer_store_size_bytes",
                    "Bytes on disk of the data directory's tables, blob files and write-ahead log.",
                    [store_ptr] { return static_cast<double>(store_ptr->SizeBytes()); });
+  metrics.AddGauge("whisperer_storage_free_bytes",
+                   "Bytes free on the data directory's file system; below storage.min_free_mb "
+                   "writes are refused.",
+                   [store_ptr] { return static_cast<double>(store_ptr->FreeBytes()); });
 
   absl::StatusOr<std::unique_ptr<state::ProfileEngine>> profiles =
       MakeProfileEngine(config, store_ptr, *workspaces, &metrics);

@@ -35,7 +35,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -56,6 +58,8 @@ std::optional<BackgroundPriority> BackgroundPriorityNamed(std::string_view name)
 
 class Store {
  public:
+  static constexpr uint64_t kDefaultMinFreeBytes = uint64_t{128} << 20;
+
   struct Options {
     // Created when missing.
     std::string path = "./data";
@@ -77,6 +81,22 @@ class Store {
     // Dedupe entries older than this are dropped by compaction (and ignored before that).
     int64_t dedupe_window_ms = 7LL * 24 * 3600 * 1000;
     const Clock* clock = &SystemClock::Get();
+    // Writes (Write, PutMeta, IngestSorted) are refused with Unavailable, code
+    // storage_unavailable, while the file system of `path` has fewer bytes free than this; 0
+    // never refuses. A Write that only deletes is let through. RocksDB must not run out of disk: on
+    // Debian, librocksdb is built with its assertions on, and after a failed append to the
+    // write-ahead log or a table file the next use of that file aborts the process (seen with a
+    // full tmpfs, November 2026). The reserve also leaves room for the flushes and compactions of
+    // what was already written (a flush writes up to a 64 MiB memtable, compressed). The free space
+    // is read (statvfs) at most every 100 ms (of `clock`) or after 16 MiB written, whichever comes
+    // first.
+    uint64_t min_free_bytes = kDefaultMinFreeBytes;
+    // Bytes free for this process on the file system of `path`; statvfs when unset (tests
+    // replace it).
+    std::function<absl::StatusOr<uint64_t>(const std::string& path)> free_bytes;
+    // Called when writes start being refused for want of space (low = true) and when they
+    // resume, with the bytes free; from the writing thread. The server logs it.
+    std::function<void(bool low, uint64_t free_bytes)> on_space_change;
     // Fault injection for tests: asked before every Write(); a non-OK answer fails that write
     // with it, and nothing of the batch is written (as when the write-ahead log cannot be
     // appended to). Unset in the server.
@@ -164,6 +184,10 @@ class Store {
   // Bytes on disk: table files plus live write-ahead log.
   uint64_t SizeBytes() const;
 
+  // Bytes free on the data directory's file system, as last read for the writes' check (read
+  // now when no write has checked yet); 0 when it cannot be read.
+  uint64_t FreeBytes();
+
   // For followers: read what the primary wrote since the last call.
   absl::Status CatchUp();
 
@@ -186,6 +210,12 @@ class Store {
 
   Store() = default;
 
+  // OK, or storage_unavailable while the disk has less than options_.min_free_bytes free.
+  // `bytes`: what the caller is about to write, counted towards the next reading.
+  absl::Status CheckSpace(size_t bytes);
+  // Reads the free space now (under space_mu_) and says when writes stop or resume.
+  void ReadFreeSpace(int64_t now_ms);
+
   Options options_;
   std::atomic<uint64_t> ingested_files_{0};  // names IngestSorted's files
   std::string follower_dir_;                 // the secondary instance's own scratch directory
@@ -193,6 +223,15 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // in kColumnFamilies order
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<LogWriteback> log_writeback_;  // read-write and not sync only
+  // CheckSpace's state: the last reading, when it was taken, the bytes written since, and
+  // whether writes are refused. Readings are taken under space_mu_ by one thread at a time;
+  // the others go on with the last one.
+  std::mutex space_mu_;
+  std::atomic<uint64_t> free_bytes_{0};
+  static constexpr int64_t kNeverRead = std::numeric_limits<int64_t>::min();
+  std::atomic<int64_t> space_read_ms_{kNeverRead};
+  std::atomic<uint64_t> written_since_read_{0};
+  std::atomic<bool> space_low_{false};
   bool checksums_accelerated_ = false;
 };
 

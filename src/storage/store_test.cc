@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -239,6 +240,120 @@ TEST_F(StoreTest, IngestSortedRowsAreReadableAndNewerThanEarlierWrites) {
   EXPECT_FALSE(store->Get(store->dedupe(), "z")->has_value());
   EXPECT_FALSE(std::filesystem::exists(dir_ / "ingest") &&
                !std::filesystem::is_empty(dir_ / "ingest"));
+}
+
+// While the disk has less than min_free_bytes free, every kind of write is refused with
+// storage_unavailable and writes nothing; once space is freed, writes resume (at the next
+// reading, at most 100 ms later). The server is told of both changes.
+TEST_F(StoreTest, WritesAreRefusedWhileTheDiskIsLowAndResumeOnceSpaceIsFreed) {
+  std::atomic<uint64_t> free{1'000'000};
+  std::vector<std::pair<bool, uint64_t>> changes;
+  Store::Options o = Opts();
+  o.min_free_bytes = 500'000;
+  o.free_bytes = [&free](const std::string& path) -> absl::StatusOr<uint64_t> {
+    EXPECT_FALSE(path.empty());
+    return free.load();
+  };
+  o.on_space_change = [&changes](bool low, uint64_t bytes) { changes.emplace_back(low, bytes); };
+  auto store = *Store::Open(o);
+  auto put = [&](std::string_view key) {
+    rocksdb::WriteBatch batch;
+    EXPECT_TRUE(batch.Put(store->dedupe(), key, "v").ok());
+    return store->Write(&batch);
+  };
+  ASSERT_TRUE(put("before").ok());
+  EXPECT_TRUE(changes.empty());
+
+  free = 300'000;
+  EXPECT_EQ(store->FreeBytes(), 300'000u);  // a reading now, as a metrics scrape takes
+  absl::Status refused = put("during");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorCodeOf(refused), "storage_unavailable");
+  EXPECT_NE(refused.message().find("storage.min_free_mb"), std::string_view::npos)
+      << refused.message();
+  EXPECT_EQ(ErrorCodeOf(store->PutMeta("k", "v")), "storage_unavailable");
+  std::vector<std::pair<std::string_view, std::string_view>> rows = {{"r", "1"}};
+  EXPECT_EQ(ErrorCodeOf(store->IngestSorted(store->dedupe(), rows)), "storage_unavailable");
+  EXPECT_FALSE(store->Get(store->dedupe(), "during")->has_value());
+  EXPECT_FALSE(store->GetMeta("k")->has_value());
+  EXPECT_FALSE(store->Get(store->dedupe(), "r")->has_value());
+  rocksdb::WriteBatch deletes;  // only deletes: let through
+  ASSERT_TRUE(deletes.Delete(store->dedupe(), "before").ok());
+  ASSERT_TRUE(store->Write(&deletes).ok());
+  EXPECT_FALSE(store->Get(store->dedupe(), "before")->has_value());
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0], std::make_pair(true, uint64_t{300'000}));
+
+  free = 2'000'000;
+  clock_.Advance(99);
+  ASSERT_FALSE(put("still").ok());  // the reading of 100 ms ago stands
+  clock_.Advance(1);
+  ASSERT_TRUE(put("after").ok());
+  EXPECT_TRUE(store->Get(store->dedupe(), "after")->has_value());
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[1], std::make_pair(false, uint64_t{2'000'000}));
+}
+
+// The space is read again after 16 MiB written, without waiting for the interval: a burst of
+// large writes cannot run far past the reserve.
+TEST_F(StoreTest, SpaceIsReadAgainAfterSixteenMebibytesWritten) {
+  std::atomic<uint64_t> free{1'000'000};
+  std::atomic<int> readings{0};
+  Store::Options o = Opts();
+  o.min_free_bytes = 500'000;
+  o.free_bytes = [&](const std::string&) -> absl::StatusOr<uint64_t> {
+    ++readings;
+    return free.load();
+  };
+  auto store = *Store::Open(o);
+  rocksdb::WriteBatch small;
+  ASSERT_TRUE(small.Put(store->dedupe(), "a", "1").ok());
+  ASSERT_TRUE(store->Write(&small).ok());
+  const int after_first = readings.load();
+  free = 0;
+  ASSERT_TRUE(store->Write(&small).ok());  // within the interval: the last reading stands
+  EXPECT_EQ(readings.load(), after_first);
+  rocksdb::WriteBatch big;
+  ASSERT_TRUE(big.Put(store->dedupe(), "big", std::string(16 << 20, 'x')).ok());
+  EXPECT_EQ(ErrorCodeOf(store->Write(&big)), "storage_unavailable");
+  EXPECT_EQ(readings.load(), after_first + 1);
+  EXPECT_FALSE(store->Get(store->dedupe(), "big")->has_value());
+}
+
+// min_free_bytes 0 never refuses; a store opened on a low disk says so at once; a reading
+// that fails leaves the last answer in place.
+TEST_F(StoreTest, NoReserveNeverRefusesAndALowDiskIsReportedAtOpen) {
+  {
+    Store::Options o = Opts();
+    o.min_free_bytes = 0;
+    o.free_bytes = [](const std::string&) -> absl::StatusOr<uint64_t> { return 0; };
+    auto store = *Store::Open(o);
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(batch.Put(store->dedupe(), "a", "1").ok());
+    EXPECT_TRUE(store->Write(&batch).ok());
+  }
+  std::vector<bool> changes;
+  std::atomic<bool> fail{false};
+  Store::Options o = Opts();
+  o.min_free_bytes = 500'000;
+  o.free_bytes = [&fail](const std::string&) -> absl::StatusOr<uint64_t> {
+    if (fail) return absl::UnavailableError("statvfs failed");
+    return 1000;
+  };
+  o.on_space_change = [&changes](bool low, uint64_t) { changes.push_back(low); };
+  auto store = *Store::Open(o);
+  EXPECT_EQ(changes, std::vector<bool>{true});
+  fail = true;
+  EXPECT_EQ(store->FreeBytes(), 1000u);
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put(store->dedupe(), "a", "1").ok());
+  EXPECT_EQ(ErrorCodeOf(store->Write(&batch)), "storage_unavailable");
+}
+
+// The real reading (statvfs) of the test's directory.
+TEST_F(StoreTest, FreeBytesReadsTheFileSystem) {
+  auto store = *Store::Open(Opts());
+  EXPECT_GT(store->FreeBytes(), 0u);
 }
 
 // Lookups that a bloom filter lets through read the ingested file: its pages must still be in

@@ -942,3 +942,54 @@ test('log.format text: one event per line, values with blanks or quotes quoted',
     assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \w+ /, `each line is an event: ${line}`);
   }
 });
+
+test('below storage.min_free_mb of free disk, writes are refused with 503 storage_unavailable, nothing is half-written, and reads go on', async (t) => {
+  const dataDir = path.join(await makeTempDir(t), 'data');
+  // 1 PiB: more than any disk the tests run on has free.
+  const reserve = 'storage:\n  min_free_mb: 1073741824\n';
+  // A first start writes the workspace's id and keys: refused, so the start fails, clearly.
+  await assert.rejects(startServer({ t, dataDir, config: reserve }), (err) => {
+    assert.match(err.message, /exited \(code 1,/);
+    assert.match(err.message, /storage_unavailable/);
+    assert.match(err.message, /less than storage\.min_free_mb \(1073741824 MiB\)/);
+    return true;
+  });
+  const first = await startServer({ t, dataDir });
+  const track = (server, userId, messageId) =>
+    server.request('/v1/track', {
+      body: { userId, event: 'Disk Checked', messageId },
+      headers: { authorization: server.basic() },
+    });
+  assert.equal((await track(first, 'roomy', 'disk-1')).status, 200);
+  assert.equal(await first.stop(), 0);
+
+  const low = await startServer({ t, dataDir, config: reserve });
+  const refused = await track(low, 'cramped', 'disk-2');
+  assert.equal(refused.status, 503, refused.text);
+  assert.equal(refused.json.error.code, 'storage_unavailable');
+  assert.match(refused.json.error.message, /MiB free, less than storage\.min_free_mb/);
+  assert.equal(refused.headers['retry-after'], '1');
+  const batch = await low.request('/v1/batch', {
+    body: { batch: [{ type: 'identify', userId: 'cramped', traits: { email: 'c@example.com' } }] },
+    headers: { authorization: low.basic() },
+  });
+  assert.equal(batch.status, 503, batch.text);
+  assert.equal(batch.json.error.code, 'storage_unavailable');
+  // Reads are answered.
+  const found = await low.request('/v1/profiles/lookup?userId=roomy', {
+    headers: { authorization: low.bearer() },
+  });
+  assert.equal(found.status, 200, found.text);
+  assert.equal(
+    (await low.request('/v1/profiles/lookup?userId=cramped', { headers: { authorization: low.bearer() } })).status,
+    404,
+  );
+  const metrics = (await low.request('/metrics')).text;
+  const free = Number(/^whisperer_storage_free_bytes (\S+)$/m.exec(metrics)?.[1]);
+  assert.ok(free > 0, `whisperer_storage_free_bytes: ${free}`);
+  assert.match(metrics, /^whisperer_events_rejected_total\{reason="storage_unavailable"\} [1-9]/m);
+  assert.match(low.stderr, /"msg":"disk_space_low","free_mb":"\d+","min_free_mb":"1073741824"/);
+  assert.equal(await low.stop(), 0);
+  // Only the event acknowledged before is stored.
+  assert.deepEqual((await exportEvents(dataDir)).map((e) => e.messageId), ['disk-1']);
+});
