@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "eval/eval.h"
 #include "eval/ope_log.h"
+#include "obs/log.h"
 #include "server/server.h"
 
 namespace {
@@ -290,6 +291,16 @@ int main(int argc, char** argv) {
   }
   if (!result.ok()) {
     int code = result.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    if (*serve && whisperer::obs::LoggingStarted()) {
+      // The server's stderr is its log by now (one JSON object per line by default): why it
+      // stops is the log's last event, in its format, so that a collector reads it too.
+      whisperer::obs::LogEvent(spdlog::level::err, "exiting",
+                               {{"error", whisperer::ToStd(result.message())},
+                                {"code", whisperer::ErrorCodeOf(result)},
+                                {"exit_code", code == 2 ? "2" : "1"}});
+      spdlog::default_logger()->flush();
+      return code;
+    }
     return Fail(result, code);
   }
   return *serve ? 0 : Done();  // the server's output is a log, not its result

@@ -14,6 +14,7 @@ namespace whisperer::obs {
 namespace {
 
 std::atomic<bool> g_json{true};
+std::atomic<bool> g_started{false};
 
 }  // namespace
 
@@ -50,8 +51,11 @@ absl::Status InitLogging(std::string_view level, std::string_view format) {
                       spdlog::pattern_time_type::utc);
   spdlog::set_level(lvl);
   spdlog::flush_on(spdlog::level::info);
+  g_started = true;
   return absl::OkStatus();
 }
+
+bool LoggingStarted() { return g_started; }
 
 void LogEvent(spdlog::level::level_enum level, std::string_view message,
               std::initializer_list<Field> fields) {

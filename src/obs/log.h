@@ -16,6 +16,8 @@ namespace whisperer::obs {
 
 // `level`: trace, debug, info, warn, error. `format`: json or text.
 absl::Status InitLogging(std::string_view level, std::string_view format);
+// Whether InitLogging has succeeded: from then on stderr is the log, in its format.
+bool LoggingStarted();
 
 using Field = std::pair<std::string_view, std::string_view>;
 // `value` as the text format writes it (logfmt): as it is when it has no blank, quote,

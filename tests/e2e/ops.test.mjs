@@ -993,3 +993,31 @@ test('below storage.min_free_mb of free disk, writes are refused with 503 storag
   // Only the event acknowledged before is stored.
   assert.deepEqual((await exportEvents(dataDir)).map((e) => e.messageId), ['disk-1']);
 });
+
+test('a server that cannot start says why as the last event of its log, in the log format', async (t) => {
+  const busy = net.createServer();
+  await new Promise((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.after(() => busy.close());
+  const port = String(busy.address().port);
+  const dir = await makeTempDir(t);
+  const json = await runCli(['serve', '--data', path.join(dir, 'a'), '--host', '127.0.0.1', '--port', port]);
+  assert.equal(json.code, 1, json.stderr);
+  const lines = json.stderr.trim().split('\n');
+  const last = JSON.parse(lines.at(-1)); // every line is a JSON object, the last one too
+  for (const line of lines) JSON.parse(line);
+  assert.equal(last.level, 'error');
+  assert.equal(last.msg, 'exiting');
+  assert.equal(last.code, 'listen_failed');
+  assert.equal(last.exit_code, '1');
+  assert.match(last.error, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
+  assert.equal(json.stdout, '');
+
+  const config = path.join(dir, 'text.yaml');
+  await fsp.writeFile(config, 'log: {format: text}\n');
+  const text = await runCli(['serve', '--data', path.join(dir, 'b'), '--host', '127.0.0.1', '--port', port, '--config', config]);
+  assert.equal(text.code, 1, text.stderr);
+  assert.match(
+    text.stderr.trim().split('\n').at(-1),
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z error exiting error="cannot listen on 127\.0\.0\.1:\d+: [^"]+" code=listen_failed exit_code=1$/,
+  );
+});
