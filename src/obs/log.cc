@@ -18,6 +18,24 @@ std::atomic<bool> g_started{false};
 
 }  // namespace
 
+std::string_view LevelName(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::trace:
+      return "trace";
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+    case spdlog::level::critical:
+      return "error";
+    default:
+      return "off";
+  }
+}
+
 void AppendTextValue(std::string* line, std::string_view value) {
   const bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
     return static_cast<unsigned char>(c) > ' ' && c != '"' && c != '\\' && c != '=' && c != 0x7f;
@@ -46,9 +64,9 @@ absl::Status InitLogging(std::string_view level, std::string_view format) {
   auto logger = spdlog::stderr_logger_mt("whisperer");
   spdlog::set_default_logger(logger);
   g_json = format == "json";
-  // The JSON line is built by LogEvent; spdlog only adds the newline.
-  spdlog::set_pattern(g_json ? "%v" : "%Y-%m-%dT%H:%M:%S.%eZ %l %v",
-                      spdlog::pattern_time_type::utc);
+  // The line is built by LogEvent, with the level named as in the config (spdlog says
+  // "warning"); spdlog adds the time to a text line, and the newline.
+  spdlog::set_pattern(g_json ? "%v" : "%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc);
   spdlog::set_level(lvl);
   spdlog::flush_on(spdlog::level::info);
   g_started = true;
@@ -69,8 +87,7 @@ void LogEvent(spdlog::level::level_enum level, std::string_view message,
     AppendIso8601(&time, SystemClock::Get().NowMillis());
     w.String(time);
     w.Key("level");
-    auto name = spdlog::level::to_string_view(level);
-    w.String(std::string_view(name.data(), name.size()));
+    w.String(LevelName(level));
     w.Key("msg");
     w.String(message);
     for (const auto& [k, v] : fields) {
@@ -79,6 +96,7 @@ void LogEvent(spdlog::level::level_enum level, std::string_view message,
     }
     w.EndObject();
   } else {
+    StrAppend(&line, LevelName(level), " ");
     AppendTextValue(&line, message);
     for (const auto& [k, v] : fields) {
       StrAppend(&line, " ", k, "=");

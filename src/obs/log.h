@@ -19,6 +19,10 @@ absl::Status InitLogging(std::string_view level, std::string_view format);
 // Whether InitLogging has succeeded: from then on stderr is the log, in its format.
 bool LoggingStarted();
 
+// A level as the config names it (log.level): trace, debug, info, warn, error; the logs name
+// levels so too.
+std::string_view LevelName(spdlog::level::level_enum level);
+
 using Field = std::pair<std::string_view, std::string_view>;
 // `value` as the text format writes it (logfmt): as it is when it has no blank, quote,
 // backslash, `=` or control character, else quoted and escaped as a JSON string, so that an

@@ -21,5 +21,18 @@ TEST(TextLog, PlainValuesAsTheyAreOthersQuotedOnOneLine) {
   EXPECT_EQ(Text("tab\there").find('\t'), std::string::npos);
 }
 
+// Levels are named as log.level names them, which InitLogging takes back.
+TEST(Log, LevelsAreNamedAsTheConfigNamesThem) {
+  EXPECT_EQ(LevelName(spdlog::level::warn), "warn");
+  EXPECT_EQ(LevelName(spdlog::level::err), "error");
+  EXPECT_EQ(LevelName(spdlog::level::info), "info");
+  EXPECT_EQ(LevelName(spdlog::level::debug), "debug");
+  EXPECT_EQ(LevelName(spdlog::level::trace), "trace");
+  for (auto level : {spdlog::level::trace, spdlog::level::debug, spdlog::level::info,
+                     spdlog::level::warn, spdlog::level::err}) {
+    EXPECT_EQ(spdlog::level::from_str(std::string(LevelName(level))), level);
+  }
+}
+
 }  // namespace
 }  // namespace whisperer::obs

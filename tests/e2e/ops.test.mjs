@@ -1004,7 +1004,10 @@ test('a server that cannot start says why as the last event of its log, in the l
   assert.equal(json.code, 1, json.stderr);
   const lines = json.stderr.trim().split('\n');
   const last = JSON.parse(lines.at(-1)); // every line is a JSON object, the last one too
-  for (const line of lines) JSON.parse(line);
+  const events = lines.map((line) => JSON.parse(line));
+  // Levels are named as log.level names them: warn, not spdlog's "warning".
+  assert.ok(events.some((e) => e.level === 'warn' && e.msg === 'clv_not_refitted'), json.stderr);
+  assert.ok(!events.some((e) => e.level === 'warning'), json.stderr);
   assert.equal(last.level, 'error');
   assert.equal(last.msg, 'exiting');
   assert.equal(last.code, 'listen_failed');
@@ -1016,6 +1019,7 @@ test('a server that cannot start says why as the last event of its log, in the l
   await fsp.writeFile(config, 'log: {format: text}\n');
   const text = await runCli(['serve', '--data', path.join(dir, 'b'), '--host', '127.0.0.1', '--port', port, '--config', config]);
   assert.equal(text.code, 1, text.stderr);
+  assert.match(text.stderr, /^\d{4}-\d\d-\d\dT[\d:.]+Z warn clv_not_refitted /m);
   assert.match(
     text.stderr.trim().split('\n').at(-1),
     /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z error exiting error="cannot listen on 127\.0\.0\.1:\d+: [^"]+" code=listen_failed exit_code=1$/,
