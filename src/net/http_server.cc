@@ -641,10 +641,18 @@ void HttpServer::Stop() {
   // Outside the lock: dropping the last reference runs ~Session, which takes it.
   for (auto& s : open) s->CloseIfIdle();
   open.clear();
+  size_t cut = 0;
   {
     std::unique_lock lock(shared_->mu);
     shared_->cv.wait_for(lock, options_.shutdown_timeout,
                          [&] { return shared_->live_sessions == 0; });
+    cut = shared_->live_sessions;
+  }
+  if (cut > 0) {
+    // Their requests end unanswered: the operator should know, and which limit did it.
+    obs::LogEvent(spdlog::level::warn, "connections_cut",
+                  {{"connections", StrCat(cut)},
+                   {"reason", "server.shutdown_timeout passed with requests still in flight"}});
   }
   work_.clear();
   for (auto& ioc : iocs_) ioc->stop();

@@ -677,6 +677,30 @@ test('a second SIGTERM while the server waits to finish stopping exits at once',
   assert.deepEqual((await exportEvents(server.dataDir)).map((e) => e.messageId), ['twice-1']);
 });
 
+test('a request still in flight when server.shutdown_timeout passes is cut off, and the log says so', async (t) => {
+  const server = await startServer({ t, config: 'server:\n  shutdown_timeout: 1s\n' });
+  const socket = net.connect(server.port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.on('error', () => {});
+  socket.write('POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"userId":');
+  await sleep(200);
+  const stopped = Date.now();
+  assert.equal(await server.stop(), 0);
+  assert.ok(Date.now() - stopped >= 900, 'the stop waited for the request being received');
+  await closed;
+  const cut = server.stderr
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line))
+    .find((e) => e.msg === 'connections_cut');
+  assert.ok(cut, server.stderr);
+  assert.equal(cut.level, 'warn');
+  assert.equal(cut.connections, '1');
+  assert.match(cut.reason, /server\.shutdown_timeout/);
+});
+
 test('WHISPERER_WRITE_KEY / WHISPERER_ADMIN_KEY set the keys of the default workspace', async (t) => {
   const writeKey = 'wk_e2e_from_environment_0001';
   const adminKey = 'ak_e2e_from_environment_0001';
