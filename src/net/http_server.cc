@@ -601,13 +601,9 @@ void HttpServer::Accept() {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
       // Retried at once, a lasting failure (out of file descriptors) would spin a core and
       // flood the log: wait 50 ms, and log once a second.
-      ++accept_failures_;
-      const auto now = std::chrono::steady_clock::now();
-      if (now - accept_logged_ >= std::chrono::seconds(1)) {
+      if (uint64_t failures = 0; accept_log_.Due(&failures)) {
         obs::LogEvent(spdlog::level::warn, "accept failed",
-                      {{"error", ec.message()}, {"failures", std::to_string(accept_failures_)}});
-        accept_logged_ = now;
-        accept_failures_ = 0;
+                      {{"error", ec.message()}, {"failures", std::to_string(failures)}});
       }
       accept_retry_.expires_after(std::chrono::milliseconds(50));
       accept_retry_.async_wait([this](beast::error_code wait_ec) {

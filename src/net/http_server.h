@@ -51,6 +51,7 @@
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/beast/http.hpp"
+#include "obs/log.h"
 #include "obs/metrics.h"
 
 namespace whisperer::net {
@@ -194,8 +195,7 @@ class HttpServer {
   // After a failed accept (out of file descriptors: EMFILE), the next waits a moment, and the
   // failure is logged at most once a second, with how many there were since.
   boost::asio::steady_timer accept_retry_;
-  std::chrono::steady_clock::time_point accept_logged_{};
-  uint64_t accept_failures_ = 0;  // since the last log line
+  obs::LogLimiter accept_log_{std::chrono::seconds(1)};
   size_t next_ioc_ = 0;  // the io_context of the next accepted connection (acceptor's thread)
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;

@@ -106,4 +106,15 @@ void LogEvent(spdlog::level::level_enum level, std::string_view message,
   spdlog::log(level, "{}", line);
 }
 
+bool LogLimiter::Due(std::chrono::steady_clock::time_point now, uint64_t* count) {
+  std::lock_guard lock(mu_);
+  ++count_;
+  if (logged_ && now - last_ < every_) return false;
+  logged_ = true;
+  last_ = now;
+  *count = count_;
+  count_ = 0;
+  return true;
+}
+
 }  // namespace whisperer::obs

@@ -4,7 +4,10 @@
 // Thread-safety: InitLogging once at start-up, before other threads log; the rest from any thread.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <initializer_list>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,5 +35,25 @@ void AppendTextValue(std::string* line, std::string_view value);
 // Logs `message` with extra string fields, e.g. LogEvent(info, "listening", {{"url", url}}).
 void LogEvent(spdlog::level::level_enum level, std::string_view message,
               std::initializer_list<Field> fields = {});
+
+// For a failure that can repeat many times a second (accepts, storage writes): log its first
+// occurrence, then at most once per `every`, with how many occurred since the last line.
+// Thread-safe.
+class LogLimiter {
+ public:
+  explicit LogLimiter(std::chrono::milliseconds every) : every_(every) {}
+
+  // Counts one occurrence; true when it is to be logged, with `*count` the occurrences since
+  // the last logged one, this one included.
+  bool Due(uint64_t* count) { return Due(std::chrono::steady_clock::now(), count); }
+  bool Due(std::chrono::steady_clock::time_point now, uint64_t* count);
+
+ private:
+  const std::chrono::milliseconds every_;
+  std::mutex mu_;
+  bool logged_ = false;                           // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point last_{};  // GUARDED_BY(mu_)
+  uint64_t count_ = 0;                            // GUARDED_BY(mu_)
+};
 
 }  // namespace whisperer::obs

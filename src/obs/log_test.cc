@@ -34,5 +34,19 @@ TEST(Log, LevelsAreNamedAsTheConfigNamesThem) {
   }
 }
 
+TEST(LogLimiter, FirstThenOncePerIntervalWithTheCountSince) {
+  LogLimiter limiter(std::chrono::milliseconds(1000));
+  const auto t0 = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  uint64_t count = 0;
+  EXPECT_TRUE(limiter.Due(t0, &count));
+  EXPECT_EQ(count, 1u);
+  EXPECT_FALSE(limiter.Due(t0 + std::chrono::milliseconds(10), &count));
+  EXPECT_FALSE(limiter.Due(t0 + std::chrono::milliseconds(999), &count));
+  EXPECT_TRUE(limiter.Due(t0 + std::chrono::milliseconds(1000), &count));
+  EXPECT_EQ(count, 3u);  // the two held back and this one
+  EXPECT_TRUE(limiter.Due(t0 + std::chrono::milliseconds(5000), &count));
+  EXPECT_EQ(count, 1u);
+}
+
 }  // namespace
 }  // namespace whisperer::obs

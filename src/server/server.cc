@@ -60,6 +60,16 @@ storage::Store::Options StoreOptions(const config::Config& c) {
                     {{"free_mb", StrCat(free_bytes >> 20)}, {"writes", "resumed"}});
     }
   };
+  // A failing disk fails every write: the first is logged, then one line a second at most.
+  o.on_write_error = [limiter = std::make_shared<obs::LogLimiter>(std::chrono::seconds(1))](
+                         const absl::Status& error) {
+    if (uint64_t failures = 0; limiter->Due(&failures)) {
+      obs::LogEvent(spdlog::level::err, "storage_write_failed",
+                    {{"error", ToStd(error.message())},
+                     {"code", ErrorCodeOf(error)},
+                     {"failures", StrCat(failures)}});
+    }
+  };
   return o;
 }
 

@@ -378,10 +378,11 @@ absl::Status Store::Write(rocksdb::WriteBatch* batch) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
-  if (options_.write_fault) {
-    if (absl::Status s = options_.write_fault(*batch); !s.ok()) return s;
-  }
-  return FromRocks(db_->Write(wo, batch), "writing");
+  absl::Status status;
+  if (options_.write_fault) status = options_.write_fault(*batch);
+  if (status.ok()) status = FromRocks(db_->Write(wo, batch), "writing");
+  if (!status.ok() && options_.on_write_error) options_.on_write_error(status);
+  return status;
 }
 
 absl::StatusOr<std::optional<std::string>> Store::GetMeta(std::string_view key) const {

@@ -97,6 +97,10 @@ class Store {
     // Called when writes start being refused for want of space (low = true) and when they
     // resume, with the bytes free; from the writing thread. The server logs it.
     std::function<void(bool low, uint64_t free_bytes)> on_space_change;
+    // Called with the error of every Write that RocksDB (or write_fault) failed, from the
+    // writing thread; not for writes refused for want of space (on_space_change says those).
+    // The server logs it.
+    std::function<void(const absl::Status&)> on_write_error;
     // Fault injection for tests: asked before every Write(); a non-OK answer fails that write
     // with it, and nothing of the batch is written (as when the write-ahead log cannot be
     // appended to). Unset in the server.

@@ -350,6 +350,33 @@ TEST_F(StoreTest, NoReserveNeverRefusesAndALowDiskIsReportedAtOpen) {
   EXPECT_EQ(ErrorCodeOf(store->Write(&batch)), "storage_unavailable");
 }
 
+// A write that fails is reported to on_write_error (the server logs it); one refused for want
+// of space is not (on_space_change reported that).
+TEST_F(StoreTest, FailedWritesAreReportedRefusedOnesAreNot) {
+  std::vector<std::string> errors;
+  bool fail = true;
+  uint64_t free = 1'000'000;
+  Store::Options o = Opts();
+  o.min_free_bytes = 500'000;
+  o.free_bytes = [&free](const std::string&) -> absl::StatusOr<uint64_t> { return free; };
+  o.write_fault = [&fail](const rocksdb::WriteBatch&) {
+    return fail ? MakeError(absl::StatusCode::kUnavailable, "storage_unavailable", "disk gone")
+                : absl::OkStatus();
+  };
+  o.on_write_error = [&errors](const absl::Status& s) { errors.push_back(ErrorCodeOf(s)); };
+  auto store = *Store::Open(o);
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put(store->dedupe(), "a", "1").ok());
+  EXPECT_FALSE(store->Write(&batch).ok());
+  EXPECT_EQ(errors, std::vector<std::string>{"storage_unavailable"});
+  fail = false;
+  EXPECT_TRUE(store->Write(&batch).ok());
+  free = 0;
+  store->FreeBytes();
+  EXPECT_FALSE(store->Write(&batch).ok());
+  EXPECT_EQ(errors.size(), 1u);
+}
+
 // The real reading (statvfs) of the test's directory.
 TEST_F(StoreTest, FreeBytesReadsTheFileSystem) {
   auto store = *Store::Open(Opts());
