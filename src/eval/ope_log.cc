@@ -164,6 +164,16 @@ absl::Status ParseSlot(std::string_view json, size_t line, simdjson::dom::parser
     }
     slot.reward = reward;
   }
+  // A slot held for approval that took no reward was, as far as the log knows, never shown:
+  // its outcome is unknown, not 0 (the lift report, GET /v1/decisions/lift, leaves such slots
+  // out too). An approved slot that was shown and took no reward cannot be told apart; the
+  // export does not say which were approved.
+  std::string_view status;
+  if (!slot.reward && o["status"].get(e) == simdjson::SUCCESS &&
+      e.get_string().get(status) == simdjson::SUCCESS && status == "held_for_approval") {
+    ++log->held_unrewarded;
+    return absl::OkStatus();
+  }
   if (!slot.reward) ++log->missing_rewards;
 
   if (o["context"].get(e) == simdjson::SUCCESS) {
@@ -432,6 +442,7 @@ absl::StatusOr<OpeLogResult> EvaluateDecisionLog(const DecisionLog& log,
   OpeLogResult result;
   result.lines = log.slots.size();
   result.missing_rewards = log.missing_rewards;
+  result.held_lines = log.held_unrewarded;
   if (result.lines == 0) return absl::InvalidArgumentError("the log holds no logged slot");
   result.train_lines = static_cast<size_t>(std::floor(options.train * result.lines));
   if (result.train_lines >= result.lines) {
@@ -601,6 +612,8 @@ absl::StatusOr<std::string> RunOpeCommand(const OpeCommand& command) {
   w.Uint(r->model_lines);
   w.Key("missingRewards");
   w.Uint(r->missing_rewards);
+  w.Key("heldLines");
+  w.Uint(r->held_lines);
   w.Key("loggedValue");
   w.Double(r->logged_value);
   WriteOpeEstimates(w, r->estimates);

@@ -56,6 +56,8 @@ struct DecisionLog {
   std::vector<LoggedSlot> slots;     // in file order
   PositionBasis basis = PositionBasis::kConditional;
   size_t missing_rewards = 0;
+  // Lines of slots held for approval that took no reward, left out of `slots`.
+  size_t held_unrewarded = 0;
 
   // The index of the action named `name`, added if new.
   uint32_t Intern(std::string_view name);
@@ -120,6 +122,7 @@ struct OpeLogResult {
   size_t evaluated_lines = 0;
   size_t model_lines = 0;      // slots the reward model learned from
   size_t missing_rewards = 0;  // slots without a reward, counted as 0
+  size_t held_lines = 0;       // held for approval without a reward: left out (never shown)
   double logged_value = 0;     // mean reward of the evaluated slots
   learn::OpeResult estimates;
 };

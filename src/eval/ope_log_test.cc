@@ -85,6 +85,30 @@ TEST(ParseDecisionLog, ReadsBothContextFormsAndMissingRewards) {
   EXPECT_FALSE(log->slots[2].reward.has_value());
 }
 
+// A slot held for approval without a reward was never shown as far as the log knows: it is
+// left out and counted apart, not scored 0; one that took a reward (approved) stays.
+TEST(ParseDecisionLog, HeldSlotsWithoutARewardAreLeftOut) {
+  std::string held = Line("a1", R"(["a1","a2"])", 0.5, "null");
+  held.insert(held.find("\"propensity\""), R"("status":"held_for_approval",)");
+  std::string approved = Line("a2", R"(["a1","a2"])", 0.5, "1");
+  approved.insert(approved.find("\"propensity\""), R"("status":"held_for_approval",)");
+  std::string acted = Line("a1", R"(["a1","a2"])", 0.5, "null");
+  acted.insert(acted.find("\"propensity\""), R"("status":"act",)");
+  absl::StatusOr<DecisionLog> log = ParseDecisionLog(held + approved + acted + held);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->slots.size(), 2u);
+  EXPECT_EQ(log->slots[0].reward, 1.0);
+  EXPECT_EQ(log->slots[1].line, 3u);
+  EXPECT_EQ(log->held_unrewarded, 2u);
+  EXPECT_EQ(log->missing_rewards, 1u);
+  absl::StatusOr<OpeLogResult> r =
+      EvaluateDecisionLog(*log, {.policy = "logged", .train = 0, .bootstrap = 0});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->lines, 2u);
+  EXPECT_EQ(r->held_lines, 2u);
+  EXPECT_DOUBLE_EQ(r->logged_value, 0.5);  // (1 + 0) / 2, the held slots not scored 0
+}
+
 TEST(ParseDecisionLog, ErrorsNameTheLineAndTheField) {
   const std::string good = Line("a1", R"(["a1","a2"])", 0.5, "1");
   const std::pair<std::string, std::string> cases[] = {
