@@ -173,6 +173,35 @@ TEST(SegmentParserTest, SingleEventSizeLimit) {
   EXPECT_NE(r.status().message().find("100"), std::string_view::npos);
 }
 
+// The limit is on the event as sent: the fields the server adds (receivedAt, timestamp, a
+// messageId, the request's ip and User-Agent, the batch's context) do not push an event the
+// client measured under the limit over it.
+TEST(SegmentParserTest, EventLimitCountsTheEventAsSentNotWhatTheServerAdds) {
+  const size_t limit = 1000;
+  SegmentParser parser(Limits{.max_event_bytes = limit});
+  const std::string head = R"({"type":"track","userId":"u","event":")";
+  const std::string tail = "\"}";
+  const std::string at_limit = head + std::string(limit - head.size() - tail.size(), 'x') + tail;
+  ASSERT_EQ(at_limit.size(), limit);
+  RequestInfo info = Info();
+  info.user_agent = std::string(300, 'a');  // a long User-Agent header
+  auto r = parser.ParseBatch(R"({"context":{"locale":"de"},"batch":[)" + at_limit + "]}", info);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->events.size(), 1u) << ErrorCodeOf(r->rejected[0].error);
+  EXPECT_GT(r->events[0].json.size(), limit + 300);  // stored with what the server added
+  // One byte more as sent is over.
+  const std::string over = head + std::string(limit + 1 - head.size() - tail.size(), 'x') + tail;
+  auto o = parser.ParseBatch(R"({"batch":[)" + over + "]}", Info());
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->events.empty());
+  ASSERT_EQ(o->rejected.size(), 1u);
+  EXPECT_EQ(ErrorCodeOf(o->rejected[0].error), "event_too_large");
+  EXPECT_NE(o->rejected[0].error.message().find("1001 bytes"), std::string_view::npos)
+      << o->rejected[0].error.message();
+  auto single = parser.ParseSingle(EventType::kTrack, at_limit, info);
+  ASSERT_TRUE(single.ok()) << single.status();
+}
+
 TEST(SegmentParserTest, BatchKeepsValidAndListsRejected) {
   SegmentParser parser;
   auto r = parser.ParseBatch(R"({

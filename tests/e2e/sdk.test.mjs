@@ -252,6 +252,38 @@ test('a string cut inside an emoji (a lone surrogate) is stored with U+FFFD; its
   assert.deepEqual(review, { [`cut-${run}`]: 'Great product \uFFFD', [`whole-${run}`]: 'fine 😀' });
 });
 
+test('an event the SDK measured under 32 KiB is stored, whatever the server adds to it', async () => {
+  const run = randomUUID().slice(0, 8);
+  const analytics = new SegmentAnalytics({
+    writeKey: server.writeKey,
+    host: server.url,
+    path: '/v1/batch',
+    flushAt: 2,
+    maxRetries: 0,
+  });
+  const responses = [];
+  analytics.on('http_response', (r) => responses.push(r.status));
+  const base = { messageId: `big-${run}`, userId: `big-${run}`, event: 'Note Written', properties: { note: '' } };
+  // What the SDK checks against its 32 KiB limit: the event serialized, with the fields it adds
+  // itself (context.library, type, timestamp, _metadata): a few hundred bytes; 32,500 bytes of
+  // the event are the note, so the event is just under the limit as sent and over it once the
+  // server has added receivedAt, timestamp, ip and userAgent.
+  const note = 'n'.repeat(32_500 - JSON.stringify(base).length);
+  const sent = [
+    { ...base, properties: { note } },
+    { messageId: `small-${run}`, userId: `big-${run}`, event: 'Note Read' },
+  ];
+  const delivered = sent.map((msg) => new Promise((resolve) => analytics.track(msg, (err) => resolve(err))));
+  await analytics.closeAndFlush({ timeout: 0 });
+  assert.deepEqual(await Promise.all(delivered), [undefined, undefined]);
+  assert.deepEqual(responses, [200]);
+  const events = (await exportEvents(server.dataDir)).filter((e) => e.userId === `big-${run}`);
+  assert.deepEqual(events.map((e) => e.messageId).sort(), [`big-${run}`, `small-${run}`]);
+  const big = events.find((e) => e.messageId === `big-${run}`);
+  assert.equal(big.properties.note.length, note.length);
+  assert.ok(JSON.stringify(big).length > 32_768, `stored ${JSON.stringify(big).length} bytes`);
+});
+
 test('browser clients: analytics.js paths and bodies, and CORS for pages on other origins', async () => {
   // What Segment's analytics.js (analytics-next, its segmentio plugin) sends from a page: each
   // call to /v1/<first letter of its type> as text/plain (no preflight) with the writeKey in
