@@ -11,21 +11,12 @@ import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir, runCli } from './lib/server.mjs';
+import { random } from './lib/random.mjs';
 
 const ACTIONS = ['a0', 'a1', 'a2'];
 const PAYS = { a0: 0.6, a1: 0.1, a2: 0.1 };
 
 // A deterministic generator (mulberry32), so the log is the same at every run.
-function random(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function uniformLog(n, seed) {
   const rand = random(seed);

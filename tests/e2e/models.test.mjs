@@ -22,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
 import { MAC_UA } from './lib/user_agents.mjs';
 import { startServer, makeTempDir, runCli } from './lib/server.mjs';
+import { random } from './lib/random.mjs';
 
 const MIN = 60_000;
 const DAY = 86_400_000;
@@ -741,17 +742,6 @@ let ltvOrders; // userId -> [{at, revenue}] of the store workspace, oldest first
 let ltvV1; // the first fit
 let ltvLate; // the orders of the ten customers added before the refit
 
-/** mulberry32: a small deterministic generator of numbers in [0, 1). */
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A year of orders of `customers` customers named prefix + i, up to a day before `nowMs`. */
 function orderHistory(prefix, customers, seed, nowMs) {

@@ -24,6 +24,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Ajv from 'ajv';
 import { REPO_ROOT, exampleConfig, startServer } from './lib/server.mjs';
+import { random } from './lib/random.mjs';
+import { IPHONE_UA, MAC_UA } from './lib/user_agents.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // The document and its schemas
@@ -362,22 +364,7 @@ const admin = (key, url, expect, opts = {}) =>
 const write = (key, url, body, expect, opts = {}) =>
   call(key, url, { ...opts, body, headers: { authorization: W, ...opts.headers } }, expect);
 
-const IPHONE_UA =
-  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1';
-const MAC_UA =
-  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
 
-/** mulberry32 */
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 scenario('collection: single events, batch, import, and their errors', async () => {
   const now = Date.now();
