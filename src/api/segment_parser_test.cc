@@ -183,8 +183,9 @@ TEST(SegmentParserTest, EventLimitCountsTheEventAsSentNotWhatTheServerAdds) {
   const std::string tail = "\"}";
   const std::string at_limit = head + std::string(limit - head.size() - tail.size(), 'x') + tail;
   ASSERT_EQ(at_limit.size(), limit);
+  const std::string long_agent(300, 'a');  // a long User-Agent header
   RequestInfo info = Info();
-  info.user_agent = std::string(300, 'a');  // a long User-Agent header
+  info.user_agent = long_agent;
   auto r = parser.ParseBatch(R"({"context":{"locale":"de"},"batch":[)" + at_limit + "]}", info);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->events.size(), 1u) << ErrorCodeOf(r->rejected[0].error);
