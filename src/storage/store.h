@@ -188,8 +188,8 @@ class Store {
   // Bytes on disk: table files plus live write-ahead log.
   uint64_t SizeBytes() const;
 
-  // Bytes free on the data directory's file system, as last read for the writes' check (read
-  // now when no write has checked yet); 0 when it cannot be read.
+  // Bytes free on the data directory's file system, read now (statvfs); the reading also
+  // serves the writes' check. The last good reading when this one fails, 0 before any.
   uint64_t FreeBytes();
 
   // For followers: read what the primary wrote since the last call.
