@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
       whisperer::obs::LogEvent(spdlog::level::err, "exiting",
                                {{"error", whisperer::ToStd(result.message())},
                                 {"code", whisperer::ErrorCodeOf(result)},
-                                {"exit_code", code == 2 ? "2" : "1"}});
+                                {"exit_code", std::to_string(code)}});
       spdlog::default_logger()->flush();
       return code;
     }

@@ -365,13 +365,15 @@ class Session : public std::enable_shared_from_this<Session> {
   struct HeaderVerdict {
     const std::string* route;  // "other" when no route has the path
     const RouteGuard* guard;
+    bool browsers;  // the path allows calls from web pages
     absl::Status refusal;
   };
   HeaderVerdict GuardHeader() const {
     static const std::string kOther = "other";
     const Request& header = parser_->get();
     Router::Match match = shared_->router.Find(header.method(), PathOf(SV(header.target())));
-    HeaderVerdict v{match.route ? match.route : &kOther, match.guard, absl::OkStatus()};
+    HeaderVerdict v{match.route ? match.route : &kOther, match.guard, match.browsers,
+                    absl::OkStatus()};
     if (v.guard != nullptr && v.guard->check) v.refusal = v.guard->check(header);
     return v;
   }
@@ -382,7 +384,8 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = true;
     start_ = std::chrono::steady_clock::now();
     close_after_ = true;  // the body was not read (whole): the stream position is unknown
-    cors_ = BrowserCall(parser_->get());  // a page may read the error too
+    // A page may read the error too.
+    cors_ = v.browsers && !parser_->get()[http::field::origin].empty();
     if (v.guard != nullptr && v.guard->refused) v.guard->refused(error);
     Send(ErrorResponse(error), *v.route);
   }
@@ -457,13 +460,6 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // A request from a web page to a path that allows browsers.
-  bool BrowserCall(const Request& req) const {
-    if (req[http::field::origin].empty()) return false;
-    const std::string_view target = SV(req.target());
-    return shared_->router.Find(req.method(), target.substr(0, target.find('?'))).browsers;
-  }
-
   // The answer to a CORS preflight: the path's `methods`, the headers the page asked to send
   // (Authorization for a key in the header, Content-Encoding for gzip), for a day.
   Response Preflight(const std::string& methods) const {
@@ -532,7 +528,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool registered_ = false;
   bool busy_ = false;         // a request is being handled or answered
   bool close_after_ = false;  // close once the response is written
-  bool cors_ = false;         // the answer carries Access-Control-Allow-Origin (BrowserCall)
+  bool cors_ = false;         // the answer carries Access-Control-Allow-Origin
 };
 
 namespace {

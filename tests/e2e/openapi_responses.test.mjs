@@ -23,7 +23,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import Ajv from 'ajv';
-import { REPO_ROOT, exampleConfig, startServer } from './lib/server.mjs';
+import { REPO_ROOT, basicAuth, exampleConfig, startServer } from './lib/server.mjs';
 import { random } from './lib/random.mjs';
 import { IPHONE_UA, MAC_UA } from './lib/user_agents.mjs';
 
@@ -359,8 +359,10 @@ after(async () => {
 });
 
 const call = (key, url, opts, expect) => server.request(url, opts).then((res) => check(key, res, expect));
-const admin = (key, url, expect, opts = {}) =>
-  call(key, url, { ...opts, headers: { authorization: A, ...opts.headers } }, expect);
+/** `call` with the `Authorization` header `authorization` (unless opts.headers has one). */
+const authorized = (authorization, key, url, expect, opts = {}) =>
+  call(key, url, { ...opts, headers: { authorization, ...opts.headers } }, expect);
+const admin = (key, url, expect, opts = {}) => authorized(A, key, url, expect, opts);
 const write = (key, url, body, expect, opts = {}) =>
   call(key, url, { ...opts, body, headers: { authorization: W, ...opts.headers } }, expect);
 
@@ -733,10 +735,10 @@ scenario('decisions: decide, rewards, approvals, activation, the log, export, li
 });
 
 scenario('workspaces with expiring approvals, summed rewards, a control group, and none', async () => {
-  const WF = `Basic ${Buffer.from('wk_fast:').toString('base64')}`;
+  const WF = basicAuth('wk_fast');
   const AF = 'Bearer ak_fast';
   const AP = 'Bearer ak_plain';
-  const fast = (key, url, expect, opts = {}) => call(key, url, { ...opts, headers: { authorization: AF, ...opts.headers } }, expect);
+  const fast = (key, url, expect, opts = {}) => authorized(AF, key, url, expect, opts);
   await call('POST /v1/batch', '/v1/batch', {
     body: { batch: Array.from({ length: 12 }, (_, i) => ({ type: 'track', userId: `f${i}`, event: 'Visited' })) },
     headers: { authorization: WF },
@@ -778,15 +780,15 @@ scenario('workspaces with expiring approvals, summed rewards, a control group, a
   await fast('GET /v1/profiles/{id}', `/v1/profiles/${state.ada}`, 404);
 
   // A workspace without decisions.
-  const plain = (key, url, expect, opts = {}) => call(key, url, { ...opts, headers: { authorization: AP, ...opts.headers } }, expect);
+  const plain = (key, url, expect, opts = {}) => authorized(AP, key, url, expect, opts);
   await plain('GET /v1/actions', '/v1/actions', 404);
   await plain('GET /v1/actions/{id}', '/v1/actions/a1', 404);
   await plain('GET /v1/decisions', '/v1/decisions', 200);
   await plain('GET /v1/decisions/export', '/v1/decisions/export', 200);
   await plain('GET /v1/approvals', '/v1/approvals', 200);
   await plain('GET /v1/decisions/lift', '/v1/decisions/lift', 200);
-  await call('POST /v1/decide', '/v1/decide', { body: { userId: 'p1', decisionPoint: 'home_hero' }, headers: { authorization: 'Basic ' + Buffer.from('wk_plain:').toString('base64') } }, 404);
-  await call('POST /v1/rewards', '/v1/rewards', { body: { decisionId: 'dec_ffffffffffffffff', outcome: 'clicked' }, headers: { authorization: 'Basic ' + Buffer.from('wk_plain:').toString('base64') } }, 404);
+  await call('POST /v1/decide', '/v1/decide', { body: { userId: 'p1', decisionPoint: 'home_hero' }, headers: { authorization: basicAuth('wk_plain') } }, 404);
+  await call('POST /v1/rewards', '/v1/rewards', { body: { decisionId: 'dec_ffffffffffffffff', outcome: 'clicked' }, headers: { authorization: basicAuth('wk_plain') } }, 404);
   await plain('GET /v1/journeys', '/v1/journeys', 200);
 });
 
