@@ -86,8 +86,7 @@ const Workspace* ExperienceService::WorkspaceById(uint32_t id) const {
 absl::StatusOr<bool> ExperienceService::TakeTriggerAllowance(uint32_t workspace_id,
                                                              uint64_t counter, int64_t cap) {
   const int64_t day = clock_->NowMillis() / 86'400'000;
-  std::string key = storage::ProfileKey(workspace_id, counter);
-  key.append("triggers");
+  const std::string key = storage::TriggerCountKey(workspace_id, counter);
   std::lock_guard lock(mu_);
   auto it = shown_.find({workspace_id, counter});
   if (it == shown_.end()) {
@@ -113,6 +112,11 @@ absl::StatusOr<bool> ExperienceService::TakeTriggerAllowance(uint32_t workspace_
   if (!written.ok()) return written;
   ++s.count;
   return true;
+}
+
+void ExperienceService::Forget(uint32_t workspace_id, const std::vector<uint64_t>& customers) {
+  std::lock_guard lock(mu_);
+  for (uint64_t c : customers) shown_.erase({workspace_id, c});
 }
 
 void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder respond) {

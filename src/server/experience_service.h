@@ -55,6 +55,10 @@ class ExperienceService {
   void HandlePutItem(net::RequestContext& ctx, net::Responder respond);
   void HandleGetItem(net::RequestContext& ctx, net::Responder respond);
 
+  // Their profile was erased: forgets the trigger counts held in memory of `customers` (profile
+  // ids and state::VisitorIndex values; their rows went with the erasure).
+  void Forget(uint32_t workspace_id, const std::vector<uint64_t>& customers);
+
  private:
   const Workspace* WorkspaceById(uint32_t id) const;
   // Counts one answer with triggers for the customer `counter` today (a profile id, or a

@@ -242,7 +242,7 @@ void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder resp
       return respond(net::ErrorResponse(InvalidInput(
           "invalid_timestamp", "timestamp must be an ISO-8601 date-time", "timestamp")));
     }
-    at = *ts;
+    at = std::min(*ts, at);  // not later than now: see state::FoldConsent
   }
   simdjson::dom::object purposes;
   if (body["purposes"].get(purposes) != simdjson::SUCCESS || purposes.size() == 0) {
@@ -337,6 +337,7 @@ void ProfileService::HandleErase(net::RequestContext& ctx, net::Responder respon
     return absl::OkStatus();
   });
   if (!written.ok()) return respond(net::ErrorResponse(written));
+  if (on_erased_) on_erased_(target->workspace_id, erased.customers);
   std::string body = R"({"profileId":)";
   AppendJsonString(&body, state::ProfileIdString(erased.profile));
   StrAppend(&body, R"(,"erased":true,"events":)", erased.events, R"(,"identifiers":)",

@@ -27,8 +27,13 @@
 //                                      splits those identifiers and the events that carried them
 //                                      into a new profile: {"profileId":..,"newProfileId":..}
 //
-// Thread-safety: handlers run on any server thread; the service holds no mutable state.
+// Thread-safety: handlers run on any server thread; the service holds no mutable state (the
+// erasure listener is set before they run).
 #pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
 
 #include "api/auth.h"
 #include "common/clock.h"
@@ -56,6 +61,11 @@ class ProfileService {
                  const storage::Store* store, const Clock* clock);
 
   void Register(net::Router* router);
+  // Told, after each erasure is written, the erased customer's keys of per-customer counts
+  // (state::ProfileEngine::Erased::customers), for services that hold such counts in memory.
+  // Set before the server starts.
+  using ErasedListener = std::function<void(uint32_t workspace_id, const std::vector<uint64_t>&)>;
+  void OnErased(ErasedListener listener) { on_erased_ = std::move(listener); }
 
   void HandleLookup(net::RequestContext& ctx, net::Responder respond);
   void HandleGet(net::RequestContext& ctx, net::Responder respond);
@@ -89,6 +99,7 @@ class ProfileService {
   state::ProfileEngine* engine_;
   const storage::Store* store_;
   const Clock* clock_;
+  ErasedListener on_erased_;
 };
 
 }  // namespace whisperer::server

@@ -259,6 +259,9 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   ExperienceService experience(&*keys, &*workspaces, store_ptr, detector, &live_views,
                                &SystemClock::Get());
   experience.Register(&router);
+  profile_service.OnErased([&experience](uint32_t workspace_id, const std::vector<uint64_t>& c) {
+    experience.Forget(workspace_id, c);
+  });
   ModelService model_service(&*keys, &shards, profiles->get(), store_ptr, &SystemClock::Get());
   model_service.Register(&router);
   decide_service.Register(&router);

@@ -115,15 +115,6 @@ void SetTrait(Profile& p, std::string_view key, std::string json, int64_t at_ms)
   }
 }
 
-void SetConsent(Profile& p, std::string_view purpose, ConsentState state) {
-  auto it = p.consent.find(purpose);
-  if (it == p.consent.end()) {
-    p.consent.emplace(std::string(purpose), std::move(state));
-  } else if (state.at_ms >= it->second.at_ms) {
-    it->second = std::move(state);
-  }
-}
-
 void AddIdentifier(Profile& p, const Identifier& id) {
   if (std::find(p.identifiers.begin(), p.identifiers.end(), id) == p.identifiers.end()) {
     p.identifiers.push_back(id);
@@ -216,6 +207,15 @@ void WriteIdList(JsonWriter& w, std::string_view key, const std::vector<uint64_t
 
 }  // namespace
 
+void SetConsent(Profile& p, std::string_view purpose, ConsentState state) {
+  auto it = p.consent.find(purpose);
+  if (it == p.consent.end()) {
+    p.consent.emplace(std::string(purpose), std::move(state));
+  } else if (state.at_ms >= it->second.at_ms) {
+    it->second = std::move(state);
+  }
+}
+
 void WriteIdentifiers(JsonWriter& w, const std::vector<Identifier>& ids) {
   w.StartArray();
   for (const Identifier& id : ids) {
@@ -283,9 +283,12 @@ void ReadContextConsent(simdjson::dom::element context, EventFacts* f) {
 
 void FoldConsent(Profile& p, const EventFacts& f, const ConsentPurposes& purposes,
                  std::string_view source) {
+  // A statement is no later than when it was received: a clock far ahead must not shut out
+  // every later statement.
+  const int64_t at = std::min(f.timestamp_ms, f.received_at_ms);
   for (const auto& [name, granted] : f.consent) {
     purposes.ForStated(name, [&](std::string_view purpose) {
-      SetConsent(p, purpose, ConsentState{granted, f.timestamp_ms, std::string(source)});
+      SetConsent(p, purpose, ConsentState{granted, at, std::string(source)});
     });
   }
 }

@@ -335,8 +335,13 @@ absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
 // form), into `f->consent` (`f->consent_invalid` counts those with no yes or no).
 void ReadContextConsent(simdjson::dom::element context, EventFacts* f);
 
+// Sets `purpose` to `state` unless the profile holds a later statement of it (ties: the new one
+// wins).
+void SetConsent(Profile& profile, std::string_view purpose, ConsentState state);
+
 // Sets on `profile` the consent `f` states (the names `purposes` knows, as the purposes they
-// stand for), at `f.timestamp_ms`, from `source`; a later statement already held wins.
+// stand for), at `f.timestamp_ms` (at most `f.received_at_ms`), from `source`; a later statement
+// already held wins.
 void FoldConsent(Profile& profile, const EventFacts& f, const ConsentPurposes& purposes,
                  std::string_view source);
 

@@ -279,11 +279,20 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   std::vector<identity::Identifier> ids =
       identity::PrepareIdentifiers(std::move(raw), settings.rules);
   if (!suppressed_.empty()) {
-    for (const identity::Identifier& id : ids) {
-      if (suppressed_.count(storage::SuppressionKey(workspace_id, id.type, id.value))) {
-        suppressed_events_->Inc();
-        return Outcome::kSuppressed;
-      }
+    auto suppressed = [&](std::string_view type, std::string_view value) {
+      return suppressed_.count(storage::SuppressionKey(workspace_id, type, value)) > 0;
+    };
+    bool drop = false;
+    for (const identity::Identifier& id : ids) drop = drop || suppressed(id.type, id.value);
+    // previousId is suppressed under either type: once an erased userId left the graph, it
+    // would be taken for an anonymousId above and come back as one.
+    for (std::string_view type : {identity::kUserId, identity::kAnonymousId}) {
+      drop = drop || (!facts->previous_id.empty() &&
+                      suppressed(type, identity::NormalizeIdentifier(type, facts->previous_id)));
+    }
+    if (drop) {
+      suppressed_events_->Inc();
+      return Outcome::kSuppressed;
     }
   }
   if (ids.empty()) {
@@ -649,7 +658,9 @@ absl::Status ProfileEngine::SetConsent(
   if (!current.ok()) return current.status();
   absl::StatusOr<Profile*> p = Load(workspace_id, current->id);
   if (!p.ok()) return p.status();
-  for (const auto& [purpose, state] : changes) (*p)->consent[purpose] = state;
+  // The latest statement per purpose wins, as with events' (a sync of old preferences must not
+  // undo what the customer said since).
+  for (const auto& [purpose, state] : changes) state::SetConsent(**p, purpose, state);
   dirty_.push_back(Key{workspace_id, current->id});
   return Finish(batch);
 }
@@ -768,6 +779,32 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
   for (uint64_t hash : hashes) {
     rocksdb::Status d = batch->Delete(store_->decisions(), storage::ContactKey(workspace_id, hash));
     if (d.ok()) d = batch->Delete(store_->decisions(), storage::EngagementKey(workspace_id, hash));
+    if (!d.ok()) return RocksError(d);
+  }
+  // The index rows of pending approvals' expiry (Q) and of reward waits (W) of those decisions:
+  // their keys hold times this record does not, so the (short: pending ones only) lists are
+  // read through.
+  if (!seen.empty()) {
+    for (const std::string& prefix :
+         {storage::ApprovalDuePrefix(workspace_id), storage::RewardDuePrefix(workspace_id)}) {
+      rocksdb::Status d;
+      absl::Status s = store_->ScanPrefix(store_->decisions(), prefix,
+                                          [&](std::string_view key, std::string_view) {
+                                            if (seen.contains(storage::DecisionOfKey(key))) {
+                                              d = batch->Delete(store_->decisions(), key);
+                                            }
+                                            return d.ok();
+                                          });
+      if (!s.ok()) return s;
+      if (!d.ok()) return RocksError(d);
+    }
+  }
+  // Per-customer counts: the experience API's trigger caps.
+  erased.customers = keys.index;
+  for (uint64_t hash : visitor_hashes) erased.customers.push_back(VisitorIndex(hash));
+  for (uint64_t customer : erased.customers) {
+    rocksdb::Status d =
+        batch->Delete(store_->caps(), storage::TriggerCountKey(workspace_id, customer));
     if (!d.ok()) return RocksError(d);
   }
   models_.Forget(workspace_id, profile->id);

@@ -158,6 +158,10 @@ class ProfileEngine {
     size_t events = 0;
     size_t identifiers = 0;
     size_t decisions = 0;
+    // The customer's keys of per-customer counts (the profile ids, and state::VisitorIndex of
+    // each identifier it was known by as a visitor): their `caps` rows are erased here, and a
+    // service holding such counts in memory forgets them.
+    std::vector<uint64_t> customers;
   };
   absl::StatusOr<Erased> Erase(uint32_t workspace_id, uint64_t profile_id, bool suppress,
                                rocksdb::WriteBatch* batch);

@@ -369,6 +369,15 @@ TEST_F(ProfileEngineTest, EraseLeavesNothingOfTheCustomerInAnyColumnFamily) {
     ASSERT_TRUE(log.Put(store_->decisions(), storage::ContactKey(1, Hash64(ProfileIdString(id))),
                         R"({"contacts":[["erase-action","email",1]],"negatives":[]})")
                     .ok());
+    // Decision 11 waits for its reward and 14 for approval; so does 13, somebody else's. Trigger
+    // counts of the profile and of the visitor it was (server/experience_service.cc).
+    ASSERT_TRUE(log.Put(store_->decisions(), storage::RewardDueKey(1, 5000, 11), "p").ok());
+    ASSERT_TRUE(log.Put(store_->decisions(), storage::ApprovalDueKey(1, 6000, 14), "").ok());
+    ASSERT_TRUE(log.Put(store_->decisions(), storage::RewardDueKey(1, 5000, 13), "p").ok());
+    ASSERT_TRUE(log.Put(store_->caps(), storage::TriggerCountKey(1, id), "count").ok());
+    ASSERT_TRUE(
+        log.Put(store_->caps(), storage::TriggerCountKey(1, VisitorIndex(visitor)), "count").ok());
+    ASSERT_TRUE(log.Put(store_->caps(), storage::TriggerCountKey(1, 999), "count").ok());
     ASSERT_TRUE(store_->Write(&log).ok());
   }
 
@@ -383,6 +392,17 @@ TEST_F(ProfileEngineTest, EraseLeavesNothingOfTheCustomerInAnyColumnFamily) {
   EXPECT_LT(engine_->cached_profiles(), cached) << "no longer held in memory";
   EXPECT_FALSE(store_->Get(store_->decisions(), storage::DecisionKey(1, 11))->has_value());
   EXPECT_TRUE(store_->Get(store_->decisions(), storage::DecisionKey(1, 13))->has_value());
+  EXPECT_FALSE(store_->Get(store_->decisions(), storage::RewardDueKey(1, 5000, 11))->has_value());
+  EXPECT_FALSE(store_->Get(store_->decisions(), storage::ApprovalDueKey(1, 6000, 14))->has_value());
+  EXPECT_TRUE(store_->Get(store_->decisions(), storage::RewardDueKey(1, 5000, 13))->has_value());
+  EXPECT_FALSE(store_->Get(store_->caps(), storage::TriggerCountKey(1, id))->has_value());
+  EXPECT_FALSE(store_
+                   ->Get(store_->caps(), storage::TriggerCountKey(
+                                             1, VisitorIndex(VisitorHash("userId", "erase-user"))))
+                   ->has_value());
+  EXPECT_TRUE(store_->Get(store_->caps(), storage::TriggerCountKey(1, 999))->has_value());
+  EXPECT_NE(std::find(erased->customers.begin(), erased->customers.end(), id),
+            erased->customers.end());
   EXPECT_EQ(Occurrences(*store_, "erase-"), std::vector<std::string>{});
   EXPECT_EQ(ProfileEngine::ReadProfile(*store_, 1, id).status().code(),
             absl::StatusCode::kNotFound);
@@ -409,6 +429,12 @@ TEST_F(ProfileEngineTest, SuppressedIdentifiersAreNotStoredAgainAcrossRestarts) 
   EXPECT_EQ(last_outcome_, ProfileEngine::Outcome::kSuppressed);
   Ingest(R"("type":"page","userId":"still-here")");
   EXPECT_EQ(last_outcome_, ProfileEngine::Outcome::kFolded);
+  // An alias from the erased userId: no longer in the graph, previousId would be taken for an
+  // anonymousId and bring it back as one.
+  Ingest(R"("type":"alias","userId":"new-name","previousId":"gone")");
+  EXPECT_EQ(last_outcome_, ProfileEngine::Outcome::kSuppressed);
+  EXPECT_EQ(Find("anonymousId", "gone"), 0u);
+  EXPECT_EQ(Find("userId", "new-name"), 0u);
 }
 
 TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApart) {

@@ -92,6 +92,12 @@ std::string ProfileKey(uint32_t workspace_id, uint64_t profile) {
   return EventKey(workspace_id, profile);  // the same [u32][u64] layout
 }
 
+std::string TriggerCountKey(uint32_t workspace_id, uint64_t customer) {
+  std::string key = ProfileKey(workspace_id, customer);
+  key.append("triggers");
+  return key;
+}
+
 std::string TimelineKey(uint32_t workspace_id, uint64_t profile, uint64_t sequence) {
   std::string key;
   key.reserve(kTimelineKeyBytes);

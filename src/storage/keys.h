@@ -83,6 +83,9 @@ std::string IdentityKey(uint32_t workspace_id, std::string_view type, std::strin
 // is keyed by, looked up for every identifier of every event.
 Hash128 IdentityFingerprint(uint32_t workspace_id, std::string_view type, std::string_view value);
 std::string ProfileKey(uint32_t workspace_id, uint64_t profile);
+// The `caps` row of a customer's experience triggers shown today: [workspace u32][customer
+// u64]"triggers", the customer being a profile id or a first-time visitor's state::VisitorIndex.
+std::string TriggerCountKey(uint32_t workspace_id, uint64_t customer);
 std::string TimelineKey(uint32_t workspace_id, uint64_t profile, uint64_t sequence);
 inline constexpr size_t kTimelineKeyBytes = 20;
 // The meta key that marks an erased identifier as suppressed: "suppressed/" + [workspace u32]

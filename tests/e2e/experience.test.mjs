@@ -207,6 +207,21 @@ test('triggers come from real data, need personalization consent and stop at the
   server = await startServer({ config: await exampleConfig(), dataDir });
   e = (await experience({ userId: user, items: [sku] })).json;
   assert.equal(e.triggersWithheld, 'daily_cap_reached');
+
+  // Erasing a customer erases their count, kept in the store (visitors[0], read from it after
+  // the restart) or held in memory (a visitor capped since).
+  const capped = [visitors[0], `v-${randomUUID()}`];
+  const ask = async (anonymousId) =>
+    (await experience({ anonymousId, items: [sku], context: { consent: { personalization: true } } })).json;
+  for (let i = 0; i < 3; i += 1) assert.equal((await ask(capped[1])).triggersWithheld, null);
+  for (const anonymousId of capped) {
+    assert.equal((await ask(anonymousId)).triggersWithheld, 'daily_cap_reached');
+    await track([{ type: 'identify', anonymousId, traits: { plan: 'free' } }]);
+    const found = await admin(`/v1/profiles/lookup?anonymousId=${anonymousId}`);
+    assert.equal(found.status, 200, found.text);
+    assert.equal((await admin(`/v1/profiles/${found.json.profileId}`, { method: 'DELETE' })).status, 200);
+    assert.equal((await ask(anonymousId)).triggersWithheld, null, anonymousId);
+  }
 });
 
 test('bad experience requests get clear errors', async () => {

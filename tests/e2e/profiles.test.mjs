@@ -281,6 +281,26 @@ test('consent: set through the API and from events; denied cross_device stops me
   const profile = (await admin(`/v1/profiles/${userProfile}`)).json;
   assert.equal(profile.consent.marketing_email.state, 'denied');
 
+  // The latest statement wins, whichever way it arrives: a sync of old preferences changes
+  // nothing, and a time ahead of the server's counts as when it was received.
+  res = await admin(`/v1/profiles/${userProfile}/consent`, {
+    method: 'PUT',
+    body: { purposes: { marketing_email: 'granted' }, timestamp: '2019-01-01T00:00:00Z', source: 'old-sync' },
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.consent.marketing_email.state, 'denied');
+  assert.equal(res.json.consent.marketing_email.source, 'api:preference-center');
+  res = await admin(`/v1/profiles/${userProfile}/consent`, {
+    method: 'PUT',
+    body: { purposes: { marketing_email: 'granted' }, timestamp: '2099-01-01T00:00:00Z' },
+  });
+  assert.equal(res.json.consent.marketing_email.state, 'granted');
+  assert.ok(Date.parse(res.json.consent.marketing_email.at) <= Date.now(), res.text);
+  res = await post([{ type: 'track', event: 'Unsubscribed', userId: user,
+    context: { consent: { marketing_email: 'denied' } } }]);
+  assert.equal(res.status, 200);
+  assert.equal((await admin(`/v1/profiles/${userProfile}`)).json.consent.marketing_email.state, 'denied');
+
   const bad = [
     [{ purposes: { telepathy: 'granted' } }, 400, 'purposes.telepathy'],
     [{ purposes: { analytics: 'maybe' } }, 400, 'purposes.analytics'],
