@@ -2984,8 +2984,11 @@ absl::Status DecideService::RecordContacts(
 
 bool DecideService::BudgetSpent(const decide::Action& a, const BudgetUse& use, int64_t day) {
   const int64_t today = use.day == day ? use.count : 0;
+  // Sums of decimal costs are not exact in binary (0.1 + 0.1 + 0.1 > 0.3): what is over by less
+  // than a billionth of the budget is within it (far below any currency's smallest unit).
+  const double allowed = a.budget_total_spend * (1 + 1e-9);
   return (a.budget_per_day > 0 && today >= a.budget_per_day) ||
-         (a.budget_total_spend > 0 && use.spent + a.cost > a.budget_total_spend);
+         (a.budget_total_spend > 0 && use.spent + a.cost > allowed);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, DecideService::BudgetUse>>>

@@ -1116,6 +1116,24 @@ test('budgets: per day and total spend, across customers and restarts', async (t
   assert.equal(await promo.stop(), 0);
 });
 
+test('budgets: a total spend in cents is spent to the cent (0.1 + 0.1 + 0.1 is 0.3)', async (t) => {
+  const promo = await startServer({
+    t,
+    config: BUDGET_CONFIG.replace('cost: 5, budget: {total_spend: 10}', 'cost: 0.1, budget: {total_spend: 0.3}'),
+  });
+  const coupons = [];
+  for (const user of ['a', 'b', 'c', 'd']) {
+    const res = await promo.request('/v1/decide', {
+      body: { userId: user, decisionPoint: 'p' },
+      headers: { authorization: basic('wk_promo') },
+    });
+    assert.equal(res.status, 200, res.text);
+    coupons.push(res.json.slots.some((s) => s.action === 'coupon'));
+  }
+  assert.deepEqual(coupons, [true, true, true, false]);
+  assert.equal(await promo.stop(), 0);
+});
+
 test('budgets: deferred decisions spend at activation, and one past the budget is not activated', async (t) => {
   const promo = await startServer({ t, config: BUDGET_CONFIG });
   const post = (p, body) => promo.request(p, { body, headers: { authorization: basic('wk_promo') } });
