@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   int port = -1;
 
   // --data "" is a mistake (an unset shell variable, say), not a request for ./data; --host ""
-  // is one too, not a request for every interface.
+  // is one too, not a request for every interface, and --config "" not one for the defaults.
   const auto not_empty = [](const char* what) {
     return CLI::Validator(
         [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; },
@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
         ->check(not_empty("DIR"));
   };
   auto add_common = [&](CLI::App* cmd) {
-    cmd->add_option("--config", config_file, "YAML config file (env WHISPERER_CONFIG)");
+    cmd->add_option("--config", config_file, "YAML config file (env WHISPERER_CONFIG)")
+        ->check(not_empty("FILE"));
     add_data(cmd);
   };
 
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
   whisperer::server::ReplayCommand replay_cmd;
   CLI::App* replay = app.add_subcommand(
       "replay", "Run a file of events through the configured journeys; print their funnels");
-  replay->add_option("--config", config_file, "YAML config file (env WHISPERER_CONFIG)");
+  replay->add_option("--config", config_file, "YAML config file (env WHISPERER_CONFIG)")
+      ->check(not_empty("FILE"));
   replay
       ->add_option("file", replay_cmd.file,
                    "file of one event per line, .gz or plain, in time order")
@@ -245,7 +247,15 @@ int main(int argc, char** argv) {
 
   // Defaults < file < environment < flags.
   if (config_file.empty()) {
-    if (const char* env = std::getenv("WHISPERER_CONFIG")) config_file = env;
+    if (const char* env = std::getenv("WHISPERER_CONFIG")) {
+      if (*env == '\0') {
+        return Fail(whisperer::MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                                         "environment variable WHISPERER_CONFIG: may not be "
+                                         "empty (unset it to run with the defaults)"),
+                    2);
+      }
+      config_file = env;
+    }
   }
   Config config;
   if (!config_file.empty()) {

@@ -770,6 +770,15 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
     assert.equal(res.code, 2, `whisperer ${cmd} --data '': exit ${res.code}\n${res.stderr}`);
     assert.match(res.stderr, /--data: must not be empty/);
   }
+  // So is an empty --config, or WHISPERER_CONFIG: not the defaults.
+  for (const cmd of [['serve', '--data', data], ['replay', path.join(dir, 'none.ndjson')]]) {
+    const res = await runCli([...cmd, '--config', '']);
+    assert.equal(res.code, 2, `whisperer ${cmd} --config '': exit ${res.code}\n${res.stderr}`);
+    assert.match(res.stderr, /--config: must not be empty/);
+  }
+  const noConfig = await runCli(['serve', '--data', data], { env: { WHISPERER_CONFIG: '' } });
+  assert.equal(noConfig.code, 2, noConfig.stderr);
+  assert.match(noConfig.stderr, /WHISPERER_CONFIG: may not be empty \(unset it to run with the defaults\) \[invalid_config\]/);
   // So is an empty --host: not every interface.
   const noHost = await runCli(['serve', '--host', '', '--data', data]);
   assert.equal(noHost.code, 2, noHost.stderr);
