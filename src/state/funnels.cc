@@ -57,17 +57,26 @@ int64_t FunnelCounts::TimeQuantile(size_t stage, double q) const {
 
 void CountStep(const JourneyStep& step, size_t stages, FunnelCounts* c) {
   c->Resize(stages);
+  // A step taken back subtracts what it added (never below zero: a row that started again
+  // after corruption may not hold it).
+  auto count = [&](uint64_t& n) {
+    if (!step.taken_back) {
+      ++n;
+    } else if (n > 0) {
+      --n;
+    }
+  };
   if (step.from >= 0 && static_cast<size_t>(step.from) < stages &&
       step.to != JourneyStep::kExited) {
-    c->moved_on[static_cast<size_t>(step.from)]++;
-    c->time_in_stage[static_cast<size_t>(step.from)][Bucket(step.in_stage_ms)]++;
+    count(c->moved_on[static_cast<size_t>(step.from)]);
+    count(c->time_in_stage[static_cast<size_t>(step.from)][Bucket(step.in_stage_ms)]);
   }
   if (step.to == JourneyStep::kConverted) {
-    c->converted++;
+    count(c->converted);
   } else if (step.to == JourneyStep::kExited) {
-    c->exited++;
+    count(c->exited);
   } else if (step.to >= 0 && static_cast<size_t>(step.to) < stages) {
-    c->entered[static_cast<size_t>(step.to)]++;
+    count(c->entered[static_cast<size_t>(step.to)]);
   }
 }
 

@@ -43,7 +43,8 @@ struct FunnelCounts {
   int64_t TimeQuantile(size_t stage, double q) const;
 };
 
-// Counts one step (state/journeys.h) into `counts`, sized for `stages` stages.
+// Counts one step (state/journeys.h) into `counts`, sized for `stages` stages; a step
+// taken_back is counted out.
 void CountStep(const JourneyStep& step, size_t stages, FunnelCounts* counts);
 
 std::string FunnelKey(uint32_t workspace_id, std::string_view journey, int64_t version, int64_t day,

@@ -204,14 +204,49 @@ void RunningDeadlines(const Profile& profile, std::vector<JourneyDeadline>* dead
   }
 }
 
-void MergeJourneys(Profile& survivor, const Profile& loser) {
+void MergeJourneys(Profile& survivor, const Profile& loser,
+                   std::vector<std::pair<std::string, JourneyState>>* dropped) {
   for (const auto& [id, theirs] : loser.journeys) {
     auto it = survivor.journeys.find(id);
     if (it == survivor.journeys.end()) {
       survivor.journeys.emplace(id, theirs);
     } else if (Rank(theirs) > Rank(it->second)) {
+      if (dropped != nullptr) dropped->emplace_back(id, std::move(it->second));
       it->second = theirs;
+    } else if (dropped != nullptr) {
+      dropped->emplace_back(id, theirs);
     }
+  }
+}
+
+void UncountRound(const Journey& journey, const JourneyState& state,
+                  std::vector<JourneyStep>* steps) {
+  if (state.version != journey.version || state.status.empty()) return;
+  // The round began with the latest entry (a transition from outside the journey).
+  auto start = std::find_if(state.history.rbegin(), state.history.rend(),
+                            [](const JourneyTransition& t) { return t.from.empty(); });
+  if (start == state.history.rend() || start->at_ms != state.started_ms) return;
+  int64_t entered_ms = 0;  // of the stage being left
+  for (auto t = start.base() - 1; t != state.history.end(); ++t) {
+    JourneyStep step;
+    step.journey = &journey;
+    step.from = t->from.empty() ? -1 : journey.StageIndex(t->from);
+    step.to = t->to == kConverted ? JourneyStep::kConverted
+              : t->to == kExited  ? JourneyStep::kExited
+                                  : journey.StageIndex(t->to);
+    // Stages renamed since, or a move counted in another version's funnel: left as counted.
+    if ((!t->from.empty() && step.from < 0) || step.to == -1 || t->reason == "version_changed") {
+      return;
+    }
+    step.in_stage_ms = step.from >= 0 ? std::max<int64_t>(0, t->at_ms - entered_ms) : 0;
+    step.started_ms = state.started_ms;
+    step.device = state.entry_device;
+    step.source = state.entry_source;
+    step.persona = state.entry_persona;
+    step.version = journey.version;
+    step.taken_back = true;
+    steps->push_back(std::move(step));
+    entered_ms = t->at_ms;
   }
 }
 

@@ -97,6 +97,7 @@ struct JourneyStep {
   std::string source;       // UTM source of the entering event
   std::string persona;      // the customer's persona when entering ("" for none)
   int64_t version = 0;      // the journey version whose funnel counts it
+  bool taken_back = false;  // counted out again: a round a merge dropped (UncountRound)
   static constexpr int kConverted = -3;
   static constexpr int kExited = -4;
 };
@@ -120,7 +121,17 @@ bool FireJourneyTimeout(const Journey& journey, Profile& profile, const JourneyD
 // Appends the deadline of every journey stage `profile` is in that has a running timeout.
 void RunningDeadlines(const Profile& profile, std::vector<JourneyDeadline>* deadlines);
 
-// Keeps the further progress of each journey in `survivor` (MergeProfiles calls it).
-void MergeJourneys(Profile& survivor, const Profile& loser);
+// Keeps the further progress of each journey in `survivor` (MergeProfiles calls it). The state
+// that lost, of a journey both were in, goes to `dropped` (when given) with the journey's id.
+void MergeJourneys(Profile& survivor, const Profile& loser,
+                   std::vector<std::pair<std::string, JourneyState>>* dropped = nullptr);
+
+// The steps that counted the current round of `state` in the funnel of `journey` (read from its
+// history), marked taken_back: counting them takes the round out of the funnel, as when a merge
+// drops it (the merged customer is one customer, counted once, with the further progress).
+// Nothing when the state is of another version of the journey (its round was counted in that
+// version's funnel, partly) or its round's start is no longer in its history.
+void UncountRound(const Journey& journey, const JourneyState& state,
+                  std::vector<JourneyStep>* steps);
 
 }  // namespace whisperer::state

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/timestamp.h"
+#include "state/funnels.h"
 
 namespace whisperer::state {
 namespace {
@@ -195,14 +196,57 @@ TEST_F(JourneysTest, MergeKeepsTheFurtherProgress) {
   laptop.journeys["shop"].stage_index = 2;
   laptop.journeys["shop"].status = "active";
   laptop.journeys["other"].status = "converted";
-  MergeJourneys(phone, laptop);
+  std::vector<std::pair<std::string, JourneyState>> dropped;
+  MergeJourneys(phone, laptop, &dropped);
   EXPECT_EQ(phone.journeys.at("shop").stage, "cart");
   EXPECT_EQ(phone.journeys.at("other").status, "converted");
+  ASSERT_EQ(dropped.size(), 1u);  // the phone's round in shop, which lost
+  EXPECT_EQ(dropped[0].first, "shop");
+  EXPECT_EQ(dropped[0].second.stage, "landing");
   Profile converted;
   converted.journeys["shop"].status = "converted";
   converted.journeys["shop"].stage_index = 0;
   MergeJourneys(converted, phone);
   EXPECT_EQ(converted.journeys.at("shop").status, "converted");
+}
+
+TEST_F(JourneysTest, UncountRoundTakesTheLatestRoundOutOfTheFunnel) {
+  JourneySpec again = Funnel();
+  again.reentry = true;
+  Use(again);
+  // Round 1: in and out. Round 2: landing, cart after 1 s, converted.
+  Event("track", "Landing", 0);
+  Event("track", "Unsubscribed", 10);
+  Event("track", "Landing", 20);
+  Event("track", "Product Added", 1020);
+  Event("track", "Order Completed", 1500);
+  FunnelCounts counts;
+  for (const JourneyStep& s : effects_.steps) CountStep(s, 4, &counts);
+  FunnelCounts round1;
+  for (size_t i = 0; i < 2; ++i) CountStep(effects_.steps[i], 4, &round1);
+  ASSERT_EQ(counts.entered[0], 2u);
+  ASSERT_EQ(counts.converted, 1u);
+
+  std::vector<JourneyStep> back;
+  UncountRound(*journeys_[0], State(), &back);
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_TRUE(back[0].taken_back);
+  EXPECT_EQ(back[1].in_stage_ms, 1000);
+  EXPECT_EQ(back[1].started_ms, kT0 + 20);
+  for (const JourneyStep& s : back) CountStep(s, 4, &counts);
+  // What is left is the first round's counts.
+  EXPECT_EQ(counts.entered, round1.entered);
+  EXPECT_EQ(counts.moved_on, round1.moved_on);
+  EXPECT_EQ(counts.time_in_stage, round1.time_in_stage);
+  EXPECT_EQ(counts.converted, 0u);
+  EXPECT_EQ(counts.exited, 1u);
+
+  // A state of another version is left as counted.
+  JourneyState other = State();
+  other.version = 7;
+  back.clear();
+  UncountRound(*journeys_[0], other, &back);
+  EXPECT_TRUE(back.empty());
 }
 
 TEST(CompileJourney, ErrorsNameWhereTheConditionIsAndTheColumn) {

@@ -516,7 +516,8 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
   }
 }
 
-void MergeProfiles(Profile& s, Profile&& l, MergeRecord record) {
+void MergeProfiles(Profile& s, Profile&& l, MergeRecord record,
+                   std::vector<std::pair<std::string, JourneyState>>* dropped_journeys) {
   for (const Identifier& id : l.identifiers) AddIdentifier(s, id);
   for (auto& [key, value] : l.traits) SetTrait(s, key, std::move(value.json), value.set_at_ms);
   s.seen.Absorb(l.seen);
@@ -568,7 +569,7 @@ void MergeProfiles(Profile& s, Profile&& l, MergeRecord record) {
   AddUnique(s.absorbed, l.id);
   for (uint64_t id : l.absorbed) AddUnique(s.absorbed, id);
   for (uint64_t id : l.separated) AddUnique(s.separated, id);
-  MergeJourneys(s, l);
+  MergeJourneys(s, l, dropped_journeys);
   MergePersonas(s, l);
   MergeTexts(s.text, l.text);
   s.bot_events += l.bot_events;

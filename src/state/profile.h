@@ -365,8 +365,11 @@ void FoldEvent(Profile& profile, const EventFacts& facts, const DeviceFacts* dev
 
 // Folds `loser` into `survivor`: identifiers and lists united, counts summed, traits and consent
 // by latest time, merge histories concatenated and `record` appended; text sentiment counts
-// summed, means weighted by their counts, the latest text and intent by event time.
-void MergeProfiles(Profile& survivor, Profile&& loser, MergeRecord record);
+// summed, means weighted by their counts, the latest text and intent by event time; of each
+// journey both were in, the further progress (the state that lost goes to `dropped_journeys`
+// when given: state/journeys.h MergeJourneys).
+void MergeProfiles(Profile& survivor, Profile&& loser, MergeRecord record,
+                   std::vector<std::pair<std::string, JourneyState>>* dropped_journeys = nullptr);
 
 // `key`: the time `ms` in ISO 8601 (UTC, milliseconds), or null when 0.
 void WriteTime(JsonWriter& w, std::string_view key, int64_t ms);

@@ -344,7 +344,17 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     record.message_id = std::string(facts->message_id);
     record.event_type = std::string(api::EventTypeName(facts->type));
     record.identifiers = ids;
-    MergeProfiles(*target, std::move(**loser), std::move(record));
+    std::vector<std::pair<std::string, JourneyState>> dropped;
+    MergeProfiles(*target, std::move(**loser), std::move(record), &dropped);
+    // The merged customer is one customer in each funnel, with the further progress: the round
+    // that lost is counted out.
+    std::vector<JourneyStep> taken_back;
+    for (const auto& [journey_id, state] : dropped) {
+      for (const auto& j : settings.journeys) {
+        if (j->id == journey_id) UncountRound(*j, state, &taken_back);
+      }
+    }
+    if (absl::Status s = CountSteps(workspace_id, taken_back); !s.ok()) return s;
     rocksdb::Status s = batch->Put(store_->profiles(), storage::ProfileKey(workspace_id, loser_id),
                                    storage::MergedIntoValue(target->id));
     if (!s.ok()) return RocksError(s);

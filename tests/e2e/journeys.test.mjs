@@ -361,6 +361,50 @@ test('whisperer personas discover clusters the stored profiles while a server ru
   assert.match(empty.stderr, /no whisperer data directory/);
 });
 
+test('two devices of one customer merge: the funnel counts the customer once, with the further progress', async (t) => {
+  const shop = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: shop
+    write_keys: [wk_j]
+    admin_keys: [ak_j]
+    journeys:
+      - id: onboarding
+        version: 1
+        stages:
+          - {id: signup, entry: "event.name == 'Signed Up'"}
+          - {id: setup, entry: "event.name == 'Setup Done'"}
+        goal: "event.name == 'Subscribed'"
+`,
+  });
+  const post = async (batch) => {
+    const res = await shop.request('/v1/batch', { body: { batch }, headers: { authorization: 'Bearer wk_j' } });
+    assert.equal(res.status, 200, res.text);
+  };
+  const stages = async () => {
+    const res = await shop.request('/v1/journeys/onboarding/funnel', { headers: { authorization: 'Bearer ak_j' } });
+    assert.equal(res.status, 200, res.text);
+    const [all] = res.json.groups;
+    return { stages: all.stages.map((s) => [s.id, s.entered, s.movedOn]), converted: all.converted };
+  };
+  // The phone gets to setup, the laptop only signs up; then both turn out to be u-1.
+  await post([
+    { type: 'track', anonymousId: 'phone', event: 'Signed Up' },
+    { type: 'track', anonymousId: 'phone', event: 'Setup Done' },
+    { type: 'track', anonymousId: 'laptop', event: 'Signed Up' },
+  ]);
+  assert.deepEqual((await stages()).stages, [['signup', 2, 1], ['setup', 1, 0]]);
+  await post([
+    { type: 'identify', userId: 'u-1', anonymousId: 'laptop' },
+    { type: 'identify', userId: 'u-1', anonymousId: 'phone' },
+  ]);
+  assert.deepEqual(await stages(), { stages: [['signup', 1, 1], ['setup', 1, 0]], converted: 0 });
+  await post([{ type: 'track', userId: 'u-1', event: 'Subscribed' }]);
+  assert.deepEqual(await stages(), { stages: [['signup', 1, 1], ['setup', 1, 1]], converted: 1 });
+  assert.equal(await shop.stop(), 0);
+});
+
 test('a raised journey version: the old version funnel stays readable with ?version=', async (t) => {
   const journey = (version, stages) => `
 workspaces:
