@@ -226,6 +226,7 @@ absl::Status ParseJourneys(Reader& r, std::string_view file, const YAML::Node& l
     JourneyConfig jc;
     WHISPERER_RETURN_IF_ERROR(EntryId(r, file, n, jp, "journey", &ids, &jc.id));
     WHISPERER_RETURN_IF_ERROR(r.Uint(n["version"], jp + ".version", &jc.version, 1, 1'000'000));
+    jc.version_ref = RefOf(file, n["version"] ? n["version"] : n, jp + ".version");
     WHISPERER_RETURN_IF_ERROR(r.Bool(n["reentry"], jp + ".reentry", &jc.reentry));
     if (!n["goal"]) return ConfigError(file, n, jp + ".goal", "a journey needs a goal condition");
     WHISPERER_RETURN_IF_ERROR(r.String(n["goal"], jp + ".goal", &jc.goal));
@@ -245,8 +246,13 @@ absl::Status ParseJourneys(Reader& r, std::string_view file, const YAML::Node& l
       WHISPERER_RETURN_IF_ERROR(r.Map(st, sp, {"id", "entry", "timeout"}));
       JourneyConfig::Stage stage;
       WHISPERER_RETURN_IF_ERROR(r.String(st["id"], sp + ".id", &stage.id));
-      if (!ValidIdName(stage.id) || stage.id == "exit") {
-        return ConfigError(file, st, sp + ".id", "must be 1-64 letters, digits or _, not `exit`");
+      // `exit` is a timeout's target; `converted` and `exited` are what profile.journeys.<id>
+      // says of a customer who finished.
+      if (!ValidIdName(stage.id) || stage.id == "exit" || stage.id == "converted" ||
+          stage.id == "exited") {
+        return ConfigError(file, st, sp + ".id",
+                           "must be 1-64 letters, digits or _, not `exit`, `converted` or "
+                           "`exited`");
       }
       if (!stage_ids.insert(stage.id).second) {
         return ConfigError(file, st, sp + ".id", "names a stage twice");
@@ -260,7 +266,8 @@ absl::Status ParseJourneys(Reader& r, std::string_view file, const YAML::Node& l
         WHISPERER_RETURN_IF_ERROR(r.Duration(t["after"], sp + ".timeout.after", &stage.timeout_ms));
         WHISPERER_RETURN_IF_ERROR(r.String(t["to"], sp + ".timeout.to", &stage.timeout_to));
         if (stage.timeout_ms <= 0 || stage.timeout_to.empty()) {
-          return ConfigError(file, t, sp + ".timeout", "needs `after` (a duration) and `to`");
+          return ConfigError(file, t, sp + ".timeout",
+                             "needs `after` (a duration above 0) and `to`");
         }
         stage.timeout_ref = RefOf(file, t["to"], sp + ".timeout.to");
       }

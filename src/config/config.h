@@ -37,6 +37,7 @@ struct SourceRef {
 struct JourneyConfig {
   std::string id;
   int64_t version = 1;
+  SourceRef version_ref;  // the `version` key, or the journey when it has none
   struct Stage {
     std::string id;
     std::string entry;  // condition (expr/expr.h)

@@ -179,13 +179,17 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "        stages: [{id: s, entry: 'true'}, {id: s, entry: 'true'}]\n",
             "names a stage twice", "workspaces[0].journeys[0].stages[1].id"},
            {"workspaces:\n  - name: a\n    journeys:\n      - id: j\n        goal: 'true'\n"
+            "        stages: [{id: a, entry: 'true'}, {id: converted, entry: 'true'}]\n",
+            "not `exit`, `converted` or `exited`", "workspaces[0].journeys[0].stages[1].id"},
+           {"workspaces:\n  - name: a\n    journeys:\n      - id: j\n        goal: 'true'\n"
             "        stages:\n          - {id: a, entry: 'true'}\n"
             "          - {id: b, entry: 'true', timeout: {after: 3s, to: a}}\n",
             "x.yaml:8: workspaces[0].journeys[0].stages[1].timeout.to: must name a later stage",
             "workspaces[0].journeys[0].stages[1].timeout.to"},
            {"workspaces:\n  - name: a\n    journeys:\n      - id: j\n        goal: 'true'\n"
             "        stages: [{id: a, entry: 'true', timeout: {after: 3s}}]\n",
-            "needs `after` (a duration) and `to`", "workspaces[0].journeys[0].stages[0].timeout"},
+            "needs `after` (a duration above 0) and `to`",
+            "workspaces[0].journeys[0].stages[0].timeout"},
            {"workspaces:\n  - name: a\n    identity:\n      limits: {fax: 1}\n",
             "x.yaml:4: workspaces[0].identity.limits.fax: unknown identifier type",
             "workspaces[0].identity.limits.fax"},

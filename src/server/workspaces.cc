@@ -134,6 +134,7 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
     state::JourneySpec spec;
     spec.id = jc.id;
     spec.version = jc.version;
+    spec.version_where = jc.version_ref.Describe();
     spec.reentry = jc.reentry;
     spec.goal = jc.goal;
     spec.goal_where = jc.goal_ref.Describe();
@@ -223,11 +224,42 @@ absl::StatusOr<std::vector<Workspace>> CompileWorkspaces(const config::Config& c
   return out;
 }
 
+// A journey version's stages are kept (meta `journey/<workspace>/<id>/<version>`: the stage ids
+// in order) the first time it runs. Customers' states name their stage, and the funnel rows of a
+// version count by position: stages changed under the same version would strand customers in a
+// stage that is gone and count them under another's name, so that is refused.
+namespace {
+absl::Status CheckJourneyStages(storage::Store* store, const Workspace& ws) {
+  for (const std::shared_ptr<const state::Journey>& j : ws.profiles.journeys) {
+    std::string stages;
+    for (const state::Journey::Stage& st : j->stages) {
+      StrAppend(&stages, stages.empty() ? "" : ", ", st.id);
+    }
+    const std::string key = StrCat("journey/", ws.name, "/", j->id, "/", j->version);
+    absl::StatusOr<std::optional<std::string>> kept = store->GetMeta(key);
+    if (!kept.ok()) return kept.status();
+    if (!kept->has_value()) {
+      if (absl::Status s = store->PutMeta(key, stages); !s.ok()) return s;
+    } else if (**kept != stages) {
+      return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                       StrCat(j->version_where, ": journey `", j->id, "` version ", j->version,
+                              " ran with the stages ", **kept, " and now has ", stages,
+                              ": raise `version` when the stages change (customers in a stage "
+                              "that is gone then leave it, and each version keeps its own "
+                              "funnel)"),
+                       "version");
+    }
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
 absl::Status AssignFromStore(storage::Store* store, std::vector<Workspace>* workspaces) {
   for (Workspace& ws : *workspaces) {
     absl::StatusOr<uint32_t> id = IdFor(store, ws.name);
     if (!id.ok()) return id.status();
     ws.id = *id;
+    if (absl::Status s = CheckJourneyStages(store, ws); !s.ok()) return s;
     if (ws.write_keys.empty()) {
       absl::StatusOr<std::string> key = GeneratedKey(store, ws.name, "write", "wk_");
       if (!key.ok()) return key.status();

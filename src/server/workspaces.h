@@ -54,7 +54,8 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
 absl::StatusOr<std::vector<Workspace>> CompileWorkspaces(const config::Config& config);
 
 // Gives each compiled workspace its id, and a generated key of each kind it has none of, from
-// the store (created and kept there on first use).
+// the store (created and kept there on first use). Refuses (invalid_config, naming the journey's
+// `version`) a journey version whose stages are not those it first ran with here.
 absl::Status AssignFromStore(storage::Store* store, std::vector<Workspace>* workspaces);
 
 // CompileWorkspaces then AssignFromStore.

@@ -54,6 +54,39 @@ TEST(WorkspacesTest, IdsArePermanentAndConfiguredKeysUsedAsGiven) {
   EXPECT_EQ(FindWorkspaceId(*store, "nope").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(WorkspacesTest, AJourneyVersionKeepsTheStagesItFirstRanWith) {
+  testing::TempDir dir;
+  auto store = Open(dir.str());
+  auto config = [](int64_t version, std::vector<std::string> stages) {
+    config::WorkspaceConfig w;
+    w.name = "shop";
+    config::JourneyConfig j;
+    j.id = "onboarding";
+    j.version = version;
+    j.version_ref = {"w.yaml", 7, "workspaces[0].journeys[0].version"};
+    j.goal = "false";
+    for (std::string& id : stages) j.stages.push_back({std::move(id), "true", {}, 0, "", {}});
+    w.journeys.push_back(std::move(j));
+    config::Config c;
+    c.workspaces.push_back(std::move(w));
+    return c;
+  };
+  ASSERT_TRUE(ResolveWorkspaces(store.get(), config(1, {"signup", "setup"})).ok());
+  ASSERT_TRUE(ResolveWorkspaces(store.get(), config(1, {"signup", "setup"})).ok());
+  absl::StatusOr<std::vector<Workspace>> changed =
+      ResolveWorkspaces(store.get(), config(1, {"signup", "invite"}));
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(ErrorCodeOf(changed.status()), "invalid_config");
+  EXPECT_EQ(changed.status().message(),
+            "w.yaml:7: workspaces[0].journeys[0].version: journey `onboarding` version 1 ran with "
+            "the stages signup, setup and now has signup, invite: raise `version` when the stages "
+            "change (customers in a stage that is gone then leave it, and each version keeps its "
+            "own funnel)");
+  // A raised version may have other stages; the earlier one keeps its own.
+  ASSERT_TRUE(ResolveWorkspaces(store.get(), config(2, {"signup", "invite"})).ok());
+  EXPECT_FALSE(ResolveWorkspaces(store.get(), config(2, {"signup"})).ok());
+}
+
 TEST(WorkspacesTest, KeyRingRefusesAKeyUsedTwice) {
   std::vector<Workspace> ws = {{"a", 1, {"same"}, {"a1"}}, {"b", 2, {"same"}, {"b1"}}};
   auto ring = BuildKeyRing(ws);

@@ -87,7 +87,7 @@ absl::StatusOr<std::shared_ptr<const Journey>> CompileJourney(const JourneySpec&
   absl::StatusOr<expr::Expr> goal = CompileCondition(spec.goal, spec.goal_where);
   if (!goal.ok()) return goal.status();
   auto j = std::make_shared<Journey>(
-      Journey{spec.id, spec.version, {}, *std::move(goal), {}, spec.reentry});
+      Journey{spec.id, spec.version, spec.version_where, {}, *std::move(goal), {}, spec.reentry});
   if (!spec.exit.empty()) {
     absl::StatusOr<expr::Expr> exit = CompileCondition(spec.exit, spec.exit_where);
     if (!exit.ok()) return exit.status();

@@ -43,6 +43,7 @@ namespace whisperer::state {
 struct JourneySpec {
   std::string id;
   int64_t version = 1;
+  std::string version_where;  // where the version was written, for errors
   struct Stage {
     std::string id;
     std::string entry;
@@ -67,6 +68,7 @@ struct Journey {
 
   std::string id;
   int64_t version = 1;
+  std::string version_where;  // JourneySpec's
   std::vector<Stage> stages;
   expr::Expr goal;
   std::optional<expr::Expr> exit;

@@ -485,6 +485,12 @@ ${stages.map(([id, entry]) => `          - {id: ${id}, entry: "${entry}"}`).join
     assert.equal(res.json.error.field, 'version');
   }
   assert.equal(await shop.stop(), 0);
+  // Version 2's stages changed without raising it: refused at start, naming the version.
+  const edited = path.join(await makeTempDir(t), 'edited.yaml');
+  await fsp.writeFile(edited, journey(2, [['signup', "event.name == 'Signed Up'"], ['invited', "event.name == 'Invited'"]]));
+  const refused = await runCli(['serve', '--port', '0', '--config', edited, '--data', dataDir]);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /edited\.yaml:\d+: workspaces\[0\]\.journeys\[0\]\.version: journey `onboarding` version 2 ran with the stages signup, invite and now has signup, invited: raise `version`/);
 });
 
 test('whisperer replay stopped by a signal removes its scratch store, then ends by the signal', async (t) => {
