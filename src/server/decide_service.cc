@@ -1977,14 +1977,33 @@ absl::Status WriteCustomerDecisions(const storage::Store& store, uint32_t worksp
     }
   }
   w.EndArray();
+  // The approvals of those held, as GET /v1/approvals/{id} answers them now (the decision keeps
+  // the approval as it was when made); and the identifiers a first-time visitor's decision was
+  // made for that the profile does not hold (a userId given with its anonymousId), whose
+  // contacts and engagement are the customer's too (as erasure takes them).
+  std::vector<uint64_t> hashes = keys.hashes;
+  simdjson::dom::parser parser;
+  w.Key("approvals");
+  w.StartArray();
+  for (uint64_t id : ids) {
+    absl::StatusOr<std::optional<std::string>> approval =
+        store.Get(store.decisions(), storage::ApprovalKey(workspace_id, id));
+    if (!approval.ok()) return approval.status();
+    if (approval->has_value()) w.RawValue(**approval);
+    absl::StatusOr<std::optional<std::string>> record =
+        store.Get(store.decisions(), storage::DecisionKey(workspace_id, id));
+    if (!record.ok()) return record.status();
+    for (uint64_t hash : state::RecordVisitorHashes(parser, record->value_or(""))) {
+      if (std::find(hashes.begin(), hashes.end(), hash) == hashes.end()) hashes.push_back(hash);
+    }
+  }
+  w.EndArray();
   // The histories kept under each key, as one.
   absl::StatusOr<std::optional<decide::ContactHistory>> contacts =
-      ReadCustomerRows<decide::ContactHistory>(store, workspace_id, storage::ContactKey,
-                                               keys.hashes);
+      ReadCustomerRows<decide::ContactHistory>(store, workspace_id, storage::ContactKey, hashes);
   if (!contacts.ok()) return contacts.status();
   absl::StatusOr<std::optional<decide::Engagement>> engagement =
-      ReadCustomerRows<decide::Engagement>(store, workspace_id, storage::EngagementKey,
-                                           keys.hashes);
+      ReadCustomerRows<decide::Engagement>(store, workspace_id, storage::EngagementKey, hashes);
   if (!engagement.ok()) return engagement.status();
   w.Key("contactHistory");
   if (contacts->has_value()) {

@@ -114,8 +114,9 @@ absl::StatusOr<bool> WriteLoggedDecision(const storage::Store& store, uint32_t w
 // What the decision log keeps about the customer of `profile` (state::KeysOfCustomer: the
 // profiles merged into it and the visitor it was included), as GET /v1/profiles/{id}/export
 // lists it: the members "decisions" (each as WriteLoggedDecision writes it, in time order),
-// "contactHistory" and "engagement" (decide/contacts.h, decide/engagement.h; null when none)
-// of the open object of `w`.
+// "approvals" (of those held, as stored now), "contactHistory" and "engagement" (decide/
+// contacts.h, decide/engagement.h, also those kept under identifiers a first-time visitor's
+// decision was made for; null when none) of the open object of `w`.
 absl::Status WriteCustomerDecisions(const storage::Store& store, uint32_t workspace_id,
                                     const state::Profile& profile, JsonWriter& w);
 

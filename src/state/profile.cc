@@ -588,6 +588,23 @@ uint64_t VisitorHash(std::string_view type, std::string_view normalized_value) {
   return Hash64(StrCat(type, ":", normalized_value));
 }
 
+std::vector<uint64_t> RecordVisitorHashes(simdjson::dom::parser& parser, std::string_view record) {
+  std::vector<uint64_t> hashes;
+  simdjson::dom::element doc;
+  simdjson::dom::array visitor;
+  if (record.empty() || parser.parse(record).get(doc) != simdjson::SUCCESS ||
+      doc["visitor"].get(visitor) != simdjson::SUCCESS) {
+    return hashes;
+  }
+  for (simdjson::dom::element id : visitor) {
+    std::string_view type, value;
+    if (id["type"].get(type) == simdjson::SUCCESS && id["value"].get(value) == simdjson::SUCCESS) {
+      hashes.push_back(VisitorHash(type, value));
+    }
+  }
+  return hashes;
+}
+
 CustomerKeys KeysOfCustomer(const Profile& profile) {
   CustomerKeys keys;
   keys.index.push_back(profile.id);

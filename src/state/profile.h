@@ -395,6 +395,10 @@ struct CustomerKeys {
   std::vector<uint64_t> hashes;  // contact and engagement keys (ProfileHash and VisitorHash)
 };
 CustomerKeys KeysOfCustomer(const Profile& profile);
+// VisitorHash of each identifier in a logged decision's "visitor" list (server/decide_service.cc
+// writes it for a first-time visitor: with a userId they were given the profile may not hold);
+// none for a customer's decision or an unreadable record.
+std::vector<uint64_t> RecordVisitorHashes(simdjson::dom::parser& parser, std::string_view record);
 
 // The profile as JSON: the body of GET /v1/profiles/{id} (the stored form is binary,
 // state/profile_codec.h). `now_ms` is used for the derived recency figures. `scores` writes the

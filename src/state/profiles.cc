@@ -28,25 +28,6 @@ absl::Status RocksError(const rocksdb::Status& s) {
   return MakeError(absl::StatusCode::kInternal, "storage_error", s.ToString());
 }
 
-// VisitorHash of each identifier in a logged decision's "visitor" list (server/decide_service.cc
-// writes it for a first-time visitor); none for a customer's decision or an unreadable record.
-std::vector<uint64_t> RecordVisitorHashes(simdjson::dom::parser& parser, std::string_view record) {
-  std::vector<uint64_t> hashes;
-  simdjson::dom::element doc;
-  simdjson::dom::array visitor;
-  if (record.empty() || parser.parse(record).get(doc) != simdjson::SUCCESS ||
-      doc["visitor"].get(visitor) != simdjson::SUCCESS) {
-    return hashes;
-  }
-  for (simdjson::dom::element id : visitor) {
-    std::string_view type, value;
-    if (id["type"].get(type) == simdjson::SUCCESS && id["value"].get(value) == simdjson::SUCCESS) {
-      hashes.push_back(VisitorHash(type, value));
-    }
-  }
-  return hashes;
-}
-
 absl::Status FromRocksIterator(const rocksdb::Status& s) {
   return s.ok() ? absl::OkStatus() : RocksError(s);
 }

@@ -727,6 +727,19 @@ test('a first-time visitor: their decisions and contacts become their profile\'s
     'the visitor\'s contacts and the customer\'s',
   );
   assert.equal(exported.json.engagement, null, 'no channel choice or send time configured');
+  assert.deepEqual(exported.json.approvals, [], 'nothing was held');
+  // A visitor decided for with a userId their profile never holds: the contact kept under it is
+  // theirs, in the export as in an erasure.
+  const ghost = await post('/v1/decide', { userId: 'ghost-name', anonymousId: 'ghost-device', decisionPoint: 'p' });
+  assert.equal(ghost.status, 200, ghost.text);
+  assert.equal((await post('/v1/page', { anonymousId: 'ghost-device' })).status, 200);
+  const ghostProfile = (await get('/v1/profiles/lookup?anonymousId=ghost-device')).json.profileId;
+  const ghostExport = (await get(`/v1/profiles/${ghostProfile}/export`)).json;
+  assert.deepEqual(ghostExport.decisions.map((d) => d.decision.decisionId), [ghost.json.decisionId]);
+  assert.deepEqual(
+    ghostExport.contactHistory?.contacts.map(([action, channel]) => `${action}/${channel}`).sort(),
+    ghost.json.slots.map((s) => `${s.action}/${s.treatment.channel}`).sort(),
+  );
   // Erased with suppression: the visitor's decision goes too, and no decision is made again.
   const erased = await crm.request(`/v1/profiles/${later.json.profileId}?suppress=true`, {
     method: 'DELETE',
@@ -1024,6 +1037,18 @@ test('approving a held slot checks the contact policy again: contacts made since
     listed.json.filtered.map((f) => f.reason),
     ['channel_limit', 'channel_limit'],
   );
+  // Kim's export holds the approvals as they stand now (each decision keeps the one it was made
+  // with: pending).
+  const identified = await desk.request('/v1/identify', { body: { userId: 'kim' }, headers: { authorization: basic('wk_held') } });
+  assert.equal(identified.status, 200, identified.text);
+  const { profileId } = (await desk.request('/v1/profiles/lookup?userId=kim', { headers: { authorization: 'Bearer ak_held' } })).json;
+  const exported = await desk.request(`/v1/profiles/${profileId}/export`, { headers: { authorization: 'Bearer ak_held' } });
+  assert.equal(exported.status, 200, exported.text);
+  assert.deepEqual(
+    exported.json.approvals.map((a) => [a.approvalId, a.status, a.reviewer]),
+    [[first.decisionId, 'approved', 'qa'], [second.decisionId, 'rejected', 'qa']],
+  );
+  assert.equal(exported.json.decisions[0].decision.approval.status, 'pending');
   assert.equal(await desk.stop(), 0);
 });
 
