@@ -12,9 +12,10 @@ namespace whisperer::decide {
 namespace {
 
 absl::StatusOr<std::optional<expr::Expr>> Optional(const std::string& source,
-                                                   const config::SourceRef& ref) {
+                                                   const config::SourceRef& ref,
+                                                   const state::ConditionNames* names) {
   if (source.empty()) return std::optional<expr::Expr>();
-  absl::StatusOr<expr::Expr> e = state::CompileCondition(source, ref.Describe());
+  absl::StatusOr<expr::Expr> e = state::CompileCondition(source, ref.Describe(), names);
   if (!e.ok()) return e.status();
   return std::optional<expr::Expr>(*std::move(e));
 }
@@ -102,7 +103,8 @@ const Action* Catalog::FindAction(std::string_view id) const {
 }
 
 absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
-    const config::DecisionsConfig& c, const std::vector<std::string>& extra_purposes) {
+    const config::DecisionsConfig& c, const std::vector<std::string>& extra_purposes,
+    const state::ConditionNames* names) {
   auto catalog = std::make_shared<Catalog>();
   catalog->settings = SettingsOf(c);
   for (const config::ActionConfig& ac : c.actions) {
@@ -124,9 +126,9 @@ absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
     }
     a.valid_from_ms = ac.valid_from_ms;
     a.valid_until_ms = ac.valid_until_ms;
-    auto compile = [](const std::string& source, const config::SourceRef& ref,
-                      std::optional<expr::Expr>* out) -> absl::Status {
-      absl::StatusOr<std::optional<expr::Expr>> e = Optional(source, ref);
+    auto compile = [names](const std::string& source, const config::SourceRef& ref,
+                           std::optional<expr::Expr>* out) -> absl::Status {
+      absl::StatusOr<std::optional<expr::Expr>> e = Optional(source, ref, names);
       if (!e.ok()) return e.status();
       *out = *std::move(e);
       return absl::OkStatus();
@@ -142,7 +144,8 @@ absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
       return s;
     }
     for (const config::ActionConfig::Weight& w : ac.weights) {
-      absl::StatusOr<expr::Expr> when = state::CompileCondition(w.when, w.when_ref.Describe());
+      absl::StatusOr<expr::Expr> when =
+          state::CompileCondition(w.when, w.when_ref.Describe(), names);
       if (!when.ok()) return when.status();
       a.weights.push_back({*std::move(when), w.weight});
     }

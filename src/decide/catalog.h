@@ -28,6 +28,7 @@
 #include "decide/engagement.h"
 #include "expr/expr.h"
 #include "learn/bandit.h"
+#include "state/conditions.h"
 
 namespace whisperer::decide {
 
@@ -144,8 +145,10 @@ struct Catalog {
 
 // InvalidArgument `invalid_config` naming where a condition is wrong, an action needs a consent
 // purpose that is neither standard (state/profile.h) nor one of `extra_purposes` (the
-// workspace's own), or a decision point ends up with no candidate.
+// workspace's own), or a decision point ends up with no candidate. With `names`, conditions are
+// checked against the workspace's journeys, personas and purposes too (state/conditions.h).
 absl::StatusOr<std::shared_ptr<const Catalog>> CompileCatalog(
-    const config::DecisionsConfig& c, const std::vector<std::string>& extra_purposes = {});
+    const config::DecisionsConfig& c, const std::vector<std::string>& extra_purposes = {},
+    const state::ConditionNames* names = nullptr);
 
 }  // namespace whisperer::decide

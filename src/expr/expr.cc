@@ -84,6 +84,7 @@ class LiteralNode final : public Node {
   }
   Value Eval(const Bindings&) const override { return value_; }
   const Value& value() const { return value_; }
+  const std::string& text() const { return text_; }
 
  private:
   Value value_;
@@ -92,14 +93,17 @@ class LiteralNode final : public Node {
 
 class PathNode final : public Node {
  public:
-  explicit PathNode(Schema::Resolved r) : Node(r.type), slot_(r.slot), rest_(std::move(r.rest)) {}
+  PathNode(Schema::Resolved r, size_t reference)
+      : Node(r.type), slot_(r.slot), rest_(std::move(r.rest)), reference_(reference) {}
   Value Eval(const Bindings& b) const override {
     return rest_.empty() ? b.Field(slot_) : b.Below(slot_, rest_);
   }
+  size_t reference() const { return reference_; }  // its index in Parser::references()
 
  private:
   int slot_;
   std::vector<std::string> rest_;
+  size_t reference_;
 };
 
 class ExistsNode final : public Node {
@@ -251,6 +255,8 @@ class Parser {
     }
     return root;
   }
+  // The paths Parse() read (Expr::references()).
+  std::vector<Reference>& references() { return references_; }
 
  private:
   absl::Status Error(size_t column, std::string_view what) const {
@@ -465,6 +471,10 @@ class Parser {
       return Error(column,
                    StrCat("`", text, "` compares a ", TypeName(a), " with a ", TypeName(b)));
     }
+    if (op == Op::kEq || op == Op::kNe) {
+      NoteCompared(**lhs, **rhs);
+      NoteCompared(**rhs, **lhs);
+    }
     return std::unique_ptr<Node>(new CompareNode(op, *std::move(lhs), *std::move(rhs)));
   }
 
@@ -481,6 +491,7 @@ class Parser {
         return Error(column, StrCat("`in` compares a ", TypeName(lhs->type()), " with a ",
                                     TypeName(t), " in its list"));
       }
+      NoteCompared(*lhs, **item);
       list.push_back(*std::move(item));
     } while (IsPunct(","));
     if (!IsPunct("]")) return Error(tok_.column, "expected `,` or `]`, got " + Describe());
@@ -508,8 +519,18 @@ class Parser {
       return Error(tok_.column, "expected a path, got " + Describe());
     Schema::Resolved r = schema_.Resolve(tok_.text);
     if (r.slot < 0) return Error(tok_.column, StrCat("unknown name `", tok_.text, "`"));
+    references_.push_back({tok_.text, tok_.column, {}});
     if (absl::Status s = Next(); !s.ok()) return s;
-    return std::unique_ptr<Node>(new PathNode(std::move(r)));
+    return std::unique_ptr<Node>(new PathNode(std::move(r), references_.size() - 1));
+  }
+
+  // `path` compared for equality with `value`: a string literal is kept with its reference.
+  void NoteCompared(const Node& path, const Node& value) {
+    const auto* p = dynamic_cast<const PathNode*>(&path);
+    const auto* v = dynamic_cast<const LiteralNode*>(&value);
+    if (p != nullptr && v != nullptr && v->value().kind == Value::Kind::kString) {
+      references_[p->reference()].strings.push_back(v->text());
+    }
   }
 
   absl::StatusOr<std::unique_ptr<Node>> ParseOperand() {
@@ -552,12 +573,13 @@ class Parser {
   size_t pos_ = 0;
   Token tok_;
   int depth_ = 0;  // parentheses and `not` open around the token
+  std::vector<Reference> references_;
 };
 
 }  // namespace
 
-Expr::Expr(std::string source, std::unique_ptr<Node> root)
-    : source_(std::move(source)), root_(std::move(root)) {}
+Expr::Expr(std::string source, std::unique_ptr<Node> root, std::vector<Reference> references)
+    : source_(std::move(source)), root_(std::move(root)), references_(std::move(references)) {}
 Expr::Expr(Expr&&) noexcept = default;
 Expr& Expr::operator=(Expr&&) noexcept = default;
 Expr::~Expr() = default;
@@ -566,7 +588,7 @@ absl::StatusOr<Expr> Expr::Compile(std::string_view source, const Schema& schema
   Parser parser(source, schema);
   absl::StatusOr<std::unique_ptr<Node>> root = parser.Parse();
   if (!root.ok()) return root.status();
-  return Expr(std::string(source), *std::move(root));
+  return Expr(std::string(source), *std::move(root), std::move(parser.references()));
 }
 
 bool Expr::Eval(const Bindings& bindings) const { return Truthy(root_->Eval(bindings)); }

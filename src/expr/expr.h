@@ -108,6 +108,15 @@ class Bindings {
 
 class Node;
 
+// A path an expression names, where, and the string literals it is compared with for equality
+// (`==`, `!=`, `in`): what a caller checks against names the schema cannot know (a workspace's
+// journeys and their stages, say).
+struct Reference {
+  std::string path;
+  size_t column = 0;  // 1-based
+  std::vector<std::string> strings;
+};
+
 class Expr {
  public:
   // Parses and type-checks `source`. InvalidArgument with code `invalid_condition` and a
@@ -116,15 +125,18 @@ class Expr {
 
   bool Eval(const Bindings& bindings) const;
   const std::string& source() const { return source_; }
+  // Every path, in the order written.
+  const std::vector<Reference>& references() const { return references_; }
 
   Expr(Expr&&) noexcept;
   Expr& operator=(Expr&&) noexcept;
   ~Expr();
 
  private:
-  Expr(std::string source, std::unique_ptr<Node> root);
+  Expr(std::string source, std::unique_ptr<Node> root, std::vector<Reference> references);
   std::string source_;
   std::unique_ptr<Node> root_;
+  std::vector<Reference> references_;
 };
 
 }  // namespace whisperer::expr

@@ -132,6 +132,24 @@ TEST_F(ExprTest, TypeAndSyntaxErrorsNameTheColumn) {
   }
 }
 
+TEST_F(ExprTest, ReferencesListEveryPathWithTheStringsItIsComparedWith) {
+  absl::StatusOr<Expr> e = Expr::Compile(
+      "event.name == 'Landing' or ('x' != event.name and profile.device.type in ['mobile', "
+      "'tablet'] and profile.sessions.count > 2 and event.properties.kind starts_with 'a')",
+      schema_);
+  ASSERT_TRUE(e.ok()) << e.status();
+  std::vector<std::string> seen;
+  for (const Reference& r : e->references()) {
+    std::string line = r.path + "@" + std::to_string(r.column);
+    for (const std::string& s : r.strings) line += " " + s;
+    seen.push_back(line);
+  }
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"event.name@1 Landing", "event.name@36 x",
+                                      "profile.device.type@51 mobile tablet",
+                                      "profile.sessions.count@99", "event.properties.kind@130"}));
+}
+
 TEST_F(ExprTest, NestingIsBounded) {
   // 64 levels of parentheses or `not` compile and evaluate; deeper is refused, however deep
   // (a body of 50,000 parentheses overflowed the stack).

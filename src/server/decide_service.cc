@@ -976,7 +976,8 @@ absl::Status DecideService::LoadActionEdits(State& state) {
         if (action.ok()) {
           ApplyEdit(&next.actions, id,
                     deleted ? std::nullopt : std::optional<config::ActionConfig>(*action));
-          compiled = decide::CompileCatalog(next, state.workspace->consent_purposes);
+          compiled = decide::CompileCatalog(next, state.workspace->consent_purposes,
+                                            &state.workspace->condition_names);
         } else {
           compiled = action.status();
         }
@@ -1059,8 +1060,8 @@ void DecideService::HandlePutAction(net::RequestContext& ctx, net::Responder res
                                     [&](const config::ActionConfig& a) { return a.id == id; });
   const std::string json = config::ActionJson(*action);
   ApplyEdit(&next.actions, id, *std::move(action));
-  absl::StatusOr<std::shared_ptr<const decide::Catalog>> compiled =
-      decide::CompileCatalog(next, (*state)->workspace->consent_purposes);
+  absl::StatusOr<std::shared_ptr<const decide::Catalog>> compiled = decide::CompileCatalog(
+      next, (*state)->workspace->consent_purposes, &(*state)->workspace->condition_names);
   if (!compiled.ok()) {
     absl::Status error = config::ActionErrorOf(compiled.status());
     if (ErrorFieldOf(error).empty()) {
@@ -1117,8 +1118,8 @@ void DecideService::HandleDeleteAction(net::RequestContext& ctx, net::Responder 
     }
   }
   ApplyEdit(&next.actions, id, std::nullopt);
-  absl::StatusOr<std::shared_ptr<const decide::Catalog>> compiled =
-      decide::CompileCatalog(next, (*state)->workspace->consent_purposes);
+  absl::StatusOr<std::shared_ptr<const decide::Catalog>> compiled = decide::CompileCatalog(
+      next, (*state)->workspace->consent_purposes, &(*state)->workspace->condition_names);
   if (!compiled.ok()) {  // a decision point would be left without candidates
     return respond(net::ErrorResponse(MakeError(
         absl::StatusCode::kAborted, "action_in_use",

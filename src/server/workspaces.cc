@@ -91,6 +91,24 @@ absl::StatusOr<WorkspaceReader> OpenWorkspaceReader(const std::string& data_dir,
   return WorkspaceReader{*std::move(store), *ws};
 }
 
+namespace {
+
+// What the conditions of the workspace `config` describes may name (state/conditions.h), with
+// its consent purposes `consent`.
+state::ConditionNames NamesOf(const config::WorkspaceConfig& config,
+                              const state::ConsentPurposes& consent) {
+  state::ConditionNames names;
+  for (const config::JourneyConfig& j : config.journeys) {
+    std::vector<std::string>& stages = names.journeys[j.id];
+    for (const config::JourneyConfig::Stage& st : j.stages) stages.push_back(st.id);
+  }
+  for (const config::PersonaConfig& p : config.personas) names.personas.insert(p.id);
+  names.consent = consent;
+  return names;
+}
+
+}  // namespace
+
 absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
     const config::WorkspaceConfig& config) {
   state::WorkspaceProfileSettings out;
@@ -130,6 +148,7 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
     }
     out.fold.consent.AddCategory(c.name, c.purposes);
   }
+  const state::ConditionNames names = NamesOf(config, out.fold.consent);
   for (const config::JourneyConfig& jc : config.journeys) {
     state::JourneySpec spec;
     spec.id = jc.id;
@@ -144,7 +163,8 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
       spec.stages.push_back(
           {st.id, st.entry, st.entry_ref.Describe(), st.timeout_ms, st.timeout_to});
     }
-    absl::StatusOr<std::shared_ptr<const state::Journey>> journey = state::CompileJourney(spec);
+    absl::StatusOr<std::shared_ptr<const state::Journey>> journey =
+        state::CompileJourney(spec, &names);
     if (!journey.ok()) return journey.status();
     out.journeys.push_back(*std::move(journey));
   }
@@ -159,7 +179,7 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
       }
     }
     absl::StatusOr<std::shared_ptr<const state::PersonaSet>> personas =
-        state::CompilePersonas(specs);
+        state::CompilePersonas(specs, &names);
     if (!personas.ok()) return personas.status();
     out.personas = *std::move(personas);
   }
@@ -202,18 +222,19 @@ absl::StatusOr<std::vector<Workspace>> CompileWorkspaces(const config::Config& c
     absl::StatusOr<state::WorkspaceProfileSettings> profiles = ProfileSettingsOf(wc);
     if (!profiles.ok()) return profiles.status();
     ws.profiles = *std::move(profiles);
+    ws.condition_names = NamesOf(wc, ws.profiles.fold.consent);
     std::vector<state::AdaptationSpec> adaptations;
     for (const config::AdaptationConfig& a : wc.adaptations) {
       adaptations.push_back({a.id, a.when, a.when_ref.Describe(), a.priority, a.hints});
     }
     absl::StatusOr<std::shared_ptr<const state::AdaptationSet>> compiled =
-        state::CompileAdaptations(adaptations);
+        state::CompileAdaptations(adaptations, &ws.condition_names);
     if (!compiled.ok()) return compiled.status();
     ws.adaptations = *std::move(compiled);
     ws.triggers = wc.triggers;
     if (wc.decisions.configured) {
       absl::StatusOr<std::shared_ptr<const decide::Catalog>> catalog =
-          decide::CompileCatalog(wc.decisions, wc.consent_purposes);
+          decide::CompileCatalog(wc.decisions, wc.consent_purposes, &ws.condition_names);
       if (!catalog.ok()) return catalog.status();
       ws.decisions = *std::move(catalog);
       ws.decisions_config = wc.decisions;

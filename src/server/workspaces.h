@@ -40,6 +40,8 @@ struct Workspace {
   // edited through /v1/actions are compiled with them.
   config::DecisionsConfig decisions_config = {};
   std::vector<std::string> consent_purposes = {};
+  // What its conditions may name: its journeys and their stages, personas, consent purposes.
+  state::ConditionNames condition_names = {};
 };
 
 // The profile settings a workspace's config describes (unset values keep the defaults), with

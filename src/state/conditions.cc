@@ -1,5 +1,6 @@
 #include "state/conditions.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/status.h"
@@ -184,11 +185,58 @@ const expr::Schema& ConditionSchema() {
   return *schema;
 }
 
-absl::StatusOr<expr::Expr> CompileCondition(std::string_view source, std::string_view where) {
+namespace {
+
+// The first name `ref` uses that `names` does not know, as "column N: ..."; "" when none.
+std::string UnknownName(const expr::Reference& ref, const ConditionNames& names) {
+  constexpr std::string_view kJourneys = "profile.journeys.";
+  constexpr std::string_view kConsent = "profile.consent.";
+  const std::string at = StrCat("column ", ref.column, ": ");
+  if (ref.path.starts_with(kJourneys)) {
+    const std::string_view id = std::string_view(ref.path).substr(kJourneys.size());
+    auto j = names.journeys.find(id);
+    if (j == names.journeys.end()) return StrCat(at, "no journey `", id, "` in this workspace");
+    for (const std::string& s : ref.strings) {
+      if (s == "converted" || s == "exited" ||
+          std::find(j->second.begin(), j->second.end(), s) != j->second.end()) {
+        continue;
+      }
+      std::string stages;
+      for (const std::string& st : j->second) StrAppend(&stages, st, ", ");
+      return StrCat(at, "journey `", id, "` has no stage `", s, "` (its stages: ", stages,
+                    "converted or exited)");
+    }
+  } else if (ref.path == "profile.persona") {
+    for (const std::string& s : ref.strings) {
+      if (!names.personas.contains(s)) return StrCat(at, "no persona `", s, "` in this workspace");
+    }
+  } else if (ref.path.starts_with(kConsent) && names.consent) {
+    const std::string_view purpose = std::string_view(ref.path).substr(kConsent.size());
+    if (!names.consent->Known(purpose)) {
+      return StrCat(at, "`", purpose,
+                    "` is not a consent purpose of this workspace (standard ones, or add it "
+                    "under consent.purposes)");
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<expr::Expr> CompileCondition(std::string_view source, std::string_view where,
+                                            const ConditionNames* names) {
   absl::StatusOr<expr::Expr> e = expr::Expr::Compile(source, ConditionSchema());
   if (!e.ok()) {
     return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
                      StrCat(where, ": ", e.status().message()), where);
+  }
+  if (names != nullptr) {
+    for (const expr::Reference& ref : e->references()) {
+      if (std::string unknown = UnknownName(ref, *names); !unknown.empty()) {
+        return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                         StrCat(where, ": ", unknown), where);
+      }
+    }
   }
   return e;
 }

@@ -56,8 +56,12 @@
 #pragma once
 
 #include <deque>
+#include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "expr/expr.h"
 #include "simdjson.h"
@@ -72,9 +76,21 @@ const expr::Schema& ConditionSchema();
 // letter or digit an underscore ("Product Viewed" -> product_viewed).
 std::string CountName(std::string_view name);
 
-// Compiles a condition written at `where` (a config location) against ConditionSchema(); errors
-// are invalid_config and read "<where>: column N: <reason>".
-absl::StatusOr<expr::Expr> CompileCondition(std::string_view source, std::string_view where);
+// What a workspace's conditions may name that the schema cannot know: its journeys with their
+// stages, its personas and its consent purposes. A condition that names another journey or
+// persona, compares profile.journeys.<id> with a stage that journey does not have (or
+// `converted` / `exited`), or names an unknown purpose never holds: a typo, refused.
+struct ConditionNames {
+  std::map<std::string, std::vector<std::string>, std::less<>> journeys;  // id -> stage ids
+  std::set<std::string, std::less<>> personas;
+  std::optional<ConsentPurposes> consent;  // none: purposes are not checked
+};
+
+// Compiles a condition written at `where` (a config location) against ConditionSchema(), and,
+// with `names`, checks the names it uses against them; errors are invalid_config and read
+// "<where>: column N: <reason>".
+absl::StatusOr<expr::Expr> CompileCondition(std::string_view source, std::string_view where,
+                                            const ConditionNames* names = nullptr);
 
 class EventBindings final : public expr::Bindings {
  public:

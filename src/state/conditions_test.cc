@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/status.h"
 #include "state/text_signals.h"
 
 namespace whisperer::state {
@@ -177,6 +178,38 @@ TEST(ConditionSchema, ProfileMapsHaveTypesAndConsentAndJourneysOneName) {
             std::string::npos)
       << error("profile.consent.a.b");
   EXPECT_NE(error("profile.journeys.shop.stage == 'x'").find("unknown name"), std::string::npos);
+}
+
+TEST(ConditionNames, AWorkspacesJourneysStagesPersonasAndPurposesAreChecked) {
+  ConditionNames names;
+  names.journeys["shop"] = {"browse", "cart"};
+  names.personas = {"deal_seeker"};
+  names.consent = ConsentPurposes();
+  names.consent->AddPurpose("profiling");
+  const auto error = [&](std::string_view source) {
+    absl::StatusOr<expr::Expr> e = CompileCondition(source, "w.yaml:3: rules[0].when", &names);
+    if (e.ok()) return std::string("compiled");
+    EXPECT_EQ(ErrorCodeOf(e.status()), "invalid_config");
+    return std::string(e.status().message());
+  };
+  EXPECT_EQ(error("profile.journeys.shop == 'cart' or profile.journeys.shop in ['converted', "
+                  "'exited'] or exists(profile.journeys.shop)"),
+            "compiled");
+  EXPECT_EQ(error("profile.persona != 'deal_seeker' and profile.consent.profiling and "
+                  "profile.consent.marketing_email"),
+            "compiled");
+  EXPECT_EQ(error("event.name == 'x' and profile.journeys.shoe == 'cart'"),
+            "w.yaml:3: rules[0].when: column 23: no journey `shoe` in this workspace");
+  EXPECT_EQ(error("profile.journeys.shop in ['cart', 'checkout']"),
+            "w.yaml:3: rules[0].when: column 1: journey `shop` has no stage `checkout` (its "
+            "stages: browse, cart, converted or exited)");
+  EXPECT_EQ(error("'bargain_hunter' == profile.persona"),
+            "w.yaml:3: rules[0].when: column 21: no persona `bargain_hunter` in this workspace");
+  EXPECT_EQ(error("profile.consent.nopurpose"),
+            "w.yaml:3: rules[0].when: column 1: `nopurpose` is not a consent purpose of this "
+            "workspace (standard ones, or add it under consent.purposes)");
+  // Without names (a condition compiled on its own), only the schema is checked.
+  EXPECT_TRUE(CompileCondition("profile.journeys.shoe == 'x'", "where").ok());
 }
 
 }  // namespace

@@ -8,10 +8,10 @@
 namespace whisperer::state {
 
 absl::StatusOr<std::shared_ptr<const AdaptationSet>> CompileAdaptations(
-    const std::vector<AdaptationSpec>& specs) {
+    const std::vector<AdaptationSpec>& specs, const ConditionNames* names) {
   auto set = std::make_shared<AdaptationSet>();
   for (const AdaptationSpec& spec : specs) {
-    absl::StatusOr<expr::Expr> when = CompileCondition(spec.when, spec.where);
+    absl::StatusOr<expr::Expr> when = CompileCondition(spec.when, spec.where, names);
     if (!when.ok()) return when.status();
     set->push_back({spec.id, *std::move(when), spec.priority, spec.hints});
   }

@@ -27,6 +27,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "expr/expr.h"
+#include "state/conditions.h"
 
 namespace whisperer::state {
 
@@ -46,8 +47,9 @@ struct AdaptationRule {
 };
 using AdaptationSet = std::vector<AdaptationRule>;
 
+// Compiles every rule's condition (checked against `names` too, when given).
 absl::StatusOr<std::shared_ptr<const AdaptationSet>> CompileAdaptations(
-    const std::vector<AdaptationSpec>& specs);
+    const std::vector<AdaptationSpec>& specs, const ConditionNames* names = nullptr);
 
 struct HintChoice {
   std::string hint;

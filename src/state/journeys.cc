@@ -83,18 +83,19 @@ int Journey::StageIndex(std::string_view stage_id) const {
   return -1;
 }
 
-absl::StatusOr<std::shared_ptr<const Journey>> CompileJourney(const JourneySpec& spec) {
-  absl::StatusOr<expr::Expr> goal = CompileCondition(spec.goal, spec.goal_where);
+absl::StatusOr<std::shared_ptr<const Journey>> CompileJourney(const JourneySpec& spec,
+                                                              const ConditionNames* names) {
+  absl::StatusOr<expr::Expr> goal = CompileCondition(spec.goal, spec.goal_where, names);
   if (!goal.ok()) return goal.status();
   auto j = std::make_shared<Journey>(
       Journey{spec.id, spec.version, spec.version_where, {}, *std::move(goal), {}, spec.reentry});
   if (!spec.exit.empty()) {
-    absl::StatusOr<expr::Expr> exit = CompileCondition(spec.exit, spec.exit_where);
+    absl::StatusOr<expr::Expr> exit = CompileCondition(spec.exit, spec.exit_where, names);
     if (!exit.ok()) return exit.status();
     j->exit = *std::move(exit);
   }
   for (const JourneySpec::Stage& st : spec.stages) {
-    absl::StatusOr<expr::Expr> entry = CompileCondition(st.entry, st.entry_where);
+    absl::StatusOr<expr::Expr> entry = CompileCondition(st.entry, st.entry_where, names);
     if (!entry.ok()) return entry.status();
     j->stages.push_back({st.id, *std::move(entry), st.timeout_ms, -1});
   }

@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "expr/expr.h"
 #include "simdjson.h"
+#include "state/conditions.h"
 #include "state/profile.h"
 
 namespace whisperer::state {
@@ -77,9 +78,11 @@ struct Journey {
   int StageIndex(std::string_view stage_id) const;
 };
 
-// Compiles every condition against state::ConditionSchema(). Errors name where the condition
-// was written and the column: "whisperer.yaml:40: workspaces[0].journeys[0].goal: column 3: ...".
-absl::StatusOr<std::shared_ptr<const Journey>> CompileJourney(const JourneySpec& spec);
+// Compiles every condition against state::ConditionSchema() (and `names`, when given:
+// state/conditions.h). Errors name where the condition was written and the column:
+// "whisperer.yaml:40: workspaces[0].journeys[0].goal: column 3: ...".
+absl::StatusOr<std::shared_ptr<const Journey>> CompileJourney(
+    const JourneySpec& spec, const ConditionNames* names = nullptr);
 
 // A deadline to schedule: `journey` of the profile times out of `stage` at `deadline_ms`.
 struct JourneyDeadline {

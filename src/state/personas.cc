@@ -18,14 +18,14 @@ void KeepLatest(std::vector<PersonaChange>& history) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const PersonaSet>> CompilePersonas(
-    const std::vector<PersonaSpec>& specs) {
+    const std::vector<PersonaSpec>& specs, const ConditionNames* names) {
   auto set = std::make_shared<PersonaSet>();
   for (const PersonaSpec& spec : specs) {
     Persona p;
     p.id = spec.id;
     p.min_confidence = spec.min_confidence;
     for (const PersonaSpec::Rule& rule : spec.rules) {
-      absl::StatusOr<expr::Expr> when = CompileCondition(rule.when, rule.where);
+      absl::StatusOr<expr::Expr> when = CompileCondition(rule.when, rule.where, names);
       if (!when.ok()) return when.status();
       p.rules.push_back({*std::move(when), rule.weight});
       p.total_weight += rule.weight;

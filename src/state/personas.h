@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "expr/expr.h"
+#include "state/conditions.h"
 #include "state/profile.h"
 
 namespace whisperer::state {
@@ -53,10 +54,10 @@ struct Persona {
 
 using PersonaSet = std::vector<Persona>;
 
-// Compiles every rule against state::ConditionSchema(). Errors name where the rule was written
-// and the column, as CompileJourney's do.
+// Compiles every rule against state::ConditionSchema() (and `names`, when given). Errors name
+// where the rule was written and the column, as CompileJourney's do.
 absl::StatusOr<std::shared_ptr<const PersonaSet>> CompilePersonas(
-    const std::vector<PersonaSpec>& specs);
+    const std::vector<PersonaSpec>& specs, const ConditionNames* names = nullptr);
 
 // Each persona's score for the customer `bindings` describes, in declaration order, and which
 // of its rules held (for explanations).

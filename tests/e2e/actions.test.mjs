@@ -72,6 +72,8 @@ test('actions: listed, created, replaced and deleted over HTTP, used at once, ke
   const cases = [
     [{ issue: 'engage', group: 'g', treatments: [{ id: 't', channel: 'fax' }] }, 'treatments[0].channel', /email, sms/],
     [{ issue: 'engage', group: 'g', eligibility: 'profile.nope > 1', treatments: [{ id: 't', channel: 'web' }] }, 'eligibility', /nope/],
+    // A journey the workspace does not have: the condition would never hold.
+    [{ issue: 'engage', group: 'g', eligibility: "profile.journeys.onboardng == 'done'", treatments: [{ id: 't', channel: 'web' }] }, 'eligibility', /no journey `onboardng` in this workspace/],
     [{ id: 'other', issue: 'engage', group: 'g', treatments: [{ id: 't', channel: 'web' }] }, 'id', /path/],
     [{ issue: 'engage', group: 'g', colour: 'red', treatments: [{ id: 't', channel: 'web' }] }, 'colour', /unknown key/],
     [{ issue: 'engage', group: 'g' }, 'treatments', /treatments/],

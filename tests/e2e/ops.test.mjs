@@ -822,6 +822,25 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
       ),
       /decision_points\[0\]|no candidate/,
     ],
+    // A condition naming a journey stage, journey or persona the workspace does not have.
+    [
+      await write(
+        'stage.yaml',
+        'workspaces:\n  - name: a\n    journeys:\n      - id: j\n        goal: "false"\n' +
+          '        stages: [{id: s, entry: "true"}]\n    adaptations:\n' +
+          '      - {id: r, when: "profile.journeys.j == \'nostage\'", hints: {layout: x}}\n',
+      ),
+      /stage\.yaml:8: workspaces\[0\]\.adaptations\[0\]\.when: column 1: journey `j` has no stage `nostage`/,
+    ],
+    [
+      await write(
+        'persona.yaml',
+        'workspaces:\n  - name: a\n    decisions:\n      actions: [{id: x, issue: i, group: g, ' +
+          'eligibility: "profile.persona == \'vip\'", treatments: [{id: t, channel: web}]}]\n' +
+          '      decision_points: [{id: p, issues: [i]}]\n',
+      ),
+      /eligibility: column 1: no persona `vip` in this workspace/,
+    ],
   ]) {
     const res = await runCli(['serve', '--data', data, '--port', '0', '--config', config]);
     assert.equal(res.code, 2, `${config}: exit ${res.code}\n${res.stderr}`);
