@@ -197,11 +197,12 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   sigaddset(&signals, SIGHUP);  // a closed terminal: stop as gracefully as on SIGTERM
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  if (auto s = obs::InitLogging(config.log.level, config.log.format); !s.ok()) return s;
   // The config compiled first: a mistake in it is reported before the data directory is
-  // created or locked.
+  // created or locked, and before the log starts (a plain line, as a mistake found reading the
+  // file is).
   absl::StatusOr<std::vector<Workspace>> workspaces = CompileWorkspaces(config);
   if (!workspaces.ok()) return workspaces.status();
+  if (auto s = obs::InitLogging(config.log.level, config.log.format); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::Store::Open(StoreOptions(config));
   if (!store.ok()) return store.status();

@@ -845,6 +845,8 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
     const res = await runCli(['serve', '--data', data, '--port', '0', '--config', config]);
     assert.equal(res.code, 2, `${config}: exit ${res.code}\n${res.stderr}`);
     assert.match(res.stderr, expect);
+    // One plain line, as for any mistake in the config: the log has not started.
+    assert.match(res.stderr, /^whisperer: [^\n]+\n$/, res.stderr);
   }
   assert.equal(fs.existsSync(data), false, 'no data directory was created');
 });
