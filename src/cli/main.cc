@@ -198,17 +198,22 @@ int main(int argc, char** argv) {
       commands += (commands.empty() ? "" : ", ") + sub->get_name();
     }
     if (!known) {
-      std::cerr << "whisperer: unknown command '" << argv[1] << "'; the commands are " << commands
-                << "\nRun with --help for more information.\n";
-      return 2;
+      return Fail(whisperer::MakeError(
+                      absl::StatusCode::kInvalidArgument, "bad_usage",
+                      whisperer::StrCat("unknown command '", argv[1], "'; the commands are ",
+                                        commands, " (run with --help)")),
+                  2);
     }
   }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help prints and succeeds; any other parse error is bad usage, exit 2 (README), not one
-    // of CLI11's own codes (105 and up).
-    return app.exit(e) == 0 ? 0 : 2;
+    // --help and --version print and succeed; any other parse error is bad usage: one line in
+    // the format of every error, exit 2 (README), not one of CLI11's own codes (105 and up).
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return Fail(whisperer::MakeError(absl::StatusCode::kInvalidArgument, "bad_usage",
+                                     whisperer::StrCat(e.what(), " (run with --help)")),
+                2);
   }
 
   if (*eval) {

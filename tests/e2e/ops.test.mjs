@@ -762,7 +762,8 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
   ]) {
     const res = await runCli([...args, ...(args[0] === 'serve' ? ['--data', data] : [])]);
     assert.equal(res.code, 2, `whisperer ${args.join(' ')}: exit ${res.code}\n${res.stderr}`);
-    assert.ok(res.stderr.trim().length > 0, `whisperer ${args.join(' ')} says why`);
+    // Why, in one line in the format of every error.
+    assert.match(res.stderr, /^whisperer: [^\n]+ \(run with --help\) \[bad_usage\]\n$/, `whisperer ${args.join(' ')}`);
   }
   // An empty --data (an unset shell variable) is a mistake, not ./data.
   for (const cmd of [['serve'], ['export']]) {
@@ -786,7 +787,7 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
   // A word that is no command is named as such.
   const bogus = await runCli(['bogus']);
   assert.equal(bogus.code, 2);
-  assert.match(bogus.stderr, /unknown command 'bogus'; the commands are serve, import/);
+  assert.match(bogus.stderr, /^whisperer: unknown command 'bogus'; the commands are serve, import, [^\n]+ \[bad_usage\]\n$/);
   // A directory where a file is wanted is named as such, not as an empty file.
   const stored = path.join(dir, 'stored');
   const oneEvent = path.join(dir, 'one-event.ndjson');
