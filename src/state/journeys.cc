@@ -143,6 +143,11 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
       }
       s->version = j.version;
     }
+    // An event dated before the customer's latest move in this journey (one that arrives late:
+    // an offline phone's queue, say) happened before that move: it neither moves them on nor
+    // starts a new round, so history and time in stage run forward and a purchase made before
+    // this round began does not convert it.
+    if (s != nullptr && !s->history.empty() && at < s->history.back().at_ms) continue;
     // 2. Active: goal, exit, or forward to the furthest stage whose entry holds.
     if (s != nullptr && s->status == kActive) {
       if (j.goal.Eval(bindings)) {

@@ -14,6 +14,8 @@
 //      gone back to);
 //   3. a customer not in the journey (or finished, when re-entry is allowed) enters at the first
 //      stage when its entry holds.
+// An event dated before the customer's latest transition in the journey (it arrived late) does
+// neither 2 nor 3 there: transitions run forward in event time.
 // A stage with a timeout moves on (to a later stage, or out) when its deadline passes with no
 // transition: the profile engine keeps the deadlines and fires them from a timer, not only when
 // the next event arrives. Deadlines count from the server's receive time of the entering event.

@@ -210,6 +210,31 @@ TEST_F(JourneysTest, MergeKeepsTheFurtherProgress) {
   EXPECT_EQ(converted.journeys.at("shop").status, "converted");
 }
 
+TEST_F(JourneysTest, ALateEventDoesNotMoveACustomerBackInTime) {
+  JourneySpec again = Funnel();
+  again.reentry = true;
+  Use(again);
+  Event("track", "Landing", 0);
+  Event("track", "Product Added", 1000);
+  ASSERT_EQ(State().stage, "cart");
+  // A purchase dated before the move to cart arrives now: it happened before, and converts
+  // nothing.
+  Event("track", "Order Completed", 500);
+  EXPECT_EQ(State().status, "active");
+  Event("track", "Order Completed", 1500);
+  EXPECT_EQ(State().status, "converted");
+  // Nor does a late landing start a new round before the conversion; a later one does.
+  Event("track", "Landing", 1200);
+  EXPECT_EQ(State().status, "converted");
+  Event("track", "Landing", 1600);
+  EXPECT_EQ(State().status, "active");
+  EXPECT_EQ(Path(), (std::vector<std::string>{"landing/entry", "cart/advance", "converted/goal",
+                                              "landing/entry"}));
+  // An event at the very time of the latest move still counts.
+  Event("track", "Product Added", 1600);
+  EXPECT_EQ(State().stage, "cart");
+}
+
 TEST_F(JourneysTest, UncountRoundTakesTheLatestRoundOutOfTheFunnel) {
   JourneySpec again = Funnel();
   again.reentry = true;
