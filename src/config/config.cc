@@ -843,7 +843,11 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
       d->actions.push_back(std::move(a));
     }
   }
-  std::set<std::string> point_ids;
+  std::set<std::string> point_ids, action_issues, action_groups;
+  for (const ActionConfig& a : d->actions) {
+    action_issues.insert(a.issue);
+    action_groups.insert(a.group);
+  }
   if (const YAML::Node& ps = n["decision_points"]) {
     if (!ps.IsSequence()) {
       return ConfigError(r.file(), ps, path + ".decision_points", "must be a list");
@@ -873,6 +877,19 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
         if (!action_ids.contains(p.actions[k])) {
           return ConfigError(r.file(), ps[i]["actions"][k], StrCat(pp, ".actions[", k, "]"),
                              "names no action of this workspace");
+        }
+      }
+      // An issue or group no action has is a typo: the point would silently draw from the
+      // others only.
+      for (const auto& [key, what, names, known] :
+           {std::tuple{"issues", "issue", &p.issues, &action_issues},
+            std::tuple{"groups", "group", &p.groups, &action_groups}}) {
+        for (size_t k = 0; k < names->size(); ++k) {
+          if (!known->contains((*names)[k])) {
+            return ConfigError(
+                r.file(), ps[i][key][k], StrCat(pp, ".", key, "[", k, "]"),
+                StrCat("no action of this workspace has the ", what, " `", (*names)[k], "`"));
+          }
         }
       }
       if (p.actions.empty() && p.issues.empty() && p.groups.empty()) {

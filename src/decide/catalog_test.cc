@@ -123,8 +123,24 @@ workspaces:
         - {id: p, issues: [other]}
 )");
   ASSERT_FALSE(empty.ok());
-  EXPECT_NE(empty.status().message().find("no action of the catalog is a candidate"),
-            absl::string_view::npos);
+  EXPECT_EQ(empty.status().message(),
+            "w.yaml:8: workspaces[0].decisions.decision_points[0].issues[0]: no action of this "
+            "workspace has the issue `other`");
+  // So is a group no action has, next to one that has some.
+  absl::StatusOr<std::shared_ptr<const Catalog>> typo = Compile(R"(
+workspaces:
+  - name: shop
+    decisions:
+      actions:
+        - {id: a, issue: i, group: g, treatments: [{id: t, channel: web}]}
+      decision_points:
+        - {id: p, issues: [i], groups: [g, gg]}
+)");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("decision_points[0].groups[1]: no action of this "
+                                         "workspace has the group `gg`"),
+            absl::string_view::npos)
+      << typo.status();
 }
 
 TEST(Catalog, ConsentPurposesMustBeKnown) {
