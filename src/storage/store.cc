@@ -378,9 +378,14 @@ absl::Status Store::Write(rocksdb::WriteBatch* batch) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
+  return Apply(wo, batch, "writing");
+}
+
+absl::Status Store::Apply(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* batch,
+                          std::string_view what) {
   absl::Status status;
   if (options_.write_fault) status = options_.write_fault(*batch);
-  if (status.ok()) status = FromRocks(db_->Write(wo, batch), "writing");
+  if (status.ok()) status = FromRocks(db_->Write(wo, batch), what);
   if (!status.ok() && options_.on_write_error) options_.on_write_error(status);
   return status;
 }
@@ -399,7 +404,7 @@ absl::Status Store::PutMeta(std::string_view key, std::string_view value) {
   if (auto s = batch.Put(meta(), key, value); !s.ok()) return FromRocks(s, "meta");
   rocksdb::WriteOptions wo;
   wo.sync = true;  // rare and must outlive power loss: keys printed to a user are final
-  return FromRocks(db_->Write(wo, &batch), StrCat("writing ", key));
+  return Apply(wo, &batch, StrCat("writing ", key));
 }
 
 absl::Status Store::ScanMeta(

@@ -97,13 +97,13 @@ class Store {
     // Called when writes start being refused for want of space (low = true) and when they
     // resume, with the bytes free; from the writing thread. The server logs it.
     std::function<void(bool low, uint64_t free_bytes)> on_space_change;
-    // Called with the error of every Write that RocksDB (or write_fault) failed, from the
-    // writing thread; not for writes refused for want of space (on_space_change says those).
+    // Called with the error of every Write or PutMeta that RocksDB (or write_fault) failed, from
+    // the writing thread; not for writes refused for want of space (on_space_change says those).
     // The server logs it.
     std::function<void(const absl::Status&)> on_write_error;
-    // Fault injection for tests: asked before every Write(); a non-OK answer fails that write
-    // with it, and nothing of the batch is written (as when the write-ahead log cannot be
-    // appended to). Unset in the server.
+    // Fault injection for tests: asked before every Write() and PutMeta(); a non-OK answer fails
+    // that write with it, and nothing of the batch is written (as when the write-ahead log
+    // cannot be appended to). Unset in the server.
     std::function<absl::Status(const rocksdb::WriteBatch&)> write_fault;
   };
 
@@ -214,6 +214,9 @@ class Store {
 
   Store() = default;
 
+  // Writes `batch` (Write, PutMeta): write_fault first, on_write_error told of a failure.
+  absl::Status Apply(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* batch,
+                     std::string_view what);
   // OK, or storage_unavailable while the disk has less than options_.min_free_bytes free.
   // `bytes`: what the caller is about to write, counted towards the next reading.
   absl::Status CheckSpace(size_t bytes);

@@ -369,6 +369,10 @@ TEST_F(StoreTest, FailedWritesAreReportedRefusedOnesAreNot) {
   ASSERT_TRUE(batch.Put(store->dedupe(), "a", "1").ok());
   EXPECT_FALSE(store->Write(&batch).ok());
   EXPECT_EQ(errors, std::vector<std::string>{"storage_unavailable"});
+  EXPECT_FALSE(store->PutMeta("k", "v").ok());  // a meta row as well
+  EXPECT_EQ(errors.size(), 2u);
+  EXPECT_FALSE(store->GetMeta("k")->has_value());
+  errors.pop_back();
   fail = false;
   EXPECT_TRUE(store->Write(&batch).ok());
   free = 0;
