@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include "common/hash.h"
 #include "common/status.h"
@@ -58,7 +59,8 @@ std::optional<double> Number(simdjson::dom::element obj, std::string_view key) {
   if (v.get(s) == simdjson::SUCCESS) {
     double parsed;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), parsed);
-    if (ec == std::errc() && p == s.data() + s.size()) return parsed;
+    // Not "NaN" or "inf", which from_chars reads too: one would make every sum it joins unknown.
+    if (ec == std::errc() && p == s.data() + s.size() && std::isfinite(parsed)) return parsed;
   }
   return std::nullopt;
 }

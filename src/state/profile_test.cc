@@ -90,6 +90,17 @@ TEST_F(FoldTest, CountsRevenueAndFirstLastSeen) {
   EXPECT_DOUBLE_EQ(profile_.first_day_revenue, 30.0);
 }
 
+TEST_F(FoldTest, RevenueAsTextCountsWhenItIsAFiniteNumber) {
+  for (const char* revenue :
+       {R"("12.5")", R"("NaN")", R"("inf")", R"("-Infinity")", R"("1e999")", R"("7 EUR")", "2.5"}) {
+    Fold(
+        "track", kT0,
+        StrCat(R"("userId":"u","event":"Order Completed","properties":{"revenue":)", revenue, "}"));
+  }
+  EXPECT_EQ(profile_.orders, 7u);  // each an order; only numbers are revenue
+  EXPECT_DOUBLE_EQ(profile_.revenue, 15.0);
+}
+
 TEST_F(FoldTest, CountsOrderDaysAndTheFirstDaysRevenue) {
   auto order = [&](int64_t ts, const char* revenue) {
     Fold(
