@@ -910,8 +910,9 @@ absl::Status ModelEngine::Checkpoint(rocksdb::WriteBatch* batch, bool force) {
   return absl::OkStatus();
 }
 
-// Pending examples: [varint profile][signed varint at_ms][varint n][n x (varint index,
-// 4-byte float value)] after one another.
+// Pending examples: a 0 byte and [varint table bits] (models.ftrl.bits when they were hashed),
+// then [varint profile][signed varint at_ms][varint n][n x (varint index, 4-byte float value)]
+// after one another. (Rows written before the bits were kept start with a profile id, never 0.)
 absl::Status ModelEngine::SavePending(rocksdb::WriteBatch* batch) {
   for (auto& [id, ws] : workspaces_) {
     if (!ws.settings.enabled) continue;
@@ -922,7 +923,8 @@ absl::Status ModelEngine::SavePending(rocksdb::WriteBatch* batch) {
       if (live.pending.empty()) {
         s = batch->Delete(store_->models(), key);
       } else {
-        std::string out;
+        std::string out(1, '\0');
+        PutVarint(&out, static_cast<uint64_t>(live.model.options().bits));
         for (const auto& [profile, example] : live.pending) {
           PutVarint(&out, profile);
           PutVarint(&out, ZigZag(example.at_ms));
@@ -950,6 +952,15 @@ absl::Status ModelEngine::LoadPending(uint32_t workspace_id, ModelKind kind, Liv
   const int64_t window =
       kind == ModelKind::kConversion ? settings.conversion_window_ms : settings.churn_inactive_ms;
   std::string_view in = **stored;
+  if (!in.empty() && in.front() == '\0') {
+    // Hashed into another table size (models.ftrl.bits changed): dropped, they were only
+    // pending, and their indices would mean other features here.
+    in.remove_prefix(1);
+    uint64_t bits = 0;
+    if (!GetVarint(&in, &bits) || bits != static_cast<uint64_t>(live.model.options().bits)) {
+      in = {};
+    }
+  }
   while (!in.empty() && live.pending.size() < settings.max_pending) {
     uint64_t profile = 0, at = 0, n = 0;
     if (!GetVarint(&in, &profile) || !GetVarint(&in, &at) || !GetVarint(&in, &n) || n > in.size()) {

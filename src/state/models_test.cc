@@ -152,6 +152,26 @@ TEST_F(ModelEngineTest, PendingExamplesSurviveACleanRestartOnce) {
   settings_.ftrl.bits = 4;
   Open();
   EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 0u);
+  // From a smaller table to a larger one too (every index fits, but means another feature).
+  Event(5, kT0 + 20 * 24 * kHour);
+  ASSERT_EQ(engine_->pending(1, ModelKind::kConversion), 1u);
+  {
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(engine_->SavePending(&batch).ok());
+    ASSERT_TRUE(store_->Write(&batch).ok());
+  }
+  settings_.ftrl.bits = 18;
+  Open();
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 0u);
+  // The same table keeps them.
+  Event(6, kT0 + 30 * 24 * kHour);
+  {
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(engine_->SavePending(&batch).ok());
+    ASSERT_TRUE(store_->Write(&batch).ok());
+  }
+  Open();
+  EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 1u);
 }
 
 TEST_F(ModelEngineTest, ChurnIsInactivityOrTheCancelEvent) {
