@@ -3,6 +3,7 @@
 // 2 bad usage or configuration.
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -39,6 +40,9 @@ int Done() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Output to a closed pipe (`whisperer export | head`) fails the write, which the command
+  // reports (cannot_write, exit 1), instead of killing the process without a word.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"Whisperer: real-time customer intelligence and decision engine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "whisperer 0.1.0");

@@ -212,7 +212,10 @@ absl::StatusOr<uint64_t> ExportEvents(const storage::Store& store, uint32_t work
     return static_cast<bool>(out);
   });
   if (!s.ok()) return s;
-  if (!out) return absl::UnavailableError("writing the export failed (disk full or closed pipe?)");
+  if (!out) {
+    return MakeError(absl::StatusCode::kUnavailable, "cannot_write",
+                     "writing the export failed (a full disk or a closed pipe?)");
+  }
   return count;
 }
 

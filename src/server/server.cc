@@ -576,7 +576,9 @@ absl::Status Export(const ExportCommand& command, std::ostream& out, std::ostrea
   absl::StatusOr<uint64_t> count = ExportEvents(*reader->store, reader->workspace_id, *sink);
   if (!count.ok()) return count.status();
   sink->flush();
-  if (!*sink) return absl::UnavailableError("writing the export failed");
+  if (!*sink) {
+    return MakeError(absl::StatusCode::kUnavailable, "cannot_write", "writing the export failed");
+  }
   log << "exported " << *count << " events of workspace " << command.workspace << "\n";
   return absl::OkStatus();
 }

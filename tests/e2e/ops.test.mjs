@@ -573,6 +573,15 @@ test('import of an NDJSON.gz file: summary, rejections, and an exact export', as
     const res = await runCli(['export', '--data', dataDir, '--out', exportFile], { env: { TMPDIR } });
     assert.equal(res.code, 0, `TMPDIR=${TMPDIR}: ${res.stderr}`);
   }
+  // Into a pipe whose reader is gone (`| head`): the failed write is said, exit 1.
+  const many = path.join(dir, 'many.ndjson');
+  await fsp.writeFile(many, Array.from({ length: 3000 }, (_, i) =>
+    JSON.stringify({ type: 'track', userId: `pipe-${i}`, event: 'Piped', messageId: `pipe-${i}` })).join('\n'));
+  const piped = path.join(dir, 'piped');
+  assert.equal((await runCli(['import', many, '--data', piped])).code, 0);
+  const cut = await runCli(['export', '--data', piped], { closedPipe: true });
+  assert.equal(cut.code, 1, cut.stderr);
+  assert.match(cut.stderr, /^whisperer: writing the export failed \(a full disk or a closed pipe\?\) \[cannot_write\]\n$/);
   const exported = await runCli(['export', '--data', dataDir, '--out', exportFile]);
   assert.equal(exported.code, 0, exported.stderr);
   assert.match(exported.stderr, /exported 8 events of workspace default/);

@@ -328,12 +328,16 @@ export function request(port, pathname, opts = {}) {
 // The other commands
 
 /** Runs `whisperer ARGS`; resolves to { code, stdout, stderr } (never rejects on exit codes). */
-export async function runCli(args, { env = {}, timeoutMs = 60_000, stdoutTo } = {}) {
+export async function runCli(args, { env = {}, timeoutMs = 60_000, stdoutTo, closedPipe } = {}) {
   const bin = await binary();
   // stdoutTo: a file the command's standard output goes to (through sh) instead of `stdout`.
+  // closedPipe: its output goes to a reader that stops after one byte (`| head -c 1`); the code
+  // is the command's.
   const [file, argv] = stdoutTo
     ? ['sh', ['-c', 'exec "$0" "$@" >"$E2E_STDOUT"', bin, ...args]]
-    : [bin, args];
+    : closedPipe
+      ? ['bash', ['-c', '"$0" "$@" | head -c 1 >/dev/null; exit "${PIPESTATUS[0]}"', bin, ...args]]
+      : [bin, args];
   return new Promise((resolve, reject) => {
     execFile(
       file,
