@@ -355,7 +355,9 @@ absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
   }
   if (has_context) {
     simdjson::dom::array external;
-    if (!rules.external_ids.empty() && context["externalIds"].get(external) == simdjson::SUCCESS) {
+    // Entries of a type the workspace knows: email, phone and its external ids (userId and
+    // anonymousId have fields of their own), whether or not it names external ids.
+    if (context["externalIds"].get(external) == simdjson::SUCCESS) {
       for (simdjson::dom::element e : external) {
         std::string_view ext_type = StringOr(e, "type");
         if (!rules.KnownType(ext_type) || ext_type == identity::kUserId ||

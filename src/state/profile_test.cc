@@ -61,6 +61,19 @@ TEST_F(FoldTest, ExtractsIdentifiersFromIdsTraitsAndExternalIds) {
   EXPECT_EQ(last_facts_.identifiers, want);
 }
 
+TEST_F(FoldTest, ExternalIdsOfEmailAndPhoneCountWithOrWithoutNamedExternalIds) {
+  for (bool named : {false, true}) {
+    rules_.external_ids.clear();
+    if (named) rules_.external_ids = {"crm_id"};
+    Fold("track", kT0,
+         R"("anonymousId":"a1","event":"X","context":{"externalIds":[{"id":"Ada@X.io",)"
+         R"("type":"email"},{"id":"+1 555","type":"phone"},{"id":"u9","type":"userId"}]})");
+    std::vector<identity::Identifier> want = {
+        {"anonymousId", "a1"}, {"email", "Ada@X.io"}, {"phone", "+1 555"}};
+    EXPECT_EQ(last_facts_.identifiers, want) << "named external ids: " << named;
+  }
+}
+
 TEST_F(FoldTest, TraitsKeepTheLatestValueByTimestamp) {
   Fold("identify", kT0 + 10, R"("userId":"u1","traits":{"plan":"pro","age":40})");
   Fold("identify", kT0, R"("userId":"u1","traits":{"plan":"free"})");  // older: ignored
