@@ -333,9 +333,9 @@ absl::StatusOr<std::unique_ptr<text::IntentModel>> LoadIntentImage(const storage
       store.Get(store.models(), ModelKey(workspace_id, kIntentName, 'I', v.image));
   if (!image.ok()) return image.status();
   if (!v.stored || !image->has_value()) {
-    return absl::FailedPreconditionError(ToAbsl(StrCat(
-        "intent version ", v.version, "'s model is no longer stored (the models of the latest ",
-        kKeptIntentImages, " trainings are kept)")));
+    return absl::FailedPreconditionError(
+        ToAbsl(StrCat("intent version ", v.version, "'s model is no longer stored (the ",
+                      kKeptIntentImages, " most recently used models are kept)")));
   }
   absl::StatusOr<std::unique_ptr<text::IntentModel>> model =
       text::IntentModel::Deserialize(**image);
