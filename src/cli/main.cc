@@ -223,9 +223,9 @@ int main(int argc, char** argv) {
   if (*eval) {
     if (eval_task == "ope") {
       if (ope_cmd.log.empty() || ope_cmd.policy.empty()) {
-        return Fail(absl::InvalidArgumentError(
-                        "eval ope needs --log FILE and --policy NAME (uniform, logged, greedy, "
-                        "thompson or bts)"),
+        return Fail(whisperer::MakeError(absl::StatusCode::kInvalidArgument, "bad_usage",
+                                         "eval ope needs --log FILE and --policy NAME (uniform, "
+                                         "logged, greedy, thompson or bts)"),
                     2);
       }
       absl::StatusOr<std::string> figures = whisperer::eval::RunOpeCommand(ope_cmd);
@@ -238,8 +238,8 @@ int main(int argc, char** argv) {
     }
     for (const char* option : ope_options) {
       if (eval->count(option) > 0) {
-        return Fail(absl::InvalidArgumentError(
-                        whisperer::ToAbsl(whisperer::StrCat(option, " is an option of eval ope"))),
+        return Fail(whisperer::MakeError(absl::StatusCode::kInvalidArgument, "bad_usage",
+                                         whisperer::StrCat(option, " is an option of eval ope")),
                     2);
       }
     }

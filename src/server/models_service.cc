@@ -254,9 +254,9 @@ absl::Status TrainIntent(const TrainIntentCommand& command, std::ostream& out, s
   absl::StatusOr<uint32_t> workspace_id = FindWorkspaceId(**store, command.workspace);
   if (!workspace_id.ok()) return workspace_id.status();
   if (command.text_column == command.label_column) {
-    return absl::InvalidArgumentError(
-        ToAbsl(StrCat("--text-column and --label-column both name '", command.text_column,
-                      "': the texts and their intents are two columns")));
+    return MakeError(absl::StatusCode::kInvalidArgument, "bad_usage",
+                     StrCat("--text-column and --label-column both name '", command.text_column,
+                            "': the texts and their intents are two columns"));
   }
   std::vector<std::vector<std::string>> rows;
   if (absl::Status s =

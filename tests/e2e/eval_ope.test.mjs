@@ -130,8 +130,8 @@ test('eval ope: a broken log, an unknown policy and bts without priors are refus
   assert.match(r.stderr, /missing\.ndjson/);
 
   r = await evalOpe(['--policy', 'uniform']);
-  assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /--log/);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^whisperer: eval ope needs --log FILE and --policy NAME .* \[bad_usage\]\n$/);
 });
 
 test('eval ope: bts with Beta priors on a log whose actions are named by index', async (t) => {

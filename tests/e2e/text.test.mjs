@@ -466,7 +466,7 @@ test('whisperer models train intent: the errors', async (t) => {
     '--text-column', 'utterance', '--label-column', 'utterance',
   ]);
   assert.equal(same.code, 2, same.stderr);
-  assert.match(same.stderr, /both name 'utterance'/);
+  assert.match(same.stderr, /both name 'utterance'.* \[bad_usage\]\n$/);
   // Bytes that are not UTF-8 would be stored as intents and answered as JSON: refused.
   const latin1 = path.join(dir, 'latin1.csv');
   await fsp.writeFile(latin1, Buffer.concat([
