@@ -193,21 +193,26 @@ int main(int argc, char** argv) {
                  "ope: the log's propensities are each action's probability at its position, not "
                  "given the earlier positions (as in the Open Bandit Dataset)");
 
-  // A first word that is no command: say so (CLI11 would say only that one is required).
-  if (argc > 1 && argv[1][0] != '-') {
-    bool known = false;
+  // A word that is no command where one is needed (`whisperer bogus`, `models fit churn`): say
+  // so, with the commands there are (CLI11 would say only that one is required).
+  CLI::App* level = &app;
+  std::string said = "whisperer";
+  for (int i = 1; i < argc && argv[i][0] != '-' && level->get_require_subcommand_min() > 0; ++i) {
+    CLI::App* next = nullptr;
     std::string commands;
-    for (const CLI::App* sub : app.get_subcommands({})) {
-      known = known || sub->get_name() == argv[1];
+    for (CLI::App* sub : level->get_subcommands({})) {
+      if (sub->get_name() == argv[i]) next = sub;
       commands += (commands.empty() ? "" : ", ") + sub->get_name();
     }
-    if (!known) {
+    if (next == nullptr) {
       return Fail(whisperer::MakeError(
                       absl::StatusCode::kInvalidArgument, "bad_usage",
-                      whisperer::StrCat("unknown command '", argv[1], "'; the commands are ",
-                                        commands, " (run with --help)")),
+                      whisperer::StrCat("unknown command '", argv[i], "' for ", said,
+                                        "; the commands are ", commands, " (run with --help)")),
                   2);
     }
+    said = whisperer::StrCat(said, " ", argv[i]);
+    level = next;
   }
   try {
     app.parse(argc, argv);

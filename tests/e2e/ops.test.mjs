@@ -796,7 +796,11 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
   // A word that is no command is named as such.
   const bogus = await runCli(['bogus']);
   assert.equal(bogus.code, 2);
-  assert.match(bogus.stderr, /^whisperer: unknown command 'bogus'; the commands are serve, import, [^\n]+ \[bad_usage\]\n$/);
+  assert.match(bogus.stderr, /^whisperer: unknown command 'bogus' for whisperer; the commands are serve, import, [^\n]+ \[bad_usage\]\n$/);
+  // At any depth: the commands there are named.
+  const churn = await runCli(['models', 'fit', 'churn']);
+  assert.equal(churn.code, 2);
+  assert.match(churn.stderr, /^whisperer: unknown command 'churn' for whisperer models fit; the commands are clv \(run with --help\) \[bad_usage\]\n$/);
   // A directory where a file is wanted is named as such, not as an empty file.
   const stored = path.join(dir, 'stored');
   const oneEvent = path.join(dir, 'one-event.ndjson');
