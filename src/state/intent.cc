@@ -62,7 +62,7 @@ bool SortsByPrice(simdjson::dom::element properties) {
 }  // namespace
 
 uint32_t ClassifySignals(api::EventType type, std::string_view name,
-                         simdjson::dom::element properties) {
+                         const simdjson::dom::element* properties) {
   if (type != api::EventType::kTrack) return 0;
   uint32_t bits = 0;
   if (name == "Product Viewed") bits |= Bit(Signal::kProductView);
@@ -81,7 +81,7 @@ uint32_t ClassifySignals(api::EventType type, std::string_view name,
   if (name == "Promotion Viewed" || name == "Promotion Clicked") bits |= Bit(Signal::kPromotion);
   if ((name == "Product List Filtered" || name == "Product List Sorted" ||
        name == "Products Sorted" || name == "Product List Viewed") &&
-      properties.is_object() && SortsByPrice(properties)) {
+      properties != nullptr && properties->is_object() && SortsByPrice(*properties)) {
     bits |= Bit(Signal::kPriceSort);
   }
   if (name == "Products Compared" || name == "Product Compared" || name == "Comparison Viewed") {

@@ -44,9 +44,10 @@
 
 namespace whisperer::state {
 
-// The Signal kinds of an event (bit i for kind i), by its type, name and properties.
+// The Signal kinds of an event (bit i for kind i), by its type, name and properties (null when
+// the event has no properties object).
 uint32_t ClassifySignals(api::EventType type, std::string_view name,
-                         simdjson::dom::element properties);
+                         const simdjson::dom::element* properties);
 
 struct IntentDriver {
   std::string feature;      // e.g. "cart adds"

@@ -39,18 +39,20 @@ class IntentTest : public ::testing::Test {
 
 TEST_F(IntentTest, ClassifiesSegmentEcommerceEvents) {
   simdjson::dom::parser parser;
-  simdjson::dom::element none;
-  EXPECT_EQ(ClassifySignals(api::EventType::kTrack, "Product Added", none),
+  EXPECT_EQ(ClassifySignals(api::EventType::kTrack, "Product Added", nullptr),
             1u << static_cast<int>(Signal::kCartAdd));
-  EXPECT_EQ(ClassifySignals(api::EventType::kPage, "Product Added", none), 0u);
+  EXPECT_EQ(ClassifySignals(api::EventType::kPage, "Product Added", nullptr), 0u);
+  // An event that may sort by price, without properties (it crashed the server).
+  EXPECT_EQ(ClassifySignals(api::EventType::kTrack, "Product List Filtered", nullptr),
+            1u << static_cast<int>(Signal::kListView));
   simdjson::dom::element sorts =
       parser.parse(std::string(R"({"sorts":[{"type":"price","value":"asc"}]})"));
   EXPECT_EQ(
-      ClassifySignals(api::EventType::kTrack, "Product List Filtered", sorts),
+      ClassifySignals(api::EventType::kTrack, "Product List Filtered", &sorts),
       (1u << static_cast<int>(Signal::kListView)) | (1u << static_cast<int>(Signal::kPriceSort)));
   simdjson::dom::parser parser2;
   simdjson::dom::element by_name = parser2.parse(std::string(R"({"sort":"name"})"));
-  EXPECT_EQ(ClassifySignals(api::EventType::kTrack, "Products Sorted", by_name), 0u);
+  EXPECT_EQ(ClassifySignals(api::EventType::kTrack, "Products Sorted", &by_name), 0u);
 }
 
 TEST_F(IntentTest, PurchaseIntentIsTheDocumentedNoisyOr) {

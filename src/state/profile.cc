@@ -392,7 +392,7 @@ absl::StatusOr<EventFacts> ExtractFacts(simdjson::dom::element event,
   simdjson::dom::element props;
   bool has_props = event["properties"].get(props) == simdjson::SUCCESS;
   if (f.referrer_host.empty() && has_props) f.referrer_host = UrlHost(StringOr(props, "referrer"));
-  f.signals = ClassifySignals(f.type, f.name, has_props ? props : simdjson::dom::element());
+  f.signals = ClassifySignals(f.type, f.name, has_props ? &props : nullptr);
   if (has_props && f.type == api::EventType::kTrack && f.name == "Product Viewed") {
     simdjson::dom::element id;
     if (props["product_id"].get(id) == simdjson::SUCCESS) f.product_id = IdText(id);

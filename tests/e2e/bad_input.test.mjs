@@ -627,3 +627,17 @@ test('a number JavaScript writes without an exponent past 64 bits does not cost 
   const stored = (await exportEvents(server.dataDir)).find((e) => e.messageId === 'big-1');
   assert.equal(stored.properties.n, 2e19);
 });
+
+test('an event the intent signals look into, without properties, is stored and the server lives on', async () => {
+  // A list filtered or sorted may sort by price: its properties are read, and their absence
+  // (or null) crashed the server.
+  for (const [i, event] of ['Product List Filtered', 'Product List Sorted', 'Products Sorted', 'Product List Viewed'].entries()) {
+    const single = await post('/v1/track', track({ event, messageId: `no-props-${i}` }));
+    assert.equal(single.status, 200, single.text);
+    const batch = await post('/v1/batch', { batch: [{ type: 'track', ...track({ event, properties: null, messageId: `null-props-${i}` }) }] });
+    assert.equal(batch.status, 200, batch.text);
+  }
+  assert.equal((await server.request('/healthz')).status, 200);
+  const stored = (await exportEvents(server.dataDir)).filter((e) => /^(no|null)-props-/.test(e.messageId));
+  assert.equal(stored.length, 8);
+});
