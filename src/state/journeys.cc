@@ -74,6 +74,27 @@ void Finish(const Journey& j, JourneyState& s, std::string_view status, int64_t 
   s.deadline_ms = 0;
 }
 
+// A state of another version of `j` keeps its stage when the stage still exists. Either way an
+// active customer leaves the funnel of the version they were in as an exit; one who keeps a
+// stage enters this version's funnel there, in their cohort.
+void ChangeVersion(const Journey& j, JourneyState& s, int64_t at, uint64_t sequence,
+                   std::string_view message_id, JourneyEffects* effects) {
+  int index = j.StageIndex(s.stage);
+  if (s.status == kActive && index < 0) {
+    Finish(j, s, kExited, at, sequence, message_id, "version_changed", effects);
+    effects->steps.back().version = s.version;
+  } else if (index >= 0) {
+    if (s.status == kActive) {
+      JourneyStep left = StepOf(j, s, s.stage_index, JourneyStep::kExited, at);
+      left.version = s.version;
+      effects->steps.push_back(std::move(left));
+      effects->steps.push_back(StepOf(j, s, -1, index, at));
+    }
+    s.stage_index = index;
+  }
+  s.version = j.version;
+}
+
 }  // namespace
 
 int Journey::StageIndex(std::string_view stage_id) const {
@@ -124,24 +145,9 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
     const Journey& j = *jp;
     auto it = profile.journeys.find(j.id);
     JourneyState* s = it == profile.journeys.end() ? nullptr : &it->second;
-    // 1. A state of another version keeps its stage when the stage still exists. Either way
-    // an active customer leaves the funnel of the version they were in as an exit; one who
-    // keeps a stage enters this version's funnel there, in their cohort.
+    // 1. A state of another version is moved to this one.
     if (s != nullptr && s->version != j.version) {
-      int index = j.StageIndex(s->stage);
-      if (s->status == kActive && index < 0) {
-        Finish(j, *s, kExited, at, sequence, facts.message_id, "version_changed", effects);
-        effects->steps.back().version = s->version;
-      } else if (index >= 0) {
-        if (s->status == kActive) {
-          JourneyStep left = StepOf(j, *s, s->stage_index, JourneyStep::kExited, at);
-          left.version = s->version;
-          effects->steps.push_back(std::move(left));
-          effects->steps.push_back(StepOf(j, *s, -1, index, at));
-        }
-        s->stage_index = index;
-      }
-      s->version = j.version;
+      ChangeVersion(j, *s, at, sequence, facts.message_id, effects);
     }
     // An event dated before the customer's latest move in this journey (one that arrives late:
     // an offline phone's queue, say) happened before that move: it neither moves them on nor
@@ -185,6 +191,18 @@ bool FireJourneyTimeout(const Journey& journey, Profile& profile, const JourneyD
   JourneyState& s = it->second;
   if (s.status != kActive || s.stage != due.stage || s.deadline_ms != due.deadline_ms) {
     return false;  // moved on since the timer was set
+  }
+  if (s.version != journey.version) {
+    // The journey's version changed while the customer waited, with no event of theirs since:
+    // the timer moves them to this version first (the funnels count it as an event would),
+    // then this version's timeout of the stage, if it has one, moves them on.
+    const int kept = journey.StageIndex(s.stage);
+    const int64_t after = kept >= 0 ? journey.stages[static_cast<size_t>(kept)].timeout_ms : 0;
+    ChangeVersion(journey, s, s.entered_ms + after, 0, "", effects);
+    if (s.status != kActive || after == 0) {
+      s.deadline_ms = 0;
+      return true;
+    }
   }
   int index = journey.StageIndex(s.stage);
   if (index < 0) return false;

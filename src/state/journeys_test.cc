@@ -187,6 +187,46 @@ TEST_F(JourneysTest, NewVersionKeepsKnownStagesAndExitsRemovedOnes) {
   EXPECT_EQ(State().version, 3);
 }
 
+TEST_F(JourneysTest, ATimeoutAfterAVersionChangeMovesTheCustomerToTheNewVersionFirst) {
+  // Waiting in landing (3 s under version 1) when version 2 gives it 5 s, with no event since.
+  Event("track", "Landing", 0);
+  const JourneyDeadline due = deadlines_.back();
+  JourneySpec v2 = Funnel(2);
+  v2.stages[0].timeout_ms = 5000;
+  Use(v2);
+  JourneyEffects fired;
+  ASSERT_TRUE(FireJourneyTimeout(*journeys_[0], profile_, due, &fired));
+  EXPECT_EQ(State().version, 2);
+  EXPECT_EQ(State().stage, "bounced");
+  EXPECT_EQ(State().history.back().at_ms, kT0 + 5000);  // version 2's `after`
+  // Out of version 1's funnel, into version 2's at landing, then on to bounced there.
+  ASSERT_EQ(fired.steps.size(), 3u);
+  EXPECT_EQ(fired.steps[0].version, 1);
+  EXPECT_EQ(fired.steps[0].to, JourneyStep::kExited);
+  EXPECT_EQ(fired.steps[1].version, 2);
+  EXPECT_EQ(fired.steps[1].from, -1);
+  EXPECT_EQ(fired.steps[1].to, 0);
+  EXPECT_EQ(fired.steps[2].version, 2);
+  EXPECT_EQ(fired.steps[2].from, 0);
+  EXPECT_EQ(fired.steps[2].to, 3);
+
+  // Version 3 has no timeout there: moved to it, and nothing more.
+  profile_ = Profile();
+  Use(Funnel(2));
+  Event("track", "Landing", 10'000);
+  JourneySpec v3 = Funnel(3);
+  v3.stages[0].timeout_ms = 0;
+  v3.stages[0].timeout_to.clear();
+  Use(v3);
+  fired = {};
+  ASSERT_TRUE(FireJourneyTimeout(*journeys_[0], profile_, deadlines_.back(), &fired));
+  EXPECT_EQ(State().version, 3);
+  EXPECT_EQ(State().stage, "landing");
+  EXPECT_EQ(State().status, "active");
+  EXPECT_EQ(State().deadline_ms, 0);
+  EXPECT_EQ(fired.steps.size(), 2u);
+}
+
 TEST_F(JourneysTest, MergeKeepsTheFurtherProgress) {
   Profile phone, laptop;
   phone.journeys["shop"].stage = "landing";
