@@ -54,6 +54,29 @@ std::string LocalUrl(std::string_view host, uint16_t port) {
 
 namespace {
 
+// Whether a request's Transfer-Encoding, when it has one, is the one this server reads: chunked
+// alone. RFC 9112 6.3 and 7 want chunked last and once; any other (xchunked, chunked twice)
+// leaves the length unknown, and a proxy in front may read it differently from this server,
+// which would take the body for a request of its own (request smuggling). Another coding before
+// chunked (gzip, chunked) it does not decode (Content-Encoding: gzip is the way to compress).
+template <typename Fields>
+bool TransferEncodingFrames(const Fields& fields) {
+  std::vector<std::string_view> codings;
+  auto [first, last] = fields.equal_range(http::field::transfer_encoding);
+  for (auto it = first; it != last; ++it) {
+    std::string_view line = SV(it->value());
+    while (!line.empty()) {
+      const size_t comma = line.find(',');
+      std::string_view coding = line.substr(0, comma);
+      coding = StripWhitespace(coding.substr(0, coding.find(';')));
+      if (!coding.empty()) codings.push_back(coding);
+      line = comma == std::string_view::npos ? std::string_view() : line.substr(comma + 1);
+    }
+  }
+  if (first == last) return true;  // no Transfer-Encoding: Content-Length, or no body
+  return codings.size() == 1 && EqualsIgnoreCase(codings[0], "chunked");
+}
+
 std::vector<std::string> Segments(std::string_view path) {
   std::vector<std::string> out;
   size_t start = 1;  // paths start with '/'
@@ -303,6 +326,17 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnHeader(beast::error_code ec) {
+    if (!ec && !TransferEncodingFrames(parser_->get())) {
+      // Its body is not read: the connection closes after the answer.
+      busy_ = true;
+      start_ = std::chrono::steady_clock::now();
+      close_after_ = true;
+      cors_ = false;
+      return Send(ErrorResponse(InvalidInput(
+                      "malformed_http",
+                      "malformed HTTP request: the only Transfer-Encoding read is chunked")),
+                  "other");
+    }
     if (ec || parser_->is_done()) return OnRead(ec);  // an error, or a request without a body
     if (EqualsIgnoreCase(SV(parser_->get()[http::field::expect]), "100-continue")) {
       // A refused key is answered now: the client then never sends the body.

@@ -641,3 +641,27 @@ test('an event the intent signals look into, without properties, is stored and t
   const stored = (await exportEvents(server.dataDir)).filter((e) => /^(no|null)-props-/.test(e.messageId));
   assert.equal(stored.length, 8);
 });
+
+test('a Transfer-Encoding other than chunked is refused: its body is never taken for a request', async () => {
+  const inner = JSON.stringify({ userId: 'smuggled', event: 'Smuggled', messageId: 'smuggled-1' });
+  const innerRequest =
+    `POST /v1/track HTTP/1.1\r\nHost: x\r\nAuthorization: ${server.basic()}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(inner)}\r\n\r\n${inner}`;
+  for (const te of ['xchunked', 'gzip', 'chunked, chunked', 'chunked, gzip', 'gzip, chunked', 'identity']) {
+    const res = await rawHttp(
+      `POST /v1/track HTTP/1.1\r\nHost: x\r\nAuthorization: Basic eDo=\r\nTransfer-Encoding: ${te}\r\n\r\n${innerRequest}`,
+    );
+    assert.equal(res.status, 400, `${te}: ${res.raw}`);
+    assert.equal(res.json.error.code, 'malformed_http', te);
+    assert.equal(res.raw.match(/HTTP\/1\.1 \d{3}/g).length, 1, `${te}: one answer, then the connection closed`);
+  }
+  // chunked is read (as `Chunked`, in any case).
+  const body = JSON.stringify({ userId: 'chunked', event: 'Chunked', messageId: 'chunked-1' });
+  const ok = await rawHttp(
+    `POST /v1/track HTTP/1.1\r\nHost: x\r\nAuthorization: ${server.basic()}\r\nContent-Type: application/json\r\n` +
+      `Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+  );
+  assert.equal(ok.status, 200, ok.raw);
+  const stored = (await exportEvents(server.dataDir)).filter((e) => e.messageId === 'smuggled-1');
+  assert.equal(stored.length, 0, 'the body of a refused request was not stored as a request');
+});
