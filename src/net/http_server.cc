@@ -453,8 +453,23 @@ class Session : public std::enable_shared_from_this<Session> {
       res.set(http::field::allow, match.allow);
       return Send(std::move(res), route);
     }
-    std::string_view encoding = SV(request_[http::field::content_encoding]);
+    // Several Content-Encoding lines are one list (RFC 9110 5.3), which is refused below as any
+    // list is: only the first line was read once, so a body labelled `identity` then `gzip` was
+    // taken as plain.
+    std::string encodings;
+    for (auto [it, end] = request_.equal_range(http::field::content_encoding); it != end; ++it) {
+      StrAppend(&encodings, encodings.empty() ? "" : ", ", SV(it->value()));
+    }
+    std::string_view encoding = encodings;
     if (!encoding.empty() && !EqualsIgnoreCase(encoding, "identity")) {
+      // The key in the header speaks first, as for a body over the limit: a bad key is 401,
+      // whatever its body's encoding.
+      if (match.guard != nullptr && match.guard->check) {
+        if (absl::Status refusal = match.guard->check(request_); !refusal.ok()) {
+          if (match.guard->refused) match.guard->refused(refusal);
+          return Send(ErrorResponse(refusal), route);
+        }
+      }
       // x-gzip is gzip's old name, which recipients are to take as gzip (RFC 9110 8.4.1.3).
       absl::StatusOr<std::string> body =
           EqualsIgnoreCase(encoding, "gzip") || EqualsIgnoreCase(encoding, "x-gzip")

@@ -665,3 +665,23 @@ test('a Transfer-Encoding other than chunked is refused: its body is never taken
   const stored = (await exportEvents(server.dataDir)).filter((e) => e.messageId === 'smuggled-1');
   assert.equal(stored.length, 0, 'the body of a refused request was not stored as a request');
 });
+
+test('a bad key in the header is 401 whatever the body\'s encoding; several Content-Encoding lines are one list', async () => {
+  const bad = { Authorization: 'Basic eDo=' };  // the key "x"
+  for (const [encoding, body] of [['gzip', 'not gzip at all'], ['br', '{}'], ['gzip', zlib.gzipSync('x'.repeat(600 * 1024))]]) {
+    const res = await server.request('/v1/track', { body, headers: { ...bad, 'Content-Encoding': encoding } });
+    assert.equal(res.status, 401, `${encoding}: ${res.text}`);
+    assert.equal(res.json.error.code, 'unauthenticated');
+  }
+  // identity then gzip, on two lines: a list, refused like `identity, gzip` (the first line alone
+  // was read, and the gzip body taken as plain).
+  const gz = zlib.gzipSync(JSON.stringify(track({ messageId: 'two-lines' })));
+  const res = await rawHttp(Buffer.concat([
+    Buffer.from(`POST /v1/track HTTP/1.1\r\nHost: x\r\nAuthorization: ${server.basic()}\r\n` +
+      `Content-Encoding: identity\r\nContent-Encoding: gzip\r\nContent-Length: ${gz.length}\r\n` +
+      'Connection: close\r\n\r\n'),
+    gz,
+  ]));
+  assert.equal(res.status, 400, res.raw);
+  assert.equal(res.json.error.code, 'unsupported_encoding');
+});
