@@ -326,15 +326,21 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnHeader(beast::error_code ec) {
+    std::string_view refused;
     if (!ec && !TransferEncodingFrames(parser_->get())) {
+      refused = "the only Transfer-Encoding read is chunked";
+    } else if (!ec && parser_->get().version() >= 11 &&
+               parser_->get().count(http::field::host) != 1) {
+      refused = "an HTTP/1.1 request needs one Host header (RFC 9112 3.2)";
+    }
+    if (!refused.empty()) {
       // Its body is not read: the connection closes after the answer.
       busy_ = true;
       start_ = std::chrono::steady_clock::now();
       close_after_ = true;
       cors_ = false;
-      return Send(ErrorResponse(InvalidInput(
-                      "malformed_http",
-                      "malformed HTTP request: the only Transfer-Encoding read is chunked")),
+      return Send(ErrorResponse(
+                      InvalidInput("malformed_http", StrCat("malformed HTTP request: ", refused))),
                   "other");
     }
     if (ec || parser_->is_done()) return OnRead(ec);  // an error, or a request without a body

@@ -462,6 +462,20 @@ const cases = [
     null,
   ],
   [
+    'raw HTTP: HTTP/1.1 without Host',
+    () => rawHttp('GET /healthz HTTP/1.1\r\n\r\n'),
+    400,
+    'malformed_http',
+    null,
+  ],
+  [
+    'raw HTTP: HTTP/1.1 with two Host headers',
+    () => rawHttp('GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'),
+    400,
+    'malformed_http',
+    null,
+  ],
+  [
     'raw HTTP: header line without a colon',
     () => rawHttp('GET /healthz HTTP/1.1\r\nHost: x\r\nNot A Header\r\n\r\n'),
     400,
