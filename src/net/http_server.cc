@@ -333,15 +333,9 @@ class Session : public std::enable_shared_from_this<Session> {
                parser_->get().count(http::field::host) != 1) {
       refused = "an HTTP/1.1 request needs one Host header (RFC 9112 3.2)";
     }
-    if (!refused.empty()) {
-      // Its body is not read: the connection closes after the answer.
-      busy_ = true;
-      start_ = std::chrono::steady_clock::now();
-      close_after_ = true;
-      cors_ = false;
-      return Send(ErrorResponse(
-                      InvalidInput("malformed_http", StrCat("malformed HTTP request: ", refused))),
-                  "other");
+    if (!refused.empty()) {  // its body is not read
+      return SendUnreadable(
+          InvalidInput("malformed_http", StrCat("malformed HTTP request: ", refused)));
     }
     if (ec || parser_->is_done()) return OnRead(ec);  // an error, or a request without a body
     if (EqualsIgnoreCase(SV(parser_->get()[http::field::expect]), "100-continue")) {
@@ -380,24 +374,31 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       return Refuse(v.refusal, v);
     }
-    busy_ = true;
-    start_ = std::chrono::steady_clock::now();
-    close_after_ = true;  // after a read error the stream position is unknown
-    cors_ = false;
     if (ec == http::error::header_limit) {
-      return Send(ErrorResponse(InvalidInput("headers_too_large",
-                                             "the request headers are over 16384 bytes")),
-                  "other");
+      return SendUnreadable(
+          InvalidInput("headers_too_large", "the request headers are over 16384 bytes"));
     }
     if (ec) {
-      return Send(ErrorResponse(InvalidInput("malformed_http",
-                                             StrCat("malformed HTTP request: ", ec.message()))),
-                  "other");
+      return SendUnreadable(
+          InvalidInput("malformed_http", StrCat("malformed HTTP request: ", ec.message())));
     }
+    busy_ = true;
+    start_ = std::chrono::steady_clock::now();
+    cors_ = false;
     request_ = parser_->release();
     close_after_ = !request_.keep_alive();
     ToOriginForm();
     Dispatch();
+  }
+
+  // Answers `error` to a request that cannot be read (on no route); the connection closes after,
+  // since where the next request starts is unknown.
+  void SendUnreadable(const absl::Status& error) {
+    busy_ = true;
+    start_ = std::chrono::steady_clock::now();
+    close_after_ = true;
+    cors_ = false;
+    Send(ErrorResponse(error), "other");
   }
 
   // The route of the request whose header `parser_` holds, and its guard's verdict on the
