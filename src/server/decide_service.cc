@@ -1920,7 +1920,7 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
 }
 
 absl::StatusOr<bool> WriteLoggedDecision(const storage::Store& store, uint32_t workspace_id,
-                                         uint64_t id, JsonWriter& w) {
+                                         uint64_t id, JsonWriter& w, std::string* record) {
   absl::StatusOr<std::optional<std::string>> stored =
       store.Get(store.decisions(), storage::DecisionKey(workspace_id, id));
   if (!stored.ok()) return stored.status();
@@ -1931,6 +1931,7 @@ absl::StatusOr<bool> WriteLoggedDecision(const storage::Store& store, uint32_t w
   w.StartObject();
   w.Key("decision");
   w.RawValue(**stored);
+  if (record != nullptr) *record = **std::move(stored);
   w.Key("activatedAt");
   if (activated->has_value()) {
     w.String(FormatIso8601(ParseIso8601(**activated).value_or(0)));
@@ -1969,21 +1970,27 @@ absl::Status WriteCustomerDecisions(const storage::Store& store, uint32_t worksp
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  // With each decision, the identifiers a first-time visitor's decision was made for that the
+  // profile does not hold (a userId given with its anonymousId): the contacts and engagement
+  // kept under them are the customer's too (as erasure takes them).
+  std::vector<uint64_t> hashes = keys.hashes;
+  simdjson::dom::parser parser;
+  std::string record;
   w.Key("decisions");
   w.StartArray();
   for (uint64_t id : ids) {
-    if (absl::StatusOr<bool> written = WriteLoggedDecision(store, workspace_id, id, w);
+    record.clear();
+    if (absl::StatusOr<bool> written = WriteLoggedDecision(store, workspace_id, id, w, &record);
         !written.ok()) {
       return written.status();
+    }
+    for (uint64_t hash : state::RecordVisitorHashes(parser, record)) {
+      if (std::find(hashes.begin(), hashes.end(), hash) == hashes.end()) hashes.push_back(hash);
     }
   }
   w.EndArray();
   // The approvals of those held, as GET /v1/approvals/{id} answers them now (the decision keeps
-  // the approval as it was when made); and the identifiers a first-time visitor's decision was
-  // made for that the profile does not hold (a userId given with its anonymousId), whose
-  // contacts and engagement are the customer's too (as erasure takes them).
-  std::vector<uint64_t> hashes = keys.hashes;
-  simdjson::dom::parser parser;
+  // the approval as it was when made).
   w.Key("approvals");
   w.StartArray();
   for (uint64_t id : ids) {
@@ -1991,12 +1998,6 @@ absl::Status WriteCustomerDecisions(const storage::Store& store, uint32_t worksp
         store.Get(store.decisions(), storage::ApprovalKey(workspace_id, id));
     if (!approval.ok()) return approval.status();
     if (approval->has_value()) w.RawValue(**approval);
-    absl::StatusOr<std::optional<std::string>> record =
-        store.Get(store.decisions(), storage::DecisionKey(workspace_id, id));
-    if (!record.ok()) return record.status();
-    for (uint64_t hash : state::RecordVisitorHashes(parser, record->value_or(""))) {
-      if (std::find(hashes.begin(), hashes.end(), hash) == hashes.end()) hashes.push_back(hash);
-    }
   }
   w.EndArray();
   // The histories kept under each key, as one.

@@ -108,9 +108,9 @@ struct LoggedDecision;  // a decision as read back from the log (decide_service.
 
 // A logged decision as GET /v1/decisions/{id} answers it, written to `w`: {"decision": the
 // record, "activatedAt", "rewards": [{"slot", ...}]}. False, with nothing written, when the log
-// has no decision `id`.
+// has no decision `id`. `record`, when given, gets the stored record.
 absl::StatusOr<bool> WriteLoggedDecision(const storage::Store& store, uint32_t workspace_id,
-                                         uint64_t id, JsonWriter& w);
+                                         uint64_t id, JsonWriter& w, std::string* record = nullptr);
 // What the decision log keeps about the customer of `profile` (state::KeysOfCustomer: the
 // profiles merged into it and the visitor it was included), as GET /v1/profiles/{id}/export
 // lists it: the members "decisions" (each as WriteLoggedDecision writes it, in time order),

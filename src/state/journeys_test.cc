@@ -30,6 +30,12 @@ JourneySpec Funnel(int64_t version = 1) {
 class JourneysTest : public ::testing::Test {
  protected:
   void SetUp() override { Use(Funnel()); }
+  // The funnel journey, with re-entry allowed.
+  void UseReentry() {
+    JourneySpec again = Funnel();
+    again.reentry = true;
+    Use(again);
+  }
   void Use(const JourneySpec& spec) {
     absl::StatusOr<std::shared_ptr<const Journey>> j = CompileJourney(spec);
     ASSERT_TRUE(j.ok()) << j.status();
@@ -138,9 +144,7 @@ TEST_F(JourneysTest, ExitAndReentry) {
   EXPECT_EQ(State().status, "exited");
   Event("track", "Landing", 20);
   EXPECT_EQ(State().status, "exited");  // no re-entry
-  JourneySpec again = Funnel();
-  again.reentry = true;
-  Use(again);
+  UseReentry();
   Event("track", "Landing", 30);
   EXPECT_EQ(State().status, "active");
   EXPECT_EQ(Path(), (std::vector<std::string>{"landing/entry", "exited/exit", "landing/entry"}));
@@ -251,9 +255,7 @@ TEST_F(JourneysTest, MergeKeepsTheFurtherProgress) {
 }
 
 TEST_F(JourneysTest, ALateEventDoesNotMoveACustomerBackInTime) {
-  JourneySpec again = Funnel();
-  again.reentry = true;
-  Use(again);
+  UseReentry();
   Event("track", "Landing", 0);
   Event("track", "Product Added", 1000);
   ASSERT_EQ(State().stage, "cart");
@@ -276,9 +278,7 @@ TEST_F(JourneysTest, ALateEventDoesNotMoveACustomerBackInTime) {
 }
 
 TEST_F(JourneysTest, UncountRoundTakesTheLatestRoundOutOfTheFunnel) {
-  JourneySpec again = Funnel();
-  again.reentry = true;
-  Use(again);
+  UseReentry();
   // Round 1: in and out. Round 2: landing, cart after 1 s, converted.
   Event("track", "Landing", 0);
   Event("track", "Unsubscribed", 10);

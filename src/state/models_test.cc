@@ -56,6 +56,13 @@ class ModelEngineTest : public ::testing::Test {
     engine_->OnEvent(1, p, facts);
   }
 
+  // Writes the pending examples, as a clean shutdown does.
+  void SavePending() {
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(engine_->SavePending(&batch).ok());
+    ASSERT_TRUE(store_->Write(&batch).ok());
+  }
+
   void Checkpoint(bool force = true) {
     rocksdb::WriteBatch batch;
     ASSERT_TRUE(engine_->Checkpoint(&batch, force).ok());
@@ -144,32 +151,20 @@ TEST_F(ModelEngineTest, PendingExamplesSurviveACleanRestartOnce) {
 
   // Pending examples hashed into another table size are dropped, not misread.
   Event(4, kT0 + 10 * 24 * kHour);
-  {
-    rocksdb::WriteBatch batch;
-    ASSERT_TRUE(engine_->SavePending(&batch).ok());
-    ASSERT_TRUE(store_->Write(&batch).ok());
-  }
+  SavePending();
   settings_.ftrl.bits = 4;
   Open();
   EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 0u);
   // From a smaller table to a larger one too (every index fits, but means another feature).
   Event(5, kT0 + 20 * 24 * kHour);
   ASSERT_EQ(engine_->pending(1, ModelKind::kConversion), 1u);
-  {
-    rocksdb::WriteBatch batch;
-    ASSERT_TRUE(engine_->SavePending(&batch).ok());
-    ASSERT_TRUE(store_->Write(&batch).ok());
-  }
+  SavePending();
   settings_.ftrl.bits = 18;
   Open();
   EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 0u);
   // The same table keeps them.
   Event(6, kT0 + 30 * 24 * kHour);
-  {
-    rocksdb::WriteBatch batch;
-    ASSERT_TRUE(engine_->SavePending(&batch).ok());
-    ASSERT_TRUE(store_->Write(&batch).ok());
-  }
+  SavePending();
   Open();
   EXPECT_EQ(engine_->pending(1, ModelKind::kConversion), 1u);
 }

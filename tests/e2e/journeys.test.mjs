@@ -361,27 +361,32 @@ test('whisperer personas discover clusters the stored profiles while a server ru
   assert.match(empty.stderr, /no whisperer data directory/);
 });
 
-test('two devices of one customer merge: the funnel counts the customer once, with the further progress', async (t) => {
-  const shop = await startServer({
-    t,
-    config: `
+/** A workspace `shop` (keys wk_j, ak_j) whose one journey, `onboarding`, has these stages. */
+const onboarding = (version, stages) => `
 workspaces:
   - name: shop
     write_keys: [wk_j]
     admin_keys: [ak_j]
     journeys:
       - id: onboarding
-        version: 1
+        version: ${version}
         stages:
-          - {id: signup, entry: "event.name == 'Signed Up'"}
-          - {id: setup, entry: "event.name == 'Setup Done'"}
+${stages.map(([id, entry]) => `          - {id: ${id}, entry: "${entry}"}`).join('\n')}
         goal: "event.name == 'Subscribed'"
-`,
+`;
+
+/** Sends `batch` to the onboarding server `shop`; it must be accepted. */
+async function postToShop(shop, batch) {
+  const res = await shop.request('/v1/batch', { body: { batch }, headers: { authorization: 'Bearer wk_j' } });
+  assert.equal(res.status, 200, res.text);
+}
+
+test('two devices of one customer merge: the funnel counts the customer once, with the further progress', async (t) => {
+  const shop = await startServer({
+    t,
+    config: onboarding(1, [['signup', "event.name == 'Signed Up'"], ['setup', "event.name == 'Setup Done'"]]),
   });
-  const post = async (batch) => {
-    const res = await shop.request('/v1/batch', { body: { batch }, headers: { authorization: 'Bearer wk_j' } });
-    assert.equal(res.status, 200, res.text);
-  };
+  const post = (batch) => postToShop(shop, batch);
   const stages = async () => {
     const res = await shop.request('/v1/journeys/onboarding/funnel', { headers: { authorization: 'Bearer ak_j' } });
     assert.equal(res.status, 200, res.text);
@@ -406,27 +411,12 @@ workspaces:
 });
 
 test('a raised journey version: the old version funnel stays readable with ?version=', async (t) => {
-  const journey = (version, stages) => `
-workspaces:
-  - name: shop
-    write_keys: [wk_j]
-    admin_keys: [ak_j]
-    journeys:
-      - id: onboarding
-        version: ${version}
-        stages:
-${stages.map(([id, entry]) => `          - {id: ${id}, entry: "${entry}"}`).join('\n')}
-        goal: "event.name == 'Subscribed'"
-`;
   let shop = await startServer({
     t,
-    config: journey(1, [['signup', "event.name == 'Signed Up'"], ['setup', "event.name == 'Setup Done'"]]),
+    config: onboarding(1, [['signup', "event.name == 'Signed Up'"], ['setup', "event.name == 'Setup Done'"]]),
   });
   const dataDir = shop.dataDir;
-  const post = async (batch) => {
-    const res = await shop.request('/v1/batch', { body: { batch }, headers: { authorization: 'Bearer wk_j' } });
-    assert.equal(res.status, 200, res.text);
-  };
+  const post = (batch) => postToShop(shop, batch);
   const funnel = async (query = '') => {
     const res = await shop.request(`/v1/journeys/onboarding/funnel${query}`, {
       headers: { authorization: 'Bearer ak_j' },
@@ -443,7 +433,7 @@ ${stages.map(([id, entry]) => `          - {id: ${id}, entry: "${entry}"}`).join
   shop = await startServer({
     t,
     dataDir,
-    config: journey(2, [['signup', "event.name == 'Signed Up'"], ['invite', "event.name == 'Invited'"]]),
+    config: onboarding(2, [['signup', "event.name == 'Signed Up'"], ['invite', "event.name == 'Invited'"]]),
   });
   // v-2 keeps its stage (signup is in version 2 too): it leaves version 1's funnel and enters
   // version 2's there, then moves on. v-3 signs up on the last day of 1969.
@@ -487,7 +477,7 @@ ${stages.map(([id, entry]) => `          - {id: ${id}, entry: "${entry}"}`).join
   assert.equal(await shop.stop(), 0);
   // Version 2's stages changed without raising it: refused at start, naming the version.
   const edited = path.join(await makeTempDir(t), 'edited.yaml');
-  await fsp.writeFile(edited, journey(2, [['signup', "event.name == 'Signed Up'"], ['invited', "event.name == 'Invited'"]]));
+  await fsp.writeFile(edited, onboarding(2, [['signup', "event.name == 'Signed Up'"], ['invited', "event.name == 'Invited'"]]));
   const refused = await runCli(['serve', '--port', '0', '--config', edited, '--data', dataDir]);
   assert.equal(refused.code, 2, refused.stderr);
   assert.match(refused.stderr, /edited\.yaml:\d+: workspaces\[0\]\.journeys\[0\]\.version: journey `onboarding` version 2 ran with the stages signup, invite and now has signup, invited: raise `version`/);
