@@ -549,6 +549,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (shared_->draining) close_after_ = true;
     res.version(11);
     res.keep_alive(!close_after_);
+    // An HTTP/1.1 answer persists by default, but an HTTP/1.0 client keeps the connection only
+    // when the answer says so (RFC 9112 9.3); without it the client waits for a close.
+    if (request_.version() == 10 && !close_after_) res.set(http::field::connection, "keep-alive");
     res.prepare_payload();
     // A 204 has no body and no Content-Length (RFC 9110 8.6).
     if (res.result() == http::status::no_content) res.erase(http::field::content_length);

@@ -157,6 +157,28 @@ TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
             std::string::npos);
 }
 
+// An HTTP/1.0 client keeps its connection only when the answer says `Connection: keep-alive`
+// (RFC 9112 9.3, RFC 2068 19.7.1); without asking for it, the connection closes after the answer.
+TEST_F(HttpServerTest, Http10KeepAliveIsAnsweredInKind) {
+  StartServer();
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  beast::flat_buffer buffer;
+  for (int i = 0; i < 2; ++i) {
+    asio::write(s, asio::buffer(std::string("GET /ip HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")));
+    Response res;
+    http::read(s, buffer, res);
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.body(), "127.0.0.1");
+    EXPECT_TRUE(beast::iequals(res[http::field::connection], "keep-alive")) << res;
+  }
+  asio::write(s, asio::buffer(std::string("GET /ip HTTP/1.0\r\n\r\n")));
+  std::string reply = ReadUntilClosed(s);  // returns once the server closes
+  EXPECT_NE(reply.find("127.0.0.1"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("keep-alive"), std::string::npos) << reply;
+}
+
 TEST_F(HttpServerTest, NotFoundAndMethodNotAllowed) {
   StartServer();
   Client c(server_->port());
