@@ -2,10 +2,46 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "common/json_writer.h"
+#include "decide/log.h"
 #include "simdjson.h"
 
 namespace whisperer::decide {
+
+namespace {
+
+// Appends to `to` the entries of `from` that are not already in `to`, one to one: an entry of
+// a known decision equal to one of `to` not matched yet is a copy of it.
+template <typename Entry>
+void AddOnce(std::vector<Entry>& to, const std::vector<Entry>& from) {
+  absl::flat_hash_map<uint64_t, std::vector<size_t>> unmatched;  // by decision: indexes in `to`
+  for (size_t i = 0; i < to.size(); ++i) {
+    if (to[i].decision != 0) unmatched[to[i].decision].push_back(i);
+  }
+  const size_t own = to.size();
+  for (const Entry& e : from) {
+    auto it = e.decision == 0 ? unmatched.end() : unmatched.find(e.decision);
+    if (it != unmatched.end()) {
+      auto copy = std::find_if(it->second.begin(), it->second.end(),
+                               [&](size_t i) { return i < own && to[i] == e; });
+      if (copy != it->second.end()) {
+        it->second.erase(copy);
+        continue;
+      }
+    }
+    to.push_back(e);
+  }
+}
+
+// The decision id at `index` of an entry; 0 when it has none (written before they were kept).
+uint64_t DecisionOf(simdjson::dom::element entry, size_t index) {
+  std::string_view id;
+  if (entry.at(index).get(id) != simdjson::SUCCESS) return 0;
+  return ParseDecisionId(id).value_or(0);
+}
+
+}  // namespace
 
 size_t ContactHistory::OnChannel(std::string_view channel, int64_t since_ms) const {
   return std::count_if(contacts.begin(), contacts.end(), [&](const Contact& c) {
@@ -25,8 +61,8 @@ size_t ContactHistory::NegativesOf(std::string_view action, int64_t since_ms) co
 }
 
 void ContactHistory::Add(const ContactHistory& other) {
-  contacts.insert(contacts.end(), other.contacts.begin(), other.contacts.end());
-  negatives.insert(negatives.end(), other.negatives.begin(), other.negatives.end());
+  AddOnce(contacts, other.contacts);
+  AddOnce(negatives, other.negatives);
   std::stable_sort(contacts.begin(), contacts.end(),
                    [](const Contact& a, const Contact& b) { return a.at_ms < b.at_ms; });
   std::stable_sort(negatives.begin(), negatives.end(),
@@ -56,6 +92,7 @@ std::string ContactHistory::Encode() const {
     w.String(c.action);
     w.String(c.channel);
     w.Int(c.at_ms);
+    if (c.decision != 0) w.String(DecisionIdString(c.decision));
     w.EndArray();
   }
   w.EndArray();
@@ -65,6 +102,7 @@ std::string ContactHistory::Encode() const {
     w.StartArray();
     w.String(n.action);
     w.Int(n.at_ms);
+    if (n.decision != 0) w.String(DecisionIdString(n.decision));
     w.EndArray();
   }
   w.EndArray();
@@ -89,7 +127,7 @@ std::optional<ContactHistory> ContactHistory::Decode(std::string_view json) {
         e.at(2).get(at) != simdjson::SUCCESS) {
       return std::nullopt;
     }
-    h.contacts.push_back({std::string(action), std::string(channel), at});
+    h.contacts.push_back({std::string(action), std::string(channel), at, DecisionOf(e, 3)});
   }
   for (simdjson::dom::element e : negatives) {
     std::string_view action;
@@ -97,7 +135,7 @@ std::optional<ContactHistory> ContactHistory::Decode(std::string_view json) {
     if (e.at(0).get(action) != simdjson::SUCCESS || e.at(1).get(at) != simdjson::SUCCESS) {
       return std::nullopt;
     }
-    h.negatives.push_back({std::string(action), at});
+    h.negatives.push_back({std::string(action), at, DecisionOf(e, 2)});
   }
   return h;
 }

@@ -18,14 +18,19 @@ namespace whisperer::decide {
 struct ContactHistory {
   static constexpr size_t kMaxEntries = 500;
 
+  // `decision`: the decision the entry came from (0 in rows written before it was kept).
   struct Contact {
     std::string action;
     std::string channel;
     int64_t at_ms = 0;
+    uint64_t decision = 0;
+    bool operator==(const Contact&) const = default;
   };
   struct Negative {
     std::string action;
     int64_t at_ms = 0;
+    uint64_t decision = 0;
+    bool operator==(const Negative&) const = default;
   };
   std::vector<Contact> contacts;  // oldest first
   std::vector<Negative> negatives;
@@ -35,14 +40,19 @@ struct ContactHistory {
   size_t OfAction(std::string_view action, int64_t since_ms) const;
   size_t NegativesOf(std::string_view action, int64_t since_ms) const;
 
-  // Adds `other`'s entries (the history of a profile merged into this customer's), keeping
-  // both lists oldest first.
+  // Adds `other`'s entries (the history kept under another key of this customer's: a profile
+  // merged into theirs, or another identifier of a first-time visitor), keeping both lists
+  // oldest first. An entry of a decision that is already here is the same contact, written
+  // under each identifier of a first-time visitor, and counts once (as many times as it is in
+  // one of the two: entries are matched one to one).
   void Add(const ContactHistory& other);
 
   // Drops what is older than `keep_ms` before `now_ms`, and the oldest beyond kMaxEntries.
   void Trim(int64_t now_ms, int64_t keep_ms);
 
-  // JSON: {"contacts": [[action, channel, at_ms], ...], "negatives": [[action, at_ms], ...]}.
+  // JSON: {"contacts": [[action, channel, at_ms, decisionId], ...],
+  //        "negatives": [[action, at_ms, decisionId], ...]}, the decision id as
+  // decide::DecisionIdString writes it (an entry without one reads as decision 0).
   std::string Encode() const;
   static std::optional<ContactHistory> Decode(std::string_view json);
 };

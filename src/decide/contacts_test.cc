@@ -25,6 +25,18 @@ TEST(ContactHistory, CountsWithinPeriodsTrimsAndRoundTrips) {
   h.Trim(2000, 100'000);
   EXPECT_EQ(h.contacts.size(), ContactHistory::kMaxEntries);
   EXPECT_EQ(h.contacts.back().at_ms, 1599);  // the newest kept
+  // The decision an entry came from is kept; a row written before it was reads as decision 0.
+  h.contacts.back().decision = 0x2a;
+  h.negatives.back().decision = 0x2b;
+  back = ContactHistory::Decode(h.Encode());
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->contacts.back().decision, 0x2au);
+  EXPECT_EQ(back->negatives.back().decision, 0x2bu);
+  EXPECT_EQ(back->contacts.front().decision, 0u);
+  back = ContactHistory::Decode(R"({"contacts":[["a","web",5]],"negatives":[["a",6]]})");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->contacts[0].decision, 0u);
+  EXPECT_EQ(back->negatives[0].at_ms, 6);
   EXPECT_FALSE(ContactHistory::Decode("{}").has_value());
   EXPECT_FALSE(ContactHistory::Decode(R"({"contacts":[["a"]],"negatives":[]})").has_value());
 }
@@ -48,6 +60,34 @@ TEST(ContactHistory, AddsAMergedProfilesHistoryInTimeOrder) {
   // Trim drops the oldest first, whichever profile they came from.
   survivor.Trim(/*now_ms=*/400, /*keep_ms=*/150);
   EXPECT_EQ(survivor.contacts.front().at_ms, 300);
+}
+
+// A first-time visitor's contacts are written under each of their identifiers: read together,
+// a contact of one decision counts once, however many rows hold it.
+TEST(ContactHistory, AContactWrittenUnderSeveralKeysCountsOnce) {
+  ContactHistory user;  // under the userId: decisions 1 (two slots) and 3
+  user.contacts = {{"nag", "push", 100, 1}, {"mail", "email", 100, 1}, {"nag", "push", 300, 3}};
+  user.negatives = {{"nag", 150, 1}};
+  ContactHistory device;  // under the anonymousId: decisions 1, 2 (its own) and 3
+  device.contacts = {{"nag", "push", 100, 1},
+                     {"mail", "email", 100, 1},
+                     {"nag", "push", 200, 2},
+                     {"nag", "push", 300, 3}};
+  device.negatives = {{"nag", 150, 1}, {"nag", 150, 1}};  // two negative rewards of one slot
+  ContactHistory both;
+  both.Add(user);
+  both.Add(device);
+  EXPECT_EQ(both.OfAction("nag", 0), 3u);
+  EXPECT_EQ(both.OnChannel("email", 0), 1u);
+  EXPECT_EQ(both.NegativesOf("nag", 0), 2u) << "matched one to one";
+  ASSERT_EQ(both.contacts.size(), 4u);
+  EXPECT_EQ(both.contacts[2].decision, 2u);  // time order
+  // Entries of no known decision (rows written before decisions were kept) all count.
+  ContactHistory old_user, old_device;
+  old_user.contacts = {{"nag", "push", 100}};
+  old_device.contacts = {{"nag", "push", 100}};
+  old_user.Add(old_device);
+  EXPECT_EQ(old_user.OfAction("nag", 0), 2u);
 }
 
 }  // namespace

@@ -410,6 +410,44 @@ std::vector<uint64_t> CustomerHashes(uint64_t own, const state::Profile& profile
   return out;
 }
 
+// The rows a decision's contacts are written to: `customer`'s, and for a first-time visitor
+// (`visitor`: their identifiers) each identifier's too, so that a later decision given any one
+// of them finds them (the browser's anonymousId alone, after a decision given the userId with
+// it); read together, a contact counts once (decide::ContactHistory::Add). Empty for no
+// customer (0).
+std::vector<uint64_t> ContactRows(uint64_t customer,
+                                  std::span<const identity::Identifier> visitor) {
+  if (customer == 0) return {};
+  std::vector<uint64_t> out{customer};
+  for (const identity::Identifier& id : visitor) {
+    const uint64_t hash = state::VisitorHash(id.type, id.value);
+    if (std::find(out.begin(), out.end(), hash) == out.end()) out.push_back(hash);
+  }
+  return out;
+}
+
+// The contact stripes of `rows` locked, in stripe order, so that two requests whose rows share
+// some cannot deadlock; unlocked on destruction or unlock().
+class StripeLocks {
+ public:
+  StripeLocks() = default;
+  template <size_t N>
+  StripeLocks(std::array<std::mutex, N>& stripes, std::span<const uint64_t> rows) {
+    std::vector<size_t> taken;
+    for (uint64_t row : rows) taken.push_back(row % N);
+    std::sort(taken.begin(), taken.end());
+    taken.erase(std::unique(taken.begin(), taken.end()), taken.end());
+    for (size_t i : taken) locks_.emplace_back(stripes[i]);
+  }
+  bool owns_lock() const { return !locks_.empty(); }
+  void unlock() {
+    while (!locks_.empty()) locks_.pop_back();  // the last taken first
+  }
+
+ private:
+  std::vector<std::unique_lock<std::mutex>> locks_;
+};
+
 // What is kept for one customer under each of `hashes`, added into one: contact histories
 // (Rows = decide::ContactHistory, key = storage::ContactKey) or engagement counts
 // (decide::Engagement, storage::EngagementKey). Nullopt when nothing is kept.
@@ -1270,23 +1308,17 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   // Where the customer's contacts and engagement are read from: a first-time visitor's are kept
   // under the userId when given (written there), but what their browser got while anonymous
   // counts too.
-  std::vector<uint64_t> customer_hashes;
-  if (customer->profile_id) {
-    customer_hashes = CustomerHashes(in.customer_hash, customer->profile);
-  } else if (in.customer_hash != 0) {
-    customer_hashes.push_back(in.customer_hash);
-    for (const identity::Identifier& id : customer->visitor_ids) {
-      const uint64_t hash = state::VisitorHash(id.type, id.value);
-      if (hash != in.customer_hash) customer_hashes.push_back(hash);
-    }
-  }
+  // A first-time visitor's contacts are written under each of their identifiers.
+  const std::span<const identity::Identifier> visitor =
+      customer->profile_id ? std::span<const identity::Identifier>() : customer->visitor_ids;
+  const std::vector<uint64_t> contact_rows = ContactRows(in.customer_hash, visitor);
+  const std::vector<uint64_t> customer_hashes =
+      customer->profile_id ? CustomerHashes(in.customer_hash, customer->profile) : contact_rows;
   Point& model = *(*state)->points.at(point->id);
   // With a contact policy, the customer's history is read, decided on and extended under its
-  // stripe of locks (held to the write).
-  std::unique_lock<std::mutex> contact_lock;
-  if (catalog.settings.PerCustomer()) {
-    contact_lock = std::unique_lock(contact_mu_[in.customer_hash % contact_mu_.size()]);
-  }
+  // stripes of locks (held to the write).
+  StripeLocks contact_lock;
+  if (catalog.settings.PerCustomer()) contact_lock = StripeLocks(contact_mu_, contact_rows);
   decide::ContactHistory history;
   if (catalog.settings.contact_policy) {
     absl::StatusOr<std::optional<decide::ContactHistory>> read =
@@ -1401,7 +1433,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   }
   std::vector<std::pair<std::string, BudgetUse>> spent;
   if (absl::Status s =
-          Act(**state, catalog, point, id, in.customer_hash, now, acted, &batch, &spent);
+          Act(**state, catalog, point, id, in.customer_hash, visitor, now, acted, &batch, &spent);
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
@@ -1651,13 +1683,12 @@ absl::StatusOr<DecideService::RewardResult> DecideService::ApplyReward(
   const bool engaged = value > 0 && total <= 0;
   const bool customer_write = logged.customer != 0 && ((negative && settings.contact_policy) ||
                                                        (engaged && settings.engagement()));
-  std::unique_lock<std::mutex> contact_lock;
-  if (customer_write) {
-    contact_lock = std::unique_lock(contact_mu_[logged.customer % contact_mu_.size()]);
-  }
+  const std::vector<uint64_t> contact_rows = ContactRows(logged.customer, logged.visitor);
+  StripeLocks contact_lock;
+  if (customer_write) contact_lock = StripeLocks(contact_mu_, contact_rows);
   if (negative && settings.contact_policy && logged.customer != 0) {
     if (absl::Status s =
-            RecordContacts(catalog, ws, logged.customer, now, {}, logged_slot.action, &batch);
+            RecordContacts(catalog, ws, contact_rows, id, now, {}, logged_slot.action, &batch);
         !s.ok()) {
       return s;
     }
@@ -1706,18 +1737,20 @@ absl::StatusOr<std::optional<int64_t>> DecideService::ActivatedAt(uint32_t works
   return ParseIso8601(**stored).value_or(0);
 }
 
-absl::Status DecideService::CheckContactPolicy(const decide::Catalog& catalog, uint32_t ws,
-                                               uint64_t customer, const state::Profile& profile,
-                                               const std::vector<Acted>& acted,
-                                               const std::vector<size_t>& slot_numbers, int64_t now,
-                                               std::string_view made,
-                                               std::string_view instead) const {
+absl::Status DecideService::CheckContactPolicy(
+    const decide::Catalog& catalog, uint32_t ws, uint64_t customer,
+    std::span<const identity::Identifier> visitor, const state::Profile& profile,
+    const std::vector<Acted>& acted, const std::vector<size_t>& slot_numbers, int64_t now,
+    std::string_view made, std::string_view instead) const {
   if (!catalog.settings.contact_policy || customer == 0 || acted.empty()) {
     return absl::OkStatus();
   }
+  std::vector<uint64_t> rows = CustomerHashes(customer, profile);
+  for (uint64_t row : ContactRows(customer, visitor)) {
+    if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
+  }
   absl::StatusOr<std::optional<decide::ContactHistory>> history =
-      ReadCustomerRows<decide::ContactHistory>(*store_, ws, storage::ContactKey,
-                                               CustomerHashes(customer, profile));
+      ReadCustomerRows<decide::ContactHistory>(*store_, ws, storage::ContactKey, rows);
   if (!history.ok()) return history.status();
   std::vector<std::pair<std::string_view, std::string_view>> slots;
   for (const Acted& a : acted) slots.emplace_back(a.action, a.channel);
@@ -1737,8 +1770,8 @@ absl::Status DecideService::CheckContactPolicy(const decide::Catalog& catalog, u
 
 absl::Status DecideService::Act(State& state, const decide::Catalog& catalog,
                                 const decide::DecisionPoint* point, uint64_t id, uint64_t customer,
-                                int64_t now, const std::vector<Acted>& slots,
-                                rocksdb::WriteBatch* batch,
+                                std::span<const identity::Identifier> visitor, int64_t now,
+                                const std::vector<Acted>& slots, rocksdb::WriteBatch* batch,
                                 std::vector<std::pair<std::string, BudgetUse>>* spent) {
   const uint32_t ws = state.workspace->id;
   // What was delivered: the customer's and the workspace's messages per channel, and the shows
@@ -1763,7 +1796,9 @@ absl::Status DecideService::Act(State& state, const decide::Catalog& catalog,
   if (catalog.settings.contact_policy && customer != 0) {
     std::vector<std::pair<std::string, std::string>> contacts;
     for (const Acted& a : slots) contacts.emplace_back(a.action, a.channel);
-    if (absl::Status s = RecordContacts(catalog, ws, customer, now, contacts, "", batch); !s.ok()) {
+    if (absl::Status s = RecordContacts(catalog, ws, ContactRows(customer, visitor), id, now,
+                                        contacts, "", batch);
+        !s.ok()) {
       return s;
     }
   }
@@ -1879,13 +1914,13 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
                     "id")));
     }
   }
-  std::unique_lock<std::mutex> contact_lock;
-  if (catalog.settings.PerCustomer() && logged.customer != 0) {
-    contact_lock = std::unique_lock(contact_mu_[logged.customer % contact_mu_.size()]);
+  StripeLocks contact_lock;
+  if (catalog.settings.PerCustomer()) {
+    contact_lock = StripeLocks(contact_mu_, ContactRows(logged.customer, logged.visitor));
   }
-  if (absl::Status s =
-          CheckContactPolicy(catalog, ws, logged.customer, *customer, acted, acted_slots, now,
-                             "made", "the decision was not activated: do not show it");
+  if (absl::Status s = CheckContactPolicy(catalog, ws, logged.customer, logged.visitor, *customer,
+                                          acted, acted_slots, now, "made",
+                                          "the decision was not activated: do not show it");
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
@@ -1909,8 +1944,8 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
     }
   }
   std::vector<std::pair<std::string, BudgetUse>> spent;
-  if (absl::Status s = Act(**state, catalog, catalog.Point(logged.point), *id, logged.customer, now,
-                           acted, &batch, &spent);
+  if (absl::Status s = Act(**state, catalog, catalog.Point(logged.point), *id, logged.customer,
+                           logged.visitor, now, acted, &batch, &spent);
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
@@ -2930,7 +2965,7 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   // Approved, the held slots are acted on: their contacts, their actions' budgets (a person may
   // approve past a budget spent since the decision was held) and their reward wait. A deferred
   // decision's held slots wait for its activation too.
-  std::unique_lock<std::mutex> contact_lock;
+  StripeLocks contact_lock;
   std::unique_lock<std::mutex> budget_lock;
   std::vector<std::pair<std::string, BudgetUse>> spent;
   absl::StatusOr<std::optional<int64_t>> activated =
@@ -2946,20 +2981,20 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
         acted_slots.push_back(h.slot);
       }
     }
-    if (catalog.settings.PerCustomer() && logged->customer != 0) {
-      contact_lock = std::unique_lock(contact_mu_[logged->customer % contact_mu_.size()]);
+    if (catalog.settings.PerCustomer()) {
+      contact_lock = StripeLocks(contact_mu_, ContactRows(logged->customer, logged->visitor));
     }
     // Contacts made since the decision was held count: approving must not take the customer
     // past a limit a decision now would not (the approval stays pending, for a rejection).
     if (absl::Status s =
-            CheckContactPolicy(catalog, ws, logged->customer, *customer, acted, acted_slots, now,
-                               "held", "reject the approval instead");
+            CheckContactPolicy(catalog, ws, logged->customer, logged->visitor, *customer, acted,
+                               acted_slots, now, "held", "reject the approval instead");
         !s.ok()) {
       return respond(net::ErrorResponse(s));
     }
     if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
     if (absl::Status s = Act(**state, catalog, catalog.Point(logged->point), id, logged->customer,
-                             now, acted, &batch, &spent);
+                             logged->visitor, now, acted, &batch, &spent);
         !s.ok()) {
       return respond(net::ErrorResponse(s));
     }
@@ -2984,23 +3019,27 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
 }
 
 absl::Status DecideService::RecordContacts(
-    const decide::Catalog& catalog, uint32_t workspace_id, uint64_t customer, int64_t now_ms,
+    const decide::Catalog& catalog, uint32_t workspace_id, std::span<const uint64_t> rows,
+    uint64_t decision, int64_t now_ms,
     const std::vector<std::pair<std::string, std::string>>& contacts,
     const std::string& negative_action, rocksdb::WriteBatch* batch) {
   if (contacts.empty() && negative_action.empty()) return absl::OkStatus();
-  const std::string key = storage::ContactKey(workspace_id, customer);
-  absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->decisions(), key);
-  if (!stored.ok()) return stored.status();
-  decide::ContactHistory history;
-  if (stored->has_value()) {
-    history = decide::ContactHistory::Decode(**stored).value_or(decide::ContactHistory{});
+  for (uint64_t row : rows) {
+    const std::string key = storage::ContactKey(workspace_id, row);
+    absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->decisions(), key);
+    if (!stored.ok()) return stored.status();
+    decide::ContactHistory history;
+    if (stored->has_value()) {
+      history = decide::ContactHistory::Decode(**stored).value_or(decide::ContactHistory{});
+    }
+    for (const auto& [action, channel] : contacts)
+      history.contacts.push_back({action, channel, now_ms, decision});
+    if (!negative_action.empty()) history.negatives.push_back({negative_action, now_ms, decision});
+    history.Trim(now_ms, catalog.settings.contact_horizon_ms);
+    rocksdb::Status put = batch->Put(store_->decisions(), key, history.Encode());
+    if (!put.ok()) return StoreError(put);
   }
-  for (const auto& [action, channel] : contacts)
-    history.contacts.push_back({action, channel, now_ms});
-  if (!negative_action.empty()) history.negatives.push_back({negative_action, now_ms});
-  history.Trim(now_ms, catalog.settings.contact_horizon_ms);
-  rocksdb::Status put = batch->Put(store_->decisions(), key, history.Encode());
-  return put.ok() ? absl::OkStatus() : StoreError(put);
+  return absl::OkStatus();
 }
 
 bool DecideService::BudgetSpent(const decide::Action& a, const BudgetUse& use, int64_t day) {

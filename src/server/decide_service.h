@@ -85,6 +85,7 @@
 #include <optional>
 #include <set>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -94,6 +95,7 @@
 #include "common/json_writer.h"
 #include "config/config.h"
 #include "decide/catalog.h"
+#include "identity/resolver.h"
 #include "learn/bandit.h"
 #include "net/http_server.h"
 #include "server/workspaces.h"
@@ -184,11 +186,13 @@ class DecideService {
     std::string action, channel, variant;
   };
   // OK when acting now on `acted` (slots numbered `slot_numbers`, from 1) of a decision for the
-  // customer whose contacts are kept under `customer` keeps within the contact policy, counting
-  // the contacts made since the decision (kept under every key of `profile` too); else 409
+  // customer whose contacts are kept under `customer` (and each identifier of `visitor`, a
+  // first-time visitor's) keeps within the contact policy, counting the contacts made since the
+  // decision (kept under every key of `profile` too); else 409
   // contact_limit_reached, its message naming the slot, the reason, when the decision was
   // `made` ("held" or "made") and what to do `instead`. Call under the customer's contact lock.
   absl::Status CheckContactPolicy(const decide::Catalog& catalog, uint32_t ws, uint64_t customer,
+                                  std::span<const identity::Identifier> visitor,
                                   const state::Profile& profile, const std::vector<Acted>& acted,
                                   const std::vector<size_t>& slot_numbers, int64_t now,
                                   std::string_view made, std::string_view instead) const;
@@ -225,10 +229,11 @@ class DecideService {
   void HandleApprovals(net::RequestContext& ctx, net::Responder respond);
   void HandleApproval(net::RequestContext& ctx, net::Responder respond);
   void HandleReview(net::RequestContext& ctx, net::Responder respond, bool approve);
-  // Adds the contacts of `slots` (1-based; action and channel) of a decision, or a negative
-  // outcome of `action`, to the customer's contact history, in `batch`.
+  // Adds the contacts of `slots` (1-based; action and channel) of decision `decision`, or a
+  // negative outcome of `action`, to the customer's contact history kept under each of `rows`,
+  // in `batch`.
   absl::Status RecordContacts(const decide::Catalog& catalog, uint32_t workspace_id,
-                              uint64_t customer, int64_t now_ms,
+                              std::span<const uint64_t> rows, uint64_t decision, int64_t now_ms,
                               const std::vector<std::pair<std::string, std::string>>& contacts,
                               const std::string& negative_action, rocksdb::WriteBatch* batch);
   // Under log_mu_: stores `value` as a reward of `slot` (1-based) of the logged decision `id`
@@ -244,11 +249,12 @@ class DecideService {
   // Puts into `batch` what acting on `slots` of decision `id` does: their contacts in the
   // customer's history, their delivery in the engagement counts, their actions' budget use
   // (returned in `spent`, to install once the batch is written) and the reward wait of `point`
-  // (may be null). The caller holds the customer's contact stripe (Settings::PerCustomer) and
-  // budget_mu where the catalog has those policies.
+  // (may be null). The contacts are kept under `customer` and, for a first-time visitor, under
+  // each identifier of `visitor` too. The caller holds the customer's contact stripes
+  // (Settings::PerCustomer) and budget_mu where the catalog has those policies.
   absl::Status Act(State& state, const decide::Catalog& catalog, const decide::DecisionPoint* point,
-                   uint64_t id, uint64_t customer, int64_t now, const std::vector<Acted>& slots,
-                   rocksdb::WriteBatch* batch,
+                   uint64_t id, uint64_t customer, std::span<const identity::Identifier> visitor,
+                   int64_t now, const std::vector<Acted>& slots, rocksdb::WriteBatch* batch,
                    std::vector<std::pair<std::string, BudgetUse>>* spent);
   // Reads the customer's engagement counts, applies `fn` and puts them into `batch`, under the
   // customer's contact stripe.

@@ -768,6 +768,38 @@ test('a first-time visitor: their decisions and contacts become their profile\'s
   const laptop = await post('/v1/decide', { userId: 'wen', anonymousId: 'wen-laptop', decisionPoint: 'p' });
   assert.equal(laptop.status, 200, laptop.text);
   assert.deepEqual(reasons(laptop.json), { newsletter: 'channel_limit' });
+  // Decided for by the server with the userId and the browser's anonymousId, then by the browser
+  // alone, before any event: the email counts there too (the contacts of a first-time visitor
+  // are kept under each of their identifiers), and once they are one customer every contact
+  // counts once.
+  const signedIn = await post('/v1/decide', { userId: 'xan', anonymousId: 'xan-web', decisionPoint: 'p' });
+  assert.equal(signedIn.status, 200, signedIn.text);
+  assert.deepEqual(signedIn.json.slots.map((s) => s.action).sort(), ['nag', 'newsletter']);
+  const browser = await post('/v1/decide', { anonymousId: 'xan-web', decisionPoint: 'p' });
+  assert.equal(browser.status, 200, browser.text);
+  assert.equal(browser.json.profileId, null);
+  assert.deepEqual(reasons(browser.json), { newsletter: 'channel_limit' });
+  assert.deepEqual(browser.json.slots.map((s) => s.action), ['nag'], 'the second nag of 3');
+  const linked = await post('/v1/batch', {
+    batch: [{ type: 'identify', userId: 'xan', anonymousId: 'xan-web', messageId: 'xan-1' }],
+  });
+  assert.equal(linked.status, 200, linked.text);
+  const third = await post('/v1/decide', { userId: 'xan', decisionPoint: 'nag_only' });
+  assert.equal(third.status, 200, third.text);
+  assert.match(third.json.profileId, /^prf_/);
+  assert.equal(third.json.slots[0]?.action, 'nag', 'the third nag of 3: the first counted once');
+  const fourth = await post('/v1/decide', { anonymousId: 'xan-web', decisionPoint: 'nag_only' });
+  assert.deepEqual(reasons(fourth.json), { nag: 'contact_limit' });
+  const xan = (await get(`/v1/profiles/${third.json.profileId}/export`)).json;
+  assert.deepEqual(
+    xan.contactHistory.contacts.map(([action, channel, , decision]) => `${action}/${channel}/${decision}`).sort(),
+    [
+      `nag/push/${signedIn.json.decisionId}`,
+      `newsletter/email/${signedIn.json.decisionId}`,
+      `nag/push/${browser.json.decisionId}`,
+      `nag/push/${third.json.decisionId}`,
+    ].sort(),
+  );
   // A blocked value names no one: answered, but no contact history is shared by everybody who
   // sends it.
   for (let i = 0; i < 2; i++) {
