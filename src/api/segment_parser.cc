@@ -62,7 +62,9 @@ struct Fields {
   std::string anonymous_id;
   std::string_view message_id;
   std::optional<int64_t> original_ms;  // `originalTimestamp`, else `timestamp`
+  bool original_given = false;         // `originalTimestamp` itself
   std::optional<int64_t> timestamp_ms;
+  std::optional<int64_t> received_ms;  // `receivedAt`, when valid (RequestInfo::archive)
   std::optional<int64_t> sent_at_ms;
   std::optional<object> context;
   std::optional<object> integrations;
@@ -178,6 +180,11 @@ absl::Status CollectFields(object event, std::optional<EventType> path_type, Fie
       s = ReadTimestamp(value, "timestamp", &f->timestamp_ms);
     } else if (key == "originalTimestamp") {
       s = ReadTimestamp(value, "originalTimestamp", &f->original_ms);
+      f->original_given = f->original_ms.has_value();
+    } else if (key == "receivedAt") {
+      // Set by the server that stored the event: read for archives only, and an invalid one
+      // is as none.
+      if (!ReadTimestamp(value, "receivedAt", &f->received_ms).ok()) f->received_ms.reset();
     } else if (key == "sentAt") {
       s = ReadTimestamp(value, "sentAt", &f->sent_at_ms);
     } else if (key == "context") {
@@ -283,7 +290,11 @@ absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type
   event.anonymous_id = std::move(f.anonymous_id);
   event.received_at_ms = info.received_at_ms;
   std::optional<int64_t> sent = f.sent_at_ms ? f.sent_at_ms : defaults.sent_at_ms;
-  if (f.original_ms && sent) {
+  // An event as stored (RequestInfo::archive) keeps its corrected time.
+  const bool stored_time = info.archive && f.received_ms && f.timestamp_ms;
+  if (stored_time) {
+    event.timestamp_ms = *f.timestamp_ms;
+  } else if (f.original_ms && sent) {
     event.timestamp_ms = info.received_at_ms - (*sent - *f.original_ms);
   } else if (f.original_ms) {
     event.timestamp_ms = *f.original_ms;
@@ -337,7 +348,9 @@ absl::StatusOr<Event> Normalize(element root, std::optional<EventType> path_type
     FormatIso8601(ms, text);
     w.String(std::string_view(text, kIso8601Bytes));
   };
-  if (f.original_ms) write_time("originalTimestamp", *f.original_ms);
+  if (f.original_ms && (f.original_given || !stored_time)) {
+    write_time("originalTimestamp", *f.original_ms);
+  }
   if (sent) write_time("sentAt", *sent);
   write_time("receivedAt", event.received_at_ms);
   write_time("timestamp", event.timestamp_ms);

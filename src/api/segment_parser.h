@@ -66,6 +66,12 @@ struct RequestInfo {
   int64_t received_at_ms = 0;
   std::string_view ip;
   std::string_view user_agent;
+  // Lines of an archive being loaded (`whisperer import`, `whisperer replay`): a line that
+  // carries `receivedAt` is an event as a server stored it (this server's export, Segment's
+  // archives), whose `timestamp` was corrected for clock skew when it arrived: it is kept as it
+  // is, and so are `originalTimestamp` and `sentAt` (correcting it again against `sentAt` would
+  // date the event at the load). Over HTTP a client's `receivedAt` is ignored.
+  bool archive = false;
 };
 
 struct Rejection {

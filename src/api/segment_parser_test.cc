@@ -80,6 +80,50 @@ TEST(SegmentParserTest, ClockSkewIsCorrected) {
   EXPECT_EQ(FieldOf(r->events[0], "sentAt"), R"("2024-06-01T13:00:05.000Z")");
 }
 
+// A line of an archive that carries receivedAt is an event as stored: its timestamp was
+// corrected when it arrived and is kept; live traffic's receivedAt is ignored.
+TEST(SegmentParserTest, ArchivedEventsKeepTheirCorrectedTime) {
+  SegmentParser parser;
+  RequestInfo archive = Info();
+  archive.archive = true;
+  // As exported: the client's times, and the time corrected on arrival in 2023.
+  const std::string stored =
+      R"({"type":"track","anonymousId":"a","event":"x","messageId":"m1",)"
+      R"("originalTimestamp":"2023-01-01T13:00:00.000Z","sentAt":"2023-01-01T13:00:05.000Z",)"
+      R"("receivedAt":"2023-01-01T12:00:00.000Z","timestamp":"2023-01-01T11:59:55.000Z"})";
+  auto r = parser.ParseLine(stored, archive);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(FieldOf(*r, "timestamp"), R"("2023-01-01T11:59:55.000Z")");
+  EXPECT_EQ(FieldOf(*r, "originalTimestamp"), R"("2023-01-01T13:00:00.000Z")");
+  EXPECT_EQ(FieldOf(*r, "sentAt"), R"("2023-01-01T13:00:05.000Z")");
+  EXPECT_EQ(FieldOf(*r, "receivedAt"), R"("2024-06-01T12:00:00.000Z")");  // this server's
+  // Sent with no time of its own but a batch's sentAt: the stored timestamp is the receipt's,
+  // not a client's time, and gains no originalTimestamp.
+  r = parser.ParseLine(
+      R"({"type":"page","userId":"u","sentAt":"2023-01-01T13:00:05.000Z",)"
+      R"("receivedAt":"2023-01-01T12:00:00.000Z","timestamp":"2023-01-01T12:00:00.000Z"})",
+      archive);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->timestamp_ms, kNow - 44'668'800'000);  // 2023-01-01T12:00:00Z
+  EXPECT_EQ(FieldOf(*r, "originalTimestamp"), "<absent>");
+  // Without receivedAt a line is what a client sent, corrected as live traffic is; so is a
+  // line whose receivedAt is not a time.
+  r = parser.ParseLine(
+      R"({"type":"page","userId":"u","timestamp":"2024-06-01T13:00:00Z","sentAt":"2024-06-01T13:00:05Z"})",
+      archive);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->timestamp_ms, kNow - 5000);
+  r = parser.ParseLine(
+      R"({"type":"page","userId":"u","timestamp":"2024-06-01T13:00:00Z","sentAt":"2024-06-01T13:00:05Z","receivedAt":"soon"})",
+      archive);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->timestamp_ms, kNow - 5000);
+  // Over HTTP, a client's receivedAt changes nothing.
+  r = parser.ParseLine(stored, Info());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->timestamp_ms, kNow - 5000);
+}
+
 TEST(SegmentParserTest, MissingTimestampIsReceivedAtAndMessageIdAssigned) {
   SegmentParser parser;
   auto r = parser.ParseSingle(EventType::kIdentify, R"({"userId":"u","traits":{"a":1}})", Info());

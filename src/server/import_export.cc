@@ -122,7 +122,7 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
       while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
       if (!text.empty()) {
         ++summary.lines;
-        api::RequestInfo info{clock->NowMillis(), "", ""};
+        api::RequestInfo info{clock->NowMillis(), "", "", /*archive=*/true};
         absl::StatusOr<api::Event> event = parser.ParseLine(text, info);
         if (event.ok()) {
           batch.push_back(*std::move(event));

@@ -613,6 +613,42 @@ test('import of an NDJSON.gz file: summary, rejections, and an exact export', as
   assert.equal(await server.stop(), 0);
 });
 
+test('an export loaded into a new data directory keeps every event\'s time (it is not corrected for clock skew again)', async (t) => {
+  const dir = await makeTempDir(t);
+  const server = await startServer({ t, dataDir: path.join(dir, 'first') });
+  // A phone one hour fast, and a batch whose second event has no time of its own.
+  const now = Date.now();
+  const iso = (ms) => new Date(ms).toISOString();
+  const sent = await server.request('/v1/batch', {
+    body: {
+      sentAt: iso(now + 3_600_000 + 5_000),
+      batch: [
+        { type: 'track', userId: 'skew', event: 'Made', messageId: 'skew-1', timestamp: iso(now + 3_600_000) },
+        { type: 'page', userId: 'skew', messageId: 'skew-2' },
+        { type: 'identify', userId: 'skew', messageId: 'skew-3', timestamp: '2021-03-04T05:06:07.000Z',
+          sentAt: '2021-03-04T05:06:08.000Z' },
+      ],
+    },
+    headers: { Authorization: server.basic() },
+  });
+  assert.equal(sent.status, 200, sent.text);
+  assert.equal(await server.stop(), 0);
+  const exportFile = path.join(dir, 'first.ndjson');
+  assert.equal((await runCli(['export', '--data', server.dataDir, '--out', exportFile])).code, 0);
+  await new Promise((r) => setTimeout(r, 50));  // the load happens later than the receipt
+  const loaded = await runCli(['import', exportFile, '--data', path.join(dir, 'second')]);
+  assert.equal(loaded.code, 0, loaded.stderr);
+  const before = await exportEvents(server.dataDir);
+  const after = await exportEvents(path.join(dir, 'second'));
+  assert.equal(after.length, 3);
+  const times = (e) => ({ id: e.messageId, timestamp: e.timestamp, originalTimestamp: e.originalTimestamp, sentAt: e.sentAt });
+  assert.deepEqual(after.map(times), before.map(times));
+  const skewed = before.find((e) => e.messageId === 'skew-1');
+  assert.ok(Math.abs(Date.parse(skewed.timestamp) - (Date.parse(skewed.receivedAt) - 5_000)) < 2, 'corrected once, on arrival');
+  assert.equal(after.find((e) => e.messageId === 'skew-2').originalTimestamp, undefined);
+  for (const e of after) assert.ok(Date.parse(e.receivedAt) > Date.parse(before[0].receivedAt), 'received by the load');
+});
+
 test('import while a server runs on the data directory fails with data_dir_in_use', async (t) => {
   const dir = await makeTempDir(t);
   const server = await startServer({ t });
