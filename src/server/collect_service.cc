@@ -145,8 +145,9 @@ void CollectService::Collect(net::RequestContext& ctx, net::Responder respond, b
         }
         if (!batch) return (*shared_respond)(net::JsonResponse(200, R"({"success":true})"));
         (*shared_respond)(net::JsonResponse(
-            200, StrCat(R"({"success":true,"accepted":)", result.stored + result.duplicates,
-                        R"(,"duplicates":)", result.duplicates, R"(,"rejected":)", rejected, "}")));
+            200, StrCat(R"({"success":true,"accepted":)",
+                        result.stored + result.duplicates + result.suppressed, R"(,"duplicates":)",
+                        result.duplicates, R"(,"rejected":)", rejected, "}")));
       });
   if (!queued.ok()) {
     CountRejected(queued);

@@ -99,6 +99,7 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
     }
     summary.stored += r.stored;
     summary.duplicates += r.duplicates;
+    summary.suppressed += r.suppressed;
   };
   auto reject = [&](uint64_t line_no, absl::Status status) {
     ++summary.rejected;
@@ -190,6 +191,9 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
 void PrintImportSummary(const ImportSummary& s, std::ostream& out) {
   out << "imported " << s.stored << " events from " << s.lines << " lines";
   if (s.duplicates) out << "; " << s.duplicates << " duplicates skipped (messageId seen before)";
+  if (s.suppressed) {
+    out << "; " << s.suppressed << " not stored (their customer was erased with suppress=true)";
+  }
   out << "; " << s.rejected << " rejected\n";
   for (const auto& [line, status] : s.first_rejections) {
     out << "  line " << line << ": " << ErrorCodeOf(status);

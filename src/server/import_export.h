@@ -39,6 +39,7 @@ struct ImportSummary {
   uint64_t lines = 0;  // non-blank lines read
   uint64_t stored = 0;
   uint64_t duplicates = 0;
+  uint64_t suppressed = 0;  // of erased customers who asked not to be tracked: not stored
   uint64_t rejected = 0;
   // The first rejected lines (1-based line number and reason), at most 20.
   std::vector<std::pair<uint64_t, absl::Status>> first_rejections;

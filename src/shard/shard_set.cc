@@ -20,13 +20,16 @@ struct ShardSet::Request {
   std::atomic<size_t> remaining;
   std::atomic<size_t> stored{0};
   std::atomic<size_t> duplicates{0};
+  std::atomic<size_t> suppressed{0};
   std::mutex mu;
   absl::Status status;  // GUARDED_BY(mu)
   IngestCallback done;
 
-  void Finish(size_t stored_here, size_t duplicates_here, const absl::Status& s) {
+  void Finish(size_t stored_here, size_t duplicates_here, size_t suppressed_here,
+              const absl::Status& s) {
     stored += stored_here;
     duplicates += duplicates_here;
+    suppressed += suppressed_here;
     if (!s.ok()) {
       std::lock_guard lock(mu);
       if (status.ok()) status = s;
@@ -35,6 +38,7 @@ struct ShardSet::Request {
       IngestResult result;
       result.stored = stored.load();
       result.duplicates = duplicates.load();
+      result.suppressed = suppressed.load();
       {
         std::lock_guard lock(mu);
         result.status = status;
@@ -48,6 +52,7 @@ struct ShardSet::Part {
   std::shared_ptr<Request> request;
   uint32_t workspace_id;
   std::vector<api::Event> events;
+  size_t suppressed = 0;  // new events of suppressed customers: acknowledged, not stored
 };
 
 // A committed group on its way to the store: built by Shard::Commit under the commit lock,
@@ -56,9 +61,8 @@ struct ShardSet::Flight {
   explicit Flight(size_t reserve_bytes) : batch(reserve_bytes) {}
 
   rocksdb::WriteBatch batch;
-  state::DedupeIndex::Keys keys;  // of every event of the group
-  std::vector<bool> duplicate;    // per event
-  size_t dropped = 0;             // new events of suppressed customers: acknowledged, not stored
+  state::DedupeIndex::Keys keys;                      // of every event of the group
+  std::vector<bool> duplicate;                        // per event
   std::vector<state::DedupeIndex::NewEntry> entries;  // of the stored events, views into keys
   absl::flat_hash_set<std::string_view> fresh;        // their keys, for the shard's next group
   std::vector<Part> group;                            // the parts to complete once written
@@ -220,7 +224,7 @@ class ShardSet::Shard {
       uint64_t sequence = set_->next_sequence_.fetch_add(fresh);
       entries.reserve(fresh);
       size_t i = 0;
-      for (const Part& part : group) {
+      for (Part& part : group) {
         for (const api::Event& e : part.events) {
           if (!status.ok()) break;
           if (duplicate[i]) {
@@ -245,7 +249,7 @@ class ShardSet::Shard {
                              {"error", ToStd(applied.status().message())}});
             } else if (*applied == state::ProfileEngine::Outcome::kSuppressed) {
               store_event = false;  // acknowledged, never stored (erased with suppress=true)
-              ++flight->dropped;
+              ++part.suppressed;
             }
           }
           if (store_event) {
@@ -281,7 +285,7 @@ class ShardSet::Shard {
       if (!status.ok() && set_->profiles_ != nullptr) set_->profiles_->Abandon();
     }
     lock.unlock();
-    set_->Complete(group, duplicate, flight->dropped, status);
+    set_->Complete(group, duplicate, status);
   }
 
   ShardSet* set_;
@@ -326,20 +330,21 @@ ShardSet::ShardSet(storage::Store* store, const Clock* clock, obs::Registry* met
 ShardSet::~ShardSet() { Stop(); }
 
 void ShardSet::Complete(std::vector<Part>& group, const std::vector<bool>& duplicate,
-                        size_t dropped, const absl::Status& status) {
-  size_t i = 0, acknowledged = 0;
+                        const absl::Status& status) {
+  size_t i = 0, stored_all = 0;
   for (Part& part : group) {
-    size_t stored = 0, dups = 0;
+    size_t fresh = 0, dups = 0;
     for (size_t k = 0; k < part.events.size(); ++k, ++i) {
-      if (status.ok()) (duplicate[i] ? dups : stored)++;
+      if (status.ok()) (duplicate[i] ? dups : fresh)++;
     }
+    const size_t suppressed = status.ok() ? part.suppressed : 0;
     if (status.ok()) {
-      acknowledged += stored;
+      stored_all += fresh - suppressed;
       deduplicated_->Inc(dups);
     }
-    part.request->Finish(stored, dups, status);
+    part.request->Finish(fresh - suppressed, dups, suppressed, status);
   }
-  if (status.ok()) ingested_->Inc(acknowledged - dropped);
+  if (status.ok()) ingested_->Inc(stored_all);
   commit_events_->Observe(static_cast<double>(i));
 }
 
@@ -394,7 +399,6 @@ void ShardSet::RunWriter() {
     // commit may go on and let go of the flight.
     std::vector<Part> group = std::move(flight->group);
     std::vector<bool> duplicate = std::move(flight->duplicate);  // the next commit needs `fresh`
-    const size_t dropped = flight->dropped;
     flight->batch.Clear();
     {
       std::lock_guard lock(flight_mu_);
@@ -402,7 +406,7 @@ void ShardSet::RunWriter() {
       flight->status = status;
     }
     flight_cv_.notify_all();
-    Complete(group, duplicate, dropped, status);
+    Complete(group, duplicate, status);
   }
 }
 
@@ -487,7 +491,7 @@ absl::Status ShardSet::Submit(uint32_t workspace_id, std::vector<api::Event> eve
         shards_[s]->Enqueue(Part{request, workspace_id, std::move(by_shard[s])}, may_commit_here);
     if (!status.ok()) {
       if (!queued_any) return status;  // nothing queued: the caller answers, `done` is dropped
-      request->Finish(0, 0, status);
+      request->Finish(0, 0, 0, status);
     }
     queued_any = true;
   }
@@ -499,7 +503,7 @@ IngestResult ShardSet::SubmitAndWait(uint32_t workspace_id, std::vector<api::Eve
   std::future<IngestResult> future = promise.get_future();
   absl::Status status = Submit(workspace_id, std::move(events),
                                [&promise](IngestResult r) { promise.set_value(std::move(r)); });
-  if (!status.ok()) return IngestResult{0, 0, status};
+  if (!status.ok()) return IngestResult{.status = status};
   return future.get();
 }
 

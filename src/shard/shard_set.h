@@ -63,6 +63,7 @@ namespace whisperer::shard {
 struct IngestResult {
   size_t stored = 0;      // new events now durable
   size_t duplicates = 0;  // retries of events stored earlier, not stored again
+  size_t suppressed = 0;  // new events of erased and suppressed customers: not stored
   absl::Status status;    // not OK when a write failed; nothing of it was acknowledged
 };
 
@@ -119,10 +120,10 @@ class ShardSet {
   struct Flight;
   class Shard;
 
-  // Reports the group's outcome to its requests (on the thread that wrote it). `dropped` of
-  // its new events were not stored (their customers are suppressed): acknowledged as new to the
-  // requests, not counted as ingested.
-  void Complete(std::vector<Part>& group, const std::vector<bool>& duplicate, size_t dropped,
+  // Reports the group's outcome to its requests (on the thread that wrote it). A part's
+  // `suppressed` new events were not stored (their customers are suppressed): reported as such
+  // to its request, not counted as ingested.
+  void Complete(std::vector<Part>& group, const std::vector<bool>& duplicate,
                 const absl::Status& status);
   // With commit_mu_ held: whether the group handed off last is written (false when none).
   bool FlightWrittenLocked();

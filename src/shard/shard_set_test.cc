@@ -316,6 +316,30 @@ TEST_F(ShardSetWithProfilesTest, EventsOfAnErasedProfileSentAgainAreStoredAgain)
   EXPECT_EQ(ProfileEvents("erased"), 40u);
 }
 
+TEST_F(ShardSetWithProfilesTest, EventsOfASuppressedCustomerAreReportedAsNotStored) {
+  ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});
+  shards.SetProfileEngine(profiles_.get());
+  ASSERT_TRUE(shards.Start().ok());
+  ASSERT_TRUE(shards.SubmitAndWait(1, {Track("gone", "g-0")}).status.ok());
+  absl::StatusOr<std::optional<uint64_t>> id =
+      state::ProfileEngine::Lookup(*store_, 1, "userId", "gone");
+  ASSERT_TRUE(id.ok() && id->has_value());
+  ASSERT_TRUE(shards
+                  .WriteExclusive([&](rocksdb::WriteBatch* batch) {
+                    return profiles_->Erase(1, **id, /*suppress=*/true, batch).status();
+                  })
+                  .ok());
+  const size_t before = Stored(1).size();
+  IngestResult r = shards.SubmitAndWait(
+      1, {Track("gone", "g-1"), Track("kept", "k-1"), Track("gone", "g-2"), Track("kept", "k-1")});
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.stored, 1u);
+  EXPECT_EQ(r.suppressed, 2u);
+  EXPECT_EQ(r.duplicates, 1u);
+  shards.Stop();
+  EXPECT_EQ(Stored(1).size(), before + 1);
+}
+
 TEST_F(ShardSetWithProfilesTest, AProfileChangedByEveryGroupCountsEveryEvent) {
   // One customer in every group: each group reads the profile the group in the air changed.
   ShardSet shards(store_.get(), &clock_, &metrics_, {.num_shards = 1});

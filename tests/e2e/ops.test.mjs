@@ -649,6 +649,39 @@ test('an export loaded into a new data directory keeps every event\'s time (it i
   for (const e of after) assert.ok(Date.parse(e.receivedAt) > Date.parse(before[0].receivedAt), 'received by the load');
 });
 
+test('import counts the events of a customer erased with suppress=true as not stored', async (t) => {
+  const dir = await makeTempDir(t);
+  const server = await startServer({ t, dataDir: path.join(dir, 'data') });
+  const admin = { Authorization: server.bearer() };
+  assert.equal((await server.request('/v1/track', {
+    body: { userId: 'gone', event: 'Seen', messageId: 'gone-0' },
+    headers: { Authorization: server.basic() },
+  })).status, 200);
+  const id = (await server.request('/v1/profiles/lookup?userId=gone', { headers: admin })).json.profileId;
+  const erased = await server.request(`/v1/profiles/${id}?suppress=true`, { method: 'DELETE', headers: admin });
+  assert.equal(erased.status, 200, erased.text);
+  // Over HTTP they are acknowledged as accepted, and not stored.
+  const batch = await server.request('/v1/batch', {
+    body: { batch: [{ type: 'track', userId: 'gone', event: 'Again', messageId: 'gone-http' }] },
+    headers: { Authorization: server.basic() },
+  });
+  assert.equal(batch.json.accepted, 1, batch.text);
+  assert.equal(await server.stop(), 0);
+  const file = path.join(dir, 'later.ndjson');
+  await fsp.writeFile(file, [
+    { type: 'track', userId: 'gone', event: 'Later', messageId: 'gone-1' },
+    { type: 'track', userId: 'stays', event: 'Later', messageId: 'stays-1' },
+    { type: 'page', userId: 'gone', messageId: 'gone-2' },
+  ].map((e) => JSON.stringify(e)).join('\n'));
+  const imported = await runCli(['import', file, '--data', server.dataDir]);
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.equal(
+    imported.stdout.split('\n')[0],
+    'imported 1 events from 3 lines; 2 not stored (their customer was erased with suppress=true); 0 rejected',
+  );
+  assert.deepEqual((await exportEvents(server.dataDir)).map((e) => e.messageId), ['stays-1']);
+});
+
 test('import while a server runs on the data directory fails with data_dir_in_use', async (t) => {
   const dir = await makeTempDir(t);
   const server = await startServer({ t });
