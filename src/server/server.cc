@@ -491,7 +491,7 @@ absl::Status ReplayInScratch(const config::Config& config, const ReplayCommand& 
         w.StartArray();
         for (const auto& journey : ws.profiles.journeys) {
           absl::StatusOr<std::vector<std::pair<std::string, state::FunnelCounts>>> groups =
-              state::ProfileEngine::Funnel(store, ws.id, *journey, 0, INT32_MAX,
+              state::ProfileEngine::Funnel(store, ws.id, *journey, INT32_MIN, INT32_MAX,
                                            state::FunnelDimension::kAll);
           if (!groups.ok()) return groups.status();
           WriteFunnel(*journey, /*from_day=*/1, /*to_day=*/0, "all", *groups, w);

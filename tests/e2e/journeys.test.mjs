@@ -280,6 +280,8 @@ test('whisperer replay runs a file of history through the journeys, timeouts in 
   const ctx = { userAgent: IPHONE_UA, campaign: { source: 'tiktok', medium: 'short_video' } };
   const e = (anonymousId, s, fields) => ({ anonymousId, timestamp: at(s), context: ctx, ...fields });
   const events = [
+    // A customer of 1969: their cohort day is before the epoch (negative), counted all the same.
+    { type: 'page', anonymousId: 'old', timestamp: '1969-12-30T10:00:00.000Z', context: ctx },
     e('a', 0, { type: 'page', name: 'Landing' }),
     e('b', 1, { type: 'page', name: 'Landing' }),
     e('a', 2, { type: 'track', event: 'Product Viewed' }),
@@ -294,7 +296,7 @@ test('whisperer replay runs a file of history through the journeys, timeouts in 
   const configFile = path.join(REPO_ROOT, 'whisperer.example.yaml');
   const run = await runCli(['replay', file, '--config', configFile]);
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stderr, /imported 7 events from 7 lines/);
+  assert.match(run.stderr, /imported 8 events from 8 lines/);
   const result = JSON.parse(run.stdout);
   assert.equal(result.workspace, 'default');
   const mobile = result.journeys.find((j) => j.journey === 'mobile_short_video');
@@ -303,11 +305,11 @@ test('whisperer replay runs a file of history through the journeys, timeouts in 
   assert.deepEqual(
     all.stages.map((s) => [s.id, s.entered]),
     [
-      ['hook', 2],
+      ['hook', 3],
       ['browse', 0],
       ['product_view', 1],
       ['cart', 1],
-      ['bounced', 1],
+      ['bounced', 2],
     ],
   );
   assert.equal(all.converted, 1);
