@@ -503,7 +503,14 @@ absl::Status ProfileEngine::CountSteps(uint32_t workspace_id,
         }
         it = funnels_.emplace(key, std::move(counts)).first;
       }
-      CountStep(step, j.stages.size(), &it->second);
+      // A step of an earlier version (leaving it at a version change) counts in that version's
+      // rows, as long as they are: the config holds the current version's stages only.
+      const size_t stages = step.version == j.version
+                                ? j.stages.size()
+                                : std::max({it->second.entered.size(),
+                                            static_cast<size_t>(std::max(step.from, 0)) + 1,
+                                            static_cast<size_t>(std::max(step.to, 0)) + 1});
+      CountStep(step, stages, &it->second);
       funnel_dirty_.push_back(std::move(key));
     }
   }

@@ -431,11 +431,15 @@ test('a raised journey version: the old version funnel stays readable with ?vers
     { type: 'track', userId: 'v-2', event: 'Signed Up' },
   ]);
   assert.equal(await shop.stop(), 0);
-  // Version 2 drops the setup stage: v-1, in it, leaves at its next event.
+  // Version 2 drops the setup stage and has one more: v-1, in setup, leaves at its next event.
   shop = await startServer({
     t,
     dataDir,
-    config: onboarding(2, [['signup', "event.name == 'Signed Up'"], ['invite', "event.name == 'Invited'"]]),
+    config: onboarding(2, [
+      ['signup', "event.name == 'Signed Up'"],
+      ['invite', "event.name == 'Invited'"],
+      ['share', "event.name == 'Shared'"],
+    ]),
   });
   // v-2 keeps its stage (signup is in version 2 too): it leaves version 1's funnel and enters
   // version 2's there, then moves on. v-3 signs up on the last day of 1969.
@@ -452,6 +456,7 @@ test('a raised journey version: the old version funnel stays readable with ?vers
     [
       ['signup', 1, 1],
       ['invite', 1, 0],
+      ['share', 0, 0],
     ],
   );
   const lastDayOf1969 = await funnel('?from=1969-12-31&to=1969-12-31');
@@ -468,7 +473,7 @@ test('a raised journey version: the old version funnel stays readable with ?vers
       [null, 2, 1],
       [null, 1, 0],
     ],
-    'its stages by position: the config holds the current version only',
+    'its two stages by position: the config holds the current version only',
   );
   assert.equal(all.exited, 2, 'both customers the version change moved count as exits in the old funnel');
   for (const bad of ['?version=3', '?version=0', '?version=x']) {
@@ -479,10 +484,10 @@ test('a raised journey version: the old version funnel stays readable with ?vers
   assert.equal(await shop.stop(), 0);
   // Version 2's stages changed without raising it: refused at start, naming the version.
   const edited = path.join(await makeTempDir(t), 'edited.yaml');
-  await fsp.writeFile(edited, onboarding(2, [['signup', "event.name == 'Signed Up'"], ['invited', "event.name == 'Invited'"]]));
+  await fsp.writeFile(edited, onboarding(2, [['signup', "event.name == 'Signed Up'"], ['invited', "event.name == 'Invited'"], ['share', "event.name == 'Shared'"]]));
   const refused = await runCli(['serve', '--port', '0', '--config', edited, '--data', dataDir]);
   assert.equal(refused.code, 2, refused.stderr);
-  assert.match(refused.stderr, /edited\.yaml:\d+: workspaces\[0\]\.journeys\[0\]\.version: journey `onboarding` version 2 ran with the stages signup, invite and now has signup, invited: raise `version`/);
+  assert.match(refused.stderr, /edited\.yaml:\d+: workspaces\[0\]\.journeys\[0\]\.version: journey `onboarding` version 2 ran with the stages signup, invite, share and now has signup, invited, share: raise `version`/);
 });
 
 test('whisperer replay stopped by a signal removes its scratch store, then ends by the signal', async (t) => {
