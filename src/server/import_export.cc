@@ -155,9 +155,10 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
       if (errnum == Z_BUF_ERROR) {
         failure = InvalidInput(
             "invalid_gzip",
-            StrCat(options.file,
-                   ": the file ends inside its gzip stream (truncated?); the complete lines "
-                   "before the cut were imported, and importing the whole file again skips them"));
+            StrCat(options.file, ": the file ends inside its gzip stream (truncated?)",
+                   options.scratch ? ""
+                                   : "; the complete lines before the cut were imported, and "
+                                     "importing the whole file again skips them"));
       }
       break;
     }

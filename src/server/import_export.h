@@ -33,6 +33,9 @@ struct ImportOptions {
   // When set (by a signal, say), reading stops: the lines read are written, then the import
   // answers Cancelled `interrupted`.
   const std::atomic<bool>* stop = nullptr;
+  // Loading into a scratch store that goes afterwards (`whisperer replay`): errors do not
+  // speak of what was kept.
+  bool scratch = false;
 };
 
 struct ImportSummary {

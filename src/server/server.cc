@@ -386,7 +386,7 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
                       const std::function<void(state::ProfileEngine*)>& prepare,
                       const std::function<absl::Status(const storage::Store&, const Workspace&,
                                                        const state::ProfileEngine*)>& inspect,
-                      const std::atomic<bool>* stop = nullptr) {
+                      const std::atomic<bool>* stop = nullptr, bool scratch = false) {
   absl::StatusOr<std::vector<Workspace>> workspaces = CompileWorkspaces(config);
   if (!workspaces.ok()) return workspaces.status();
   // What can be checked without the data directory is, before it is opened (or created).
@@ -419,6 +419,7 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
   options.progress = &progress;
   options.progress_is_terminal = progress_is_terminal;
   options.stop = stop;
+  options.scratch = scratch;
   absl::StatusOr<ImportSummary> summary =
       ImportFile(options, LimitsOf(config), &shards, *ws, &SystemClock::Get());
   SaveModels(profiles->get(), &shards);
@@ -501,7 +502,7 @@ absl::Status ReplayInScratch(const config::Config& config, const ReplayCommand& 
         out << body << "\n";
         return absl::OkStatus();
       },
-      stop);
+      stop, /*scratch=*/true);
 }
 
 // SIGINT, SIGTERM and SIGHUP while a command runs, taken by a thread instead of ending the

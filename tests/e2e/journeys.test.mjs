@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
@@ -319,6 +320,14 @@ test('whisperer replay runs a file of history through the journeys, timeouts in 
   // The example's data directory was not touched: replay used a scratch store.
   const bad = await runCli(['replay', path.join(dir, 'missing.ndjson'), '--config', configFile]);
   assert.notEqual(bad.code, 0);
+  // A file cut inside its gzip stream: said so, without the import's advice (nothing is kept).
+  const gz = zlib.gzipSync(await fsp.readFile(file));
+  const cut = path.join(dir, 'cut.ndjson.gz');
+  await fsp.writeFile(cut, gz.subarray(0, gz.length - 12));
+  const truncated = await runCli(['replay', cut, '--config', configFile]);
+  assert.notEqual(truncated.code, 0);
+  assert.match(truncated.stderr, /ends inside its gzip stream \(truncated\?\) \[invalid_gzip\]/);
+  assert.doesNotMatch(truncated.stderr, /imported, and importing/);
 });
 
 test('whisperer personas discover clusters the stored profiles while a server runs on them', async (t) => {
