@@ -89,10 +89,14 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
 }
 
 absl::Status ReadCsvColumns(const std::string& path, const std::vector<std::string>& columns,
-                            std::vector<std::vector<std::string>>* rows) {
+                            std::vector<std::vector<std::string>>* rows,
+                            std::vector<size_t>* lines) {
   auto text = ReadFileToString(path);
   if (!text.ok()) return text.status();
-  CsvReader reader(*text);
+  // A UTF-8 byte order mark is not part of the first column name, quoted or not.
+  std::string_view body = *text;
+  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
+  CsvReader reader(body);
   std::vector<std::string> header;
   if (!reader.Next(&header)) {
     if (!reader.status().ok()) {
@@ -101,8 +105,6 @@ absl::Status ReadCsvColumns(const std::string& path, const std::vector<std::stri
     }
     return absl::InvalidArgumentError(ToAbsl(StrCat(path, ": empty file, expected a header")));
   }
-  // A UTF-8 byte order mark before the first column name is not part of it.
-  if (!header.empty() && header[0].starts_with("\xEF\xBB\xBF")) header[0].erase(0, 3);
   std::vector<size_t> index;
   for (const std::string& want : columns) {
     size_t i = 0;
@@ -139,6 +141,7 @@ absl::Status ReadCsvColumns(const std::string& path, const std::vector<std::stri
       row.push_back(field);
     }
     rows->push_back(std::move(row));
+    if (lines != nullptr) lines->push_back(reader.line());
   }
   if (!reader.status().ok()) {
     return absl::InvalidArgumentError(ToAbsl(StrCat(path, ": ", ToStd(reader.status().message()))));

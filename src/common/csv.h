@@ -47,8 +47,10 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 // Reads a CSV file with a header row into records keyed by column: `columns` are the header
 // names wanted, in the order their values are put into each row of `rows`. Fails naming the
 // first missing column or one the header names twice, or the line of a record whose field
-// count differs from the header's or whose wanted field is not valid UTF-8.
+// count differs from the header's or whose wanted field is not valid UTF-8. `lines`, when given,
+// gets the 1-based line each row starts on.
 absl::Status ReadCsvColumns(const std::string& path, const std::vector<std::string>& columns,
-                            std::vector<std::vector<std::string>>* rows);
+                            std::vector<std::vector<std::string>>* rows,
+                            std::vector<size_t>* lines = nullptr);
 
 }  // namespace whisperer

@@ -58,6 +58,20 @@ TEST(ReadCsvColumnsTest, PicksColumnsByNameAndChecksFieldCounts) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[1], (std::vector<std::string>{"leave", "bye, now"}));
 
+  // Behind a byte order mark, a quoted first column name (as spreadsheets write UTF-8 CSV).
+  {
+    std::ofstream out(path);
+    out << "\xEF\xBB\xBF\"id\",\"text\",label\n1,hello,greet\n";
+  }
+  rows.clear();
+  absl::Status quoted = ReadCsvColumns(path, {"id", "text"}, &rows);
+  ASSERT_TRUE(quoted.ok()) << quoted;
+  EXPECT_EQ(rows, (std::vector<std::vector<std::string>>{{"1", "hello"}}));
+  {
+    std::ofstream out(path);
+    out << "\xEF\xBB\xBFid,text,label\n1,hello,greet\n2,\"bye, now\",leave\n";
+  }
+
   rows.clear();
   absl::Status missing = ReadCsvColumns(path, {"intent"}, &rows);
   EXPECT_NE(std::string(missing.message()).find("'intent'"), std::string::npos) << missing;

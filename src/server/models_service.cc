@@ -259,10 +259,18 @@ absl::Status TrainIntent(const TrainIntentCommand& command, std::ostream& out, s
                             "': the texts and their intents are two columns"));
   }
   std::vector<std::vector<std::string>> rows;
+  std::vector<size_t> lines;
   if (absl::Status s =
-          ReadCsvColumns(command.file, {command.text_column, command.label_column}, &rows);
+          ReadCsvColumns(command.file, {command.text_column, command.label_column}, &rows, &lines);
       !s.ok()) {
     return absl::InvalidArgumentError(ToAbsl(ToStd(s.message())));
+  }
+  // Each example checked here, where its line is known.
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (absl::Status s = text::IntentModel::CheckExample({rows[i][0], rows[i][1]}); !s.ok()) {
+      return absl::InvalidArgumentError(
+          ToAbsl(StrCat(command.file, ": line ", lines[i], ": ", ToStd(s.message()))));
+    }
   }
   // Every tenth example of each label, in file order, is held out to measure the model (the
   // rule `whisperer eval banking77` cuts its dev split by).

@@ -234,7 +234,8 @@ struct ModelScores {
 // and when it was written (the strings capped at kMaxTextRefBytes).
 inline constexpr double kPositiveSentiment = 0.05;   // compound >= this: positive (VADER's cut)
 inline constexpr double kNegativeSentiment = -0.05;  // compound <= this: negative
-inline constexpr size_t kMaxTextRefBytes = 200;
+// The longest messageId (api/segment_parser.cc) and intent label (text::kMaxIntentLabelBytes).
+inline constexpr size_t kMaxTextRefBytes = 256;
 struct TextSentiment {
   uint64_t count = 0;     // texts scored; 0: none (and every other field empty)
   double mean = 0;        // mean compound of all of them

@@ -128,9 +128,15 @@ TEST_F(TextSignalsTest, LongMessageIdsAreCapped) {
   TextSentiment s;
   EventFacts f;
   f.timestamp_ms = kT0;
-  std::string id(1000, 'x');
+  // The longest messageId an event may carry is kept whole.
+  std::string id(256, 'x');
   f.message_id = id;
   f.texts.push_back({"comment", 0.5});
+  FoldTexts(s, f);
+  EXPECT_EQ(s.latest_message_id, id);
+  id.assign(1000, 'y');
+  f.message_id = id;
+  f.timestamp_ms = kT0 + 1;
   FoldTexts(s, f);
   EXPECT_EQ(s.latest_message_id.size(), kMaxTextRefBytes);
 }

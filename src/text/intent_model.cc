@@ -315,6 +315,25 @@ IntentModel::IntentModel(std::unique_ptr<FastTextModel> model, const IntentOptio
 
 IntentModel::~IntentModel() = default;
 
+absl::Status IntentModel::CheckExample(const IntentExample& e) {
+  if (e.label.empty()) return absl::InvalidArgumentError("empty label");
+  if (e.label.size() > kMaxIntentLabelBytes) {
+    return absl::InvalidArgumentError(ToAbsl(
+        StrCat("label '", e.label.substr(0, 32), "...' is over ", kMaxIntentLabelBytes, " bytes")));
+  }
+  for (char c : e.label) {
+    if (IsSeparator(static_cast<unsigned char>(c))) {
+      return absl::InvalidArgumentError(
+          ToAbsl(StrCat("label '", e.label, "' contains whitespace or a control character")));
+    }
+  }
+  if (NormalizeIntentText(e.text).empty()) {
+    return absl::InvalidArgumentError(
+        ToAbsl(StrCat("the text (label '", e.label, "') is empty once normalized")));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<IntentModel>> IntentModel::Train(
     std::span<const IntentExample> examples, const IntentOptions& options) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
@@ -324,22 +343,11 @@ absl::StatusOr<std::unique_ptr<IntentModel>> IntentModel::Train(
   std::set<std::string_view> labels;
   for (size_t i = 0; i < examples.size(); ++i) {
     const IntentExample& e = examples[i];
-    if (e.label.empty()) {
-      return absl::InvalidArgumentError(ToAbsl(StrCat("example ", i, ": empty label")));
-    }
-    for (char c : e.label) {
-      if (IsSeparator(static_cast<unsigned char>(c))) {
-        return absl::InvalidArgumentError(ToAbsl(StrCat(
-            "example ", i, ": label '", e.label, "' contains whitespace or a control character")));
-      }
-    }
-    std::string text = NormalizeIntentText(e.text);
-    if (text.empty()) {
-      return absl::InvalidArgumentError(
-          ToAbsl(StrCat("example ", i, " (label '", e.label, "'): empty text once normalized")));
+    if (absl::Status s = CheckExample(e); !s.ok()) {
+      return absl::InvalidArgumentError(ToAbsl(StrCat("example ", i, ": ", ToStd(s.message()))));
     }
     labels.insert(e.label);
-    lines.push_back(StrCat(kLabelPrefix, e.label, " ", text, "\n"));
+    lines.push_back(StrCat(kLabelPrefix, e.label, " ", NormalizeIntentText(e.text), "\n"));
   }
   if (labels.size() < 2) {
     return absl::InvalidArgumentError(ToAbsl(StrCat(

@@ -41,8 +41,11 @@ namespace whisperer::text {
 // One labelled training message.
 struct IntentExample {
   std::string text;   // the message; must not be empty once normalized
-  std::string label;  // the intent; non-empty, no whitespace or control characters
+  std::string label;  // the intent; 1 to kMaxIntentLabelBytes, no whitespace or control characters
 };
+
+// The longest intent label (what a profile keeps of one, state::kMaxTextRefBytes).
+inline constexpr size_t kMaxIntentLabelBytes = 256;
 
 // Training options. The defaults were chosen on the BANKING77 dev split (every tenth training
 // example of each intent; see src/eval/intent.cc for the runs) and suit short customer queries
@@ -93,9 +96,13 @@ std::string NormalizeIntentText(std::string_view text);
 
 class IntentModel {
  public:
+  // Whether `example` can be trained on: InvalidArgument, saying why, for a text empty once
+  // normalized, an empty label, one over kMaxIntentLabelBytes, or one with whitespace or
+  // control characters.
+  static absl::Status CheckExample(const IntentExample& example);
+
   // Trains a model on `examples`. InvalidArgument, naming the example or option, for: no
-  // examples, an example whose text is empty once normalized, an empty label or one with
-  // whitespace or control characters, fewer than 2 distinct labels, an option out of range.
+  // examples, one CheckExample refuses, fewer than 2 distinct labels, an option out of range.
   // Internal if fastText fails (or the temporary training file cannot be written). The
   // examples are written, shuffled with `options.seed`, to a private temporary file that is
   // removed before returning, because fastText only trains from a file.

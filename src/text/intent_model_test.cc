@@ -222,8 +222,13 @@ TEST(IntentModelTest, TrainRejectsBadInputNamingTheProblem) {
   };
   expect_invalid({}, "no training examples");
   expect_invalid({{"hello", "greet"}, {"hi there", "greet"}}, "at least 2 distinct labels");
-  expect_invalid({{"hello", "greet"}, {" \t ", "bye"}}, "example 1 (label 'bye'): empty text");
+  expect_invalid({{"hello", "greet"}, {" \t ", "bye"}},
+                 "example 1: the text (label 'bye') is empty once normalized");
   expect_invalid({{"hello", "greet"}, {"bye", ""}}, "example 1: empty label");
+  expect_invalid({{"hello", "greet"}, {"bye", std::string(kMaxIntentLabelBytes + 1, 'x')}},
+                 "example 1: label 'xxxx");
+  expect_invalid({{"hello", "greet"}, {"bye", std::string(kMaxIntentLabelBytes + 1, 'x')}},
+                 "is over 256 bytes");
   expect_invalid({{"hello", "greet"}, {"bye", "good bye"}}, "label 'good bye' contains whitespace");
   expect_invalid({{"hello", "greet"}, {"bye", "bye\n"}}, "contains whitespace");
   IntentOptions bad = SmallOptions();

@@ -480,6 +480,23 @@ test('whisperer models train intent: the errors', async (t) => {
   ]);
   assert.equal(bytes.code, 2, bytes.stderr);
   assert.match(bytes.stderr, /line 3: the utterance field is not valid UTF-8/);
+  // A bad example is named by its line (a quoted text over two lines counts as both), whether
+  // it would be trained on or held out; behind a byte order mark, quoted column names read.
+  const rows = intentCsv().split('\n').slice(1, 31);
+  for (const [bad, why] of [
+    ['"two\nlines",', /line 34: empty label \[invalid_argument\]/],
+    ['hello,good bye', /line 34: label 'good bye' contains whitespace/],
+    [`hello,${'x'.repeat(257)}`, /line 34: label 'x+\.\.\.' is over 256 bytes/],
+  ]) {
+    const file = path.join(dir, 'bad.csv');
+    await fsp.writeFile(file, `\ufeff"id","utterance","intent"\n${rows.join('\n')}\n98,"a\nb",track\n99,${bad}\n`);
+    const refused = await runCli([
+      'models', 'train', 'intent', file, '--data', data, '--workspace', 'helpdesk',
+      '--text-column', 'utterance', '--label-column', 'intent',
+    ]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, why);
+  }
   // Fewer than ten examples per intent: none is held out, so no accuracy is claimed.
   const small = path.join(dir, 'small.csv');
   await fsp.writeFile(small, intentCsv().split('\n').slice(0, 13).join('\n') + '\n');
