@@ -52,6 +52,21 @@ std::string LocalUrl(std::string_view host, uint16_t port) {
   return StrCat("http://", name, ":", port);
 }
 
+std::optional<std::string> ForwardedForAddress(std::string_view header) {
+  std::string_view entry = StripWhitespace(header.substr(0, header.find(',')));
+  if (entry.starts_with('[')) {  // [IPv6] or [IPv6]:port
+    const size_t close = entry.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    entry = entry.substr(1, close - 1);
+  } else if (std::count(entry.begin(), entry.end(), ':') == 1) {  // IPv4:port
+    entry = entry.substr(0, entry.find(':'));
+  }
+  boost::system::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(std::string(entry), ec);
+  if (ec) return std::nullopt;
+  return address.to_string();
+}
+
 namespace {
 
 // Whether a request's Transfer-Encoding, when it has one, is the one this server reads: chunked
@@ -493,14 +508,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     std::string_view ip = remote_ip_;
     if (shared_->options.trust_forwarded_for) {
-      std::string_view xff = SV(request_["X-Forwarded-For"]);
-      if (!xff.empty()) {
-        std::string_view first = xff;
-        first = StripWhitespace(first.substr(0, first.find(',')));
-        if (!first.empty()) {
-          forwarded_ip_ = std::string(first);
-          ip = forwarded_ip_;
-        }
+      // What is no address (a proxy's placeholder such as "unknown") names no client: the
+      // connection's address stands.
+      if (std::optional<std::string> forwarded =
+              ForwardedForAddress(SV(request_["X-Forwarded-For"]))) {
+        forwarded_ip_ = *std::move(forwarded);
+        ip = forwarded_ip_;
       }
     }
     RequestContext ctx{request_, ip, std::move(match.params)};

@@ -116,6 +116,11 @@ Response ErrorResponse(const absl::Status& status);
 // addresses (0.0.0.0, ::) name the loopback, and an IPv6 address is bracketed.
 std::string LocalUrl(std::string_view host, uint16_t port);
 
+// The client address named by the first entry of an X-Forwarded-For header value, as the
+// address alone ("203.0.113.7:4711" and "[2001:db8::1]:80", as some proxies write it, give
+// "203.0.113.7" and "2001:db8::1"); nullopt when the entry is no IP address.
+std::optional<std::string> ForwardedForAddress(std::string_view header);
+
 class Router {
  public:
   // A path is exact ("/v1/track") or a pattern whose `{name}` segments match one non-empty

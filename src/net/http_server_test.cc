@@ -116,6 +116,18 @@ class HttpServerTest : public ::testing::Test {
   std::map<std::thread::id, size_t> threads_;  // GUARDED_BY(threads_mu_)
 };
 
+TEST(ForwardedForTest, TakesTheFirstEntrysAddressWithoutAPort) {
+  EXPECT_EQ(ForwardedForAddress("203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(ForwardedForAddress(" 203.0.113.7 , 10.0.0.1"), "203.0.113.7");
+  EXPECT_EQ(ForwardedForAddress("203.0.113.7:4711, 10.0.0.1"), "203.0.113.7");
+  EXPECT_EQ(ForwardedForAddress("2001:db8::1"), "2001:db8::1");
+  EXPECT_EQ(ForwardedForAddress("[2001:DB8::1]:80"), "2001:db8::1");
+  EXPECT_EQ(ForwardedForAddress("unknown, 203.0.113.7"), std::nullopt);
+  EXPECT_EQ(ForwardedForAddress("garbage"), std::nullopt);
+  EXPECT_EQ(ForwardedForAddress("[2001:db8::1"), std::nullopt);
+  EXPECT_EQ(ForwardedForAddress(""), std::nullopt);
+}
+
 TEST(LocalUrlTest, NamesTheLoopbackForWildcardsAndBracketsIpv6) {
   EXPECT_EQ(LocalUrl("127.0.0.1", 8080), "http://127.0.0.1:8080");
   EXPECT_EQ(LocalUrl("0.0.0.0", 8080), "http://127.0.0.1:8080");

@@ -421,6 +421,26 @@ test('the export of a running server is readable NDJSON of every stored event', 
   assert.deepEqual(paged, events);
 });
 
+test('behind a trusted proxy, context.ip is the first X-Forwarded-For address (a port dropped); what is no address is not taken', async (t) => {
+  const proxied = await startServer({ t, config: 'server:\n  trust_forwarded_for: true\n' });
+  const cases = [
+    ['203.0.113.9, 10.0.0.1', '203.0.113.9'],
+    ['198.51.100.4:4711', '198.51.100.4'],
+    ['[2001:db8::1]:80', '2001:db8::1'],
+    ['unknown', '127.0.0.1'],
+  ];
+  for (const [i, [header]] of cases.entries()) {
+    const res = await proxied.request('/v1/track', {
+      body: { userId: 'via-proxy', event: 'Seen', messageId: `xff-${i}` },
+      headers: { Authorization: proxied.basic(), 'X-Forwarded-For': header },
+    });
+    assert.equal(res.status, 200, res.text);
+  }
+  assert.equal(await proxied.stop(), 0);
+  const stored = Object.fromEntries((await exportEvents(proxied.dataDir)).map((e) => [e.messageId, e.context.ip]));
+  assert.deepEqual(stored, Object.fromEntries(cases.map(([, ip], i) => [`xff-${i}`, ip])));
+});
+
 test('events are stored in the documented normalized form', async () => {
   const auth = {
     Authorization: server.basic(),
