@@ -120,6 +120,8 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
                                 StrCat("the line is over ", max_line, " bytes")));
     } else {
       std::string_view text(line);
+      // A file saved as "UTF-8 with BOM" starts with one, which is no part of its first event.
+      if (line_no == 1 && text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
       while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
       if (!text.empty()) {
         ++summary.lines;

@@ -86,6 +86,19 @@ TEST_F(ImportExportTest, ImportsPlainAndGzipAndReportsRejectedLines) {
   EXPECT_LT(exported.find("\"i1\""), exported.find("\"i2\""));
 }
 
+// Files saved by editors and spreadsheets as "UTF-8 with BOM" start with one: it is not part of
+// the first event.
+TEST_F(ImportExportTest, AByteOrderMarkBeforeTheFirstLineIsSkipped) {
+  auto summary =
+      Import(Write("bom.ndjson",
+                   "\xEF\xBB\xBF{\"type\":\"track\",\"userId\":\"u\",\"event\":\"A\"}\n"
+                   "\xEF\xBB\xBF{\"type\":\"track\",\"userId\":\"u\",\"event\":\"B\"}\n"));
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->stored, 1u);
+  ASSERT_EQ(summary->first_rejections.size(), 1u);
+  EXPECT_EQ(summary->first_rejections[0].first, 2u);  // only the file's own mark is skipped
+}
+
 TEST_F(ImportExportTest, MissingFileIsNotFound) {
   EXPECT_EQ(Import((dir_.path() / "nope.ndjson").string()).status().code(),
             absl::StatusCode::kNotFound);
