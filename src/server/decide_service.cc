@@ -1305,10 +1305,9 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   in.feature_names = features.names();
   in.customer_hash =
       customer->profile_id ? state::ProfileHash(*customer->profile_id) : customer->visitor_hash;
-  // Where the customer's contacts and engagement are read from: a first-time visitor's are kept
-  // under the userId when given (written there), but what their browser got while anonymous
-  // counts too.
-  // A first-time visitor's contacts are written under each of their identifiers.
+  // Where the customer's contacts and engagement are read from: every key of their profile, or
+  // each identifier of a first-time visitor (their contacts are written under each; engagement
+  // under the userId when given, but what their browser got while anonymous counts too).
   const std::span<const identity::Identifier> visitor =
       customer->profile_id ? std::span<const identity::Identifier>() : customer->visitor_ids;
   const std::vector<uint64_t> contact_rows = ContactRows(in.customer_hash, visitor);
