@@ -122,9 +122,10 @@ class NotNode final : public Node {
   explicit NotNode(std::unique_ptr<Node> child) : Node(Type::kBool), child_(std::move(child)) {}
   Value Eval(const Bindings& b) const override {
     Value v = child_->Eval(b);
-    // A missing or mistyped value is false, so its negation is false too: `not x` never holds
-    // for an x that is not there.
-    if (v.kind != Value::Kind::kBool) return Value::Bool(false);
+    // A value that is not there (or no bool) is unknown, and so is its negation: `not x` never
+    // holds for an x that is not there (a customer who never stated a consent has not denied
+    // it), nor does `not not x`.
+    if (v.kind != Value::Kind::kBool) return Value::Missing();
     return Value::Bool(!v.b);
   }
 
@@ -136,13 +137,20 @@ class LogicNode final : public Node {
  public:
   LogicNode(bool is_and, std::vector<std::unique_ptr<Node>> children)
       : Node(Type::kBool), is_and_(is_and), children_(std::move(children)) {}
+  // Three-valued, as SQL's: an unknown operand (not there, or no bool) leaves the result
+  // unknown unless another decides it (`false and x` is false, `true or x` true), so that
+  // `not (x and true)` fails as `not x` does.
   Value Eval(const Bindings& b) const override {
+    bool unknown = false;
     for (const auto& c : children_) {
-      bool v = Truthy(c->Eval(b));
-      if (is_and_ && !v) return Value::Bool(false);
-      if (!is_and_ && v) return Value::Bool(true);
+      Value v = c->Eval(b);
+      if (v.kind != Value::Kind::kBool) {
+        unknown = true;
+      } else if (v.b != is_and_) {
+        return Value::Bool(v.b);
+      }
     }
-    return Value::Bool(is_and_);
+    return unknown ? Value::Missing() : Value::Bool(is_and_);
   }
 
  private:
@@ -284,10 +292,19 @@ class Parser {
     return tok_.kind == Token::Kind::kPunct && tok_.text == p;
   }
 
+  // The 1-based column of byte `pos` in characters (UTF-8 code points), as an editor shows it;
+  // counted on from the last position asked for, which only grows.
+  size_t ColumnAt(size_t pos) {
+    for (; counted_pos_ < pos; ++counted_pos_) {
+      counted_column_ += (static_cast<unsigned char>(src_[counted_pos_]) & 0xC0) != 0x80;
+    }
+    return counted_column_;
+  }
+
   absl::Status Next() {
     while (pos_ < src_.size() && std::isspace(static_cast<unsigned char>(src_[pos_]))) ++pos_;
     tok_ = Token{};
-    tok_.column = pos_ + 1;
+    tok_.column = ColumnAt(pos_);
     if (pos_ >= src_.size()) return absl::OkStatus();
     char c = src_[pos_];
     if (std::isdigit(static_cast<unsigned char>(c)) ||
@@ -382,8 +399,9 @@ class Parser {
   absl::StatusOr<std::unique_ptr<Node>> ParseLogic(bool is_and) {
     std::string_view word = is_and ? "and" : "or";
     std::vector<std::unique_ptr<Node>> children;
+    size_t column = tok_.column;  // where the last operand starts
     for (;;) {
-      size_t column = tok_.column;
+      column = tok_.column;
       absl::StatusOr<std::unique_ptr<Node>> child = is_and ? ParseUnary() : ParseLogic(true);
       if (!child.ok()) return child;
       children.push_back(*std::move(child));
@@ -392,7 +410,7 @@ class Parser {
       if (absl::Status s = Next(); !s.ok()) return s;
     }
     if (children.size() == 1) return std::move(children.front());
-    if (absl::Status s = NeedBool(*children.back(), tok_.column, word); !s.ok()) return s;
+    if (absl::Status s = NeedBool(*children.back(), column, word); !s.ok()) return s;
     return std::unique_ptr<Node>(new LogicNode(is_and, std::move(children)));
   }
 
@@ -571,6 +589,8 @@ class Parser {
   std::string_view src_;
   const Schema& schema_;
   size_t pos_ = 0;
+  size_t counted_pos_ = 0;  // ColumnAt: the byte counted to, and its column
+  size_t counted_column_ = 1;
   Token tok_;
   int depth_ = 0;  // parentheses and `not` open around the token
   std::vector<Reference> references_;

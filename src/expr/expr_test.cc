@@ -93,6 +93,15 @@ TEST_F(ExprTest, MissingValuesMakeConditionsFalse) {
   EXPECT_FALSE(Eval("event.name != 'a'", empty));
   EXPECT_FALSE(Eval("profile.returning", empty));
   EXPECT_FALSE(Eval("not profile.returning", empty));
+  // A value not there is unknown: `not`, `and` and `or` keep it so unless the other side
+  // decides, and an unknown condition does not hold.
+  EXPECT_FALSE(Eval("not not profile.returning", empty));
+  EXPECT_FALSE(Eval("not (profile.returning and true)", empty));
+  EXPECT_FALSE(Eval("not (profile.returning or false)", empty));
+  EXPECT_TRUE(Eval("not (profile.returning and false)", empty));
+  EXPECT_TRUE(Eval("profile.returning or true", empty));
+  EXPECT_FALSE(Eval("profile.returning and true", empty));
+  EXPECT_TRUE(Eval("not (profile.returning == true)", empty));  // a comparison is false
   EXPECT_FALSE(Eval("exists(event.properties.coupon)", empty));
   EXPECT_TRUE(Eval("not exists(event.properties.coupon)", empty));
   // An `any` value of the wrong type for its operator is false too.
@@ -113,6 +122,13 @@ TEST_F(ExprTest, TypeAndSyntaxErrorsNameTheColumn) {
            {"profile.device.type in ['mobile', 3]", "`in` compares a string with a number"},
            {"event.name", "the condition is a string, not a bool"},
            {"event.name and true", "column 1: `and` needs conditions, got a string"},
+           // The operand at fault, wherever it stands.
+           {"true and profile.sessions.count", "column 10: `and` needs conditions, got a number"},
+           {"true and true or (profile.sessions.count)",
+            "column 18: `or` needs conditions, got a number"},
+           // Columns count characters, not bytes.
+           {"event.name == '\u00e9' or profile.sessions.count",
+            "column 22: `or` needs conditions, got a number"},
            {"not profile.sessions.count", "column 1: `not` needs conditions, got a number"},
            {"event.nmae == 'x'", "column 1: unknown name `event.nmae`"},
            {"event.properties == 1", "unknown name `event.properties`"},
