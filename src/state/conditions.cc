@@ -354,10 +354,23 @@ Value EventBindings::Below(int slot, const std::vector<std::string>& rest) const
       return FromElement(e);
     }
     case kTraits: {
-      if (rest.size() != 1) return Value::Missing();
       auto it = profile_.traits.find(rest.front());
       if (it == profile_.traits.end()) return Value::Missing();
-      return FromJsonScalar(it->second.json, &scratch_);
+      const std::string& json = it->second.json;
+      if (rest.size() == 1) return FromJsonScalar(json, &scratch_);
+      // Below a trait that is an object (`profile.traits.address.city`), as event properties.
+      simdjson::dom::element e;
+      if (json.empty() || json.front() != '{' ||
+          trait_parser_.parse(json).get(e) != simdjson::SUCCESS) {
+        return Value::Missing();
+      }
+      for (size_t i = 1; i < rest.size(); ++i) {
+        if (!e.is_object() || e[rest[i]].get(e) != simdjson::SUCCESS) return Value::Missing();
+      }
+      Value v = FromElement(e);
+      // The parser is reused by the next such trait: the string is kept apart.
+      if (v.kind == Value::Kind::kString) v.str = scratch_.emplace_back(v.str);
+      return v;
     }
     case kConsent: {
       if (rest.size() != 1) return Value::Missing();

@@ -110,6 +110,8 @@ class EventBindings final : public expr::Bindings {
   int64_t now_ms_;
   // Decoded trait strings, kept while the bindings live (values point into them).
   mutable std::deque<std::string> scratch_;
+  // Parses a trait that is an object when a condition names a path below it.
+  mutable simdjson::dom::parser trait_parser_;
   // Computed on first use.
   mutable std::optional<Intent> profile_intent_, session_intent_;
 };

@@ -40,7 +40,7 @@ const std::string kLanding =
     R"({"type":"track","event":"Video Ad Landing","anonymousId":"a","messageId":"m1",)"
     R"("timestamp":"2023-11-14T22:13:20.000Z","properties":{"price":120,"item":{"sku":"A-1"},)"
     R"("tags":["x"],"onSale":true,"gone":null},"context":{"campaign":{"source":"tiktok","medium":"paid"},)"
-    R"("page":{"referrer":"https://m.tiktok.com/v/1"},"traits":{"plan":"pro \"x\"","age":41,"langs":["en"]},)"
+    R"("page":{"referrer":"https://m.tiktok.com/v/1"},"traits":{"plan":"pro \"x\"","age":41,"langs":["en"],"address":{"city":"Paris","geo":{"lat":48.9}}},)"
     R"("consent":{"personalization":true}}})";
 
 TEST_F(ConditionsTest, EventFieldsAndProperties) {
@@ -67,11 +67,20 @@ TEST_F(ConditionsTest, ProfileFieldsTraitsAndConsent) {
   EXPECT_TRUE(Check("profile.consent.personalization", kLanding));
   EXPECT_FALSE(Check("exists(profile.consent.marketing_email)", kLanding));
   EXPECT_TRUE(Check("exists(profile.traits.langs)", kLanding));
+  // Paths below a trait that is an object, as below event properties.
+  EXPECT_TRUE(
+      Check("profile.traits.address.city == 'Paris' and profile.traits.address.geo.lat > 48 "
+            "and profile.traits.address.city != profile.traits.plan",
+            kLanding));
+  EXPECT_TRUE(Check("exists(profile.traits.address.geo) and not exists(profile.traits.address.zip)",
+                    kLanding));
+  EXPECT_FALSE(Check("profile.traits.plan.x == 'pro'", kLanding));  // no object
   EXPECT_FALSE(Check("profile.traits.langs == 'en'", kLanding));
   EXPECT_TRUE(Check("profile.since_first_seen == 0", kLanding, kT0));
   EXPECT_TRUE(Check("profile.since_first_seen >= 3s", kLanding, kT0 + 5000));
   EXPECT_TRUE(
-      Check("profile.sessions.count == 1 and profile.sessions.current.events == 9", kLanding));
+      Check("profile.sessions.count == 1 and profile.sessions.current.events == 12",  // 12 Checks
+            kLanding));
   const std::string order =
       R"({"type":"track","event":"Order Completed","anonymousId":"a","messageId":"o",)"
       R"("timestamp":"2023-11-15T22:13:20.000Z","properties":{"revenue":30}})";
