@@ -61,12 +61,15 @@ constexpr int kIntentCount = 5;
 }  // namespace
 
 std::string CountName(std::string_view name) {
-  std::string out(name);
-  for (char& c : out) {
+  std::string out;
+  out.reserve(name.size());
+  for (char c : name) {
     if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
-      c = '_';
+      out.push_back(static_cast<char>(c - 'A' + 'a'));
+    } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+      out.push_back(c);
+    } else if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) {
+      out.push_back('_');  // one per character: a UTF-8 sequence's continuation bytes add none
     }
   }
   return out;

@@ -72,8 +72,8 @@ namespace whisperer::state {
 
 const expr::Schema& ConditionSchema();
 
-// An event name as profile.counts.<name> spells it: lower case, every character other than a
-// letter or digit an underscore ("Product Viewed" -> product_viewed).
+// An event name as profile.counts.<name> spells it: lower case, every character other than an
+// ASCII letter or digit one underscore ("Product Viewed" -> product_viewed, "Café" -> caf_).
 std::string CountName(std::string_view name);
 
 // What a workspace's conditions may name that the schema cannot know: its journeys with their

@@ -96,6 +96,9 @@ TEST_F(ConditionsTest, EventCountsAveragesAndPersona) {
             "profile.counts.Video-Ad-Landing == 1",
             kLanding));
   EXPECT_TRUE(Check("profile.counts.nothing_like_it == 0", kLanding));
+  // Every other character is one underscore, however many bytes it takes.
+  EXPECT_EQ(CountName("Caf\u00e9 Viewed"), "caf__viewed");
+  EXPECT_EQ(CountName("\u4e2d\u6587"), "__");
   EXPECT_TRUE(Check("profile.shares.video_ad_landing == 1", kLanding));
   EXPECT_FALSE(Check("exists(profile.orders.average)", kLanding));  // no orders yet
   EXPECT_FALSE(Check("exists(profile.persona)", kLanding));
