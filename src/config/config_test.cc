@@ -531,6 +531,17 @@ TEST(ConfigTest, ActionJsonRoundTripsAndErrorsNameTheFieldWithinTheAction) {
   ASSERT_TRUE(sent_back.ok()) << sent_back.status();
   EXPECT_EQ(ActionJson(*sent_back), ActionJson(*a));
 
+  // Escapes as Python's json.dumps writes them: an emoji as a surrogate pair, read as the
+  // emoji; a lone surrogate (a JavaScript string cut inside one) as U+FFFD.
+  absl::StatusOr<ActionConfig> escaped = ParseActionJson(
+      R"({"issue": "i", "group": "g", "treatments": [{"id": "t", "channel": "push"}],
+          "variants": [{"id": "v1", "content": "\ud83d\udd25 Sale \u00e9t\u00e9 \\ud83d"},
+                       {"id": "v2", "content": "cut \ud83d"}]})",
+      "emoji");
+  ASSERT_TRUE(escaped.ok()) << escaped.status();
+  EXPECT_EQ(escaped->variants[0].content, "\U0001F525 Sale \u00e9t\u00e9 \\ud83d");
+  EXPECT_EQ(escaped->variants[1].content, "cut \uFFFD");
+
   struct Case {
     const char* json;
     const char* field;

@@ -209,3 +209,17 @@ workspaces:
   assert.equal(kept.json.issue, 'rare', 'nothing changed');
   assert.equal(await server.stop(), 0);
 });
+
+test('actions: a body written with \\u escapes, as Python\'s json.dumps writes an emoji, is read as the text', async (t) => {
+  const server = await startServer({ t, config: CONFIG });
+  const admin = (path, opts = {}) =>
+    server.request(path, { ...opts, headers: { authorization: 'Bearer ak_shop' } });
+  // json.dumps({"content": "🔥 Été"}) and a string cut inside an emoji, written by hand.
+  const body = '{"issue": "engage", "group": "offers", "treatments": [{"id": "hot_web", "channel": "web"}],' +
+    ' "variants": [{"id": "v1", "content": "\\ud83d\\udd25 \\u00c9t\\u00e9"}, {"id": "v2", "content": "cut \\ud83d"}]}';
+  const put = await admin('/v1/actions/hot', { method: 'PUT', body });
+  assert.equal(put.status, 201, put.text);
+  const read = await admin('/v1/actions/hot');
+  assert.deepEqual(read.json.variants.map((v) => v.content), ['🔥 Été', 'cut \ufffd']);
+  assert.equal(await server.stop(), 0);
+});
