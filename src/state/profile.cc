@@ -530,14 +530,22 @@ void MergeProfiles(Profile& s, Profile&& l, MergeRecord record,
   // Sessions on two devices are two sessions, even when they overlap in time.
   Sessions& a = s.sessions;
   const Sessions& b = l.sessions;
+  const int64_t a_last = a.count > 0 ? a.current_last_ms : 0;
   if (b.count > 0 && (a.count == 0 || b.current_last_ms > a.current_last_ms)) {
     a.current_start_ms = b.current_start_ms;
     a.current_last_ms = b.current_last_ms;
     a.current_events = b.current_events;
     a.current_views = b.current_views;
     a.current_signals = b.current_signals;
-    a.previous_last_ms = b.previous_last_ms;
   }
+  // The session before the current one: the latest of either's that ended before it began (the
+  // other device's current one, say: the customer came back on this one).
+  int64_t previous = 0;
+  for (int64_t last : {a.previous_last_ms, b.previous_last_ms, a_last,
+                       b.count > 0 ? b.current_last_ms : int64_t{0}}) {
+    if (last != 0 && last < a.current_start_ms) previous = std::max(previous, last);
+  }
+  a.previous_last_ms = previous;
   for (size_t k = 0; k < kSignalKinds; ++k) s.signals[k] += l.signals[k];
   a.count += b.count;
   a.total_ms += b.total_ms;

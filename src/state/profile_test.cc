@@ -313,6 +313,7 @@ TEST(MergeProfiles, SumsStatsUnitesListsAndKeepsLatestTraits) {
   EXPECT_EQ(a.sessions.count, 2u);
   EXPECT_EQ(a.sessions.total_ms, 160);
   EXPECT_EQ(a.sessions.current_last_ms, kT0 + 100);
+  EXPECT_EQ(a.sessions.previous_last_ms, 0) << "the two sessions overlap: neither came before";
   EXPECT_EQ(a.absorbed, (std::vector<uint64_t>{2, 7}));
   ASSERT_EQ(a.merges.size(), 1u);
   EXPECT_EQ(a.merges[0].message_id, "m9");
@@ -324,6 +325,29 @@ TEST(MergeProfiles, SumsStatsUnitesListsAndKeepsLatestTraits) {
   EXPECT_EQ(a.text.latest, 0.8);
   EXPECT_EQ(a.text.latest_message_id, "ma");
   EXPECT_EQ(a.text.intent, "refund");
+}
+
+// Signed in on the phone two hours after a session on the laptop: the laptop's session is the
+// one before the current one, whichever profile survives.
+TEST(MergeProfiles, TheSessionBeforeTheCurrentOneMayBeTheOtherDevices) {
+  constexpr int64_t kHour = 3'600'000;
+  for (bool phone_survives : {true, false}) {
+    Profile laptop, phone;
+    laptop.id = 1;
+    phone.id = 2;
+    laptop.sessions.count = 2;
+    laptop.sessions.previous_last_ms = kT0 - 48 * kHour;
+    laptop.sessions.current_start_ms = kT0 - 3 * kHour;
+    laptop.sessions.current_last_ms = kT0 - 2 * kHour;
+    phone.sessions.count = 1;
+    phone.sessions.current_start_ms = kT0 - 60'000;
+    phone.sessions.current_last_ms = kT0;
+    Profile& s = phone_survives ? phone : laptop;
+    MergeProfiles(s, std::move(phone_survives ? laptop : phone), MergeRecord{});
+    EXPECT_EQ(s.sessions.count, 3u);
+    EXPECT_EQ(s.sessions.current_start_ms, kT0 - 60'000);
+    EXPECT_EQ(s.sessions.previous_last_ms, kT0 - 2 * kHour) << phone_survives;
+  }
 }
 
 // The encoder writes ahead into the string's own buffer and grows it: what was in the string
