@@ -140,7 +140,9 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
   if (journeys.empty()) return;
   const int64_t at = facts.timestamp_ms;
   const int64_t now = facts.received_at_ms;
-  EventBindings bindings(facts, event, profile, device, now);
+  // The conditions see the profile at the event's time, as FoldEvent counted it (a first event
+  // is the customer's first moment, however late it arrives).
+  EventBindings bindings(facts, event, profile, device, at);
   for (const auto& jp : journeys) {
     const Journey& j = *jp;
     auto it = profile.journeys.find(j.id);

@@ -138,6 +138,19 @@ TEST_F(JourneysTest, TimeoutOfAnOldEventMovesOnTheEventsClock) {
   EXPECT_EQ(effects_.steps[1].in_stage_ms, 3'600'000 - 3000);
 }
 
+// Conditions see the profile at the event's own time: a customer's first event, however late it
+// arrives (history loaded later), is their first moment (profile.since_first_seen 0).
+TEST_F(JourneysTest, ConditionsSeeTheProfileAtTheEventsTime) {
+  JourneySpec spec = Funnel();
+  spec.stages[0].entry = "event.name == 'Landing' and profile.since_first_seen < 1m";
+  spec.stages[1].entry = "event.type == 'page' and profile.since_first_seen >= 1h";
+  Use(spec);
+  Event("track", "Landing", 0, 86'400'000);
+  EXPECT_EQ(State().stage, "landing");
+  Event("page", "", 3'600'000, 86'400'000);
+  EXPECT_EQ(State().stage, "browse");
+}
+
 TEST_F(JourneysTest, ExitAndReentry) {
   Event("track", "Landing", 0);
   Event("track", "Unsubscribed", 10);

@@ -371,7 +371,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   }
   FoldEvent(*target, *facts, device_ptr, sequence, settings.fold);
   if (settings.personas != nullptr) {
-    EventBindings bindings(*facts, doc, *target, device_ptr, facts->received_at_ms);
+    EventBindings bindings(*facts, doc, *target, device_ptr, facts->timestamp_ms);
     UpdatePersona(*settings.personas, bindings, *target, facts->timestamp_ms, sequence,
                   facts->message_id);
   }
@@ -903,7 +903,7 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
       FoldEvent(side, *facts, device_ptr, seq, settings.fold);
       // Each side's persona as its own events make it, as when they arrived.
       if (settings.personas != nullptr) {
-        EventBindings bindings(*facts, doc, side, device_ptr, facts->received_at_ms);
+        EventBindings bindings(*facts, doc, side, device_ptr, facts->timestamp_ms);
         UpdatePersona(*settings.personas, bindings, side, facts->timestamp_ms, seq,
                       facts->message_id);
       }
