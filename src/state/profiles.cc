@@ -911,10 +911,19 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
     (carried ? split_seqs : kept_seqs).push_back(seq);
   }
 
-  // Consent given through the API is about the person, whichever profile: both keep it, and
-  // what the events said is re-read from them.
+  // What the events said is re-read from each side's own. Consent given through the API is
+  // about the person, whichever profile: both keep it, over an older statement of their events
+  // (a denial must not give way to the opt-in it replaced). A purpose a side's events do not
+  // state keeps the value the profile had.
   for (Profile* p : {&split_profile, &kept_profile}) {
-    for (const auto& [purpose, state] : current->consent) p->consent.emplace(purpose, state);
+    for (const auto& [purpose, state] : current->consent) {
+      auto it = p->consent.find(purpose);
+      if (it == p->consent.end()) {
+        p->consent.emplace(purpose, state);
+      } else if (!state.source.starts_with("event:") && state.at_ms >= it->second.at_ms) {
+        it->second = state;
+      }
+    }
   }
   kept_profile.merges = current->merges;
   // The ids of the profiles merged into this one named the customer it was; split, that is two

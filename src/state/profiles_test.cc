@@ -493,6 +493,33 @@ TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApa
   EXPECT_EQ(Read(id).seen.events, 4u);
 }
 
+// An opt-in stated by an event, then withdrawn through the API: the unmerge that re-reads the
+// events keeps the withdrawal on both sides.
+TEST_F(ProfileEngineTest, UnmergeKeepsAConsentChangeMadeThroughTheApiOverOlderEvents) {
+  Ingest(R"("type":"track","event":"Viewed","userId":"c1","anonymousId":"ca1",)"
+         R"("context":{"consent":{"marketing_email":true}})");
+  Ingest(R"("type":"page","anonymousId":"ca2")");
+  Ingest(R"("type":"track","event":"Link","userId":"c1","anonymousId":"ca2")");
+  const uint64_t id = Find("userId", "c1");
+  ASSERT_EQ(Find("anonymousId", "ca2"), id);
+  rocksdb::WriteBatch consent;
+  ASSERT_TRUE(engine_
+                  ->SetConsent(1, id,
+                               {{"marketing_email", ConsentState{false, kT0 + 60'000, "api:pc"}}},
+                               &consent)
+                  .ok());
+  ASSERT_TRUE(store_->Write(&consent).ok());
+  rocksdb::WriteBatch batch;
+  absl::StatusOr<uint64_t> split = engine_->Unmerge(1, id, {{"anonymousId", "ca2"}}, &batch);
+  ASSERT_TRUE(split.ok()) << split.status();
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  for (uint64_t side : {id, *split}) {
+    const ConsentState& c = Read(side).consent.at("marketing_email");
+    EXPECT_FALSE(c.granted) << side;
+    EXPECT_EQ(c.source, "api:pc");
+  }
+}
+
 TEST_F(ProfileEngineTest, ConfiguredTextPropertiesAreScoredOnEveryEvent) {
   WorkspaceProfileSettings settings;
   settings.text_properties = {"comment", "review.body"};
