@@ -15,6 +15,13 @@ bool Contains(const std::vector<uint64_t>* list, uint64_t id) {
   return list != nullptr && std::find(list->begin(), list->end(), id) != list->end();
 }
 
+// Whether `a` was split by an unmerge from profile `b_id` (`b`) or from one merged into it since.
+bool SeparatedFrom(const ProfileFacts& a, uint64_t b_id, const ProfileFacts& b) {
+  if (a.separated == nullptr) return false;
+  return std::any_of(a.separated->begin(), a.separated->end(),
+                     [&](uint64_t s) { return s == b_id || Contains(b.absorbed, s); });
+}
+
 // The identifiers held by the profile being built up, by type, to check limits against. It
 // keeps views: of the event's identifiers and of the profiles' (which outlive Resolve). A
 // profile holds a handful of identifiers, so linear scans over one inline vector do the job
@@ -177,7 +184,8 @@ ResolvePlan Resolve(const std::vector<Identifier>& ids, const std::vector<uint64
       continue;
     }
     MergeRefusal refusal = MergeRefusal::kNone;
-    if (Contains(target_facts.separated, owner) || Contains(other.separated, plan.target)) {
+    if (SeparatedFrom(target_facts, owner, other) ||
+        SeparatedFrom(other, plan.target, target_facts)) {
       refusal = MergeRefusal::kSeparated;
     } else if (target_facts.cross_device_denied || other.cross_device_denied) {
       refusal = MergeRefusal::kConsent;

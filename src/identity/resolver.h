@@ -85,8 +85,11 @@ std::vector<Identifier> PrepareIdentifiers(std::vector<Identifier> ids, const Id
 struct ProfileFacts {
   const std::vector<Identifier>* identifiers = nullptr;
   bool cross_device_denied = false;
-  // Profiles this one was split from by an unmerge; never merged with again.
+  // Profiles this one was split from by an unmerge; never merged with again, nor with a profile
+  // they were merged into since (whose `absorbed` lists them).
   const std::vector<uint64_t>* separated = nullptr;
+  // Profiles merged into this one.
+  const std::vector<uint64_t>* absorbed = nullptr;
 };
 
 enum class MergeRefusal : uint8_t { kNone, kLimit, kConsent, kSeparated };

@@ -58,6 +58,7 @@ struct Graph {
   std::map<uint64_t, std::vector<Identifier>> ids = {};
   std::map<uint64_t, bool> denied = {};
   std::map<uint64_t, std::vector<uint64_t>> separated = {};
+  std::map<uint64_t, std::vector<uint64_t>> absorbed = {};
 
   uint64_t OwnerOf(const Identifier& id) const {
     for (const auto& [p, list] : ids) {
@@ -80,6 +81,8 @@ struct Graph {
           f.cross_device_denied = d != denied.end() && d->second;
           auto s = separated.find(p);
           f.separated = s == separated.end() ? nullptr : &s->second;
+          auto m = absorbed.find(p);
+          f.absorbed = m == absorbed.end() ? nullptr : &m->second;
           return f;
         },
         rules);
@@ -165,6 +168,16 @@ TEST(Resolve, Table) {
        {}},
       {"unmerged profiles stay apart",
        {{{1, {A("a1")}}, {2, {U("u1")}}}, {}, {{2, {1}}}},
+       {A("a1"), U("u1")},
+       2,
+       {},
+       {MergeRefusal::kSeparated},
+       {},
+       {}},
+      // 3 was split from 4; since, 3 was merged into 2 (whose separated list has 4 now) and 4
+      // into 1: 1 and 2 hold the two halves and stay apart.
+      {"unmerged profiles stay apart after each was merged into another",
+       {{{1, {A("a1")}}, {2, {U("u1")}}}, {}, {{2, {4}}, {1, {3}}}, {{1, {4}}, {2, {3}}}},
        {A("a1"), U("u1")},
        2,
        {},

@@ -256,7 +256,7 @@ bool Profile::Denied(std::string_view purpose) const {
 }
 
 identity::ProfileFacts Profile::Facts() const {
-  return identity::ProfileFacts{&identifiers, Denied(kCrossDevice), &separated};
+  return identity::ProfileFacts{&identifiers, Denied(kCrossDevice), &separated, &absorbed};
 }
 
 std::string UrlHost(std::string_view url) {
