@@ -97,13 +97,21 @@ std::string Substitute(std::string_view replacement, const re2::StringPiece* gro
   return Trimmed(out);
 }
 
+// Whether a uap-core family name ends in "bot", in any case ("Applebot", "PetalBot").
+bool EndsWithBot(std::string_view family) {
+  if (family.size() < 3) return false;
+  std::string_view end = family.substr(family.size() - 3);
+  return (end[0] | 0x20) == 'b' && (end[1] | 0x20) == 'o' && (end[2] | 0x20) == 't';
+}
+
 // Whole-word markers of automated clients uap-core does not already call "Spider"; see the
 // header. RE2's \b is ASCII, so "Cubot" has no word boundary before "bot". HTTP libraries and
 // command-line tools are deliberately absent: server-side SDKs (the RudderStack node client
 // sends with axios) report real customers' events through them.
 constexpr std::string_view kBotMarkers =
     R"(\b(?:bot|crawler|spider|scraper|headlesschrome|phantomjs|)"
-    R"(chrome-lighthouse|lighthouse|puppeteer|playwright|selenium|webdriver)\b)";
+    R"(chrome-lighthouse|lighthouse|puppeteer|playwright|selenium|webdriver|)"
+    R"(mediapartners-google|google-inspectiontool|prerender)\b)";
 // A user agent that is nothing but an HTTP library's or command-line tool's product token:
 // uap-core calls some of them crawlers ("Python-urllib/3.11" and "Java/17" are Spiders) or phones
 // ("libwww-perl" a feature phone), but server-side code sends real customers' events through
@@ -335,6 +343,9 @@ struct DeviceDetector::Rules {
     re2::StringPiece text(ua.data(), ua.size());
     re2::StringPiece family(info.device_family.data(), info.device_family.size());
     if (RE2::PartialMatch(text, *bot_markers)) return DeviceType::kBot;
+    // A crawler uap-core names as a browser: Applebot, PetalBot, DuckDuckBot (their names run
+    // into "bot", which the whole-word markers above miss, and come after a browser's tokens).
+    if (EndsWithBot(info.browser)) return DeviceType::kBot;
     if (RE2::FullMatch(text, *http_libraries)) return DeviceType::kUnknown;
     if (info.device_family == "Spider") return DeviceType::kBot;
     if (RE2::PartialMatch(text, *tv_markers) || RE2::PartialMatch(family, *tv_device_families)) {

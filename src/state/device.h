@@ -19,14 +19,16 @@
 //   1. kBot: uap-core's device family is "Spider" (its convention for crawlers: bot, crawl,
 //      spider, slurp and a few hundred named ones in the first 100 characters), or the string
 //      names an automated client as a whole word: a headless or driven browser (HeadlessChrome,
-//      PhantomJS, Lighthouse, Puppeteer, Selenium, ...) or the words bot / crawler / spider /
-//      scraper. No person is behind these, so the profile engine keeps them out of profile
-//      statistics. Whole words only, so the Cubot phone brand is not a bot. HTTP libraries and
-//      command-line tools (curl, python-requests, axios, okhttp, ...) are not bots but kUnknown
-//      (rule 7), also those uap-core calls Spider or a phone (Python-urllib, Java, libwww-perl)
-//      when the string is their product token alone: server-side SDKs send real customers'
-//      events through them, and the server records the request's User-Agent when an event has
-//      none.
+//      PhantomJS, Lighthouse, Puppeteer, Selenium, Prerender, ...), a crawler named otherwise
+//      (Mediapartners-Google, Google-InspectionTool) or the words bot / crawler / spider /
+//      scraper; or uap-core's browser family ends in "bot" (Applebot, PetalBot, DuckDuckBot,
+//      named after a browser's tokens). No person is behind these, so the profile engine keeps them
+//      out of profile statistics. Whole words only, so the Cubot phone brand is not a bot. HTTP
+//      libraries and command-line tools (curl, python-requests, axios, okhttp, ...) are not bots
+//      but kUnknown (rule 7), also those uap-core calls Spider or a phone (Python-urllib, Java,
+//      libwww-perl) when the string is their product token alone: server-side SDKs send real
+//      customers' events through them, and the server records the request's User-Agent when an
+//      event has none.
 //   2. kUnknown for smart TVs, set-top boxes and game consoles (SMART-TV, HbbTV, Web0S, Roku,
 //      Xbox, PlayStation, Nintendo, Chromecast, Apple TV, Android TV, or a uap-core device family
 //      with the word TV): there is no type for them, and Xbox would otherwise look like Windows.

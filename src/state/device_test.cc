@@ -176,6 +176,28 @@ TEST(DeviceDetectorTest, TypeNames) {
   EXPECT_EQ(DeviceTypeName(DeviceType::kBot), "bot");
 }
 
+// Crawlers whose name uap-core reads as a browser family ending in "bot", or that its rules do
+// not name, behind a browser's user agent.
+TEST(DeviceDetectorTest, CrawlersNamedAtTheEndAreBots) {
+  for (const char* ua : {
+           "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "
+           "Gecko) Version/17.0 Safari/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)",
+           "Mozilla/5.0 (Linux; Android 7.0;) AppleWebKit/537.36 (KHTML, like Gecko) Mobile "
+           "Safari/537.36 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)",
+           "Mozilla/5.0 (iPhone; CPU iPhone OS 13_2_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+           "like Gecko) Version/13.0.3 Mobile/15E148 Safari/604.1 DuckDuckBot-Https/1.1; "
+           "(+https://duckduckgo.com/duckduckbot)",
+           "Mediapartners-Google",
+           "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/122.0.0.0 Safari/537.36 (compatible; Google-InspectionTool/1.0)",
+           "Mozilla/5.0 (Linux; Android 11; Pixel 5) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/120.0.0.0 Mobile Safari/537.36 Prerender "
+           "(+https://github.com/prerender/prerender)",
+       }) {
+    EXPECT_EQ(Embedded().Detect(ua).type, DeviceType::kBot) << ua;
+  }
+}
+
 TEST(DeviceDetectorTest, ReadsOnlyTheFirstKilobyte) {
   std::string ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0 Safari/537.36 ";
   ua.resize(kMaxUserAgentBytes, 'x');
