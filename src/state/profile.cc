@@ -266,8 +266,11 @@ std::string UrlHost(std::string_view url) {
   size_t end = rest.find_first_of("/?#");
   std::string_view host = rest.substr(0, end);
   if (size_t at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
-  if (size_t colon = host.rfind(':');
-      colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
+  if (host.starts_with('[')) {  // an IPv6 address, bracketed: its port follows the bracket
+    if (size_t close = host.find(']'); close != std::string_view::npos) {
+      host = host.substr(0, close + 1);
+    }
+  } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
     host = host.substr(0, colon);
   }
   std::string out;

@@ -606,6 +606,8 @@ TEST(KeysOfCustomer, TheProfileThoseMergedIntoItAndTheVisitorsItsIdsWere) {
 TEST(UrlHost, Hosts) {
   EXPECT_EQ(UrlHost("https://www.Google.com/search?q=1"), "www.google.com");
   EXPECT_EQ(UrlHost("http://user@host.io:8080"), "host.io");
+  EXPECT_EQ(UrlHost("http://[2001:DB8::1]:80/x"), "[2001:db8::1]");
+  EXPECT_EQ(UrlHost("http://[2001:db8::1]/x"), "[2001:db8::1]");
   EXPECT_EQ(UrlHost("not a url"), "");
   EXPECT_EQ(UrlHost(""), "");
 }
