@@ -514,7 +514,8 @@ TEST_F(ProfileEngineTest, UnmergeKeepsAConsentChangeMadeThroughTheApiOverOlderEv
   ASSERT_TRUE(split.ok()) << split.status();
   ASSERT_TRUE(store_->Write(&batch).ok());
   for (uint64_t side : {id, *split}) {
-    const ConsentState& c = Read(side).consent.at("marketing_email");
+    const Profile read = Read(side);
+    const ConsentState& c = read.consent.at("marketing_email");
     EXPECT_FALSE(c.granted) << side;
     EXPECT_EQ(c.source, "api:pc");
   }
