@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 
 #include "common/hash.h"
 #include "common/status.h"
@@ -148,6 +149,13 @@ void WriteSeenMap(JsonWriter& w, std::string_view key, std::string_view name_key
   w.EndArray();
 }
 
+// a + b for sums of revenue: finite numbers whose sum would overflow (two orders of 1e308) stay
+// at the largest finite one, so a profile's figures stay numbers.
+double AddRevenue(double a, double b) {
+  const double sum = a + b;
+  return std::isfinite(sum) ? sum : std::copysign(std::numeric_limits<double>::max(), sum);
+}
+
 // Orders and the days they fall on (see Profile::order_days).
 void AddOrder(Profile& p, int64_t ts, double revenue) {
   if (p.orders == 0) {
@@ -160,14 +168,14 @@ void AddOrder(Profile& p, int64_t ts, double revenue) {
       ++p.order_days;
       p.first_day_revenue = revenue;
     } else if (day == first_day) {
-      p.first_day_revenue += revenue;
+      p.first_day_revenue = AddRevenue(p.first_day_revenue, revenue);
     } else if (day != learn::DayOfMillis(p.last_order_ms)) {
       ++p.order_days;
     }
     p.first_order_ms = std::min(p.first_order_ms, ts);
     p.last_order_ms = std::max(p.last_order_ms, ts);
   }
-  p.revenue += revenue;
+  p.revenue = AddRevenue(p.revenue, revenue);
   ++p.orders;
 }
 
@@ -189,12 +197,12 @@ void MergeOrders(Profile& s, const Profile& l) {
                 l_last = learn::DayOfMillis(l.last_order_ms);
   uint64_t shared = (s_first == l_first) + (s_last == l_last && s_last != s_first);
   if (s_first == l_first) {
-    s.first_day_revenue += l.first_day_revenue;
+    s.first_day_revenue = AddRevenue(s.first_day_revenue, l.first_day_revenue);
   } else if (l_first < s_first) {
     s.first_day_revenue = l.first_day_revenue;
   }
   s.order_days = std::max<uint64_t>(1, s.order_days + l.order_days - shared);
-  s.revenue += l.revenue;
+  s.revenue = AddRevenue(s.revenue, l.revenue);
   s.orders += l.orders;
   s.first_order_ms = std::min(s.first_order_ms, l.first_order_ms);
   s.last_order_ms = std::max(s.last_order_ms, l.last_order_ms);

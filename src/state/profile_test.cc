@@ -114,6 +114,21 @@ TEST_F(FoldTest, RevenueAsTextCountsWhenItIsAFiniteNumber) {
   EXPECT_DOUBLE_EQ(profile_.revenue, 15.0);
 }
 
+// Two orders each of a finite revenue whose sum overflows: the total stays a number.
+TEST_F(FoldTest, RevenueSumsStayFinite) {
+  for (int i = 0; i < 2; ++i) {
+    Fold("track", kT0 + i,
+         R"("userId":"u","event":"Order Completed","properties":{"revenue":1e308})");
+  }
+  EXPECT_EQ(profile_.orders, 2u);
+  EXPECT_EQ(profile_.revenue, std::numeric_limits<double>::max());
+  EXPECT_EQ(profile_.first_day_revenue, std::numeric_limits<double>::max());
+  Profile other = profile_;
+  other.id = 2;
+  MergeProfiles(profile_, std::move(other), MergeRecord{});
+  EXPECT_EQ(profile_.revenue, std::numeric_limits<double>::max());
+}
+
 TEST_F(FoldTest, CountsOrderDaysAndTheFirstDaysRevenue) {
   auto order = [&](int64_t ts, const char* revenue) {
     Fold(
