@@ -248,7 +248,8 @@ std::string_view MissingConsent(const Action& a, const state::Profile& profile) 
 }
 
 bool InControlGroup(uint64_t customer_hash, double share) {
-  return share > 0 && static_cast<double>(customer_hash % 1'000'000) < share * 1'000'000;
+  return share > 0 && customer_hash != 0 &&
+         static_cast<double>(customer_hash % 1'000'000) < share * 1'000'000;
 }
 
 Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,

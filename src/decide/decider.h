@@ -173,7 +173,8 @@ std::string_view ChannelPurpose(std::string_view channel);
 // approval's fallback check it again, since consent may have been withdrawn meanwhile.
 std::string_view MissingConsent(const Action& a, const state::Profile& profile);
 
-// Whether the customer with this hash is in the control group of `share`.
+// Whether the customer with this hash is in the control group of `share`. Hash 0 names no one (a
+// request whose identifiers are all blocked values): never in it, or all such traffic would be.
 bool InControlGroup(uint64_t customer_hash, double share);
 
 Decision Decide(const DecideInput& input, const learn::LinearPosterior& posterior,

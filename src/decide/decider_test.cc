@@ -208,6 +208,7 @@ TEST_F(DeciderTest, UniformExplorationAndTheControlGroupLogTheirProbabilities) {
   Use(kCatalog);
   Teach("tips", 1, 200);
   EXPECT_FALSE(InControlGroup(customer_hash_, 0));
+  EXPECT_FALSE(InControlGroup(0, 0.5)) << "no customer, no group";
   int in = 0;
   for (uint64_t h = 0; h < 10'000; ++h) in += InControlGroup(h * 7919, 0.02);
   EXPECT_NEAR(in, 200, 30);
