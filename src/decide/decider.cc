@@ -331,10 +331,17 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     std::fill(exploit_p.begin(), exploit_p.end(), 0.0);
     switch (s.policy) {
       case Policy::kThompson: {
+        // Equal draws (of actions known exactly: variance 0) are a tie broken uniformly, the
+        // way ProbabilityOfBest counts it.
         double top = -HUGE_VAL;
+        uint64_t ties = 0;
         for (size_t i : left) {
           const double draw = priorities[i].mean + sds[i] * learn::StandardNormal(rng);
-          if (draw > top) top = draw, exploit = i;
+          if (draw > top) {
+            top = draw, exploit = i, ties = 1;
+          } else if (draw == top && rng() % ++ties == 0) {
+            exploit = i;
+          }
         }
         break;
       }

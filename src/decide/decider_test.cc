@@ -221,6 +221,31 @@ TEST_F(DeciderTest, UniformExplorationAndTheControlGroupLogTheirProbabilities) {
   EXPECT_TRUE(d.slots[0].explore);
 }
 
+// Actions of value 0 are known exactly (a point mass at 0): Thompson sampling breaks their tie
+// uniformly, and each logs the probability it was in fact chosen with.
+TEST_F(DeciderTest, TiedActionsKnownExactlyAreChosenUniformlyWithTheirProbability) {
+  Use(R"(
+      exploration: 0.1
+      control_group: 0
+      actions:
+        - {id: z1, issue: i, group: g, value: 0, treatments: [{id: z1_web, channel: web}]}
+        - {id: z2, issue: i, group: g, value: 0, treatments: [{id: z2_web, channel: web}]}
+        - {id: z3, issue: i, group: g, value: 0, treatments: [{id: z3_web, channel: web}]}
+      decision_points:
+        - {id: p, issues: [i]}
+)");
+  std::map<std::string, int> chosen;
+  constexpr int kRuns = 3000;
+  for (int n = 0; n < kRuns; ++n) {
+    Decision d = Run("p");
+    ASSERT_EQ(d.slots.size(), 1u);
+    EXPECT_NEAR(d.slots[0].propensity, 1.0 / 3, 1e-9);
+    ++chosen[std::string(ActionOf(d.slots[0]))];
+  }
+  for (const auto& [action, n] : chosen) EXPECT_NEAR(n, kRuns / 3, 120) << action;
+  EXPECT_EQ(chosen.size(), 3u);
+}
+
 TEST_F(DeciderTest, SlotsTakeDistinctActionsEachWithItsProbabilityGivenTheEarlierOnes) {
   profile_.consent["marketing_sms"] = {true, kNow, "api"};
   profile_.orders = 1;

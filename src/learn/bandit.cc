@@ -419,13 +419,20 @@ double ProbabilityOfBest(std::span<const RewardEstimate> c, std::span<const doub
     return x.count == 1 ? f : IntPow(f, x.count);
   };
   if (si == 0) {
+    // A point mass: the others below it, and a tie with equal point masses broken uniformly (as
+    // Thompson sampling's draw breaks it), so tied candidates share what they win together.
     double p = 1;
+    int tied = 0;
     for (const Competitor& x : active) {
+      if (x.sd == 0 && x.mean == mi) {
+        tied += x.count;
+        continue;
+      }
       if (x.mean + kCdfLimit * x.sd < mi) continue;
       p *= factor(x, mi);
       if (p < kNegligible) return 0;
     }
-    return p;
+    return p / (1 + tied);
   }
   // Composite Simpson over z in [(lo - mi) / si, 6]: the narrower the range a leading competitor
   // leaves, the finer the step. The product over competitors is built competitor by competitor
@@ -470,9 +477,12 @@ double ProbabilityOfBest(std::span<const RewardEstimate> c, std::span<const doub
   Line* lines = line_scratch.data();
   int first = 0;
   size_t n_lines = 0;
+  // A point whose s_k only rounds below the mass (the range starts at it) is kept: the integrand
+  // there is its limit from above, the mass's factor 1, and dropping it loses Simpson's end term.
+  const double rounding = 1e-12 * (std::fabs(mi) + si * (std::fabs(from) + std::fabs(to)));
   for (const Competitor& x : active) {
     if (x.sd == 0) {
-      while (first < stop && mi + si * (from + first * h) <= x.mean) ++first;
+      while (first < stop && mi + si * (from + first * h) < x.mean - rounding) ++first;
       continue;
     }
     // s_k = mi + si z_k; its table position (s_k - mean) / sd * 256 + 2048 = at + k step.

@@ -106,7 +106,8 @@ void CrossWithAction(std::span<const Feature> base, uint64_t action, int bits,
 // that range are left out, and equal ones are one factor raised to their count, so a fresh
 // bandit's 50 identical candidates cost one. Points that would add less than 1e-12 each, and
 // factors within 1.3e-12 of 1, are left out too (the result moves by < 2e-10). A candidate with
-// variance 0 is a point mass, and ties between point masses count as lost. Candidates in `excluded`
+// variance 0 is a point mass; point masses that tie share the win equally (Thompson sampling
+// breaks such a tie uniformly at random). Candidates in `excluded`
 // (may be empty) are left out of the competition.
 double ProbabilityOfBest(std::span<const RewardEstimate> candidates, size_t i,
                          std::span<const uint8_t> excluded = {});

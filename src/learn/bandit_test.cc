@@ -204,6 +204,19 @@ TEST(ProbabilityOfBest, MatchesSimulationAndSumsToOne) {
   std::vector<RewardEstimate> points = {{0.6, 0}, {0.4, 0}};
   EXPECT_EQ(ProbabilityOfBest(points, 0), 1);
   EXPECT_EQ(ProbabilityOfBest(points, 1), 0);
+  // Tied point masses share the win (a tie is broken uniformly); below a continuous candidate,
+  // they share what it leaves.
+  std::vector<RewardEstimate> tied = {{0, 0}, {0, 0}, {0, 0}};
+  for (size_t i = 0; i < tied.size(); ++i) EXPECT_DOUBLE_EQ(ProbabilityOfBest(tied, i), 1.0 / 3);
+  std::vector<RewardEstimate> mixed = {{0, 0}, {0, 0}, {0.1, 0.04}};
+  const double above = 1 - NormalCdf(-0.1 / 0.2);  // P(N(0.1, 0.2^2) > 0)
+  EXPECT_NEAR(ProbabilityOfBest(mixed, 2), above, 1e-4);
+  EXPECT_NEAR(ProbabilityOfBest(mixed, 0), (1 - above) / 2, 1e-4);
+  // A continuous candidate against a point mass: the integral starts at the mass, whole.
+  std::vector<RewardEstimate> step = {{0.2, 0.01}, {0.15, 0}};
+  const double p0 = ProbabilityOfBest(step, 0), p1 = ProbabilityOfBest(step, 1);
+  EXPECT_NEAR(p0, 1 - NormalCdf(-0.05 / 0.1), 1e-4);
+  EXPECT_NEAR(p0 + p1, 1, 1e-4);
 }
 
 TEST(StandardNormal, IsTheStandardNormalDistribution) {
