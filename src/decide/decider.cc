@@ -400,7 +400,8 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
     choice.lever = a.lever;
     choice.priority = priorities[chosen].mean;
     choice.propensity = (1 - epsilon) * p_exploit + epsilon / n;
-    choice.explore = uniform || chosen != best_mean;
+    // An action tied with the best mean is as good a choice as it.
+    choice.explore = uniform || priorities[chosen].mean < priorities[best_mean].mean;
     choice.confidence = confidence;
     choice.autonomy = confidence >= s.autonomous   ? "autonomous"
                       : confidence >= s.supervised ? "supervised"

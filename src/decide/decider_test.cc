@@ -235,15 +235,18 @@ TEST_F(DeciderTest, TiedActionsKnownExactlyAreChosenUniformlyWithTheirProbabilit
         - {id: p, issues: [i]}
 )");
   std::map<std::string, int> chosen;
+  int explored = 0;  // drawn uniformly: the exploration share, whichever action came out
   constexpr int kRuns = 3000;
   for (int n = 0; n < kRuns; ++n) {
     Decision d = Run("p");
     ASSERT_EQ(d.slots.size(), 1u);
     EXPECT_NEAR(d.slots[0].propensity, 1.0 / 3, 1e-9);
+    explored += d.slots[0].explore;
     ++chosen[std::string(ActionOf(d.slots[0]))];
   }
   for (const auto& [action, n] : chosen) EXPECT_NEAR(n, kRuns / 3, 120) << action;
   EXPECT_EQ(chosen.size(), 3u);
+  EXPECT_NEAR(explored, kRuns / 10, 60);
 }
 
 TEST_F(DeciderTest, SlotsTakeDistinctActionsEachWithItsProbabilityGivenTheEarlierOnes) {
