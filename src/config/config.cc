@@ -11,11 +11,11 @@
 #include <set>
 #include <sstream>
 
-#include "common/strings.h"
-
+#include "absl/strings/match.h"
 #include "common/duration.h"
 #include "common/json_writer.h"
 #include "common/status.h"
+#include "common/strings.h"
 #include "common/timestamp.h"
 #include "simdjson.h"
 #include "yaml-cpp/yaml.h"
@@ -679,9 +679,15 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
         r.Number(t["autonomous"], path + ".thresholds.autonomous", &d->autonomous, 0, 1));
     WHISPERER_RETURN_IF_ERROR(
         r.Number(t["supervised"], path + ".thresholds.supervised", &d->supervised, 0, 1));
-    if (d->autonomous >= 0 && d->supervised > d->autonomous) {
-      return ConfigError(r.file(), t, path + ".thresholds",
-                         "supervised must not be above autonomous");
+    // Either may be left at its default: the rule holds for the two in force.
+    const double autonomous = d->autonomous >= 0 ? d->autonomous : kDefaultAutonomous;
+    const double supervised = d->supervised >= 0 ? d->supervised : kDefaultSupervised;
+    if (supervised > autonomous) {
+      return ConfigError(
+          r.file(), t, path + ".thresholds",
+          StrCat("supervised (", supervised, d->supervised >= 0 ? "" : ", the default",
+                 ") must not be above autonomous (", autonomous,
+                 d->autonomous >= 0 ? "" : ", the default", ")"));
     }
   }
   WHISPERER_RETURN_IF_ERROR(
@@ -941,8 +947,13 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
       if (!b.IsSequence()) return ConfigError(file, b, p + ".blocked_values", "must be a list");
       std::vector<std::string> values;
       for (size_t i = 0; i < b.size(); ++i) {
-        if (!b[i].IsScalar()) {
-          return ConfigError(file, b[i], StrCat(p, ".blocked_values[", i, "]"), "must be a string");
+        const std::string at = StrCat(p, ".blocked_values[", i, "]");
+        if (!b[i].IsScalar()) return ConfigError(file, b[i], at, "must be a string");
+        // Compared case-insensitively, so "Test" and "test" are one value.
+        for (const std::string& earlier : values) {
+          if (absl::EqualsIgnoreCase(earlier, b[i].Scalar())) {
+            return ConfigError(file, b[i], at, StrCat("'", b[i].Scalar(), "' is listed twice"));
+          }
         }
         values.push_back(b[i].Scalar());
       }

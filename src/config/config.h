@@ -185,6 +185,10 @@ struct GoalConfig {
   std::vector<std::string> decision_points;
 };
 
+// The confidence thresholds when the config sets none (in every environment).
+inline constexpr double kDefaultAutonomous = 0.85;
+inline constexpr double kDefaultSupervised = 0.65;
+
 struct DecisionsConfig {
   bool configured = false;                 // a `decisions` block was given
   std::string environment = "production";  // production, staging, development

@@ -270,6 +270,17 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "workspaces[0].models.traits[2]"},
            {"workspaces:\n  - name: a\n    write_keys: [wk_1, wk_1]\n", "listed twice",
             "workspaces[0].write_keys[1]"},
+           // Blocked values compare case-insensitively: Test and test are one.
+           {"workspaces:\n  - name: a\n    identity:\n      blocked_values: [x, Test, test]\n",
+            "x.yaml:4: workspaces[0].identity.blocked_values[2]: 'test' is listed twice",
+            "workspaces[0].identity.blocked_values[2]"},
+           // The thresholds' rule holds for a default too.
+           {"workspaces:\n  - name: a\n    decisions:\n      thresholds: {supervised: 0.9}\n",
+            "supervised (0.9) must not be above autonomous (0.85, the default)",
+            "workspaces[0].decisions.thresholds"},
+           {"workspaces:\n  - name: a\n    decisions:\n      thresholds: {autonomous: 0.5}\n",
+            "supervised (0.65, the default) must not be above autonomous (0.5)",
+            "workspaces[0].decisions.thresholds"},
            // Mappings of the user's own keys take each key once too.
            {"workspaces:\n  - name: a\n    identity:\n      limits: {userId: 1, userId: 5}\n",
             "x.yaml:4: workspaces[0].identity.limits.userId: set twice",

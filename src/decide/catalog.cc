@@ -27,7 +27,6 @@ Settings SettingsOf(const config::DecisionsConfig& c) {
   if (c.exploration >= 0) s.exploration = c.exploration;
   if (c.autonomous >= 0) s.autonomous = c.autonomous;
   if (c.supervised >= 0) s.supervised = c.supervised;
-  if (s.supervised > s.autonomous) s.supervised = s.autonomous;
   if (c.learning_rate > 0) s.learning_rate = c.learning_rate;
   s.control_group = c.control_group;
   s.policy = c.policy == "linucb"           ? Policy::kLinUcb

@@ -38,8 +38,8 @@ std::string_view PolicyName(Policy policy);
 struct Settings {
   std::string environment;
   double exploration = 0.05;
-  double autonomous = 0.85;
-  double supervised = 0.65;
+  double autonomous = config::kDefaultAutonomous;
+  double supervised = config::kDefaultSupervised;
   double learning_rate = 1;
   double control_group = 0.02;
   Policy policy = Policy::kThompson;

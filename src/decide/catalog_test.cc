@@ -230,7 +230,7 @@ TEST(Catalog, ConfigErrorsNameTheKey) {
             "an action needs an issue and a group"},
            {"decision_points: [{id: p, actions: [missing]}]", "names no action of this workspace"},
            {"thresholds: {autonomous: 0.5, supervised: 0.7}",
-            "supervised must not be above autonomous"},
+            "supervised (0.7) must not be above autonomous (0.5)"},
            {"rewards: {outcomes: {clicked: 2}}", "must be a number from -1 to 1"},
            {"rewards: {aggregate: max}", "must be first or sum"},
            {"approvals: {templates: {offer: [action, secrets]}}",
