@@ -315,9 +315,11 @@ int main(int argc, char** argv) {
   }
   if (!result.ok()) {
     int code = result.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-    if (*serve && whisperer::obs::LoggingStarted()) {
+    if (*serve && whisperer::obs::LoggingStarted() &&
+        spdlog::default_logger()->should_log(spdlog::level::err)) {
       // The server's stderr is its log by now (one JSON object per line by default): why it
-      // stops is the log's last event, in its format, so that a collector reads it too.
+      // stops is the log's last event, in its format, so that a collector reads it too. With
+      // the log turned off, it is the plain line below: a failure is never silent.
       whisperer::obs::LogEvent(spdlog::level::err, "exiting",
                                {{"error", whisperer::ToStd(result.message())},
                                 {"code", whisperer::ErrorCodeOf(result)},

@@ -1161,4 +1161,11 @@ test('a server that cannot start says why as the last event of its log, in the l
     text.stderr.trim().split('\n').at(-1),
     /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z error exiting error="cannot listen on 127\.0\.0\.1:\d+: [^"]+" code=listen_failed exit_code=1$/,
   );
+
+  // With the log turned off, the reason is still said: one line, as before the log starts.
+  const off = path.join(dir, 'off.yaml');
+  await fsp.writeFile(off, 'log: {level: "off"}\n');
+  const quiet = await runCli(['serve', '--data', path.join(dir, 'c'), '--host', '127.0.0.1', '--port', port, '--config', off]);
+  assert.equal(quiet.code, 1, quiet.stderr);
+  assert.match(quiet.stderr, /^whisperer: cannot listen on 127\.0\.0\.1:\d+: .* \[listen_failed\]\n$/);
 });
