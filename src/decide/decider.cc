@@ -258,7 +258,8 @@ Decision Decide(const DecideInput& in, const learn::LinearPosterior& posterior,
   const Catalog& catalog = *in.catalog;
   const Settings& s = catalog.settings;
   d.candidates = in.point->candidates.size();
-  d.control = InControlGroup(in.customer_hash, s.control_group);
+  d.control = InControlGroup(in.control_bucket != 0 ? in.control_bucket : in.customer_hash,
+                             s.control_group);
 
   d.filtered.reserve(in.point->candidates.size());
   d.eligible.reserve(in.point->candidates.size());

@@ -68,7 +68,11 @@ struct DecideInput {
   // keep_names), crossed with each action before scoring.
   std::span<const learn::Feature> features;
   std::span<const std::string> feature_names;
-  uint64_t customer_hash = 0;                // stable per customer: the control group
+  uint64_t customer_hash = 0;  // the customer's (their profile's, or a first-time visitor's)
+  // The hash the customer's control group is drawn by: the customer_hash of their first
+  // decision, kept (server/decide_service.h), so that the group stays when a visitor gets a
+  // profile or profiles merge; 0: customer_hash.
+  uint64_t control_bucket = 0;
   const ContactHistory* contacts = nullptr;  // for the contact policy; null: none yet
   // Per catalog action, 1 when its budget is spent (server/decide_service.h keeps the counts);
   // empty: no budgets.

@@ -1327,6 +1327,21 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     if (read->has_value()) history = **std::move(read);
     in.contacts = &history;
   }
+  // The control group is drawn by the hash of the customer's first decision, kept under their
+  // keys (as contacts are): a visitor who gets a profile, or whose profile merges, keeps it.
+  bool new_bucket = false;
+  if (catalog.settings.control_group > 0 && in.customer_hash != 0) {
+    for (uint64_t hash : customer_hashes) {
+      absl::StatusOr<std::optional<std::string>> stored =
+          store_->Get(store_->decisions(), storage::ControlBucketKey(ws.id, hash));
+      if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+      if (stored->has_value() && (*stored)->size() == 8) {
+        in.control_bucket = storage::GetBigEndian64((*stored)->data());
+        break;
+      }
+    }
+    new_bucket = in.control_bucket == 0;
+  }
   // With budgets, the workspace's decisions are made one at a time to the write.
   std::unique_lock<std::mutex> budget_lock;
   std::vector<uint8_t> budget_spent;
@@ -1418,6 +1433,14 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     if (put.ok()) {
       put = batch.Put(store_->decisions(), storage::ApprovalDueKey(ws.id, approval.expires_ms, id),
                       "");
+    }
+  }
+  if (new_bucket) {
+    std::string bucket;
+    storage::PutBigEndian64(&bucket, in.customer_hash);
+    for (uint64_t row : contact_rows) {
+      if (put.ok())
+        put = batch.Put(store_->decisions(), storage::ControlBucketKey(ws.id, row), bucket);
     }
   }
   if (!put.ok()) return respond(net::ErrorResponse(StoreError(put)));
@@ -2053,6 +2076,18 @@ absl::Status WriteCustomerDecisions(const storage::Store& store, uint32_t worksp
   } else {
     w.Null();
   }
+  // The hash the customer's control group is drawn by, as the decision log writes a customer's.
+  w.Key("controlBucket");
+  for (uint64_t hash : hashes) {
+    absl::StatusOr<std::optional<std::string>> bucket =
+        store.Get(store.decisions(), storage::ControlBucketKey(workspace_id, hash));
+    if (!bucket.ok()) return bucket.status();
+    if (bucket->has_value() && (*bucket)->size() == 8) {
+      w.String(Hex16(storage::GetBigEndian64((*bucket)->data())));
+      return absl::OkStatus();
+    }
+  }
+  w.Null();
   return absl::OkStatus();
 }
 

@@ -770,13 +770,16 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
     if (!rewards_scan.ok()) return rewards_scan;
     if (!d.ok()) return RocksError(d);
   }
-  // The customer's contact histories and engagement counts (decide/contacts.h,
-  // decide/engagement.h).
+  // The customer's contact histories, engagement counts and control group bucket
+  // (decide/contacts.h, decide/engagement.h, decide/decider.h).
   std::vector<uint64_t> hashes = keys.hashes;
   hashes.insert(hashes.end(), visitor_hashes.begin(), visitor_hashes.end());
   for (uint64_t hash : hashes) {
     rocksdb::Status d = batch->Delete(store_->decisions(), storage::ContactKey(workspace_id, hash));
     if (d.ok()) d = batch->Delete(store_->decisions(), storage::EngagementKey(workspace_id, hash));
+    if (d.ok()) {
+      d = batch->Delete(store_->decisions(), storage::ControlBucketKey(workspace_id, hash));
+    }
     if (!d.ok()) return RocksError(d);
   }
   // The index rows of pending approvals' expiry (Q) and of reward waits (W) of those decisions:

@@ -271,6 +271,13 @@ std::string ContactKey(uint32_t workspace_id, uint64_t customer_hash) {
   return key;
 }
 
+std::string ControlBucketKey(uint32_t workspace_id, uint64_t customer_hash) {
+  std::string key = WorkspacePrefix(workspace_id);
+  key.push_back('X');
+  PutBigEndian64(&key, customer_hash);
+  return key;
+}
+
 std::string BudgetKey(uint32_t workspace_id, std::string_view action) {
   std::string key = WorkspacePrefix(workspace_id);
   key.push_back('U');

@@ -113,6 +113,8 @@ std::string MergedIntoValue(uint64_t survivor);
 //   [workspace u32] H                                          content variants' counts
 //   [workspace u32] K [action id]                              an action edited over HTTP
 //   [workspace u32] O [event sequence u64]                     a goal event not yet applied
+//   [workspace u32] X [customer hash u64]                      the hash a customer's control
+//                                                              group is drawn by (u64)
 std::string DecisionKey(uint32_t workspace_id, uint64_t decision);
 std::string ProfileDecisionPrefix(uint32_t workspace_id, uint64_t profile);
 std::string ProfileDecisionKey(uint32_t workspace_id, uint64_t profile, uint64_t decision);
@@ -123,6 +125,9 @@ std::string BanditKey(uint32_t workspace_id, std::string_view point);
 std::string ApprovalKey(uint32_t workspace_id, uint64_t decision);
 // [workspace u32] C [customer hash u64]: a customer's contact history (decide/contacts.h).
 std::string ContactKey(uint32_t workspace_id, uint64_t customer_hash);
+// [workspace u32] X [customer hash u64]: the hash the customer's control group was first drawn
+// by, kept so that it stays theirs when a visitor gets a profile or profiles merge.
+std::string ControlBucketKey(uint32_t workspace_id, uint64_t customer_hash);
 // [workspace u32] U [action id]: an action's budget use (server/decide_service.h).
 std::string BudgetKey(uint32_t workspace_id, std::string_view action);
 std::string ApprovalDuePrefix(uint32_t workspace_id);

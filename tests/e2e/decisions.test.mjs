@@ -1218,3 +1218,46 @@ test('budgets: deferred decisions spend at activation, and one past the budget i
   assert.equal(await promo.stop(), 0);
 });
 
+
+test('the control group is the customer\'s for good: a visitor keeps theirs when events give them a profile, and erasure takes it', async (t) => {
+  const crm = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: crm
+    write_keys: [wk_crm]
+    admin_keys: [ak_crm]
+    decisions:
+      control_group: 0.4
+      actions:
+        - {id: a, issue: i, group: g, treatments: [{id: a_web, channel: web}]}
+        - {id: b, issue: i, group: g, treatments: [{id: b_web, channel: web}]}
+      decision_points:
+        - {id: p, issues: [i]}
+`,
+  });
+  const post = async (p, body) => {
+    const res = await crm.request(p, { body, headers: { authorization: basic('wk_crm') } });
+    assert.equal(res.status, 200, res.text);
+    return res.json;
+  };
+  const groups = { before: [], after: [] };
+  for (let i = 0; i < 40; i++) {
+    // A visitor decided for before any event, then signed in: a profile of their own now.
+    groups.before.push((await post('/v1/decide', { anonymousId: `cg-anon-${i}`, decisionPoint: 'p' })).group);
+    await post('/v1/identify', { userId: `cg-user-${i}`, anonymousId: `cg-anon-${i}` });
+    groups.after.push((await post('/v1/decide', { userId: `cg-user-${i}`, decisionPoint: 'p' })).group);
+  }
+  assert.deepEqual(groups.after, groups.before, 'nobody changed group');
+  assert.ok(groups.before.includes('control') && groups.before.includes('engine'), groups.before.join());
+  const get = (p, method = 'GET') => crm.request(p, { method, headers: { authorization: 'Bearer ak_crm' } });
+  const profile = (await get('/v1/profiles/lookup?userId=cg-user-0')).json.profileId;
+  const exported = await get(`/v1/profiles/${profile}/export`);
+  assert.match(exported.json.controlBucket, /^[0-9a-f]{16}$/);
+  assert.equal((await get(`/v1/profiles/${profile}`, 'DELETE')).status, 200);
+  // Erased, the customer is new: a fresh visitor with the same anonymousId starts afresh.
+  await post('/v1/page', { anonymousId: 'cg-anon-0' });
+  const again = (await get('/v1/profiles/lookup?anonymousId=cg-anon-0')).json.profileId;
+  assert.equal((await get(`/v1/profiles/${again}/export`)).json.controlBucket, null);
+  assert.equal(await crm.stop(), 0);
+});
