@@ -5,6 +5,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
+#include "identity/resolver.h"
 #include "server/decide_service.h"
 
 namespace whisperer::server {
@@ -149,6 +150,15 @@ void ProfileService::HandleLookup(net::RequestContext& ctx, net::Responder respo
   if (value->empty()) {  // no identifier is empty: the caller left the value out
     return respond(net::ErrorResponse(
         InvalidInput("invalid_value", StrCat(type, " must not be empty"), type)));
+  }
+  // A value with nothing an identifier keeps (a phone without digits, blanks) names no one, as
+  // at ingestion: a mistake in the request, not a customer who is not there.
+  if (identity::NormalizeIdentifier(type, *value).empty()) {
+    return respond(net::ErrorResponse(
+        InvalidInput("invalid_value",
+                     StrCat(type, " '", value->substr(0, 64), "' has nothing left once normalized",
+                            type == identity::kPhone ? " (a phone needs digits)" : ""),
+                     type)));
   }
   absl::StatusOr<std::optional<uint64_t>> id =
       state::ProfileEngine::Lookup(*store_, principal->workspace_id, type, *value);

@@ -404,6 +404,9 @@ test('profile endpoints: admin key only, clear errors', async () => {
     ['/v1/profiles/lookup?type=email', 400, 'missing_field', 'value'],
     ['/v1/profiles/lookup?type=userId&value=a&userId=b', 400, 'invalid_value', 'type'],
     ['/v1/profiles/lookup?userId=%C3%28', 400, 'invalid_value', 'userId'],
+    // Nothing an identifier keeps once normalized: names no one, as at ingestion.
+    ['/v1/profiles/lookup?phone=abc', 400, 'invalid_value', 'phone'],
+    ['/v1/profiles/lookup?userId=%20%20', 400, 'invalid_value', 'userId'],
     ['/v1/profiles/lookup?userId=nobody-at-all', 404, 'profile_not_found'],
     ['/v1/profiles/not-an-id', 404, 'profile_not_found'],
     ['/v1/profiles/prf_ffffff', 404, 'profile_not_found'],
