@@ -199,59 +199,8 @@ bool WidenBigIntegers(std::string_view json, std::string* out) {
   return changed;
 }
 
-namespace {
-
-std::optional<uint32_t> HexQuad(std::string_view s) {
-  if (s.size() < 4) return std::nullopt;
-  uint32_t v = 0;
-  for (char c : s.substr(0, 4)) {
-    const int d = c >= '0' && c <= '9'   ? c - '0'
-                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                         : -1;
-    if (d < 0) return std::nullopt;
-    v = v * 16 + static_cast<uint32_t>(d);
-  }
-  return v;
-}
-
-bool HighSurrogate(uint32_t u) { return u >= 0xD800 && u <= 0xDBFF; }
-bool LowSurrogate(uint32_t u) { return u >= 0xDC00 && u <= 0xDFFF; }
-
-}  // namespace
-
 bool ReplaceLoneSurrogates(std::string_view json, std::string* out) {
-  out->clear();
-  out->reserve(json.size());
-  bool changed = false;
-  size_t i = 0;
-  while (i < json.size()) {
-    if (json[i] != '\\' || i + 1 >= json.size()) {  // a backslash only ever starts an escape
-      out->push_back(json[i++]);
-      continue;
-    }
-    if (json[i + 1] != 'u') {  // \\, \" and the others, whole: \\u is no escape of u
-      out->append(json.substr(i, 2));
-      i += 2;
-      continue;
-    }
-    const std::optional<uint32_t> unit = HexQuad(json.substr(i + 2));
-    if (unit && HighSurrogate(*unit) && json.substr(i + 6, 2) == "\\u") {
-      if (std::optional<uint32_t> next = HexQuad(json.substr(i + 8)); next && LowSurrogate(*next)) {
-        out->append(json.substr(i, 12));  // a pair
-        i += 12;
-        continue;
-      }
-    }
-    if (unit && (HighSurrogate(*unit) || LowSurrogate(*unit))) {
-      out->append("\\uFFFD");
-      changed = true;
-    } else {
-      out->append(json.substr(i, std::min<size_t>(6, json.size() - i)));
-    }
-    i += std::min<size_t>(6, json.size() - i);
-  }
-  return changed;
+  return RewriteSurrogateEscapes(json, /*pairs_as_yaml=*/false, out);
 }
 
 simdjson::error_code ParseJsonAsJavaScript(simdjson::dom::parser& parser, std::string_view body,

@@ -94,9 +94,7 @@ absl::Status ReadCsvColumns(const std::string& path, const std::vector<std::stri
   auto text = ReadFileToString(path);
   if (!text.ok()) return text.status();
   // A UTF-8 byte order mark is not part of the first column name, quoted or not.
-  std::string_view body = *text;
-  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
-  CsvReader reader(body);
+  CsvReader reader(StripUtf8Bom(*text));
   std::vector<std::string> header;
   if (!reader.Next(&header)) {
     if (!reader.status().ok()) {

@@ -1,6 +1,8 @@
 #include "common/strings.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 namespace whisperer {
 
@@ -98,6 +100,74 @@ bool Base64Decode(std::string_view text, std::string* out) {
     }
   }
   return true;
+}
+
+std::string_view StripUtf8Bom(std::string_view text) {
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  return text;
+}
+
+namespace {
+
+std::optional<uint32_t> HexQuad(std::string_view s) {
+  if (s.size() < 4) return std::nullopt;
+  uint32_t v = 0;
+  for (char c : s.substr(0, 4)) {
+    const int d = c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                         : -1;
+    if (d < 0) return std::nullopt;
+    v = v * 16 + static_cast<uint32_t>(d);
+  }
+  return v;
+}
+
+bool HighSurrogate(uint32_t u) { return u >= 0xD800 && u <= 0xDBFF; }
+bool LowSurrogate(uint32_t u) { return u >= 0xDC00 && u <= 0xDFFF; }
+
+}  // namespace
+
+bool RewriteSurrogateEscapes(std::string_view json, bool pairs_as_yaml, std::string* out) {
+  out->clear();
+  out->reserve(json.size());
+  bool changed = false;
+  size_t i = 0;
+  while (i < json.size()) {
+    if (json[i] != '\\' || i + 1 >= json.size()) {  // a backslash only ever starts an escape
+      out->push_back(json[i++]);
+      continue;
+    }
+    if (json[i + 1] != 'u') {  // \\, \" and the others, whole: \\u is no escape of u
+      out->append(json.substr(i, 2));
+      i += 2;
+      continue;
+    }
+    const std::optional<uint32_t> unit = HexQuad(json.substr(i + 2));
+    if (unit && HighSurrogate(*unit) && json.substr(i + 6, 2) == "\\u") {
+      if (std::optional<uint32_t> next = HexQuad(json.substr(i + 8)); next && LowSurrogate(*next)) {
+        if (pairs_as_yaml) {
+          char escape[11];
+          std::snprintf(escape, sizeof escape, "\\U%08X",
+                        0x10000 + ((*unit - 0xD800) << 10) + (*next - 0xDC00));
+          out->append(escape);
+          changed = true;
+        } else {
+          out->append(json.substr(i, 12));  // a pair
+        }
+        i += 12;
+        continue;
+      }
+    }
+    if (unit && (HighSurrogate(*unit) || LowSurrogate(*unit))) {
+      out->append("\\uFFFD");
+      changed = true;
+    } else {
+      out->append(json.substr(i, std::min<size_t>(6, json.size() - i)));
+    }
+    i += std::min<size_t>(6, json.size() - i);
+  }
+  return changed;
 }
 
 }  // namespace whisperer

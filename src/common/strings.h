@@ -58,6 +58,18 @@ std::string ToLower(std::string_view s);
 std::string Hex16(uint64_t v);
 std::optional<uint64_t> ParseHex16(std::string_view s);
 
+// A UTF-8 byte order mark at the start of `text` (as files saved "UTF-8 with BOM" begin) left
+// out; it is part of no value.
+std::string_view StripUtf8Bom(std::string_view text);
+
+// Copies JSON text `json` to `out` with the \u escapes of UTF-16 surrogates rewritten: a lone
+// one (a JavaScript string cut inside an emoji: JSON allows it, UTF-8 has no form for it) as
+// \uFFFD, the replacement character; a pair kept as it is, or with `pairs_as_yaml` written as
+// YAML's \U escape of the one character it stands for (yaml-cpp reads a \u escape as one
+// character, and a surrogate is none). Other escapes are copied whole. False when nothing was
+// rewritten.
+bool RewriteSurrogateEscapes(std::string_view json, bool pairs_as_yaml, std::string* out);
+
 // Standard base64 (RFC 4648, with padding). Decoding accepts missing padding; returns false on
 // any other malformed input.
 std::string Base64Encode(std::string_view data);

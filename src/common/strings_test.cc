@@ -45,5 +45,21 @@ TEST(StringsTest, Base64) {
   EXPECT_FALSE(Base64Decode("Z", &out));
 }
 
+TEST(RewriteSurrogateEscapes, PairsForYamlLoneOnesAsTheReplacementCharacter) {
+  std::string out;
+  const std::string_view json = R"({"a":"\ud83d\udd25 \u00e9 \\ud83d","b":"\ud83d"})";
+  EXPECT_TRUE(RewriteSurrogateEscapes(json, /*pairs_as_yaml=*/true, &out));
+  EXPECT_EQ(out, R"({"a":"\U0001F525 \u00e9 \\ud83d","b":"\uFFFD"})");
+  EXPECT_TRUE(RewriteSurrogateEscapes(json, /*pairs_as_yaml=*/false, &out));
+  EXPECT_EQ(out, R"({"a":"\ud83d\udd25 \u00e9 \\ud83d","b":"\uFFFD"})");
+  EXPECT_FALSE(RewriteSurrogateEscapes(R"(["\u00e9"])", true, &out));
+}
+
+TEST(StripUtf8Bom, LeavesOutAByteOrderMarkAtTheStartOnly) {
+  EXPECT_EQ(StripUtf8Bom("\xEF\xBB\xBFid,x"), "id,x");
+  EXPECT_EQ(StripUtf8Bom("id\xEF\xBB\xBF"), "id\xEF\xBB\xBF");
+  EXPECT_EQ(StripUtf8Bom(""), "");
+}
+
 }  // namespace
 }  // namespace whisperer

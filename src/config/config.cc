@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -1027,67 +1026,6 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
   return absl::OkStatus();
 }
 
-// The \u escapes of UTF-16 surrogates in the strings of `json` rewritten: a lone one as \uFFFD,
-// the replacement character (what a JavaScript string cut inside an emoji gives; JSON allows
-// it, UTF-8 has no form for it), and with `pairs` a pair as YAML's \U escape of the one
-// character it stands for (Python's json.dumps writes an emoji so; yaml-cpp reads a \u escape
-// as one character, and a surrogate is none).
-std::string RewriteSurrogateEscapes(std::string_view json, bool pairs) {
-  auto hex4 = [&](size_t at) -> int {  // the 4 hex digits at `at`, or -1
-    if (at + 4 > json.size()) return -1;
-    int v = 0;
-    for (size_t i = at; i < at + 4; ++i) {
-      const char c = json[i];
-      const int d = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-      if (d < 0) return -1;
-      v = v * 16 + d;
-    }
-    return v;
-  };
-  std::string out;
-  out.reserve(json.size());
-  bool in_string = false;
-  for (size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    if (!in_string) {
-      in_string = c == '"';
-      out.push_back(c);
-      continue;
-    }
-    if (c == '"') {
-      in_string = false;
-    } else if (c == '\\' && i + 1 < json.size()) {
-      const int unit = json[i + 1] == 'u' ? hex4(i + 2) : -1;
-      if (unit >= 0xD800 && unit <= 0xDFFF) {
-        const int low = unit < 0xDC00 && json.substr(i + 6, 2) == "\\u" ? hex4(i + 8) : -1;
-        if (low >= 0xDC00 && low <= 0xDFFF) {
-          if (pairs) {
-            char escape[11];
-            std::snprintf(escape, sizeof escape, "\\U%08X",
-                          0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00));
-            out.append(escape);
-          } else {
-            out.append(json.substr(i, 12));
-          }
-          i += 11;
-        } else {
-          out.append("\\uFFFD");
-          i += 5;
-        }
-        continue;
-      }
-      out.append(json.substr(i, 2));  // any other escape, kept whole
-      ++i;
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
-
 }  // namespace
 
 absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_view id) {
@@ -1102,7 +1040,9 @@ absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_
   {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
-    const std::string checked = RewriteSurrogateEscapes(json, /*pairs=*/false);
+    // Surrogate escapes as events take them: a lone one is U+FFFD.
+    std::string checked;
+    RewriteSurrogateEscapes(json, /*pairs_as_yaml=*/false, &checked);
     if (const simdjson::error_code e = parser.parse(checked).get(doc); e) {
       return MakeError(
           absl::StatusCode::kInvalidArgument,
@@ -1116,7 +1056,10 @@ absl::StatusOr<ActionConfig> ParseActionJson(std::string_view json, std::string_
   }
   YAML::Node node;
   try {
-    node = YAML::Load(RewriteSurrogateEscapes(json, /*pairs=*/true));
+    // YAML takes an emoji's surrogate pair as \U (Python's json.dumps writes emoji as pairs).
+    std::string yaml;
+    RewriteSurrogateEscapes(json, /*pairs_as_yaml=*/true, &yaml);
+    node = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
     return MakeError(absl::StatusCode::kInvalidArgument, "malformed_json",
                      "the body must be a JSON object (an action)");

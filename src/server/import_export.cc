@@ -119,9 +119,8 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
       reject(line_no, MakeError(absl::StatusCode::kOutOfRange, "event_too_large",
                                 StrCat("the line is over ", max_line, " bytes")));
     } else {
-      std::string_view text(line);
       // A file saved as "UTF-8 with BOM" starts with one, which is no part of its first event.
-      if (line_no == 1 && text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+      std::string_view text = line_no == 1 ? StripUtf8Bom(line) : std::string_view(line);
       while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
       if (!text.empty()) {
         ++summary.lines;
