@@ -426,6 +426,21 @@ std::vector<uint64_t> ContactRows(uint64_t customer,
   return out;
 }
 
+// The hash a customer's control group is drawn by, the first kept under one of their `hashes`
+// (storage::ControlBucketKey); 0 when none is.
+absl::StatusOr<uint64_t> ReadControlBucket(const storage::Store& store, uint32_t ws,
+                                           std::span<const uint64_t> hashes) {
+  for (uint64_t hash : hashes) {
+    absl::StatusOr<std::optional<std::string>> stored =
+        store.Get(store.decisions(), storage::ControlBucketKey(ws, hash));
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value() && (*stored)->size() == 8) {
+      return storage::GetBigEndian64((*stored)->data());
+    }
+  }
+  return 0;
+}
+
 // The contact stripes of `rows` locked, in stripe order, so that two requests whose rows share
 // some cannot deadlock; unlocked on destruction or unlock().
 class StripeLocks {
@@ -1331,15 +1346,9 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   // keys (as contacts are): a visitor who gets a profile, or whose profile merges, keeps it.
   bool new_bucket = false;
   if (catalog.settings.control_group > 0 && in.customer_hash != 0) {
-    for (uint64_t hash : customer_hashes) {
-      absl::StatusOr<std::optional<std::string>> stored =
-          store_->Get(store_->decisions(), storage::ControlBucketKey(ws.id, hash));
-      if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-      if (stored->has_value() && (*stored)->size() == 8) {
-        in.control_bucket = storage::GetBigEndian64((*stored)->data());
-        break;
-      }
-    }
+    absl::StatusOr<uint64_t> bucket = ReadControlBucket(*store_, ws.id, customer_hashes);
+    if (!bucket.ok()) return respond(net::ErrorResponse(bucket.status()));
+    in.control_bucket = *bucket;
     new_bucket = in.control_bucket == 0;
   }
   // With budgets, the workspace's decisions are made one at a time to the write.
@@ -1454,8 +1463,8 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
                      c.variant >= 0 ? a.variants[static_cast<size_t>(c.variant)].id : ""});
   }
   std::vector<std::pair<std::string, BudgetUse>> spent;
-  if (absl::Status s =
-          Act(**state, catalog, point, id, in.customer_hash, visitor, now, acted, &batch, &spent);
+  if (absl::Status s = Act(**state, catalog, point, id, in.customer_hash, contact_rows, now, acted,
+                           &batch, &spent);
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
@@ -1761,14 +1770,14 @@ absl::StatusOr<std::optional<int64_t>> DecideService::ActivatedAt(uint32_t works
 
 absl::Status DecideService::CheckContactPolicy(
     const decide::Catalog& catalog, uint32_t ws, uint64_t customer,
-    std::span<const identity::Identifier> visitor, const state::Profile& profile,
+    std::span<const uint64_t> contact_rows, const state::Profile& profile,
     const std::vector<Acted>& acted, const std::vector<size_t>& slot_numbers, int64_t now,
     std::string_view made, std::string_view instead) const {
   if (!catalog.settings.contact_policy || customer == 0 || acted.empty()) {
     return absl::OkStatus();
   }
   std::vector<uint64_t> rows = CustomerHashes(customer, profile);
-  for (uint64_t row : ContactRows(customer, visitor)) {
+  for (uint64_t row : contact_rows) {
     if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
   }
   absl::StatusOr<std::optional<decide::ContactHistory>> history =
@@ -1792,7 +1801,7 @@ absl::Status DecideService::CheckContactPolicy(
 
 absl::Status DecideService::Act(State& state, const decide::Catalog& catalog,
                                 const decide::DecisionPoint* point, uint64_t id, uint64_t customer,
-                                std::span<const identity::Identifier> visitor, int64_t now,
+                                std::span<const uint64_t> contact_rows, int64_t now,
                                 const std::vector<Acted>& slots, rocksdb::WriteBatch* batch,
                                 std::vector<std::pair<std::string, BudgetUse>>* spent) {
   const uint32_t ws = state.workspace->id;
@@ -1818,8 +1827,7 @@ absl::Status DecideService::Act(State& state, const decide::Catalog& catalog,
   if (catalog.settings.contact_policy && customer != 0) {
     std::vector<std::pair<std::string, std::string>> contacts;
     for (const Acted& a : slots) contacts.emplace_back(a.action, a.channel);
-    if (absl::Status s = RecordContacts(catalog, ws, ContactRows(customer, visitor), id, now,
-                                        contacts, "", batch);
+    if (absl::Status s = RecordContacts(catalog, ws, contact_rows, id, now, contacts, "", batch);
         !s.ok()) {
       return s;
     }
@@ -1936,11 +1944,10 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
                     "id")));
     }
   }
+  const std::vector<uint64_t> contact_rows = ContactRows(logged.customer, logged.visitor);
   StripeLocks contact_lock;
-  if (catalog.settings.PerCustomer()) {
-    contact_lock = StripeLocks(contact_mu_, ContactRows(logged.customer, logged.visitor));
-  }
-  if (absl::Status s = CheckContactPolicy(catalog, ws, logged.customer, logged.visitor, *customer,
+  if (catalog.settings.PerCustomer()) contact_lock = StripeLocks(contact_mu_, contact_rows);
+  if (absl::Status s = CheckContactPolicy(catalog, ws, logged.customer, contact_rows, *customer,
                                           acted, acted_slots, now, "made",
                                           "the decision was not activated: do not show it");
       !s.ok()) {
@@ -1967,7 +1974,7 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
   }
   std::vector<std::pair<std::string, BudgetUse>> spent;
   if (absl::Status s = Act(**state, catalog, catalog.Point(logged.point), *id, logged.customer,
-                           logged.visitor, now, acted, &batch, &spent);
+                           contact_rows, now, acted, &batch, &spent);
       !s.ok()) {
     return respond(net::ErrorResponse(s));
   }
@@ -2078,16 +2085,13 @@ absl::Status WriteCustomerDecisions(const storage::Store& store, uint32_t worksp
   }
   // The hash the customer's control group is drawn by, as the decision log writes a customer's.
   w.Key("controlBucket");
-  for (uint64_t hash : hashes) {
-    absl::StatusOr<std::optional<std::string>> bucket =
-        store.Get(store.decisions(), storage::ControlBucketKey(workspace_id, hash));
-    if (!bucket.ok()) return bucket.status();
-    if (bucket->has_value() && (*bucket)->size() == 8) {
-      w.String(Hex16(storage::GetBigEndian64((*bucket)->data())));
-      return absl::OkStatus();
-    }
+  absl::StatusOr<uint64_t> bucket = ReadControlBucket(store, workspace_id, hashes);
+  if (!bucket.ok()) return bucket.status();
+  if (*bucket != 0) {
+    w.String(Hex16(*bucket));
+  } else {
+    w.Null();
   }
-  w.Null();
   return absl::OkStatus();
 }
 
@@ -3015,20 +3019,19 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
         acted_slots.push_back(h.slot);
       }
     }
-    if (catalog.settings.PerCustomer()) {
-      contact_lock = StripeLocks(contact_mu_, ContactRows(logged->customer, logged->visitor));
-    }
+    const std::vector<uint64_t> contact_rows = ContactRows(logged->customer, logged->visitor);
+    if (catalog.settings.PerCustomer()) contact_lock = StripeLocks(contact_mu_, contact_rows);
     // Contacts made since the decision was held count: approving must not take the customer
     // past a limit a decision now would not (the approval stays pending, for a rejection).
     if (absl::Status s =
-            CheckContactPolicy(catalog, ws, logged->customer, logged->visitor, *customer, acted,
+            CheckContactPolicy(catalog, ws, logged->customer, contact_rows, *customer, acted,
                                acted_slots, now, "held", "reject the approval instead");
         !s.ok()) {
       return respond(net::ErrorResponse(s));
     }
     if (catalog.settings.budgets) budget_lock = std::unique_lock((*state)->budget_mu);
     if (absl::Status s = Act(**state, catalog, catalog.Point(logged->point), id, logged->customer,
-                             logged->visitor, now, acted, &batch, &spent);
+                             contact_rows, now, acted, &batch, &spent);
         !s.ok()) {
       return respond(net::ErrorResponse(s));
     }

@@ -186,13 +186,13 @@ class DecideService {
     std::string action, channel, variant;
   };
   // OK when acting now on `acted` (slots numbered `slot_numbers`, from 1) of a decision for the
-  // customer whose contacts are kept under `customer` (and each identifier of `visitor`, a
-  // first-time visitor's) keeps within the contact policy, counting the contacts made since the
-  // decision (kept under every key of `profile` too); else 409
-  // contact_limit_reached, its message naming the slot, the reason, when the decision was
-  // `made` ("held" or "made") and what to do `instead`. Call under the customer's contact lock.
+  // customer whose contacts are kept under `customer` (and `contact_rows`: ContactRows, each
+  // identifier of a first-time visitor) keeps within the contact policy, counting the contacts made
+  // since the decision (kept under every key of `profile` too); else 409 contact_limit_reached, its
+  // message naming the slot, the reason, when the decision was `made` ("held" or "made") and what
+  // to do `instead`. Call under the customer's contact lock.
   absl::Status CheckContactPolicy(const decide::Catalog& catalog, uint32_t ws, uint64_t customer,
-                                  std::span<const identity::Identifier> visitor,
+                                  std::span<const uint64_t> contact_rows,
                                   const state::Profile& profile, const std::vector<Acted>& acted,
                                   const std::vector<size_t>& slot_numbers, int64_t now,
                                   std::string_view made, std::string_view instead) const;
@@ -249,11 +249,11 @@ class DecideService {
   // Puts into `batch` what acting on `slots` of decision `id` does: their contacts in the
   // customer's history, their delivery in the engagement counts, their actions' budget use
   // (returned in `spent`, to install once the batch is written) and the reward wait of `point`
-  // (may be null). The contacts are kept under `customer` and, for a first-time visitor, under
-  // each identifier of `visitor` too. The caller holds the customer's contact stripes
-  // (Settings::PerCustomer) and budget_mu where the catalog has those policies.
+  // (may be null). The contacts are kept under each of `contact_rows` (ContactRows: the
+  // customer's, and each identifier of a first-time visitor). The caller holds the customer's
+  // contact stripes (Settings::PerCustomer) and budget_mu where the catalog has those policies.
   absl::Status Act(State& state, const decide::Catalog& catalog, const decide::DecisionPoint* point,
-                   uint64_t id, uint64_t customer, std::span<const identity::Identifier> visitor,
+                   uint64_t id, uint64_t customer, std::span<const uint64_t> contact_rows,
                    int64_t now, const std::vector<Acted>& slots, rocksdb::WriteBatch* batch,
                    std::vector<std::pair<std::string, BudgetUse>>* spent);
   // Reads the customer's engagement counts, applies `fn` and puts them into `batch`, under the

@@ -250,6 +250,17 @@ class ShardSetWithProfilesTest : public ShardSetTest {
     absl::StatusOr<state::Profile> p = state::ProfileEngine::ReadProfile(*store_, 1, **id);
     return p.ok() ? p->seen.events : 0;
   }
+  // Erases the profile of `user` as DELETE /v1/profiles/{id} does, between the shards' groups.
+  void Erase(ShardSet& shards, const std::string& user, bool suppress) {
+    absl::StatusOr<std::optional<uint64_t>> id =
+        state::ProfileEngine::Lookup(*store_, 1, "userId", user);
+    ASSERT_TRUE(id.ok() && id->has_value());
+    ASSERT_TRUE(shards
+                    .WriteExclusive([&](rocksdb::WriteBatch* batch) {
+                      return profiles_->Erase(1, **id, suppress, batch).status();
+                    })
+                    .ok());
+  }
 
   std::unique_ptr<state::ProfileEngine> profiles_;
 };
@@ -299,14 +310,7 @@ TEST_F(ShardSetWithProfilesTest, EventsOfAnErasedProfileSentAgainAreStoredAgain)
   IngestResult first = shards.SubmitAndWait(1, events());
   ASSERT_TRUE(first.status.ok()) << first.status;
   ASSERT_EQ(first.stored, 40u);
-  absl::StatusOr<std::optional<uint64_t>> id =
-      state::ProfileEngine::Lookup(*store_, 1, "userId", "erased");
-  ASSERT_TRUE(id.ok() && id->has_value());
-  ASSERT_TRUE(shards
-                  .WriteExclusive([&](rocksdb::WriteBatch* batch) {
-                    return profiles_->Erase(1, **id, /*suppress=*/false, batch).status();
-                  })
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(Erase(shards, "erased", /*suppress=*/false));
   // Erased with their dedupe entries: sent again, they are new events of a new profile.
   IngestResult again = shards.SubmitAndWait(1, events());
   ASSERT_TRUE(again.status.ok()) << again.status;
@@ -321,14 +325,7 @@ TEST_F(ShardSetWithProfilesTest, EventsOfASuppressedCustomerAreReportedAsNotStor
   shards.SetProfileEngine(profiles_.get());
   ASSERT_TRUE(shards.Start().ok());
   ASSERT_TRUE(shards.SubmitAndWait(1, {Track("gone", "g-0")}).status.ok());
-  absl::StatusOr<std::optional<uint64_t>> id =
-      state::ProfileEngine::Lookup(*store_, 1, "userId", "gone");
-  ASSERT_TRUE(id.ok() && id->has_value());
-  ASSERT_TRUE(shards
-                  .WriteExclusive([&](rocksdb::WriteBatch* batch) {
-                    return profiles_->Erase(1, **id, /*suppress=*/true, batch).status();
-                  })
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(Erase(shards, "gone", /*suppress=*/true));
   const size_t before = Stored(1).size();
   IngestResult r = shards.SubmitAndWait(
       1, {Track("gone", "g-1"), Track("kept", "k-1"), Track("gone", "g-2"), Track("kept", "k-1")});
