@@ -76,6 +76,10 @@ void ExperienceService::Register(net::Router* router) {
               [this](net::RequestContext& ctx, net::Responder r) { HandlePutItem(ctx, r); });
   router->Add(http::verb::get, "/v1/catalog/items/{id}",
               [this](net::RequestContext& ctx, net::Responder r) { HandleGetItem(ctx, r); });
+  router->Add(http::verb::delete_, "/v1/catalog/items/{id}",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleDeleteItem(ctx, r); });
+  router->Add(http::verb::get, "/v1/catalog/items",
+              [this](net::RequestContext& ctx, net::Responder r) { HandleListItems(ctx, r); });
 }
 
 const Workspace* ExperienceService::WorkspaceById(uint32_t id) const {
@@ -140,14 +144,15 @@ void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder r
       std::string_view text;
       if (value.get(text) != simdjson::SUCCESS || text != *id) {
         return respond(net::ErrorResponse(InvalidInput(
-            "invalid_value", StrCat("id must be the item's id in the path, ", *id, ", or absent"),
-            "id")));
+            value.is_string() ? "invalid_value" : "wrong_type",
+            StrCat("id must be the item's id in the path, ", *id, ", or absent"), "id")));
       }
     } else if (key == "stock") {
       const std::optional<uint64_t> stock = api::WholeNumber(value, UINT64_MAX);
       if (!stock) {
-        return respond(net::ErrorResponse(InvalidInput(
-            "invalid_value", "stock must be a whole number from 0 to 9007199254740991", "stock")));
+        return respond(net::ErrorResponse(
+            InvalidInput(value.is_number() ? "invalid_value" : "wrong_type",
+                         "stock must be a whole number from 0 to 9007199254740991", "stock")));
       }
       w.Key("stock");
       w.Uint(*stock);
@@ -161,16 +166,18 @@ void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder r
       std::optional<int64_t> ms;
       if (value.get(ends) == simdjson::SUCCESS) ms = ParseIso8601(ends);
       if (!ms) {
-        return respond(net::ErrorResponse(InvalidInput(
-            "invalid_timestamp", "offerEndsAt must be an ISO-8601 time or null", "offerEndsAt")));
+        return respond(net::ErrorResponse(
+            InvalidInput(value.is_string() ? "invalid_timestamp" : "wrong_type",
+                         "offerEndsAt must be an ISO-8601 time or null", "offerEndsAt")));
       }
       w.Key("offerEndsAt");
       w.String(FormatIso8601(*ms));
     } else if (key == "price") {
       double price;
       if (value.get(price) != simdjson::SUCCESS || price < 0) {
-        return respond(net::ErrorResponse(
-            InvalidInput("invalid_value", "price must be a number, 0 or more", "price")));
+        return respond(
+            net::ErrorResponse(InvalidInput(value.is_number() ? "invalid_value" : "wrong_type",
+                                            "price must be a number, 0 or more", "price")));
       }
       w.Key("price");
       w.Double(price);
@@ -178,7 +185,8 @@ void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder r
       std::string_view name;
       if (value.get(name) != simdjson::SUCCESS || name.size() > 1024) {
         return respond(net::ErrorResponse(
-            InvalidInput("invalid_value", "name must be a string of at most 1024 bytes", "name")));
+            InvalidInput(value.is_string() ? "invalid_value" : "wrong_type",
+                         "name must be a string of at most 1024 bytes", "name")));
       }
       w.Key("name");
       w.String(name);
@@ -216,6 +224,81 @@ void ExperienceService::HandleGetItem(net::RequestContext& ctx, net::Responder r
                                                 StrCat("no catalog item ", *id), "id")));
   }
   respond(net::JsonResponse(200, **std::move(stored)));
+}
+
+void ExperienceService::HandleDeleteItem(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  absl::StatusOr<std::string> id = ItemIdParam(ctx);
+  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  const std::string key = CatalogKey(principal->workspace_id, *id);
+  absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->catalog(), key);
+  if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
+  if (!stored->has_value()) {
+    return respond(net::ErrorResponse(MakeError(absl::StatusCode::kNotFound, "item_not_found",
+                                                StrCat("no catalog item ", *id), "id")));
+  }
+  rocksdb::WriteBatch batch;
+  rocksdb::Status del = batch.Delete(store_->catalog(), key);
+  absl::Status s = del.ok() ? store_->Write(&batch) : absl::InternalError(del.ToString());
+  if (!s.ok()) return respond(net::ErrorResponse(s));
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("deleted");
+  w.String(*id);
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
+}
+
+void ExperienceService::HandleListItems(net::RequestContext& ctx, net::Responder respond) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
+  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
+  std::string_view url = net::Target(ctx.request);
+  absl::StatusOr<uint64_t> limit = api::PageLimit(url);
+  if (!limit.ok()) return respond(net::ErrorResponse(limit.status()));
+  const std::string prefix = CatalogKey(principal->workspace_id, "");
+  std::string start = prefix;
+  if (std::optional<std::string_view> raw = api::QueryParam(url, "cursor"); raw && !raw->empty()) {
+    absl::StatusOr<std::string> cursor = api::PercentDecode(*raw, "cursor");
+    if (!cursor.ok()) return respond(net::ErrorResponse(cursor.status()));
+    // The page after the cursor's item: the first key past it (its id and a 0 byte).
+    start += *cursor;
+    start.push_back('\0');
+  }
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  uint64_t n = 0;
+  bool more = false;
+  std::string last;
+  absl::Status s = store_->ScanPrefixFrom(store_->catalog(), prefix, start,
+                                          [&](std::string_view key, std::string_view json) {
+                                            if (n == *limit) {
+                                              more = true;
+                                              return false;
+                                            }
+                                            w.RawValue(json);
+                                            last.assign(key.substr(prefix.size()));
+                                            ++n;
+                                            return true;
+                                          });
+  if (!s.ok()) return respond(net::ErrorResponse(s));
+  w.EndArray();
+  w.Key("nextCursor");
+  if (more) {
+    w.String(last);
+  } else {
+    w.Null();
+  }
+  w.Key("hasMore");
+  w.Bool(more);
+  w.EndObject();
+  respond(net::JsonResponse(200, std::move(out)));
 }
 
 void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responder respond) {

@@ -13,6 +13,9 @@
 //   PUT /v1/catalog/items/{id}        admin key; {"stock": n, "offerEndsAt": "ISO-8601"|null,
 //                                     "name": "...", "price": n}: the item's real stock and offer
 //   GET /v1/catalog/items/{id}        admin key; the item as stored; 404 item_not_found
+//   DELETE /v1/catalog/items/{id}     admin key; {"deleted": id}; 404 item_not_found
+//   GET /v1/catalog/items             admin key; ?limit=&cursor=: the items in id order, a page
+//                                     at a time (nextCursor: the last id of the page)
 //
 // Triggers come only from data: low_stock from the catalog's stock, offer_ending from its
 // offer deadline, viewing_now from Product Viewed events of other customers in the workspace's
@@ -54,6 +57,8 @@ class ExperienceService {
   void HandleExperience(net::RequestContext& ctx, net::Responder respond);
   void HandlePutItem(net::RequestContext& ctx, net::Responder respond);
   void HandleGetItem(net::RequestContext& ctx, net::Responder respond);
+  void HandleDeleteItem(net::RequestContext& ctx, net::Responder respond);
+  void HandleListItems(net::RequestContext& ctx, net::Responder respond);
 
   // Their profile was erased: forgets the trigger counts held in memory of `customers` (profile
   // ids and state::VisitorIndex values; their rows went with the erasure).

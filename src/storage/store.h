@@ -151,7 +151,6 @@ class Store {
   absl::Status ScanMeta(std::string_view prefix,
                         const std::function<void(std::string_view, std::string_view)>& fn) const;
 
-  // A point read in `cf`; nullopt when the key is absent.
   // Calls `fn(key, value)` for the rows of `cf` whose key starts with `prefix`, in key order,
   // until it returns false.
   absl::Status ScanPrefix(rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
@@ -160,6 +159,7 @@ class Store {
   absl::Status ScanPrefixFrom(
       rocksdb::ColumnFamilyHandle* cf, std::string_view prefix, std::string_view start,
       const std::function<bool(std::string_view, std::string_view)>& fn) const;
+  // A point read in `cf`; nullopt when the key is absent.
   absl::StatusOr<std::optional<std::string>> Get(rocksdb::ColumnFamilyHandle* cf,
                                                  std::string_view key) const;
   absl::StatusOr<std::optional<std::string>> GetEvent(uint32_t workspace_id,

@@ -54,11 +54,16 @@ test('catalog items: put, get, and clear errors', async () => {
   assert.notEqual(roundTrip.json.updatedAt, '2000-01-01T00:00:00.000Z');
   for (const [body, field, code = 'invalid_value'] of [
     [{ stock: -1 }, 'stock'],
-    [{ stock: 'many' }, 'stock'],
+    [{ stock: 'many' }, 'stock', 'wrong_type'],
     [{ stock: 2.5 }, 'stock'],
     [{ offerEndsAt: 'soon' }, 'offerEndsAt', 'invalid_timestamp'],
+    [{ offerEndsAt: 1700000000 }, 'offerEndsAt', 'wrong_type'],
+    [{ price: '19.90' }, 'price', 'wrong_type'],
+    [{ price: -1 }, 'price'],
+    [{ name: 7 }, 'name', 'wrong_type'],
     [{ colour: 'red' }, 'colour'],
     [{ id: 'sku-2', stock: 1 }, 'id'],
+    [{ id: 2, stock: 1 }, 'id', 'wrong_type'],
     ['{"stock":9007199254740992}', 'stock'],
     ['{"stock":1,"stock":2}', 'stock', 'duplicate_key'],
   ]) {
@@ -80,6 +85,69 @@ test('catalog items: put, get, and clear errors', async () => {
     headers: { authorization: `Bearer ${server.writeKey}` },
   });
   assert.equal(writeKey.status, 403);
+});
+
+test('catalog items: listed a page at a time in id order, and deleted', async () => {
+  const tag = randomUUID().slice(0, 8);
+  // Ids that sort before and after the ones other tests write, and one that needs %-encoding.
+  const ids = [`list-${tag}-a`, `list-${tag}-b/c`, `list-${tag}-é`];
+  for (const [i, id] of ids.entries()) {
+    const put = await admin(`/v1/catalog/items/${encodeURIComponent(id)}`, { method: 'PUT', body: { stock: i } });
+    assert.equal(put.status, 200, put.text);
+  }
+  // Walk every page of one item and keep ours: all of them, in id order, each once.
+  const seen = [];
+  let cursor = '';
+  for (let pages = 0; pages < 100; pages += 1) {
+    const page = await admin(`/v1/catalog/items?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    assert.equal(page.status, 200, page.text);
+    assert.ok(page.json.items.length <= 1);
+    seen.push(...page.json.items.map((item) => item.id));
+    if (!page.json.hasMore) {
+      assert.equal(page.json.nextCursor, null);
+      break;
+    }
+    cursor = page.json.nextCursor;
+    assert.equal(cursor, page.json.items[0].id);
+  }
+  assert.deepEqual(seen.filter((id) => id.includes(tag)), ids);
+  assert.deepEqual([...seen].sort(), seen, 'id order (bytes of UTF-8, as the store keeps them)');
+  const all = await admin('/v1/catalog/items?limit=1000');
+  assert.equal(all.json.items.find((item) => item.id === ids[1]).stock, 1);
+
+  const deleted = await admin(`/v1/catalog/items/${encodeURIComponent(ids[1])}`, { method: 'DELETE' });
+  assert.equal(deleted.status, 200, deleted.text);
+  assert.deepEqual(deleted.json, { deleted: ids[1] });
+  const gone = await admin(`/v1/catalog/items/${encodeURIComponent(ids[1])}`);
+  assert.equal(gone.status, 404);
+  assert.equal(gone.json.error.code, 'item_not_found');
+  const again = await admin(`/v1/catalog/items/${encodeURIComponent(ids[1])}`, { method: 'DELETE' });
+  assert.equal(again.status, 404);
+  assert.equal(again.json.error.code, 'item_not_found');
+  assert.equal(again.json.error.field, 'id');
+  const after = (await admin('/v1/catalog/items?limit=1000')).json.items.map((item) => item.id);
+  assert.deepEqual(after.filter((id) => id.includes(tag)), [ids[0], ids[2]]);
+  // A deleted item's stock no longer makes a trigger.
+  const lowStock = `list-${tag}-low`;
+  await admin(`/v1/catalog/items/${lowStock}`, { method: 'PUT', body: { stock: 2 } });
+  const ask = async () =>
+    (await experience({ anonymousId: `v-${randomUUID()}`, items: [lowStock], context: { consent: { personalization: true } } }))
+      .json.triggers;
+  assert.deepEqual(await ask(), [{ type: 'low_stock', item: lowStock, stock: 2, source: 'catalog' }]);
+  assert.equal((await admin(`/v1/catalog/items/${lowStock}`, { method: 'DELETE' })).status, 200);
+  assert.deepEqual(await ask(), []);
+
+  for (const [query, field] of [['limit=0', 'limit'], ['limit=x', 'limit'], ['cursor=%C3%28', 'cursor']]) {
+    const bad = await admin(`/v1/catalog/items?${query}`);
+    assert.equal(bad.status, 400, query);
+    assert.equal(bad.json.error.code, 'invalid_value', bad.text);
+    assert.equal(bad.json.error.field, field);
+  }
+  for (const [method, path] of [['GET', '/v1/catalog/items'], ['DELETE', `/v1/catalog/items/${encodeURIComponent(ids[0])}`]]) {
+    const res = await server.request(path, { method, headers: { authorization: `Bearer ${server.writeKey}` } });
+    assert.equal(res.status, 403, `${method} ${path}`);
+  }
+  assert.equal((await admin(`/v1/catalog/items/${encodeURIComponent(ids[0])}`)).status, 200, 'a refused DELETE deletes nothing');
 });
 
 test('a first-time desktop visitor gets the desktop layout and no triggers without consent', async () => {

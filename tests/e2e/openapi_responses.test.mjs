@@ -570,6 +570,13 @@ scenario('experience and catalog items', async () => {
   await admin('GET /v1/catalog/items/{id}', '/v1/catalog/items/sku-1', 200);
   await admin('GET /v1/catalog/items/{id}', '/v1/catalog/items/nope', 404);
   await call('GET /v1/catalog/items/{id}', '/v1/catalog/items/sku-1', { headers: { authorization: W } }, 403);
+  await admin('PUT /v1/catalog/items/{id}', '/v1/catalog/items/sku-gone', 200, { method: 'PUT', body: { stock: 1 } });
+  await admin('PUT /v1/catalog/items/{id}', '/v1/catalog/items/sku-gone', 400, { method: 'PUT', body: { stock: 'one' } });
+  await admin('GET /v1/catalog/items', '/v1/catalog/items?limit=1', 200);
+  await admin('GET /v1/catalog/items', '/v1/catalog/items?limit=1000', 200);
+  await admin('GET /v1/catalog/items', '/v1/catalog/items?limit=0', 400);
+  await admin('DELETE /v1/catalog/items/{id}', '/v1/catalog/items/sku-gone', 200, { method: 'DELETE' });
+  await admin('DELETE /v1/catalog/items/{id}', '/v1/catalog/items/sku-gone', 404, { method: 'DELETE' });
   // Others are viewing it now.
   await write('POST /v1/batch', '/v1/batch', {
     batch: ['v1', 'v2', 'v3'].map((a) => ({ type: 'track', anonymousId: a, event: 'Product Viewed', properties: { sku: 'sku-1', product_id: 'sku-1' } })),
@@ -842,6 +849,8 @@ scenario('goal rewards, and statuses at the edges of each operation', async () =
     ['DELETE /v1/actions/{id}', '/v1/actions/x', 'DELETE'],
     ['GET /v1/actions/{id}', '/v1/actions/x', 'GET'],
     ['PUT /v1/catalog/items/{id}', '/v1/catalog/items/x', 'PUT'],
+    ['DELETE /v1/catalog/items/{id}', '/v1/catalog/items/x', 'DELETE'],
+    ['GET /v1/catalog/items', '/v1/catalog/items', 'GET'],
     ['GET /v1/journeys/{id}/funnel', '/v1/journeys/x/funnel', 'GET'],
     ['GET /v1/profiles/{id}/events', `/v1/profiles/${state.ada}/events`, 'GET'],
     ['GET /v1/profiles/{id}/export', `/v1/profiles/${state.ada}/export`, 'GET'],
