@@ -1324,9 +1324,9 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
         const YAML::Node list = n[i][kind];
         WHISPERER_RETURN_IF_ERROR(r.StringList(list, StrCat(path, ".", kind), keys));
         for (size_t k = 0; k < keys->size(); ++k) {
-          if (!ValidKey((*keys)[k])) {
-            return ConfigError(filename, list[k], StrCat(path, ".", kind, "[", k, "]"), kBadKey);
-          }
+          const std::string field = StrCat(path, ".", kind, "[", k, "]");
+          if (!ValidKey((*keys)[k])) return ConfigError(filename, list[k], field, kBadKey);
+          r.Origin(list[k], field, &c);  // Validate names it when another workspace has it
         }
       }
       WHISPERER_RETURN_IF_ERROR(ParseWorkspaceProfiles(r, filename, n[i], path, &ws));

@@ -465,6 +465,15 @@ TEST(ConfigTest, ValidateErrorsNameWhereTheValueWasSet) {
   EXPECT_EQ(c.status().message(),
             "w.yaml:7: workspaces[0].write_keys[1]: a key may not contain ':', spaces or control "
             "characters");
+  // A key of two workspaces is found by Validate, which names the line of the second.
+  c = ParseConfig(
+      "workspaces:\n  - name: a\n    write_keys: [\"wk_a\"]\n  - name: b\n    admin_keys:\n"
+      "      - ak_b\n      - wk_a\n",
+      "w.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(Validate(*c).message(),
+            "w.yaml:7: workspaces[1].admin_keys[1]: is already a key of workspace 'a': a key "
+            "belongs to one workspace, once");
   c = ParseConfig("server:\n  read_timeout: 0s\nstorage:\n  path: \"\"\n", "w.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(Validate(*c).message(), "w.yaml:4: storage.path: may not be empty");
