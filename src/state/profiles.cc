@@ -914,16 +914,17 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
     (carried ? split_seqs : kept_seqs).push_back(seq);
   }
 
-  // What the events said is re-read from each side's own. Consent given through the API is
-  // about the person, whichever profile: both keep it, over an older statement of their events
-  // (a denial must not give way to the opt-in it replaced). A purpose a side's events do not
-  // state keeps the value the profile had.
+  // What the events said is re-read from each side's own: a statement of the other side's
+  // events is not this side's (an opt-in one person gave is not another's). Consent given
+  // through the API is about the person, whichever profile: both keep it, over an older
+  // statement of their events (a denial must not give way to the opt-in it replaced).
   for (Profile* p : {&split_profile, &kept_profile}) {
     for (const auto& [purpose, state] : current->consent) {
+      if (state.source.starts_with("event:")) continue;
       auto it = p->consent.find(purpose);
       if (it == p->consent.end()) {
         p->consent.emplace(purpose, state);
-      } else if (!state.source.starts_with("event:") && state.at_ms >= it->second.at_ms) {
+      } else if (state.at_ms >= it->second.at_ms) {
         it->second = state;
       }
     }

@@ -521,6 +521,30 @@ TEST_F(ProfileEngineTest, UnmergeKeepsAConsentChangeMadeThroughTheApiOverOlderEv
   }
 }
 
+TEST_F(ProfileEngineTest, UnmergeLeavesAnEventsConsentWithTheSideOfThatEvent) {
+  // One person opts in to email on their events; the events of another, merged by mistake,
+  // say nothing about it. Split, the other has no opt-in, and the first keeps theirs.
+  Ingest(R"("type":"track","event":"Viewed","userId":"c1","anonymousId":"ea1",)"
+         R"("context":{"consent":{"marketing_email":true,"analytics":true}})");
+  Ingest(R"("type":"page","anonymousId":"ea2","context":{"consent":{"analytics":false}})");
+  Ingest(R"("type":"track","event":"Link","userId":"c1","anonymousId":"ea2")");
+  const uint64_t id = Find("userId", "c1");
+  ASSERT_EQ(Find("anonymousId", "ea2"), id);
+  ASSERT_TRUE(Read(id).consent.at("marketing_email").granted);
+  rocksdb::WriteBatch batch;
+  absl::StatusOr<uint64_t> split = engine_->Unmerge(1, id, {{"anonymousId", "ea2"}}, &batch);
+  ASSERT_TRUE(split.ok()) << split.status();
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  const Profile other = Read(*split);
+  EXPECT_FALSE(other.consent.contains("marketing_email"));
+  ASSERT_TRUE(other.consent.contains("analytics"));
+  EXPECT_FALSE(other.consent.at("analytics").granted);  // what its own event said
+  const Profile kept = Read(id);
+  ASSERT_TRUE(kept.consent.contains("marketing_email"));
+  EXPECT_TRUE(kept.consent.at("marketing_email").granted);
+  EXPECT_TRUE(kept.consent.at("analytics").granted);
+}
+
 TEST_F(ProfileEngineTest, ConfiguredTextPropertiesAreScoredOnEveryEvent) {
   WorkspaceProfileSettings settings;
   settings.text_properties = {"comment", "review.body"};
