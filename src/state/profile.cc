@@ -507,8 +507,12 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
       it = p.devices.end() - 1;
     }
     if (it != p.devices.end()) {
-      it->os_version = device->os_version;  // the latest version seen
-      it->browser_version = device->browser_version;
+      // The versions of the latest event in time: one that arrives late from an offline
+      // queue, sent before an upgrade, does not bring the old version back.
+      if (it->events == 0 || ts >= it->last_ms) {
+        it->os_version = device->os_version;
+        it->browser_version = device->browser_version;
+      }
       it->Touch(ts);
     }
   }
@@ -566,6 +570,10 @@ void MergeProfiles(Profile& s, Profile&& l, MergeRecord record,
       return e.type == d.type && e.os == d.os && e.browser == d.browser;
     });
     if (it != s.devices.end()) {
+      if (d.events != 0 && d.last_ms > it->last_ms) {  // the versions seen last, in time
+        it->os_version = std::move(d.os_version);
+        it->browser_version = std::move(d.browser_version);
+      }
       it->Absorb(d);
     } else if (s.devices.size() < kMaxListEntries) {
       s.devices.push_back(std::move(d));

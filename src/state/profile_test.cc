@@ -279,6 +279,35 @@ TEST_F(FoldTest, EventNamesAreCapped) {
   EXPECT_EQ(profile_.event_counts.at("(other)"), 5u);
 }
 
+TEST_F(FoldTest, ADevicesVersionsAreThoseOfItsLatestEventInTime) {
+  DeviceFacts v17{"mobile", "iOS", "17.4", "Mobile Safari", "17.4", false};
+  DeviceFacts v16{"mobile", "iOS", "16.6", "Mobile Safari", "16.6", false};
+  Fold("page", kT0, R"("anonymousId":"a")", &v17);
+  // Sent before the upgrade, it arrives after (an offline queue): the newer version stays.
+  Fold("page", kT0 - kDay, R"("anonymousId":"a")", &v16);
+  ASSERT_EQ(profile_.devices.size(), 1u);
+  EXPECT_EQ(profile_.devices[0].os_version, "17.4");
+  EXPECT_EQ(profile_.devices[0].browser_version, "17.4");
+  EXPECT_EQ(profile_.devices[0].events, 2u);
+  EXPECT_EQ(profile_.devices[0].first_ms, kT0 - kDay);
+
+  // Merged, the device seen last in time gives the versions, whichever profile survives.
+  Profile older;
+  older.id = 7;
+  DeviceSeen d;
+  static_cast<DeviceFacts&>(d) = v16;
+  d.Touch(kT0 - 2 * kDay);
+  older.devices.push_back(d);
+  Profile survivor = older;
+  MergeProfiles(survivor, Profile(profile_), MergeRecord{});
+  ASSERT_EQ(survivor.devices.size(), 1u);
+  EXPECT_EQ(survivor.devices[0].os_version, "17.4");
+  EXPECT_EQ(survivor.devices[0].events, 3u);
+  Profile newer = profile_;
+  MergeProfiles(newer, Profile(older), MergeRecord{});
+  EXPECT_EQ(newer.devices[0].os_version, "17.4");
+}
+
 TEST(MergeProfiles, SumsStatsUnitesListsAndKeepsLatestTraits) {
   Profile a, b;
   a.id = 1;
