@@ -297,8 +297,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // whose first bytes have arrived is read to its end and answered (with Connection: close).
   void CloseIfIdle() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      bool reading_a_request =
-          self->buffer_.size() > 0 || (self->parser_ && self->parser_->got_some());
+      // A request counts from its first byte, read or still in the socket: a client that sent
+      // one on a connection idle until then is answered (with Connection: close), not cut off.
+      beast::error_code unread;
+      bool reading_a_request = self->buffer_.size() > 0 ||
+                               (self->parser_ && self->parser_->got_some()) ||
+                               self->stream_.socket().available(unread) > 0;
       if (!self->busy_ && !reading_a_request) {
         beast::error_code ec;
         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);

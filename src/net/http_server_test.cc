@@ -69,6 +69,12 @@ class HttpServerTest : public ::testing::Test {
         respond(JsonResponse(200, "{\"slow\":true}"));
       }).detach();
     });
+    // Holds its thread for 300 ms: the thread's other connections wait.
+    router.Add(http::verb::post, "/block", [this](RequestContext&, Responder respond) {
+      block_started_.set_value();
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      respond(JsonResponse(200, "{}"));
+    });
     // Names the thread that ran the handler (0, 1, ... in order of first appearance).
     router.Add(http::verb::get, "/thread", [this](RequestContext&, Responder respond) {
       std::lock_guard lock(threads_mu_);
@@ -110,6 +116,7 @@ class HttpServerTest : public ::testing::Test {
   obs::Registry metrics_;
   std::unique_ptr<HttpServer> server_;
   std::promise<void> slow_started_;
+  std::promise<void> block_started_;
   std::mutex threads_mu_;
   std::mutex refused_mu_;
   std::vector<std::string> refused_;           // what /guarded's guard was told of
@@ -449,6 +456,34 @@ TEST_F(HttpServerTest, StopFinishesARequestStillBeingReceived) {
   EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
   EXPECT_NE(reply.find("Connection: close"), std::string::npos);
   EXPECT_NE(reply.find(body), std::string::npos);
+}
+
+// A request that reached an idle keep-alive connection's socket before the stop, but that its
+// thread had not read yet, is answered: the connection was not idle any more.
+TEST_F(HttpServerTest, StopAnswersARequestWaitingInAnIdleConnectionsSocket) {
+  StartServer();
+  // Connections alternate between the 2 threads: `idle` and `busy` share one.
+  Client idle(server_->port());
+  ASSERT_EQ(idle.Send(http::verb::post, "/echo", "{\"first\":1}").result_int(), 200u);
+  Client other(server_->port());
+  Client busy(server_->port());
+  auto blocked =
+      std::async(std::launch::async, [&] { return busy.Send(http::verb::post, "/block"); });
+  block_started_.get_future().wait();
+  // The thread is held: this request waits in the socket, unread, while the stop begins.
+  std::string body = "{\"second\":2}";
+  std::string request =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  asio::write(idle.stream.socket(), asio::buffer(request));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::thread stopper([&] { server_->Stop(); });
+  std::string reply = ReadUntilClosed(idle.stream.socket());
+  stopper.join();
+  EXPECT_EQ(blocked.get().result_int(), 200u);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Connection: close"), std::string::npos) << reply;
+  EXPECT_NE(reply.find(body), std::string::npos) << reply;
 }
 
 // A target in absolute form, as sent to a proxy, is its path and query.
