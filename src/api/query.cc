@@ -238,6 +238,34 @@ std::optional<uint64_t> WholeNumber(simdjson::dom::element value, uint64_t max) 
   return static_cast<uint64_t>(d);
 }
 
+absl::Status RefuseUnknownKeys(simdjson::dom::element body,
+                               std::initializer_list<std::string_view> known,
+                               bool segment_envelope) {
+  // Segment's common fields, and those of the event types, that a request built like an event
+  // may carry.
+  static constexpr std::string_view kEnvelope[] = {
+      "type",      "messageId",  "timestamp",    "originalTimestamp",
+      "sentAt",    "receivedAt", "integrations", "version",
+      "channel",   "traits",     "event",        "name",
+      "category",  "userId",     "anonymousId",  "context",
+      "properties"};
+  simdjson::dom::object obj;
+  if (body.get(obj) != simdjson::SUCCESS) return absl::OkStatus();
+  for (auto [key, value] : obj) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    if (segment_envelope &&
+        std::find(std::begin(kEnvelope), std::end(kEnvelope), key) != std::end(kEnvelope)) {
+      continue;
+    }
+    std::string expected;
+    for (std::string_view k : known) StrAppend(&expected, expected.empty() ? "" : ", ", k);
+    return InvalidInput("invalid_value",
+                        StrCat("unknown field '", key.substr(0, 64), "'; expected ", expected),
+                        std::string(key.substr(0, 64)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
                                                       simdjson::dom::parser& parser) {
   simdjson::dom::element doc;

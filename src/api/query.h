@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,15 @@ simdjson::error_code ParseJsonAsJavaScript(simdjson::dom::parser& parser, std::s
 // duplicate_key when a key appears twice in one of its objects (RepeatedKeyPath).
 absl::StatusOr<simdjson::dom::element> JsonObjectBody(std::string_view body,
                                                       simdjson::dom::parser& parser);
+
+// 400 invalid_value naming the first key of the object `body` that is not in `known` ("unknown
+// field 'slot'; expected ..."): a misspelt key ("slot" for "slots", "deferactivation") would
+// otherwise be ignored and its default taken. With `segment_envelope`, the common fields of
+// Segment's spec (type, messageId, timestamp, sentAt, integrations, traits, ...) are ignored as
+// well, so that a client may send a request built like an event. OK for a non-object.
+absl::Status RefuseUnknownKeys(simdjson::dom::element body,
+                               std::initializer_list<std::string_view> known,
+                               bool segment_envelope = false);
 
 // `value` as a whole number from 0 to `max` (at most 2^53 - 1), written as JSON allows one: 3,
 // 3.0 or 3e0 (a JavaScript client may send any of them); nullopt for anything else (a string,

@@ -62,6 +62,25 @@ TEST(JsonObjectBody, ObjectsOnlyWithTheReasonForEachRefusal) {
   EXPECT_EQ(ErrorCodeOf(JsonObjectBody("{\"a\":\"\xc3(\"}", parser).status()), "invalid_utf8");
 }
 
+TEST(RefuseUnknownKeys, NamesTheFirstKeyNeitherKnownNorOfTheSegmentEnvelope) {
+  simdjson::dom::parser parser;
+  auto body = [&](std::string_view json) { return *JsonObjectBody(json, parser); };
+  EXPECT_TRUE(RefuseUnknownKeys(body(R"({"slots":2,"note":"x"})"), {"slots", "note"}).ok());
+  absl::Status s = RefuseUnknownKeys(body(R"({"slots":2,"slot":3})"), {"slots", "note"});
+  EXPECT_EQ(ErrorCodeOf(s), "invalid_value");
+  EXPECT_EQ(ErrorFieldOf(s), "slot");
+  EXPECT_EQ(s.message(), "unknown field 'slot'; expected slots, note");
+  // An event's common fields are ignored only where a request may be built like an event.
+  const std::string_view event = R"({"slots":2,"messageId":"m","timestamp":"t","integrations":{}})";
+  EXPECT_TRUE(RefuseUnknownKeys(body(event), {"slots"}, /*segment_envelope=*/true).ok());
+  EXPECT_EQ(ErrorFieldOf(RefuseUnknownKeys(body(event), {"slots"})), "messageId");
+  EXPECT_EQ(ErrorFieldOf(RefuseUnknownKeys(body(R"({"deferactivation":true})"), {"slots"}, true)),
+            "deferactivation");
+  simdjson::dom::element list;
+  ASSERT_EQ(parser.parse(std::string_view("[1]")).get(list), simdjson::SUCCESS);
+  EXPECT_TRUE(RefuseUnknownKeys(list, {"slots"}).ok());  // not an object: not this check
+}
+
 TEST(WidenBigIntegers, TouchesOnlyIntegerLiteralsPast64Bits) {
   std::string out;
   EXPECT_FALSE(WidenBigIntegers(R"({"a":[1,-2,3.5e30,18446744073709551615],"b":"1e99"})", &out));

@@ -1214,6 +1214,14 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   absl::StatusOr<CallerRequest> request = ReadCallerRequest(*keys_, ctx, parser);
   if (!request.ok()) return respond(net::ErrorResponse(request.status()));
   const simdjson::dom::element body = request->body;
+  if (absl::Status s =
+          api::RefuseUnknownKeys(body,
+                                 {"userId", "anonymousId", "decisionPoint", "slots", "channels",
+                                  "context", "properties", "deferActivation", "writeKey"},
+                                 /*segment_envelope=*/true);
+      !s.ok()) {
+    return respond(net::ErrorResponse(s));
+  }
   const api::Principal* principal = &request->principal;
   absl::StatusOr<State*> state = StateOf(principal->workspace_id);
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
@@ -1488,6 +1496,12 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
   absl::StatusOr<CallerRequest> request = ReadCallerRequest(*keys_, ctx, parser);
   if (!request.ok()) return respond(net::ErrorResponse(request.status()));
   const simdjson::dom::element body = request->body;
+  if (absl::Status s = api::RefuseUnknownKeys(
+          body, {"decisionId", "slot", "value", "outcome", "rewardId", "writeKey"},
+          /*segment_envelope=*/true);
+      !s.ok()) {
+    return respond(net::ErrorResponse(s));
+  }
   const api::Principal* principal = &request->principal;
   absl::StatusOr<State*> state = StateOf(principal->workspace_id);
   if (!state.ok()) return respond(net::ErrorResponse(state.status()));
@@ -2914,6 +2928,9 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
   simdjson::dom::parser parser;
   absl::StatusOr<simdjson::dom::element> body = api::JsonObjectBody(ctx.request.body(), parser);
   if (!body.ok()) return respond(net::ErrorResponse(body.status()));
+  if (absl::Status s = api::RefuseUnknownKeys(*body, {"reviewer", "note"}); !s.ok()) {
+    return respond(net::ErrorResponse(s));
+  }
   simdjson::dom::element v;
   std::string_view reviewer, note;
   if ((*body)["reviewer"].get(v) != simdjson::SUCCESS || v.is_null()) {  // null is absent

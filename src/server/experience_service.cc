@@ -306,6 +306,12 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
   absl::StatusOr<CallerRequest> request = ReadCallerRequest(*keys_, ctx, parser);
   if (!request.ok()) return respond(net::ErrorResponse(request.status()));
   const simdjson::dom::element body = request->body;
+  if (absl::Status s = api::RefuseUnknownKeys(
+          body, {"userId", "anonymousId", "context", "properties", "items", "writeKey"},
+          /*segment_envelope=*/true);
+      !s.ok()) {
+    return respond(net::ErrorResponse(s));
+  }
   const api::Principal* principal = &request->principal;
   const Workspace* ws = WorkspaceById(principal->workspace_id);
   if (ws == nullptr) return respond(net::ErrorResponse(absl::InternalError("unknown workspace")));

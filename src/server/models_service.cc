@@ -114,6 +114,9 @@ void ModelService::HandleRollback(net::RequestContext& ctx, net::Responder respo
   simdjson::dom::parser parser;
   absl::StatusOr<simdjson::dom::element> parsed = api::JsonObjectBody(ctx.request.body(), parser);
   if (!parsed.ok()) return respond(net::ErrorResponse(parsed.status()));
+  if (absl::Status s = api::RefuseUnknownKeys(*parsed, {"version"}); !s.ok()) {
+    return respond(net::ErrorResponse(s));
+  }
   simdjson::dom::element v;
   const std::optional<uint64_t> whole = (*parsed)["version"].get(v) == simdjson::SUCCESS
                                             ? api::WholeNumber(v, UINT64_MAX)

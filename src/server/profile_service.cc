@@ -233,6 +233,9 @@ void ProfileService::HandleConsent(net::RequestContext& ctx, net::Responder resp
   absl::StatusOr<simdjson::dom::element> parsed = api::JsonObjectBody(ctx.request.body(), parser);
   if (!parsed.ok()) return respond(net::ErrorResponse(parsed.status()));
   simdjson::dom::element body = *parsed;
+  if (absl::Status s = api::RefuseUnknownKeys(body, {"purposes", "source", "timestamp"}); !s.ok()) {
+    return respond(net::ErrorResponse(s));
+  }
   int64_t at = clock_->NowMillis();
   std::string source = "api";
   simdjson::dom::element v;
@@ -363,6 +366,9 @@ void ProfileService::HandleUnmerge(net::RequestContext& ctx, net::Responder resp
   absl::StatusOr<simdjson::dom::element> parsed = api::JsonObjectBody(ctx.request.body(), parser);
   if (!parsed.ok()) return respond(net::ErrorResponse(parsed.status()));
   simdjson::dom::element body = *parsed;
+  if (absl::Status s = api::RefuseUnknownKeys(body, {"identifiers"}); !s.ok()) {
+    return respond(net::ErrorResponse(s));
+  }
   simdjson::dom::array list;
   if (body["identifiers"].get(list) != simdjson::SUCCESS || list.size() == 0) {
     return respond(net::ErrorResponse(InvalidInput(

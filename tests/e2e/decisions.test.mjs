@@ -325,6 +325,45 @@ test('decide: errors name the field', async () => {
   assert.equal(writeKey.status, 403);
 });
 
+test('a misspelt field is refused, naming it, and nothing is decided, rewarded or reviewed', async () => {
+  const user = `typo-${Date.now()}`;
+  const start = new Date(Date.now() - 1).toISOString();
+  // Taken at its default, `deferActivation` misspelt would have acted on the customer.
+  for (const [body, field] of [
+    [{ userId: user, decisionPoint: 'home', deferactivation: true }, 'deferactivation'],
+    [{ userId: user, decisionPoint: 'home', slot: 2 }, 'slot'],
+    [{ userId: user, decision_point: 'home' }, 'decision_point'],
+  ]) {
+    const res = await decide(body);
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.json.error.code, 'invalid_value');
+    assert.equal(res.json.error.field, field);
+    assert.match(res.json.error.message, new RegExp(`unknown field '${field}'; expected userId, .*deferActivation`));
+  }
+  const log = await admin(`/v1/decisions?from=${start}`);
+  assert.equal(log.status, 200, log.text);
+  assert.deepEqual(log.json.decisions, [], 'nothing logged');
+  // A request built like an event may carry the Segment envelope's fields: they are ignored.
+  const d = await decide({
+    userId: user, decisionPoint: 'home', type: 'track', messageId: 'm-1', timestamp: new Date().toISOString(),
+    integrations: { All: true }, writeKey: 'wk_shop',
+  });
+  assert.equal(d.status, 200, d.text);
+  assert.deepEqual((await admin(`/v1/decisions?from=${start}`)).json.decisions.map((x) => x.decisionId), [d.json.decisionId]);
+  await approveHeld(d.json);
+  const wrong = await reward({ decisionId: d.json.decisionId, slots: 1, value: 1 });
+  assert.equal(wrong.status, 400, wrong.text);
+  assert.equal(wrong.json.error.field, 'slots');
+  const got = await admin(`/v1/decisions/${d.json.decisionId}`);
+  assert.deepEqual(got.json.rewards ?? [], [], 'the refused reward is not applied');
+  const verdict = await server.request(`/v1/approvals/${d.json.decisionId}/approve`, {
+    body: { reviewer: 'qa', comment: 'ok' },
+    headers: { authorization: 'Bearer ak_shop' },
+  });
+  assert.equal(verdict.status, 400, verdict.text);
+  assert.equal(verdict.json.error.field, 'comment');
+});
+
 test('the log: by profile and time, paginated', async () => {
   const t0 = new Date().toISOString();
   const ids = [];

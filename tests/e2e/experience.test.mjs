@@ -303,6 +303,7 @@ test('bad experience requests get clear errors', async () => {
     [{ anonymousId: 'a', items: Array.from({ length: 51 }, (_, i) => `s${i}`) }, 400, 'invalid_value', 'items'],
     [{ anonymousId: 'a', context: 'mobile' }, 400, 'wrong_type', 'context'],
     [{ anonymousId: 'a', properties: ['shirts'] }, 400, 'wrong_type', 'properties'],
+    [{ anonymousId: 'a', item: 'sku-1' }, 400, 'invalid_value', 'item'],
   ]) {
     const res = await experience(body);
     assert.equal(res.status, status, JSON.stringify(body));
@@ -314,6 +315,9 @@ test('bad experience requests get clear errors', async () => {
   assert.equal(nulls.status, 200, nulls.text);
   const numeric = await experience({ userId: 7 });
   assert.equal(numeric.status, 200, numeric.text);
+  // Built like a page event, with the Segment envelope's fields: they are ignored.
+  const pageLike = await experience({ type: 'page', anonymousId: 'a', messageId: 'm1', name: 'Home', timestamp: new Date().toISOString() });
+  assert.equal(pageLike.status, 200, pageLike.text);
   const noKey = await experience({ anonymousId: 'a' }, null);
   assert.equal(noKey.status, 401);
   const text = await server.request('/v1/experience', {

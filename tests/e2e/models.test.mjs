@@ -470,6 +470,10 @@ test('rollback to version 1 makes its state live again, as a new version', async
     assert.equal(bad.json.error.code, 'invalid_value');
     assert.equal(bad.json.error.field, 'version');
   }
+  const misspelt = await post('/v1/models/conversion/rollback', { version: 1, reason: 'bad' });
+  assert.equal(misspelt.status, 400, misspelt.text);
+  assert.equal(misspelt.json.error.code, 'invalid_value');
+  assert.equal(misspelt.json.error.field, 'reason');
   for (const [body, code] of [['not json', 'malformed_json'], ['[1]', 'wrong_type']]) {
     const bad = await post('/v1/models/conversion/rollback', body);
     assert.equal(bad.status, 400, bad.text);

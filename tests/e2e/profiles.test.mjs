@@ -280,6 +280,16 @@ test('consent: set through the API and from events; denied cross_device stops me
   assert.equal(res.json.consent.analytics.source, 'api:preference-center');
   const profile = (await admin(`/v1/profiles/${userProfile}`)).json;
   assert.equal(profile.consent.marketing_email.state, 'denied');
+  // A misspelt key is refused whole: `timestamp` taken at its default would have made an old
+  // preference the latest.
+  res = await admin(`/v1/profiles/${userProfile}/consent`, {
+    method: 'PUT',
+    body: { purposes: { marketing_email: 'granted' }, timestmap: '2019-01-01T00:00:00Z' },
+  });
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.json.error.code, 'invalid_value');
+  assert.equal(res.json.error.field, 'timestmap');
+  assert.equal((await admin(`/v1/profiles/${userProfile}`)).json.consent.marketing_email.state, 'denied');
 
   // The latest statement wins, whichever way it arrives: a sync of old preferences changes
   // nothing, and a time ahead of the server's counts as when it was received.
@@ -528,6 +538,7 @@ test('export, unmerge and erasure through the API', async () => {
     [{ identifiers: [] }, 'identifiers'],
     [{ identifiers: [{ type: 'anonymousId' }] }, 'identifiers[0]', 'wrong_type'],
     [{ identifiers: [{ type: 'anonymousId', value: 'not-this-profiles' }] }, 'identifiers'],
+    [{ identifier: [{ type: 'anonymousId', value: 'x' }] }, 'identifier', 'invalid_value'],
   ]) {
     res = await admin(`/v1/profiles/${id}/unmerge`, { body });
     assert.equal(res.status, 400, JSON.stringify(body));
