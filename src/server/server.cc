@@ -482,12 +482,22 @@ absl::Status ReplayInScratch(const config::Config& config, const ReplayCommand& 
       c, command.file, command.workspace, progress, progress, progress_is_terminal,
       [](state::ProfileEngine* engine) { engine->UseEventTimeForJourneys(); },
       [&](const storage::Store& store, const Workspace& ws,
-          const state::ProfileEngine*) -> absl::Status {
+          const state::ProfileEngine* engine) -> absl::Status {
+        // Journeys run forward in event time: an event dated before its customer's latest move
+        // moves no journey. In a file out of time order that changes the funnels: say so.
+        const uint64_t late = engine->late_journey_events();
+        if (late > 0) {
+          progress << "replay: " << late
+                   << " events were dated before their customer's latest move in a journey and "
+                      "moved no journey: the file is not in time order (sort it by timestamp)\n";
+        }
         std::string body;
         JsonWriter w(&body);
         w.StartObject();
         w.Key("workspace");
         w.String(ws.name);
+        w.Key("lateEvents");
+        w.Uint(late);
         w.Key("journeys");
         w.StartArray();
         for (const auto& journey : ws.profiles.journeys) {

@@ -155,7 +155,10 @@ void AdvanceJourneys(const std::vector<std::shared_ptr<const Journey>>& journeys
     // an offline phone's queue, say) happened before that move: it neither moves them on nor
     // starts a new round, so history and time in stage run forward and a purchase made before
     // this round began does not convert it.
-    if (s != nullptr && !s->history.empty() && at < s->history.back().at_ms) continue;
+    if (s != nullptr && !s->history.empty() && at < s->history.back().at_ms) {
+      effects->late = true;
+      continue;
+    }
     // 2. Active: goal, exit, or forward to the furthest stage whose entry holds.
     if (s != nullptr && s->status == kActive) {
       if (j.goal.Eval(bindings)) {

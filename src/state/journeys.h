@@ -113,6 +113,9 @@ struct JourneyStep {
 struct JourneyEffects {
   std::vector<JourneyDeadline> deadlines;
   std::vector<JourneyStep> steps;
+  // The event was dated before the customer's latest move in a journey they are in, so it moved
+  // them in none of those (it arrived late, or history was sent out of time order).
+  bool late = false;
 };
 
 // Steps 1-3 above for one event already folded into `profile`.

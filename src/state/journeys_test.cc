@@ -272,12 +272,16 @@ TEST_F(JourneysTest, ALateEventDoesNotMoveACustomerBackInTime) {
   Event("track", "Landing", 0);
   Event("track", "Product Added", 1000);
   ASSERT_EQ(State().stage, "cart");
+  EXPECT_FALSE(effects_.late);
   // A purchase dated before the move to cart arrives now: it happened before, and converts
-  // nothing.
+  // nothing. The effects say it came late.
   Event("track", "Order Completed", 500);
   EXPECT_EQ(State().status, "active");
+  EXPECT_TRUE(effects_.late);
+  effects_.late = false;
   Event("track", "Order Completed", 1500);
   EXPECT_EQ(State().status, "converted");
+  EXPECT_FALSE(effects_.late);
   // Nor does a late landing start a new round before the conversion; a later one does.
   Event("track", "Landing", 1200);
   EXPECT_EQ(State().status, "converted");

@@ -69,6 +69,10 @@ ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Reg
                                           consent_help, {{"reason", "unknown_name"}});
   consent_invalid_ = &metrics->GetCounter("whisperer_consent_statements_ignored_total",
                                           consent_help, {{"reason", "invalid_value"}});
+  late_journey_events_ = &metrics->GetCounter(
+      "whisperer_journey_late_events_total",
+      "Events dated before their customer's latest move in a journey, which therefore moved them "
+      "in none of the journeys they came late for (an offline queue; history out of time order).");
 }
 
 void ProfileEngine::Configure(uint32_t workspace_id, WorkspaceProfileSettings settings) {
@@ -386,6 +390,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     RunningDeadlines(*target, &effects.deadlines);
   }
   AdvanceJourneys(settings.journeys, *target, *facts, doc, device_ptr, sequence, &effects);
+  if (effects.late) late_journey_events_->Inc();
   Schedule(workspace_id, target->id, effects.deadlines);
   if (absl::Status s = CountSteps(workspace_id, effects.steps); !s.ok()) return s;
   if (live_views_ != nullptr && !facts->product_id.empty() && !device.bot) {

@@ -217,6 +217,9 @@ class ProfileEngine {
 
   // Profiles held in memory, as of the last Finish (any thread).
   size_t cached_profiles() const { return cached_count_.load(std::memory_order_relaxed); }
+  // Events that came too late to move a journey (whisperer_journey_late_events_total), since
+  // start (any thread).
+  uint64_t late_journey_events() const { return late_journey_events_->value(); }
 
  private:
   struct Key {
@@ -315,6 +318,7 @@ class ProfileEngine {
   obs::Counter* refused_separated_ = nullptr;
   obs::Counter* consent_unknown_ = nullptr;
   obs::Counter* consent_invalid_ = nullptr;
+  obs::Counter* late_journey_events_ = nullptr;
 };
 
 }  // namespace whisperer::state

@@ -300,6 +300,8 @@ test('whisperer replay runs a file of history through the journeys, timeouts in 
   assert.match(run.stderr, /imported 8 events from 8 lines/);
   const result = JSON.parse(run.stdout);
   assert.equal(result.workspace, 'default');
+  assert.equal(result.lateEvents, 0);
+  assert.doesNotMatch(run.stderr, /not in time order/);
   const mobile = result.journeys.find((j) => j.journey === 'mobile_short_video');
   assert.equal(mobile.from, null);
   const all = mobile.groups[0];
@@ -317,6 +319,16 @@ test('whisperer replay runs a file of history through the journeys, timeouts in 
   const hook = all.stages[0];
   // a left the hook after 2 s; b timed out after 3 s.
   assert.ok(hook.p90MsInStage >= 2000 && hook.p90MsInStage <= 4500, JSON.stringify(hook));
+  // The same history with a's purchase (60 s) before a's cart (30 s): a file out of time order.
+  // The cart came late for a's journey, moves nothing, and the replay says so.
+  const shuffled = path.join(dir, 'shuffled.ndjson');
+  const moved = [0, 1, 2, 3, 6, 4, 5, 7].map((i) => events[i]);
+  await fsp.writeFile(shuffled, moved.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  const late = await runCli(['replay', shuffled, '--config', configFile]);
+  assert.equal(late.code, 0, late.stderr);
+  const lateResult = JSON.parse(late.stdout);
+  assert.ok(lateResult.lateEvents >= 1, late.stdout);
+  assert.match(late.stderr, /events were dated before their customer's latest move in a journey and moved no journey: the file is not in time order \(sort it by timestamp\)/);
   // The example's data directory was not touched: replay used a scratch store.
   const bad = await runCli(['replay', path.join(dir, 'missing.ndjson'), '--config', configFile]);
   assert.notEqual(bad.code, 0);
