@@ -726,6 +726,36 @@ absl::StatusOr<std::optional<LoggedDecision>> ReadLogged(const storage::Store& s
   return logged;
 }
 
+// The customer hash in the record of the earliest decision logged under one of `index` (decision
+// -log index ids, state::KeysOfCustomer); 0 when there is none, or it cannot be read. Versions
+// before the control group was kept (storage::ControlBucketKey) drew it from that hash at every
+// decision: a customer decided for by one of them keeps the group those decisions had.
+absl::StatusOr<uint64_t> FirstLoggedCustomer(const storage::Store& store, uint32_t ws,
+                                             std::span<const uint64_t> index) {
+  uint64_t first = UINT64_MAX;
+  for (uint64_t id : index) {
+    absl::Status s = store.ScanPrefix(store.decisions(), storage::ProfileDecisionPrefix(ws, id),
+                                      [&](std::string_view key, std::string_view) {
+                                        first = std::min(first, storage::DecisionOfKey(key));
+                                        return false;  // the first is the earliest
+                                      });
+    if (!s.ok()) return s;
+  }
+  if (first == UINT64_MAX) return 0;
+  absl::StatusOr<std::optional<std::string>> stored =
+      store.Get(store.decisions(), storage::DecisionKey(ws, first));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return 0;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view customer;
+  if (parser.parse(**stored).get(doc) != simdjson::SUCCESS ||
+      doc["customer"].get(customer) != simdjson::SUCCESS) {
+    return 0;
+  }
+  return ParseHex16(customer).value_or(0);
+}
+
 // The stored approval named by the path's `raw_id`; 404 approval_not_found otherwise.
 absl::StatusOr<std::string> ReadApprovalJson(const storage::Store& store, uint32_t workspace_id,
                                              std::string_view raw_id) {
@@ -1355,9 +1385,20 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   bool new_bucket = false;
   if (catalog.settings.control_group > 0 && in.customer_hash != 0) {
     absl::StatusOr<uint64_t> bucket = ReadControlBucket(*store_, ws.id, customer_hashes);
+    if (bucket.ok() && *bucket == 0) {
+      // None kept: the first decision for them, or the first since an upgrade from a version
+      // that kept none, whose decisions the group is taken from.
+      new_bucket = true;
+      std::vector<uint64_t> index;
+      if (customer->profile_id) {
+        index = state::KeysOfCustomer(customer->profile).index;
+      } else {
+        for (uint64_t row : contact_rows) index.push_back(state::VisitorIndex(row));
+      }
+      bucket = FirstLoggedCustomer(*store_, ws.id, index);
+    }
     if (!bucket.ok()) return respond(net::ErrorResponse(bucket.status()));
     in.control_bucket = *bucket;
-    new_bucket = in.control_bucket == 0;
   }
   // With budgets, the workspace's decisions are made one at a time to the write.
   std::unique_lock<std::mutex> budget_lock;
@@ -1454,7 +1495,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   }
   if (new_bucket) {
     std::string bucket;
-    storage::PutBigEndian64(&bucket, in.customer_hash);
+    storage::PutBigEndian64(&bucket, in.control_bucket != 0 ? in.control_bucket : in.customer_hash);
     for (uint64_t row : contact_rows) {
       if (put.ok())
         put = batch.Put(store_->decisions(), storage::ControlBucketKey(ws.id, row), bucket);

@@ -1300,3 +1300,50 @@ workspaces:
   assert.equal((await get(`/v1/profiles/${again}/export`)).json.controlBucket, null);
   assert.equal(await crm.stop(), 0);
 });
+
+test('a customer whose decisions were logged before their control group was kept keeps the group those decisions drew', async (t) => {
+  // With control_group 0 nothing is kept, as with versions before groups were kept: a visitor's
+  // decisions log the visitor's hash, which drew their group. `ref` draws each visitor's group
+  // as a first-time visitor (the same hash in every workspace).
+  const config = (share) => `
+workspaces:
+  - name: ref
+    write_keys: [wk_ref]
+    decisions:
+      control_group: 0.4
+      actions: [{id: a, issue: i, group: g, treatments: [{id: a_web, channel: web}]}]
+      decision_points: [{id: p, issues: [i]}]
+  - name: old
+    write_keys: [wk_old]
+    decisions:
+      control_group: ${share}
+      actions: [{id: a, issue: i, group: g, treatments: [{id: a_web, channel: web}]}]
+      decision_points: [{id: p, issues: [i]}]
+`;
+  let srv = await startServer({ t, config: config(0) });
+  const post = async (key, p, body) => {
+    const res = await srv.request(p, { body, headers: { authorization: basic(key) } });
+    assert.equal(res.status, 200, res.text);
+    return res.json;
+  };
+  const drawn = [];
+  for (let i = 0; i < 30; i++) {
+    drawn.push((await post('wk_ref', '/v1/decide', { anonymousId: `up-anon-${i}`, decisionPoint: 'p' })).group);
+    assert.equal((await post('wk_old', '/v1/decide', { anonymousId: `up-anon-${i}`, decisionPoint: 'p' })).group, 'engine');
+    await post('wk_old', '/v1/identify', { userId: `up-user-${i}`, anonymousId: `up-anon-${i}` });
+  }
+  assert.ok(drawn.includes('control') && drawn.includes('engine'), drawn.join());
+  const { dataDir } = srv;
+  assert.equal(await srv.stop(), 0);
+  srv = await startServer({ t, config: config(0.4), dataDir });
+  const after = [];
+  for (let i = 0; i < 30; i++) {
+    after.push((await post('wk_old', '/v1/decide', { userId: `up-user-${i}`, decisionPoint: 'p' })).group);
+  }
+  assert.deepEqual(after, drawn, 'each keeps the group of the hash their first decision logged');
+  // And keeps it from then on: it is kept now.
+  for (let i = 0; i < 30; i++) {
+    assert.equal((await post('wk_old', '/v1/decide', { anonymousId: `up-anon-${i}`, decisionPoint: 'p' })).group, drawn[i]);
+  }
+  assert.equal(await srv.stop(), 0);
+});
