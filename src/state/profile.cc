@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "common/hash.h"
@@ -156,30 +157,11 @@ double AddRevenue(double a, double b) {
   return std::isfinite(sum) ? sum : std::copysign(std::numeric_limits<double>::max(), sum);
 }
 
-// Orders and the days they fall on (see Profile::order_days).
-void AddOrder(Profile& p, int64_t ts, double revenue) {
-  if (p.orders == 0) {
-    p.first_order_ms = p.last_order_ms = ts;
-    p.order_days = 1;
-    p.first_day_revenue = revenue;
-  } else {
-    const int64_t day = learn::DayOfMillis(ts), first_day = learn::DayOfMillis(p.first_order_ms);
-    if (day < first_day) {
-      ++p.order_days;
-      p.first_day_revenue = revenue;
-    } else if (day == first_day) {
-      p.first_day_revenue = AddRevenue(p.first_day_revenue, revenue);
-    } else if (day != learn::DayOfMillis(p.last_order_ms)) {
-      ++p.order_days;
-    }
-    p.first_order_ms = std::min(p.first_order_ms, ts);
-    p.last_order_ms = std::max(p.last_order_ms, ts);
-  }
-  p.revenue = AddRevenue(p.revenue, revenue);
-  ++p.orders;
-}
+// Whether every day `p` has an order on is in its order_day_list, so days count exactly.
+bool OrderDaysKept(const Profile& p) { return p.order_day_list.size() == p.order_days; }
 
-// `l`'s orders into `s`'s: days both have first or last orders on are counted once.
+// `l`'s orders into `s`'s: a day both have orders on is counted once (when only one or neither
+// kept its days, the days of their first and last orders).
 void MergeOrders(Profile& s, const Profile& l) {
   if (l.orders == 0) return;
   if (s.orders == 0) {
@@ -188,6 +170,7 @@ void MergeOrders(Profile& s, const Profile& l) {
     s.first_order_ms = l.first_order_ms;
     s.last_order_ms = l.last_order_ms;
     s.order_days = l.order_days;
+    s.order_day_list = l.order_day_list;
     s.first_day_revenue = l.first_day_revenue;
     return;
   }
@@ -195,13 +178,24 @@ void MergeOrders(Profile& s, const Profile& l) {
                 l_first = learn::DayOfMillis(l.first_order_ms);
   const int64_t s_last = learn::DayOfMillis(s.last_order_ms),
                 l_last = learn::DayOfMillis(l.last_order_ms);
-  uint64_t shared = (s_first == l_first) + (s_last == l_last && s_last != s_first);
   if (s_first == l_first) {
     s.first_day_revenue = AddRevenue(s.first_day_revenue, l.first_day_revenue);
   } else if (l_first < s_first) {
     s.first_day_revenue = l.first_day_revenue;
   }
-  s.order_days = std::max<uint64_t>(1, s.order_days + l.order_days - shared);
+  if (OrderDaysKept(s) && OrderDaysKept(l)) {
+    std::vector<int32_t> days;
+    days.reserve(s.order_day_list.size() + l.order_day_list.size());
+    std::set_union(s.order_day_list.begin(), s.order_day_list.end(), l.order_day_list.begin(),
+                   l.order_day_list.end(), std::back_inserter(days));
+    s.order_days = days.size();
+    if (days.size() > kMaxOrderDays) days = {};
+    s.order_day_list = std::move(days);
+  } else {
+    const uint64_t shared = (s_first == l_first) + (s_last == l_last && s_last != s_first);
+    s.order_days = std::max<uint64_t>(1, s.order_days + l.order_days - shared);
+    s.order_day_list = {};
+  }
   s.revenue = AddRevenue(s.revenue, l.revenue);
   s.orders += l.orders;
   s.first_order_ms = std::min(s.first_order_ms, l.first_order_ms);
@@ -216,6 +210,40 @@ void WriteIdList(JsonWriter& w, std::string_view key, const std::vector<uint64_t
 }
 
 }  // namespace
+
+void AddOrder(Profile& p, int64_t ts, double revenue) {
+  const int64_t day = learn::DayOfMillis(ts);
+  if (p.orders == 0) {
+    p.first_order_ms = p.last_order_ms = ts;
+    p.order_days = 1;
+    p.order_day_list.assign(1, static_cast<int32_t>(day));
+    p.first_day_revenue = revenue;
+  } else {
+    const int64_t first_day = learn::DayOfMillis(p.first_order_ms);
+    bool new_day;
+    if (OrderDaysKept(p)) {
+      auto it = std::lower_bound(p.order_day_list.begin(), p.order_day_list.end(), day);
+      new_day = it == p.order_day_list.end() || *it != day;
+      if (new_day && p.order_day_list.size() < kMaxOrderDays) {
+        p.order_day_list.insert(it, static_cast<int32_t>(day));
+      } else if (new_day) {
+        p.order_day_list = {};  // too many to keep: counted by the first and last from now on
+      }
+    } else {
+      new_day = day < first_day || (day > first_day && day != learn::DayOfMillis(p.last_order_ms));
+    }
+    if (new_day) ++p.order_days;
+    if (day < first_day) {
+      p.first_day_revenue = revenue;
+    } else if (day == first_day) {
+      p.first_day_revenue = AddRevenue(p.first_day_revenue, revenue);
+    }
+    p.first_order_ms = std::min(p.first_order_ms, ts);
+    p.last_order_ms = std::max(p.last_order_ms, ts);
+  }
+  p.revenue = AddRevenue(p.revenue, revenue);
+  ++p.orders;
+}
 
 void SetConsent(Profile& p, std::string_view purpose, ConsentState state) {
   auto it = p.consent.find(purpose);

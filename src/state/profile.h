@@ -60,6 +60,8 @@ inline constexpr size_t kMaxListEntries = 50;
 inline constexpr std::string_view kOtherEntry = "(other)";
 inline constexpr size_t kMaxEventNames = 200;
 inline constexpr size_t kMaxTraits = 200;
+// Order days kept per profile (Profile::order_day_list): nearly three years of daily orders.
+inline constexpr size_t kMaxOrderDays = 1000;
 
 // The consent purposes every workspace knows; workspaces may add their own.
 inline constexpr std::string_view kCrossDevice = "cross_device";
@@ -263,11 +265,14 @@ struct Profile {
   uint64_t orders = 0;
   int64_t first_order_ms = 0;
   int64_t last_order_ms = 0;
-  // Days (UTC) with an order, and the revenue of the orders on the first of them. An order older
-  // than the first order day makes a new first day; one between the first and the last day that
-  // lands on a day already counted is counted again (the profile keeps no list of days).
+  // Days (UTC) with an order, and the revenue of the orders on the first of them. The days are
+  // kept, sorted (order_day_list), up to kMaxOrderDays: an order arriving late, or a merge, counts
+  // a day already counted once. Past that many (or for a profile stored before days were kept,
+  // when its days cannot be told from its first and last order) the list is empty and a day is
+  // counted again when it is neither the first nor the last order's.
   uint64_t order_days = 0;
   double first_day_revenue = 0;
+  std::vector<int32_t> order_day_list;  // days since 1970-01-01 (UTC), sorted
   Sessions sessions;
   std::vector<DeviceSeen> devices;
   std::map<std::string, Seen, std::less<>> platforms;
@@ -369,6 +374,10 @@ void FoldEvent(Profile& profile, const EventFacts& facts, const DeviceFacts* dev
 // summed, means weighted by their counts, the latest text and intent by event time; of each
 // journey both were in, the further progress (the state that lost goes to `dropped_journeys`
 // when given: state/journeys.h MergeJourneys).
+// One order (an `Order Completed` of `revenue` at `ts_ms`): revenue, order count, first and last
+// order, and the days with an order (Profile::order_days).
+void AddOrder(Profile& p, int64_t ts_ms, double revenue);
+
 void MergeProfiles(Profile& survivor, Profile&& loser, MergeRecord record,
                    std::vector<std::pair<std::string, JourneyState>>* dropped_journeys = nullptr);
 

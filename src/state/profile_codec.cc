@@ -5,14 +5,17 @@
 
 #include "common/status.h"
 #include "common/varint.h"
+#include "learn/clv.h"
 
 namespace whisperer::state {
 namespace {
 
 // 2: journeys; 3: journey rounds; 4: personas; 5: intent evidence; 6: model scores and text
 // sentiment; 7: order days and the first order day's revenue (after the last order time; older
-// profiles read as one day per order, each worth the mean). Versions from kOldestVersion on are
-// read.
+// profiles read as one day per order, each worth the mean); 8: the list of order days after the
+// first day's revenue (a count, then the first day zigzag-encoded and each next one as its gap
+// from the one before; older profiles read with the days their first and last orders tell,
+// when those are all of them). Versions from kOldestVersion on are read.
 //
 // Format 6 ends with the model scores (two doubles, three signed varints) and then the text
 // sentiment (TextSentiment): a varint count of texts scored, and only when it is not 0: the mean
@@ -20,7 +23,7 @@ namespace {
 // property (string), time (signed) and messageId (string), then the intent label (string, ""
 // for none), its probability (double) and time (signed). A profile without texts spends one
 // byte on it.
-constexpr uint8_t kVersion = 7;
+constexpr uint8_t kVersion = 8;
 constexpr uint8_t kOldestVersion = 3;
 
 // Writes into the string's own buffer, growing it ahead of need and cutting it to what was
@@ -188,6 +191,17 @@ void EncodeProfile(const Profile& p, std::string* out) {
   w.Signed(p.last_order_ms);
   w.Varint(p.order_days);
   w.Double(p.first_day_revenue);
+  w.Varint(p.order_day_list.size());
+  int64_t previous_day = 0;
+  for (size_t i = 0; i < p.order_day_list.size(); ++i) {
+    const int64_t day = p.order_day_list[i];
+    if (i == 0) {
+      w.Signed(day);
+    } else {
+      w.Varint(static_cast<uint64_t>(day - previous_day));  // sorted: the gap is positive
+    }
+    previous_day = day;
+  }
   const Sessions& s = p.sessions;
   w.Varint(s.count);
   w.Signed(s.total_ms);
@@ -328,6 +342,31 @@ absl::StatusOr<Profile> DecodeProfile(std::string_view bytes) {
   } else if (p.orders > 0) {  // older profiles did not count days: every order was one
     p.order_days = p.orders;
     p.first_day_revenue = p.revenue / static_cast<double>(p.orders);
+  }
+  if (version >= 8) {
+    int64_t day = 0;
+    for (size_t n = r.Count(), i = 0; i < n && r.ok(); ++i) {
+      if (i == 0) {
+        day = r.Signed();
+      } else {
+        const uint64_t gap = r.Varint();
+        day = gap > uint64_t{UINT32_MAX} ? int64_t{INT64_MAX} : day + static_cast<int64_t>(gap);
+      }
+      if (day < INT32_MIN || day > INT32_MAX) {
+        return MakeError(absl::StatusCode::kDataLoss, "corrupt_profile",
+                         "stored profile has an order day out of range");
+      }
+      p.order_day_list.push_back(static_cast<int32_t>(day));
+    }
+  } else if (p.orders > 0 && p.order_days <= 2) {
+    // The days the first and last orders tell, when they are all of them.
+    const int64_t first = learn::DayOfMillis(p.first_order_ms);
+    const int64_t last = learn::DayOfMillis(p.last_order_ms);
+    if (p.order_days == 1 && first == last) {
+      p.order_day_list = {static_cast<int32_t>(first)};
+    } else if (p.order_days == 2 && first < last) {
+      p.order_day_list = {static_cast<int32_t>(first), static_cast<int32_t>(last)};
+    }
   }
   Sessions& s = p.sessions;
   s.count = r.Varint();

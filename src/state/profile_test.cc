@@ -164,6 +164,38 @@ TEST_F(FoldTest, CountsOrderDaysAndTheFirstDaysRevenue) {
   EXPECT_EQ(profile_.last_order_ms, kT0 + 9 * kDay);
 }
 
+TEST_F(FoldTest, OrderDaysAreCountedOnceWhateverTheOrderOfArrivalAndAcrossMerges) {
+  auto order = [&](int64_t day) {
+    Fold("track", kT0 + day * kDay,
+         R"("userId":"u","event":"Order Completed","properties":{"revenue":1})");
+  };
+  order(1);
+  order(9);
+  order(5);
+  order(5);  // late, on a day between the first and the last already counted
+  order(3);
+  EXPECT_EQ(profile_.order_days, 4u);
+  const int32_t d0 = static_cast<int32_t>(kT0 / kDay);
+  EXPECT_EQ(profile_.order_day_list, (std::vector<int32_t>{d0 + 1, d0 + 3, d0 + 5, d0 + 9}));
+  // Merged with a customer who ordered on days 3 (again), 4 and 9 (again): 5 days.
+  Profile other;
+  for (int64_t day : {4, 3, 9}) AddOrder(other, kT0 + day * kDay + 7, 2);
+  ASSERT_EQ(other.order_days, 3u);
+  MergeProfiles(profile_, std::move(other), MergeRecord{});
+  EXPECT_EQ(profile_.order_days, 5u);
+  EXPECT_EQ(profile_.orders, 8u);
+  EXPECT_EQ(profile_.order_day_list.size(), 5u);
+  // Past kMaxOrderDays the days are no longer kept, and counting goes on by first and last.
+  Profile busy;
+  for (size_t day = 0; day <= kMaxOrderDays; ++day) {
+    AddOrder(busy, kT0 + static_cast<int64_t>(day) * kDay, 1);
+  }
+  EXPECT_EQ(busy.order_days, kMaxOrderDays + 1);
+  EXPECT_TRUE(busy.order_day_list.empty());
+  AddOrder(busy, kT0 + 2 * kDay, 1);  // neither the first nor the last: counted again
+  EXPECT_EQ(busy.order_days, kMaxOrderDays + 2);
+}
+
 TEST_F(FoldTest, SessionsSplitOnTheTimeout) {
   options_.session_timeout_ms = 30 * kMinute;
   Fold("page", kT0, R"("anonymousId":"a")");
@@ -436,7 +468,8 @@ TEST(ProfileCodec, RoundTripsEveryField) {
   p.event_counts = {{"page", 2}};
   p.revenue = 12.25;
   p.orders = 1;
-  p.order_days = 1;
+  p.order_days = 3;
+  p.order_day_list = {-3, 19'000, 19'700};  // a day before 1970 too
   p.first_day_revenue = 12.25;
   p.first_order_ms = p.last_order_ms = kT0 + 5;
   p.sessions = {1, 5, 2, kT0, kT0 + 5, 2, 2};
@@ -495,6 +528,7 @@ TEST(ProfileCodec, RoundTripsEveryField) {
   WriteProfile(*back, kT0 + 86'400'000, w2);
   EXPECT_EQ(json, json_back);
   EXPECT_TRUE(back->devices[0].bot);
+  EXPECT_EQ(back->order_day_list, p.order_day_list);
   EXPECT_EQ(back->journeys.at("shop").entry_persona, "deal_seeker");
   EXPECT_EQ(back->persona.history.at(0).message_id, "m8");
   EXPECT_EQ(back->signals, p.signals);
@@ -527,34 +561,43 @@ TEST(ProfileCodec, RoundTripsEveryField) {
 }
 
 TEST(ProfileCodec, ReadsRowsOfEarlierFormats) {
-  // Format 6 is format 7 without the order days and the first order day's revenue (a varint and
-  // a double right after the last order time). For a profile in no journey with no persona, no
-  // intent evidence, no scores and no texts, format 5 is format 6 without the scores and text
-  // sentiment blocks at the end (two doubles and three zero varints: 19 bytes; the zero count of
-  // texts: 1 byte), format 4 is format 5 without the intent block (the kind count, 12 pairs of
-  // zeros and the previous session's end: 26 bytes), and format 3 is format 4 without the persona
-  // block (11 bytes).
+  // Format 7 is format 8 without the list of order days (its count, right after the first order
+  // day's revenue, and the days). Format 6 is format 7 without the order days and the first
+  // order day's revenue (a varint and a double right after the last order time). For a profile in
+  // no journey with no persona, no intent evidence, no scores and no texts, format 5 is format 6
+  // without the scores and text sentiment blocks at the end (two doubles and three zero varints: 19
+  // bytes; the zero count of texts: 1 byte), format 4 is format 5 without the intent block (the
+  // kind count, 12 pairs of zeros and the previous session's end: 26 bytes), and format 3 is format
+  // 4 without the persona block (11 bytes).
   Profile p;
   p.id = 7;
   p.seen = {kT0, kT0, 1};
   p.last_sequence = 3;
-  auto format6 = [](Profile q) {
-    // Marks the two fields to find and cut them.
-    q.order_days = 0x55;
+  // `q` in format 7 or 6, with `order_days` (0x55 or below: one byte) and no list of days.
+  auto earlier = [](Profile q, int format, uint64_t order_days = 0x55) {
+    // Marks the fields to find and cut them.
+    q.order_days = order_days;
     q.first_day_revenue = 1234.5;
-    std::string v7;
-    EncodeProfile(q, &v7);
-    EXPECT_EQ(v7[0], 7);
-    std::string marker(1, '\x55');
+    q.order_day_list = {};
+    std::string row;
+    EncodeProfile(q, &row);
+    EXPECT_EQ(row[0], 8);
+    std::string marker(1, static_cast<char>(order_days));
     double d = 1234.5;
     marker.append(reinterpret_cast<const char*>(&d), sizeof d);
-    const size_t at = v7.find(marker);
+    marker.push_back('\0');  // no days listed
+    const size_t at = row.find(marker);
     EXPECT_NE(at, std::string::npos);
-    EXPECT_EQ(v7.find(marker, at + 1), std::string::npos);
-    std::string v6 = v7.erase(at, marker.size());
-    v6[0] = 6;
-    return v6;
+    EXPECT_EQ(row.find(marker, at + 1), std::string::npos);
+    if (format == 7) {
+      row.erase(at + marker.size() - 1, 1);
+    } else {
+      row.erase(at, marker.size());
+    }
+    row[0] = static_cast<char>(format);
+    return row;
   };
+  auto format6 = [&](const Profile& q) { return earlier(q, 6); };
   std::string v6 = format6(p);
   std::string v5 = v6.substr(0, v6.size() - 20);
   v5[0] = 5;
@@ -584,6 +627,19 @@ TEST(ProfileCodec, ReadsRowsOfEarlierFormats) {
   EXPECT_EQ(old_orders->first_day_revenue, 12.5);
   EXPECT_EQ(old_orders->last_order_ms, kT0 + 5);
   EXPECT_EQ(old_orders->seen.events, 1u);
+  EXPECT_TRUE(old_orders->order_day_list.empty());  // 4 days: which ones is not known
+  // A format 7 profile's days are listed when its first and last orders tell them all.
+  ordered.first_order_ms = kT0;
+  ordered.last_order_ms = kT0 + 5 * kDay;
+  for (const auto& [days, listed] : std::vector<std::pair<uint64_t, std::vector<int32_t>>>{
+           {2, {static_cast<int32_t>(kT0 / kDay), static_cast<int32_t>(kT0 / kDay + 5)}},
+           {3, {}}}) {
+    absl::StatusOr<Profile> v7 = DecodeProfile(earlier(ordered, 7, days));
+    ASSERT_TRUE(v7.ok()) << v7.status();
+    EXPECT_EQ(v7->order_days, days);
+    EXPECT_EQ(v7->first_day_revenue, 1234.5);
+    EXPECT_EQ(v7->order_day_list, listed);
+  }
   // Scores round-trip.
   p.scores = {0.25, 0.5, kT0, {kT0, kT0 + 1}};
   std::string v7;
