@@ -2471,15 +2471,8 @@ void DecideService::HandleList(net::RequestContext& ctx, net::Responder respond)
     if (stored->has_value()) w.RawValue(**stored);
   }
   w.EndArray();
-  w.Key("nextCursor");
-  if (selected->more && !selected->ids.empty()) {
-    w.String(decide::DecisionIdString(selected->ids.back()));
-  } else {
-    w.Null();
-  }
-  w.Key("hasMore");
-  w.Bool(selected->more);
-  w.EndObject();
+  const bool more = selected->more && !selected->ids.empty();
+  EndPage(w, more ? decide::DecisionIdString(selected->ids.back()) : "", more);
   respond(net::JsonResponse(200, std::move(out)));
 }
 
@@ -2941,15 +2934,7 @@ void DecideService::HandleApprovals(net::RequestContext& ctx, net::Responder res
   w.StartObject();
   w.Key("approvals");
   w.RawValue(items);
-  w.Key("nextCursor");
-  if (more) {
-    w.String(decide::DecisionIdString(last));
-  } else {
-    w.Null();
-  }
-  w.Key("hasMore");
-  w.Bool(more);
-  w.EndObject();
+  EndPage(w, decide::DecisionIdString(last), more);
   respond(net::JsonResponse(200, std::move(out)));
 }
 

@@ -289,15 +289,7 @@ void ExperienceService::HandleListItems(net::RequestContext& ctx, net::Responder
                                           });
   if (!s.ok()) return respond(net::ErrorResponse(s));
   w.EndArray();
-  w.Key("nextCursor");
-  if (more) {
-    w.String(last);
-  } else {
-    w.Null();
-  }
-  w.Key("hasMore");
-  w.Bool(more);
-  w.EndObject();
+  EndPage(w, last, more);
   respond(net::JsonResponse(200, std::move(out)));
 }
 

@@ -42,6 +42,18 @@ net::RouteGuard HeaderKeyGuard(const api::KeyRing* keys,
           std::move(refused)};
 }
 
+void EndPage(JsonWriter& w, std::string_view next, bool more) {
+  w.Key("nextCursor");
+  if (more) {
+    w.String(next);
+  } else {
+    w.Null();
+  }
+  w.Key("hasMore");
+  w.Bool(more);
+  w.EndObject();
+}
+
 absl::Status CheckSegmentObjects(simdjson::dom::element body) {
   for (std::string_view field : {"context", "properties"}) {
     simdjson::dom::element v;

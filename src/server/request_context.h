@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "api/auth.h"
+#include "common/json_writer.h"
 #include "identity/resolver.h"
 #include "net/http_server.h"
 #include "simdjson.h"
@@ -55,6 +56,10 @@ absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
 // `keys` must outlive the router.
 net::RouteGuard HeaderKeyGuard(const api::KeyRing* keys,
                                std::function<void(const absl::Status&)> refused = nullptr);
+
+// The end of a page of a cursor-paginated list: "nextCursor" (`next`, or null on the last page,
+// when `more` is false) and "hasMore", then the object's close.
+void EndPage(JsonWriter& w, std::string_view next, bool more);
 
 // Segment's `context` and `properties` of the body, when given and not null, are objects: else
 // 400 wrong_type naming the field (as collection answers).
