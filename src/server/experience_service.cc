@@ -28,14 +28,27 @@ std::string CatalogKey(uint32_t workspace_id, std::string_view item) {
   return key;
 }
 
-absl::StatusOr<std::string> ItemIdParam(const net::RequestContext& ctx) {
-  std::string_view id = net::PathParam(ctx);
-  absl::StatusOr<std::string> decoded = api::PercentDecode(id, "id");
-  if (!decoded.ok()) return decoded.status();
-  if (decoded->empty() || decoded->size() > kMaxItemIdBytes) {
+// The catalog item the path names, for an admin key: its id and its key in the store.
+struct ItemRef {
+  std::string id;
+  std::string key;
+};
+absl::StatusOr<ItemRef> AdminItem(const api::KeyRing& keys, const net::RequestContext& ctx) {
+  absl::StatusOr<api::Principal> principal =
+      api::AuthenticateAdmin(keys, net::Header(ctx.request, net::http::field::authorization));
+  if (!principal.ok()) return principal.status();
+  absl::StatusOr<std::string> id = api::PercentDecode(net::PathParam(ctx), "id");
+  if (!id.ok()) return id.status();
+  if (id->empty() || id->size() > kMaxItemIdBytes) {
     return InvalidInput("invalid_value", "an item id is 1 to 256 bytes", "id");
   }
-  return decoded;
+  std::string key = CatalogKey(principal->workspace_id, *id);
+  return ItemRef{*std::move(id), std::move(key)};
+}
+
+absl::Status ItemNotFound(std::string_view id) {
+  return MakeError(absl::StatusCode::kNotFound, "item_not_found", StrCat("no catalog item ", id),
+                   "id");
 }
 
 // A stored catalog item, as PUT stored it.
@@ -124,11 +137,9 @@ void ExperienceService::Forget(uint32_t workspace_id, const std::vector<uint64_t
 }
 
 void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<std::string> id = ItemIdParam(ctx);
-  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
+  absl::StatusOr<ItemRef> item = AdminItem(*keys_, ctx);
+  if (!item.ok()) return respond(net::ErrorResponse(item.status()));
+  const std::string* id = &item->id;
   simdjson::dom::parser parser;
   absl::StatusOr<simdjson::dom::element> body = api::JsonObjectBody(ctx.request.body(), parser);
   if (!body.ok()) return respond(net::ErrorResponse(body.status()));
@@ -203,51 +214,36 @@ void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder r
   w.String(FormatIso8601(clock_->NowMillis()));
   w.EndObject();
   rocksdb::WriteBatch batch;
-  rocksdb::Status put =
-      batch.Put(store_->catalog(), CatalogKey(principal->workspace_id, *id), json);
+  rocksdb::Status put = batch.Put(store_->catalog(), item->key, json);
   absl::Status s = put.ok() ? store_->Write(&batch) : absl::InternalError(put.ToString());
   if (!s.ok()) return respond(net::ErrorResponse(s));
   respond(net::JsonResponse(200, std::move(json)));
 }
 
 void ExperienceService::HandleGetItem(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<std::string> id = ItemIdParam(ctx);
-  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
-  absl::StatusOr<std::optional<std::string>> stored =
-      store_->Get(store_->catalog(), CatalogKey(principal->workspace_id, *id));
+  absl::StatusOr<ItemRef> item = AdminItem(*keys_, ctx);
+  if (!item.ok()) return respond(net::ErrorResponse(item.status()));
+  absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->catalog(), item->key);
   if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-  if (!stored->has_value()) {
-    return respond(net::ErrorResponse(MakeError(absl::StatusCode::kNotFound, "item_not_found",
-                                                StrCat("no catalog item ", *id), "id")));
-  }
+  if (!stored->has_value()) return respond(net::ErrorResponse(ItemNotFound(item->id)));
   respond(net::JsonResponse(200, **std::move(stored)));
 }
 
 void ExperienceService::HandleDeleteItem(net::RequestContext& ctx, net::Responder respond) {
-  absl::StatusOr<api::Principal> principal =
-      api::AuthenticateAdmin(*keys_, net::Header(ctx.request, http::field::authorization));
-  if (!principal.ok()) return respond(net::ErrorResponse(principal.status()));
-  absl::StatusOr<std::string> id = ItemIdParam(ctx);
-  if (!id.ok()) return respond(net::ErrorResponse(id.status()));
-  const std::string key = CatalogKey(principal->workspace_id, *id);
-  absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->catalog(), key);
+  absl::StatusOr<ItemRef> item = AdminItem(*keys_, ctx);
+  if (!item.ok()) return respond(net::ErrorResponse(item.status()));
+  absl::StatusOr<std::optional<std::string>> stored = store_->Get(store_->catalog(), item->key);
   if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
-  if (!stored->has_value()) {
-    return respond(net::ErrorResponse(MakeError(absl::StatusCode::kNotFound, "item_not_found",
-                                                StrCat("no catalog item ", *id), "id")));
-  }
+  if (!stored->has_value()) return respond(net::ErrorResponse(ItemNotFound(item->id)));
   rocksdb::WriteBatch batch;
-  rocksdb::Status del = batch.Delete(store_->catalog(), key);
+  rocksdb::Status del = batch.Delete(store_->catalog(), item->key);
   absl::Status s = del.ok() ? store_->Write(&batch) : absl::InternalError(del.ToString());
   if (!s.ok()) return respond(net::ErrorResponse(s));
   std::string out;
   JsonWriter w(&out);
   w.StartObject();
   w.Key("deleted");
-  w.String(*id);
+  w.String(item->id);
   w.EndObject();
   respond(net::JsonResponse(200, std::move(out)));
 }
