@@ -1552,7 +1552,9 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
 
   simdjson::dom::element v;
   std::string_view raw_id;
-  if (body["decisionId"].get(v) != simdjson::SUCCESS) {
+  // null is absent, and an empty id names no decision, as decide's identifiers.
+  if (body["decisionId"].get(v) != simdjson::SUCCESS || v.is_null() ||
+      (v.get(raw_id) == simdjson::SUCCESS && raw_id.empty())) {
     return respond(
         net::ErrorResponse(InvalidInput("missing_field", "decisionId is required", "decisionId")));
   }

@@ -204,8 +204,8 @@ void ExperienceService::HandlePutItem(net::RequestContext& ctx, net::Responder r
     } else {
       return respond(net::ErrorResponse(
           InvalidInput("invalid_value",
-                       StrCat("unknown field ", key,
-                              "; expected stock, offerEndsAt, price, name (and id, updatedAt as "
+                       StrCat("unknown field '", key,
+                              "'; expected stock, offerEndsAt, price, name (and id, updatedAt as "
                               "read)"),
                        std::string(key))));
     }

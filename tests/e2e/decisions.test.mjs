@@ -239,6 +239,9 @@ test('rewards: idempotent, named outcomes, and clear errors', async () => {
 
   for (const [body, status, code, field] of [
     [{ slot: 1, value: 1 }, 400, 'missing_field', 'decisionId'],
+    [{ decisionId: null, value: 1 }, 400, 'missing_field', 'decisionId'],
+    [{ decisionId: '', value: 1 }, 400, 'missing_field', 'decisionId'],
+    [{ decisionId: 7, value: 1 }, 400, 'wrong_type', 'decisionId'],
     [{ decisionId: 'dec_nope', value: 1 }, 404, 'decision_not_found', 'decisionId'],
     [{ decisionId: 'dec_0000000000000001', value: 1 }, 404, 'decision_not_found', 'decisionId'],
     [{ decisionId: d.decisionId, slot: 3, value: 1 }, 400, 'invalid_value', 'slot'],
