@@ -215,6 +215,15 @@ TEST(SegmentParserTest, SingleEventSizeLimit) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(ErrorCodeOf(r.status()), "event_too_large");
   EXPECT_NE(r.status().message().find("100"), std::string_view::npos);
+  // Measured without blanks, as in a batch: a pretty-printed body within the limit once
+  // compact is an event within it.
+  SegmentParser roomy(Limits{.max_event_bytes = 60});
+  const std::string compact = R"({"userId":"u","event":"e","properties":{"a":1}})";
+  ASSERT_LE(compact.size(), 60u);
+  const std::string pretty =
+      "{\n  \"userId\": \"u\",\n  \"event\": \"e\",\n  \"properties\": {\n    \"a\": 1\n  }\n}\n";
+  ASSERT_GT(pretty.size(), 60u);
+  EXPECT_TRUE(roomy.ParseSingle(EventType::kTrack, pretty, Info()).ok());
 }
 
 // The limit is on the event as sent: the fields the server adds (receivedAt, timestamp, a
