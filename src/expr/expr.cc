@@ -342,7 +342,10 @@ class Parser {
       return absl::OkStatus();
     }
     if (c == '=') return Error(tok_.column, "use `==` to compare");
-    return Error(tok_.column, StrCat("unexpected `", std::string_view(&src_[pos_], 1), "`"));
+    // The whole character: a UTF-8 lead byte and the continuation bytes after it.
+    size_t end = pos_ + 1;
+    while (end < src_.size() && (static_cast<unsigned char>(src_[end]) & 0xC0) == 0x80) ++end;
+    return Error(tok_.column, StrCat("unexpected `", src_.substr(pos_, end - pos_), "`"));
   }
 
   absl::Status LexNumber() {

@@ -142,6 +142,8 @@ TEST_F(ExprTest, TypeAndSyntaxErrorsNameTheColumn) {
            {"event..name == 'x'", "is not a path"},
            {"", "expected a number, string, true or false, got the end"},
            {"and", "expected a value, got `and`"},
+           {"é == 1", "column 1: unexpected `é`"},  // the whole character, not its first byte
+           {"event.name == 'x' → true", "column 19: unexpected `→`"},
        }) {
     EXPECT_NE(CompileError(c.source).find(c.error), std::string::npos)
         << c.source << " -> " << CompileError(c.source);
