@@ -1497,13 +1497,20 @@ absl::Status Validate(const Config& c) {
                              Keys{"admin_keys", &ws.admin_keys, &ws.admin_keys_variable}}) {
       for (size_t k = 0; k < keys.list->size(); ++k) {
         const std::string& key = (*keys.list)[k];
-        const std::string field = keys.variable->empty()
-                                      ? StrCat("workspaces[", i, "].", keys.kind, "[", k, "]")
-                                      : *keys.variable;
-        if (!ValidKey(key)) return error(field, kBadKey);
+        // Named where it was set: the file's line (Config::origin), or the variable, as the
+        // environment's other errors name it.
+        auto fail = [&](std::string_view reason) {
+          if (keys.variable->empty()) {
+            return error(StrCat("workspaces[", i, "].", keys.kind, "[", k, "]"), reason);
+          }
+          return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                           StrCat("environment variable ", *keys.variable, ": ", reason),
+                           *keys.variable);
+        };
+        if (!ValidKey(key)) return fail(kBadKey);
         if (auto [it, added] = owner.emplace(key, ws.name); !added) {
-          return error(field, StrCat("is already a key of workspace '", it->second,
-                                     "': a key belongs to one workspace, once"));
+          return fail(StrCat("is already a key of workspace '", it->second,
+                             "': a key belongs to one workspace, once"));
         }
       }
     }

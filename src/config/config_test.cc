@@ -497,6 +497,15 @@ TEST(ConfigTest, ValidateErrorsNameWhereTheValueWasSet) {
           .rfind("environment variable WHISPERER_HOST: server.host: 'localhost' is not an IP", 0),
       0u)
       << Validate(e);
+  // A key from the environment: the variable, as the environment's other errors.
+  env = {{"WHISPERER_WRITE_KEY", "wk env"}};
+  Config k;
+  ASSERT_TRUE(ApplyEnvironment(getenv, &k).ok());
+  absl::Status bad_key = Validate(k);
+  EXPECT_EQ(bad_key.message(),
+            "environment variable WHISPERER_WRITE_KEY: a key may not contain ':', spaces or "
+            "control characters");
+  EXPECT_EQ(ErrorFieldOf(bad_key), "WHISPERER_WRITE_KEY");
   // A default has no origin.
   Config d;
   d.server.read_timeout_ms = 0;
