@@ -24,6 +24,7 @@ class ProgressBar {
  public:
   ProgressBar(const ImportOptions& options, uint64_t total_bytes)
       : out_(options.progress),
+        label_(options.scratch ? "replay: " : "import: "),
         terminal_(options.progress_is_terminal),
         total_(total_bytes),
         start_(std::chrono::steady_clock::now()),
@@ -44,7 +45,7 @@ class ProgressBar {
       int filled = static_cast<int>(fraction * 30);
       bar = StrCat("\r[", std::string(filled, '#'), std::string(30 - filled, '.'), "] ");
     } else {
-      bar = "import: ";
+      bar = label_;
     }
     *out_ << bar << Format(fraction * 100, events, rate, static_cast<int>(eta))
           << (terminal_ && !final ? "" : "\n") << std::flush;
@@ -52,6 +53,7 @@ class ProgressBar {
 
  private:
   std::ostream* out_;
+  const char* label_;  // the command's name, before each line when not on a terminal
   bool terminal_;
   uint64_t total_;
   std::chrono::steady_clock::time_point start_, last_;

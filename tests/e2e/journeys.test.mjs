@@ -298,6 +298,7 @@ test('whisperer replay runs a file of history through the journeys, timeouts in 
   const run = await runCli(['replay', file, '--config', configFile]);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /imported 8 events from 8 lines/);
+  assert.match(run.stderr, /^replay: 100\.0%/m, 'progress lines name the command');
   const result = JSON.parse(run.stdout);
   assert.equal(result.workspace, 'default');
   assert.equal(result.lateEvents, 0);
