@@ -345,10 +345,12 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
   const state::DeviceFacts* device =
       state::DetectDevice(detector_, facts.user_agent, &device_scratch);
   // A customer who denied personalization gets the page adapted to the request's context alone
-  // (device, campaign, page): the rules see an empty profile.
+  // (device, campaign, page): the rules see an empty profile, and the answer describes none (no
+  // persona, intent or journeys for the page to personalize with).
   static const state::Profile kNobody;
   const bool personalize = !profile.Denied("personalization");
-  state::EventBindings bindings(facts, body, personalize ? profile : kNobody, device, now);
+  const state::Profile& described = personalize ? profile : kNobody;
+  state::EventBindings bindings(facts, body, described, device, now);
   std::vector<state::HintChoice> hints;
   if (ws->adaptations != nullptr) hints = state::Adapt(*ws->adaptations, bindings);
 
@@ -362,21 +364,21 @@ void ExperienceService::HandleExperience(net::RequestContext& ctx, net::Responde
     w.Null();
   }
   w.Key("persona");
-  if (profile.persona.id.empty()) {
+  if (described.persona.id.empty()) {
     w.Null();
   } else {
     w.StartObject();
     w.Key("id");
-    w.String(profile.persona.id);
+    w.String(described.persona.id);
     w.Key("confidence");
-    w.Double(profile.persona.confidence);
+    w.Double(described.persona.confidence);
     w.EndObject();
   }
   w.Key("intent");
-  state::WriteIntent(profile, now, w);
+  state::WriteIntent(described, now, w);
   w.Key("journeys");
   w.StartObject();
-  for (const auto& [id, j] : profile.journeys) {
+  for (const auto& [id, j] : described.journeys) {
     w.Key(id);
     w.StartObject();
     w.Key("stage");

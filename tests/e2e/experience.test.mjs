@@ -215,7 +215,12 @@ test('intent and persona steer the hints: a deal seeker ready to buy', async () 
   });
   assert.equal(denied.status, 200, denied.text);
   const plain = (await experience({ userId: user, context: { userAgent: MAC_UA } })).json;
-  assert.equal(plain.persona.id, 'deal_seeker', 'the profile is still described');
+  // Nor does the answer describe the profile for the page to personalize with.
+  assert.equal(plain.persona, null);
+  assert.deepEqual(plain.journeys, {});
+  assert.equal(plain.intent.profile.purchaseIntent.score, 0, JSON.stringify(plain.intent));
+  assert.equal(plain.intent.session.purchaseIntent.score, 0);
+  assert.equal(plain.profileId, profileId);
   const rules = plain.explanations.map((x) => x.rule);
   assert.ok(!rules.includes('ready_to_buy') && !rules.includes('deal_seeker_offers'), JSON.stringify(rules));
   assert.ok(rules.includes('desktop_layout'), 'the device still counts');
