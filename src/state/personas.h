@@ -1,8 +1,8 @@
 // Personas: what kind of customer this is, from weighted rules over the profile.
 //
 // A persona is a list of rules, each a condition (expr/expr.h over the names of
-// state/conditions.h) with a weight. After every event is folded into the profile, each
-// persona's score is the weight of its rules that hold divided by the weight of all its rules,
+// state/conditions.h) with a weight. After every event (not a bot's) is folded into the profile,
+// each persona's score is the weight of its rules that hold divided by the weight of all its rules,
 // so 0..1. The customer's persona is the one with the highest score among those at or above
 // their `min_confidence`; a tie goes to the persona declared first; when none qualifies the
 // customer has no persona. The score is the persona's confidence. Each change of persona is

@@ -28,7 +28,8 @@
 //     counts, and the latest predicted intent of such a text when the workspace has an intent
 //     model. Texts themselves are not kept.
 // Events whose user agent is a bot are counted in `botEvents` and kept out of every other
-// statistic. A user agent of unknown device type (HTTP libraries, TVs) records no device.
+// statistic (and, by the profile engine, out of journeys, personas and models). A user agent of
+// unknown device type (HTTP libraries, TVs) records no device.
 //
 // Lists that grow with the data (event names, devices, sources, referrers, platforms,
 // channels, traits) are capped (kMaxListEntries, kMaxTraits); beyond a cap new entries are

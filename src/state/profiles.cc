@@ -369,18 +369,18 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
   }
   DeviceFacts device;
   const DeviceFacts* device_ptr = Device(facts->user_agent, &device);
-  // Bots' texts are not scored: FoldEvent keeps bots out of the profile's figures.
-  if (device_ptr == nullptr || !device_ptr->bot) {
-    ScoreEventTexts(workspace_id, settings, doc, &*facts);
-  }
+  // Bots' events are kept out of every statistic (FoldEvent keeps them out of the profile's
+  // figures): their texts are not scored, and they move no persona, model, goal or journey
+  // (whose funnels are the workspace's statistics too).
+  const bool bot = device_ptr != nullptr && device_ptr->bot;
+  if (!bot) ScoreEventTexts(workspace_id, settings, doc, &*facts);
   FoldEvent(*target, *facts, device_ptr, sequence, settings.fold);
-  if (settings.personas != nullptr) {
+  if (settings.personas != nullptr && !bot) {
     EventBindings bindings(*facts, doc, *target, device_ptr, facts->timestamp_ms);
     UpdatePersona(*settings.personas, bindings, *target, facts->timestamp_ms, sequence,
                   facts->message_id);
   }
-  // Bots' events are kept out of every statistic, the models' examples included.
-  if (device_ptr == nullptr || !device_ptr->bot) {
+  if (!bot) {
     models_.OnEvent(workspace_id, *target, *facts);
     if (event_sink_) event_sink_(workspace_id, target->id, sequence, *facts, batch);
   }
@@ -389,7 +389,9 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     // A merge may have brought in a journey stage with a running timeout.
     RunningDeadlines(*target, &effects.deadlines);
   }
-  AdvanceJourneys(settings.journeys, *target, *facts, doc, device_ptr, sequence, &effects);
+  if (!bot) {
+    AdvanceJourneys(settings.journeys, *target, *facts, doc, device_ptr, sequence, &effects);
+  }
   if (effects.late) late_journey_events_->Inc();
   Schedule(workspace_id, target->id, effects.deadlines);
   if (absl::Status s = CountSteps(workspace_id, effects.steps); !s.ok()) return s;
@@ -904,13 +906,12 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
       }
       DeviceFacts device;
       const DeviceFacts* device_ptr = Device(facts->user_agent, &device);
-      if (device_ptr == nullptr || !device_ptr->bot) {
-        ScoreEventTexts(workspace_id, settings, doc, &*facts);
-      }
+      const bool bot = device_ptr != nullptr && device_ptr->bot;
+      if (!bot) ScoreEventTexts(workspace_id, settings, doc, &*facts);
       Profile& side = carried ? split_profile : kept_profile;
       FoldEvent(side, *facts, device_ptr, seq, settings.fold);
       // Each side's persona as its own events make it, as when they arrived.
-      if (settings.personas != nullptr) {
+      if (settings.personas != nullptr && !bot) {
         EventBindings bindings(*facts, doc, side, device_ptr, facts->timestamp_ms);
         UpdatePersona(*settings.personas, bindings, side, facts->timestamp_ms, seq,
                       facts->message_id);

@@ -290,6 +290,39 @@ TEST_F(ProfileEngineTest, RestartContinuesWhereItStopped) {
   EXPECT_EQ(Read(first).seen.events, 2u);
 }
 
+TEST_F(ProfileEngineTest, BotsMoveNoJourneyAndNoPersona) {
+  absl::StatusOr<std::unique_ptr<DeviceDetector>> detector = DeviceDetector::Create();
+  ASSERT_TRUE(detector.ok()) << detector.status();
+  engine_->SetDeviceDetector(*std::move(detector));
+  JourneySpec spec;
+  spec.id = "visit";
+  spec.stages = {{"landed", "event.type == 'page'", "landed.entry", 0, ""}};
+  spec.goal = "event.name == 'Order Completed'";
+  spec.goal_where = "goal";
+  absl::StatusOr<std::shared_ptr<const Journey>> journey = CompileJourney(spec);
+  ASSERT_TRUE(journey.ok()) << journey.status();
+  WorkspaceProfileSettings settings;
+  settings.journeys = {*journey};
+  UsePersona("reader", "event.type == 'page'", settings);
+  auto page = [](std::string_view ua) {
+    return R"("type":"page","anonymousId":"crawled","context":{"userAgent":")" + std::string(ua) +
+           "\"}";
+  };
+  Ingest(page("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"));
+  Profile p = Read(Find("anonymousId", "crawled"));
+  EXPECT_EQ(p.bot_events, 1u);
+  EXPECT_TRUE(p.journeys.empty());
+  EXPECT_EQ(p.persona.id, "");
+  // The same page from a person's browser moves both.
+  Ingest(
+      page("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/120.0.0.0 Safari/537.36"));
+  p = Read(Find("anonymousId", "crawled"));
+  ASSERT_TRUE(p.journeys.contains("visit"));
+  EXPECT_EQ(p.journeys.at("visit").stage, "landed");
+  EXPECT_EQ(p.persona.id, "reader");
+}
+
 TEST_F(ProfileEngineTest, DevicesFromUserAgentsAndBotsKeptOutOfStats) {
   absl::StatusOr<std::unique_ptr<DeviceDetector>> detector = DeviceDetector::Create();
   ASSERT_TRUE(detector.ok()) << detector.status();
