@@ -370,15 +370,15 @@ struct FoldOptions {
 void FoldEvent(Profile& profile, const EventFacts& facts, const DeviceFacts* device,
                uint64_t sequence, const FoldOptions& options);
 
+// One order (an `Order Completed` of `revenue` at `ts_ms`): revenue, order count, first and last
+// order, and the days with an order (Profile::order_days).
+void AddOrder(Profile& p, int64_t ts_ms, double revenue);
+
 // Folds `loser` into `survivor`: identifiers and lists united, counts summed, traits and consent
 // by latest time, merge histories concatenated and `record` appended; text sentiment counts
 // summed, means weighted by their counts, the latest text and intent by event time; of each
 // journey both were in, the further progress (the state that lost goes to `dropped_journeys`
 // when given: state/journeys.h MergeJourneys).
-// One order (an `Order Completed` of `revenue` at `ts_ms`): revenue, order count, first and last
-// order, and the days with an order (Profile::order_days).
-void AddOrder(Profile& p, int64_t ts_ms, double revenue);
-
 void MergeProfiles(Profile& survivor, Profile&& loser, MergeRecord record,
                    std::vector<std::pair<std::string, JourneyState>>* dropped_journeys = nullptr);
 

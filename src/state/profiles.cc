@@ -926,13 +926,7 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
   // statement of their events (a denial must not give way to the opt-in it replaced).
   for (Profile* p : {&split_profile, &kept_profile}) {
     for (const auto& [purpose, state] : current->consent) {
-      if (state.source.starts_with("event:")) continue;
-      auto it = p->consent.find(purpose);
-      if (it == p->consent.end()) {
-        p->consent.emplace(purpose, state);
-      } else if (state.at_ms >= it->second.at_ms) {
-        it->second = state;
-      }
+      if (!state.source.starts_with("event:")) state::SetConsent(*p, purpose, state);
     }
   }
   kept_profile.merges = current->merges;
