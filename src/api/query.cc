@@ -48,6 +48,24 @@ std::optional<std::string_view> QueryParam(std::string_view target, std::string_
   return std::nullopt;
 }
 
+std::optional<std::string_view> RepeatedQueryParam(std::string_view target) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::vector<std::string_view> names;
+  std::string_view query = target.substr(q + 1);
+  for (size_t start = 0; start <= query.size();) {
+    const size_t amp = std::min(query.find('&', start), query.size());
+    std::string_view name = query.substr(start, amp - start);
+    name = name.substr(0, name.find('='));
+    if (!name.empty()) names.push_back(name);
+    start = amp + 1;
+  }
+  std::sort(names.begin(), names.end());
+  auto twice = std::adjacent_find(names.begin(), names.end());
+  if (twice == names.end()) return std::nullopt;
+  return *twice;
+}
+
 absl::StatusOr<std::string> PercentDecode(std::string_view value, std::string_view name) {
   std::string out;
   out.reserve(value.size());

@@ -19,6 +19,12 @@ namespace whisperer::api {
 // "?name" or "?name=".
 std::optional<std::string_view> QueryParam(std::string_view target, std::string_view name);
 
+// A parameter name that appears more than once in `target`'s query ("?limit=5&limit=9" ->
+// "limit"), as written (not percent-decoded); nullopt when none does. QueryParam reads the
+// first of them and a client may have meant the last, or both, so the server refuses such a
+// request rather than guess.
+std::optional<std::string_view> RepeatedQueryParam(std::string_view target);
+
 // RFC 3986 percent-decoding ("%40" -> "@"). A '+' stays a '+' (phone numbers); a malformed
 // escape, or a result that is not UTF-8, is an InvalidArgument naming `name`.
 absl::StatusOr<std::string> PercentDecode(std::string_view value, std::string_view name);

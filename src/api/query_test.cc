@@ -17,6 +17,17 @@ TEST(QueryParam, FindsPresentEmptyAndAbsent) {
   EXPECT_FALSE(QueryParam("/v1/x", "limit").has_value());
 }
 
+TEST(RepeatedQueryParam, NamesANameGivenTwiceWithOrWithoutAValue) {
+  EXPECT_EQ(RepeatedQueryParam("/v1/x?limit=5&cursor=a&limit=9"), "limit");
+  EXPECT_EQ(RepeatedQueryParam("/v1/x?flag&b=1&flag="), "flag");
+  EXPECT_EQ(RepeatedQueryParam("/v1/x?a=1&a=1"), "a");  // even with the same value
+  EXPECT_FALSE(RepeatedQueryParam("/v1/x?limit=5&cursor=a&lim=9").has_value());
+  EXPECT_FALSE(RepeatedQueryParam("/v1/x?a=1&&=2&=3&").has_value());  // empty names are none
+  EXPECT_FALSE(RepeatedQueryParam("/v1/x?email=a%26b%3D&emai=1").has_value());
+  EXPECT_FALSE(RepeatedQueryParam("/v1/x").has_value());
+  EXPECT_FALSE(RepeatedQueryParam("/v1/x?").has_value());
+}
+
 TEST(PercentDecode, DecodesAndRejectsMalformedEscapes) {
   EXPECT_EQ(*PercentDecode("a%40b.io", "email"), "a@b.io");
   EXPECT_EQ(*PercentDecode("+1%20555", "phone"), "+1 555");

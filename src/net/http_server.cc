@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "api/http_status.h"
+#include "api/query.h"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/post.hpp"
 #include "boost/beast/core.hpp"
@@ -144,6 +145,14 @@ void Router::AllowBrowsers(const std::string& path) {
 
 void Router::Guard(const std::string& path, RouteGuard guard) {
   if (Entry* e = EntryOf(path)) e->guard = std::move(guard);
+}
+
+void Router::GuardTheRest(const RouteGuard& guard, std::initializer_list<std::string_view> open) {
+  auto set = [&](Entry& e) {
+    if (!e.guard && std::find(open.begin(), open.end(), e.path) == open.end()) e.guard = guard;
+  };
+  for (auto& [path, e] : routes_) set(e);
+  for (Entry& e : patterns_) set(e);
 }
 
 std::optional<std::string> OriginForm(std::string_view target) {
@@ -479,6 +488,15 @@ class Session : public std::enable_shared_from_this<Session> {
       res.set(http::field::allow, match.allow);
       return Send(std::move(res), route);
     }
+    if (std::optional<std::string_view> repeated = api::RepeatedQueryParam(target)) {
+      std::string_view name = repeated->substr(0, 64);
+      return RefuseRequest(
+          match,
+          InvalidInput("invalid_value",
+                       StrCat("query parameter '", name, "' is given more than once; give it once"),
+                       name),
+          route);
+    }
     // Several Content-Encoding lines are one list (RFC 9110 5.3), which is refused below as any
     // list is: only the first line was read once, so a body labelled `identity` then `gzip` was
     // taken as plain.
@@ -490,11 +508,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!encoding.empty() && !EqualsIgnoreCase(encoding, "identity")) {
       // The key in the header speaks first, as for a body over the limit: a bad key is 401,
       // whatever its body's encoding.
-      if (match.guard != nullptr && match.guard->check) {
-        if (absl::Status refusal = match.guard->check(request_); !refusal.ok()) {
-          if (match.guard->refused) match.guard->refused(refusal);
-          return Send(ErrorResponse(refusal), route);
-        }
+      if (absl::Status refusal = GuardVerdict(match); !refusal.ok()) {
+        return RefuseRequest(match, refusal, route);
       }
       // x-gzip is gzip's old name, which recipients are to take as gzip (RFC 9110 8.4.1.3).
       absl::StatusOr<std::string> body =
@@ -503,10 +518,7 @@ class Session : public std::enable_shared_from_this<Session> {
               : InvalidInput("unsupported_encoding",
                              StrCat("Content-Encoding ", encoding.substr(0, 64),
                                     " is not supported; use gzip or none"));
-      if (!body.ok()) {
-        if (match.guard != nullptr && match.guard->refused) match.guard->refused(body.status());
-        return Send(ErrorResponse(body.status()), route);
-      }
+      if (!body.ok()) return RefuseRequest(match, body.status(), route);
       request_.body() = *std::move(body);
       request_.erase(http::field::content_encoding);
     }
@@ -531,6 +543,23 @@ class Session : public std::enable_shared_from_this<Session> {
                        self->Send(std::move(res), *route_ptr);
                      });
     });
+  }
+
+  // The guard of the request's route on its header: OK without a guard.
+  absl::Status GuardVerdict(const Router::Match& match) const {
+    if (match.guard == nullptr || !match.guard->check) return absl::OkStatus();
+    return match.guard->check(request_);
+  }
+
+  // Answers `error` to the request read whole, before its handler sees it, and tells the
+  // route's guard. The key in the header speaks first, as for a body over the limit: a bad key
+  // is 401, whatever else is wrong with the request.
+  void RefuseRequest(const Router::Match& match, const absl::Status& error,
+                     const std::string& route) {
+    absl::Status refusal = GuardVerdict(match);
+    if (refusal.ok()) refusal = error;
+    if (match.guard != nullptr && match.guard->refused) match.guard->refused(refusal);
+    Send(ErrorResponse(refusal), route);
   }
 
   // The answer to a CORS preflight: the path's `methods`, the headers the page asked to send

@@ -39,9 +39,11 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -78,8 +80,8 @@ struct RouteGuard {
   // of 413 when its body is over the limit. Otherwise the handler sees the request as usual.
   std::function<absl::Status(const Request& header)> check;
   // Told of each request to the route that the server answered with an error before the
-  // handler ran (the body over the limit, an unsupported or corrupt Content-Encoding, or
-  // `check`'s refusal), with that error.
+  // handler ran (the body over the limit, an unsupported or corrupt Content-Encoding, a query
+  // parameter given twice, or `check`'s refusal), with that error.
   std::function<void(const absl::Status&)> refused;
 };
 
@@ -136,6 +138,8 @@ class Router {
   void AllowBrowsers(const std::string& path);
   // Sets the guard of `path` (added before), for every method.
   void Guard(const std::string& path, RouteGuard guard);
+  // Sets `guard` on every path added before that has none, except those in `open`.
+  void GuardTheRest(const RouteGuard& guard, std::initializer_list<std::string_view> open);
 
   struct Match {
     const Handler* handler = nullptr;  // null: not found or method not allowed

@@ -332,13 +332,32 @@ TEST_F(HttpServerTest, AGuardRefusesABadKeyBeforeTheBodyAndHearsOfEveryRefusal) 
   res = zipped.Send(http::verb::post, "/guarded", "x",
                     {{"X-Key", "good"}, {"Content-Encoding", "br"}});
   EXPECT_EQ(res.result_int(), 400u);
+  // A query parameter given twice: the key speaks first again.
+  res = zipped.Send(http::verb::post, "/guarded?a=1&a=2", "{}", {{"X-Key", "bad"}});
+  EXPECT_EQ(res.result_int(), 401u);
+  res = zipped.Send(http::verb::post, "/guarded?a=1&a=2", "{}", {{"X-Key", "good"}});
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_NE(res.body().find(R"("field":"a")"), std::string::npos) << res.body();
   // A bad key without Expect and within the limit reaches the handler: the guard is no filter.
   res = zipped.Send(http::verb::post, "/guarded", "{}", {{"X-Key", "bad"}});
   EXPECT_EQ(res.result_int(), 200u);
   std::lock_guard lock(refused_mu_);
-  EXPECT_EQ(refused_,
-            (std::vector<std::string>{"unauthenticated", "unauthenticated", "request_too_large",
-                                      "invalid_gzip", "unsupported_encoding"}));
+  EXPECT_EQ(refused_, (std::vector<std::string>{
+                          "unauthenticated", "unauthenticated", "request_too_large", "invalid_gzip",
+                          "unsupported_encoding", "unauthenticated", "invalid_value"}));
+}
+
+TEST_F(HttpServerTest, AQueryParameterGivenTwiceIsRefusedOnEveryRoute) {
+  StartServer();
+  Client c(server_->port());
+  Response res = c.Send(http::verb::get, "/ip?limit=5&cursor=x&limit=9");
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_NE(res.body().find(R"("code":"invalid_value")"), std::string::npos) << res.body();
+  EXPECT_NE(res.body().find(R"("field":"limit")"), std::string::npos) << res.body();
+  EXPECT_NE(res.body().find("'limit' is given more than once"), std::string::npos) << res.body();
+  EXPECT_TRUE(res.keep_alive());  // the request was read whole
+  res = c.Send(http::verb::get, "/ip?limit=5&cursor=x");
+  EXPECT_EQ(res.result_int(), 200u);
 }
 
 // read_timeout bounds the idle wait for a request and, apart, each request from its first byte.
@@ -587,6 +606,28 @@ TEST(Router, PatternsCaptureSegmentsAndExactPathsWin) {
   EXPECT_FALSE(router.Find(http::verb::get, "/v1/profiles/a/b").path_known);
   EXPECT_FALSE(router.Find(http::verb::get, "/v1/profiles/a/events/x").path_known);
   EXPECT_FALSE(router.Find(http::verb::get, "").path_known);
+}
+
+TEST(Router, GuardTheRestSkipsGuardedAndOpenPaths) {
+  Router router;
+  auto nothing = [](RequestContext&, Responder) {};
+  router.Add(http::verb::get, "/healthz", nothing);
+  router.Add(http::verb::get, "/v1/items/{id}", nothing);
+  router.Add(http::verb::post, "/v1/track", nothing);
+  router.Add(http::verb::get, "/v1/events", nothing);
+  auto refusing = [](std::string_view code) {
+    return RouteGuard{[code](const Request&) { return InvalidInput(code, "no"); }, nullptr};
+  };
+  router.Guard("/v1/track", refusing("write"));
+  router.GuardTheRest(refusing("admin"), {"/healthz"});
+  auto guard_of = [&](http::verb method, std::string_view path) -> std::string {
+    Router::Match m = router.Find(method, path);
+    return m.guard ? ErrorCodeOf(m.guard->check(Request{})) : "none";
+  };
+  EXPECT_EQ(guard_of(http::verb::get, "/healthz"), "none");
+  EXPECT_EQ(guard_of(http::verb::get, "/v1/items/a"), "admin");
+  EXPECT_EQ(guard_of(http::verb::post, "/v1/track"), "write");
+  EXPECT_EQ(guard_of(http::verb::get, "/v1/events"), "admin");
 }
 
 }  // namespace

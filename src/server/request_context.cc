@@ -42,6 +42,15 @@ net::RouteGuard HeaderKeyGuard(const api::KeyRing* keys,
           std::move(refused)};
 }
 
+net::RouteGuard AdminKeyGuard(const api::KeyRing* keys) {
+  return {[keys](const net::Request& header) {
+            return api::AuthenticateAdmin(*keys,
+                                          net::Header(header, net::http::field::authorization))
+                .status();
+          },
+          nullptr};
+}
+
 void EndPage(JsonWriter& w, std::string_view next, bool more) {
   w.Key("nextCursor");
   if (more) {

@@ -57,6 +57,12 @@ absl::StatusOr<CallerRequest> ReadCallerRequest(const api::KeyRing& keys,
 net::RouteGuard HeaderKeyGuard(const api::KeyRing* keys,
                                std::function<void(const absl::Status&)> refused = nullptr);
 
+// The guard of the routes only an admin key may call: it refuses a request whose Authorization
+// header carries no valid admin key (401, or 403 for a write key) from the header alone, as
+// their handlers do, so that such a request learns nothing of what else is wrong with it (a
+// body over the limit, a repeated query parameter). `keys` must outlive the router.
+net::RouteGuard AdminKeyGuard(const api::KeyRing* keys);
+
 // The end of a page of a cursor-paginated list: "nextCursor" (`next`, or null on the last page,
 // when `more` is false) and "hasMore", then the object's close.
 void EndPage(JsonWriter& w, std::string_view next, bool more);

@@ -27,6 +27,7 @@
 #include "server/import_export.h"
 #include "server/models_service.h"
 #include "server/profile_service.h"
+#include "server/request_context.h"
 #include "server/workspaces.h"
 #include "shard/shard_set.h"
 #include "storage/store.h"
@@ -311,6 +312,9 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   router.Add(http::verb::get, "/openapi.json", [](net::RequestContext&, net::Responder respond) {
     respond(net::JsonResponse(200, std::string(kOpenApiDocument)));
   });
+  // Every other route takes an admin key, whose handler checks it; the guard checks it from the
+  // header too, before anything else about the request is refused.
+  router.GuardTheRest(AdminKeyGuard(&*keys), {"/healthz", "/readyz", "/metrics", "/openapi.json"});
 
   net::ServerOptions server_options;
   server_options.host = config.server.host;

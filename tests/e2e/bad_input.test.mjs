@@ -699,3 +699,35 @@ test('a bad key in the header is 401 whatever the body\'s encoding; several Cont
   assert.equal(res.status, 400, res.raw);
   assert.equal(res.json.error.code, 'unsupported_encoding');
 });
+
+test('an admin route refuses a key that is no admin key from the header alone, whatever else is wrong', async () => {
+  // A write key with a body over the limit: 403, not 413; no key at all: 401 instead of 100 Continue.
+  const big = await oversizedRequest('/v1/models/clv/fit', 600 * 1024, auth());
+  assert.equal(big.status, 403, big.text);
+  assert.equal(big.json.error.code, 'forbidden');
+  const none = await expectContinue('/v1/profiles/prf_1/unmerge', Buffer.from('{}'), {});
+  assert.equal(none.status, 401, none.text);
+  assert.equal(none.continued, false);
+  const admin = { Authorization: server.bearer() };
+  const fit = await expectContinue('/v1/models/clv/fit', Buffer.from('{}'), admin);
+  assert.equal(fit.continued, true, fit.text);
+});
+
+test('a query parameter given twice is refused, naming it, after the key', async () => {
+  const admin = { Authorization: server.bearer() };
+  const twice = await server.request('/v1/decisions?limit=1&limit=50', { headers: admin });
+  assert.equal(twice.status, 400, twice.text);
+  assert.equal(twice.json.error.code, 'invalid_value');
+  assert.equal(twice.json.error.field, 'limit');
+  assert.match(twice.json.error.message, /'limit' is given more than once/);
+  assert.equal((await server.request('/v1/decisions?limit=1', { headers: admin })).status, 200);
+  // The key speaks first: a write key on an admin route is 403 whatever its query.
+  const write = await server.request('/v1/decisions?limit=1&limit=2', { headers: auth() });
+  assert.equal(write.status, 403, write.text);
+  // On a collection route too, and nothing of the refused event is stored.
+  const tracked = await post('/v1/track?v=1&v=2', track({ messageId: 'twice-query' }));
+  assert.equal(tracked.status, 400, tracked.text);
+  assert.equal(tracked.json.error.field, 'v');
+  const stored = await exportEvents(server.dataDir);
+  assert.equal(stored.find((e) => e.messageId === 'twice-query'), undefined);
+});
