@@ -1,7 +1,9 @@
 #include "expr/expr.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 
 #include "common/status.h"
 #include "common/strings.h"
@@ -32,28 +34,31 @@ int Schema::AddPrefix(std::string path, Type type, bool one_name) {
   return static_cast<int>(entries_.size()) - 1;
 }
 
-Schema::Resolved Schema::Resolve(std::string_view path) const {
+Schema::Resolved Schema::Resolve(const std::vector<std::string>& names) const {
   Resolved r;
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
+    // How many of `names` the entry's dotted path spells; 0 when it does not.
+    size_t n = 0;
+    for (size_t start = 0;;) {
+      const size_t dot = e.path.find('.', start);
+      if (n == names.size() || names[n] != std::string_view(e.path).substr(start, dot - start)) {
+        n = 0;
+        break;
+      }
+      ++n;
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    if (n == 0) continue;
     if (!e.prefix) {
-      if (e.path == path) return {static_cast<int>(i), e.type, {}};
+      if (n == names.size()) return {static_cast<int>(i), e.type, {}};
       continue;
     }
-    if (path.size() > e.path.size() + 1 && path.substr(0, e.path.size()) == e.path &&
-        path[e.path.size()] == '.') {
-      std::string_view rest = path.substr(e.path.size() + 1);
-      if (e.one_name && rest.find('.') != std::string_view::npos) continue;
-      r.slot = static_cast<int>(i);
-      r.type = e.type;
-      r.rest.clear();
-      for (size_t start = 0;;) {
-        size_t dot = rest.find('.', start);
-        r.rest.emplace_back(rest.substr(start, dot - start));
-        if (dot == std::string_view::npos) break;
-        start = dot + 1;
-      }
-    }
+    if (n == names.size() || (e.one_name && names.size() - n != 1)) continue;
+    r.slot = static_cast<int>(i);
+    r.type = e.type;
+    r.rest.assign(names.begin() + static_cast<std::ptrdiff_t>(n), names.end());
   }
   return r;
 }
@@ -244,7 +249,8 @@ struct Token {
   Kind kind = Kind::kEnd;
   std::string text;  // the name, operator, punctuation, or the decoded string
   double number = 0;
-  size_t column = 1;  // 1-based
+  bool duration = false;  // a number written with a unit (3s)
+  size_t column = 1;      // 1-based
 };
 
 class Parser {
@@ -355,6 +361,15 @@ class Parser {
            (std::isdigit(static_cast<unsigned char>(src_[pos_])) || src_[pos_] == '.')) {
       ++pos_;
     }
+    // An exponent (1e3, 2.5E-2), as JSON writes one.
+    if (pos_ + 1 < src_.size() && (src_[pos_] == 'e' || src_[pos_] == 'E')) {
+      size_t after = pos_ + 1;
+      if (src_[after] == '+' || src_[after] == '-') ++after;
+      if (after < src_.size() && std::isdigit(static_cast<unsigned char>(src_[after]))) {
+        pos_ = after;
+        while (pos_ < src_.size() && std::isdigit(static_cast<unsigned char>(src_[pos_]))) ++pos_;
+      }
+    }
     std::string_view digits = src_.substr(start, pos_ - start);
     double v = 0;
     auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
@@ -376,6 +391,7 @@ class Parser {
         return Error(tok_.column, StrCat("unknown duration unit `", unit, "` (ms, s, m, h, d)"));
       }
       v *= scale;
+      tok_.duration = true;
     }
     tok_.kind = Token::Kind::kNumber;
     tok_.number = v;
@@ -535,13 +551,58 @@ class Parser {
     return out;
   }
 
+  // path := dotted ('[' string-or-index ']' ('.' dotted)?)*, where `dotted` is a name token
+  // (a.b.c). A subscript names what a dotted name cannot: a key with blanks, dots or non-ASCII
+  // letters (`event.properties['Plan Type']`), or an array element (`products[0]`, the same as
+  // `products.0`). Nothing else may follow a path, so a `[` after one is always a subscript.
   absl::StatusOr<std::unique_ptr<Node>> ParsePath() {
     if (tok_.kind != Token::Kind::kName)
       return Error(tok_.column, "expected a path, got " + Describe());
-    Schema::Resolved r = schema_.Resolve(tok_.text);
-    if (r.slot < 0) return Error(tok_.column, StrCat("unknown name `", tok_.text, "`"));
-    references_.push_back({tok_.text, tok_.column, {}});
+    const size_t column = tok_.column;
+    std::vector<std::string> names;
+    std::string shown;  // the path as a dotted name where it can be one (Reference::path)
+    auto add_dotted = [&](std::string_view dotted) {
+      for (size_t start = 0;;) {
+        const size_t dot = dotted.find('.', start);
+        names.emplace_back(dotted.substr(start, dot - start));
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+      }
+      StrAppend(&shown, shown.empty() ? "" : ".", dotted);
+    };
+    add_dotted(tok_.text);
     if (absl::Status s = Next(); !s.ok()) return s;
+    while (IsPunct("[")) {
+      if (absl::Status s = Next(); !s.ok()) return s;
+      if (tok_.kind == Token::Kind::kString && !tok_.text.empty()) {
+        names.push_back(tok_.text);
+        const bool plain = std::all_of(tok_.text.begin(), tok_.text.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+        });
+        StrAppend(&shown, plain ? "." : "['", tok_.text, plain ? "" : "']");
+      } else if (tok_.kind == Token::Kind::kNumber && tok_.number >= 0 && tok_.number < 1e9 &&
+                 tok_.number == std::floor(tok_.number) && !tok_.duration) {
+        names.push_back(std::to_string(static_cast<int64_t>(tok_.number)));
+        StrAppend(&shown, "[", names.back(), "]");
+      } else {
+        return Error(tok_.column,
+                     "a subscript is a non-empty 'name' or an index from 0, got " + Describe());
+      }
+      if (absl::Status s = Next(); !s.ok()) return s;
+      if (!IsPunct("]")) return Error(tok_.column, "expected `]`, got " + Describe());
+      if (pos_ < src_.size() && src_[pos_] == '.') {  // `[0].price`: the path goes on
+        ++pos_;
+        if (absl::Status s = Next(); !s.ok()) return s;
+        if (tok_.kind != Token::Kind::kName) {
+          return Error(tok_.column, "expected a name after `.`, got " + Describe());
+        }
+        add_dotted(tok_.text);
+      }
+      if (absl::Status s = Next(); !s.ok()) return s;
+    }
+    Schema::Resolved r = schema_.Resolve(names);
+    if (r.slot < 0) return Error(column, StrCat("unknown name `", shown, "`"));
+    references_.push_back({std::move(shown), std::move(names), column, {}});
     return std::unique_ptr<Node>(new PathNode(std::move(r), references_.size() - 1));
   }
 

@@ -13,7 +13,12 @@
 //                       | 'contains' operand | 'starts_with' operand ]
 //   operand := literal | path | 'exists' '(' path ')' | '(' expr ')'
 //   literal := number | duration | 'string' | "string" | 'true' | 'false'
-//   path    := name ('.' name)*          names: letters, digits, _ and -, starting with a letter
+//   path    := dotted ('[' (string | index) ']' ['.' dotted])*
+//   dotted  := name ('.' name)*          names: letters, digits, _ and -, the first a letter
+//
+// A subscript names a key a dotted name cannot spell (blanks, dots, non-ASCII letters:
+// event.properties['Plan Type']) or an array element from 0 (event.properties.products[0].sku,
+// which is event.properties.products.0.sku). Numbers may have an exponent (1e3).
 //
 // A duration (500ms, 3s, 30m, 2h, 7d) is a number of milliseconds. Examples:
 //
@@ -82,10 +87,12 @@ class Schema {
   struct Resolved {
     int slot = -1;
     Type type = Type::kAny;
-    std::vector<std::string> rest;  // for a prefix: the path below it, split at dots
+    // For a prefix: the names below it (an array index is its decimal digits, "0").
+    std::vector<std::string> rest;
   };
-  // The field or prefix `path` names; slot -1 when none.
-  Resolved Resolve(std::string_view path) const;
+  // The field or prefix the path `names` ({"event", "properties", "Plan Type"}) names; slot -1
+  // when none.
+  Resolved Resolve(const std::vector<std::string>& names) const;
 
  private:
   struct Entry {
@@ -102,7 +109,8 @@ class Bindings {
  public:
   virtual ~Bindings() = default;
   virtual Value Field(int slot) const = 0;
-  // For a prefix slot: the value at `rest` below it.
+  // For a prefix slot: the value at `rest` below it. A name of digits below an array is the
+  // index of an element.
   virtual Value Below(int slot, const std::vector<std::string>& rest) const = 0;
 };
 
@@ -112,8 +120,11 @@ class Node;
 // (`==`, `!=`, `in`): what a caller checks against names the schema cannot know (a workspace's
 // journeys and their stages, say).
 struct Reference {
+  // Dotted ("profile.journeys.onboarding"), with the subscripts a dotted name cannot spell as
+  // written ("event.properties['Plan Type']", "event.properties.items[0]").
   std::string path;
-  size_t column = 0;  // 1-based
+  std::vector<std::string> names;  // the path's names: {"event", "properties", "Plan Type"}
+  size_t column = 0;               // 1-based
   std::vector<std::string> strings;
 };
 

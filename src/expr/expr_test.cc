@@ -87,6 +87,57 @@ TEST_F(ExprTest, EvaluatesComparisonsLogicAndLists) {
   EXPECT_FALSE(Eval("event.properties.price", m));
 }
 
+TEST_F(ExprTest, SubscriptsNameWhatADottedNameCannotAndArrayElements) {
+  Map m;
+  m.below["Plan Type"] = Value::String("pro");
+  m.below["gr\u00f6\u00dfe"] = Value::Number(42);
+  m.below["products.0.price"] = Value::Number(30);
+  m.below["products.1.sku"] = Value::String("B-2");
+  m.below["utm.source"] = Value::String("mail");  // a key with a dot in it
+  EXPECT_TRUE(Eval("event.properties['Plan Type'] == 'pro'", m));
+  EXPECT_TRUE(Eval("event.properties[\"gr\u00f6\u00dfe\"] > 40", m));
+  EXPECT_TRUE(Eval("event.properties.products[0].price == 30", m));
+  EXPECT_TRUE(Eval("event.properties.products.0.price == 30", m));  // the same path
+  EXPECT_TRUE(Eval("event.properties['products'][1]['sku'] == 'B-2'", m));
+  EXPECT_TRUE(Eval("event.properties ['utm.source'] == 'mail'", m));
+  EXPECT_TRUE(Eval("exists(event.properties.products[1].sku)", m));
+  EXPECT_FALSE(Eval("exists(event.properties.products[2].sku)", m));
+  // A bracketed name that a dotted one could spell is that name.
+  EXPECT_TRUE(Eval("event['name'] == 'x' or event.properties['products'][0]['price'] < 31", m));
+  // Exponents, as JSON writes numbers.
+  EXPECT_TRUE(Eval("event.properties.products[0].price < 1e2 and 3e1 == 30", m));
+  EXPECT_TRUE(Eval("2.5E-1 == 0.25 and 1e+1 == 10", m));
+
+  absl::StatusOr<Expr> e = Expr::Compile(
+      "event.properties['Plan Type'] == 'pro' and event.properties.items[0]['sku'] == 'a' and "
+      "event['name'] == 'b'",
+      schema_);
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_EQ(e->references().size(), 3u);
+  EXPECT_EQ(e->references()[0].path, "event.properties['Plan Type']");
+  EXPECT_EQ(e->references()[0].names,
+            (std::vector<std::string>{"event", "properties", "Plan Type"}));
+  EXPECT_EQ(e->references()[1].path, "event.properties.items[0].sku");
+  EXPECT_EQ(e->references()[2].path, "event.name");
+
+  for (auto [source, error] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"event.properties[''] == 1", "column 18: a subscript is a non-empty 'name'"},
+           {"event.properties[-1] == 1", "an index from 0, got a number"},
+           {"event.properties[1.5] == 1", "an index from 0"},
+           {"event.properties[3s] == 1", "an index from 0"},
+           {"event.properties[a] == 1", "got `a`"},
+           {"event.properties['a' == 1", "column 22: expected `]`"},
+           {"event.properties[0]. == 1", "expected a name after `.`"},
+           {"event['nmae'] == 'x'", "column 1: unknown name `event.nmae`"},
+           {"event['properties'] == 1", "unknown name `event.properties`"},
+           {"profile.returning['x']", "unknown name `profile.returning.x`"},
+           {"1e == 1", "unknown duration unit `e`"},
+       }) {
+    EXPECT_NE(CompileError(source).find(error), std::string::npos)
+        << source << " -> " << CompileError(source);
+  }
+}
+
 TEST_F(ExprTest, MissingValuesMakeConditionsFalse) {
   Map empty;
   EXPECT_FALSE(Eval("event.name == 'a'", empty));

@@ -88,6 +88,19 @@ Value FromElement(simdjson::dom::element e) {
   return Value::Missing();  // null: a null field is an absent one
 }
 
+// Moves `e` to its member `name`, or, when `e` is an array and `name` a whole number (a path's
+// `[2]` or `.2`), to that element; false when there is none.
+bool StepInto(simdjson::dom::element* e, const std::string& name) {
+  if (e->is_object()) return (*e)[name].get(*e) == simdjson::SUCCESS;
+  simdjson::dom::array array;
+  if (e->get(array) != simdjson::SUCCESS || name.empty() || name.size() > 9 ||
+      (name.size() > 1 && name[0] == '0') ||
+      !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  return array.at(std::stoul(name)).get(*e) == simdjson::SUCCESS;
+}
+
 Value NonEmpty(std::string_view s) { return s.empty() ? Value::Missing() : Value::String(s); }
 
 // A trait's stored JSON as a value; strings are unescaped into `scratch`.
@@ -192,11 +205,13 @@ namespace {
 
 // The first name `ref` uses that `names` does not know, as "column N: ..."; "" when none.
 std::string UnknownName(const expr::Reference& ref, const ConditionNames& names) {
-  constexpr std::string_view kJourneys = "profile.journeys.";
-  constexpr std::string_view kConsent = "profile.consent.";
   const std::string at = StrCat("column ", ref.column, ": ");
-  if (ref.path.starts_with(kJourneys)) {
-    const std::string_view id = std::string_view(ref.path).substr(kJourneys.size());
+  // The name below profile.<below> (the schema takes one name below journeys and consent).
+  auto one_below = [&ref](std::string_view below) {
+    return ref.names.size() == 3 && ref.names[0] == "profile" && ref.names[1] == below;
+  };
+  if (one_below("journeys")) {
+    const std::string_view id = ref.names[2];
     auto j = names.journeys.find(id);
     if (j == names.journeys.end()) return StrCat(at, "no journey `", id, "` in this workspace");
     for (const std::string& s : ref.strings) {
@@ -209,12 +224,12 @@ std::string UnknownName(const expr::Reference& ref, const ConditionNames& names)
       return StrCat(at, "journey `", id, "` has no stage `", s, "` (its stages: ", stages,
                     "converted or exited)");
     }
-  } else if (ref.path == "profile.persona") {
+  } else if (ref.names == std::vector<std::string>{"profile", "persona"}) {
     for (const std::string& s : ref.strings) {
       if (!names.personas.contains(s)) return StrCat(at, "no persona `", s, "` in this workspace");
     }
-  } else if (ref.path.starts_with(kConsent) && names.consent) {
-    const std::string_view purpose = std::string_view(ref.path).substr(kConsent.size());
+  } else if (one_below("consent") && names.consent) {
+    const std::string_view purpose = ref.names[2];
     if (!names.consent->Known(purpose)) {
       return StrCat(at, "`", purpose,
                     "` is not a consent purpose of this workspace (standard ones, or add it "
@@ -352,7 +367,7 @@ Value EventBindings::Below(int slot, const std::vector<std::string>& rest) const
       simdjson::dom::element e;
       if (event_["properties"].get(e) != simdjson::SUCCESS) return Value::Missing();
       for (const std::string& part : rest) {
-        if (!e.is_object() || e[part].get(e) != simdjson::SUCCESS) return Value::Missing();
+        if (!StepInto(&e, part)) return Value::Missing();
       }
       return FromElement(e);
     }
@@ -361,14 +376,15 @@ Value EventBindings::Below(int slot, const std::vector<std::string>& rest) const
       if (it == profile_.traits.end()) return Value::Missing();
       const std::string& json = it->second.json;
       if (rest.size() == 1) return FromJsonScalar(json, &scratch_);
-      // Below a trait that is an object (`profile.traits.address.city`), as event properties.
+      // Below a trait that is an object or an array (`profile.traits.address.city`,
+      // `profile.traits.interests[0]`), as event properties.
       simdjson::dom::element e;
-      if (json.empty() || json.front() != '{' ||
+      if (json.empty() || (json.front() != '{' && json.front() != '[') ||
           trait_parser_.parse(json).get(e) != simdjson::SUCCESS) {
         return Value::Missing();
       }
       for (size_t i = 1; i < rest.size(); ++i) {
-        if (!e.is_object() || e[rest[i]].get(e) != simdjson::SUCCESS) return Value::Missing();
+        if (!StepInto(&e, rest[i])) return Value::Missing();
       }
       Value v = FromElement(e);
       // The parser is reused by the next such trait: the string is kept apart.

@@ -61,6 +61,34 @@ TEST_F(ConditionsTest, EventFieldsAndProperties) {
   EXPECT_TRUE(Check("context.referrer.host == 'm.tiktok.com'", kLanding));
 }
 
+TEST_F(ConditionsTest, SubscriptsReachKeysWithBlanksAndArrayElements) {
+  const std::string order =
+      R"({"type":"track","event":"Order Completed","userId":"u","messageId":"o1",)"
+      R"("timestamp":"2023-11-14T22:13:20.000Z","properties":{"Plan Type":"pro",)"
+      R"("größe":"M","utm.source":"mail","products":[{"sku":"A-1","price":30},)"
+      R"({"sku":"B-2","price":12.5}],"1":"one"},)"
+      R"("context":{"traits":{"interests":["golf","tennis"],"Account Tier":"gold"}}})";
+  EXPECT_TRUE(Check("event.properties['Plan Type'] == 'pro'", order));
+  EXPECT_TRUE(Check("event.properties['gr\u00f6\u00dfe'] == 'M'", order));
+  EXPECT_TRUE(Check("event.properties['utm.source'] == 'mail'", order));
+  EXPECT_TRUE(Check("event.properties.products[0].sku == 'A-1' and "
+                    "event.properties.products[1]['price'] < 13 and "
+                    "event.properties.products.1.sku == 'B-2'",
+                    order));
+  EXPECT_FALSE(Check("exists(event.properties.products[2])", order));
+  EXPECT_TRUE(Check("exists(event.properties.products[01])", order));  // the number 1
+  EXPECT_FALSE(Check("exists(event.properties.products.01)", order));  // a name, not 1
+  EXPECT_TRUE(Check("event.properties[1] == 'one'", order));  // a key of digits in an object
+  EXPECT_TRUE(Check("profile.traits.interests[1] == 'tennis' and "
+                    "profile.traits['Account Tier'] == 'gold'",
+                    order));
+  EXPECT_FALSE(Check("exists(profile.traits.interests[2])", order));
+  // Each Check folds the event again: the same count either way it is written.
+  EXPECT_TRUE(Check("profile.counts['Order Completed'] == profile.counts.order_completed and "
+                    "profile.counts.order_completed > 1",
+                    order));
+}
+
 TEST_F(ConditionsTest, ProfileFieldsTraitsAndConsent) {
   EXPECT_TRUE(Check("profile.events == 1 and not profile.returning", kLanding));
   EXPECT_TRUE(Check("profile.traits.plan == 'pro \"x\"' and profile.traits.age >= 41", kLanding));
@@ -220,6 +248,14 @@ TEST(ConditionNames, AWorkspacesJourneysStagesPersonasAndPurposesAreChecked) {
   EXPECT_EQ(error("profile.consent.nopurpose"),
             "w.yaml:3: rules[0].when: column 1: `nopurpose` is not a consent purpose of this "
             "workspace (standard ones, or add it under consent.purposes)");
+  // A name in a subscript is checked as a dotted one.
+  EXPECT_EQ(error("profile.journeys['shop'] == 'cart' and profile.consent['profiling']"),
+            "compiled");
+  EXPECT_EQ(error("profile.journeys['shoe shop'] == 'cart'"),
+            "w.yaml:3: rules[0].when: column 1: no journey `shoe shop` in this workspace");
+  EXPECT_EQ(error("profile.journeys['shop'] == 'checkout'"),
+            "w.yaml:3: rules[0].when: column 1: journey `shop` has no stage `checkout` (its "
+            "stages: browse, cart, converted or exited)");
   // Without names (a condition compiled on its own), only the schema is checked.
   EXPECT_TRUE(CompileCondition("profile.journeys.shoe == 'x'", "where").ok());
 }

@@ -178,6 +178,45 @@ test("decide reads the request's properties as the event's: event.properties.* i
   assert.equal(await server.stop(), 0);
 });
 
+test('conditions reach keys with blanks and array elements: event.properties[\'Plan Type\'], products[0].sku', async (t) => {
+  const server = await startServer({ t, config: CONFIG });
+  const put = await server.request('/v1/actions/upgrade', {
+    method: 'PUT',
+    body: {
+      issue: 'engage', group: 'content',
+      applicability: "event.properties['Plan Type'] == 'free' and event.properties.products[0].sku starts_with 'PRO-'",
+      treatments: [{ id: 'upgrade_web', channel: 'web' }],
+    },
+    headers: { authorization: 'Bearer ak_shop' },
+  });
+  assert.equal(put.status, 201, put.text);
+  assert.equal(put.json.applicability, "event.properties['Plan Type'] == 'free' and event.properties.products[0].sku starts_with 'PRO-'");
+  const decide = (properties) =>
+    server.request('/v1/decide', {
+      body: { userId: 'u1', decisionPoint: 'home', properties },
+      headers: { authorization: `Basic ${Buffer.from('wk_shop:').toString('base64')}` },
+    });
+  const filteredOut = (res) => res.json.filtered.find((f) => f.action === 'upgrade')?.reason;
+  const fits = await decide({ 'Plan Type': 'free', products: [{ sku: 'PRO-1' }, { sku: 'X' }] });
+  assert.equal(fits.status, 200, fits.text);
+  assert.equal(filteredOut(fits), undefined, fits.text);
+  assert.ok(fits.json.slots.some((s) => s.action === 'upgrade'), fits.text);
+  const second = await decide({ 'Plan Type': 'free', products: [{ sku: 'X' }, { sku: 'PRO-1' }] });
+  assert.equal(filteredOut(second), 'not_applicable', second.text);
+  const paid = await decide({ 'Plan Type': 'paid', products: [{ sku: 'PRO-1' }] });
+  assert.equal(filteredOut(paid), 'not_applicable', paid.text);
+  // A subscript that is no name or index is refused, naming the column.
+  const bad = await server.request('/v1/actions/upgrade', {
+    method: 'PUT',
+    body: { issue: 'engage', group: 'content', applicability: 'event.properties[-1] == 1', treatments: [{ id: 'u', channel: 'web' }] },
+    headers: { authorization: 'Bearer ak_shop' },
+  });
+  assert.equal(bad.status, 400, bad.text);
+  assert.equal(bad.json.error.field, 'applicability');
+  assert.match(bad.json.error.message, /column 18: a subscript is a non-empty 'name' or an index from 0/);
+  assert.equal(await server.stop(), 0);
+});
+
 test('an edit that would leave a decision point without candidates is refused like a deletion', async (t) => {
   const server = await startServer({
     t,
