@@ -288,7 +288,11 @@ test('decide: errors name the field', async () => {
     [{ userId: 'a', decisionPoint: 'home', slots: 0 }, 400, 'invalid_value', 'slots'],
     [{ userId: 'a', decisionPoint: 'home', slots: '2' }, 400, 'wrong_type', 'slots'],
     [{ userId: 'a', decisionPoint: 'home', channels: ['fax'] }, 400, 'invalid_value', 'channels'],
+    // Not a list (the server walked an empty stand-in array with no document behind it: a
+    // crash under the sanitizers' build, `scripts/test.sh` runs this file there).
     [{ userId: 'a', decisionPoint: 'home', channels: 'web' }, 400, 'wrong_type', 'channels'],
+    [{ userId: 'a', decisionPoint: 'home', channels: true }, 400, 'wrong_type', 'channels'],
+    [{ userId: 'a', decisionPoint: 'home', channels: {} }, 400, 'wrong_type', 'channels'],
     [{ userId: 'a', decisionPoint: 'home', context: [] }, 400, 'wrong_type', 'context'],
     [{ userId: 'a', decisionPoint: 'home', properties: 'x' }, 400, 'wrong_type', 'properties'],
   ]) {
