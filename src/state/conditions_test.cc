@@ -71,22 +71,25 @@ TEST_F(ConditionsTest, SubscriptsReachKeysWithBlanksAndArrayElements) {
   EXPECT_TRUE(Check("event.properties['Plan Type'] == 'pro'", order));
   EXPECT_TRUE(Check("event.properties['gr\u00f6\u00dfe'] == 'M'", order));
   EXPECT_TRUE(Check("event.properties['utm.source'] == 'mail'", order));
-  EXPECT_TRUE(Check("event.properties.products[0].sku == 'A-1' and "
-                    "event.properties.products[1]['price'] < 13 and "
-                    "event.properties.products.1.sku == 'B-2'",
-                    order));
+  EXPECT_TRUE(
+      Check("event.properties.products[0].sku == 'A-1' and "
+            "event.properties.products[1]['price'] < 13 and "
+            "event.properties.products.1.sku == 'B-2'",
+            order));
   EXPECT_FALSE(Check("exists(event.properties.products[2])", order));
   EXPECT_TRUE(Check("exists(event.properties.products[01])", order));  // the number 1
   EXPECT_FALSE(Check("exists(event.properties.products.01)", order));  // a name, not 1
   EXPECT_TRUE(Check("event.properties[1] == 'one'", order));  // a key of digits in an object
-  EXPECT_TRUE(Check("profile.traits.interests[1] == 'tennis' and "
-                    "profile.traits['Account Tier'] == 'gold'",
-                    order));
+  EXPECT_TRUE(
+      Check("profile.traits.interests[1] == 'tennis' and "
+            "profile.traits['Account Tier'] == 'gold'",
+            order));
   EXPECT_FALSE(Check("exists(profile.traits.interests[2])", order));
   // Each Check folds the event again: the same count either way it is written.
-  EXPECT_TRUE(Check("profile.counts['Order Completed'] == profile.counts.order_completed and "
-                    "profile.counts.order_completed > 1",
-                    order));
+  EXPECT_TRUE(
+      Check("profile.counts['Order Completed'] == profile.counts.order_completed and "
+            "profile.counts.order_completed > 1",
+            order));
 }
 
 TEST_F(ConditionsTest, ProfileFieldsTraitsAndConsent) {
