@@ -924,7 +924,7 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
   if (YAML::Node id = node["identity"]) {
     std::string p = path + ".identity";
     WHISPERER_RETURN_IF_ERROR(
-        r.Map(id, p, {"blocked_values", "limits", "priority", "external_ids"}));
+        r.Map(id, p, {"blocked_values", "limits", "max_identifiers", "priority", "external_ids"}));
     WHISPERER_RETURN_IF_ERROR(
         r.StringList(id["external_ids"], p + ".external_ids", &ws->identity.external_ids));
     static const std::set<std::string, std::less<>> kBuiltIn = {"userId", "anonymousId", "email",
@@ -984,6 +984,11 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
         limits[type] = limit;
       }
       ws->identity.limits = std::move(limits);
+    }
+    if (YAML::Node m = id["max_identifiers"]) {
+      size_t max = 0;
+      WHISPERER_RETURN_IF_ERROR(r.Uint(m, p + ".max_identifiers", &max, 1, 100'000));
+      ws->identity.max_identifiers = max;
     }
   }
   if (YAML::Node s = node["sessions"]) {

@@ -255,6 +255,7 @@ struct WorkspaceConfig {
   struct Identity {
     std::optional<std::vector<std::string>> blocked_values;
     std::optional<std::map<std::string, size_t>> limits;
+    std::optional<size_t> max_identifiers;
     std::optional<std::vector<std::string>> priority;
     std::vector<std::string> external_ids;
   } identity = {};

@@ -88,6 +88,7 @@ workspaces:
     identity:
       blocked_values: [guest]
       limits: {userId: 1, email: 2, crm_id: 1}
+      max_identifiers: 200
       priority: [crm_id, userId, anonymousId]
       external_ids: [crm_id]
     sessions: {timeout: 10m}
@@ -103,6 +104,7 @@ workspaces:
   EXPECT_EQ(*ws.identity.blocked_values, std::vector<std::string>{"guest"});
   EXPECT_EQ(ws.identity.limits->at("email"), 2u);
   EXPECT_EQ(ws.identity.limits->at("crm_id"), 1u);
+  EXPECT_EQ(ws.identity.max_identifiers, 200u);
   EXPECT_EQ(ws.identity.priority->front(), "crm_id");
   EXPECT_EQ(ws.session_timeout_ms, 600'000);
   EXPECT_EQ(ws.consent_purposes, std::vector<std::string>{"profiling"});
@@ -195,6 +197,10 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "workspaces[0].identity.limits.fax"},
            {"workspaces:\n  - name: a\n    identity:\n      limits: {userId: 0}\n",
             "whole number from 1", "workspaces[0].identity.limits.userId"},
+           {"workspaces:\n  - name: a\n    identity:\n      max_identifiers: 100001\n",
+            "x.yaml:4: workspaces[0].identity.max_identifiers: must be a whole number from 1 to "
+            "100000",
+            "workspaces[0].identity.max_identifiers"},
            {"workspaces:\n  - name: a\n    identity:\n      priority: [userId, crm]\n",
             "unknown identifier type", "workspaces[0].identity.priority[1]"},
            {"workspaces:\n  - name: a\n    identity:\n      priority: [email, userId, email]\n",

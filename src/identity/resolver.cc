@@ -22,52 +22,53 @@ bool SeparatedFrom(const ProfileFacts& a, uint64_t b_id, const ProfileFacts& b) 
                      [&](uint64_t s) { return s == b_id || Contains(b.absorbed, s); });
 }
 
-// The identifiers held by the profile being built up, by type, to check limits against. It
-// keeps views: of the event's identifiers and of the profiles' (which outlive Resolve). A
-// profile holds a handful of identifiers, so linear scans over one inline vector do the job
-// without the allocations of maps and sets of strings, which were a tenth of Resolve's cost on
-// every event (bench/profiles_bench, November 2026).
+// How many identifiers, by type, the profile being built up holds, to check limits against.
+// Only counts are needed: an identifier has one owner in the graph, so a profile's identifiers
+// are none of another's nor any of the event's new ones, and the event's are distinct
+// (PrepareIdentifiers). Counting costs one pass over each profile's identifiers, with no
+// allocation for the few types there are: a profile may hold hundreds of anonymousIds (a
+// shared login used on many browsers), where any per-event work above linear stalls its shard.
 class Held {
  public:
-  void Add(const Identifier& id) {
-    if (!Holds(id.type, id.value)) held_.push_back({id.type, id.value});
-  }
+  void Add(const Identifier& id) { ++Count(id.type); }
   void AddAll(const std::vector<Identifier>* ids) {
     if (ids != nullptr) {
       for (const Identifier& id : *ids) Add(id);
     }
   }
-  // Whether holding `extra` too keeps every type of it within its limit: the distinct values
-  // of that type, held or in `extra`, are at most the limit.
+  size_t total() const { return total_; }
+  // Whether holding `extra` too (identifiers none of which is held) keeps every type of it
+  // within its limit.
   bool Fits(std::span<const Identifier> extra, const IdentityRules& rules) const {
-    for (size_t i = 0; i < extra.size(); ++i) {
-      const std::string_view type = extra[i].type;
+    Held added;
+    added.AddAll(extra);
+    for (const auto& [type, n] : added.counts_) {
       auto limit = rules.limits.find(type);
-      if (limit == rules.limits.end()) continue;
-      size_t count = 0;
-      for (const auto& [t, v] : held_) count += t == type;
-      for (size_t j = 0; j < extra.size(); ++j) {
-        if (extra[j].type != type || Holds(type, extra[j].value)) continue;
-        bool earlier = false;  // the same value counted already
-        for (size_t k = 0; k < j && !earlier; ++k) {
-          earlier = extra[k].type == type && extra[k].value == extra[j].value;
-        }
-        count += !earlier;
-      }
-      if (count > limit->second) return false;
+      if (limit != rules.limits.end() && CountOf(type) + n > limit->second) return false;
     }
     return true;
   }
 
  private:
-  bool Holds(std::string_view type, std::string_view value) const {
-    for (const auto& [t, v] : held_) {
-      if (t == type && v == value) return true;
+  void AddAll(std::span<const Identifier> ids) {
+    for (const Identifier& id : ids) Add(id);
+  }
+  size_t& Count(std::string_view type) {
+    ++total_;
+    for (auto& [t, n] : counts_) {
+      if (t == type) return n;
     }
-    return false;
+    return counts_.emplace_back(type, 0).second;
+  }
+  size_t CountOf(std::string_view type) const {
+    for (const auto& [t, n] : counts_) {
+      if (t == type) return n;
+    }
+    return 0;
   }
 
-  absl::InlinedVector<std::pair<std::string_view, std::string_view>, 8> held_;
+  absl::InlinedVector<std::pair<std::string_view, size_t>, 4> counts_;
+  size_t total_ = 0;
 };
 
 }  // namespace
@@ -160,7 +161,8 @@ ResolvePlan Resolve(const std::vector<Identifier>& ids, const std::vector<uint64
     const Identifier& id = ids[i];
     uint64_t owner = owners[i];
     if (owner == 0) {
-      if (held.Fits(std::span<const Identifier>(&id, 1), rules)) {
+      if (held.Fits(std::span<const Identifier>(&id, 1), rules) &&
+          held.total() < rules.max_identifiers) {
         held.Add(id);
         plan.link.push_back(id);
       } else {
@@ -184,12 +186,13 @@ ResolvePlan Resolve(const std::vector<Identifier>& ids, const std::vector<uint64
       continue;
     }
     MergeRefusal refusal = MergeRefusal::kNone;
+    const size_t other_count = other.identifiers == nullptr ? 0 : other.identifiers->size();
     if (SeparatedFrom(target_facts, owner, other) ||
         SeparatedFrom(other, plan.target, target_facts)) {
       refusal = MergeRefusal::kSeparated;
     } else if (target_facts.cross_device_denied || other.cross_device_denied) {
       refusal = MergeRefusal::kConsent;
-    } else if (!fits) {
+    } else if (!fits || held.total() + other_count > rules.max_identifiers) {
       refusal = MergeRefusal::kLimit;
     }
     if (refusal != MergeRefusal::kNone) {
@@ -198,6 +201,16 @@ ResolvePlan Resolve(const std::vector<Identifier>& ids, const std::vector<uint64
     }
     held.AddAll(other.identifiers);
     plan.merge.push_back(owner);
+  }
+  // The event's new identifiers were linked before the profile they join was known: those past
+  // max_identifiers once it is stay unlinked (the event still belongs to it).
+  // They are in priority order: the weakest go.
+  if (held.total() > rules.max_identifiers) {
+    const size_t excess = std::min(held.total() - rules.max_identifiers, plan.link.size());
+    const auto first = plan.link.end() - static_cast<std::ptrdiff_t>(excess);
+    plan.unlinked.insert(plan.unlinked.end(), std::make_move_iterator(first),
+                         std::make_move_iterator(plan.link.end()));
+    plan.link.erase(first, plan.link.end());
   }
   return plan;
 }

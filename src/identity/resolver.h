@@ -14,9 +14,10 @@
 //      has, a new profile is created.
 //   3. Every other profile the event's identifiers belong to is merged into the target, unless
 //      a rule forbids it: the merged profile would hold more identifiers of a type than the
-//      type's limit (default: one userId, so two different userIds are never merged), either
-//      side denied `cross_device` consent, or an unmerge separated the two. A refused profile
-//      keeps its identifiers; the event counts for the target only.
+//      type's limit (default: one userId, so two different userIds are never merged) or more
+//      than max_identifiers in all (default 1,000), either side denied `cross_device`
+//      consent, or an unmerge separated the two. A refused profile keeps its identifiers; the
+//      event counts for the target only.
 //   4. Identifiers that belong to no profile are linked to the target, unless that would break
 //      a limit (they are then left unlinked).
 //
@@ -57,6 +58,11 @@ struct IdentityRules {
                                              "test", "[]",   "test@test.com", "{}"};
   // Most identifiers of a type one profile may hold; a type not listed has no limit.
   std::map<std::string, size_t, std::less<>> limits = {{"userId", 1}};
+  // Most identifiers one profile holds, of all types together (Segment's guardrail, 1,000
+  // mappings). Past it an event still belongs to the profile, but its new identifiers are not
+  // linked and no profile is merged into it: a profile with thousands (a login shared by a
+  // whole office, a test account) would cost every one of its events that much work.
+  size_t max_identifiers = 1000;
   // Identifier types from the strongest to the weakest. Types not listed (external ids not
   // named here) rank after the listed ones, in the order of `external_ids`. A workspace that
   // configures none gets this list with its external ids before anonymousId

@@ -245,6 +245,48 @@ TEST(Resolve, LimitAboveOneCountsTheDistinctValuesOfBothSides) {
   EXPECT_EQ(plan.unlinked, std::vector<Identifier>{E("e3@x.io")});
 }
 
+TEST(Resolve, MaxIdentifiersCapsAProfileOfAllTypesTogether) {
+  IdentityRules rules;
+  rules.max_identifiers = 4;
+  Graph g{{{1, {U("u1"), A("a1"), A("a2")}}, {2, {A("b1"), A("b2")}}, {3, {A("c1")}}}};
+  // One more fits; the event's weakest new identifiers past the cap stay unlinked, and the
+  // event still belongs to the profile.
+  ResolvePlan plan = g.Run({U("u1"), E("e@x.io"), A("a3")}, rules);
+  EXPECT_EQ(plan.target, 1u);
+  EXPECT_EQ(plan.link, std::vector<Identifier>{E("e@x.io")});
+  EXPECT_EQ(plan.unlinked, std::vector<Identifier>{A("a3")});
+  // A merge that would take the profile past the cap is refused; one that fits is made.
+  plan = g.Run({U("u1"), A("b1"), A("c1")}, rules);
+  EXPECT_EQ(plan.target, 1u);
+  EXPECT_EQ(plan.merge, std::vector<uint64_t>{3});
+  ASSERT_EQ(plan.refused.size(), 1u);
+  EXPECT_EQ(plan.refused[0].profile, 2u);
+  EXPECT_EQ(plan.refused[0].reason, MergeRefusal::kLimit);
+  // New identifiers stronger than the profile's own are linked before the profile is known:
+  // the existing profile is still the event's, and what passes the cap stays unlinked.
+  rules.max_identifiers = 3;
+  plan = g.Run({E("e@x.io"), {"phone", "+1555"}, A("a1")}, rules);
+  EXPECT_EQ(plan.target, 1u);
+  EXPECT_TRUE(plan.link.empty());
+  EXPECT_EQ(plan.unlinked, (std::vector<Identifier>{E("e@x.io"), {"phone", "+1555"}}));
+  EXPECT_TRUE(plan.refused.empty());
+}
+
+TEST(Resolve, AProfileOfThousandsOfIdentifiersCountsAgainstTheCap) {
+  IdentityRules rules;
+  rules.max_identifiers = 100'000;
+  Graph g;
+  std::vector<Identifier>& ids = g.ids[1];
+  ids.push_back(U("u1"));
+  for (int i = 0; i < 20'000; ++i) ids.push_back(A("a" + std::to_string(i)));
+  ResolvePlan plan = g.Run({U("u1"), A("new")}, rules);
+  EXPECT_EQ(plan.target, 1u);
+  EXPECT_EQ(plan.link, std::vector<Identifier>{A("new")});
+  rules.max_identifiers = 20'001;  // exactly full: the new one stays out
+  plan = g.Run({U("u1"), A("new")}, rules);
+  EXPECT_EQ(plan.unlinked, std::vector<Identifier>{A("new")});
+}
+
 TEST(Resolve, NoLimitsMergesTwoUserIds) {
   IdentityRules rules;
   rules.limits.clear();

@@ -118,6 +118,7 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
     rules.limits.clear();
     for (const auto& [type, limit] : *config.identity.limits) rules.limits[type] = limit;
   }
+  if (config.identity.max_identifiers) rules.max_identifiers = *config.identity.max_identifiers;
   rules.external_ids = config.identity.external_ids;
   if (config.identity.priority) {
     rules.priority = *config.identity.priority;

@@ -150,7 +150,10 @@ TEST(WorkspacesTest, ProfileSettingsFollowTheConfig) {
   wc.identity.limits = std::map<std::string, size_t>{{"email", 2}};
   wc.identity.external_ids = {"crm_id"};
   wc.session_timeout_ms = 60'000;
+  EXPECT_EQ(ProfileSettingsOf(wc)->rules.max_identifiers, 1000u);  // the default
+  wc.identity.max_identifiers = 50;
   state::WorkspaceProfileSettings s = *ProfileSettingsOf(wc);
+  EXPECT_EQ(s.rules.max_identifiers, 50u);
   EXPECT_EQ(s.rules.limits.size(), 1u);  // the configured map replaces the default one
   EXPECT_EQ(s.rules.limits.at("email"), 2u);
   EXPECT_EQ(s.rules.external_ids, std::vector<std::string>{"crm_id"});

@@ -62,6 +62,10 @@ ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Reg
                                           {{"reason", "cross_device_consent"}});
   refused_separated_ = &metrics->GetCounter("whisperer_profile_merges_refused_total", refused_help,
                                             {{"reason", "unmerged"}});
+  unlinked_ = &metrics->GetCounter(
+      "whisperer_identifiers_unlinked_total",
+      "Identifiers new to the graph that an event's profile could not take: a limit of their type, "
+      "or identity.max_identifiers, was reached. The event still counts for the profile.");
   const char* consent_help =
       "Consent statements of events (context.consent) that set no purpose: under a name that is "
       "no purpose or category of the workspace, or with a value that is no yes or no.";
@@ -367,6 +371,7 @@ absl::StatusOr<ProfileEngine::Outcome> ProfileEngine::Apply(uint32_t workspace_i
     Link(workspace_id, id, target->id);
     target->identifiers.push_back(id);
   }
+  unlinked_->Inc(plan.unlinked.size());
   DeviceFacts device;
   const DeviceFacts* device_ptr = Device(facts->user_agent, &device);
   // Bots' events are kept out of every statistic (FoldEvent keeps them out of the profile's

@@ -316,6 +316,7 @@ class ProfileEngine {
   obs::Counter* refused_limit_ = nullptr;
   obs::Counter* refused_consent_ = nullptr;
   obs::Counter* refused_separated_ = nullptr;
+  obs::Counter* unlinked_ = nullptr;
   obs::Counter* consent_unknown_ = nullptr;
   obs::Counter* consent_invalid_ = nullptr;
   obs::Counter* late_journey_events_ = nullptr;

@@ -379,6 +379,49 @@ workspaces:
   assert.equal(await cm.stop(), 0);
 });
 
+test('identity.max_identifiers: a login used on thousands of browsers keeps its events, not every browser', async (t) => {
+  const capped = await startServer({
+    t,
+    config: `
+workspaces:
+  - name: default
+    identity:
+      max_identifiers: 100
+`,
+  });
+  const headers = { authorization: capped.bearer() };
+  // One userId from 2,500 browsers in one batch, then a second customer sharing one of them.
+  const shared = Array.from({ length: 2500 }, (_, i) => ({
+    type: 'track', userId: 'office-login', anonymousId: `browser-${i}`, event: 'Report Viewed', messageId: `office-${i}`,
+  }));
+  const res = await capped.request('/v1/batch', { body: { batch: shared }, headers: { authorization: capped.basic() } });
+  assert.equal(res.status, 200, res.text);
+  const id = (await capped.request('/v1/profiles/lookup?userId=office-login', { headers })).json.profileId;
+  const profile = (await capped.request(`/v1/profiles/${id}`, { headers })).json;
+  assert.equal(profile.identifiers.length, 100);
+  assert.equal(profile.eventCounts['Report Viewed'], 2500, 'every event still counts for the customer');
+  assert.equal((await capped.request('/v1/profiles/lookup?anonymousId=browser-98', { headers })).json.profileId, id);
+  assert.equal((await capped.request('/v1/profiles/lookup?anonymousId=browser-99', { headers })).status, 404);
+  const metrics = (await capped.request('/metrics')).text;
+  assert.match(metrics, /whisperer_identifiers_unlinked_total 2401\n/);
+  // A profile merged in would take it past the cap: refused, each keeps its own.
+  const visitor = await capped.request('/v1/track', {
+    body: { anonymousId: 'lone-browser', event: 'Page Seen' },
+    headers: { authorization: capped.basic() },
+  });
+  assert.equal(visitor.status, 200);
+  const merge = await capped.request('/v1/alias', {
+    body: { userId: 'office-login', previousId: 'lone-browser' },
+    headers: { authorization: capped.basic() },
+  });
+  assert.equal(merge.status, 200, merge.text);
+  const lone = (await capped.request('/v1/profiles/lookup?anonymousId=lone-browser', { headers })).json.profileId;
+  assert.notEqual(lone, id);
+  assert.match((await capped.request('/metrics')).text,
+    /whisperer_profile_merges_refused_total\{reason="identifier_limit"\} 1\n/);
+  assert.equal(await capped.stop(), 0);
+});
+
 test('profile endpoints: admin key only, clear errors', async () => {
   const sent = await server.request('/v1/track', {
     body: { userId: 'errs-user', event: 'X' },
