@@ -230,6 +230,10 @@ class Session;
 
 struct HttpServer::Shared {
   ServerOptions options;
+  // The Keep-Alive header of a persistent connection's answers: how long it may sit idle.
+  // Clients that read it (Node's http agent) stop reusing the connection a second before, so
+  // a request does not meet the close.
+  std::string keep_alive;
   Router router;
   obs::Registry* metrics;
   std::atomic<bool> draining{false};
@@ -598,6 +602,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // An HTTP/1.1 answer persists by default, but an HTTP/1.0 client keeps the connection only
     // when the answer says so (RFC 9112 9.3); without it the client waits for a close.
     if (request_.version() == 10 && !close_after_) res.set(http::field::connection, "keep-alive");
+    if (!close_after_) res.set(http::field::keep_alive, shared_->keep_alive);
     res.prepare_payload();
     // A 204 has no body and no Content-Length (RFC 9110 8.6).
     if (res.result() == http::status::no_content) res.erase(http::field::content_length);
@@ -658,6 +663,10 @@ HttpServer::HttpServer(ServerOptions options, Router router, obs::Registry* metr
       acceptor_(*iocs_[0]),
       accept_retry_(*iocs_[0]) {
   shared_->options = options_;
+  shared_->keep_alive = StrCat(
+      "timeout=",
+      std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(options_.read_timeout)
+                               .count()));
   shared_->router = std::move(router);
   shared_->metrics = metrics;
 }

@@ -170,8 +170,14 @@ TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
     EXPECT_EQ(res.body(), "{\"i\":" + std::to_string(i) + "}");
     EXPECT_TRUE(res.keep_alive());
     EXPECT_EQ(res[http::field::content_type], "application/json");
+    // How long the connection may idle, for clients that stop reusing it before then.
+    EXPECT_EQ(res[http::field::keep_alive], "timeout=30");
   }
-  EXPECT_EQ(c.Send(http::verb::get, "/ip").body(), "127.0.0.1");
+  // An answer that closes the connection says nothing of keeping it.
+  Response last = c.Send(http::verb::get, "/ip", "", {{"Connection", "close"}});
+  EXPECT_EQ(last.body(), "127.0.0.1");
+  EXPECT_FALSE(last.keep_alive());
+  EXPECT_EQ(last.count(http::field::keep_alive), 0u);
   EXPECT_NE(metrics_.Render().find("whisperer_http_requests_total{route=\"/echo\",code=\"200\"} 3"),
             std::string::npos);
 }

@@ -1169,3 +1169,24 @@ test('a server that cannot start says why as the last event of its log, in the l
   assert.equal(quiet.code, 1, quiet.stderr);
   assert.match(quiet.stderr, /^whisperer: cannot listen on 127\.0\.0\.1:\d+: .* \[listen_failed\]\n$/);
 });
+
+test('answers say how long an idle connection is kept: a client that reads it stops reusing the connection first', async (t) => {
+  const server = await startServer({ t, config: 'server: {read_timeout: 2s}\nworkspaces:\n  - name: default\n' });
+  // Node's agent takes the hint (less a second) when it has a timeout of its own.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: 60_000 });
+  t.after(() => agent.destroy());
+  const get = () =>
+    new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: server.port, path: '/healthz', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ reused: req.reusedSocket, keepAlive: res.headers['keep-alive'] }));
+      });
+      req.on('error', reject);
+    });
+  assert.deepEqual(await get(), { reused: false, keepAlive: 'timeout=2' });
+  assert.deepEqual(await get(), { reused: true, keepAlive: 'timeout=2' });
+  // Past the hint, before the server's close: a new connection, not one about to be closed.
+  await sleep(1500);
+  assert.deepEqual(await get(), { reused: false, keepAlive: 'timeout=2' });
+  assert.equal(await server.stop(), 0);
+});
