@@ -665,8 +665,8 @@ HttpServer::HttpServer(ServerOptions options, Router router, obs::Registry* metr
   shared_->options = options_;
   shared_->keep_alive = StrCat(
       "timeout=",
-      std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(options_.read_timeout)
-                               .count()));
+      std::max<int64_t>(
+          1, std::chrono::duration_cast<std::chrono::seconds>(options_.read_timeout).count()));
   shared_->router = std::move(router);
   shared_->metrics = metrics;
 }
