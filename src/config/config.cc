@@ -197,6 +197,28 @@ bool ValidIdName(std::string_view name) {
              std::string_view::npos;
 }
 
+// A key written without a value ("port:") reads as null, and yaml-cpp places a null at the
+// token after it: on the next key's line, or lines further down past comments. No setting
+// takes null, so this refuses one first, naming the key's own line.
+absl::Status NoEmptyValues(std::string_view file, const YAML::Node& node, const std::string& path) {
+  if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!it->first.IsScalar()) continue;  // refused by the reader of that mapping
+      const std::string at = StrCat(path, path.empty() ? "" : ".", it->first.Scalar());
+      if (it->second.IsNull()) {
+        return ConfigError(file, it->first, at,
+                           "has no value: write one, or leave the key out for its default");
+      }
+      WHISPERER_RETURN_IF_ERROR(NoEmptyValues(file, it->second, at));
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      WHISPERER_RETURN_IF_ERROR(NoEmptyValues(file, node[i], StrCat(path, "[", i, "]")));
+    }
+  }
+  return absl::OkStatus();
+}
+
 SourceRef RefOf(std::string_view file, const YAML::Node& node, std::string path) {
   return SourceRef{std::string(file), node.Mark().line + 1, std::move(path)};
 }
@@ -1237,6 +1259,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
   }
   Config c;
   if (root.IsNull()) return c;  // an empty file means all defaults
+  WHISPERER_RETURN_IF_ERROR(NoEmptyValues(filename, root, ""));
   Reader r(filename);
   WHISPERER_RETURN_IF_ERROR(r.Map(root, "", {"server", "storage", "ingest", "log", "workspaces"}));
 

@@ -192,6 +192,14 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
             "        stages: [{id: a, entry: 'true', timeout: {after: 3s}}]\n",
             "needs `after` (a duration above 0) and `to`",
             "workspaces[0].journeys[0].stages[0].timeout"},
+           // A key without a value, named on its own line (yaml-cpp places the null further
+           // down, past the comment, on the next key's line).
+           {"server:\n  port:\n  # the port\n\nworkspaces:\n  - name: a\n",
+            "x.yaml:2: server.port: has no value: write one, or leave the key out for its default",
+            "server.port"},
+           {"workspaces:\n  - name: a\n    sessions: {timeout: ~}\n",
+            "x.yaml:3: workspaces[0].sessions.timeout: has no value",
+            "workspaces[0].sessions.timeout"},
            {"workspaces:\n  - name: a\n    identity:\n      limits: {fax: 1}\n",
             "x.yaml:4: workspaces[0].identity.limits.fax: unknown identifier type",
             "workspaces[0].identity.limits.fax"},
