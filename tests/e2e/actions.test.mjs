@@ -149,15 +149,13 @@ test('actions: listed, created, replaced and deleted over HTTP, used at once, ke
   assert.equal(await server.stop(), 0);
 });
 
-test("decide reads the request's properties as the event's: event.properties.* in applicability", async (t) => {
-  const server = await startServer({ t, config: CONFIG });
-  const put = await server.request('/v1/actions/shirts', {
+// Creates action `id` of the `engage` issue with `applicability`; returns the answer, a decide
+// for u1 at `home` with the given request properties, and the reason `id` was filtered out of a
+// decide's answer (undefined when it was not).
+async function putApplicable(server, id, applicability) {
+  const put = await server.request(`/v1/actions/${id}`, {
     method: 'PUT',
-    body: {
-      issue: 'engage', group: 'content',
-      applicability: 'event.properties.category == "shirts"',
-      treatments: [{ id: 'shirts_web', channel: 'web' }],
-    },
+    body: { issue: 'engage', group: 'content', applicability, treatments: [{ id: `${id}_web`, channel: 'web' }] },
     headers: { authorization: 'Bearer ak_shop' },
   });
   assert.equal(put.status, 201, put.text);
@@ -166,7 +164,13 @@ test("decide reads the request's properties as the event's: event.properties.* i
       body: { userId: 'u1', decisionPoint: 'home', properties },
       headers: { authorization: `Basic ${Buffer.from('wk_shop:').toString('base64')}` },
     });
-  const filteredOut = (res) => res.json.filtered.find((f) => f.action === 'shirts')?.reason;
+  const filteredOut = (res) => res.json.filtered.find((f) => f.action === id)?.reason;
+  return { put, decide, filteredOut };
+}
+
+test("decide reads the request's properties as the event's: event.properties.* in applicability", async (t) => {
+  const server = await startServer({ t, config: CONFIG });
+  const { decide, filteredOut } = await putApplicable(server, 'shirts', 'event.properties.category == "shirts"');
   const shirts = await decide({ category: 'shirts' });
   assert.equal(shirts.status, 200, shirts.text);
   assert.equal(filteredOut(shirts), undefined, shirts.text);
@@ -180,23 +184,9 @@ test("decide reads the request's properties as the event's: event.properties.* i
 
 test('conditions reach keys with blanks and array elements: event.properties[\'Plan Type\'], products[0].sku', async (t) => {
   const server = await startServer({ t, config: CONFIG });
-  const put = await server.request('/v1/actions/upgrade', {
-    method: 'PUT',
-    body: {
-      issue: 'engage', group: 'content',
-      applicability: "event.properties['Plan Type'] == 'free' and event.properties.products[0].sku starts_with 'PRO-'",
-      treatments: [{ id: 'upgrade_web', channel: 'web' }],
-    },
-    headers: { authorization: 'Bearer ak_shop' },
-  });
-  assert.equal(put.status, 201, put.text);
-  assert.equal(put.json.applicability, "event.properties['Plan Type'] == 'free' and event.properties.products[0].sku starts_with 'PRO-'");
-  const decide = (properties) =>
-    server.request('/v1/decide', {
-      body: { userId: 'u1', decisionPoint: 'home', properties },
-      headers: { authorization: `Basic ${Buffer.from('wk_shop:').toString('base64')}` },
-    });
-  const filteredOut = (res) => res.json.filtered.find((f) => f.action === 'upgrade')?.reason;
+  const condition = "event.properties['Plan Type'] == 'free' and event.properties.products[0].sku starts_with 'PRO-'";
+  const { put, decide, filteredOut } = await putApplicable(server, 'upgrade', condition);
+  assert.equal(put.json.applicability, condition);
   const fits = await decide({ 'Plan Type': 'free', products: [{ sku: 'PRO-1' }, { sku: 'X' }] });
   assert.equal(fits.status, 200, fits.text);
   assert.equal(filteredOut(fits), undefined, fits.text);
