@@ -945,8 +945,9 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
                                     const std::string& path, WorkspaceConfig* ws) {
   if (YAML::Node id = node["identity"]) {
     std::string p = path + ".identity";
-    WHISPERER_RETURN_IF_ERROR(
-        r.Map(id, p, {"blocked_values", "limits", "max_identifiers", "priority", "external_ids"}));
+    WHISPERER_RETURN_IF_ERROR(r.Map(
+        id, p,
+        {"blocked_values", "limits", "max_identifiers", "max_merges", "priority", "external_ids"}));
     WHISPERER_RETURN_IF_ERROR(
         r.StringList(id["external_ids"], p + ".external_ids", &ws->identity.external_ids));
     static const std::set<std::string, std::less<>> kBuiltIn = {"userId", "anonymousId", "email",
@@ -1007,10 +1008,13 @@ absl::Status ParseWorkspaceProfiles(Reader& r, std::string_view file, const YAML
       }
       ws->identity.limits = std::move(limits);
     }
-    if (YAML::Node m = id["max_identifiers"]) {
-      size_t max = 0;
-      WHISPERER_RETURN_IF_ERROR(r.Uint(m, p + ".max_identifiers", &max, 1, 100'000));
-      ws->identity.max_identifiers = max;
+    for (auto [key, out] : {std::pair{"max_identifiers", &ws->identity.max_identifiers},
+                            std::pair{"max_merges", &ws->identity.max_merges}}) {
+      if (YAML::Node m = id[key]) {
+        size_t max = 0;
+        WHISPERER_RETURN_IF_ERROR(r.Uint(m, StrCat(p, ".", key), &max, 1, 100'000));
+        *out = max;
+      }
     }
   }
   if (YAML::Node s = node["sessions"]) {

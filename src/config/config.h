@@ -256,6 +256,7 @@ struct WorkspaceConfig {
     std::optional<std::vector<std::string>> blocked_values;
     std::optional<std::map<std::string, size_t>> limits;
     std::optional<size_t> max_identifiers;
+    std::optional<size_t> max_merges;
     std::optional<std::vector<std::string>> priority;
     std::vector<std::string> external_ids;
   } identity = {};

@@ -89,6 +89,7 @@ workspaces:
       blocked_values: [guest]
       limits: {userId: 1, email: 2, crm_id: 1}
       max_identifiers: 200
+      max_merges: 20
       priority: [crm_id, userId, anonymousId]
       external_ids: [crm_id]
     sessions: {timeout: 10m}
@@ -105,6 +106,7 @@ workspaces:
   EXPECT_EQ(ws.identity.limits->at("email"), 2u);
   EXPECT_EQ(ws.identity.limits->at("crm_id"), 1u);
   EXPECT_EQ(ws.identity.max_identifiers, 200u);
+  EXPECT_EQ(ws.identity.max_merges, 20u);
   EXPECT_EQ(ws.identity.priority->front(), "crm_id");
   EXPECT_EQ(ws.session_timeout_ms, 600'000);
   EXPECT_EQ(ws.consent_purposes, std::vector<std::string>{"profiling"});

@@ -157,6 +157,8 @@ ResolvePlan Resolve(const std::vector<Identifier>& ids, const std::vector<uint64
   Held held;
   ProfileFacts target_facts;
   std::vector<uint64_t> seen;  // profiles already merged, adopted or refused
+  size_t absorbed = 0;         // profiles the target holds merged, with those of this plan
+  auto absorbed_by = [](const ProfileFacts& f) { return f.absorbed ? f.absorbed->size() : 0; };
   for (size_t i = 0; i < ids.size(); ++i) {
     const Identifier& id = ids[i];
     uint64_t owner = owners[i];
@@ -180,6 +182,7 @@ ResolvePlan Resolve(const std::vector<Identifier>& ids, const std::vector<uint64
         plan.target = owner;
         target_facts = other;
         held.AddAll(other.identifiers);
+        absorbed = absorbed_by(other);
         continue;
       }
       plan.refused.push_back({owner, MergeRefusal::kLimit});
@@ -192,7 +195,8 @@ ResolvePlan Resolve(const std::vector<Identifier>& ids, const std::vector<uint64
       refusal = MergeRefusal::kSeparated;
     } else if (target_facts.cross_device_denied || other.cross_device_denied) {
       refusal = MergeRefusal::kConsent;
-    } else if (!fits || held.total() + other_count > rules.max_identifiers) {
+    } else if (!fits || held.total() + other_count > rules.max_identifiers ||
+               absorbed + 1 + absorbed_by(other) > rules.max_merges) {
       refusal = MergeRefusal::kLimit;
     }
     if (refusal != MergeRefusal::kNone) {
@@ -200,6 +204,7 @@ ResolvePlan Resolve(const std::vector<Identifier>& ids, const std::vector<uint64
       continue;
     }
     held.AddAll(other.identifiers);
+    absorbed += 1 + absorbed_by(other);
     plan.merge.push_back(owner);
   }
   // The event's new identifiers were linked before the profile they join was known: those past

@@ -15,8 +15,9 @@
 //   3. Every other profile the event's identifiers belong to is merged into the target, unless
 //      a rule forbids it: the merged profile would hold more identifiers of a type than the
 //      type's limit (default: one userId, so two different userIds are never merged) or more
-//      than max_identifiers in all (default 1,000), either side denied `cross_device`
-//      consent, or an unmerge separated the two. A refused profile keeps its identifiers; the
+//      than max_identifiers in all (default 1,000), the survivor would have absorbed more than
+//      max_merges profiles (default 100), either side denied `cross_device` consent, or an
+//      unmerge separated the two. A refused profile keeps its identifiers; the
 //      event counts for the target only.
 //   4. Identifiers that belong to no profile are linked to the target, unless that would break
 //      a limit (they are then left unlinked).
@@ -63,6 +64,11 @@ struct IdentityRules {
   // linked and no profile is merged into it: a profile with thousands (a login shared by a
   // whole office, a test account) would cost every one of its events that much work.
   size_t max_identifiers = 1000;
+  // Most profiles merged into one, counting those merged into them (Segment's guardrail, 100
+  // merges). A merged profile's timeline stays part of the survivor's, so a profile of
+  // thousands (merged, unmerged and merged again) would make every read of its timeline, and
+  // each further merge, that much slower.
+  size_t max_merges = 100;
   // Identifier types from the strongest to the weakest. Types not listed (external ids not
   // named here) rank after the listed ones, in the order of `external_ids`. A workspace that
   // configures none gets this list with its external ids before anonymousId

@@ -272,6 +272,26 @@ TEST(Resolve, MaxIdentifiersCapsAProfileOfAllTypesTogether) {
   EXPECT_TRUE(plan.refused.empty());
 }
 
+TEST(Resolve, MaxMergesCountsTheProfilesMergedIntoEachSide) {
+  IdentityRules rules;
+  rules.max_merges = 3;
+  Graph g{{{1, {U("u1")}}, {2, {A("b")}}, {3, {A("c")}}, {4, {A("d")}}}};
+  g.absorbed[1] = {10};      // the target holds one merged profile
+  g.absorbed[3] = {30, 31};  // merging 3 would bring three
+  ResolvePlan plan = g.Run({U("u1"), A("b"), A("c"), A("d")}, rules);
+  EXPECT_EQ(plan.target, 1u);
+  EXPECT_EQ(plan.merge, (std::vector<uint64_t>{2, 4}));  // 1 + 1 + 1 = 3
+  ASSERT_EQ(plan.refused.size(), 1u);
+  EXPECT_EQ(plan.refused[0].profile, 3u);
+  EXPECT_EQ(plan.refused[0].reason, MergeRefusal::kLimit);
+  // At the cap, no merge at all; the event still belongs to its profile.
+  g.absorbed[1] = {10, 11, 12};
+  plan = g.Run({U("u1"), A("b")}, rules);
+  EXPECT_EQ(plan.target, 1u);
+  EXPECT_TRUE(plan.merge.empty());
+  ASSERT_EQ(plan.refused.size(), 1u);
+}
+
 TEST(Resolve, AProfileOfThousandsOfIdentifiersCountsAgainstTheCap) {
   IdentityRules rules;
   rules.max_identifiers = 100'000;

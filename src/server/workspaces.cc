@@ -119,6 +119,7 @@ absl::StatusOr<state::WorkspaceProfileSettings> ProfileSettingsOf(
     for (const auto& [type, limit] : *config.identity.limits) rules.limits[type] = limit;
   }
   if (config.identity.max_identifiers) rules.max_identifiers = *config.identity.max_identifiers;
+  if (config.identity.max_merges) rules.max_merges = *config.identity.max_merges;
   rules.external_ids = config.identity.external_ids;
   if (config.identity.priority) {
     rules.priority = *config.identity.priority;

@@ -151,9 +151,12 @@ TEST(WorkspacesTest, ProfileSettingsFollowTheConfig) {
   wc.identity.external_ids = {"crm_id"};
   wc.session_timeout_ms = 60'000;
   EXPECT_EQ(ProfileSettingsOf(wc)->rules.max_identifiers, 1000u);  // the default
+  EXPECT_EQ(ProfileSettingsOf(wc)->rules.max_merges, 100u);
   wc.identity.max_identifiers = 50;
+  wc.identity.max_merges = 7;
   state::WorkspaceProfileSettings s = *ProfileSettingsOf(wc);
   EXPECT_EQ(s.rules.max_identifiers, 50u);
+  EXPECT_EQ(s.rules.max_merges, 7u);
   EXPECT_EQ(s.rules.limits.size(), 1u);  // the configured map replaces the default one
   EXPECT_EQ(s.rules.limits.at("email"), 2u);
   EXPECT_EQ(s.rules.external_ids, std::vector<std::string>{"crm_id"});

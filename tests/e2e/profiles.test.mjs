@@ -422,6 +422,31 @@ workspaces:
   assert.equal(await capped.stop(), 0);
 });
 
+test('identity.max_merges: past it, a profile takes no more merged profiles, and keeps its events', async (t) => {
+  const capped = await startServer({ t, config: 'workspaces:\n  - name: default\n    identity: {max_merges: 1}\n' });
+  const write = { authorization: capped.basic() };
+  const headers = { authorization: capped.bearer() };
+  // The first browser's profile takes the userId; the second is merged into it; the third
+  // would be a second merge.
+  for (const browser of ['first-browser', 'second-browser', 'third-browser']) {
+    const seen = await capped.request('/v1/track', { body: { anonymousId: browser, event: 'Landing Viewed' }, headers: write });
+    assert.equal(seen.status, 200, seen.text);
+    const login = await capped.request('/v1/identify', { body: { userId: 'merger', anonymousId: browser }, headers: write });
+    assert.equal(login.status, 200, login.text);
+  }
+  const id = async (q) => (await capped.request(`/v1/profiles/lookup?${q}`, { headers })).json.profileId;
+  const user = await id('userId=merger');
+  assert.equal(await id('anonymousId=first-browser'), user);
+  assert.equal(await id('anonymousId=second-browser'), user, 'the second browser was merged');
+  assert.notEqual(await id('anonymousId=third-browser'), user, 'the third stays apart');
+  const profile = (await capped.request(`/v1/profiles/${user}`, { headers })).json;
+  assert.equal(profile.merges.length, 1);
+  assert.equal(profile.eventCounts.identify, 3, 'every login counts for the user');
+  assert.match((await capped.request('/metrics')).text,
+    /whisperer_profile_merges_refused_total\{reason="identifier_limit"\} 1\n/);
+  assert.equal(await capped.stop(), 0);
+});
+
 test('profile endpoints: admin key only, clear errors', async () => {
   const sent = await server.request('/v1/track', {
     body: { userId: 'errs-user', event: 'X' },
