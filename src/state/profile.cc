@@ -93,7 +93,9 @@ template <typename Map>
 Seen& CappedEntry(Map& map, std::string_view key) {
   auto it = map.find(key);
   if (it != map.end()) return it->second;
-  if (map.size() >= kMaxListEntries) return map[std::string(kOtherEntry)];
+  if (map.size() >= kMaxListEntries || key.size() > kMaxEntryBytes) {
+    return map[std::string(kOtherEntry)];
+  }
   return map[std::string(key)];
 }
 
@@ -102,7 +104,7 @@ void Count(std::map<std::string, uint64_t, std::less<>>& counts, std::string_vie
   auto it = counts.find(name);
   if (it != counts.end()) {
     it->second += n;
-  } else if (counts.size() >= kMaxEventNames) {
+  } else if (counts.size() >= kMaxEventNames || name.size() > kMaxEntryBytes) {
     counts[std::string(kOtherEntry)] += n;
   } else {
     counts.emplace(std::string(name), n);
@@ -110,7 +112,12 @@ void Count(std::map<std::string, uint64_t, std::less<>>& counts, std::string_vie
 }
 
 void SetTrait(Profile& p, std::string_view key, std::string json, int64_t at_ms) {
+  if (key.size() > kMaxEntryBytes) return;
   auto it = p.traits.find(key);
+  if (json.size() > kMaxTraitBytes) {
+    if (it != p.traits.end() && at_ms >= it->second.set_at_ms) p.traits.erase(it);
+    return;
+  }
   if (it == p.traits.end()) {
     if (p.traits.size() >= kMaxTraits) return;
     p.traits.emplace(std::string(key), TraitValue{std::move(json), at_ms});
@@ -551,11 +558,19 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
     auto it = std::find_if(p.sources.begin(), p.sources.end(), [&](const SourceSeen& s) {
       return s.source == f.utm_source && s.medium == f.utm_medium && s.campaign == f.utm_campaign;
     });
+    const bool too_long = f.utm_source.size() > kMaxEntryBytes ||
+                          f.utm_medium.size() > kMaxEntryBytes ||
+                          f.utm_campaign.size() > kMaxEntryBytes;
+    if (too_long) {  // one entry for all of them, as past the cap of the other lists
+      it = std::find_if(p.sources.begin(), p.sources.end(), [](const SourceSeen& s) {
+        return s.source == kOtherEntry && s.medium.empty() && s.campaign.empty();
+      });
+    }
     if (it == p.sources.end() && p.sources.size() < kMaxListEntries) {
       SourceSeen src;
-      src.source = f.utm_source;
-      src.medium = f.utm_medium;
-      src.campaign = f.utm_campaign;
+      src.source = too_long ? std::string(kOtherEntry) : f.utm_source;
+      src.medium = too_long ? "" : f.utm_medium;
+      src.campaign = too_long ? "" : f.utm_campaign;
       p.sources.push_back(std::move(src));
       it = p.sources.end() - 1;
     }

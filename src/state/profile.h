@@ -61,6 +61,14 @@ inline constexpr size_t kMaxListEntries = 50;
 inline constexpr std::string_view kOtherEntry = "(other)";
 inline constexpr size_t kMaxEventNames = 200;
 inline constexpr size_t kMaxTraits = 200;
+// The longest name an entry of a list keeps (an event name, a trait's key, a referrer host, a
+// campaign...): a longer one is counted under kOtherEntry (a trait is not kept). The caps on
+// entries alone let one customer's profile reach megabytes with names of 30 KB, re-encoded
+// and written on each of its events.
+inline constexpr size_t kMaxEntryBytes = 256;
+// The largest trait value kept, as JSON: a larger one is left out of the profile (the event
+// keeps it), and the trait's older value with it, since it is no longer the latest.
+inline constexpr size_t kMaxTraitBytes = 4096;
 // Order days kept per profile (Profile::order_day_list): nearly three years of daily orders.
 inline constexpr size_t kMaxOrderDays = 1000;
 

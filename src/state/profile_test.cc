@@ -311,6 +311,39 @@ TEST_F(FoldTest, EventNamesAreCapped) {
   EXPECT_EQ(profile_.event_counts.at("(other)"), 5u);
 }
 
+TEST_F(FoldTest, NamesAndValuesPastTheirLengthAreNotKept) {
+  const std::string long_name(kMaxEntryBytes + 1, 'n');
+  const std::string just_fits(kMaxEntryBytes, 'f');
+  Fold("track", kT0, R"("anonymousId":"a","event":")" + long_name + "\"");
+  Fold("track", kT0 + 1, R"("anonymousId":"a","event":")" + just_fits + "\"");
+  EXPECT_EQ(profile_.event_counts.at("(other)"), 1u);
+  EXPECT_EQ(profile_.event_counts.at(just_fits), 1u);
+  EXPECT_EQ(profile_.event_counts.count(long_name), 0u);
+  // The lists of the context: platforms, channels, referrers, sources.
+  Fold("page", kT0 + 2,
+       R"("anonymousId":"a","context":{"library":{"name":")" + long_name +
+           R"("},"campaign":{"source":"s","name":")" + long_name + R"("},)" +
+           R"("page":{"referrer":"https://)" + long_name + R"(.com/"}})");
+  EXPECT_EQ(profile_.platforms.at("(other)").events, 1u);
+  EXPECT_EQ(profile_.referrers.at("(other)").events, 1u);
+  ASSERT_EQ(profile_.sources.size(), 1u);
+  EXPECT_EQ(profile_.sources[0].source, "(other)");
+  EXPECT_EQ(profile_.sources[0].campaign, "");
+  // A trait with a key past the length is not kept; a value past kMaxTraitBytes neither, and
+  // the older value it replaces is no longer shown as the latest.
+  const std::string big_value(kMaxTraitBytes, 'v');  // with its quotes, past the limit
+  Fold("identify", kT0 + 3,
+       R"("userId":"u","traits":{"plan":"pro","bio":"short",")" + long_name + R"(":1})");
+  EXPECT_EQ(profile_.traits.count(long_name), 0u);
+  Fold("identify", kT0 + 4, R"("userId":"u","traits":{"bio":")" + big_value + R"("})");
+  EXPECT_EQ(profile_.traits.count("bio"), 0u);
+  EXPECT_EQ(profile_.traits.at("plan").json, "\"pro\"");
+  // An older large value does not take away a newer one.
+  Fold("identify", kT0 + 5, R"("userId":"u","traits":{"bio":"new"})");
+  Fold("identify", kT0 - 5, R"("userId":"u","traits":{"bio":")" + big_value + R"("})");
+  EXPECT_EQ(profile_.traits.at("bio").json, "\"new\"");
+}
+
 TEST_F(FoldTest, ADevicesVersionsAreThoseOfItsLatestEventInTime) {
   DeviceFacts v17{"mobile", "iOS", "17.4", "Mobile Safari", "17.4", false};
   DeviceFacts v16{"mobile", "iOS", "16.6", "Mobile Safari", "16.6", false};
