@@ -422,6 +422,28 @@ workspaces:
   assert.equal(await capped.stop(), 0);
 });
 
+test('a profile keeps no name over 256 bytes nor a trait value over 4 KiB; the events keep them', async () => {
+  const write = { authorization: server.basic() };
+  const longName = `Viewed ${'x'.repeat(300)}`;
+  for (const body of [
+    { userId: 'long-names', event: longName, messageId: 'long-name-1' },
+    { userId: 'long-names', event: 'Short' },
+  ]) {
+    assert.equal((await server.request('/v1/track', { body, headers: write })).status, 200);
+  }
+  const id = await server.request('/v1/identify', {
+    body: { userId: 'long-names', traits: { plan: 'pro', notes: 'n'.repeat(5000) } },
+    headers: write,
+  });
+  assert.equal(id.status, 200, id.text);
+  const profile = await profileOf('userId', 'long-names');
+  assert.deepEqual(profile.eventCounts, { '(other)': 1, Short: 1, identify: 1 });
+  assert.equal(profile.traits.plan.value, 'pro');
+  assert.equal(profile.traits.notes, undefined);
+  const stored = (await timeline(profile.profileId, 10)).find((e) => e.messageId === 'long-name-1');
+  assert.equal(stored.event, longName);
+});
+
 test('identity.max_merges: past it, a profile takes no more merged profiles, and keeps its events', async (t) => {
   const capped = await startServer({ t, config: 'workspaces:\n  - name: default\n    identity: {max_merges: 1}\n' });
   const write = { authorization: capped.basic() };
