@@ -32,6 +32,26 @@ absl::Status FromRocksIterator(const rocksdb::Status& s) {
   return s.ok() ? absl::OkStatus() : RocksError(s);
 }
 
+// The identifiers a stored event carried, prepared as resolution prepares them; a previousId
+// under both types it may have been (a former userId or an anonymousId).
+std::vector<identity::Identifier> CarriedIdentifiers(const EventFacts& facts,
+                                                     const identity::IdentityRules& rules) {
+  std::vector<identity::Identifier> raw = facts.identifiers;
+  if (!facts.previous_id.empty()) {
+    raw.push_back({std::string(identity::kUserId), facts.previous_id});
+    raw.push_back({std::string(identity::kAnonymousId), facts.previous_id});
+  }
+  return identity::PrepareIdentifiers(std::move(raw), rules);
+}
+
+// When a profile is rebuilt from its events (an unmerge, an erasure), the consent that no event
+// stated: given through the API, it is about the person, over an older statement of an event.
+void KeepStatedConsent(const Profile& from, Profile* to) {
+  for (const auto& [purpose, state] : from.consent) {
+    if (!state.source.starts_with("event:")) state::SetConsent(*to, purpose, state);
+  }
+}
+
 }  // namespace
 
 ProfileEngine::ProfileEngine(storage::Store* store, const Clock* clock, obs::Registry* metrics)
@@ -700,22 +720,22 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
     absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(workspace_id, seq);
     if (!json.ok()) return json.status();
     if (!json->has_value()) continue;
-    // The event's dedupe entry holds its messageId: it goes too.
-    simdjson::dom::element doc;
-    std::string_view message_id;
-    if (parser_.parse(**json).get(doc) == simdjson::SUCCESS &&
-        doc["messageId"].get(message_id) == simdjson::SUCCESS) {
-      rocksdb::Status s =
-          batch->Delete(store_->dedupe(), storage::DedupeKey(workspace_id, message_id));
-      if (!s.ok()) return RocksError(s);
-    }
-    rocksdb::Status s = batch->Delete(store_->events(), storage::EventKey(workspace_id, seq));
-    if (!s.ok()) return RocksError(s);
+    if (absl::Status s = EraseEvent(workspace_id, seq, **json, batch); !s.ok()) return s;
     ++erased.events;
   }
   std::vector<uint64_t> ids = profile->absorbed;
   ids.push_back(profile->id);
   if (absl::Status s = DeleteTimelines(workspace_id, ids, batch); !s.ok()) return s;
+  // An unmerge gave each side the events that carried its identifiers, so an event carrying
+  // identifiers of both (this customer's login on the device the other was given) went to the
+  // other side. It was this customer's event too: it goes, and that profile is rebuilt.
+  bool rebuilt = false;
+  for (uint64_t sibling : profile->separated) {
+    absl::StatusOr<size_t> gone = EraseFromSibling(workspace_id, *profile, sibling, batch);
+    if (!gone.ok()) return gone.status();
+    erased.events += *gone;
+    rebuilt = rebuilt || *gone > 0;
+  }
   // The decision log: each decision of the customer (these profiles and the visitor each of its
   // userIds and anonymousIds was before: KeysOfCustomer), its rewards and its index row.
   const CustomerKeys keys = KeysOfCustomer(*profile);
@@ -846,7 +866,98 @@ absl::StatusOr<ProfileEngine::Erased> ProfileEngine::Erase(uint32_t workspace_id
                                        std::find(ids.begin(), ids.end(), k.profile) != ids.end();
                               }),
                dirty_.end());
+  if (rebuilt) {
+    if (absl::Status s = Finish(batch); !s.ok()) return s;
+  }
   return erased;
+}
+
+absl::Status ProfileEngine::EraseEvent(uint32_t workspace_id, uint64_t seq, const std::string& json,
+                                       rocksdb::WriteBatch* batch) {
+  // The event's dedupe entry holds its messageId: it goes too.
+  simdjson::dom::element doc;
+  std::string_view message_id;
+  if (parser_.parse(json).get(doc) == simdjson::SUCCESS &&
+      doc["messageId"].get(message_id) == simdjson::SUCCESS) {
+    rocksdb::Status s =
+        batch->Delete(store_->dedupe(), storage::DedupeKey(workspace_id, message_id));
+    if (!s.ok()) return RocksError(s);
+  }
+  rocksdb::Status s = batch->Delete(store_->events(), storage::EventKey(workspace_id, seq));
+  return s.ok() ? absl::OkStatus() : RocksError(s);
+}
+
+void ProfileEngine::FoldStored(uint32_t workspace_id, const WorkspaceProfileSettings& settings,
+                               simdjson::dom::element doc, EventFacts* facts, uint64_t seq,
+                               Profile* side) {
+  DeviceFacts device;
+  const DeviceFacts* device_ptr = Device(facts->user_agent, &device);
+  const bool bot = device_ptr != nullptr && device_ptr->bot;
+  if (!bot) ScoreEventTexts(workspace_id, settings, doc, facts);
+  FoldEvent(*side, *facts, device_ptr, seq, settings.fold);
+  if (settings.personas != nullptr && !bot) {
+    EventBindings bindings(*facts, doc, *side, device_ptr, facts->timestamp_ms);
+    UpdatePersona(*settings.personas, bindings, *side, facts->timestamp_ms, seq, facts->message_id);
+  }
+}
+
+absl::StatusOr<size_t> ProfileEngine::EraseFromSibling(uint32_t workspace_id, const Profile& erased,
+                                                       uint64_t sibling_id,
+                                                       rocksdb::WriteBatch* batch) {
+  absl::StatusOr<Profile> sibling = ReadProfile(*store_, workspace_id, sibling_id);
+  if (!sibling.ok()) {
+    // Erased already (or split again, its old id no longer found): nothing of it to rebuild.
+    if (sibling.status().code() == absl::StatusCode::kNotFound) return 0;
+    return sibling.status();
+  }
+  if (sibling->id == erased.id) return 0;
+  absl::StatusOr<std::vector<uint64_t>> sequences = Sequences(*store_, workspace_id, *sibling);
+  if (!sequences.ok()) return sequences.status();
+  const WorkspaceProfileSettings& settings = Settings(workspace_id);
+  std::vector<uint64_t> timelines = sibling->absorbed;
+  timelines.push_back(sibling->id);
+  Profile rebuilt;
+  rebuilt.id = sibling->id;
+  rebuilt.identifiers = sibling->identifiers;
+  size_t gone = 0;
+  for (uint64_t seq : *sequences) {
+    absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(workspace_id, seq);
+    if (!json.ok()) return json.status();
+    if (!json->has_value()) continue;
+    simdjson::dom::element doc;
+    absl::StatusOr<EventFacts> facts = absl::InvalidArgumentError("unreadable");
+    if (parser_.parse(**json).get(doc) == simdjson::SUCCESS) {
+      facts = ExtractFacts(doc, settings.rules);
+    }
+    if (!facts.ok()) continue;  // kept, unfolded, as an unmerge keeps it
+    bool mentions = false;
+    for (const identity::Identifier& id : CarriedIdentifiers(*facts, settings.rules)) {
+      mentions = mentions || std::find(erased.identifiers.begin(), erased.identifiers.end(), id) !=
+                                 erased.identifiers.end();
+    }
+    if (!mentions) {
+      FoldStored(workspace_id, settings, doc, &*facts, seq, &rebuilt);
+      continue;
+    }
+    if (absl::Status s = EraseEvent(workspace_id, seq, **json, batch); !s.ok()) return s;
+    for (uint64_t id : timelines) {
+      rocksdb::Status s =
+          batch->Delete(store_->timeline(), storage::TimelineKey(workspace_id, id, seq));
+      if (!s.ok()) return RocksError(s);
+    }
+    ++gone;
+  }
+  if (gone == 0) return 0;
+  // What no event says stays, as on an unmerge's kept side.
+  KeepStatedConsent(*sibling, &rebuilt);
+  rebuilt.merges = sibling->merges;
+  rebuilt.absorbed = sibling->absorbed;
+  rebuilt.journeys = sibling->journeys;
+  rebuilt.separated = sibling->separated;
+  models_.Forget(workspace_id, sibling->id);
+  working_[Key{workspace_id, sibling->id}] = std::make_unique<Profile>(std::move(rebuilt));
+  dirty_.push_back(Key{workspace_id, sibling->id});
+  return gone;
 }
 
 absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
@@ -900,27 +1011,12 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
     }
     bool carried = false;
     if (facts.ok()) {
-      std::vector<identity::Identifier> raw = facts->identifiers;
-      if (!facts->previous_id.empty()) {
-        raw.push_back({std::string(identity::kUserId), facts->previous_id});
-        raw.push_back({std::string(identity::kAnonymousId), facts->previous_id});
-      }
-      for (const identity::Identifier& id :
-           identity::PrepareIdentifiers(std::move(raw), settings.rules)) {
+      for (const identity::Identifier& id : CarriedIdentifiers(*facts, settings.rules)) {
         carried = carried || std::find(split.begin(), split.end(), id) != split.end();
       }
-      DeviceFacts device;
-      const DeviceFacts* device_ptr = Device(facts->user_agent, &device);
-      const bool bot = device_ptr != nullptr && device_ptr->bot;
-      if (!bot) ScoreEventTexts(workspace_id, settings, doc, &*facts);
-      Profile& side = carried ? split_profile : kept_profile;
-      FoldEvent(side, *facts, device_ptr, seq, settings.fold);
       // Each side's persona as its own events make it, as when they arrived.
-      if (settings.personas != nullptr && !bot) {
-        EventBindings bindings(*facts, doc, side, device_ptr, facts->timestamp_ms);
-        UpdatePersona(*settings.personas, bindings, side, facts->timestamp_ms, seq,
-                      facts->message_id);
-      }
+      FoldStored(workspace_id, settings, doc, &*facts, seq,
+                 carried ? &split_profile : &kept_profile);
     }
     (carried ? split_seqs : kept_seqs).push_back(seq);
   }
@@ -929,11 +1025,7 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
   // events is not this side's (an opt-in one person gave is not another's). Consent given
   // through the API is about the person, whichever profile: both keep it, over an older
   // statement of their events (a denial must not give way to the opt-in it replaced).
-  for (Profile* p : {&split_profile, &kept_profile}) {
-    for (const auto& [purpose, state] : current->consent) {
-      if (!state.source.starts_with("event:")) state::SetConsent(*p, purpose, state);
-    }
-  }
+  for (Profile* p : {&split_profile, &kept_profile}) KeepStatedConsent(*current, p);
   kept_profile.merges = current->merges;
   // The ids of the profiles merged into this one named the customer it was; split, that is two
   // customers, and which one such an id meant is not known. Those ids are not found from now on

@@ -147,7 +147,9 @@ class ProfileEngine {
                           rocksdb::WriteBatch* batch);
 
   // Erases a profile (DELETE /v1/profiles/{id}): its row and the rows of profiles merged into
-  // it, its identifiers, its events (and their dedupe entries), its timeline, and its decisions
+  // it, its identifiers, its events (and their dedupe entries), its timeline, the events of a
+  // profile an unmerge separated from it that carry one of its identifiers (that profile is
+  // rebuilt from the others), and its decisions
   // in the decision log with their rewards, contact histories and engagement counts (those of
   // the visitor it was included: KeysOfCustomer; what the bandits learned stays, as weights that
   // name no one). With
@@ -245,6 +247,19 @@ class ProfileEngine {
   // Deletes the timeline rows of `profiles`.
   absl::Status DeleteTimelines(uint32_t workspace_id, const std::vector<uint64_t>& profiles,
                                rocksdb::WriteBatch* batch);
+  // Deletes stored event `seq`, whose JSON is `json`, and its dedupe entry.
+  absl::Status EraseEvent(uint32_t workspace_id, uint64_t seq, const std::string& json,
+                          rocksdb::WriteBatch* batch);
+  // Folds a stored event, read again, into `side` as when it arrived: its texts scored and the
+  // persona moved, unless it is a bot's (an unmerge, or an erasure, rebuilding a profile).
+  void FoldStored(uint32_t workspace_id, const WorkspaceProfileSettings& settings,
+                  simdjson::dom::element doc, EventFacts* facts, uint64_t seq, Profile* side);
+  // For Erase: erases from profile `sibling_id` (split from `erased` by an unmerge, or it from
+  // that one) the events that carry one of `erased`'s identifiers, and rebuilds it from the
+  // events it keeps, as an unmerge rebuilds its kept side. Returns how many went (0 when the
+  // sibling is gone too).
+  absl::StatusOr<size_t> EraseFromSibling(uint32_t workspace_id, const Profile& erased,
+                                          uint64_t sibling_id, rocksdb::WriteBatch* batch);
 
   storage::Store* store_;
   const Clock* clock_;

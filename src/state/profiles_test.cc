@@ -526,6 +526,59 @@ TEST_F(ProfileEngineTest, UnmergeSplitsIdentifiersWithTheirEventsAndKeepsThemApa
   EXPECT_EQ(Read(id).seen.events, 4u);
 }
 
+// After an unmerge, the side given a device holds the event that logged this customer in on it
+// (it carried the device's id too). Erasing the customer erases that event from the other side,
+// which is rebuilt from the events it keeps; erasing that side leaves this one as it was.
+TEST_F(ProfileEngineTest, EraseTakesItsEventsFromTheProfileAnUnmergeSplitOff) {
+  Ingest(R"("type":"page","anonymousId":"laptop-1")");
+  Ingest(R"("type":"track","event":"Order Completed","anonymousId":"shared-tablet",)"
+         R"("properties":{"revenue":10})");
+  Ingest(R"("type":"identify","userId":"erase-split-user","anonymousId":"laptop-1",)"
+         R"("traits":{"email":"erase-split@example.com"})");
+  Ingest(R"("type":"identify","userId":"erase-split-user","anonymousId":"shared-tablet",)"
+         R"("traits":{"email":"erase-split@example.com","plan":"pro"})");
+  Ingest(R"("type":"alias","userId":"erase-split-user","previousId":"shared-tablet")");
+  const uint64_t id = Find("userId", "erase-split-user");
+  ASSERT_EQ(Find("anonymousId", "shared-tablet"), id);
+  {
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(engine_
+                    ->SetConsent(1, id,
+                                 {{"marketing_email", ConsentState{true, kT0 + 60'000, "api:pc"}}},
+                                 &batch)
+                    .ok());
+    ASSERT_TRUE(store_->Write(&batch).ok());
+  }
+  rocksdb::WriteBatch split_batch;
+  absl::StatusOr<uint64_t> tablet =
+      engine_->Unmerge(1, id, {{"anonymousId", "shared-tablet"}}, &split_batch);
+  ASSERT_TRUE(tablet.ok()) << tablet.status();
+  ASSERT_TRUE(store_->Write(&split_batch).ok());
+  // The tablet's side: the order, the login on it, and the alias naming it.
+  ASSERT_EQ(TimelineSeqs(Read(*tablet)), (std::vector<uint64_t>{5, 4, 2}));
+  ASSERT_EQ(Read(*tablet).traits.count("plan"), 1u);
+  Ingest(R"("type":"page","anonymousId":"shared-tablet")");  // the tablet's owner, later
+
+  rocksdb::WriteBatch batch;
+  absl::StatusOr<ProfileEngine::Erased> erased = engine_->Erase(1, id, false, &batch);
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  ASSERT_TRUE(store_->Write(&batch).ok());
+  EXPECT_EQ(erased->events, 4u);  // the page and the login on the laptop, and two of the tablet's
+  EXPECT_EQ(Occurrences(*store_, "erase-split"), std::vector<std::string>{});
+  // The tablet's side keeps the order and its later page, rebuilt from them: no trait of the
+  // login, the counts of what is left, the consent given through the API kept.
+  Profile left = Read(*tablet);
+  EXPECT_EQ(TimelineSeqs(left), (std::vector<uint64_t>{6, 2}));
+  EXPECT_EQ(left.seen.events, 2u);
+  EXPECT_EQ(left.orders, 1u);
+  EXPECT_TRUE(left.traits.empty());
+  EXPECT_EQ(left.event_counts.count("identify"), 0u);
+  EXPECT_FALSE(left.Denied("marketing_email"));
+  EXPECT_EQ(left.consent.at("marketing_email").source, "api:pc");
+  EXPECT_EQ(left.separated, std::vector<uint64_t>{id});
+  EXPECT_EQ(Find("anonymousId", "shared-tablet"), *tablet);
+}
+
 // An opt-in stated by an event, then withdrawn through the API: the unmerge that re-reads the
 // events keeps the withdrawal on both sides.
 TEST_F(ProfileEngineTest, UnmergeKeepsAConsentChangeMadeThroughTheApiOverOlderEvents) {
