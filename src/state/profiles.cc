@@ -887,6 +887,33 @@ absl::Status ProfileEngine::EraseEvent(uint32_t workspace_id, uint64_t seq, cons
   return s.ok() ? absl::OkStatus() : RocksError(s);
 }
 
+absl::Status ProfileEngine::ForEachStored(uint32_t workspace_id,
+                                          const WorkspaceProfileSettings& settings,
+                                          const std::vector<uint64_t>& sequences,
+                                          const std::vector<identity::Identifier>& ids,
+                                          StoredEventFn fn) {
+  for (uint64_t seq : sequences) {
+    absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(workspace_id, seq);
+    if (!json.ok()) return json.status();
+    if (!json->has_value()) continue;
+    simdjson::dom::element doc;
+    absl::StatusOr<EventFacts> facts = absl::InvalidArgumentError("unreadable");
+    if (parser_.parse(**json).get(doc) == simdjson::SUCCESS) {
+      facts = ExtractFacts(doc, settings.rules);
+    }
+    bool carried = false;
+    if (facts.ok()) {
+      for (const identity::Identifier& id : CarriedIdentifiers(*facts, settings.rules)) {
+        carried = carried || std::find(ids.begin(), ids.end(), id) != ids.end();
+      }
+    }
+    if (absl::Status s = fn(seq, **json, doc, facts.ok() ? &*facts : nullptr, carried); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 void ProfileEngine::FoldStored(uint32_t workspace_id, const WorkspaceProfileSettings& settings,
                                simdjson::dom::element doc, EventFacts* facts, uint64_t seq,
                                Profile* side) {
@@ -920,33 +947,27 @@ absl::StatusOr<size_t> ProfileEngine::EraseFromSibling(uint32_t workspace_id, co
   rebuilt.id = sibling->id;
   rebuilt.identifiers = sibling->identifiers;
   size_t gone = 0;
-  for (uint64_t seq : *sequences) {
-    absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(workspace_id, seq);
-    if (!json.ok()) return json.status();
-    if (!json->has_value()) continue;
-    simdjson::dom::element doc;
-    absl::StatusOr<EventFacts> facts = absl::InvalidArgumentError("unreadable");
-    if (parser_.parse(**json).get(doc) == simdjson::SUCCESS) {
-      facts = ExtractFacts(doc, settings.rules);
-    }
-    if (!facts.ok()) continue;  // kept, unfolded, as an unmerge keeps it
-    bool mentions = false;
-    for (const identity::Identifier& id : CarriedIdentifiers(*facts, settings.rules)) {
-      mentions = mentions || std::find(erased.identifiers.begin(), erased.identifiers.end(), id) !=
-                                 erased.identifiers.end();
-    }
-    if (!mentions) {
-      FoldStored(workspace_id, settings, doc, &*facts, seq, &rebuilt);
-      continue;
-    }
-    if (absl::Status s = EraseEvent(workspace_id, seq, **json, batch); !s.ok()) return s;
-    for (uint64_t id : timelines) {
-      rocksdb::Status s =
-          batch->Delete(store_->timeline(), storage::TimelineKey(workspace_id, id, seq));
-      if (!s.ok()) return RocksError(s);
-    }
-    ++gone;
-  }
+  absl::Status walked =
+      ForEachStored(workspace_id, settings, *sequences, erased.identifiers,
+                    [&](uint64_t seq, const std::string& json, simdjson::dom::element doc,
+                        EventFacts* facts, bool mentions) -> absl::Status {
+                      if (facts == nullptr)
+                        return absl::OkStatus();  // kept, unfolded, as an unmerge keeps it
+                      if (!mentions) {
+                        FoldStored(workspace_id, settings, doc, facts, seq, &rebuilt);
+                        return absl::OkStatus();
+                      }
+                      if (absl::Status s = EraseEvent(workspace_id, seq, json, batch); !s.ok())
+                        return s;
+                      for (uint64_t id : timelines) {
+                        rocksdb::Status s = batch->Delete(
+                            store_->timeline(), storage::TimelineKey(workspace_id, id, seq));
+                        if (!s.ok()) return RocksError(s);
+                      }
+                      ++gone;
+                      return absl::OkStatus();
+                    });
+  if (!walked.ok()) return walked;
   if (gone == 0) return 0;
   // What no event says stays, as on an unmerge's kept side.
   KeepStatedConsent(*sibling, &rebuilt);
@@ -1000,26 +1021,19 @@ absl::StatusOr<uint64_t> ProfileEngine::Unmerge(
   kept_profile.id = current->id;
   kept_profile.identifiers = kept;
   std::vector<uint64_t> split_seqs, kept_seqs;
-  for (uint64_t seq : *sequences) {
-    absl::StatusOr<std::optional<std::string>> json = store_->GetEvent(workspace_id, seq);
-    if (!json.ok()) return json.status();
-    if (!json->has_value()) continue;
-    simdjson::dom::element doc;
-    absl::StatusOr<EventFacts> facts = absl::InvalidArgumentError("unreadable");
-    if (parser_.parse(**json).get(doc) == simdjson::SUCCESS) {
-      facts = ExtractFacts(doc, settings.rules);
-    }
-    bool carried = false;
-    if (facts.ok()) {
-      for (const identity::Identifier& id : CarriedIdentifiers(*facts, settings.rules)) {
-        carried = carried || std::find(split.begin(), split.end(), id) != split.end();
-      }
-      // Each side's persona as its own events make it, as when they arrived.
-      FoldStored(workspace_id, settings, doc, &*facts, seq,
-                 carried ? &split_profile : &kept_profile);
-    }
-    (carried ? split_seqs : kept_seqs).push_back(seq);
-  }
+  absl::Status walked =
+      ForEachStored(workspace_id, settings, *sequences, split,
+                    [&](uint64_t seq, const std::string&, simdjson::dom::element doc,
+                        EventFacts* facts, bool carried) {
+                      // Each side's persona as its own events make it, as when they arrived.
+                      if (facts != nullptr) {
+                        FoldStored(workspace_id, settings, doc, facts, seq,
+                                   carried ? &split_profile : &kept_profile);
+                      }
+                      (carried ? split_seqs : kept_seqs).push_back(seq);
+                      return absl::OkStatus();
+                    });
+  if (!walked.ok()) return walked;
 
   // What the events said is re-read from each side's own: a statement of the other side's
   // events is not this side's (an opt-in one person gave is not another's). Consent given

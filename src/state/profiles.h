@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/hash.h"
@@ -250,6 +251,15 @@ class ProfileEngine {
   // Deletes stored event `seq`, whose JSON is `json`, and its dedupe entry.
   absl::Status EraseEvent(uint32_t workspace_id, uint64_t seq, const std::string& json,
                           rocksdb::WriteBatch* batch);
+  // Reads the stored events `sequences` again (those gone are skipped) and calls `fn` with each:
+  // its JSON, its parsed form and facts (null when it cannot be read), and whether it carried
+  // one of `ids`.
+  using StoredEventFn =
+      absl::FunctionRef<absl::Status(uint64_t seq, const std::string& json,
+                                     simdjson::dom::element doc, EventFacts* facts, bool carried)>;
+  absl::Status ForEachStored(uint32_t workspace_id, const WorkspaceProfileSettings& settings,
+                             const std::vector<uint64_t>& sequences,
+                             const std::vector<identity::Identifier>& ids, StoredEventFn fn);
   // Folds a stored event, read again, into `side` as when it arrived: its texts scored and the
   // persona moved, unless it is a bot's (an unmerge, or an erasure, rebuilding a profile).
   void FoldStored(uint32_t workspace_id, const WorkspaceProfileSettings& settings,
