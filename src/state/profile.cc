@@ -113,11 +113,10 @@ void Count(std::map<std::string, uint64_t, std::less<>>& counts, std::string_vie
 
 void SetTrait(Profile& p, std::string_view key, std::string json, int64_t at_ms) {
   if (key.size() > kMaxEntryBytes) return;
+  // Too large to hold: null, set at its time, so that neither this profile's older value nor
+  // one a merge brings stands for the latest.
+  if (json.size() > kMaxTraitBytes) json = "null";
   auto it = p.traits.find(key);
-  if (json.size() > kMaxTraitBytes) {
-    if (it != p.traits.end() && at_ms >= it->second.set_at_ms) p.traits.erase(it);
-    return;
-  }
   if (it == p.traits.end()) {
     if (p.traits.size() >= kMaxTraits) return;
     p.traits.emplace(std::string(key), TraitValue{std::move(json), at_ms});

@@ -66,8 +66,9 @@ inline constexpr size_t kMaxTraits = 200;
 // entries alone let one customer's profile reach megabytes with names of 30 KB, re-encoded
 // and written on each of its events.
 inline constexpr size_t kMaxEntryBytes = 256;
-// The largest trait value kept, as JSON: a larger one is left out of the profile (the event
-// keeps it), and the trait's older value with it, since it is no longer the latest.
+// The largest trait value kept, as JSON: a larger one is kept as null at its time (the event
+// keeps the value), so that an older value, this profile's or a merged one's, no longer stands
+// for the latest.
 inline constexpr size_t kMaxTraitBytes = 4096;
 // Order days kept per profile (Profile::order_day_list): nearly three years of daily orders.
 inline constexpr size_t kMaxOrderDays = 1000;

@@ -329,15 +329,25 @@ TEST_F(FoldTest, NamesAndValuesPastTheirLengthAreNotKept) {
   ASSERT_EQ(profile_.sources.size(), 1u);
   EXPECT_EQ(profile_.sources[0].source, "(other)");
   EXPECT_EQ(profile_.sources[0].campaign, "");
-  // A trait with a key past the length is not kept; a value past kMaxTraitBytes neither, and
+  // A trait with a key past the length is not kept; a value past kMaxTraitBytes is null, so
   // the older value it replaces is no longer shown as the latest.
   const std::string big_value(kMaxTraitBytes, 'v');  // with its quotes, past the limit
   Fold("identify", kT0 + 3,
        R"("userId":"u","traits":{"plan":"pro","bio":"short",")" + long_name + R"(":1})");
   EXPECT_EQ(profile_.traits.count(long_name), 0u);
   Fold("identify", kT0 + 4, R"("userId":"u","traits":{"bio":")" + big_value + R"("})");
-  EXPECT_EQ(profile_.traits.count("bio"), 0u);
+  EXPECT_EQ(profile_.traits.at("bio").json, "null");
+  EXPECT_EQ(profile_.traits.at("bio").set_at_ms, kT0 + 4);
   EXPECT_EQ(profile_.traits.at("plan").json, "\"pro\"");
+  // Nor does a merge bring an older value back.
+  Profile older;
+  older.traits["bio"] = TraitValue{"\"old\"", kT0 + 1};
+  MergeProfiles(profile_, std::move(older), MergeRecord{});
+  EXPECT_EQ(profile_.traits.at("bio").json, "null");
+  Profile newer;
+  newer.traits["bio"] = TraitValue{"\"merged\"", kT0 + 4};  // as late: the merged one stands
+  MergeProfiles(profile_, std::move(newer), MergeRecord{});
+  EXPECT_EQ(profile_.traits.at("bio").json, "\"merged\"");
   // An older large value does not take away a newer one.
   Fold("identify", kT0 + 5, R"("userId":"u","traits":{"bio":"new"})");
   Fold("identify", kT0 - 5, R"("userId":"u","traits":{"bio":")" + big_value + R"("})");
