@@ -197,23 +197,55 @@ bool ValidIdName(std::string_view name) {
              std::string_view::npos;
 }
 
-// A key written without a value ("port:") reads as null, and yaml-cpp places a null at the
-// token after it: on the next key's line, or lines further down past comments. No setting
-// takes null, so this refuses one first, naming the key's own line.
-absl::Status NoEmptyValues(std::string_view file, const YAML::Node& node, const std::string& path) {
+// The 1-based line of the `key:` or `-` that a null at `mark` belongs to. yaml-cpp places a
+// value left empty on the token after it, lines further down past blank and comment lines:
+// this walks back from there to the last line with something on it before the mark.
+int LineOfNull(std::string_view text, const YAML::Mark& mark) {
+  std::vector<std::string_view> lines;
+  for (size_t start = 0; start <= text.size();) {
+    const size_t end = std::min(text.find('\n', start), text.size());
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  for (int line = std::min<int>(mark.line, static_cast<int>(lines.size()) - 1); line >= 0; --line) {
+    std::string_view before = lines[line];
+    if (line == mark.line) before = before.substr(0, std::max(mark.column, 0));
+    for (size_t hash = before.find('#'); hash != std::string_view::npos;
+         hash = before.find('#', hash + 1)) {
+      if (hash == 0 || before[hash - 1] == ' ' || before[hash - 1] == '\t') {
+        before = before.substr(0, hash);  // a comment
+        break;
+      }
+    }
+    if (!StripWhitespace(before).empty()) return line + 1;
+  }
+  return mark.line + 1;
+}
+
+// A key written without a value ("port:", or a list item "-") reads as null, which no setting
+// takes: refused first, naming the line it is on (see LineOfNull). A section whose entries are
+// all commented out is such a key.
+absl::Status NoEmptyValues(std::string_view file, std::string_view text, const YAML::Node& node,
+                           const std::string& path) {
+  auto empty = [&](const YAML::Node& value, const std::string& at) {
+    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                     StrCat(file, ":", LineOfNull(text, value.Mark()), ": ", at,
+                            ": has no value: write one, or leave the key out for its default (a "
+                            "list or mapping whose entries are all commented out is no value)"),
+                     at);
+  };
   if (node.IsMap()) {
     for (auto it = node.begin(); it != node.end(); ++it) {
       if (!it->first.IsScalar()) continue;  // refused by the reader of that mapping
       const std::string at = StrCat(path, path.empty() ? "" : ".", it->first.Scalar());
-      if (it->second.IsNull()) {
-        return ConfigError(file, it->first, at,
-                           "has no value: write one, or leave the key out for its default");
-      }
-      WHISPERER_RETURN_IF_ERROR(NoEmptyValues(file, it->second, at));
+      if (it->second.IsNull()) return empty(it->second, at);
+      WHISPERER_RETURN_IF_ERROR(NoEmptyValues(file, text, it->second, at));
     }
   } else if (node.IsSequence()) {
     for (size_t i = 0; i < node.size(); ++i) {
-      WHISPERER_RETURN_IF_ERROR(NoEmptyValues(file, node[i], StrCat(path, "[", i, "]")));
+      const std::string at = StrCat(path, "[", i, "]");
+      if (node[i].IsNull()) return empty(node[i], at);
+      WHISPERER_RETURN_IF_ERROR(NoEmptyValues(file, text, node[i], at));
     }
   }
   return absl::OkStatus();
@@ -1263,7 +1295,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
   }
   Config c;
   if (root.IsNull()) return c;  // an empty file means all defaults
-  WHISPERER_RETURN_IF_ERROR(NoEmptyValues(filename, root, ""));
+  WHISPERER_RETURN_IF_ERROR(NoEmptyValues(filename, yaml, root, ""));
   Reader r(filename);
   WHISPERER_RETURN_IF_ERROR(r.Map(root, "", {"server", "storage", "ingest", "log", "workspaces"}));
 

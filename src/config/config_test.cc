@@ -202,6 +202,17 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
            {"workspaces:\n  - name: a\n    sessions: {timeout: ~}\n",
             "x.yaml:3: workspaces[0].sessions.timeout: has no value",
             "workspaces[0].sessions.timeout"},
+           // A list item left empty, and a section whose entries are all commented out.
+           {"workspaces:\n  - name: a\n    identity:\n      blocked_values:\n        - guest\n"
+            "        -\n\n        # more later\n",
+            "x.yaml:6: workspaces[0].identity.blocked_values[1]: has no value",
+            "workspaces[0].identity.blocked_values[1]"},
+           {"workspaces:\n  - name: a\n    journeys:\n      # - id: j1\n      #   goal: 'true'\n"
+            "    sessions: {timeout: 5m}\n",
+            "x.yaml:3: workspaces[0].journeys: has no value: write one, or leave the key out for "
+            "its "
+            "default (a list or mapping whose entries are all commented out is no value)",
+            "workspaces[0].journeys"},
            {"workspaces:\n  - name: a\n    identity:\n      limits: {fax: 1}\n",
             "x.yaml:4: workspaces[0].identity.limits.fax: unknown identifier type",
             "workspaces[0].identity.limits.fax"},
