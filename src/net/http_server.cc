@@ -485,6 +485,10 @@ class Session : public std::enable_shared_from_this<Session> {
       return Send(Preflight(match.allow), route);
     }
     if (match.handler == nullptr) {
+      // The key speaks first here too, as it does when the body is over the limit.
+      if (absl::Status refusal = GuardVerdict(match); !refusal.ok()) {
+        return RefuseRequest(match, refusal, route);
+      }
       Response res =
           ErrorResponse(MakeError(absl::StatusCode::kUnimplemented, "method_not_allowed",
                                   StrCat(SV(request_.method_string()), " is not allowed on ", route,

@@ -338,6 +338,12 @@ TEST_F(HttpServerTest, AGuardRefusesABadKeyBeforeTheBodyAndHearsOfEveryRefusal) 
   res = zipped.Send(http::verb::post, "/guarded", "x",
                     {{"X-Key", "good"}, {"Content-Encoding", "br"}});
   EXPECT_EQ(res.result_int(), 400u);
+  // A method the route does not take: the key speaks first again.
+  res = zipped.Send(http::verb::get, "/guarded", "", {{"X-Key", "bad"}});
+  EXPECT_EQ(res.result_int(), 401u);
+  res = zipped.Send(http::verb::get, "/guarded", "", {{"X-Key", "good"}});
+  EXPECT_EQ(res.result_int(), 405u);
+  EXPECT_EQ(res[http::field::allow], "POST");
   // A query parameter given twice: the key speaks first again.
   res = zipped.Send(http::verb::post, "/guarded?a=1&a=2", "{}", {{"X-Key", "bad"}});
   EXPECT_EQ(res.result_int(), 401u);
@@ -348,9 +354,10 @@ TEST_F(HttpServerTest, AGuardRefusesABadKeyBeforeTheBodyAndHearsOfEveryRefusal) 
   res = zipped.Send(http::verb::post, "/guarded", "{}", {{"X-Key", "bad"}});
   EXPECT_EQ(res.result_int(), 200u);
   std::lock_guard lock(refused_mu_);
-  EXPECT_EQ(refused_, (std::vector<std::string>{
-                          "unauthenticated", "unauthenticated", "request_too_large", "invalid_gzip",
-                          "unsupported_encoding", "unauthenticated", "invalid_value"}));
+  EXPECT_EQ(refused_,
+            (std::vector<std::string>{"unauthenticated", "unauthenticated", "request_too_large",
+                                      "invalid_gzip", "unsupported_encoding", "unauthenticated",
+                                      "unauthenticated", "invalid_value"}));
 }
 
 TEST_F(HttpServerTest, AQueryParameterGivenTwiceIsRefusedOnEveryRoute) {
