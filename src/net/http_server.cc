@@ -433,22 +433,35 @@ class Session : public std::enable_shared_from_this<Session> {
     Send(ErrorResponse(error), "other");
   }
 
-  // The route of the request whose header `parser_` holds, and its guard's verdict on the
-  // header (OK without a guard).
+  // The route of the request whose header `parser_` holds, and its verdict on the header: 405
+  // for a method the path does not take (as Dispatch answers it, whatever the key or the body),
+  // else its guard's (OK without a guard).
   struct HeaderVerdict {
     const std::string* route;  // "other" when no route has the path
     const RouteGuard* guard;
     bool browsers;  // the path allows calls from web pages
     absl::Status refusal;
+    std::string allow;  // with a 405: the path's methods
   };
   HeaderVerdict GuardHeader() const {
     static const std::string kOther = "other";
     const Request& header = parser_->get();
     Router::Match match = shared_->router.Find(header.method(), PathOf(SV(header.target())));
     HeaderVerdict v{match.route ? match.route : &kOther, match.guard, match.browsers,
-                    absl::OkStatus()};
-    if (v.guard != nullptr && v.guard->check) v.refusal = v.guard->check(header);
+                    absl::OkStatus(), ""};
+    if (match.path_known && match.handler == nullptr) {
+      v.refusal = MethodNotAllowed(SV(header.method_string()), *v.route, match.allow);
+      v.allow = match.allow;
+    } else if (v.guard != nullptr && v.guard->check) {
+      v.refusal = v.guard->check(header);
+    }
     return v;
+  }
+
+  static absl::Status MethodNotAllowed(std::string_view method, const std::string& route,
+                                       const std::string& allow) {
+    return MakeError(absl::StatusCode::kUnimplemented, "method_not_allowed",
+                     StrCat(method, " is not allowed on ", route, " (", allow, ")"));
   }
 
   // Answers `error` to the request whose header `parser_` holds, without reading its body
@@ -459,6 +472,11 @@ class Session : public std::enable_shared_from_this<Session> {
     close_after_ = true;  // the body was not read (whole): the stream position is unknown
     // A page may read the error too.
     cors_ = v.browsers && !parser_->get()[http::field::origin].empty();
+    if (!v.allow.empty()) {  // 405: no request of the route's
+      Response res = ErrorResponse(error);
+      res.set(http::field::allow, v.allow);
+      return Send(std::move(res), *v.route);
+    }
     if (v.guard != nullptr && v.guard->refused) v.guard->refused(error);
     Send(ErrorResponse(error), *v.route);
   }
@@ -485,14 +503,8 @@ class Session : public std::enable_shared_from_this<Session> {
       return Send(Preflight(match.allow), route);
     }
     if (match.handler == nullptr) {
-      // The key speaks first here too, as it does when the body is over the limit.
-      if (absl::Status refusal = GuardVerdict(match); !refusal.ok()) {
-        return RefuseRequest(match, refusal, route);
-      }
       Response res =
-          ErrorResponse(MakeError(absl::StatusCode::kUnimplemented, "method_not_allowed",
-                                  StrCat(SV(request_.method_string()), " is not allowed on ", route,
-                                         " (", match.allow, ")")));
+          ErrorResponse(MethodNotAllowed(SV(request_.method_string()), route, match.allow));
       res.set(http::field::allow, match.allow);
       return Send(std::move(res), route);
     }

@@ -338,12 +338,25 @@ TEST_F(HttpServerTest, AGuardRefusesABadKeyBeforeTheBodyAndHearsOfEveryRefusal) 
   res = zipped.Send(http::verb::post, "/guarded", "x",
                     {{"X-Key", "good"}, {"Content-Encoding", "br"}});
   EXPECT_EQ(res.result_int(), 400u);
-  // A method the route does not take: the key speaks first again.
+  // A method the path does not take is 405 whatever the key, the body or Expect.
+  for (const char* key : {"bad", "good"}) {
+    Client wrong(server_->port());
+    res = wrong.Send(http::verb::put, "/guarded", std::string(1001, 'x'), {{"X-Key", key}});
+    EXPECT_EQ(res.result_int(), 405u) << key;
+    EXPECT_EQ(res[http::field::allow], "POST");
+  }
+  {
+    asio::io_context ioc;
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    asio::write(s, asio::buffer(std::string("PUT /guarded HTTP/1.1\r\nHost: x\r\nX-Key: bad\r\n"
+                                            "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n")));
+    std::string reply = ReadUntilClosed(s);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 405", 0), 0u) << reply;
+    EXPECT_EQ(reply.find("100 Continue"), std::string::npos) << reply;
+  }
   res = zipped.Send(http::verb::get, "/guarded", "", {{"X-Key", "bad"}});
-  EXPECT_EQ(res.result_int(), 401u);
-  res = zipped.Send(http::verb::get, "/guarded", "", {{"X-Key", "good"}});
   EXPECT_EQ(res.result_int(), 405u);
-  EXPECT_EQ(res[http::field::allow], "POST");
   // A query parameter given twice: the key speaks first again.
   res = zipped.Send(http::verb::post, "/guarded?a=1&a=2", "{}", {{"X-Key", "bad"}});
   EXPECT_EQ(res.result_int(), 401u);
@@ -354,10 +367,9 @@ TEST_F(HttpServerTest, AGuardRefusesABadKeyBeforeTheBodyAndHearsOfEveryRefusal) 
   res = zipped.Send(http::verb::post, "/guarded", "{}", {{"X-Key", "bad"}});
   EXPECT_EQ(res.result_int(), 200u);
   std::lock_guard lock(refused_mu_);
-  EXPECT_EQ(refused_,
-            (std::vector<std::string>{"unauthenticated", "unauthenticated", "request_too_large",
-                                      "invalid_gzip", "unsupported_encoding", "unauthenticated",
-                                      "unauthenticated", "invalid_value"}));
+  EXPECT_EQ(refused_, (std::vector<std::string>{
+                          "unauthenticated", "unauthenticated", "request_too_large", "invalid_gzip",
+                          "unsupported_encoding", "unauthenticated", "invalid_value"}));
 }
 
 TEST_F(HttpServerTest, AQueryParameterGivenTwiceIsRefusedOnEveryRoute) {
