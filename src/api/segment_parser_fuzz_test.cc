@@ -13,6 +13,7 @@
 #include "api/segment_parser.h"
 #include "common/status.h"
 #include "simdjson.h"
+#include "testing/mutate.h"
 
 namespace whisperer::api {
 namespace {
@@ -23,51 +24,27 @@ constexpr const char* kSeeds[] = {
     R"({"batch":[{"type":"page","userId":7,"name":"Home","properties":{"path":"/"}},{"type":"group","userId":"u","groupId":42,"traits":{"plan":"pro"}},{"type":"screen","anonymousId":"a","name":"S"}]})",
 };
 
+const std::string kInserts[] = {"{",
+                                "}",
+                                "[",
+                                "]",
+                                ",",
+                                ":",
+                                "\"",
+                                "\\",
+                                "null",
+                                "1e999",
+                                "-0",
+                                "\xff",
+                                "\xc3",
+                                "\xed\xa0\x80",
+                                "\x00",
+                                "\"type\":\"track\"",
+                                "\"userId\":\"\"",
+                                "\"timestamp\":\"2024-02-30\""};
+
 std::string Mutate(std::string s, std::mt19937_64& rng) {
-  static const std::string kInserts[] = {"{",
-                                         "}",
-                                         "[",
-                                         "]",
-                                         ",",
-                                         ":",
-                                         "\"",
-                                         "\\",
-                                         "null",
-                                         "1e999",
-                                         "-0",
-                                         "\xff",
-                                         "\xc3",
-                                         "\xed\xa0\x80",
-                                         "\x00",
-                                         "\"type\":\"track\"",
-                                         "\"userId\":\"\"",
-                                         "\"timestamp\":\"2024-02-30\""};
-  int edits = 1 + rng() % 4;
-  for (int e = 0; e < edits && !s.empty(); ++e) {
-    size_t pos = rng() % s.size();
-    switch (rng() % 5) {
-      case 0:
-        s[pos] = static_cast<char>(rng());
-        break;
-      case 1:
-        s.resize(pos);
-        break;
-      case 2: {
-        const std::string& ins = kInserts[rng() % std::size(kInserts)];
-        s.insert(pos, ins.data(), ins.size() == 0 ? 1 : ins.size());
-        break;
-      }
-      case 3:
-        s.erase(pos, 1 + rng() % 8);
-        break;
-      case 4: {
-        size_t len = std::min<size_t>(1 + rng() % 64, s.size() - pos);
-        s.insert(pos, s.substr(pos, len));
-        break;
-      }
-    }
-  }
-  return s;
+  return testing::Mutate(std::move(s), rng, kInserts);
 }
 
 void CheckContract(const absl::StatusOr<ParsedRequest>& r, const Limits& limits,

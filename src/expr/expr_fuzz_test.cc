@@ -11,6 +11,7 @@
 
 #include "common/status.h"
 #include "expr/expr.h"
+#include "testing/mutate.h"
 
 namespace whisperer::expr {
 namespace {
@@ -25,54 +26,35 @@ constexpr const char* kSeeds[] = {
     "'x\\'y'",
 };
 
+const std::string kInserts[] = {"[",
+                                "]",
+                                "'",
+                                "\"",
+                                "(",
+                                ")",
+                                "not ",
+                                " and ",
+                                " or ",
+                                " in ",
+                                "1e",
+                                "[0]",
+                                "['a']",
+                                ".",
+                                "\\",
+                                "\xff",
+                                "\xc3",
+                                "==",
+                                "exists(",
+                                ",",
+                                "-",
+                                "7d",
+                                "99999999999999999999",
+                                "event.properties",
+                                " contains ",
+                                std::string(1, '\0')};
+
 std::string Mutate(std::string s, std::mt19937_64& rng) {
-  static const std::string kInserts[] = {"[",
-                                         "]",
-                                         "'",
-                                         "\"",
-                                         "(",
-                                         ")",
-                                         "not ",
-                                         " and ",
-                                         " or ",
-                                         " in ",
-                                         "1e",
-                                         "[0]",
-                                         "['a']",
-                                         ".",
-                                         "\\",
-                                         "\xff",
-                                         "\xc3",
-                                         "==",
-                                         "exists(",
-                                         ",",
-                                         "-",
-                                         "7d",
-                                         "99999999999999999999",
-                                         "event.properties",
-                                         " contains ",
-                                         std::string(1, '\0')};
-  const int edits = 1 + static_cast<int>(rng() % 4);
-  for (int e = 0; e < edits && !s.empty(); ++e) {
-    const size_t pos = rng() % s.size();
-    switch (rng() % 4) {
-      case 0:
-        s[pos] = static_cast<char>(rng());
-        break;
-      case 1:
-        s.resize(pos);
-        break;
-      case 2: {
-        const std::string& ins = kInserts[rng() % std::size(kInserts)];
-        s.insert(pos, ins);
-        break;
-      }
-      case 3:
-        s.erase(pos, 1 + rng() % 8);
-        break;
-    }
-  }
-  return s;
+  return testing::Mutate(std::move(s), rng, kInserts);
 }
 
 // Answers every path with a value of the kind `kind` picks, or with nothing.

@@ -33,6 +33,18 @@ std::string ReadUntilClosed(tcp::socket& s) {
   }
 }
 
+// Sends the header of `method` /guarded with `X-Key: key` and `Expect: 100-continue`, no body,
+// and returns all the server answers before it closes the connection.
+std::string AskToContinue(uint16_t port, std::string_view method, std::string_view key) {
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  asio::write(s, asio::buffer(std::string(method) +
+                              " /guarded HTTP/1.1\r\nHost: x\r\nX-Key: " + std::string(key) +
+                              "\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n"));
+  return ReadUntilClosed(s);
+}
+
 class HttpServerTest : public ::testing::Test {
  protected:
   void StartServer(ServerOptions options = {}) {
@@ -303,17 +315,10 @@ TEST_F(HttpServerTest, AGuardRefusesABadKeyBeforeTheBodyAndHearsOfEveryRefusal) 
   o.body_limit = 1000;
   StartServer(o);
   // A client that waits for `100 Continue` gets the refusal instead, and never sends its body.
-  {
-    asio::io_context ioc;
-    tcp::socket s(ioc);
-    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
-    asio::write(s, asio::buffer(std::string("POST /guarded HTTP/1.1\r\nHost: x\r\nX-Key: bad\r\n"
-                                            "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n")));
-    std::string reply = ReadUntilClosed(s);
-    EXPECT_EQ(reply.rfind("HTTP/1.1 401", 0), 0u) << reply;
-    EXPECT_EQ(reply.find("100 Continue"), std::string::npos) << reply;
-    EXPECT_NE(reply.find("unauthenticated"), std::string::npos) << reply;
-  }
+  std::string reply = AskToContinue(server_->port(), "POST", "bad");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 401", 0), 0u) << reply;
+  EXPECT_EQ(reply.find("100 Continue"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("unauthenticated"), std::string::npos) << reply;
   // A good key goes through.
   Client good(server_->port());
   Response res = good.Send(http::verb::post, "/guarded", "{}", {{"X-Key", "good"}});
@@ -345,16 +350,9 @@ TEST_F(HttpServerTest, AGuardRefusesABadKeyBeforeTheBodyAndHearsOfEveryRefusal) 
     EXPECT_EQ(res.result_int(), 405u) << key;
     EXPECT_EQ(res[http::field::allow], "POST");
   }
-  {
-    asio::io_context ioc;
-    tcp::socket s(ioc);
-    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
-    asio::write(s, asio::buffer(std::string("PUT /guarded HTTP/1.1\r\nHost: x\r\nX-Key: bad\r\n"
-                                            "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n")));
-    std::string reply = ReadUntilClosed(s);
-    EXPECT_EQ(reply.rfind("HTTP/1.1 405", 0), 0u) << reply;
-    EXPECT_EQ(reply.find("100 Continue"), std::string::npos) << reply;
-  }
+  reply = AskToContinue(server_->port(), "PUT", "bad");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 405", 0), 0u) << reply;
+  EXPECT_EQ(reply.find("100 Continue"), std::string::npos) << reply;
   res = zipped.Send(http::verb::get, "/guarded", "", {{"X-Key", "bad"}});
   EXPECT_EQ(res.result_int(), 405u);
   // A query parameter given twice: the key speaks first again.
