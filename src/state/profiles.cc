@@ -951,14 +951,15 @@ absl::StatusOr<size_t> ProfileEngine::EraseFromSibling(uint32_t workspace_id, co
       ForEachStored(workspace_id, settings, *sequences, erased.identifiers,
                     [&](uint64_t seq, const std::string& json, simdjson::dom::element doc,
                         EventFacts* facts, bool mentions) -> absl::Status {
-                      if (facts == nullptr)
-                        return absl::OkStatus();  // kept, unfolded, as an unmerge keeps it
+                      // An unreadable event stays, unfolded, as an unmerge keeps it.
+                      if (facts == nullptr) return absl::OkStatus();
                       if (!mentions) {
                         FoldStored(workspace_id, settings, doc, facts, seq, &rebuilt);
                         return absl::OkStatus();
                       }
-                      if (absl::Status s = EraseEvent(workspace_id, seq, json, batch); !s.ok())
+                      if (absl::Status s = EraseEvent(workspace_id, seq, json, batch); !s.ok()) {
                         return s;
+                      }
                       for (uint64_t id : timelines) {
                         rocksdb::Status s = batch->Delete(
                             store_->timeline(), storage::TimelineKey(workspace_id, id, seq));
