@@ -79,6 +79,11 @@ class Node {
 
 namespace {
 
+// A character of one name of a path (a.b.c): letters, digits, _ and -.
+bool IsNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+}
+
 bool Truthy(const Value& v) { return v.kind == Value::Kind::kBool && v.b; }
 
 class LiteralNode final : public Node {
@@ -321,8 +326,7 @@ class Parser {
     if (c == '\'' || c == '"') return LexString(c);
     if (std::isalpha(static_cast<unsigned char>(c))) {
       size_t start = pos_;
-      while (pos_ < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[pos_])) ||
-                                    src_[pos_] == '_' || src_[pos_] == '-' || src_[pos_] == '.')) {
+      while (pos_ < src_.size() && (IsNameChar(src_[pos_]) || src_[pos_] == '.')) {
         ++pos_;
       }
       tok_.kind = Token::Kind::kName;
@@ -576,9 +580,7 @@ class Parser {
       if (absl::Status s = Next(); !s.ok()) return s;
       if (tok_.kind == Token::Kind::kString && !tok_.text.empty()) {
         names.push_back(tok_.text);
-        const bool plain = std::all_of(tok_.text.begin(), tok_.text.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-        });
+        const bool plain = std::all_of(tok_.text.begin(), tok_.text.end(), IsNameChar);
         StrAppend(&shown, plain ? "." : "['", tok_.text, plain ? "" : "']");
       } else if (tok_.kind == Token::Kind::kNumber && tok_.number >= 0 && tok_.number < 1e9 &&
                  tok_.number == std::floor(tok_.number) && !tok_.duration) {

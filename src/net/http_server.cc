@@ -509,13 +509,15 @@ class Session : public std::enable_shared_from_this<Session> {
       return Send(std::move(res), route);
     }
     if (std::optional<std::string_view> repeated = api::RepeatedQueryParam(target)) {
-      std::string_view name = repeated->substr(0, 64);
-      return RefuseRequest(
-          match,
-          InvalidInput("invalid_value",
-                       StrCat("query parameter '", name, "' is given more than once; give it once"),
-                       name),
-          route);
+      // The key in the header speaks first, as for a body over the limit: a bad key is 401.
+      absl::Status refusal = GuardVerdict(match);
+      if (refusal.ok()) {
+        std::string_view name = repeated->substr(0, 64);
+        refusal = InvalidInput(
+            "invalid_value",
+            StrCat("query parameter '", name, "' is given more than once; give it once"), name);
+      }
+      return RefuseRequest(match, refusal, route);
     }
     // Several Content-Encoding lines are one list (RFC 9110 5.3), which is refused below as any
     // list is: only the first line was read once, so a body labelled `identity` then `gzip` was
@@ -572,14 +574,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Answers `error` to the request read whole, before its handler sees it, and tells the
-  // route's guard. The key in the header speaks first, as for a body over the limit: a bad key
-  // is 401, whatever else is wrong with the request.
+  // route's guard. Callers ask the guard first (GuardVerdict) where a bad key must be what is
+  // answered.
   void RefuseRequest(const Router::Match& match, const absl::Status& error,
                      const std::string& route) {
-    absl::Status refusal = GuardVerdict(match);
-    if (refusal.ok()) refusal = error;
-    if (match.guard != nullptr && match.guard->refused) match.guard->refused(refusal);
-    Send(ErrorResponse(refusal), route);
+    if (match.guard != nullptr && match.guard->refused) match.guard->refused(error);
+    Send(ErrorResponse(error), route);
   }
 
   // The answer to a CORS preflight: the path's `methods`, the headers the page asked to send

@@ -1,7 +1,6 @@
 #include "server/decide_service.h"
 
 #include <algorithm>
-#include <cassert>
 #include <charconv>
 #include <random>
 #include <span>
@@ -25,20 +24,6 @@ namespace whisperer::server {
 namespace http = net::http;
 
 namespace {
-
-// An empty JSON array, to walk in place of a value that is not a list. A default dom::array has
-// no document behind it: iterating one reads through a null pointer.
-simdjson::dom::array EmptyArray() {
-  static const simdjson::dom::array empty = [] {
-    static simdjson::dom::parser parser;
-    simdjson::dom::array a;
-    const simdjson::error_code ec = parser.parse(std::string_view("[]")).get(a);
-    assert(ec == simdjson::SUCCESS);
-    (void)ec;
-    return a;
-  }();
-  return empty;
-}
 
 constexpr size_t kMaxSlots = 20;
 // The stored edit of an action deleted through /v1/actions.
@@ -1304,23 +1289,26 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   if (body["channels"].get(v) == simdjson::SUCCESS && !v.is_null()) {  // null: every channel
     simdjson::dom::array list;
     bool ok = v.get(list) == simdjson::SUCCESS;
-    // Only a list is walked: a default dom::array has no document behind it.
-    for (simdjson::dom::element e : ok ? list : EmptyArray()) {
-      std::string_view channel;
-      ok = ok && e.get(channel) == simdjson::SUCCESS;
-      if (!ok) break;
-      if (channel != "email" && channel != "sms" && channel != "push" && channel != "in_app" &&
-          channel != "web" && channel != "phone") {
-        return respond(
-            net::ErrorResponse(InvalidInput("invalid_value",
-                                            StrCat("unknown channel '", channel,
-                                                   "'; channels are email, sms, push, in_app, web, "
-                                                   "phone"),
-                                            "channels")));
-      }
-      // A channel named twice is one channel.
-      if (std::find(in.channels.begin(), in.channels.end(), channel) == in.channels.end()) {
-        in.channels.emplace_back(channel);
+    // Only a list is walked: a default dom::array has no document behind it (iterating one
+    // reads through a null pointer).
+    if (ok) {
+      for (simdjson::dom::element e : list) {
+        std::string_view channel;
+        ok = e.get(channel) == simdjson::SUCCESS;
+        if (!ok) break;
+        if (channel != "email" && channel != "sms" && channel != "push" && channel != "in_app" &&
+            channel != "web" && channel != "phone") {
+          return respond(net::ErrorResponse(
+              InvalidInput("invalid_value",
+                           StrCat("unknown channel '", channel,
+                                  "'; channels are email, sms, push, in_app, web, "
+                                  "phone"),
+                           "channels")));
+        }
+        // A channel named twice is one channel.
+        if (std::find(in.channels.begin(), in.channels.end(), channel) == in.channels.end()) {
+          in.channels.emplace_back(channel);
+        }
       }
     }
     if (!ok) {
@@ -2396,15 +2384,19 @@ void WriteExportLines(std::string* out, uint64_t id, simdjson::dom::element doc,
   std::vector<std::string_view> eligible, before;
   std::vector<std::pair<std::string_view, size_t>> channel_limited;
   const bool has_eligible = doc["eligible"].get(eligible_list) == simdjson::SUCCESS;
-  for (simdjson::dom::element e : has_eligible ? eligible_list : EmptyArray()) {
-    std::string_view a;
-    if (e.get(a) == simdjson::SUCCESS) eligible.push_back(a);
+  // Lists only are walked (a default dom::array has no document behind it).
+  if (has_eligible) {
+    for (simdjson::dom::element e : eligible_list) {
+      std::string_view a;
+      if (e.get(a) == simdjson::SUCCESS) eligible.push_back(a);
+    }
   }
-  for (simdjson::dom::element f :
-       doc["filtered"].get(filtered) == simdjson::SUCCESS ? filtered : EmptyArray()) {
-    uint64_t at = 0;
-    if (text(f, "reason") == "channel_limit" && f["slot"].get(at) == simdjson::SUCCESS) {
-      channel_limited.emplace_back(text(f, "action"), at);
+  if (doc["filtered"].get(filtered) == simdjson::SUCCESS) {
+    for (simdjson::dom::element f : filtered) {
+      uint64_t at = 0;
+      if (text(f, "reason") == "channel_limit" && f["slot"].get(at) == simdjson::SUCCESS) {
+        channel_limited.emplace_back(text(f, "action"), at);
+      }
     }
   }
   size_t position = 0;

@@ -93,12 +93,13 @@ Value FromElement(simdjson::dom::element e) {
 bool StepInto(simdjson::dom::element* e, const std::string& name) {
   if (e->is_object()) return (*e)[name].get(*e) == simdjson::SUCCESS;
   simdjson::dom::array array;
-  if (e->get(array) != simdjson::SUCCESS || name.empty() || name.size() > 9 ||
-      (name.size() > 1 && name[0] == '0') ||
-      !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  uint32_t index = 0;
+  const char* end = name.data() + name.size();
+  if (e->get(array) != simdjson::SUCCESS || (name.size() > 1 && name[0] == '0') ||
+      std::from_chars(name.data(), end, index).ptr != end || name.empty()) {
     return false;
   }
-  return array.at(std::stoul(name)).get(*e) == simdjson::SUCCESS;
+  return array.at(index).get(*e) == simdjson::SUCCESS;
 }
 
 Value NonEmpty(std::string_view s) { return s.empty() ? Value::Missing() : Value::String(s); }

@@ -554,22 +554,22 @@ void FoldEvent(Profile& p, const EventFacts& f, const DeviceFacts* device, uint6
   if (!f.channel.empty()) CappedEntry(p.channels, f.channel).Touch(ts);
   if (!f.referrer_host.empty()) CappedEntry(p.referrers, f.referrer_host).Touch(ts);
   if (!f.utm_source.empty() || !f.utm_medium.empty() || !f.utm_campaign.empty()) {
-    auto it = std::find_if(p.sources.begin(), p.sources.end(), [&](const SourceSeen& s) {
-      return s.source == f.utm_source && s.medium == f.utm_medium && s.campaign == f.utm_campaign;
-    });
+    // A campaign with a part past kMaxEntryBytes is one entry for all of them, as past the cap
+    // of the other lists.
     const bool too_long = f.utm_source.size() > kMaxEntryBytes ||
                           f.utm_medium.size() > kMaxEntryBytes ||
                           f.utm_campaign.size() > kMaxEntryBytes;
-    if (too_long) {  // one entry for all of them, as past the cap of the other lists
-      it = std::find_if(p.sources.begin(), p.sources.end(), [](const SourceSeen& s) {
-        return s.source == kOtherEntry && s.medium.empty() && s.campaign.empty();
-      });
-    }
+    const std::string_view source = too_long ? kOtherEntry : std::string_view(f.utm_source);
+    const std::string_view medium = too_long ? "" : std::string_view(f.utm_medium);
+    const std::string_view campaign = too_long ? "" : std::string_view(f.utm_campaign);
+    auto it = std::find_if(p.sources.begin(), p.sources.end(), [&](const SourceSeen& s) {
+      return s.source == source && s.medium == medium && s.campaign == campaign;
+    });
     if (it == p.sources.end() && p.sources.size() < kMaxListEntries) {
       SourceSeen src;
-      src.source = too_long ? std::string(kOtherEntry) : f.utm_source;
-      src.medium = too_long ? "" : f.utm_medium;
-      src.campaign = too_long ? "" : f.utm_campaign;
+      src.source = source;
+      src.medium = medium;
+      src.campaign = campaign;
       p.sources.push_back(std::move(src));
       it = p.sources.end() - 1;
     }
