@@ -29,6 +29,23 @@ bool PastInt64Range(std::string_view digits, bool negative) {
   return digits.size() != limit.size() ? digits.size() > limit.size() : digits > limit;
 }
 
+// The names of `target`'s query parameters, as written and in order; empty names ("?&=2")
+// are none.
+std::vector<std::string_view> QueryNames(std::string_view target) {
+  std::vector<std::string_view> names;
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return names;
+  std::string_view query = target.substr(q + 1);
+  for (size_t start = 0; start <= query.size();) {
+    const size_t amp = std::min(query.find('&', start), query.size());
+    std::string_view name = query.substr(start, amp - start);
+    name = name.substr(0, name.find('='));
+    if (!name.empty()) names.push_back(name);
+    start = amp + 1;
+  }
+  return names;
+}
+
 }  // namespace
 
 std::optional<std::string_view> QueryParam(std::string_view target, std::string_view name) {
@@ -49,21 +66,40 @@ std::optional<std::string_view> QueryParam(std::string_view target, std::string_
 }
 
 std::optional<std::string_view> RepeatedQueryParam(std::string_view target) {
-  size_t q = target.find('?');
-  if (q == std::string_view::npos) return std::nullopt;
-  std::vector<std::string_view> names;
-  std::string_view query = target.substr(q + 1);
-  for (size_t start = 0; start <= query.size();) {
-    const size_t amp = std::min(query.find('&', start), query.size());
-    std::string_view name = query.substr(start, amp - start);
-    name = name.substr(0, name.find('='));
-    if (!name.empty()) names.push_back(name);
-    start = amp + 1;
-  }
+  std::vector<std::string_view> names = QueryNames(target);
   std::sort(names.begin(), names.end());
   auto twice = std::adjacent_find(names.begin(), names.end());
   if (twice == names.end()) return std::nullopt;
   return *twice;
+}
+
+std::optional<std::string_view> UnknownQueryParam(std::string_view target,
+                                                  const std::vector<std::string>& known) {
+  for (std::string_view name : QueryNames(target)) {
+    if (std::find(known.begin(), known.end(), name) == known.end()) return name;
+  }
+  return std::nullopt;
+}
+
+absl::Status CheckQuery(std::string_view target, const std::vector<std::string>* known,
+                        std::string_view route) {
+  if (std::optional<std::string_view> repeated = RepeatedQueryParam(target)) {
+    std::string_view name = repeated->substr(0, 64);
+    return InvalidInput(
+        "invalid_value",
+        StrCat("query parameter '", name, "' is given more than once; give it once"), name);
+  }
+  if (known == nullptr) return absl::OkStatus();
+  std::optional<std::string_view> unknown = UnknownQueryParam(target, *known);
+  if (!unknown) return absl::OkStatus();
+  std::string_view name = unknown->substr(0, 64);
+  std::string expected;
+  for (const std::string& k : *known) StrAppend(&expected, expected.empty() ? "" : ", ", k);
+  return InvalidInput("invalid_value",
+                      known->empty()
+                          ? StrCat("unknown query parameter '", name, "': ", route, " takes none")
+                          : StrCat("unknown query parameter '", name, "'; expected ", expected),
+                      name);
 }
 
 absl::StatusOr<std::string> PercentDecode(std::string_view value, std::string_view name) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "simdjson.h"
@@ -24,6 +25,19 @@ std::optional<std::string_view> QueryParam(std::string_view target, std::string_
 // first of them and a client may have meant the last, or both, so the server refuses such a
 // request rather than guess.
 std::optional<std::string_view> RepeatedQueryParam(std::string_view target);
+
+// The first parameter name in `target`'s query that is not one of `known`, as written; nullopt
+// when every one is. QueryParam matches names as written, so a name with a %-escape
+// ("li%6dit") is unknown too: it would never be read.
+std::optional<std::string_view> UnknownQueryParam(std::string_view target,
+                                                  const std::vector<std::string>& known);
+
+// 400 invalid_value naming the first parameter of `target`'s query given twice, else the first
+// that is not in `known` ("unknown query parameter 'limt'; expected limit, cursor"), as an
+// unknown body key is refused: a misspelt one would otherwise be ignored and its default
+// taken. A null `known` takes every name. `route` names the endpoint when it takes none.
+absl::Status CheckQuery(std::string_view target, const std::vector<std::string>* known,
+                        std::string_view route);
 
 // RFC 3986 percent-decoding ("%40" -> "@"). A '+' stays a '+' (phone numbers); a malformed
 // escape, or a result that is not UTF-8, is an InvalidArgument naming `name`.

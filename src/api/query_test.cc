@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/status.h"
+#include "common/strings.h"
 
 namespace whisperer::api {
 namespace {
@@ -26,6 +27,41 @@ TEST(RepeatedQueryParam, NamesANameGivenTwiceWithOrWithoutAValue) {
   EXPECT_FALSE(RepeatedQueryParam("/v1/x?email=a%26b%3D&emai=1").has_value());
   EXPECT_FALSE(RepeatedQueryParam("/v1/x").has_value());
   EXPECT_FALSE(RepeatedQueryParam("/v1/x?").has_value());
+}
+
+TEST(UnknownQueryParam, NamesTheFirstNameNotKnownAsWritten) {
+  const std::vector<std::string> known = {"limit", "cursor"};
+  EXPECT_FALSE(UnknownQueryParam("/v1/x?limit=5&cursor=a", known).has_value());
+  EXPECT_FALSE(UnknownQueryParam("/v1/x?limit", known).has_value());
+  EXPECT_FALSE(UnknownQueryParam("/v1/x?&&=3&limit=1&", known).has_value());  // empty: none
+  EXPECT_FALSE(UnknownQueryParam("/v1/x", known).has_value());
+  EXPECT_EQ(UnknownQueryParam("/v1/x?limit=5&limt=9&x=1", known), "limt");
+  EXPECT_EQ(UnknownQueryParam("/v1/x?li%6dit=5", known), "li%6dit");  // QueryParam never reads it
+  EXPECT_EQ(UnknownQueryParam("/v1/x?Limit=5", known), "Limit");      // names are case-sensitive
+  EXPECT_EQ(UnknownQueryParam("/v1/x?a=1", {}), "a");
+}
+
+TEST(CheckQuery, RefusesARepeatedThenAnUnknownNameNamingIt) {
+  const std::vector<std::string> known = {"limit", "cursor"};
+  EXPECT_TRUE(CheckQuery("/v1/x?cursor=1&limit=2", &known, "/v1/x").ok());
+  absl::Status unknown = CheckQuery("/v1/x?limt=5", &known, "/v1/x");
+  EXPECT_EQ(ErrorCodeOf(unknown), "invalid_value");
+  EXPECT_EQ(ErrorFieldOf(unknown), "limt");
+  EXPECT_EQ(ToStd(unknown.message()), "unknown query parameter 'limt'; expected limit, cursor");
+  const std::vector<std::string> none;
+  absl::Status takes_none = CheckQuery("/v1/x/1?verbose=1", &none, "/v1/x/{id}");
+  EXPECT_EQ(ToStd(takes_none.message()),
+            "unknown query parameter 'verbose': /v1/x/{id} takes none");
+  // A name given twice is named as such, even when it is also unknown.
+  absl::Status twice = CheckQuery("/v1/x?z=1&z=2", &known, "/v1/x");
+  EXPECT_EQ(ErrorFieldOf(twice), "z");
+  EXPECT_EQ(ToStd(twice.message()), "query parameter 'z' is given more than once; give it once");
+  // Without a list every name passes, but not twice.
+  EXPECT_TRUE(CheckQuery("/v1/track?_=123&anything", nullptr, "/v1/track").ok());
+  EXPECT_FALSE(CheckQuery("/v1/track?_=1&_=2", nullptr, "/v1/track").ok());
+  // What is named is cut to 64 bytes.
+  EXPECT_EQ(ErrorFieldOf(CheckQuery(StrCat("/v1/x?", std::string(300, 'q')), &known, "/v1/x")),
+            std::string(64, 'q'));
 }
 
 TEST(PercentDecode, DecodesAndRejectsMalformedEscapes) {

@@ -111,23 +111,24 @@ bool IsParam(std::string_view segment) {
 
 }  // namespace
 
-void Router::Add(http::verb method, std::string path, Handler handler) {
+void Router::Add(http::verb method, std::string path, Handler handler, QueryParams query) {
+  Method m{method, std::move(handler), std::move(query)};
   if (path.find('{') == std::string::npos) {
     Entry& entry = routes_[path];
     entry.path = path;
-    entry.methods.emplace_back(method, std::move(handler));
+    entry.methods.push_back(std::move(m));
     return;
   }
   for (Entry& e : patterns_) {
     if (e.path == path) {
-      e.methods.emplace_back(method, std::move(handler));
+      e.methods.push_back(std::move(m));
       return;
     }
   }
   Entry& entry = patterns_.emplace_back();
   entry.path = path;
   entry.segments = Segments(path);
-  entry.methods.emplace_back(method, std::move(handler));
+  entry.methods.push_back(std::move(m));
 }
 
 Router::Entry* Router::EntryOf(const std::string& path) {
@@ -208,18 +209,22 @@ Router::Match Router::Find(http::verb method, std::string_view path) const {
   m.route = &found->path;
   m.browsers = found->browsers;
   if (found->guard) m.guard = &*found->guard;
-  const Handler* get = nullptr;
-  for (const auto& [verb, handler] : found->methods) {
-    if (verb == method) m.handler = &handler;
-    if (verb == http::verb::get) get = &handler;
+  const Method* get = nullptr;
+  const Method* chosen = nullptr;
+  for (const Method& candidate : found->methods) {
+    if (candidate.verb == method) chosen = &candidate;
+    if (candidate.verb == http::verb::get) get = &candidate;
   }
   // HEAD is GET without the body (Session::Send drops it), as load balancers' health checks
   // and `curl -I` expect.
-  if (m.handler == nullptr && method == http::verb::head) m.handler = get;
-  if (m.handler == nullptr) {  // only a 405 needs the list
-    for (const auto& [verb, handler] : found->methods) {
+  if (chosen == nullptr && method == http::verb::head) chosen = get;
+  if (chosen != nullptr) {
+    m.handler = &chosen->handler;
+    m.query = &chosen->query;
+  } else {  // only a 405 needs the list
+    for (const Method& candidate : found->methods) {
       if (!m.allow.empty()) m.allow += ", ";
-      m.allow += SV(http::to_string(verb));
+      m.allow += SV(http::to_string(candidate.verb));
     }
     if (get != nullptr) m.allow += ", HEAD";
   }
@@ -508,16 +513,12 @@ class Session : public std::enable_shared_from_this<Session> {
       res.set(http::field::allow, match.allow);
       return Send(std::move(res), route);
     }
-    if (std::optional<std::string_view> repeated = api::RepeatedQueryParam(target)) {
+    if (absl::Status query =
+            api::CheckQuery(target, match.query->any ? nullptr : &match.query->names, route);
+        !query.ok()) {
       // The key in the header speaks first, as for a body over the limit: a bad key is 401.
       absl::Status refusal = GuardVerdict(match);
-      if (refusal.ok()) {
-        std::string_view name = repeated->substr(0, 64);
-        refusal = InvalidInput(
-            "invalid_value",
-            StrCat("query parameter '", name, "' is given more than once; give it once"), name);
-      }
-      return RefuseRequest(match, refusal, route);
+      return RefuseRequest(match, refusal.ok() ? query : refusal, route);
     }
     // Several Content-Encoding lines are one list (RFC 9110 5.3), which is refused below as any
     // list is: only the first line was read once, so a body labelled `identity` then `gzip` was

@@ -24,7 +24,8 @@
 // unknown path (not_found), 405 wrong method (method_not_allowed), 413 over the body limit,
 // also after gzip inflation (request_too_large), 400 malformed HTTP (malformed_http), headers
 // over 16 KiB (headers_too_large), corrupt gzip (invalid_gzip) or another Content-Encoding
-// (unsupported_encoding).
+// (unsupported_encoding), and 400 invalid_value for a query parameter given twice or that the
+// route does not take (QueryParams).
 //
 // Metrics: whisperer_http_requests_total{route,code} and
 // whisperer_http_request_duration_seconds{route} (from the request fully read to the response
@@ -81,8 +82,24 @@ struct RouteGuard {
   std::function<absl::Status(const Request& header)> check;
   // Told of each request to the route that the server answered with an error before the
   // handler ran (the body over the limit, an unsupported or corrupt Content-Encoding, a query
-  // parameter given twice, or `check`'s refusal), with that error.
+  // parameter given twice or not taken, or `check`'s refusal), with that error.
   std::function<void(const absl::Status&)> refused;
+};
+
+// The query parameters a route's handler reads (Router::Add). The server refuses a request with
+// any other, 400 invalid_value naming it, as handlers refuse an unknown body key: a misspelt one
+// ("?limt=5") would otherwise be ignored and its default taken. Any() lets every one through:
+// for the Segment collection endpoints, which read none, because a client built for Segment's
+// API may add one (a cache-buster, a proxy's tag) and its events must not be refused for it.
+struct QueryParams {
+  QueryParams(std::initializer_list<std::string> names = {}) : names(names) {}
+  static QueryParams Any() {
+    QueryParams any;
+    any.any = true;
+    return any;
+  }
+  std::vector<std::string> names;
+  bool any = false;
 };
 
 // The value of header `field` ("" when absent).
@@ -130,7 +147,8 @@ class Router {
   // tried in the order added. A path registered for one method answers 405 to the others,
   // with an Allow header; a path with a GET handler answers HEAD with it, without the body.
   // The route label in metrics is the path as registered, so ids never become labels.
-  void Add(http::verb method, std::string path, Handler handler);
+  // `query`: the query parameters the handler reads (none by default); HEAD takes GET's.
+  void Add(http::verb method, std::string path, Handler handler, QueryParams query = {});
   // Lets web pages on any origin call `path` (added before): its answers to a request with an
   // Origin header carry `Access-Control-Allow-Origin: *`, and an OPTIONS preflight is answered
   // 204 with the path's methods and the request headers asked for. For the endpoints a browser
@@ -142,7 +160,8 @@ class Router {
   void GuardTheRest(const RouteGuard& guard, std::initializer_list<std::string_view> open);
 
   struct Match {
-    const Handler* handler = nullptr;  // null: not found or method not allowed
+    const Handler* handler = nullptr;    // null: not found or method not allowed
+    const QueryParams* query = nullptr;  // with a handler: the query parameters it reads
     bool path_known = false;
     const std::string* route = nullptr;
     std::vector<std::string> params;
@@ -153,9 +172,14 @@ class Router {
   Match Find(http::verb method, std::string_view path) const;
 
  private:
+  struct Method {
+    http::verb verb;
+    Handler handler;
+    QueryParams query;
+  };
   struct Entry {
     std::string path;
-    std::vector<std::pair<http::verb, Handler>> methods;
+    std::vector<Method> methods;
     std::vector<std::string> segments;  // patterns only
     bool browsers = false;
     std::optional<RouteGuard> guard;

@@ -70,9 +70,11 @@ class HttpServerTest : public ::testing::Test {
                                 std::lock_guard lock(refused_mu_);
                                 refused_.push_back(ErrorCodeOf(error));
                               }});
-    router.Add(http::verb::get, "/ip", [](RequestContext& ctx, Responder respond) {
-      respond(JsonResponse(200, std::string(ctx.remote_ip)));
-    });
+    router.Add(http::verb::get, "/ip",
+               [](RequestContext& ctx, Responder respond) {
+                 respond(JsonResponse(200, std::string(ctx.remote_ip)));
+               },
+               {"limit", "cursor", "x"});
     // Answers from another thread after a delay, as shards do.
     router.Add(http::verb::post, "/slow", [this](RequestContext&, Responder respond) {
       slow_started_.set_value();
@@ -297,6 +299,15 @@ TEST_F(HttpServerTest, HeadIsGetWithoutTheBody) {
   refused.skip(true);
   http::read(c.stream, c.buffer, refused);
   EXPECT_EQ(refused.get().result_int(), 405u);
+  // HEAD takes the query parameters GET takes, and no other.
+  for (auto [target, status] : {std::pair{"/ip?limit=5", 200u}, std::pair{"/ip?limt=5", 400u}}) {
+    req.target(target);
+    http::write(c.stream, req);
+    http::response_parser<http::string_body> answer;
+    answer.skip(true);
+    http::read(c.stream, c.buffer, answer);
+    EXPECT_EQ(answer.get().result_int(), status) << target;
+  }
 }
 
 TEST_F(HttpServerTest, BodyOverLimitIs413) {
@@ -370,7 +381,7 @@ TEST_F(HttpServerTest, AGuardRefusesABadKeyBeforeTheBodyAndHearsOfEveryRefusal) 
                           "unsupported_encoding", "unauthenticated", "invalid_value"}));
 }
 
-TEST_F(HttpServerTest, AQueryParameterGivenTwiceIsRefusedOnEveryRoute) {
+TEST_F(HttpServerTest, AQueryParameterGivenTwiceOrThatTheRouteDoesNotReadIsRefused) {
   StartServer();
   Client c(server_->port());
   Response res = c.Send(http::verb::get, "/ip?limit=5&cursor=x&limit=9");
@@ -381,6 +392,20 @@ TEST_F(HttpServerTest, AQueryParameterGivenTwiceIsRefusedOnEveryRoute) {
   EXPECT_TRUE(res.keep_alive());  // the request was read whole
   res = c.Send(http::verb::get, "/ip?limit=5&cursor=x");
   EXPECT_EQ(res.result_int(), 200u);
+  // A name the route does not read, misspelt or %-escaped, is refused rather than ignored.
+  for (const char* target : {"/ip?limt=5", "/ip?limit=5&li%6dit=6"}) {
+    res = c.Send(http::verb::get, target);
+    EXPECT_EQ(res.result_int(), 400u) << target;
+    EXPECT_NE(res.body().find("unknown query parameter"), std::string::npos) << res.body();
+    EXPECT_NE(res.body().find("expected limit, cursor, x"), std::string::npos) << res.body();
+    EXPECT_TRUE(res.keep_alive());
+  }
+  // On a route that reads none, any is unknown; its guard speaks first.
+  res = c.Send(http::verb::post, "/guarded?verbose=1", "{}", {{"X-Key", "bad"}});
+  EXPECT_EQ(res.result_int(), 401u);
+  res = c.Send(http::verb::post, "/guarded?verbose=1", "{}", {{"X-Key", "good"}});
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_NE(res.body().find("'verbose': /guarded takes none"), std::string::npos) << res.body();
 }
 
 // read_timeout bounds the idle wait for a request and, apart, each request from its first byte.
@@ -629,6 +654,28 @@ TEST(Router, PatternsCaptureSegmentsAndExactPathsWin) {
   EXPECT_FALSE(router.Find(http::verb::get, "/v1/profiles/a/b").path_known);
   EXPECT_FALSE(router.Find(http::verb::get, "/v1/profiles/a/events/x").path_known);
   EXPECT_FALSE(router.Find(http::verb::get, "").path_known);
+}
+
+TEST(Router, EachMethodHasItsQueryParametersAndHeadTakesGets) {
+  Router router;
+  auto nothing = [](RequestContext&, Responder) {};
+  router.Add(http::verb::get, "/v1/items/{id}", nothing, {"fields"});
+  router.Add(http::verb::delete_, "/v1/items/{id}", nothing, {"suppress"});
+  router.Add(http::verb::put, "/v1/items/{id}", nothing);
+  router.Add(http::verb::post, "/v1/track", nothing, QueryParams::Any());
+
+  auto names = [&](http::verb verb, std::string_view path) {
+    Router::Match m = router.Find(verb, path);
+    EXPECT_NE(m.query, nullptr) << path;
+    return m.query ? m.query->names : std::vector<std::string>{"(no match)"};
+  };
+  EXPECT_EQ(names(http::verb::get, "/v1/items/1"), std::vector<std::string>{"fields"});
+  EXPECT_EQ(names(http::verb::head, "/v1/items/1"), std::vector<std::string>{"fields"});
+  EXPECT_EQ(names(http::verb::delete_, "/v1/items/1"), std::vector<std::string>{"suppress"});
+  EXPECT_TRUE(names(http::verb::put, "/v1/items/1").empty());
+  EXPECT_FALSE(router.Find(http::verb::put, "/v1/items/1").query->any);
+  EXPECT_TRUE(router.Find(http::verb::post, "/v1/track").query->any);
+  EXPECT_EQ(router.Find(http::verb::post, "/v1/items/1").query, nullptr);  // 405: no handler
 }
 
 TEST(Router, GuardTheRestSkipsGuardedAndOpenPaths) {

@@ -32,26 +32,32 @@ void CollectService::Register(net::Router* router) {
     // Segment's analytics.js posts to the type's first letter (/v1/t, /v1/p...).
     const std::string_view name = api::EventTypeName(type);
     for (std::string path : {StrCat("/v1/", name), StrCat("/v1/", name.substr(0, 1))}) {
-      router->Add(http::verb::post, path,
-                  [this, type](net::RequestContext& ctx, net::Responder respond) {
-                    HandleSingle(type, ctx, std::move(respond));
-                  });
+      router->Add(
+          http::verb::post, path,
+          [this, type](net::RequestContext& ctx, net::Responder respond) {
+            HandleSingle(type, ctx, std::move(respond));
+          },
+          net::QueryParams::Any());
       router->AllowBrowsers(path);
       router->Guard(path, guard);
     }
   }
-  // /v1/b: analytics.js's batching delivery.
-  for (const char* path : {"/v1/batch", "/v1/b", "/v1/import"}) {
-    router->Add(http::verb::post, path, [this](net::RequestContext& ctx, net::Responder respond) {
-      HandleBatch(ctx, std::move(respond));
-    });
+  // /v1/b: analytics.js's batching delivery. /v1/import is Whisperer's own: it takes no query.
+  for (std::string path : {"/v1/batch", "/v1/b", "/v1/import"}) {
+    router->Add(
+        http::verb::post, path,
+        [this](net::RequestContext& ctx, net::Responder respond) {
+          HandleBatch(ctx, std::move(respond));
+        },
+        path == "/v1/import" ? net::QueryParams() : net::QueryParams::Any());
     router->AllowBrowsers(path);
     router->Guard(path, guard);
   }
   router->Add(http::verb::get, "/v1/events",
               [this](net::RequestContext& ctx, net::Responder respond) {
                 HandleListEvents(ctx, std::move(respond));
-              });
+              },
+              {"cursor", "limit"});
 }
 
 void CollectService::CountRejected(const absl::Status& status, uint64_t n) {

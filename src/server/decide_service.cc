@@ -967,17 +967,21 @@ void DecideService::Register(net::Router* router) {
   router->Add(http::verb::post, "/v1/rewards",
               [this](net::RequestContext& ctx, net::Responder r) { HandleReward(ctx, r); });
   router->Add(http::verb::get, "/v1/decisions/lift",
-              [this](net::RequestContext& ctx, net::Responder r) { HandleLift(ctx, r); });
+              [this](net::RequestContext& ctx, net::Responder r) { HandleLift(ctx, r); },
+              {"decisionPoint", "profile", "from", "to"});
   router->Add(http::verb::get, "/v1/decisions/export",
-              [this](net::RequestContext& ctx, net::Responder r) { HandleExport(ctx, r); });
+              [this](net::RequestContext& ctx, net::Responder r) { HandleExport(ctx, r); },
+              {"profile", "from", "to", "limit", "cursor"});
   router->Add(http::verb::get, "/v1/decisions/{id}",
               [this](net::RequestContext& ctx, net::Responder r) { HandleGet(ctx, r); });
   router->Add(http::verb::post, "/v1/decisions/{id}/activate",
               [this](net::RequestContext& ctx, net::Responder r) { HandleActivate(ctx, r); });
   router->Add(http::verb::get, "/v1/decisions",
-              [this](net::RequestContext& ctx, net::Responder r) { HandleList(ctx, r); });
+              [this](net::RequestContext& ctx, net::Responder r) { HandleList(ctx, r); },
+              {"profile", "from", "to", "limit", "cursor"});
   router->Add(http::verb::get, "/v1/approvals",
-              [this](net::RequestContext& ctx, net::Responder r) { HandleApprovals(ctx, r); });
+              [this](net::RequestContext& ctx, net::Responder r) { HandleApprovals(ctx, r); },
+              {"status", "limit", "cursor"});
   router->Add(http::verb::get, "/v1/approvals/{id}",
               [this](net::RequestContext& ctx, net::Responder r) { HandleApproval(ctx, r); });
   router->Add(http::verb::post, "/v1/approvals/{id}/approve",

@@ -92,7 +92,8 @@ void ExperienceService::Register(net::Router* router) {
   router->Add(http::verb::delete_, "/v1/catalog/items/{id}",
               [this](net::RequestContext& ctx, net::Responder r) { HandleDeleteItem(ctx, r); });
   router->Add(http::verb::get, "/v1/catalog/items",
-              [this](net::RequestContext& ctx, net::Responder r) { HandleListItems(ctx, r); });
+              [this](net::RequestContext& ctx, net::Responder r) { HandleListItems(ctx, r); },
+              {"limit", "cursor"});
 }
 
 const Workspace* ExperienceService::WorkspaceById(uint32_t id) const {

@@ -36,23 +36,27 @@ ProfileService::ProfileService(const api::KeyRing* keys, shard::ShardSet* shards
 
 void ProfileService::Register(net::Router* router) {
   router->Add(http::verb::get, "/v1/profiles/lookup",
-              [this](net::RequestContext& ctx, net::Responder r) { HandleLookup(ctx, r); });
+              [this](net::RequestContext& ctx, net::Responder r) { HandleLookup(ctx, r); },
+              {"userId", "anonymousId", "email", "phone", "type", "value"});
   router->Add(http::verb::get, "/v1/profiles/{id}",
               [this](net::RequestContext& ctx, net::Responder r) { HandleGet(ctx, r); });
   router->Add(http::verb::get, "/v1/profiles/{id}/events",
-              [this](net::RequestContext& ctx, net::Responder r) { HandleEvents(ctx, r); });
+              [this](net::RequestContext& ctx, net::Responder r) { HandleEvents(ctx, r); },
+              {"cursor", "limit"});
   router->Add(http::verb::put, "/v1/profiles/{id}/consent",
               [this](net::RequestContext& ctx, net::Responder r) { HandleConsent(ctx, r); });
   router->Add(http::verb::get, "/v1/profiles/{id}/export",
               [this](net::RequestContext& ctx, net::Responder r) { HandleExport(ctx, r); });
   router->Add(http::verb::delete_, "/v1/profiles/{id}",
-              [this](net::RequestContext& ctx, net::Responder r) { HandleErase(ctx, r); });
+              [this](net::RequestContext& ctx, net::Responder r) { HandleErase(ctx, r); },
+              {"suppress"});
   router->Add(http::verb::post, "/v1/profiles/{id}/unmerge",
               [this](net::RequestContext& ctx, net::Responder r) { HandleUnmerge(ctx, r); });
   router->Add(http::verb::get, "/v1/journeys",
               [this](net::RequestContext& ctx, net::Responder r) { HandleJourneys(ctx, r); });
   router->Add(http::verb::get, "/v1/journeys/{id}/funnel",
-              [this](net::RequestContext& ctx, net::Responder r) { HandleFunnel(ctx, r); });
+              [this](net::RequestContext& ctx, net::Responder r) { HandleFunnel(ctx, r); },
+              {"from", "to", "by", "version"});
 }
 
 absl::StatusOr<ProfileService::Target> ProfileService::Authorize(

@@ -731,3 +731,28 @@ test('a query parameter given twice is refused, naming it, after the key', async
   const stored = await exportEvents(server.dataDir);
   assert.equal(stored.find((e) => e.messageId === 'twice-query'), undefined);
 });
+
+test('a query parameter the endpoint does not take is refused, naming it; Segment endpoints ignore one', async () => {
+  const admin = { Authorization: server.bearer() };
+  const misspelt = await server.request('/v1/decisions?limt=5', { headers: admin });
+  assert.equal(misspelt.status, 400, misspelt.text);
+  assert.equal(misspelt.json.error.code, 'invalid_value');
+  assert.equal(misspelt.json.error.field, 'limt');
+  assert.match(misspelt.json.error.message, /unknown query parameter 'limt'; expected .*limit/);
+  // A %-escaped name is never read, so it is unknown too.
+  const escaped = await server.request('/v1/decisions?li%6dit=5', { headers: admin });
+  assert.equal(escaped.status, 400, escaped.text);
+  // The key speaks first.
+  assert.equal((await server.request('/v1/decisions?limt=5', { headers: auth() })).status, 403);
+  assert.equal((await server.request('/v1/decisions?limt=5')).status, 401);
+  // An event sent with a cache-buster, as a client built for Segment may add, is stored; on
+  // Whisperer's own /v1/import the parameter is refused and nothing is stored.
+  const busted = await post('/v1/track?_=1732500000000', track({ messageId: 'cache-buster' }));
+  assert.equal(busted.status, 200, busted.text);
+  const imported = await post('/v1/import?dryRun=true', { batch: [track({ type: 'track', messageId: 'import-query' })] });
+  assert.equal(imported.status, 400, imported.text);
+  assert.equal(imported.json.error.field, 'dryRun');
+  const stored = await exportEvents(server.dataDir);
+  assert.equal(stored.filter((e) => e.messageId === 'cache-buster').length, 1);
+  assert.equal(stored.find((e) => e.messageId === 'import-query'), undefined);
+});

@@ -888,6 +888,46 @@ scenario('goal rewards, and statuses at the edges of each operation', async () =
   }
 });
 
+/** The query parameters the document declares for an operation (its own and its path's). */
+function documentedQuery(key) {
+  const [method, p] = key.split(' ');
+  const item = DOC.paths[p];
+  return [...(item.parameters ?? []), ...(item[method.toLowerCase()].parameters ?? [])]
+    .map((x) => (x.$ref ? DOC.components.parameters[x.$ref.split('/').pop()] : x))
+    .filter((x) => x.in === 'query')
+    .map((x) => x.name);
+}
+
+// The Segment collection endpoints ignore query parameters (clients built for Segment's API may
+// add one); every other operation takes exactly those the document declares.
+const IGNORES_QUERY = new Set(
+  ['identify', 'track', 'page', 'screen', 'group', 'alias', 'batch'].map((t) => `POST /v1/${t}`),
+);
+
+scenario('every operation takes the query parameters documented for it and refuses others', async () => {
+  const unknownRefusal = (res) =>
+    res.status === 400 && /^unknown query parameter/.test(res.json?.error?.message ?? '');
+  for (const key of ALL_OPERATIONS) {
+    const [method, template] = key.split(' ');
+    // Ids that name nothing: no request below changes anything stored.
+    const url = template.replace(/\{[^}]+\}/g, 'x');
+    const opts = { method, headers: { authorization: A }, body: ['POST', 'PUT'].includes(method) ? {} : undefined };
+    const misspelt = await call(key, `${url}?notAParameter=1`, opts);
+    if (IGNORES_QUERY.has(key)) {
+      assert.notEqual(misspelt.json?.error?.field, 'notAParameter', `${key}: ${misspelt.text}`);
+    } else {
+      assert.equal(misspelt.status, 400, `${key}: ${misspelt.text}`);
+      assert.equal(misspelt.json.error.code, 'invalid_value', key);
+      assert.equal(misspelt.json.error.field, 'notAParameter', key);
+      assert.ok(unknownRefusal(misspelt), `${key}: ${misspelt.text}`);
+    }
+    for (const name of documentedQuery(key)) {
+      const res = await call(key, `${url}?${name}=1`, opts);
+      assert.ok(!unknownRefusal(res), `${key} refuses its documented parameter ${name}: ${res.text}`);
+    }
+  }
+});
+
 // Operations that cannot be driven to their success status from HTTP traffic against one
 // server, with the reason (none: every documented operation is reached).
 const NOT_EXERCISED = {};
