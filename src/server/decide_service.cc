@@ -441,6 +441,14 @@ absl::StatusOr<uint64_t> ReadControlBucket(const storage::Store& store, uint32_t
   return 0;
 }
 
+// The decision log's lock, taken after a pass through the erasure gate (DecideService::
+// erasure_gate): what is read and written under it cannot straddle a profile's erasure.
+struct LogLock {
+  LogLock(Gate* erasures, std::mutex& mu) : pass(Gate::Enter(erasures)), lock(mu) {}
+  Gate::Pass pass;
+  std::lock_guard<std::mutex> lock;  // released before the pass ends
+};
+
 // The contact stripes of `rows` locked, in stripe order, so that two requests whose rows share
 // some cannot deadlock; unlocked on destruction or unlock().
 class StripeLocks {
@@ -1334,6 +1342,8 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
     return respond(net::ErrorResponse(
         InvalidInput("wrong_type", "deferActivation must be true or false", "deferActivation")));
   }
+  // From the customer's first read to the decision's write: not across an erasure.
+  Gate::Pass erasure_pass = Gate::Enter(&erasures_);
   absl::StatusOr<Customer> customer = FindCustomer(body, *store_, ws.id, ws.profiles.rules);
   if (!customer.ok()) return respond(net::ErrorResponse(customer.status()));
   if (!customer->suppressed.empty()) {
@@ -1527,8 +1537,12 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   }
   if (!contact_lock.owns_lock() && !budget_lock.owns_lock()) {
     // Nothing waits for this write but the answer (see the header).
-    log_writer_.Write(std::move(batch), [respond = std::move(respond),
-                                         out = std::move(out)](absl::Status s) mutable {
+    // The pass ends with the write, before the answer (whose thread may be the one an erasure
+    // waits on). Shared: the group writer's callbacks are copyable.
+    auto pass = std::make_shared<Gate::Pass>(std::move(erasure_pass));
+    log_writer_.Write(std::move(batch), [respond = std::move(respond), out = std::move(out),
+                                         pass = std::move(pass)](absl::Status s) mutable {
+      pass->Reset();
       respond(s.ok() ? net::JsonResponse(200, std::move(out)) : net::ErrorResponse(s));
     });
     return;
@@ -1537,6 +1551,7 @@ void DecideService::HandleDecide(net::RequestContext& ctx, net::Responder respon
   for (const auto& [action, use] : spent) (*state)->budgets[action] = use;
   budget_lock = {};
   contact_lock = {};
+  erasure_pass.Reset();
   respond(net::JsonResponse(200, std::move(out)));
 }
 
@@ -1640,7 +1655,7 @@ void DecideService::HandleReward(net::RequestContext& ctx, net::Responder respon
     reward_id = r;
   }
 
-  std::lock_guard lock(log_mu_);
+  LogLock lock(&erasures_, log_mu_);
   absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws.id, *id);
   if (!read.ok()) return respond(net::ErrorResponse(read.status()));
   if (!read->has_value()) {
@@ -1935,7 +1950,7 @@ void DecideService::HandleActivate(net::RequestContext& ctx, net::Responder resp
   const uint32_t ws = principal->workspace_id;
   const std::shared_ptr<const decide::Catalog> snapshot = CatalogOf(**state);
   const decide::Catalog& catalog = *snapshot;
-  std::lock_guard lock(log_mu_);
+  LogLock lock(&erasures_, log_mu_);
   absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, ws, *id);
   if (!read.ok()) return respond(net::ErrorResponse(read.status()));
   if (!read->has_value()) {
@@ -2661,7 +2676,7 @@ absl::Status DecideService::ExpireApprovals() {
           return true;
         });
     if (!s.ok()) return s;
-    std::lock_guard lock(log_mu_);
+    LogLock lock(&erasures_, log_mu_);
     for (const auto& [due_key, decision] : due) {
       rocksdb::WriteBatch batch;
       rocksdb::Status d = batch.Delete(store_->decisions(), due_key);
@@ -2729,7 +2744,7 @@ absl::Status DecideService::ApplyDueRewards() {
                                           return true;
                                         });
     if (!s.ok()) return s;
-    std::lock_guard lock(log_mu_);
+    LogLock lock(&erasures_, log_mu_);
     for (const auto& [due_key, decision] : due) {
       absl::StatusOr<std::optional<LoggedDecision>> read = ReadLogged(*store_, id, decision);
       if (!read.ok()) return read.status();
@@ -2831,7 +2846,7 @@ void DecideService::OnEvent(uint32_t workspace_id, uint64_t profile_id, uint64_t
 }
 
 absl::Status DecideService::ApplyGoals() {
-  std::lock_guard lock(log_mu_);
+  LogLock lock(&erasures_, log_mu_);
   for (auto& [ws, state] : states_) {
     if (state.catalog == nullptr) continue;
     // Goal events stored since the last call (or before a crash), in the order they arrived;
@@ -2996,7 +3011,7 @@ void DecideService::HandleReview(net::RequestContext& ctx, net::Responder respon
     }
   }
   const uint32_t ws = (*state)->workspace->id;
-  std::lock_guard lock(log_mu_);
+  LogLock lock(&erasures_, log_mu_);
   absl::StatusOr<std::string> stored = ReadApprovalJson(*store_, ws, net::PathParam(ctx));
   if (!stored.ok()) return respond(net::ErrorResponse(stored.status()));
   std::optional<Approval> a = ParseApproval(*stored);

@@ -92,6 +92,7 @@
 
 #include "api/auth.h"
 #include "common/clock.h"
+#include "common/gate.h"
 #include "common/json_writer.h"
 #include "config/config.h"
 #include "decide/catalog.h"
@@ -144,6 +145,10 @@ class DecideService {
                const state::EventFacts& facts, rocksdb::WriteBatch* batch);
   // Whether any workspace has goal events (else OnEvent need not be called).
   bool HasGoals() const;
+  // The gate a profile's erasure closes (ProfileService::SetErasureGate): every write of the
+  // decision log about a customer passes through it from its first read to its write, so none
+  // straddles an erasure and leaves a decision, approval or contact of an erased customer.
+  Gate* erasure_gate() { return &erasures_; }
 
  private:
   struct Point {
@@ -284,6 +289,8 @@ class DecideService {
   std::array<std::mutex, 64> contact_mu_;
   // Writes the decisions that hold no lock (see above).
   storage::GroupWriter log_writer_;
+  // See erasure_gate(). Entered before log_mu_ and the stripes, never while holding them.
+  Gate erasures_;
 };
 
 }  // namespace whisperer::server

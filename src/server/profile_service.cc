@@ -346,6 +346,9 @@ void ProfileService::HandleErase(net::RequestContext& ctx, net::Responder respon
     }
   }
   state::ProfileEngine::Erased erased;
+  // No decision, verdict, activation or reward about the customer is under way while it runs,
+  // nor starts before it is written (DecideService::erasure_gate).
+  Gate::Closed closed = Gate::Close(erasure_gate_);
   absl::Status written = Change([&](rocksdb::WriteBatch* batch) {
     absl::StatusOr<state::ProfileEngine::Erased> e =
         engine_->Erase(target->workspace_id, target->profile_id, suppress, batch);
@@ -355,6 +358,7 @@ void ProfileService::HandleErase(net::RequestContext& ctx, net::Responder respon
   });
   if (!written.ok()) return respond(net::ErrorResponse(written));
   if (on_erased_) on_erased_(target->workspace_id, erased.customers);
+  closed.Reset();
   std::string body = R"({"profileId":)";
   AppendJsonString(&body, state::ProfileIdString(erased.profile));
   StrAppend(&body, R"(,"erased":true,"events":)", erased.events, R"(,"identifiers":)",

@@ -37,6 +37,7 @@
 
 #include "api/auth.h"
 #include "common/clock.h"
+#include "common/gate.h"
 #include "common/json_writer.h"
 #include "net/http_server.h"
 #include "shard/shard_set.h"
@@ -66,6 +67,9 @@ class ProfileService {
   // Set before the server starts.
   using ErasedListener = std::function<void(uint32_t workspace_id, const std::vector<uint64_t>&)>;
   void OnErased(ErasedListener listener) { on_erased_ = std::move(listener); }
+  // The gate an erasure closes while it runs (DecideService::erasure_gate), so that no write
+  // about the customer that began before it lands after it. Set before the server starts.
+  void SetErasureGate(Gate* gate) { erasure_gate_ = gate; }
 
   void HandleLookup(net::RequestContext& ctx, net::Responder respond);
   void HandleGet(net::RequestContext& ctx, net::Responder respond);
@@ -100,6 +104,7 @@ class ProfileService {
   const storage::Store* store_;
   const Clock* clock_;
   ErasedListener on_erased_;
+  Gate* erasure_gate_ = nullptr;
 };
 
 }  // namespace whisperer::server

@@ -264,6 +264,7 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
   profile_service.OnErased([&experience](uint32_t workspace_id, const std::vector<uint64_t>& c) {
     experience.Forget(workspace_id, c);
   });
+  profile_service.SetErasureGate(decide_service.erasure_gate());
   ModelService model_service(&*keys, &shards, profiles->get(), store_ptr, &SystemClock::Get());
   model_service.Register(&router);
   decide_service.Register(&router);

@@ -913,6 +913,76 @@ workspaces:
         - {id: p, issues: [i]}
 `;
 
+// Two workspaces: decisions without a contact policy are group committed after the answer is
+// built (held ones for approval here), those with one are written under the customer's lock.
+const RACE_CONFIG = `
+workspaces:
+  - name: held
+    write_keys: [wk_held]
+    admin_keys: [ak_held]
+    decisions:
+      control_group: 0
+      thresholds: {autonomous: 0.999, supervised: 0.998}
+      approvals: {expire_after: 1h}
+      actions:
+        - {id: a, issue: i, group: g, treatments: [{id: a_web, channel: web}]}
+        - {id: b, issue: i, group: g, treatments: [{id: b_web, channel: web}]}
+      decision_points:
+        - {id: p, issues: [i]}
+  - name: capped
+    write_keys: [wk_capped]
+    admin_keys: [ak_capped]
+    decisions:
+      control_group: 0
+      thresholds: {autonomous: 0, supervised: 0}
+      actions:
+        - {id: once, issue: i, group: g, contact: {max: 1, per: 1d}, treatments: [{id: once_web, channel: web}]}
+        - {id: free, issue: i, group: g, treatments: [{id: free_web, channel: web}]}
+      decision_points:
+        - {id: p, issues: [i]}
+`;
+
+test('an erasure racing decisions for the customer leaves none of their decisions, approvals or contacts', async (t) => {
+  const srv = await startServer({ t, config: RACE_CONFIG });
+  const as = (ws, admin) => ({ authorization: admin ? `Bearer ak_${ws}` : basic(`wk_${ws}`) });
+  let racing = 0;
+  for (let round = 0; round < 20; round++) {
+    // One erasure at a time, so that a thread of the server's is free to decide meanwhile.
+    const ws = round % 2 ? 'capped' : 'held';
+    const user = `racer-${round}`;
+    const sent = await srv.request('/v1/identify', { body: { userId: user, traits: { round } }, headers: as(ws) });
+    assert.equal(sent.status, 200, sent.text);
+    const found = await srv.request(`/v1/profiles/lookup?userId=${user}`, { headers: as(ws, true) });
+    assert.equal(found.status, 200, found.text);
+    const profile = found.json.profileId;
+    const calls = [];
+    for (let i = 0; i < 40; i++) {
+      calls.push(srv.request('/v1/decide', { body: { userId: user, decisionPoint: 'p' }, headers: as(ws) }));
+      if (i === 20) {
+        calls.push(srv.request(`/v1/profiles/${profile}?suppress=true`, { method: 'DELETE', headers: as(ws, true) }));
+      }
+    }
+    const answers = await Promise.all(calls);
+    for (const res of answers) {
+      // Before the erasure a decision is made (and then erased); after it, the customer is
+      // suppressed.
+      assert.ok(res.status === 200 || res.json?.error?.code === 'customer_suppressed', res.text);
+      if (res.json?.erased) racing += res.json.decisions;
+    }
+    const left = await srv.request(`/v1/decisions?profile=${profile}`, { headers: as(ws, true) });
+    assert.equal(left.status, 200, left.text);
+    assert.deepEqual(left.json.decisions.map((d) => d.decisionId), [], `${ws}, round ${round}: decisions left`);
+    for (const res of answers) {
+      if (res.status !== 200 || !res.json.decisionId) continue;
+      const kept = await srv.request(`/v1/decisions/${res.json.decisionId}`, { headers: as(ws, true) });
+      assert.equal(kept.status, 404, `${ws}, round ${round}: ${kept.text}`);
+    }
+    const pending = await srv.request('/v1/approvals?status=pending&limit=1000', { headers: as('held', true) });
+    assert.deepEqual(pending.json.approvals.filter((a) => a.profileId === profile), [], `round ${round}: approvals left`);
+  }
+  assert.ok(racing > 0, 'some decisions were made before an erasure, and erased with it');
+});
+
 test('a first-time visitor\'s held decision is reviewed against the profile they have since, found by either identifier', async (t) => {
   const desk = await startServer({
     t,
