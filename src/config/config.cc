@@ -17,15 +17,52 @@
 #include "common/strings.h"
 #include "common/timestamp.h"
 #include "simdjson.h"
+#include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
 
 namespace whisperer::config {
 namespace {
 
+// `text` as it may be shown on one line of an error: control characters escaped (a key or value
+// with a line break would otherwise print a second line, which could pass for another message),
+// and cut after `max` bytes.
+std::string OneLine(std::string_view text, size_t max) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    const unsigned char ch = static_cast<unsigned char>(text[i]);
+    if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else if (ch < 0x20 || ch == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(kHex[ch >> 4]);
+      out.push_back(kHex[ch & 15]);
+    } else {
+      out.push_back(static_cast<char>(ch));
+    }
+  }
+  return out;
+}
+
+// "file:line: path: reason", on one line (OneLine: a path of up to 256 bytes, a reason, which
+// may quote a value, of up to 1,024).
+absl::Status ConfigErrorAt(std::string_view file, int line, std::string_view path,
+                           std::string_view reason) {
+  return MakeError(
+      absl::StatusCode::kInvalidArgument, "invalid_config",
+      StrCat(OneLine(file, 4096), ":", line, ": ", OneLine(path, 256), ": ", OneLine(reason, 1024)),
+      OneLine(path, 256));
+}
+
 absl::Status ConfigError(std::string_view file, const YAML::Node& node, std::string_view path,
                          std::string_view reason) {
-  return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
-                   StrCat(file, ":", node.Mark().line + 1, ": ", path, ": ", reason), path);
+  return ConfigErrorAt(file, node.Mark().line + 1, path, reason);
 }
 
 std::string Join(std::initializer_list<std::string_view> items) {
@@ -36,12 +73,14 @@ std::string Join(std::initializer_list<std::string_view> items) {
 
 constexpr std::string_view kBackgroundPriorities = "must be one of idle, low, normal";
 
-// A key is sent as a Basic user name (which ends at ':') or a Bearer token, in a trimmed header.
-constexpr std::string_view kBadKey = "a key may not contain ':', spaces or control characters";
+// A key is sent as a Basic user name (which ends at ':') or a Bearer token, in a trimmed header
+// (a request's headers may take 16 KiB in all, and base64 makes a Basic key a third longer).
+constexpr std::string_view kBadKey =
+    "a key may not contain ':', spaces or control characters, nor be over 1024 bytes";
 bool ValidKey(std::string_view key) {
-  return std::none_of(key.begin(), key.end(), [](char ch) {
-    return ch == ':' || static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f;
-  });
+  return key.size() <= 1024 && std::none_of(key.begin(), key.end(), [](char ch) {
+           return ch == ':' || static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f;
+         });
 }
 bool KnownBackgroundPriority(std::string_view p) {
   return p == "idle" || p == "low" || p == "normal";
@@ -138,8 +177,10 @@ class Reader {
 
   absl::Status Duration(const YAML::Node& node, std::string_view path, int64_t* out) {
     if (!node) return absl::OkStatus();
-    absl::StatusOr<int64_t> ms =
-        ParseDurationMillis(node.IsScalar() && QuotedIfJson(node) ? node.Scalar() : "");
+    if (!node.IsScalar()) {
+      return ConfigError(file_, node, path, "must be a duration such as 500ms, 30s, 5m, 7d");
+    }
+    absl::StatusOr<int64_t> ms = ParseDurationMillis(QuotedIfJson(node) ? node.Scalar() : "");
     if (!ms.ok()) return ConfigError(file_, node, path, ToStd(ms.status().message()));
     *out = *ms;
     return absl::OkStatus();
@@ -222,34 +263,81 @@ int LineOfNull(std::string_view text, const YAML::Mark& mark) {
   return mark.line + 1;
 }
 
-// A key written without a value ("port:", or a list item "-") reads as null, which no setting
-// takes: refused first, naming the line it is on (see LineOfNull). A section whose entries are
-// all commented out is such a key.
-absl::Status NoEmptyValues(std::string_view file, std::string_view text, const YAML::Node& node,
-                           const std::string& path) {
-  auto empty = [&](const YAML::Node& value, const std::string& at) {
-    return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
-                     StrCat(file, ":", LineOfNull(text, value.Mark()), ": ", at,
-                            ": has no value: write one, or leave the key out for its default (a "
-                            "list or mapping whose entries are all commented out is no value)"),
-                     at);
-  };
-  if (node.IsMap()) {
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      if (!it->first.IsScalar()) continue;  // refused by the reader of that mapping
-      const std::string at = StrCat(path, path.empty() ? "" : ".", it->first.Scalar());
-      if (it->second.IsNull()) return empty(it->second, at);
-      WHISPERER_RETURN_IF_ERROR(NoEmptyValues(file, text, it->second, at));
+// The shape of the whole tree, checked before any setting is read:
+// - a key written without a value ("port:", or a list item "-") reads as null, which no setting
+//   takes: refused, naming the line it is on (see LineOfNull). A section whose entries are all
+//   commented out is such a key;
+// - a key must be a plain scalar: a list, a mapping or nothing as a key ("? [a]", "{a: 1}: 2")
+//   is refused here, since the readers of mappings read keys as strings;
+// - aliases: one inside the node it names (`&a {x: *a}`) would be walked forever, and aliases
+//   repeated into each other grow tenfold a level (a few hundred bytes stand for billions of
+//   values): a node inside itself is refused, and so is a tree of more than kMaxValues values,
+//   counted as expanded;
+// - nesting deeper than kMaxDepth levels (no setting is nested a tenth as deep).
+class TreeCheck {
+ public:
+  static constexpr size_t kMaxValues = 1'000'000;
+  static constexpr size_t kMaxDepth = 64;
+
+  TreeCheck(std::string_view file, std::string_view text) : file_(file), text_(text) {}
+
+  absl::Status Check(const YAML::Node& node, const std::string& path) {
+    if (++values_ > kMaxValues) {
+      return ConfigError(file_, node, path,
+                         StrCat("the config expands to more than ", kMaxValues,
+                                " values (aliases repeated into each other?)"));
     }
-  } else if (node.IsSequence()) {
-    for (size_t i = 0; i < node.size(); ++i) {
-      const std::string at = StrCat(path, "[", i, "]");
-      if (node[i].IsNull()) return empty(node[i], at);
-      WHISPERER_RETURN_IF_ERROR(NoEmptyValues(file, text, node[i], at));
+    if (!node.IsMap() && !node.IsSequence()) return absl::OkStatus();
+    if (ancestors_.size() >= kMaxDepth) {
+      return ConfigError(file_, node, path,
+                         StrCat("nests deeper than ", kMaxDepth, " levels, which no setting does"));
     }
+    for (const YAML::Node& above : ancestors_) {
+      if (above.is(node)) {
+        return ConfigError(file_, node, path,
+                           "an alias inside the node it names (&anchor ... *anchor within it): "
+                           "the value would never end");
+      }
+    }
+    ancestors_.push_back(node);
+    absl::Status s = Children(node, path);
+    ancestors_.pop_back();
+    return s;
   }
-  return absl::OkStatus();
-}
+
+ private:
+  absl::Status Children(const YAML::Node& node, const std::string& path) {
+    if (node.IsMap()) {
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        if (!it->first.IsScalar()) {
+          return ConfigError(file_, it->first, path.empty() ? "(top level)" : path,
+                             "a key must be a name, not a list, a mapping or nothing");
+        }
+        const std::string at = StrCat(path, path.empty() ? "" : ".", it->first.Scalar());
+        if (it->second.IsNull()) return Empty(it->second, at);
+        WHISPERER_RETURN_IF_ERROR(Check(it->second, at));
+      }
+    } else {
+      for (size_t i = 0; i < node.size(); ++i) {
+        const std::string at = StrCat(path, "[", i, "]");
+        if (node[i].IsNull()) return Empty(node[i], at);
+        WHISPERER_RETURN_IF_ERROR(Check(node[i], at));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Empty(const YAML::Node& value, const std::string& at) const {
+    return ConfigErrorAt(file_, LineOfNull(text_, value.Mark()), at,
+                         "has no value: write one, or leave the key out for its default (a list "
+                         "or mapping whose entries are all commented out is no value)");
+  }
+
+  std::string_view file_;
+  std::string_view text_;
+  std::vector<YAML::Node> ancestors_;
+  size_t values_ = 0;
+};
 
 SourceRef RefOf(std::string_view file, const YAML::Node& node, std::string path) {
   return SourceRef{std::string(file), node.Mark().line + 1, std::move(path)};
@@ -927,6 +1015,10 @@ absl::Status ParseDecisions(Reader& r, const YAML::Node& n, const std::string& p
       WHISPERER_RETURN_IF_ERROR(r.String(ps[i]["fallback"], pp + ".fallback", &p.fallback));
       WHISPERER_RETURN_IF_ERROR(
           r.Duration(ps[i]["reward_wait"], pp + ".reward_wait", &p.reward_wait_ms));
+      if (ps[i]["reward_wait"] && p.reward_wait_ms == 0) {  // 0 is the default's "never"
+        return ConfigError(r.file(), ps[i]["reward_wait"], pp + ".reward_wait",
+                           "must be above 0; leave it out for no default reward");
+      }
       WHISPERER_RETURN_IF_ERROR(
           r.Number(ps[i]["default_reward"], pp + ".default_reward", &p.default_reward, -1, 1));
       if (!p.fallback.empty() && !action_ids.contains(p.fallback)) {
@@ -1289,13 +1381,17 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view filen
                               ": a second YAML document; the config is one document"));
     }
     if (!documents.empty()) root = documents.front();
+  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own message is "bad file"
+    return ConfigErrorAt(
+        filename, e.mark.line + 1, "(nesting)",
+        StrCat("nests deeper than ", e.depth() - 1, " levels, which no setting does"));
   } catch (const YAML::Exception& e) {
     return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
-                     StrCat(filename, ":", e.mark.line + 1, ": ", e.msg));
+                     OneLine(StrCat(filename, ":", e.mark.line + 1, ": ", e.msg), 4096));
   }
   Config c;
   if (root.IsNull()) return c;  // an empty file means all defaults
-  WHISPERER_RETURN_IF_ERROR(NoEmptyValues(filename, yaml, root, ""));
+  WHISPERER_RETURN_IF_ERROR(TreeCheck(filename, yaml).Check(root, ""));
   Reader r(filename);
   WHISPERER_RETURN_IF_ERROR(r.Map(root, "", {"server", "storage", "ingest", "log", "workspaces"}));
 

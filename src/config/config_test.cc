@@ -5,6 +5,7 @@
 #include <map>
 
 #include "common/status.h"
+#include "common/strings.h"
 
 namespace whisperer::config {
 namespace {
@@ -318,6 +319,12 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
            {"workspaces:\n  - name: a\n    models:\n      text: {fields: [a]}\n", "unknown key",
             "workspaces[0].models.text.fields"},
            {"server: [1, 2\n", "x.yaml:", ""},
+           // 0 would mean never, as leaving it out does: not what one writes 0s for.
+           {"workspaces:\n  - name: a\n    decisions:\n      actions: [{id: x, issue: i, group: "
+            "g, treatments: [{id: t, channel: web}]}]\n      decision_points: [{id: p, issues: "
+            "[i], reward_wait: 0s}]\n",
+            "x.yaml:5: workspaces[0].decisions.decision_points[0].reward_wait: must be above 0",
+            "workspaces[0].decisions.decision_points[0].reward_wait"},
        }) {
     auto r = ParseConfig(c.yaml, "x.yaml");
     ASSERT_FALSE(r.ok()) << c.yaml;
@@ -326,6 +333,66 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
         << c.yaml << " -> " << r.status().message();
     EXPECT_EQ(ErrorFieldOf(r.status()), c.field) << c.yaml;
   }
+}
+
+// YAML a hand (or a fuzzer) can write that no setting reads: refused with one line naming
+// where, quickly, and never by a crash.
+TEST(ConfigTest, TreesNoSettingReadsAreRefusedOnOneLine) {
+  struct Case {
+    std::string yaml;
+    const char* expect;  // the message's text after "whisperer: "
+  };
+  // Aliases repeated into each other, each level ten times the last: 10^8 values as written.
+  std::string laughs = "a0: &a0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int level = 1; level < 8; ++level) {
+    StrAppend(&laughs, "a", level, ": &a", level, " [");
+    for (int i = 0; i < 10; ++i) StrAppend(&laughs, i ? ", " : "", "*a", level - 1);
+    laughs += "]\n";
+  }
+  std::string deep = "x: " + std::string(100, '[') + std::string(100, ']') + "\n";
+  std::string deeper = "x: " + std::string(600, '[') + std::string(600, ']') + "\n";
+  for (const Case& c : std::initializer_list<Case>{
+           {"log: &a {level: *a}\n",
+            "x.yaml:1: log.level: an alias inside the node it names (&anchor ... *anchor within "
+            "it): the value would never end"},
+           {"workspaces: &w [*w]\n", "x.yaml:1: workspaces[0]: an alias inside the node it names"},
+           {laughs,
+            "the config expands to more than 1000000 values (aliases repeated into each "
+            "other?)"},
+           {"? [a]\n: 1\n",
+            "x.yaml:1: (top level): a key must be a name, not a list, a mapping or nothing"},
+           {"{a: 1}: 2\n", "x.yaml:1: (top level): a key must be a name"},
+           {"? \n: 1\n", "a key must be a name"},
+           {"server: {? [host] : x}\n", "x.yaml:1: server: a key must be a name"},
+           {"workspaces:\n  - name: a\n    identity:\n      limits: {[userId]: 1}\n",
+            "x.yaml:4: workspaces[0].identity.limits: a key must be a name"},
+           {deep, "x.yaml:1: x[0][0][0]"},
+           {deeper, "x.yaml:1: (nesting): nests deeper than"},
+           // A line break in a key or value is escaped: the message stays one line.
+           {"\"a\\nb\": 1\n", "x.yaml:1: a\\nb: unknown key"},
+           {"server:\n  read_timeout: [30s]\n",
+            "x.yaml:2: server.read_timeout: must be a duration such as 500ms, 30s, 5m, 7d"},
+           {"workspaces:\n  - name: a\n    sessions: {timeout: {a: 1}}\n",
+            "workspaces[0].sessions.timeout: must be a duration"},
+       }) {
+    absl::StatusOr<Config> r = ParseConfig(c.yaml, "x.yaml");
+    ASSERT_FALSE(r.ok()) << c.yaml;
+    const std::string_view message = ToStd(r.status().message());
+    EXPECT_NE(message.find(c.expect), std::string_view::npos) << c.yaml << " -> " << message;
+    EXPECT_EQ(message.find('\n'), std::string_view::npos) << message;
+  }
+  // A value echoed in the message is cut.
+  absl::StatusOr<Config> long_value =
+      ParseConfig("server:\n  read_timeout: " + std::string(100'000, '9') + "x\n", "x.yaml");
+  ASSERT_FALSE(long_value.ok());
+  EXPECT_LT(long_value.status().message().size(), 1500u);
+  // Aliases that expand to a sane tree still load.
+  absl::StatusOr<Config> shared = ParseConfig(
+      "workspaces:\n  - name: a\n    identity: &same {limits: {userId: 1}}\n  - name: b\n"
+      "    identity: *same\n",
+      "x.yaml");
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  EXPECT_EQ(shared->workspaces.size(), 2u);
 }
 
 TEST(ConfigTest, PersonasWithWeightsAndWhereEachRuleWasWritten) {
@@ -491,7 +558,16 @@ TEST(ConfigTest, ValidateErrorsNameWhereTheValueWasSet) {
   ASSERT_FALSE(c.ok());  // the key is checked where it is read
   EXPECT_EQ(c.status().message(),
             "w.yaml:7: workspaces[0].write_keys[1]: a key may not contain ':', spaces or control "
-            "characters");
+            "characters, nor be over 1024 bytes");
+  // Nor one longer than a request's headers could carry.
+  c = ParseConfig(
+      "workspaces:\n  - name: a\n    write_keys: [\"" + std::string(1025, 'k') + "\"]\n", "w.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(ErrorFieldOf(c.status()), "workspaces[0].write_keys[0]");
+  ASSERT_TRUE(ParseConfig("workspaces:\n  - name: a\n    write_keys: [\"" + std::string(1024, 'k') +
+                              "\"]\n",
+                          "w.yaml")
+                  .ok());
   // A key of two workspaces is found by Validate, which names the line of the second.
   c = ParseConfig(
       "workspaces:\n  - name: a\n    write_keys: [\"wk_a\"]\n  - name: b\n    admin_keys:\n"
@@ -531,7 +607,7 @@ TEST(ConfigTest, ValidateErrorsNameWhereTheValueWasSet) {
   absl::Status bad_key = Validate(k);
   EXPECT_EQ(bad_key.message(),
             "environment variable WHISPERER_WRITE_KEY: a key may not contain ':', spaces or "
-            "control characters");
+            "control characters, nor be over 1024 bytes");
   EXPECT_EQ(ErrorFieldOf(bad_key), "WHISPERER_WRITE_KEY");
   // A default has no origin.
   Config d;

@@ -924,6 +924,19 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
       ),
       /eligibility: column 1: no persona `vip` in this workspace/,
     ],
+    // YAML no setting reads: refused, not a crash (a key that is a list threw), a stack
+    // overflow (an alias inside itself) or minutes of work (aliases into aliases).
+    [await write('seqkey.yaml', 'server: {? [host] : x}\n'), /server: a key must be a name/],
+    [await write('cycle.yaml', 'log: &a {level: *a}\n'), /log\.level: an alias inside the node it names/],
+    [
+      await write(
+        'laughs.yaml',
+        Array.from({ length: 8 }, (_, l) =>
+          `a${l}: &a${l} [${Array(10).fill(l ? `*a${l - 1}` : 'a').join(', ')}]\n`).join(''),
+      ),
+      /expands to more than 1000000 values/,
+    ],
+    [await write('newline.yaml', '"a\\nb": 1\n'), /a\\nb: unknown key/],
   ]) {
     const res = await runCli(['serve', '--data', data, '--port', '0', '--config', config]);
     assert.equal(res.code, 2, `${config}: exit ${res.code}\n${res.stderr}`);
