@@ -457,6 +457,14 @@ absl::Status ParsePersonas(Reader& r, std::string_view file, const YAML::Node& l
       WHISPERER_RETURN_IF_ERROR(r.String(rn["when"], rp + ".when", &rule.when));
       rule.when_ref = RefOf(file, rn["when"], rp + ".when");
       WHISPERER_RETURN_IF_ERROR(r.Number(rn["weight"], rp + ".weight", &rule.weight, 0.001, 1000));
+      // Written twice, a condition would count its weight twice: say so rather than guess.
+      for (size_t j = 0; j < pc.rules.size(); ++j) {
+        if (pc.rules[j].when == rule.when) {
+          return ConfigError(file, rn["when"], rp + ".when",
+                             StrCat("the condition of rules[", j,
+                                    "] again: give it one rule, with the weight it should have"));
+        }
+      }
       pc.rules.push_back(std::move(rule));
     }
     ws->personas.push_back(std::move(pc));

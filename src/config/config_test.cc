@@ -319,6 +319,12 @@ TEST(ConfigTest, ErrorsNameFileLineAndKey) {
            {"workspaces:\n  - name: a\n    models:\n      text: {fields: [a]}\n", "unknown key",
             "workspaces[0].models.text.fields"},
            {"server: [1, 2\n", "x.yaml:", ""},
+           // A persona's condition written twice would count twice.
+           {"workspaces:\n  - name: a\n    personas:\n      - id: p\n        rules:\n"
+            "          - {when: \"profile.returning\", weight: 1}\n"
+            "          - {when: \"profile.returning\", weight: 2}\n",
+            "x.yaml:7: workspaces[0].personas[0].rules[1].when: the condition of rules[0] again",
+            "workspaces[0].personas[0].rules[1].when"},
            // 0 would mean never, as leaving it out does: not what one writes 0s for.
            {"workspaces:\n  - name: a\n    decisions:\n      actions: [{id: x, issue: i, group: "
             "g, treatments: [{id: t, channel: web}]}]\n      decision_points: [{id: p, issues: "
