@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
   whisperer::server::ExportCommand export_cmd;
   CLI::App* exp = app.add_subcommand("export", "Write the event log as NDJSON");
   add_data(exp);
-  exp->add_option("--out", export_cmd.out_file, "file to write (default: standard output)");
+  exp->add_option("--out", export_cmd.out_file, "file to write (default, or -: standard output)")
+      ->check(not_empty("FILE"));
   exp->add_option("--workspace", export_cmd.workspace, "workspace to export")
       ->capture_default_str();
 
@@ -291,6 +292,15 @@ int main(int argc, char** argv) {
   }
   if (auto s = whisperer::config::Validate(config); !s.ok()) return Fail(s, 2);
 
+  // The other commands print their results on stdout: what the store logs (a recovery, a
+  // failed write) goes to stderr, as one line of text each, warnings and errors only.
+  if (!*serve) {
+    const bool quieter = config.log.level == "error" || config.log.level == "off";
+    if (auto s = whisperer::obs::InitLogging(quieter ? config.log.level : "warn", "text");
+        !s.ok()) {
+      return Fail(s, 2);
+    }
+  }
   absl::Status result;
   if (*serve) {
     result = whisperer::server::Serve(config, std::cout);

@@ -3,12 +3,13 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-
-#include "common/strings.h"
+#include <cstring>
 
 #include "common/status.h"
+#include "common/strings.h"
 
 namespace whisperer::server {
 namespace {
@@ -63,15 +64,24 @@ class ProgressBar {
 
 absl::StatusOr<uint64_t> ImportFileSize(const std::string& file) {
   struct stat st {};
-  if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return MakeError(absl::StatusCode::kNotFound, "file_not_found", StrCat("cannot read ", file));
+  if (::stat(file.c_str(), &st) != 0) {
+    return MakeError(absl::StatusCode::kNotFound, "file_not_found",
+                     StrCat("cannot read ", file, ": ", std::strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    // Its size is what the progress is measured by, and a directory or a device has none.
+    return InvalidInput("invalid_argument",
+                        StrCat(file,
+                               " is no regular file (a directory, a pipe or a device): "
+                               "give a file of events"));
   }
   return static_cast<uint64_t>(st.st_size);
 }
 
-absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limits limits,
-                                         shard::ShardSet* shards, uint32_t workspace_id,
-                                         const Clock* clock) {
+absl::Status ImportFile(const ImportOptions& options, api::Limits limits, shard::ShardSet* shards,
+                        uint32_t workspace_id, const Clock* clock, ImportSummary* out) {
+  *out = ImportSummary();
+  ImportSummary& summary = *out;
   absl::StatusOr<uint64_t> size = ImportFileSize(options.file);
   if (!size.ok()) return size.status();
   // gzread reads plain files as they are, so one path serves .ndjson and .ndjson.gz.
@@ -86,7 +96,6 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
   // Lines may be longer than the event limit only to be rejected; cap what is held in memory.
   const size_t max_line = std::max<size_t>(limits.max_event_bytes * 4, 1 << 20);
 
-  ImportSummary summary;
   std::vector<api::Event> batch;
   absl::Status failure;
   bool write_failed = false;  // a read failure still writes the complete lines before it
@@ -147,7 +156,10 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
     int n = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()));
     if (n < 0) {
       int errnum = 0;
-      failure = InvalidInput("invalid_gzip", StrCat(options.file, ": ", gzerror(file, &errnum)));
+      const char* why = gzerror(file, &errnum);  // zlib's message starts with the path
+      failure = InvalidInput("invalid_gzip", errnum == Z_ERRNO
+                                                 ? StrCat(options.file, ": ", std::strerror(errno))
+                                                 : std::string(why));
       break;
     }
     if (n == 0) {
@@ -158,10 +170,7 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
       if (errnum == Z_BUF_ERROR) {
         failure = InvalidInput(
             "invalid_gzip",
-            StrCat(options.file, ": the file ends inside its gzip stream (truncated?)",
-                   options.scratch ? ""
-                                   : "; the complete lines before the cut were imported, and "
-                                     "importing the whole file again skips them"));
+            StrCat(options.file, ": the file ends inside its gzip stream (truncated?)"));
       }
       break;
     }
@@ -189,7 +198,7 @@ absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limi
   gzclose(file);
   if (!failure.ok()) return failure;
   progress.Update(*size, summary.stored, true);
-  return summary;
+  return absl::OkStatus();
 }
 
 void PrintImportSummary(const ImportSummary& s, std::ostream& out) {

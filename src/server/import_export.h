@@ -48,12 +48,15 @@ struct ImportSummary {
   std::vector<std::pair<uint64_t, absl::Status>> first_rejections;
 };
 
-absl::StatusOr<ImportSummary> ImportFile(const ImportOptions& options, api::Limits limits,
-                                         shard::ShardSet* shards, uint32_t workspace_id,
-                                         const Clock* clock);
+// Imports `options.file`; `summary` counts what was read and stored, also when the import
+// fails part way (a cut or corrupt gzip stream, a failed write, a signal), which the error
+// answers: what was stored before it stays stored.
+absl::Status ImportFile(const ImportOptions& options, api::Limits limits, shard::ShardSet* shards,
+                        uint32_t workspace_id, const Clock* clock, ImportSummary* summary);
 
-// The size of `file`; NotFound `file_not_found` unless it is a regular file (ImportFile's first
-// check, which the commands make before they open or create a data directory).
+// The size of `file` (ImportFile's first check, which the commands make before they open or
+// create a data directory): NotFound `file_not_found` when there is none, InvalidArgument
+// `invalid_argument` when it is no regular file (a directory, a pipe, a device).
 absl::StatusOr<uint64_t> ImportFileSize(const std::string& file);
 
 // Writes the summary a person reads after an import.

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/status.h"
+#include "common/strings.h"
 #include "net/gzip.h"
 #include "testing/temp_dir.h"
 
@@ -31,8 +33,14 @@ class ImportExportTest : public ::testing::Test {
     options.file = path;
     options.lines_per_batch = 2;
     options.progress = progress;
-    return ImportFile(options, api::Limits{}, shards_.get(), 1, &SystemClock::Get());
+    ImportSummary summary;
+    absl::Status s =
+        ImportFile(options, api::Limits{}, shards_.get(), 1, &SystemClock::Get(), &summary);
+    last_ = summary;
+    if (!s.ok()) return s;
+    return summary;
   }
+  ImportSummary last_;  // of the last Import, also when it failed
 
   testing::TempDir dir_;
   obs::Registry metrics_;
@@ -114,12 +122,29 @@ TEST_F(ImportExportTest, OverlongLineIsRejectedWithoutHoldingIt) {
   EXPECT_EQ(summary->first_rejections[0].second.code(), absl::StatusCode::kOutOfRange);
 }
 
-TEST_F(ImportExportTest, CorruptGzipFails) {
+TEST_F(ImportExportTest, CorruptGzipFailsNamingTheFileOnce) {
   std::string z = net::Gzip(kLines);
   z[z.size() / 2] ^= 0x5a;
   z.resize(z.size() - 4);
-  auto summary = Import(Write("bad.ndjson.gz", z));
-  EXPECT_FALSE(summary.ok());
+  const std::string path = Write("bad.ndjson.gz", z);
+  auto summary = Import(path);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(ErrorCodeOf(summary.status()), "invalid_gzip");
+  const std::string_view message = ToStd(summary.status().message());
+  EXPECT_EQ(message.find(path), 0u) << message;
+  EXPECT_EQ(message.find(path, 1), std::string_view::npos) << message;
+}
+
+TEST_F(ImportExportTest, WhatIsNoRegularFileIsNamedSo) {
+  for (const std::string& path : {dir_.path().string(), std::string("/dev/null")}) {
+    absl::StatusOr<uint64_t> size = ImportFileSize(path);
+    ASSERT_FALSE(size.ok());
+    EXPECT_EQ(ErrorCodeOf(size.status()), "invalid_argument") << path;
+    EXPECT_NE(size.status().message().find("no regular file"), absl::string_view::npos);
+  }
+  absl::StatusOr<uint64_t> missing = ImportFileSize((dir_.path() / "none.ndjson").string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(ErrorCodeOf(missing.status()), "file_not_found");
 }
 
 TEST_F(ImportExportTest, TruncatedGzipFailsEvenWhenWhatItHoldsReadsCleanly) {
@@ -127,11 +152,14 @@ TEST_F(ImportExportTest, TruncatedGzipFailsEvenWhenWhatItHoldsReadsCleanly) {
   // nothing says the file is whole), the import reports the file as truncated.
   // Three events: the cut comes with the last one waiting for a batch of two.
   const std::string z = net::Gzip(std::string(kLines) + "\n");
+  uint64_t stored = 0;
   for (size_t keep : {z.size() / 2, z.size() - 4}) {
     auto summary = Import(Write("cut.ndjson.gz", z.substr(0, keep)));
     ASSERT_FALSE(summary.ok()) << keep;
     EXPECT_NE(summary.status().message().find("truncated"), std::string::npos) << summary.status();
+    stored += last_.stored;  // what was stored before the cut is counted
   }
+  EXPECT_EQ(stored, 3u);  // the second cut finds the first's events there: duplicates
   // The whole file imports cleanly, and finds every line already there: the complete lines
   // before the cut were imported, the last batch of them too.
   auto whole = Import(Write("whole.ndjson.gz", z));

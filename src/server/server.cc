@@ -4,10 +4,13 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -382,6 +385,50 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
 
 namespace {
 
+// SIGINT, SIGTERM and SIGHUP while a command runs, taken by a thread instead of ending the
+// process at once, so that the command can clean up; Finish() then ends the process by the
+// signal as it would have (exit 130 for Ctrl-C). Construct it before any other thread starts:
+// threads inherit the blocked signals.
+class SignalStop {
+ public:
+  SignalStop() {
+    sigemptyset(&set_);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, s);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    watcher_ = std::thread([this] {
+      const timespec tick{0, 100'000'000};
+      while (!done_.load()) {
+        int s = sigtimedwait(&set_, nullptr, &tick);
+        if (s > 0) {
+          caught_ = s;
+          stop_.store(true);
+          return;
+        }
+      }
+    });
+  }
+  ~SignalStop() { Finish(); }
+
+  const std::atomic<bool>* stop() const { return &stop_; }
+
+  void Finish() {
+    if (!watcher_.joinable()) return;
+    done_.store(true);
+    watcher_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);  // a signal still pending ends us here
+    if (caught_ != 0) {
+      signal(caught_, SIG_DFL);
+      raise(caught_);
+    }
+  }
+
+ private:
+  sigset_t set_, old_;
+  std::atomic<bool> done_{false}, stop_{false};
+  int caught_ = 0;  // written by the watcher before stop_, read after join
+  std::thread watcher_;
+};
+
 // Loads `file` into the store of `config` through the shards (and the profile engine, when
 // profiles are on); `prepare` may adjust the engine first, `inspect` reads the result before
 // the store closes.
@@ -391,7 +438,8 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
                       const std::function<void(state::ProfileEngine*)>& prepare,
                       const std::function<absl::Status(const storage::Store&, const Workspace&,
                                                        const state::ProfileEngine*)>& inspect,
-                      const std::atomic<bool>* stop = nullptr, bool scratch = false) {
+                      const std::atomic<bool>* stop = nullptr, bool scratch = false,
+                      uint64_t* stored = nullptr) {
   absl::StatusOr<std::vector<Workspace>> workspaces = CompileWorkspaces(config);
   if (!workspaces.ok()) return workspaces.status();
   // What can be checked without the data directory is, before it is opened (or created).
@@ -425,17 +473,32 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
   options.progress_is_terminal = progress_is_terminal;
   options.stop = stop;
   options.scratch = scratch;
-  absl::StatusOr<ImportSummary> summary =
-      ImportFile(options, LimitsOf(config), &shards, *ws, &SystemClock::Get());
+  ImportSummary summary;
+  absl::Status imported =
+      ImportFile(options, LimitsOf(config), &shards, *ws, &SystemClock::Get(), &summary);
   SaveModels(profiles->get(), &shards);
   shards.Stop();
-  if (!summary.ok()) return summary.status();
-  PrintImportSummary(*summary, out);
-  // A file none of whose lines was an event is a mistake (the wrong file, or the wrong format),
-  // not a success: exit 2 after the summary, which says why.
-  if (summary->rejected > 0 && summary->stored == 0 && summary->duplicates == 0) {
-    return InvalidInput("no_valid_events", StrCat("none of the ", summary->rejected, " lines of ",
-                                                  file, " is a valid event"));
+  if (stored != nullptr) *stored = summary.stored;
+  if (!imported.ok()) {
+    if (scratch) return imported;  // a scratch store keeps nothing
+    // What was stored before the failure stays stored: the summary counts it, and the error
+    // says so (importing the file again skips it: dedupe).
+    PrintImportSummary(summary, out);
+    if (summary.stored == 0) return imported;
+    return MakeError(imported.code(), ErrorCodeOf(imported),
+                     StrCat(imported.message(), "; the ", summary.stored,
+                            " events read before it were stored, and importing the file again "
+                            "skips them"));
+  }
+  PrintImportSummary(summary, out);
+  // A file none of whose lines was an event (an empty one too) is a mistake (the wrong file, or
+  // the wrong format), not a success: exit 2 after the summary, which says why.
+  if (summary.stored == 0 && summary.duplicates == 0 && summary.suppressed == 0) {
+    return InvalidInput(
+        "no_valid_events",
+        summary.rejected == 0
+            ? StrCat(file, " holds no event: it is empty, or blank lines only")
+            : StrCat("none of the ", summary.rejected, " lines of ", file, " is a valid event"));
   }
   if (inspect) {
     for (const Workspace& w : *workspaces) {
@@ -453,12 +516,17 @@ absl::Status Import(const config::Config& config, const ImportCommand& command, 
                     std::ostream& progress, bool progress_is_terminal) {
   std::error_code ec;
   const bool existed = std::filesystem::exists(config.storage.path, ec);
+  // Stopped by a signal, the import writes the lines it read and prints what it stored (then
+  // dies of the signal, as a shell expects).
+  SignalStop signals;
+  uint64_t stored = 0;
   absl::Status s = LoadFile(config, command.file, command.workspace, out, progress,
-                            progress_is_terminal, nullptr, nullptr);
-  // A file of no events stored nothing: a data directory this import created goes again.
-  if (!existed && ErrorCodeOf(s) == "no_valid_events") {
-    std::filesystem::remove_all(config.storage.path, ec);
-  }
+                            progress_is_terminal, nullptr, nullptr, signals.stop(),
+                            /*scratch=*/false, &stored);
+  // An import that failed before it stored anything leaves no data directory it created.
+  if (!existed && !s.ok() && stored == 0) std::filesystem::remove_all(config.storage.path, ec);
+  out.flush();  // the summary, before a signal ends the process
+  signals.Finish();
   return s;
 }
 
@@ -520,50 +588,6 @@ absl::Status ReplayInScratch(const config::Config& config, const ReplayCommand& 
       stop, /*scratch=*/true);
 }
 
-// SIGINT, SIGTERM and SIGHUP while a command runs, taken by a thread instead of ending the
-// process at once, so that the command can clean up; Finish() then ends the process by the
-// signal as it would have (exit 130 for Ctrl-C). Construct it before any other thread starts:
-// threads inherit the blocked signals.
-class SignalStop {
- public:
-  SignalStop() {
-    sigemptyset(&set_);
-    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, s);
-    pthread_sigmask(SIG_BLOCK, &set_, &old_);
-    watcher_ = std::thread([this] {
-      const timespec tick{0, 100'000'000};
-      while (!done_.load()) {
-        int s = sigtimedwait(&set_, nullptr, &tick);
-        if (s > 0) {
-          caught_ = s;
-          stop_.store(true);
-          return;
-        }
-      }
-    });
-  }
-  ~SignalStop() { Finish(); }
-
-  const std::atomic<bool>* stop() const { return &stop_; }
-
-  void Finish() {
-    if (!watcher_.joinable()) return;
-    done_.store(true);
-    watcher_.join();
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);  // a signal still pending ends us here
-    if (caught_ != 0) {
-      signal(caught_, SIG_DFL);
-      raise(caught_);
-    }
-  }
-
- private:
-  sigset_t set_, old_;
-  std::atomic<bool> done_{false}, stop_{false};
-  int caught_ = 0;  // written by the watcher before stop_, read after join
-  std::thread watcher_;
-};
-
 }  // namespace
 
 absl::Status Replay(const config::Config& config, const ReplayCommand& command, std::ostream& out,
@@ -577,23 +601,53 @@ absl::Status Replay(const config::Config& config, const ReplayCommand& command, 
 }
 
 absl::Status Export(const ExportCommand& command, std::ostream& out, std::ostream& log) {
+  const bool to_file = !command.out_file.empty() && command.out_file != "-";  // "-": stdout
+  if (to_file) {
+    // A file written inside the data directory could replace one of the store's (CURRENT, a
+    // table file), which would then not open again.
+    std::error_code data_error, file_error;
+    const std::filesystem::path data =
+        std::filesystem::weakly_canonical(command.data_dir, data_error);
+    const std::filesystem::path file =
+        std::filesystem::weakly_canonical(command.out_file, file_error);
+    if (!data_error && !file_error &&
+        std::mismatch(data.begin(), data.end(), file.begin(), file.end()).first == data.end()) {
+      return MakeError(
+          absl::StatusCode::kInvalidArgument, "bad_usage",
+          StrCat("--out ", command.out_file, " is inside the data directory ", command.data_dir,
+                 ", where it could overwrite the store's files: write the export "
+                 "elsewhere"));
+    }
+  }
   absl::StatusOr<WorkspaceReader> reader = OpenWorkspaceReader(command.data_dir, command.workspace);
   if (!reader.ok()) return reader.status();
   std::ofstream file;
   std::ostream* sink = &out;
-  if (!command.out_file.empty()) {
+  if (to_file) {
     file.open(command.out_file, std::ios::binary | std::ios::trunc);
     if (!file) {
       return MakeError(absl::StatusCode::kFailedPrecondition, "cannot_write",
-                       StrCat("cannot write ", command.out_file));
+                       StrCat("cannot write ", command.out_file, ": ", std::strerror(errno)));
     }
     sink = &file;
   }
   absl::StatusOr<uint64_t> count = ExportEvents(*reader->store, reader->workspace_id, *sink);
-  if (!count.ok()) return count.status();
-  sink->flush();
-  if (!*sink) {
-    return MakeError(absl::StatusCode::kUnavailable, "cannot_write", "writing the export failed");
+  if (count.ok()) sink->flush();
+  if (!count.ok() || !*sink) {
+    if (!to_file) {
+      return count.ok() ? MakeError(absl::StatusCode::kUnavailable, "cannot_write",
+                                    "writing the export failed (a full disk or a closed pipe?)")
+                        : count.status();
+    }
+    // Not a file that looks like an export and is only part of one (a regular file only: the
+    // path may name a device, such as /dev/full).
+    file.close();
+    std::error_code ec;
+    const bool removed = std::filesystem::is_regular_file(command.out_file, ec) &&
+                         std::filesystem::remove(command.out_file, ec);
+    return MakeError(absl::StatusCode::kUnavailable, "cannot_write",
+                     StrCat("writing ", command.out_file, " failed (a full disk?)",
+                            removed ? ", and the part written was removed" : ""));
   }
   log << "exported " << *count << " events of workspace " << command.workspace << "\n";
   return absl::OkStatus();

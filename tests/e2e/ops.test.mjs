@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   E2E_DIR,
   REPO_ROOT,
+  binary,
   startServer,
   exportEvents,
   countByMessageId,
@@ -1001,16 +1002,32 @@ test('an import that fails before storing anything leaves no data directory behi
   await fsp.writeFile(good, `${JSON.stringify({ type: 'track', userId: 'u', event: 'E' })}\n`);
   const bad = path.join(dir, 'bad.ndjson');
   await fsp.writeFile(bad, 'not json\n');
+  const empty = path.join(dir, 'empty.ndjson');
+  await fsp.writeFile(empty, '');
+  const corrupt = path.join(dir, 'corrupt.ndjson.gz');
+  const zipped = zlib.gzipSync(Buffer.from(`${JSON.stringify({ type: 'track', userId: 'u', event: 'E' })}\n`));
+  zipped[12] ^= 0xff;
+  await fsp.writeFile(corrupt, zipped);
+  // The store's own log (here: too little free disk) goes to stderr: stdout is the result.
+  const lowDisk = path.join(dir, 'low-disk.yaml');
+  await fsp.writeFile(lowDisk, 'storage:\n  min_free_mb: 1073741824\n');
   for (const [args, code, error] of [
     [['import', path.join(dir, 'missing.ndjson')], 1, /file_not_found/],
     [['import', good, '--workspace', 'nope'], 1, /unknown_workspace/],
     [['import', bad], 2, /no_valid_events/],
+    // An empty file holds no event either.
+    [['import', empty], 2, /empty\.ndjson holds no event: it is empty, or blank lines only \[no_valid_events\]/],
+    // A directory is no file of events (it is there: not "not found").
+    [['import', dir], 2, /is no regular file \(a directory, a pipe or a device\)[^\n]*\[invalid_argument\]/],
+    [['import', corrupt], 2, /\[invalid_gzip\]/],
+    [['import', good, '--config', lowDisk], 1, /storage_unavailable/],
   ]) {
-    const data = path.join(dir, `data-${args[args.length - 1].length}-${code}`);
+    const data = path.join(dir, `data-${path.basename(args[1])}-${args.length}-${code}`);
     const res = await runCli([...args, '--data', data]);
     assert.equal(res.code, code, `${args.join(' ')}: ${res.stderr}`);
     assert.match(res.stderr, error);
     assert.equal(fs.existsSync(data), false, `${args.join(' ')} created ${data}`);
+    assert.doesNotMatch(res.stdout, /\[(warning|error|info)\]|"msg"/, `${args.join(' ')}: a log line on stdout`);
   }
   // A directory that was there stays, and one that works is made.
   const kept = path.join(dir, 'kept');
@@ -1020,6 +1037,63 @@ test('an import that fails before storing anything leaves no data directory behi
   const made = path.join(dir, 'made');
   assert.equal((await runCli(['import', good, '--data', made])).code, 0);
   assert.equal(fs.existsSync(path.join(made, 'CURRENT')), true);
+});
+
+test('an import that fails part way says how many events it stored; Ctrl-C stops it after a summary', async (t) => {
+  const dir = await makeTempDir(t);
+  const lines = Array.from({ length: 3000 }, (_, i) =>
+    JSON.stringify({ type: 'track', userId: `u${i % 50}`, event: 'Viewed', messageId: `cut-${i}` })).join('\n');
+  const whole = zlib.gzipSync(Buffer.from(`${lines}\n`));
+  const cut = path.join(dir, 'cut.ndjson.gz');
+  await fsp.writeFile(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
+  const data = path.join(dir, 'data');
+  const res = await runCli(['import', cut, '--data', data]);
+  assert.equal(res.code, 2, res.stderr);
+  const stored = Number(/^imported (\d+) events from/m.exec(res.stdout)?.[1]);
+  assert.ok(stored > 0 && stored < 3000, res.stdout);
+  assert.match(res.stderr, new RegExp(`truncated\\?\\); the ${stored} events read before it were stored, and importing the file again skips them \\[invalid_gzip\\]`));
+  assert.equal((await exportEvents(data)).length, stored);
+  // The whole file afterwards: the rest, and the ones stored before as duplicates.
+  const wholeFile = path.join(dir, 'whole.ndjson.gz');
+  await fsp.writeFile(wholeFile, whole);
+  const again = await runCli(['import', wholeFile, '--data', data]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, new RegExp(`^imported ${3000 - stored} events from 3000 lines; ${stored} duplicates`, 'm'));
+  // A signal: the import prints what it stored, then ends by the signal.
+  const big = path.join(dir, 'big.ndjson');
+  await fsp.writeFile(big, Array.from({ length: 100 }, () => lines.replace(/cut-/g, () => `big-${Math.random()}-`)).join('\n'));
+  const child = spawn(await binary(), ['import', big, '--data', path.join(dir, 'big-data')]);
+  let out = '';
+  child.stdout.on('data', (c) => (out += c));
+  await sleep(700);
+  child.kill('SIGINT');
+  const [code, signal] = await new Promise((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  assert.equal(signal, 'SIGINT', `exit ${code}`);
+  assert.match(out, /^imported \d+ events from \d+ lines/m);
+});
+
+test('export refuses to write inside the data directory, takes - for stdout, and leaves no partial file', async (t) => {
+  const dir = await makeTempDir(t);
+  const file = path.join(dir, 'one.ndjson');
+  await fsp.writeFile(file, `${JSON.stringify({ type: 'track', userId: 'u', event: 'E', messageId: 'exp-1' })}\n`);
+  const data = path.join(dir, 'data');
+  assert.equal((await runCli(['import', file, '--data', data])).code, 0);
+  for (const out of [path.join(data, 'CURRENT'), path.join(data, 'sub', '..', 'x.ndjson')]) {
+    const res = await runCli(['export', '--data', data, '--out', out]);
+    assert.equal(res.code, 2, res.stderr);
+    assert.match(res.stderr, /is inside the data directory[^\n]*\[bad_usage\]/);
+  }
+  assert.deepEqual((await exportEvents(data)).map((e) => e.messageId), ['exp-1'], 'the store still opens');
+  const dash = await runCli(['export', '--data', data, '--out', '-']);
+  assert.equal(dash.code, 0, dash.stderr);
+  assert.equal(JSON.parse(dash.stdout.trim()).messageId, 'exp-1');
+  assert.equal(fs.existsSync('-'), false);
+  const emptyOut = await runCli(['export', '--data', data, '--out', '']);
+  assert.equal(emptyOut.code, 2, emptyOut.stderr);
+  assert.match(emptyOut.stderr, /--out: must not be empty/);
+  const full = await runCli(['export', '--data', data, '--out', '/dev/full']);
+  assert.equal(full.code, 1, full.stderr);
+  assert.match(full.stderr, /writing \/dev\/full failed/);
 });
 
 test('overloaded: a full queue answers 503 with Retry-After, counted as rejected; every 200 is stored', async (t) => {
