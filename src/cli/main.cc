@@ -160,7 +160,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"telco_churn", "cdnow", "banking77", "bitext", "sentiment",
                              "ope_synthetic", "hillstrom", "open_bandit", "ope"}));
   eval->add_option("--data", eval_data,
-                   "the datasets folder (default $WHISPERER_DATA, else ../shared/data)");
+                   "the datasets folder (default $WHISPERER_DATA, else ../shared/data)")
+      ->check(not_empty("DIR"));
   // `eval ope`: the value of a policy estimated from a decision log (eval/ope_log.h).
   whisperer::eval::OpeCommand ope_cmd;
   const char* ope_options[] = {"--log",       "--policy",      "--train",

@@ -200,8 +200,9 @@ absl::Status ModelService::FitAndInstallClv(uint32_t workspace_id, std::string_v
 namespace {
 
 // The data directory opened for the offline model commands, which need it to themselves.
+// `online`: how to do the same through a running server, when there is a way.
 absl::StatusOr<std::unique_ptr<storage::Store>> OpenForModels(
-    const storage::Store::Options& options) {
+    const storage::Store::Options& options, std::string_view online) {
   // A directory without a store is refused as `export` refuses it, not made into one.
   if (!std::filesystem::exists(std::filesystem::path(options.path) / "CURRENT")) {
     return MakeError(absl::StatusCode::kNotFound, "no_data",
@@ -210,10 +211,8 @@ absl::StatusOr<std::unique_ptr<storage::Store>> OpenForModels(
   absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(options);
   if (!store.ok() && ToStd(store.status().message()).find("lock") != std::string_view::npos) {
     return MakeError(absl::StatusCode::kFailedPrecondition, "server_running",
-                     StrCat("a server is running on ", options.path,
-                            ": stop it first (or, for lifetime value, POST /v1/models/clv/fit "
-                            "to it) (",
-                            ToStd(store.status().message()), ")"));
+                     StrCat("a server (or another command) is using ", options.path,
+                            ": stop it first", online, " (", ToStd(store.status().message()), ")"));
   }
   return store;
 }
@@ -223,7 +222,8 @@ absl::StatusOr<std::unique_ptr<storage::Store>> OpenForModels(
 absl::Status FitClv(const FitClvCommand& command, std::ostream& out) {
   storage::Store::Options options;
   options.path = command.data_dir;
-  absl::StatusOr<std::unique_ptr<storage::Store>> store = OpenForModels(options);
+  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+      OpenForModels(options, " (or POST /v1/models/clv/fit to the server)");
   if (!store.ok()) return store.status();
   absl::StatusOr<uint32_t> workspace_id = FindWorkspaceId(**store, command.workspace);
   if (!workspace_id.ok()) return workspace_id.status();
@@ -252,7 +252,7 @@ absl::Status TrainIntent(const TrainIntentCommand& command, std::ostream& out, s
   // The directory first: a server holding it, or a wrong workspace, is known before training.
   storage::Store::Options options;
   options.path = command.data_dir;
-  absl::StatusOr<std::unique_ptr<storage::Store>> store = OpenForModels(options);
+  absl::StatusOr<std::unique_ptr<storage::Store>> store = OpenForModels(options, "");
   if (!store.ok()) return store.status();
   absl::StatusOr<uint32_t> workspace_id = FindWorkspaceId(**store, command.workspace);
   if (!workspace_id.ok()) return workspace_id.status();

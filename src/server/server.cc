@@ -451,8 +451,8 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
     if (ErrorCodeOf(store.status()) == "data_dir_in_use") {
       return MakeError(absl::StatusCode::kFailedPrecondition, "data_dir_in_use",
                        StrCat(store.status().message(),
-                              ". A server is using this data directory: stop it, or send "
-                              "the events to it with POST /v1/import"));
+                              ". A server (or another command) is using this data directory: "
+                              "stop it, or send the events to the server with POST /v1/import"));
     }
     return store.status();
   }
