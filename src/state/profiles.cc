@@ -624,8 +624,9 @@ absl::Status ProfileEngine::Finish(rocksdb::WriteBatch* batch) {
     if (it == working_.end()) continue;  // merged away later in the same group
     encode_scratch_.clear();
     EncodeProfile(*it->second, &encode_scratch_);
-    std::string& encoded = cache_[key];
-    cache_bytes_ -= CachedBytes(encoded);
+    auto [slot, added] = cache_.try_emplace(key);
+    std::string& encoded = slot->second;
+    if (!added) cache_bytes_ -= CachedBytes(encoded);  // a new entry's were never counted
     // A copy of exactly the encoded size: encoding straight into the cached string let it grow
     // by doubling, which left up to half of every cached profile unused (bench/, November
     // 2026: 1,073 instead of ~750 bytes per profile held).

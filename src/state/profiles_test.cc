@@ -251,6 +251,19 @@ TEST_F(ProfileEngineTest, CacheLimitEvictsAndEvictedProfilesComeBackFromTheStore
   EXPECT_NE(metrics_.Render().find("whisperer_profile_cache_evictions_total"), std::string::npos);
 }
 
+TEST_F(ProfileEngineTest, CacheStaysWithinItsLimitWhileProfilesComeAndGo) {
+  // Each profile evicted and written again is a new entry of the cache: its accounting must not
+  // drift (a new entry's bytes were once taken off before they were ever added, and the cache
+  // grew past its limit by about 50 bytes a return: 1 GB after 20 million).
+  engine_->SetCacheLimit(10'000);  // room for about a hundred small profiles
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 500; ++i) {
+      Ingest(R"("type":"page","userId":"u)" + std::to_string(i) + "\"");
+    }
+    EXPECT_LT(engine_->cached_profiles(), 200u) << "round " << round;
+  }
+}
+
 TEST_F(ProfileEngineTest, ProfilesOfAGroupNotYetWrittenStayCachedPastTheLimit) {
   // The shard set writes a group while the next is resolved (shard/shard_set.h): the next group
   // must find the profiles of the one before in the cache, even when they are over its limit.
