@@ -132,7 +132,10 @@ absl::Status ImportFile(const ImportOptions& options, api::Limits limits, shard:
     } else {
       // A file saved as "UTF-8 with BOM" starts with one, which is no part of its first event.
       std::string_view text = line_no == 1 ? StripUtf8Bom(line) : std::string_view(line);
-      while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
+      // Blank: only spaces, tabs or CR (a line of them is skipped, as an empty one).
+      while (!text.empty() && (text.back() == '\r' || text.back() == ' ' || text.back() == '\t')) {
+        text.remove_suffix(1);
+      }
       if (!text.empty()) {
         ++summary.lines;
         api::RequestInfo info{clock->NowMillis(), "", "", /*archive=*/true};

@@ -122,6 +122,13 @@ TEST_F(ImportExportTest, OverlongLineIsRejectedWithoutHoldingIt) {
   EXPECT_EQ(summary->first_rejections[0].second.code(), absl::StatusCode::kOutOfRange);
 }
 
+TEST_F(ImportExportTest, LinesOfSpacesTabsOrCarriageReturnsAreBlank) {
+  auto summary = Import(Write("blank.ndjson", std::string(kLines) + "\n \t\r\n\t\n  \n"));
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->lines, 5u);  // as without them
+  EXPECT_EQ(summary->rejected, 2u);
+}
+
 TEST_F(ImportExportTest, CorruptGzipFailsNamingTheFileOnce) {
   std::string z = net::Gzip(kLines);
   z[z.size() / 2] ^= 0x5a;
