@@ -515,7 +515,8 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
 absl::Status Import(const config::Config& config, const ImportCommand& command, std::ostream& out,
                     std::ostream& progress, bool progress_is_terminal) {
   std::error_code ec;
-  const bool existed = std::filesystem::exists(config.storage.path, ec);
+  // Unknown (an error) counts as there: never remove what may be a directory of data.
+  const bool existed = std::filesystem::exists(config.storage.path, ec) || ec;
   // Stopped by a signal, the import writes the lines it read and prints what it stored (then
   // dies of the signal, as a shell expects).
   SignalStop signals;
