@@ -83,13 +83,13 @@ std::optional<std::string_view> UnknownQueryParam(std::string_view target,
 
 absl::Status CheckQuery(std::string_view target, const std::vector<std::string>* known,
                         std::string_view route) {
+  if (known == nullptr) return absl::OkStatus();
   if (std::optional<std::string_view> repeated = RepeatedQueryParam(target)) {
     std::string_view name = repeated->substr(0, 64);
     return InvalidInput(
         "invalid_value",
         StrCat("query parameter '", name, "' is given more than once; give it once"), name);
   }
-  if (known == nullptr) return absl::OkStatus();
   std::optional<std::string_view> unknown = UnknownQueryParam(target, *known);
   if (!unknown) return absl::OkStatus();
   std::string_view name = unknown->substr(0, 64);

@@ -35,7 +35,8 @@ std::optional<std::string_view> UnknownQueryParam(std::string_view target,
 // 400 invalid_value naming the first parameter of `target`'s query given twice, else the first
 // that is not in `known` ("unknown query parameter 'limt'; expected limit, cursor"), as an
 // unknown body key is refused: a misspelt one would otherwise be ignored and its default
-// taken. A null `known` takes every name. `route` names the endpoint when it takes none.
+// taken. A null `known` takes any query, a name given twice too (the route reads none). `route`
+// names the endpoint when it takes none.
 absl::Status CheckQuery(std::string_view target, const std::vector<std::string>* known,
                         std::string_view route);
 

@@ -271,21 +271,23 @@ int LineOfNull(std::string_view text, const YAML::Mark& mark) {
 //   is refused here, since the readers of mappings read keys as strings;
 // - aliases: one inside the node it names (`&a {x: *a}`) would be walked forever, and aliases
 //   repeated into each other grow tenfold a level (a few hundred bytes stand for billions of
-//   values): a node inside itself is refused, and so is a tree of more than kMaxValues values,
-//   counted as expanded;
+//   values): a node inside itself is refused, and so is a tree of more values, counted as
+//   expanded, than its text could hold without aliases (one a byte; at least kMinValues);
 // - nesting deeper than kMaxDepth levels (no setting is nested a tenth as deep).
 class TreeCheck {
  public:
-  static constexpr size_t kMaxValues = 1'000'000;
+  static constexpr size_t kMinValues = 1'000'000;
   static constexpr size_t kMaxDepth = 64;
 
-  TreeCheck(std::string_view file, std::string_view text) : file_(file), text_(text) {}
+  TreeCheck(std::string_view file, std::string_view text)
+      : file_(file), text_(text), max_values_(std::max(kMinValues, text.size())) {}
 
   absl::Status Check(const YAML::Node& node, const std::string& path) {
-    if (++values_ > kMaxValues) {
+    if (++values_ > max_values_) {
       return ConfigError(file_, node, path,
-                         StrCat("the config expands to more than ", kMaxValues,
-                                " values (aliases repeated into each other?)"));
+                         StrCat("the config expands to more than ", max_values_,
+                                " values, more than its text holds: aliases repeated into each "
+                                "other"));
     }
     if (!node.IsMap() && !node.IsSequence()) return absl::OkStatus();
     if (ancestors_.size() >= kMaxDepth) {
@@ -335,6 +337,7 @@ class TreeCheck {
 
   std::string_view file_;
   std::string_view text_;
+  const size_t max_values_;
   std::vector<YAML::Node> ancestors_;
   size_t values_ = 0;
 };

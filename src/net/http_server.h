@@ -88,9 +88,11 @@ struct RouteGuard {
 
 // The query parameters a route's handler reads (Router::Add). The server refuses a request with
 // any other, 400 invalid_value naming it, as handlers refuse an unknown body key: a misspelt one
-// ("?limt=5") would otherwise be ignored and its default taken. Any() lets every one through:
-// for the Segment collection endpoints, which read none, because a client built for Segment's
-// API may add one (a cache-buster, a proxy's tag) and its events must not be refused for it.
+// ("?limt=5") would otherwise be ignored and its default taken; so does one given twice. Any()
+// lets any query through, a name given twice too, for routes that read none and whose callers
+// may add one: the Segment collection endpoints (a client built for Segment's API may add a
+// cache-buster or a proxy its tag, and events must not be refused for it) and the operations
+// routes (a probe's or a scraper's parameters).
 struct QueryParams {
   QueryParams(std::initializer_list<std::string> names = {}) : names(names) {}
   static QueryParams Any() {

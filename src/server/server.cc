@@ -300,22 +300,37 @@ absl::Status Serve(const config::Config& config, std::ostream& out) {
                      RefitLifetimeValues(engine, &shards, &model_service, *workspaces);
                    });
   }
-  router.Add(http::verb::get, "/healthz", [](net::RequestContext&, net::Responder respond) {
-    respond(net::JsonResponse(200, R"({"status":"ok"})"));
-  });
-  router.Add(http::verb::get, "/readyz", [&ready](net::RequestContext&, net::Responder respond) {
-    if (ready) return respond(net::JsonResponse(200, R"({"status":"ready"})"));
-    respond(net::ErrorResponse(MakeError(absl::StatusCode::kUnavailable, "not_ready",
-                                         "the server is starting or stopping")));
-  });
-  router.Add(http::verb::get, "/metrics", [&metrics](net::RequestContext&, net::Responder respond) {
-    net::Response res = net::JsonResponse(200, metrics.Render());
-    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    respond(std::move(res));
-  });
-  router.Add(http::verb::get, "/openapi.json", [](net::RequestContext&, net::Responder respond) {
-    respond(net::JsonResponse(200, std::string(kOpenApiDocument)));
-  });
+  // The operations routes read no query and take any: probes, scrapers and monitors may add
+  // one (Prometheus' `params`, a cache-buster), and a refused probe would take the server out of
+  // rotation.
+  router.Add(
+      http::verb::get, "/healthz",
+      [](net::RequestContext&, net::Responder respond) {
+        respond(net::JsonResponse(200, R"({"status":"ok"})"));
+      },
+      net::QueryParams::Any());
+  router.Add(
+      http::verb::get, "/readyz",
+      [&ready](net::RequestContext&, net::Responder respond) {
+        if (ready) return respond(net::JsonResponse(200, R"({"status":"ready"})"));
+        respond(net::ErrorResponse(MakeError(absl::StatusCode::kUnavailable, "not_ready",
+                                             "the server is starting or stopping")));
+      },
+      net::QueryParams::Any());
+  router.Add(
+      http::verb::get, "/metrics",
+      [&metrics](net::RequestContext&, net::Responder respond) {
+        net::Response res = net::JsonResponse(200, metrics.Render());
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        respond(std::move(res));
+      },
+      net::QueryParams::Any());
+  router.Add(
+      http::verb::get, "/openapi.json",
+      [](net::RequestContext&, net::Responder respond) {
+        respond(net::JsonResponse(200, std::string(kOpenApiDocument)));
+      },
+      net::QueryParams::Any());
   // Every other route takes an admin key, whose handler checks it; the guard checks it from the
   // header too, before anything else about the request is refused.
   router.GuardTheRest(AdminKeyGuard(&*keys), {"/healthz", "/readyz", "/metrics", "/openapi.json"});
@@ -609,8 +624,14 @@ absl::Status Export(const ExportCommand& command, std::ostream& out, std::ostrea
     std::error_code data_error, file_error;
     const std::filesystem::path data =
         std::filesystem::weakly_canonical(command.data_dir, data_error);
-    const std::filesystem::path file =
-        std::filesystem::weakly_canonical(command.out_file, file_error);
+    // A link to a file not there yet is not resolved by weakly_canonical, but followed by open.
+    std::filesystem::path target = command.out_file;
+    for (int hops = 0; hops < 40 && std::filesystem::is_symlink(target, file_error); ++hops) {
+      const std::filesystem::path link = std::filesystem::read_symlink(target, file_error);
+      if (file_error) break;
+      target = link.is_absolute() ? link : target.parent_path() / link;
+    }
+    const std::filesystem::path file = std::filesystem::weakly_canonical(target, file_error);
     if (!data_error && !file_error &&
         std::mismatch(data.begin(), data.end(), file.begin(), file.end()).first == data.end()) {
       return MakeError(

@@ -936,7 +936,7 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
         Array.from({ length: 8 }, (_, l) =>
           `a${l}: &a${l} [${Array(10).fill(l ? `*a${l - 1}` : 'a').join(', ')}]\n`).join(''),
       ),
-      /expands to more than 1000000 values/,
+      /expands to more than 1000000 values, more than its text holds/,
     ],
     [await write('newline.yaml', '"a\\nb": 1\n'), /a\\nb: unknown key/],
   ]) {
@@ -1079,11 +1079,15 @@ test('export refuses to write inside the data directory, takes - for stdout, and
   await fsp.writeFile(file, `${JSON.stringify({ type: 'track', userId: 'u', event: 'E', messageId: 'exp-1' })}\n`);
   const data = path.join(dir, 'data');
   assert.equal((await runCli(['import', file, '--data', data])).code, 0);
-  for (const out of [path.join(data, 'CURRENT'), path.join(data, 'sub', '..', 'x.ndjson')]) {
+  // A link to a file not there yet inside it, which open would follow.
+  const dangling = path.join(dir, 'dangling.ndjson');
+  await fsp.symlink(path.join(data, 'NEW.ndjson'), dangling);
+  for (const out of [path.join(data, 'CURRENT'), path.join(data, 'sub', '..', 'x.ndjson'), dangling]) {
     const res = await runCli(['export', '--data', data, '--out', out]);
     assert.equal(res.code, 2, res.stderr);
     assert.match(res.stderr, /is inside the data directory[^\n]*\[bad_usage\]/);
   }
+  assert.equal(fs.existsSync(path.join(data, 'NEW.ndjson')), false);
   assert.deepEqual((await exportEvents(data)).map((e) => e.messageId), ['exp-1'], 'the store still opens');
   const dash = await runCli(['export', '--data', data, '--out', '-']);
   assert.equal(dash.code, 0, dash.stderr);
