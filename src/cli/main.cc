@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
@@ -255,8 +256,21 @@ int main(int argc, char** argv) {
       const char* env = std::getenv("WHISPERER_DATA");
       eval_data = env ? env : "../shared/data";
     }
+    std::error_code ec;
+    if (eval_task != "ope_synthetic" && !std::filesystem::is_directory(eval_data, ec)) {
+      return Fail(whisperer::InvalidInput(
+                      "invalid_argument",
+                      whisperer::StrCat(eval_data,
+                                        " is no directory: --data (or WHISPERER_DATA) names the "
+                                        "datasets folder, with one folder per dataset")),
+                  2);
+    }
     absl::StatusOr<std::string> figures = whisperer::eval::Run(eval_task, eval_data);
-    if (!figures.ok()) return Fail(figures.status(), 1);
+    // A dataset file that is not what it should be is bad input (2), as for the other commands.
+    if (!figures.ok()) {
+      return Fail(figures.status(),
+                  figures.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+    }
     std::cout << *figures << "\n";
     return Done();
   }

@@ -851,6 +851,20 @@ test('bad usage and a bad config exit 2 with a message, before anything is writt
     assert.equal(res.code, 2, `whisperer ${cmd} --data '': exit ${res.code}\n${res.stderr}`);
     assert.match(res.stderr, /--data: must not be empty/);
   }
+  // eval's --data must be a folder of datasets, and a dataset file that is not what it should
+  // be is bad input (2), as for the other commands.
+  const datasets = path.join(dir, 'datasets');
+  await fsp.mkdir(path.join(datasets, 'cdnow'), { recursive: true });
+  const summary = path.join(datasets, 'cdnow', 'cdnow_customers_summary.csv');
+  await fsp.writeFile(summary, 'foo,bar\n1,2\n');
+  for (const [folder, expect] of [
+    [summary, /is no directory: --data \(or WHISPERER_DATA\) names the datasets folder/],
+    [datasets, /no column named 'ID' in the header \[invalid_argument\]/],
+  ]) {
+    const res = await runCli(['eval', 'cdnow', '--data', folder]);
+    assert.equal(res.code, 2, res.stderr);
+    assert.match(res.stderr, expect);
+  }
   // So is an empty --config, or WHISPERER_CONFIG: not the defaults.
   for (const cmd of [['serve', '--data', data], ['replay', path.join(dir, 'none.ndjson')]]) {
     const res = await runCli([...cmd, '--config', '']);
