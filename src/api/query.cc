@@ -65,32 +65,47 @@ std::optional<std::string_view> QueryParam(std::string_view target, std::string_
   return std::nullopt;
 }
 
-std::optional<std::string_view> RepeatedQueryParam(std::string_view target) {
-  std::vector<std::string_view> names = QueryNames(target);
+namespace {
+
+// A name of `names` given twice; nullopt when none is.
+std::optional<std::string_view> Repeated(std::vector<std::string_view> names) {
   std::sort(names.begin(), names.end());
   auto twice = std::adjacent_find(names.begin(), names.end());
   if (twice == names.end()) return std::nullopt;
   return *twice;
 }
 
-std::optional<std::string_view> UnknownQueryParam(std::string_view target,
-                                                  const std::vector<std::string>& known) {
-  for (std::string_view name : QueryNames(target)) {
+// The first of `names` not in `known`; nullopt when every one is.
+std::optional<std::string_view> Unknown(const std::vector<std::string_view>& names,
+                                        const std::vector<std::string>& known) {
+  for (std::string_view name : names) {
     if (std::find(known.begin(), known.end(), name) == known.end()) return name;
   }
   return std::nullopt;
 }
 
+}  // namespace
+
+std::optional<std::string_view> RepeatedQueryParam(std::string_view target) {
+  return Repeated(QueryNames(target));
+}
+
+std::optional<std::string_view> UnknownQueryParam(std::string_view target,
+                                                  const std::vector<std::string>& known) {
+  return Unknown(QueryNames(target), known);
+}
+
 absl::Status CheckQuery(std::string_view target, const std::vector<std::string>* known,
                         std::string_view route) {
   if (known == nullptr) return absl::OkStatus();
-  if (std::optional<std::string_view> repeated = RepeatedQueryParam(target)) {
+  const std::vector<std::string_view> names = QueryNames(target);  // read once for both checks
+  if (std::optional<std::string_view> repeated = Repeated(names)) {
     std::string_view name = repeated->substr(0, 64);
     return InvalidInput(
         "invalid_value",
         StrCat("query parameter '", name, "' is given more than once; give it once"), name);
   }
-  std::optional<std::string_view> unknown = UnknownQueryParam(target, *known);
+  std::optional<std::string_view> unknown = Unknown(names, *known);
   if (!unknown) return absl::OkStatus();
   std::string_view name = unknown->substr(0, 64);
   std::string expected;

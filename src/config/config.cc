@@ -54,10 +54,10 @@ std::string OneLine(std::string_view text, size_t max) {
 // may quote a value, of up to 1,024).
 absl::Status ConfigErrorAt(std::string_view file, int line, std::string_view path,
                            std::string_view reason) {
-  return MakeError(
-      absl::StatusCode::kInvalidArgument, "invalid_config",
-      StrCat(OneLine(file, 4096), ":", line, ": ", OneLine(path, 256), ": ", OneLine(reason, 1024)),
-      OneLine(path, 256));
+  const std::string field = OneLine(path, 256);
+  return MakeError(absl::StatusCode::kInvalidArgument, "invalid_config",
+                   StrCat(OneLine(file, 4096), ":", line, ": ", field, ": ", OneLine(reason, 1024)),
+                   field);
 }
 
 absl::Status ConfigError(std::string_view file, const YAML::Node& node, std::string_view path,

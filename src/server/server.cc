@@ -494,18 +494,17 @@ absl::Status LoadFile(const config::Config& config, const std::string& file,
   SaveModels(profiles->get(), &shards);
   shards.Stop();
   if (stored != nullptr) *stored = summary.stored;
+  if (!imported.ok() && scratch) return imported;  // a scratch store keeps nothing
+  PrintImportSummary(summary, out);
   if (!imported.ok()) {
-    if (scratch) return imported;  // a scratch store keeps nothing
     // What was stored before the failure stays stored: the summary counts it, and the error
     // says so (importing the file again skips it: dedupe).
-    PrintImportSummary(summary, out);
     if (summary.stored == 0) return imported;
     return MakeError(imported.code(), ErrorCodeOf(imported),
                      StrCat(imported.message(), "; the ", summary.stored,
                             " events read before it were stored, and importing the file again "
                             "skips them"));
   }
-  PrintImportSummary(summary, out);
   // A file none of whose lines was an event (an empty one too) is a mistake (the wrong file, or
   // the wrong format), not a success: exit 2 after the summary, which says why.
   if (summary.stored == 0 && summary.duplicates == 0 && summary.suppressed == 0) {
